@@ -1,0 +1,26 @@
+"""Dependencies injected into routes: a database session and the running poller."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.ingest.poller import Poller
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request, closed when the response is sent."""
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def get_poller(request: Request) -> Poller | None:
+    """The poller of this process, or None when it runs without one (``NEWSLOOM_POLLER_ENABLED=false``)."""
+    return request.app.state.poller
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+PollerDep = Annotated[Poller | None, Depends(get_poller)]

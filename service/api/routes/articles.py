@@ -1,0 +1,74 @@
+"""``/v1/articles``: the stored articles, newest first, with keyset pagination."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from sqlmodel import col, select
+
+from service.api.deps import SessionDep
+from service.api.pagination import decode_cursor, encode_cursor
+from service.api.problems import Problem
+from service.api.schemas import ArticlePublic, ArticleSummary, Page
+from service.models import Article, Entry, Outlet
+
+router = APIRouter(prefix="/v1/articles", tags=["articles"])
+
+
+def _fields(article: Article, outlet: str | None) -> dict:
+    return {**article.model_dump(), "extraction_status": str(article.extraction_status), "outlet": outlet}
+
+
+@router.get("", response_model=Page[ArticleSummary])
+async def list_articles(
+    session: SessionDep,
+    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    feed_id: Annotated[int | None, Query(description="Only articles seen in this feed.")] = None,
+    lang: Annotated[str | None, Query(min_length=2, max_length=8, description="ISO 639-1 code.")] = None,
+    since: Annotated[datetime | None, Query(description="Published (else first seen) at or after, ISO 8601.")] = None,
+    until: Annotated[datetime | None, Query(description="Published (else first seen) before, ISO 8601.")] = None,
+) -> Page[ArticleSummary]:
+    """Articles newest first by publication time (first-seen time when the feed gave none), then id."""
+    query = select(Article, Outlet.domain).join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
+    if feed_id is not None:
+        query = query.where(sa.exists().where(Entry.article_id == Article.id, Entry.feed_id == feed_id))
+    if lang:
+        query = query.where(Article.language == lang.lower())
+    for name, moment in (("since", since), ("until", until)):
+        if moment is not None and moment.tzinfo is None:
+            raise Problem(422, f"{name} needs a time zone (for example 2024-05-01T00:00:00Z)")
+    if since is not None:
+        query = query.where(Article.sort_at >= since)
+    if until is not None:
+        query = query.where(Article.sort_at < until)
+    if cursor:
+        moment, last_id = decode_cursor(cursor)
+        query = query.where(
+            sa.or_(Article.sort_at < moment, sa.and_(Article.sort_at == moment, col(Article.id) < last_id))
+        )
+    query = query.order_by(col(Article.sort_at).desc(), col(Article.id).desc()).limit(limit + 1)
+    rows = (await session.exec(query)).all()
+    items = [ArticleSummary.model_validate(_fields(a, outlet)) for a, outlet in rows[:limit]]
+    next_cursor = None
+    if len(rows) > limit:
+        last = rows[limit - 1][0]
+        next_cursor = encode_cursor(last.sort_at, last.id)
+    return Page(items=items, next_cursor=next_cursor)
+
+
+@router.get("/{article_id}", response_model=ArticlePublic)
+async def get_article(article_id: int, session: SessionDep) -> ArticlePublic:
+    """One article with its full text."""
+    query = (
+        select(Article, Outlet.domain)
+        .join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
+        .where(Article.id == article_id)
+    )
+    row = (await session.exec(query)).first()
+    if row is None:
+        raise Problem(404, f"no article with id {article_id}")
+    return ArticlePublic.model_validate(_fields(*row))

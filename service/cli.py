@@ -1,0 +1,224 @@
+"""The ``newsloom`` command line.
+
+    newsloom serve [--host H] [--port P]    API and pollers in one process
+    newsloom migrate                        apply database migrations
+    newsloom feeds add URL...               subscribe to feeds
+    newsloom feeds list                     show feeds and their state
+    newsloom poll --once                    poll every due feed once, fetch and extract new pages
+    newsloom extract FILE_OR_URL [--url U]  print one page's extraction as JSON
+
+Exit status: 0 on success, 1 when the work failed (the error is printed to stderr), 2 for usage errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gzip
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from sqlalchemy import func
+from sqlmodel import col, select
+from tqdm import tqdm
+
+from service.config import Settings, get_settings
+from service.db import create_engine, migrate, session_factory
+from service.feeds import add_feed, feed_rows
+from service.ingest.extractor import ExtractionError, extract_article
+from service.ingest.fetcher import FetchError, create_client, fetch
+from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
+from service.ingest.urls import InvalidURL, check_fetchable
+from service.ingest.workers import WorkerPool
+from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
+
+
+class CommandError(Exception):
+    """A failure to report on stderr with exit status 1."""
+
+
+@contextlib.asynccontextmanager
+async def _database(settings: Settings) -> AsyncIterator:
+    await asyncio.to_thread(migrate, settings.database_url)
+    engine = create_engine(settings.database_url)
+    try:
+        yield session_factory(engine)
+    finally:
+        await engine.dispose()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    import uvicorn
+
+    from service.api.app import create_app
+
+    host = args.host or settings.host
+    port = args.port or settings.port
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False)
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    migrate(settings.database_url)
+    print(f"database at {settings.database_url} is up to date")
+
+
+async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
+    failed = False
+    async with _database(settings) as sessions, sessions() as session:
+        for url in args.urls:
+            try:
+                feed, created = await add_feed(session, url, settings.poll_interval)
+            except InvalidURL as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
+    if failed:
+        raise CommandError("some URLs were not added")
+
+
+async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
+    async with _database(settings) as sessions, sessions() as session:
+        rows = await feed_rows(session)
+    print("id\tstate\tstatus\tarticles\tnext poll (UTC)\turl\tlast error")
+    for feed, _outlet, count in rows:
+        print(
+            f"{feed.id}\t{feed.state}\t{feed.last_status or '-'}\t{count}\t"
+            f"{feed.next_poll_at:%Y-%m-%d %H:%M:%S}\t{feed.url}\t{feed.last_error or ''}"
+        )
+
+
+async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
+    if not args.once:
+        raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously")
+    async with _database(settings) as sessions:
+        async with sessions() as session:
+            due = (
+                await session.exec(
+                    select(func.count())
+                    .select_from(Feed)
+                    .where(col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= utcnow())
+                )
+            ).one()
+        client = create_client(settings)
+        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+        poller = Poller(settings, sessions, client, workers)
+        polled: list[int] = []
+        try:
+            with tqdm(total=due, desc="feeds", unit="feed", file=sys.stderr, disable=args.quiet) as bar:
+
+                def on_feed(feed: Feed, report: PollReport) -> None:
+                    polled.append(feed.id)
+                    bar.update(1)
+                    bar.set_postfix(new=report.articles_new, refresh=False)
+
+                feeds_report = await poller.poll_due_feeds(on_feed)
+            async with sessions() as session:
+                pending = await _count_pending(session, polled)
+            with tqdm(total=pending, desc="pages", unit="page", file=sys.stderr, disable=args.quiet) as bar:
+                pages_report = await poller.process_pages(polled, lambda _a, _r: bar.update(1))
+        finally:
+            await client.aclose()
+            workers.close()
+    report = feeds_report
+    report.add(pages_report)
+    print(
+        f"feeds polled: {report.feeds_polled} (not modified: {report.feeds_not_modified}, failed: {report.feeds_failed}); "
+        f"new articles: {report.articles_new}; pages extracted: {report.pages_ok}, "
+        f"failed: {report.pages_failed}, to retry later: {report.pages_retrying}"
+    )
+
+
+async def _count_pending(session, feed_ids: list[int]) -> int:
+    if not feed_ids:
+        return 0
+    query = (
+        select(func.count())
+        .select_from(Article)
+        .where(Article.extraction_status == ExtractionStatus.pending, col(Article.feed_id).in_(feed_ids))
+    )
+    return (await session.exec(query)).one()
+
+
+async def cmd_extract(args: argparse.Namespace, settings: Settings) -> None:
+    source = args.source
+    url = args.url
+    if source.startswith(("http://", "https://")):
+        try:
+            check_fetchable(source)
+            async with create_client(settings) as client:
+                result = await fetch(
+                    client, source, max_bytes=settings.max_page_bytes, total_timeout=settings.total_timeout, accept=PAGE_ACCEPT
+                )
+        except (FetchError, InvalidURL) as exc:
+            raise CommandError(str(exc)) from exc
+        html, url = result.body, url or result.url
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise CommandError(f"no such file: {source}")
+        html = path.read_bytes()
+        if html[:2] == b"\x1f\x8b":
+            html = gzip.decompress(html)
+    try:
+        extracted = await asyncio.to_thread(extract_article, html, url)
+    except ExtractionError as exc:
+        raise CommandError(f"extraction failed: {exc}") from exc
+    print(json.dumps(extracted.as_json(), ensure_ascii=False, indent=2))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="newsloom", description="Poll news feeds, extract articles, serve them as JSON.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API and the pollers")
+    serve.add_argument("--host", help="address to bind (default NEWSLOOM_HOST or 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (default NEWSLOOM_PORT or 8000)")
+    serve.set_defaults(run=cmd_serve)
+
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+
+    feeds = sub.add_parser("feeds", help="manage feeds").add_subparsers(dest="feeds_command", required=True)
+    add = feeds.add_parser("add", help="subscribe to feeds")
+    add.add_argument("urls", nargs="+", metavar="URL")
+    add.set_defaults(run=cmd_feeds_add)
+    feeds.add_parser("list", help="list feeds").set_defaults(run=cmd_feeds_list)
+
+    poll = sub.add_parser("poll", help="poll due feeds")
+    poll.add_argument("--once", action="store_true", help="poll every due feed once, process its new pages, exit")
+    poll.add_argument("--quiet", action="store_true", help="no progress bars")
+    poll.set_defaults(run=cmd_poll)
+
+    extract = sub.add_parser("extract", help="extract one page and print JSON")
+    extract.add_argument("source", metavar="FILE_OR_URL", help="an HTML file (may be gzipped) or an http(s) URL")
+    extract.add_argument("--url", help="the page's URL, to resolve relative links (for a file)")
+    extract.set_defaults(run=cmd_extract)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``newsloom`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level.upper() if args.command == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        outcome = args.run(args, settings)
+        if asyncio.iscoroutine(outcome):
+            asyncio.run(outcome)
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

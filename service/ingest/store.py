@@ -1,0 +1,253 @@
+"""Database side of ingestion: claiming due feeds and pending pages with a lease, storing new
+entries once, and recording the outcome of each poll and each page.
+
+Claims use ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite ignores the clause and
+serialises writers instead), so several processes can share the work without taking the same row.
+A lease that is not released (the process died) expires after ``lease_seconds`` and the row becomes
+claimable again.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.ingest.entries import ParsedEntry, ParsedFeed
+from service.ingest.extractor import ExtractedArticle
+from service.ingest.urls import canonicalize, outlet_domain
+from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
+
+# Consecutive failures after which a feed shows as ``failing`` (it is still polled, with backoff).
+FAILING_AFTER = 3
+# Longest wait between polls of a failing feed, in seconds.
+MAX_BACKOFF = 24 * 3600
+
+
+async def _insert_ignore(session: AsyncSession, table: type, values: dict, conflict: list[str]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on either dialect."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    await session.exec(insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict))
+
+
+async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
+    """The id of the outlet owning ``url``'s registrable domain, created on first sight."""
+    domain = outlet_domain(url) if url else None
+    if not domain:
+        return None
+    await _insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
+    return (await session.exec(select(Outlet.id).where(Outlet.domain == domain))).one()
+
+
+async def claim_due_feeds(session: AsyncSession, owner: str, lease_seconds: int, limit: int) -> list[Feed]:
+    """Lease up to ``limit`` feeds whose next poll time has passed, oldest due first, and commit."""
+    now = utcnow()
+    due = (
+        select(Feed.id)
+        .where(col(Feed.state).in_([FeedState.active, FeedState.failing]))
+        .where(Feed.next_poll_at <= now)
+        .where(sa.or_(col(Feed.lease_until).is_(None), col(Feed.lease_until) < now))
+        .order_by(col(Feed.next_poll_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.exec(due)).all())
+    if not ids:
+        await session.commit()
+        return []
+    await session.exec(
+        sa.update(Feed).where(col(Feed.id).in_(ids)).values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+    )
+    feeds = list((await session.exec(select(Feed).where(col(Feed.id).in_(ids)))).all())
+    await session.commit()
+    return feeds
+
+
+def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
+    return min(moment, now) if moment else None
+
+
+async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -> list[int]:
+    """Store the entries of ``parsed`` not seen before in ``feed``; return the new articles' ids.
+
+    An entry already stored for this feed (same key) is skipped. An entry whose canonical link is an
+    article already stored from another feed is attached to that article (one article, several
+    entries). Every new article starts with the feed's own text (``text_source`` = ``feed``); those
+    with a link wait for their page (``pending``), those without one keep it (``skipped``). Does not
+    commit.
+    """
+    now = utcnow()
+    outlet_id = await outlet_for(session, parsed.site_url or feed.url)
+    new_ids: list[int] = []
+    for entry in parsed.entries:
+        known = await session.exec(select(Entry.id).where(Entry.feed_id == feed.id, Entry.entry_key == entry.key))
+        if known.first() is not None:
+            continue
+        canonical = canonicalize(entry.link) if entry.link else None
+        article_id = None
+        if canonical:
+            article_id = (await session.exec(select(Article.id).where(Article.canonical_url == canonical))).first()
+        if article_id is None:
+            article = _new_article(entry, canonical, feed, outlet_id, now)
+            session.add(article)
+            await session.flush()
+            article_id = article.id
+            new_ids.append(article_id)
+        session.add(Entry(feed_id=feed.id, entry_key=entry.key, guid=entry.guid, link=entry.link, article_id=article_id))
+        await session.flush()
+    return new_ids
+
+
+def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_id: int | None, now: datetime) -> Article:
+    published = _clamp(entry.published_at, now)
+    status = ExtractionStatus.pending if entry.link else ExtractionStatus.skipped
+    return Article(
+        canonical_url=canonical,
+        url=entry.link,
+        feed_id=feed.id,
+        outlet_id=outlet_id,
+        guid=entry.guid,
+        title=entry.title,
+        summary=entry.summary_html,
+        feed_content=entry.content_html,
+        text=entry.text or None,
+        text_source="feed" if entry.text else None,
+        authors=entry.authors,
+        published_at=published,
+        updated_at=_clamp(entry.updated_at, now),
+        first_seen_at=now,
+        sort_at=published or now,
+        language=entry.language,
+        word_count=len(entry.text.split()),
+        extraction_status=status,
+        extraction_error="the entry has no link" if status == ExtractionStatus.skipped else None,
+        next_fetch_at=now if status == ExtractionStatus.pending else None,
+    )
+
+
+def _release(feed: Feed) -> None:
+    feed.lease_owner = None
+    feed.lease_until = None
+
+
+def record_feed_success(feed: Feed, status: int, parsed: ParsedFeed | None, etag: str | None, last_modified: str | None, outlet_id: int | None) -> None:
+    """Book a successful poll (200 with a parsed document, or 304 with ``parsed`` None) on ``feed``
+    and release its lease. Does not commit."""
+    now = utcnow()
+    feed.last_polled_at = now
+    feed.last_status = status
+    feed.consecutive_failures = 0
+    feed.state = FeedState.active
+    feed.next_poll_at = now + timedelta(seconds=feed.poll_interval)
+    if parsed is not None:
+        feed.title = parsed.title or feed.title
+        feed.site_url = parsed.site_url or feed.site_url
+        feed.outlet_id = outlet_id or feed.outlet_id
+        feed.last_error = parsed.warning
+        feed.etag = etag
+        feed.last_modified = last_modified
+    _release(feed)
+
+
+def record_feed_failure(feed: Feed, reason: str, status: int | None) -> None:
+    """Book a failed poll: count it, keep the reason, back off exponentially with jitter
+    (interval × 2^failures, at most a day, ±10 %), mark the feed ``failing`` after
+    ``FAILING_AFTER`` failures in a row and ``gone`` on HTTP 410. Releases the lease; does not commit."""
+    now = utcnow()
+    feed.last_polled_at = now
+    feed.last_status = status
+    feed.last_error = reason
+    feed.consecutive_failures += 1
+    if status == 410:
+        feed.state = FeedState.gone
+    elif feed.consecutive_failures >= FAILING_AFTER:
+        feed.state = FeedState.failing
+    delay = min(feed.poll_interval * 2 ** min(feed.consecutive_failures, 16), MAX_BACKOFF)
+    feed.next_poll_at = now + timedelta(seconds=delay * random.uniform(0.9, 1.1))
+    _release(feed)
+
+
+async def claim_pending_pages(
+    session: AsyncSession, owner: str, lease_seconds: int, limit: int, feed_ids: list[int] | None = None
+) -> list[Article]:
+    """Lease up to ``limit`` articles whose page is due for fetching, oldest first, and commit.
+    ``feed_ids`` restricts the claim to articles first seen in those feeds."""
+    now = utcnow()
+    due = (
+        select(Article.id)
+        .where(Article.extraction_status == ExtractionStatus.pending)
+        .where(col(Article.next_fetch_at) <= now)
+        .where(sa.or_(col(Article.lease_until).is_(None), col(Article.lease_until) < now))
+        .order_by(col(Article.next_fetch_at), col(Article.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    if feed_ids is not None:
+        due = due.where(col(Article.feed_id).in_(feed_ids))
+    ids = list((await session.exec(due)).all())
+    if not ids:
+        await session.commit()
+        return []
+    await session.exec(
+        sa.update(Article).where(col(Article.id).in_(ids)).values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
+    )
+    articles = list((await session.exec(select(Article).where(col(Article.id).in_(ids)))).all())
+    await session.commit()
+    return articles
+
+
+async def record_extraction(session: AsyncSession, article: Article, page_url: str, extracted: ExtractedArticle) -> None:
+    """Store the text and metadata extracted from ``article``'s page and release its lease.
+
+    Feed values win where both exist for title, authors and publication time (the feed states them
+    explicitly; page metadata is inferred); the page's ``rel=canonical`` replaces the canonical URL
+    unless another article already holds it. Does not commit.
+    """
+    now = utcnow()
+    article.text = extracted.text
+    article.text_source = "page"
+    article.title = article.title or extracted.title
+    article.authors = article.authors or extracted.authors
+    if article.published_at is None and extracted.published_at is not None:
+        article.published_at = _clamp(extracted.published_at, now)
+        article.sort_at = article.published_at
+    article.language = extracted.language or article.language
+    article.word_count = extracted.word_count
+    article.content_hash = extracted.content_hash
+    article.fetched_at = now
+    article.extraction_status = ExtractionStatus.ok
+    article.extraction_error = None
+    if extracted.canonical_url:
+        canonical = canonicalize(extracted.canonical_url)
+        taken = await session.exec(select(Article.id).where(Article.canonical_url == canonical, Article.id != article.id))
+        if taken.first() is None:
+            article.canonical_url = canonical
+    _release_article(article)
+
+
+def record_page_failure(article: Article, reason: str, *, retry_in: float | None) -> None:
+    """Book a page that could not be fetched or extracted.
+
+    With ``retry_in`` (seconds) the page stays ``pending`` and is tried again then; without it the
+    article is marked ``failed`` with ``reason`` and keeps the feed's own content or summary as its
+    text (stored with the entry, ``text_source`` = ``feed``). Releases the lease; does not commit.
+    """
+    now = utcnow()
+    article.fetch_attempts += 1
+    article.extraction_error = reason
+    if retry_in is not None:
+        article.next_fetch_at = now + timedelta(seconds=retry_in)
+    else:
+        article.extraction_status = ExtractionStatus.failed
+        article.next_fetch_at = None
+    _release_article(article)
+
+
+def _release_article(article: Article) -> None:
+    article.lease_owner = None
+    article.lease_until = None

@@ -1,0 +1,76 @@
+"""Text hygiene shared by every text Newsloom stores: Unicode NFC, no zero-width or control
+characters, no leftover HTML entities, paragraphs as blank-line-separated blocks."""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+
+import lxml.html
+from lxml.etree import ParserError
+from lxml_html_clean import Cleaner
+
+# Zero-width and bidi-control characters that leak from CMS templates (U+200B-U+200F, U+202A-U+202E,
+# U+2060-U+2064, U+FEFF). Soft hyphen (U+00AD) is dropped too: it only marks hyphenation points.
+_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
+# C0/C1 control characters other than tab and newline.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f\u3000]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+_BLOCK_TAGS = {
+    "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
+    "table", "tr", "section", "article", "header", "footer", "figure", "figcaption", "dd", "dt", "hr",
+}
+_CLEANER = Cleaner(scripts=True, javascript=True, style=True, comments=True, forms=True, embedded=True,
+                   frames=True, meta=True, page_structure=False, links=True, safe_attrs_only=True)
+
+
+def normalize_text(text: str, *, paragraph_per_line: bool = False) -> str:
+    """Clean ``text`` for storage.
+
+    NFC-normalises, decodes stray HTML entities (``&amp;``, ``&nbsp;``), drops zero-width and control
+    characters, collapses runs of spaces, and separates paragraphs by exactly one blank line. With
+    ``paragraph_per_line`` every input line is taken as a paragraph (trafilatura's text output).
+    """
+    if "&" in text:
+        text = html.unescape(text)
+    text = unicodedata.normalize("NFC", text)
+    text = _INVISIBLE.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+    text = _CONTROL.sub("", text)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    if paragraph_per_line:
+        return "\n\n".join(line for line in lines if line)
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def html_to_text(fragment: str) -> str:
+    """Plain text of an HTML fragment (a feed summary or ``content:encoded``), block elements
+    becoming paragraphs. Scripts, styles and comments are removed with ``lxml_html_clean``.
+    Returns ``""`` for empty or unparsable input."""
+    if not fragment or not fragment.strip():
+        return ""
+    if "<" not in fragment:
+        return normalize_text(fragment)
+    try:
+        root = _CLEANER.clean_html(lxml.html.fragment_fromstring(fragment, create_parent="div"))
+    except (ParserError, ValueError):
+        return normalize_text(fragment)
+    parts: list[str] = []
+    _walk(root, parts)
+    return normalize_text("".join(parts))
+
+
+def _walk(element: lxml.html.HtmlElement, parts: list[str]) -> None:
+    block = isinstance(element.tag, str) and element.tag in _BLOCK_TAGS
+    if block:
+        parts.append("\n\n")
+    if element.text:
+        parts.append(element.text)
+    for child in element:
+        _walk(child, parts)
+        if child.tail:
+            parts.append(child.tail)
+    if block:
+        parts.append("\n\n")

@@ -1,0 +1,155 @@
+"""Database tables (SQLModel). Alembic owns the schema: change a table here, then add a migration.
+
+Tables are internal; the API answers with the schemas in ``service.api.schemas``. All times are
+timezone-aware UTC (``UTCDateTime`` restores the zone SQLite drops).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+from sqlmodel import JSON, Column, Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(sa.types.TypeDecorator):
+    """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(*, index: bool = False, nullable: bool = True) -> sa.Column:
+    return sa.Column(UTCDateTime(), index=index, nullable=nullable)
+
+
+class FeedState(enum.StrEnum):
+    """Lifecycle of a feed: polled while ``active`` or ``failing``; ``paused`` and ``gone`` are not polled."""
+
+    active = "active"
+    paused = "paused"
+    failing = "failing"
+    gone = "gone"
+
+
+class ExtractionStatus(enum.StrEnum):
+    """Where an article's text came from: ``pending`` (page not fetched yet), ``ok`` (extracted from the
+    page), ``failed`` (page unusable: the feed's own content is kept as text, reason recorded),
+    ``skipped`` (no page to fetch)."""
+
+    pending = "pending"
+    ok = "ok"
+    failed = "failed"
+    skipped = "skipped"
+
+
+class Outlet(SQLModel, table=True):
+    """A publisher, keyed by registrable domain (``welt.de``)."""
+
+    __tablename__ = "outlets"
+
+    id: int | None = Field(default=None, primary_key=True)
+    domain: str = Field(sa_column=sa.Column(sa.String(255), unique=True, nullable=False))
+    name: str | None = None
+    language: str | None = Field(default=None, max_length=8)
+    country: str | None = Field(default=None, max_length=8)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Feed(SQLModel, table=True):
+    """A subscribed feed document and its polling bookkeeping (conditional GET validators, lease)."""
+
+    __tablename__ = "feeds"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_column=sa.Column(sa.String(2048), unique=True, nullable=False))
+    title: str | None = None
+    site_url: str | None = None
+    outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL")
+    etag: str | None = None
+    last_modified: str | None = None
+    poll_interval: int = Field(default=900, description="seconds")
+    next_poll_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True, nullable=False))
+    last_polled_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_status: int | None = None
+    consecutive_failures: int = 0
+    last_error: str | None = None
+    state: FeedState = Field(default=FeedState.active, sa_column=sa.Column(sa.String(16), nullable=False))
+    lease_owner: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Article(SQLModel, table=True):
+    """One article, stored once however many feeds and URLs it was seen under (see ``Entry``)."""
+
+    __tablename__ = "articles"
+    __table_args__ = (
+        sa.Index("ix_articles_sort", "sort_at", "id"),
+        sa.Index("ix_articles_page_queue", "extraction_status", "next_fetch_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    canonical_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(2048), unique=True))
+    url: str | None = Field(default=None, description="the link as first seen in a feed")
+    feed_id: int | None = Field(default=None, foreign_key="feeds.id", ondelete="SET NULL", index=True)
+    outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL")
+    guid: str | None = None
+    title: str | None = None
+    summary: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    feed_content: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    text: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    text_source: str | None = Field(default=None, description="'page' or 'feed'")
+    authors: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
+    published_at: datetime | None = Field(default=None, sa_column=_ts())
+    updated_at: datetime | None = Field(default=None, sa_column=_ts())
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    fetched_at: datetime | None = Field(default=None, sa_column=_ts())
+    sort_at: datetime = Field(
+        default_factory=utcnow, sa_column=_ts(nullable=False), description="published_at, else first_seen_at"
+    )
+    language: str | None = Field(default=None, max_length=8)
+    word_count: int | None = None
+    content_hash: str | None = Field(default=None, index=True)
+    extraction_status: ExtractionStatus = Field(
+        default=ExtractionStatus.pending, sa_column=sa.Column(sa.String(16), nullable=False)
+    )
+    extraction_error: str | None = None
+    fetch_attempts: int = 0
+    next_fetch_at: datetime | None = Field(default=None, sa_column=_ts())
+    lease_owner: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class Entry(SQLModel, table=True):
+    """A feed entry as seen in one feed: its identity in that feed and the article it maps to."""
+
+    __tablename__ = "entries"
+    __table_args__ = (sa.UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    feed_id: int = Field(foreign_key="feeds.id", ondelete="CASCADE")
+    entry_key: str = Field(sa_column=sa.Column(sa.String(2048), nullable=False))
+    guid: str | None = None
+    link: str | None = None
+    article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE", index=True)
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
