@@ -174,3 +174,29 @@ class ServiceProcess:
 def service_factory(database_url: str):
     """Start ``newsloom serve`` subprocesses against the test database: ``with factory(**env) as svc``."""
     return lambda **env: ServiceProcess(database_url, **env)
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[str]:
+    """The application served by uvicorn on a free loopback port in a background thread (pollers
+    off, so tests control the data); yields its base URL."""
+    import uvicorn
+
+    from service.api.app import create_app
+
+    app = create_app(settings.model_copy(update={"poller_enabled": False}))
+    config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on")
+    started = threading.Event()
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets=None) -> None:
+            await super().startup(sockets)
+            started.set()
+
+    server = Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert started.wait(60) and server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{config.port}"
+    server.should_exit = True
+    thread.join(30)

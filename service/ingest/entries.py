@@ -6,6 +6,7 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from urllib.parse import urlsplit
 
 from service.ingest.urls import canonicalize
 
@@ -48,9 +49,17 @@ class ParsedFeed:
 
 def entry_key(link: str | None, guid: str | None, title: str | None, published: datetime | None, summary: str | None) -> str:
     """The identity of an entry within its feed: its canonical link; else ``guid:<GUID>``; else
-    ``sha256:<hash of title, date and summary>``, stable across polls of an unchanged entry."""
+    ``sha256:<hash of title, date and summary>``, stable across polls of an unchanged entry.
+
+    Canonical links drop the fragment, except when the GUID is the same URL with the same fragment:
+    then the fragment names the post (microblogs such as Scripting News put many posts on one page,
+    ``…/26.html#a080605``) and stays part of the identity."""
     if link:
-        return canonicalize(link)
+        canonical = canonicalize(link)
+        fragment = urlsplit(link).fragment
+        if fragment and guid and urlsplit(guid).fragment == fragment and canonicalize(guid) == canonical:
+            return f"{canonical}#{fragment}"
+        return canonical
     if guid:
         return f"guid:{guid}"
     digest = hashlib.sha256(f"{title}|{published}|{summary or ''}".encode()).hexdigest()

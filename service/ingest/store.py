@@ -88,7 +88,7 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
         known = await session.exec(select(Entry.id).where(Entry.feed_id == feed.id, Entry.entry_key == entry.key))
         if known.first() is not None:
             continue
-        canonical = canonicalize(entry.link) if entry.link else None
+        canonical = entry.key if entry.link else None
         article_id = None
         if canonical:
             article_id = (await session.exec(select(Article.id).where(Article.canonical_url == canonical))).first()

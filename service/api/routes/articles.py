@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
 
 def _fields(article: Article, outlet: str | None) -> dict:
-    return {**article.model_dump(), "extraction_status": str(article.extraction_status), "outlet": outlet}
+    return {**article.model_dump(exclude={"extraction_status"}), "extraction_status": str(article.extraction_status), "outlet": outlet}
 
 
 @router.get("", response_model=Page[ArticleSummary])

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
 def _public(feed: Feed, outlet: str | None, article_count: int) -> FeedPublic:
     return FeedPublic.model_validate(
-        {**feed.model_dump(), "state": str(feed.state), "outlet": outlet, "article_count": article_count}
+        {**feed.model_dump(exclude={"state"}), "state": str(feed.state), "outlet": outlet, "article_count": article_count}
     )
 
 

@@ -1,0 +1,34 @@
+# Two commands on a fresh machine with Python 3.11:  `make run`  and  `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PORT ?= 8000
+BIN := $(VENV)/bin
+
+.PHONY: run test install install-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $@ $(VENV)/.installed
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.installed-test
+
+## run: serve the API and the pollers on 127.0.0.1:$(PORT) with SQLite (./newsloom.db)
+run: install
+	$(BIN)/newsloom migrate
+	$(BIN)/newsloom serve --port $(PORT)
+
+## test: run the test suite (PostgreSQL too when NEWSLOOM_TEST_POSTGRES_URL is set)
+test: install-test
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache

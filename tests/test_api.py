@@ -1,0 +1,119 @@
+"""The HTTP API over real loopback HTTP: feeds, articles, pagination, filters and problem details."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from service.models import Article, Entry, ExtractionStatus, Feed, utcnow
+
+PROBLEM = "application/problem+json"
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["detail"]
+    return body
+
+
+def test_healthz(api):
+    assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
+
+
+def test_feed_lifecycle_and_duplicates(api):
+    created = httpx.post(f"{api}/v1/feeds", json={"url": "https://Example.ORG/feed.xml?utm_source=x"})
+    assert created.status_code == 201
+    feed = created.json()
+    assert feed["url"] == "https://example.org/feed.xml"
+    assert feed["state"] == "active" and feed["article_count"] == 0 and feed["outlet"] == "example.org"
+    assert created.headers["location"] == f"/v1/feeds/{feed['id']}"
+    assert datetime.fromisoformat(feed["next_poll_at"]) <= datetime.now(UTC)  # due at once
+
+    duplicate = httpx.post(f"{api}/v1/feeds", json={"url": "https://example.org/feed.xml"})
+    body = assert_problem(duplicate, 409)
+    assert body["feed"]["id"] == feed["id"]
+
+    assert [f["id"] for f in httpx.get(f"{api}/v1/feeds").json()["items"]] == [feed["id"]]
+    assert httpx.get(f"{api}/v1/feeds/{feed['id']}").json()["url"] == feed["url"]
+    assert httpx.delete(f"{api}/v1/feeds/{feed['id']}").status_code == 204
+    assert_problem(httpx.get(f"{api}/v1/feeds/{feed['id']}"), 404)
+    assert_problem(httpx.delete(f"{api}/v1/feeds/{feed['id']}"), 404)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"url": "ftp://example.org/feed"}, {"url": "not a url"}, {"url": "https://example.org/f", "extra": 1}, [1, 2]],
+)
+def test_bad_feed_bodies_are_422_problems(api, body):
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds", json=body), 422)
+    assert problem["errors"]
+
+
+def test_malformed_json_is_a_422_problem(api):
+    response = httpx.post(f"{api}/v1/feeds", content=b"{not json", headers={"content-type": "application/json"})
+    assert_problem(response, 422)
+
+
+async def _seed(sessions, count: int) -> list[int]:
+    """``count`` articles in one feed, one hour apart, alternating English and German; returns ids
+    newest first."""
+    base = datetime(2024, 5, 1, tzinfo=UTC)
+    async with sessions() as session:
+        feed = Feed(url="https://example.org/feed.xml")
+        other = Feed(url="https://example.net/feed.xml")
+        session.add_all([feed, other])
+        await session.flush()
+        ids = []
+        for i in range(count):
+            published = base + timedelta(hours=i)
+            article = Article(
+                canonical_url=f"https://example.org/a/{i}", url=f"https://example.org/a/{i}", feed_id=feed.id,
+                title=f"Article {i}", text=f"Body {i}", published_at=published, sort_at=published,
+                language="en" if i % 2 == 0 else "de", extraction_status=ExtractionStatus.ok, first_seen_at=utcnow(),
+            )
+            session.add(article)
+            await session.flush()
+            session.add(Entry(feed_id=(feed.id if i < count - 1 else other.id), entry_key=article.canonical_url, article_id=article.id))
+            ids.append(article.id)
+        await session.commit()
+    return ids[::-1]
+
+
+async def test_articles_keyset_pagination_and_filters(api, sessions):
+    newest_first = await _seed(sessions, 7)
+    async with httpx.AsyncClient(base_url=api) as client:
+        seen, cursor = [], None
+        while True:
+            page = (await client.get("/v1/articles", params={"limit": 3} | ({"cursor": cursor} if cursor else {}))).json()
+            assert len(page["items"]) <= 3
+            assert "text" not in page["items"][0]
+            seen += [a["id"] for a in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == newest_first
+
+        german = (await client.get("/v1/articles", params={"lang": "de"})).json()["items"]
+        assert {a["language"] for a in german} == {"de"} and len(german) == 3
+
+        window = (await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00Z", "until": "2024-05-01T05:00:00Z"})).json()
+        assert [a["title"] for a in window["items"]] == ["Article 4", "Article 3", "Article 2"]
+
+        feeds = (await client.get("/v1/feeds")).json()["items"]
+        in_other = (await client.get("/v1/articles", params={"feed_id": feeds[1]["id"]})).json()["items"]
+        assert [a["title"] for a in in_other] == ["Article 6"]
+        assert feeds[0]["article_count"] == 6
+
+        detail = (await client.get(f"/v1/articles/{newest_first[0]}")).json()
+        assert detail["text"] == "Body 6" and detail["published_at"] == "2024-05-01T06:00:00Z"
+
+        assert_problem(await client.get("/v1/articles", params={"cursor": "garbage!"}), 400)
+        assert_problem(await client.get("/v1/articles", params={"limit": 0}), 422)
+        assert_problem(await client.get("/v1/articles", params={"limit": 1000}), 422)
+        assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00"}), 422)
+        assert_problem(await client.get("/v1/articles/999999"), 404)
+        assert_problem(await client.get("/v1/articles/abc"), 422)
