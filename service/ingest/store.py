@@ -28,11 +28,17 @@ FAILING_AFTER = 3
 MAX_BACKOFF = 24 * 3600
 
 
-async def _insert_ignore(session: AsyncSession, table: type, values: dict, conflict: list[str]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on either dialect."""
+def _insert(session: AsyncSession):
+    """The dialect's INSERT construct (both support ON CONFLICT DO NOTHING … RETURNING)."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    await session.exec(insert(table).values(**values).on_conflict_do_nothing(index_elements=conflict))
+    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+
+async def _insert_ignore(session: AsyncSession, table: type, values: dict, conflict: list[str]) -> int | None:
+    """INSERT … ON CONFLICT (``conflict``) DO NOTHING RETURNING id: the new row's id, or None when a
+    row with the same key exists (inserted meanwhile by another transaction, perhaps)."""
+    statement = _insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    return (await session.exec(statement.returning(table.id))).scalar_one_or_none()
 
 
 async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
@@ -89,17 +95,17 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
         if known.first() is not None:
             continue
         canonical = entry.key if entry.link else None
-        article_id = None
-        if canonical:
-            article_id = (await session.exec(select(Article.id).where(Article.canonical_url == canonical))).first()
+        values = _new_article(entry, canonical, feed, outlet_id, now).model_dump(exclude={"id"})
+        # Insert-or-ignore rather than look-then-insert: another feed (in this process or another
+        # replica) may store the same canonical URL at the same moment.
+        article_id = await _insert_ignore(session, Article, values, ["canonical_url"])
         if article_id is None:
-            article = _new_article(entry, canonical, feed, outlet_id, now)
-            session.add(article)
-            await session.flush()
-            article_id = article.id
+            article_id = (await session.exec(select(Article.id).where(Article.canonical_url == canonical))).one()
+        else:
             new_ids.append(article_id)
-        session.add(Entry(feed_id=feed.id, entry_key=entry.key, guid=entry.guid, link=entry.link, article_id=article_id))
-        await session.flush()
+        entry_row = {"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": entry.link,
+                     "article_id": article_id, "first_seen_at": now}
+        await _insert_ignore(session, Entry, entry_row, ["feed_id", "entry_key"])
     return new_ids
 
 
