@@ -208,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         level=settings.log_level.upper() if args.command == "serve" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much at INFO
     try:
         outcome = args.run(args, settings)
         if asyncio.iscoroutine(outcome):

@@ -56,7 +56,8 @@ def _entry(raw: feedparser.FeedParserDict, feed_language: str | None) -> ParsedE
         content_html=content_html,
         authors=_authors(raw),
         published_at=published,
-        updated_at=_utc(raw.get("updated_parsed")),
+        # feedparser falls back from "updated" to "published": only a distinct value is an update.
+        updated_at=None if raw.get("updated_parsed") == raw.get("published_parsed") else _utc(raw.get("updated_parsed")),
         language=language_code((raw.get("summary_detail") or {}).get("language")) or feed_language,
     )
 
