@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -32,7 +32,10 @@ class Settings(BaseSettings):
         default=2.0, gt=0, description="Seconds the poller waits between looking for due feeds and pages."
     )
     lease_seconds: int = Field(
-        default=300, ge=10, description="How long a claimed feed or page stays claimed before others may take it."
+        default=300,
+        ge=10,
+        description="How long a claimed feed, page or delivery stays claimed before another worker may take it; "
+        "must exceed total_timeout + extract_timeout and webhook_timeout.",
     )
     feed_batch: int = Field(default=20, ge=1, description="Feeds claimed per poller round.")
     page_concurrency: int = Field(default=8, ge=1, description="Article pages fetched at once.")
@@ -57,6 +60,36 @@ class Settings(BaseSettings):
     extract_timeout: float = Field(
         default=30.0, gt=0, description="Seconds one page may spend in extraction before its worker is killed."
     )
+
+    webhooks_enabled: bool = Field(default=True, description="Run the webhook delivery worker inside `newsloom serve`.")
+    webhook_timeout: float = Field(default=15.0, gt=0, description="Seconds a webhook receiver has to answer one delivery.")
+    webhook_retry_schedule: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
+        description="Seconds to wait before each retry after a failed delivery (Svix's schedule: 5 s, 5 min, "
+        "30 min, 2 h, 5 h, 10 h, 10 h; about 27.6 h in all), each with ±20 % jitter. JSON list.",
+    )
+    webhook_disable_after: int = Field(
+        default=5 * 24 * 3600, ge=60, description="Seconds an endpoint may fail continuously before it is disabled."
+    )
+    webhook_endpoint_concurrency: int = Field(default=4, ge=1, description="Deliveries in flight to one subscription at once.")
+    webhook_concurrency: int = Field(default=32, ge=1, description="Deliveries in flight in one process at once.")
+    webhook_max_response_bytes: int = Field(
+        default=4096, ge=0, description="Bytes of a receiver's response body read (and kept, truncated, as the error)."
+    )
+    webhook_secret_overlap: int = Field(
+        default=24 * 3600, ge=0, description="Seconds the previous secret keeps signing after a rotation."
+    )
+
+    @model_validator(mode="after")
+    def _lease_outlasts_work(self) -> Settings:
+        longest = max(self.total_timeout + self.extract_timeout, self.webhook_timeout)
+        if self.lease_seconds <= longest:
+            raise ValueError(
+                f"NEWSLOOM_LEASE_SECONDS ({self.lease_seconds}) must exceed the longest leased step "
+                f"({longest:g} s: total_timeout + extract_timeout, or webhook_timeout)"
+            )
+        return self
 
 
 @lru_cache

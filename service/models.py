@@ -153,3 +153,68 @@ class Entry(SQLModel, table=True):
     link: str | None = None
     article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE", index=True)
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class SubscriptionState(enum.StrEnum):
+    """``active`` subscriptions receive deliveries; ``disabled`` ones do not (``disabled_reason`` says why)."""
+
+    active = "active"
+    disabled = "disabled"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """``pending`` (due at ``next_attempt_at``), ``succeeded`` (a 2xx was received), ``failed``
+    (every scheduled attempt failed), ``dead`` (its subscription was disabled first)."""
+
+    pending = "pending"
+    succeeded = "succeeded"
+    failed = "failed"
+    dead = "dead"
+
+
+class Subscription(SQLModel, table=True):
+    """A webhook endpoint, the events it wants and the filter they must match."""
+
+    __tablename__ = "subscriptions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(sa_column=sa.Column(sa.String(2048), nullable=False))
+    description: str | None = None
+    secret: str = Field(description="whsec_… signing secret (Standard Webhooks)")
+    previous_secret: str | None = None
+    previous_secret_expires_at: datetime | None = Field(default=None, sa_column=_ts())
+    event_types: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
+    filter: dict = Field(default_factory=dict, sa_column=sa.Column(JSON, nullable=False))
+    state: SubscriptionState = Field(default=SubscriptionState.active, sa_column=sa.Column(sa.String(16), nullable=False))
+    disabled_reason: str | None = None
+    failing_since: datetime | None = Field(default=None, sa_column=_ts())
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class Delivery(SQLModel, table=True):
+    """The outbox: one event for one subscription, written in the transaction of the change it
+    announces, and its delivery attempts."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        sa.UniqueConstraint("subscription_id", "event_key", name="uq_deliveries_subscription_event"),
+        sa.Index("ix_deliveries_queue", "status", "next_attempt_at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    subscription_id: int = Field(foreign_key="subscriptions.id", ondelete="CASCADE", index=True)
+    event_id: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False), description="webhook-id")
+    event_key: str = Field(description="what the event is about, e.g. article.created:42; one delivery per key")
+    event_type: str
+    payload: str = Field(sa_column=sa.Column(sa.Text, nullable=False), description="the JSON body, signed as is")
+    status: DeliveryStatus = Field(default=DeliveryStatus.pending, sa_column=sa.Column(sa.String(16), nullable=False))
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default_factory=utcnow, sa_column=_ts())
+    last_attempt_at: datetime | None = Field(default=None, sa_column=_ts())
+    last_response_status: int | None = None
+    last_error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    delivered_at: datetime | None = Field(default=None, sa_column=_ts())
+    lease_owner: str | None = None
+    lease_until: datetime | None = Field(default=None, sa_column=_ts())

@@ -26,9 +26,10 @@ def fundus_truth(corpus: Path) -> dict:
     return json.loads((corpus / "extraction-fundus" / "ground-truth.json").read_text())
 
 
-def rss(items: list[dict], title: str = "Test feed") -> str:
-    """An RSS 2.0 document; each item has ``title``, ``link`` and optional ``description``."""
-    start = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+def rss(items: list[dict], title: str = "Test feed", start: datetime | None = None) -> str:
+    """An RSS 2.0 document; each item has ``title``, ``link`` and optional ``description``. Items are
+    dated an hour apart, newest first, from ``start`` (default 2024-05-01 12:00 UTC)."""
+    start = start or datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
     body = "".join(
         f"<item><title>{escape(item['title'])}</title><link>{escape(item['link'])}</link>"
         f"<guid isPermaLink=\"false\">{escape(item.get('guid', item['link']))}</guid>"

@@ -28,11 +28,27 @@ CONTENT_TYPES = {
 }
 
 
+@dataclass
+class Post:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
 class TestServer:
+    """GET: registered routes and the corpus. POST: a webhook receiver that records every request
+    and answers with the statuses queued for its path (the last one repeats; default 200). Clear
+    ``release`` to make POSTs wait until it is set again."""
+
     def __init__(self, corpus: Path | None) -> None:
         self.corpus = corpus
         self.routes: dict[str, Route] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
+        self.posts: list[Post] = []
+        self.post_statuses: dict[str, list[int]] = {}
+        self.release = threading.Event()
+        self.release.set()
+        self._posted = threading.Condition()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -53,6 +69,21 @@ class TestServer:
                 self.end_headers()
                 self.wfile.write(route.body)
 
+            def do_POST(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
+                with server._posted:
+                    server.posts.append(Post(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
+                    server._posted.notify_all()
+                server.release.wait(60)
+                queue = server.post_statuses.get(self.path, [200])
+                status = queue.pop(0) if len(queue) > 1 else queue[0]
+                reply = b"ok" if status < 300 else b"receiver says no"
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.base = f"http://127.0.0.1:{self.httpd.server_address[1]}"
@@ -66,6 +97,24 @@ class TestServer:
         data = body.encode() if isinstance(body, str) else body
         self.routes[path] = Route(data, status, {k.replace("_", "-"): v for k, v in headers.items()})
         return self.url(path)
+
+    def wait_for_posts(self, count: int, path: str | None = None, timeout: float = 60) -> list[Post]:
+        """Block until at least ``count`` POSTs (to ``path``, if given) have arrived; return them.
+        Raises AssertionError after ``timeout`` seconds."""
+        with self._posted:
+            ok = self._posted.wait_for(lambda: len(self.posts_to(path)) >= count, timeout)
+            assert ok, f"expected {count} POSTs to {path or 'any path'}, got {len(self.posts_to(path))}"
+            return self.posts_to(path)
+
+    def wait_until(self, predicate, timeout: float = 60) -> list[Post]:
+        """Block until ``predicate(posts)`` is true for the POSTs so far; return them. Raises
+        AssertionError after ``timeout`` seconds."""
+        with self._posted:
+            assert self._posted.wait_for(lambda: predicate(self.posts), timeout), f"condition not met; {len(self.posts)} POSTs"
+            return list(self.posts)
+
+    def posts_to(self, path: str | None) -> list[Post]:
+        return [p for p in self.posts if path is None or p.path == path]
 
     def resolve(self, path: str) -> Route | None:
         if path in self.routes:

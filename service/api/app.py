@@ -1,5 +1,6 @@
-"""The FastAPI application. Its lifespan migrates the database, opens the engine, the shared HTTP
-client and the worker pool, and runs the pollers beside the API (unless disabled)."""
+"""The FastAPI application. Its lifespan migrates the database, opens the engine, the HTTP clients
+and the worker pool, and runs the pollers and the webhook delivery worker beside the API (each
+unless disabled)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,13 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service.api import problems
-from service.api.routes import articles, feeds, health
+from service.api.routes import articles, feeds, health, subscriptions
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate_async, session_factory
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
 from service.ingest.workers import WorkerPool
+from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
 log = logging.getLogger(__name__)
 
@@ -32,22 +34,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessions = session_factory(engine)
     client = create_client(settings)
     workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
-    app.state.poller = None
+    webhook_client = create_webhook_client(settings)
+    app.state.poller = app.state.delivery = None
     stop = asyncio.Event()
-    task = None
+    tasks = []
+    if settings.webhooks_enabled:
+        app.state.delivery = DeliveryWorker(settings, app.state.sessions, webhook_client)
+        tasks.append(asyncio.create_task(app.state.delivery.run(stop), name="webhook delivery"))
     if settings.poller_enabled:
-        app.state.poller = Poller(settings, app.state.sessions, client, workers)
-        task = asyncio.create_task(app.state.poller.run(stop), name="pollers")
+        wake = app.state.delivery.wake if app.state.delivery else None
+        app.state.poller = Poller(settings, app.state.sessions, client, workers, on_events=wake)
+        tasks.append(asyncio.create_task(app.state.poller.run(stop), name="pollers"))
     try:
         yield
     finally:
         stop.set()
-        if task is not None:
-            try:
-                await asyncio.wait_for(task, SHUTDOWN_GRACE)
-            except TimeoutError:
-                log.warning("pollers did not stop within %s s; their leases will expire", SHUTDOWN_GRACE)
+        if tasks:
+            done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+            for task in pending:
+                log.warning("%s did not stop within %s s; its leases will expire", task.get_name(), SHUTDOWN_GRACE)
+                task.cancel()
         await client.aclose()
+        await webhook_client.aclose()
         workers.close()
         await engine.dispose()
 
@@ -65,4 +73,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(feeds.router)
     app.include_router(articles.router)
+    app.include_router(subscriptions.router)
     return app

@@ -1,4 +1,4 @@
-"""Dependencies injected into routes: a database session and the running poller."""
+"""Dependencies injected into routes: a database session, the running poller and delivery worker."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.ingest.poller import Poller
+from service.webhooks.delivery import DeliveryWorker
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -22,5 +23,11 @@ def get_poller(request: Request) -> Poller | None:
     return request.app.state.poller
 
 
+def get_delivery(request: Request) -> DeliveryWorker | None:
+    """The webhook delivery worker of this process, or None (``NEWSLOOM_WEBHOOKS_ENABLED=false``)."""
+    return request.app.state.delivery
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 PollerDep = Annotated[Poller | None, Depends(get_poller)]
+DeliveryDep = Annotated[DeliveryWorker | None, Depends(get_delivery)]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+
+from service.webhooks.matching import SubscriptionFilter
 
 T = TypeVar("T")
 
@@ -59,6 +61,13 @@ class ArticleSummary(BaseModel):
     extraction_error: str | None
 
 
+    @classmethod
+    def from_row(cls, article, outlet: str | None):
+        """Build from an ``Article`` row and its outlet's domain."""
+        data = article.model_dump(exclude={"extraction_status"})
+        return cls.model_validate({**data, "extraction_status": str(article.extraction_status), "outlet": outlet})
+
+
 class ArticlePublic(ArticleSummary):
     """One article with its full text (paragraphs separated by a blank line)."""
 
@@ -70,3 +79,79 @@ class Page(BaseModel, Generic[T]):
 
     items: list[T]
     next_cursor: str | None
+
+
+EventType = Literal["article.created", "story.created", "story.updated"]
+
+
+class SubscriptionCreate(BaseModel):
+    """Body of ``POST /v1/subscriptions``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl = Field(description="The endpoint that receives signed POSTs (https recommended).")
+    event_types: list[EventType] = Field(min_length=1, description="Events to receive.")
+    filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
+    description: str | None = Field(default=None, max_length=500)
+
+
+class SubscriptionUpdate(BaseModel):
+    """Body of ``PATCH /v1/subscriptions/{id}``: only the fields given change. Setting ``state`` to
+    ``active`` re-enables a disabled subscription (its dead deliveries stay dead; retry them one by one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl | None = None
+    event_types: list[EventType] | None = Field(default=None, min_length=1)
+    filter: SubscriptionFilter | None = None
+    description: str | None = Field(default=None, max_length=500)
+    state: Literal["active", "disabled"] | None = None
+
+
+class SubscriptionPublic(BaseModel):
+    """A webhook subscription (the secret is shown only at creation and rotation)."""
+
+    id: int
+    url: str
+    description: str | None
+    event_types: list[str]
+    filter: SubscriptionFilter
+    state: str = Field(description="active or disabled.")
+    disabled_reason: str | None
+    failing_since: datetime | None = Field(description="Start of the current run of failed deliveries.")
+    previous_secret_expires_at: datetime | None = Field(description="Until when the previous secret still signs.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def from_row(cls, subscription) -> SubscriptionPublic:
+        data = subscription.model_dump(exclude={"state", "secret", "previous_secret"})
+        return cls.model_validate({**data, "state": str(subscription.state)})
+
+
+class SubscriptionSecret(SubscriptionPublic):
+    """A subscription with its signing secret, returned once at creation and at each rotation."""
+
+    secret: str = Field(description="whsec_… secret: verify each delivery's webhook-signature with it.")
+
+
+class DeliveryPublic(BaseModel):
+    """One event for one subscription and how its delivery went."""
+
+    id: int
+    subscription_id: int
+    event_id: str = Field(description="The webhook-id header, the same on every attempt.")
+    event_type: str
+    status: str = Field(description="pending, succeeded, failed or dead.")
+    attempts: int
+    next_attempt_at: datetime | None
+    last_attempt_at: datetime | None
+    last_response_status: int | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def from_row(cls, delivery) -> DeliveryPublic:
+        data = delivery.model_dump(exclude={"status", "payload"})
+        return cls.model_validate({**data, "status": str(delivery.status)})

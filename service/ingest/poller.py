@@ -29,6 +29,8 @@ from service.ingest.extractor import ExtractionError, extract_article
 from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
 from service.ingest.parser import parse_feed
 from service.ingest.workers import WorkerError, WorkerPool
+from service.loops import run_until_stopped
+from service.webhooks import outbox
 from service.models import Article, Feed
 
 log = logging.getLogger(__name__)
@@ -71,9 +73,16 @@ class Poller:
     worker processes. Safe to run in several processes at once (work is leased)."""
 
     def __init__(
-        self, settings: Settings, sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient, workers: WorkerPool
+        self,
+        settings: Settings,
+        sessions: async_sessionmaker[AsyncSession],
+        client: httpx.AsyncClient,
+        workers: WorkerPool,
+        on_events: Callable[[], None] | None = None,
     ) -> None:
+        """``on_events`` is called after a commit that wrote webhook deliveries (to wake the sender)."""
         self.settings = settings
+        self.on_events = on_events
         self.sessions = sessions
         self.client = client
         self.workers = workers
@@ -119,16 +128,23 @@ class Poller:
                 outlet_id = await store.outlet_for(session, parsed.site_url or current.url)
                 new_ids = await store.store_entries(session, current, parsed)
                 report.articles_new = len(new_ids)
+                events = await outbox.announce_articles(session, new_ids)
             else:
                 report.feeds_not_modified = 1
+                events = 0
             store.record_feed_success(
                 current, result.status, parsed, result.headers.get("etag"), result.headers.get("last-modified"), outlet_id
             )
             await session.commit()
+        self._events_written(events)
         log.info("feed %s polled: HTTP %s, %d new articles", feed.id, result.status, report.articles_new)
         if report.articles_new:
             self._pages_due.set()
         return report
+
+    def _events_written(self, count: int) -> None:
+        if count and self.on_events is not None:
+            self.on_events()
 
     async def _feed_failed(self, feed_id: int, reason: str, status: int | None) -> None:
         async with self.sessions() as session:
@@ -189,16 +205,21 @@ class Poller:
             if current is None:
                 return PollReport()
             await store.record_extraction(session, current, result.url, extracted)
+            events = await outbox.announce_articles(session, [current.id])
             await session.commit()
+        self._events_written(events)
         log.info("article %s extracted: %d words", article.id, extracted.word_count)
         return PollReport(pages_ok=1)
 
     async def _page_failed(self, article_id: int, reason: str, retry_in: float | None) -> PollReport:
         async with self.sessions() as session:
             current = await session.get(Article, article_id)
-            if current is not None:
-                store.record_page_failure(current, reason, retry_in=retry_in)
-                await session.commit()
+            if current is None:
+                return PollReport()
+            store.record_page_failure(current, reason, retry_in=retry_in)
+            events = await outbox.announce_articles(session, [current.id])
+            await session.commit()
+        self._events_written(events)
         log.info("article %s page failed (%s): %s", article_id, "will retry" if retry_in else "final", reason)
         return PollReport(pages_retrying=1) if retry_in is not None else PollReport(pages_failed=1)
 
@@ -231,18 +252,8 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll feeds and process pages until ``stop`` is set. Errors are logged, never raised."""
+        tick = self.settings.poll_tick
         await asyncio.gather(
-            self._loop(stop, self._feeds_due, self.poll_due_feeds), self._loop(stop, self._pages_due, self.process_pages)
+            run_until_stopped(self.poll_due_feeds, stop, self._feeds_due, tick),
+            run_until_stopped(self.process_pages, stop, self._pages_due, tick),
         )
-
-    async def _loop(self, stop: asyncio.Event, due: asyncio.Event, step: Callable) -> None:
-        while not stop.is_set():
-            due.clear()
-            try:
-                await step()
-            except Exception:
-                log.exception("poller step %s failed; continuing", step.__name__)
-            waiters = [asyncio.ensure_future(due.wait()), asyncio.ensure_future(stop.wait())]
-            await asyncio.wait(waiters, timeout=self.settings.poll_tick, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()

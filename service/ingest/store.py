@@ -1,10 +1,8 @@
 """Database side of ingestion: claiming due feeds and pending pages with a lease, storing new
 entries once, and recording the outcome of each poll and each page.
 
-Claims use ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite ignores the clause and
-serialises writers instead), so several processes can share the work without taking the same row.
-A lease that is not released (the process died) expires after ``lease_seconds`` and the row becomes
-claimable again.
+Claims go through ``service.leases`` (``SELECT … FOR UPDATE SKIP LOCKED`` with a lease), so several
+processes share the work without taking the same row, and a dead process's rows become due again.
 """
 
 from __future__ import annotations
@@ -12,11 +10,11 @@ from __future__ import annotations
 import random
 from datetime import datetime, timedelta
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import leases
+from service.db import dialect_insert
 from service.ingest.entries import ParsedEntry, ParsedFeed
 from service.ingest.extractor import ExtractedArticle
 from service.ingest.urls import canonicalize, outlet_domain
@@ -28,16 +26,10 @@ FAILING_AFTER = 3
 MAX_BACKOFF = 24 * 3600
 
 
-def _insert(session: AsyncSession):
-    """The dialect's INSERT construct (both support ON CONFLICT DO NOTHING … RETURNING)."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 async def _insert_ignore(session: AsyncSession, table: type, values: dict, conflict: list[str]) -> int | None:
     """INSERT … ON CONFLICT (``conflict``) DO NOTHING RETURNING id: the new row's id, or None when a
     row with the same key exists (inserted meanwhile by another transaction, perhaps)."""
-    statement = _insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    statement = dialect_insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
     return (await session.exec(statement.returning(table.id))).scalar_one_or_none()
 
 
@@ -51,27 +43,9 @@ async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
 
 
 async def claim_due_feeds(session: AsyncSession, owner: str, lease_seconds: int, limit: int) -> list[Feed]:
-    """Lease up to ``limit`` feeds whose next poll time has passed, oldest due first, and commit."""
-    now = utcnow()
-    due = (
-        select(Feed.id)
-        .where(col(Feed.state).in_([FeedState.active, FeedState.failing]))
-        .where(Feed.next_poll_at <= now)
-        .where(sa.or_(col(Feed.lease_until).is_(None), col(Feed.lease_until) < now))
-        .order_by(col(Feed.next_poll_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    ids = list((await session.exec(due)).all())
-    if not ids:
-        await session.commit()
-        return []
-    await session.exec(
-        sa.update(Feed).where(col(Feed.id).in_(ids)).values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
-    )
-    feeds = list((await session.exec(select(Feed).where(col(Feed.id).in_(ids)))).all())
-    await session.commit()
-    return feeds
+    """Lease up to ``limit`` polled feeds whose next poll time has passed, oldest due first, and commit."""
+    due = [col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= utcnow()]
+    return await leases.claim(session, Feed, due, [col(Feed.next_poll_at)], owner, lease_seconds, limit)
 
 
 def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
@@ -136,11 +110,6 @@ def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_i
     )
 
 
-def _release(feed: Feed) -> None:
-    feed.lease_owner = None
-    feed.lease_until = None
-
-
 def record_feed_success(feed: Feed, status: int, parsed: ParsedFeed | None, etag: str | None, last_modified: str | None, outlet_id: int | None) -> None:
     """Book a successful poll (200 with a parsed document, or 304 with ``parsed`` None) on ``feed``
     and release its lease. Does not commit."""
@@ -157,7 +126,7 @@ def record_feed_success(feed: Feed, status: int, parsed: ParsedFeed | None, etag
         feed.last_error = parsed.warning
         feed.etag = etag
         feed.last_modified = last_modified
-    _release(feed)
+    leases.release(feed)
 
 
 def record_feed_failure(feed: Feed, reason: str, status: int | None) -> None:
@@ -175,7 +144,7 @@ def record_feed_failure(feed: Feed, reason: str, status: int | None) -> None:
         feed.state = FeedState.failing
     delay = min(feed.poll_interval * 2 ** min(feed.consecutive_failures, 16), MAX_BACKOFF)
     feed.next_poll_at = now + timedelta(seconds=delay * random.uniform(0.9, 1.1))
-    _release(feed)
+    leases.release(feed)
 
 
 async def claim_pending_pages(
@@ -183,28 +152,11 @@ async def claim_pending_pages(
 ) -> list[Article]:
     """Lease up to ``limit`` articles whose page is due for fetching, oldest first, and commit.
     ``feed_ids`` restricts the claim to articles first seen in those feeds."""
-    now = utcnow()
-    due = (
-        select(Article.id)
-        .where(Article.extraction_status == ExtractionStatus.pending)
-        .where(col(Article.next_fetch_at) <= now)
-        .where(sa.or_(col(Article.lease_until).is_(None), col(Article.lease_until) < now))
-        .order_by(col(Article.next_fetch_at), col(Article.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
+    due = [Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= utcnow()]
     if feed_ids is not None:
-        due = due.where(col(Article.feed_id).in_(feed_ids))
-    ids = list((await session.exec(due)).all())
-    if not ids:
-        await session.commit()
-        return []
-    await session.exec(
-        sa.update(Article).where(col(Article.id).in_(ids)).values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_seconds))
-    )
-    articles = list((await session.exec(select(Article).where(col(Article.id).in_(ids)))).all())
-    await session.commit()
-    return articles
+        due.append(col(Article.feed_id).in_(feed_ids))
+    order = [col(Article.next_fetch_at), col(Article.id)]
+    return await leases.claim(session, Article, due, order, owner, lease_seconds, limit)
 
 
 async def record_extraction(session: AsyncSession, article: Article, page_url: str, extracted: ExtractedArticle) -> None:
@@ -233,7 +185,7 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
         taken = await session.exec(select(Article.id).where(Article.canonical_url == canonical, Article.id != article.id))
         if taken.first() is None:
             article.canonical_url = canonical
-    _release_article(article)
+    leases.release(article)
 
 
 def record_page_failure(article: Article, reason: str, *, retry_in: float | None) -> None:
@@ -251,9 +203,4 @@ def record_page_failure(article: Article, reason: str, *, retry_in: float | None
     else:
         article.extraction_status = ExtractionStatus.failed
         article.next_fetch_at = None
-    _release_article(article)
-
-
-def _release_article(article: Article) -> None:
-    article.lease_owner = None
-    article.lease_until = None
+    leases.release(article)

@@ -18,10 +18,6 @@ from service.models import Article, Entry, Outlet
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
 
-def _fields(article: Article, outlet: str | None) -> dict:
-    return {**article.model_dump(exclude={"extraction_status"}), "extraction_status": str(article.extraction_status), "outlet": outlet}
-
-
 @router.get("", response_model=Page[ArticleSummary])
 async def list_articles(
     session: SessionDep,
@@ -52,7 +48,7 @@ async def list_articles(
         )
     query = query.order_by(col(Article.sort_at).desc(), col(Article.id).desc()).limit(limit + 1)
     rows = (await session.exec(query)).all()
-    items = [ArticleSummary.model_validate(_fields(a, outlet)) for a, outlet in rows[:limit]]
+    items = [ArticleSummary.from_row(a, outlet) for a, outlet in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
@@ -71,4 +67,4 @@ async def get_article(article_id: int, session: SessionDep) -> ArticlePublic:
     row = (await session.exec(query)).first()
     if row is None:
         raise Problem(404, f"no article with id {article_id}")
-    return ArticlePublic.model_validate(_fields(*row))
+    return ArticlePublic.from_row(*row)

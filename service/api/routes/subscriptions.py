@@ -1,0 +1,168 @@
+"""``/v1/subscriptions``: webhook subscriptions, their secrets and their deliveries."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlmodel import col, select
+
+from service.api.deps import DeliveryDep, SessionDep
+from service.api.problems import Problem
+from service.api.schemas import (
+    DeliveryPublic,
+    Page,
+    SubscriptionCreate,
+    SubscriptionPublic,
+    SubscriptionSecret,
+    SubscriptionUpdate,
+)
+from service.ingest.urls import InvalidURL, check_fetchable
+from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
+from service.webhooks import outbox, signing
+from service.webhooks.delivery import disable_subscription
+
+router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
+
+
+def _target(url: object) -> str:
+    try:
+        return check_fetchable(str(url))
+    except InvalidURL as exc:
+        raise Problem(422, str(exc)) from exc
+
+
+async def _get(session, subscription_id: int) -> Subscription:
+    subscription = await session.get(Subscription, subscription_id)
+    if subscription is None:
+        raise Problem(404, f"no subscription with id {subscription_id}")
+    return subscription
+
+
+@router.post("", status_code=201, response_model=SubscriptionSecret)
+async def create_subscription(body: SubscriptionCreate, session: SessionDep, response: Response) -> SubscriptionSecret:
+    """Subscribe an endpoint. The answer holds the signing secret: it is not shown again."""
+    subscription = Subscription(
+        url=_target(body.url), description=body.description, secret=signing.generate_secret(),
+        event_types=sorted(set(body.event_types)), filter=body.filter.model_dump(),
+    )
+    session.add(subscription)
+    await session.commit()
+    await session.refresh(subscription)
+    response.headers["Location"] = f"/v1/subscriptions/{subscription.id}"
+    return SubscriptionSecret(**SubscriptionPublic.from_row(subscription).model_dump(), secret=subscription.secret)
+
+
+@router.get("", response_model=Page[SubscriptionPublic])
+async def list_subscriptions(session: SessionDep) -> Page[SubscriptionPublic]:
+    """Every subscription, oldest first."""
+    rows = await session.exec(select(Subscription).order_by(col(Subscription.id)))
+    return Page(items=[SubscriptionPublic.from_row(s) for s in rows.all()], next_cursor=None)
+
+
+@router.get("/{subscription_id}", response_model=SubscriptionPublic)
+async def get_subscription(subscription_id: int, session: SessionDep) -> SubscriptionPublic:
+    """One subscription, with its state and why it was disabled, if it was."""
+    return SubscriptionPublic.from_row(await _get(session, subscription_id))
+
+
+@router.patch("/{subscription_id}", response_model=SubscriptionPublic)
+async def update_subscription(subscription_id: int, body: SubscriptionUpdate, session: SessionDep) -> SubscriptionPublic:
+    """Change the target, events, filter, description or state."""
+    subscription = await _get(session, subscription_id)
+    if body.url is not None:
+        subscription.url = _target(body.url)
+    if body.event_types is not None:
+        subscription.event_types = sorted(set(body.event_types))
+    if body.filter is not None:
+        subscription.filter = body.filter.model_dump()
+    if body.description is not None:
+        subscription.description = body.description
+    if body.state == "active" and subscription.state != SubscriptionState.active:
+        subscription.state = SubscriptionState.active
+        subscription.disabled_reason = None
+        subscription.failing_since = None
+    elif body.state == "disabled" and subscription.state != SubscriptionState.disabled:
+        await disable_subscription(session, subscription, "disabled through the API")
+    subscription.updated_at = utcnow()
+    await session.commit()
+    await session.refresh(subscription)
+    return SubscriptionPublic.from_row(subscription)
+
+
+@router.delete("/{subscription_id}", status_code=204)
+async def delete_subscription(subscription_id: int, session: SessionDep) -> Response:
+    """Remove the subscription and its deliveries."""
+    await session.delete(await _get(session, subscription_id))
+    await session.commit()
+    return Response(status_code=204)
+
+
+@router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionSecret)
+async def rotate_secret(subscription_id: int, request: Request, session: SessionDep) -> SubscriptionSecret:
+    """Issue a new secret. Deliveries are signed with both the new and the previous secret for
+    ``NEWSLOOM_WEBHOOK_SECRET_OVERLAP`` seconds, so receivers can switch without losing events."""
+    subscription = await _get(session, subscription_id)
+    overlap = request.app.state.settings.webhook_secret_overlap
+    subscription.previous_secret = subscription.secret
+    subscription.previous_secret_expires_at = utcnow() + timedelta(seconds=overlap)
+    subscription.secret = signing.generate_secret()
+    subscription.updated_at = utcnow()
+    await session.commit()
+    await session.refresh(subscription)
+    return SubscriptionSecret(**SubscriptionPublic.from_row(subscription).model_dump(), secret=subscription.secret)
+
+
+@router.post("/{subscription_id}/test", status_code=202, response_model=DeliveryPublic)
+async def send_test(subscription_id: int, session: SessionDep, delivery: DeliveryDep) -> DeliveryPublic:
+    """Queue a ``ping`` event for the subscription; follow it in its deliveries."""
+    subscription = await _get(session, subscription_id)
+    if subscription.state != SubscriptionState.active:
+        raise Problem(409, f"subscription {subscription_id} is disabled: {subscription.disabled_reason}")
+    event_id = await outbox.enqueue_ping(session, subscription)
+    await session.commit()
+    if delivery is not None:
+        delivery.wake()
+    row = (await session.exec(select(Delivery).where(Delivery.event_id == event_id))).one()
+    return DeliveryPublic.from_row(row)
+
+
+@router.get("/{subscription_id}/deliveries", response_model=Page[DeliveryPublic])
+async def list_deliveries(
+    subscription_id: int,
+    session: SessionDep,
+    status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")] = None,
+    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> Page[DeliveryPublic]:
+    """The subscription's deliveries, newest first."""
+    await _get(session, subscription_id)
+    query = select(Delivery).where(Delivery.subscription_id == subscription_id)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if cursor is not None:
+        query = query.where(col(Delivery.id) < cursor)
+    rows = list((await session.exec(query.order_by(col(Delivery.id).desc()).limit(limit + 1))).all())
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return Page(items=[DeliveryPublic.from_row(d) for d in rows[:limit]], next_cursor=next_cursor)
+
+
+@router.post("/{subscription_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryPublic)
+async def retry_delivery(subscription_id: int, delivery_id: int, session: SessionDep, delivery: DeliveryDep) -> DeliveryPublic:
+    """Send a delivery again now, with the same ``webhook-id`` (its attempt count goes on)."""
+    subscription = await _get(session, subscription_id)
+    row = await session.get(Delivery, delivery_id)
+    if row is None or row.subscription_id != subscription_id:
+        raise Problem(404, f"no delivery {delivery_id} in subscription {subscription_id}")
+    if subscription.state != SubscriptionState.active:
+        raise Problem(409, f"subscription {subscription_id} is disabled: {subscription.disabled_reason}; re-enable it first")
+    if row.status == DeliveryStatus.pending and row.lease_owner is not None:
+        raise Problem(409, f"delivery {delivery_id} is being sent right now")
+    row.status = DeliveryStatus.pending
+    row.next_attempt_at = utcnow()
+    await session.commit()
+    await session.refresh(row)
+    if delivery is not None:
+        delivery.wake()
+    return DeliveryPublic.from_row(row)

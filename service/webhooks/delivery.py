@@ -1,0 +1,196 @@
+"""The delivery worker: claims due outbox rows with a lease and POSTs them, signed, to their
+subscription's endpoint; retries failures on a schedule; disables endpoints that are gone or keep
+failing.
+
+Policy (documented in the README):
+- Any 2xx is success. Anything else — another status, a timeout, a refused connection, a redirect
+  (redirects are not followed) — is a failure.
+- Retries follow Svix's published schedule (after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h:
+  eight attempts over about 27.6 hours; ``NEWSLOOM_WEBHOOK_RETRY_SCHEDULE``), each delay with
+  ±20 % jitter. Stripe retries for up to three days with its own backoff; we follow Svix because
+  its schedule is published exactly. After the last attempt the delivery is ``failed``.
+- Every attempt of one delivery carries the same ``webhook-id``.
+- 410 Gone disables the subscription at once. An endpoint failing continuously for
+  ``NEWSLOOM_WEBHOOK_DISABLE_AFTER`` seconds is disabled too. Its pending deliveries become
+  ``dead`` (kept, and retryable through the API after re-enabling).
+- At most ``NEWSLOOM_WEBHOOK_ENDPOINT_CONCURRENCY`` deliveries are in flight per subscription, and a
+  receiver's response body is read only up to ``NEWSLOOM_WEBHOOK_MAX_RESPONSE_BYTES``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections import defaultdict
+from datetime import timedelta
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service import leases
+from service.config import Settings
+from service.ingest.urls import InvalidURL, check_fetchable
+from service.loops import run_until_stopped
+from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
+from service.webhooks import signing
+
+log = logging.getLogger(__name__)
+
+# Relative jitter applied to each retry delay: uniformly within ±20 %.
+JITTER = 0.2
+
+
+def create_webhook_client(settings: Settings) -> httpx.AsyncClient:
+    """The HTTP client for deliveries: no redirects followed, ``webhook_timeout`` for every phase."""
+    return httpx.AsyncClient(
+        headers={"User-Agent": settings.user_agent, "Content-Type": "application/json"},
+        timeout=httpx.Timeout(settings.webhook_timeout),
+        follow_redirects=False,
+        trust_env=False,
+    )
+
+
+async def disable_subscription(session: AsyncSession, subscription: Subscription, reason: str) -> None:
+    """Disable ``subscription`` with ``reason`` and mark its pending deliveries ``dead``. Does not commit."""
+    subscription.state = SubscriptionState.disabled
+    subscription.disabled_reason = reason
+    subscription.updated_at = utcnow()
+    await session.exec(
+        sa.update(Delivery)
+        .where(Delivery.subscription_id == subscription.id, Delivery.status == DeliveryStatus.pending)
+        .values(status=DeliveryStatus.dead, lease_owner=None, lease_until=None)
+    )
+
+
+class DeliveryWorker:
+    """Sends due deliveries from one process; several processes may run one each (work is leased)."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.client = client
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._due = asyncio.Event()
+        self._global = asyncio.Semaphore(settings.webhook_concurrency)
+        self._per_endpoint: defaultdict[int, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
+        )
+
+    def wake(self) -> None:
+        """Look for due deliveries now (called after an event is written in this process)."""
+        self._due.set()
+
+    async def deliver_due(self) -> int:
+        """Claim and send due deliveries, a batch at a time, until none is due; returns how many
+        were attempted."""
+        attempted = 0
+        lease = self.settings.lease_seconds
+        while True:
+            async with self.sessions() as session:
+                due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
+                order = [col(Delivery.next_attempt_at), col(Delivery.id)]
+                batch = await leases.claim(session, Delivery, due, order, self.owner, lease, self.settings.webhook_concurrency)
+            if not batch:
+                return attempted
+            await asyncio.gather(*(self._guarded(d) for d in batch))
+            attempted += len(batch)
+
+    async def _guarded(self, delivery: Delivery) -> None:
+        try:
+            async with self._per_endpoint[delivery.subscription_id], self._global:
+                await self.deliver(delivery)
+        except Exception:  # never stop the loop; the lease expires and the delivery is tried again
+            log.exception("delivery %s failed unexpectedly", delivery.id)
+
+    async def _post(self, url: str, delivery: Delivery, secrets_: list[str]) -> tuple[int | None, str | None]:
+        """POST one attempt; returns (HTTP status or None, error text or None)."""
+        body = delivery.payload.encode()
+        headers = signing.headers(secrets_, delivery.event_id, int(time.time()), body)
+        try:
+            check_fetchable(url)
+            async with self.client.stream("POST", url, content=body, headers=headers) as response:
+                received = b""
+                async for chunk in response.aiter_raw():
+                    received += chunk
+                    if len(received) >= self.settings.webhook_max_response_bytes:
+                        break
+                received = received[: self.settings.webhook_max_response_bytes]
+                if 200 <= response.status_code < 300:
+                    return response.status_code, None
+                detail = received.decode("utf-8", "replace").strip()
+                return response.status_code, f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
+        except InvalidURL as exc:
+            return None, str(exc)
+        except httpx.TimeoutException:
+            return None, f"no response within {self.settings.webhook_timeout:g} s"
+        except httpx.HTTPError as exc:
+            return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+    async def deliver(self, delivery: Delivery) -> None:
+        """Send one claimed delivery and record the outcome (see the module docstring)."""
+        async with self.sessions() as session:
+            subscription = await session.get(Subscription, delivery.subscription_id)
+            if subscription is None:
+                return
+            if subscription.state != SubscriptionState.active:
+                current = await session.get(Delivery, delivery.id)
+                current.status = DeliveryStatus.dead
+                leases.release(current)
+                await session.commit()
+                return
+            now = utcnow()
+            secrets_ = [subscription.secret]
+            if subscription.previous_secret and subscription.previous_secret_expires_at and subscription.previous_secret_expires_at > now:
+                secrets_.append(subscription.previous_secret)
+            url = subscription.url
+
+        status, error = await self._post(url, delivery, secrets_)
+
+        async with self.sessions() as session:
+            current = await session.get(Delivery, delivery.id)
+            subscription = await session.get(Subscription, delivery.subscription_id)
+            if current is None or subscription is None:
+                return
+            now = utcnow()
+            current.attempts += 1
+            current.last_attempt_at = now
+            current.last_response_status = status
+            current.last_error = error
+            leases.release(current)
+            if error is None:
+                current.status = DeliveryStatus.succeeded
+                current.delivered_at = now
+                current.next_attempt_at = None
+                subscription.failing_since = None
+            elif status == 410:
+                current.status = DeliveryStatus.dead
+                await disable_subscription(session, subscription, "the endpoint answered 410 Gone")
+            else:
+                subscription.failing_since = subscription.failing_since or now
+                failing_for = (now - subscription.failing_since).total_seconds()
+                schedule = self.settings.webhook_retry_schedule
+                if failing_for >= self.settings.webhook_disable_after:
+                    current.status = DeliveryStatus.dead
+                    await disable_subscription(
+                        session, subscription, f"failing continuously since {subscription.failing_since:%Y-%m-%dT%H:%M:%SZ}: {error}"
+                    )
+                elif current.attempts <= len(schedule):
+                    delay = schedule[current.attempts - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+                    current.next_attempt_at = now + timedelta(seconds=delay)
+                else:
+                    current.status = DeliveryStatus.failed
+                    current.next_attempt_at = None
+            await session.commit()
+        log.info("delivery %s (%s) attempt %d: %s", delivery.id, delivery.event_id, current.attempts, error or f"HTTP {status}")
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set."""
+        await run_until_stopped(self.deliver_due, stop, self._due, self.settings.poll_tick)

@@ -1,0 +1,80 @@
+"""Subscription filters: which events a subscription receives.
+
+A filter is a conjunction: every field that is set must match. Query terms are matched against
+the title and the text, ignoring case and accents ("Zürich" matches "zurich", "ÉTÉ" matches "été")
+on word boundaries; a term with several words matches as a phrase.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class SubscriptionFilter(BaseModel):
+    """What a subscription wants. Empty lists and null mean "no constraint"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    terms: list[str] = Field(default_factory=list, max_length=50, description="Query terms or phrases, matched in title and text.")
+    match: Literal["all", "any"] = Field(default="all", description="Whether all terms or any one term must appear.")
+    languages: list[str] = Field(default_factory=list, max_length=50, description="ISO 639-1 codes.")
+    outlets: list[str] = Field(default_factory=list, max_length=200, description="Registrable domains, e.g. welt.de.")
+    feeds: list[int] = Field(default_factory=list, max_length=1000, description="Feed ids the article was seen in.")
+    min_outlets: int | None = Field(default=None, ge=1, description="Minimum number of outlets in the article's story.")
+
+    @field_validator("terms")
+    @classmethod
+    def _terms_not_blank(cls, value: list[str]) -> list[str]:
+        if any(not t.strip() or len(t) > 200 for t in value):
+            raise ValueError("terms must be non-blank and at most 200 characters")
+        return value
+
+    @field_validator("languages", "outlets")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower() for v in value]
+
+
+@dataclass
+class Candidate:
+    """The facts of one event that filters look at."""
+
+    title: str = ""
+    text: str = ""
+    language: str | None = None
+    outlets: set[str] = field(default_factory=set)
+    feed_ids: set[int] = field(default_factory=set)
+    outlet_count: int = 1
+
+
+def fold(text: str) -> str:
+    """Case- and accent-insensitive form: NFKD, combining marks removed, case-folded; ``ß`` → ``ss``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
+
+
+def _term_pattern(term: str) -> re.Pattern[str]:
+    words = fold(term).split()
+    return re.compile(r"(?<!\w)" + r"\s+".join(re.escape(w) for w in words) + r"(?!\w)")
+
+
+def matches(flt: SubscriptionFilter, candidate: Candidate) -> bool:
+    """True when ``candidate`` satisfies every constraint of ``flt``."""
+    if flt.languages and (candidate.language or "") not in flt.languages:
+        return False
+    if flt.outlets and not (candidate.outlets & set(flt.outlets)):
+        return False
+    if flt.feeds and not (candidate.feed_ids & set(flt.feeds)):
+        return False
+    if flt.min_outlets is not None and candidate.outlet_count < flt.min_outlets:
+        return False
+    if flt.terms:
+        haystack = fold(f"{candidate.title}\n{candidate.text}")
+        found = (_term_pattern(term).search(haystack) is not None for term in flt.terms)
+        return all(found) if flt.match == "all" else any(found)
+    return True

@@ -1,0 +1,43 @@
+"""Standard Webhooks signatures (https://www.standardwebhooks.com/, spec "Signature scheme").
+
+The signed content is ``{webhook-id}.{webhook-timestamp}.{body}``; the signature is
+``v1,`` + base64(HMAC-SHA256(key, content)), where the key is the base64-decoded part of a
+``whsec_…`` secret. Several signatures (during a secret rotation) are separated by spaces.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+PREFIX = "whsec_"
+# 24 random bytes (192 bits): Standard Webhooks asks for secrets of 24 to 64 bytes.
+SECRET_BYTES = 24
+
+
+def generate_secret() -> str:
+    """A new random ``whsec_<base64>`` secret."""
+    return PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """``v1,<base64 signature>`` of ``body`` sent as ``message_id`` at ``timestamp`` (Unix seconds).
+
+    Raises ``ValueError`` for a secret that is not ``whsec_`` followed by base64.
+    """
+    if not secret.startswith(PREFIX):
+        raise ValueError("webhook secrets start with whsec_")
+    key = base64.b64decode(secret[len(PREFIX):], validate=True)
+    content = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+
+
+def headers(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The three Standard Webhooks headers, with one signature per secret (current first)."""
+    return {
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": " ".join(sign(s, message_id, timestamp, body) for s in secrets_),
+    }

@@ -1,0 +1,299 @@
+"""Webhook subscriptions over real HTTP: signatures checked by the independent `standardwebhooks`
+package, retries, disabling, filters, the outbox through the real poller, and a SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from service.config import Settings
+from service.ingest.fetcher import create_client
+from service.models import Subscription, utcnow
+from service.webhooks import signing
+from service.webhooks.delivery import DeliveryWorker, create_webhook_client
+from service.webhooks.matching import Candidate, SubscriptionFilter, matches
+from tests.corpus_feeds import rss
+from tests.test_api import assert_problem
+
+FAST_RETRIES = [0.2] * 7
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    """Retries a fifth of a second apart so a test sees the whole schedule."""
+    return Settings(database_url=database_url, extract_workers=1, poll_tick=0.1, total_timeout=20,
+                    webhook_retry_schedule=FAST_RETRIES, webhook_timeout=5)
+
+
+def verify(secret: str, post) -> dict:
+    """Verify a received POST with standardwebhooks; return the decoded body."""
+    return Webhook(secret).verify(post.body, post.headers)
+
+
+def test_signature_matches_the_standard_webhooks_reference():
+    secret = signing.generate_secret()
+    assert secret.startswith("whsec_")
+    body = b'{"type":"ping"}'
+    now = int(datetime.now(UTC).timestamp())
+    headers = signing.headers([secret], "msg_1", now, body)
+    assert Webhook(secret).verify(body, headers) == {"type": "ping"}
+    # During a rotation both secrets sign; a receiver with either one verifies.
+    old, new = signing.generate_secret(), signing.generate_secret()
+    rotated = signing.headers([new, old], "msg_2", now, body)
+    assert len(rotated["webhook-signature"].split(" ")) == 2
+    assert Webhook(old).verify(body, rotated) and Webhook(new).verify(body, rotated)
+    with pytest.raises(Exception):
+        Webhook(signing.generate_secret()).verify(body, rotated)
+
+
+ARTICLE = Candidate(
+    title="Hochwasser in Zürich: Straßen gesperrt",
+    text="Die Behörden in der Schweiz melden Überschwemmungen. Keine Verletzten.",
+    language="de", outlets={"nzz.ch"}, feed_ids={7}, outlet_count=2,
+)
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        ({}, True),
+        ({"terms": ["zurich"]}, True),  # accents folded
+        ({"terms": ["STRASSEN"]}, True),  # ß folds to ss, case ignored
+        ({"terms": ["uberschwemmungen"]}, True),  # matched in the text, not only the title
+        ({"terms": ["zur"]}, False),  # whole words only
+        ({"terms": ["keine verletzten"]}, True),  # phrase
+        ({"terms": ["verletzten keine"]}, False),
+        ({"terms": ["zurich", "paris"]}, False),  # all by default
+        ({"terms": ["zurich", "paris"], "match": "any"}, True),
+        ({"languages": ["de"]}, True),
+        ({"languages": ["en", "fr"]}, False),
+        ({"outlets": ["nzz.ch", "welt.de"]}, True),
+        ({"outlets": ["welt.de"]}, False),
+        ({"feeds": [7]}, True),
+        ({"feeds": [8]}, False),
+        ({"min_outlets": 2}, True),
+        ({"min_outlets": 3}, False),
+        ({"terms": ["zurich"], "languages": ["en"]}, False),  # every set field must match
+    ],
+)
+def test_filter_matrix(flt, expected):
+    assert matches(SubscriptionFilter(**flt), ARTICLE) is expected
+
+
+def test_subscription_api(api, server):
+    hook = server.url("/hook")
+    created = httpx.post(f"{api}/v1/subscriptions", json={"url": hook, "event_types": ["article.created"],
+                                                           "filter": {"terms": ["flood"], "languages": ["EN"]}})
+    assert created.status_code == 201, created.text
+    sub = created.json()
+    assert sub["secret"].startswith("whsec_") and sub["state"] == "active"
+    assert sub["filter"]["languages"] == ["en"]
+    shown = httpx.get(f"{api}/v1/subscriptions/{sub['id']}").json()
+    assert "secret" not in shown and shown["url"] == hook
+
+    patched = httpx.patch(f"{api}/v1/subscriptions/{sub['id']}", json={"event_types": ["story.created", "article.created"]})
+    assert patched.json()["event_types"] == ["article.created", "story.created"]
+    assert patched.json()["filter"]["terms"] == ["flood"]  # untouched
+
+    rotated = httpx.post(f"{api}/v1/subscriptions/{sub['id']}/rotate-secret").json()
+    assert rotated["secret"] != sub["secret"] and rotated["previous_secret_expires_at"]
+
+    for bad in ({"url": hook}, {"url": "ftp://x/y", "event_types": ["article.created"]},
+                {"url": hook, "event_types": ["article.deleted"]}, {"url": hook, "event_types": ["article.created"], "filter": {"nope": 1}},
+                {"url": hook, "event_types": ["article.created"], "filter": {"terms": [" "]}}):
+        assert_problem(httpx.post(f"{api}/v1/subscriptions", json=bad), 422)
+    assert_problem(httpx.get(f"{api}/v1/subscriptions/999"), 404)
+    assert [s["id"] for s in httpx.get(f"{api}/v1/subscriptions").json()["items"]] == [sub["id"]]
+    assert httpx.delete(f"{api}/v1/subscriptions/{sub['id']}").status_code == 204
+    assert httpx.get(f"{api}/v1/subscriptions").json()["items"] == []
+
+
+def _subscribe(api: str, url: str, **extra) -> dict:
+    body = {"url": url, "event_types": ["article.created"], **extra}
+    response = httpx.post(f"{api}/v1/subscriptions", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _deliveries(api: str, sub_id: int) -> list[dict]:
+    return httpx.get(f"{api}/v1/subscriptions/{sub_id}/deliveries").json()["items"]
+
+
+def test_ping_is_retried_with_one_webhook_id_until_it_succeeds(api, server):
+    server.post_statuses["/flaky"] = [500, 500, 200]
+    sub = _subscribe(api, server.url("/flaky"))
+    queued = httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test")
+    assert queued.status_code == 202 and queued.json()["status"] == "pending"
+    posts = server.wait_for_posts(3, "/flaky")
+    assert len({p.headers["webhook-id"] for p in posts}) == 1
+    assert posts[0].headers["webhook-id"] == queued.json()["event_id"]
+    for post in posts:
+        assert verify(sub["secret"], post)["type"] == "ping"
+    # The receiver answered the third POST; wait for the worker to book it.
+    delivery = _wait_for_delivery(api, sub["id"], "succeeded")
+    assert delivery["attempts"] == 3 and delivery["last_response_status"] == 200 and delivery["last_error"] is None
+
+
+def _wait_for_delivery(api: str, sub_id: int, status: str) -> dict:
+    """The delivery once it reaches ``status``: the worker books an outcome right after the
+    receiver answers, so this asks the API until it shows (bounded by a 60 s deadline)."""
+    deadline = time.monotonic() + 60
+    with httpx.Client(base_url=api) as client:
+        while time.monotonic() < deadline:
+            items = client.get(f"/v1/subscriptions/{sub_id}/deliveries", params={"status": status}).json()["items"]
+            if items:
+                return items[0]
+    raise AssertionError(f"no delivery reached {status}: {_deliveries(api, sub_id)}")
+
+
+def test_410_disables_the_subscription_and_keeps_deliveries_dead(api, server):
+    server.post_statuses["/gone"] = [410]
+    sub = _subscribe(api, server.url("/gone"))
+    httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test")
+    server.wait_for_posts(1, "/gone")
+    dead = _wait_for_delivery(api, sub["id"], "dead")
+    assert dead["last_response_status"] == 410
+    shown = httpx.get(f"{api}/v1/subscriptions/{sub['id']}").json()
+    assert shown["state"] == "disabled" and "410" in shown["disabled_reason"]
+    assert_problem(httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test"), 409)
+    assert_problem(httpx.post(f"{api}/v1/subscriptions/{sub['id']}/deliveries/{dead['id']}/retry"), 409)
+
+    # Re-enabled, a manual retry re-sends the same event.
+    server.post_statuses["/gone"] = [200]
+    assert httpx.patch(f"{api}/v1/subscriptions/{sub['id']}", json={"state": "active"}).json()["state"] == "active"
+    retried = httpx.post(f"{api}/v1/subscriptions/{sub['id']}/deliveries/{dead['id']}/retry")
+    assert retried.status_code == 202
+    posts = server.wait_for_posts(2, "/gone")
+    assert posts[0].headers["webhook-id"] == posts[1].headers["webhook-id"]
+    assert _wait_for_delivery(api, sub["id"], "succeeded")["attempts"] == 2
+
+
+async def test_an_endpoint_failing_for_the_whole_period_is_disabled(api, server, sessions):
+    server.post_statuses["/down"] = [503]
+    sub = _subscribe(api, server.url("/down"))
+    async with sessions() as session:
+        row = await session.get(Subscription, sub["id"])
+        row.failing_since = utcnow() - timedelta(days=6)  # failing since before the 5-day limit
+        await session.commit()
+    httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test")
+    server.wait_for_posts(1, "/down")
+    assert _wait_for_delivery(api, sub["id"], "dead")["last_response_status"] == 503
+    shown = httpx.get(f"{api}/v1/subscriptions/{sub['id']}").json()
+    assert shown["state"] == "disabled" and "failing continuously" in shown["disabled_reason"]
+
+
+def test_retry_schedule_ends_failed(api, server):
+    server.post_statuses["/always500"] = [500]
+    sub = _subscribe(api, server.url("/always500"))
+    httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test")
+    server.wait_for_posts(len(FAST_RETRIES) + 1, "/always500")
+    failed = _wait_for_delivery(api, sub["id"], "failed")
+    assert failed["attempts"] == len(FAST_RETRIES) + 1
+    assert failed["last_error"] == "HTTP 500: receiver says no"
+    assert len(server.posts_to("/always500")) == len(FAST_RETRIES) + 1
+
+
+def _wire_feed(server, items: list[tuple[str, str, datetime]]) -> str:
+    body = "".join(
+        f"<item><title>{title}</title><link>{server.url('/wire/' + slug)}</link><guid>{slug}</guid>"
+        f"<pubDate>{format_datetime(published)}</pubDate><description>About {title}.</description></item>"
+        for slug, title, published in items
+    )
+    return server.add("/wire/feed.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>{body}</channel></rss>',
+                      Content_Type="application/rss+xml")
+
+
+async def _poll_and_deliver(poller, sessions, settings) -> None:
+    from sqlalchemy import update
+
+    from service.models import Feed
+
+    async with sessions() as session:  # make the feed due now, as the next interval would
+        await session.exec(update(Feed).values(next_poll_at=utcnow()))
+        await session.commit()
+    await poller.poll_due_feeds()
+    await poller.process_pages()
+    async with create_webhook_client(settings) as client:
+        await DeliveryWorker(settings, sessions, client).deliver_due()
+
+
+async def test_bl34_only_news_after_subscribing_fires_article_created(server, poller, sessions, settings):
+    """BL-34: T0 subscribe; T1 first fetch with 20 backlog items and one dated after T0; T2 one new
+    item and one edited title; T3 the same document again. Policy: 1, 1 and 0 events."""
+    from service.feeds import add_feed
+
+    async with sessions() as session:
+        session.add(Subscription(url=server.url("/bl34"), secret=signing.generate_secret(), event_types=["article.created"]))
+        await session.commit()
+    t0 = utcnow()
+    backlog = [(f"old-{i}", f"Backlog item {i}", t0 - timedelta(days=30 - i)) for i in range(20)]
+    first = [*backlog, ("fresh", "Fresh item", t0 + timedelta(minutes=1))]
+    feed_url = _wire_feed(server, first)
+    async with sessions() as session:
+        await add_feed(session, feed_url, 900)
+
+    await _poll_and_deliver(poller, sessions, settings)
+    t1 = [json.loads(p.body)["data"]["title"] for p in server.posts_to("/bl34")]
+    assert t1 == ["Fresh item"]
+
+    second = [*first, ("brand-new", "Brand-new item", t0 + timedelta(minutes=2))]
+    second[5] = (second[5][0], "Backlog item 5 (edited)", second[5][2])
+    _wire_feed(server, second)
+    await _poll_and_deliver(poller, sessions, settings)
+    t2 = [json.loads(p.body)["data"]["title"] for p in server.posts_to("/bl34")][len(t1):]
+    assert t2 == ["Brand-new item"]
+
+    await _poll_and_deliver(poller, sessions, settings)
+    assert len(server.posts_to("/bl34")) == 2
+    payload = json.loads(server.posts_to("/bl34")[0].body)
+    assert payload["type"] == "article.created" and payload["data"]["extraction_status"] == "failed"
+    assert payload["data"]["text"] == "About Fresh item."
+
+
+ARTICLE_HTML = """<html><head><title>{title}</title></head><body><nav>Home | World</nav><article><h1>{title}</h1>
+<p>{title}. Officials confirmed the details on Monday morning after a long night of talks in the capital.</p>
+<p>The agreement covers trade, energy and the long-running dispute over fishing rights in the northern waters.</p>
+<p>Critics said the deal came too late, while supporters called it the best outcome that could be reached.</p>
+</article><footer>Copyright</footer></body></html>"""
+
+
+def test_sigkill_with_deliveries_in_flight_loses_no_event(server, service_factory):
+    """Deliveries held open by the receiver when the service is killed are sent again, with the
+    same webhook-id, after a restart; every event arrives."""
+    titles = [f"Summit agreement number {i}" for i in range(3)]
+    items = [{"title": t, "link": server.add(f"/news/{i}.html", ARTICLE_HTML.format(title=t), Content_Type="text/html")}
+             for i, t in enumerate(titles)]
+    # Dated after the subscription (future dates are clamped to the fetch time), so they are news.
+    feed = rss(items, start=datetime.now(UTC) + timedelta(hours=4))
+    feed_url = server.add("/news/feed.xml", feed, Content_Type="application/rss+xml")
+    env = {"NEWSLOOM_LEASE_SECONDS": "10", "NEWSLOOM_WEBHOOK_TIMEOUT": "3", "NEWSLOOM_TOTAL_TIMEOUT": "3",
+           "NEWSLOOM_EXTRACT_TIMEOUT": "5", "NEWSLOOM_WEBHOOK_RETRY_SCHEDULE": "[1, 1, 1, 1]"}
+
+    def titles_received(posts) -> set[str]:
+        return {json.loads(p.body)["data"]["title"] for p in posts if p.path == "/sink"}
+
+    server.release.clear()  # the receiver holds every POST open
+    with service_factory(**env) as svc:
+        sub = _subscribe(svc.base, server.url("/sink"))
+        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}).status_code == 201
+        in_flight = server.wait_for_posts(1, "/sink")[0].headers["webhook-id"]
+        svc.proc.kill()  # SIGKILL: no shutdown, leases and unsent rows left behind
+        svc.proc.wait()
+    server.release.set()
+    with service_factory(**env) as svc:
+        # Done when every event arrived and the one in flight at the kill came again once its lease expired.
+        posts = server.wait_until(
+            lambda posts: titles_received(posts) == set(titles)
+            and sum(p.headers["webhook-id"] == in_flight for p in posts) >= 2,
+            timeout=120,
+        )
+    sink = [p for p in posts if p.path == "/sink"]
+    for post in sink:
+        assert verify(sub["secret"], post)["type"] == "article.created"
+    assert len({p.headers["webhook-id"] for p in sink}) == len(titles)  # one id per event
