@@ -297,3 +297,11 @@ def test_sigkill_with_deliveries_in_flight_loses_no_event(server, service_factor
     for post in sink:
         assert verify(sub["secret"], post)["type"] == "article.created"
     assert len({p.headers["webhook-id"] for p in sink}) == len(titles)  # one id per event
+
+
+def test_payload_schemas_are_in_the_openapi_document(api):
+    spec = httpx.get(f"{api}/openapi.json").json()
+    assert set(spec["webhooks"]) >= {"article.created", "ping"}
+    schema_ref = spec["webhooks"]["article.created"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    event = spec["components"]["schemas"][schema_ref.rsplit("/", 1)[-1]]
+    assert set(event["required"]) == {"type", "timestamp", "data"}

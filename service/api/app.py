@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from service.api import problems
+from service.api import problems, webhook_docs
 from service.api.routes import articles, feeds, health, subscriptions
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate_async, session_factory
@@ -74,4 +74,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(feeds.router)
     app.include_router(articles.router)
     app.include_router(subscriptions.router)
+    webhook_docs.document(app)
     return app

@@ -1,0 +1,46 @@
+"""The webhook payloads, documented in the OpenAPI schema (OpenAPI 3.1 ``webhooks``): one entry per
+event type, each the JSON body Newsloom POSTs to subscribers."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from fastapi import FastAPI
+from pydantic import BaseModel, Field
+
+from service.api.schemas import ArticlePublic
+
+SIGNATURE_HEADERS = (
+    "Signed per Standard Webhooks: headers `webhook-id` (same on every retry), `webhook-timestamp` "
+    "(Unix seconds) and `webhook-signature` (`v1,<base64 HMAC-SHA256>` of `id.timestamp.body`)."
+)
+
+
+class ArticleCreatedEvent(BaseModel):
+    type: Literal["article.created"]
+    timestamp: datetime = Field(description="When the event was written (UTC).")
+    data: ArticlePublic
+
+
+class PingData(BaseModel):
+    subscription_id: int
+    message: str
+
+
+class PingEvent(BaseModel):
+    type: Literal["ping"]
+    timestamp: datetime
+    data: PingData
+
+
+def document(app: FastAPI) -> None:
+    """Add the event payloads to ``app``'s OpenAPI ``webhooks`` section."""
+
+    @app.webhooks.post("article.created", summary="An article matching the subscription is complete", description=SIGNATURE_HEADERS)
+    def article_created(body: ArticleCreatedEvent) -> None:
+        """Sent once per article that is news to the subscriber (see the README's webhook policy)."""
+
+    @app.webhooks.post("ping", summary="A test event from POST /v1/subscriptions/{id}/test", description=SIGNATURE_HEADERS)
+    def ping(body: PingEvent) -> None:
+        """Sent on request, to check an endpoint and its signature verification."""
