@@ -29,16 +29,17 @@ def _words(text: str) -> str:
     return " ".join(_WORD.findall(text.lower()))
 
 
-def drop_leading_title(paragraphs: list[str], title: str | None) -> list[str]:
-    """``paragraphs`` without leading ones that repeat ``title`` (or a longer part of it): the
-    headline is stored as ``title``, the body should not start with it again."""
-    if not title:
+def drop_leading_title(paragraphs: list[str], titles: list[str | None]) -> list[str]:
+    """``paragraphs`` without leading ones that repeat one of ``titles`` (the headline as chosen,
+    the page's ``<h1>``), or a longer part of one: the headline is stored as ``title``, the body
+    should not start with it again."""
+    wanted = [_words(t) for t in titles if t]
+    if not wanted:
         return paragraphs
-    wanted = _words(title)
     start = 0
     while start < len(paragraphs):
         words = _words(paragraphs[start])
-        if words and (words == wanted or (len(words) > 15 and words in wanted)):
+        if words and any(words == w or (len(words) > 15 and words in w) for w in wanted):
             start += 1
             continue
         break
@@ -50,8 +51,8 @@ def is_boilerplate(paragraph: str) -> bool:
     return len(paragraph.split()) <= MAX_WORDS and bool(_BOILERPLATE.search(paragraph.strip()))
 
 
-def clean_paragraphs(paragraphs: list[str], title: str | None) -> list[str]:
+def clean_paragraphs(paragraphs: list[str], titles: list[str | None]) -> list[str]:
     """Both filters: leading headline repeats and boilerplate paragraphs removed. When that would
     leave nothing (a page whose only text is its headline), ``paragraphs`` is returned unchanged."""
-    kept = [p for p in drop_leading_title(paragraphs, title) if not is_boilerplate(p)]
+    kept = [p for p in drop_leading_title(paragraphs, titles) if not is_boilerplate(p)]
     return kept or paragraphs

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import trafilatura
+from trafilatura.metadata import extract_metadata
 from trafilatura.utils import load_html
 
 from service.ingest import metadata
@@ -79,13 +80,16 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
 
 
-def extract_text(html: bytes | str, url: str | None = None) -> tuple[str, object]:
-    """Main text only (steps 1-3 of the module docstring): ``(text, trafilatura Document or None)``.
-    ``text`` is ``""`` when nothing was found. Used by the benchmark and by ``extract_article``."""
+def extract_text(html: bytes | str, url: str | None = None) -> str:
+    """Main text only, without metadata or language (steps 1-3 of the module docstring, the
+    headline filter using the page's ``og:title``/``<title>``/``<h1>``); ``""`` when nothing was
+    found."""
     tree = load_html(html)
     if tree is None:
-        return "", None
-    return _text_from_tree(tree, url)
+        return ""
+    found = metadata.read_candidates(tree)
+    titles = [found.first_meta("og:title"), found.html_title, *found.h1[:1]]
+    return "\n\n".join(clean_paragraphs(_paragraphs(tree, url), titles))
 
 
 def flatten_lists_in_cells(tree) -> None:
@@ -105,16 +109,17 @@ def flatten_lists_in_cells(tree) -> None:
         lst.getparent().replace(lst, span)
 
 
-def _text_from_tree(tree, url: str | None) -> tuple[str, object]:
+def _paragraphs(tree, url: str | None) -> list[str]:
+    """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
+    metadata), normalised, as a list of paragraphs."""
     flatten_lists_in_cells(tree)
     document = trafilatura.bare_extraction(
-        tree, url=url, with_metadata=True, include_comments=False, include_tables=True,
+        tree, url=url, with_metadata=False, include_comments=False, include_tables=True,
         include_links=False, include_images=False, favor_precision=False, favor_recall=False,
     )
     if document is None or not (document.text or "").strip():
-        return "", document
-    paragraphs = [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
-    return "\n\n".join(clean_paragraphs(paragraphs, document.title)), document
+        return []
+    return [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
 
 
 def extract_article(html: bytes | str, url: str | None = None) -> ExtractedArticle:
@@ -127,10 +132,11 @@ def extract_article(html: bytes | str, url: str | None = None) -> ExtractedArtic
     tree = load_html(html)
     if tree is None:
         raise ExtractionError("the page is empty or not HTML")
-    text, document = _text_from_tree(tree, url)
-    chosen = metadata.choose(tree, url, document)
-    found_ld = metadata.read_candidates(tree).first_ld("isAccessibleForFree")
-    wall = detect_wall(tree, text, found_ld)
+    paragraphs = _paragraphs(tree, url)
+    found = metadata.read_candidates(tree)
+    chosen = metadata.choose(tree, url, lambda: extract_metadata(tree, url, extensive=False), found=found)
+    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]]))
+    wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if not text and wall is None:
         raise ExtractionError("no main text found in the page")
     language = choose_language(text, chosen.html_lang)

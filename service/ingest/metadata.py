@@ -258,31 +258,42 @@ _PUBLISHED_META = ("article:published_time", "og:article:published_time", "og:pu
 _MODIFIED_META = ("article:modified_time", "og:updated_time", "datemodified", "dcterms.modified", "last-modified")
 
 
-def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bool = True) -> PageMetadata:
+def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bool = True,
+           found: Candidates | None = None) -> PageMetadata:
     """Choose the metadata of the page ``tree`` (fetched from ``url``).
 
     Order of preference per field: JSON-LD article object, then OpenGraph/``<meta>`` tags, then
-    ``fallback`` (a trafilatura ``Document`` from ``extract_metadata``, may be None), then, for the
+    ``fallback`` (a trafilatura ``Document`` from ``extract_metadata``, or a function of no
+    arguments returning one, called only when the page's own markup lacks a title, authors, a
+    date or a site name, since it costs about as much as the rest of extraction; may be None),
+    then, for the
     publication time only, htmldate's ``find_date`` over the page (``original_date=True``, no
     extensive search: a wrong date is worse than none). Titles lose site-name segments
-    (``strip_site_name``).
+    (``strip_site_name``). ``found`` reuses candidates already read from ``tree``.
     """
     from urllib.parse import urlsplit
 
-    found = read_candidates(tree)
+    found = found or read_candidates(tree)
     host = urlsplit(url).hostname if url else None
-    site_name = _clean(found.first_meta("og:site_name", "application-name", "twitter:site")) or (
-        _clean(fallback.sitename) if fallback is not None and fallback.sitename else None
-    )
+    lazy = fallback if callable(fallback) else (lambda: fallback)
+    resolved: list = []
+
+    def fallback_doc():
+        if not resolved:
+            resolved.append(lazy())
+        return resolved[0]
+
+    publisher = found.first_ld("publisher")
+    site_name = _clean(found.first_meta("og:site_name", "application-name")) or next(
+        iter(_person_names(publisher) if publisher else []), None
+    ) or _clean(found.first_meta("twitter:site"))
     if site_name and site_name.startswith("@"):
         site_name = site_name[1:]
-    publisher = found.first_ld("publisher")
     site_names = [n for n in [site_name, *(_person_names(publisher) if publisher else []), *found.organizations] if n]
 
     title = None
     for candidate in (found.first_meta("og:title"), found.first_ld("headline"), found.first_meta("twitter:title"),
-                      found.h1[0] if found.h1 else None, found.html_title,
-                      fallback.title if fallback is not None else None):
+                      found.h1[0] if found.h1 else None, found.html_title):
         title = _clean(candidate)
         if title:
             title = strip_site_name(title, site_names, host)
@@ -293,13 +304,13 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
         meta_author = found.first_meta("author", "article:author", "dc.creator", "parsely-author", "sailthru.author")
         if meta_author and "://" not in meta_author:
             authors = clean_authors(re.split(r"\s*(?:;|,|\band\b|\bund\b|&)\s*", meta_author))
-    if not authors and fallback is not None and fallback.author:
-        authors = clean_authors(fallback.author.split(";"))
+    if not authors and fallback_doc() is not None and fallback_doc().author:
+        authors = clean_authors(fallback_doc().author.split(";"))
 
     published = parse_time(found.first_ld("datePublished")) or parse_time(found.first_meta(*_PUBLISHED_META))
-    if published is None and fallback is not None and fallback.date:
-        published = parse_time(fallback.date)
-    if published is None and date_search:
+    if published is None and resolved and resolved[0] is not None and resolved[0].date:
+        published = parse_time(resolved[0].date)
+    if published is None and date_search and not resolved:  # trafilatura's fallback already ran htmldate
         published = _htmldate(tree, url)
     updated = parse_time(found.first_ld("dateModified")) or parse_time(found.first_meta(*_MODIFIED_META))
 
@@ -310,16 +321,14 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
         image = image.get("url")
     image = found.first_meta("og:image", "og:image:url", "twitter:image", "twitter:image:src") or (
         image if isinstance(image, str) else None
-    ) or (fallback.image if fallback is not None else None)
+    )
 
     canonical = found.canonical or found.first_meta("og:url")
     if canonical and url:
         from urllib.parse import urljoin
 
         canonical = urljoin(url, canonical)
-    description = _clean(found.first_meta("description", "og:description", "twitter:description")) or (
-        _clean(fallback.description) if fallback is not None and fallback.description else None
-    )
+    description = _clean(found.first_meta("description", "og:description", "twitter:description"))
     return PageMetadata(
         title=title, authors=authors, published_at=published, updated_at=updated,
         canonical_url=canonical if canonical and canonical.startswith(("http://", "https://")) else None,
