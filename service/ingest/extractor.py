@@ -46,7 +46,8 @@ class ExtractionError(Exception):
 class ExtractedArticle:
     """What one page yields. ``text`` has paragraphs separated by blank lines; times are UTC;
     ``language`` is ISO 639-1 with ``language_confidence`` the identifier's probability (None when
-    the language was taken from the page's ``lang`` declaration). ``wall`` is set ("paywall: …",
+    the language was taken from the page's ``lang`` declaration); ``published_guessed`` is True when
+    ``published_at`` comes from htmldate's search, not the page's markup. ``wall`` is set ("paywall: …",
     "consent: …", "script-shell: …") when the page is not the article; ``text`` is then whatever
     little the page had and should not be stored as the article."""
 
@@ -54,6 +55,7 @@ class ExtractedArticle:
     title: str | None = None
     authors: list[str] = field(default_factory=list)
     published_at: datetime | None = None
+    published_guessed: bool = False
     updated_at: datetime | None = None
     language: str | None = None
     language_confidence: float | None = None
@@ -66,11 +68,20 @@ class ExtractedArticle:
     wall: str | None = None
 
     def as_json(self) -> dict:
-        """A JSON-ready dict with the API's field names (times as ISO 8601 UTC with ``Z``)."""
+        """A JSON-ready dict with the API's article field names: ``text``, ``title``, ``authors``
+        (list), ``published_at``/``updated_at`` (ISO 8601 UTC with ``Z``), ``language``,
+        ``language_confidence``, ``canonical_url``, ``site_name``, ``image_url``, ``word_count``,
+        ``extraction_status`` (``ok``, or ``failed`` for a walled page) and ``extraction_error``
+        (the wall), plus ``description`` and ``content_hash``."""
         data = asdict(self)
         for name in ("published_at", "updated_at"):
             value = getattr(self, name)
             data[name] = value.isoformat().replace("+00:00", "Z") if value else None
+        data["image_url"] = data.pop("image")
+        data.pop("published_guessed")
+        wall = data.pop("wall")
+        data["extraction_status"] = "failed" if wall else "ok"
+        data["extraction_error"] = wall
         return data
 
 
@@ -109,12 +120,13 @@ def flatten_lists_in_cells(tree) -> None:
         lst.getparent().replace(lst, span)
 
 
-def _paragraphs(tree, url: str | None) -> list[str]:
+def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
-    metadata), normalised, as a list of paragraphs."""
+    metadata), normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings
+    as Markdown."""
     flatten_lists_in_cells(tree)
     document = trafilatura.bare_extraction(
-        tree, url=url, with_metadata=False, include_comments=False, include_tables=True,
+        tree, url=url, with_metadata=False, include_comments=False, include_tables=True, include_formatting=formatting,
         include_links=False, include_images=False, favor_precision=False, favor_recall=False,
     )
     if document is None or not (document.text or "").strip():
@@ -122,17 +134,18 @@ def _paragraphs(tree, url: str | None) -> list[str]:
     return [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
 
 
-def extract_article(html: bytes | str, url: str | None = None) -> ExtractedArticle:
+def extract_article(html: bytes | str, url: str | None = None, *, formatting: bool = False) -> ExtractedArticle:
     """Extract the main text and metadata of one article page.
 
     ``html`` is the page as served (bytes are decoded by trafilatura's charset detection); ``url``
-    is where it was fetched from and resolves relative links. Raises ``ExtractionError`` when the
+    is where it was fetched from and resolves relative links; ``formatting`` keeps emphasis and
+    headings as Markdown in ``text`` (off in the service). Raises ``ExtractionError`` when the
     page is not HTML or has no main text and no recognisable wall.
     """
     tree = load_html(html)
     if tree is None:
         raise ExtractionError("the page is empty or not HTML")
-    paragraphs = _paragraphs(tree, url)
+    paragraphs = _paragraphs(tree, url, formatting)
     found = metadata.read_candidates(tree)
     chosen = metadata.choose(tree, url, lambda: extract_metadata(tree, url, extensive=False), found=found)
     text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]]))
@@ -145,6 +158,7 @@ def extract_article(html: bytes | str, url: str | None = None) -> ExtractedArtic
         title=chosen.title,
         authors=chosen.authors,
         published_at=chosen.published_at,
+        published_guessed=chosen.published_guessed,
         updated_at=chosen.updated_at,
         language=language.code if language else None,
         language_confidence=language.confidence if language else None,

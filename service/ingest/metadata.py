@@ -179,6 +179,9 @@ class PageMetadata:
     title: str | None = None
     authors: list[str] = field(default_factory=list)
     published_at: datetime | None = None
+    published_guessed: bool = False
+    """True when ``published_at`` was found by htmldate's search of the page text rather than
+    declared in its markup (JSON-LD, ``<meta>``)."""
     updated_at: datetime | None = None
     canonical_url: str | None = None
     site_name: str | None = None
@@ -308,6 +311,7 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
         authors = clean_authors(fallback_doc().author.split(";"))
 
     published = parse_time(found.first_ld("datePublished")) or parse_time(found.first_meta(*_PUBLISHED_META))
+    declared_date = published is not None
     if published is None and resolved and resolved[0] is not None and resolved[0].date:
         published = parse_time(resolved[0].date)
     if published is None and date_search and not resolved:  # trafilatura's fallback already ran htmldate
@@ -331,6 +335,7 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
     description = _clean(found.first_meta("description", "og:description", "twitter:description"))
     return PageMetadata(
         title=title, authors=authors, published_at=published, updated_at=updated,
+        published_guessed=published is not None and not declared_date,
         canonical_url=canonical if canonical and canonical.startswith(("http://", "https://")) else None,
         site_name=site_name, image=image, description=description, html_lang=found.html_lang,
     )

@@ -81,6 +81,8 @@ class Poller:
         self._feeds_due = asyncio.Event()
         self._pages_due = asyncio.Event()
         self._pages = asyncio.Semaphore(settings.page_concurrency)
+        # The page extractor run in the worker pool: a module-level function (html, url) -> ExtractedArticle.
+        self.extract: Callable = extract_article
 
     def wake(self) -> None:
         """Look for due feeds now instead of at the next tick (called when a feed is added)."""
@@ -176,7 +178,7 @@ class Poller:
                 )
             if not _is_html(result.headers.get("content-type")):
                 raise ExtractionError(f"not an HTML page ({result.headers.get('content-type')})")
-            extracted = await self.workers.run(extract_article, result.body, result.url)
+            extracted = await self.workers.run(self.extract, result.body, result.url)
         except HTTPStatusError as exc:
             transient = exc.status is not None and (exc.status >= 500 or exc.status == 429)
             return await self._page_failed(article.id, f"page: {exc.reason}", retry_in if transient else None)

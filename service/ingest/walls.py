@@ -59,33 +59,60 @@ def _wall_wording(text: str, pattern: re.Pattern) -> bool:
     return bool(hits) and (words < 60 or sum(len(p.split()) for p in hits) * 4 >= words)
 
 
+# class/id names publishers and paywall vendors give the element that hides the article.
+_PAYWALL_MARKUP = re.compile(r"(?i)paywall|regwall|piano-|subscriber-only|premium-(?:content|article|wall)|meter-?wall|tp-modal")
+
+
+def _visible_text(tree: HtmlElement) -> str:
+    body = tree.find(".//body")
+    if body is None:
+        return ""
+    return " ".join(body.xpath(".//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"))
+
+
 def detect_wall(tree: HtmlElement, text: str, accessible_for_free: object = None) -> Wall | None:
     """The wall ``tree`` shows instead of an article, or None.
 
-    ``text`` is what extraction kept (may be empty); ``accessible_for_free`` is the JSON-LD
-    ``isAccessibleForFree`` value of the article object, if any (bool or "False"/"false").
+    ``text`` is what extraction kept (may be empty; trafilatura often drops the wall's own element
+    and keeps only a teaser); ``accessible_for_free`` is the JSON-LD ``isAccessibleForFree`` value
+    of the article object, if any (bool or "False"/"false"). Only pages whose text is under
+    ``SHORT_WORDS`` words are examined, so a long article that mentions cookies is never a wall;
+    a short article with a subscription prompt next to it is taken as paywalled (the feed's full
+    content, when there is one, is then used instead).
     """
     words = len(text.split())
-    if str(accessible_for_free).strip().lower() == "false" and words < SHORT_WORDS:
+    if words >= SHORT_WORDS:
+        return None
+    if str(accessible_for_free).strip().lower() == "false":
         return Wall("paywall", "schema.org isAccessibleForFree is false and the free text is short")
-    if words < SHORT_WORDS and text:
-        if _wall_wording(text, _PAYWALL):
-            return Wall("paywall", "the page text is a subscription prompt")
-        if _wall_wording(text, _CONSENT):
-            return Wall("consent", "the page text is a cookie or consent dialog")
-    if words < SHORT_WORDS // 3:
-        body = tree.find(".//body")
-        scripts = sum(len(s.text or "") for s in tree.iter("script"))
-        visible = 0
-        if body is not None:
-            visible = sum(len(t.strip()) for t in body.xpath(".//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"))
-        noscript = " ".join(n.text_content() for n in tree.iter("noscript"))
-        if _NEEDS_JS.search(noscript) or (visible < 200 and scripts > 5 * max(visible, 1)):
-            return Wall("script-shell", "the page has no text without JavaScript")
-        if not text:
-            page_text = body.text_content() if body is not None else ""
-            if _PAYWALL.search(page_text):
-                return Wall("paywall", "no article text and a subscription prompt on the page")
-            if _CONSENT.search(page_text):
-                return Wall("consent", "no article text and a consent dialog on the page")
+    if text and _wall_wording(text, _PAYWALL):
+        return Wall("paywall", "the page text is a subscription prompt")
+    if text and _wall_wording(text, _CONSENT):
+        return Wall("consent", "the page text is a cookie or consent dialog")
+    page_text = _visible_text(tree)
+    visible = len(page_text.strip())
+    scripts = sum(len(s.text or "") for s in tree.iter("script"))
+    noscript = " ".join(n.text_content() for n in tree.iter("noscript"))
+    if words < SHORT_WORDS // 3 and (_NEEDS_JS.search(noscript) or (visible < 200 and scripts > 5 * max(visible, 1))):
+        return Wall("script-shell", "the page has no text without JavaScript")
+    marked = any(_PAYWALL_MARKUP.search((el.get("class") or "") + " " + (el.get("id") or ""))
+                 for el in tree.iter("div", "section", "aside", "article"))
+    if _PAYWALL.search(page_text) and (marked or words < SHORT_WORDS // 3):
+        return Wall("paywall", "a short teaser next to a subscription prompt")
+    if words < SHORT_WORDS // 3 and _CONSENT.search(page_text):
+        return Wall("consent", "no article text besides a cookie or consent dialog")
     return None
+
+
+# Endings of a feed text that was cut short by the publisher ("…", "[...]", "Read more").
+_TRUNCATED = re.compile(r"(?i)(?:\.\.\.|…|\[\s*(?:\.\.\.|…)\s*\]|read more|continue reading|weiterlesen|mehr lesen|the post .+ appeared first on .+)\W*$")
+
+
+def is_full_article(text: str | None) -> bool:
+    """True when a feed's own content (``content:encoded``, Atom ``content``, as plain text) is
+    clearly the whole article: at least ``SHORT_WORDS`` words in at least two paragraphs, and not
+    ending in a truncation marker ("…", "[...]", "Read more", "Continue reading")."""
+    if not text:
+        return False
+    paragraphs = [p for p in text.split("\n\n") if p.strip()]
+    return len(text.split()) >= SHORT_WORDS and len(paragraphs) >= 2 and not _TRUNCATED.search(text.strip())
