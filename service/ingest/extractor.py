@@ -28,7 +28,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
 import trafilatura
-from trafilatura.metadata import extract_metadata
+from types import SimpleNamespace
+
+from trafilatura.metadata import extract_author
 from trafilatura.utils import load_html
 
 from service.ingest import metadata
@@ -134,6 +136,12 @@ def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     return [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
 
 
+def _byline(tree):
+    """trafilatura's byline search alone (``trafilatura.metadata.extract_author``: its author
+    xpaths over the page), shaped like the ``Document`` ``metadata.choose`` takes as fallback."""
+    return SimpleNamespace(author=extract_author(tree), date=None)
+
+
 def extract_article(html: bytes | str, url: str | None = None, *, formatting: bool = False) -> ExtractedArticle:
     """Extract the main text and metadata of one article page.
 
@@ -147,7 +155,7 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
         raise ExtractionError("the page is empty or not HTML")
     paragraphs = _paragraphs(tree, url, formatting)
     found = metadata.read_candidates(tree)
-    chosen = metadata.choose(tree, url, lambda: extract_metadata(tree, url, extensive=False), found=found)
+    chosen = metadata.choose(tree, url, lambda: _byline(tree), found=found)
     text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]]))
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if not text and wall is None:

@@ -19,7 +19,7 @@ MIN_WORDS = 8
 # Normalised probability the best language needs before it is trusted over the page's declared one.
 MIN_CONFIDENCE = 0.9
 # Characters of text classified; the beginning of an article identifies its language.
-MAX_CHARS = 2000
+MAX_CHARS = 1000
 
 
 @dataclass(frozen=True)

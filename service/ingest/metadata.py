@@ -314,7 +314,7 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
     declared_date = published is not None
     if published is None and resolved and resolved[0] is not None and resolved[0].date:
         published = parse_time(resolved[0].date)
-    if published is None and date_search and not resolved:  # trafilatura's fallback already ran htmldate
+    if published is None and date_search:
         published = _htmldate(tree, url)
     updated = parse_time(found.first_ld("dateModified")) or parse_time(found.first_meta(*_MODIFIED_META))
 
