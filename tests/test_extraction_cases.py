@@ -165,7 +165,7 @@ async def test_hanging_and_crashing_pages_fail_and_the_rest_is_ingested(corpus, 
     crash = server.add("/crash", b"<html><body><p>" + wf.CRASH_MARKER + b"</p></body></html>", Content_Type="text/html")
     feed = server.add("/mixed.xml", rss([{"title": "Hangs", "link": hang}, {"title": "Crashes", "link": crash},
                                          {"title": "Fine", "link": page}]), Content_Type="application/rss+xml")
-    pool = WorkerPool(workers=1, timeout=5)
+    pool = WorkerPool(workers=1, timeout=10)
     try:
         async with create_client(settings) as client:
             poller = Poller(settings, sessions, client, pool)
