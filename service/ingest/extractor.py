@@ -6,7 +6,7 @@ the event loop: lxml is not safe to drive from several threads of one process.
 Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 
 1. The page is parsed once (trafilatura's ``load_html``, which also decodes bytes); trafilatura
-   works on a copy, our metadata reader on the original.
+   works on a copy, our metadata reader and wall detector on the original.
 2. ``trafilatura.bare_extraction`` in its default balanced mode (which already falls back to
    readability/jusText-style extraction when its own result covers little of the page), with
    ``include_comments=False`` (reader comments are not the article: BL-27, and +0.012 precision on
@@ -15,8 +15,9 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
    F1); so was ``favor_recall``.
 3. Paragraph filters (``service.ingest.boilerplate``): headline repeated at the top, short
    newsletter/share/copyright lines.
-4. Metadata chosen from JSON-LD / OpenGraph / meta tags, trafilatura's metadata as fallback, then
-   htmldate (``service.ingest.metadata``); language from the text (``service.ingest.language``).
+4. Metadata chosen from JSON-LD / OpenGraph / meta tags, with trafilatura's byline search and
+   htmldate as fallbacks, called only when the markup lacks authors or a date
+   (``service.ingest.metadata``); language from the text (``service.ingest.language``).
 5. Walls (paywall, consent, script-only shell) are detected (``service.ingest.walls``) and reported
    in ``ExtractedArticle.wall`` instead of passing their boilerplate off as the article.
 """
@@ -26,10 +27,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-
-import trafilatura
 from types import SimpleNamespace
 
+import trafilatura
 from trafilatura.metadata import extract_author
 from trafilatura.utils import load_html
 
@@ -91,18 +91,6 @@ def content_hash(text: str) -> str:
     """SHA-256 (hex) of ``text`` lower-cased with whitespace collapsed: equal for syndicated copies
     that differ only in spacing or case."""
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
-
-
-def extract_text(html: bytes | str, url: str | None = None) -> str:
-    """Main text only, without metadata or language (steps 1-3 of the module docstring, the
-    headline filter using the page's ``og:title``/``<title>``/``<h1>``); ``""`` when nothing was
-    found."""
-    tree = load_html(html)
-    if tree is None:
-        return ""
-    found = metadata.read_candidates(tree)
-    titles = [found.first_meta("og:title"), found.html_title, *found.h1[:1]]
-    return "\n\n".join(clean_paragraphs(_paragraphs(tree, url), titles))
 
 
 def flatten_lists_in_cells(tree) -> None:

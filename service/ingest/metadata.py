@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 
 from lxml.html import HtmlElement
 
+from service.ingest.text import normalize_text
+
 # schema.org types whose ``headline``/``author``/``datePublished`` describe the article itself.
 ARTICLE_TYPES = {
     "article", "newsarticle", "reportagenewsarticle", "analysisnewsarticle", "opinionnewsarticle",
@@ -191,8 +193,6 @@ class PageMetadata:
 
 
 def _clean(value) -> str | None:
-    from service.ingest.text import normalize_text
-
     if isinstance(value, list):
         value = next((v for v in value if isinstance(v, str) and v.strip()), None)
     if not isinstance(value, str):
@@ -266,9 +266,9 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
     """Choose the metadata of the page ``tree`` (fetched from ``url``).
 
     Order of preference per field: JSON-LD article object, then OpenGraph/``<meta>`` tags, then
-    ``fallback`` (a trafilatura ``Document`` from ``extract_metadata``, or a function of no
-    arguments returning one, called only when the page's own markup lacks a title, authors, a
-    date or a site name, since it costs about as much as the rest of extraction; may be None),
+    ``fallback`` (anything with ``author`` and ``date`` attributes, such as a trafilatura
+    ``Document``, or a function of no arguments returning one, called only when the page's own
+    markup lacks authors, since a byline search costs a copy of the whole tree; may be None),
     then, for the
     publication time only, htmldate's ``find_date`` over the page (``original_date=True``, no
     extensive search: a wrong date is worse than none). Titles lose site-name segments
