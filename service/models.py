@@ -128,6 +128,11 @@ class Article(SQLModel, table=True):
         default_factory=utcnow, sa_column=_ts(nullable=False), description="published_at, else first_seen_at"
     )
     language: str | None = Field(default=None, max_length=8)
+    language_confidence: float | None = Field(
+        default=None, description="language identifier's probability; None when the language was declared, not identified"
+    )
+    site_name: str | None = None
+    image_url: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     word_count: int | None = None
     content_hash: str | None = Field(default=None, index=True)
     extraction_status: ExtractionStatus = Field(

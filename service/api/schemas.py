@@ -47,18 +47,30 @@ class ArticleSummary(BaseModel):
     canonical_url: str | None = Field(description="The URL the article is stored under (rel=canonical, tracking removed).")
     feed_id: int | None = Field(description="The feed the article was first seen in.")
     outlet: str | None
-    title: str | None
+    title: str | None = Field(description="Headline: the feed's, else the page's (site name removed).")
     summary: str | None = Field(description="The feed's summary (sanitised HTML).")
-    authors: list[str]
-    published_at: datetime | None
-    updated_at: datetime | None
+    authors: list[str] = Field(description="Author names in byline order: the feed's, else the page's (JSON-LD, meta tags).")
+    published_at: datetime | None = Field(
+        description="Publication time, UTC: the page's declared time, else the feed's, else a date found in the page text."
+    )
+    updated_at: datetime | None = Field(description="Last modification time, UTC: the page's, else the feed's.")
     first_seen_at: datetime
     fetched_at: datetime | None = Field(description="When the page was fetched and extracted.")
-    language: str | None = Field(description="ISO 639-1 code.")
-    word_count: int | None
+    language: str | None = Field(
+        description="ISO 639-1 code: identified from the text (py3langid), else the page's lang attribute, else the feed's."
+    )
+    language_confidence: float | None = Field(
+        description="Probability (0-1) of the identified language; null when the language was declared, not identified."
+    )
+    site_name: str | None = Field(description="The publication's name as the page gives it (og:site_name, JSON-LD publisher).")
+    image_url: str | None = Field(description="The article's lead image (og:image, JSON-LD image).")
+    word_count: int | None = Field(description="Words in text.")
     text_source: str | None = Field(description="'page' (extracted) or 'feed' (the feed's own content).")
     extraction_status: str = Field(description="pending, ok, failed or skipped.")
-    extraction_error: str | None
+    extraction_error: str | None = Field(
+        description="Why the page's text was not used: fetch or extraction failure, or a wall "
+        "('paywall: …', 'consent: …', 'script-shell: …')."
+    )
 
 
     @classmethod

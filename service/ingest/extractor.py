@@ -1,18 +1,43 @@
-"""Article extraction with trafilatura: page HTML in, clean text and metadata out.
+"""Article extraction: page HTML in, clean text and metadata out.
 
 ``extract_article`` is CPU-bound and runs in worker processes (``service.ingest.workers``), never on
 the event loop: lxml is not safe to drive from several threads of one process.
+
+Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
+
+1. The page is parsed once (trafilatura's ``load_html``, which also decodes bytes); trafilatura
+   works on a copy, our metadata reader and wall detector on the original.
+2. ``trafilatura.bare_extraction`` in its default balanced mode (which already falls back to
+   readability/jusText-style extraction when its own result covers little of the page), with
+   ``include_comments=False`` (reader comments are not the article: BL-27, and +0.012 precision on
+   the benchmark), ``include_tables=True`` (tables are content: BL-28; dropping them costs 0.008
+   recall) and no link or image markup. ``favor_precision`` was measured and rejected (+P, -R, lower
+   F1); so was ``favor_recall``.
+3. Paragraph filters (``service.ingest.boilerplate``): headline repeated at the top, short
+   newsletter/share/copyright lines.
+4. Metadata chosen from JSON-LD / OpenGraph / meta tags, with trafilatura's byline search and
+   htmldate as fallbacks, called only when the markup lacks authors or a date
+   (``service.ingest.metadata``); language from the text (``service.ingest.language``).
+5. Walls (paywall, consent, script-only shell) are detected (``service.ingest.walls``) and reported
+   in ``ExtractedArticle.wall`` instead of passing their boilerplate off as the article.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
+from types import SimpleNamespace
 
 import trafilatura
+from trafilatura.metadata import extract_author
+from trafilatura.utils import load_html
 
-from service.ingest.text import normalize_text
+from service.ingest import metadata
+from service.ingest.boilerplate import clean_paragraphs
+from service.ingest.language import choose_language, identify
+from service.ingest.text import html_to_text, normalize_text
+from service.ingest.walls import detect_wall, is_full_article
 
 
 class ExtractionError(Exception):
@@ -21,24 +46,48 @@ class ExtractionError(Exception):
 
 @dataclass
 class ExtractedArticle:
-    """What one page yields. ``text`` has paragraphs separated by blank lines; times are UTC."""
+    """What one page yields. ``text`` has paragraphs separated by blank lines; times are UTC;
+    ``language`` is ISO 639-1 with ``language_confidence`` the identifier's probability (None when
+    the language was taken from the page's ``lang`` declaration); ``published_guessed`` is True when
+    ``published_at`` comes from htmldate's search, not the page's markup. ``wall`` is set ("paywall: …",
+    "consent: …", "script-shell: …") when the page is not the article; ``text`` is then whatever
+    little the page had and should not be stored as the article."""
 
     text: str
     title: str | None = None
     authors: list[str] = field(default_factory=list)
     published_at: datetime | None = None
+    published_guessed: bool = False
+    updated_at: datetime | None = None
     language: str | None = None
+    language_confidence: float | None = None
     canonical_url: str | None = None
     site_name: str | None = None
     image: str | None = None
     description: str | None = None
     word_count: int = 0
     content_hash: str = ""
+    wall: str | None = None
+    feed_text: str | None = None
+    feed_text_complete: bool = False
 
     def as_json(self) -> dict:
-        """A JSON-ready dict with the API's field names (``published_at`` as ISO 8601 UTC)."""
+        """A JSON-ready dict with the API's article field names: ``text``, ``title``, ``authors``
+        (list), ``published_at``/``updated_at`` (ISO 8601 UTC with ``Z``), ``language``,
+        ``language_confidence``, ``canonical_url``, ``site_name``, ``image_url``, ``word_count``,
+        ``extraction_status`` (``ok``, or ``failed`` for a walled page) and ``extraction_error``
+        (the wall), plus ``description`` and ``content_hash``."""
         data = asdict(self)
-        data["published_at"] = self.published_at.isoformat().replace("+00:00", "Z") if self.published_at else None
+        for name in ("published_at", "updated_at"):
+            value = getattr(self, name)
+            data[name] = value.isoformat().replace("+00:00", "Z") if value else None
+        data["image_url"] = data.pop("image")
+        data.pop("published_guessed")
+        data.pop("feed_text")
+        data.pop("feed_text_complete")
+        wall = data.pop("wall")
+        data["extraction_status"] = "failed" if wall else "ok"
+        data["extraction_error"] = wall
         return data
 
 
@@ -48,45 +97,94 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
 
 
-def _parse_day(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+def flatten_lists_in_cells(tree) -> None:
+    """Replace each list inside a table cell by its items' text joined with ``"; "``, in place.
+
+    trafilatura drops lists nested in ``<td>``/``<th>`` (BL-28: opening hours listed in a cell);
+    as plain text in the cell they survive with and without formatting.
+    """
+    root = tree.getroottree().getroot()
+    for lst in tree.xpath("//td//ul | //td//ol | //th//ul | //th//ol"):
+        if lst.getroottree().getroot() is not root:  # inside a list already flattened
+            continue
+        items = [" ".join(li.text_content().split()) for li in lst.iter("li")]
+        span = lst.makeelement("span")
+        span.text = "; ".join(item for item in items if item)
+        span.tail = lst.tail
+        lst.getparent().replace(lst, span)
 
 
-def _split_authors(value: str | None) -> list[str]:
-    if not value:
+def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
+    """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
+    metadata), normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings
+    as Markdown."""
+    flatten_lists_in_cells(tree)
+    document = trafilatura.bare_extraction(
+        tree, url=url, with_metadata=False, include_comments=False, include_tables=True, include_formatting=formatting,
+        include_links=False, include_images=False, favor_precision=False, favor_recall=False,
+    )
+    if document is None or not (document.text or "").strip():
         return []
-    return [name.strip() for name in value.split(";") if name.strip()]
+    return [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
 
 
-def extract_article(html: bytes | str, url: str | None = None) -> ExtractedArticle:
+def _byline(tree):
+    """trafilatura's byline search alone (``trafilatura.metadata.extract_author``: its author
+    xpaths over the page), shaped like the ``Document`` ``metadata.choose`` takes as fallback."""
+    return SimpleNamespace(author=extract_author(tree), date=None)
+
+
+def extract_article(html: bytes | str, url: str | None = None, *, formatting: bool = False) -> ExtractedArticle:
     """Extract the main text and metadata of one article page.
 
     ``html`` is the page as served (bytes are decoded by trafilatura's charset detection); ``url``
-    is where it was fetched from and resolves relative links. Raises ``ExtractionError`` when no
-    main text is found.
+    is where it was fetched from and resolves relative links; ``formatting`` keeps emphasis and
+    headings as Markdown in ``text`` (off in the service). Raises ``ExtractionError`` when the
+    page is not HTML or has no main text and no recognisable wall.
     """
-    document = trafilatura.bare_extraction(
-        html, url=url, with_metadata=True, include_comments=False, include_tables=True, favor_precision=False
-    )
-    if document is None or not (document.text or "").strip():
+    tree = load_html(html)
+    if tree is None:
+        raise ExtractionError("the page is empty or not HTML")
+    paragraphs = _paragraphs(tree, url, formatting)
+    found = metadata.read_candidates(tree)
+    chosen = metadata.choose(tree, url, lambda: _byline(tree), found=found)
+    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]]))
+    wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
+    if not text and wall is None:
         raise ExtractionError("no main text found in the page")
-    text = normalize_text(document.text, paragraph_per_line=True)
+    language = choose_language(text, chosen.html_lang)
     return ExtractedArticle(
         text=text,
-        title=normalize_text(document.title) if document.title else None,
-        authors=_split_authors(document.author),
-        published_at=_parse_day(document.date),
-        language=document.language,
-        canonical_url=document.url if document.url and document.url != url else None,
-        site_name=document.sitename,
-        image=document.image,
-        description=document.description,
+        title=chosen.title,
+        authors=chosen.authors,
+        published_at=chosen.published_at,
+        published_guessed=chosen.published_guessed,
+        updated_at=chosen.updated_at,
+        language=language.code if language else None,
+        language_confidence=language.confidence if language else None,
+        canonical_url=chosen.canonical_url,
+        site_name=chosen.site_name,
+        image=chosen.image,
+        description=chosen.description,
         word_count=len(text.split()),
-        content_hash=content_hash(text),
+        content_hash=content_hash(text) if text else "",
+        wall=str(wall) if wall else None,
     )
+
+
+def extract_page(html: bytes | str, url: str | None = None, feed_content: str | None = None) -> ExtractedArticle:
+    """``extract_article`` as the pipeline runs it in a worker process: for a walled page it also
+    turns the entry's ``feed_content`` (HTML) into text, judges whether that text is the whole
+    article (``walls.is_full_article``) and identifies its language, so none of that CPU work runs
+    on the event loop. Sets ``feed_text``, ``feed_text_complete`` and, from the feed text,
+    ``language``/``language_confidence``. Raises ``ExtractionError`` like ``extract_article``."""
+    extracted = extract_article(html, url)
+    if extracted.wall:
+        feed_text = html_to_text(feed_content) if feed_content else ""
+        extracted.feed_text = feed_text or None
+        extracted.feed_text_complete = is_full_article(feed_text)
+        # The wall's words say nothing about the article's language; the feed text may.
+        guess = identify(feed_text) if feed_text else None
+        extracted.language = guess.code if guess else None
+        extracted.language_confidence = guess.confidence if guess else None
+    return extracted

@@ -25,7 +25,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.config import Settings
 from service.ingest import store
 from service.ingest.entries import FeedParseError
-from service.ingest.extractor import ExtractionError, extract_article
+from service.ingest.extractor import ExtractionError, extract_page
 from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
 from service.ingest.parser import parse_feed
 from service.ingest.workers import WorkerError, WorkerPool
@@ -90,6 +90,8 @@ class Poller:
         self._feeds_due = asyncio.Event()
         self._pages_due = asyncio.Event()
         self._pages = asyncio.Semaphore(settings.page_concurrency)
+        # The page extractor run in the worker pool: a module-level function (html, url) -> ExtractedArticle.
+        self.extract: Callable = extract_page
 
     def wake(self) -> None:
         """Look for due feeds now instead of at the next tick (called when a feed is added)."""
@@ -192,7 +194,7 @@ class Poller:
                 )
             if not _is_html(result.headers.get("content-type")):
                 raise ExtractionError(f"not an HTML page ({result.headers.get('content-type')})")
-            extracted = await self.workers.run(extract_article, result.body, result.url)
+            extracted = await self.workers.run(self.extract, result.body, result.url, article.feed_content)
         except HTTPStatusError as exc:
             transient = exc.status is not None and (exc.status >= 500 or exc.status == 429)
             return await self._page_failed(article.id, f"page: {exc.reason}", retry_in if transient else None)

@@ -16,7 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service import leases
 from service.db import dialect_insert
 from service.ingest.entries import ParsedEntry, ParsedFeed
-from service.ingest.extractor import ExtractedArticle
+from service.ingest.extractor import ExtractedArticle, content_hash
 from service.ingest.urls import canonicalize, outlet_domain
 from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
 
@@ -162,30 +162,63 @@ async def claim_pending_pages(
 async def record_extraction(session: AsyncSession, article: Article, page_url: str, extracted: ExtractedArticle) -> None:
     """Store the text and metadata extracted from ``article``'s page and release its lease.
 
-    Feed values win where both exist for title, authors and publication time (the feed states them
-    explicitly; page metadata is inferred); the page's ``rel=canonical`` replaces the canonical URL
-    unless another article already holds it. Does not commit.
+    Precedence, field by field (the feed's values were stored with the entry):
+
+    * ``title``, ``authors``: the feed's, else the page's (the feed states them explicitly and
+      without site-name decoration; the page's are chosen among several candidates);
+    * ``published_at``: the page's declared time (JSON-LD / ``<meta>``), else the feed's, else the
+      page's htmldate guess; ``updated_at``: the page's, else the feed's. Never later than now;
+    * ``language``: identified from the page text when confident, else the page's ``lang``, else
+      the feed's (BL-32: a site-wide ``lang="en"`` or ``<language>`` must not beat the text);
+    * ``canonical_url``: the page's ``rel=canonical``/``og:url`` unless another article holds it;
+    * ``site_name``, ``image_url``, ``word_count``, ``content_hash``: the page's.
+
+    A walled page (paywall, consent wall, script-only shell) never becomes the text: when the
+    feed's own content is clearly the whole article (judged in the worker by ``extract_page``) that is stored
+    with status ``ok``, ``text_source`` = ``feed`` and the wall as ``extraction_error``; otherwise
+    the article is ``failed`` with the wall as reason and keeps the feed's text. Does not commit.
     """
     now = utcnow()
-    article.text = extracted.text
-    article.text_source = "page"
     article.title = article.title or extracted.title
     article.authors = article.authors or extracted.authors
-    if article.published_at is None and extracted.published_at is not None:
-        article.published_at = _clamp(extracted.published_at, now)
-        article.sort_at = article.published_at
-    article.language = extracted.language or article.language
-    article.word_count = extracted.word_count
-    article.content_hash = extracted.content_hash
+    page_published = _clamp(extracted.published_at, now)
+    if page_published is not None and (not extracted.published_guessed or article.published_at is None):
+        article.published_at = page_published
+        article.sort_at = page_published
+    article.updated_at = _clamp(extracted.updated_at, now) or article.updated_at
+    article.site_name = extracted.site_name
+    article.image_url = extracted.image
     article.fetched_at = now
-    article.extraction_status = ExtractionStatus.ok
-    article.extraction_error = None
     if extracted.canonical_url:
         canonical = canonicalize(extracted.canonical_url)
         taken = await session.exec(select(Article.id).where(Article.canonical_url == canonical, Article.id != article.id))
         if taken.first() is None:
             article.canonical_url = canonical
+    if extracted.wall:
+        if extracted.feed_text and extracted.feed_text_complete:
+            _set_text(article, extracted.feed_text, "feed")
+            article.extraction_status = ExtractionStatus.ok
+            article.extraction_error = f"{extracted.wall}; the feed's full content is used"
+        else:
+            article.extraction_status = ExtractionStatus.failed
+            article.extraction_error = extracted.wall
+        if extracted.language:
+            article.language, article.language_confidence = extracted.language, extracted.language_confidence
+    else:
+        _set_text(article, extracted.text, "page")
+        article.extraction_status = ExtractionStatus.ok
+        article.extraction_error = None
+        if extracted.language:
+            article.language = extracted.language
+            article.language_confidence = extracted.language_confidence
     leases.release(article)
+
+
+def _set_text(article: Article, text: str, source: str) -> None:
+    article.text = text
+    article.text_source = source
+    article.word_count = len(text.split())
+    article.content_hash = content_hash(text)
 
 
 def record_page_failure(article: Article, reason: str, *, retry_in: float | None) -> None:

@@ -24,17 +24,31 @@ class WorkerError(Exception):
     """A call in a worker process ran past its time limit, or its worker died."""
 
 
-class WorkerPool:
-    """``workers`` processes; each call may take at most ``timeout`` seconds."""
+def warm_up() -> None:
+    """Import the extraction stack and load the language model in a new worker, before it takes
+    work: otherwise the first page each (re)started worker handles spends seconds of its time limit
+    on imports."""
+    from service.ingest import extractor, language
 
-    def __init__(self, workers: int, timeout: float) -> None:
+    language.identify("warm up the language identifier with a sentence of ordinary words")
+    del extractor
+
+
+class WorkerPool:
+    """``workers`` processes; each call may take at most ``timeout`` seconds. Each new worker runs
+    ``initializer`` (default ``warm_up``) before its first call, outside the time limit."""
+
+    def __init__(self, workers: int, timeout: float, initializer: Callable[[], None] | None = warm_up) -> None:
         self.workers = workers
         self.timeout = timeout
+        self.initializer = initializer
         self._pool: ProcessPool | None = None
 
     def _ensure(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
-            self._pool = ProcessPool(max_workers=self.workers, context=multiprocessing.get_context("spawn"))
+            self._pool = ProcessPool(
+                max_workers=self.workers, context=multiprocessing.get_context("spawn"), initializer=self.initializer
+            )
         return self._pool
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:

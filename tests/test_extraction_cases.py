@@ -1,0 +1,181 @@
+"""Extraction bug cases (BL-27, BL-28, BL-30, BL-32 from ../shared/bug-cases) and walls, through the
+real poller over HTTP where the case has a feed, checked through the API."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from service.ingest.extractor import extract_article
+from tests.corpus_feeds import rss
+from tests.pipeline import api_articles, poll_once, rehost
+
+
+def _serve_page_feed(server, page: bytes, path: str, title: str) -> str:
+    url = server.add(path, page, Content_Type="text/html; charset=utf-8")
+    return server.add(path + ".xml", rss([{"title": title, "link": url}]), Content_Type="application/rss+xml")
+
+
+# -- BL-27: comments ---------------------------------------------------------------------------
+
+
+def test_bl27_comments_are_not_article_text(bug_cases):
+    text = extract_article((bug_cases / "BL-27.html").read_bytes(), "https://blog.example.org/k").text
+    assert "The new scheduler replaces the old fairness heuristics with explicit deadlines." in text
+    assert "Benchmarks show lower latency for interactive tasks without hurting throughput." in text
+    assert "COMMENT-TEXT-1" not in text and "COMMENT-TEXT-2" not in text
+
+
+async def test_bl27_through_the_poller(bug_cases, server, poller, sessions, settings):
+    feed = _serve_page_feed(server, (bug_cases / "BL-27.html").read_bytes(), "/bl27", "Kernel scheduler changes explained")
+    await poll_once(poller, sessions, feed)
+    [article] = await api_articles(settings, sessions)
+    assert article["extraction_status"] == "ok" and article["text_source"] == "page"
+    assert "explicit deadlines" in article["text"] and "COMMENT-TEXT" not in article["text"]
+
+
+# -- BL-28: lists, headings, tables -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("formatting", [False, True])
+def test_bl28_lists_headings_and_cells_survive(bug_cases, formatting):
+    text = extract_article((bug_cases / "BL-28.html").read_bytes(), "https://money.example.org/p", formatting=formatting).text
+    for marker in ("LIST-ITEM-1", "LIST-ITEM-2", "LIST-ITEM-3", "CELL-BOLD-PLAN-A", "CELL-BOLD-PLAN-B",
+                   "Option A: employer-funded", "Comparison", "Mon 10:00-18:00", "Wed 09:00-17:00", "1.1%"):
+        assert marker in text, (marker, text)
+
+
+# -- BL-30: publication date --------------------------------------------------------------------
+
+
+async def test_bl30_date_comes_from_dc_date_not_history_or_issue_line(bug_cases, server, poller, sessions, settings):
+    hosts = ["journal.example.org"]
+    server.add("/articles/10.9999/example-2136-8", (bug_cases / "BL-30.html").read_bytes(), Content_Type="text/html; charset=utf-8")
+    feed = server.add("/bl30.xml", rehost((bug_cases / "BL-30.feed.xml").read_bytes(), hosts, server.base),
+                      Content_Type="application/rss+xml")
+    await poll_once(poller, sessions, feed)
+    [article] = await api_articles(settings, sessions)
+    assert article["extraction_status"] == "ok"
+    assert article["published_at"].startswith("2023-01-02"), article["published_at"]
+    assert datetime.fromisoformat(article["published_at"]) <= datetime.now(UTC)
+
+
+# -- BL-32: language ----------------------------------------------------------------------------
+
+
+async def test_bl32_text_language_beats_lang_attribute_and_feed(bug_cases, server, poller, sessions, settings):
+    hosts = ["local.example.org"]
+    server.add("/es/movilidad", (bug_cases / "BL-32a.html").read_bytes(), Content_Type="text/html; charset=utf-8")
+    server.add("/en/boardroom", (bug_cases / "BL-32b.html").read_bytes(), Content_Type="text/html; charset=utf-8")
+    feed = server.add("/bl32.xml", rehost((bug_cases / "BL-32.feed.xml").read_bytes(), hosts, server.base),
+                      Content_Type="application/rss+xml")
+    await poll_once(poller, sessions, feed)
+    by_title = {a["title"]: a for a in await api_articles(settings, sessions)}
+    spanish = by_title["Nuevo plan de movilidad"]
+    assert spanish["language"] == "es" and spanish["language_confidence"] >= 0.9
+    short = by_title["Change in Boardroom"]
+    assert short["language"] in ("en", None)  # the feed's <language>, never a guess from three words
+    assert short["language_confidence"] is None
+
+
+# -- walls ----------------------------------------------------------------------------------------
+
+PAYWALL_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Budget talks collapse</title>
+<meta property="og:title" content="Budget talks collapse"></head><body><article><h1>Budget talks collapse</h1>
+<p>Negotiators walked out on Tuesday after</p>
+<div class="paywall"><p>Subscribe to continue reading. Already a subscriber? Sign in.</p></div>
+</article></body></html>"""
+
+CONSENT_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>Privacy</title></head><body>
+<div class="consent"><h2>We value your privacy</h2><p>We and our partners use cookies to store and access information
+on your device. Click Accept all cookies to continue, or manage your privacy settings.</p>
+<button>Accept all</button></div></body></html>"""
+
+SHELL_PAGE = """<!doctype html><html><head><title>News</title><script>window.__APP__={};""" + "var x=1;" * 400 + """</script></head>
+<body><div id="root"></div><noscript>Please enable JavaScript to read this article.</noscript></body></html>"""
+
+FULL_CONTENT = "".join(
+    f"<p>Paragraph {i} of the whole article as the publisher syndicates it in the feed, with enough words "
+    "to stand on its own as a real paragraph of reporting about the budget negotiations.</p>"
+    for i in range(8)
+)
+
+
+def _feed_with_content(items: list[dict]) -> str:
+    body = "".join(
+        f"<item><title>{i['title']}</title><link>{i['link']}</link><guid>{i['link']}</guid>"
+        f"<description>Short summary.</description>"
+        + (f"<content:encoded><![CDATA[{i['content']}]]></content:encoded>" if i.get("content") else "")
+        + "</item>"
+        for i in items
+    )
+    return ('<?xml version="1.0" encoding="utf-8"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
+            f"<channel><title>Walls</title><link>http://127.0.0.1/</link><description>d</description>{body}</channel></rss>")
+
+
+@pytest.mark.parametrize(("page", "kind"), [(PAYWALL_PAGE, "paywall"), (CONSENT_PAGE, "consent"), (SHELL_PAGE, "script-shell")])
+def test_walls_are_detected(page, kind):
+    assert (extract_article(page.encode(), "https://news.example.org/a").wall or "").startswith(kind + ":")
+
+
+def test_a_real_article_is_not_a_wall(corpus):
+    import gzip
+
+    html = gzip.decompress((corpus / "extraction-fundus/html/uk/BBC_2026_04_25.html.gz").read_bytes())
+    assert extract_article(html, "https://www.bbc.com/news/articles/clymn8zyrp9o").wall is None
+
+
+async def test_walled_pages_use_the_feeds_full_content_or_fail_with_the_reason(server, poller, sessions, settings):
+    paywalled = server.add("/paywalled", PAYWALL_PAGE, Content_Type="text/html; charset=utf-8")
+    consent = server.add("/consent", CONSENT_PAGE, Content_Type="text/html; charset=utf-8")
+    shell = server.add("/shell", SHELL_PAGE, Content_Type="text/html; charset=utf-8")
+    feed = server.add("/walls.xml", _feed_with_content([
+        {"title": "Budget talks collapse", "link": paywalled, "content": FULL_CONTENT},
+        {"title": "Consent only", "link": consent},
+        {"title": "Shell only", "link": shell, "content": "<p>Only a teaser…</p>"},
+    ]), Content_Type="application/rss+xml")
+    await poll_once(poller, sessions, feed)
+    by_title = {a["title"]: a for a in await api_articles(settings, sessions)}
+
+    full = by_title["Budget talks collapse"]
+    assert full["extraction_status"] == "ok" and full["text_source"] == "feed"
+    assert full["extraction_error"].startswith("paywall:")
+    assert full["text"].startswith("Paragraph 0 of the whole article") and "Subscribe" not in full["text"]
+    assert full["text"].count("\n\n") == 7 and full["word_count"] > 150
+
+    for title, kind in (("Consent only", "consent"), ("Shell only", "script-shell")):
+        walled = by_title[title]
+        assert walled["extraction_status"] == "failed", walled
+        assert walled["extraction_error"].startswith(kind + ":")
+        assert "cookies" not in (walled["text"] or "") and "JavaScript" not in (walled["text"] or "")
+
+
+# -- a hanging or crashing extraction does not stop ingestion ----------------------------------
+
+
+async def test_hanging_and_crashing_pages_fail_and_the_rest_is_ingested(corpus, server, sessions, settings):
+    from service.ingest.fetcher import create_client
+    from service.ingest.poller import Poller
+    from service.ingest.workers import WorkerPool
+    from tests import worker_functions as wf
+
+    page = server.url("/corpus/extraction-fundus/html/uk/BBC_2026_04_25.html")
+    hang = server.add("/hang", b"<html><body><p>" + wf.HANG_MARKER + b"</p></body></html>", Content_Type="text/html")
+    crash = server.add("/crash", b"<html><body><p>" + wf.CRASH_MARKER + b"</p></body></html>", Content_Type="text/html")
+    feed = server.add("/mixed.xml", rss([{"title": "Hangs", "link": hang}, {"title": "Crashes", "link": crash},
+                                         {"title": "Fine", "link": page}]), Content_Type="application/rss+xml")
+    pool = WorkerPool(workers=1, timeout=10)
+    try:
+        async with create_client(settings) as client:
+            poller = Poller(settings, sessions, client, pool)
+            poller.extract = wf.extract_or_misbehave
+            await poll_once(poller, sessions, feed)
+    finally:
+        pool.close()
+    by_title = {a["title"]: a for a in await api_articles(settings, sessions)}
+    assert by_title["Hangs"]["extraction_status"] == "failed"
+    assert "time limit" in by_title["Hangs"]["extraction_error"]
+    assert by_title["Crashes"]["extraction_status"] == "failed"
+    assert "worker process died" in by_title["Crashes"]["extraction_error"]
+    assert by_title["Fine"]["extraction_status"] == "ok" and by_title["Fine"]["word_count"] > 100
