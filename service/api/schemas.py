@@ -48,7 +48,14 @@ class ArticleSummary(BaseModel):
     title: str | None
     summary: str | None = Field(description="The feed's summary (sanitised HTML).")
     authors: list[str]
-    published_at: datetime | None
+    published_at: datetime | None = Field(
+        description="UTC; a date in the future is clamped to the time it was first seen (see published_raw)."
+    )
+    published_raw: str | None = Field(
+        default=None,
+        description="The date as the feed wrote it. Set while published_at is null means the date was "
+        "unreadable (unknown zone or month name) and the article sorts by first_seen_at.",
+    )
     updated_at: datetime | None
     first_seen_at: datetime
     fetched_at: datetime | None = Field(description="When the page was fetched and extracted.")
