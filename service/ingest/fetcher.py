@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -109,12 +110,14 @@ class GuardedTransport(httpx.AsyncHTTPTransport):
 
 
 def create_client(
-    settings: Settings, *, resolver: Resolver | None = None, verify: ssl.SSLContext | bool = True
+    settings: Settings, *, resolver: Resolver | None = None, verify: ssl.SSLContext | bool = True,
+    trusted: Iterable[tuple[str, int]] = (),
 ) -> httpx.AsyncClient:
     """The process-wide HTTP client: Newsloom User-Agent, timeouts, SSRF-guarded connections.
 
     ``resolver`` replaces the system DNS resolver (``async (host, port) -> [(ip, port)]``) and
     ``verify`` the TLS trust store; tests use both to serve ``example.org`` names from 127.0.0.1.
+    ``trusted`` (ip, port) pairs bypass the SSRF guard (see ``ssrf.GuardedBackend``).
     Redirects are not followed by the client: ``fetch`` follows them.
     """
     timeout = httpx.Timeout(
@@ -124,7 +127,7 @@ def create_client(
         pool=settings.total_timeout,
     )
     limits = httpx.Limits(max_connections=max(100, settings.global_concurrency), max_keepalive_connections=20)
-    backend = GuardedBackend(allow_private=settings.allow_private_networks, resolver=resolver or system_resolver)
+    backend = GuardedBackend(allow_private=settings.allow_private_networks, resolver=resolver or system_resolver, trusted=trusted)
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": BoundedDecoder.ACCEPT_ENCODING},
         timeout=timeout,

@@ -103,15 +103,18 @@ def _literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
         return None
 
 
-def allowed_addresses(host: str, addresses: Iterable[tuple[str, int]], allow_private: bool) -> list[tuple[str, int]]:
+def allowed_addresses(
+    host: str, addresses: Iterable[tuple[str, int]], allow_private: bool, trusted: Iterable[tuple[str, int]] = ()
+) -> list[tuple[str, int]]:
     """The addresses of ``host`` the guard allows; raises ``BlockedAddress`` naming the rule when
-    every address is refused."""
+    every address is refused. ``trusted`` (ip, port) pairs are always allowed."""
     addresses = list(addresses)
     if allow_private:
         return addresses
+    trusted = set(trusted)
     allowed, refused = [], []
     for ip, port in addresses:
-        rule = refused_rule(ip)
+        rule = None if (ip, port) in trusted else refused_rule(ip)
         (refused if rule else allowed).append((ip, port, rule))
     if not allowed:
         if not refused:
@@ -145,12 +148,16 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
     addresses, and connects to the first allowed address that answers.
 
     Raises ``BlockedAddress`` from ``connect_tcp`` when every address is refused; httpx passes it
-    through unchanged. Unix sockets are refused outright.
+    through unchanged. Unix sockets are refused outright. ``trusted`` lists exact ``(ip, port)``
+    pairs exempt from the guard (a local forward proxy; the tests' server).
     """
 
-    def __init__(self, *, allow_private: bool, resolver: Resolver = system_resolver) -> None:
+    def __init__(
+        self, *, allow_private: bool, resolver: Resolver = system_resolver, trusted: Iterable[tuple[str, int]] = ()
+    ) -> None:
         self.allow_private = allow_private
         self.resolver = resolver
+        self.trusted = frozenset(trusted)
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
@@ -165,7 +172,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
             raise httpcore.ConnectTimeout(f"resolving {host} timed out") from exc
         except OSError as exc:
             raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from exc
-        addresses = allowed_addresses(host, candidates, self.allow_private)
+        addresses = allowed_addresses(host, candidates, self.allow_private, self.trusted)
         last: Exception | None = None
         for ip, target_port in addresses:
             try:
