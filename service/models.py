@@ -83,6 +83,7 @@ class Feed(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(sa_column=sa.Column(sa.String(2048), unique=True, nullable=False))
     title: str | None = None
+    category: str | None = Field(default=None, description="OPML folder path, '/'-separated")
     site_url: str | None = None
     outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL")
     etag: str | None = None

@@ -1,4 +1,4 @@
-"""fetching: feed body hash, original publication date text
+"""fetching: feed body hash and OPML category, original publication date text
 
 Revision ID: 0003
 Revises: 0001
@@ -16,6 +16,7 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("feeds", schema=None) as batch_op:
         batch_op.add_column(sa.Column("content_hash", sa.String(), nullable=True))
+        batch_op.add_column(sa.Column("category", sa.String(), nullable=True))
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.add_column(sa.Column("published_raw", sa.String(), nullable=True))
 
@@ -24,4 +25,5 @@ def downgrade() -> None:
     with op.batch_alter_table("articles", schema=None) as batch_op:
         batch_op.drop_column("published_raw")
     with op.batch_alter_table("feeds", schema=None) as batch_op:
+        batch_op.drop_column("category")
         batch_op.drop_column("content_hash")

@@ -33,10 +33,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     client = create_client(settings)
     workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
     app.state.poller = None
+    # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
+    app.state.ingestor = Poller(settings, app.state.sessions, client, workers)
     stop = asyncio.Event()
     task = None
     if settings.poller_enabled:
-        app.state.poller = Poller(settings, app.state.sessions, client, workers)
+        app.state.poller = app.state.ingestor
         task = asyncio.create_task(app.state.poller.run(stop), name="pollers")
     try:
         yield

@@ -15,7 +15,10 @@ class FeedCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl = Field(description="Absolute http(s) URL of an RSS, Atom, RDF or JSON Feed document.")
+    url: AnyHttpUrl = Field(
+        description="Absolute http(s) URL of an RSS, Atom, RDF or JSON Feed document, or of a page that links "
+        'one with <link rel="alternate">.'
+    )
 
 
 class FeedPublic(BaseModel):
@@ -25,6 +28,7 @@ class FeedPublic(BaseModel):
     url: str
     title: str | None
     site_url: str | None
+    category: str | None = Field(default=None, description="Folder path from OPML import, '/'-separated.")
     outlet: str | None = Field(description="Registrable domain of the publisher, e.g. welt.de.")
     state: str = Field(description="active, paused, failing or gone.")
     last_status: int | None = Field(description="HTTP status of the last poll.")
@@ -35,6 +39,14 @@ class FeedPublic(BaseModel):
     next_poll_at: datetime
     created_at: datetime
     article_count: int = Field(description="Articles seen in this feed.")
+
+
+class ImportReport(BaseModel):
+    """Outcome of ``POST /v1/feeds/import``."""
+
+    added: int = Field(description="New subscriptions.")
+    existing: int = Field(description="Feeds already subscribed.")
+    refused: list[str] = Field(description="URLs not subscribed, each with the reason.")
 
 
 class ArticleSummary(BaseModel):

@@ -206,7 +206,7 @@ def record_feed_success(
     feed.last_modified = headers.get("last-modified") or feed.last_modified
     dates: list[datetime | None] = []
     if parsed is not None:
-        feed.title = parsed.title or feed.title
+        feed.title = feed.title or parsed.title  # a title the user gave (OPML import) wins
         feed.site_url = parsed.site_url or feed.site_url
         feed.outlet_id = outlet_id or feed.outlet_id
         feed.last_error = parsed.warning
