@@ -105,7 +105,8 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
         raise SubscribeError(f"could not fetch {exc.url}: {exc.reason}") from exc
     except NoFeedFound as exc:
         raise SubscribeError(str(exc)) from exc
-    feed, created = await add_feed(session, feed_url, settings.poll_interval)
+    # Not due until the lease would expire: the poller loop must not poll it while we ingest.
+    feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:
         await poller.ingest(feed.id, result)
         await session.refresh(feed)

@@ -62,16 +62,16 @@ def next_interval(
     return clamp(settings, max(estimate, hint))
 
 
-def failure_delay(settings: Settings, interval: int, failures: int, retry_after: float | None = None) -> float:
+def failure_delay(settings: Settings, failures: int, retry_after: float | None = None) -> float:
     """Seconds to wait after the ``failures``-th failure in a row.
 
     With ``retry_after`` the server's wish is honoured (up to ``max_retry_after``); otherwise
-    ``interval × 2^(failures-1)``, capped at ``poll_max_interval``, with equal jitter (between half
-    and all of it), so retries never stop but never synchronise either.
+    ``poll_min_interval × 2^(failures-1)``, capped at ``poll_max_interval``, with equal jitter
+    (between half and all of it), so retries never stop but never synchronise either.
     """
     if retry_after is not None:
         return float(min(max(retry_after, 1.0), settings.max_retry_after))
-    base = min(interval * 2 ** max(0, min(failures, 32) - 1), settings.poll_max_interval)
+    base = min(settings.poll_min_interval * 2 ** max(0, min(failures, 32) - 1), settings.poll_max_interval)
     return base / 2 + random.uniform(0, base / 2)
 
 

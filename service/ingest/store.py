@@ -113,14 +113,26 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
                 article_id = article.id
                 _prefer_https(article, entry.link, canonical)
         if article_id is None:
-            article = _new_article(entry, canonical, feed, outlet_id, now)
-            session.add(article)
-            await session.flush()
-            article_id = article.id
-            new_ids.append(article_id)
+            article_id, created = await _insert_article(session, _new_article(entry, canonical, feed, outlet_id, now))
+            if created:
+                new_ids.append(article_id)
         session.add(Entry(feed_id=feed.id, entry_key=entry.key, guid=entry.guid, link=canonical, article_id=article_id))
         await session.flush()
     return new_ids
+
+
+async def _insert_article(session: AsyncSession, article: Article) -> tuple[int, bool]:
+    """Insert ``article`` unless another transaction (a replica, or a feed polled at the same time)
+    has just stored its canonical URL; returns ``(id, created)``."""
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = {k: v for k, v in article.model_dump().items() if k != "id"}
+    statement = insert(Article).values(**values).on_conflict_do_nothing(index_elements=["canonical_url"])
+    inserted = (await session.exec(statement.returning(Article.id))).first()
+    if inserted is not None:
+        return inserted[0], True
+    existing = (await session.exec(select(Article.id).where(Article.canonical_url == article.canonical_url))).one()
+    return existing, False
 
 
 def _prefer_https(article: Article, link: str | None, canonical: str | None) -> None:
@@ -238,7 +250,7 @@ def record_feed_failure(
         feed.state = FeedState.gone
     elif feed.consecutive_failures >= settings.failing_after:
         feed.state = FeedState.failing
-    delay = schedule.failure_delay(settings, feed.poll_interval, feed.consecutive_failures, retry_after)
+    delay = schedule.failure_delay(settings, feed.consecutive_failures, retry_after)
     feed.next_poll_at = now + timedelta(seconds=delay)
     _release(feed)
 
