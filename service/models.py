@@ -112,6 +112,10 @@ class Article(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     canonical_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(2048), unique=True))
+    url_key: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(2048), unique=True),
+        description="dedup key of the feed link (urls.dedup_key): scheme, trailing slash and AMP variants collide",
+    )
     url: str | None = Field(default=None, description="the link as first seen in a feed")
     feed_id: int | None = Field(default=None, foreign_key="feeds.id", ondelete="SET NULL", index=True)
     outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL")

@@ -92,3 +92,13 @@ def outlet_domain(url: str) -> str | None:
     if not host:
         return None
     return extract_domain(url, fast=True) or host
+
+
+def dedup_key(url: str) -> str:
+    """The key that makes two links one article: ``url_identity`` with a trailing slash removed
+    (except for the root path), so http/https, ``/a`` and ``/a/``, and AMP variants collide."""
+    identity = url_identity(url)
+    parts = urlsplit(identity)
+    if parts.path not in ("", "/") and parts.path.endswith("/"):
+        identity = urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+    return identity
