@@ -7,6 +7,7 @@ unreachable → everything disallowed for now (the page is retried later), cache
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -46,16 +47,18 @@ class RobotsCache:
         self.total_timeout = total_timeout
         self.limiter = limiter
         self._entries: dict[str, _Entry] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     async def allowed(self, url: str) -> bool:
         """True when robots.txt allows ``url`` for our User-Agent. Raises ``RobotsUnavailable`` when
         the host's robots.txt is unreachable (5xx, network error)."""
         parts = urlsplit(url)
         root = urlunsplit((parts.scheme, parts.netloc, "/robots.txt", "", ""))
-        entry = self._entries.get(root)
-        if entry is None or entry.expires < time.monotonic():
-            entry = await self._load(root)
-            self._entries[root] = entry
+        async with self._locks.setdefault(root, asyncio.Lock()):  # one fetch per host, however many pages wait
+            entry = self._entries.get(root)
+            if entry is None or entry.expires < time.monotonic():
+                entry = await self._load(root)
+                self._entries[root] = entry
         if entry.unreachable:
             raise RobotsUnavailable(entry.unreachable)
         return True if entry.rules is None else entry.rules.can_fetch(url, self.user_agent)
