@@ -9,7 +9,6 @@ import re
 
 from service.models import Article, Entry
 from tests.ingest_helpers import count, feed_row, subscribe
-from tests.server import CONTENT_TYPES
 
 
 async def test_every_corpus_feed_ingests(corpus, server, poller, sessions):
