@@ -4,6 +4,8 @@
     newsloom migrate                        apply database migrations
     newsloom feeds add URL...               subscribe to feeds
     newsloom feeds list                     show feeds and their state
+    newsloom feeds import FILE              subscribe to the feeds of an OPML file ("-" for stdin)
+    newsloom feeds export                   print every subscription as OPML
     newsloom poll --once                    poll every due feed once, fetch and extract new pages
     newsloom extract FILE_OR_URL [--url U]  print one page's extraction as JSON
 
@@ -92,6 +94,41 @@ async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
         )
 
 
+async def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> None:
+    from service.ingest.opml import OPMLError, parse_opml
+    from service.ingest.schedule import first_poll_offset
+    from service.ingest.ssrf import BlockedAddress, check_scheme
+
+    data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        outlines = parse_opml(data)
+    except OPMLError as exc:
+        raise CommandError(str(exc)) from exc
+    added = existing = refused = 0
+    async with _database(settings) as sessions, sessions() as session:
+        for outline in outlines:
+            try:
+                check_scheme(outline.url)
+            except BlockedAddress as exc:
+                print(f"refused\t{outline.url}\t{exc}", file=sys.stderr)
+                refused += 1
+                continue
+            feed, created = await add_feed(session, outline.url, settings.poll_interval, title=outline.title,
+                                           category=outline.category, delay=first_poll_offset(settings))
+            added, existing = added + created, existing + (not created)
+            print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
+    print(f"added: {added}, already subscribed: {existing}, refused: {refused}")
+
+
+async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None:
+    from service.ingest.opml import OPMLFeed, write_opml
+
+    async with _database(settings) as sessions, sessions() as session:
+        rows = await feed_rows(session)
+    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]))
+    sys.stdout.flush()
+
+
 async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
     if not args.once:
         raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously")
@@ -118,9 +155,9 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
 
                 feeds_report = await poller.poll_due_feeds(on_feed)
             async with sessions() as session:
-                pending = await _count_pending(session, polled)
+                pending = await _count_pending(session)
             with tqdm(total=pending, desc="pages", unit="page", file=sys.stderr, disable=args.quiet) as bar:
-                pages_report = await poller.process_pages(polled, lambda _a, _r: bar.update(1))
+                pages_report = await poller.process_pages(None, lambda _a, _r: bar.update(1))
         finally:
             await client.aclose()
             workers.close()
@@ -133,13 +170,11 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-async def _count_pending(session, feed_ids: list[int]) -> int:
-    if not feed_ids:
-        return 0
+async def _count_pending(session) -> int:
     query = (
         select(func.count())
         .select_from(Article)
-        .where(Article.extraction_status == ExtractionStatus.pending, col(Article.feed_id).in_(feed_ids))
+        .where(Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= utcnow())
     )
     return (await session.exec(query)).one()
 
@@ -187,9 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("urls", nargs="+", metavar="URL")
     add.set_defaults(run=cmd_feeds_add)
     feeds.add_parser("list", help="list feeds").set_defaults(run=cmd_feeds_list)
+    opml_in = feeds.add_parser("import", help="subscribe to the feeds of an OPML file")
+    opml_in.add_argument("file", metavar="FILE", help='an OPML file, or "-" for standard input')
+    opml_in.set_defaults(run=cmd_feeds_import)
+    feeds.add_parser("export", help="print subscriptions as OPML").set_defaults(run=cmd_feeds_export)
 
     poll = sub.add_parser("poll", help="poll due feeds")
-    poll.add_argument("--once", action="store_true", help="poll every due feed once, process its new pages, exit")
+    poll.add_argument("--once", action="store_true", help="poll every due feed once, process due pages, exit")
     poll.add_argument("--quiet", action="store_true", help="no progress bars")
     poll.set_defaults(run=cmd_poll)
 

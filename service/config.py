@@ -27,7 +27,26 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="Port `newsloom serve` binds.")
 
     poller_enabled: bool = Field(default=True, description="Run the pollers inside `newsloom serve`.")
-    poll_interval: int = Field(default=900, ge=10, description="Seconds between two polls of one feed.")
+    poll_interval: int = Field(
+        default=900, ge=10, description="Default seconds between two polls of one feed, before feed hints and adaptation."
+    )
+    poll_min_interval: int = Field(
+        default=300, ge=1, description="Floor (seconds) of a feed's poll interval, whatever the feed or server asks."
+    )
+    poll_max_interval: int = Field(
+        default=86_400, ge=1, description="Ceiling (seconds) of a feed's poll interval and of failure backoff."
+    )
+    poll_spread: float = Field(
+        default=60.0, ge=0,
+        description="Seconds over which overdue feeds are spread when the poller starts and imported feeds are "
+        "scheduled, so a restart or an OPML import does not hit every host at once.",
+    )
+    failing_after: int = Field(
+        default=3, ge=1, description="Consecutive failed polls after which a feed is shown as `failing` (still polled, with backoff)."
+    )
+    max_retry_after: int = Field(
+        default=86_400, ge=1, description="Longest Retry-After (seconds) honoured on 429/503; longer values are cut to this."
+    )
     poll_tick: float = Field(
         default=2.0, gt=0, description="Seconds the poller waits between looking for due feeds and pages."
     )
@@ -48,9 +67,28 @@ class Settings(BaseSettings):
     connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to open a connection.")
     read_timeout: float = Field(default=20.0, gt=0, description="Seconds to wait for each chunk of a response.")
     total_timeout: float = Field(default=60.0, gt=0, description="Seconds for a whole request, body included.")
-    max_redirects: int = Field(default=5, ge=0, description="Redirect hops followed per request.")
+    max_redirects: int = Field(
+        default=5, ge=0, le=20, description="Redirect hops followed per request; more, or a loop, fails the fetch."
+    )
     max_feed_bytes: int = Field(default=10_000_000, ge=1024, description="Cap on a feed body after decompression.")
     max_page_bytes: int = Field(default=5_000_000, ge=1024, description="Cap on a page body after decompression.")
+    max_feed_entries: int = Field(
+        default=500, ge=1, description="Entries read from one feed document; the rest are ignored with a warning."
+    )
+    allow_private_networks: bool = Field(
+        default=False,
+        description="Allow fetching loopback, private, link-local, unique-local and other non-public addresses. "
+        "Off by default (SSRF guard); turn on only for local development and tests.",
+    )
+    host_concurrency: int = Field(default=2, ge=1, description="Requests in flight at once to one host.")
+    host_min_gap: float = Field(
+        default=1.0, ge=0, description="Seconds between the starts of two requests to one host."
+    )
+    global_concurrency: int = Field(default=50, ge=1, description="Requests in flight at once in this process.")
+    robots_enabled: bool = Field(
+        default=True, description="Honour robots.txt (for our User-Agent) before fetching article pages."
+    )
+    robots_cache_seconds: int = Field(default=86_400, ge=0, description="How long a host's robots.txt is cached.")
 
     extract_workers: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -11,8 +13,16 @@ from service.ingest.urls import canonicalize, check_fetchable
 from service.models import Entry, Feed, Outlet, utcnow
 
 
-async def add_feed(session: AsyncSession, url: str, poll_interval: int) -> tuple[Feed, bool]:
-    """Subscribe to the feed at ``url``, due for its first poll at once, and commit.
+async def find_feed(session: AsyncSession, url: str) -> Feed | None:
+    """The feed subscribed under the canonical form of ``url``, if any."""
+    return (await session.exec(select(Feed).where(Feed.url == canonicalize(url)))).first()
+
+
+async def add_feed(
+    session: AsyncSession, url: str, poll_interval: int, *, title: str | None = None, category: str | None = None,
+    delay: float = 0.0,
+) -> tuple[Feed, bool]:
+    """Subscribe to the feed at ``url``, due for its first poll after ``delay`` seconds, and commit.
 
     Returns ``(feed, True)`` for a new subscription and ``(existing_feed, False)`` when the canonical
     form of ``url`` is already subscribed. Raises ``service.ingest.urls.InvalidURL`` for anything but
@@ -22,7 +32,8 @@ async def add_feed(session: AsyncSession, url: str, poll_interval: int) -> tuple
     existing = (await session.exec(select(Feed).where(Feed.url == canonical))).first()
     if existing is not None:
         return existing, False
-    feed = Feed(url=canonical, poll_interval=poll_interval, next_poll_at=utcnow())
+    feed = Feed(url=canonical, poll_interval=poll_interval, next_poll_at=utcnow() + timedelta(seconds=delay),
+                title=title, category=category)
     feed.outlet_id = await store.outlet_for(session, canonical)
     session.add(feed)
     try:
@@ -49,3 +60,54 @@ async def feed_rows(session: AsyncSession, feed_id: int | None = None) -> list[t
     if feed_id is not None:
         query = query.where(Feed.id == feed_id)
     return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]
+
+
+class SubscribeError(Exception):
+    """A URL that cannot be subscribed to; the message says why (SSRF rule, fetch failure, no feed)."""
+
+
+async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool]:
+    """Subscribe to what the user gave: a feed URL, or a page that links to feeds (discovery).
+
+    Checks the URL with the SSRF guard (``ssrf.check_url``), fetches it once, follows a page's
+    ``<link rel="alternate">`` to its feed, subscribes, and ingests that document as the feed's
+    first poll (so subscribing costs one GET of the feed). Returns ``(feed, created)``;
+    ``created`` is False when the feed was already subscribed (nothing fetched again when the given
+    URL itself is). Raises ``SubscribeError`` with a one-line reason.
+    """
+    from service.ingest.discovery import NoFeedFound, discover
+    from service.ingest.fetcher import BlockedURL, FetchError
+    from service.ingest.ssrf import BlockedAddress, check_url
+
+    settings = poller.settings
+
+    async def check(candidate: str) -> None:
+        try:
+            await check_url(candidate, allow_private=settings.allow_private_networks)
+        except BlockedAddress as exc:
+            raise SubscribeError(f"{exc} [rule: {exc.rule}]") from exc
+        except OSError as exc:
+            raise SubscribeError(f"cannot resolve the host of {candidate}: {exc}") from exc
+
+    try:
+        url = check_fetchable(url)
+    except ValueError as exc:
+        raise SubscribeError(str(exc)) from exc
+    await check(url)
+    existing = await find_feed(session, url)
+    if existing is not None:
+        return existing, False
+    try:
+        feed_url, result = await discover(url, poller.fetch_feed, poller.workers.run, check)
+    except BlockedURL as exc:
+        raise SubscribeError(f"{exc.reason} [rule: {exc.rule}]") from exc
+    except FetchError as exc:
+        raise SubscribeError(f"could not fetch {exc.url}: {exc.reason}") from exc
+    except NoFeedFound as exc:
+        raise SubscribeError(str(exc)) from exc
+    # Not due until the lease would expire: the poller loop must not poll it while we ingest.
+    feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
+    if created:
+        await poller.ingest(feed.id, result)
+        await session.refresh(feed)
+    return feed, created

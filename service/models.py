@@ -83,10 +83,12 @@ class Feed(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     url: str = Field(sa_column=sa.Column(sa.String(2048), unique=True, nullable=False))
     title: str | None = None
+    category: str | None = Field(default=None, description="OPML folder path, '/'-separated")
     site_url: str | None = None
     outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL")
     etag: str | None = None
     last_modified: str | None = None
+    content_hash: str | None = Field(default=None, description="SHA-256 of the last feed body parsed (skips unchanged 200s)")
     poll_interval: int = Field(default=900, description="seconds")
     next_poll_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True, nullable=False))
     last_polled_at: datetime | None = Field(default=None, sa_column=_ts())
@@ -110,6 +112,10 @@ class Article(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     canonical_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(2048), unique=True))
+    url_key: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(2048), unique=True),
+        description="dedup key of the feed link (urls.dedup_key): scheme, trailing slash and AMP variants collide",
+    )
     url: str | None = Field(default=None, description="the link as first seen in a feed")
     feed_id: int | None = Field(default=None, foreign_key="feeds.id", ondelete="SET NULL", index=True)
     outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL")
@@ -121,6 +127,9 @@ class Article(SQLModel, table=True):
     text_source: str | None = Field(default=None, description="'page' or 'feed'")
     authors: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=_ts())
+    published_raw: str | None = Field(
+        default=None, description="the feed's date text as written: kept when unreadable or clamped from the future"
+    )
     updated_at: datetime | None = Field(default=None, sa_column=_ts())
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     fetched_at: datetime | None = Field(default=None, sa_column=_ts())

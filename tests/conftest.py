@@ -78,7 +78,9 @@ async def database_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, extract_workers=1, poll_tick=0.2, total_timeout=20)
+    """Test settings: loopback allowed (the test server is on 127.0.0.1), no politeness gap."""
+    return Settings(database_url=database_url, extract_workers=1, poll_tick=0.2, total_timeout=20,
+                    allow_private_networks=True, host_min_gap=0, poll_spread=0)
 
 
 @pytest.fixture
@@ -97,8 +99,9 @@ def workers() -> Iterator[WorkerPool]:
 
 
 @pytest.fixture
-async def poller(settings: Settings, sessions, workers: WorkerPool) -> AsyncIterator[Poller]:
-    async with create_client(settings) as client:
+async def poller(settings: Settings, sessions, workers: WorkerPool, server: TestServer) -> AsyncIterator[Poller]:
+    """A poller whose client resolves ``*.example.org`` to the test server and trusts its TLS certificate."""
+    async with create_client(settings, resolver=server.resolver, verify=server.client_ssl) as client:
         yield Poller(settings, sessions, client, workers)
 
 
@@ -116,7 +119,8 @@ class ServiceProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "NEWSLOOM_DATABASE_URL": database_url, "NEWSLOOM_EXTRACT_WORKERS": "1",
-                    "NEWSLOOM_POLL_TICK": "0.5", "NEWSLOOM_LOG_LEVEL": "INFO", **env}
+                    "NEWSLOOM_POLL_TICK": "0.5", "NEWSLOOM_LOG_LEVEL": "INFO",
+                    "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", **env}
         self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
         self._changed = threading.Condition()

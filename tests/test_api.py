@@ -24,16 +24,19 @@ def test_healthz(api):
     assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
 
 
-def test_feed_lifecycle_and_duplicates(api):
-    created = httpx.post(f"{api}/v1/feeds", json={"url": "https://Example.ORG/feed.xml?utm_source=x"})
-    assert created.status_code == 201
-    feed = created.json()
-    assert feed["url"] == "https://example.org/feed.xml"
-    assert feed["state"] == "active" and feed["article_count"] == 0 and feed["outlet"] == "example.org"
-    assert created.headers["location"] == f"/v1/feeds/{feed['id']}"
-    assert datetime.fromisoformat(feed["next_poll_at"]) <= datetime.now(UTC)  # due at once
+def test_feed_lifecycle_and_duplicates(api, server):
+    from tests.corpus_feeds import rss
 
-    duplicate = httpx.post(f"{api}/v1/feeds", json={"url": "https://example.org/feed.xml"})
+    feed_url = server.add("/feed.xml", rss([{"title": "One", "link": server.url("/one.html")}]), Content_Type="application/rss+xml")
+    created = httpx.post(f"{api}/v1/feeds", json={"url": feed_url + "?utm_source=x"})
+    assert created.status_code == 201, created.text
+    feed = created.json()
+    assert feed["url"] == feed_url  # tracking parameters removed
+    assert feed["state"] == "active" and feed["outlet"] == "127.0.0.1"
+    assert feed["article_count"] == 1 and feed["last_status"] == 200  # subscribing is the first poll
+    assert created.headers["location"] == f"/v1/feeds/{feed['id']}"
+
+    duplicate = httpx.post(f"{api}/v1/feeds", json={"url": feed_url})
     body = assert_problem(duplicate, 409)
     assert body["feed"]["id"] == feed["id"]
 

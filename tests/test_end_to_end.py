@@ -22,13 +22,16 @@ def _all_articles(base: str) -> list[dict]:
 def test_poll_once_stores_extracted_articles_served_by_the_api(corpus, server, service_factory):
     feed_url, expected = serve_fundus_feed(server, corpus, FUNDUS_PAGES)
     with service_factory(NEWSLOOM_POLLER_ENABLED="false") as svc:
-        created = httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url})
+        created = httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60)
         assert created.status_code == 201, created.text
         feed_id = created.json()["id"]
+        # Subscribing fetched the feed once and stored its entries (its first poll).
+        assert created.json()["article_count"] == len(FUNDUS_PAGES)
+        assert len([p for p, _h in server.requests if feed_url.endswith(p)]) == 1
 
         run = svc.run_cli("poll", "--once")
         assert run.returncode == 0, run.stderr
-        assert f"new articles: {len(FUNDUS_PAGES)}" in run.stdout
+        assert "feeds polled: 0" in run.stdout
         assert f"pages extracted: {len(FUNDUS_PAGES)}" in run.stdout
 
         listed = _all_articles(svc.base)  # walks the keyset pages, two items at a time
@@ -64,8 +67,8 @@ def test_serve_polls_a_new_feed_at_once_and_keeps_feed_text_for_dead_pages(corpu
         "<description>&lt;p&gt;The feed&amp;#8217;s own summary.&lt;/p&gt;</description></item>"
         "</channel></rss>"), Content_Type="application/rss+xml")
     with service_factory(NEWSLOOM_PAGE_MAX_ATTEMPTS="1") as svc:
-        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}).status_code == 201
-        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": dead}).status_code == 201
+        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60).status_code == 201
+        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": dead}, timeout=60).status_code == 201
         svc.wait_for_log(r"article \d+ extracted", count=2)
         svc.wait_for_log(r"article \d+ page failed \(final\): page: HTTP 404")
 

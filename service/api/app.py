@@ -41,9 +41,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.webhooks_enabled:
         app.state.delivery = DeliveryWorker(settings, app.state.sessions, webhook_client)
         tasks.append(asyncio.create_task(app.state.delivery.run(stop), name="webhook delivery"))
+    # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
+    wake = app.state.delivery.wake if app.state.delivery else None
+    app.state.ingestor = Poller(settings, app.state.sessions, client, workers, on_events=wake)
     if settings.poller_enabled:
-        wake = app.state.delivery.wake if app.state.delivery else None
-        app.state.poller = Poller(settings, app.state.sessions, client, workers, on_events=wake)
+        app.state.poller = app.state.ingestor
         tasks.append(asyncio.create_task(app.state.poller.run(stop), name="pollers"))
     try:
         yield

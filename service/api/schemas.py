@@ -17,7 +17,10 @@ class FeedCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl = Field(description="Absolute http(s) URL of an RSS, Atom, RDF or JSON Feed document.")
+    url: AnyHttpUrl = Field(
+        description="Absolute http(s) URL of an RSS, Atom, RDF or JSON Feed document, or of a page that links "
+        'one with <link rel="alternate">.'
+    )
 
 
 class FeedPublic(BaseModel):
@@ -27,6 +30,7 @@ class FeedPublic(BaseModel):
     url: str
     title: str | None
     site_url: str | None
+    category: str | None = Field(default=None, description="Folder path from OPML import, '/'-separated.")
     outlet: str | None = Field(description="Registrable domain of the publisher, e.g. welt.de.")
     state: str = Field(description="active, paused, failing or gone.")
     last_status: int | None = Field(description="HTTP status of the last poll.")
@@ -37,6 +41,14 @@ class FeedPublic(BaseModel):
     next_poll_at: datetime
     created_at: datetime
     article_count: int = Field(description="Articles seen in this feed.")
+
+
+class ImportReport(BaseModel):
+    """Outcome of ``POST /v1/feeds/import``."""
+
+    added: int = Field(description="New subscriptions.")
+    existing: int = Field(description="Feeds already subscribed.")
+    refused: list[str] = Field(description="URLs not subscribed, each with the reason.")
 
 
 class ArticleSummary(BaseModel):
@@ -51,7 +63,13 @@ class ArticleSummary(BaseModel):
     summary: str | None = Field(description="The feed's summary (sanitised HTML).")
     authors: list[str] = Field(description="Author names in byline order: the feed's, else the page's (JSON-LD, meta tags).")
     published_at: datetime | None = Field(
-        description="Publication time, UTC: the page's declared time, else the feed's, else a date found in the page text."
+        description="Publication time, UTC: the page's declared time, else the feed's, else a date found in the page "
+        "text. A date in the future is clamped to the time it was first seen (see published_raw)."
+    )
+    published_raw: str | None = Field(
+        default=None,
+        description="The date as the feed wrote it. Set while published_at is null means the date was "
+        "unreadable (unknown zone or month name) and the article sorts by first_seen_at.",
     )
     updated_at: datetime | None = Field(description="Last modification time, UTC: the page's, else the feed's.")
     first_seen_at: datetime

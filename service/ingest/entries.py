@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+from datetime import datetime
 
-from service.ingest.urls import canonicalize
+from service.ingest.dates import parse_date
+from service.ingest.urls import url_identity
+
+__all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "entry_key", "language_code", "parse_date"]
 
 
 class FeedParseError(Exception):
@@ -30,6 +31,8 @@ class ParsedEntry:
     published_at: datetime | None = None
     updated_at: datetime | None = None
     language: str | None = None
+    published_raw: str | None = None
+    """The publication date exactly as the feed wrote it (kept when unreadable or in the future)."""
     text: str = ""
     """Plain text of ``content_html``, else of ``summary_html``: the article text when the page
     cannot be used."""
@@ -45,25 +48,29 @@ class ParsedFeed:
     entries: list[ParsedEntry]
     format: str
     warning: str | None = None
+    ttl: int | None = None
+    """Seconds the feed says it may be cached (RSS 2.0 ``<ttl>`` minutes, or RSS 1.0 syndication
+    module ``sy:updatePeriod``/``sy:updateFrequency``), if it says so."""
 
 
 def entry_key(link: str | None, guid: str | None, title: str | None, published: datetime | None, summary: str | None) -> str:
-    """The identity of an entry within its feed: its canonical link; else ``guid:<GUID>``; else
-    ``sha256:<hash of title, date and summary>``, stable across polls of an unchanged entry.
+    """The identity of an entry within its feed, stable across polls of an unchanged entry.
 
-    Canonical links drop the fragment, except when the GUID is the same URL with the same fragment:
-    then the fragment names the post (microblogs such as Scripting News put many posts on one page,
-    ``…/26.html#a080605``) and stays part of the identity."""
-    if link:
-        canonical = canonicalize(link)
-        fragment = urlsplit(link).fragment
-        if fragment and guid and urlsplit(guid).fragment == fragment and canonicalize(guid) == canonical:
-            return f"{canonical}#{fragment}"
-        return canonical
+    ``guid:<GUID>`` when the entry has a GUID (a GUID that is a URL is compared without its scheme
+    and with tracking parameters removed, see ``url_identity``); else ``link:<url_identity(link)>``;
+    else ``sha256:<hash of title and date>`` (of the summary when neither exists), so an entry
+    with neither GUID nor link is never duplicated by the next poll. A GUID that changes while the
+    link stays is handled when storing (``store.store_entries``).
+    """
     if guid:
-        return f"guid:{guid}"
-    digest = hashlib.sha256(f"{title}|{published}|{summary or ''}".encode()).hexdigest()
-    return f"sha256:{digest}"
+        guid = guid.strip()
+        return "guid:" + (url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid)
+    if link:
+        return "link:" + url_identity(link)
+    basis = f"{title or ''}|{published.isoformat() if published else ''}"
+    if basis == "|":
+        basis = summary or ""
+    return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
 
 
 def language_code(code: str | None) -> str | None:
@@ -71,19 +78,3 @@ def language_code(code: str | None) -> str | None:
     if not code:
         return None
     return code.strip().split("-")[0].split("_")[0].lower()[:8] or None
-
-
-def parse_date(value: str | None) -> datetime | None:
-    """An RFC 3339 or RFC 822 date string as UTC; a value without a zone is taken as UTC. None if
-    the value is missing or unreadable."""
-    if not value or not value.strip():
-        return None
-    value = value.strip()
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)

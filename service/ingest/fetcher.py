@@ -1,28 +1,46 @@
-"""HTTP fetching for feeds and article pages: one shared ``httpx.AsyncClient``, conditional GET,
-redirects followed up to a cap, timeouts, and a cap on the body size counted after decompression.
+"""HTTP fetching for feeds and article pages: one shared ``httpx.AsyncClient`` whose connections
+go through the SSRF guard (``ssrf.GuardedBackend``), conditional GET, redirects followed here hop by
+hop (scheme checked, loops and hop count capped, each hop under the host's politeness slot), a
+total timeout over the whole exchange, and a body cap counted after decompression while
+decompressing (``decompress.BoundedDecoder``).
 
-Errors are ``FetchError`` subclasses that carry the URL and what went wrong, so the caller can
-record a one-line reason on the feed or the article.
+Errors are ``FetchError`` subclasses that carry the URL, the HTTP status and what went wrong, so the
+caller can record a one-line reason on the feed or the article.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from service.config import Settings
+from service.ingest.decompress import BoundedDecoder, DecodingFailed
+from service.ingest.hosts import HostLimiter
+from service.ingest.ssrf import BlockedAddress, GuardedBackend, Resolver, check_scheme, system_resolver
+
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+PERMANENT_REDIRECTS = (301, 308)
 
 
 class FetchError(Exception):
-    """A fetch that produced no usable body. ``reason`` is a short, human-readable cause."""
+    """A fetch that produced no usable body. ``reason`` is a short, human-readable cause; ``status``
+    the HTTP status if one was received; ``retry_after`` the seconds the server asked us to wait
+    (429/503 with Retry-After), else None."""
 
-    def __init__(self, url: str, reason: str, status: int | None = None) -> None:
+    def __init__(self, url: str, reason: str, status: int | None = None, retry_after: float | None = None) -> None:
         super().__init__(f"{reason} ({url})")
         self.url = url
         self.reason = reason
         self.status = status
+        self.retry_after = retry_after
 
 
 class FetchTimeout(FetchError):
@@ -37,10 +55,23 @@ class HTTPStatusError(FetchError):
     """The server answered with a status other than 2xx or 304."""
 
 
+class RedirectError(FetchError):
+    """Too many redirect hops, a redirect loop, or a redirect without a usable Location."""
+
+
+class BlockedURL(FetchError):
+    """The SSRF guard refused a URL or an address (first request or a redirect hop); ``rule``
+    names the rule."""
+
+    def __init__(self, url: str, reason: str, rule: str) -> None:
+        super().__init__(url, reason)
+        self.rule = rule
+
+
 @dataclass(frozen=True)
 class FetchResult:
     """A completed response. ``url`` is the final URL after redirects; ``body`` is decompressed bytes
-    (empty for 304 Not Modified)."""
+    (empty for 304 Not Modified); ``redirects`` lists each hop as ``(status, location)``."""
 
     url: str
     status: int
@@ -52,23 +83,79 @@ class FetchResult:
     def not_modified(self) -> bool:
         return self.status == 304
 
+    @property
+    def permanent_url(self) -> str | None:
+        """Where the requested URL has permanently moved: the target of the leading run of 301/308
+        hops (a later 302/303/307 does not count), or None when the first hop was not permanent."""
+        moved = None
+        for status, location in self.redirects:
+            if status not in PERMANENT_REDIRECTS:
+                break
+            moved = location
+        return moved
 
-def create_client(settings: Settings) -> httpx.AsyncClient:
-    """The process-wide HTTP client: Newsloom User-Agent, timeouts and redirect cap from ``settings``."""
-    timeout = httpx.Timeout(
+
+class GuardedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with its connection pool built on ``GuardedBackend``."""
+
+    def __init__(self, backend: GuardedBackend, verify: ssl.SSLContext | bool, limits: httpx.Limits) -> None:
+        super().__init__(verify=verify, limits=limits, trust_env=False)
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=self._pool._ssl_context,
+            max_connections=limits.max_connections,
+            max_keepalive_connections=limits.max_keepalive_connections,
+            keepalive_expiry=limits.keepalive_expiry,
+            network_backend=backend,
+        )
+
+
+def create_client(
+    settings: Settings, *, resolver: Resolver | None = None, verify: ssl.SSLContext | bool = True,
+    trusted: Iterable[tuple[str, int]] = (), timeout: float | None = None,
+) -> httpx.AsyncClient:
+    """The process-wide HTTP client: Newsloom User-Agent, timeouts, SSRF-guarded connections.
+
+    ``timeout`` (seconds) replaces the connect/read/pool timeouts from ``settings`` with one value
+    (the webhook client uses ``webhook_timeout``).
+
+    ``resolver`` replaces the system DNS resolver (``async (host, port) -> [(ip, port)]``) and
+    ``verify`` the TLS trust store; tests use both to serve ``example.org`` names from 127.0.0.1.
+    ``trusted`` (ip, port) pairs bypass the SSRF guard (see ``ssrf.GuardedBackend``).
+    Redirects are not followed by the client: ``fetch`` follows them.
+    """
+    timeouts = httpx.Timeout(timeout) if timeout is not None else httpx.Timeout(
         connect=settings.connect_timeout,
         read=settings.read_timeout,
         write=settings.read_timeout,
         pool=settings.total_timeout,
     )
+    limits = httpx.Limits(max_connections=max(100, settings.global_concurrency), max_keepalive_connections=20)
+    backend = GuardedBackend(allow_private=settings.allow_private_networks, resolver=resolver or system_resolver, trusted=trusted)
     return httpx.AsyncClient(
-        headers={"User-Agent": settings.user_agent},
-        timeout=timeout,
-        follow_redirects=True,
-        max_redirects=settings.max_redirects,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        headers={"User-Agent": settings.user_agent, "Accept-Encoding": BoundedDecoder.ACCEPT_ENCODING},
+        timeout=timeouts,
+        follow_redirects=False,
+        transport=GuardedTransport(backend, verify, limits),
         trust_env=False,
     )
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` value (RFC 9110 §10.2.3): delay-seconds or an
+    HTTP-date (then relative to ``now``, default the current UTC time). None if absent or unreadable;
+    never negative."""
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - (now or datetime.now(UTC))).total_seconds())
 
 
 async def fetch(
@@ -77,18 +164,24 @@ async def fetch(
     *,
     max_bytes: int,
     total_timeout: float,
+    max_redirects: int = 5,
     etag: str | None = None,
     last_modified: str | None = None,
     accept: str | None = None,
+    limiter: HostLimiter | None = None,
 ) -> FetchResult:
     """GET ``url`` and return its body, at most ``max_bytes`` bytes after decompression.
 
     Sends ``If-None-Match``/``If-Modified-Since`` when ``etag``/``last_modified`` are given (RFC 9110
     §13.1) and returns a 304 result with an empty body when the server says nothing changed.
-    The whole exchange, body included, is bounded by ``total_timeout`` seconds.
+    Follows up to ``max_redirects`` redirects (301/302/303/307/308, RFC 9110 §15.4), each Location
+    resolved against the current URL (RFC 3986 §5) and checked by the SSRF guard. The whole exchange,
+    every hop and the body included, is bounded by ``total_timeout`` seconds. With ``limiter`` every
+    hop waits for its host's politeness slot (the wait counts towards the total timeout).
 
-    Raises ``FetchTimeout``, ``ResponseTooLarge``, ``HTTPStatusError`` (non-2xx other than 304) or
-    ``FetchError`` (connection refused, DNS failure, too many redirects, protocol errors).
+    Raises ``BlockedURL`` (SSRF rule), ``FetchTimeout``, ``ResponseTooLarge``, ``RedirectError``,
+    ``HTTPStatusError`` (non-2xx other than 304, with ``retry_after`` for 429/503) or ``FetchError``
+    (connection refused, DNS failure, undecodable body, protocol errors).
     """
     headers: dict[str, str] = {}
     if etag:
@@ -97,34 +190,75 @@ async def fetch(
         headers["If-Modified-Since"] = last_modified
     if accept:
         headers["Accept"] = accept
+    current = url
+    redirects: list[tuple[int, str]] = []
+    seen = {url}
     try:
         async with asyncio.timeout(total_timeout):
-            async with client.stream("GET", url, headers=headers) as response:
-                redirects = [(r.status_code, str(r.url)) for r in response.history]
-                if response.status_code == 304:
-                    return FetchResult(str(response.url), 304, response.headers, b"", redirects)
-                if not 200 <= response.status_code < 300:
-                    raise HTTPStatusError(
-                        str(response.url), f"HTTP {response.status_code}", status=response.status_code
-                    )
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_bytes:
-                    raise ResponseTooLarge(url, f"body of {declared} bytes exceeds the {max_bytes}-byte cap")
-                chunks: list[bytes] = []
-                size = 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise ResponseTooLarge(url, f"body exceeds the {max_bytes}-byte cap")
-                    chunks.append(chunk)
-                return FetchResult(str(response.url), response.status_code, response.headers, b"".join(chunks), redirects)
+            while True:
+                try:
+                    check_scheme(current)
+                except BlockedAddress as exc:
+                    raise BlockedURL(current, str(exc), exc.rule) from exc
+                if limiter is None:
+                    result = await _one_hop(client, current, headers, max_bytes)
+                else:
+                    async with limiter.slot(current):
+                        result = await _one_hop(client, current, headers, max_bytes)
+                if isinstance(result, FetchResult):
+                    return FetchResult(result.url, result.status, result.headers, result.body, redirects)
+                status, location = result
+                target = urljoin(current, location)
+                redirects.append((status, target))
+                if target in seen:
+                    chain = " → ".join([url, *(loc for _s, loc in redirects)])
+                    raise RedirectError(url, f"redirect loop after {len(redirects)} hops: {chain}", status)
+                if len(redirects) > max_redirects:
+                    raise RedirectError(url, f"more than {max_redirects} redirects (last to {target})", status)
+                seen.add(target)
+                current = target
     except TimeoutError as exc:
-        raise FetchTimeout(url, f"no complete response within {total_timeout:g} s") from exc
+        raise FetchTimeout(current, f"no complete response within the {total_timeout:g} s total timeout") from exc
+    except BlockedAddress as exc:
+        raise BlockedURL(current, f"{exc}" + (f" (after redirect from {url})" if current != url else ""), exc.rule) from exc
     except httpx.TimeoutException as exc:
-        raise FetchTimeout(url, f"timed out ({type(exc).__name__})") from exc
-    except httpx.TooManyRedirects as exc:
-        raise FetchError(url, "too many redirects") from exc
-    except httpx.DecodingError as exc:
-        raise FetchError(url, f"undecodable response body: {exc}") from exc
+        raise FetchTimeout(current, f"timed out ({type(exc).__name__})") from exc
+    except DecodingFailed as exc:
+        raise FetchError(current, f"undecodable response body: {exc}") from exc
     except httpx.HTTPError as exc:
-        raise FetchError(url, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+        raise FetchError(current, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from exc
+
+
+async def _one_hop(
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
+) -> FetchResult | tuple[int, str]:
+    """One request: a ``FetchResult``, or ``(status, Location)`` for a redirect."""
+    async with client.stream("GET", url, headers=headers) as response:
+        status = response.status_code
+        if status in REDIRECT_STATUSES:
+            location = response.headers.get("location", "").strip()
+            if not location:
+                raise RedirectError(url, f"HTTP {status} redirect without a Location header", status)
+            return status, location
+        if status == 304:
+            return FetchResult(url, 304, response.headers, b"")
+        if not 200 <= status < 300:
+            retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
+            raise HTTPStatusError(url, f"HTTP {status}", status=status, retry_after=retry_after)
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_bytes:
+            raise ResponseTooLarge(url, f"body of {declared} bytes exceeds the {max_bytes}-byte cap", status)
+        decoder = BoundedDecoder(response.headers.get("content-encoding"))
+        chunks: list[bytes] = []
+        size = 0
+        async for raw in response.aiter_raw():
+            chunk = decoder.decode(raw, max_bytes - size)
+            size += len(chunk)
+            if size > max_bytes:
+                raise ResponseTooLarge(url, f"body exceeds the {max_bytes}-byte cap after decompression", status)
+            chunks.append(chunk)
+        tail = decoder.flush(max_bytes - size)
+        if size + len(tail) > max_bytes:
+            raise ResponseTooLarge(url, f"body exceeds the {max_bytes}-byte cap after decompression", status)
+        chunks.append(tail)
+        return FetchResult(url, status, response.headers, b"".join(chunks))

@@ -9,11 +9,15 @@ oddities stay out of the rest of the pipeline.
 from __future__ import annotations
 
 import calendar
+import io
+import re
 import time
 from datetime import UTC, datetime
 
 import feedparser
 
+from service.ingest.dates import UnknownDate, parse_date_strict
+from service.ingest.encoding import to_utf8_document
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
 from service.ingest.text import html_to_text
@@ -38,13 +42,29 @@ def _authors(entry: feedparser.FeedParserDict) -> list[str]:
     return names
 
 
+def _date(raw: feedparser.FeedParserDict, name: str) -> tuple[datetime | None, str | None]:
+    """Our reading of the entry's ``name`` date (see ``dates``), falling back to feedparser's only for
+    shapes we do not know; a date we refuse to guess (unknown zone or month) stays None."""
+    text = raw.get(name) or None
+    try:
+        parsed = parse_date_strict(text)
+    except UnknownDate:
+        return None, text
+    if parsed is None and text:
+        parsed = _utc(raw.get(f"{name}_parsed"))
+    return parsed, text
+
+
 def _entry(raw: feedparser.FeedParserDict, feed_language: str | None) -> ParsedEntry:
     link = raw.get("link") or None
-    guid = raw.get("id") or None
+    guid = (raw.get("id") or "").strip() or None
     if not link and guid and guid.startswith(("http://", "https://")):
         link = guid
     title = raw.get("title") or None
-    published = _utc(raw.get("published_parsed")) or _utc(raw.get("updated_parsed"))
+    published, published_raw = _date(raw, "published")
+    updated, updated_raw = _date(raw, "updated")
+    if published is None and published_raw is None:
+        published, published_raw = updated, updated_raw
     content = raw.get("content") or []
     content_html = max((c.get("value", "") for c in content), key=len, default="") or None
     return ParsedEntry(
@@ -56,38 +76,82 @@ def _entry(raw: feedparser.FeedParserDict, feed_language: str | None) -> ParsedE
         content_html=content_html,
         authors=_authors(raw),
         published_at=published,
-        # feedparser falls back from "updated" to "published": only a distinct value is an update.
-        updated_at=None if raw.get("updated_parsed") == raw.get("published_parsed") else _utc(raw.get("updated_parsed")),
+        updated_at=updated,
         language=language_code((raw.get("summary_detail") or {}).get("language")) or feed_language,
+        published_raw=published_raw,
     )
 
 
-def parse_feed(body: bytes, url: str, content_type: str | None = None) -> ParsedFeed:
-    """Parse a feed document fetched from ``url`` (the final URL after redirects).
+def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entries: int = 500) -> ParsedFeed:
+    """Parse a feed document fetched from ``url`` (the final URL after redirects, the base for
+    relative links, RFC 3986 §5.1.3).
 
-    JSON documents go to ``parse_json_feed``; everything else to feedparser. ``content_type`` is the HTTP Content-Type header, whose charset feedparser weighs against the
-    XML prolog. Raises ``FeedParseError`` when the body is not a feed at all, or is broken and yields no
-    entries; a feed that parses with recoverable errors returns its entries
-    with ``warning`` set.
+    JSON documents go to ``parse_json_feed``; everything else is decoded to Unicode by
+    ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
+    whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
+    At most ``max_entries`` entries are read; more set ``warning``. Entity declarations are never
+    expanded and external entities never resolved (feedparser drops the DTD's entity declarations;
+    ``tests/test_bug_cases.py`` BL-21 proves it). Raises ``FeedParseError`` when the body is not a feed
+    at all, or is broken and yields no entries; a feed that parses with recoverable errors returns
+    its entries with ``warning`` set.
     """
     parsed = _parse(body, url, content_type)
+    if len(parsed.entries) > max_entries:
+        extra = len(parsed.entries) - max_entries
+        parsed.entries = parsed.entries[:max_entries]
+        note = f"{extra} entries beyond the cap of {max_entries} ignored"
+        parsed.warning = f"{parsed.warning}; {note}" if parsed.warning else note
     for entry in parsed.entries:
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
     return parsed
 
 
+_FEED_ROOT = re.compile(rb"^(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*<(?:[\w.-]+:)?(rss|feed|RDF|channel)\b", re.S | re.I)
+_HTML_ROOT = re.compile(rb"^(?:\s|<!--.*?-->)*<(?:!DOCTYPE\s+html|html|head|body)\b", re.I | re.S)
+
+
+def sniff(body: bytes) -> str:
+    """What a body is, judged from its first bytes (after a BOM and whitespace): ``json``, ``feed``
+    (root ``<rss``, ``<feed``, ``<rdf:RDF``), ``html``, or ``unknown``. The Content-Type is not
+    consulted: servers mislabel feeds as text/html and HTML as XML."""
+    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    if head.startswith(b"{"):
+        return "json"
+    if _FEED_ROOT.match(head):
+        return "feed"
+    if _HTML_ROOT.match(head):
+        return "html"
+    return "unknown"
+
+
+def _ttl(meta: feedparser.FeedParserDict) -> int | None:
+    ttl = str(meta.get("ttl") or "").strip()
+    if ttl.isdigit() and int(ttl) > 0:
+        return int(ttl) * 60
+    period = {"hourly": 3600, "daily": 86_400, "weekly": 604_800, "monthly": 2_592_000, "yearly": 31_536_000}.get(
+        str(meta.get("sy_updateperiod") or "").strip().lower()
+    )
+    if period:
+        frequency = str(meta.get("sy_updatefrequency") or "1").strip()
+        return period // max(1, int(frequency)) if frequency.isdigit() else period
+    return None
+
+
 def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
-    if body.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
+    if sniff(body) == "json":
         return parse_json_feed(body, url)
-    headers = {"content-location": url}
-    if content_type:
-        headers["content-type"] = content_type
-    result = feedparser.parse(body, response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    document, _codec = to_utf8_document(body, content_type)
+    headers = {"content-location": url, "content-type": "application/xml; charset=utf-8"}
+    # A file-like object: feedparser would otherwise try bytes as a file name, and str as a URL.
+    result = feedparser.parse(io.BytesIO(document), response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
     problem = result.get("bozo_exception")
-    if isinstance(problem, feedparser.NonXMLContentType):
-        problem = None  # a feed served as text/html or without a type: we sniff the body instead
+    if isinstance(problem, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride):
+        problem = None
     if not result.version and not result.entries:
         reason = f"{type(problem).__name__}: {problem}" if problem else "no feed elements found"
+        kind = sniff(document)
+        if kind == "html":
+            reason = "an HTML page, not a feed"
         raise FeedParseError(f"not a readable feed ({reason})")
     if problem is not None and not result.entries:
         raise FeedParseError(f"broken feed with no readable entries ({type(problem).__name__}: {problem})")
@@ -101,4 +165,5 @@ def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         entries=entries,
         format=result.version or "unknown",
         warning=f"recovered with warnings: {type(problem).__name__}: {problem}" if problem else None,
+        ttl=_ttl(meta),
     )

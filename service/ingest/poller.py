@@ -4,19 +4,21 @@ crash loses nothing, and no single failure (bad feed, dead host, page that hangs
 stop the loop.
 
 Pipeline order for one article: ``fetcher.fetch`` (feed) → ``parser.parse_feed`` (worker process) →
-``store.store_entries`` → ``fetcher.fetch`` (page) → ``extractor.extract_article`` (worker process)
+``store.store_entries`` → ``fetcher.fetch`` (page) → ``extractor.extract_page`` (worker process)
 → ``store.record_extraction``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import os
 import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -26,12 +28,14 @@ from service.config import Settings
 from service.ingest import store
 from service.ingest.entries import FeedParseError
 from service.ingest.extractor import ExtractionError, extract_page
-from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
+from service.ingest.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
+from service.ingest.hosts import HostLimiter, host_key
 from service.ingest.parser import parse_feed
+from service.ingest.robots import RobotsCache, RobotsUnavailable
 from service.ingest.workers import WorkerError, WorkerPool
 from service.loops import run_until_stopped
+from service.models import Article, Feed, utcnow
 from service.webhooks import outbox
-from service.models import Article, Feed
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +94,12 @@ class Poller:
         self._feeds_due = asyncio.Event()
         self._pages_due = asyncio.Event()
         self._pages = asyncio.Semaphore(settings.page_concurrency)
-        # The page extractor run in the worker pool: a module-level function (html, url) -> ExtractedArticle.
+        # The page extractor run in the worker pool: a module-level function
+        # (html, url, feed_content) -> ExtractedArticle; tests swap in misbehaving ones.
         self.extract: Callable = extract_page
+        self.limiter = HostLimiter(settings.host_concurrency, settings.host_min_gap, settings.global_concurrency)
+        self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
+                                  total_timeout=settings.total_timeout, limiter=self.limiter)
 
     def wake(self) -> None:
         """Look for due feeds now instead of at the next tick (called when a feed is added)."""
@@ -101,28 +109,60 @@ class Poller:
 
     async def poll_feed(self, feed: Feed) -> PollReport:
         """Fetch, parse and store one claimed feed; record the outcome on the feed. Never raises
-        for a bad feed: the reason goes to ``feed.last_error``."""
+        for a bad feed: the reason goes to ``feed.last_error``. A feed whose host asked us to wait
+        (Retry-After) is put off without a request."""
         report = PollReport(feeds_polled=1)
         s = self.settings
+        wait = self.limiter.blocked_for(feed.url)
+        if wait > 0:
+            async with self.sessions() as session:
+                current = await session.get(Feed, feed.id)
+                if current is not None:
+                    store.defer(current, utcnow() + timedelta(seconds=wait))
+                    await session.commit()
+            return PollReport()
         try:
-            result = await fetch(
-                self.client, feed.url, max_bytes=s.max_feed_bytes, total_timeout=s.total_timeout,
-                etag=feed.etag, last_modified=feed.last_modified, accept=FEED_ACCEPT,
-            )
-            parsed = None
-            if not result.not_modified:
-                parsed = await self.workers.run(parse_feed, result.body, result.url, result.headers.get("content-type"))
-        except (FetchError, FeedParseError, WorkerError) as exc:
-            status = exc.status if isinstance(exc, FetchError) else None
-            reason = exc.reason if isinstance(exc, FetchError) else str(exc)
-            if isinstance(exc, FeedParseError):
-                status = result.status
-            await self._feed_failed(feed.id, reason, status)
-            log.info("feed %s failed: %s", feed.id, reason)
+            result = await self.fetch_feed(feed.url, feed.etag, feed.last_modified)
+        except FetchError as exc:
+            await self._fetch_failed(feed, exc)
             report.feeds_failed = 1
             return report
+        return await self.ingest(feed.id, result, report)
+
+    async def fetch_feed(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
+        """GET a feed document with this poller's limits and politeness. Raises ``FetchError``."""
+        s = self.settings
+        return await fetch(
+            self.client, url, max_bytes=s.max_feed_bytes, total_timeout=s.total_timeout, max_redirects=s.max_redirects,
+            etag=etag, last_modified=last_modified, accept=FEED_ACCEPT, limiter=self.limiter,
+        )
+
+    async def ingest(self, feed_id: int, result: FetchResult, report: PollReport | None = None) -> PollReport:
+        """Parse (in a worker process) and store a fetched feed document for feed ``feed_id`` and
+        book the poll: 304 and byte-identical 200 bodies cost no parse and no writes beyond the
+        poll bookkeeping; a permanent redirect (301/308 only) moves the feed's URL once the target
+        answered. Never raises for a bad document."""
+        report = report or PollReport(feeds_polled=1)
+        s = self.settings
+        parsed = None
+        digest = None
         async with self.sessions() as session:
-            current = await session.get(Feed, feed.id)
+            current = await session.get(Feed, feed_id)
+            previous_hash = current.content_hash if current else None
+        if not result.not_modified:
+            digest = hashlib.sha256(result.body).hexdigest()
+            if digest != previous_hash:
+                try:
+                    parsed = await self.workers.run(
+                        parse_feed, result.body, result.url, result.headers.get("content-type"), s.max_feed_entries
+                    )
+                except (FeedParseError, WorkerError) as exc:
+                    await self._feed_failed(feed_id, str(exc), result.status)
+                    log.info("feed %s failed: %s", feed_id, exc)
+                    report.feeds_failed = 1
+                    return report
+        async with self.sessions() as session:
+            current = await session.get(Feed, feed_id)
             if current is None:  # deleted while we were fetching
                 return report
             outlet_id = None
@@ -134,12 +174,14 @@ class Poller:
             else:
                 report.feeds_not_modified = 1
                 events = 0
-            store.record_feed_success(
-                current, result.status, parsed, result.headers.get("etag"), result.headers.get("last-modified"), outlet_id
-            )
+            moved = result.permanent_url
+            if moved and await store.move_feed(session, current, moved):
+                log.info("feed %s moved permanently to %s", feed_id, current.url)
+            headers = {k: result.headers[k] for k in ("etag", "last-modified", "cache-control") if k in result.headers}
+            store.record_feed_success(current, s, result.status, parsed, headers, outlet_id, digest if parsed else previous_hash)
             await session.commit()
         self._events_written(events)
-        log.info("feed %s polled: HTTP %s, %d new articles", feed.id, result.status, report.articles_new)
+        log.info("feed %s polled: HTTP %s, %d new articles", feed_id, result.status, report.articles_new)
         if report.articles_new:
             self._pages_due.set()
         return report
@@ -148,11 +190,24 @@ class Poller:
         if count and self.on_events is not None:
             self.on_events()
 
-    async def _feed_failed(self, feed_id: int, reason: str, status: int | None) -> None:
+    async def _fetch_failed(self, feed: Feed, exc: FetchError) -> None:
+        reason = exc.reason
+        if isinstance(exc, BlockedURL):
+            reason = f"refused by the SSRF guard ({exc.rule}): {exc.reason}"
+        if exc.retry_after is not None:
+            self.limiter.block(feed.url, exc.retry_after)
+        await self._feed_failed(feed.id, reason, exc.status, exc.retry_after, host_key(feed.url))
+        log.info("feed %s failed: %s", feed.id, reason)
+
+    async def _feed_failed(
+        self, feed_id: int, reason: str, status: int | None, retry_after: float | None = None, host: str | None = None
+    ) -> None:
         async with self.sessions() as session:
             current = await session.get(Feed, feed_id)
             if current is not None:
-                store.record_feed_failure(current, reason, status)
+                store.record_feed_failure(current, self.settings, reason, status, retry_after)
+                if retry_after is not None and host:
+                    await store.defer_host(session, host, current.next_poll_at, exclude=[feed_id])
                 await session.commit()
 
     async def poll_due_feeds(self, on_feed: Callable[[Feed, PollReport], None] | None = None) -> PollReport:
@@ -188,9 +243,15 @@ class Poller:
             PAGE_RETRY_BASE * 2**article.fetch_attempts if article.fetch_attempts + 1 < s.page_max_attempts else None
         )
         try:
+            if s.robots_enabled and not await self.robots.allowed(article.url):
+                return await self._page_failed(article.id, "page: robots.txt disallows fetching it", None)
+        except RobotsUnavailable as exc:
+            return await self._page_failed(article.id, f"page: {exc}", retry_in)
+        try:
             async with self._pages:
                 result = await fetch(
-                    self.client, article.url, max_bytes=s.max_page_bytes, total_timeout=s.total_timeout, accept=PAGE_ACCEPT
+                    self.client, article.url, max_bytes=s.max_page_bytes, total_timeout=s.total_timeout,
+                    max_redirects=s.max_redirects, accept=PAGE_ACCEPT, limiter=self.limiter,
                 )
             if not _is_html(result.headers.get("content-type")):
                 raise ExtractionError(f"not an HTML page ({result.headers.get('content-type')})")
@@ -253,7 +314,14 @@ class Poller:
     # -- loops ---------------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Poll feeds and process pages until ``stop`` is set. Errors are logged, never raised."""
+        """Poll feeds and process pages until ``stop`` is set. Errors are logged, never raised.
+        Feeds already overdue at start are first spread over ``poll_spread`` seconds."""
+        if self.settings.poll_spread > 0:
+            try:
+                async with self.sessions() as session:
+                    await store.spread_overdue(session, self.settings)
+            except Exception:
+                log.exception("spreading overdue feeds failed; continuing")
         tick = self.settings.poll_tick
         await asyncio.gather(
             run_until_stopped(self.poll_due_feeds, stop, self._feeds_due, tick),

@@ -7,23 +7,21 @@ processes share the work without taking the same row, and a dead process's rows 
 
 from __future__ import annotations
 
-import random
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
+import sqlalchemy as sa
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases
+from service.config import Settings
 from service.db import dialect_insert
+from service.ingest import schedule
 from service.ingest.entries import ParsedEntry, ParsedFeed
 from service.ingest.extractor import ExtractedArticle, content_hash
-from service.ingest.urls import canonicalize, outlet_domain
+from service.ingest.urls import canonicalize, dedup_key, outlet_domain, url_variants
 from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
-
-# Consecutive failures after which a feed shows as ``failing`` (it is still polled, with backoff).
-FAILING_AFTER = 3
-# Longest wait between polls of a failing feed, in seconds.
-MAX_BACKOFF = 24 * 3600
 
 
 async def _insert_ignore(session: AsyncSession, table: type, values: dict, conflict: list[str]) -> int | None:
@@ -55,32 +53,99 @@ def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
 async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -> list[int]:
     """Store the entries of ``parsed`` not seen before in ``feed``; return the new articles' ids.
 
-    An entry already stored for this feed (same key) is skipped. An entry whose canonical link is an
-    article already stored from another feed is attached to that article (one article, several
-    entries). Every new article starts with the feed's own text (``text_source`` = ``feed``); those
-    with a link wait for their page (``pending``), those without one keep it (``skipped``). Does not
-    commit.
+    Identity (``entries.entry_key``): the GUID, else the link, else title and date. An entry already
+    stored for this feed updates its article when its title or summary was edited (only from the
+    article's own feed) and upgrades an ``http`` URL to ``https``. An entry with an unseen key whose
+    canonical link belongs to an entry of this feed that is no longer in the document is the same
+    item with a changed GUID: that entry is re-keyed, not duplicated. An entry whose canonical link
+    (http or https, with or without trailing slash, AMP variants removed) is an article already
+    stored from another feed is attached to that article. Every new article starts with the feed's
+    own text (``text_source`` = ``feed``); those with a link wait for their page (``pending``),
+    those without one keep it (``skipped``). Does not commit.
     """
     now = utcnow()
     outlet_id = await outlet_for(session, parsed.site_url or feed.url)
+    keys_in_document = {entry.key for entry in parsed.entries}
     new_ids: list[int] = []
+    seen: set[str] = set()
     for entry in parsed.entries:
-        known = await session.exec(select(Entry.id).where(Entry.feed_id == feed.id, Entry.entry_key == entry.key))
-        if known.first() is not None:
+        if entry.key in seen:  # the same item twice in one document
             continue
-        canonical = entry.key if entry.link else None
-        values = _new_article(entry, canonical, feed, outlet_id, now).model_dump(exclude={"id"})
-        # Insert-or-ignore rather than look-then-insert: another feed (in this process or another
-        # replica) may store the same canonical URL at the same moment.
-        article_id = await _insert_ignore(session, Article, values, ["canonical_url"])
+        seen.add(entry.key)
+        canonical = canonicalize(entry.link) if entry.link else None
+        variants = url_variants(entry.link) if entry.link else []
+        known = (await session.exec(select(Entry).where(Entry.feed_id == feed.id, Entry.entry_key == entry.key))).first()
+        if known is None and variants:
+            moved = (await session.exec(
+                select(Entry).where(Entry.feed_id == feed.id, col(Entry.link).in_(variants),
+                                    col(Entry.entry_key).not_in(keys_in_document))
+            )).first()
+            if moved is not None:  # the GUID changed, the link did not (BL-13): same item
+                moved.entry_key, moved.guid = entry.key, entry.guid
+                known = moved
+        if known is not None:
+            await _update_article(session, known.article_id, feed, entry, canonical, now)
+            continue
+        article_id = None
+        if entry.link:
+            found = (await session.exec(select(Article).where(
+                sa.or_(Article.url_key == dedup_key(entry.link), col(Article.canonical_url).in_(variants))
+            ))).first()
+            if found is not None:
+                article_id = found.id
+                _prefer_https(found, entry.link, canonical)
         if article_id is None:
-            article_id = (await session.exec(select(Article.id).where(Article.canonical_url == canonical))).one()
-        else:
-            new_ids.append(article_id)
-        entry_row = {"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": entry.link,
-                     "article_id": article_id, "first_seen_at": now}
-        await _insert_ignore(session, Entry, entry_row, ["feed_id", "entry_key"])
+            article_id, created = await _insert_article(session, _new_article(entry, canonical, feed, outlet_id, now))
+            if created:
+                new_ids.append(article_id)
+        session.add(Entry(feed_id=feed.id, entry_key=entry.key, guid=entry.guid, link=canonical, article_id=article_id))
+        await session.flush()
     return new_ids
+
+
+async def _insert_article(session: AsyncSession, article: Article) -> tuple[int, bool]:
+    """Insert ``article`` unless another transaction (a replica, or a feed polled at the same time)
+    has just stored its canonical URL; returns ``(id, created)``."""
+    values = {k: v for k, v in article.model_dump().items() if k != "id"}
+    statement = dialect_insert(session)(Article).values(**values).on_conflict_do_nothing()  # canonical_url or url_key taken
+    inserted = (await session.exec(statement.returning(Article.id))).first()
+    if inserted is not None:
+        return inserted[0], True
+    existing = (await session.exec(select(Article.id).where(
+        sa.or_(Article.canonical_url == article.canonical_url, Article.url_key == article.url_key)
+    ))).first()
+    if existing is None:  # pragma: no cover - a conflict we cannot see: let the caller's guard record it
+        raise RuntimeError(f"article {article.canonical_url} conflicts but cannot be found")
+    return existing, False
+
+
+def _prefer_https(article: Article, link: str | None, canonical: str | None) -> None:
+    """Store the https form of an article first seen over http (BL-16)."""
+    if not link or not canonical or not canonical.startswith("https://"):
+        return
+    if article.canonical_url and article.canonical_url.startswith("http://") and (
+        article.canonical_url[len("http://"):] == canonical[len("https://"):]
+    ):
+        article.canonical_url = canonical
+    if article.url and article.url.startswith("http://") and link.startswith("https://"):
+        article.url = link
+
+
+async def _update_article(
+    session: AsyncSession, article_id: int, feed: Feed, entry: ParsedEntry, canonical: str | None, now: datetime
+) -> None:
+    article = await session.get(Article, article_id)
+    if article is None:
+        return
+    _prefer_https(article, entry.link, canonical)
+    if article.feed_id != feed.id:
+        return
+    if entry.title and entry.title != article.title:
+        article.title = entry.title
+    if entry.summary_html and entry.summary_html != article.summary:
+        article.summary = entry.summary_html
+    if entry.updated_at and entry.updated_at != article.updated_at:
+        article.updated_at = _clamp(entry.updated_at, now)
 
 
 def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_id: int | None, now: datetime) -> Article:
@@ -88,6 +153,7 @@ def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_i
     status = ExtractionStatus.pending if entry.link else ExtractionStatus.skipped
     return Article(
         canonical_url=canonical,
+        url_key=dedup_key(entry.link) if entry.link else None,
         url=entry.link,
         feed_id=feed.id,
         outlet_id=outlet_id,
@@ -99,6 +165,7 @@ def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_i
         text_source="feed" if entry.text else None,
         authors=entry.authors,
         published_at=published,
+        published_raw=entry.published_raw,
         updated_at=_clamp(entry.updated_at, now),
         first_seen_at=now,
         sort_at=published or now,
@@ -110,29 +177,50 @@ def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_i
     )
 
 
-def record_feed_success(feed: Feed, status: int, parsed: ParsedFeed | None, etag: str | None, last_modified: str | None, outlet_id: int | None) -> None:
-    """Book a successful poll (200 with a parsed document, or 304 with ``parsed`` None) on ``feed``
-    and release its lease. Does not commit."""
+def record_feed_success(
+    feed: Feed, settings: Settings, status: int, parsed: ParsedFeed | None, headers: dict[str, str] | None = None,
+    outlet_id: int | None = None, content_hash: str | None = None,
+) -> None:
+    """Book a successful poll on ``feed`` and release its lease: a 200 with a parsed document, a 304,
+    or a 200 whose body is byte-identical to the last one (``parsed`` None for both).
+
+    Validators are updated from every response that carries them, 200 or 304 (RFC 9110 §13.1;
+    a 304 may bring a new ETag), and kept when a response omits them. The next poll is scheduled by
+    ``schedule.next_interval`` (entry dates, Cache-Control max-age, RSS ttl / sy:update*). Does not
+    commit."""
     now = utcnow()
+    headers = headers or {}
     feed.last_polled_at = now
     feed.last_status = status
     feed.consecutive_failures = 0
     feed.state = FeedState.active
-    feed.next_poll_at = now + timedelta(seconds=feed.poll_interval)
+    feed.etag = headers.get("etag") or feed.etag
+    feed.last_modified = headers.get("last-modified") or feed.last_modified
+    dates: list[datetime | None] = []
     if parsed is not None:
-        feed.title = parsed.title or feed.title
+        feed.title = feed.title or parsed.title  # a title the user gave (OPML import) wins
         feed.site_url = parsed.site_url or feed.site_url
         feed.outlet_id = outlet_id or feed.outlet_id
         feed.last_error = parsed.warning
-        feed.etag = etag
-        feed.last_modified = last_modified
+        feed.content_hash = content_hash
+        dates = [e.published_at or e.updated_at for e in parsed.entries]
+    elif status != 304:
+        feed.last_error = None
+    feed.poll_interval = schedule.next_interval(
+        settings, entry_dates=dates, now=now, max_age=schedule.cache_max_age(headers.get("cache-control")),
+        ttl=parsed.ttl if parsed else None, current=feed.poll_interval,
+    )
+    feed.next_poll_at = now + timedelta(seconds=feed.poll_interval)
     leases.release(feed)
 
 
-def record_feed_failure(feed: Feed, reason: str, status: int | None) -> None:
-    """Book a failed poll: count it, keep the reason, back off exponentially with jitter
-    (interval × 2^failures, at most a day, ±10 %), mark the feed ``failing`` after
-    ``FAILING_AFTER`` failures in a row and ``gone`` on HTTP 410. Releases the lease; does not commit."""
+def record_feed_failure(
+    feed: Feed, settings: Settings, reason: str, status: int | None, retry_after: float | None = None
+) -> None:
+    """Book a failed poll: count it, keep the reason, and schedule a retry with
+    ``schedule.failure_delay`` (Retry-After if given, else exponential backoff with jitter). The
+    feed shows as ``failing`` after ``settings.failing_after`` failures in a row and ``gone`` on
+    HTTP 410 (no longer polled). Releases the lease; does not commit."""
     now = utcnow()
     feed.last_polled_at = now
     feed.last_status = status
@@ -140,11 +228,55 @@ def record_feed_failure(feed: Feed, reason: str, status: int | None) -> None:
     feed.consecutive_failures += 1
     if status == 410:
         feed.state = FeedState.gone
-    elif feed.consecutive_failures >= FAILING_AFTER:
+    elif feed.consecutive_failures >= settings.failing_after:
         feed.state = FeedState.failing
-    delay = min(feed.poll_interval * 2 ** min(feed.consecutive_failures, 16), MAX_BACKOFF)
-    feed.next_poll_at = now + timedelta(seconds=delay * random.uniform(0.9, 1.1))
+    delay = schedule.failure_delay(settings, feed.consecutive_failures, retry_after)
+    feed.next_poll_at = now + timedelta(seconds=delay)
     leases.release(feed)
+
+
+def defer(feed: Feed, until: datetime) -> None:
+    """Put off a claimed feed without counting a failure (its host asked us to wait); releases it."""
+    feed.next_poll_at = max(feed.next_poll_at, until)
+    leases.release(feed)
+
+
+async def defer_host(session: AsyncSession, host: str, until: datetime, exclude: Iterable[int] = ()) -> None:
+    """Make every feed on ``host`` due no earlier than ``until`` (Retry-After applies to the host,
+    so the other feeds of a rate-limiting server wait too, in every replica). Does not commit."""
+    patterns = [f"{scheme}://{host}{end}" for scheme in ("http", "https") for end in ("/%", ":%")]
+    await session.exec(
+        sa.update(Feed)
+        .where(sa.or_(*(col(Feed.url).like(p) for p in patterns)), Feed.next_poll_at < until,
+               col(Feed.id).not_in(list(exclude)))
+        .values(next_poll_at=until)
+    )
+
+
+async def spread_overdue(session: AsyncSession, settings: Settings) -> int:
+    """Spread feeds that are already due over the next ``poll_spread`` seconds (at start-up, so a
+    restart does not hit every host at once). Returns how many were moved; commits."""
+    now = utcnow()
+    ids = (await session.exec(select(Feed.id).where(Feed.next_poll_at <= now,
+                                                    col(Feed.state).in_([FeedState.active, FeedState.failing])))).all()
+    for feed_id in ids:
+        await session.exec(sa.update(Feed).where(Feed.id == feed_id).values(
+            next_poll_at=now + timedelta(seconds=schedule.first_poll_offset(settings))))
+    await session.commit()
+    return len(ids)
+
+
+async def move_feed(session: AsyncSession, feed: Feed, new_url: str) -> bool:
+    """Update ``feed``'s URL after a permanent redirect (301/308). Returns False (and keeps the old
+    URL) when another feed already has the new one. Does not commit."""
+    canonical = canonicalize(new_url)
+    if canonical == feed.url:
+        return False
+    taken = (await session.exec(select(Feed.id).where(Feed.url == canonical, Feed.id != feed.id))).first()
+    if taken is not None:
+        return False
+    feed.url = canonical
+    return True
 
 
 async def claim_pending_pages(

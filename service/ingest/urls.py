@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from courlan import extract_domain, normalize_url
 
@@ -32,9 +33,54 @@ def canonicalize(url: str) -> str:
     """
     url = url.strip()
     try:
-        return normalize_url(url, strict=True)
+        normal = normalize_url(url, strict=True)
     except (ValueError, AttributeError):
         return url
+    parts = urlsplit(normal)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        normal = urlunsplit(parts._replace(path=_strip_amp_path(parts.path) or "/", query=_strip_amp_query(parts.query)))
+    return normal
+
+
+_AMP_SEGMENT = re.compile(r"^/amp(?=/)|/amp/?$")
+_AMP_PARAMS = {("amp", ""), ("amp", "1"), ("amp", "true"), ("outputtype", "amp"), ("output", "amp")}
+
+
+def _strip_amp_path(path: str) -> str:
+    """``/amp/world/x/`` and ``/world/x/amp/`` → ``/world/x/`` (AMP variants of one page)."""
+    stripped = _AMP_SEGMENT.sub("", path)
+    if stripped != path and path.endswith("/") and not stripped.endswith("/"):
+        stripped += "/"
+    return stripped
+
+
+def _strip_amp_query(query: str) -> str:
+    if "amp" not in query.lower():
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if (k.lower(), v.lower()) not in _AMP_PARAMS]
+    return query if len(kept) == len(pairs) else urlencode(kept)
+
+
+def url_identity(url: str) -> str:
+    """A URL's identity for deduplication: canonical form without the scheme (``//host/path?q``), so
+    the http and https forms of one item are one item."""
+    canonical = canonicalize(url)
+    scheme, sep, rest = canonical.partition("://")
+    return f"//{rest}" if sep and scheme in ("http", "https") else canonical
+
+
+def url_variants(url: str) -> list[str]:
+    """The canonical forms of ``url`` treated as the same resource: http and https, with and
+    without a trailing slash (never for the root path). The https form comes first."""
+    canonical = canonicalize(url)
+    parts = urlsplit(canonical)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return [canonical]
+    paths = [parts.path]
+    if parts.path not in ("", "/"):
+        paths.append(parts.path[:-1] if parts.path.endswith("/") else parts.path + "/")
+    return [urlunsplit(parts._replace(scheme=scheme, path=path)) for scheme in ("https", "http") for path in paths]
 
 
 def outlet_domain(url: str) -> str | None:
@@ -46,3 +92,13 @@ def outlet_domain(url: str) -> str | None:
     if not host:
         return None
     return extract_domain(url, fast=True) or host
+
+
+def dedup_key(url: str) -> str:
+    """The key that makes two links one article: ``url_identity`` with a trailing slash removed
+    (except for the root path), so http/https, ``/a`` and ``/a/``, and AMP variants collide."""
+    identity = url_identity(url)
+    parts = urlsplit(identity)
+    if parts.path not in ("", "/") and parts.path.endswith("/"):
+        identity = urlunsplit(parts._replace(path=parts.path.rstrip("/")))
+    return identity

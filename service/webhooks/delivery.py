@@ -37,6 +37,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases
 from service.config import Settings
+from service.ingest.fetcher import create_client
+from service.ingest.ssrf import BlockedAddress
 from service.ingest.urls import InvalidURL, check_fetchable
 from service.loops import run_until_stopped
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
@@ -48,14 +50,12 @@ log = logging.getLogger(__name__)
 JITTER = 0.2
 
 
-def create_webhook_client(settings: Settings) -> httpx.AsyncClient:
-    """The HTTP client for deliveries: no redirects followed, ``webhook_timeout`` for every phase."""
-    return httpx.AsyncClient(
-        headers={"User-Agent": settings.user_agent, "Content-Type": "application/json"},
-        timeout=httpx.Timeout(settings.webhook_timeout),
-        follow_redirects=False,
-        trust_env=False,
-    )
+def create_webhook_client(settings: Settings, **kwargs) -> httpx.AsyncClient:
+    """The HTTP client for deliveries: the SSRF-guarded client of ``fetcher.create_client`` (every
+    connection's address is checked, so a target that resolves to a refused address fails the
+    delivery with the rule named), no redirects followed, ``webhook_timeout`` for every phase.
+    ``kwargs`` go to ``create_client`` (tests pass a resolver)."""
+    return create_client(settings, timeout=settings.webhook_timeout, **kwargs)
 
 
 async def disable_subscription(session: AsyncSession, subscription: Subscription, reason: str) -> None:
@@ -114,6 +114,7 @@ class DeliveryWorker:
         """POST one attempt; returns (HTTP status or None, error text or None)."""
         body = delivery.payload.encode()
         headers = signing.headers(secrets_, delivery.event_id, int(time.time()), body)
+        headers["Content-Type"] = "application/json"
         try:
             check_fetchable(url)
             async with self.client.stream("POST", url, content=body, headers=headers) as response:
@@ -129,6 +130,8 @@ class DeliveryWorker:
                 return response.status_code, f"HTTP {response.status_code}" + (f": {detail}" if detail else "")
         except InvalidURL as exc:
             return None, str(exc)
+        except BlockedAddress as exc:
+            return None, f"refused by the SSRF guard ({exc.rule}): {exc}"
         except httpx.TimeoutException:
             return None, f"no response within {self.settings.webhook_timeout:g} s"
         except httpx.HTTPError as exc:

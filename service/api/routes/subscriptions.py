@@ -18,6 +18,7 @@ from service.api.schemas import (
     SubscriptionSecret,
     SubscriptionUpdate,
 )
+from service.ingest.ssrf import BlockedAddress, check_url
 from service.ingest.urls import InvalidURL, check_fetchable
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import outbox, signing
@@ -26,11 +27,19 @@ from service.webhooks.delivery import disable_subscription
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
 
-def _target(url: object) -> str:
+async def _target(url: object, settings) -> str:
+    """The target URL if the SSRF guard accepts it (scheme, and every address its host resolves
+    to); else a 422 problem naming the rule. Each delivery is checked again when it connects."""
     try:
-        return check_fetchable(str(url))
+        target = check_fetchable(str(url))
+        await check_url(target, allow_private=settings.allow_private_networks)
     except InvalidURL as exc:
         raise Problem(422, str(exc)) from exc
+    except BlockedAddress as exc:
+        raise Problem(422, f"{exc} [rule: {exc.rule}]", rule=exc.rule) from exc
+    except OSError as exc:
+        raise Problem(422, f"cannot resolve the host of {target}: {exc}") from exc
+    return target
 
 
 async def _get(session, subscription_id: int) -> Subscription:
@@ -41,10 +50,12 @@ async def _get(session, subscription_id: int) -> Subscription:
 
 
 @router.post("", status_code=201, response_model=SubscriptionSecret)
-async def create_subscription(body: SubscriptionCreate, session: SessionDep, response: Response) -> SubscriptionSecret:
+async def create_subscription(
+    body: SubscriptionCreate, request: Request, session: SessionDep, response: Response
+) -> SubscriptionSecret:
     """Subscribe an endpoint. The answer holds the signing secret: it is not shown again."""
     subscription = Subscription(
-        url=_target(body.url), description=body.description, secret=signing.generate_secret(),
+        url=await _target(body.url, request.app.state.settings), description=body.description, secret=signing.generate_secret(),
         event_types=sorted(set(body.event_types)), filter=body.filter.model_dump(),
     )
     session.add(subscription)
@@ -68,11 +79,13 @@ async def get_subscription(subscription_id: int, session: SessionDep) -> Subscri
 
 
 @router.patch("/{subscription_id}", response_model=SubscriptionPublic)
-async def update_subscription(subscription_id: int, body: SubscriptionUpdate, session: SessionDep) -> SubscriptionPublic:
+async def update_subscription(
+    subscription_id: int, body: SubscriptionUpdate, request: Request, session: SessionDep
+) -> SubscriptionPublic:
     """Change the target, events, filter, description or state."""
     subscription = await _get(session, subscription_id)
     if body.url is not None:
-        subscription.url = _target(body.url)
+        subscription.url = await _target(body.url, request.app.state.settings)
     if body.event_types is not None:
         subscription.event_types = sorted(set(body.event_types))
     if body.filter is not None:

@@ -1,0 +1,117 @@
+"""Feed dates to UTC: RFC 3339 / ISO 8601 (Atom, JSON Feed) and RFC 822 / RFC 2822 with their
+real-world variants (RSS 2.0 ``pubDate``).
+
+Policy (tested by bug cases BL-08, BL-10, BL-11):
+- A value without a time zone is taken as UTC (documented assumption; it is not dropped).
+- Month and day names in English, German, French, Spanish, Italian, Dutch, Portuguese, Swedish and
+  Finnish are understood; a month name we cannot identify gives None, never a guessed month.
+- Zone abbreviations (EST, EDT, CET, CEST, MEST, BST, …) map to their fixed offsets; an unknown
+  abbreviation gives None rather than a silent shift to UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta, timezone
+
+
+class UnknownDate(ValueError):
+    """The value has the shape of a date but a part of it (zone, month) is not understood."""
+
+
+_MONTHS: dict[str, int] = {}
+for number, names in enumerate([
+    "jan january januar janvier janv enero ene gennaio gen januari janeiro tammikuu tammi",
+    "feb february februar février févr fevrier fevr febrero febbraio februari fevereiro fev helmikuu helmi",
+    "mar march märz maerz mär mrz mars marzo mrt maart março marco maaliskuu maalis",
+    "apr april avril avr abril abr aprile huhtikuu huhti",
+    "may mai mayo maggio mag mei maio toukokuu touko",
+    "jun june juni juin junio giugno giu junho kesäkuu kesä kesa",
+    "jul july juli juillet juil julio luglio lug julho heinäkuu heinä heina",
+    "aug august août aout agosto ago augusti elokuu elo",
+    "sep sept september septembre septiembre setiembre settembre set setembro syyskuu syys",
+    "oct october oktober octobre octubre ottobre ott okt outubro out lokakuu loka lok",
+    "nov november novembre noviembre novembro marraskuu marras",
+    "dec december dezember décembre decembre déc diciembre dicembre dic dezembro dez joulukuu joulu",
+], start=1):
+    for name in names.split():
+        _MONTHS[name] = number
+
+_ZONES = {
+    "UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "WET": 0, "WEST": 1, "BST": 1, "CET": 1, "MET": 1, "MEZ": 1,
+    "CEST": 2, "MEST": 2, "MESZ": 2, "EET": 2, "EEST": 3, "MSK": 3, "EST": -5, "EDT": -4, "CST": -6,
+    "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7, "AKST": -9, "AKDT": -8, "HST": -10,
+    "JST": 9, "KST": 9, "HKT": 8, "SGT": 8, "AWST": 8, "ACST": 9.5, "AEST": 10, "AEDT": 11,
+    "NZST": 12, "NZDT": 13,
+}
+
+_RFC822 = re.compile(
+    r"""^(?:[^\W\d_]+\.?,?\s+)?            # optional day name, any language
+        (?P<day>\d{1,2})\.?[\s-]+(?P<month>[^\W\d_]+)\.?[\s-]+(?P<year>\d{2,4})
+        (?:[\sT]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?(?:\.\d+)?)?
+        (?:\s*(?P<zone>[+-]\d{2}:?\d{2}|[A-Za-z]{1,5}))?\s*$""",
+    re.X,
+)
+
+
+def _month(name: str) -> int:
+    name = name.lower().rstrip(".")
+    if name in _MONTHS:
+        return _MONTHS[name]
+    matches = {month for full, month in _MONTHS.items() if len(name) >= 3 and full.startswith(name)}
+    if len(matches) == 1:
+        return matches.pop()
+    raise UnknownDate(f"unknown month name {name!r}")
+
+
+def _zone(text: str | None) -> timezone:
+    if not text:
+        return UTC
+    if text[0] in "+-":
+        digits = text[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        return timezone(-offset if text[0] == "-" else offset)
+    hours = _ZONES.get(text.upper())
+    if hours is None:
+        raise UnknownDate(f"unknown time zone {text!r}")
+    return timezone(timedelta(hours=hours))
+
+
+def parse_date(value: str | None) -> datetime | None:
+    """A feed date string as a timezone-aware UTC datetime, or None when it is missing or cannot be
+    read with certainty. See the module docstring for the policy on zones and month names."""
+    try:
+        return parse_date_strict(value)
+    except UnknownDate:
+        return None
+
+
+def parse_date_strict(value: str | None) -> datetime | None:
+    """Like ``parse_date`` but raises ``UnknownDate`` when the value looks like a date with a part
+    we do not understand (so callers can tell "no date" from "a date we refuse to guess"). Returns
+    None for a missing value or one that matches no known shape."""
+    if not value or not value.strip():
+        return None
+    text = " ".join(value.split())
+    if re.match(r"^\d{4}-\d{2}-\d{2}", text):
+        iso = text.replace(" ", "T", 1) if re.match(r"^\d{4}-\d{2}-\d{2} \d", text) else text
+        iso = re.sub(r"(\.\d{6})\d+", r"\1", iso)
+        try:
+            parsed = datetime.fromisoformat(iso.replace("Z", "+00:00").replace("z", "+00:00"))
+        except ValueError as exc:
+            raise UnknownDate(f"unreadable ISO 8601 date {value!r}") from exc
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    match = _RFC822.match(text)
+    if not match:
+        return None
+    year = int(match["year"])
+    if year < 100:
+        year += 2000 if year < 50 else 1900
+    try:
+        moment = datetime(
+            year, _month(match["month"]), int(match["day"]), int(match["hour"] or 0), int(match["minute"] or 0),
+            int(match["second"] or 0), tzinfo=_zone(match["zone"]),
+        )
+    except ValueError as exc:
+        raise UnknownDate(f"impossible date {value!r}") from exc
+    return moment.astimezone(UTC)

@@ -1,0 +1,75 @@
+"""OPML 2.0 (http://opml.org/spec2.opml) subscription lists: read (with defusedxml: no entity
+expansion, no external entities) and write. Categories are the folder path of nested
+``<outline>`` elements, '/'-separated, or an outline's own ``category`` attribute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from xml.etree.ElementTree import Element, SubElement, tostring
+
+import defusedxml.ElementTree as safe_xml
+from defusedxml import DefusedXmlException
+
+
+class OPMLError(ValueError):
+    """The document is not OPML we can read (ill-formed XML, entity declarations, no body)."""
+
+
+@dataclass(frozen=True)
+class OPMLFeed:
+    url: str
+    title: str | None = None
+    category: str | None = None
+    site_url: str | None = None
+
+
+def parse_opml(data: bytes) -> list[OPMLFeed]:
+    """The feed outlines (those with ``xmlUrl``) of an OPML document, in document order.
+
+    Raises ``OPMLError`` for ill-formed XML, a document declaring entities or DTDs, or one with no
+    ``<body>``."""
+    try:
+        root = safe_xml.fromstring(data, forbid_dtd=True)
+    except (DefusedXmlException, safe_xml.ParseError) as exc:
+        raise OPMLError(f"not a readable OPML document: {type(exc).__name__}: {exc}") from exc
+    body = root.find("body")
+    if root.tag != "opml" or body is None:
+        raise OPMLError("not an OPML document (no <opml><body>)")
+    feeds: list[OPMLFeed] = []
+
+    def walk(element, path: list[str]) -> None:
+        for outline in element.findall("outline"):
+            title = (outline.get("title") or outline.get("text") or "").strip() or None
+            url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+            if url:
+                category = (outline.get("category") or "").strip().strip("/") or "/".join(path) or None
+                feeds.append(OPMLFeed(url, title, category, (outline.get("htmlUrl") or "").strip() or None))
+            else:
+                walk(outline, [*path, title] if title else path)
+
+    walk(body, [])
+    return feeds
+
+
+def write_opml(feeds: list[OPMLFeed], title: str = "Newsloom subscriptions") -> bytes:
+    """An OPML 2.0 document listing ``feeds``, grouped in folder outlines by category (UTF-8)."""
+    root = Element("opml", version="2.0")
+    SubElement(SubElement(root, "head"), "title").text = title
+    body = SubElement(root, "body")
+    folders: dict[str, Element] = {}
+    for feed in feeds:
+        parent = body
+        if feed.category:
+            path = ""
+            for part in feed.category.split("/"):
+                path = f"{path}/{part}" if path else part
+                if path not in folders:
+                    folders[path] = SubElement(parent, "outline", text=part, title=part)
+                parent = folders[path]
+        attributes = {"type": "rss", "text": feed.title or feed.url, "xmlUrl": feed.url}
+        if feed.title:
+            attributes["title"] = feed.title
+        if feed.site_url:
+            attributes["htmlUrl"] = feed.site_url
+        SubElement(parent, "outline", attributes)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8", xml_declaration=False)
