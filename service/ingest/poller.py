@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -212,17 +212,27 @@ class Poller:
 
     async def poll_due_feeds(self, on_feed: Callable[[Feed, PollReport], None] | None = None) -> PollReport:
         """Claim and poll every feed that is due, a batch at a time, until none is left."""
+        s = self.settings
+
+        def claim(session: AsyncSession) -> Awaitable[list[Feed]]:
+            return store.claim_due_feeds(session, self.owner, s.lease_seconds, s.feed_batch)
+
+        return await self._drain(claim, self._poll_guarded, on_feed)
+
+    async def _drain(self, claim: Callable, handle: Callable, on_item: Callable | None) -> PollReport:
+        """Claim a batch with ``claim(session)``, run ``handle`` on each item concurrently, report
+        each to ``on_item(item, report)``; repeat until a claim comes back empty."""
         total = PollReport()
         while True:
             async with self.sessions() as session:
-                feeds = await store.claim_due_feeds(session, self.owner, self.settings.lease_seconds, self.settings.feed_batch)
-            if not feeds:
+                items = await claim(session)
+            if not items:
                 return total
-            reports = await asyncio.gather(*(self._poll_guarded(feed) for feed in feeds))
-            for feed, report in zip(feeds, reports, strict=True):
+            reports = await asyncio.gather(*(handle(item) for item in items))
+            for item, report in zip(items, reports, strict=True):
                 total.add(report)
-                if on_feed:
-                    on_feed(feed, report)
+                if on_item:
+                    on_item(item, report)
 
     async def _poll_guarded(self, feed: Feed) -> PollReport:
         try:
@@ -291,18 +301,12 @@ class Poller:
     ) -> PollReport:
         """Claim and process due article pages, a batch at a time, until none is left.
         ``feed_ids`` restricts the work to articles first seen in those feeds."""
-        total = PollReport()
         batch = self.settings.page_concurrency * 2
-        while True:
-            async with self.sessions() as session:
-                articles = await store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
-            if not articles:
-                return total
-            reports = await asyncio.gather(*(self._page_guarded(a) for a in articles))
-            for article, report in zip(articles, reports, strict=True):
-                total.add(report)
-                if on_page:
-                    on_page(article, report)
+
+        def claim(session: AsyncSession) -> Awaitable[list[Article]]:
+            return store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
+
+        return await self._drain(claim, self._page_guarded, on_page)
 
     async def _page_guarded(self, article: Article) -> PollReport:
         try:
