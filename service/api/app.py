@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service.api import problems
-from service.api.routes import articles, feeds, health
+from service.api.routes import articles, feeds, health, stories
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate_async, session_factory
 from service.ingest.fetcher import create_client
@@ -65,4 +65,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(feeds.router)
     app.include_router(articles.router)
+    app.include_router(stories.router)
     return app

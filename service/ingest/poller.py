@@ -30,6 +30,7 @@ from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
 from service.ingest.parser import parse_feed
 from service.ingest.workers import WorkerError, WorkerPool
 from service.models import Article, Feed
+from service.stories.linker import Linker
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ class Poller:
         self._feeds_due = asyncio.Event()
         self._pages_due = asyncio.Event()
         self._pages = asyncio.Semaphore(settings.page_concurrency)
+        self.linker = Linker(settings, sessions, workers)
 
     def wake(self) -> None:
         """Look for due feeds now instead of at the next tick (called when a feed is added)."""
@@ -210,6 +212,8 @@ class Poller:
         total = PollReport()
         batch = self.settings.page_concurrency * 2
         while True:
+            # Stories: link the articles whose text is final (dedup, story, citations).
+            await self.linker.link_pending()
             async with self.sessions() as session:
                 articles = await store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
             if not articles:

@@ -65,6 +65,8 @@ def entities(text: str) -> frozenset[str]:
             if index == 0 and match.start() == 0 and not token[0].isdigit():
                 continue  # the first word of a sentence is capitalised anyway
             folded = _fold(token).strip(".,:")
+            if folded[:1].isdigit():
+                folded = re.sub(r"[.,:]", "", folded)  # "12.000" (de) and "12,000" (en) meet
             if len(folded) > 1 or folded.isdigit():
                 found.add(folded)
     return frozenset(found)

@@ -1,0 +1,305 @@
+"""The database side of story linking: claim articles whose text is final, compute their features
+in the worker pool, then, one article at a time under the story lock, link duplicates, assign the
+story and record citations.
+
+Pipeline position: after ``store.record_extraction`` / ``record_page_failure`` (or ``store_entries``
+for entries without a page). ``Poller.process_pages`` calls ``Linker.link_pending`` once per batch.
+
+Concurrency: feature computation (the CPU-heavy part) runs in parallel in worker processes; the
+assignment step (a few indexed reads, a small numpy scoring, a few writes) runs in a transaction
+that first upserts the ``story_locks`` row named ``stories``. That row lock (PostgreSQL) or write
+lock (SQLite, where it is the transaction's first statement) serialises assignment across tasks,
+processes and replicas, so two reports of one event that arrive at the same moment see each other
+and end in one story. Claims use ``link_lease_until`` with ``FOR UPDATE SKIP LOCKED``, so no article
+is linked twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.config import Settings
+from service.ingest.workers import WorkerError, WorkerPool
+from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
+from service.stories import attribution, fingerprints
+from service.stories.clustering import Params, StoryState, choose
+from service.stories.features import ArticleFeatures, article_features
+
+log = logging.getLogger(__name__)
+
+LOCK_NAME = "stories"
+# Near-duplicate candidates compared per article (articles sharing a band key).
+MAX_NEAR_CANDIDATES = 50
+
+
+def link_features(title: str | None, text: str | None, lang: str | None, published: datetime | None) -> ArticleFeatures:
+    """``article_features`` with positional arguments, for ``WorkerPool.run`` (runs in a worker)."""
+    return article_features(title, text, lang, published)
+
+
+def params_from(settings: Settings) -> Params:
+    """Clusterer parameters from the service settings."""
+    return Params(threshold=settings.story_threshold, window_hours=settings.story_window_hours)
+
+
+@dataclass
+class LinkOutcome:
+    """What linking one article did."""
+
+    article_id: int
+    story_id: int | None
+    new_story: bool
+    duplicate_of: int | None
+    similarity: float | None
+
+
+async def _lock(session: AsyncSession) -> None:
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(StoryLock).values(name=LOCK_NAME, counter=1)
+    statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
+    await session.exec(statement)
+
+
+class Linker:
+    """Links articles of one database; safe to run in several tasks and processes at once."""
+
+    def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], workers: WorkerPool) -> None:
+        self.settings = settings
+        self.sessions = sessions
+        self.workers = workers
+        self.params = params_from(settings)
+
+    async def claim(self, limit: int) -> list[Article]:
+        """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
+        oldest publication first, and commit."""
+        now = utcnow()
+        async with self.sessions() as session:
+            due = (
+                select(Article.id)
+                .where(col(Article.linked_at).is_(None))
+                .where(Article.extraction_status != ExtractionStatus.pending)
+                .where(sa.or_(col(Article.link_lease_until).is_(None), col(Article.link_lease_until) < now))
+                .order_by(col(Article.sort_at), col(Article.id))
+                .limit(limit)
+                .with_for_update(skip_locked=True)
+            )
+            ids = list((await session.exec(due)).all())
+            if not ids:
+                await session.commit()
+                return []
+            until = now + timedelta(seconds=self.settings.lease_seconds)
+            await session.exec(sa.update(Article).where(col(Article.id).in_(ids)).values(link_lease_until=until))
+            rows = list((await session.exec(select(Article).where(col(Article.id).in_(ids)).order_by(col(Article.sort_at), col(Article.id)))).all())
+            await session.commit()
+            return rows
+
+    async def link_pending(self, limit: int = 32) -> int:
+        """Link every article that is ready, ``limit`` at a time; returns how many were linked.
+        Never raises for one bad article: it is logged and left unlinked until its lease expires."""
+        if not self.settings.stories_enabled:
+            return 0
+        linked = 0
+        while True:
+            articles = await self.claim(limit)
+            if not articles:
+                return linked
+            features = await asyncio.gather(
+                *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at) for a in articles),
+                return_exceptions=True,
+            )
+            for article, feats in zip(articles, features, strict=True):
+                if isinstance(feats, BaseException):
+                    log.warning("article %s: story features failed: %s", article.id, feats)
+                    if not isinstance(feats, (WorkerError, ValueError)):
+                        log.exception("unexpected", exc_info=feats)
+                    continue
+                try:
+                    outcome = await self.assign(article.id, feats)
+                except Exception:
+                    log.exception("article %s: story linking failed", article.id)
+                    continue
+                if outcome is not None:
+                    linked += 1
+                    log.info(
+                        "article %s linked: story %s%s%s", outcome.article_id, outcome.story_id,
+                        " (new)" if outcome.new_story else "",
+                        f", duplicate of {outcome.duplicate_of}" if outcome.duplicate_of else "",
+                    )
+
+    async def assign(self, article_id: int, feats: ArticleFeatures) -> LinkOutcome | None:
+        """Dedup, story and citations for one article, in one transaction under the story lock.
+        Returns None when the article is gone or was linked meanwhile."""
+        async with self.sessions() as session:
+            await _lock(session)  # first statement: serialises story writers
+            article = await session.get(Article, article_id, populate_existing=True)
+            if article is None or article.linked_at is not None:
+                await session.commit()
+                return None
+            duplicate, similarity = await self._duplicate(session, article, feats)
+            for band in feats.bands:
+                session.add(ArticleBand(band=band, article_id=article.id))
+            article.minhash = feats.minhash or None
+            story, score, new = await self._story(session, article, feats, duplicate)
+            article.duplicate_of = duplicate.id if duplicate is not None else None
+            article.similarity = similarity if duplicate is not None else (score if not new else None)
+            article.story_id = story.id
+            article.linked_at = utcnow()
+            article.link_lease_until = None
+            await self._citations(session, article, feats, story)
+            await session.commit()
+            return LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
+
+    async def _duplicate(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> tuple[Article | None, float | None]:
+        """Layer 2 (same content hash) then layer 3 (MinHash over LSH band candidates): the first
+        linked copy and the similarity (1.0 for exact)."""
+        if article.content_hash and article.text:
+            exact = (
+                select(Article)
+                .where(Article.content_hash == article.content_hash, Article.id != article.id)
+                .where(col(Article.linked_at).is_not(None))
+                .order_by(col(Article.sort_at), col(Article.id))
+                .limit(1)
+            )
+            found = (await session.exec(exact)).first()
+            if found is not None:
+                return (found if found.duplicate_of is None else await session.get(Article, found.duplicate_of) or found), 1.0
+        if not feats.bands:
+            return None, None
+        candidates = (
+            select(ArticleBand.article_id)
+            .where(col(ArticleBand.band).in_(feats.bands), ArticleBand.article_id != article.id)
+            .distinct()
+            .limit(MAX_NEAR_CANDIDATES)
+        )
+        ids = list((await session.exec(candidates)).all())
+        if not ids:
+            return None, None
+        rows = (await session.exec(select(Article).where(col(Article.id).in_(ids)))).all()
+        best, best_similarity = None, 0.0
+        for row in rows:
+            similarity = fingerprints.jaccard(feats.minhash, row.minhash or [])
+            if similarity > best_similarity or (similarity == best_similarity and best is not None and (row.sort_at, row.id) < (best.sort_at, best.id)):
+                best, best_similarity = row, similarity
+        if best is None or best_similarity < self.settings.near_duplicate_threshold:
+            return None, None
+        if best.duplicate_of is not None:
+            best = await session.get(Article, best.duplicate_of) or best
+        return best, round(best_similarity, 4)
+
+    async def _story(self, session: AsyncSession, article: Article, feats: ArticleFeatures, duplicate: Article | None) -> tuple[Story, float, bool]:
+        moment = article.sort_at
+        story: Story | None = None
+        score = 1.0
+        if duplicate is not None and duplicate.story_id is not None:
+            story = await session.get(Story, duplicate.story_id)
+        if story is None:
+            window = timedelta(hours=self.params.window_hours)
+            rows = (
+                await session.exec(
+                    select(Story.id, Story.vector)
+                    .where(Story.last_published_at >= moment - window, Story.first_published_at <= moment + window)
+                )
+            ).all()
+            if rows:
+                shortlist = [sid for sid, _v in rows]
+                if len(rows) > self.params.top:
+                    coarse = np.asarray([v for _sid, v in rows], dtype=np.float32) @ feats.vector
+                    shortlist = [rows[i][0] for i in np.argsort(-coarse)[: self.params.top]]
+                stories = {s.id: s for s in (await session.exec(select(Story).where(col(Story.id).in_(shortlist)))).all()}
+                states = [StoryState.from_record(sid, stories[sid].state) for sid in shortlist]
+                outcome = choose(feats, states, self.params)
+                if outcome.key is not None:
+                    story, score = stories[outcome.key], outcome.score
+        now = utcnow()
+        if story is None:
+            state = StoryState.start(None, feats)
+            story = Story(
+                title=article.title, first_article_id=article.id, first_seen_at=moment, last_updated_at=now,
+                first_published_at=moment, last_published_at=moment, article_count=0, created_at=now,
+            )
+            new = True
+        else:
+            state = StoryState.from_record(story.id, story.state)
+            state.add(feats)
+            new = False
+        if story.article_count and moment < story.first_seen_at:
+            story.first_seen_at, story.first_article_id, story.title = moment, article.id, article.title or story.title
+        story.article_count += 1
+        story.last_updated_at = now
+        story.first_published_at = min(story.first_published_at, moment)
+        story.last_published_at = max(story.last_published_at, moment)
+        languages = sorted(set(story.languages) | ({article.language} if article.language else set()))
+        outlets = sorted(set(story.outlet_ids) | ({article.outlet_id} if article.outlet_id else set()))
+        story.languages, story.language_count = languages, len(languages)
+        story.outlet_ids, story.outlet_count = outlets, len(outlets)
+        story.state = _compact(state.to_record())
+        story.vector = [round(float(x), 4) for x in state.centroid]
+        session.add(story)
+        await session.flush()
+        return story, score, new
+
+    async def _citations(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story: Story) -> None:
+        """Layer 5: store the outlets ``article`` cites, linked to their article in ``story``; and
+        point earlier citations of this article's outlet within the story at this article."""
+        for name in feats.cites:
+            key = attribution.name_key(name)
+            if not key:
+                continue
+            outlet_id = await _resolve_outlet(session, key)
+            if outlet_id is None and name.lower() not in attribution.AGENCIES:
+                continue
+            if outlet_id is not None and outlet_id == article.outlet_id:
+                continue  # an outlet quoting its own earlier report
+            cited = None
+            if outlet_id is not None:
+                cited = (
+                    await session.exec(
+                        select(Article.id)
+                        .where(Article.story_id == story.id, Article.outlet_id == outlet_id, Article.id != article.id)
+                        .order_by(col(Article.sort_at), col(Article.id))
+                        .limit(1)
+                    )
+                ).first()
+            session.add(Citation(article_id=article.id, name=name, outlet_id=outlet_id, cited_article_id=cited))
+        if article.outlet_id is not None:
+            in_story = select(Article.id).where(Article.story_id == story.id)
+            await session.exec(
+                sa.update(Citation)
+                .where(Citation.outlet_id == article.outlet_id, col(Citation.cited_article_id).is_(None))
+                .where(col(Citation.article_id).in_(in_story))
+                .values(cited_article_id=article.id)
+            )
+
+
+async def _resolve_outlet(session: AsyncSession, key: str) -> int | None:
+    """The outlet whose domain's first label or whose name matches ``key`` (see
+    ``attribution.name_key``), e.g. ``welt`` → ``welt.de``."""
+    rows = (
+        await session.exec(
+            select(Outlet.id, Outlet.domain, Outlet.name).where(
+                sa.or_(col(Outlet.domain).like(f"{key}.%"), col(Outlet.domain).like(f"%.{key}.%"), col(Outlet.name).is_not(None))
+            )
+        )
+    ).all()
+    for outlet_id, domain, name in rows:
+        labels = domain.split(".")
+        if labels[0] == key or (name and attribution.name_key(name) == key):
+            return outlet_id
+    return None
+
+
+def _compact(record: dict) -> dict:
+    record["vector_sum"] = [round(x, 4) for x in record["vector_sum"]]
+    record["exemplars"] = [[round(x, 3) for x in v] for v in record["exemplars"]]
+    return record
