@@ -36,6 +36,9 @@ STOPWORDS: dict[str, frozenset[str]] = {
     "es": frozenset("el la los las un una unos de del y o es son en con por para que se su sus al lo como más no".split()),
 }
 
+# Body words from which an article counts as having text (not just a headline or a teaser).
+MIN_TEXT_WORDS = 30
+
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
 _ENTITY = re.compile(r"(?<![\w])(?:[A-ZÀ-ÞĀ-Ž][\w'’\-]+|\d[\d.,:]*\d|\d)")
 
@@ -77,7 +80,8 @@ class ArticleFeatures:
     """Features of one article. ``vector``: float32 (dimension,), unit length; ``terms``: folded
     term counts of title + lead; ``entities``: see ``entities``; ``published``: POSIX seconds or
     None; ``minhash``: MinHash signature of the whole text (``fingerprints``), empty without text;
-    ``bands``: its LSH band keys; ``cites``: outlet names the text attributes reports to."""
+    ``bands``: its LSH band keys; ``cites``: outlet names the text attributes reports to;
+    ``has_text``: whether a body of at least ``MIN_TEXT_WORDS`` words backs the title."""
 
     vector: np.ndarray
     lang: str | None
@@ -87,6 +91,7 @@ class ArticleFeatures:
     minhash: list[int] = field(default_factory=list)
     bands: list[str] = field(default_factory=list)
     cites: list[str] = field(default_factory=list)
+    has_text: bool = False
 
 
 def article_features(
@@ -120,6 +125,7 @@ def article_features(
         minhash=signature,
         bands=bands,
         cites=attribution.cited_names(text or "") if text else [],
+        has_text=bool(text) and len(text.split()) >= MIN_TEXT_WORDS,
     )
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from service.stories.clustering import OnlineClusterer, Params, pair_score
+from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_score, threshold_for
 from service.stories.features import ArticleFeatures, article_features, encode_batch
 from service.stories.representation import representation_text
 
@@ -97,11 +97,12 @@ def compare_pairs(pairs: list[dict], params: Params = Params(), features: dict[s
     """``{"pair_id", "score" (0..1), "same_story"}`` per pair, where ``same_story`` is whether the
     clusterer would put ``b`` into a story holding only ``a`` (or the other way round)."""
     feats = features if features is not None else pair_features(pairs)
+    background = DocumentFrequencies(feats.values())  # the file's articles stand in for the window
     out = []
     for pair in pairs:
         a, b = feats[str(pair["a"]["id"])], feats[str(pair["b"]["id"])]
-        score = pair_score(a, b, params)
-        out.append({"pair_id": pair["pair_id"], "score": round(score, 4), "same_story": score >= params.threshold})
+        score = pair_score(a, b, params, background)
+        out.append({"pair_id": pair["pair_id"], "score": round(score, 4), "same_story": score >= min(threshold_for(a, params), threshold_for(b, params))})
     return out
 
 

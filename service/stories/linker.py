@@ -49,7 +49,9 @@ def link_features(title: str | None, text: str | None, lang: str | None, publish
 
 def params_from(settings: Settings) -> Params:
     """Clusterer parameters from the service settings."""
-    return Params(threshold=settings.story_threshold, window_hours=settings.story_window_hours)
+    return Params(
+        threshold=settings.story_threshold, threshold_title=settings.story_threshold_title, window_hours=settings.story_window_hours
+    )
 
 
 @dataclass
