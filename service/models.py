@@ -173,7 +173,8 @@ class Story(SQLModel, table=True):
     ``first_seen_at``: earliest publication (else first-seen) time of its articles;
     ``last_updated_at``: when an article last joined; ``first_published_at``/``last_published_at``
     bound its articles' times and index the clustering window. ``state`` is the clusterer's
-    ``StoryState`` record (centroid sum, exemplars, terms, entities); ``vector`` the unit centroid.
+    ``StoryState`` record (centroid sum, exemplars, terms, entities); ``vector`` the unit centroid
+    as 512 little-endian float16 values (1 kB; read for every candidate in the window).
     """
 
     __tablename__ = "stories"
@@ -191,7 +192,7 @@ class Story(SQLModel, table=True):
     language_count: int = 0
     languages: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
     outlet_ids: list[int] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
-    vector: list[float] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
+    vector: bytes = Field(default=b"", sa_column=sa.Column(sa.LargeBinary, nullable=False), description="float16 little-endian")
     state: dict = Field(default_factory=dict, sa_column=sa.Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 

@@ -34,7 +34,7 @@ def upgrade() -> None:
     sa.Column('language_count', sa.Integer(), nullable=False),
     sa.Column('languages', sa.JSON(), nullable=False),
     sa.Column('outlet_ids', sa.JSON(), nullable=False),
-    sa.Column('vector', sa.JSON(), nullable=False),
+    sa.Column('vector', sa.LargeBinary(), nullable=False),
     sa.Column('state', sa.JSON(), nullable=False),
     sa.Column('created_at', service.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')

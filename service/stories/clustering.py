@@ -27,6 +27,7 @@ window's size, not on the corpus.
 
 from __future__ import annotations
 
+import base64
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -37,7 +38,7 @@ import numpy as np
 
 from service.stories.features import ArticleFeatures
 
-EXEMPLARS = 16
+EXEMPLARS = 12
 MAX_TERMS = 300
 MAX_ENTITIES = 300
 
@@ -110,11 +111,12 @@ class StoryState:
     # -- storage ----------------------------------------------------------------------------
 
     def to_record(self) -> dict:
-        """JSON-ready state (vectors as lists of floats rounded to 5 digits)."""
+        """JSON-ready state; vectors are base64 strings (sum: float32, exemplars: float16), about
+        12 kB for a story with ``EXEMPLARS`` exemplars and its terms."""
         return {
-            "vector_sum": [round(float(x), 5) for x in self.vector_sum],
+            "vector_sum": pack(self.vector_sum, np.float32),
             "count": self.count,
-            "exemplars": [[round(float(x), 5) for x in v] for v in self.exemplars],
+            "exemplars": [pack(v, np.float16) for v in self.exemplars],
             "terms": {lang: dict(c.most_common(MAX_TERMS)) for lang, c in self.terms.items()},
             "lang_counts": dict(self.lang_counts),
             "entities": dict(self.entities.most_common(MAX_ENTITIES)),
@@ -127,15 +129,26 @@ class StoryState:
         """Inverse of ``to_record``."""
         return cls(
             key=key,
-            vector_sum=np.asarray(record["vector_sum"], dtype=np.float32),
+            vector_sum=unpack(record["vector_sum"], np.float32),
             count=record["count"],
-            exemplars=[np.asarray(v, dtype=np.float32) for v in record["exemplars"]],
+            exemplars=[unpack(v, np.float16) for v in record["exemplars"]],
             terms={lang: Counter(c) for lang, c in record["terms"].items()},
             lang_counts=Counter(record["lang_counts"]),
             entities=Counter(record["entities"]),
             first_published=record["first_published"],
             last_published=record["last_published"],
         )
+
+
+def pack(vector: np.ndarray, dtype: type = np.float16) -> str:
+    """A vector as a base64 string of ``dtype`` values (little-endian)."""
+    return base64.b64encode(np.asarray(vector, dtype=dtype).astype(np.dtype(dtype).newbyteorder("<")).tobytes()).decode()
+
+
+def unpack(data: str | bytes, dtype: type = np.float16) -> np.ndarray:
+    """Inverse of ``pack`` (also accepts the raw bytes); returns float32."""
+    raw = base64.b64decode(data) if isinstance(data, str) else data
+    return np.frombuffer(raw, dtype=np.dtype(dtype).newbyteorder("<")).astype(np.float32)
 
 
 @dataclass

@@ -32,7 +32,7 @@ from service.config import Settings
 from service.ingest.workers import WorkerError, WorkerPool
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
 from service.stories import attribution, fingerprints
-from service.stories.clustering import Params, StoryState, choose
+from service.stories.clustering import Params, StoryState, choose, unpack
 from service.stories.features import ArticleFeatures, article_features
 
 log = logging.getLogger(__name__)
@@ -216,7 +216,7 @@ class Linker:
             if rows:
                 shortlist = [sid for sid, _v in rows]
                 if len(rows) > self.params.top:
-                    coarse = np.asarray([v for _sid, v in rows], dtype=np.float32) @ feats.vector
+                    coarse = np.stack([unpack(v) for _sid, v in rows]) @ feats.vector
                     shortlist = [rows[i][0] for i in np.argsort(-coarse)[: self.params.top]]
                 stories = {s.id: s for s in (await session.exec(select(Story).where(col(Story.id).in_(shortlist)))).all()}
                 states = [StoryState.from_record(sid, stories[sid].state) for sid in shortlist]
@@ -245,8 +245,8 @@ class Linker:
         outlets = sorted(set(story.outlet_ids) | ({article.outlet_id} if article.outlet_id else set()))
         story.languages, story.language_count = languages, len(languages)
         story.outlet_ids, story.outlet_count = outlets, len(outlets)
-        story.state = _compact(state.to_record())
-        story.vector = [round(float(x), 4) for x in state.centroid]
+        story.state = state.to_record()
+        story.vector = np.asarray(state.centroid, dtype="<f2").tobytes()
         session.add(story)
         await session.flush()
         return story, score, new
@@ -300,8 +300,3 @@ async def _resolve_outlet(session: AsyncSession, key: str) -> int | None:
             return outlet_id
     return None
 
-
-def _compact(record: dict) -> dict:
-    record["vector_sum"] = [round(x, 4) for x in record["vector_sum"]]
-    record["exemplars"] = [[round(x, 3) for x in v] for v in record["exemplars"]]
-    return record
