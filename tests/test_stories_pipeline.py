@@ -145,3 +145,44 @@ async def test_two_reports_at_the_same_moment_in_two_workers_end_in_one_story(se
         assert len(stories) == 1 and stories[0].article_count == 2 and stories[0].languages == ["de", "en"]
         assert {a.story_id for a in (await session.exec(select(Article))).all()} == {stories[0].id}
 
+
+
+async def test_stories_that_converge_merge_into_the_oldest(sessions, settings, workers, api):
+    from datetime import UTC, datetime, timedelta
+
+    from service.models import ExtractionStatus
+    from service.stories.clustering import Params
+
+    linker = Linker(settings, sessions, workers)
+    # Merge everything with three or more articles, whatever the centroids: this tests the
+    # database side of a merge, not the threshold (tested in memory).
+    linker.params = Params(merge_threshold=-1.0, merge_min=3)
+    start = datetime(2024, 5, 6, 7, tzinfo=UTC)
+    texts = [(st.WELT_TITLE, st.WELT, "de"), (st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), (st.GLOBE_TITLE, st.GLOBE, "en"),
+             (st.ORCHARD_TITLE, st.ORCHARD, "en"), ("Kent apple growers rent cooled containers", st.ORCHARD, "en"),
+             ("Apple surplus goes to cider makers", st.ORCHARD.replace("Kent", "Kent county"), "en")]
+    ids = []
+    async with sessions() as session:
+        for i, (title, text, lang) in enumerate(texts):
+            moment = start + timedelta(hours=i)
+            article = Article(title=title, text=text, language=lang, sort_at=moment, first_seen_at=moment,
+                              extraction_status=ExtractionStatus.ok, authors=[])
+            session.add(article)
+            await session.flush()
+            ids.append(article.id)
+        await session.commit()
+    order = [0, 3, 1, 4, 2, 5]  # interleaved: the bridge story reaches 3 articles first
+    outcomes = {}
+    for index in order:
+        title, text, lang = texts[index]
+        feats = await workers.run(link_features, title, text, lang, start + timedelta(hours=index))
+        outcomes[index] = await linker.assign(ids[index], feats)
+    assert outcomes[0].story_id != outcomes[3].story_id  # two stories at first
+    async with sessions() as session:
+        stories = (await session.exec(select(Story))).all()
+        assert [(s.id, s.article_count) for s in stories] == [(outcomes[0].story_id, 6)]
+        assert stories[0].languages == ["de", "en"] and stories[0].title == st.WELT_TITLE
+        assert {a.story_id for a in (await session.exec(select(Article))).all()} == {stories[0].id}
+    assert httpx.get(f"{api}/v1/stories/{outcomes[3].story_id}").status_code == 404
+    merged = httpx.get(f"{api}/v1/stories/{outcomes[0].story_id}").json()
+    assert [a["id"] for a in merged["articles"]] == ids

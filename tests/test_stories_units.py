@@ -142,3 +142,21 @@ def test_cli_cluster_eval_and_compare(tmp_path):
 
     missing = _cli("stories", "cluster", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_grown_stories_with_converging_centroids_are_mergeable():
+    from service.stories.clustering import mergeable
+
+    bridge = StoryState.start(1, article_features(st.WELT_TITLE, st.WELT, "de"))
+    for title, text, lang in ((st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), (st.GLOBE_TITLE, st.GLOBE, "en")):
+        bridge.add(article_features(title, text, lang))
+    twin = StoryState.start(2, article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"))
+    apples = StoryState.start(3, article_features(st.ORCHARD_TITLE, st.ORCHARD, "en"))
+    for _ in range(2):
+        twin.add(article_features(st.GLOBE_TITLE, st.GLOBE, "en"))
+        apples.add(article_features(st.ORCHARD_TITLE, st.ORCHARD, "en"))
+    others = [(s.key, s.centroid, s.count) for s in (twin, apples)]
+    assert mergeable(bridge, others) == [2]
+    assert mergeable(bridge, [(2, twin.centroid, 2)]) == []  # too small to merge yet
+    small = StoryState.start(4, article_features(st.WELT_TITLE, st.WELT, "de"))
+    assert mergeable(small, others) == []

@@ -1,6 +1,7 @@
 """Layer 4: online story clustering. Each new article is compared with the stories active in a time
 window around its publication time and joins the most similar one above a threshold, or starts a
-new story. Decisions are final (no look-ahead, no later merge), so a file replayed through
+new story. After each assignment, the grown story merges with any other story of the window whose
+centroid it has come to resemble (``mergeable``). There is no look-ahead, so a file replayed through
 ``OnlineClusterer`` gets exactly what the service decides live.
 
 Similarity of an article ``a`` to a story ``s`` (all parts in 0..1, see ``similarity``):
@@ -58,6 +59,8 @@ class Params:
     w_time: float = 0.10
     window_hours: float = 72.0
     top: int = 30
+    merge_threshold: float = 0.65
+    merge_min: int = 3
 
 
 @dataclass
@@ -107,6 +110,20 @@ class StoryState:
         if article.published is not None:
             self.first_published = min(self.first_published or article.published, article.published)
             self.last_published = max(self.last_published or article.published, article.published)
+
+    def absorb(self, other: StoryState) -> None:
+        """Fold the whole of ``other`` into this story (a merge)."""
+        self.vector_sum = self.vector_sum + other.vector_sum
+        self.count += other.count
+        self.exemplars = (self.exemplars + other.exemplars)[:EXEMPLARS]
+        for lang, bucket in other.terms.items():
+            self.terms.setdefault(lang, Counter()).update(bucket)
+        self.lang_counts.update(other.lang_counts)
+        self.entities.update(other.entities)
+        for moment in (other.first_published, other.last_published):
+            if moment is not None:
+                self.first_published = min(self.first_published or moment, moment)
+                self.last_published = max(self.last_published or moment, moment)
 
     # -- storage ----------------------------------------------------------------------------
 
@@ -249,6 +266,21 @@ class DocumentFrequencies:
         return {term: math.log((n + 1) / (df[term] + 1)) + 1.0 for term in article.terms}
 
 
+def mergeable(story: StoryState, others: Iterable[tuple[Any, np.ndarray, int]], params: Params = Params()) -> list[Any]:
+    """Keys of the stories ``story`` should merge with, after it grew: ``others`` are (key, unit
+    centroid, article count) of the other stories in the window. Two stories of at least
+    ``merge_min`` articles whose centroids reach ``merge_threshold`` cosine are one story told in
+    two strands (typically split while it broke, or in two languages); merging them is the only
+    decision the clusterer revisits, and it happens live, as the story grows."""
+    if story.count < params.merge_min:
+        return []
+    centroid = story.centroid
+    return [
+        key for key, vector, count in others
+        if key != story.key and count >= params.merge_min and float(vector @ centroid) >= params.merge_threshold
+    ]
+
+
 def threshold_for(article: ArticleFeatures, params: Params) -> float:
     """The score ``article`` needs to join a story: ``threshold`` with body text, else
     ``threshold_title``."""
@@ -277,6 +309,7 @@ class OnlineClusterer:
         self.stories: list[StoryState] = []
         self._active: dict[int, StoryState] = {}
         self._clock: float | None = None
+        self.merged_into: dict[int, int] = {}
         self.comparisons = 0
 
     def _evict(self, now: float) -> None:
@@ -290,7 +323,8 @@ class OnlineClusterer:
         return list(self._active.values())
 
     def add(self, article: ArticleFeatures) -> tuple[int, float]:
-        """Assign ``article``; returns (story index, score — 0.0 for a new story)."""
+        """Assign ``article``; returns (story index, score — 0.0 for a new story). Merges may later
+        fold that story into another: ``resolve`` gives a story's final index."""
         if article.published is not None:
             if self._clock is None or article.published > self._clock:
                 self._clock = article.published
@@ -303,9 +337,31 @@ class OnlineClusterer:
             story = StoryState.start(key, article)
             self.stories.append(story)
             self._active[key] = story
-            return key, 0.0
-        self.stories[outcome.key].add(article)
-        return outcome.key, outcome.score
+            score = 0.0
+        else:
+            key, score = outcome.key, outcome.score
+            story = self.stories[key]
+            story.add(article)
+        return self._merge(story), score
+
+    def _merge(self, story: StoryState) -> int:
+        others = ((s.key, s.centroid, s.count) for s in self._active.values() if s.count >= self.params.merge_min)
+        keys = mergeable(story, others, self.params)
+        if not keys:
+            return story.key
+        group = sorted([story.key, *keys])
+        survivor = self.stories[group[0]]
+        for key in group[1:]:
+            survivor.absorb(self.stories[key])
+            self.merged_into[key] = survivor.key
+            self._active.pop(key, None)
+        return survivor.key
+
+    def resolve(self, key: int) -> int:
+        """The story ``key`` ended in after merges."""
+        while key in self.merged_into:
+            key = self.merged_into[key]
+        return key
 
     def _evict_lazily(self) -> None:
         # Scanning the active set is O(window); do it once per simulated hour, not per article.

@@ -79,7 +79,7 @@ def cluster_rows(rows: list[dict], params: Params = Params(), progress: Callable
         labels[i], _score = clusterer.add(features)
         if progress:
             progress(1)
-    return labels
+    return [clusterer.resolve(label) for label in labels]
 
 
 def pair_features(pairs: list[dict]) -> dict[str, ArticleFeatures]:

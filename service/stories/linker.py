@@ -32,7 +32,7 @@ from service.config import Settings
 from service.ingest.workers import WorkerError, WorkerPool
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
 from service.stories import attribution, fingerprints
-from service.stories.clustering import Params, StoryState, choose, unpack
+from service.stories.clustering import Params, StoryState, choose, mergeable, unpack
 from service.stories.features import ArticleFeatures, article_features
 
 log = logging.getLogger(__name__)
@@ -203,26 +203,26 @@ class Linker:
         moment = article.sort_at
         story: Story | None = None
         score = 1.0
+        window = timedelta(hours=self.params.window_hours)
+        rows = (
+            await session.exec(
+                select(Story.id, Story.vector, Story.article_count)
+                .where(Story.last_published_at >= moment - window, Story.first_published_at <= moment + window)
+            )
+        ).all()
+        vectors = {sid: unpack(v) for sid, v, _n in rows}
         if duplicate is not None and duplicate.story_id is not None:
             story = await session.get(Story, duplicate.story_id)
-        if story is None:
-            window = timedelta(hours=self.params.window_hours)
-            rows = (
-                await session.exec(
-                    select(Story.id, Story.vector)
-                    .where(Story.last_published_at >= moment - window, Story.first_published_at <= moment + window)
-                )
-            ).all()
-            if rows:
-                shortlist = [sid for sid, _v in rows]
-                if len(rows) > self.params.top:
-                    coarse = np.stack([unpack(v) for _sid, v in rows]) @ feats.vector
-                    shortlist = [rows[i][0] for i in np.argsort(-coarse)[: self.params.top]]
-                stories = {s.id: s for s in (await session.exec(select(Story).where(col(Story.id).in_(shortlist)))).all()}
-                states = [StoryState.from_record(sid, stories[sid].state) for sid in shortlist]
-                outcome = choose(feats, states, self.params)
-                if outcome.key is not None:
-                    story, score = stories[outcome.key], outcome.score
+        if story is None and rows:
+            shortlist = [sid for sid, _v, _n in rows]
+            if len(rows) > self.params.top:
+                coarse = np.stack([vectors[sid] for sid in shortlist]) @ feats.vector
+                shortlist = [shortlist[i] for i in np.argsort(-coarse)[: self.params.top]]
+            stories = {s.id: s for s in (await session.exec(select(Story).where(col(Story.id).in_(shortlist)))).all()}
+            states = [StoryState.from_record(sid, stories[sid].state) for sid in shortlist]
+            outcome = choose(feats, states, self.params)
+            if outcome.key is not None:
+                story, score = stories[outcome.key], outcome.score
         now = utcnow()
         if story is None:
             state = StoryState.start(None, feats)
@@ -238,18 +238,44 @@ class Linker:
         if story.article_count and moment < story.first_seen_at:
             story.first_seen_at, story.first_article_id, story.title = moment, article.id, article.title or story.title
         story.article_count += 1
-        story.last_updated_at = now
         story.first_published_at = min(story.first_published_at, moment)
         story.last_published_at = max(story.last_published_at, moment)
-        languages = sorted(set(story.languages) | ({article.language} if article.language else set()))
-        outlets = sorted(set(story.outlet_ids) | ({article.outlet_id} if article.outlet_id else set()))
-        story.languages, story.language_count = languages, len(languages)
-        story.outlet_ids, story.outlet_count = outlets, len(outlets)
-        story.state = state.to_record()
-        story.vector = np.asarray(state.centroid, dtype="<f2").tobytes()
+        _add_members(story, {article.language} - {None}, {article.outlet_id} - {None})
+        _set_state(story, state, now)
         session.add(story)
         await session.flush()
+        state.key = story.id
+        others = [(sid, vectors[sid], n) for sid, _v, n in rows if sid != story.id]
+        merge = mergeable(state, others, self.params)
+        if merge:
+            story = await self._merge(session, story, state, merge, now)
         return story, score, new
+
+    async def _merge(self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime) -> Story:
+        """Merge the stories ``keys`` and ``story`` into the oldest of them (lowest id): its row
+        takes the others' articles, counts, languages, outlets and state; theirs are deleted."""
+        group = {story.id: story}
+        for other in (await session.exec(select(Story).where(col(Story.id).in_(keys)))).all():
+            group[other.id] = other
+        survivor = group[min(group)]
+        merged = state if survivor is story else StoryState.from_record(survivor.id, survivor.state)
+        for sid, other in sorted(group.items()):
+            if other is survivor:
+                continue
+            merged.absorb(state if other is story else StoryState.from_record(sid, other.state))
+            await session.exec(sa.update(Article).where(Article.story_id == sid).values(story_id=survivor.id))
+            if other.first_seen_at < survivor.first_seen_at:
+                survivor.first_seen_at, survivor.first_article_id, survivor.title = other.first_seen_at, other.first_article_id, other.title
+            survivor.article_count += other.article_count
+            survivor.first_published_at = min(survivor.first_published_at, other.first_published_at)
+            survivor.last_published_at = max(survivor.last_published_at, other.last_published_at)
+            _add_members(survivor, set(other.languages), set(other.outlet_ids))
+            await session.delete(other)
+        _set_state(survivor, merged, now)
+        session.add(survivor)
+        await session.flush()
+        log.info("stories %s merged into story %s", sorted(k for k in group if k != survivor.id), survivor.id)
+        return survivor
 
     async def _citations(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story: Story) -> None:
         """Layer 5: store the outlets ``article`` cites, linked to their article in ``story``; and
@@ -300,3 +326,15 @@ async def _resolve_outlet(session: AsyncSession, key: str) -> int | None:
             return outlet_id
     return None
 
+
+def _add_members(story: Story, languages: set[str], outlet_ids: set[int]) -> None:
+    story.languages = sorted(set(story.languages) | languages)
+    story.language_count = len(story.languages)
+    story.outlet_ids = sorted(set(story.outlet_ids) | outlet_ids)
+    story.outlet_count = len(story.outlet_ids)
+
+
+def _set_state(story: Story, state: StoryState, now: datetime) -> None:
+    story.last_updated_at = now
+    story.state = state.to_record()
+    story.vector = np.asarray(state.centroid, dtype="<f2").tobytes()
