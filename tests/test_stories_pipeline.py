@@ -186,3 +186,28 @@ async def test_stories_that_converge_merge_into_the_oldest(sessions, settings, w
     assert httpx.get(f"{api}/v1/stories/{outcomes[3].story_id}").status_code == 404
     merged = httpx.get(f"{api}/v1/stories/{outcomes[0].story_id}").json()
     assert [a["id"] for a in merged["articles"]] == ids
+
+
+async def test_bl18_url_variants_of_one_story_end_in_one_story(server, poller, sessions, bug_cases, api):
+    """BL-18: a trailing-slash link, a no-slash link and an /amp/ link of one article from two feeds
+    (hosts rewritten to the test server). However ingestion resolves their URLs (one article, or
+    one row per variant), they end in one story, copies marked ``duplicate_of`` the first; the
+    homepage item stays apart."""
+    def load(name: str) -> str:
+        return (bug_cases / name).read_text().replace("https://www.example.org", server.base)
+
+    canonical, amp = load("BL-18.canonical.html"), load("BL-18.amp.html")
+    for path, body in (("/world/2024/05/06/storm-hits-coast/", canonical), ("/world/2024/05/06/storm-hits-coast", canonical),
+                       ("/amp/world/2024/05/06/storm-hits-coast/", amp), ("/", "<html><body><nav><a href='/a'>A</a></nav></body></html>")):
+        server.add(path, body, Content_Type="text/html; charset=utf-8")
+    feeds = [server.add(f"/feeds/{name}", load(name), Content_Type="application/rss+xml") for name in ("BL-18.outlet.xml", "BL-18.aggregator.xml")]
+    await _poll(poller, sessions, feeds)
+
+    articles = httpx.get(f"{api}/v1/articles").json()["items"]
+    storm = sorted((a for a in articles if a["title"].startswith("Storm hits the coast")), key=lambda a: (a["published_at"], a["id"]))
+    home = [a for a in articles if a["title"] == "Homepage"]
+    assert storm and len(home) == 1 and all(a["story_id"] is not None for a in articles)
+    assert {a["story_id"] for a in storm} == {storm[0]["story_id"]} != {home[0]["story_id"]}
+    assert storm[0]["duplicate_of"] is None
+    assert all(a["duplicate_of"] == storm[0]["id"] and a["similarity"] == 1.0 for a in storm[1:])
+    assert home[0]["url"] == server.base + "/"

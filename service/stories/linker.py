@@ -12,6 +12,11 @@ lock (SQLite, where it is the transaction's first statement) serialises assignme
 processes and replicas, so two reports of one event that arrive at the same moment see each other
 and end in one story. Claims use ``link_lease_until`` with ``FOR UPDATE SKIP LOCKED``, so no article
 is linked twice.
+
+What runs where: encoding, MinHash and attribution patterns run in the worker pool
+(``link_features``). Scoring the shortlisted stories of the window (at most ``Params.top`` = 30, a
+few numpy products and dictionary lookups, 1-3 ms) and decoding their stored state run on the event
+loop inside the assignment transaction. That keeps the lock short.
 """
 
 from __future__ import annotations
