@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import tempfile
@@ -39,7 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from service.stories import files, metrics  # noqa: E402
-from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, StoryState  # noqa: E402
+from service.stories.clustering import OnlineClusterer, Params, StoryState  # noqa: E402
 from service.stories.features import ArticleFeatures  # noqa: E402
 
 

@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 
 from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_score, threshold_for
 from service.stories.features import ArticleFeatures, article_features, encode_batch
@@ -106,4 +105,4 @@ def compare_pairs(pairs: list[dict], params: Params = Params(), features: dict[s
     return out
 
 
-__all__ = ["read_jsonl", "parse_time", "stream_order", "cluster_rows", "compare_pairs", "pair_features", "np"]
+__all__ = ["read_jsonl", "parse_time", "stream_order", "cluster_rows", "compare_pairs", "pair_features"]

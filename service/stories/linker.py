@@ -34,7 +34,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.config import Settings
-from service.ingest.workers import WorkerError, WorkerPool
+from service.ingest.workers import WorkerPool
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
 from service.stories import attribution, fingerprints
 from service.stories.clustering import Params, StoryState, choose, mergeable, unpack
@@ -127,9 +127,10 @@ class Linker:
             )
             for article, feats in zip(articles, features, strict=True):
                 if isinstance(feats, BaseException):
-                    log.warning("article %s: story features failed: %s", article.id, feats)
-                    if not isinstance(feats, (WorkerError, ValueError)):
-                        log.exception("unexpected", exc_info=feats)
+                    # A text that kills or stalls the encoder would fail again: book it as linked
+                    # without a story rather than retrying it every lease period.
+                    log.warning("article %s: story features failed, left without a story: %r", article.id, feats)
+                    await self._give_up(article.id)
                     continue
                 try:
                     outcome = await self.assign(article.id, feats)
@@ -143,6 +144,13 @@ class Linker:
                         " (new)" if outcome.new_story else "",
                         f", duplicate of {outcome.duplicate_of}" if outcome.duplicate_of else "",
                     )
+
+    async def _give_up(self, article_id: int) -> None:
+        async with self.sessions() as session:
+            await session.exec(
+                sa.update(Article).where(Article.id == article_id).values(linked_at=utcnow(), link_lease_until=None)
+            )
+            await session.commit()
 
     async def assign(self, article_id: int, feats: ArticleFeatures) -> LinkOutcome | None:
         """Dedup, story and citations for one article, in one transaction under the story lock.
