@@ -2,8 +2,10 @@
 
 Layers, one module each, in pipeline order (DESIGN.md, "Dedup and story linking"):
 
-1. ``service.ingest.urls.canonicalize`` (same URL; owned by ingestion) and ``urls`` here (AMP and
-   scheme variants that only matter for matching, never for storage);
+1. Same URL: ``service.ingest.urls.canonicalize`` and ``rel=canonical`` at extraction, owned by
+   ingestion (``service/ingest/``). URL variants that still reach us as separate articles (AMP
+   pages, a slash more or less) carry the same text, so layers 2-3 mark them ``duplicate_of``
+   and they share a story (see the BL-18 test);
 2. and 3. ``fingerprints``: exact text hash and MinHash LSH near-duplicates (``duplicate_of``);
 4. ``representation`` (multilingual sentence encoder) + ``features`` (terms, entities) +
    ``clustering`` (online assignment of an article to a story within a time window);
