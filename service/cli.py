@@ -8,6 +8,9 @@
     newsloom feeds export                   print every subscription as OPML
     newsloom poll --once                    poll every due feed once, fetch and extract new pages
     newsloom extract FILE_OR_URL [--url U]  print one page's extraction as JSON
+    newsloom stories cluster FILE.jsonl [-o OUT.jsonl]   online story clustering of a file (+ scores vs gold)
+    newsloom stories eval GOLD.jsonl PRED.jsonl          pairwise and B-cubed precision, recall, F1
+    newsloom stories compare PAIRS.jsonl [-o OUT.jsonl]  similarity and same-story decision per pair
 
 Exit status: 0 on success, 1 when the work failed (the error is printed to stderr), 2 for usage errors.
 """
@@ -206,6 +209,87 @@ async def cmd_extract(args: argparse.Namespace, settings: Settings) -> None:
     print(json.dumps(extracted.as_json(), ensure_ascii=False, indent=2))
 
 
+def _stories_params(settings: Settings):
+    from service.stories.linker import params_from
+
+    return params_from(settings)
+
+
+def _read_rows(path: str) -> list[dict]:
+    from service.stories.files import read_jsonl
+
+    if not Path(path).is_file():
+        raise CommandError(f"no such file: {path}")
+    try:
+        return read_jsonl(path)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from exc
+
+
+def _write_lines(rows: list[dict], output: str | None) -> None:
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
+    if output:
+        Path(output).write_text(lines, encoding="utf-8")
+    else:
+        sys.stdout.write(lines)
+
+
+def _scores(gold: list, predicted: list) -> dict:
+    from service.stories import metrics
+
+    return {"articles": len(gold), "gold_stories": len(set(gold)), "predicted_stories": len(set(predicted)),
+            "bcubed": metrics.bcubed(gold, predicted).as_dict(), "pairwise": metrics.pairwise(gold, predicted).as_dict()}
+
+
+def cmd_stories_cluster(args: argparse.Namespace, settings: Settings) -> None:
+    from service.stories.files import cluster_rows
+
+    rows = _read_rows(args.input)
+    for number, row in enumerate(rows, 1):
+        if "id" not in row:
+            raise CommandError(f"{args.input}:{number}: no id")
+    with tqdm(total=len(rows), desc="articles", unit="article", file=sys.stderr, disable=args.quiet) as bar:
+        labels = cluster_rows(rows, _stories_params(settings), bar.update)
+    _write_lines([{"id": row["id"], "story": label} for row, label in zip(rows, labels, strict=True)], args.output)
+    if all(row.get("story") is not None for row in rows):
+        report = json.dumps(_scores([row["story"] for row in rows], labels))
+        print(report, file=sys.stdout if args.output else sys.stderr)
+
+
+def cmd_stories_eval(args: argparse.Namespace, settings: Settings) -> None:
+    gold = {row["id"]: row["story"] for row in _read_rows(args.gold) if row.get("story") is not None}
+    predicted = {row["id"]: row["story"] for row in _read_rows(args.predicted)}
+    missing = [key for key in gold if key not in predicted]
+    if missing:
+        raise CommandError(f"{len(missing)} gold articles have no prediction (first: {missing[0]})")
+    print(json.dumps(_scores(list(gold.values()), [predicted[key] for key in gold]), indent=2))
+
+
+def cmd_stories_compare(args: argparse.Namespace, settings: Settings) -> None:
+    from service.stories import metrics
+    from service.stories.files import compare_pairs
+
+    pairs = _read_rows(args.input)
+    params = _stories_params(settings)
+    with tqdm(total=1, desc="encoding articles", file=sys.stderr, disable=args.quiet) as bar:
+        results = compare_pairs(pairs, params)
+        bar.update(1)
+    _write_lines(results, args.output)
+    graded = [(pair, result) for pair, result in zip(pairs, results, strict=True) if pair.get("overall") is not None]
+    if graded:
+        report = {}
+        for name, subset in (("all", graded), ("de-en", [g for g in graded if {g[0].get("lang1"), g[0].get("lang2")} == {"de", "en"}])):
+            if not subset:
+                continue
+            gold_same = [pair.get("same_story", pair["overall"] <= 1.5) for pair, _r in subset]
+            report[name] = {
+                "pairs": len(subset),
+                "pearson": round(metrics.pearson([r["score"] for _p, r in subset], [-pair["overall"] for pair, _r in subset]), 4),
+                "same_story": metrics.binary(gold_same, [r["same_story"] for _p, r in subset]).as_dict(),
+            }
+        print(json.dumps(report), file=sys.stdout if args.output else sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="newsloom", description="Poll news feeds, extract articles, serve them as JSON.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -236,6 +320,22 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("source", metavar="FILE_OR_URL", help="an HTML file (may be gzipped) or an http(s) URL")
     extract.add_argument("--url", help="the page's URL, to resolve relative links (for a file)")
     extract.set_defaults(run=cmd_extract)
+
+    stories = sub.add_parser("stories", help="story linking over files").add_subparsers(dest="stories_command", required=True)
+    cluster = stories.add_parser("cluster", help="online story clustering of a JSON Lines file of articles")
+    cluster.add_argument("input", metavar="INPUT.jsonl", help="one article a line: id, lang, outlet, published, title, text, url")
+    cluster.add_argument("-o", "--output", metavar="OUTPUT.jsonl", help='write {"id", "story"} lines here (default stdout)')
+    cluster.add_argument("--quiet", action="store_true", help="no progress bar")
+    cluster.set_defaults(run=cmd_stories_cluster)
+    evaluate = stories.add_parser("eval", help="pairwise and B-cubed scores of predicted stories against gold")
+    evaluate.add_argument("gold", metavar="GOLD.jsonl", help='lines with "id" and "story"')
+    evaluate.add_argument("predicted", metavar="PRED.jsonl", help='lines with "id" and "story"')
+    evaluate.set_defaults(run=cmd_stories_eval)
+    compare = stories.add_parser("compare", help="the clusterer's similarity of article pairs")
+    compare.add_argument("input", metavar="PAIRS.jsonl", help="one pair a line: pair_id, a, b (articles)")
+    compare.add_argument("-o", "--output", metavar="OUT.jsonl", help='write {"pair_id", "score", "same_story"} lines here')
+    compare.add_argument("--quiet", action="store_true", help="no progress bar")
+    compare.set_defaults(run=cmd_stories_compare)
     return parser
 
 

@@ -99,6 +99,20 @@ class Settings(BaseSettings):
         default=30.0, gt=0, description="Seconds one page may spend in extraction before its worker is killed."
     )
 
+    stories_enabled: bool = Field(default=True, description="Link articles into stories after extraction.")
+    story_window_hours: float = Field(
+        default=72.0, gt=0, description="Hours around an article's publication time in which stories are candidates."
+    )
+    story_threshold: float = Field(
+        default=0.44, description="Similarity (see service.stories.clustering) from which an article with text joins a story."
+    )
+    story_threshold_title: float = Field(
+        default=0.30, description="Similarity from which a headline-only article (no body text) joins a story."
+    )
+    near_duplicate_threshold: float = Field(
+        default=0.7, gt=0, le=1, description="Estimated Jaccard similarity of word 3-shingles from which a text is a near-duplicate."
+    )
+
     webhooks_enabled: bool = Field(default=True, description="Run the webhook delivery worker inside `newsloom serve`.")
     webhook_timeout: float = Field(default=15.0, gt=0, description="Seconds a webhook receiver has to answer one delivery.")
     webhook_retry_schedule: list[float] = Field(

@@ -152,6 +152,13 @@ class Article(SQLModel, table=True):
     next_fetch_at: datetime | None = Field(default=None, sa_column=_ts())
     lease_owner: str | None = None
     lease_until: datetime | None = Field(default=None, sa_column=_ts())
+    # Story linking (issue 5; migration 0004): see ``service.stories``.
+    story_id: int | None = Field(default=None, foreign_key="stories.id", ondelete="SET NULL", index=True)
+    duplicate_of: int | None = Field(default=None, foreign_key="articles.id", ondelete="SET NULL", index=True)
+    similarity: float | None = Field(default=None, description="to duplicate_of (Jaccard) or to the story (score)")
+    minhash: list[int] | None = Field(default=None, sa_column=sa.Column(JSON))
+    linked_at: datetime | None = Field(default=None, sa_column=_ts(index=True))
+    link_lease_until: datetime | None = Field(default=None, sa_column=_ts())
 
 
 class Entry(SQLModel, table=True):
@@ -232,3 +239,72 @@ class Delivery(SQLModel, table=True):
     delivered_at: datetime | None = Field(default=None, sa_column=_ts())
     lease_owner: str | None = None
     lease_until: datetime | None = Field(default=None, sa_column=_ts())
+
+
+# -- stories (issue 5) --------------------------------------------------------------------------
+# Kept apart from the tables above so that branches adding columns there merge cleanly. The article
+# columns of story linking are declared on ``Article`` through ``_story_columns`` below.
+
+
+class Story(SQLModel, table=True):
+    """Articles reporting one event, across outlets and languages (``articles.story_id``).
+
+    ``first_seen_at``: earliest publication (else first-seen) time of its articles;
+    ``last_updated_at``: when an article last joined; ``first_published_at``/``last_published_at``
+    bound its articles' times and index the clustering window. ``state`` is the clusterer's
+    ``StoryState`` record (centroid sum, exemplars, terms, entities); ``vector`` the unit centroid
+    as 512 little-endian float16 values (1 kB; read for every candidate in the window).
+    """
+
+    __tablename__ = "stories"
+    __table_args__ = (sa.Index("ix_stories_activity", "last_updated_at", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    title: str | None = None
+    first_article_id: int | None = None
+    first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    first_published_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_published_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True, nullable=False))
+    article_count: int = 0
+    outlet_count: int = 0
+    language_count: int = 0
+    languages: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
+    outlet_ids: list[int] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
+    vector: bytes = Field(default=b"", sa_column=sa.Column(sa.LargeBinary, nullable=False), description="float16 little-endian")
+    state: dict = Field(default_factory=dict, sa_column=sa.Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+
+
+class ArticleBand(SQLModel, table=True):
+    """One MinHash LSH band key of an article's text (``service.stories.fingerprints``): articles
+    sharing a key are near-duplicate candidates."""
+
+    __tablename__ = "article_bands"
+
+    id: int | None = Field(default=None, primary_key=True)
+    band: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, index=True))
+    article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE", index=True)
+
+
+class Citation(SQLModel, table=True):
+    """An article attributing its report to another outlet ("Bloomberg reported"): the name as
+    written, the outlet when known, and that outlet's article in the same story when we have it."""
+
+    __tablename__ = "article_citations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE", index=True)
+    name: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
+    outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL", index=True)
+    cited_article_id: int | None = Field(default=None, foreign_key="articles.id", ondelete="SET NULL")
+
+
+class StoryLock(SQLModel, table=True):
+    """A row per named lock; the story writer updates it first in its transaction, which serialises
+    story assignment across processes on PostgreSQL (row lock) and SQLite (write lock)."""
+
+    __tablename__ = "story_locks"
+
+    name: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
+    counter: int = 0

@@ -56,7 +56,7 @@ def test_signature_matches_the_standard_webhooks_reference():
 ARTICLE = Candidate(
     title="Hochwasser in Zürich: Straßen gesperrt",
     text="Die Behörden in der Schweiz melden Überschwemmungen. Keine Verletzten.",
-    language="de", outlets={"nzz.ch"}, feed_ids={7}, outlet_count=2,
+    languages={"de"}, outlets={"nzz.ch"}, feed_ids={7}, outlet_count=2,
 )
 
 

@@ -1,7 +1,7 @@
 """webhook subscriptions and deliveries
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-30 01:24:37.100152
 """
 
@@ -12,7 +12,7 @@ import service.models
 
 
 revision = '0005'
-down_revision = '0003'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 

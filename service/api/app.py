@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from service.api import problems, webhook_docs
-from service.api.routes import articles, feeds, health, subscriptions
+from service.api.routes import articles, feeds, health, stories, subscriptions
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate_async, session_factory
 from service.ingest.fetcher import create_client
@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(feeds.router)
     app.include_router(articles.router)
+    app.include_router(stories.router)
     app.include_router(subscriptions.router)
     webhook_docs.document(app)
     return app

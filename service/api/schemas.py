@@ -89,13 +89,20 @@ class ArticleSummary(BaseModel):
         description="Why the page's text was not used: fetch or extraction failure, or a wall "
         "('paywall: …', 'consent: …', 'script-shell: …')."
     )
-
+    # Story linking (service.stories).
+    story_id: int | None = Field(default=None, description="The story the article belongs to (null until linked).")
+    duplicate_of: int | None = Field(default=None, description="The first copy of this text (syndicated or lightly edited).")
+    similarity: float | None = Field(
+        default=None, description="Jaccard similarity to duplicate_of, else the score with which it joined its story."
+    )
+    cites: list[CitationPublic] = Field(default_factory=list, description="Outlets this article attributes its report to.")
 
     @classmethod
-    def from_row(cls, article, outlet: str | None):
-        """Build from an ``Article`` row and its outlet's domain."""
+    def from_row(cls, article, outlet: str | None, cites: list | None = None):
+        """Build from an ``Article`` row, its outlet's domain and its citations (``CitationPublic``)."""
         data = article.model_dump(exclude={"extraction_status"})
-        return cls.model_validate({**data, "extraction_status": str(article.extraction_status), "outlet": outlet})
+        extra = {"extraction_status": str(article.extraction_status), "outlet": outlet, "cites": cites or []}
+        return cls.model_validate({**data, **extra})
 
 
 class ArticlePublic(ArticleSummary):
@@ -185,3 +192,60 @@ class DeliveryPublic(BaseModel):
     def from_row(cls, delivery) -> DeliveryPublic:
         data = delivery.model_dump(exclude={"status", "payload"})
         return cls.model_validate({**data, "status": str(delivery.status)})
+
+
+class CitationPublic(BaseModel):
+    """An outlet an article attributes its report to ("Bloomberg reported …")."""
+
+    name: str = Field(description="The name as the article writes it.")
+    outlet: str | None = Field(description="The cited outlet's domain, when it is an outlet we know.")
+    article_id: int | None = Field(description="The cited outlet's article in the same story, when we have it.")
+
+
+class StoryArticle(BaseModel):
+    """An article as part of a story."""
+
+    id: int
+    title: str | None
+    url: str | None
+    outlet: str | None
+    language: str | None
+    published_at: datetime | None
+    first_seen_at: datetime
+    duplicate_of: int | None
+    similarity: float | None
+
+
+class CitationEdge(BaseModel):
+    """Attribution inside a story: ``article_id`` (of ``outlet``) says ``cited_outlet`` reported it."""
+
+    article_id: int
+    outlet: str | None
+    cited_name: str
+    cited_outlet: str | None
+    cited_article_id: int | None
+
+
+class StorySummary(BaseModel):
+    """A story: articles of several outlets (and languages) reporting one event. Times are UTC."""
+
+    id: int
+    title: str | None = Field(description="The title of the first report.")
+    first_seen_at: datetime = Field(description="Publication (else first-seen) time of the first report.")
+    last_updated_at: datetime = Field(description="When an article last joined the story.")
+    article_count: int
+    outlet_count: int
+    languages: list[str]
+    outlets: list[str] = Field(description="Domains of the outlets reporting it.")
+
+
+class StoryPublic(StorySummary):
+    """One story with its articles (by publication time), who reported first and who cites whom."""
+
+    first_reported: StoryArticle | None
+    articles: list[StoryArticle]
+    citations: list[CitationEdge]
+
+
+ArticleSummary.model_rebuild()
+ArticlePublic.model_rebuild()

@@ -35,6 +35,7 @@ from service.ingest.robots import RobotsCache, RobotsUnavailable
 from service.ingest.workers import WorkerError, WorkerPool
 from service.loops import run_until_stopped
 from service.models import Article, Feed, utcnow
+from service.stories.linker import Linker
 from service.webhooks import outbox
 
 log = logging.getLogger(__name__)
@@ -100,6 +101,7 @@ class Poller:
         self.limiter = HostLimiter(settings.host_concurrency, settings.host_min_gap, settings.global_concurrency)
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
+        self.linker = Linker(settings, sessions, workers, on_events)
 
     def wake(self) -> None:
         """Look for due feeds now instead of at the next tick (called when a feed is added)."""
@@ -170,7 +172,7 @@ class Poller:
                 outlet_id = await store.outlet_for(session, parsed.site_url or current.url)
                 new_ids = await store.store_entries(session, current, parsed)
                 report.articles_new = len(new_ids)
-                events = await outbox.announce_articles(session, new_ids)
+                events = await self._announce(session, new_ids)
             else:
                 report.feeds_not_modified = 1
                 events = 0
@@ -185,6 +187,13 @@ class Poller:
         if report.articles_new:
             self._pages_due.set()
         return report
+
+    async def _announce(self, session: AsyncSession, article_ids: list[int]) -> int:
+        """``article.created`` for completed articles, in the caller's transaction; with stories on,
+        the linker announces them instead, once they are linked (so events carry their story)."""
+        if self.settings.stories_enabled:
+            return 0
+        return await outbox.announce_articles(session, article_ids)
 
     def _events_written(self, count: int) -> None:
         if count and self.on_events is not None:
@@ -278,7 +287,7 @@ class Poller:
             if current is None:
                 return PollReport()
             await store.record_extraction(session, current, result.url, extracted)
-            events = await outbox.announce_articles(session, [current.id])
+            events = await self._announce(session, [current.id])
             await session.commit()
         self._events_written(events)
         log.info("article %s extracted: %d words", article.id, extracted.word_count)
@@ -290,7 +299,7 @@ class Poller:
             if current is None:
                 return PollReport()
             store.record_page_failure(current, reason, retry_in=retry_in)
-            events = await outbox.announce_articles(session, [current.id])
+            events = await self._announce(session, [current.id])
             await session.commit()
         self._events_written(events)
         log.info("article %s page failed (%s): %s", article_id, "will retry" if retry_in else "final", reason)
@@ -303,8 +312,10 @@ class Poller:
         ``feed_ids`` restricts the work to articles first seen in those feeds."""
         batch = self.settings.page_concurrency * 2
 
-        def claim(session: AsyncSession) -> Awaitable[list[Article]]:
-            return store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
+        async def claim(session: AsyncSession) -> list[Article]:
+            # Stories: first link the articles whose text is final (dedup, story, citations).
+            await self.linker.link_pending()
+            return await store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
 
         return await self._drain(claim, self._page_guarded, on_page)
 

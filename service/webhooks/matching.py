@@ -42,11 +42,13 @@ class SubscriptionFilter(BaseModel):
 
 @dataclass
 class Candidate:
-    """The facts of one event that filters look at."""
+    """The facts of one event that filters look at: for an article its own; for a story event the
+    story's languages, outlets and outlet count with the title and text of the article that
+    caused it."""
 
     title: str = ""
     text: str = ""
-    language: str | None = None
+    languages: set[str] = field(default_factory=set)
     outlets: set[str] = field(default_factory=set)
     feed_ids: set[int] = field(default_factory=set)
     outlet_count: int = 1
@@ -65,7 +67,7 @@ def _term_pattern(term: str) -> re.Pattern[str]:
 
 def matches(flt: SubscriptionFilter, candidate: Candidate) -> bool:
     """True when ``candidate`` satisfies every constraint of ``flt``."""
-    if flt.languages and (candidate.language or "") not in flt.languages:
+    if flt.languages and not (candidate.languages & set(flt.languages)):
         return False
     if flt.outlets and not (candidate.outlets & set(flt.outlets)):
         return False

@@ -4,9 +4,11 @@ The delivery worker (``service.webhooks.delivery``) sends them later.
 
 Which ingests count as new (bug case BL-34, our policy): ``article.created`` fires once per article
 and subscription, when the article is complete (page extracted, or given up and kept with the feed's
-text), and only for articles that are news to the subscriber: first seen *and* published (when the
-feed or page says) at or after the subscription's creation. A feed's backlog on its first fetch
-and edits of known entries fire nothing.
+text) and, with stories on, linked to its story; and only for articles that are news to the
+subscriber: first seen *and* published (when the feed or page says) at or after the subscription's
+creation. A feed's backlog on its first fetch and edits of known entries fire nothing.
+``story.created`` fires when an article starts a story, ``story.updated`` when an article brings a
+story a new outlet or a new language; both only for articles that are news in the same sense.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.api.schemas import ArticlePublic
+from service.api.views import citations_for, story_view
 from service.db import dialect_insert
-from service.models import Article, Delivery, ExtractionStatus, Entry, Outlet, Subscription, SubscriptionState, utcnow
+from service.models import Article, Delivery, Entry, ExtractionStatus, Outlet, Story, Subscription, SubscriptionState, utcnow
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
 
 EVENT_TYPES = ("article.created", "story.created", "story.updated")
@@ -55,10 +58,26 @@ async def _subscribers(session: AsyncSession, event_type: str) -> list[Subscript
     return [s for s in rows.all() if event_type in s.event_types]
 
 
+def _is_news(subscription: Subscription, article: Article) -> bool:
+    """BL-34: only articles first seen and published at or after the subscription's creation."""
+    if article.first_seen_at < subscription.created_at:
+        return False
+    return article.published_at is None or article.published_at >= subscription.created_at
+
+
+async def _article_facts(session: AsyncSession, article: Article) -> tuple[str | None, set[int]]:
+    outlet = (await session.exec(select(Outlet.domain).where(Outlet.id == article.outlet_id))).first() if article.outlet_id else None
+    feed_ids = set((await session.exec(select(Entry.feed_id).where(Entry.article_id == article.id))).all())
+    return outlet, feed_ids
+
+
 async def announce_articles(session: AsyncSession, article_ids: list[int]) -> int:
     """Write ``article.created`` deliveries for the articles ``article_ids`` that are complete (not
-    ``pending``) to every matching subscription (see the module docstring for what counts as new). Does not commit: call
-    it inside the transaction that completes the articles. Returns the number of deliveries written."""
+    ``pending``) to every matching subscription (see the module docstring for what counts as new).
+    The payload is the article as ``GET /v1/articles/{id}`` returns it; ``min_outlets`` sees the
+    outlet count of the article's story (1 when it has none). Does not commit: call it inside the
+    transaction that completes (or, with stories on, links) the articles. Returns the number of
+    deliveries written."""
     if not article_ids:
         return 0
     subscribers = await _subscribers(session, "article.created")
@@ -66,35 +85,51 @@ async def announce_articles(session: AsyncSession, article_ids: list[int]) -> in
         return 0
     written = 0
     for article_id in article_ids:
-        row = (
-            await session.exec(
-                select(Article, Outlet.domain)
-                .join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
-                .where(Article.id == article_id)
-            )
-        ).first()
-        if row is None:
-            continue
-        article, outlet = row
-        if article.extraction_status == ExtractionStatus.pending:
+        article = await session.get(Article, article_id)
+        if article is None or article.extraction_status == ExtractionStatus.pending:
             continue  # announced when its page is done
-        feed_ids = set((await session.exec(select(Entry.feed_id).where(Entry.article_id == article_id))).all())
+        outlet, feed_ids = await _article_facts(session, article)
+        story = await session.get(Story, article.story_id) if article.story_id else None
         candidate = Candidate(
-            title=article.title or "", text=article.text or "", language=article.language,
-            outlets={outlet} if outlet else set(), feed_ids=feed_ids,
+            title=article.title or "", text=article.text or "", languages={article.language} - {None},
+            outlets={outlet} - {None}, feed_ids=feed_ids, outlet_count=story.outlet_count if story else 1,
         )
         payload = None
         for subscription in subscribers:
-            if article.first_seen_at < subscription.created_at:
-                continue
-            if article.published_at is not None and article.published_at < subscription.created_at:
+            if not _is_news(subscription, article):
                 continue
             if not matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
                 continue
             if payload is None:
-                payload = envelope("article.created", ArticlePublic.from_row(article, outlet).model_dump(mode="json"))
+                cites = (await citations_for(session, [article.id])).get(article.id)
+                payload = envelope("article.created", ArticlePublic.from_row(article, outlet, cites).model_dump(mode="json"))
             key = f"article.created:{article_id}"
             written += await _enqueue(session, subscription.id, "article.created", key, payload) is not None
+    return written
+
+
+async def announce_story(session: AsyncSession, story: Story, event_type: str, article: Article) -> int:
+    """Write ``story.created`` or ``story.updated`` deliveries for ``story``, which ``article`` just
+    created or grew (by a new outlet or language), to every matching subscription. The filter sees
+    the story's languages, outlets and outlet count and the article's title, text and feeds; the
+    payload is the story as ``GET /v1/stories`` lists it. Only articles that are news to the
+    subscriber (as for ``article.created``) cause events. Does not commit; returns the number of
+    deliveries written."""
+    subscribers = await _subscribers(session, event_type)
+    if not subscribers:
+        return 0
+    view = await story_view(session, story)
+    _outlet, feed_ids = await _article_facts(session, article)
+    candidate = Candidate(
+        title=f"{story.title or ''}\n{article.title or ''}", text=article.text or "", languages=set(story.languages),
+        outlets=set(view.outlets), feed_ids=feed_ids, outlet_count=story.outlet_count,
+    )
+    payload = envelope(event_type, view.model_dump(mode="json"))
+    key = f"{event_type}:{story.id}" + (f":{article.id}" if event_type == "story.updated" else "")
+    written = 0
+    for subscription in subscribers:
+        if _is_news(subscription, article) and matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
+            written += await _enqueue(session, subscription.id, event_type, key, payload) is not None
     return written
 
 

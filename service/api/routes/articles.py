@@ -13,6 +13,7 @@ from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, encode_cursor
 from service.api.problems import Problem
 from service.api.schemas import ArticlePublic, ArticleSummary, Page
+from service.api.views import citations_for
 from service.models import Article, Entry, Outlet
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
@@ -24,6 +25,7 @@ async def list_articles(
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     feed_id: Annotated[int | None, Query(description="Only articles seen in this feed.")] = None,
+    story_id: Annotated[int | None, Query(description="Only articles of this story.")] = None,
     lang: Annotated[str | None, Query(min_length=2, max_length=8, description="ISO 639-1 code.")] = None,
     since: Annotated[datetime | None, Query(description="Published (else first seen) at or after, ISO 8601.")] = None,
     until: Annotated[datetime | None, Query(description="Published (else first seen) before, ISO 8601.")] = None,
@@ -32,6 +34,8 @@ async def list_articles(
     query = select(Article, Outlet.domain).join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
     if feed_id is not None:
         query = query.where(sa.exists().where(Entry.article_id == Article.id, Entry.feed_id == feed_id))
+    if story_id is not None:
+        query = query.where(Article.story_id == story_id)
     if lang:
         query = query.where(Article.language == lang.lower())
     for name, moment in (("since", since), ("until", until)):
@@ -48,7 +52,8 @@ async def list_articles(
         )
     query = query.order_by(col(Article.sort_at).desc(), col(Article.id).desc()).limit(limit + 1)
     rows = (await session.exec(query)).all()
-    items = [ArticleSummary.from_row(a, outlet) for a, outlet in rows[:limit]]
+    cites = await citations_for(session, [a.id for a, _outlet in rows[:limit]])
+    items = [ArticleSummary.from_row(a, outlet, cites.get(a.id)) for a, outlet in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1][0]
@@ -67,4 +72,4 @@ async def get_article(article_id: int, session: SessionDep) -> ArticlePublic:
     row = (await session.exec(query)).first()
     if row is None:
         raise Problem(404, f"no article with id {article_id}")
-    return ArticlePublic.from_row(*row)
+    return ArticlePublic.from_row(*row, (await citations_for(session, [article_id])).get(article_id))

@@ -1,0 +1,134 @@
+"""What the clusterer knows about one article: its vector, its terms and its named things.
+
+``article_features`` is the one CPU-heavy call of story linking (encoding, MinHash, attribution
+patterns); the linker runs it in a worker process. Everything it returns is picklable.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from service.stories import attribution, fingerprints
+from service.stories.representation import Encoder, default_encoder, fix_case, representation_text
+
+# Words too common to say anything about an event (ISO 639-1 → words). Rarer words are weighted by
+# inverse story frequency in the window anyway; these lists only keep headlines' glue out.
+STOPWORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        "a an the of to in on for and or is are was were be been with at by from as it its this that these those "
+        "has have had after over new says said will would not but his her their he she they we you who what how why "
+        "when where which up out about into than more most just can could may might all one two no so if do does "
+        "did our your my me him them us i s t vs via amid".split()
+    ),
+    "de": frozenset(
+        "der die das den dem des ein eine einer eines einem einen und oder ist sind war waren wird werden wurde "
+        "wurden mit auf für von zu zum zur im in an am bei aus nach über unter vor als auch nicht noch nur sich "
+        "es er sie wir ihr ich du dass daß hat haben hatte so wie was wer wo bis durch gegen um seit schon sehr "
+        "mehr man kann soll sein seine ihre dieser diese dieses".split()
+    ),
+    "fr": frozenset("le la les un une des du de et ou est sont a au aux en dans sur pour par avec ne pas que qui il elle ils se sa son ses".split()),
+    "es": frozenset("el la los las un una unos de del y o es son en con por para que se su sus al lo como más no".split()),
+}
+
+# Body words from which an article counts as having text (not just a headline or a teaser).
+MIN_TEXT_WORDS = 30
+
+_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
+_ENTITY = re.compile(r"(?<![\w])(?:[A-ZÀ-ÞĀ-Ž][\w'’\-]+|\d[\d.,:]*\d|\d)")
+
+
+def _fold(word: str) -> str:
+    """Lower-case and strip accents, so that ``Zürich``/``Zurich`` and ``Erdoğan``/``Erdogan`` meet."""
+    decomposed = unicodedata.normalize("NFKD", word.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def terms(text: str, lang: str | None) -> Counter[str]:
+    """Term counts of ``text``: folded words of two or more characters, stopwords of ``lang`` and of
+    English removed (headlines mix them)."""
+    stop = STOPWORDS.get(lang or "", frozenset()) | STOPWORDS["en"]
+    words = (_fold(w) for w in _WORD.findall(text))
+    return Counter(w for w in words if len(w) > 1 and w not in stop)
+
+
+def entities(text: str) -> frozenset[str]:
+    """Named things and numbers, language-independent: capitalised words that do not start a
+    sentence, and numbers (folded, so they meet across languages: "Salvini", "2020", "51").
+    A crude stand-in for named-entity recognition that costs nothing and needs no model."""
+    found: set[str] = set()
+    for sentence in re.split(r"(?<=[.!?:])\s+|\n+", text):
+        for index, match in enumerate(_ENTITY.finditer(sentence)):
+            token = match.group(0)
+            if index == 0 and match.start() == 0 and not token[0].isdigit():
+                continue  # the first word of a sentence is capitalised anyway
+            folded = _fold(token).strip(".,:")
+            if folded[:1].isdigit():
+                folded = re.sub(r"[.,:]", "", folded)  # "12.000" (de) and "12,000" (en) meet
+            if len(folded) > 1 or folded.isdigit():
+                found.add(folded)
+    return frozenset(found)
+
+
+@dataclass
+class ArticleFeatures:
+    """Features of one article. ``vector``: float32 (dimension,), unit length; ``terms``: folded
+    term counts of title + lead; ``entities``: see ``entities``; ``published``: POSIX seconds or
+    None; ``minhash``: MinHash signature of the whole text (``fingerprints``), empty without text;
+    ``bands``: its LSH band keys; ``cites``: outlet names the text attributes reports to;
+    ``has_text``: whether a body of at least ``MIN_TEXT_WORDS`` words backs the title."""
+
+    vector: np.ndarray
+    lang: str | None
+    terms: Counter[str]
+    entities: frozenset[str]
+    published: float | None = None
+    minhash: list[int] = field(default_factory=list)
+    bands: list[str] = field(default_factory=list)
+    cites: list[str] = field(default_factory=list)
+    has_text: bool = False
+
+
+def article_features(
+    title: str | None,
+    text: str | None,
+    lang: str | None,
+    published: datetime | None = None,
+    *,
+    encoder: Encoder | None = None,
+    vector: np.ndarray | None = None,
+    with_fingerprint: bool = True,
+) -> ArticleFeatures:
+    """Compute ``ArticleFeatures`` (CPU-bound: 1-40 ms with the default encoder; run it in a
+    worker). ``lang`` is an ISO 639-1 code or None (then only English stopwords are removed).
+    ``vector``: the encoding of ``representation_text(title, text)`` when the caller batched it."""
+    rep = representation_text(title, text)
+    if vector is None:
+        vector = (encoder or default_encoder()).encode([rep])[0]
+    lead = f"{fix_case(title or '')}\n{text or ''}"[:2000]
+    signature: list[int] = []
+    bands: list[str] = []
+    if with_fingerprint and text and len(text.split()) >= fingerprints.MIN_WORDS:
+        signature = fingerprints.minhash_signature(text)
+        bands = fingerprints.band_keys(signature)
+    return ArticleFeatures(
+        vector=vector,
+        lang=lang,
+        terms=terms(rep, lang),
+        entities=entities(lead),
+        published=published.timestamp() if published else None,
+        minhash=signature,
+        bands=bands,
+        cites=attribution.cited_names(text or "") if text else [],
+        has_text=bool(text) and len(text.split()) >= MIN_TEXT_WORDS,
+    )
+
+
+def encode_batch(texts: list[str]) -> np.ndarray:
+    """Encode many representation texts at once with the default encoder (benchmarks, CLI)."""
+    return default_encoder().encode(texts)

@@ -1,0 +1,213 @@
+"""Story linking through the real pipeline: feeds and pages served over HTTP on 127.0.0.1, polled
+and extracted by the real poller, linked by its linker, read back through the API (SQLite, and
+PostgreSQL when configured)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from sqlmodel import select
+
+from service.feeds import add_feed
+from service.models import Article, Story
+from service.stories.linker import Linker, link_features
+from tests import story_texts as st
+
+
+def _serve_outlets(server, extra_globe_items: list[tuple[str, str, str]] = ()) -> list[str]:
+    welt = server.add("/welt/ostbruecke.html", st.page(st.WELT_TITLE, st.WELT, "de"), Content_Type="text/html; charset=utf-8")
+    bloom = server.add("/bloomberg/lindenfurt.html", st.page(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), Content_Type="text/html; charset=utf-8")
+    globe = server.add("/globe/bridge.html", st.page(st.GLOBE_TITLE, st.GLOBE, "en"), Content_Type="text/html; charset=utf-8")
+    orchard = server.add("/globe/apples.html", st.page(st.ORCHARD_TITLE, st.ORCHARD, "en"), Content_Type="text/html; charset=utf-8")
+    rss = "application/rss+xml"
+    return [
+        server.add("/feeds/welt.xml", st.feed("https://www.welt.de/", "WELT", "de",
+                   [(st.WELT_TITLE, welt, "Mon, 06 May 2024 07:00:00 GMT")]), Content_Type=rss),
+        server.add("/feeds/bloomberg.xml", st.feed("https://www.bloomberg.com/", "Bloomberg", "en",
+                   [(st.BLOOMBERG_TITLE, bloom, "Mon, 06 May 2024 09:30:00 GMT")]), Content_Type=rss),
+        server.add("/feeds/globe.xml", st.feed("https://www.dailyglobe.com/", "Daily Globe", "en",
+                   [(st.GLOBE_TITLE, globe, "Mon, 06 May 2024 12:00:00 GMT"),
+                    (st.ORCHARD_TITLE, orchard, "Tue, 07 May 2024 08:00:00 GMT"), *extra_globe_items]), Content_Type=rss),
+    ]
+
+
+async def _poll(poller, sessions, feed_urls: list[str]) -> None:
+    async with sessions() as session:
+        for url in feed_urls:
+            await add_feed(session, url, 900)
+    report = await poller.poll_due_feeds()
+    assert report.feeds_failed == 0
+    await poller.process_pages()
+
+
+async def test_three_outlets_two_languages_one_story_with_attribution(server, poller, sessions, api):
+    await _poll(poller, sessions, _serve_outlets(server))
+
+    stories = httpx.get(f"{api}/v1/stories").json()["items"]
+    assert len(stories) == 2, stories
+    bridge = next(s for s in stories if s["article_count"] == 3)
+    apples = next(s for s in stories if s["article_count"] == 1)
+    assert bridge["languages"] == ["de", "en"]
+    assert bridge["outlets"] == ["bloomberg.com", "dailyglobe.com", "welt.de"]
+    assert bridge["outlet_count"] == 3
+    assert apples["title"] == st.ORCHARD_TITLE
+
+    story = httpx.get(f"{api}/v1/stories/{bridge['id']}").json()
+    by_outlet = {a["outlet"]: a for a in story["articles"]}
+    assert [a["outlet"] for a in story["articles"]] == ["welt.de", "bloomberg.com", "dailyglobe.com"]
+    assert story["first_reported"]["outlet"] == "welt.de"
+    assert story["title"] == st.WELT_TITLE
+    assert story["first_seen_at"].startswith("2024-05-06T07:00:00")
+    edges = {(e["outlet"], e["cited_outlet"], e["cited_article_id"]) for e in story["citations"]}
+    assert edges == {
+        ("dailyglobe.com", "welt.de", by_outlet["welt.de"]["id"]),
+        ("dailyglobe.com", "bloomberg.com", by_outlet["bloomberg.com"]["id"]),
+    }
+
+    globe = httpx.get(f"{api}/v1/articles/{by_outlet['dailyglobe.com']['id']}").json()
+    assert globe["story_id"] == bridge["id"] and globe["duplicate_of"] is None
+    assert [(c["name"], c["outlet"]) for c in globe["cites"]] == [("Welt", "welt.de"), ("Bloomberg", "bloomberg.com")]
+    listed = httpx.get(f"{api}/v1/articles", params={"story_id": bridge["id"]}).json()["items"]
+    assert {a["id"] for a in listed} == {a["id"] for a in story["articles"]}
+
+    # Filters.
+    def ids(**params) -> list[int]:
+        return [s["id"] for s in httpx.get(f"{api}/v1/stories", params=params).json()["items"]]
+
+    assert ids(min_languages=2) == [bridge["id"]]
+    assert ids(min_outlets=3) == [bridge["id"]]
+    assert ids(lang="de") == [bridge["id"]]
+    assert ids(outlet="welt.de") == [bridge["id"]]
+    assert ids(outlet="dailyglobe.com") == [s["id"] for s in stories]
+    assert ids(q="apple harvest") == [apples["id"]]
+    assert ids(since="2999-01-01T00:00:00Z") == []
+    first = httpx.get(f"{api}/v1/stories", params={"limit": 1}).json()
+    second = httpx.get(f"{api}/v1/stories", params={"limit": 1, "cursor": first["next_cursor"]}).json()
+    assert [first["items"][0]["id"], second["items"][0]["id"]] == [s["id"] for s in stories]
+    assert second["next_cursor"] is None
+    missing = httpx.get(f"{api}/v1/stories/999999")
+    assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+async def test_syndicated_and_lightly_edited_copies_are_duplicates(server, poller, sessions, api):
+    edited = st.BLOOMBERG.replace("on Monday", "on Monday, officials said,").replace("About 12,000", "Roughly 12,000")
+    wire = server.add("/wire/copy.html", st.page(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), Content_Type="text/html")
+    copy = server.add("/regional/edited.html", st.page("Lindenfurt closes bridge", edited, "en"), Content_Type="text/html")
+    feeds = _serve_outlets(server) + [
+        server.add("/feeds/wire.xml", st.feed("https://www.wirecopies.net/", "Wire", "en",
+                   [(st.BLOOMBERG_TITLE, wire, "Mon, 06 May 2024 10:00:00 GMT")]), Content_Type="application/rss+xml"),
+        server.add("/feeds/regional.xml", st.feed("https://www.regional-herald.org/", "Herald", "en",
+                   [("Lindenfurt closes bridge", copy, "Mon, 06 May 2024 10:30:00 GMT")]), Content_Type="application/rss+xml"),
+    ]
+    await _poll(poller, sessions, feeds)
+
+    articles = httpx.get(f"{api}/v1/articles").json()["items"]
+    by_outlet = {a["outlet"]: a for a in articles if a["title"] != st.ORCHARD_TITLE}
+    original = by_outlet["bloomberg.com"]
+    assert original["duplicate_of"] is None
+    assert by_outlet["wirecopies.net"]["duplicate_of"] == original["id"]
+    assert by_outlet["wirecopies.net"]["similarity"] == 1.0
+    near = by_outlet["regional-herald.org"]
+    assert near["duplicate_of"] == original["id"]
+    assert 0.7 <= near["similarity"] < 1.0
+    assert by_outlet["dailyglobe.com"]["duplicate_of"] is None  # a retelling, not a copy
+    assert by_outlet["welt.de"]["duplicate_of"] is None
+    assert len({a["story_id"] for a in by_outlet.values()}) == 1
+
+
+async def test_two_reports_at_the_same_moment_in_two_workers_end_in_one_story(server, poller, sessions, settings, workers):
+    # Store and extract the two reports without linking them, then link them in two linkers at once.
+    feeds = _serve_outlets(server)[:2]
+    async with sessions() as session:
+        for url in feeds:
+            await add_feed(session, url, 900)
+    quiet = settings.model_copy(update={"stories_enabled": False})
+    poller.settings = quiet
+    poller.linker.settings = quiet
+    await poller.poll_due_feeds()
+    await poller.process_pages()
+    async with sessions() as session:
+        rows = (await session.exec(select(Article))).all()
+        assert len(rows) == 2 and all(a.story_id is None and a.linked_at is None for a in rows)
+
+    first, second = Linker(settings, sessions, workers), Linker(settings, sessions, workers)
+    claimed = [await first.claim(1), await second.claim(1)]
+    assert [len(c) for c in claimed] == [1, 1] and claimed[0][0].id != claimed[1][0].id
+    features = await asyncio.gather(
+        *(workers.run(link_features, a.title, a.text, a.language, a.sort_at) for a in (c[0] for c in claimed))
+    )
+    outcomes = await asyncio.gather(first.assign(claimed[0][0].id, features[0]), second.assign(claimed[1][0].id, features[1]))
+
+    assert sorted(o.new_story for o in outcomes) == [False, True]
+    async with sessions() as session:
+        stories = (await session.exec(select(Story))).all()
+        assert len(stories) == 1 and stories[0].article_count == 2 and stories[0].languages == ["de", "en"]
+        assert {a.story_id for a in (await session.exec(select(Article))).all()} == {stories[0].id}
+
+
+
+async def test_stories_that_converge_merge_into_the_oldest(sessions, settings, workers, api):
+    from datetime import UTC, datetime, timedelta
+
+    from service.models import ExtractionStatus
+    from service.stories.clustering import Params
+
+    linker = Linker(settings, sessions, workers)
+    # Merge everything with three or more articles, whatever the centroids: this tests the
+    # database side of a merge, not the threshold (tested in memory).
+    linker.params = Params(merge_threshold=-1.0, merge_min=3)
+    start = datetime(2024, 5, 6, 7, tzinfo=UTC)
+    texts = [(st.WELT_TITLE, st.WELT, "de"), (st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), (st.GLOBE_TITLE, st.GLOBE, "en"),
+             (st.ORCHARD_TITLE, st.ORCHARD, "en"), ("Kent apple growers rent cooled containers", st.ORCHARD, "en"),
+             ("Apple surplus goes to cider makers", st.ORCHARD.replace("Kent", "Kent county"), "en")]
+    ids = []
+    async with sessions() as session:
+        for i, (title, text, lang) in enumerate(texts):
+            moment = start + timedelta(hours=i)
+            article = Article(title=title, text=text, language=lang, sort_at=moment, first_seen_at=moment,
+                              extraction_status=ExtractionStatus.ok, authors=[])
+            session.add(article)
+            await session.flush()
+            ids.append(article.id)
+        await session.commit()
+    order = [0, 3, 1, 4, 2, 5]  # interleaved: the bridge story reaches 3 articles first
+    outcomes = {}
+    for index in order:
+        title, text, lang = texts[index]
+        feats = await workers.run(link_features, title, text, lang, start + timedelta(hours=index))
+        outcomes[index] = await linker.assign(ids[index], feats)
+    assert outcomes[0].story_id != outcomes[3].story_id  # two stories at first
+    async with sessions() as session:
+        stories = (await session.exec(select(Story))).all()
+        assert [(s.id, s.article_count) for s in stories] == [(outcomes[0].story_id, 6)]
+        assert stories[0].languages == ["de", "en"] and stories[0].title == st.WELT_TITLE
+        assert {a.story_id for a in (await session.exec(select(Article))).all()} == {stories[0].id}
+    assert httpx.get(f"{api}/v1/stories/{outcomes[3].story_id}").status_code == 404
+    merged = httpx.get(f"{api}/v1/stories/{outcomes[0].story_id}").json()
+    assert [a["id"] for a in merged["articles"]] == ids
+
+
+async def test_bl18_url_variants_of_one_story_end_in_one_story(server, poller, sessions, bug_cases, api):
+    """BL-18: a trailing-slash link, a no-slash link and an /amp/ link of one article from two feeds
+    (hosts rewritten to the test server). However ingestion resolves their URLs (one article, or
+    one row per variant), they end in one story, copies marked ``duplicate_of`` the first; the
+    homepage item stays apart."""
+    def load(name: str) -> str:
+        return (bug_cases / name).read_text().replace("https://www.example.org", server.base)
+
+    canonical, amp = load("BL-18.canonical.html"), load("BL-18.amp.html")
+    for path, body in (("/world/2024/05/06/storm-hits-coast/", canonical), ("/world/2024/05/06/storm-hits-coast", canonical),
+                       ("/amp/world/2024/05/06/storm-hits-coast/", amp), ("/", "<html><body><nav><a href='/a'>A</a></nav></body></html>")):
+        server.add(path, body, Content_Type="text/html; charset=utf-8")
+    feeds = [server.add(f"/feeds/{name}", load(name), Content_Type="application/rss+xml") for name in ("BL-18.outlet.xml", "BL-18.aggregator.xml")]
+    await _poll(poller, sessions, feeds)
+
+    articles = httpx.get(f"{api}/v1/articles").json()["items"]
+    storm = sorted((a for a in articles if a["title"].startswith("Storm hits the coast")), key=lambda a: (a["published_at"], a["id"]))
+    home = [a for a in articles if a["title"] == "Homepage"]
+    assert storm and len(home) == 1 and all(a["story_id"] is not None for a in articles)
+    assert {a["story_id"] for a in storm} == {storm[0]["story_id"]} != {home[0]["story_id"]}
+    assert storm[0]["duplicate_of"] is None
+    assert all(a["duplicate_of"] == storm[0]["id"] and a["similarity"] == 1.0 for a in storm[1:])
+    assert home[0]["url"] == server.base + "/"

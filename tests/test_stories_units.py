@@ -1,0 +1,162 @@
+"""Story-linking parts on their own: attribution patterns, fingerprints, metrics, the online
+clusterer and its window, and the `newsloom stories` commands on small files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from service.stories import attribution, fingerprints, metrics
+from service.stories.clustering import OnlineClusterer, Params, StoryState, pair_score
+from service.stories.features import article_features, entities
+from tests import story_texts as st
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("German media outlet Welt reported on Monday that the bridge closed. Bloomberg reported later that it would cost more.",
+         ["Welt", "Bloomberg"]),
+        ("The company is for sale, according to Reuters, citing the Financial Times. Police reported three injuries.",
+         ["Reuters", "Financial Times"]),
+        ("Laut Spiegel ist die Lage ernst. Wie die Welt berichtete, ist die Brücke gesperrt. Die Polizei berichtete von Staus.",
+         ["Spiegel", "Welt"]),
+        ("Der Nachrichtenagentur dpa zufolge wurde niemand verletzt; zuvor berichtete die Süddeutsche Zeitung darüber.",
+         ["dpa", "Süddeutsche Zeitung"]),
+        ("According to the survey, most residents agree. Officials said the plan was final.", []),
+    ],
+)
+def test_attribution_finds_cited_outlets(text, names):
+    assert attribution.cited_names(text) == names
+
+
+def test_outlet_name_keys_meet_domain_labels():
+    assert attribution.name_key("Die Welt") == "welt" == "welt.de".split(".")[0]
+    assert attribution.name_key("the Guardian") == "guardian"
+
+
+def test_fingerprints_exact_near_and_different():
+    base = st.BLOOMBERG
+    edited = base.replace("on Monday", "on Monday, officials said,").replace("About 12,000", "Roughly 12,000")
+    same = fingerprints.minhash_signature(base)
+    assert fingerprints.content_hash(base) == fingerprints.content_hash("  " + base.upper().replace("\n\n", " \n "))
+    near = fingerprints.jaccard(same, fingerprints.minhash_signature(edited))
+    assert fingerprints.NEAR_DUPLICATE_JACCARD <= near < 1.0
+    assert set(fingerprints.band_keys(same)) & set(fingerprints.band_keys(fingerprints.minhash_signature(edited)))
+    retold = fingerprints.jaccard(same, fingerprints.minhash_signature(st.GLOBE))
+    assert retold < 0.2
+    assert fingerprints.jaccard(same, []) == 0.0
+
+
+def test_bcubed_and_pairwise_on_a_hand_computed_example():
+    # Bagga & Baldwin: gold {a,b,c} {d,e}; predicted {a,b} {c,d,e}.
+    gold = [1, 1, 1, 2, 2]
+    predicted = [1, 1, 2, 2, 2]
+    b3 = metrics.bcubed(gold, predicted)
+    assert b3.precision == pytest.approx((1 + 1 + 1 / 3 + 2 / 3 + 2 / 3) / 5)
+    assert b3.recall == pytest.approx((2 / 3 + 2 / 3 + 1 / 3 + 1 + 1) / 5)
+    pw = metrics.pairwise(gold, predicted)
+    assert (pw.precision, pw.recall) == pytest.approx((2 / 4, 2 / 4))
+    assert metrics.bcubed(gold, gold).f1 == 1.0
+    with pytest.raises(ValueError):
+        metrics.bcubed([1], [1, 2])
+
+
+def test_entities_meet_across_languages_and_number_formats():
+    assert {"lindenfurt", "ostbrucke", "12000", "45"} <= entities(st.WELT) & entities(st.BLOOMBERG)
+
+
+def test_online_clusterer_links_across_languages_and_keeps_unrelated_apart():
+    de = article_features(st.WELT_TITLE, st.WELT, "de")
+    en = article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en")
+    other = article_features(st.ORCHARD_TITLE, st.ORCHARD, "en")
+    clusterer = OnlineClusterer()
+    assert [clusterer.add(a)[0] for a in (de, other, en)] == [0, 1, 0]
+    assert pair_score(de, en) >= Params().threshold > pair_score(de, other)
+
+
+def test_stories_leave_the_window():
+    hour = 3600.0
+    first = article_features(st.WELT_TITLE, st.WELT, "de")
+    first.published = 0.0
+    later = article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en")
+    later.published = 100 * hour  # beyond the 72 h window
+    clusterer = OnlineClusterer(Params(window_hours=72))
+    assert clusterer.add(first)[0] == 0
+    assert clusterer.add(later)[0] == 1
+    inside = OnlineClusterer(Params(window_hours=120))
+    inside.add(first)
+    assert inside.add(later)[0] == 0
+
+
+def test_story_state_round_trips_through_its_record():
+    state = StoryState.start(5, article_features(st.WELT_TITLE, st.WELT, "de"))
+    state.add(article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"))
+    again = StoryState.from_record(5, json.loads(json.dumps(state.to_record())))
+    assert again.count == 2 and again.lang_counts == {"de": 1, "en": 1}
+    assert float(again.centroid @ state.centroid) > 0.999
+    assert len(again.exemplars) == 2
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
+
+
+def _article(id_: str, title: str, text: str | None, lang: str, story: str, published: str | None = None) -> dict:
+    return {"id": id_, "lang": lang, "outlet": "x", "published": published, "title": title, "text": text, "url": None, "story": story}
+
+
+def test_cli_cluster_eval_and_compare(tmp_path):
+    rows = [
+        _article("w", st.WELT_TITLE, st.WELT, "de", "bridge", "2024-05-06T07:00:00Z"),
+        _article("o", st.ORCHARD_TITLE, st.ORCHARD, "en", "apples", "2024-05-07T08:00:00Z"),
+        _article("b", st.BLOOMBERG_TITLE, st.BLOOMBERG, "en", "bridge", "2024-05-06T09:30:00+00:00"),
+        _article("g", st.GLOBE_TITLE, None, "en", "bridge", None),
+    ]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    clustered = _cli("stories", "cluster", str(source), "-o", str(out))
+    assert clustered.returncode == 0, clustered.stderr
+    predicted = {r["id"]: r["story"] for r in map(json.loads, out.read_text().splitlines())}
+    assert predicted["w"] == predicted["b"] == predicted["g"] != predicted["o"]
+    assert json.loads(clustered.stdout)["bcubed"]["f1"] == 1.0
+    assert "articles" in clustered.stderr  # progress bar
+
+    evaluated = _cli("stories", "eval", str(source), str(out))
+    assert evaluated.returncode == 0 and json.loads(evaluated.stdout)["pairwise"]["f1"] == 1.0
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"pair_id": "w_b", "lang1": "de", "lang2": "en", "a": rows[0], "b": rows[2], "overall": 1.0, "same_story": True}) + "\n"
+                     + json.dumps({"pair_id": "w_o", "lang1": "de", "lang2": "en", "a": rows[0], "b": rows[1], "overall": 4.0, "same_story": False}) + "\n")
+    compared = _cli("stories", "compare", str(pairs), "-o", str(tmp_path / "cmp.jsonl"))
+    assert compared.returncode == 0, compared.stderr
+    results = [json.loads(line) for line in (tmp_path / "cmp.jsonl").read_text().splitlines()]
+    assert [(r["pair_id"], r["same_story"]) for r in results] == [("w_b", True), ("w_o", False)]
+    assert results[0]["score"] > results[1]["score"]
+    assert json.loads(compared.stdout)["de-en"]["same_story"]["f1"] == 1.0
+
+    missing = _cli("stories", "cluster", str(tmp_path / "nope.jsonl"))
+    assert missing.returncode == 1 and "no such file" in missing.stderr
+
+
+def test_grown_stories_with_converging_centroids_are_mergeable():
+    from service.stories.clustering import mergeable
+
+    bridge = StoryState.start(1, article_features(st.WELT_TITLE, st.WELT, "de"))
+    for title, text, lang in ((st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), (st.GLOBE_TITLE, st.GLOBE, "en")):
+        bridge.add(article_features(title, text, lang))
+    twin = StoryState.start(2, article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"))
+    apples = StoryState.start(3, article_features(st.ORCHARD_TITLE, st.ORCHARD, "en"))
+    for _ in range(2):
+        twin.add(article_features(st.GLOBE_TITLE, st.GLOBE, "en"))
+        apples.add(article_features(st.ORCHARD_TITLE, st.ORCHARD, "en"))
+    others = [(s.key, s.centroid, s.count) for s in (twin, apples)]
+    assert mergeable(bridge, others) == [2]
+    assert mergeable(bridge, [(2, twin.centroid, 2)]) == []  # too small to merge yet
+    small = StoryState.start(4, article_features(st.WELT_TITLE, st.WELT, "de"))
+    assert mergeable(small, others) == []
