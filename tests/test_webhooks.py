@@ -302,7 +302,60 @@ def test_sigkill_with_deliveries_in_flight_loses_no_event(server, service_factor
 
 def test_payload_schemas_are_in_the_openapi_document(api):
     spec = httpx.get(f"{api}/openapi.json").json()
-    assert set(spec["webhooks"]) >= {"article.created", "ping"}
+    assert set(spec["webhooks"]) == {"article.created", "story.created", "story.updated", "ping"}
     schema_ref = spec["webhooks"]["article.created"]["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     event = spec["components"]["schemas"][schema_ref.rsplit("/", 1)[-1]]
     assert set(event["required"]) == {"type", "timestamp", "data"}
+
+
+async def test_story_events_follow_outlets_and_languages(server, poller, sessions, settings):
+    """A German report starts a story (story.created); an English report from a second outlet and
+    a third outlet's retelling grow it (story.updated); article.created with min_outlets=2 fires
+    only for articles whose story already had two outlets when they joined."""
+    from service.feeds import add_feed
+    from tests import story_texts as st
+
+    async with sessions() as session:
+        session.add_all([
+            Subscription(url=server.url("/stories"), secret=signing.generate_secret(), event_types=["story.created", "story.updated"]),
+            Subscription(url=server.url("/wide"), secret=signing.generate_secret(), event_types=["article.created"],
+                         filter={"min_outlets": 2}),
+            Subscription(url=server.url("/german"), secret=signing.generate_secret(), event_types=["story.created", "story.updated"],
+                         filter={"languages": ["de"], "terms": ["ostbrucke"]}),
+        ])
+        await session.commit()
+    soon = format_datetime(datetime.now(UTC) + timedelta(hours=1))  # news: dated after the subscriptions
+    pages = {name: server.add(f"/{name}.html", st.page(title, body, lang), Content_Type="text/html; charset=utf-8")
+             for name, title, body, lang in [("welt", st.WELT_TITLE, st.WELT, "de"), ("bloomberg", st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"),
+                                             ("globe", st.GLOBE_TITLE, st.GLOBE, "en"), ("orchard", st.ORCHARD_TITLE, st.ORCHARD, "en")]}
+    feeds = [
+        server.add("/f/welt.xml", st.feed("https://www.welt.de/", "WELT", "de", [(st.WELT_TITLE, pages["welt"], soon)]), Content_Type="application/rss+xml"),
+        server.add("/f/bloomberg.xml", st.feed("https://www.bloomberg.com/", "Bloomberg", "en", [(st.BLOOMBERG_TITLE, pages["bloomberg"], soon)]), Content_Type="application/rss+xml"),
+        server.add("/f/globe.xml", st.feed("https://www.dailyglobe.com/", "Daily Globe", "en",
+                   [(st.GLOBE_TITLE, pages["globe"], soon), (st.ORCHARD_TITLE, pages["orchard"], soon)]), Content_Type="application/rss+xml"),
+    ]
+    for url in feeds:  # one feed at a time: the articles link in this order
+        async with sessions() as session:
+            await add_feed(session, url, 900)
+        await poller.poll_due_feeds()
+        await poller.process_pages()
+    async with create_webhook_client(settings) as client:
+        await DeliveryWorker(settings, sessions, client).deliver_due()
+
+    def events(path: str) -> list[tuple[str, dict]]:
+        return [(p.headers["webhook-id"], json.loads(p.body)) for p in server.posts_to(path)]
+
+    story_events = [(body["type"], body["data"]["outlet_count"], body["data"]["languages"]) for _id, body in events("/stories")]
+    assert ("story.created", 1, ["de"]) in story_events
+    assert ("story.updated", 2, ["de", "en"]) in story_events
+    assert ("story.updated", 3, ["de", "en"]) in story_events
+    assert [e for e in story_events if e[0] == "story.created"] == [("story.created", 1, ["de"]), ("story.created", 1, ["en"])]
+    assert len({i for i, _ in events("/stories")}) == len(story_events) == 4  # one webhook-id per event
+
+    wide = sorted(body["data"]["title"] for _id, body in events("/wide"))
+    assert wide == sorted([st.BLOOMBERG_TITLE, st.GLOBE_TITLE])
+    assert all(body["data"]["story_id"] is not None for _id, body in events("/wide"))
+
+    # The German filter: the bridge story (it has German) matched by the folded term; not the apples.
+    german = sorted(body["type"] for _id, body in events("/german"))  # sent concurrently: any order
+    assert german == ["story.created", "story.updated", "story.updated"]

@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from service.api.schemas import ArticlePublic
+from service.api.schemas import ArticlePublic, StorySummary
 
 SIGNATURE_HEADERS = (
     "Signed per Standard Webhooks: headers `webhook-id` (same on every retry), `webhook-timestamp` "
@@ -21,6 +21,12 @@ class ArticleCreatedEvent(BaseModel):
     type: Literal["article.created"]
     timestamp: datetime = Field(description="When the event was written (UTC).")
     data: ArticlePublic
+
+
+class StoryEvent(BaseModel):
+    type: Literal["story.created", "story.updated"]
+    timestamp: datetime = Field(description="When the event was written (UTC).")
+    data: StorySummary
 
 
 class PingData(BaseModel):
@@ -40,6 +46,14 @@ def document(app: FastAPI) -> None:
     @app.webhooks.post("article.created", summary="An article matching the subscription is complete", description=SIGNATURE_HEADERS)
     def article_created(body: ArticleCreatedEvent) -> None:
         """Sent once per article that is news to the subscriber (see the README's webhook policy)."""
+
+    @app.webhooks.post("story.created", summary="An article started a story", description=SIGNATURE_HEADERS)
+    def story_created(body: StoryEvent) -> None:
+        """Sent when a new article (news to the subscriber) starts a story."""
+
+    @app.webhooks.post("story.updated", summary="A story gained an outlet or a language", description=SIGNATURE_HEADERS)
+    def story_updated(body: StoryEvent) -> None:
+        """Sent when an article brings its story an outlet or a language it did not have."""
 
     @app.webhooks.post("ping", summary="A test event from POST /v1/subscriptions/{id}/test", description=SIGNATURE_HEADERS)
     def ping(body: PingEvent) -> None:
