@@ -11,6 +11,9 @@ from service.webhooks.matching import SubscriptionFilter
 
 T = TypeVar("T")
 
+# Largest id (PostgreSQL INTEGER): path and query ids are bounded so an oversized one is a 422, not a database error.
+MAX_ID = 2**31 - 1
+
 
 class FeedCreate(BaseModel):
     """Body of ``POST /v1/feeds``."""
