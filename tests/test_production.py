@@ -137,6 +137,10 @@ def test_request_size_limits_and_unknown_fields(settings: Settings):
         body = assert_problem(httpx.post(f"{base}/v1/feeds", json={"url": "https://a.example.org/f", "extra": 1}), 422)
         assert any(error["type"] == "extra_forbidden" for error in body["errors"])
         assert_problem(httpx.get(f"{base}/v1/feeds/99999999999"), 422)  # beyond a 32-bit id: not a 500
+        # NUL characters (PostgreSQL text cannot hold them) are refused up front, not a 500
+        assert_problem(httpx.get(f"{base}/v1/articles", params={"lang": "e\x00"}), 422)
+        assert_problem(httpx.get(f"{base}/v1/articles", params={"until": "\x00"}), 422)
+        assert_problem(httpx.patch(f"{base}/v1/subscriptions/1", json={"description": "a\x00b"}), 422)
 
 
 def test_readyz_reports_what_is_not_ready(settings: Settings):

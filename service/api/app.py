@@ -121,4 +121,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(articles.router, dependencies=[Depends(authorize)])
     app.include_router(subscriptions.router, dependencies=[Depends(authorize)])
     webhook_docs.document(app)
+    problems.document_errors(app)
     return app

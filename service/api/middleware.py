@@ -1,6 +1,6 @@
 """ASGI middleware around every request: the request id (``X-Request-ID``, echoed or generated,
 and set for the request's log lines), request size limits (body: 413, query string: 414, as
-problem details) and the request-duration histogram by route template."""
+problem details; a NUL character in the query string: 422) and the request-duration histogram by route template."""
 
 from __future__ import annotations
 
@@ -59,6 +59,8 @@ class RequestContext:
             declared = headers.get(b"content-length")
             if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
                 await self._problem(scope, send_with_id, 414, f"the query string exceeds {MAX_QUERY_BYTES} bytes")
+            elif b"%00" in scope.get("query_string", b""):  # PostgreSQL text cannot hold NUL; never meaningful
+                await self._problem(scope, send_with_id, 422, "the query string contains a NUL character (%00)")
             elif declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
                 await self._problem(scope, send_with_id, 413, f"the request body exceeds {self.max_body_bytes} bytes")
             else:

@@ -24,7 +24,7 @@ async def list_articles(
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles seen in this feed.")] = None,
-    lang: Annotated[str | None, Query(min_length=2, max_length=8, description="ISO 639-1 code.")] = None,
+    lang: Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="ISO 639-1 code.")] = None,
     since: Annotated[datetime | None, Query(description="Published (else first seen) at or after, ISO 8601.")] = None,
     until: Annotated[datetime | None, Query(description="Published (else first seen) before, ISO 8601.")] = None,
 ) -> Page[ArticleSummary]:
