@@ -36,7 +36,15 @@ from prometheus_client import (
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import Article, Delivery, DeliveryStatus, ExtractionStatus, Feed, FeedState, utcnow
+from service.models import (
+    Article,
+    Delivery,
+    DeliveryStatus,
+    ExtractionStatus,
+    Feed,
+    FeedState,
+    utcnow,
+)
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)

@@ -14,7 +14,6 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 

@@ -14,10 +14,9 @@ import asyncio
 
 import pytest
 import schemathesis
-from schemathesis import GenerationMode
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
-
+from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from service.auth import create_key
