@@ -21,13 +21,7 @@ from service.api.schemas import (
 )
 from service.ingest.ssrf import BlockedAddress, check_url
 from service.ingest.urls import InvalidURL, check_fetchable
-from service.models import (
-    Delivery,
-    DeliveryStatus,
-    Subscription,
-    SubscriptionState,
-    utcnow,
-)
+from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import outbox, signing
 from service.webhooks.delivery import disable_subscription
 
