@@ -21,10 +21,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## run: serve the API and the pollers on 127.0.0.1:$(PORT) with SQLite (./newsloom.db)
+## run: serve the API and the pollers on 127.0.0.1:$(PORT) with SQLite (./newsloom.db), without API keys
+## (loopback only; `NEWSLOOM_AUTH=on make run` to require them)
+NEWSLOOM_AUTH ?= off
 run: install
 	$(BIN)/newsloom migrate
-	$(BIN)/newsloom serve --port $(PORT)
+	NEWSLOOM_AUTH=$(NEWSLOOM_AUTH) $(BIN)/newsloom serve --host 127.0.0.1 --port $(PORT)
 
 ## test: run the test suite (PostgreSQL too when NEWSLOOM_TEST_POSTGRES_URL is set)
 test: install-test

@@ -11,6 +11,10 @@
     newsloom stories cluster FILE.jsonl [-o OUT.jsonl]   online story clustering of a file (+ scores vs gold)
     newsloom stories eval GOLD.jsonl PRED.jsonl          pairwise and B-cubed precision, recall, F1
     newsloom stories compare PAIRS.jsonl [-o OUT.jsonl]  similarity and same-story decision per pair
+    newsloom keys create --scope read|admin [--name N]   make an API key (printed once)
+    newsloom keys list                      list API keys (never the keys themselves)
+    newsloom keys revoke ID                 revoke an API key
+    newsloom openapi [--markdown FILE]      print the OpenAPI document (or write the API reference)
 
 Exit status: 0 on success, 1 when the work failed (the error is printed to stderr), 2 for usage errors.
 """
@@ -56,6 +60,18 @@ async def _database(settings: Settings) -> AsyncIterator:
         await engine.dispose()
 
 
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` (an address or ``localhost``) serves only this machine."""
+    from ipaddress import ip_address
+
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
@@ -63,7 +79,60 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     host = args.host or settings.host
     port = args.port or settings.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False)
+    if not settings.auth:
+        if not is_loopback(host) and not settings.allow_insecure_bind:
+            raise CommandError(
+                f"refusing to serve {host} with NEWSLOOM_AUTH=off: anyone who can reach it could change "
+                "subscriptions. Turn auth on (create a key with `newsloom keys create --scope admin`), bind "
+                "127.0.0.1, or set NEWSLOOM_ALLOW_INSECURE_BIND=true if another layer authenticates requests."
+            )
+        logging.getLogger("service").warning("authentication is off (NEWSLOOM_AUTH=off): every request is allowed")
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False,
+                log_config=None, timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)))
+
+
+async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
+    from service.auth import create_key
+
+    async with _database(settings) as sessions, sessions() as session:
+        row, key = await create_key(session, args.scope, args.name)
+    print(f"created key {row.id} ({row.scope}{', ' + row.name if row.name else ''}); it is shown only now:", file=sys.stderr)
+    print(key)
+
+
+async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
+    from service.auth import list_keys
+
+    async with _database(settings) as sessions, sessions() as session:
+        rows = await list_keys(session)
+    print("id\tscope\tprefix\tcreated (UTC)\tlast used (UTC)\trevoked (UTC)\tname")
+    fmt = "%Y-%m-%d %H:%M:%S"
+    for row in rows:
+        print(f"{row.id}\t{row.scope}\t{row.prefix}…\t{row.created_at:{fmt}}\t"
+              f"{row.last_used_at.strftime(fmt) if row.last_used_at else '-'}\t"
+              f"{row.revoked_at.strftime(fmt) if row.revoked_at else '-'}\t{row.name or ''}")
+
+
+async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
+    from service.auth import revoke_key
+
+    async with _database(settings) as sessions, sessions() as session:
+        row = await revoke_key(session, args.id)
+    if row is None:
+        raise CommandError(f"no API key with id {args.id}")
+    print(f"revoked key {row.id} ({row.prefix}…)")
+
+
+def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
+    from service.api.app import create_app
+    from service.api.reference import markdown
+
+    spec = create_app(settings).openapi()
+    if args.markdown:
+        Path(args.markdown).write_text(markdown(spec), encoding="utf-8")
+        print(f"wrote {args.markdown}")
+    else:
+        print(json.dumps(spec, indent=2, ensure_ascii=False))
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
@@ -336,6 +405,19 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("-o", "--output", metavar="OUT.jsonl", help='write {"pair_id", "score", "same_story"} lines here')
     compare.add_argument("--quiet", action="store_true", help="no progress bar")
     compare.set_defaults(run=cmd_stories_compare)
+    keys = sub.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create an API key and print it (only this once)")
+    create.add_argument("--scope", required=True, choices=["read", "admin"], help="read: GET only; admin: everything")
+    create.add_argument("--name", help="what the key is for (shown in keys list)")
+    create.set_defaults(run=cmd_keys_create)
+    keys.add_parser("list", help="list API keys").set_defaults(run=cmd_keys_list)
+    revoke = keys.add_parser("revoke", help="revoke an API key")
+    revoke.add_argument("id", type=int, metavar="ID")
+    revoke.set_defaults(run=cmd_keys_revoke)
+
+    openapi = sub.add_parser("openapi", help="print the OpenAPI document as JSON")
+    openapi.add_argument("--markdown", metavar="FILE", help="write the Markdown API reference (docs/api.md) instead")
+    openapi.set_defaults(run=cmd_openapi)
     return parser
 
 
@@ -343,11 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``newsloom`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level.upper() if args.command == "serve" else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much at INFO
+    from service import logs
+
+    logs.configure(settings.log_level.upper() if args.command == "serve" else logging.WARNING, settings.log_format)
     try:
         outcome = args.run(args, settings)
         if asyncio.iscoroutine(outcome):

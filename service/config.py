@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -131,6 +132,31 @@ class Settings(BaseSettings):
     )
     webhook_secret_overlap: int = Field(
         default=24 * 3600, ge=0, description="Seconds the previous secret keeps signing after a rotation."
+    )
+
+    auth: bool = Field(
+        default=True,
+        description="Require an API key (Authorization: Bearer …) on /v1 and /metrics. `off` only for local use: "
+        "with auth off, `newsloom serve` refuses a non-loopback address unless allow_insecure_bind is set.",
+    )
+    allow_insecure_bind: bool = Field(
+        default=False, description="Let `newsloom serve` bind a non-loopback address with auth off (you were warned)."
+    )
+    rate_limit: float = Field(
+        default=20.0, ge=0,
+        description="Requests per second allowed per API key, sustained (token bucket per key, per process; 0 = no limit).",
+    )
+    rate_burst: int = Field(default=100, ge=1, description="Requests a key may make at once before rate_limit applies.")
+    max_body_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Largest request body accepted (bytes); larger ones get 413."
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="Log lines as text, or as one JSON object per line (with the request id)."
+    )
+    shutdown_grace: float = Field(
+        default=8.0, ge=0,
+        description="Seconds in-flight work may take to finish after SIGTERM before it is cancelled and its leases "
+        "released (keep it below the container's stop timeout: Docker's default is 10 s).",
     )
 
     @model_validator(mode="after")

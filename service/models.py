@@ -308,3 +308,28 @@ class StoryLock(SQLModel, table=True):
 
     name: str = Field(sa_column=sa.Column(sa.String(64), primary_key=True))
     counter: int = 0
+
+
+class ApiKeyScope(enum.StrEnum):
+    """What a key may do: ``read`` (GET requests and ``/metrics``) or ``admin`` (everything; implies read)."""
+
+    read = "read"
+    admin = "admin"
+
+
+class ApiKey(SQLModel, table=True):
+    """An API key. Only the SHA-256 digest of the key is stored; the key itself is shown once, at
+    creation (``newsloom keys create``)."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    prefix: str = Field(sa_column=sa.Column(sa.String(16), nullable=False),
+                        description="the key's first characters, shown in listings to tell keys apart")
+    key_hash: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False),
+                          description="hex SHA-256 of the whole key")
+    scope: ApiKeyScope = Field(sa_column=sa.Column(sa.String(16), nullable=False))
+    name: str | None = Field(default=None, max_length=200)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=_ts())
+    revoked_at: datetime | None = Field(default=None, sa_column=_ts())

@@ -4,6 +4,7 @@ them, and a ``newsloom serve`` subprocess."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -78,9 +79,10 @@ async def database_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    """Test settings: loopback allowed (the test server is on 127.0.0.1), no politeness gap."""
+    """Test settings: loopback allowed (the test server is on 127.0.0.1), no politeness gap, no
+    API keys needed (auth is tested on its own in test_production.py)."""
     return Settings(database_url=database_url, extract_workers=1, poll_tick=0.2, total_timeout=20,
-                    allow_private_networks=True, host_min_gap=0, poll_spread=0)
+                    allow_private_networks=True, host_min_gap=0, poll_spread=0, auth=False)
 
 
 @pytest.fixture
@@ -120,7 +122,8 @@ class ServiceProcess:
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "NEWSLOOM_DATABASE_URL": database_url, "NEWSLOOM_EXTRACT_WORKERS": "1",
                     "NEWSLOOM_POLL_TICK": "0.5", "NEWSLOOM_LOG_LEVEL": "INFO",
-                    "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", **env}
+                    "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0",
+                    "NEWSLOOM_AUTH": "off", **env}
         self.proc: subprocess.Popen | None = None
         self.lines: list[str] = []
         self._changed = threading.Condition()
@@ -183,12 +186,20 @@ def service_factory(database_url: str):
 @pytest.fixture
 def api(settings: Settings) -> Iterator[str]:
     """The application served by uvicorn on a free loopback port in a background thread (pollers
-    off, so tests control the data); yields its base URL."""
+    off, so tests control the data; auth off, so no keys are needed); yields its base URL."""
+    with running_app(settings.model_copy(update={"poller_enabled": False, "auth": False})) as base:
+        yield base
+
+
+@contextlib.contextmanager
+def running_app(settings: Settings) -> Iterator[str]:
+    """``create_app(settings)`` served by uvicorn on a free loopback port in a background thread;
+    yields its base URL and stops it (running the lifespan's shutdown) on exit."""
     import uvicorn
 
     from service.api.app import create_app
 
-    app = create_app(settings.model_copy(update={"poller_enabled": False}))
+    app = create_app(settings)
     config = uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on")
     started = threading.Event()
 

@@ -1,6 +1,11 @@
 """The FastAPI application. Its lifespan migrates the database, opens the engine, the HTTP clients
 and the worker pool, and runs the pollers and the webhook delivery worker beside the API (each
-unless disabled)."""
+unless disabled).
+
+Shutdown (SIGTERM: uvicorn stops accepting connections, then runs the lifespan's exit): the workers
+stop claiming, in-flight work gets ``NEWSLOOM_SHUTDOWN_GRACE`` seconds to finish, what is still
+running is cancelled, and every lease this process holds is released so another replica (or this
+one, restarted) takes the work at once instead of after ``NEWSLOOM_LEASE_SECONDS``."""
 
 from __future__ import annotations
 
@@ -9,27 +14,49 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from fastapi import FastAPI
+import sqlalchemy as sa
+from alembic.script import ScriptDirectory
+from fastapi import Depends, FastAPI
+from sqlmodel import col
 
+from service import metrics
 from service.api import problems, webhook_docs
+from service.api.middleware import RequestContext
 from service.api.routes import articles, feeds, health, stories, subscriptions
+from service.api.routes import metrics as metrics_route
+from service.api.security import authorize, authorize_read
+from service.auth import RateLimiter
 from service.config import Settings, get_settings
-from service.db import create_engine, migrate_async, session_factory
+from service.db import alembic_config, create_engine, migrate_async, session_factory
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
 from service.ingest.workers import WorkerPool
+from service.models import Article, Delivery, Feed
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
 log = logging.getLogger(__name__)
 
-# Seconds the pollers get to finish their current step on shutdown before they are cancelled.
-SHUTDOWN_GRACE = 10
+
+async def release_leases(sessions, owners: list[str]) -> dict[str, int]:
+    """Clear the leases that ``owners`` hold on feeds, article pages and deliveries (the rows stay
+    due, so the next claimer takes them at once); returns the count per table. Commits."""
+    released = {}
+    async with sessions() as session:
+        for name, model in (("feeds", Feed), ("pages", Article), ("deliveries", Delivery)):
+            result = await session.exec(
+                sa.update(model).where(col(model.lease_owner).in_(owners)).values(lease_owner=None, lease_until=None)
+            )
+            released[name] = result.rowcount or 0
+        await session.commit()
+    return released
 
 
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     await migrate_async(settings.database_url)
+    app.state.migration_heads = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads()
+    app.state.stopping = False
     engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(engine)
     client = create_client(settings)
@@ -47,15 +74,27 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if settings.poller_enabled:
         app.state.poller = app.state.ingestor
         tasks.append(asyncio.create_task(app.state.poller.run(stop), name="pollers"))
+    app.state.tasks = tasks
     try:
         yield
     finally:
+        app.state.stopping = True
         stop.set()
+        grace = settings.shutdown_grace
         if tasks:
-            done, pending = await asyncio.wait(tasks, timeout=SHUTDOWN_GRACE)
+            log.info("shutdown: finishing in-flight work (up to %g s)", grace)
+            _done, pending = await asyncio.wait(tasks, timeout=grace)
             for task in pending:
-                log.warning("%s did not stop within %s s; its leases will expire", task.get_name(), SHUTDOWN_GRACE)
+                log.warning("shutdown: %s did not finish within %g s; cancelling it", task.get_name(), grace)
                 task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        owners = [w.owner for w in (app.state.ingestor, app.state.delivery) if w is not None]
+        try:
+            released = await release_leases(app.state.sessions, owners)
+            log.info("shutdown: released leases: %s", ", ".join(f"{n} {c}" for n, c in released.items()))
+        except Exception:
+            log.exception("shutdown: releasing leases failed; they expire after %s s", settings.lease_seconds)
         await client.aclose()
         await webhook_client.aclose()
         workers.close()
@@ -70,12 +109,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Feeds, articles and stories as JSON.",
         lifespan=lifespan,
     )
-    app.state.settings = settings or get_settings()
+    app.state.settings = settings = settings or get_settings()
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    app.state.queue_gauges = metrics.QueueGauges()
     problems.install(app)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    # Open: liveness and readiness probes. /metrics needs a read key; /v1 needs read or admin (see security.py).
     app.include_router(health.router)
-    app.include_router(feeds.router)
-    app.include_router(articles.router)
-    app.include_router(stories.router)
-    app.include_router(subscriptions.router)
+    app.include_router(metrics_route.router, dependencies=[Depends(authorize_read)])
+    app.include_router(feeds.router, dependencies=[Depends(authorize)])
+    app.include_router(articles.router, dependencies=[Depends(authorize)])
+    app.include_router(stories.router, dependencies=[Depends(authorize)])
+    app.include_router(subscriptions.router, dependencies=[Depends(authorize)])
     webhook_docs.document(app)
+    problems.document_errors(app)
     return app

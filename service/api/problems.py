@@ -58,3 +58,72 @@ def install(app: FastAPI) -> None:
             for err in exc.errors()
         ]
         return problem_response(request, 422, "the request is not valid; see errors", errors=errors)
+
+
+PROBLEM_SCHEMA = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details. Validation errors (422) add `errors`; some problems add members "
+    "such as `feed` (409 on subscribe), `rule` (SSRF refusals) or `checks` (503 from /readyz).",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {},
+        "instance": {"type": "string"},
+        "errors": {"type": "array", "items": {"type": "object"}},
+    },
+    "additionalProperties": True,
+}
+
+_COMMON = {
+    "413": "The request body exceeds NEWSLOOM_MAX_BODY_BYTES.",
+    "414": "The query string exceeds 4096 bytes.",
+    "422": "The request is not valid (see `errors`), or names something that cannot be used (an unreachable "
+    "feed URL, an address refused by the SSRF guard, a document that is not OPML).",
+}
+_PROTECTED = {
+    "401": "No API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`, RFC 6750).",
+    "403": "The key's scope does not allow this request (`error=\"insufficient_scope\"`).",
+    "429": "The key's rate limit is exceeded; retry after `Retry-After` seconds.",
+}
+
+
+def document_errors(app: FastAPI) -> None:
+    """Make the OpenAPI document say what errors really look like: every 4xx/5xx response is
+    ``application/problem+json`` with the ``Problem`` schema, every operation lists the size and
+    validation errors (413, 414, 422), operations behind API keys (``/v1``, ``/metrics``) list
+    401, 403 and 429, and operations on one resource (``{id}`` paths) list 404, and 400 is listed where a cursor or a body
+    can be unreadable."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = build()
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for name in ("HTTPValidationError", "ValidationError"):
+            schema["components"]["schemas"].pop(name, None)
+        problem = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+        for path, operations in schema.get("paths", {}).items():
+            for operation in operations.values():
+                responses = operation.setdefault("responses", {})
+                extra = dict(_COMMON)
+                if path.startswith(("/v1/", "/metrics")):
+                    extra.update(_PROTECTED)
+                if "{" in path:
+                    extra["404"] = "No such resource."
+                if path.startswith("/v1/articles") or path.endswith("/deliveries"):
+                    extra["400"] = "The cursor was not issued by this API."
+                if "requestBody" in operation:
+                    extra["400"] = "The body cannot be parsed (not JSON, or not UTF-8)."
+                for code, description in extra.items():
+                    responses.setdefault(code, {"description": description})
+                for code, response in responses.items():
+                    if code[0] in "45":
+                        response["content"] = problem
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi

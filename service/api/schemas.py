@@ -11,6 +11,11 @@ from service.webhooks.matching import SubscriptionFilter
 
 T = TypeVar("T")
 
+# Largest id (PostgreSQL INTEGER): path and query ids are bounded so an oversized one is a 422, not a database error.
+MAX_ID = 2**31 - 1
+# Free text must not contain NUL: PostgreSQL text cannot store it.
+NO_NUL = r"^[^\x00]*$"
+
 
 class FeedCreate(BaseModel):
     """Body of ``POST /v1/feeds``."""
@@ -129,7 +134,7 @@ class SubscriptionCreate(BaseModel):
     url: AnyHttpUrl = Field(description="The endpoint that receives signed POSTs (https recommended).")
     event_types: list[EventType] = Field(min_length=1, description="Events to receive.")
     filter: SubscriptionFilter = Field(default_factory=SubscriptionFilter)
-    description: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
 
 
 class SubscriptionUpdate(BaseModel):
@@ -141,7 +146,7 @@ class SubscriptionUpdate(BaseModel):
     url: AnyHttpUrl | None = None
     event_types: list[EventType] | None = Field(default=None, min_length=1)
     filter: SubscriptionFilter | None = None
-    description: str | None = Field(default=None, max_length=500)
+    description: str | None = Field(default=None, max_length=500, pattern=NO_NUL)
     state: Literal["active", "disabled"] | None = None
 
 

@@ -24,6 +24,7 @@ import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import metrics
 from service.config import Settings
 from service.ingest import store
 from service.ingest.entries import FeedParseError
@@ -93,7 +94,9 @@ class Poller:
         self.workers = workers
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._feeds_due = asyncio.Event()
+        self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new work is claimed
         self._pages_due = asyncio.Event()
+        self._links_due = asyncio.Event()
         self._pages = asyncio.Semaphore(settings.page_concurrency)
         # The page extractor run in the worker pool: a module-level function
         # (html, url, feed_content) -> ExtractedArticle; tests swap in misbehaving ones.
@@ -102,6 +105,11 @@ class Poller:
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
         self.linker = Linker(settings, sessions, workers, on_events)
+
+    @property
+    def stopping(self) -> bool:
+        """True once the ``stop`` event given to ``run`` is set: claim nothing more."""
+        return self._stop is not None and self._stop.is_set()
 
     def wake(self) -> None:
         """Look for due feeds now instead of at the next tick (called when a feed is added)."""
@@ -122,6 +130,7 @@ class Poller:
                 if current is not None:
                     store.defer(current, utcnow() + timedelta(seconds=wait))
                     await session.commit()
+            metrics.POLLS.labels("deferred").inc()
             return PollReport()
         try:
             result = await self.fetch_feed(feed.url, feed.etag, feed.last_modified)
@@ -134,10 +143,16 @@ class Poller:
     async def fetch_feed(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """GET a feed document with this poller's limits and politeness. Raises ``FetchError``."""
         s = self.settings
-        return await fetch(
-            self.client, url, max_bytes=s.max_feed_bytes, total_timeout=s.total_timeout, max_redirects=s.max_redirects,
-            etag=etag, last_modified=last_modified, accept=FEED_ACCEPT, limiter=self.limiter,
-        )
+        try:
+            result = await fetch(
+                self.client, url, max_bytes=s.max_feed_bytes, total_timeout=s.total_timeout, max_redirects=s.max_redirects,
+                etag=etag, last_modified=last_modified, accept=FEED_ACCEPT, limiter=self.limiter,
+            )
+        except FetchError as exc:
+            metrics.record_fetch("feed", url, exc.status)
+            raise
+        metrics.record_fetch("feed", url, result.status, len(result.body))
+        return result
 
     async def ingest(self, feed_id: int, result: FetchResult, report: PollReport | None = None) -> PollReport:
         """Parse (in a worker process) and store a fetched feed document for feed ``feed_id`` and
@@ -160,6 +175,7 @@ class Poller:
                     )
                 except (FeedParseError, WorkerError) as exc:
                     await self._feed_failed(feed_id, str(exc), result.status)
+                    metrics.POLLS.labels("failed").inc()
                     log.info("feed %s failed: %s", feed_id, exc)
                     report.feeds_failed = 1
                     return report
@@ -182,7 +198,9 @@ class Poller:
             headers = {k: result.headers[k] for k in ("etag", "last-modified", "cache-control") if k in result.headers}
             store.record_feed_success(current, s, result.status, parsed, headers, outlet_id, digest if parsed else previous_hash)
             await session.commit()
-        self._events_written(events)
+        self._articles_settled(events)
+        metrics.POLLS.labels("ok" if parsed is not None else "not_modified").inc()
+        metrics.ARTICLES_CREATED.inc(report.articles_new)
         log.info("feed %s polled: HTTP %s, %d new articles", feed_id, result.status, report.articles_new)
         if report.articles_new:
             self._pages_due.set()
@@ -195,8 +213,11 @@ class Poller:
             return 0
         return await outbox.announce_articles(session, article_ids)
 
-    def _events_written(self, count: int) -> None:
-        if count and self.on_events is not None:
+    def _articles_settled(self, events: int) -> None:
+        """After a commit that completed articles: wake the linker, and the webhook sender when
+        ``events`` deliveries were written."""
+        self._links_due.set()
+        if events and self.on_events is not None:
             self.on_events()
 
     async def _fetch_failed(self, feed: Feed, exc: FetchError) -> None:
@@ -206,6 +227,7 @@ class Poller:
         if exc.retry_after is not None:
             self.limiter.block(feed.url, exc.retry_after)
         await self._feed_failed(feed.id, reason, exc.status, exc.retry_after, host_key(feed.url))
+        metrics.POLLS.labels("failed").inc()
         log.info("feed %s failed: %s", feed.id, reason)
 
     async def _feed_failed(
@@ -232,7 +254,7 @@ class Poller:
         """Claim a batch with ``claim(session)``, run ``handle`` on each item concurrently, report
         each to ``on_item(item, report)``; repeat until a claim comes back empty."""
         total = PollReport()
-        while True:
+        while not self.stopping:
             async with self.sessions() as session:
                 items = await claim(session)
             if not items:
@@ -242,6 +264,7 @@ class Poller:
                 total.add(report)
                 if on_item:
                     on_item(item, report)
+        return total
 
     async def _poll_guarded(self, feed: Feed) -> PollReport:
         try:
@@ -268,13 +291,19 @@ class Poller:
             return await self._page_failed(article.id, f"page: {exc}", retry_in)
         try:
             async with self._pages:
-                result = await fetch(
-                    self.client, article.url, max_bytes=s.max_page_bytes, total_timeout=s.total_timeout,
-                    max_redirects=s.max_redirects, accept=PAGE_ACCEPT, limiter=self.limiter,
-                )
+                try:
+                    result = await fetch(
+                        self.client, article.url, max_bytes=s.max_page_bytes, total_timeout=s.total_timeout,
+                        max_redirects=s.max_redirects, accept=PAGE_ACCEPT, limiter=self.limiter,
+                    )
+                except FetchError as exc:
+                    metrics.record_fetch("page", article.url, exc.status)
+                    raise
+                metrics.record_fetch("page", article.url, result.status, len(result.body))
             if not _is_html(result.headers.get("content-type")):
                 raise ExtractionError(f"not an HTML page ({result.headers.get('content-type')})")
-            extracted = await self.workers.run(self.extract, result.body, result.url, article.feed_content)
+            with metrics.EXTRACTION_SECONDS.time():
+                extracted = await self.workers.run(self.extract, result.body, result.url, article.feed_content)
         except HTTPStatusError as exc:
             transient = exc.status is not None and (exc.status >= 500 or exc.status == 429)
             return await self._page_failed(article.id, f"page: {exc.reason}", retry_in if transient else None)
@@ -289,7 +318,8 @@ class Poller:
             await store.record_extraction(session, current, result.url, extracted)
             events = await self._announce(session, [current.id])
             await session.commit()
-        self._events_written(events)
+        self._articles_settled(events)
+        metrics.EXTRACTIONS.labels("ok").inc()
         log.info("article %s extracted: %d words", article.id, extracted.word_count)
         return PollReport(pages_ok=1)
 
@@ -301,23 +331,27 @@ class Poller:
             store.record_page_failure(current, reason, retry_in=retry_in)
             events = await self._announce(session, [current.id])
             await session.commit()
-        self._events_written(events)
+        self._articles_settled(events)
+        metrics.EXTRACTIONS.labels("retry" if retry_in is not None else "failed").inc()
         log.info("article %s page failed (%s): %s", article_id, "will retry" if retry_in else "final", reason)
         return PollReport(pages_retrying=1) if retry_in is not None else PollReport(pages_failed=1)
 
     async def process_pages(
         self, feed_ids: list[int] | None = None, on_page: Callable[[Article, PollReport], None] | None = None
     ) -> PollReport:
-        """Claim and process due article pages, a batch at a time, until none is left.
-        ``feed_ids`` restricts the work to articles first seen in those feeds."""
+        """Claim and process due article pages, a batch at a time, until none is left, then link the
+        completed articles into stories. ``feed_ids`` restricts the page work to articles first seen
+        in those feeds. (In ``run`` the linker also has a loop of its own, so a slow page never
+        delays the linking, and the events, of the articles finished before it.)"""
         batch = self.settings.page_concurrency * 2
 
-        async def claim(session: AsyncSession) -> list[Article]:
-            # Stories: first link the articles whose text is final (dedup, story, citations).
-            await self.linker.link_pending()
-            return await store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
+        def claim(session: AsyncSession) -> Awaitable[list[Article]]:
+            return store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
 
-        return await self._drain(claim, self._page_guarded, on_page)
+        report = await self._drain(claim, self._page_guarded, on_page)
+        if not self.stopping:
+            await self.linker.link_pending()
+        return report
 
     async def _page_guarded(self, article: Article) -> PollReport:
         try:
@@ -330,7 +364,9 @@ class Poller:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Poll feeds and process pages until ``stop`` is set. Errors are logged, never raised.
-        Feeds already overdue at start are first spread over ``poll_spread`` seconds."""
+        Feeds already overdue at start are first spread over ``poll_spread`` seconds. Once
+        ``stop`` is set no new feed or page is claimed; the work in hand finishes."""
+        self._stop = stop
         if self.settings.poll_spread > 0:
             try:
                 async with self.sessions() as session:
@@ -341,4 +377,5 @@ class Poller:
         await asyncio.gather(
             run_until_stopped(self.poll_due_feeds, stop, self._feeds_due, tick),
             run_until_stopped(self.process_pages, stop, self._pages_due, tick),
+            run_until_stopped(self.linker.link_pending, stop, self._links_due, tick),
         )

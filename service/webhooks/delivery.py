@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import leases
+from service import leases, metrics
 from service.config import Settings
 from service.ingest.fetcher import create_client
 from service.ingest.ssrf import BlockedAddress
@@ -79,6 +79,7 @@ class DeliveryWorker:
         self.client = client
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._due = asyncio.Event()
+        self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new delivery is claimed
         self._global = asyncio.Semaphore(settings.webhook_concurrency)
         self._per_endpoint: defaultdict[int, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
@@ -93,7 +94,7 @@ class DeliveryWorker:
         were attempted."""
         attempted = 0
         lease = self.settings.lease_seconds
-        while True:
+        while self._stop is None or not self._stop.is_set():
             async with self.sessions() as session:
                 due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
                 order = [col(Delivery.next_attempt_at), col(Delivery.id)]
@@ -102,6 +103,7 @@ class DeliveryWorker:
                 return attempted
             await asyncio.gather(*(self._guarded(d) for d in batch))
             attempted += len(batch)
+        return attempted
 
     async def _guarded(self, delivery: Delivery) -> None:
         try:
@@ -171,12 +173,16 @@ class DeliveryWorker:
             if error is None:
                 current.status = DeliveryStatus.succeeded
                 current.delivered_at = now
+                metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
+                metrics.DELIVERY_LAG.observe(max(0.0, (now - current.created_at).total_seconds()))
                 current.next_attempt_at = None
                 subscription.failing_since = None
             elif status == 410:
+                metrics.DELIVERY_ATTEMPTS.labels("gone").inc()
                 current.status = DeliveryStatus.dead
                 await disable_subscription(session, subscription, "the endpoint answered 410 Gone")
             else:
+                metrics.DELIVERY_ATTEMPTS.labels("failed").inc()
                 subscription.failing_since = subscription.failing_since or now
                 failing_for = (now - subscription.failing_since).total_seconds()
                 schedule = self.settings.webhook_retry_schedule
@@ -195,5 +201,6 @@ class DeliveryWorker:
         log.info("delivery %s (%s) attempt %d: %s", delivery.id, delivery.event_id, current.attempts, error or f"HTTP {status}")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set."""
+        """Deliver until ``stop`` is set; once it is, no new delivery is claimed."""
+        self._stop = stop
         await run_until_stopped(self.deliver_due, stop, self._due, self.settings.poll_tick)

@@ -6,13 +6,13 @@ from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, encode_cursor
 from service.api.problems import Problem
-from service.api.schemas import ArticlePublic, ArticleSummary, Page
+from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, Page
 from service.api.views import citations_for
 from service.models import Article, Entry, Outlet
 
@@ -24,9 +24,9 @@ async def list_articles(
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    feed_id: Annotated[int | None, Query(description="Only articles seen in this feed.")] = None,
-    story_id: Annotated[int | None, Query(description="Only articles of this story.")] = None,
-    lang: Annotated[str | None, Query(min_length=2, max_length=8, description="ISO 639-1 code.")] = None,
+    feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles seen in this feed.")] = None,
+    story_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles of this story.")] = None,
+    lang: Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="ISO 639-1 code.")] = None,
     since: Annotated[datetime | None, Query(description="Published (else first seen) at or after, ISO 8601.")] = None,
     until: Annotated[datetime | None, Query(description="Published (else first seen) before, ISO 8601.")] = None,
 ) -> Page[ArticleSummary]:
@@ -62,7 +62,7 @@ async def list_articles(
 
 
 @router.get("/{article_id}", response_model=ArticlePublic)
-async def get_article(article_id: int, session: SessionDep) -> ArticlePublic:
+async def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> ArticlePublic:
     """One article with its full text."""
     query = (
         select(Article, Outlet.domain)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.encoders import jsonable_encoder
 
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
-from service.api.schemas import FeedCreate, FeedPublic, ImportReport, Page
+from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, ImportReport, Page
 from service.feeds import SubscribeError, add_feed, feed_rows, subscribe
 from service.ingest.opml import OPMLError, OPMLFeed, parse_opml, write_opml
 from service.ingest.schedule import first_poll_offset
@@ -117,13 +119,13 @@ async def list_feeds(session: SessionDep) -> Page[FeedPublic]:
 
 
 @router.get("/{feed_id}", response_model=FeedPublic)
-async def get_feed(feed_id: int, session: SessionDep) -> FeedPublic:
+async def get_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> FeedPublic:
     """One feed with its state, last status, last error, next poll time and article count."""
     return await _one(session, feed_id)
 
 
 @router.delete("/{feed_id}", status_code=204)
-async def delete_feed(feed_id: int, session: SessionDep) -> Response:
+async def delete_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
     """Unsubscribe. Articles already stored stay; they no longer list this feed."""
     feed = await session.get(Feed, feed_id)
     if feed is None:

@@ -1,11 +1,13 @@
-"""Liveness: ``GET /healthz`` answers 200 while the process serves and its database answers."""
+"""Liveness and readiness: ``GET /healthz`` answers 200 while the process serves and its database
+answers; ``GET /readyz`` answers 200 only when this replica should get traffic."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from sqlalchemy import text
 
 from service.api.deps import SessionDep
+from service.api.problems import Problem
 
 router = APIRouter(tags=["health"])
 
@@ -15,3 +17,26 @@ async def healthz(session: SessionDep) -> dict[str, str]:
     """``{"status": "ok"}`` once the database answers a trivial query."""
     await session.exec(text("SELECT 1"))
     return {"status": "ok"}
+
+
+@router.get("/readyz", responses={503: {"description": "Not ready; `detail` and `checks` say why."}})
+async def readyz(request: Request, session: SessionDep) -> dict[str, str]:
+    """``{"status": "ready"}`` when the database answers, its schema is at the migration head this
+    code expects, the background workers that are enabled are running, and the process is not
+    shutting down; else a 503 problem whose ``checks`` member lists what failed."""
+    state = request.app.state
+    failed: list[str] = []
+    if getattr(state, "stopping", False):
+        failed.append("shutting down")
+    try:
+        current = set((await session.exec(text("SELECT version_num FROM alembic_version"))).scalars().all())
+        if current != set(state.migration_heads):
+            failed.append(f"database schema at {sorted(current)}, this code expects {sorted(state.migration_heads)}")
+    except Exception as exc:  # any database failure means not ready; say which
+        failed.append(f"database: {type(exc).__name__}: {exc}"[:300])
+    for task in getattr(state, "tasks", []):
+        if task.done():
+            failed.append(f"{task.get_name()} stopped")
+    if failed:
+        raise Problem(503, "; ".join(failed), checks=failed)
+    return {"status": "ready"}

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from sqlmodel import col, select
 
 from service.api.deps import DeliveryDep, SessionDep
 from service.api.problems import Problem
 from service.api.schemas import (
+    MAX_ID,
     DeliveryPublic,
     Page,
     SubscriptionCreate,
@@ -73,14 +74,14 @@ async def list_subscriptions(session: SessionDep) -> Page[SubscriptionPublic]:
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionPublic)
-async def get_subscription(subscription_id: int, session: SessionDep) -> SubscriptionPublic:
+async def get_subscription(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> SubscriptionPublic:
     """One subscription, with its state and why it was disabled, if it was."""
     return SubscriptionPublic.from_row(await _get(session, subscription_id))
 
 
 @router.patch("/{subscription_id}", response_model=SubscriptionPublic)
 async def update_subscription(
-    subscription_id: int, body: SubscriptionUpdate, request: Request, session: SessionDep
+    subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: SubscriptionUpdate, request: Request, session: SessionDep
 ) -> SubscriptionPublic:
     """Change the target, events, filter, description or state."""
     subscription = await _get(session, subscription_id)
@@ -105,7 +106,7 @@ async def update_subscription(
 
 
 @router.delete("/{subscription_id}", status_code=204)
-async def delete_subscription(subscription_id: int, session: SessionDep) -> Response:
+async def delete_subscription(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
     """Remove the subscription and its deliveries."""
     await session.delete(await _get(session, subscription_id))
     await session.commit()
@@ -113,7 +114,7 @@ async def delete_subscription(subscription_id: int, session: SessionDep) -> Resp
 
 
 @router.post("/{subscription_id}/rotate-secret", response_model=SubscriptionSecret)
-async def rotate_secret(subscription_id: int, request: Request, session: SessionDep) -> SubscriptionSecret:
+async def rotate_secret(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, session: SessionDep) -> SubscriptionSecret:
     """Issue a new secret. Deliveries are signed with both the new and the previous secret for
     ``NEWSLOOM_WEBHOOK_SECRET_OVERLAP`` seconds, so receivers can switch without losing events."""
     subscription = await _get(session, subscription_id)
@@ -128,7 +129,7 @@ async def rotate_secret(subscription_id: int, request: Request, session: Session
 
 
 @router.post("/{subscription_id}/test", status_code=202, response_model=DeliveryPublic)
-async def send_test(subscription_id: int, session: SessionDep, delivery: DeliveryDep) -> DeliveryPublic:
+async def send_test(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, delivery: DeliveryDep) -> DeliveryPublic:
     """Queue a ``ping`` event for the subscription; follow it in its deliveries."""
     subscription = await _get(session, subscription_id)
     if subscription.state != SubscriptionState.active:
@@ -143,10 +144,10 @@ async def send_test(subscription_id: int, session: SessionDep, delivery: Deliver
 
 @router.get("/{subscription_id}/deliveries", response_model=Page[DeliveryPublic])
 async def list_deliveries(
-    subscription_id: int,
+    subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     session: SessionDep,
     status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")] = None,
-    cursor: Annotated[int | None, Query(ge=1, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[DeliveryPublic]:
     """The subscription's deliveries, newest first."""
@@ -162,7 +163,7 @@ async def list_deliveries(
 
 
 @router.post("/{subscription_id}/deliveries/{delivery_id}/retry", status_code=202, response_model=DeliveryPublic)
-async def retry_delivery(subscription_id: int, delivery_id: int, session: SessionDep, delivery: DeliveryDep) -> DeliveryPublic:
+async def retry_delivery(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], delivery_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, delivery: DeliveryDep) -> DeliveryPublic:
     """Send a delivery again now, with the same ``webhook-id`` (its attempt count goes on)."""
     subscription = await _get(session, subscription_id)
     row = await session.get(Delivery, delivery_id)

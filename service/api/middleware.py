@@ -1,0 +1,88 @@
+"""ASGI middleware around every request: the request id (``X-Request-ID``, echoed or generated,
+and set for the request's log lines), request size limits (body: 413, query string: 414, as
+problem details; a NUL character in the query string: 422) and the request-duration histogram by route template."""
+
+from __future__ import annotations
+
+import json
+import time
+from http import HTTPStatus
+
+from fastapi import HTTPException
+
+from service import logs, metrics
+from service.api.problems import MEDIA_TYPE
+
+# Longest query string accepted (bytes); longer ones get 414 URI Too Long.
+MAX_QUERY_BYTES = 4096
+
+
+class RequestContext:
+    """Wraps the application: ``max_body_bytes`` is the largest request body accepted, checked on
+    ``Content-Length`` and again while the body streams in (chunked uploads)."""
+
+    def __init__(self, app, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        rid = logs.request_id_from(headers.get(b"x-request-id", b"").decode("latin-1"))
+        token = logs.request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        received = 0
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise HTTPException(413, f"the request body exceeds {self.max_body_bytes} bytes")
+            return message
+
+        try:
+            declared = headers.get(b"content-length")
+            if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
+                await self._problem(scope, send_with_id, 414, f"the query string exceeds {MAX_QUERY_BYTES} bytes")
+            elif b"%00" in scope.get("query_string", b""):  # PostgreSQL text cannot hold NUL; never meaningful
+                await self._problem(scope, send_with_id, 422, "the query string contains a NUL character (%00)")
+            elif declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
+                await self._problem(scope, send_with_id, 413, f"the request body exceeds {self.max_body_bytes} bytes")
+            else:
+                try:
+                    await self.app(scope, limited_receive, send_with_id)
+                except HTTPException as exc:  # raised by limited_receive outside a route's handlers
+                    if response_started:
+                        raise
+                    await self._problem(scope, send_with_id, exc.status_code, str(exc.detail))
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            metrics.HTTP_DURATION.labels(scope.get("method", ""), template, str(status)).observe(
+                time.perf_counter() - started
+            )
+            logs.request_id.reset(token)
+
+    @staticmethod
+    async def _problem(scope, send, status: int, detail: str) -> None:
+        body = json.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
+                           "detail": detail, "instance": scope.get("path", "")}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
+                                (b"connection", b"close")]})
+        await send({"type": "http.response.body", "body": body})
