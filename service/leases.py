@@ -21,16 +21,27 @@ T = TypeVar("T")
 
 
 async def claim(
-    session: AsyncSession, model: type[T], due: list, order_by: list, owner: str, lease_seconds: float, limit: int
+    session: AsyncSession,
+    model: type[T],
+    due: list,
+    order_by: list,
+    owner: str | None,
+    lease_seconds: float,
+    limit: int,
+    *,
+    until_column: str = "lease_until",
 ) -> list[T]:
     """Lease up to ``limit`` rows of ``model`` matching every condition in ``due`` and not leased by
-    anyone else, in ``order_by`` order; commit and return them. ``model`` must have ``id``,
-    ``lease_owner`` and ``lease_until`` columns."""
+    anyone else, in ``order_by`` order; commit and return them. ``lease_seconds`` is the lease's
+    length in seconds. ``model`` must have an ``id`` and the ``until_column`` timestamp; with an
+    ``owner`` it must also have ``lease_owner`` (so a stopping process can release its own rows).
+    Story linking leases through its own column (``until_column="link_lease_until"``, no owner)."""
     now = utcnow()
+    until_attr = getattr(model, until_column)
     query = (
         select(model.id)
         .where(*due)
-        .where(sa.or_(col(model.lease_until).is_(None), col(model.lease_until) < now))
+        .where(sa.or_(col(until_attr).is_(None), col(until_attr) < now))
         .order_by(*order_by)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -40,7 +51,8 @@ async def claim(
         await session.commit()
         return []
     until = now + timedelta(seconds=lease_seconds)
-    await session.exec(sa.update(model).where(col(model.id).in_(ids)).values(lease_owner=owner, lease_until=until))
+    stamp = {until_column: until} | ({"lease_owner": owner} if owner is not None else {})
+    await session.exec(sa.update(model).where(col(model.id).in_(ids)).values(**stamp))
     rows = list((await session.exec(select(model).where(col(model.id).in_(ids)).order_by(*order_by))).all())
     await session.commit()
     return rows

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service import leases
 from service.config import Settings
 from service.ingest.workers import WorkerPool
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
@@ -100,26 +101,12 @@ class Linker:
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
         oldest publication first, and commit."""
-        now = utcnow()
+        due = [col(Article.linked_at).is_(None), Article.extraction_status != ExtractionStatus.pending]
+        order = [col(Article.sort_at), col(Article.id)]
         async with self.sessions() as session:
-            due = (
-                select(Article.id)
-                .where(col(Article.linked_at).is_(None))
-                .where(Article.extraction_status != ExtractionStatus.pending)
-                .where(sa.or_(col(Article.link_lease_until).is_(None), col(Article.link_lease_until) < now))
-                .order_by(col(Article.sort_at), col(Article.id))
-                .limit(limit)
-                .with_for_update(skip_locked=True)
+            return await leases.claim(
+                session, Article, due, order, None, self.settings.lease_seconds, limit, until_column="link_lease_until"
             )
-            ids = list((await session.exec(due)).all())
-            if not ids:
-                await session.commit()
-                return []
-            until = now + timedelta(seconds=self.settings.lease_seconds)
-            await session.exec(sa.update(Article).where(col(Article.id).in_(ids)).values(link_lease_until=until))
-            rows = list((await session.exec(select(Article).where(col(Article.id).in_(ids)).order_by(col(Article.sort_at), col(Article.id)))).all())
-            await session.commit()
-            return rows
 
     async def link_pending(self, limit: int = 32) -> int:
         """Link every article that is ready, ``limit`` at a time; returns how many were linked.
