@@ -114,7 +114,7 @@ def document_errors(app: FastAPI) -> None:
                     extra.update(_PROTECTED)
                 if "{" in path:
                     extra["404"] = "No such resource."
-                if path.startswith("/v1/articles") or path.endswith("/deliveries"):
+                if any(p.get("name") == "cursor" for p in operation.get("parameters", [])):
                     extra["400"] = "The cursor was not issued by this API."
                 if "requestBody" in operation:
                     extra["400"] = "The body cannot be parsed (not JSON, or not UTF-8)."

@@ -7,14 +7,14 @@ from datetime import datetime
 from typing import Annotated
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, encode_cursor
 from service.api.problems import Problem
-from service.api.schemas import CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
+from service.api.schemas import MAX_ID, CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
 from service.api.views import citations_for, domains_of, story_summary
 from service.models import Article, Citation, Outlet, Story
 
@@ -27,11 +27,11 @@ async def list_stories(
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     since: Annotated[datetime | None, Query(description="Updated at or after, ISO 8601 with a time zone.")] = None,
-    lang: Annotated[str | None, Query(min_length=2, max_length=8, description="Has an article in this language (ISO 639-1).")] = None,
-    outlet: Annotated[str | None, Query(max_length=255, description="Has an article of this outlet (domain, e.g. welt.de).")] = None,
-    min_outlets: Annotated[int | None, Query(ge=1, description="At least this many outlets.")] = None,
-    min_languages: Annotated[int | None, Query(ge=1, description="At least this many languages.")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, description="Words in the title of one of its articles.")] = None,
+    lang: Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="Has an article in this language (ISO 639-1).")] = None,
+    outlet: Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de).")] = None,
+    min_outlets: Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many outlets.")] = None,
+    min_languages: Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many languages.")] = None,
+    q: Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="Words in the title of one of its articles.")] = None,
 ) -> Page[StorySummary]:
     """Stories, most recently updated first (then id)."""
     query = select(Story)
@@ -70,7 +70,7 @@ async def list_stories(
 
 
 @router.get("/{story_id}", response_model=StoryPublic)
-async def get_story(story_id: int, session: SessionDep) -> StoryPublic:
+async def get_story(story_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> StoryPublic:
     """One story: its articles by publication time (first-seen time where none), who reported
     first, and the citations between its articles' outlets."""
     story = await session.get(Story, story_id)
