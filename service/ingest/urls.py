@@ -27,18 +27,22 @@ def check_fetchable(url: str) -> str:
 def canonicalize(url: str) -> str:
     """The canonical form of an article or feed URL.
 
-    Lower-cases scheme and host, drops default ports, fragments and tracking parameters (``utm_*``,
-    ``fbclid``, …) and sorts the query, as ``courlan.normalize_url(strict=True)`` does. Input that
-    courlan cannot parse is returned stripped but otherwise unchanged.
+    Lower-cases scheme and host, drops default ports and tracking parameters (``utm_*``,
+    ``fbclid``, ``gclid``, ``ref``, …) and sorts the query, as ``courlan.normalize_url`` does, then
+    drops the fragment and AMP markers. Other query parameters stay: many sites name the article
+    by one (``?story=5``, ``?articleid=77``, ``?seite=2``), so courlan's ``strict`` mode, which keeps
+    only a short allow-list, would merge different articles. Input that courlan cannot parse is
+    returned stripped but otherwise unchanged.
     """
     url = url.strip()
     try:
-        normal = normalize_url(url, strict=True)
+        normal = normalize_url(url, strict=False)
     except (ValueError, AttributeError):
         return url
     parts = urlsplit(normal)
     if parts.scheme in ("http", "https") and parts.netloc:
-        normal = urlunsplit(parts._replace(path=_strip_amp_path(parts.path) or "/", query=_strip_amp_query(parts.query)))
+        path, query = _strip_amp_path(parts.path) or "/", _strip_amp_query(parts.query)
+        normal = urlunsplit(parts._replace(path=path, query=query, fragment=""))
     return normal
 
 
