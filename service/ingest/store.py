@@ -18,6 +18,7 @@ from service import leases
 from service.config import Settings
 from service.db import dialect_insert
 from service.ingest import schedule
+from service.ingest.hosts import host_key
 from service.ingest.entries import ParsedEntry, ParsedFeed
 from service.ingest.extractor import ExtractedArticle, content_hash
 from service.ingest.urls import canonicalize, dedup_key, outlet_domain, url_variants
@@ -43,7 +44,8 @@ async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
 async def claim_due_feeds(session: AsyncSession, owner: str, lease_seconds: int, limit: int) -> list[Feed]:
     """Lease up to ``limit`` polled feeds whose next poll time has passed, oldest due first, and commit."""
     due = [col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= utcnow()]
-    return await leases.claim(session, Feed, due, [col(Feed.next_poll_at)], owner, lease_seconds, limit)
+    spread = (Feed.url, host_key)  # one host's backlog must not hold up the others
+    return await leases.claim(session, Feed, due, [col(Feed.next_poll_at)], owner, lease_seconds, limit, spread_by=spread)
 
 
 def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
@@ -288,7 +290,8 @@ async def claim_pending_pages(
     if feed_ids is not None:
         due.append(col(Article.feed_id).in_(feed_ids))
     order = [col(Article.next_fetch_at), col(Article.id)]
-    return await leases.claim(session, Article, due, order, owner, lease_seconds, limit)
+    spread = (Article.url, host_key)
+    return await leases.claim(session, Article, due, order, owner, lease_seconds, limit, spread_by=spread)
 
 
 async def record_extraction(session: AsyncSession, article: Article, page_url: str, extracted: ExtractedArticle) -> None:
