@@ -31,8 +31,10 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import col, select
+from pydantic import ValidationError
 from tqdm import tqdm
 
 from service.config import Settings, get_settings
@@ -424,7 +426,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``newsloom`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"NEWSLOOM_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        print(f"error: invalid settings: {problems or exc}", file=sys.stderr)
+        return 2
     from service import logs
 
     logs.configure(settings.log_level.upper() if args.command == "serve" else logging.WARNING, settings.log_format)
@@ -434,6 +441,12 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(outcome)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+        if isinstance(exc, BrokenPipeError):  # `newsloom openapi | head`: the reader left
+            return 0
+        reason = getattr(exc, "orig", None) or exc
+        print(f"error: cannot use the database at {settings.database_url}: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -13,6 +13,11 @@ import sqlalchemy as sa
 from sqlmodel import JSON, Column, Field, SQLModel
 
 
+# Largest id the API accepts: ids are 32-bit integers on PostgreSQL (``serial``); larger values in a
+# request are refused with 422 before they reach the database.
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)

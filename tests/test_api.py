@@ -120,3 +120,28 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
         assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00"}), 422)
         assert_problem(await client.get("/v1/articles/999999"), 404)
         assert_problem(await client.get("/v1/articles/abc"), 422)
+
+
+def test_out_of_range_times_and_cursors_are_client_errors(api):
+    import base64
+    import json as _json
+
+    def cursor(*fields) -> str:
+        return base64.urlsafe_b64encode(_json.dumps(list(fields)).encode()).decode().rstrip("=")
+
+    for path in ("/v1/articles", "/v1/stories"):
+        assert_problem(httpx.get(f"{api}{path}", params={"since": "0001-01-01T00:00:00+14:00"}), 422)
+        for bad in (cursor("2026-01-01T00:00:00+00:00", 10**23), cursor("2026-01-01T00:00:00+00:00", -5),
+                    cursor("0001-01-01T00:00:00+14:00", 1)):
+            assert_problem(httpx.get(f"{api}{path}", params={"cursor": bad}), 400)
+    assert_problem(httpx.get(f"{api}/v1/articles", params={"until": "9999-12-31T23:59:59-14:00"}), 422)
+    assert_problem(httpx.get(f"{api}/v1/stories/99999999999999999999"), 422)
+
+
+def test_deeply_nested_or_huge_opml_is_refused_cleanly(api):
+    deep = "<opml version='2.0'><body>" + "<outline text='a'>" * 5000 + "</outline>" * 5000 + "</body></opml>"
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds/import", content=deep.encode(), headers={"content-type": "text/x-opml"}), 422)
+    assert "deeper than" in problem["detail"]
+    many = "<opml version='2.0'><body>" + "<outline text='x'/>" * 10_001 + "</body></opml>"
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds/import", content=many.encode(), headers={"content-type": "text/x-opml"}), 422)
+    assert "too many outlines" in problem["detail"]

@@ -24,3 +24,23 @@ def test_canonical_forms(given, canonical):
 
 def test_articles_named_by_a_query_parameter_stay_distinct():
     assert canonicalize("https://example.com/news?story=5") != canonicalize("https://example.com/news?story=6")
+
+
+async def test_entries_whose_link_is_not_http_keep_the_feed_text(server, poller, sessions):
+    from sqlmodel import select
+
+    from service.feeds import add_feed
+    from service.models import Article
+
+    feed = server.add("/odd.xml", """<?xml version="1.0"?><rss version="2.0"><channel><title>Odd</title>
+<item><title>Script link</title><link>javascript:alert(1)</link><description>Kept as text.</description></item>
+<item><title>Mail link</title><link>mailto:desk@example.org</link><description>Also kept.</description></item>
+</channel></rss>""", Content_Type="application/rss+xml")
+    async with sessions() as session:
+        await add_feed(session, feed, 900)
+    report = await poller.poll_due_feeds()
+    assert report.articles_new == 2
+    async with sessions() as session:
+        articles = (await session.exec(select(Article).order_by(Article.id))).all()
+    assert [(a.url, str(a.extraction_status), a.text) for a in articles] == [
+        (None, "skipped", "Kept as text."), (None, "skipped", "Also kept.")]

@@ -359,3 +359,9 @@ async def test_story_events_follow_outlets_and_languages(server, poller, session
     # The German filter: the bridge story (it has German) matched by the folded term; not the apples.
     german = sorted(body["type"] for _id, body in events("/german"))  # sent concurrently: any order
     assert german == ["story.created", "story.updated", "story.updated"]
+
+
+@pytest.mark.parametrize("flt", [{"languages": ["zzz"]}, {"min_outlets": 10**20}, {"feeds": [10**20]}, {"outlets": ["a b"]}])
+def test_filters_out_of_range_are_refused(api, server, flt):
+    body = {"url": server.url("/x"), "event_types": ["article.created"], "filter": flt}
+    assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)

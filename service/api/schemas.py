@@ -7,12 +7,11 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from service.models import MAX_ID  # noqa: F401  (the routes take it from here with the schemas)
 from service.webhooks.matching import SubscriptionFilter
 
 T = TypeVar("T")
 
-# Largest id (PostgreSQL INTEGER): path and query ids are bounded so an oversized one is a 422, not a database error.
-MAX_ID = 2**31 - 1
 # Free text must not contain NUL: PostgreSQL text cannot store it.
 NO_NUL = r"^[^\x00]*$"
 

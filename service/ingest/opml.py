@@ -23,10 +23,16 @@ class OPMLFeed:
     site_url: str | None = None
 
 
+# Limits on an imported document: outlines in all, and folder depth.
+MAX_OUTLINES = 10_000
+MAX_DEPTH = 32
+
+
 def parse_opml(data: bytes) -> list[OPMLFeed]:
     """The feed outlines (those with ``xmlUrl``) of an OPML document, in document order.
 
-    Raises ``OPMLError`` for ill-formed XML, a document declaring entities or DTDs, or one with no
+    Raises ``OPMLError`` for ill-formed XML, a document declaring entities or DTDs, more than
+    ``MAX_OUTLINES`` outlines or folders deeper than ``MAX_DEPTH``, or one with no
     ``<body>``."""
     try:
         root = safe_xml.fromstring(data, forbid_dtd=True)
@@ -36,18 +42,25 @@ def parse_opml(data: bytes) -> list[OPMLFeed]:
     if root.tag != "opml" or body is None:
         raise OPMLError("not an OPML document (no <opml><body>)")
     feeds: list[OPMLFeed] = []
-
-    def walk(element, path: list[str]) -> None:
-        for outline in element.findall("outline"):
-            title = (outline.get("title") or outline.get("text") or "").strip() or None
-            url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
-            if url:
-                category = (outline.get("category") or "").strip().strip("/") or "/".join(path) or None
-                feeds.append(OPMLFeed(url, title, category, (outline.get("htmlUrl") or "").strip() or None))
-            else:
-                walk(outline, [*path, title] if title else path)
-
-    walk(body, [])
+    # Depth-first without recursion (a hostile document may nest thousands of folders), in
+    # document order; folders deeper than MAX_DEPTH and outlines past MAX_OUTLINES are refused.
+    stack: list[tuple[object, list[str]]] = [(outline, []) for outline in reversed(body.findall("outline"))]
+    seen = 0
+    while stack:
+        outline, path = stack.pop()
+        seen += 1
+        if seen > MAX_OUTLINES:
+            raise OPMLError(f"too many outlines (more than {MAX_OUTLINES}); split the file")
+        if len(path) > MAX_DEPTH:
+            raise OPMLError(f"folders nested deeper than {MAX_DEPTH} levels")
+        title = (outline.get("title") or outline.get("text") or "").strip() or None
+        url = (outline.get("xmlUrl") or outline.get("xmlurl") or "").strip()
+        if url:
+            category = (outline.get("category") or "").strip().strip("/") or "/".join(path) or None
+            feeds.append(OPMLFeed(url, title, category, (outline.get("htmlUrl") or "").strip() or None))
+        else:
+            inner = [*path, title] if title else path
+            stack.extend((child, inner) for child in reversed(outline.findall("outline")))
     return feeds
 
 

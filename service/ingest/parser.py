@@ -13,6 +13,7 @@ import io
 import re
 import time
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import feedparser
 
@@ -89,7 +90,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     JSON documents go to ``parse_json_feed``; everything else is decoded to Unicode by
     ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
     whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
-    At most ``max_entries`` entries are read; more set ``warning``. Entity declarations are never
+    At most ``max_entries`` entries are read; more set ``warning``. Links that are not http(s)
+    (``javascript:``, ``mailto:``) are dropped. Entity declarations are never
     expanded and external entities never resolved (feedparser drops the DTD's entity declarations;
     ``tests/test_bug_cases.py`` BL-21 proves it). Raises ``FeedParseError`` when the body is not a feed
     at all, or is broken and yields no entries; a feed that parses with recoverable errors returns
@@ -103,6 +105,10 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
         parsed.warning = f"{parsed.warning}; {note}" if parsed.warning else note
     for entry in parsed.entries:
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
+        if entry.link and urlsplit(entry.link).scheme.lower() not in ("http", "https"):
+            # javascript:, mailto:, data: … are no page to fetch: the entry keeps the feed's text.
+            entry.link = None
+            entry.key = entry_key(None, entry.guid, entry.title, entry.published_at, entry.summary_html)
     return parsed
 
 

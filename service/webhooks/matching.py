@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from service.models import MAX_ID
 
 
 class SubscriptionFilter(BaseModel):
@@ -22,10 +24,16 @@ class SubscriptionFilter(BaseModel):
 
     terms: list[str] = Field(default_factory=list, max_length=50, description="Query terms or phrases, matched in title and text.")
     match: Literal["all", "any"] = Field(default="all", description="Whether all terms or any one term must appear.")
-    languages: list[str] = Field(default_factory=list, max_length=50, description="ISO 639-1 codes.")
-    outlets: list[str] = Field(default_factory=list, max_length=200, description="Registrable domains, e.g. welt.de.")
-    feeds: list[int] = Field(default_factory=list, max_length=1000, description="Feed ids the article was seen in.")
-    min_outlets: int | None = Field(default=None, ge=1, description="Minimum number of outlets in the article's story.")
+    languages: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]] = Field(
+        default_factory=list, max_length=50, description="ISO 639-1 codes (two letters)."
+    )
+    outlets: list[Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00\s]+$")]] = Field(
+        default_factory=list, max_length=200, description="Registrable domains, e.g. welt.de."
+    )
+    feeds: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        default_factory=list, max_length=1000, description="Feed ids the article was seen in."
+    )
+    min_outlets: int | None = Field(default=None, ge=1, le=1000, description="Minimum number of outlets in the article's story.")
 
     @field_validator("terms")
     @classmethod

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 
 from service.api.deps import SessionDep
-from service.api.pagination import decode_cursor, encode_cursor
+from service.api.pagination import decode_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, Page
 from service.api.views import citations_for
@@ -38,9 +38,7 @@ async def list_articles(
         query = query.where(Article.story_id == story_id)
     if lang:
         query = query.where(Article.language == lang.lower())
-    for name, moment in (("since", since), ("until", until)):
-        if moment is not None and moment.tzinfo is None:
-            raise Problem(422, f"{name} needs a time zone (for example 2024-05-01T00:00:00Z)")
+    since, until = utc_filter("since", since), utc_filter("until", until)
     if since is not None:
         query = query.where(Article.sort_at >= since)
     if until is not None:

@@ -12,7 +12,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.api.deps import SessionDep
-from service.api.pagination import decode_cursor, encode_cursor
+from service.api.pagination import decode_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
 from service.api.views import citations_for, domains_of, story_summary
@@ -35,9 +35,8 @@ async def list_stories(
 ) -> Page[StorySummary]:
     """Stories, most recently updated first (then id)."""
     query = select(Story)
+    since = utc_filter("since", since)
     if since is not None:
-        if since.tzinfo is None:
-            raise Problem(422, "since needs a time zone (for example 2024-05-01T00:00:00Z)")
         query = query.where(Story.last_updated_at >= since)
     if lang:
         query = query.where(sa.exists().where(Article.story_id == Story.id, Article.language == lang.lower()))
