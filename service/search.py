@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 
 MAX_TERMS = 32
 """Most terms (words or phrases, excluded ones included) one query may have."""
@@ -165,8 +165,8 @@ def pg_regconfig(language: sa.ColumnElement) -> sa.ColumnElement:
 @dataclass(frozen=True)
 class Match:
     """A full-text condition and its relevance score for one dialect: ``where`` to filter, ``rank``
-    (higher is more relevant) to order by and to put in cursors, and for SQLite the FTS table to
-    join (the FTS5 table and the ON clause), else None."""
+    (higher is more relevant) to order by and to put in cursors, and ``join``: what to join the
+    searched table to (the FTS5 table on SQLite, the rendered queries on PostgreSQL) and on what."""
 
     where: sa.ColumnElement
     rank: sa.ColumnElement
@@ -176,23 +176,30 @@ class Match:
 def postgres_match(query: SearchQuery, vector: sa.ColumnElement, language: sa.ColumnElement,
                    languages: list[str] | None = None) -> Match:
     """Match ``query`` against the ``tsvector`` column ``vector`` whose rows were indexed with the
-    configuration of their ``language`` column.
+    configuration of their ``language`` column (``newsloom_regconfig``).
 
-    The query is interpreted in each row's own configuration (exact condition: ``vector @@
-    to_tsquery(newsloom_regconfig(language), q)``), and, so that the GIN index is used, first
-    against the union (``||``) of its renderings in every configuration (``languages`` narrows
-    that to the configurations of these ISO 639-1 codes, for a ``lang`` filter). Rank:
-    ``ts_rank_cd`` (cover density, PostgreSQL manual §12.3.3), weights A (title) over B (text)."""
-    text = query.to_tsquery()
+    The query is rendered once per configuration in a CTE ``search_query(cfg, query)`` (one
+    ``to_tsquery`` per configuration and statement, never per row) and each row is joined to the
+    rendering of its own configuration: the exact condition is ``vector @@ search_query.query``.
+    So that the GIN index is used, the rows are first found with the union (``|``) of the distinct
+    non-empty renderings, an InitPlan evaluated once (PostgreSQL manual §12.3.2 "Parsing Queries",
+    §12.4.1 "Manipulating Queries", §12.9 "Preferred Index Types for Text Search"). ``languages``
+    (ISO 639-1 codes, for a ``lang`` filter) narrows the configurations. Rank: ``ts_rank_cd``
+    (cover density, §12.3.3) with the default weights, so title words (A) count more than text (B)."""
     codes = languages if languages is not None else list(PG_CONFIGS)
     configs = sorted({PG_CONFIGS.get(c, PG_DEFAULT_CONFIG) for c in codes} | {PG_DEFAULT_CONFIG})
-    renderings = [sa.func.to_tsquery(sa.literal_column(f"'{c}'::regconfig"), sa.literal(text)) for c in configs]
-    union = renderings[0]
-    for rendering in renderings[1:]:
-        union = union.op("||")(rendering)
-    exact = sa.func.to_tsquery(pg_regconfig(language), sa.literal(text))
-    where = sa.and_(vector.op("@@")(union), vector.op("@@")(exact))
-    return Match(where=where, rank=sa.func.ts_rank_cd(vector, exact, type_=sa.Float))
+    array = sa.literal_column("ARRAY[" + ", ".join(f"'{c}'" for c in configs) + "]::regconfig[]")
+    cfg = sa.func.unnest(array).table_valued("cfg").render_derived(name="search_cfg")
+    renderings = sa.select(cfg.c.cfg, sa.func.to_tsquery(cfg.c.cfg, sa.literal(query.to_tsquery()), type_=TSQUERY).label("query")
+                           ).cte("search_query")
+    operand = sa.literal("(") + sa.cast(renderings.c.query, sa.Text) + sa.literal(")")
+    union = (
+        sa.select(sa.func.string_agg(sa.distinct(operand), sa.literal(" | ")).filter(sa.func.numnode(renderings.c.query) > 0))
+        .scalar_subquery()
+    )
+    where = sa.and_(vector.op("@@")(sa.cast(union, TSQUERY)), vector.op("@@")(renderings.c.query))
+    rank = sa.func.ts_rank_cd(vector, renderings.c.query, type_=sa.Float)
+    return Match(where=where, rank=rank, join=(renderings, renderings.c.cfg == pg_regconfig(language)))
 
 
 def sqlite_match(query: SearchQuery, rowid_of: sa.ColumnElement, fts_table: str = SQLITE_FTS_TABLE,

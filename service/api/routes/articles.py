@@ -13,7 +13,7 @@ from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor
 from service.api.problems import Problem
 from service.api.schemas import ArticlePublic, ArticleSummary, Page
-from service.models import Article, Entry, Outlet
+from service.models import Article, Entry, Outlet, UTCDateTime
 from service.search import SearchQuery, SearchSyntaxError, article_match, parse
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
@@ -49,7 +49,8 @@ def list_query(
         query = query.where(Article.sort_at < until)
     if after is not None:
         *rank, moment, last_id = after
-        older = sa.or_(Article.sort_at < moment, sa.and_(Article.sort_at == moment, col(Article.id) < last_id))
+        # A row-value comparison: an index condition on (sort_at, id), so a deep page starts where it should.
+        older = sa.tuple_(Article.sort_at, Article.id) < sa.tuple_(sa.literal(moment, UTCDateTime()), sa.literal(last_id))
         if match is not None:
             older = sa.or_(match.rank < rank[0], sa.and_(match.rank == rank[0], older))
         query = query.where(older)
