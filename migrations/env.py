@@ -13,11 +13,10 @@ and ``include_object``; by name, nothing else)."""
 import asyncio
 from logging.config import fileConfig
 
+import sqlalchemy as sa
 from alembic import context
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlmodel import SQLModel
-
-import sqlalchemy as sa
 
 import service.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from service.config import get_settings
