@@ -15,6 +15,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 _PACKAGE = Path(__file__).resolve().parent
 
+MIGRATION_LOCK = int.from_bytes(b"newsloom", "big") & 0x7FFF_FFFF_FFFF_FFFF
+"""Key (bigint) of the PostgreSQL advisory lock held while migrations run (``migrations/env.py``)."""
+
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
@@ -70,7 +73,10 @@ def alembic_config(url: str) -> Config:
 def migrate(url: str) -> None:
     """Apply every pending migration to the database at ``url`` (blocking; runs its own event loop).
 
-    Call it from synchronous code, or with ``asyncio.to_thread`` from async code.
+    Safe to call from several processes at once: on PostgreSQL the run holds the advisory lock
+    ``MIGRATION_LOCK`` (see ``migrations/env.py``), so the others wait and then find nothing to do.
+    Call it from synchronous code, or with ``asyncio.to_thread`` from async code. Raises what
+    Alembic raises (``alembic.util.CommandError``, SQLAlchemy errors) when a migration fails.
     """
     command.upgrade(alembic_config(url), "head")
 

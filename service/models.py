@@ -113,6 +113,7 @@ class Article(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_articles_sort", "sort_at", "id"),
         sa.Index("ix_articles_page_queue", "extraction_status", "next_fetch_at"),
+        sa.Index("ix_articles_language_sort", "language", "sort_at", "id"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -170,7 +171,10 @@ class Entry(SQLModel, table=True):
     """A feed entry as seen in one feed: its identity in that feed and the article it maps to."""
 
     __tablename__ = "entries"
-    __table_args__ = (sa.UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),)
+    __table_args__ = (
+        sa.UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),
+        sa.Index("ix_entries_feed_article", "feed_id", "article_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     feed_id: int = Field(foreign_key="feeds.id", ondelete="CASCADE")

@@ -157,16 +157,25 @@ class ServiceProcess:
                     raise AssertionError(f"no log line matching {pattern!r}:\n{''.join(self.lines[-40:])}")
                 self._changed.wait(remaining)
 
-    def __enter__(self) -> ServiceProcess:
+    def start(self) -> ServiceProcess:
+        """Start the process without waiting for it (see ``wait_started``)."""
         self.proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(self.port)],
                                      env=self.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def wait_started(self, timeout: float = 90) -> ServiceProcess:
+        """Block until the server answers (its startup log line); kill it and raise if it does not."""
+        assert self.proc is not None
         try:
-            self.wait_for_log("Application startup complete", timeout=90)
+            self.wait_for_log("Application startup complete", timeout=timeout)
         except AssertionError:
             self.proc.kill()
             raise
         return self
+
+    def __enter__(self) -> ServiceProcess:
+        return self.start().wait_started()
 
     def __exit__(self, *exc) -> None:
         assert self.proc is not None

@@ -88,6 +88,8 @@ class Post:
 
 
 class TestServer:
+    __test__ = False  # not a test class (pytest collects Test* names)
+
     def __init__(self, corpus: Path | None) -> None:
         self.corpus = corpus
         self.routes: dict[str, Route | Handler] = {}

@@ -1,4 +1,8 @@
-"""Opaque keyset cursors: the sort key of the last item on a page, base64url-encoded JSON."""
+"""Opaque keyset cursors: the sort key of the last item on a page, base64url-encoded JSON.
+
+Lists sorted newest first use ``[moment, id]``; search results sorted by relevance use
+``[rank, moment, id]`` (``encode_cursor(..., rank=…)``); each kind is refused where the other is
+expected."""
 
 from __future__ import annotations
 
@@ -10,28 +14,56 @@ from datetime import UTC, datetime
 from service.api.problems import Problem
 
 
-def encode_cursor(moment: datetime, item_id: int) -> str:
-    """Cursor that resumes after the item sorted at (``moment``, ``item_id``)."""
-    raw = json.dumps([moment.isoformat(), item_id]).encode()
+def encode_cursor(moment: datetime, item_id: int, *, rank: float | None = None) -> str:
+    """Cursor that resumes after the item sorted at (``moment``, ``item_id``), or at (``rank``,
+    ``moment``, ``item_id``) for relevance-ordered results (the float round-trips exactly)."""
+    key = [moment.isoformat(), item_id] if rank is None else [rank, moment.isoformat(), item_id]
+    raw = json.dumps(key).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str) -> list:
+    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    key = json.loads(raw)
+    if not isinstance(key, list):
+        raise ValueError("bad cursor")
+    return key
 
 
 # Ids are 64-bit signed integers in both databases.
 _MAX_ID = 2**63 - 1
 
 
+def _moment_and_id(moment, item_id) -> tuple[datetime, int]:
+    parsed = datetime.fromisoformat(moment)
+    if parsed.tzinfo is None or not isinstance(item_id, int) or not 0 <= item_id <= _MAX_ID:
+        raise ValueError("bad cursor fields")
+    return parsed.astimezone(UTC), item_id
+
+
+_INVALID = "invalid cursor: pass back the next_cursor of a previous page (of the same query)"
+
+
 def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    """Inverse of ``encode_cursor``: ``(moment in UTC, id)``. Raises ``Problem`` (400) for a cursor
-    we did not issue (undecodable, wrong fields, an id or a time out of range)."""
+    """Inverse of ``encode_cursor`` without rank. Raises ``Problem`` (400) for a cursor we did not
+    issue, or one issued for a search."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        moment, item_id = json.loads(raw)
-        parsed = datetime.fromisoformat(moment)
-        if parsed.tzinfo is None or not isinstance(item_id, int) or not 0 <= item_id <= _MAX_ID:
-            raise ValueError("bad cursor fields")
-        return parsed.astimezone(UTC), item_id
+        moment, item_id = _decode(cursor)
+        return _moment_and_id(moment, item_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
-        raise Problem(400, "invalid cursor: pass back the next_cursor of a previous page") from exc
+        raise Problem(400, _INVALID) from exc
+
+
+def decode_ranked_cursor(cursor: str) -> tuple[float, datetime, int]:
+    """Inverse of ``encode_cursor`` with ``rank``: ``(rank, moment, id)``. Raises ``Problem`` (400)
+    for a cursor we did not issue, or one issued for a list without search."""
+    try:
+        rank, moment, item_id = _decode(cursor)
+        if not isinstance(rank, int | float) or isinstance(rank, bool):
+            raise ValueError("bad rank")
+        return float(rank), *_moment_and_id(moment, item_id)
+    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
+        raise Problem(400, _INVALID) from exc
 
 
 def utc_filter(name: str, value: datetime | None) -> datetime | None:

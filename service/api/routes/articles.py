@@ -1,4 +1,4 @@
-"""``/v1/articles``: the stored articles, newest first, with keyset pagination."""
+"""``/v1/articles``: the stored articles, newest first or by search relevance, with keyset pagination."""
 
 from __future__ import annotations
 
@@ -10,18 +10,66 @@ from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 
 from service.api.deps import SessionDep
-from service.api.pagination import decode_cursor, encode_cursor, utc_filter
+from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, Page
 from service.api.views import citations_for
-from service.models import Article, Entry, Outlet
+from service.models import Article, Entry, Outlet, UTCDateTime
+from service.search import SearchQuery, SearchSyntaxError, article_match, parse
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
+
+
+def list_query(
+    dialect: str, *, limit: int, q: SearchQuery | None = None, feed_id: int | None = None, lang: str | None = None,
+    since: datetime | None = None, until: datetime | None = None, after: tuple | None = None, story_id: int | None = None,
+) -> sa.Select:
+    """The SELECT behind ``GET /v1/articles`` for ``dialect`` ("postgresql" or "sqlite"): rows of
+    (Article, outlet domain) — plus the relevance rank when ``q`` is given — at most ``limit``.
+
+    Without ``q``: newest first by (sort_at, id), resuming after ``after`` = (moment, id). With
+    ``q``: most relevant first, then newest, resuming after ``after`` = (rank, moment, id); see
+    ``service.search`` for the matching on each database. Every filter is served by an index
+    (migration 0006; ``bench/api.py`` shows the plans)."""
+    columns = [Article, Outlet.domain]
+    match = article_match(dialect, q, [lang.lower()] if lang else None) if q is not None else None
+    if match is not None:
+        columns.append(match.rank.label("rank"))
+    query = select(*columns).join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
+    if match is not None:
+        if match.join is not None:
+            query = query.join(*match.join)
+        query = query.where(match.where)
+    if feed_id is not None:
+        query = query.where(sa.exists().where(Entry.article_id == Article.id, Entry.feed_id == feed_id))
+    if story_id is not None:
+        query = query.where(Article.story_id == story_id)
+    if lang:
+        query = query.where(Article.language == lang.lower())
+    if since is not None:
+        query = query.where(Article.sort_at >= since)
+    if until is not None:
+        query = query.where(Article.sort_at < until)
+    if after is not None:
+        *rank, moment, last_id = after
+        # A row-value comparison: an index condition on (sort_at, id), so a deep page starts where it should.
+        older = sa.tuple_(Article.sort_at, Article.id) < sa.tuple_(sa.literal(moment, UTCDateTime()), sa.literal(last_id))
+        if match is not None:
+            older = sa.or_(match.rank < rank[0], sa.and_(match.rank == rank[0], older))
+        query = query.where(older)
+    order = [col(Article.sort_at).desc(), col(Article.id).desc()]
+    if match is not None:
+        order.insert(0, match.rank.desc())
+    return query.order_by(*order).limit(limit)
 
 
 @router.get("", response_model=Page[ArticleSummary])
 async def list_articles(
     session: SessionDep,
+    q: Annotated[str | None, Query(
+        max_length=512, pattern=r"^[^\x00]*$", description='Full-text search in title and text: words (all must occur), "quoted phrases", '
+        "-excluded words, OR between alternatives. Results are ordered by relevance, then newest first.",
+    )] = None,
     cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles seen in this feed.")] = None,
@@ -30,32 +78,29 @@ async def list_articles(
     since: Annotated[datetime | None, Query(description="Published (else first seen) at or after, ISO 8601.")] = None,
     until: Annotated[datetime | None, Query(description="Published (else first seen) before, ISO 8601.")] = None,
 ) -> Page[ArticleSummary]:
-    """Articles newest first by publication time (first-seen time when the feed gave none), then id."""
-    query = select(Article, Outlet.domain).join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
-    if feed_id is not None:
-        query = query.where(sa.exists().where(Entry.article_id == Article.id, Entry.feed_id == feed_id))
-    if story_id is not None:
-        query = query.where(Article.story_id == story_id)
-    if lang:
-        query = query.where(Article.language == lang.lower())
+    """Articles newest first by publication time (first-seen time when the feed gave none), then id;
+    with ``q``, the matching articles by relevance, then newest first."""
     since, until = utc_filter("since", since), utc_filter("until", until)
-    if since is not None:
-        query = query.where(Article.sort_at >= since)
-    if until is not None:
-        query = query.where(Article.sort_at < until)
+    search = None
+    if q is not None:
+        try:
+            search = parse(q)
+        except SearchSyntaxError as exc:
+            raise Problem(422, f"q: {exc}") from exc
+    after = None
     if cursor:
-        moment, last_id = decode_cursor(cursor)
-        query = query.where(
-            sa.or_(Article.sort_at < moment, sa.and_(Article.sort_at == moment, col(Article.id) < last_id))
-        )
-    query = query.order_by(col(Article.sort_at).desc(), col(Article.id).desc()).limit(limit + 1)
+        after = decode_ranked_cursor(cursor) if search is not None else decode_cursor(cursor)
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    query = list_query(dialect, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
+                       after=after, story_id=story_id)
     rows = (await session.exec(query)).all()
-    cites = await citations_for(session, [a.id for a, _outlet in rows[:limit]])
-    items = [ArticleSummary.from_row(a, outlet, cites.get(a.id)) for a, outlet in rows[:limit]]
+    cites = await citations_for(session, [row[0].id for row in rows[:limit]])
+    items = [ArticleSummary.from_row(row[0], row[1], cites.get(row[0].id)) for row in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
-        last = rows[limit - 1][0]
-        next_cursor = encode_cursor(last.sort_at, last.id)
+        last = rows[limit - 1]
+        rank = last[2] if search is not None else None
+        next_cursor = encode_cursor(last[0].sort_at, last[0].id, rank=rank)
     return Page(items=items, next_cursor=next_cursor)
 
 

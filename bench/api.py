@@ -1,0 +1,376 @@
+"""API and storage benchmark on PostgreSQL and SQLite.
+
+1. Load N synthetic articles (default 100,000: titles and ~120-word texts drawn from a Zipf-like
+   vocabulary, languages en/de/fr, 200 feeds, one entry row each) with bulk INSERTs; the database
+   maintains the search index (PostgreSQL generated tsvector + GIN; SQLite FTS5 triggers).
+2. Serve them with ``newsloom serve`` (pollers and webhooks off) and drive it from a separate
+   process (``--drive``) at fixed concurrency for a bounded time per endpoint: ``/healthz`` (the
+   trivial endpoint of the same app), the first page of ``/v1/articles``, a deep cursor page
+   (90 % down), ``lang``- and ``feed_id``-filtered lists, two searches (``q``), and
+   ``/v1/articles/{id}`` at random ids, each after one unmeasured second; ``/healthz`` again last.
+   Reports requests/s, p50/p99 latency and each endpoint's throughput as a ratio to the mean of the
+   two ``/healthz`` runs.
+3. ``EXPLAIN`` of every list query, built by the API's own ``list_query``.
+4. Ingest M articles through the store path (``store.store_entries`` per feed of 100 entries, one
+   commit per feed, as the poller does) into an empty database; articles/s and database size.
+
+Run: ``python bench/api.py [--articles 100000] [--duration 10] [--concurrency 16] [--ingest 100000]
+[--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench]``. The PostgreSQL database must
+exist; its public schema is dropped and recreated. Prints Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import sqlalchemy as sa  # noqa: E402
+
+from service.api.pagination import encode_cursor  # noqa: E402
+from service.api.routes.articles import list_query  # noqa: E402
+from service.db import create_engine, migrate_async, session_factory  # noqa: E402
+from service.models import Article, Entry, Feed, Outlet  # noqa: E402
+from service.search import parse  # noqa: E402
+
+LANGS = ["en", "en", "en", "de", "fr"]
+FEEDS = 200
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def vocabulary(rng: random.Random, size: int = 20_000) -> list[str]:
+    consonants, vowels = "bcdfghklmnprstvwz", "aeiou"
+    words = set()
+    while len(words) < size:
+        words.add("".join(rng.choice(consonants) + rng.choice(vowels) for _ in range(rng.randint(2, 4))))
+    return sorted(words)
+
+
+class Corpus:
+    """Deterministic synthetic text: word i is drawn with probability ~ 1/(i+1) (Zipf, s=1)."""
+
+    def __init__(self, seed: int = 7) -> None:
+        self.rng = random.Random(seed)
+        self.words = vocabulary(self.rng)
+        weights = [1 / (i + 1) for i in range(len(self.words))]
+        total = sum(weights)
+        self.cum = []
+        acc = 0.0
+        for w in weights:
+            acc += w / total
+            self.cum.append(acc)
+
+    def text(self, n: int) -> str:
+        return " ".join(self.words[min(i, len(self.words) - 1)] for i in
+                        (self._index(self.rng.random()) for _ in range(n)))
+
+    def _index(self, x: float) -> int:
+        import bisect
+
+        return bisect.bisect_left(self.cum, x)
+
+
+def _article_rows(corpus: Corpus, start: int, count: int, now: datetime) -> list[dict]:
+    rows = []
+    for i in range(start, start + count):
+        moment = BASE + timedelta(seconds=i * 300 + corpus.rng.randint(0, 299))
+        rows.append(dict(
+            canonical_url=f"https://news{i % 50}.example.org/a/{i}", url_key=f"news{i % 50}.example.org/a/{i}",
+            url=f"https://news{i % 50}.example.org/a/{i}", feed_id=1 + i % FEEDS, outlet_id=1 + i % 50, guid=str(i),
+            title=corpus.text(8).capitalize(), summary=None, feed_content=None, text=corpus.text(120), text_source="page",
+            authors=[], published_at=moment, updated_at=None, first_seen_at=now, fetched_at=now, sort_at=moment,
+            language=LANGS[i % len(LANGS)], word_count=120, extraction_status="ok", fetch_attempts=0,
+        ))
+    return rows
+
+
+async def reset(url: str) -> None:
+    if url.startswith("postgresql"):
+        engine = create_engine(url)
+        async with engine.begin() as conn:
+            await conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
+            await conn.execute(sa.text("CREATE SCHEMA public"))
+        await engine.dispose()
+    else:
+        path = Path(url.split("///", 1)[1])
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+    await migrate_async(url)
+
+
+async def db_size(engine) -> int:
+    """Bytes on disk: pg_database_size, or the SQLite file with its WAL."""
+    if engine.dialect.name == "postgresql":
+        async with engine.connect() as conn:
+            return (await conn.execute(sa.text("SELECT pg_database_size(current_database())"))).scalar_one()
+    path = Path(engine.url.database)
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+async def load(url: str, count: int) -> dict:
+    """Bulk-insert ``count`` articles (and their feeds, outlets, entries); returns timings and sizes."""
+    await reset(url)
+    engine = create_engine(url)
+    corpus = Corpus()
+    now = datetime.now(UTC)
+    t0 = time.perf_counter()
+    async with engine.begin() as conn:
+        await conn.execute(sa.insert(Outlet.__table__), [dict(domain=f"news{i}.example.org", created_at=now) for i in range(50)])
+        await conn.execute(sa.insert(Feed.__table__), [
+            dict(url=f"https://news{i % 50}.example.org/feed{i}.xml", poll_interval=900, next_poll_at=now + timedelta(days=1),
+                 consecutive_failures=0, state="active", created_at=now, outlet_id=1 + i % 50) for i in range(FEEDS)])
+    batch = 2000
+    for start in range(0, count, batch):
+        rows = _article_rows(corpus, start, min(batch, count - start), now)
+        async with engine.begin() as conn:
+            await conn.execute(sa.insert(Article.__table__), rows)
+            await conn.execute(sa.insert(Entry.__table__), [
+                dict(feed_id=r["feed_id"], entry_key=f"guid:{r['guid']}", guid=r["guid"], link=r["canonical_url"],
+                     article_id=int(r["guid"]) + 1, first_seen_at=now) for r in rows])
+    elapsed = time.perf_counter() - t0
+    async with engine.connect() as conn:
+        await conn.execute(sa.text("ANALYZE"))
+        await conn.commit()
+    size = await db_size(engine)
+    await engine.dispose()
+    return {"seconds": elapsed, "rate": count / elapsed, "size": size}
+
+
+async def explain(url: str, queries: dict[str, dict]) -> dict[str, str]:
+    """EXPLAIN (PostgreSQL) / EXPLAIN QUERY PLAN (SQLite) of each ``list_query`` call."""
+    engine = create_engine(url)
+    dialect = engine.dialect.name
+    plans = {}
+    async with engine.connect() as conn:
+        for name, kwargs in queries.items():
+            statement = list_query(dialect, limit=51, **kwargs)
+            compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
+            prefix = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " if dialect == "postgresql" else "EXPLAIN QUERY PLAN "
+            rows = (await conn.exec_driver_sql(prefix + str(compiled))).all()
+            lines = [str(r[-1]) for r in rows]
+            if dialect == "postgresql":  # the plan nodes and index conditions; filters and sort keys spelled out are long
+                lines = [line if len(line) <= 140 else line[:137] + "..." for line in lines
+                         if not line.strip().startswith(("Filter:", "Sort Key:", "Join Filter:", "Rows Removed", "Sort Method"))]
+            plans[name] = "\n".join(lines)
+    await engine.dispose()
+    return plans
+
+
+async def targets(url: str, count: int, corpus: Corpus) -> tuple[dict[str, str], dict[str, dict], list[int]]:
+    """The endpoints to drive (name → path) and the list queries behind them (name → list_query kwargs)."""
+    engine = create_engine(url)
+    async with engine.connect() as conn:
+        deep = (await conn.execute(sa.text(
+            "SELECT sort_at, id FROM articles ORDER BY sort_at DESC, id DESC LIMIT 1 OFFSET :n"), {"n": int(count * 0.9)})).one()
+        ids = list((await conn.execute(sa.text("SELECT id FROM articles"))).scalars())
+    await engine.dispose()
+    moment = deep[0] if isinstance(deep[0], datetime) else datetime.fromisoformat(deep[0])
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+    cursor = encode_cursor(moment, deep[1])
+    common, rare = corpus.words[30], corpus.words[900]  # ~1.3 % and ~0.05 % of word draws
+    paths = {
+        "healthz": "/healthz",
+        "first page": "/v1/articles?limit=50",
+        "deep cursor page (90 %)": f"/v1/articles?limit=50&cursor={cursor}",
+        "filtered lang=de": "/v1/articles?limit=50&lang=de",
+        "filtered feed_id": "/v1/articles?limit=50&feed_id=17",
+        f"search q={common} {rare}": f"/v1/articles?limit=50&q={common}+{rare}",
+        f'search q="{common} {corpus.words[31]}" -{rare}': f'/v1/articles?limit=50&q="{common}+{corpus.words[31]}"+-{rare}',
+        "article by id": "/v1/articles/{id}",
+    }
+    queries = {
+        "first page": {},
+        "deep cursor page (90 %)": {"after": (moment, deep[1])},
+        "filtered lang=de": {"lang": "de"},
+        "filtered feed_id": {"feed_id": 17},
+        f"search q={common} {rare}": {"q": parse(f"{common} {rare}")},
+        f'search q="{common} {corpus.words[31]}" -{rare}': {"q": parse(f'"{common} {corpus.words[31]}" -{rare}')},
+    }
+    return paths, queries, ids
+
+
+# -- the load generator (a separate process) -------------------------------------------------------
+
+
+async def drive(base: str, path: str, concurrency: int, duration: float, ids: list[int]) -> dict:
+    latencies: list[float] = []
+    errors = 0
+    rng = random.Random(1)
+    deadline = time.perf_counter() + duration
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
+        async def worker() -> None:
+            nonlocal errors
+            while time.perf_counter() < deadline:
+                target = path.replace("{id}", str(rng.choice(ids))) if "{id}" in path else path
+                t = time.perf_counter()
+                response = await client.get(target)
+                latencies.append(time.perf_counter() - t)
+                errors += response.status_code != 200
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "errors": errors,
+            "p50": statistics.median(latencies) * 1000, "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+
+
+def drive_main(args: argparse.Namespace) -> None:
+    spec = json.loads(Path(args.drive).read_text())
+    results = {}
+    order = [*spec["paths"].items(), ("healthz (again, last)", spec["paths"]["healthz"])]
+    for name, path in order:  # one unmeasured second per endpoint first (connections, caches, plans)
+        asyncio.run(drive(spec["base"], path, spec["concurrency"], 1.0, spec["ids"]))
+        results[name] = asyncio.run(drive(spec["base"], path, spec["concurrency"], spec["duration"], spec["ids"]))
+    print(json.dumps(results))
+
+
+# -- the service under load -------------------------------------------------------------------------
+
+
+def serve(url: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "NEWSLOOM_DATABASE_URL": url, "NEWSLOOM_POLLER_ENABLED": "false",
+           "NEWSLOOM_WEBHOOKS_ENABLED": "false", "NEWSLOOM_LOG_LEVEL": "WARNING", "NEWSLOOM_EXTRACT_WORKERS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(base + "/healthz", timeout=2).status_code == 200:
+                return proc, base
+        except httpx.TransportError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError(f"newsloom serve did not answer: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def api_bench(url: str, args: argparse.Namespace) -> dict:
+    loaded = asyncio.run(load(url, args.articles))
+    corpus = Corpus()
+    paths, queries, ids = asyncio.run(targets(url, args.articles, corpus))
+    plans = asyncio.run(explain(url, queries))
+    proc, base = serve(url)
+    try:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
+            json.dump({"base": base, "paths": paths, "concurrency": args.concurrency, "duration": args.duration, "ids": ids}, spec)
+        out = subprocess.run([sys.executable, __file__, "--drive", spec.name], capture_output=True, text=True, check=True)
+        results = json.loads(out.stdout)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return {"load": loaded, "results": results, "plans": plans}
+
+
+# -- ingest through the store path ------------------------------------------------------------------
+
+
+async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
+    from service.ingest import store
+    from service.ingest.entries import ParsedEntry, ParsedFeed
+
+    await reset(url)
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    corpus = Corpus(seed=11)
+    feeds = count // per_feed
+    async with sessions() as session:
+        rows = [Feed(url=f"https://news{i % 50}.example.org/in{i}.xml") for i in range(feeds)]
+        session.add_all(rows)
+        await session.commit()
+        feed_ids = [f.id for f in rows]
+    parsed = []
+    for f in range(feeds):
+        entries = []
+        for j in range(per_feed):
+            n = f * per_feed + j
+            link = f"https://news{n % 50}.example.org/story/{n}"
+            text = corpus.text(120)
+            entries.append(ParsedEntry(key=f"guid:{n}", link=link, guid=str(n), title=corpus.text(8), summary_html=f"<p>{text[:200]}</p>",
+                                       content_html=None, published_at=BASE + timedelta(minutes=n), language=LANGS[n % 5], text=text))
+        parsed.append(ParsedFeed(title=f"Feed {f}", site_url=f"https://news{f % 50}.example.org/", language=None, entries=entries, format="rss"))
+    t0 = time.perf_counter()
+    for feed_id, document in zip(feed_ids, parsed, strict=True):
+        async with sessions() as session:
+            feed = await session.get(Feed, feed_id)
+            await store.store_entries(session, feed, document)
+            await session.commit()
+    elapsed = time.perf_counter() - t0
+    async with engine.connect() as conn:
+        stored = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one()
+    size = await db_size(engine)
+    await engine.dispose()
+    return {"articles": stored, "seconds": elapsed, "rate": stored / elapsed, "size": size}
+
+
+def mib(n: int) -> str:
+    return f"{n / 2**20:.0f} MiB"
+
+
+def report(name: str, bench: dict | None, ingested: dict | None) -> None:
+    print(f"\n#### {name}\n")
+    if bench:
+        load_ = bench["load"]
+        print(f"Bulk load: {load_['rate']:.0f} articles/s ({load_['seconds']:.0f} s), database {mib(load_['size'])}.\n")
+        base = (bench["results"]["healthz"]["rps"] + bench["results"]["healthz (again, last)"]["rps"]) / 2
+        print("Ratio: the endpoint's req/s over the mean req/s of the two `/healthz` runs (first and last).\n")
+        print("| endpoint | req/s | p50 ms | p99 ms | ratio to /healthz | errors |\n|---|---|---|---|---|---|")
+        for endpoint, r in bench["results"].items():
+            print(f"| {endpoint} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps'] / base:.2f} | {r['errors']} |")
+        print("\nPlans:\n")
+        for endpoint, plan in bench["plans"].items():
+            print(f"- {endpoint}:\n\n```\n{plan}\n```\n")
+    if ingested:
+        print(f"Store path (`store.store_entries`, 100 entries per feed, one commit per feed): {ingested['articles']} articles in "
+              f"{ingested['seconds']:.0f} s, **{ingested['rate']:.0f} articles/s**; database {mib(ingested['size'])}.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--articles", type=int, default=100_000)
+    parser.add_argument("--ingest", type=int, default=100_000, help="articles through the store path (0: skip)")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint")
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/bench")
+    parser.add_argument("--backends", default="postgresql,sqlite")
+    parser.add_argument("--skip-api", action="store_true")
+    parser.add_argument("--drive", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.drive:
+        drive_main(args)
+        return
+    folder = Path(tempfile.mkdtemp(prefix="newsloom-bench-"))
+    print(f"machine: {os.uname().machine}, {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
+          f"{args.articles} articles, concurrency {args.concurrency}, {args.duration:g} s per endpoint")
+    for backend in args.backends.split(","):
+        url = args.pg_url if backend == "postgresql" else f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+        bench = None if args.skip_api else api_bench(url, args)
+        ingested = asyncio.run(ingest(url, args.ingest)) if args.ingest else None
+        report(backend, bench, ingested)
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

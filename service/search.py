@@ -1,0 +1,244 @@
+"""Full-text search: one query syntax, parsed once, rendered for PostgreSQL and for SQLite.
+
+Syntax (documented in README.md, "Search"):
+
+* ``flood zurich`` — every word must occur (AND);
+* ``"climate summit"`` — a phrase: the words next to each other, in this order;
+* ``-sport`` or ``-"world cup"`` — exclude articles containing the word or phrase;
+* ``paris OR berlin`` — either term; ``OR`` (upper case) joins the two terms beside it and binds
+  tighter than the implicit AND, so ``summit paris OR berlin`` means summit AND (paris OR berlin).
+
+Words are runs of letters and digits (anything else separates words, so ``e-mail`` is the phrase
+``"e mail"``). A query needs at least one word that is not excluded.
+
+Renderings:
+
+* PostgreSQL: ``to_tsquery`` text (``'w'``, ``<->`` for phrases, ``&``, ``|``, ``!``), normalised
+  by the text search configuration of each article's language (PostgreSQL manual, §12.3.2
+  "Parsing Queries" and §12.1.2 "Basic Text Matching"). Articles are indexed by a generated
+  ``tsvector`` column with a GIN index (§12.2.2 "Creating Indexes"; migration 0006).
+* SQLite: an FTS5 query string (``"phrase"``, ``AND``, ``OR``, ``NOT``; SQLite FTS5 documentation
+  §3 "Full-text Query Syntax") against an external-content FTS5 table kept current by triggers
+  (FTS5 §4.4.3 "External Content Tables").
+
+The database objects behind the search are listed in ``DATABASE_MAINTAINED`` so that schema
+comparison (Alembic autogenerate) skips exactly those and nothing else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
+
+MAX_TERMS = 32
+"""Most terms (words or phrases, excluded ones included) one query may have."""
+
+# ISO 639-1 code -> PostgreSQL text search configuration, for the configurations every supported
+# PostgreSQL (12 and later) ships; anything else is indexed with 'simple' (lower-cased, no
+# stemming, no stop words). Migration 0006 holds the same map in the SQL function
+# newsloom_regconfig(text); keep them equal.
+PG_CONFIGS: dict[str, str] = {
+    "ar": "arabic", "da": "danish", "de": "german", "el": "greek", "en": "english", "es": "spanish",
+    "fi": "finnish", "fr": "french", "ga": "irish", "hu": "hungarian", "id": "indonesian", "it": "italian",
+    "lt": "lithuanian", "nb": "norwegian", "ne": "nepali", "nl": "dutch", "nn": "norwegian", "no": "norwegian",
+    "pt": "portuguese", "ro": "romanian", "ru": "russian", "sv": "swedish", "ta": "tamil", "tr": "turkish",
+}
+PG_DEFAULT_CONFIG = "simple"
+
+SQLITE_FTS_TABLE = "articles_fts"
+"""The FTS5 table over ``articles.title`` and ``articles.text`` (rowid = ``articles.id``)."""
+
+DATABASE_MAINTAINED = {
+    "tables": {SQLITE_FTS_TABLE, *(f"{SQLITE_FTS_TABLE}_{s}" for s in ("data", "idx", "docsize", "config", "content"))},
+    "columns": {("articles", "search_vector")},
+    "indexes": {"ix_articles_search"},
+}
+"""Schema objects that migration 0006 creates and the database keeps current (FTS5 table and its
+shadow tables on SQLite; generated ``tsvector`` column and its GIN index on PostgreSQL). They are
+not SQLModel columns, so schema comparison must skip them by these names."""
+
+
+class SearchSyntaxError(ValueError):
+    """A query that cannot be searched (no word to look for, or too many terms); the message says why."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word (``words`` of length 1) or a phrase (several words, adjacent and in order); lower case."""
+
+    words: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    """A parsed query: every group in ``required`` must match (a group matches when any of its terms
+    does), and no term of ``excluded`` may."""
+
+    required: tuple[tuple[Term, ...], ...]
+    excluded: tuple[Term, ...]
+
+    def to_tsquery(self) -> str:
+        """The query as PostgreSQL ``to_tsquery`` input, e.g. ``('a') & ('b' <-> 'c' | 'd') & !('e')``.
+
+        Pass it with a configuration (``to_tsquery('german', …)``) so words are stemmed like the
+        documents; stop words drop out (PostgreSQL manual §12.3.2)."""
+        parts = ["(" + " | ".join(_pg_term(t) for t in group) + ")" for group in self.required]
+        parts += [f"!({_pg_term(t)})" for t in self.excluded]
+        return " & ".join(parts)
+
+    def to_fts5(self) -> str:
+        """The query as an SQLite FTS5 MATCH string, e.g. ``("a") AND ("b c" OR "d") NOT ("e")``
+        (FTS5 §3: strings are phrases; NOT binds tighter than AND, AND tighter than OR, so every
+        group is bracketed)."""
+        query = " AND ".join("(" + " OR ".join(_fts_term(t) for t in group) + ")" for group in self.required)
+        if self.excluded:
+            query = f"({query}) NOT (" + " OR ".join(_fts_term(t) for t in self.excluded) + ")"
+        return query
+
+
+def _pg_term(term: Term) -> str:
+    return " <-> ".join(f"'{w}'" for w in term.words)  # words are letters and digits only: no quoting issue
+
+
+def _fts_term(term: Term) -> str:
+    return '"' + " ".join(term.words) + '"'
+
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(\S+)')
+_WORD = re.compile(r"[^\W_]+")
+
+
+def parse(text: str) -> SearchQuery:
+    """Parse the search syntax (module docstring) into a ``SearchQuery``.
+
+    Raises ``SearchSyntaxError`` when no word is left to look for (empty, punctuation only, or only
+    excluded terms) or when there are more than ``MAX_TERMS`` terms. Never raises for odd input
+    otherwise: an unclosed quote runs to the end, a stray ``OR`` or ``-`` is ignored."""
+    items: list[tuple[str, Term | None]] = []  # ("+", term), ("-", term) or ("OR", None)
+    for match in _TOKEN.finditer(text):
+        minus, phrase, bare = match.groups()
+        if bare == "OR":
+            items.append(("OR", None))
+            continue
+        if bare is not None:
+            minus, phrase = ("-", bare[1:]) if bare.startswith("-") else ("", bare)
+        words = tuple(w.lower() for w in _WORD.findall(phrase))
+        if words:
+            items.append(("-" if minus else "+", Term(words)))
+    if sum(kind != "OR" for kind, _ in items) > MAX_TERMS:
+        raise SearchSyntaxError(f"a search may have at most {MAX_TERMS} words or phrases")
+    required: list[list[Term]] = []
+    excluded: list[Term] = []
+    join_next = False
+    for i, (kind, term) in enumerate(items):
+        if kind == "OR":
+            prev_positive = i > 0 and items[i - 1][0] == "+"
+            next_positive = i + 1 < len(items) and items[i + 1][0] == "+"
+            join_next = prev_positive and next_positive
+            continue
+        assert term is not None
+        if kind == "-":
+            excluded.append(term)
+        elif join_next and required:
+            required[-1].append(term)
+        else:
+            required.append([term])
+        join_next = False
+    if not required:
+        raise SearchSyntaxError("a search needs at least one word that is not excluded")
+    groups = dict.fromkeys(tuple(dict.fromkeys(g)) for g in required)
+    return SearchQuery(tuple(groups), tuple(dict.fromkeys(excluded)))
+
+
+# --- SQL for one dialect ------------------------------------------------------------------------
+
+
+def pg_regconfig(language: sa.ColumnElement) -> sa.ColumnElement:
+    """``newsloom_regconfig(language)``: the text search configuration of an ISO 639-1 code (an SQL
+    function created by migration 0006, declared IMMUTABLE so generated columns may use it)."""
+    return sa.func.newsloom_regconfig(language, type_=sa.types.NullType())
+
+
+@dataclass(frozen=True)
+class Match:
+    """A full-text condition and its relevance score for one dialect: ``where`` to filter, ``rank``
+    (higher is more relevant) to order by and to put in cursors, and ``join``: what to join the
+    searched table to (the FTS5 table on SQLite, the rendered queries on PostgreSQL) and on what."""
+
+    where: sa.ColumnElement
+    rank: sa.ColumnElement
+    join: tuple[sa.TableClause, sa.ColumnElement] | None = None
+
+
+def postgres_match(query: SearchQuery, vector: sa.ColumnElement, language: sa.ColumnElement,
+                   languages: list[str] | None = None) -> Match:
+    """Match ``query`` against the ``tsvector`` column ``vector`` whose rows were indexed with the
+    configuration of their ``language`` column (``newsloom_regconfig``).
+
+    The query is rendered once per configuration in a CTE ``search_query(cfg, query)`` (one
+    ``to_tsquery`` per configuration and statement, never per row) and each row is joined to the
+    rendering of its own configuration: the exact condition is ``vector @@ search_query.query``.
+    So that the GIN index is used, the rows are first found with the union (``|``) of the distinct
+    non-empty renderings, an InitPlan evaluated once (PostgreSQL manual §12.3.2 "Parsing Queries",
+    §12.4.1 "Manipulating Queries", §12.9 "Preferred Index Types for Text Search"). ``languages``
+    (ISO 639-1 codes, for a ``lang`` filter) narrows the configurations. Rank: ``ts_rank_cd``
+    (cover density, §12.3.3) with the default weights, so title words (A) count more than text (B)."""
+    codes = languages if languages is not None else list(PG_CONFIGS)
+    configs = sorted({PG_CONFIGS.get(c, PG_DEFAULT_CONFIG) for c in codes} | {PG_DEFAULT_CONFIG})
+    array = sa.literal_column("ARRAY[" + ", ".join(f"'{c}'" for c in configs) + "]::regconfig[]")
+    cfg = sa.func.unnest(array).table_valued("cfg").render_derived(name="search_cfg")
+    renderings = sa.select(cfg.c.cfg, sa.func.to_tsquery(cfg.c.cfg, sa.literal(query.to_tsquery()), type_=TSQUERY).label("query")
+                           ).cte("search_query")
+    operand = sa.literal("(") + sa.cast(renderings.c.query, sa.Text) + sa.literal(")")
+    union = (
+        sa.select(sa.func.string_agg(sa.distinct(operand), sa.literal(" | ")).filter(sa.func.numnode(renderings.c.query) > 0))
+        .scalar_subquery()
+    )
+    where = sa.and_(vector.op("@@")(sa.cast(union, TSQUERY)), vector.op("@@")(renderings.c.query))
+    rank = sa.func.ts_rank_cd(vector, renderings.c.query, type_=sa.Float)
+    return Match(where=where, rank=rank, join=(renderings, renderings.c.cfg == pg_regconfig(language)))
+
+
+def sqlite_match(query: SearchQuery, rowid_of: sa.ColumnElement, fts_table: str = SQLITE_FTS_TABLE,
+                 weights: tuple[float, ...] = (3.0, 1.0)) -> Match:
+    """Match ``query`` against the FTS5 table ``fts_table`` whose rowid is ``rowid_of`` (joined).
+
+    Rank: minus FTS5's ``bm25()`` (so higher is better, as on PostgreSQL) with per-column
+    ``weights`` (FTS5 §5.1.1 "The bm25() function"); bm25 uses corpus statistics, so scores move as
+    rows are added."""
+    fts = sa.table(fts_table, sa.column("rowid"))
+    table_ref = sa.literal_column(fts_table)
+    where = table_ref.op("MATCH")(sa.literal(query.to_fts5()))
+    rank = -sa.func.bm25(table_ref, *(sa.literal(w) for w in weights), type_=sa.Float)
+    return Match(where=where, rank=rank, join=(fts, fts.c.rowid == rowid_of))
+
+
+def article_match(dialect: str, query: SearchQuery, languages: list[str] | None = None) -> Match:
+    """The ``Match`` of ``query`` over articles (title and text) on ``dialect`` ("postgresql" or "sqlite")."""
+    from service.models import Article
+
+    if dialect == "postgresql":
+        vector = sa.literal_column("articles.search_vector", type_=TSVECTOR)
+        return postgres_match(query, vector, Article.__table__.c.language, languages)
+    return sqlite_match(query, Article.__table__.c.id)
+
+
+def include_name(name: str | None, type_: str, parent_names: dict) -> bool:
+    """Alembic ``include_name`` hook: skip the FTS5 tables of ``DATABASE_MAINTAINED`` before they
+    are reflected."""
+    return not (type_ == "table" and name in DATABASE_MAINTAINED["tables"])
+
+
+def include_object(obj, name: str | None, type_: str, reflected: bool, compare_to) -> bool:
+    """Alembic ``include_object`` hook: skip the reflected generated column and GIN index of
+    ``DATABASE_MAINTAINED`` (they exist only in the database, never in the models)."""
+    if not reflected or compare_to is not None:
+        return True
+    if type_ == "column":
+        return (obj.table.name, name) not in DATABASE_MAINTAINED["columns"]
+    if type_ == "index":
+        return name not in DATABASE_MAINTAINED["indexes"]
+    return True
