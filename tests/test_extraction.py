@@ -126,3 +126,18 @@ def test_benchmark_figures_do_not_regress(corpus):
     assert scores["f1"] >= 0.965 and scores["precision"] >= 0.95 and scores["recall"] >= 0.975
     meta = metadata_benchmark(corpus)["ours"]
     assert meta["title"] >= 0.78 and meta["day"] >= 0.96 and meta["authors"] >= 0.9
+
+
+def test_trailing_link_block_dropped_by_original_link_density():
+    from service.ingest.boilerplate import drop_trailing_links
+
+    body = ["A long article paragraph about the council vote and what it means for residents " * 2,
+            "Another paragraph with a quote from the mayor, who spoke after the meeting."]
+    teasers = ["- Bridge closes for repairs Drivers face detours all week",
+               "Storm knocks out power across the county"]
+    anchors = {"Bridge closes for repairs", "Storm knocks out power across the county", "the mayor"}
+    assert drop_trailing_links(body + teasers, anchors) == body
+    # a closing paragraph with a link inside is article text, not a teaser
+    assert drop_trailing_links(body, anchors) == body
+    # never more than half of the page
+    assert drop_trailing_links(teasers, anchors) == teasers

@@ -128,6 +128,18 @@ def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     return [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
 
 
+def anchor_texts(tree) -> set[str]:
+    """The whitespace-collapsed texts of the ``<a href>`` elements of ``tree`` (the page before
+    extraction), for the link-density filter (``boilerplate.drop_trailing_links``)."""
+    out = set()
+    for a in tree.iter("a"):
+        if a.get("href") is not None:
+            text = " ".join(a.text_content().split())
+            if text:
+                out.add(text)
+    return out
+
+
 def _byline(tree):
     """trafilatura's byline search alone (``trafilatura.metadata.extract_author``: its author
     xpaths over the page), shaped like the ``Document`` ``metadata.choose`` takes as fallback."""
@@ -148,7 +160,7 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     paragraphs = _paragraphs(tree, url, formatting)
     found = metadata.read_candidates(tree)
     chosen = metadata.choose(tree, url, lambda: _byline(tree), found=found)
-    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]]))
+    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]], lambda: anchor_texts(tree)))
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if not text and wall is None:
         raise ExtractionError("no main text found in the page")
