@@ -141,3 +141,17 @@ def test_trailing_link_block_dropped_by_original_link_density():
     assert drop_trailing_links(body, anchors) == body
     # never more than half of the page
     assert drop_trailing_links(teasers, anchors) == teasers
+
+
+def test_microdata_time_is_a_declared_publication_date():
+    from service.ingest.metadata import choose
+    from trafilatura.utils import load_html
+
+    html = """<html><head><title>Quiet street</title>
+    <meta name="DCSext.articleFirstPublished" content="2019-02-05 16:07"></head><body>
+    <article><h1>Quiet street</h1><time itemprop="datePublished" datetime="2023-08-30T16:45+0100">30 August</time>
+    <p>Residents say the street has been quiet since the road was closed to through traffic last spring.</p>
+    </article></body></html>"""
+    chosen = choose(load_html(html), "https://example.org/a")
+    assert chosen.published_at.isoformat() == "2023-08-30T15:45:00+00:00"
+    assert chosen.published_guessed is False
