@@ -155,3 +155,20 @@ def test_microdata_time_is_a_declared_publication_date():
     chosen = choose(load_html(html), "https://example.org/a")
     assert chosen.published_at.isoformat() == "2023-08-30T15:45:00+00:00"
     assert chosen.published_guessed is False
+
+
+def test_byline_search_matches_trafilatura_without_copying_the_page(corpus):
+    import gzip
+
+    from trafilatura.metadata import extract_author
+    from trafilatura.utils import load_html
+
+    from service.ingest.extractor import byline_author
+
+    for path in sorted((corpus / "extraction-fundus/html").rglob("*.html.gz"))[::4]:
+        tree = load_html(gzip.decompress(path.read_bytes()))
+        assert byline_author(tree) == extract_author(tree), path.name
+    html = """<html><body><div class="sidebar"><span class="author">Not Me</span></div>
+    <p class="byline">By Jane Doe <time>Monday</time></p><p>Some article text that is long enough.</p></body></html>"""
+    tree = load_html(html)
+    assert byline_author(tree) == extract_author(tree) == "Jane Doe"
