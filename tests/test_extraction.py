@@ -126,3 +126,49 @@ def test_benchmark_figures_do_not_regress(corpus):
     assert scores["f1"] >= 0.965 and scores["precision"] >= 0.95 and scores["recall"] >= 0.975
     meta = metadata_benchmark(corpus)["ours"]
     assert meta["title"] >= 0.78 and meta["day"] >= 0.96 and meta["authors"] >= 0.9
+
+
+def test_trailing_link_block_dropped_by_original_link_density():
+    from service.ingest.boilerplate import drop_trailing_links
+
+    body = ["A long article paragraph about the council vote and what it means for residents " * 2,
+            "Another paragraph with a quote from the mayor, who spoke after the meeting."]
+    teasers = ["- Bridge closes for repairs Drivers face detours all week",
+               "Storm knocks out power across the county"]
+    anchors = {"Bridge closes for repairs", "Storm knocks out power across the county", "the mayor"}
+    assert drop_trailing_links(body + teasers, anchors) == body
+    # a closing paragraph with a link inside is article text, not a teaser
+    assert drop_trailing_links(body, anchors) == body
+    # never more than half of the page
+    assert drop_trailing_links(teasers, anchors) == teasers
+
+
+def test_microdata_time_is_a_declared_publication_date():
+    from service.ingest.metadata import choose
+    from trafilatura.utils import load_html
+
+    html = """<html><head><title>Quiet street</title>
+    <meta name="DCSext.articleFirstPublished" content="2019-02-05 16:07"></head><body>
+    <article><h1>Quiet street</h1><time itemprop="datePublished" datetime="2023-08-30T16:45+0100">30 August</time>
+    <p>Residents say the street has been quiet since the road was closed to through traffic last spring.</p>
+    </article></body></html>"""
+    chosen = choose(load_html(html), "https://example.org/a")
+    assert chosen.published_at.isoformat() == "2023-08-30T15:45:00+00:00"
+    assert chosen.published_guessed is False
+
+
+def test_byline_search_matches_trafilatura_without_copying_the_page(corpus):
+    import gzip
+
+    from trafilatura.metadata import extract_author
+    from trafilatura.utils import load_html
+
+    from service.ingest.extractor import byline_author
+
+    for path in sorted((corpus / "extraction-fundus/html").rglob("*.html.gz"))[::4]:
+        tree = load_html(gzip.decompress(path.read_bytes()))
+        assert byline_author(tree) == extract_author(tree), path.name
+    html = """<html><body><div class="sidebar"><span class="author">Not Me</span></div>
+    <p class="byline">By Jane Doe <time>Monday</time></p><p>Some article text that is long enough.</p></body></html>"""
+    tree = load_html(html)
+    assert byline_author(tree) == extract_author(tree) == "Jane Doe"

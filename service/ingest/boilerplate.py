@@ -51,8 +51,49 @@ def is_boilerplate(paragraph: str) -> bool:
     return len(paragraph.split()) <= MAX_WORDS and bool(_BOILERPLATE.search(paragraph.strip()))
 
 
-def clean_paragraphs(paragraphs: list[str], titles: list[str | None]) -> list[str]:
-    """Both filters: leading headline repeats and boilerplate paragraphs removed. When that would
-    leave nothing (a page whose only text is its headline), ``paragraphs`` is returned unchanged."""
+# Trailing paragraphs at most this long are candidates for the link-block filter.
+TRAILING_MAX_WORDS = 30
+# Share of a trailing paragraph's characters that must be anchor text for it to count as a link;
+# lower for list items ("- …"), since teaser lists pair a linked headline with an unlinked summary.
+LINK_SHARE = 0.5
+LINK_SHARE_ITEM = 0.3
+
+
+def link_share(paragraph: str, anchors: set[str]) -> float:
+    """Share (0-1) of the characters of ``paragraph`` (a leading list dash ignored) covered by the
+    anchor texts in ``anchors`` (whitespace-collapsed ``<a>`` texts of the original page) that
+    occur in it."""
+    text = paragraph[2:] if paragraph.startswith("- ") else paragraph
+    if not text:
+        return 0.0
+    if text in anchors:
+        return 1.0
+    covered = sum(len(a) for a in anchors if len(a) > 3 and a in text)
+    return min(1.0, covered / len(text))
+
+
+def drop_trailing_links(paragraphs: list[str], anchors) -> list[str]:
+    """``paragraphs`` without the run of short, mostly-link paragraphs at the end ("related
+    stories", "more from", teaser lists): link density measured against the ORIGINAL page's
+    anchors, since the extracted text has lost its markup (Kohlschütter et al. 2010: link density
+    is the strongest single boilerplate feature). ``anchors`` is the set of anchor texts or a
+    function of no arguments returning it (called only when the last paragraph is short). At most
+    half of the paragraphs are dropped, so a page that is a list of links keeps its content."""
+    if not paragraphs or len(paragraphs[-1].split()) > TRAILING_MAX_WORDS:
+        return paragraphs
+    links = anchors() if callable(anchors) else anchors
+    end = len(paragraphs)
+    while end > 0 and len(paragraphs[end - 1].split()) <= TRAILING_MAX_WORDS \
+            and link_share(paragraphs[end - 1], links) >= (
+                LINK_SHARE_ITEM if paragraphs[end - 1].startswith("- ") else LINK_SHARE):
+        end -= 1
+    return paragraphs[:end] if end >= len(paragraphs) / 2 else paragraphs
+
+
+def clean_paragraphs(paragraphs: list[str], titles: list[str | None], anchors=frozenset()) -> list[str]:
+    """All filters: leading headline repeats, boilerplate paragraphs and the trailing link block
+    (``anchors``: see ``drop_trailing_links``) removed. When that would leave nothing (a page whose
+    only text is its headline), ``paragraphs`` is returned unchanged."""
     kept = [p for p in drop_leading_title(paragraphs, titles) if not is_boilerplate(p)]
+    kept = drop_trailing_links(kept, anchors)
     return kept or paragraphs

@@ -25,13 +25,17 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 from __future__ import annotations
 
 import hashlib
+from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
 
 import trafilatura
-from trafilatura.metadata import extract_author
-from trafilatura.utils import load_html
+from lxml.etree import XPath
+from trafilatura.htmlprocessing import prune_unwanted_nodes
+from trafilatura.json_metadata import normalize_authors
+from trafilatura.utils import load_html, trim
+from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from service.ingest import metadata
 from service.ingest.boilerplate import clean_paragraphs
@@ -128,10 +132,53 @@ def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     return [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
 
 
+def anchor_texts(tree) -> set[str]:
+    """The whitespace-collapsed texts of the ``<a href>`` elements of ``tree`` (the page before
+    extraction), for the link-density filter (``boilerplate.drop_trailing_links``)."""
+    out = set()
+    for a in tree.iter("a"):
+        if a.get("href") is not None:
+            text = " ".join(a.text_content().split())
+            if text:
+                out.add(text)
+    return out
+
+
+# trafilatura's AUTHOR_DISCARD_XPATHS (trafilatura.xpaths, Apache-2.0) as a predicate: comment
+# lists, sidebars, quotes, date lines, <time> and <figure> hold no byline.
+_DISCARDED = """[self::a or self::div or self::section or self::span][
+    @id='comments' or @class='comments' or @class='title' or @class='date' or
+    re:test(@id, '^comments|comment-?list|ProductReviews') or
+    re:test(@class, '^[Cc]omments|commentlist|comments-list|sidebar|is-hidden|quote|embedly-instagram|article-(?:share|support)|print|category|meta-date|meta-reviewer') or
+    contains(@data-component, 'Figure')]"""
+_REGEX_NS = {"re": "http://exslt.org/regular-expressions"}
+# The element is inside a discarded region / holds one.
+_IN_DISCARDED = XPath(f"ancestor-or-self::*{_DISCARDED} | ancestor-or-self::time | ancestor-or-self::figure", namespaces=_REGEX_NS)
+_HOLDS_DISCARDED = XPath(f"descendant::*{_DISCARDED} | descendant::time | descendant::figure", namespaces=_REGEX_NS)
+
+
+def byline_author(tree) -> str | None:
+    """trafilatura's byline search (``trafilatura.metadata.extract_author``: its ``AUTHOR_XPATHS``
+    in order, the first match of 3-119 characters, after pruning ``AUTHOR_DISCARD_XPATHS``) with
+    the same result but without copying and pruning the whole page: matches inside a discarded
+    region are skipped, and only a match that contains a discarded element is copied and pruned.
+    Returns trafilatura's normalised author string ("A; B") or None."""
+    for expression in AUTHOR_XPATHS:
+        for elem in expression(tree):
+            if _IN_DISCARDED(elem):
+                continue
+            if _HOLDS_DISCARDED(elem):
+                elem = prune_unwanted_nodes(deepcopy(elem), AUTHOR_DISCARD_XPATHS)
+            content = trim(" ".join(elem.itertext()))
+            if content and 2 < len(content) < 120:
+                return normalize_authors(None, content)
+    return None
+
+
 def _byline(tree):
-    """trafilatura's byline search alone (``trafilatura.metadata.extract_author``: its author
-    xpaths over the page), shaped like the ``Document`` ``metadata.choose`` takes as fallback."""
-    return SimpleNamespace(author=extract_author(tree), date=None)
+    """The byline search alone (``byline_author``), shaped like the ``Document``
+    ``metadata.choose`` takes as fallback."""
+    return SimpleNamespace(author=byline_author(tree), date=None)
 
 
 def extract_article(html: bytes | str, url: str | None = None, *, formatting: bool = False) -> ExtractedArticle:
@@ -148,7 +195,7 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     paragraphs = _paragraphs(tree, url, formatting)
     found = metadata.read_candidates(tree)
     chosen = metadata.choose(tree, url, lambda: _byline(tree), found=found)
-    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]]))
+    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]], lambda: anchor_texts(tree)))
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if not text and wall is None:
         raise ExtractionError("no main text found in the page")

@@ -29,7 +29,8 @@ ARTICLE_TYPES = {
 @dataclass
 class Candidates:
     """Everything the page says about itself, before choosing. ``meta`` maps lower-cased
-    ``property``/``name``/``itemprop`` to the contents in document order; ``articles`` are the
+    ``property``/``name``/``itemprop`` to the contents in document order (then the ``datetime``
+    of ``<time itemprop=…>`` elements); ``articles`` are the
     JSON-LD objects of an article type (``ARTICLE_TYPES``), outermost first."""
 
     meta: dict[str, list[str]] = field(default_factory=dict)
@@ -92,6 +93,12 @@ def read_candidates(tree: HtmlElement) -> Candidates:
             key = el.get(attr)
             if key:
                 found.meta.setdefault(key.strip().lower(), []).append(content)
+    # schema.org microdata on <time> ("<time itemprop=datePublished datetime=…>"): a declared date,
+    # like the <meta> tags above, read before htmldate's search would guess one.
+    for el in tree.iter("time"):
+        key, value = el.get("itemprop"), el.get("datetime")
+        if key and value:
+            found.meta.setdefault(key.strip().lower(), []).append(value)
     for script in tree.xpath('.//script[@type="application/ld+json"]'):
         raw = (script.text or "").strip()
         if not raw:
