@@ -168,7 +168,8 @@ class ServiceProcess:
         """Block until the server answers (its startup log line); kill it and raise if it does not."""
         assert self.proc is not None
         try:
-            self.wait_for_log("Application startup complete", timeout=timeout)
+            # uvicorn logs "Application startup complete" before it binds the port, then "Uvicorn running on".
+            self.wait_for_log("Uvicorn running on", timeout=timeout)
         except AssertionError:
             self.proc.kill()
             raise
