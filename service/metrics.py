@@ -72,6 +72,11 @@ EXTRACTIONS = Counter("newsloom_extractions_total",
                       "Article pages processed by outcome: ok (extracted), failed (feed text kept), retry (later).",
                       ["outcome"], registry=REGISTRY)
 ARTICLES_CREATED = Counter("newsloom_articles_created_total", "Articles stored for the first time.", registry=REGISTRY)
+STORIES_CREATED = Counter("newsloom_stories_created_total", "Stories started by an article.", registry=REGISTRY)
+STORY_SIZE = Histogram(
+    "newsloom_story_size_articles", "Articles in the story an article joins or starts, observed at each link.",
+    buckets=(1, 2, 3, 5, 10, 20, 50, 100, 250), registry=REGISTRY,
+)
 DELIVERY_ATTEMPTS = Counter(
     "newsloom_webhook_delivery_attempts_total",
     "Webhook delivery attempts by outcome: succeeded, failed (will retry or gave up), gone (410, subscription disabled).",

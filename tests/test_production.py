@@ -193,6 +193,8 @@ async def test_metrics_count_polls_fetches_extractions_and_requests(api, server,
     assert delta("newsloom_fetched_bytes_total", kind="page") > 0
     assert delta("newsloom_extractions_total", outcome="ok") == 2
     assert delta("newsloom_extraction_duration_seconds_count") == 2
+    assert delta("newsloom_story_size_articles_count") == 2  # both articles linked
+    assert delta("newsloom_stories_created_total") >= 1
     assert delta("newsloom_http_request_duration_seconds_count", method="GET", route="/v1/feeds/{feed_id}",
                  status="200") == 1
     # The queue gauges are read from the database at scrape time, cached 5 s per app: a new app reads them now.

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import leases
+from service import leases, metrics
 from service.config import Settings
 from service.ingest.workers import WorkerPool
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
@@ -181,6 +181,9 @@ class Linker:
                 events += await outbox.announce_story(session, story, "story.created" if new else "story.updated", article)
             await session.commit()
             self._events_written(events)
+            metrics.STORY_SIZE.observe(story.article_count)
+            if new:
+                metrics.STORIES_CREATED.inc()
             return LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
 
     async def _duplicate(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> tuple[Article | None, float | None]:
