@@ -145,3 +145,10 @@ def test_deeply_nested_or_huge_opml_is_refused_cleanly(api):
     many = "<opml version='2.0'><body>" + "<outline text='x'/>" * 10_001 + "</body></opml>"
     problem = assert_problem(httpx.post(f"{api}/v1/feeds/import", content=many.encode(), headers={"content-type": "text/x-opml"}), 422)
     assert "too many outlines" in problem["detail"]
+
+
+def test_unknown_query_parameters_are_refused(api):
+    problem = assert_problem(httpx.get(f"{api}/v1/articles", params={"lnag": "de"}), 422)
+    assert problem["unknown"] == ["lnag"]
+    assert_problem(httpx.get(f"{api}/v1/stories?="), 422)
+    assert httpx.get(f"{api}/v1/articles", params={"lang": "de", "limit": 5}).status_code == 200

@@ -25,6 +25,7 @@ from service.api.middleware import RequestContext
 from service.api.routes import articles, feeds, health, stories, subscriptions
 from service.api.routes import metrics as metrics_route
 from service.api.security import authorize, authorize_read
+from service.api.validation import reject_unknown_query_parameters
 from service.auth import RateLimiter
 from service.config import Settings, get_settings
 from service.db import alembic_config, create_engine, migrate_async, session_factory
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Feeds, articles and stories as JSON.",
         lifespan=lifespan,
+        dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.settings = settings = settings or get_settings()
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)

@@ -1,0 +1,26 @@
+"""Request checks shared by every route."""
+
+from __future__ import annotations
+
+from fastapi import Request
+
+from service.api.problems import Problem
+
+
+def _declared(dependant) -> set[str]:
+    names = {param.alias or param.name for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _declared(sub)
+    return names
+
+
+async def reject_unknown_query_parameters(request: Request) -> None:
+    """Refuse (422) a query parameter the route does not declare, as bodies refuse unknown fields:
+    a misspelt filter (``?lnag=de``) must not silently return the unfiltered list."""
+    route = request.scope.get("route")
+    dependant = getattr(route, "dependant", None)
+    if dependant is None:
+        return
+    unknown = sorted(set(request.query_params) - _declared(dependant))
+    if unknown:
+        raise Problem(422, f"unknown query parameter(s): {', '.join(repr(u) for u in unknown)}", unknown=unknown)
