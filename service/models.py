@@ -10,7 +10,7 @@ import enum
 from datetime import UTC, datetime
 
 import sqlalchemy as sa
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlmodel import JSON, Field, SQLModel
 
 
 # Largest id the API accepts: ids are 32-bit integers on PostgreSQL (``serial``); larger values in a

@@ -21,9 +21,9 @@ OPML = """<?xml version="1.0" encoding="UTF-8"?>
 
 def test_discovery_ssrf_and_opml_through_the_api_and_cli(server, service_factory):
     feed = server.add("/feed.rss", RSS.format(base=server.base), Content_Type="application/rss+xml")
-    home = server.add("/", f'<!doctype html><html><head><title>Site</title>'
-                           f'<link rel="alternate" type="application/rss+xml" title="RSS" href="/feed.rss">'
-                           f'</head><body>hi</body></html>', Content_Type="text/html")
+    home = server.add("/", '<!doctype html><html><head><title>Site</title>'
+                           '<link rel="alternate" type="application/rss+xml" title="RSS" href="/feed.rss">'
+                           '</head><body>hi</body></html>', Content_Type="text/html")
     bare = server.add("/about", "<!doctype html><html><head><title>About</title></head><body>x</body></html>",
                       Content_Type="text/html")
     other = server.add("/other.rss", RSS.format(base=server.base), Content_Type="application/rss+xml")

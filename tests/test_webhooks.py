@@ -13,7 +13,6 @@ import pytest
 from standardwebhooks import Webhook
 
 from service.config import Settings
-from service.ingest.fetcher import create_client
 from service.models import Subscription, utcnow
 from service.webhooks import signing
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client

@@ -122,7 +122,6 @@ class Poller:
         for a bad feed: the reason goes to ``feed.last_error``. A feed whose host asked us to wait
         (Retry-After) is put off without a request."""
         report = PollReport(feeds_polled=1)
-        s = self.settings
         wait = self.limiter.blocked_for(feed.url)
         if wait > 0:
             async with self.sessions() as session:

@@ -17,7 +17,7 @@ import json
 import uuid
 from datetime import datetime
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.api.schemas import ArticlePublic

@@ -9,14 +9,13 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
 from service.api.views import citations_for, domains_of, story_summary
-from service.models import Article, Citation, Outlet, Story
+from service.models import Article, Outlet, Story
 
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
