@@ -63,16 +63,22 @@ async def _reset_postgres(url: str) -> None:
     await engine.dispose()
 
 
+async def empty_database(backend: str, tmp_path: Path) -> str:
+    """The URL of an empty, unmigrated database: a new SQLite file for ``sqlite``; for
+    ``postgresql`` the configured server with its public schema dropped and recreated (skipped
+    when NEWSLOOM_TEST_POSTGRES_URL is not set)."""
+    if backend == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'newsloom.db'}"
+    if not POSTGRES_URL:
+        pytest.skip("NEWSLOOM_TEST_POSTGRES_URL is not set")
+    await _reset_postgres(POSTGRES_URL)
+    return POSTGRES_URL
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def database_url(request, tmp_path) -> str:
     """A freshly migrated, empty database: a SQLite file, and PostgreSQL when configured."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'newsloom.db'}"
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("NEWSLOOM_TEST_POSTGRES_URL is not set")
-        url = POSTGRES_URL
-        await _reset_postgres(url)
+    url = await empty_database(request.param, tmp_path)
     await migrate_async(url)
     return url
 

@@ -14,7 +14,7 @@ from sqlmodel import select
 from service.db import alembic_config, create_engine, migrate_async, session_factory
 from service.models import Article, ExtractionStatus, utcnow
 from service.search import SearchQuery, SearchSyntaxError, Term, parse
-from tests.conftest import POSTGRES_URL, _reset_postgres
+from tests.conftest import empty_database
 from tests.test_api import assert_problem
 
 
@@ -196,13 +196,7 @@ async def test_postgres_stems_in_the_articles_language(postgres_only, api, sessi
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def url_at_0005(request, tmp_path) -> str:
     """A database migrated to revision 0005 only (before search)."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-    else:
-        if not POSTGRES_URL:
-            pytest.skip("NEWSLOOM_TEST_POSTGRES_URL is not set")
-        url = POSTGRES_URL
-        await _reset_postgres(url)
+    url = await empty_database(request.param, tmp_path)
     import asyncio
 
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0005")
