@@ -312,17 +312,22 @@ async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
                                        content_html=None, published_at=BASE + timedelta(minutes=n), language=LANGS[n % 5], text=text))
         parsed.append(ParsedFeed(title=f"Feed {f}", site_url=f"https://news{f % 50}.example.org/", language=None, entries=entries, format="rss"))
     t0 = time.perf_counter()
-    for feed_id, document in zip(feed_ids, parsed, strict=True):
+    marks = [t0]  # after each tenth of the feeds: is the rate flat as the corpus grows?
+    for i, (feed_id, document) in enumerate(zip(feed_ids, parsed, strict=True), 1):
         async with sessions() as session:
             feed = await session.get(Feed, feed_id)
             await store.store_entries(session, feed, document)
             await session.commit()
+        if i % max(1, feeds // 10) == 0:
+            marks.append(time.perf_counter())
     elapsed = time.perf_counter() - t0
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one()
     size = await db_size(engine)
     await engine.dispose()
-    return {"articles": stored, "seconds": elapsed, "rate": stored / elapsed, "size": size}
+    tenth = max(1, feeds // 10) * per_feed
+    deciles = [tenth / (b - a) for a, b in zip(marks, marks[1:])]
+    return {"articles": stored, "seconds": elapsed, "rate": stored / elapsed, "size": size, "deciles": deciles}
 
 
 def mib(n: int) -> str:
@@ -345,6 +350,9 @@ def report(name: str, bench: dict | None, ingested: dict | None) -> None:
     if ingested:
         print(f"Store path (`store.store_entries`, 100 entries per feed, one commit per feed): {ingested['articles']} articles in "
               f"{ingested['seconds']:.0f} s, **{ingested['rate']:.0f} articles/s**; database {mib(ingested['size'])}.")
+        deciles = ingested["deciles"]
+        print("Articles/s in each tenth of the run: " + ", ".join(f"{r:.0f}" for r in deciles)
+              + f"; last tenth / first tenth: **{deciles[-1] / deciles[0]:.2f}**.")
 
 
 def main() -> None:

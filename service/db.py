@@ -24,6 +24,13 @@ def create_engine(url: str) -> AsyncEngine:
 
     SQLite connections get foreign keys on, WAL journaling and a 30 s busy timeout so the API and the
     pollers of one process can write to the same file.
+
+    PostgreSQL connections plan every statement for its parameters (``plan_cache_mode =
+    force_custom_plan``). asyncpg prepares and caches each statement per connection, and after five
+    runs PostgreSQL may switch to a generic plan that it keeps until the table's statistics change
+    (never, on a server without autovacuum); one made while ``articles`` was nearly empty scanned the
+    whole table for every stored entry (store-path ingest at 37 instead of 75 articles/s by 10,000
+    articles in ``bench/api.py``). Planning these short statements costs well under a millisecond.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -40,7 +47,9 @@ def create_engine(url: str) -> AsyncEngine:
             cur.close()
 
         return engine
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    settings = {"plan_cache_mode": "force_custom_plan"}
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+                               connect_args={"server_settings": settings})
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -282,3 +282,17 @@ def test_sigterm_mid_poll_releases_leases_and_loses_nothing(server, service_fact
         articles = httpx.get(f"{svc.base}/v1/articles").json()["items"]
     assert sorted(a["title"] for a in articles) == sorted(titles)
     assert {a["extraction_status"] for a in articles} == {"ok"}
+
+
+async def test_postgres_plans_each_statement_for_its_parameters(database_url):
+    """A generic plan cached while ``articles`` was empty would scan the table for every stored
+    entry (service.db.create_engine); PostgreSQL connections must plan each statement afresh."""
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            if engine.dialect.name != "postgresql":
+                assert (await conn.execute(sa.text("PRAGMA foreign_keys"))).scalar_one() == 1
+                return
+            assert (await conn.execute(sa.text("SHOW plan_cache_mode"))).scalar_one() == "force_custom_plan"
+    finally:
+        await engine.dispose()

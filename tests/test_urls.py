@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.ingest.urls import canonicalize
+from service.ingest.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,15 @@ def test_articles_named_by_a_query_parameter_stay_distinct():
     assert canonicalize("https://example.com/news?story=5") != canonicalize("https://example.com/news?story=6")
 
 
+def test_urls_too_long_for_the_url_columns_are_refused():
+    check_fetchable("https://example.org/" + "a" * (MAX_URL_LENGTH - 20))
+    with pytest.raises(InvalidURL, match="longer than 2048"):
+        check_fetchable("https://example.org/" + "a" * MAX_URL_LENGTH)
+    # percent-encoding makes the canonical form of this one (≈ 6 × 400 characters) too long
+    with pytest.raises(InvalidURL, match="longer than 2048"):
+        check_fetchable("https://example.org/" + "ж" * 400)
+
+
 async def test_entries_whose_link_is_not_http_keep_the_feed_text(server, poller, sessions):
     from sqlmodel import select
 
@@ -35,12 +44,13 @@ async def test_entries_whose_link_is_not_http_keep_the_feed_text(server, poller,
     feed = server.add("/odd.xml", """<?xml version="1.0"?><rss version="2.0"><channel><title>Odd</title>
 <item><title>Script link</title><link>javascript:alert(1)</link><description>Kept as text.</description></item>
 <item><title>Mail link</title><link>mailto:desk@example.org</link><description>Also kept.</description></item>
+<item><title>Long link</title><link>https://example.org/?q=""" + "x" * MAX_URL_LENGTH + """</link><description>Kept too.</description></item>
 </channel></rss>""", Content_Type="application/rss+xml")
     async with sessions() as session:
         await add_feed(session, feed, 900)
     report = await poller.poll_due_feeds()
-    assert report.articles_new == 2
+    assert report.articles_new == 3
     async with sessions() as session:
         articles = (await session.exec(select(Article).order_by(Article.id))).all()
     assert [(a.url, str(a.extraction_status), a.text) for a in articles] == [
-        (None, "skipped", "Kept as text."), (None, "skipped", "Also kept.")]
+        (None, "skipped", "Kept as text."), (None, "skipped", "Also kept."), (None, "skipped", "Kept too.")]

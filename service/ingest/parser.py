@@ -22,6 +22,7 @@ from service.ingest.encoding import to_utf8_document
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
 from service.ingest.text import html_to_text
+from service.ingest.urls import fits
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
 
@@ -91,7 +92,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
     whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
     At most ``max_entries`` entries are read; more set ``warning``. Links that are not http(s)
-    (``javascript:``, ``mailto:``) are dropped. Entity declarations are never
+    (``javascript:``, ``mailto:``) or longer than ``urls.MAX_URL_LENGTH`` are dropped. Entity declarations are never
     expanded and external entities never resolved (feedparser drops the DTD's entity declarations;
     ``tests/test_bug_cases.py`` BL-21 proves it). Raises ``FeedParseError`` when the body is not a feed
     at all, or is broken and yields no entries; a feed that parses with recoverable errors returns
@@ -105,8 +106,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
         parsed.warning = f"{parsed.warning}; {note}" if parsed.warning else note
     for entry in parsed.entries:
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
-        if entry.link and urlsplit(entry.link).scheme.lower() not in ("http", "https"):
-            # javascript:, mailto:, data: … are no page to fetch: the entry keeps the feed's text.
+        if entry.link and (urlsplit(entry.link).scheme.lower() not in ("http", "https") or not fits(entry.link)):
+            # javascript:, mailto:, data: … are no page to fetch, and a link too long for the URL
+            # columns cannot be stored: the entry keeps the feed's text.
             entry.link = None
             entry.key = entry_key(None, entry.guid, entry.title, entry.published_at, entry.summary_html)
     return parsed

@@ -8,20 +8,35 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from courlan import extract_domain, normalize_url
 
 
+# Longest URL stored (characters, raw and canonical form): the width of the URL columns
+# (``feeds.url``, ``articles.canonical_url``, ``articles.url_key``), and the limit the Sitemaps
+# protocol sets (https://www.sitemaps.org/protocol.html: "less than 2,048 characters").
+MAX_URL_LENGTH = 2048
+
+
 class InvalidURL(ValueError):
-    """A URL Newsloom will not fetch: not absolute http(s), or no host."""
+    """A URL Newsloom will not fetch: not absolute http(s), no host, or too long."""
 
 
 def check_fetchable(url: str) -> str:
-    """Return ``url`` stripped of surrounding blanks if it is an absolute http(s) URL with a host.
+    """Return ``url`` stripped of surrounding blanks if it is an absolute http(s) URL with a host
+    whose raw and canonical forms fit in ``MAX_URL_LENGTH`` characters.
 
-    Raises ``InvalidURL`` otherwise (``file:``, ``ftp:``, relative paths, garbage).
+    Raises ``InvalidURL`` otherwise (``file:``, ``ftp:``, relative paths, garbage, too long).
     """
     url = url.strip()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidURL(f"not an absolute http(s) URL: {url!r}")
+        raise InvalidURL(f"not an absolute http(s) URL: {url[:200]!r}")
+    if not fits(url):
+        raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters: {url[:200]!r}…")
     return url
+
+
+def fits(url: str) -> bool:
+    """Whether ``url`` and its canonical form (percent-encoding can lengthen it) are at most
+    ``MAX_URL_LENGTH`` characters long."""
+    return len(url) <= MAX_URL_LENGTH and len(canonicalize(url)) <= MAX_URL_LENGTH
 
 
 def canonicalize(url: str) -> str:
