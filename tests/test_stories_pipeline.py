@@ -81,6 +81,16 @@ async def test_three_outlets_two_languages_one_story_with_attribution(server, po
     assert ids(outlet="welt.de") == [bridge["id"]]
     assert ids(outlet="dailyglobe.com") == [s["id"] for s in stories]
     assert ids(q="apple harvest") == [apples["id"]]
+    # Full-text search over the stories' articles, in the syntax of /v1/articles?q.
+    assert ids(q="Stadtverwaltung") == [bridge["id"]]  # a word only the German article has
+    assert ids(q='"cold storage"') == [apples["id"]]
+    assert ids(q="commuters -apples") == [bridge["id"]]
+    assert set(ids(q="Kessler OR Braeburn")) == {bridge["id"], apples["id"]}
+    searched = httpx.get(f"{api}/v1/stories", params={"q": "Kessler OR Braeburn", "limit": 1}).json()
+    rest = httpx.get(f"{api}/v1/stories", params={"q": "Kessler OR Braeburn", "limit": 1, "cursor": searched["next_cursor"]}).json()
+    assert {searched["items"][0]["id"], rest["items"][0]["id"]} == {bridge["id"], apples["id"]} and rest["next_cursor"] is None
+    assert httpx.get(f"{api}/v1/stories", params={"q": "-bridge"}).status_code == 422
+    assert httpx.get(f"{api}/v1/stories", params={"q": "bridge", "cursor": first_page_cursor(api)}).status_code == 400
     assert ids(since="2999-01-01T00:00:00Z") == []
     first = httpx.get(f"{api}/v1/stories", params={"limit": 1}).json()
     second = httpx.get(f"{api}/v1/stories", params={"limit": 1, "cursor": first["next_cursor"]}).json()
@@ -88,6 +98,11 @@ async def test_three_outlets_two_languages_one_story_with_attribution(server, po
     assert second["next_cursor"] is None
     missing = httpx.get(f"{api}/v1/stories/999999")
     assert missing.status_code == 404 and missing.headers["content-type"] == "application/problem+json"
+
+
+def first_page_cursor(api: str) -> str:
+    """A cursor of the unsearched story list (refused by a search)."""
+    return httpx.get(f"{api}/v1/stories", params={"limit": 1}).json()["next_cursor"]
 
 
 async def test_syndicated_and_lightly_edited_copies_are_duplicates(server, poller, sessions, api):

@@ -11,11 +11,12 @@ from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
 
 from service.api.deps import SessionDep
-from service.api.pagination import decode_cursor, encode_cursor, utc_filter
+from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
 from service.api.views import citations_for, domains_of, story_summary
-from service.models import Article, Outlet, Story
+from service.models import Article, Outlet, Story, UTCDateTime
+from service.search import SearchQuery, SearchSyntaxError, article_match, parse
 
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
@@ -30,10 +31,23 @@ async def list_stories(
     outlet: Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de).")] = None,
     min_outlets: Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many outlets.")] = None,
     min_languages: Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many languages.")] = None,
-    q: Annotated[str | None, Query(min_length=1, max_length=200, pattern=r"^[^\x00]*$", description="Words in the title of one of its articles.")] = None,
+    q: Annotated[str | None, Query(
+        max_length=512, pattern=r"^[^\x00]*$", description="Full-text search in the title and text of its articles, with the syntax of "
+        "/v1/articles?q (words, \"quoted phrases\", -excluded, OR). Results are ordered by the relevance of the story's best-matching "
+        "article, then most recently updated first.",
+    )] = None,
 ) -> Page[StorySummary]:
-    """Stories, most recently updated first (then id)."""
-    query = select(Story)
+    """Stories, most recently updated first (then id); with ``q``, the stories with a matching
+    article, by the relevance of their best match, then most recently updated first."""
+    search = None
+    if q is not None:
+        try:
+            search = parse(q)
+        except SearchSyntaxError as exc:
+            raise Problem(422, f"q: {exc}") from exc
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    hits = _story_hits(dialect, search) if search is not None else None
+    query = select(Story) if hits is None else select(Story, hits.c.rank).join(hits, hits.c.story_id == Story.id)
     since = utc_filter("since", since)
     if since is not None:
         query = query.where(Story.last_updated_at >= since)
@@ -47,24 +61,41 @@ async def list_stories(
         query = query.where(Story.outlet_count >= min_outlets)
     if min_languages is not None:
         query = query.where(Story.language_count >= min_languages)
-    if q:
-        for word in q.split()[:8]:
-            pattern = f"%{word.lower()}%"
-            query = query.where(sa.exists().where(Article.story_id == Story.id, sa.func.lower(Article.title).like(pattern)))
     if cursor:
-        moment, last_id = decode_cursor(cursor)
-        query = query.where(
-            sa.or_(Story.last_updated_at < moment, sa.and_(Story.last_updated_at == moment, col(Story.id) < last_id))
-        )
-    query = query.order_by(col(Story.last_updated_at).desc(), col(Story.id).desc()).limit(limit + 1)
-    rows = list((await session.exec(query)).all())
-    domains = await domains_of(session, {i for story in rows[:limit] for i in story.outlet_ids})
-    items = [StorySummary.model_validate(story_summary(story, domains)) for story in rows[:limit]]
+        *rank, moment, last_id = decode_ranked_cursor(cursor) if hits is not None else decode_cursor(cursor)
+        older = sa.tuple_(Story.last_updated_at, Story.id) < sa.tuple_(sa.literal(moment, UTCDateTime()), sa.literal(last_id))
+        if hits is not None:
+            older = sa.or_(hits.c.rank < rank[0], sa.and_(hits.c.rank == rank[0], older))
+        query = query.where(older)
+    order = [col(Story.last_updated_at).desc(), col(Story.id).desc()]
+    if hits is not None:
+        order.insert(0, hits.c.rank.desc())
+    rows = [row if hits is not None else (row, None) for row in (await session.exec(query.order_by(*order).limit(limit + 1))).all()]
+    domains = await domains_of(session, {i for story, _ in rows[:limit] for i in story.outlet_ids})
+    items = [StorySummary.model_validate(story_summary(story, domains)) for story, _ in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(last.last_updated_at, last.id)
+        last, rank = rows[limit - 1]
+        next_cursor = encode_cursor(last.last_updated_at, last.id, rank=rank)
     return Page(items=items, next_cursor=next_cursor)
+
+
+def _story_hits(dialect: str, search: SearchQuery) -> sa.Subquery:
+    """``(story_id, rank)`` of every story with an article matching ``search``, ``rank`` being its
+    best article's relevance (``service.search.article_match``: ``ts_rank_cd`` on PostgreSQL,
+    −bm25 on SQLite; higher is better). The per-article ranks are computed in a ``MATERIALIZED``
+    CTE (SQLite 3.35, PostgreSQL 12): SQLite allows FTS5's ``bm25()`` only beside its ``MATCH``, and
+    would otherwise flatten the inner query into the aggregate."""
+    match = article_match(dialect, search)
+    matching = select(Article.story_id, match.rank.label("rank")).select_from(Article)
+    if match.join is not None:
+        matching = matching.join(*match.join)
+    matching = matching.where(match.where, col(Article.story_id).is_not(None)).cte("matching").prefix_with("MATERIALIZED")
+    return (
+        select(matching.c.story_id, sa.func.max(matching.c.rank).label("rank"))
+        .group_by(matching.c.story_id)
+        .subquery("story_hits")
+    )
 
 
 @router.get("/{story_id}", response_model=StoryPublic)
