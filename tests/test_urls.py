@@ -54,3 +54,28 @@ async def test_entries_whose_link_is_not_http_keep_the_feed_text(server, poller,
         articles = (await session.exec(select(Article).order_by(Article.id))).all()
     assert [(a.url, str(a.extraction_status), a.text) for a in articles] == [
         (None, "skipped", "Kept as text."), (None, "skipped", "Also kept."), (None, "skipped", "Kept too.")]
+
+
+async def test_oversized_guid_and_title_are_stored_once(server, poller, sessions):
+    """A GUID too long for the (feed, key) index is keyed by its hash; a title is cut to 1,000 characters."""
+    from sqlmodel import select
+
+    from service.feeds import add_feed
+    from service.ingest.text import MAX_TITLE_LENGTH
+    from service.models import Article, Entry
+    from tests.ingest_helpers import make_due
+
+    guid, title = "ключ-" * 1000, "Headline " * 400
+    feed = server.add("/big.xml", f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Big</title>
+<item><title>{title}</title><guid isPermaLink="false">{guid}</guid><description>Body.</description></item>
+</channel></rss>""", Content_Type="application/rss+xml")
+    async with sessions() as session:
+        feed_id = (await add_feed(session, feed, 900))[0].id
+    assert (await poller.poll_due_feeds()).articles_new == 1
+    await make_due(sessions, feed_id)
+    assert (await poller.poll_due_feeds()).articles_new == 0
+    async with sessions() as session:
+        article = (await session.exec(select(Article))).one()
+        entry = (await session.exec(select(Entry))).one()
+    assert MAX_TITLE_LENGTH - 10 < len(article.title) <= MAX_TITLE_LENGTH and article.title.endswith("…")
+    assert entry.entry_key.startswith("sha256:") and entry.guid == guid

@@ -53,6 +53,10 @@ class ParsedFeed:
     module ``sy:updatePeriod``/``sy:updateFrequency``), if it says so."""
 
 
+MAX_KEY_BYTES = 1024
+"""Longest entry key stored as it is (UTF-8 bytes); longer keys are stored as their SHA-256."""
+
+
 def entry_key(link: str | None, guid: str | None, title: str | None, published: datetime | None, summary: str | None) -> str:
     """The identity of an entry within its feed, stable across polls of an unchanged entry.
 
@@ -60,17 +64,21 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
     and with tracking parameters removed, see ``url_identity``); else ``link:<url_identity(link)>``;
     else ``sha256:<hash of title and date>`` (of the summary when neither exists), so an entry
     with neither GUID nor link is never duplicated by the next poll. A GUID that changes while the
-    link stays is handled when storing (``store.store_entries``).
+    link stays is handled when storing (``store.store_entries``). A key longer than
+    ``MAX_KEY_BYTES`` in UTF-8 is replaced by ``sha256:<hash of the key>`` (it must fit a B-tree
+    index entry on PostgreSQL, at most about 2,700 bytes).
     """
     if guid:
         guid = guid.strip()
-        return "guid:" + (url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid)
-    if link:
-        return "link:" + url_identity(link)
-    basis = f"{title or ''}|{published.isoformat() if published else ''}"
-    if basis == "|":
-        basis = summary or ""
-    return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
+        key = "guid:" + (url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid)
+    elif link:
+        key = "link:" + url_identity(link)
+    else:
+        basis = f"{title or ''}|{published.isoformat() if published else ''}"
+        if basis == "|":
+            basis = summary or ""
+        return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
+    return key if len(key.encode()) <= MAX_KEY_BYTES else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
 
 
 def language_code(code: str | None) -> str | None:

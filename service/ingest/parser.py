@@ -21,7 +21,7 @@ from service.ingest.dates import UnknownDate, parse_date_strict
 from service.ingest.encoding import to_utf8_document
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
-from service.ingest.text import html_to_text
+from service.ingest.text import clip_title, html_to_text
 from service.ingest.urls import fits
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
@@ -92,7 +92,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
     whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
     At most ``max_entries`` entries are read; more set ``warning``. Links that are not http(s)
-    (``javascript:``, ``mailto:``) or longer than ``urls.MAX_URL_LENGTH`` are dropped. Entity declarations are never
+    (``javascript:``, ``mailto:``) or longer than ``urls.MAX_URL_LENGTH`` are dropped; titles are
+    cut to ``text.MAX_TITLE_LENGTH``. Entity declarations are never
     expanded and external entities never resolved (feedparser drops the DTD's entity declarations;
     ``tests/test_bug_cases.py`` BL-21 proves it). Raises ``FeedParseError`` when the body is not a feed
     at all, or is broken and yields no entries; a feed that parses with recoverable errors returns
@@ -104,7 +105,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
         parsed.entries = parsed.entries[:max_entries]
         note = f"{extra} entries beyond the cap of {max_entries} ignored"
         parsed.warning = f"{parsed.warning}; {note}" if parsed.warning else note
+    parsed.title = clip_title(parsed.title)
     for entry in parsed.entries:
+        entry.title = clip_title(entry.title)
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
         if entry.link and (urlsplit(entry.link).scheme.lower() not in ("http", "https") or not fits(entry.link)):
             # javascript:, mailto:, data: … are no page to fetch, and a link too long for the URL

@@ -21,6 +21,7 @@ from service.ingest import schedule
 from service.ingest.hosts import host_key
 from service.ingest.entries import ParsedEntry, ParsedFeed
 from service.ingest.extractor import ExtractedArticle, content_hash
+from service.ingest.text import clip_title
 from service.ingest.urls import canonicalize, dedup_key, fits, outlet_domain, url_variants
 from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
 
@@ -319,7 +320,7 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     the article is ``failed`` with the wall as reason and keeps the feed's text. Does not commit.
     """
     now = utcnow()
-    article.title = article.title or extracted.title
+    article.title = article.title or clip_title(extracted.title)
     article.authors = article.authors or extracted.authors
     page_published = _clamp(extracted.published_at, now)
     if page_published is not None and (not extracted.published_guessed or article.published_at is None):

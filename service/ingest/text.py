@@ -74,3 +74,15 @@ def _walk(element: lxml.html.HtmlElement, parts: list[str]) -> None:
             parts.append(child.tail)
     if block:
         parts.append("\n\n")
+
+
+MAX_TITLE_LENGTH = 1000
+"""Longest title stored (characters); real headlines stay under 300, a longer "title" is a feed or
+page that put its text there."""
+
+
+def clip_title(title: str | None) -> str | None:
+    """``title`` cut to ``MAX_TITLE_LENGTH`` characters, ending with "…" when cut; None stays None."""
+    if title is None or len(title) <= MAX_TITLE_LENGTH:
+        return title
+    return title[: MAX_TITLE_LENGTH - 1].rstrip() + "…"
