@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 
 from service.api.problems import Problem
+from service.search import SearchQuery, SearchSyntaxError, parse
 
 
 def _declared(dependant) -> set[str]:
@@ -24,3 +25,14 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     unknown = sorted(set(request.query_params) - _declared(dependant))
     if unknown:
         raise Problem(422, f"unknown query parameter(s): {', '.join(repr(u) for u in unknown)}", unknown=unknown)
+
+
+def parse_search(q: str | None) -> SearchQuery | None:
+    """The ``q`` parameter parsed with ``service.search.parse`` (None when absent). Raises
+    ``Problem`` (422) naming what is wrong with a query that cannot be searched."""
+    if q is None:
+        return None
+    try:
+        return parse(q)
+    except SearchSyntaxError as exc:
+        raise Problem(422, f"q: {exc}") from exc

@@ -13,9 +13,10 @@ from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, Page
+from service.api.validation import parse_search
 from service.api.views import citations_for
 from service.models import Article, Entry, Outlet, UTCDateTime
-from service.search import SearchQuery, SearchSyntaxError, article_match, parse
+from service.search import SearchQuery, article_match
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
@@ -81,12 +82,7 @@ async def list_articles(
     """Articles newest first by publication time (first-seen time when the feed gave none), then id;
     with ``q``, the matching articles by relevance, then newest first."""
     since, until = utc_filter("since", since), utc_filter("until", until)
-    search = None
-    if q is not None:
-        try:
-            search = parse(q)
-        except SearchSyntaxError as exc:
-            raise Problem(422, f"q: {exc}") from exc
+    search = parse_search(q)
     after = None
     if cursor:
         after = decode_ranked_cursor(cursor) if search is not None else decode_cursor(cursor)

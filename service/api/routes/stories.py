@@ -14,9 +14,10 @@ from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
+from service.api.validation import parse_search
 from service.api.views import citations_for, domains_of, story_summary
 from service.models import Article, Outlet, Story, UTCDateTime
-from service.search import SearchQuery, SearchSyntaxError, article_match, parse
+from service.search import SearchQuery, article_match
 
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
@@ -39,12 +40,7 @@ async def list_stories(
 ) -> Page[StorySummary]:
     """Stories, most recently updated first (then id); with ``q``, the stories with a matching
     article, by the relevance of their best match, then most recently updated first."""
-    search = None
-    if q is not None:
-        try:
-            search = parse(q)
-        except SearchSyntaxError as exc:
-            raise Problem(422, f"q: {exc}") from exc
+    search = parse_search(q)
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     hits = _story_hits(dialect, search) if search is not None else None
     query = select(Story) if hits is None else select(Story, hits.c.rank).join(hits, hits.c.story_id == Story.id)
