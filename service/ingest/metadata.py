@@ -85,39 +85,48 @@ def read_candidates(tree: HtmlElement) -> Candidates:
     """Collect metadata candidates from a parsed page (``tree`` is not modified). JSON-LD blocks
     that are not valid JSON are skipped."""
     found = Candidates()
-    for el in tree.iterfind(".//meta"):
-        content = el.get("content")
-        if content is None:
-            continue
-        for attr in ("property", "name", "itemprop"):
-            key = el.get(attr)
-            if key:
-                found.meta.setdefault(key.strip().lower(), []).append(content)
-    # schema.org microdata on <time> ("<time itemprop=datePublished datetime=…>"): a declared date,
-    # like the <meta> tags above, read before htmldate's search would guess one.
-    for el in tree.iter("time"):
-        key, value = el.get("itemprop"), el.get("datetime")
-        if key and value:
-            found.meta.setdefault(key.strip().lower(), []).append(value)
-    for script in tree.xpath('.//script[@type="application/ld+json"]'):
-        raw = (script.text or "").strip()
-        if not raw:
-            continue
-        try:
-            data = json.loads(raw, strict=False)
-        except ValueError:
-            continue
-        _walk_ld(data, found.articles, found.organizations)
+    title = None
+    times: dict[str, list[str]] = {}
+    # One walk over the elements that carry metadata, in document order.
+    for el in tree.iter("meta", "time", "script", "title", "h1", "link"):
+        tag = el.tag
+        if tag == "meta":
+            content = el.get("content")
+            if content is None:
+                continue
+            for attr in ("property", "name", "itemprop"):
+                key = el.get(attr)
+                if key:
+                    found.meta.setdefault(key.strip().lower(), []).append(content)
+        elif tag == "time":
+            # schema.org microdata ("<time itemprop=datePublished datetime=…>"): a declared date,
+            # like the <meta> tags, read before htmldate's search would guess one.
+            key, value = el.get("itemprop"), el.get("datetime")
+            if key and value:
+                times.setdefault(key.strip().lower(), []).append(value)
+        elif tag == "script":
+            raw = (el.text or "").strip() if el.get("type") == "application/ld+json" else ""
+            if not raw:
+                continue
+            try:
+                data = json.loads(raw, strict=False)
+            except ValueError:
+                continue
+            _walk_ld(data, found.articles, found.organizations)
+        elif tag == "title":
+            if title is None:
+                title = el
+        elif tag == "h1":
+            if len(found.h1) < 3 and (text := " ".join(el.text_content().split())):
+                found.h1.append(text)
+        elif found.canonical is None and el.get("href") and "canonical" in (el.get("rel") or "").lower().split():
+            found.canonical = el.get("href").strip()
+    for key, values in times.items():  # after the <meta> tags of the same name
+        found.meta.setdefault(key, []).extend(values)
     # Articles before generic WebPage objects: the article's own headline wins.
     found.articles.sort(key=lambda obj: "webpage" in _types(obj) or "creativework" in _types(obj))
-    title = tree.find(".//title")
     if title is not None and title.text_content().strip():
         found.html_title = " ".join(title.text_content().split())
-    found.h1 = [" ".join(h.text_content().split()) for h in tree.iterfind(".//h1") if h.text_content().strip()][:3]
-    for link in tree.xpath('.//link[@rel and @href]'):
-        if "canonical" in link.get("rel", "").lower().split():
-            found.canonical = link.get("href").strip()
-            break
     root = tree if tree.tag == "html" else tree.getroottree().getroot()
     found.html_lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     return found
