@@ -29,6 +29,9 @@ def _fundus(corpus: Path, key: str) -> tuple[ExtractedArticle, dict]:
     "de/MDR_2023_04_28",          # "… | MDR.DE": host label stripped
     "de/Tagesschau_2023_04_28",   # " - " inside the headline is kept
     "uk/TheGuardian_2024_02_24",
+    "de/MitteldeutscheZeitung_2024_04_30",  # og:title lacks the kicker JSON-LD, <h1> and <title> share
+    "us/RollingStone_2024_08_27",  # og:title has ' where JSON-LD, <h1> and <title> have ’: majority spelling
+    "us/TechCrunch_2024_05_17",    # ' in og:title and <title>, ’ in JSON-LD and <h1>: a tie keeps og:title's
 ])
 def test_title(corpus, key):
     article, truth = _fundus(corpus, key)
@@ -78,6 +81,16 @@ def test_canonical_url_site_name_image_and_word_count(corpus):
     assert article.word_count == len(article.text.split()) > 1000
 
 
+def test_choose_title_needs_two_sources_to_override_the_first():
+    from service.ingest.metadata import choose_title
+
+    assert choose_title([]) is None
+    assert choose_title(["Headline", "Kicker: Headline"]) == "Headline"
+    assert choose_title(["Headline", "Kicker: Headline", "Other", "Kicker: Headline"]) == "Kicker: Headline"
+    assert choose_title(["It's here", "It\u2019s here", "It\u2019s here"]) == "It\u2019s here"
+    assert choose_title(["It's here", "It\u2019s here", "It's here!"]) == "It's here"
+
+
 def test_canonical_url_is_resolved_against_the_page_url():
     html = b'<html><head><link rel="canonical" href="/news/a-1"></head><body><article>' + b"<p>Words of the article go here.</p>" * 5 + b"</article></body></html>"
     assert extract_article(html, "https://www.example.org/news/a-1?utm_source=x").canonical_url == "https://www.example.org/news/a-1"
@@ -112,7 +125,8 @@ def test_cli_extract_prints_the_api_field_names(corpus):
 
 def test_benchmark_figures_do_not_regress(corpus):
     """The whole benchmark, scored as bench/extraction.py does: F1 above plain trafilatura's 0.956
-    and the metadata shares above plain trafilatura's (title 0.70, day 0.94, authors 0.78)."""
+    and the metadata shares above plain trafilatura's (title 0.70, day 0.94, authors 0.78; title at
+    least our 0.846)."""
     sys.path.insert(0, str(ROOT / "bench"))
     from extraction import metadata_benchmark
     from scoring import match, summarize
@@ -125,7 +139,7 @@ def test_benchmark_figures_do_not_regress(corpus):
     scores = summarize(pages)
     assert scores["f1"] >= 0.965 and scores["precision"] >= 0.95 and scores["recall"] >= 0.975
     meta = metadata_benchmark(corpus)["ours"]
-    assert meta["title"] >= 0.78 and meta["day"] >= 0.96 and meta["authors"] >= 0.9
+    assert meta["title"] >= 0.84 and meta["day"] >= 0.96 and meta["authors"] >= 0.9
 
 
 def test_trailing_link_block_dropped_by_original_link_density():

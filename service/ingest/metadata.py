@@ -187,6 +187,34 @@ def strip_site_name(title: str, site_names: list[str], host: str | None) -> str:
     return out.strip()
 
 
+# Typographic quotes folded to their ASCII forms when comparing spellings of one title.
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u201c": '"', "\u201d": '"',
+                         "\u201e": '"', "\u201f": '"'})
+
+
+def choose_title(titles: list[str]) -> str | None:
+    """The headline among ``titles``, the page's candidates (site names already stripped) in order
+    of preference (``og:title``, JSON-LD ``headline``, ``twitter:title``, ``<h1>``, ``<title>``).
+
+    The first is taken, with two corrections that need at least two sources to agree:
+    a longer form that adds a leading kicker ("Bei Protesten 2022: " + the first) and that two or
+    more of the other candidates share is the full headline (``og:title`` often drops the kicker);
+    and of the spellings of the chosen title that differ only in quote marks (' against ’), the
+    one most candidates use is kept (ties: order of preference). None when ``titles`` is empty.
+    """
+    if not titles:
+        return None
+    folded = [t.translate(_QUOTES) for t in titles]
+    chosen = folded[0]
+    longer = [f for f in folded if f.endswith(": " + chosen)]
+    if longer:
+        best = max(longer, key=longer.count)
+        if longer.count(best) >= 2:
+            chosen = best
+    spellings = [t for t, f in zip(titles, folded, strict=True) if f == chosen]
+    return max(spellings, key=spellings.count)
+
+
 # -- choosing ----------------------------------------------------------------------------------
 
 
@@ -310,13 +338,10 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
         site_name = site_name[1:]
     site_names = [n for n in [site_name, *(_person_names(publisher) if publisher else []), *found.organizations] if n]
 
-    title = None
-    for candidate in (found.first_meta("og:title"), found.first_ld("headline"), found.first_meta("twitter:title"),
-                      found.h1[0] if found.h1 else None, found.html_title):
-        title = _clean(candidate)
-        if title:
-            title = strip_site_name(title, site_names, host)
-            break
+    titles = [strip_site_name(title, site_names, host) for title in map(_clean, (
+        found.first_meta("og:title"), found.first_ld("headline"), found.first_meta("twitter:title"),
+        found.h1[0] if found.h1 else None, found.html_title)) if title]
+    title = choose_title(titles)
 
     authors = clean_authors(_person_names(found.first_ld("author") or []))
     if not authors:
