@@ -25,6 +25,7 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 from __future__ import annotations
 
 import hashlib
+import re
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -144,6 +145,26 @@ def anchor_texts(tree) -> set[str]:
     return out
 
 
+def standfirst(tree, descriptions: list[str]) -> str | None:
+    """The page's standfirst (dek): a sub-heading (``<h2>``-``<h6>``) of ``tree`` whose words are
+    those of one of ``descriptions`` (the page's meta descriptions), as on pages that show their
+    summary under the headline. It introduces the article but is not part of its text (the
+    ScrapingHub annotation leaves it out); a first paragraph in ``<p>`` that repeats the
+    description is article text and is not matched. None when there is none."""
+    wanted = {" ".join(_WORD.findall(d.lower())) for d in descriptions if d}
+    wanted.discard("")
+    if not wanted:
+        return None
+    for heading in tree.iter("h2", "h3", "h4", "h5", "h6"):
+        text = " ".join(heading.text_content().split())
+        if " ".join(_WORD.findall(text.lower())) in wanted:
+            return text
+    return None
+
+
+_WORD = re.compile(r"\w+")
+
+
 # trafilatura's AUTHOR_DISCARD_XPATHS (trafilatura.xpaths, Apache-2.0) as a predicate: comment
 # lists, sidebars, quotes, date lines, <time> and <figure> hold no byline.
 _DISCARDED = """[self::a or self::div or self::section or self::span][
@@ -195,7 +216,9 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     paragraphs = _paragraphs(tree, url, formatting)
     found = metadata.read_candidates(tree)
     chosen = metadata.choose(tree, url, lambda: _byline(tree), found=found)
-    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]], lambda: anchor_texts(tree)))
+    descriptions = [d for name in ("description", "og:description", "twitter:description") for d in found.meta.get(name, [])]
+    leading = [chosen.title, *found.h1[:1], standfirst(tree, descriptions)]
+    text = "\n\n".join(clean_paragraphs(paragraphs, leading, lambda: anchor_texts(tree)))
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if not text and wall is None:
         raise ExtractionError("no main text found in the page")
