@@ -178,15 +178,42 @@ _IN_DISCARDED = XPath(f"ancestor-or-self::*{_DISCARDED} | ancestor-or-self::time
 _HOLDS_DISCARDED = XPath(f"descendant::*{_DISCARDED} | descendant::time | descendant::figure", namespaces=_REGEX_NS)
 
 
+# Every AUTHOR_XPATHS expression selects elements by the values of these attributes (or the <author>
+# tag), and every value it accepts contains one of the words of BYLINE_HINT (checked against
+# trafilatura's expressions in tests/test_extraction.py). The elements holding such a value are the
+# candidates; each expression is then tested on them alone (``self::`` for ``//``), which yields its
+# matches in the same document order without evaluating its predicates on every element of the page.
+BYLINE_HINT = re.compile(r"(?i)author|byl|bbl|username|writer|screenname|channel-name|submitted-by|posted-by"
+                         r"|journalist-name|zuozhe|bianji|xiaobian")
+_HINT_ATTRIBUTES = "//@rel | //@id | //@class | //@itemprop | //@data-testid | //@data-component"
+_ATTRIBUTE_VALUES = XPath(_HINT_ATTRIBUTES, smart_strings=False)
+_ATTRIBUTES_VALUED = XPath(f"({_HINT_ATTRIBUTES})[contains($values, concat('\n', ., '\n'))] | //author")
+_AUTHOR_TESTS = [XPath(x.path.replace("//", "self::"), namespaces=_REGEX_NS) for x in AUTHOR_XPATHS]
+
+
+def byline_candidates(tree) -> list:
+    """The elements of ``tree`` that can match an ``AUTHOR_XPATHS`` expression, in document order:
+    those with a rel/id/class/itemprop/data-testid/data-component value containing a
+    ``BYLINE_HINT`` word, and ``<author>`` elements."""
+    hits = {value for value in set(_ATTRIBUTE_VALUES(tree)) if BYLINE_HINT.search(value)}
+    found: dict = {}
+    for node in _ATTRIBUTES_VALUED(tree, values="\n" + "\n".join(hits) + "\n" if hits else ""):
+        found.setdefault(node.getparent() if isinstance(node, str) else node, None)
+    return list(found)
+
+
 def byline_author(tree) -> str | None:
     """trafilatura's byline search (``trafilatura.metadata.extract_author``: its ``AUTHOR_XPATHS``
     in order, the first match of 3-119 characters, after pruning ``AUTHOR_DISCARD_XPATHS``) with
-    the same result but without copying and pruning the whole page: matches inside a discarded
-    region are skipped, and only a match that contains a discarded element is copied and pruned.
-    Returns trafilatura's normalised author string ("A; B") or None."""
-    for expression in AUTHOR_XPATHS:
-        for elem in expression(tree):
-            if _IN_DISCARDED(elem):
+    the same result at a fraction of the cost: the expressions are tested on ``byline_candidates``
+    only, matches inside a discarded region are skipped, and only a match that contains a
+    discarded element is copied and pruned (trafilatura copies and prunes the whole page). Not
+    reproduced: trafilatura's ``rel='me'``, which tests a child element named ``rel``, absent
+    from HTML. Returns trafilatura's normalised author string ("A; B") or None."""
+    candidates = byline_candidates(tree)
+    for test in _AUTHOR_TESTS:
+        for elem in candidates:
+            if not test(elem) or _IN_DISCARDED(elem):
                 continue
             if _HOLDS_DISCARDED(elem):
                 elem = prune_unwanted_nodes(deepcopy(elem), AUTHOR_DISCARD_XPATHS)
