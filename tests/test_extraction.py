@@ -189,6 +189,31 @@ def test_all_capitals_promotion_links_are_dropped(corpus):
     assert truth.split("\n\n")[-1] in text
 
 
+@pytest.mark.parametrize(("key", "tweet"), [
+    # nj.com: <div class="social-media-embed"><blockquote class="twitter-tweet">
+    ("3f65af7b6b98b1c9ae9a3e0d8a09a85600cdc44e26e4b3a6db96a31f4b1767e3", "Yes this is real and yes the state spent"),
+    # Sky News: three levels of "sdc-article-tweet" widget divs
+    ("921019755f4a96ac4abf9dbcb4ef9d5ac202624a542d5ea70912330aa6fcc71f", "I can’t thank this man enough."),
+])
+def test_embedded_tweets_are_kept_as_quotations(corpus, key, tweet):
+    text, truth = _scrapinghub(corpus, key)
+    assert tweet in truth and tweet in text
+
+
+def test_unwrap_embedded_tweets_keeps_the_surrounding_text():
+    from trafilatura.utils import load_html
+
+    from service.ingest.extractor import unwrap_embedded_tweets
+
+    tree = load_html("""<html><body><article><p>People reacted.</p><div class="social-embed"><div class="tweet">
+    <blockquote class="twitter-tweet" data-lang="en"><p>Quoted post</p>— A (@a)</blockquote></div></div>
+    <p>After.</p></article></body></html>""")
+    unwrap_embedded_tweets(tree)
+    quote = tree.find(".//blockquote")
+    assert quote.getparent().tag == "article" and not quote.attrib
+    assert [p.text for p in tree.iter("p")] == ["People reacted.", "Quoted post", "After."]
+
+
 def test_promotion_link_needs_capitals_three_words_and_links():
     from service.ingest.boilerplate import is_promo_link
 
