@@ -214,6 +214,27 @@ def test_unwrap_embedded_tweets_keeps_the_surrounding_text():
     assert [p.text for p in tree.iter("p")] == ["People reacted.", "Quoted post", "After."]
 
 
+def test_pop_up_link_cards_do_not_run_into_the_sentence(corpus):
+    # The Hill: hovering a linked name shows a card with photo, name and headlines
+    text, truth = _scrapinghub(corpus, "6ebac05f637ece8aa57c298a2a5e3a8047f546f855d0f29cc683cea60ce85c85")
+    assert "Hillicon Valley" not in text and "Hillicon Valley" not in truth
+    assert "threatened to kill Rep. Ilhan Omar (D-Minn.)" in text
+
+
+def test_drop_link_cards_keeps_the_linked_name_and_ordinary_links():
+    from trafilatura.utils import load_html
+
+    from service.ingest.extractor import drop_link_cards
+
+    tree = load_html("""<html><body><p>Said <span class="person"><a href="/p/1">Ann Lee</a><span class="card">
+    <img src="a.jpg"><a href="/p/1">Ann Lee</a> <a href="/s/2">Latest story</a></span></span> on Monday.</p>
+    <p><span><img src="i.png"> A chart of <a href="/x">rates</a> and <a href="/y">prices</a> over ten years.</span></p>
+    </body></html>""")
+    drop_link_cards(tree)
+    paragraphs = [" ".join(p.text_content().split()) for p in tree.iter("p")]
+    assert paragraphs == ["Said Ann Lee on Monday.", "A chart of rates and prices over ten years."]
+
+
 def test_promotion_link_needs_capitals_three_words_and_links():
     from service.ingest.boilerplate import is_promo_link
 

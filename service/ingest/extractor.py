@@ -7,7 +7,8 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 
 1. The page is parsed once (trafilatura's ``load_html``, which also decodes bytes); trafilatura
    works on a copy, our metadata reader and wall detector on the original (where lists in table
-   cells are flattened and embedded tweets unwrapped from their widgets first).
+   cells are flattened, embedded tweets unwrapped from their widgets and pop-up link cards
+   dropped first).
 2. ``trafilatura.bare_extraction`` in its default balanced mode (which already falls back to
    readability/jusText-style extraction when its own result covers little of the page), with
    ``include_comments=False`` (reader comments are not the article: BL-27, and +0.012 precision on
@@ -145,12 +146,38 @@ def unwrap_embedded_tweets(tree) -> None:
             top.getparent().replace(top, quote)
 
 
+# Inline elements of a paragraph that hold an image and two or more links: link-card candidates.
+_CARD_CANDIDATES = XPath("//p//span[.//img and count(.//a) >= 2]")
+_INNER_CARD_CANDIDATES = XPath(".//span[.//img and count(.//a) >= 2]")
+# Share of a card's characters (whitespace ignored) that is anchor text.
+LINK_CARD_SHARE = 0.9
+
+
+def _is_link_card(span) -> bool:
+    text = "".join(span.text_content().split())
+    linked = sum(len("".join(a.text_content().split())) for a in span.iter("a"))
+    return bool(text) and linked >= LINK_CARD_SHARE * len(text)
+
+
+def drop_link_cards(tree) -> None:
+    """Remove pop-up link cards from paragraphs, in place: a ``<span>`` inside a ``<p>`` that
+    holds an image and two or more links and whose text is at least 90 % anchor text (a person's
+    photo, name and latest headlines shown on hover over a linked name). Left in, their text runs
+    into the sentence ("Rep. Ilhan OmarIlhan OmarHillicon Valley: …"). The innermost such span
+    goes, so the linked name in the sentence stays."""
+    for span in _CARD_CANDIDATES(tree):
+        if _is_link_card(span) and not any(_is_link_card(inner) for inner in _INNER_CARD_CANDIDATES(span)):
+            span.drop_tree()
+
+
 def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
-    metadata; lists in table cells flattened and embedded tweets unwrapped first, in ``tree``),
+    metadata; lists in table cells flattened, embedded tweets unwrapped and link cards dropped
+    first, in ``tree``),
     normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings as Markdown."""
     flatten_lists_in_cells(tree)
     unwrap_embedded_tweets(tree)
+    drop_link_cards(tree)
     document = trafilatura.bare_extraction(
         tree, url=url, with_metadata=False, include_comments=False, include_tables=True, include_formatting=formatting,
         include_links=False, include_images=False, favor_precision=False, favor_recall=False,
