@@ -29,6 +29,9 @@ def _fundus(corpus: Path, key: str) -> tuple[ExtractedArticle, dict]:
     "de/MDR_2023_04_28",          # "… | MDR.DE": host label stripped
     "de/Tagesschau_2023_04_28",   # " - " inside the headline is kept
     "uk/TheGuardian_2024_02_24",
+    "de/MitteldeutscheZeitung_2024_04_30",  # og:title lacks the kicker JSON-LD, <h1> and <title> share
+    "us/RollingStone_2024_08_27",  # og:title has ' where JSON-LD, <h1> and <title> have ’: majority spelling
+    "us/TechCrunch_2024_05_17",    # ' in og:title and <title>, ’ in JSON-LD and <h1>: a tie keeps og:title's
 ])
 def test_title(corpus, key):
     article, truth = _fundus(corpus, key)
@@ -78,6 +81,16 @@ def test_canonical_url_site_name_image_and_word_count(corpus):
     assert article.word_count == len(article.text.split()) > 1000
 
 
+def test_choose_title_needs_two_sources_to_override_the_first():
+    from service.ingest.metadata import choose_title
+
+    assert choose_title([]) is None
+    assert choose_title(["Headline", "Kicker: Headline"]) == "Headline"
+    assert choose_title(["Headline", "Kicker: Headline", "Other", "Kicker: Headline"]) == "Kicker: Headline"
+    assert choose_title(["It's here", "It\u2019s here", "It\u2019s here"]) == "It\u2019s here"
+    assert choose_title(["It's here", "It\u2019s here", "It's here!"]) == "It's here"
+
+
 def test_canonical_url_is_resolved_against_the_page_url():
     html = b'<html><head><link rel="canonical" href="/news/a-1"></head><body><article>' + b"<p>Words of the article go here.</p>" * 5 + b"</article></body></html>"
     assert extract_article(html, "https://www.example.org/news/a-1?utm_source=x").canonical_url == "https://www.example.org/news/a-1"
@@ -112,7 +125,8 @@ def test_cli_extract_prints_the_api_field_names(corpus):
 
 def test_benchmark_figures_do_not_regress(corpus):
     """The whole benchmark, scored as bench/extraction.py does: F1 above plain trafilatura's 0.956
-    and the metadata shares above plain trafilatura's (title 0.70, day 0.94, authors 0.78)."""
+    and the metadata shares above plain trafilatura's (title 0.70, day 0.94, authors 0.78; title at
+    least our 0.846)."""
     sys.path.insert(0, str(ROOT / "bench"))
     from extraction import metadata_benchmark
     from scoring import match, summarize
@@ -123,9 +137,9 @@ def test_benchmark_figures_do_not_regress(corpus):
         html = gzip.decompress((corpus / "extraction" / "html" / f"{key}.html.gz").read_bytes())
         pages.append(match(item["articleBody"], extract_article(html, item["url"]).text))
     scores = summarize(pages)
-    assert scores["f1"] >= 0.965 and scores["precision"] >= 0.95 and scores["recall"] >= 0.975
+    assert scores["f1"] >= 0.972 and scores["precision"] >= 0.96 and scores["recall"] >= 0.975
     meta = metadata_benchmark(corpus)["ours"]
-    assert meta["title"] >= 0.78 and meta["day"] >= 0.96 and meta["authors"] >= 0.9
+    assert meta["title"] >= 0.84 and meta["day"] >= 0.96 and meta["authors"] >= 0.9
 
 
 def test_trailing_link_block_dropped_by_original_link_density():
@@ -143,6 +157,94 @@ def test_trailing_link_block_dropped_by_original_link_density():
     assert drop_trailing_links(teasers, anchors) == teasers
 
 
+def _scrapinghub(corpus: Path, key: str) -> tuple[str, str]:
+    truth = json.loads((corpus / "extraction" / "ground-truth.json").read_text())[key]
+    html = gzip.decompress((corpus / "extraction" / "html" / f"{key}.html.gz").read_bytes())
+    return extract_article(html, truth["url"]).text, truth["articleBody"]
+
+
+@pytest.mark.parametrize(("key", "standfirst"), [
+    # WSJ: <h2 class="sub-head"> repeating the meta description under the headline
+    ("7ab16ade32386ece353b8d31fc3bb7e660189efd5bf3c8549aaba101ad3f5ef5", "NFL assaults have led to lawsuits before."),
+    # Express: an <h3> in the article header
+    ("624fcd903d56fc7055fa7097b330629450c095ad6937318deb027be7803bbf35", "CHINA has sent troops to Hong Kong"),
+])
+def test_standfirst_shown_as_a_sub_heading_is_dropped(corpus, key, standfirst):
+    text, truth = _scrapinghub(corpus, key)
+    assert standfirst not in text
+    assert text.split("\n\n")[0] == truth.split("\n\n")[0]
+
+
+def test_lead_paragraph_repeating_the_description_is_kept(corpus):
+    # AP via its own site: the first <p> of the body is also the meta description, and article text
+    text, truth = _scrapinghub(corpus, "aec5deeaada8b2fb81b55349da0229d5c77a4dc9605c1aaa31e5ce8b71358bc9")
+    assert text.startswith("WASHINGTON (AP) — New uncertainty hangs over the Democratic")
+    assert text.split("\n\n")[0] == truth.split("\n\n")[0]
+
+
+def test_all_capitals_promotion_links_are_dropped(corpus):
+    text, truth = _scrapinghub(corpus, "7dfc3e359d7c0ca48ac9046ae5759286cedf80abe7526fc6c6e6546b9ba43e33")
+    assert "SEAN SPICER ELIMINATED FROM 'DANCING WITH THE STARS'" not in text
+    assert "SEAN SPICER ELIMINATED" not in truth
+    assert truth.split("\n\n")[-1] in text
+
+
+@pytest.mark.parametrize(("key", "tweet"), [
+    # nj.com: <div class="social-media-embed"><blockquote class="twitter-tweet">
+    ("3f65af7b6b98b1c9ae9a3e0d8a09a85600cdc44e26e4b3a6db96a31f4b1767e3", "Yes this is real and yes the state spent"),
+    # Sky News: three levels of "sdc-article-tweet" widget divs
+    ("921019755f4a96ac4abf9dbcb4ef9d5ac202624a542d5ea70912330aa6fcc71f", "I can’t thank this man enough."),
+])
+def test_embedded_tweets_are_kept_as_quotations(corpus, key, tweet):
+    text, truth = _scrapinghub(corpus, key)
+    assert tweet in truth and tweet in text
+
+
+def test_unwrap_embedded_tweets_keeps_the_surrounding_text():
+    from trafilatura.utils import load_html
+
+    from service.ingest.extractor import unwrap_embedded_tweets
+
+    tree = load_html("""<html><body><article><p>People reacted.</p><div class="social-embed"><div class="tweet">
+    <blockquote class="twitter-tweet" data-lang="en"><p>Quoted post</p>— A (@a)</blockquote></div></div>
+    <p>After.</p></article></body></html>""")
+    unwrap_embedded_tweets(tree)
+    quote = tree.find(".//blockquote")
+    assert quote.getparent().tag == "article" and not quote.attrib
+    assert [p.text for p in tree.iter("p")] == ["People reacted.", "Quoted post", "After."]
+
+
+def test_pop_up_link_cards_do_not_run_into_the_sentence(corpus):
+    # The Hill: hovering a linked name shows a card with photo, name and headlines
+    text, truth = _scrapinghub(corpus, "6ebac05f637ece8aa57c298a2a5e3a8047f546f855d0f29cc683cea60ce85c85")
+    assert "Hillicon Valley" not in text and "Hillicon Valley" not in truth
+    assert "threatened to kill Rep. Ilhan Omar (D-Minn.)" in text
+
+
+def test_drop_link_cards_keeps_the_linked_name_and_ordinary_links():
+    from trafilatura.utils import load_html
+
+    from service.ingest.extractor import drop_link_cards
+
+    tree = load_html("""<html><body><p>Said <span class="person"><a href="/p/1">Ann Lee</a><span class="card">
+    <img src="a.jpg"><a href="/p/1">Ann Lee</a> <a href="/s/2">Latest story</a></span></span> on Monday.</p>
+    <p><span><img src="i.png"> A chart of <a href="/x">rates</a> and <a href="/y">prices</a> over ten years.</span></p>
+    </body></html>""")
+    drop_link_cards(tree)
+    paragraphs = [" ".join(p.text_content().split()) for p in tree.iter("p")]
+    assert paragraphs == ["Said Ann Lee on Monday.", "A chart of rates and prices over ten years."]
+
+
+def test_promotion_link_needs_capitals_three_words_and_links():
+    from service.ingest.boilerplate import is_promo_link
+
+    anchors = {"GET FOX BUSINESS ON THE GO BY CLICKING HERE", "[CNBC]", "Read the report here"}
+    assert is_promo_link("GET FOX BUSINESS ON THE GO BY CLICKING HERE", anchors)
+    assert not is_promo_link("[CNBC]", anchors)  # a source credit
+    assert not is_promo_link("Read the report here", anchors)  # normal case
+    assert not is_promo_link("BREAKING NEWS FROM THE COUNCIL", anchors)  # not a link
+
+
 def test_microdata_time_is_a_declared_publication_date():
     from service.ingest.metadata import choose
     from trafilatura.utils import load_html
@@ -157,6 +259,25 @@ def test_microdata_time_is_a_declared_publication_date():
     assert chosen.published_guessed is False
 
 
+def test_byline_hint_covers_every_value_trafilaturas_author_expressions_accept():
+    """``byline_candidates`` relies on every attribute value that ``AUTHOR_XPATHS`` tests for
+    containing a ``BYLINE_HINT`` word; a new trafilatura with other values fails here."""
+    import re
+
+    from trafilatura.xpaths import AUTHOR_XPATHS
+
+    from service.ingest.extractor import BYLINE_HINT
+
+    words = []
+    for expression in AUTHOR_XPATHS:
+        for literal in re.findall(r"'([^']*)'", expression.path):
+            for alternative in literal.split("|"):
+                # '[Aa]uthor' -> 'Author', 'author-?name' -> 'authorname', '^comments' -> 'comments'
+                words.append(re.sub(r"\[(\w)\w*\]", r"\1", alternative).replace("-?", "").lstrip("^"))
+    assert len(words) > 20
+    assert [w for w in words if not BYLINE_HINT.search(w)] == ["me"]  # rel='me': a child element, not HTML
+
+
 def test_byline_search_matches_trafilatura_without_copying_the_page(corpus):
     import gzip
 
@@ -165,7 +286,7 @@ def test_byline_search_matches_trafilatura_without_copying_the_page(corpus):
 
     from service.ingest.extractor import byline_author
 
-    for path in sorted((corpus / "extraction-fundus/html").rglob("*.html.gz"))[::4]:
+    for path in sorted(corpus.rglob("*.html.gz"))[::2]:
         tree = load_html(gzip.decompress(path.read_bytes()))
         assert byline_author(tree) == extract_author(tree), path.name
     html = """<html><body><div class="sidebar"><span class="author">Not Me</span></div>

