@@ -28,7 +28,7 @@ def test_feed_lifecycle_and_duplicates(api, server):
     from tests.corpus_feeds import rss
 
     feed_url = server.add("/feed.xml", rss([{"title": "One", "link": server.url("/one.html")}]), Content_Type="application/rss+xml")
-    created = httpx.post(f"{api}/v1/feeds", json={"url": feed_url + "?utm_source=x"})
+    created = httpx.post(f"{api}/v1/feeds", json={"url": feed_url + "?utm_source=x"}, timeout=60)
     assert created.status_code == 201, created.text
     feed = created.json()
     assert feed["url"] == feed_url  # tracking parameters removed
@@ -36,7 +36,7 @@ def test_feed_lifecycle_and_duplicates(api, server):
     assert feed["article_count"] == 1 and feed["last_status"] == 200  # subscribing is the first poll
     assert created.headers["location"] == f"/v1/feeds/{feed['id']}"
 
-    duplicate = httpx.post(f"{api}/v1/feeds", json={"url": feed_url})
+    duplicate = httpx.post(f"{api}/v1/feeds", json={"url": feed_url}, timeout=60)
     body = assert_problem(duplicate, 409)
     assert body["feed"]["id"] == feed["id"]
 

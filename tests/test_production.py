@@ -266,7 +266,7 @@ def test_sigterm_mid_poll_releases_leases_and_loses_nothing(server, service_fact
     with service_factory(**env) as svc:
         sub = httpx.post(f"{svc.base}/v1/subscriptions", json={"url": server.url("/sink"), "event_types": ["article.created"]})
         assert sub.status_code == 201, sub.text
-        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}).status_code == 201
+        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60).status_code == 201
         assert page_requested.wait(120), "the second page was never requested"
         server.wait_for_posts(1, "/sink", timeout=120)  # the first article's event is in flight
         svc.proc.send_signal(signal.SIGTERM)

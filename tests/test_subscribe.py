@@ -40,7 +40,7 @@ def test_discovery_ssrf_and_opml_through_the_api_and_cli(server, service_factory
         assert no_feed.status_code == 422
         assert "links no feed" in no_feed.json()["detail"]
 
-        imported = httpx.post(f"{svc.base}/v1/feeds/import", content=OPML.format(feed=feed, base=server.base, other=other))
+        imported = httpx.post(f"{svc.base}/v1/feeds/import", content=OPML.format(feed=feed, base=server.base, other=other), timeout=60)
         assert imported.status_code == 200, imported.text
         assert imported.json()["added"] == 1 and imported.json()["existing"] == 1
         assert imported.json()["refused"][0].startswith("file:///etc/passwd")

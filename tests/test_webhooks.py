@@ -281,7 +281,7 @@ def test_sigkill_with_deliveries_in_flight_loses_no_event(server, service_factor
     server.release.clear()  # the receiver holds every POST open
     with service_factory(**env) as svc:
         sub = _subscribe(svc.base, server.url("/sink"))
-        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}).status_code == 201
+        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60).status_code == 201
         in_flight = server.wait_for_posts(1, "/sink")[0].headers["webhook-id"]
         svc.proc.kill()  # SIGKILL: no shutdown, leases and unsent rows left behind
         svc.proc.wait()
