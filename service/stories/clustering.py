@@ -51,7 +51,7 @@ class Params:
     ``w_time``: score taken off at ``window_hours`` of distance from the story's span."""
 
     threshold: float = 0.68
-    threshold_title: float = 0.30
+    threshold_title: float = 0.44
     w_time: float = 0.10
     window_hours: float = 72.0
     top: int = 30
