@@ -66,7 +66,7 @@ def spec_for(raw: np.ndarray, names: list[str], weights: np.ndarray | None = Non
 def design(spec: dict, raw: np.ndarray) -> np.ndarray:
     """The pairs' basis rows under the ``Model`` document ``spec``: the mean over both directions."""
     model = Model(spec)
-    return np.stack([(model.basis(Signals(*one)) + model.basis(Signals(*two))) / 2 for one, two in raw])
+    return np.array([(np.asarray(model.basis(Signals(*one))) + np.asarray(model.basis(Signals(*two)))) / 2 for one, two in raw])
 
 
 def segments(spec: dict, X: np.ndarray) -> np.ndarray:
