@@ -18,16 +18,16 @@ Model: each signal ``x``, first clamped to the range seen in training, contribut
 ``w0·x + Σ_k w_k·max(0, x − knot_k)``, a piecewise-linear function with knots at the signal's
 terciles in training; the score is an intercept plus the contributions. Two models predict the
 same score: one with all five signals for an article whose language the story has, and one
-without ``lexical`` for the others (the learned form of dropping a term and its weight). Unit: the SemEval
-"Overall" judgement mapped to 0..1 as ``(4 − overall) / 3``, so 1 is "very similar" and 0 "very
-dissimilar"; predictions can leave that range a little.
+without ``lexical`` for the others (the learned form of dropping a term and its weight). Unit:
+the SemEval "Overall" judgement mapped to 0..1 as ``(4 − overall) / 3``, so 1 is "very similar"
+and 0 "very dissimilar"; predictions can leave that range a little.
 
 Coefficients: ``combiner.json`` beside this module, written by ``bench/stories_combiner.py`` (ridge
 regression on the basis above, slopes of the similarity signals kept non-negative; fitted on the
 SemEval-2022 Task 8 training pairs of ``corpus/crosslingual/pairs_dev.jsonl``: the 609
 same-language pairs for the first model, all 682 for the second; each pair's basis the mean of
-its two directions, as ``clustering.pair_score`` scores it). Its cross-validated figures are in the file and in
-docs/benchmarks.md. Only the standard library is needed here.
+its two directions, as ``clustering.pair_score`` scores it). Its cross-validated figures are in
+the file and in docs/benchmarks.md. Only the standard library is needed here.
 """
 
 from __future__ import annotations
