@@ -105,10 +105,11 @@ class Settings(BaseSettings):
         default=72.0, gt=0, description="Hours around an article's publication time in which stories are candidates."
     )
     story_threshold: float = Field(
-        default=0.44, description="Similarity (see service.stories.clustering) from which an article with text joins a story."
+        default=0.68,
+        description="Similarity (see service.stories.clustering; 0..1, the combiner's unit) from which an article with text joins a story.",
     )
     story_threshold_title: float = Field(
-        default=0.30, description="Similarity from which a headline-only article (no body text) joins a story."
+        default=0.44, description="Similarity from which a headline-only article (no body text) joins a story."
     )
     near_duplicate_threshold: float = Field(
         default=0.7, gt=0, le=1, description="Estimated Jaccard similarity of word 3-shingles from which a text is a near-duplicate."

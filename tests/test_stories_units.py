@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from service.stories import attribution, fingerprints, metrics
@@ -160,3 +161,97 @@ def test_grown_stories_with_converging_centroids_are_mergeable():
     assert mergeable(bridge, [(2, twin.centroid, 2)]) == []  # too small to merge yet
     small = StoryState.start(4, article_features(st.WELT_TITLE, st.WELT, "de"))
     assert mergeable(small, others) == []
+
+
+def test_text_chunks_cut_at_sentence_ends_within_the_text_budget():
+    from service.stories.representation import CHUNK_CHARS, TEXT_CHARS, text_chunks
+
+    body = " ".join(f"Sentence number {i} says something about the bridge." for i in range(60))
+    chunks = text_chunks("Bridge closed", body)
+    assert chunks[0].startswith("Bridge closed Sentence number 0")
+    assert all(len(c) <= CHUNK_CHARS for c in chunks) and all(c.endswith(".") for c in chunks[:-1])
+    assert TEXT_CHARS - 2 * CHUNK_CHARS < sum(len(c) + 1 for c in chunks) <= TEXT_CHARS + 1
+    assert text_chunks("Bridge closed", None) == ["Bridge closed"]
+    assert len(text_chunks(None, "x" * 900)) == 1 and len(text_chunks(None, "x" * 900)[0]) == 2 * CHUNK_CHARS
+
+
+class _LetterEncoder:
+    """A fake encoder: a text's vector counts the letters a-d, so means can be checked by hand."""
+
+    name = "letters"
+    dimension = 4
+
+    def encode(self, texts):
+        rows = np.array([[t.count(c) + 1e-3 for c in "abcd"] for t in texts], dtype=np.float32).reshape(-1, 4)
+        return rows / np.linalg.norm(rows, axis=1, keepdims=True)
+
+
+def test_text_vector_is_the_mean_of_the_chunk_vectors():
+    from service.stories.features import encode_articles
+    from service.stories.representation import representation_text, text_chunks
+
+    encoder = _LetterEncoder()
+    text = "aaaa aaaa. " * 60 + "bbbb bbbb. " * 60
+    leads, texts = encode_articles([("dd", text), ("cc", None)], encoder)
+    chunks = encoder.encode(text_chunks("dd", text))
+    expected = chunks.sum(axis=0) / np.linalg.norm(chunks.sum(axis=0))
+    assert texts[0] == pytest.approx(expected, abs=1e-6)
+    assert leads[0] == pytest.approx(encoder.encode([representation_text("dd", text)])[0], abs=1e-6)
+    assert texts[0][1] > 0.3 > leads[0][1]  # the b's come after the lead's 480 characters
+    assert texts[1] == pytest.approx(leads[1])  # no text: the text vector is the title's
+    features = article_features("dd", text, "en", encoder=encoder)
+    assert features.text_vector == pytest.approx(texts[0], abs=1e-6) and features.chars == 1300
+
+
+def test_combiner_is_an_additive_piecewise_linear_model():
+    from service.stories.combiner import Combiner, Model, Signals
+
+    part = {"range": [0.0, 1.0], "knots": [0.5], "weights": [1.0, 2.0]}
+    spec = {"signals": {name: dict(part) for name in ("lead", "text", "entities", "lexical", "length")}, "intercept": -0.5}
+    model = Model(spec)
+    assert model.score(Signals(0.2, 0.0, 0.0, 0.0, 0.0)) == pytest.approx(-0.5 + 0.2)
+    assert model.score(Signals(0.8, 0.0, 0.0, 0.0, 0.0)) == pytest.approx(-0.5 + 0.8 + 2.0 * 0.3)
+    assert model.score(Signals(5.0, 0.0, 0.0, 0.0, -3.0)) == model.score(Signals(1.0, 0.0, 0.0, 0.0, 0.0))  # clamped
+    cross = {"signals": {"lead": dict(part)}, "intercept": 0.25}
+    combiner = Combiner({"same_language": spec, "cross_language": cross})
+    assert combiner.score(Signals(0.8, 0.0, 0.0, None, 0.0)) == pytest.approx(0.25 + 0.8 + 2.0 * 0.3)  # no lexical: cross model
+    assert combiner.score(Signals(0.8, 0.0, 0.0, 0.0, 0.0)) == pytest.approx(model.score(Signals(0.8, 0.0, 0.0, 0.0, 0.0)))
+    with pytest.raises(ValueError):
+        Combiner({"same_language": spec, "cross_language": spec})  # the cross model cannot read lexical
+    with pytest.raises(ValueError):
+        Model({"signals": {"lead": {"range": [0.0, 1.0], "knots": [0.5], "weights": [1.0]}}, "intercept": 0.0})
+    with pytest.raises(ValueError):
+        Model({"signals": {"lede": dict(part)}, "intercept": 0.0})
+
+
+def test_shipped_combiner_matches_the_clusterer_threshold_and_ranks_sensibly():
+    from service.stories.combiner import COEFFICIENTS, SIGNALS, Signals, default_combiner
+
+    spec = json.loads(COEFFICIENTS.read_text())
+    assert set(spec["same_language"]["signals"]) == set(SIGNALS) and "pairs_dev.jsonl" in spec["source"]
+    assert spec["threshold"] == Params().threshold  # the clusterer uses the cut the cross-validation chose
+    assert 0.5 < spec["cross_validated"]["pearson"] < 1.0
+    combiner = default_combiner()
+    for lexical in (0.3, None):
+        same = combiner.score(Signals(lead=0.8, text=0.85, entities=0.6, lexical=lexical, length=7.0))
+        unrelated = combiner.score(Signals(lead=0.15, text=0.2, entities=0.0, lexical=0.0 if lexical is not None else None, length=7.0))
+        assert same > Params().threshold > unrelated
+    rising = [combiner.score(Signals(lead=x, text=0.5, entities=0.2, lexical=0.1, length=6.9)) for x in np.linspace(0, 1, 21)]
+    assert all(b >= a for a, b in zip(rising, rising[1:]))  # the fit keeps similarity slopes non-negative
+
+
+def test_story_text_centroid_is_kept_and_old_records_fall_back_to_the_lead_sum():
+    from service.stories.clustering import signals
+
+    de = article_features(st.WELT_TITLE, st.WELT, "de")
+    en = article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en")
+    state = StoryState.start(1, de)
+    assert signals(en, state).text == pytest.approx(float(en.text_vector @ de.text_vector), abs=1e-5)
+    assert signals(en, state).lexical is None  # no English article in the story yet
+    state.add(en)
+    record = json.loads(json.dumps(state.to_record()))
+    again = StoryState.from_record(1, record)
+    assert float(again.text_centroid @ state.text_centroid) > 0.999
+    del record["text_sum"]
+    old = StoryState.from_record(1, record)
+    assert float(old.text_centroid @ state.centroid) > 0.999

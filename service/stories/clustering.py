@@ -4,21 +4,17 @@ new story. After each assignment, the grown story merges with any other story of
 centroid it has come to resemble (``mergeable``). There is no look-ahead, so a file replayed through
 ``OnlineClusterer`` gets exactly what the service decides live.
 
-Similarity of an article ``a`` to a story ``s`` (all parts in 0..1, see ``similarity``):
-
-- ``emb``: cosine of ``a``'s multilingual vector with the story's centroid (0.6) and with its
-  nearest exemplars (mean of the best 3 of the first ``EXEMPLARS`` members; 0.4);
-- ``lex`` (only when ``s`` has articles in ``a``'s language): the share of ``a``'s terms, weighted by
-  inverse document frequency over the articles of the candidate stories, that the story's articles
-  use (term frequency within the story);
-- ``ent``: the share of ``a``'s named things and numbers that the story mentions (language-free);
-- ``time``: a penalty growing with the distance in hours between ``a`` and the story's span.
-
-``score = (w_emb·emb + w_lex·lex + w_ent·ent) / (w_emb + w_lex + w_ent) − w_time·time``, the ``lex``
-term dropped (with its weight) across languages. The design follows Miranda et al. (2018),
-"Multilingual Clustering of Streaming News" (EMNLP): centroid similarities of several
-representations, a time feature, a threshold to open new clusters, with our multilingual encoder
-taking the place of their cross-lingual linking step.
+Similarity of an article ``a`` to a story ``s`` (``similarity``): five signals (``signals``: the
+cosine of ``a``'s title + lead vector with the story's centroid and nearest exemplars, the cosine
+of its text vector with the story's text centroid, the share of its named things and numbers the
+story mentions, the share of its IDF-weighted terms the story uses when the story has articles in
+``a``'s language, and its length), combined by the learned model of ``service.stories.combiner``,
+minus a penalty growing with the distance in hours between ``a`` and the story's span. The score
+estimates the SemEval-2022 Task 8 "Overall" judgement on a 0..1 scale. The design follows Miranda
+et al. (2018), "Multilingual Clustering of Streaming News" (EMNLP): similarities of several
+representations to a cluster, combined by weights learned from labelled pairs, a time feature, a
+threshold to open new clusters, with our multilingual encoder taking the place of their
+cross-lingual linking step.
 
 Candidates: stories whose span comes within ``window`` hours of the article, found through a time
 index (in memory here; ``stories.last_published_at`` in the database); then only the ``top``
@@ -37,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from service.stories.combiner import Signals, default_combiner
 from service.stories.features import ArticleFeatures
 
 EXEMPLARS = 12
@@ -46,16 +43,16 @@ MAX_ENTITIES = 300
 
 @dataclass(frozen=True)
 class Params:
-    """Tunable parts of the clusterer; defaults tuned on the UCI dev slice and the SemEval dev
-    pairs (see docs/benchmarks.md). ``threshold`` applies to articles with body text,
-    ``threshold_title`` to headline-only articles (feeds without pages), whose vectors are noisier
-    and whose scores run lower (same-story headlines score about 0.3-0.6, title + lead 0.45-0.8)."""
+    """Tunable parts of the clusterer, scores in the combiner's unit (see docs/benchmarks.md).
+    ``threshold`` applies to articles with body text: the median over the cross-validation folds
+    of ``bench/stories_combiner.py`` of the cut with the best ``same_story`` F1 on the training
+    folds (SemEval pairs; ``combiner.json`` records it). ``threshold_title`` applies to
+    headline-only articles (feeds without pages), whose signals are noisier and score lower;
+    tuned on the UCI dev slice (B-cubed F1 0.855). ``w_time``: score taken off at
+    ``window_hours`` of distance from the story's span."""
 
-    threshold: float = 0.44
-    threshold_title: float = 0.30
-    w_emb: float = 0.70
-    w_lex: float = 0.15
-    w_ent: float = 0.15
+    threshold: float = 0.68
+    threshold_title: float = 0.44
     w_time: float = 0.10
     window_hours: float = 72.0
     top: int = 30
@@ -65,12 +62,14 @@ class Params:
 
 @dataclass
 class StoryState:
-    """What the clusterer keeps of one story: vector sum and count (centroid), up to ``EXEMPLARS``
-    member vectors, per-language term document counts, entity counts, publication span (POSIX
-    seconds or None), languages. ``key`` is the caller's id (database id, or an index)."""
+    """What the clusterer keeps of one story: vector sum and count (centroid), text vector sum, up
+    to ``EXEMPLARS`` member vectors, per-language term document counts, entity counts, publication
+    span (POSIX seconds or None), languages. ``key`` is the caller's id (database id, or an
+    index)."""
 
     key: Any
     vector_sum: np.ndarray
+    text_sum: np.ndarray
     count: int = 0
     exemplars: list[np.ndarray] = field(default_factory=list)
     terms: dict[str, Counter[str]] = field(default_factory=dict)
@@ -85,16 +84,24 @@ class StoryState:
         norm = float(np.linalg.norm(self.vector_sum))
         return self.vector_sum / norm if norm > 0 else self.vector_sum
 
+    @property
+    def text_centroid(self) -> np.ndarray:
+        """The unit-length mean of the members' text vectors."""
+        norm = float(np.linalg.norm(self.text_sum))
+        return self.text_sum / norm if norm > 0 else self.text_sum
+
     @classmethod
     def start(cls, key: Any, article: ArticleFeatures) -> StoryState:
         """A story holding just ``article``."""
-        state = cls(key=key, vector_sum=np.zeros_like(article.vector, dtype=np.float32))
+        zeros = np.zeros_like(article.vector, dtype=np.float32)
+        state = cls(key=key, vector_sum=zeros, text_sum=zeros)
         state.add(article)
         return state
 
     def add(self, article: ArticleFeatures) -> None:
         """Fold ``article`` into the story (centroid, exemplars, terms, entities, span)."""
         self.vector_sum = self.vector_sum + article.vector.astype(np.float32)
+        self.text_sum = self.text_sum + np.asarray(article.text_vector, dtype=np.float32)
         self.count += 1
         if len(self.exemplars) < EXEMPLARS:
             self.exemplars.append(article.vector.astype(np.float32))
@@ -114,6 +121,7 @@ class StoryState:
     def absorb(self, other: StoryState) -> None:
         """Fold the whole of ``other`` into this story (a merge)."""
         self.vector_sum = self.vector_sum + other.vector_sum
+        self.text_sum = self.text_sum + other.text_sum
         self.count += other.count
         self.exemplars = (self.exemplars + other.exemplars)[:EXEMPLARS]
         for lang, bucket in other.terms.items():
@@ -128,10 +136,11 @@ class StoryState:
     # -- storage ----------------------------------------------------------------------------
 
     def to_record(self) -> dict:
-        """JSON-ready state; vectors are base64 strings (sum: float32, exemplars: float16), about
-        12 kB for a story with ``EXEMPLARS`` exemplars and its terms."""
+        """JSON-ready state; vectors are base64 strings (sums: float32, exemplars: float16), about
+        15 kB for a story with ``EXEMPLARS`` exemplars and its terms."""
         return {
             "vector_sum": pack(self.vector_sum, np.float32),
+            "text_sum": pack(self.text_sum, np.float32),
             "count": self.count,
             "exemplars": [pack(v, np.float16) for v in self.exemplars],
             "terms": {lang: dict(c.most_common(MAX_TERMS)) for lang, c in self.terms.items()},
@@ -143,10 +152,13 @@ class StoryState:
 
     @classmethod
     def from_record(cls, key: Any, record: dict) -> StoryState:
-        """Inverse of ``to_record``."""
+        """Inverse of ``to_record``. A record saved before stories kept text vectors gets its title +
+        lead sum as text sum."""
+        vector_sum = unpack(record["vector_sum"], np.float32)
         return cls(
             key=key,
-            vector_sum=unpack(record["vector_sum"], np.float32),
+            vector_sum=vector_sum,
+            text_sum=unpack(record["text_sum"], np.float32) if "text_sum" in record else vector_sum,
             count=record["count"],
             exemplars=[unpack(v, np.float16) for v in record["exemplars"]],
             terms={lang: Counter(c) for lang, c in record["terms"].items()},
@@ -192,29 +204,34 @@ def _idf(article: ArticleFeatures, candidates: Iterable[StoryState]) -> dict[str
     return {term: math.log((total + 1) / (df[term] + 1)) + 1.0 for term in article.terms}
 
 
-def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None, params: Params = Params()) -> float:
-    """The score (about -0.1 .. 1) of ``article`` joining ``story``; see the module docstring.
+def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None) -> Signals:
+    """The combiner's inputs for ``article`` against ``story`` (see ``service.stories.combiner``).
     ``idf`` maps each of the article's terms to its weight (default: 1 for every term)."""
-    centroid = story.centroid
-    emb = float(article.vector @ centroid)
+    lead = float(article.vector @ story.centroid)
     if story.exemplars:
-        sims = np.sort(np.stack(story.exemplars) @ article.vector)[-3:]
-        emb = 0.6 * emb + 0.4 * float(sims.mean())
+        nearest = np.sort(np.stack(story.exemplars) @ article.vector)[-3:]
+        lead = 0.6 * lead + 0.4 * float(nearest.mean())
+    text = float(np.asarray(article.text_vector, dtype=np.float32) @ story.text_centroid)
     lang = article.lang or "und"
-    total, weight = params.w_emb * emb, params.w_emb
+    lexical = None
     bucket = story.terms.get(lang)
-    if bucket and article.terms:
+    if bucket is not None:
         weights = idf or {}
         n = story.lang_counts.get(lang, 1)
         num = sum(weights.get(t, 1.0) * bucket.get(t, 0) / n for t in article.terms)
         den = sum(weights.get(t, 1.0) for t in article.terms)
-        total += params.w_lex * (num / den if den else 0.0)
-        weight += params.w_lex
+        lexical = num / den if den else 0.0
+    shared = 0.0
     if article.entities:
-        shared = sum(1 for e in article.entities if e in story.entities)
-        total += params.w_ent * shared / max(1, min(len(article.entities), len(story.entities)))
-        weight += params.w_ent
-    score = total / weight
+        hits = sum(1 for e in article.entities if e in story.entities)
+        shared = hits / max(1, min(len(article.entities), len(story.entities)))
+    return Signals(lead=lead, text=text, entities=shared, lexical=lexical, length=math.log(max(1, article.chars)))
+
+
+def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None, params: Params = Params()) -> float:
+    """The score (about -0.1 .. 1, the combiner's unit) of ``article`` joining ``story``: the
+    combined ``signals`` minus the time penalty; see the module docstring."""
+    score = default_combiner().score(signals(article, story, idf))
     if article.published is not None and story.first_published is not None:
         lo, hi = story.first_published, story.last_published or story.first_published
         gap_hours = max(lo - article.published, article.published - hi, 0.0) / 3600

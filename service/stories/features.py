@@ -1,4 +1,4 @@
-"""What the clusterer knows about one article: its vector, its terms and its named things.
+"""What the clusterer knows about one article: its vectors, its terms and its named things.
 
 ``article_features`` is the one CPU-heavy call of story linking (encoding, MinHash, attribution
 patterns); the linker runs it in a worker process. Everything it returns is picklable.
@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 
 from service.stories import attribution, fingerprints
-from service.stories.representation import Encoder, default_encoder, fix_case, representation_text
+from service.stories.representation import TEXT_CHARS, Encoder, default_encoder, fix_case, representation_text, text_chunks
 
 # Words too common to say anything about an event (ISO 639-1 → words). Rarer words are weighted by
 # inverse story frequency in the window anyway; these lists only keep headlines' glue out.
@@ -77,11 +77,14 @@ def entities(text: str) -> frozenset[str]:
 
 @dataclass
 class ArticleFeatures:
-    """Features of one article. ``vector``: float32 (dimension,), unit length; ``terms``: folded
-    term counts of title + lead; ``entities``: see ``entities``; ``published``: POSIX seconds or
-    None; ``minhash``: MinHash signature of the whole text (``fingerprints``), empty without text;
-    ``bands``: its LSH band keys; ``cites``: outlet names the text attributes reports to;
-    ``has_text``: whether a body of at least ``MIN_TEXT_WORDS`` words backs the title."""
+    """Features of one article. ``vector``: float32 (dimension,), unit length, the encoding of
+    title + lead (``representation_text``); ``text_vector``: the same shape, the unit-length mean
+    of the encodings of ``text_chunks`` (title + up to ``TEXT_CHARS`` characters; ``vector`` when
+    there is no text); ``chars``: characters of that text (title + body, at most ``TEXT_CHARS``);
+    ``terms``: folded term counts of title + lead; ``entities``: see ``entities``; ``published``:
+    POSIX seconds or None; ``minhash``: MinHash signature of the whole text (``fingerprints``),
+    empty without text; ``bands``: its LSH band keys; ``cites``: outlet names the text attributes
+    reports to; ``has_text``: whether a body of at least ``MIN_TEXT_WORDS`` words backs the title."""
 
     vector: np.ndarray
     lang: str | None
@@ -92,6 +95,30 @@ class ArticleFeatures:
     bands: list[str] = field(default_factory=list)
     cites: list[str] = field(default_factory=list)
     has_text: bool = False
+    text_vector: np.ndarray | None = None
+    chars: int = 0
+
+    def __post_init__(self) -> None:
+        if self.text_vector is None:
+            self.text_vector = self.vector
+
+
+def encode_articles(items: list[tuple[str | None, str | None]], encoder: Encoder | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``items``: n (title, text) → (title + lead vectors, text vectors), float32 arrays (n,
+    dimension) of unit rows (see ``ArticleFeatures``). Leads and chunks go to the encoder in two
+    calls, as inputs of similar lengths batch best."""
+    encoder = encoder or default_encoder()
+    leads = encoder.encode([representation_text(title, text) for title, text in items])
+    chunked = [text_chunks(title, text) if text else [] for title, text in items]
+    pieces = encoder.encode([chunk for chunks in chunked for chunk in chunks])
+    texts = leads.copy()
+    start = 0
+    for i, chunks in enumerate(chunked):
+        if chunks:
+            mean = pieces[start : start + len(chunks)].sum(axis=0)
+            texts[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
+            start += len(chunks)
+    return leads, texts
 
 
 def article_features(
@@ -102,14 +129,17 @@ def article_features(
     *,
     encoder: Encoder | None = None,
     vector: np.ndarray | None = None,
+    text_vector: np.ndarray | None = None,
     with_fingerprint: bool = True,
 ) -> ArticleFeatures:
-    """Compute ``ArticleFeatures`` (CPU-bound: 1-40 ms with the default encoder; run it in a
+    """Compute ``ArticleFeatures`` (CPU-bound: 1-70 ms with the default encoder; run it in a
     worker). ``lang`` is an ISO 639-1 code or None (then only English stopwords are removed).
-    ``vector``: the encoding of ``representation_text(title, text)`` when the caller batched it."""
+    ``vector``, ``text_vector``: the article's row of ``encode_articles`` when the caller batched
+    it (``text_vector`` may be left out for an article without text)."""
     rep = representation_text(title, text)
     if vector is None:
-        vector = (encoder or default_encoder()).encode([rep])[0]
+        leads, texts = encode_articles([(title, text)], encoder)
+        vector, text_vector = leads[0], texts[0]
     lead = f"{fix_case(title or '')}\n{text or ''}"[:2000]
     signature: list[int] = []
     bands: list[str] = []
@@ -126,9 +156,6 @@ def article_features(
         bands=bands,
         cites=attribution.cited_names(text or "") if text else [],
         has_text=bool(text) and len(text.split()) >= MIN_TEXT_WORDS,
+        text_vector=text_vector,
+        chars=len(representation_text(title, text, TEXT_CHARS)),
     )
-
-
-def encode_batch(texts: list[str]) -> np.ndarray:
-    """Encode many representation texts at once with the default encoder (benchmarks, CLI)."""
-    return default_encoder().encode(texts)

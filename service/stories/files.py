@@ -14,8 +14,7 @@ from pathlib import Path
 
 
 from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_score, threshold_for
-from service.stories.features import ArticleFeatures, article_features, encode_batch
-from service.stories.representation import representation_text
+from service.stories.features import ArticleFeatures, article_features, encode_articles
 
 BATCH = 64
 
@@ -60,13 +59,12 @@ def features_stream(rows: list[dict], order: list[int], with_fingerprint: bool =
     is only arithmetic: no decision looks ahead)."""
     for start in range(0, len(order), BATCH):
         chunk = order[start : start + BATCH]
-        reps = [representation_text(rows[i].get("title"), rows[i].get("text")) for i in chunk]
-        vectors = encode_batch(reps)
-        for i, vector in zip(chunk, vectors, strict=True):
+        leads, texts = encode_articles([(rows[i].get("title"), rows[i].get("text")) for i in chunk])
+        for i, vector, text_vector in zip(chunk, leads, texts, strict=True):
             row = rows[i]
             yield i, article_features(
                 row.get("title"), row.get("text"), row.get("lang"), parse_time(row.get("published")),
-                vector=vector, with_fingerprint=with_fingerprint,
+                vector=vector, text_vector=text_vector, with_fingerprint=with_fingerprint,
             )
 
 

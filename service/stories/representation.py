@@ -8,9 +8,11 @@ downloaded at run time. 16 languages share one 512-d space (an English and a Ger
 same event score about 0.75 cosine, unrelated headlines 0.1-0.25).
 
 Costs (measured on this project's 2-core machine, one thread): loading takes about 1 s and 150 MB of
-memory per process; encoding costs about 0.7 ms per headline and 10-40 ms per 500-character lead
-(the cost grows with the text length, hence title + lead rather than the full text, which gains
-only about 0.01 Pearson on the cross-lingual pairs). A larger model (for example LaBSE or
+memory per process; encoding costs about 0.7 ms per headline and 10-40 ms per 500-character lead.
+The cost grows faster than the text's length, so an article gets two representations: title +
+lead in one piece (``representation_text``; the story centroid, shortlist and merges use it) and
+title + body up to ``TEXT_CHARS`` in short chunks (``text_chunks``; their mean vector is one of the
+similarity signals). A larger model (for example LaBSE or
 multilingual-e5 through sentence-transformers) would need torch (~700 MB) and a model download; swap
 it in by implementing ``Encoder``.
 
@@ -28,6 +30,13 @@ import numpy as np
 
 # Characters of body text after the title that go into the representation ("title + lead").
 LEAD_CHARS = 480
+# Characters of title + body that go into the text vector (``text_chunks``): the longest text in
+# the SemEval-2022 Task 8 pairs the similarity combiner was fitted on (corpus/crosslingual/README.md).
+TEXT_CHARS = 1300
+# Characters in one chunk of the text vector. USE costs grow faster than linearly with the input,
+# so 250-character chunks cost about 4 ms each (one 480-character lead: 10-40 ms) and their mean
+# scored as well as one encoding of the whole text under cross-validation (docs/benchmarks.md).
+CHUNK_CHARS = 250
 
 
 class Encoder(Protocol):
@@ -78,6 +87,23 @@ def fix_case(text: str) -> str:
     if len(letters) >= 8 and sum(1 for c in letters if c.isupper()) > 0.7 * len(letters):
         return text.title()
     return text
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def text_chunks(title: str | None, text: str | None) -> list[str]:
+    """The pieces whose mean vector is an article's text vector: ``representation_text`` up to
+    ``TEXT_CHARS`` characters, cut at sentence ends into chunks of at most ``CHUNK_CHARS``
+    characters (a longer sentence is a chunk of its own, cut at twice that). Empty for no text."""
+    whole = " ".join(representation_text(title, text, TEXT_CHARS).split())
+    chunks: list[str] = []
+    for sentence in _SENTENCE_END.split(whole):
+        if chunks and len(chunks[-1]) + 1 + len(sentence) <= CHUNK_CHARS:
+            chunks[-1] = f"{chunks[-1]} {sentence}"
+        elif sentence:
+            chunks.append(sentence[: 2 * CHUNK_CHARS])
+    return chunks
 
 
 def representation_text(title: str | None, text: str | None, lead_chars: int = LEAD_CHARS) -> str:

@@ -1,0 +1,253 @@
+"""Fit and cross-validate the story-similarity combiner (``service/stories/combiner.py``) on the
+SemEval-2022 Task 8 training pairs, and write its coefficients.
+
+    python bench/stories_combiner.py [--shared ../shared] [--write] [--signals CACHE.npz]
+
+Method: the service computes every article's features (``files.pair_features``) and the five
+signals of each pair in both directions (``clustering.signals``, ``b`` a story of one for ``a`` and
+the other way round, term weights from the file as in ``newsloom stories compare``). The model's
+basis (``Combiner.basis``: clamped value + hinges at the training terciles, per signal) is the mean
+of the two directions, as ``pair_score`` averages them. Target: ``(4 - overall) / 3``. Ridge
+regression (``ALPHA`` on standardised columns) with the slopes of the four similarity signals kept
+non-negative (scipy's non-negative least squares), so the learned functions rise with similarity.
+
+Cross-validation: 5 folds over connected groups of pairs (two pairs sharing an article are in one
+group, so no article is in both a training and a test fold), repeated over ``REPEATS`` shuffles of
+the groups. Within each fold the knots, ranges, weights and the ``same_story`` threshold (best F1
+on the training folds, with ``compare``'s rule: headline-only articles use ``threshold_title``)
+come from the training folds alone; the test fold's predictions are pooled into Pearson (against
+``-overall``) and P/R/F1 of ``same_story`` (``overall <= 1.5``), overall and de-en, averaged over
+the repeats. Signal subsets are reported beside the full model. ``--write`` then fits on all
+pairs and writes ``service/stories/combiner.json`` with the CV figures and the median of the fold
+thresholds (the value to give ``Params.threshold``). Needs numpy and scipy; about 4 minutes, most
+of it encoding (``--signals`` keeps the pairs' signals in a file for the next run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import astuple
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service.stories import files, metrics  # noqa: E402
+from service.stories.clustering import DocumentFrequencies, Params, StoryState, signals  # noqa: E402
+from service.stories.combiner import COEFFICIENTS, SIGNALS, Combiner, Model, Signals  # noqa: E402
+
+ALPHA = 10.0
+FOLDS = 5
+REPEATS = 5
+KNOTS = (1 / 3, 2 / 3)  # quantiles of each signal in the training folds
+
+
+def spec_for(raw: np.ndarray, names: list[str], weights: np.ndarray | None = None, intercept: float = 0.0) -> dict:
+    """A ``Model`` document over the signals ``names`` for signal rows ``raw`` (n, 2,
+    len(SIGNALS)): ranges and knots from their distribution, with ``weights`` (zeros if None)."""
+    flat = raw.reshape(-1, len(SIGNALS))
+    parts, start = {}, 0
+    for name in names:
+        values = flat[:, SIGNALS.index(name)]
+        knots = sorted(set(np.round(np.quantile(values, KNOTS), 4).tolist()))
+        size = 1 + len(knots)
+        w = [0.0] * size if weights is None else [round(float(x), 6) for x in weights[start : start + size]]
+        parts[name] = {"range": [round(float(values.min()), 4), round(float(values.max()), 4)], "knots": knots, "weights": w}
+        start += size
+    return {"signals": parts, "intercept": round(float(intercept), 6)}
+
+
+def design(spec: dict, raw: np.ndarray) -> np.ndarray:
+    """The pairs' basis rows under the ``Model`` document ``spec``: the mean over both directions."""
+    model = Model(spec)
+    return np.array([(np.asarray(model.basis(Signals(*one))) + np.asarray(model.basis(Signals(*two)))) / 2 for one, two in raw])
+
+
+def segments(spec: dict, X: np.ndarray) -> np.ndarray:
+    """The hinge basis ``X`` (from ``design``) rewritten per signal as the lengths of ``x`` within
+    each segment between knots (``min(x, k1)``, ``clip(x - k1, 0, k2 - k1)``, ``max(0, x - k2)``:
+    differences of consecutive hinge columns, so the mean over two directions carries over), whose
+    coefficients are the slopes of the piecewise-linear function on each segment."""
+    out, start = [], 0
+    for part in spec["signals"].values():
+        size = 1 + len(part["knots"])
+        hinges = np.hstack([X[:, start : start + size], np.zeros((len(X), 1))])
+        out.append(hinges[:, :-1] - hinges[:, 1:])
+        start += size
+    return np.hstack(out)
+
+
+def fit(raw: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
+    """Ridge regression of ``y`` on the basis of the signals ``names`` of rows ``raw``, with every
+    slope of the similarity signals kept >= 0 (a higher cosine or overlap never lowers the score;
+    ``length`` is free), by non-negative least squares on the standardised segment basis; returned
+    as a ``Model`` document in raw units."""
+    from scipy.optimize import nnls
+
+    spec = spec_for(raw, names)
+    S = segments(spec, design(spec, raw))
+    sizes = [1 + len(spec["signals"][name]["knots"]) for name in names]
+    free = np.repeat(np.array(names) == "length", sizes)
+    mu, sd = S.mean(axis=0), S.std(axis=0) + 1e-9
+    Z = (S - mu) / sd
+    A = np.hstack([Z, -Z[:, free]])  # a free slope is the difference of two non-negative ones
+    A = np.vstack([A, np.sqrt(ALPHA) * np.eye(A.shape[1])])
+    b = np.concatenate([y - y.mean(), np.zeros(A.shape[1])])
+    solution, _residual = nnls(A, b)
+    slopes = solution[: S.shape[1]].copy()
+    slopes[free] -= solution[S.shape[1] :]
+    slopes /= sd
+    intercept = y.mean() - float(slopes @ mu)
+    weights, start = [], 0  # hinge weights: the first slope, then each change of slope at a knot
+    for size in sizes:
+        part = slopes[start : start + size]
+        weights += [part[0], *np.diff(part)]
+        start += size
+    return spec_for(raw, names, np.asarray(weights), intercept)
+
+
+def fit_both(raw: np.ndarray, y: np.ndarray, keep: list[str]) -> dict:
+    """A ``Combiner`` document: the same-language model on the pairs whose lexical signal exists,
+    the cross-language model (``keep`` without ``lexical``) on all pairs."""
+    same = ~np.isnan(raw[:, 0, SIGNALS.index("lexical")])
+    return {
+        "same_language": fit(raw[same], y[same], keep),
+        "cross_language": fit(raw, y, [name for name in keep if name != "lexical"]),
+    }
+
+
+def predict(spec: dict, raw: np.ndarray) -> np.ndarray:
+    """``pair_score`` of each pair under the ``Combiner`` document ``spec`` (no time penalty: the
+    pairs have no dates)."""
+    combiner = Combiner(spec)
+    same = ~np.isnan(raw[:, 0, SIGNALS.index("lexical")])
+    scores = np.empty(len(raw))
+    for rows, model in ((same, combiner.same_language), (~same, combiner.cross_language)):
+        scores[rows] = [(model.score(Signals(*one)) + model.score(Signals(*two))) / 2 for one, two in raw[rows]]
+    return np.clip(scores, 0.0, 1.0)
+
+
+def best_threshold(scores: np.ndarray, gold: np.ndarray, title_only: np.ndarray, title_threshold: float) -> float:
+    """The text threshold with the best ``same_story`` F1 (``compare``'s rule: a pair with a
+    headline-only article is decided at ``title_threshold``)."""
+    grid = np.round(np.arange(0.30, 0.95, 0.005), 3)
+    return float(max(grid, key=lambda t: metrics.binary(list(gold), list(scores >= np.where(title_only, title_threshold, t))).f1))
+
+
+def groups_of(pairs: list[dict]) -> np.ndarray:
+    """Connected component of each pair in the graph of articles."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        while parent.setdefault(x, x) != x:
+            x = parent[x]
+        return x
+
+    for pair in pairs:
+        parent[find(str(pair["a"]["id"]))] = find(str(pair["b"]["id"]))
+    return np.array([find(str(p["a"]["id"])) for p in pairs])
+
+
+def cross_validate(raw, y, gold, de, groups, title_only, keep: list[str]) -> tuple[dict, list[float]]:
+    """Mean CV figures over ``REPEATS`` shuffles of ``FOLDS`` grouped folds, and the fold thresholds."""
+    unique = np.unique(groups)
+    figures, thresholds = [], []
+    title_threshold = Params().threshold_title
+    for repeat in range(REPEATS):
+        order = np.random.default_rng(repeat).permutation(len(unique))
+        fold_of = dict(zip(unique, order % FOLDS, strict=True))
+        folds = np.array([fold_of[g] for g in groups])
+        scores, decided = np.zeros(len(y)), np.zeros(len(y), dtype=bool)
+        for fold in range(FOLDS):
+            train, test = folds != fold, folds == fold
+            spec = fit_both(raw[train], y[train], keep)
+            t = best_threshold(predict(spec, raw[train]), gold[train], title_only[train], title_threshold)
+            thresholds.append(t)
+            scores[test] = predict(spec, raw[test])
+            decided[test] = scores[test] >= np.where(title_only[test], title_threshold, t)
+        all_prf = metrics.binary(list(gold), list(decided))
+        de_prf = metrics.binary(list(gold[de]), list(decided[de]))
+        # y = (4 - overall) / 3, so its Pearson correlation is the one with -overall.
+        figures.append([metrics.pearson(scores, y), metrics.pearson(scores[de], y[de]),
+                        all_prf.precision, all_prf.recall, all_prf.f1, de_prf.precision, de_prf.recall, de_prf.f1])
+    names = ["pearson", "pearson_de_en", "precision", "recall", "f1", "precision_de_en", "recall_de_en", "f1_de_en"]
+    return dict(zip(names, np.round(np.mean(figures, axis=0), 3).tolist(), strict=True)), thresholds
+
+
+def _row(one: Signals) -> list[float]:
+    return [np.nan if value is None else value for value in astuple(one)]
+
+
+def pair_signals(pairs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(signals (n, 2, len(SIGNALS)): each pair's in both directions, NaN for a missing lexical
+    signal; whether a pair has a
+    headline-only article (n,)), from the service's features."""
+    started = time.perf_counter()
+    feats = files.pair_features(pairs)
+    print(f"features of {len(feats)} articles: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    background = DocumentFrequencies(feats.values())
+    raw = np.array([
+        [_row(signals(a, StoryState.start(0, b), background.idf(a))), _row(signals(b, StoryState.start(0, a), background.idf(b)))]
+        for a, b in ((feats[str(p["a"]["id"])], feats[str(p["b"]["id"])]) for p in pairs)
+    ])
+    title_only = np.array([not (feats[str(p["a"]["id"])].has_text and feats[str(p["b"]["id"])].has_text) for p in pairs])
+    return raw, title_only
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
+    parser.add_argument("--write", action="store_true", help="fit on all pairs and write service/stories/combiner.json")
+    parser.add_argument("--signals", metavar="CACHE.npz", help="read the pairs' signals from this file, or compute and write them there")
+    args = parser.parse_args()
+    pairs = files.read_jsonl(Path(args.shared) / "corpus/crosslingual/pairs_dev.jsonl")
+    if args.signals and Path(args.signals).exists():
+        cached = np.load(args.signals)
+        raw, title_only = cached["raw"], cached["title_only"]
+    else:
+        raw, title_only = pair_signals(pairs)
+        if args.signals:
+            np.savez(args.signals, raw=raw, title_only=title_only)
+    y = np.array([(4 - p["overall"]) / 3 for p in pairs])
+    gold = np.array([bool(p["same_story"]) for p in pairs])
+    de = np.array([{p["lang1"], p["lang2"]} == {"de", "en"} for p in pairs])
+    groups = groups_of(pairs)
+    print(f"{len(pairs)} pairs, {len(np.unique(groups))} groups, {int(title_only.sum())} with a headline-only article", file=sys.stderr)
+
+    variants = [list(SIGNALS), ["lead", "text", "entities", "lexical"], ["lead", "entities", "lexical", "length"],
+                ["lead", "text", "entities", "length"], ["lead", "text"], ["lead"]]
+    print("| signals (CV: 5 grouped folds x 5 repeats) | Pearson all | de-en | same_story P / R / F1 all | de-en | fold thresholds (median) |")
+    print("|---|---|---|---|---|---|")
+    results = {}
+    for keep in variants:
+        cv, thresholds = cross_validate(raw, y, gold, de, groups, title_only, keep)
+        results[" + ".join(keep)] = (cv, thresholds)
+        print(f"| {' + '.join(keep)} | {cv['pearson']:.3f} | {cv['pearson_de_en']:.3f} | "
+              f"{cv['precision']:.3f} / {cv['recall']:.3f} / **{cv['f1']:.3f}** | "
+              f"{cv['precision_de_en']:.3f} / {cv['recall_de_en']:.3f} / **{cv['f1_de_en']:.3f}** | "
+              f"{min(thresholds):.3f}-{max(thresholds):.3f} ({np.median(thresholds):.3f}) |", flush=True)
+    if args.write:
+        cv, thresholds = results[" + ".join(SIGNALS)]
+        spec = fit_both(raw, y, list(SIGNALS))
+        spec = {
+            "source": "bench/stories_combiner.py --write: ridge regression (alpha %g on standardised columns, similarity slopes >= 0) "
+                      "on the SemEval-2022 Task 8 training pairs of corpus/crosslingual/pairs_dev.jsonl (same_language: the %d "
+                      "same-language pairs; cross_language: all %d), target (4 - overall) / 3"
+                      % (ALPHA, int((~np.isnan(raw[:, 0, SIGNALS.index("lexical")])).sum()), len(pairs)),
+            "fitted": date.today().isoformat(),
+            **spec,
+            "threshold": round(float(np.median(thresholds)), 3),
+            "cross_validated": {"folds": FOLDS, "repeats": REPEATS, "grouped_by": "connected articles", **cv},
+        }
+        COEFFICIENTS.write_text(json.dumps(spec, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {COEFFICIENTS}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

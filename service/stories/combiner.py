@@ -1,0 +1,111 @@
+"""The learned part of story similarity: five signals of an article against a story, combined into
+one score by a small additive model fitted on human similarity judgements.
+
+Signals (``Signals``; ``clustering.signals`` computes them, for a pair of articles with one seen as
+a story of one):
+
+- ``lead``: cosine of the title + lead vectors (0.6 × with the story's centroid + 0.4 × the mean of
+  the 3 nearest exemplars);
+- ``text``: cosine of the text vectors (mean of 250-character chunks of title + body, see
+  ``representation.text_chunks``) with the story's text centroid;
+- ``entities``: the share of the article's named things and numbers the story mentions (0..1);
+- ``lexical``: the share of the article's IDF-weighted terms the story uses (0..1; None when the
+  story has no article in the article's language);
+- ``length``: natural log of the article's characters (title + body, at most
+  ``representation.TEXT_CHARS``), since short texts give noisier cosines.
+
+Model: each signal ``x``, first clamped to the range seen in training, contributes
+``w0·x + Σ_k w_k·max(0, x − knot_k)``, a piecewise-linear function with knots at the signal's
+terciles in training; the score is an intercept plus the contributions. Two models predict the
+same score: one with all five signals for an article whose language the story has, and one
+without ``lexical`` for the others (the learned form of dropping a term and its weight). Unit:
+the SemEval "Overall" judgement mapped to 0..1 as ``(4 − overall) / 3``, so 1 is "very similar"
+and 0 "very dissimilar"; predictions can leave that range a little.
+
+Coefficients: ``combiner.json`` beside this module, written by ``bench/stories_combiner.py`` (ridge
+regression on the basis above, slopes of the similarity signals kept non-negative; fitted on the
+SemEval-2022 Task 8 training pairs of ``corpus/crosslingual/pairs_dev.jsonl``: the 609
+same-language pairs for the first model, all 682 for the second; each pair's basis the mean of
+its two directions, as ``clustering.pair_score`` scores it). Its cross-validated figures are in
+the file and in docs/benchmarks.md. Only the standard library is needed here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+COEFFICIENTS = Path(__file__).with_name("combiner.json")
+
+
+@dataclass(frozen=True)
+class Signals:
+    """One article against one story; see the module docstring for each field. ``lexical`` is None
+    when the story has no article in the article's language."""
+
+    lead: float
+    text: float
+    entities: float
+    lexical: float | None
+    length: float
+
+
+SIGNALS = tuple(Signals.__dataclass_fields__)
+
+
+class Model:
+    """One additive model: ``{"signals": {name: {"range": [lo, hi], "knots": [...], "weights":
+    [w0, w1, ...]}}, "intercept": float}`` over some of the names of ``SIGNALS``."""
+
+    def __init__(self, spec: dict) -> None:
+        self.names = [name for name in SIGNALS if name in spec["signals"]]
+        parts = [spec["signals"][name] for name in self.names]
+        self.ranges = [(float(p["range"][0]), float(p["range"][1])) for p in parts]
+        self.knots = [[float(k) for k in p["knots"]] for p in parts]
+        self.weights = [float(w) for p in parts for w in p["weights"]]
+        self.intercept = float(spec["intercept"])
+        if len(self.names) != len(spec["signals"]) or len(self.weights) != len(parts) + sum(len(k) for k in self.knots):
+            raise ValueError("combiner: known signal names, one weight per signal plus one per knot expected")
+
+    def basis(self, signals: Signals) -> list[float]:
+        """The model's inputs for ``signals`` (len(weights) floats): per signal the clamped value,
+        then its hinge ``max(0, x − knot)`` for each knot. Plain floats, not numpy: the clusterer
+        scores up to ``Params.top`` stories per article, and this keeps a score near 5 µs."""
+        out: list[float] = []
+        for name, (lo, hi), knots in zip(self.names, self.ranges, self.knots, strict=True):
+            x = min(hi, max(lo, float(getattr(signals, name))))
+            out.append(x)
+            out.extend(max(0.0, x - knot) for knot in knots)
+        return out
+
+    def score(self, signals: Signals) -> float:
+        """The predicted similarity (about 0..1, see the module docstring)."""
+        return self.intercept + sum(w * b for w, b in zip(self.weights, self.basis(signals), strict=True))
+
+
+class Combiner:
+    """The two models of ``combiner.json`` (``{"same_language": Model spec, "cross_language": Model
+    spec without "lexical", ...}``): both predict the same score, the second from the
+    language-free signals only, for an article whose language the story lacks."""
+
+    def __init__(self, spec: dict) -> None:
+        self.same_language = Model(spec["same_language"])
+        self.cross_language = Model(spec["cross_language"])
+        if "lexical" in self.cross_language.names:
+            raise ValueError("combiner: the cross-language model cannot use the lexical signal")
+
+    def model_for(self, signals: Signals) -> Model:
+        """``cross_language`` when ``signals.lexical`` is None, else ``same_language``."""
+        return self.cross_language if signals.lexical is None else self.same_language
+
+    def score(self, signals: Signals) -> float:
+        """The predicted similarity (about 0..1, see the module docstring)."""
+        return self.model_for(signals).score(signals)
+
+
+@lru_cache(maxsize=1)
+def default_combiner() -> Combiner:
+    """The shipped models (``combiner.json``), loaded once per process."""
+    return Combiner(json.loads(COEFFICIENTS.read_text(encoding="utf-8")))
