@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+from service.config import Settings
 from service.stories import attribution, fingerprints, metrics
 from service.stories.clustering import OnlineClusterer, Params, StoryState, pair_score
 from service.stories.features import article_features, entities
@@ -230,6 +231,9 @@ def test_shipped_combiner_matches_the_clusterer_threshold_and_ranks_sensibly():
     spec = json.loads(COEFFICIENTS.read_text())
     assert set(spec["same_language"]["signals"]) == set(SIGNALS) and "pairs_dev.jsonl" in spec["source"]
     assert spec["threshold"] == Params().threshold  # the clusterer uses the cut the cross-validation chose
+    defaults = Settings.model_fields  # the service's defaults are the clusterer's
+    assert (defaults["story_threshold"].default, defaults["story_threshold_title"].default) == (
+        Params().threshold, Params().threshold_title)
     assert 0.5 < spec["cross_validated"]["pearson"] < 1.0
     combiner = default_combiner()
     for lexical in (0.3, None):
