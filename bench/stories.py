@@ -18,8 +18,8 @@ Sections (results go to docs/benchmarks.md, "Stories"):
    articles arriving at a constant rate (so the 72-hour window holds the same number of stories
    whatever N); time per article for 150 new articles at the end; ratio of the largest to the
    smallest N. Synthetic feature vectors, so the encoder's (constant) cost is left out here.
-4. throughput: features (encoder included) + assignment in memory, articles per second, for
-   headlines and for title + text.
+Throughput (articles per second, encoder included) is printed with sections 1 (headlines:
+encoding + clustering) and 2 (title + text: features).
 """
 
 from __future__ import annotations
