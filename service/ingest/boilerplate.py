@@ -12,6 +12,7 @@ paragraph that happens to quote such a phrase is kept.
 from __future__ import annotations
 
 import re
+from functools import cache
 
 # Paragraphs longer than this are never dropped as boilerplate.
 MAX_WORDS = 40
@@ -26,7 +27,9 @@ _BOILERPLATE = re.compile(
 _WORD = re.compile(r"\w+")
 
 
-def _words(text: str) -> str:
+def word_key(text: str) -> str:
+    """``text`` as its lower-cased words joined by single spaces (punctuation and spacing
+    ignored), for comparing a paragraph with a headline or a description."""
     return " ".join(_WORD.findall(text.lower()))
 
 
@@ -34,12 +37,12 @@ def drop_leading_title(paragraphs: list[str], titles: list[str | None]) -> list[
     """``paragraphs`` without leading ones that repeat one of ``titles`` (the headline as chosen,
     the page's ``<h1>``, its standfirst), or a longer part of one: the headline is stored as
     ``title`` and the standfirst as ``description``, the body should not start with them again."""
-    wanted = [_words(t) for t in titles if t]
+    wanted = [word_key(t) for t in titles if t]
     if not wanted:
         return paragraphs
     start = 0
     while start < len(paragraphs):
-        words = _words(paragraphs[start])
+        words = word_key(paragraphs[start])
         if words and any(words == w or (len(words) > 15 and words in w) for w in wanted):
             start += 1
             continue
@@ -110,13 +113,7 @@ def clean_paragraphs(paragraphs: list[str], titles: list[str | None], anchors=fr
     trailing link block (``anchors``: see ``drop_trailing_links``; a function is called at most
     once) removed. When that would leave nothing (a page whose only text is its headline),
     ``paragraphs`` is returned unchanged."""
-    resolved: list = []
-
-    def links():
-        if not resolved:
-            resolved.append(anchors() if callable(anchors) else anchors)
-        return resolved[0]
-
+    links = cache(anchors) if callable(anchors) else (lambda: anchors)
     kept = [p for p in drop_leading_title(paragraphs, titles) if not is_boilerplate(p)]
     if any(p.isupper() for p in kept):
         kept = [p for p in kept if not is_promo_link(p, links())]

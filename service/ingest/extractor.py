@@ -42,7 +42,7 @@ from trafilatura.utils import load_html, trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from service.ingest import metadata
-from service.ingest.boilerplate import clean_paragraphs
+from service.ingest.boilerplate import clean_paragraphs, word_key
 from service.ingest.language import choose_language, identify
 from service.ingest.text import html_to_text, normalize_text
 from service.ingest.walls import detect_wall, is_full_article
@@ -173,8 +173,7 @@ def drop_link_cards(tree) -> None:
 def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
     metadata; lists in table cells flattened, embedded tweets unwrapped and link cards dropped
-    first, in ``tree``),
-    normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings as Markdown."""
+    first, in ``tree``), normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings as Markdown."""
     flatten_lists_in_cells(tree)
     unwrap_embedded_tweets(tree)
     drop_link_cards(tree)
@@ -205,18 +204,15 @@ def standfirst(tree, descriptions: list[str]) -> str | None:
     summary under the headline. It introduces the article but is not part of its text (the
     ScrapingHub annotation leaves it out); a first paragraph in ``<p>`` that repeats the
     description is article text and is not matched. None when there is none."""
-    wanted = {" ".join(_WORD.findall(d.lower())) for d in descriptions if d}
+    wanted = {word_key(d) for d in descriptions if d}
     wanted.discard("")
     if not wanted:
         return None
     for heading in tree.iter("h2", "h3", "h4", "h5", "h6"):
         text = " ".join(heading.text_content().split())
-        if " ".join(_WORD.findall(text.lower())) in wanted:
+        if word_key(text) in wanted:
             return text
     return None
-
-
-_WORD = re.compile(r"\w+")
 
 
 # trafilatura's AUTHOR_DISCARD_XPATHS (trafilatura.xpaths, Apache-2.0) as a predicate: comment
