@@ -164,18 +164,6 @@ def test_grown_stories_with_converging_centroids_are_mergeable():
     assert mergeable(small, others) == []
 
 
-def test_text_chunks_cut_at_sentence_ends_within_the_text_budget():
-    from service.stories.representation import CHUNK_CHARS, TEXT_CHARS, text_chunks
-
-    body = " ".join(f"Sentence number {i} says something about the bridge." for i in range(60))
-    chunks = text_chunks("Bridge closed", body)
-    assert chunks[0].startswith("Bridge closed Sentence number 0")
-    assert all(len(c) <= CHUNK_CHARS for c in chunks) and all(c.endswith(".") for c in chunks[:-1])
-    assert TEXT_CHARS - 2 * CHUNK_CHARS < sum(len(c) + 1 for c in chunks) <= TEXT_CHARS + 1
-    assert text_chunks("Bridge closed", None) == ["Bridge closed"]
-    assert len(text_chunks(None, "x" * 900)) == 1 and len(text_chunks(None, "x" * 900)[0]) == 2 * CHUNK_CHARS
-
-
 class _LetterEncoder:
     """A fake encoder: a text's vector counts the letters a-d, so means can be checked by hand."""
 
@@ -187,38 +175,57 @@ class _LetterEncoder:
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)
 
 
-def test_text_vector_is_the_mean_of_the_chunk_vectors():
+def test_text_vector_encodes_title_and_the_start_of_the_body_with_the_text_encoder():
     from service.stories.features import encode_articles
-    from service.stories.representation import representation_text, text_chunks
+    from service.stories.representation import TEXT_VECTOR_CHARS, representation_text
 
-    encoder = _LetterEncoder()
-    text = "aaaa aaaa. " * 60 + "bbbb bbbb. " * 60
-    leads, texts = encode_articles([("dd", text), ("cc", None)], encoder)
-    chunks = encoder.encode(text_chunks("dd", text))
-    expected = chunks.sum(axis=0) / np.linalg.norm(chunks.sum(axis=0))
-    assert texts[0] == pytest.approx(expected, abs=1e-6)
+    encoder, texts_encoder = _LetterEncoder(), _LetterEncoder()
+    text = "aaaa aaaa. " * 50 + "bbbb bbbb. " * 100
+    leads, texts = encode_articles([("dd", text), ("cc", None)], encoder, texts_encoder)
+    assert texts[0] == pytest.approx(texts_encoder.encode([representation_text("dd", text, TEXT_VECTOR_CHARS)])[0], abs=1e-6)
     assert leads[0] == pytest.approx(encoder.encode([representation_text("dd", text)])[0], abs=1e-6)
-    assert texts[0][1] > 0.3 > leads[0][1]  # the b's come after the lead's 480 characters
-    assert texts[1] == pytest.approx(leads[1])  # no text: the text vector is the title's
-    features = article_features("dd", text, "en", encoder=encoder)
+    assert texts[0][1] > 0.05 > leads[0][1]  # the b's start after the lead's 480 characters
+    assert texts[1] is None  # a headline alone has no text vector
+    assert encode_articles([("dd", text)], encoder, None)[1] == [None]  # no text encoder, no text vectors
+    features = article_features("dd", text, "en", encoder=encoder, texts=texts_encoder)
     assert features.text_vector == pytest.approx(texts[0], abs=1e-6) and features.chars == 1300
+    assert article_features("dd", text, "en", encoder=encoder, texts=None).text_vector is None
 
 
-def test_combiner_is_an_additive_piecewise_linear_model():
+def test_the_text_encoder_is_multilingual_e5_and_links_a_german_and_an_english_report():
+    from service.stories.representation import E5Encoder, text_encoder
+
+    encoder = text_encoder()
+    assert isinstance(encoder, E5Encoder) and encoder.dimension == 384
+    de, en, other = encoder.encode([st.WELT_TITLE + "\n" + st.WELT, st.BLOOMBERG_TITLE + "\n" + st.BLOOMBERG, st.ORCHARD_TITLE + "\n" + st.ORCHARD])
+    assert np.linalg.norm(de) == pytest.approx(1.0, abs=1e-4)
+    assert float(de @ en) > float(de @ other) and float(de @ en) > float(en @ other)
+
+
+def test_combiner_is_an_additive_piecewise_linear_model_with_one_model_per_missing_set():
     from service.stories.combiner import Combiner, Model, Signals
 
     part = {"range": [0.0, 1.0], "knots": [0.5], "weights": [1.0, 2.0]}
-    spec = {"signals": {name: dict(part) for name in ("lead", "text", "entities", "lexical", "length")}, "intercept": -0.5}
-    model = Model(spec)
+
+    def spec(names, intercept):
+        return {"signals": {name: dict(part) for name in names}, "intercept": intercept}
+
+    full = spec(("lead", "text", "entities", "lexical", "length"), -0.5)
+    model = Model(full)
     assert model.score(Signals(0.2, 0.0, 0.0, 0.0, 0.0)) == pytest.approx(-0.5 + 0.2)
     assert model.score(Signals(0.8, 0.0, 0.0, 0.0, 0.0)) == pytest.approx(-0.5 + 0.8 + 2.0 * 0.3)
     assert model.score(Signals(5.0, 0.0, 0.0, 0.0, -3.0)) == model.score(Signals(1.0, 0.0, 0.0, 0.0, 0.0))  # clamped
-    cross = {"signals": {"lead": dict(part)}, "intercept": 0.25}
-    combiner = Combiner({"same_language": spec, "cross_language": cross})
-    assert combiner.score(Signals(0.8, 0.0, 0.0, None, 0.0)) == pytest.approx(0.25 + 0.8 + 2.0 * 0.3)  # no lexical: cross model
+    models = {"all": full, "without_lexical": spec(("lead",), 0.25), "without_text": spec(("lead",), 0.5),
+              "without_lexical_text": spec(("lead",), 0.75)}
+    combiner = Combiner({"models": models})
+    assert combiner.score(Signals(0.8, 0.0, 0.0, None, 0.0)) == pytest.approx(0.25 + 0.8 + 2.0 * 0.3)  # no lexical
+    assert combiner.score(Signals(0.8, None, 0.0, 0.0, 0.0)) == pytest.approx(0.5 + 0.8 + 2.0 * 0.3)  # no text
+    assert combiner.score(Signals(0.8, None, 0.0, None, 0.0)) == pytest.approx(0.75 + 0.8 + 2.0 * 0.3)  # neither
     assert combiner.score(Signals(0.8, 0.0, 0.0, 0.0, 0.0)) == pytest.approx(model.score(Signals(0.8, 0.0, 0.0, 0.0, 0.0)))
-    with pytest.raises(ValueError):
-        Combiner({"same_language": spec, "cross_language": spec})  # the cross model cannot read lexical
+    with pytest.raises(ValueError, match="without_lexical"):
+        Combiner({"models": {**models, "without_lexical": full}})  # that model cannot read lexical
+    with pytest.raises(ValueError, match="without_text"):
+        Combiner({"models": {key: value for key, value in models.items() if key != "without_text"}})
     with pytest.raises(ValueError):
         Model({"signals": {"lead": {"range": [0.0, 1.0], "knots": [0.5], "weights": [1.0]}}, "intercept": 0.0})
     with pytest.raises(ValueError):
@@ -229,22 +236,22 @@ def test_shipped_combiner_matches_the_clusterer_threshold_and_ranks_sensibly():
     from service.stories.combiner import COEFFICIENTS, SIGNALS, Signals, default_combiner
 
     spec = json.loads(COEFFICIENTS.read_text())
-    assert set(spec["same_language"]["signals"]) == set(SIGNALS) and "pairs_dev.jsonl" in spec["source"]
+    assert set(spec["models"]["all"]["signals"]) == set(SIGNALS) and "pairs_dev.jsonl" in spec["source"]
     assert spec["threshold"] == Params().threshold  # the clusterer uses the cut the cross-validation chose
     defaults = Settings.model_fields  # the service's defaults are the clusterer's
     assert (defaults["story_threshold"].default, defaults["story_threshold_title"].default) == (
         Params().threshold, Params().threshold_title)
     assert 0.5 < spec["cross_validated"]["pearson"] < 1.0
     combiner = default_combiner()
-    for lexical in (0.3, None):
-        same = combiner.score(Signals(lead=0.8, text=0.85, entities=0.6, lexical=lexical, length=7.0))
-        unrelated = combiner.score(Signals(lead=0.15, text=0.2, entities=0.0, lexical=0.0 if lexical is not None else None, length=7.0))
+    for lexical, text in ((0.3, 0.9), (None, 0.9), (0.3, None), (None, None)):
+        same = combiner.score(Signals(lead=0.8, text=text, entities=0.6, lexical=lexical, length=7.0))
+        unrelated = combiner.score(Signals(lead=0.15, text=text and 0.7, entities=0.0, lexical=lexical and 0.0, length=7.0))
         assert same > Params().threshold > unrelated
     rising = [combiner.score(Signals(lead=x, text=0.5, entities=0.2, lexical=0.1, length=6.9)) for x in np.linspace(0, 1, 21)]
     assert all(b >= a for a, b in zip(rising, rising[1:]))  # the fit keeps similarity slopes non-negative
 
 
-def test_story_text_centroid_is_kept_and_old_records_fall_back_to_the_lead_sum():
+def test_story_text_centroid_is_kept_and_restarts_where_a_record_has_none_or_another_encoders():
     from service.stories.clustering import signals
 
     de = article_features(st.WELT_TITLE, st.WELT, "de")
@@ -256,6 +263,14 @@ def test_story_text_centroid_is_kept_and_old_records_fall_back_to_the_lead_sum()
     record = json.loads(json.dumps(state.to_record()))
     again = StoryState.from_record(1, record)
     assert float(again.text_centroid @ state.text_centroid) > 0.999
-    del record["text_sum"]
+    record["text_sum"] = record["vector_sum"]  # saved by a version whose text vectors were USE's (512-d)
     old = StoryState.from_record(1, record)
-    assert float(old.text_centroid @ state.centroid) > 0.999
+    assert signals(en, old).text is None and signals(en, old).lead == pytest.approx(signals(en, state).lead, abs=1e-3)
+    old.add(de)  # the first member with a fitting text vector starts the sum again
+    assert float(old.text_centroid @ de.text_vector) > 0.999
+    del record["text_sum"]
+    assert StoryState.from_record(1, record).text_centroid is None
+    headline = article_features(st.WELT_TITLE, None, "de")
+    assert headline.text_vector is None and signals(headline, state).text is None
+    unencoded = article_features(st.WELT_TITLE, st.WELT, "de", texts=None)  # no text encoder on this platform
+    assert unencoded.text_vector is None and signals(unencoded, state).text is None

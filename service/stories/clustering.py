@@ -51,7 +51,7 @@ class Params:
     tuned on the UCI dev slice (B-cubed F1 0.855). ``w_time``: score taken off at
     ``window_hours`` of distance from the story's span."""
 
-    threshold: float = 0.68
+    threshold: float = 0.675
     threshold_title: float = 0.44
     w_time: float = 0.10
     window_hours: float = 72.0
@@ -62,14 +62,14 @@ class Params:
 
 @dataclass
 class StoryState:
-    """What the clusterer keeps of one story: vector sum and count (centroid), text vector sum, up
-    to ``EXEMPLARS`` member vectors, per-language term document counts, entity counts, publication
+    """What the clusterer keeps of one story: vector sum and count (centroid), text vector sum (None
+    until a member with a text vector joins; see ``add``), up to ``EXEMPLARS`` member vectors, per-language term document counts, entity counts, publication
     span (POSIX seconds or None), languages. ``key`` is the caller's id (database id, or an
     index)."""
 
     key: Any
     vector_sum: np.ndarray
-    text_sum: np.ndarray
+    text_sum: np.ndarray | None
     count: int = 0
     exemplars: list[np.ndarray] = field(default_factory=list)
     terms: dict[str, Counter[str]] = field(default_factory=dict)
@@ -85,23 +85,26 @@ class StoryState:
         return self.vector_sum / norm if norm > 0 else self.vector_sum
 
     @property
-    def text_centroid(self) -> np.ndarray:
-        """The unit-length mean of the members' text vectors."""
+    def text_centroid(self) -> np.ndarray | None:
+        """The unit-length mean of the members' text vectors, or None (no text sum)."""
+        if self.text_sum is None:
+            return None
         norm = float(np.linalg.norm(self.text_sum))
         return self.text_sum / norm if norm > 0 else self.text_sum
 
     @classmethod
     def start(cls, key: Any, article: ArticleFeatures) -> StoryState:
         """A story holding just ``article``."""
-        zeros = np.zeros_like(article.vector, dtype=np.float32)
-        state = cls(key=key, vector_sum=zeros, text_sum=zeros)
+        state = cls(key=key, vector_sum=np.zeros_like(article.vector, dtype=np.float32), text_sum=None)
         state.add(article)
         return state
 
     def add(self, article: ArticleFeatures) -> None:
-        """Fold ``article`` into the story (centroid, exemplars, terms, entities, span)."""
+        """Fold ``article`` into the story (centroid, exemplars, terms, entities, span). A text
+        vector that does not fit the text sum (a record from another text encoder, or none yet)
+        starts the sum again from it; an article without one leaves the sum as it is."""
         self.vector_sum = self.vector_sum + article.vector.astype(np.float32)
-        self.text_sum = self.text_sum + np.asarray(article.text_vector, dtype=np.float32)
+        self.text_sum = _sum_vectors(self.text_sum, article.text_vector)
         self.count += 1
         if len(self.exemplars) < EXEMPLARS:
             self.exemplars.append(article.vector.astype(np.float32))
@@ -121,7 +124,7 @@ class StoryState:
     def absorb(self, other: StoryState) -> None:
         """Fold the whole of ``other`` into this story (a merge)."""
         self.vector_sum = self.vector_sum + other.vector_sum
-        self.text_sum = self.text_sum + other.text_sum
+        self.text_sum = _sum_vectors(self.text_sum, other.text_sum)
         self.count += other.count
         self.exemplars = (self.exemplars + other.exemplars)[:EXEMPLARS]
         for lang, bucket in other.terms.items():
@@ -138,9 +141,8 @@ class StoryState:
     def to_record(self) -> dict:
         """JSON-ready state; vectors are base64 strings (sums: float32, exemplars: float16), about
         15 kB for a story with ``EXEMPLARS`` exemplars and its terms."""
-        return {
+        record = {
             "vector_sum": pack(self.vector_sum, np.float32),
-            "text_sum": pack(self.text_sum, np.float32),
             "count": self.count,
             "exemplars": [pack(v, np.float16) for v in self.exemplars],
             "terms": {lang: dict(c.most_common(MAX_TERMS)) for lang, c in self.terms.items()},
@@ -149,16 +151,18 @@ class StoryState:
             "first_published": self.first_published,
             "last_published": self.last_published,
         }
+        if self.text_sum is not None:
+            record["text_sum"] = pack(self.text_sum, np.float32)
+        return record
 
     @classmethod
     def from_record(cls, key: Any, record: dict) -> StoryState:
-        """Inverse of ``to_record``. A record saved before stories kept text vectors gets its title +
-        lead sum as text sum."""
-        vector_sum = unpack(record["vector_sum"], np.float32)
+        """Inverse of ``to_record``. A record without a text sum (saved before stories kept one, or
+        without a text encoder) has None."""
         return cls(
             key=key,
-            vector_sum=vector_sum,
-            text_sum=unpack(record["text_sum"], np.float32) if "text_sum" in record else vector_sum,
+            vector_sum=unpack(record["vector_sum"], np.float32),
+            text_sum=unpack(record["text_sum"], np.float32) if "text_sum" in record else None,
             count=record["count"],
             exemplars=[unpack(v, np.float16) for v in record["exemplars"]],
             terms={lang: Counter(c) for lang, c in record["terms"].items()},
@@ -167,6 +171,15 @@ class StoryState:
             first_published=record["first_published"],
             last_published=record["last_published"],
         )
+
+
+def _sum_vectors(total: np.ndarray | None, vector: np.ndarray | None) -> np.ndarray | None:
+    """``total + vector`` as float32; ``vector`` alone where ``total`` is None or of another shape
+    (another encoder's); ``total`` where ``vector`` is None."""
+    if vector is None:
+        return total
+    vector = np.asarray(vector, dtype=np.float32)
+    return vector.copy() if total is None or total.shape != vector.shape else total + vector
 
 
 def pack(vector: np.ndarray, dtype: type = np.float16) -> str:
@@ -211,7 +224,10 @@ def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] |
     if story.exemplars:
         nearest = np.sort(np.stack(story.exemplars) @ article.vector)[-3:]
         lead = 0.6 * lead + 0.4 * float(nearest.mean())
-    text = float(np.asarray(article.text_vector, dtype=np.float32) @ story.text_centroid)
+    text = None
+    centroid = story.text_centroid
+    if article.text_vector is not None and centroid is not None and centroid.shape == article.text_vector.shape:
+        text = float(np.asarray(article.text_vector, dtype=np.float32) @ centroid)
     lang = article.lang or "und"
     lexical = None
     bucket = story.terms.get(lang)

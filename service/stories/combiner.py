@@ -1,13 +1,14 @@
 """The learned part of story similarity: five signals of an article against a story, combined into
-one score by a small additive model fitted on human similarity judgements.
+one score by small additive models fitted on human similarity judgements.
 
 Signals (``Signals``; ``clustering.signals`` computes them, for a pair of articles with one seen as
 a story of one):
 
 - ``lead``: cosine of the title + lead vectors (0.6 × with the story's centroid + 0.4 × the mean of
   the 3 nearest exemplars);
-- ``text``: cosine of the text vectors (mean of 250-character chunks of title + body, see
-  ``representation.text_chunks``) with the story's text centroid;
+- ``text``: cosine of the article's text vector (multilingual-e5-small over title + body, see
+  ``representation.E5Encoder``) with the story's text centroid (None without a text encoder, or
+  for a story that has no text vector yet);
 - ``entities``: the share of the article's named things and numbers the story mentions (0..1);
 - ``lexical``: the share of the article's IDF-weighted terms the story uses (0..1; None when the
   story has no article in the article's language);
@@ -16,25 +17,29 @@ a story of one):
 
 Model: each signal ``x``, first clamped to the range seen in training, contributes
 ``w0·x + Σ_k w_k·max(0, x − knot_k)``, a piecewise-linear function with knots at the signal's
-terciles in training; the score is an intercept plus the contributions. Two models predict the
-same score: one with all five signals for an article whose language the story has, and one
-without ``lexical`` for the others (the learned form of dropping a term and its weight). Unit:
+terciles in training; the score is an intercept plus the contributions. Four models predict the
+same score, one for each way the two optional signals can be missing (``OPTIONAL``): all five
+signals; without ``lexical`` (an article whose language the story lacks: the learned form of
+dropping a term and its weight); without ``text``; without both. Unit:
 the SemEval "Overall" judgement mapped to 0..1 as ``(4 − overall) / 3``, so 1 is "very similar"
 and 0 "very dissimilar"; predictions can leave that range a little.
 
 Coefficients: ``combiner.json`` beside this module, written by ``bench/stories_combiner.py`` (ridge
 regression on the basis above, slopes of the similarity signals kept non-negative; fitted on the
 SemEval-2022 Task 8 training pairs of ``corpus/crosslingual/pairs_dev.jsonl``: the 609
-same-language pairs for the first model, all 682 for the second; each pair's basis the mean of
-its two directions, as ``clustering.pair_score`` scores it). Its cross-validated figures are in
+same-language pairs for the models with ``lexical``, all 682 for those without, whose intercept
+is then moved by the shrunken mean residual of the cross-language pairs; each pair's basis the
+mean of its two directions, as ``clustering.pair_score`` scores it). Its cross-validated figures are in
 the file and in docs/benchmarks.md. Only the standard library is needed here.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import combinations
 from pathlib import Path
 
 COEFFICIENTS = Path(__file__).with_name("combiner.json")
@@ -43,16 +48,19 @@ COEFFICIENTS = Path(__file__).with_name("combiner.json")
 @dataclass(frozen=True)
 class Signals:
     """One article against one story; see the module docstring for each field. ``lexical`` is None
-    when the story has no article in the article's language."""
+    when the story has no article in the article's language, ``text`` when either side has no text
+    vector."""
 
     lead: float
-    text: float
+    text: float | None
     entities: float
     lexical: float | None
     length: float
 
 
 SIGNALS = tuple(Signals.__dataclass_fields__)
+# The signals that can be None; the combiner has one model for each subset of them that is missing.
+OPTIONAL = ("lexical", "text")
 
 
 class Model:
@@ -85,20 +93,33 @@ class Model:
         return self.intercept + sum(w * b for w, b in zip(self.weights, self.basis(signals), strict=True))
 
 
+def model_key(missing: Iterable[str]) -> str:
+    """The ``combiner.json`` key of the model for the ``missing`` optional signals: ``"all"``, or
+    ``"without_"`` and their names in ``OPTIONAL`` order joined by ``"_"``."""
+    missing = set(missing)
+    names = [name for name in OPTIONAL if name in missing]
+    return "without_" + "_".join(names) if names else "all"
+
+
 class Combiner:
-    """The two models of ``combiner.json`` (``{"same_language": Model spec, "cross_language": Model
-    spec without "lexical", ...}``): both predict the same score, the second from the
-    language-free signals only, for an article whose language the story lacks."""
+    """The models of ``combiner.json`` (``{"models": {model_key(missing): Model spec over the other
+    signals, ...}, ...}``, one for every subset of ``OPTIONAL``): all predict the same score, each
+    from the signals present."""
 
     def __init__(self, spec: dict) -> None:
-        self.same_language = Model(spec["same_language"])
-        self.cross_language = Model(spec["cross_language"])
-        if "lexical" in self.cross_language.names:
-            raise ValueError("combiner: the cross-language model cannot use the lexical signal")
+        self.models: dict[str, Model] = {}
+        for size in range(len(OPTIONAL) + 1):
+            for missing in combinations(OPTIONAL, size):
+                key = model_key(missing)
+                if key not in spec["models"]:
+                    raise ValueError(f"combiner: no model {key!r}")
+                model = self.models[key] = Model(spec["models"][key])
+                if set(missing) & set(model.names):
+                    raise ValueError(f"combiner: model {key!r} reads a signal it is meant to go without")
 
     def model_for(self, signals: Signals) -> Model:
-        """``cross_language`` when ``signals.lexical`` is None, else ``same_language``."""
-        return self.cross_language if signals.lexical is None else self.same_language
+        """The model over the signals of ``signals`` that are not None."""
+        return self.models[model_key(name for name in OPTIONAL if getattr(signals, name) is None)]
 
     def score(self, signals: Signals) -> float:
         """The predicted similarity (about 0..1, see the module docstring)."""

