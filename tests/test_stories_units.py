@@ -144,6 +144,8 @@ def test_cli_cluster_eval_and_compare(tmp_path):
 
     missing = _cli("stories", "cluster", str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 1 and "no such file" in missing.stderr
+    unwritable = _cli("stories", "compare", str(pairs), "-o", str(tmp_path / "no-dir" / "cmp.jsonl"))
+    assert unwritable.returncode == 1 and "no-dir" in unwritable.stderr and "database" not in unwritable.stderr
 
 
 def test_grown_stories_with_converging_centroids_are_mergeable():

