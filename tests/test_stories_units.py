@@ -72,10 +72,14 @@ def test_entities_meet_across_languages_and_number_formats():
     assert {"lindenfurt", "ostbrucke", "12000", "45"} <= entities(st.WELT) & entities(st.BLOOMBERG)
 
 
-def test_online_clusterer_links_across_languages_and_keeps_unrelated_apart():
-    de = article_features(st.WELT_TITLE, st.WELT, "de")
-    en = article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en")
-    other = article_features(st.ORCHARD_TITLE, st.ORCHARD, "en")
+@pytest.mark.parametrize("text_vectors", [True, False], ids=["text-vectors", "no-text-vectors"])
+def test_online_clusterer_links_across_languages_and_keeps_unrelated_apart(text_vectors):
+    from service.stories.linker import link_features
+
+    de = link_features(st.WELT_TITLE, st.WELT, "de", None, text_vectors)
+    en = link_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en", None, text_vectors)
+    other = link_features(st.ORCHARD_TITLE, st.ORCHARD, "en", None, text_vectors)
+    assert (de.text_vector is not None) is text_vectors  # NEWSLOOM_STORY_TEXT_VECTORS
     clusterer = OnlineClusterer()
     assert [clusterer.add(a)[0] for a in (de, other, en)] == [0, 1, 0]
     assert pair_score(de, en) >= Params().threshold > pair_score(de, other)

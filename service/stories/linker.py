@@ -50,9 +50,12 @@ LOCK_NAME = "stories"
 MAX_NEAR_CANDIDATES = 50
 
 
-def link_features(title: str | None, text: str | None, lang: str | None, published: datetime | None) -> ArticleFeatures:
-    """``article_features`` with positional arguments, for ``WorkerPool.run`` (runs in a worker)."""
-    return article_features(title, text, lang, published)
+def link_features(title: str | None, text: str | None, lang: str | None, published: datetime | None, text_vectors: bool = True) -> ArticleFeatures:
+    """``article_features`` with positional arguments, for ``WorkerPool.run`` (runs in a worker);
+    ``text_vectors`` False leaves the text encoder out (``Settings.story_text_vectors``)."""
+    if text_vectors:
+        return article_features(title, text, lang, published)
+    return article_features(title, text, lang, published, texts=None)
 
 
 def params_from(settings: Settings) -> Params:
@@ -119,7 +122,7 @@ class Linker:
             if not articles:
                 return linked
             features = await asyncio.gather(
-                *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at) for a in articles),
+                *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, self.settings.story_text_vectors) for a in articles),
                 return_exceptions=True,
             )
             for article, feats in zip(articles, features, strict=True):
