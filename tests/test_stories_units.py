@@ -208,6 +208,16 @@ def test_the_text_encoder_is_multilingual_e5_and_links_a_german_and_an_english_r
     assert float(de @ en) > float(de @ other) and float(de @ en) > float(en @ other)
 
 
+def test_encoders_take_any_text_a_json_line_can_hold():
+    from service.stories.representation import default_encoder, text_encoder
+
+    texts = ["", "a\x00b", "lone \ud800 surrogate", "😀" * 300, "\u202e" * 100 + "مرحبا"]
+    for encoder in (default_encoder(), text_encoder()):
+        vectors = encoder.encode(texts)
+        assert vectors.shape == (len(texts), encoder.dimension) and np.isfinite(vectors).all()
+        assert np.linalg.norm(vectors, axis=1) == pytest.approx(np.ones(len(texts)), abs=1e-4)
+
+
 def test_combiner_is_an_additive_piecewise_linear_model_with_one_model_per_missing_set():
     from service.stories.combiner import Combiner, Model, Signals
 

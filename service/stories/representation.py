@@ -66,10 +66,12 @@ class _UnitRows:
     _raw: Callable[[list[str]], object]
 
     def encode(self, texts: list[str]) -> np.ndarray:
-        """See ``Encoder.encode``. Empty strings get the encoding of a single space."""
+        """See ``Encoder.encode``. Empty strings get the encoding of a single space; a lone
+        surrogate (a JSON ``"\\ud800"`` escape) is encoded as U+FFFD, since both models take UTF-8."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        vectors = np.asarray(self._raw([t or " " for t in texts]), dtype=np.float32).reshape(len(texts), self.dimension)
+        clean = [t.encode("utf-8", "replace").decode("utf-8") if t else " " for t in texts]
+        vectors = np.asarray(self._raw(clean), dtype=np.float32).reshape(len(texts), self.dimension)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         return vectors / np.maximum(norms, 1e-12)
 
