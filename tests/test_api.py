@@ -56,6 +56,13 @@ def test_bad_feed_bodies_are_422_problems(api, body):
     assert problem["errors"]
 
 
+@pytest.mark.parametrize("url", ["http://a..b/feed", "http://" + "a" * 64 + ".com/feed", "http://[::1/feed", "http://example.com:99999/feed"])
+def test_feed_urls_whose_host_or_port_cannot_be_used_are_422_problems(api, url):
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": url}, timeout=60), 422)
+    assert "not a valid" in problem["detail"] or problem["errors"]  # ours, or pydantic's URL check
+    assert httpx.get(f"{api}/v1/feeds").json()["items"] == []  # nothing half-made is left
+
+
 def test_malformed_json_is_a_422_problem(api):
     response = httpx.post(f"{api}/v1/feeds", content=b"{not json", headers={"content-type": "application/json"})
     assert_problem(response, 422)

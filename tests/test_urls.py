@@ -35,6 +35,17 @@ def test_urls_too_long_for_the_url_columns_are_refused():
         check_fetchable("https://example.org/" + "ж" * 400)
 
 
+@pytest.mark.parametrize("url", ["http://a..b/", "https://.example.com/x", "http://" + "a" * 64 + ".com/", "http://[::1/x", "http://example.com:99999/"])
+def test_urls_whose_host_or_port_cannot_be_used_are_refused(url):
+    with pytest.raises(InvalidURL, match="not a valid"):
+        check_fetchable(url)
+
+
+def test_fully_qualified_international_and_literal_hosts_are_accepted():
+    for url in ("http://example.com./x", "https://bücher.de/", "http://[2001:db8::1]:8080/x", "http://" + "a" * 63 + ".com/"):
+        assert check_fetchable(url) == url
+
+
 async def test_entries_whose_link_is_not_http_keep_the_feed_text(server, poller, sessions):
     from sqlmodel import select
 
@@ -45,15 +56,16 @@ async def test_entries_whose_link_is_not_http_keep_the_feed_text(server, poller,
 <item><title>Script link</title><link>javascript:alert(1)</link><description>Kept as text.</description></item>
 <item><title>Mail link</title><link>mailto:desk@example.org</link><description>Also kept.</description></item>
 <item><title>Long link</title><link>https://example.org/?q=""" + "x" * MAX_URL_LENGTH + """</link><description>Kept too.</description></item>
+<item><title>Empty label</title><link>http://news..example.org/a</link><description>And this.</description></item>
 </channel></rss>""", Content_Type="application/rss+xml")
     async with sessions() as session:
         await add_feed(session, feed, 900)
     report = await poller.poll_due_feeds()
-    assert report.articles_new == 3
+    assert report.articles_new == 4 and report.feeds_failed == 0
     async with sessions() as session:
         articles = (await session.exec(select(Article).order_by(Article.id))).all()
     assert [(a.url, str(a.extraction_status), a.text) for a in articles] == [
-        (None, "skipped", "Kept as text."), (None, "skipped", "Also kept."), (None, "skipped", "Kept too.")]
+        (None, "skipped", "Kept as text."), (None, "skipped", "Also kept."), (None, "skipped", "Kept too."), (None, "skipped", "And this.")]
 
 
 async def test_oversized_guid_and_title_are_stored_once(server, poller, sessions):

@@ -104,7 +104,7 @@ def test_subscription_api(api, server):
     rotated = httpx.post(f"{api}/v1/subscriptions/{sub['id']}/rotate-secret").json()
     assert rotated["secret"] != sub["secret"] and rotated["previous_secret_expires_at"]
 
-    for bad in ({"url": hook}, {"url": "ftp://x/y", "event_types": ["article.created"]},
+    for bad in ({"url": hook}, {"url": "ftp://x/y", "event_types": ["article.created"]}, {"url": "http://a..b/hook", "event_types": ["article.created"]},
                 {"url": hook, "event_types": ["article.deleted"]}, {"url": hook, "event_types": ["article.created"], "filter": {"nope": 1}},
                 {"url": hook, "event_types": ["article.created"], "filter": {"terms": [" "]}}):
         assert_problem(httpx.post(f"{api}/v1/subscriptions", json=bad), 422)

@@ -86,8 +86,12 @@ def check_scheme(url: str) -> None:
 
 
 async def system_resolver(host: str, port: int) -> list[tuple[str, int]]:
-    """Resolve ``host`` with the operating system's resolver (``getaddrinfo``, off the event loop)."""
-    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    """Resolve ``host`` with the operating system's resolver (``getaddrinfo``, off the event loop).
+    Raises ``OSError`` (``socket.gaierror``) when it cannot, a name the DNS cannot carry included."""
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except UnicodeError as exc:  # IDNA: an empty label or one over 63 characters
+        raise socket.gaierror(socket.EAI_NONAME, f"not a valid host name: {exc}") from exc
     seen: list[tuple[str, int]] = []
     for _family, _type, _proto, _name, sockaddr in infos:
         pair = (str(sockaddr[0]).split("%")[0], int(sockaddr[1]))

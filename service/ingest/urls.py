@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,12 +27,43 @@ def check_fetchable(url: str) -> str:
     Raises ``InvalidURL`` otherwise (``file:``, ``ftp:``, relative paths, garbage, too long).
     """
     url = url.strip()
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:  # "Invalid IPv6 URL", "Port out of range 0-65535"
+        raise InvalidURL(f"not a valid URL ({exc}): {url[:200]!r}") from exc
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidURL(f"not an absolute http(s) URL: {url[:200]!r}")
+    if not valid_host(parts.hostname):
+        raise InvalidURL(f"not a valid host name (an empty label, or one over 63 characters): {parts.hostname[:200]!r}")
     if not fits(url):
         raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters: {url[:200]!r}…")
     return url
+
+
+def fetchable(url: str) -> bool:
+    """Whether ``check_fetchable`` accepts ``url``."""
+    try:
+        check_fetchable(url)
+    except InvalidURL:
+        return False
+    return True
+
+
+def valid_host(host: str) -> bool:
+    """Whether ``host`` (a URL's host name, without brackets) is an IP address or a name the DNS
+    can carry: IDNA-encodable, so no empty label and none over 63 octets (RFC 1035 section 2.3.4,
+    RFC 5890). A trailing dot (a fully qualified name) is allowed."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    try:
+        host.encode("idna")
+    except UnicodeError:
+        return False
+    return True
 
 
 def fits(url: str) -> bool:
