@@ -56,6 +56,30 @@ def test_bad_feed_bodies_are_422_problems(api, body):
     assert problem["errors"]
 
 
+def test_feeds_carrying_nul_and_lone_surrogates_are_stored_without_them(api, server):
+    """PostgreSQL text cannot hold U+0000 and no driver can encode a lone surrogate (a JSON
+    "\\ud800" escape): such characters are dropped or replaced, never a 500 or a lost poll."""
+    import json as jsonlib
+
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Odd\ud800 feed", "items": [
+        {"id": "x\ud800", "url": server.url("/one.html"), "title": "Bad\ud800 title\u0000", "content_text": "Text \ud800 here."}]}
+    json_url = server.add("/odd.json", jsonlib.dumps(doc), Content_Type="application/feed+json")
+    rss_url = server.add("/nul.xml", "<?xml version='1.0'?><rss version='2.0'><channel><title>nul\x00title</title><item>"
+                         "<title>it\x00em</title><guid>g\x00</guid><description>d\x00d</description></item></channel></rss>",
+                         Content_Type="application/rss+xml")
+    titles = []
+    for url in (json_url, rss_url):
+        created = httpx.post(f"{api}/v1/feeds", json={"url": url}, timeout=60)
+        assert created.status_code == 201, created.text
+        assert created.json()["article_count"] == 1  # (a NUL makes the XML ill-formed: a recovery warning)
+        titles.append(created.json()["title"])
+    assert titles == ["Odd\ufffd feed", "nultitle"]
+    articles = httpx.get(f"{api}/v1/articles", timeout=60).json()["items"]
+    assert sorted(a["title"] for a in articles) == ["Bad\ufffd title", "item"]
+    exported = httpx.get(f"{api}/v1/feeds/export", timeout=60)
+    assert exported.status_code == 200 and "\x00" not in exported.text
+
+
 @pytest.mark.parametrize("url", ["http://a..b/feed", "http://" + "a" * 64 + ".com/feed", "http://[::1/feed", "http://example.com:99999/feed"])
 def test_feed_urls_whose_host_or_port_cannot_be_used_are_422_problems(api, url):
     problem = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": url}, timeout=60), 422)

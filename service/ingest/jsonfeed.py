@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code, parse_date
+from service.ingest.text import storable
 
 
 def _str(value: Any) -> str | None:
@@ -78,7 +79,7 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     (for example a truncated download) or JSON that is neither format.
     """
     try:
-        doc = json.loads(body.decode("utf-8-sig"))
+        doc = _storable(json.loads(body.decode("utf-8-sig")))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FeedParseError(f"invalid JSON feed: {exc}") from exc
     if isinstance(doc, dict) and isinstance(doc.get("rss"), dict):
@@ -86,3 +87,15 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
     if isinstance(doc, dict) and ("jsonfeed.org" in str(doc.get("version", "")) or isinstance(doc.get("items"), list)):
         return _json_feed(doc, url)
     raise FeedParseError("JSON document is not a JSON Feed (no version or items)")
+
+
+def _storable(value: Any) -> Any:
+    """``value`` (decoded JSON) with every string through ``text.storable``: a ``"\\ud800"``
+    escape decodes to a lone surrogate, which cannot be UTF-8 encoded (keys, storage)."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(key): _storable(item) for key, item in value.items()}
+    return value

@@ -12,6 +12,7 @@ import calendar
 import io
 import re
 import time
+from dataclasses import fields
 from datetime import UTC, datetime
 
 import feedparser
@@ -20,7 +21,7 @@ from service.ingest.dates import UnknownDate, parse_date_strict
 from service.ingest.encoding import to_utf8_document
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
-from service.ingest.text import clip_title, html_to_text
+from service.ingest.text import clip_title, html_to_text, storable
 from service.ingest.urls import fetchable
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
@@ -99,6 +100,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     its entries with ``warning`` set.
     """
     parsed = _parse(body, url, content_type)
+    _make_storable(parsed)
     if len(parsed.entries) > max_entries:
         extra = len(parsed.entries) - max_entries
         parsed.entries = parsed.entries[:max_entries]
@@ -115,6 +117,18 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
             entry.link = None
             entry.key = entry_key(None, entry.guid, entry.title, entry.published_at, entry.summary_html)
     return parsed
+
+
+def _make_storable(parsed: ParsedFeed) -> None:
+    """Every string of ``parsed`` and its entries through ``text.storable`` (in place), so that no
+    NUL or lone surrogate a feed carries can fail the insert of a whole poll."""
+    for item in (parsed, *parsed.entries):
+        for spec in fields(item):
+            value = getattr(item, spec.name)
+            if isinstance(value, str):
+                setattr(item, spec.name, storable(value))
+            elif isinstance(value, list):
+                setattr(item, spec.name, [storable(v) if isinstance(v, str) else v for v in value])
 
 
 _FEED_ROOT = re.compile(rb"^(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*<(?:[\w.-]+:)?(rss|feed|RDF|channel)\b", re.S | re.I)

@@ -81,6 +81,17 @@ MAX_TITLE_LENGTH = 1000
 page that put its text there."""
 
 
+# What no database column can hold: NUL (PostgreSQL text refuses U+0000) and lone surrogates (a JSON
+# "\ud800" escape decodes to one; UTF-8 cannot encode it, so neither driver can store it).
+_NUL = re.compile("\x00")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(value: str) -> str:
+    """``value`` without NUL characters and with each lone surrogate replaced by U+FFFD."""
+    return _SURROGATE.sub("\ufffd", _NUL.sub("", value))
+
+
 def clip_title(title: str | None) -> str | None:
     """``title`` cut to ``MAX_TITLE_LENGTH`` characters, ending with "…" when cut; None stays None."""
     if title is None or len(title) <= MAX_TITLE_LENGTH:
