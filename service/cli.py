@@ -27,6 +27,7 @@ import contextlib
 import gzip
 import json
 import logging
+import math
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -286,23 +287,43 @@ def _stories_params(settings: Settings):
     return params_from(settings)
 
 
-def _read_rows(path: str) -> list[dict]:
+def _read_rows(path: str, check) -> list[dict]:
+    """The lines of the JSON Lines file ``path``, each passed to ``check`` (``files.check_*``);
+    ``CommandError`` for a missing or empty file or a bad line."""
     from service.stories.files import read_jsonl
 
-    if not Path(path).is_file():
+    if not Path(path).exists():
         raise CommandError(f"no such file: {path}")
+    if not Path(path).is_file():
+        raise CommandError(f"not a file: {path}")
     try:
-        return read_jsonl(path)
+        rows = read_jsonl(path, check)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
+    if not rows:
+        raise CommandError(f"{path}: no lines to read")
+    return rows
+
+
+def _check_output(output: str | None) -> None:
+    """Fail before the work, not after it, when ``output`` cannot be a file to write."""
+    if output and (Path(output).is_dir() or not Path(output).resolve().parent.is_dir()):
+        raise CommandError(f"cannot write {output}: not a file in an existing directory")
 
 
 def _write_lines(rows: list[dict], output: str | None) -> None:
-    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-    if output:
-        Path(output).write_text(lines, encoding="utf-8")
-    else:
-        sys.stdout.write(lines)
+    """``rows`` as JSON Lines to ``output`` or stdout. A lone surrogate in an id (a ``"\\ud800"``
+    escape in the input) is written back as that escape."""
+    data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8", "backslashreplace")
+    if not output:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    try:
+        Path(output).write_bytes(data)
+    except OSError as exc:
+        raise CommandError(f"cannot write {output}: {exc.strerror or exc}") from exc
 
 
 def _scores(gold: list, predicted: list) -> dict:
@@ -313,12 +334,10 @@ def _scores(gold: list, predicted: list) -> dict:
 
 
 def cmd_stories_cluster(args: argparse.Namespace, settings: Settings) -> None:
-    from service.stories.files import cluster_rows
+    from service.stories.files import check_article, cluster_rows
 
-    rows = _read_rows(args.input)
-    for number, row in enumerate(rows, 1):
-        if "id" not in row:
-            raise CommandError(f"{args.input}:{number}: no id")
+    rows = _read_rows(args.input, check_article)
+    _check_output(args.output)
     with tqdm(total=len(rows), desc="articles", unit="article", file=sys.stderr, disable=args.quiet) as bar:
         labels = cluster_rows(rows, _stories_params(settings), bar.update)
     _write_lines([{"id": row["id"], "story": label} for row, label in zip(rows, labels, strict=True)], args.output)
@@ -328,9 +347,13 @@ def cmd_stories_cluster(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_stories_eval(args: argparse.Namespace, settings: Settings) -> None:
-    gold = {row["id"]: row["story"] for row in _read_rows(args.gold) if row.get("story") is not None}
-    predicted = {row["id"]: row["story"] for row in _read_rows(args.predicted)}
-    missing = [key for key in gold if key not in predicted]
+    from service.stories.files import check_label
+
+    gold = {row["id"]: row["story"] for row in _read_rows(args.gold, check_label) if row.get("story") is not None}
+    predicted = {row["id"]: row.get("story") for row in _read_rows(args.predicted, check_label)}
+    if not gold:
+        raise CommandError(f"{args.gold}: no line has a story")
+    missing = [key for key in gold if predicted.get(key) is None]
     if missing:
         raise CommandError(f"{len(missing)} gold articles have no prediction (first: {missing[0]})")
     print(json.dumps(_scores(list(gold.values()), [predicted[key] for key in gold]), indent=2))
@@ -338,13 +361,13 @@ def cmd_stories_eval(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_stories_compare(args: argparse.Namespace, settings: Settings) -> None:
     from service.stories import metrics
-    from service.stories.files import compare_pairs
+    from service.stories.files import check_pair, compare_pairs, pair_articles
 
-    pairs = _read_rows(args.input)
+    pairs = _read_rows(args.input, check_pair)
+    _check_output(args.output)
     params = _stories_params(settings)
-    with tqdm(total=1, desc="encoding articles", file=sys.stderr, disable=args.quiet) as bar:
-        results = compare_pairs(pairs, params)
-        bar.update(1)
+    with tqdm(total=len(pair_articles(pairs)), desc="articles", unit="article", file=sys.stderr, disable=args.quiet) as bar:
+        results = compare_pairs(pairs, params, progress=bar.update)
     _write_lines(results, args.output)
     graded = [(pair, result) for pair, result in zip(pairs, results, strict=True) if pair.get("overall") is not None]
     if graded:
@@ -352,10 +375,11 @@ def cmd_stories_compare(args: argparse.Namespace, settings: Settings) -> None:
         for name, subset in (("all", graded), ("de-en", [g for g in graded if {g[0].get("lang1"), g[0].get("lang2")} == {"de", "en"}])):
             if not subset:
                 continue
-            gold_same = [pair.get("same_story", pair["overall"] <= 1.5) for pair, _r in subset]
+            gold_same = [pair["overall"] <= 1.5 if pair.get("same_story") is None else pair["same_story"] for pair, _r in subset]
+            pearson = metrics.pearson([r["score"] for _p, r in subset], [-pair["overall"] for pair, _r in subset])
             report[name] = {
                 "pairs": len(subset),
-                "pearson": round(metrics.pearson([r["score"] for _p, r in subset], [-pair["overall"] for pair, _r in subset]), 4),
+                "pearson": round(pearson, 4) if math.isfinite(pearson) else None,  # None: fewer than two distinct values
                 "same_story": metrics.binary(gold_same, [r["same_story"] for _p, r in subset]).as_dict(),
             }
         print(json.dumps(report), file=sys.stdout if args.output else sys.stderr)

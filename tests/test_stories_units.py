@@ -152,6 +152,53 @@ def test_cli_cluster_eval_and_compare(tmp_path):
     assert unwritable.returncode == 1 and "no-dir" in unwritable.stderr and "database" not in unwritable.stderr
 
 
+_GOOD = {"id": "a", "lang": "en", "outlet": "x", "published": None, "title": "Bridge closed", "text": None, "url": None}
+
+
+@pytest.mark.parametrize(("command", "lines", "message"), [
+    ("cluster", [], "no lines to read"),
+    ("cluster", ["null"], ":1: not a JSON object"),
+    ("cluster", [json.dumps(_GOOD), json.dumps(dict(_GOOD, id="b", published="2020-13-45"))], ":2: published must be ISO 8601"),
+    ("cluster", [json.dumps(dict(_GOOD, published=12345))], "published must be ISO 8601 or null, not 12345"),
+    ("cluster", [json.dumps(dict(_GOOD, title=5))], "title must be a string or null, not int"),
+    ("cluster", [json.dumps(dict(_GOOD, title=None))], "neither a title nor a text"),
+    ("cluster", [json.dumps(dict(_GOOD, story=[1]))], "story must be a string, an integer or null"),
+    ("cluster", [json.dumps(dict(_GOOD, id=None))], "no id"),
+    ("compare", [json.dumps({"pair_id": "p", "a": _GOOD})], ":1: b: not a JSON object"),
+    ("compare", [json.dumps({"pair_id": "p", "a": _GOOD, "b": dict(_GOOD, id="b"), "overall": "high"})], "overall must be a number"),
+])
+def test_cli_refuses_bad_lines_with_one_line_naming_them(tmp_path, capsys, command, lines, message):
+    from service.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(line + "\n" for line in lines))
+    assert main(["stories", command, "--quiet", str(source)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_cli_output_problems_are_named_before_the_work(tmp_path, capsys):
+    from service.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(_GOOD) + "\n" + '{"id": "\\ud800", "title": "Lone surrogate id", "text": null}\n')
+    for output in (tmp_path, tmp_path / "missing" / "out.jsonl"):
+        assert main(["stories", "cluster", "--quiet", str(source), "-o", str(output)]) == 1
+        assert "cannot write" in capsys.readouterr().err
+    assert main(["stories", "cluster", "--quiet", str(tmp_path)]) == 1 and "not a file" in capsys.readouterr().err
+    out = tmp_path / "out.jsonl"
+    assert main(["stories", "cluster", "--quiet", str(source), "-o", str(out)]) == 0
+    assert [json.loads(line)["id"] for line in out.read_text(encoding="utf-8").splitlines()] == ["a", "\ud800"]  # written back as its escape
+    gold, predicted = tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+    gold.write_text(json.dumps(dict(_GOOD, story="s")) + "\n")
+    predicted.write_text(json.dumps({"id": "a"}) + "\n")
+    assert main(["stories", "eval", str(gold), str(predicted)]) == 1 and "no prediction" in capsys.readouterr().err
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"pair_id": "p", "a": _GOOD, "b": dict(_GOOD, id="b"), "overall": 1.0}) + "\n")
+    assert main(["stories", "compare", "--quiet", str(pairs), "-o", str(tmp_path / "cmp.jsonl")]) == 0
+    assert json.loads(capsys.readouterr().out)["all"]["pearson"] is None  # one pair has no correlation: null, not NaN
+
+
 def test_grown_stories_with_converging_centroids_are_mergeable():
     from service.stories.clustering import mergeable
 

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 
 from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_score, threshold_for
@@ -19,18 +20,80 @@ from service.stories.features import ArticleFeatures, article_features, encode_a
 BATCH = 64
 
 
-def read_jsonl(path: str | Path) -> list[dict]:
-    """Every JSON object of a JSON Lines file (blank lines skipped). Raises ValueError naming the
-    line for invalid JSON."""
+def read_jsonl(path: str | Path, check: Callable[[Any, str], None] | None = None) -> list[dict]:
+    """Every JSON value of a JSON Lines file (blank lines skipped), each passed to ``check(value,
+    "PATH:LINE")`` when given. Raises ValueError naming the line for invalid JSON (or whatever
+    ``check`` raises)."""
     rows = []
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
                 try:
-                    rows.append(json.loads(line))
+                    row = json.loads(line)
                 except json.JSONDecodeError as exc:
                     raise ValueError(f"{path}:{number}: not JSON: {exc}") from exc
+                if check is not None:
+                    check(row, f"{path}:{number}")
+                rows.append(row)
     return rows
+
+
+_ARTICLE_TEXT = ("title", "text", "lang", "outlet", "url")
+
+
+def _label(value: Any) -> bool:
+    return isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
+def check_article(row: Any, where: str) -> None:
+    """Raise ValueError naming ``where`` unless ``row`` is an article line: an object with an
+    ``id`` (string or integer), a ``title`` or a ``text``, ``title``/``text``/``lang``/``outlet``/``url``
+    strings or null, ``published`` ISO 8601 or null, ``story`` (gold, optional) a string, an
+    integer or null."""
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: not a JSON object")
+    if not _label(row.get("id")):
+        raise ValueError(f"{where}: no id (a string or an integer)")
+    for name in _ARTICLE_TEXT:
+        if row.get(name) is not None and not isinstance(row[name], str):
+            raise ValueError(f"{where}: {name} must be a string or null, not {type(row[name]).__name__}")
+    if not (row.get("title") or row.get("text")):
+        raise ValueError(f"{where}: neither a title nor a text")
+    published = row.get("published")
+    try:
+        if published is not None and not isinstance(published, str):
+            raise ValueError(type(published).__name__)
+        parse_time(published)
+    except ValueError as exc:
+        raise ValueError(f"{where}: published must be ISO 8601 or null, not {published!r}") from exc
+    if row.get("story") is not None and not _label(row["story"]):
+        raise ValueError(f"{where}: story must be a string, an integer or null")
+
+
+def check_pair(row: Any, where: str) -> None:
+    """Raise ValueError naming ``where`` unless ``row`` is a pair line: an object with a
+    ``pair_id`` (string or integer), articles ``a`` and ``b`` (``check_article``; ``story`` unused),
+    ``overall`` a number or null, ``same_story`` a boolean or null."""
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: not a JSON object")
+    if not _label(row.get("pair_id")):
+        raise ValueError(f"{where}: no pair_id (a string or an integer)")
+    for side in ("a", "b"):
+        check_article(row.get(side), f"{where}: {side}")
+    overall = row.get("overall")
+    if overall is not None and (isinstance(overall, bool) or not isinstance(overall, (int, float)) or overall != overall):
+        raise ValueError(f"{where}: overall must be a number or null")
+    if row.get("same_story") is not None and not isinstance(row["same_story"], bool):
+        raise ValueError(f"{where}: same_story must be true, false or null")
+
+
+def check_label(row: Any, where: str) -> None:
+    """Raise ValueError naming ``where`` unless ``row`` is an object with an ``id`` and a ``story``
+    (strings or integers; ``story`` may be null: unlabelled)."""
+    if not isinstance(row, dict) or not _label(row.get("id")):
+        raise ValueError(f"{where}: not an object with an id (a string or an integer)")
+    if row.get("story") is not None and not _label(row["story"]):
+        raise ValueError(f"{where}: story must be a string, an integer or null")
 
 
 def parse_time(value: str | None) -> datetime | None:
@@ -79,21 +142,29 @@ def cluster_rows(rows: list[dict], params: Params = Params(), progress: Callable
     return [clusterer.resolve(label) for label in labels]
 
 
-def pair_features(pairs: list[dict]) -> dict[str, ArticleFeatures]:
-    """Features of every distinct article in ``pairs`` (by article id)."""
-    articles: dict[str, dict] = {}
-    for pair in pairs:
-        for side in ("a", "b"):
-            articles[str(pair[side]["id"])] = pair[side]
-    rows = list(articles.values())
-    order = list(range(len(rows)))
-    return {str(rows[i]["id"]): f for i, f in features_stream(rows, order)}
+def pair_articles(pairs: list[dict]) -> dict[str, dict]:
+    """The distinct articles of ``pairs``, by article id (as a string)."""
+    return {str(pair[side]["id"]): pair[side] for pair in pairs for side in ("a", "b")}
 
 
-def compare_pairs(pairs: list[dict], params: Params = Params(), features: dict[str, ArticleFeatures] | None = None) -> list[dict]:
+def pair_features(pairs: list[dict], progress: Callable[[int], None] | None = None) -> dict[str, ArticleFeatures]:
+    """Features of every distinct article in ``pairs`` (by article id); ``progress(1)`` after each."""
+    rows = list(pair_articles(pairs).values())
+    feats = {}
+    for i, features in features_stream(rows, list(range(len(rows)))):
+        feats[str(rows[i]["id"])] = features
+        if progress:
+            progress(1)
+    return feats
+
+
+def compare_pairs(
+    pairs: list[dict], params: Params = Params(), features: dict[str, ArticleFeatures] | None = None, progress: Callable[[int], None] | None = None
+) -> list[dict]:
     """``{"pair_id", "score" (0..1), "same_story"}`` per pair, where ``same_story`` is whether the
-    clusterer would put ``b`` into a story holding only ``a`` (or the other way round)."""
-    feats = features if features is not None else pair_features(pairs)
+    clusterer would put ``b`` into a story holding only ``a`` (or the other way round).
+    ``progress(1)`` after each article's features."""
+    feats = features if features is not None else pair_features(pairs, progress)
     background = DocumentFrequencies(feats.values())  # the file's articles stand in for the window
     out = []
     for pair in pairs:
@@ -103,4 +174,4 @@ def compare_pairs(pairs: list[dict], params: Params = Params(), features: dict[s
     return out
 
 
-__all__ = ["read_jsonl", "parse_time", "stream_order", "cluster_rows", "compare_pairs", "pair_features"]
+__all__ = ["read_jsonl", "check_article", "check_pair", "check_label", "parse_time", "stream_order", "cluster_rows", "compare_pairs", "pair_features"]
