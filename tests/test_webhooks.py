@@ -188,6 +188,19 @@ async def test_an_endpoint_failing_for_the_whole_period_is_disabled(api, server,
     assert shown["state"] == "disabled" and "failing continuously" in shown["disabled_reason"]
 
 
+async def test_a_stored_url_that_cannot_be_used_fails_attempts_instead_of_stalling(api, server, sessions):
+    """A subscription whose URL cannot be resolved at all (here an empty host label, stored before
+    URLs were checked for it) counts attempts and ends failed, like any other failing endpoint."""
+    sub = _subscribe(api, server.url("/fine"))
+    async with sessions() as session:
+        row = await session.get(Subscription, sub["id"])
+        row.url = "http://hooks..example.org/in"
+        await session.commit()
+    httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test")
+    failed = _wait_for_delivery(api, sub["id"], "failed")
+    assert failed["attempts"] == len(FAST_RETRIES) + 1 and "not a valid host name" in failed["last_error"]
+
+
 def test_retry_schedule_ends_failed(api, server):
     server.post_statuses["/always500"] = [500]
     sub = _subscribe(api, server.url("/always500"))
