@@ -226,3 +226,18 @@ async def test_bl18_url_variants_of_one_story_end_in_one_story(server, poller, s
     assert storm[0]["duplicate_of"] is None
     assert all(a["duplicate_of"] == storm[0]["id"] and a["similarity"] == 1.0 for a in storm[1:])
     assert home[0]["url"] == server.base + "/"
+
+
+async def test_an_article_without_a_page_or_declared_language_gets_one_from_its_feed_text(server, poller, sessions, api):
+    """No link to extract, no <language> in the feed: the linker identifies the language from the
+    feed's text, so the article and its story can be found by language."""
+    feed_url = server.add("/nolang.xml", (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title><link>https://wire.example/</link>'
+        f"<item><title>{st.ORCHARD_TITLE}</title><guid isPermaLink=\"false\">orchard-1</guid>"
+        f"<description>{st.ORCHARD}</description></item></channel></rss>"), Content_Type="application/rss+xml")
+    await _poll(poller, sessions, [feed_url])
+    articles = httpx.get(f"{api}/v1/articles", params={"lang": "en"}).json()["items"]
+    assert [a["title"] for a in articles] == [st.ORCHARD_TITLE]
+    assert articles[0]["story_id"] is not None
+    story = httpx.get(f"{api}/v1/stories/{articles[0]['story_id']}").json()
+    assert story["languages"] == ["en"]

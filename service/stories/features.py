@@ -106,6 +106,9 @@ class ArticleFeatures:
     has_text: bool = False
     text_vector: np.ndarray | None = None
     chars: int = 0
+    lang_confidence: float | None = None
+    """The language identifier's probability when ``lang`` was identified from the text by
+    ``linker.link_features``, not given."""
 
 
 _DEFAULT = object()

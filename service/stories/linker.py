@@ -52,10 +52,18 @@ MAX_NEAR_CANDIDATES = 50
 
 def link_features(title: str | None, text: str | None, lang: str | None, published: datetime | None, text_vectors: bool = True) -> ArticleFeatures:
     """``article_features`` with positional arguments, for ``WorkerPool.run`` (runs in a worker);
-    ``text_vectors`` False leaves the text encoder out (``Settings.story_text_vectors``)."""
-    if text_vectors:
-        return article_features(title, text, lang, published)
-    return article_features(title, text, lang, published, texts=None)
+    ``text_vectors`` False leaves the text encoder out (``Settings.story_text_vectors``). Without
+    ``lang`` (no page extracted, no language in the feed), the language is identified from the text
+    (``ingest.language.identify``) and ``assign`` stores it on the article."""
+    guess = None
+    if lang is None and text:
+        from service.ingest.language import identify
+
+        guess = identify(text)
+        lang = guess.code if guess is not None else None
+    features = article_features(title, text, lang, published) if text_vectors else article_features(title, text, lang, published, texts=None)
+    features.lang_confidence = guess.confidence if guess is not None else None
+    return features
 
 
 def params_from(settings: Settings) -> Params:
@@ -167,6 +175,8 @@ class Linker:
             if article is None or article.linked_at is not None:
                 await session.commit()
                 return None
+            if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
+                article.language, article.language_confidence = feats.lang, feats.lang_confidence
             duplicate, similarity = await self._duplicate(session, article, feats)
             for band in feats.bands:
                 session.add(ArticleBand(band=band, article_id=article.id))
