@@ -26,11 +26,12 @@ and 0 "very dissimilar"; predictions can leave that range a little.
 
 Coefficients: ``combiner.json`` beside this module, written by ``bench/stories_combiner.py`` (ridge
 regression on the basis above, slopes of the similarity signals kept non-negative; fitted on the
-SemEval-2022 Task 8 training pairs of ``corpus/crosslingual/pairs_dev.jsonl``: the 609
-same-language pairs for the models with ``lexical``, all 682 for those without, whose intercept
-is then moved by the shrunken mean residual of the cross-language pairs; each pair's basis the
-mean of its two directions, as ``clustering.pair_score`` scores it). Its cross-validated figures are in
-the file and in docs/benchmarks.md. Only the standard library is needed here.
+SemEval-2022 Task 8 training pairs of ``corpus/crosslingual/pairs_dev.jsonl``, each model on the
+pairs that have the optional signals it reads (``lexical``: the 609 same-language pairs;
+``text``: pairs of two articles with body text); a model without ``lexical`` then has its
+intercept moved by its shrunken mean residual over the cross-language pairs; each pair's basis is
+the mean of its two directions, as ``clustering.pair_score`` scores it). Its cross-validated
+figures are in the file and in docs/benchmarks.md. Only the standard library is needed here.
 """
 
 from __future__ import annotations
