@@ -54,8 +54,9 @@ class Settings(BaseSettings):
     lease_seconds: int = Field(
         default=300,
         ge=10,
-        description="How long a claimed feed, page or delivery stays claimed before another worker may take it; "
-        "must exceed total_timeout + extract_timeout and webhook_timeout.",
+        description="Seconds a claimed feed, page, delivery or article to link stays claimed without renewal; a "
+        "working process renews its claims every third of it, so this bounds how soon other workers take over the "
+        "work of a process that died or hung. Must exceed total_timeout + extract_timeout and webhook_timeout.",
     )
     feed_batch: int = Field(default=20, ge=1, description="Feeds claimed per poller round.")
     page_concurrency: int = Field(default=8, ge=1, description="Article pages fetched at once.")

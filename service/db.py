@@ -42,7 +42,12 @@ def create_engine(url: str) -> AsyncEngine:
         def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA journal_mode=WAL")
+            # Setting the journal mode takes a write lock even when the file is already in WAL mode;
+            # once, a connection opened while the API server was writing failed there with
+            # "database is locked". The mode is stored in the file, so set it only when it differs.
+            cur.execute("PRAGMA journal_mode")
+            if cur.fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 

@@ -2,23 +2,35 @@
 pending deliveries).
 
 A claim selects due rows with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite ignores the
-clause and serialises writers), stamps them with the claimer and a lease expiry, and commits. Rows
-whose lease has expired (their claimer died) are due again. A finished step clears the lease.
+clause and serialises writers), stamps them with the claimer and a lease expiry, and commits. While
+the claimer works, ``kept`` extends the leases it still holds (a heartbeat), so slow work — a feed
+parse queued behind page extractions, a long stall at a host — is never taken over while its
+claimer lives. Rows whose lease has expired (their claimer died or hung) are due again. A finished
+step clears the lease.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import utcnow
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+RENEWALS_PER_LEASE = 3
+"""``kept`` renews a lease this many times per lease period, so one late or failed renewal (a busy
+database) does not let the lease lapse."""
 
 # With ``spread_by``, how many due rows per claimed row are read to choose from (ids and URLs only:
 # 1,000 rows for a batch of 20). A host with more due rows than that can still fill a claim; a host
@@ -92,3 +104,49 @@ def release(row) -> None:
     """Clear ``row``'s lease (the caller commits)."""
     row.lease_owner = None
     row.lease_until = None
+
+
+async def renew(
+    session: AsyncSession, model: type, ids: list[int], owner: str | None, lease_seconds: float,
+    *, until_column: str = "lease_until",
+) -> int:
+    """Extend to now + ``lease_seconds`` (seconds) the leases of the rows ``ids`` of ``model`` that
+    are still leased — by ``owner`` when it is given (a row another claimer took over, or one the
+    step released, is left alone); commit and return how many rows were extended."""
+    until_attr = getattr(model, until_column)
+    conditions = [col(model.id).in_(ids), col(until_attr).is_not(None)]
+    if owner is not None:
+        conditions.append(col(model.lease_owner) == owner)
+    until = utcnow() + timedelta(seconds=lease_seconds)
+    result = await session.exec(sa.update(model).where(*conditions).values({until_column: until}))
+    await session.commit()
+    return result.rowcount
+
+
+@contextlib.asynccontextmanager
+async def kept(
+    sessions: async_sessionmaker[AsyncSession], model: type, rows: list, owner: str | None, lease_seconds: float,
+    *, until_column: str = "lease_until",
+) -> AsyncIterator[None]:
+    """Keep the leases of the claimed ``rows`` alive while the ``async with`` block runs: every
+    ``lease_seconds / RENEWALS_PER_LEASE`` seconds a background task extends (``renew``) those still
+    held. A failed renewal is logged and tried again at the next beat; it never interrupts the block.
+    When the process dies, the beats stop and the leases expire, so other workers take the rows."""
+    ids = [row.id for row in rows]
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / RENEWALS_PER_LEASE)
+            try:
+                async with sessions() as session:
+                    await renew(session, model, ids, owner, lease_seconds, until_column=until_column)
+            except Exception:  # a busy or unreachable database: the next beat tries again
+                log.warning("renewing the leases of %d %s rows failed", len(ids), model.__name__, exc_info=True)
+
+    task = asyncio.create_task(beat())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -1,9 +1,17 @@
-"""Claims with a lease take turns between hosts, so one host's backlog cannot starve the others."""
+"""Claims with a lease take turns between hosts, so one host's backlog cannot starve the others;
+leases are kept alive while their claimer works and lapse once it stops."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from datetime import timedelta
 
+import sqlalchemy as sa
+
+from service import leases
+from service.db import create_engine, session_factory
 from service.ingest import store
 from service.models import Feed, utcnow
 
@@ -29,3 +37,81 @@ async def test_a_busy_host_does_not_fill_every_claim(sessions):
     async with sessions() as session:  # the rest stay claimable by others
         again = await store.claim_due_feeds(session, "other-owner", 60, 100)
     assert len(again) == 38 and not {f.id for f in again} & {f.id for f in claimed}
+
+
+async def _lease_until(sessions, feed_id: int):
+    async with sessions() as session:
+        return (await session.get(Feed, feed_id, populate_existing=True)).lease_until
+
+
+async def _wait_for(predicate, timeout: float = 30):
+    """Ask ``predicate()`` (async) until it returns something true; return it."""
+    deadline = time.monotonic() + timeout
+    while not (result := await predicate()):
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.02)  # the interval between two looks
+    return result
+
+
+async def test_renew_extends_only_the_leases_still_held(sessions):
+    now = utcnow()
+    async with sessions() as session:
+        session.add_all(Feed(url=f"https://a.example.org/{i}", next_poll_at=now - timedelta(minutes=1)) for i in range(3))
+        await session.commit()
+    async with sessions() as session:
+        released, taken, lapsed = await store.claim_due_feeds(session, "owner-a", 60, 3)
+    ids = [released.id, taken.id, lapsed.id]
+    async with sessions() as session:
+        await session.exec(sa.update(Feed).where(Feed.id == released.id).values(lease_owner=None, lease_until=None))
+        await session.exec(sa.update(Feed).where(Feed.id == taken.id).values(lease_owner="owner-b"))
+        await session.exec(sa.update(Feed).where(Feed.id == lapsed.id).values(lease_until=now - timedelta(seconds=5)))
+        await session.commit()
+    taken_until = await _lease_until(sessions, taken.id)
+    async with sessions() as session:
+        assert await leases.renew(session, Feed, ids, "owner-a", 600) == 1
+    assert await _lease_until(sessions, released.id) is None  # a released row stays released
+    assert await _lease_until(sessions, taken.id) == taken_until  # another claimer's lease is left alone
+    assert await _lease_until(sessions, lapsed.id) > now + timedelta(seconds=500)  # still ours: extended
+
+
+async def test_a_kept_lease_outlives_its_period_and_lapses_after_the_block(sessions):
+    """A 0.3 s lease renewed every 0.1 s: while the block runs, nobody else can claim the feed
+    however long it takes; after the block, the lease lapses and another owner takes it."""
+    async with sessions() as session:
+        session.add(Feed(url="https://a.example.org/feed", next_poll_at=utcnow() - timedelta(minutes=1)))
+        await session.commit()
+    async with sessions() as session:
+        (feed,) = await store.claim_due_feeds(session, "owner-a", 0.3, 1)
+    first_until = feed.lease_until
+    async with leases.kept(sessions, Feed, [feed], "owner-a", 0.3):
+        # Renewed again and again, past three lease periods after the claim ...
+        async def renewed_past_three_periods():
+            until = await _lease_until(sessions, feed.id)
+            return until > first_until + timedelta(seconds=0.9)
+        await _wait_for(renewed_past_three_periods)
+        async with sessions() as session:  # ... so it is still held
+            assert await store.claim_due_feeds(session, "owner-b", 60, 1) == []
+
+    async def claimed_by_b():
+        async with sessions() as session:
+            return await store.claim_due_feeds(session, "owner-b", 60, 1)
+    (taken,) = await _wait_for(claimed_by_b)
+    assert taken.id == feed.id and taken.lease_owner == "owner-b"
+
+
+async def test_a_failing_renewal_is_logged_and_does_not_stop_the_work(tmp_path, caplog):
+    """The database goes away during the work: each beat logs a warning, the block still finishes."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing' / 'gone.db'}")
+    broken = session_factory(engine)
+    (tmp_path / "missing").rmdir()  # the file can no longer be created: every renewal fails
+    feed = Feed(id=1, url="https://a.example.org/feed")
+    caplog.set_level(logging.WARNING, logger="service.leases")
+    finished = False
+    async with leases.kept(broken, Feed, [feed], "owner-a", 0.3):
+
+        async def warned_twice():
+            return sum("renewing the leases of 1 Feed rows failed" in r.getMessage() for r in caplog.records) >= 2
+        await _wait_for(warned_twice)
+        finished = True
+    assert finished
+    await engine.dispose()

@@ -24,7 +24,7 @@ import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import metrics
+from service import leases, metrics
 from service.config import Settings
 from service.ingest import store
 from service.ingest.entries import FeedParseError
@@ -247,18 +247,20 @@ class Poller:
         def claim(session: AsyncSession) -> Awaitable[list[Feed]]:
             return store.claim_due_feeds(session, self.owner, s.lease_seconds, s.feed_batch)
 
-        return await self._drain(claim, self._poll_guarded, on_feed)
+        return await self._drain(Feed, claim, self._poll_guarded, on_feed)
 
-    async def _drain(self, claim: Callable, handle: Callable, on_item: Callable | None) -> PollReport:
-        """Claim a batch with ``claim(session)``, run ``handle`` on each item concurrently, report
-        each to ``on_item(item, report)``; repeat until a claim comes back empty."""
+    async def _drain(self, model: type, claim: Callable, handle: Callable, on_item: Callable | None) -> PollReport:
+        """Claim a batch of ``model`` rows with ``claim(session)``, run ``handle`` on each item
+        concurrently while their leases are kept alive, report each to ``on_item(item, report)``;
+        repeat until a claim comes back empty."""
         total = PollReport()
         while not self.stopping:
             async with self.sessions() as session:
                 items = await claim(session)
             if not items:
                 return total
-            reports = await asyncio.gather(*(handle(item) for item in items))
+            async with leases.kept(self.sessions, model, items, self.owner, self.settings.lease_seconds):
+                reports = await asyncio.gather(*(handle(item) for item in items))
             for item, report in zip(items, reports, strict=True):
                 total.add(report)
                 if on_item:
@@ -347,7 +349,7 @@ class Poller:
         def claim(session: AsyncSession) -> Awaitable[list[Article]]:
             return store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
 
-        report = await self._drain(claim, self._page_guarded, on_page)
+        report = await self._drain(Article, claim, self._page_guarded, on_page)
         if not self.stopping:
             await self.linker.link_pending()
         return report

@@ -120,8 +120,9 @@ class Linker:
             )
 
     async def link_pending(self, limit: int = 32) -> int:
-        """Link every article that is ready, ``limit`` at a time; returns how many were linked.
-        Never raises for one bad article: it is logged and left unlinked until its lease expires."""
+        """Link every article that is ready, ``limit`` at a time, keeping the batch's leases alive
+        while it is worked on; returns how many were linked. Never raises for one bad article: it is
+        logged and left unlinked until its lease expires."""
         if not self.settings.stories_enabled:
             return 0
         linked = 0
@@ -129,29 +130,33 @@ class Linker:
             articles = await self.claim(limit)
             if not articles:
                 return linked
-            features = await asyncio.gather(
-                *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, self.settings.story_text_vectors) for a in articles),
-                return_exceptions=True,
-            )
-            for article, feats in zip(articles, features, strict=True):
-                if isinstance(feats, BaseException):
-                    # A text that kills or stalls the encoder would fail again: book it as linked
-                    # without a story rather than retrying it every lease period.
-                    log.warning("article %s: story features failed, left without a story: %r", article.id, feats)
-                    await self._give_up(article.id)
-                    continue
-                try:
-                    outcome = await self.assign(article.id, feats)
-                except Exception:
-                    log.exception("article %s: story linking failed", article.id)
-                    continue
-                if outcome is not None:
-                    linked += 1
-                    log.info(
-                        "article %s linked: story %s%s%s", outcome.article_id, outcome.story_id,
-                        " (new)" if outcome.new_story else "",
-                        f", duplicate of {outcome.duplicate_of}" if outcome.duplicate_of else "",
-                    )
+            async with leases.kept(
+                self.sessions, Article, articles, None, self.settings.lease_seconds, until_column="link_lease_until"
+            ):
+                text_vectors = self.settings.story_text_vectors
+                features = await asyncio.gather(
+                    *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, text_vectors) for a in articles),
+                    return_exceptions=True,
+                )
+                for article, feats in zip(articles, features, strict=True):
+                    if isinstance(feats, BaseException):
+                        # A text that kills or stalls the encoder would fail again: book it as linked
+                        # without a story rather than retrying it every lease period.
+                        log.warning("article %s: story features failed, left without a story: %r", article.id, feats)
+                        await self._give_up(article.id)
+                        continue
+                    try:
+                        outcome = await self.assign(article.id, feats)
+                    except Exception:
+                        log.exception("article %s: story linking failed", article.id)
+                        continue
+                    if outcome is not None:
+                        linked += 1
+                        log.info(
+                            "article %s linked: story %s%s%s", outcome.article_id, outcome.story_id,
+                            " (new)" if outcome.new_story else "",
+                            f", duplicate of {outcome.duplicate_of}" if outcome.duplicate_of else "",
+                        )
 
     async def _give_up(self, article_id: int) -> None:
         async with self.sessions() as session:

@@ -101,7 +101,8 @@ class DeliveryWorker:
                 batch = await leases.claim(session, Delivery, due, order, self.owner, lease, self.settings.webhook_concurrency)
             if not batch:
                 return attempted
-            await asyncio.gather(*(self._guarded(d) for d in batch))
+            async with leases.kept(self.sessions, Delivery, batch, self.owner, lease):
+                await asyncio.gather(*(self._guarded(d) for d in batch))
             attempted += len(batch)
         return attempted
 
