@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import Settings
 from service.db import create_engine
+from service.models import Subscription
 from tests.conftest import ROOT, running_app
 from tests.corpus_feeds import rss
 from tests.ingest_helpers import make_due, subscribe
@@ -96,6 +97,35 @@ async def test_keys_are_stored_as_sha256_digests_only(settings: Settings, sessio
         rows = (await session.exec(sa.text("SELECT prefix, key_hash FROM api_keys"))).all()
     assert [row[1] for row in rows] == [hashlib.sha256(key.encode()).hexdigest()]
     assert key.startswith(rows[0][0]) and len(rows[0][0]) < 16
+
+
+async def test_read_keys_see_no_passwords_in_feed_and_webhook_urls(settings: Settings, sessions, database_url: str):
+    """A private feed's and a webhook's credentials (``user:password@``) are shown to admin keys
+    (a restorable OPML backup) and as ``***`` to read keys, in every place that lists the URL."""
+    read = await asyncio.to_thread(create_key, database_url, "read")
+    admin = await asyncio.to_thread(create_key, database_url, "admin")
+    feed_url = "https://reader:s3cret@private.example.org/feed.xml"
+    hook_url = "https://hooks:t0ken@receiver.example.org/in"
+    feed_id = await subscribe(sessions, feed_url)
+    async with sessions() as session:
+        hook = Subscription(url=hook_url, secret="whsec_dGVzdA==", event_types=["article.created"])
+        session.add(hook)
+        await session.commit()
+        hook_id = hook.id
+    views = {read: ("https://reader:***@private.example.org/feed.xml", "https://hooks:***@receiver.example.org/in"),
+             admin: (feed_url, hook_url)}
+    with running_app(settings.model_copy(update={"auth": True, "poller_enabled": False})) as base:
+        for key, (shown_feed, shown_hook) in views.items():
+            headers = bearer(key)
+            assert httpx.get(f"{base}/v1/feeds", headers=headers).json()["items"][0]["url"] == shown_feed
+            assert httpx.get(f"{base}/v1/feeds/{feed_id}", headers=headers).json()["url"] == shown_feed
+            export = httpx.get(f"{base}/v1/feeds/export", headers=headers)
+            assert export.status_code == 200 and f'xmlUrl="{shown_feed}"' in export.text
+            assert ("s3cret" in export.text) == (key == admin)
+            assert httpx.get(f"{base}/v1/subscriptions", headers=headers).json()["items"][0]["url"] == shown_hook
+            assert httpx.get(f"{base}/v1/subscriptions/{hook_id}", headers=headers).json()["url"] == shown_hook
+    with running_app(settings.model_copy(update={"poller_enabled": False})) as base:  # auth off: loopback, all shown
+        assert httpx.get(f"{base}/v1/feeds/{feed_id}").json()["url"] == feed_url
 
 
 def test_rate_limit_answers_429_with_retry_after(settings: Settings, database_url: str):

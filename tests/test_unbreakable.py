@@ -4,6 +4,7 @@ the first request and on every redirect hop. Each test runs the real poller agai
 from __future__ import annotations
 
 import gzip
+import itertools
 import json
 import zlib
 
@@ -37,7 +38,18 @@ async def test_compression_bombs_stop_at_the_decompressed_cap(encoding, server, 
     feed_id = await subscribe(sessions, "https://bomb.example.org/bomb.xml")
     await poller.poll_due_feeds()
     feed = await feed_row(sessions, feed_id)
-    assert feed.last_error.startswith(f"body exceeds the {cap}-byte cap after decompression"), feed.last_error
+    assert feed.last_error.startswith(f"body exceeds the {cap}-byte cap once decoded ({encoding})"), feed.last_error
+
+
+async def test_an_endless_body_without_length_stops_at_the_cap(server, poller, sessions):
+    """No Content-Length, no encoding, a body that never ends: cut off at the cap, said plainly."""
+    cap = poller.settings.max_feed_bytes
+    server.add("/endless.xml", lambda request: Route(itertools.repeat(b"<!-- more -->" * 5000), 200, {"Content-Type": RSS}),
+               host="endless.example.org")
+    feed_id = await subscribe(sessions, "https://endless.example.org/endless.xml")
+    await poller.poll_due_feeds()
+    feed = await feed_row(sessions, feed_id)
+    assert feed.last_error == f"body exceeds the {cap}-byte cap"
 
 
 async def test_compressed_feed_under_the_cap_is_read(server, poller, sessions):

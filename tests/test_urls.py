@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.ingest.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable
+from service.ingest.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable, redact_password
 
 
 @pytest.mark.parametrize(
@@ -91,3 +91,15 @@ async def test_oversized_guid_and_title_are_stored_once(server, poller, sessions
         entry = (await session.exec(select(Entry))).one()
     assert MAX_TITLE_LENGTH - 10 < len(article.title) <= MAX_TITLE_LENGTH and article.title.endswith("…")
     assert entry.entry_key.startswith("sha256:") and entry.guid == guid
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("https://u:p@news.example.org/feed?x=1", "https://u:***@news.example.org/feed?x=1"),
+    ("http://a%40b:p%3Aq@[::1]:8080/x", "http://a%40b:***@[::1]:8080/x"),  # encoded @ and : in the userinfo
+    ("https://u:p@h.example.org/q?next=u:p@h", "https://u:***@h.example.org/q?next=u:p@h"),  # only the authority
+    ("https://u:@h.example.org/", "https://u:***@h.example.org/"),  # an empty password is not told apart
+    ("https://user@h.example.org/feed", "https://user@h.example.org/feed"),  # no password: unchanged
+    ("https://h.example.org/feed", "https://h.example.org/feed"),
+])
+def test_passwords_are_redacted_from_the_authority_only(url, shown):
+    assert redact_password(url) == shown

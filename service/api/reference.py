@@ -13,8 +13,9 @@ interactive one at `/docs`.
 
 Authentication: `Authorization: Bearer <key>` (RFC 6750) on `/v1/…` (`read` scope for GET, `admin`
 for every other method) and on `/metrics` (`read`); `/healthz`, `/readyz` and the OpenAPI document
-are open. Keys come from `newsloom keys create --scope read|admin`. Errors are RFC 9457 problem
-details (`application/problem+json`, schema `Problem` below).
+are open. Keys come from `newsloom keys create --scope read|admin`. A `read` key sees the password
+in a feed or webhook URL (`https://user:password@…`) as `***`; an `admin` key sees it whole. Errors
+are RFC 9457 problem details (`application/problem+json`, schema `Problem` below).
 """
 
 

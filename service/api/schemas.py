@@ -7,6 +7,7 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
+from service.ingest.urls import redact_password
 from service.models import MAX_ID  # noqa: F401  (the routes take it from here with the schemas)
 from service.webhooks.matching import SubscriptionFilter
 
@@ -165,8 +166,11 @@ class SubscriptionPublic(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def from_row(cls, subscription) -> SubscriptionPublic:
+    def from_row(cls, subscription, *, credentials: bool = True) -> SubscriptionPublic:
+        """Build from a ``Subscription`` row; without ``credentials`` a password in its URL shows as ``***``."""
         data = subscription.model_dump(exclude={"state", "secret", "previous_secret"})
+        if not credentials:
+            data["url"] = redact_password(subscription.url)
         return cls.model_validate({**data, "state": str(subscription.state)})
 
 

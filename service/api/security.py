@@ -3,7 +3,8 @@ dependencies added to routers in ``service.api.app``.
 
 ``authorize`` needs the ``read`` scope for safe methods (GET, HEAD, OPTIONS) and ``admin`` for
 everything else; ``authorize_read`` always needs ``read`` (``/metrics``). With
-``NEWSLOOM_AUTH=off`` both let every request through, unlimited.
+``NEWSLOOM_AUTH=off`` both let every request through, unlimited. ``sees_credentials`` tells routes
+whether to show the passwords in stored URLs.
 
 Answers: 401 with ``WWW-Authenticate: Bearer realm="newsloom"`` (plus ``error="invalid_token"`` for
 an unknown or revoked key) when no valid key is sent; 403 with ``error="insufficient_scope"`` when
@@ -20,6 +21,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from service.api.problems import Problem
 from service.auth import RateLimiter, find_key, scope_allows
+from service.models import ApiKeyScope
 
 bearer = HTTPBearer(
     auto_error=False,
@@ -51,6 +53,16 @@ async def _check(request: Request, credentials: HTTPAuthorizationCredentials | N
         raise Problem(429, f"rate limit of this key exceeded ({settings.rate_limit:g} requests/s, burst "
                       f"{settings.rate_burst})", headers={"Retry-After": RateLimiter.retry_after(wait)})
     request.state.api_key_id = key.id
+    request.state.api_key_scope = key.scope
+
+
+def sees_credentials(request: Request) -> bool:
+    """Whether this request may read the credentials in stored URLs (``user:password@`` in a feed
+    or webhook URL): with an ``admin`` key, or with authentication off. A ``read`` key sees them
+    as ``***`` (``service.ingest.urls.redact_password``)."""
+    if not request.app.state.settings.auth:
+        return True
+    return getattr(request.state, "api_key_scope", None) == ApiKeyScope.admin
 
 
 async def authorize(

@@ -248,17 +248,19 @@ async def _one_hop(
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_bytes:
             raise ResponseTooLarge(url, f"body of {declared} bytes exceeds the {max_bytes}-byte cap", status)
-        decoder = BoundedDecoder(response.headers.get("content-encoding"))
+        encoding = response.headers.get("content-encoding")
+        decoder = BoundedDecoder(encoding)
+        too_large = f"body exceeds the {max_bytes}-byte cap" + (f" once decoded ({encoding})" if encoding else "")
         chunks: list[bytes] = []
         size = 0
         async for raw in response.aiter_raw():
             chunk = decoder.decode(raw, max_bytes - size)
             size += len(chunk)
             if size > max_bytes:
-                raise ResponseTooLarge(url, f"body exceeds the {max_bytes}-byte cap after decompression", status)
+                raise ResponseTooLarge(url, too_large, status)
             chunks.append(chunk)
         tail = decoder.flush(max_bytes - size)
         if size + len(tail) > max_bytes:
-            raise ResponseTooLarge(url, f"body exceeds the {max_bytes}-byte cap after decompression", status)
+            raise ResponseTooLarge(url, too_large, status)
         chunks.append(tail)
         return FetchResult(url, status, response.headers, b"".join(chunks))

@@ -71,6 +71,18 @@ def fits(url: str) -> bool:
     return len(url) <= MAX_URL_LENGTH and len(canonicalize(url)) <= MAX_URL_LENGTH
 
 
+def redact_password(url: str) -> str:
+    """``url`` with the password of its userinfo (RFC 3986 §3.2.1, ``user:password@host``) shown
+    as ``***``; a URL without a password is returned unchanged. For showing credentials-bearing
+    feed and webhook URLs to those who may not use them."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    host = parts.netloc.rpartition("@")[2]
+    return url.replace(parts.netloc, f"{user}:***@{host}", 1)
+
+
 def canonicalize(url: str) -> str:
     """The canonical form of an article or feed URL.
 

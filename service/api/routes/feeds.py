@@ -9,27 +9,31 @@ from fastapi.encoders import jsonable_encoder
 
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
+from service.api.security import sees_credentials
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, ImportReport, Page
 from service.feeds import SubscribeError, add_feed, feed_rows, subscribe
 from service.ingest.opml import OPMLError, OPMLFeed, parse_opml, write_opml
 from service.ingest.schedule import first_poll_offset
 from service.ingest.ssrf import BlockedAddress, check_scheme, refused_rule
+from service.ingest.urls import redact_password
 from service.models import Feed
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
 
-def _public(feed: Feed, outlet: str | None, article_count: int) -> FeedPublic:
-    return FeedPublic.model_validate(
-        {**feed.model_dump(exclude={"state"}), "state": str(feed.state), "outlet": outlet, "article_count": article_count}
-    )
+def _public(feed: Feed, outlet: str | None, article_count: int, *, credentials: bool = True) -> FeedPublic:
+    """The API view of a feed; without ``credentials`` a password in its URL shows as ``***``."""
+    data = feed.model_dump(exclude={"state"})
+    if not credentials:
+        data["url"] = redact_password(feed.url)
+    return FeedPublic.model_validate({**data, "state": str(feed.state), "outlet": outlet, "article_count": article_count})
 
 
-async def _one(session, feed_id: int) -> FeedPublic:
+async def _one(session, feed_id: int, *, credentials: bool = True) -> FeedPublic:
     rows = await feed_rows(session, feed_id)
     if not rows:
         raise Problem(404, f"no feed with id {feed_id}")
-    return _public(*rows[0])
+    return _public(*rows[0], credentials=credentials)
 
 
 @router.post(
@@ -104,24 +108,30 @@ def _refusal(url: str, allow_private: bool) -> str | None:
 
 
 @router.get("/export", response_class=Response, responses={200: {"content": {"text/x-opml": {}}}})
-async def export_feeds(session: SessionDep) -> Response:
-    """Every subscription as an OPML 2.0 document, with titles, site URLs and categories."""
+async def export_feeds(request: Request, session: SessionDep) -> Response:
+    """Every subscription as an OPML 2.0 document, with titles, site URLs and categories. Passwords
+    in feed URLs are kept for ``admin`` keys (a restorable backup) and shown as ``***`` to ``read`` keys."""
     rows = await feed_rows(session)
-    document = write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows])
+    show = sees_credentials(request)
+    document = write_opml([OPMLFeed(f.url if show else redact_password(f.url), f.title, f.category, f.site_url)
+                           for f, _o, _n in rows])
     return Response(document, media_type="text/x-opml; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="newsloom.opml"'})
 
 
 @router.get("", response_model=Page[FeedPublic])
-async def list_feeds(session: SessionDep) -> Page[FeedPublic]:
-    """Every subscribed feed, oldest subscription first (one page: feeds number in the thousands at most)."""
-    return Page(items=[_public(*row) for row in await feed_rows(session)], next_cursor=None)
+async def list_feeds(request: Request, session: SessionDep) -> Page[FeedPublic]:
+    """Every subscribed feed, oldest subscription first (one page: feeds number in the thousands at
+    most). A password in a feed URL is shown as ``***`` to ``read`` keys."""
+    show = sees_credentials(request)
+    return Page(items=[_public(*row, credentials=show) for row in await feed_rows(session)], next_cursor=None)
 
 
 @router.get("/{feed_id}", response_model=FeedPublic)
-async def get_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> FeedPublic:
-    """One feed with its state, last status, last error, next poll time and article count."""
-    return await _one(session, feed_id)
+async def get_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, session: SessionDep) -> FeedPublic:
+    """One feed with its state, last status, last error, next poll time and article count (a
+    password in its URL shown as ``***`` to ``read`` keys)."""
+    return await _one(session, feed_id, credentials=sees_credentials(request))
 
 
 @router.delete("/{feed_id}", status_code=204)

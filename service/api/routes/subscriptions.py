@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from service.api.deps import DeliveryDep, SessionDep
 from service.api.problems import Problem
+from service.api.security import sees_credentials
 from service.api.schemas import (
     MAX_ID,
     DeliveryPublic,
@@ -67,16 +68,21 @@ async def create_subscription(
 
 
 @router.get("", response_model=Page[SubscriptionPublic])
-async def list_subscriptions(session: SessionDep) -> Page[SubscriptionPublic]:
-    """Every subscription, oldest first."""
+async def list_subscriptions(request: Request, session: SessionDep) -> Page[SubscriptionPublic]:
+    """Every subscription, oldest first (a password in an endpoint URL shown as ``***`` to ``read`` keys)."""
     rows = await session.exec(select(Subscription).order_by(col(Subscription.id)))
-    return Page(items=[SubscriptionPublic.from_row(s) for s in rows.all()], next_cursor=None)
+    show = sees_credentials(request)
+    return Page(items=[SubscriptionPublic.from_row(s, credentials=show) for s in rows.all()], next_cursor=None)
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionPublic)
-async def get_subscription(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> SubscriptionPublic:
-    """One subscription, with its state and why it was disabled, if it was."""
-    return SubscriptionPublic.from_row(await _get(session, subscription_id))
+async def get_subscription(
+    subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, session: SessionDep
+) -> SubscriptionPublic:
+    """One subscription, with its state and why it was disabled, if it was (a password in its URL
+    shown as ``***`` to ``read`` keys)."""
+    subscription = await _get(session, subscription_id)
+    return SubscriptionPublic.from_row(subscription, credentials=sees_credentials(request))
 
 
 @router.patch("/{subscription_id}", response_model=SubscriptionPublic)
