@@ -24,6 +24,18 @@ def test_healthz(api):
     assert httpx.get(f"{api}/healthz").json() == {"status": "ok"}
 
 
+def test_head_is_answered_like_get_without_a_body(api):
+    """Uptime checkers and caches send HEAD (RFC 9110 §9.3.2): GET's status and headers, no body."""
+    for path in ("/healthz", "/v1/feeds", "/v1/articles?limit=5", "/v1/feeds/export"):
+        get, head = httpx.get(api + path), httpx.head(api + path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.content == b"" and get.content, path
+        assert head.headers["content-type"] == get.headers["content-type"], path
+        assert head.headers["content-length"] == str(len(get.content)), path
+    assert httpx.head(api + "/v1/feeds/999").status_code == 404
+    assert httpx.head(api + "/v1/articles?limit=0").status_code == 422
+
+
 def test_feed_lifecycle_and_duplicates(api, server):
     from tests.corpus_feeds import rss
 

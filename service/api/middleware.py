@@ -1,6 +1,8 @@
 """ASGI middleware around every request: the request id (``X-Request-ID``, echoed or generated,
 and set for the request's log lines), request size limits (body: 413, query string: 414, as
-problem details; a NUL character in the query string: 422) and the request-duration histogram by route template."""
+problem details; a NUL character in the query string: 422), HEAD answered as GET without the body
+(RFC 9110 §9.3.2; FastAPI routes declare GET only) and the request-duration histogram by route
+template."""
 
 from __future__ import annotations
 
@@ -36,12 +38,17 @@ class RequestContext:
         status = 500
         response_started = False
 
+        head = scope.get("method") == "HEAD"
+        inner = {**scope, "method": "GET"} if head else scope  # the routing writes scope["route"] here
+
         async def send_with_id(message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
                 message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}  # the GET headers (Content-Length too), no body
             await send(message)
 
         received = 0
@@ -65,13 +72,13 @@ class RequestContext:
                 await self._problem(scope, send_with_id, 413, f"the request body exceeds {self.max_body_bytes} bytes")
             else:
                 try:
-                    await self.app(scope, limited_receive, send_with_id)
+                    await self.app(inner, limited_receive, send_with_id)
                 except HTTPException as exc:  # raised by limited_receive outside a route's handlers
                     if response_started:
                         raise
                     await self._problem(scope, send_with_id, exc.status_code, str(exc.detail))
         finally:
-            route = scope.get("route")
+            route = inner.get("route")
             template = getattr(route, "path", None) or "unmatched"
             metrics.HTTP_DURATION.labels(scope.get("method", ""), template, str(status)).observe(
                 time.perf_counter() - started
