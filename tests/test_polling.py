@@ -152,6 +152,25 @@ async def test_bl25_retry_after_holds_the_whole_host_then_backoff_with_jitter(bu
     assert row.state == "active" and row.consecutive_failures == 0
 
 
+async def test_an_absurd_retry_after_holds_the_host_for_max_retry_after_only(server, poller, sessions, settings):
+    """Retry-After of 10^20 seconds: the feed and the other feeds of its host wait
+    ``max_retry_after`` (a day), and the other feed is put off, not failed with an internal error."""
+    server.add("/a.xml", b"slow down", 429, host="absurd.example.org", Retry_After="99999999999999999999")
+    server.add("/b.xml", b"<rss version='2.0'><channel><title>b</title></channel></rss>", host="absurd.example.org",
+               Content_Type=RSS)
+    a = await subscribe(sessions, "https://absurd.example.org/a.xml")
+    await poller.poll_due_feeds()
+    b = await subscribe(sessions, "https://absurd.example.org/b.xml")  # added after the 429
+    await poller.poll_due_feeds()
+    assert server.hits("/b.xml") == []
+    for feed_id in (a, b):
+        row = await feed_row(sessions, feed_id)
+        wait = (row.next_poll_at - utcnow()).total_seconds()
+        assert settings.max_retry_after - 60 <= wait <= settings.max_retry_after, (feed_id, wait)
+    row = await feed_row(sessions, b)
+    assert row.consecutive_failures == 0 and row.last_error is None and row.state == "active"
+
+
 async def test_410_marks_the_feed_gone_and_stops_polling(server, poller, sessions, settings):
     server.add("/feed.xml", b"gone", 410, host="gone.example.org")
     feed_id = await subscribe(sessions, "https://gone.example.org/feed.xml")

@@ -223,9 +223,11 @@ class Poller:
         reason = exc.reason
         if isinstance(exc, BlockedURL):
             reason = f"refused by the SSRF guard ({exc.rule}): {exc.reason}"
-        if exc.retry_after is not None:
-            self.limiter.block(feed.url, exc.retry_after)
-        await self._feed_failed(feed.id, reason, exc.status, exc.retry_after, host_key(feed.url))
+        retry_after = exc.retry_after
+        if retry_after is not None:
+            retry_after = min(retry_after, self.settings.max_retry_after)  # a server's 10^20 s is a day
+            self.limiter.block(feed.url, retry_after)
+        await self._feed_failed(feed.id, reason, exc.status, retry_after, host_key(feed.url))
         metrics.POLLS.labels("failed").inc()
         log.info("feed %s failed: %s", feed.id, reason)
 
