@@ -170,29 +170,23 @@ async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> None:
+    from service.feeds import import_outlines
     from service.ingest.opml import OPMLError, parse_opml
-    from service.ingest.schedule import first_poll_offset
-    from service.ingest.ssrf import BlockedAddress, check_scheme
 
     data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     try:
         outlines = parse_opml(data)
     except OPMLError as exc:
         raise CommandError(str(exc)) from exc
-    added = existing = refused = 0
     async with _database(settings) as sessions, sessions() as session:
-        for outline in outlines:
-            try:
-                check_scheme(outline.url)
-            except BlockedAddress as exc:
-                print(f"refused\t{outline.url}\t{exc}", file=sys.stderr)
-                refused += 1
-                continue
-            feed, created = await add_feed(session, outline.url, settings.poll_interval, title=outline.title,
-                                           category=outline.category, delay=first_poll_offset(settings))
-            added, existing = added + created, existing + (not created)
-            print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
-    print(f"added: {added}, already subscribed: {existing}, refused: {refused}")
+        outcomes = await import_outlines(session, outlines, settings)
+    for o in outcomes:
+        if o.feed is None:
+            print(f"refused\t{o.url}\t{o.reason}", file=sys.stderr)
+        else:
+            print(f"{'added' if o.status == 'added' else 'exists'}\t{o.feed.id}\t{o.feed.url}")
+    counts = {status: sum(o.status == status for o in outcomes) for status in ("added", "existing", "refused")}
+    print(f"added: {counts['added']}, already subscribed: {counts['existing']}, refused: {counts['refused']}")
 
 
 async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
+from ipaddress import ip_address
+from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.config import Settings
 from service.ingest import store
-from service.ingest.urls import canonicalize, check_fetchable
+from service.ingest.opml import OPMLFeed
+from service.ingest.schedule import first_poll_offset
+from service.ingest.ssrf import BlockedAddress, check_scheme, refused_rule
+from service.ingest.urls import InvalidURL, canonicalize, check_fetchable
 from service.models import Entry, Feed, Outlet, utcnow
 
 
@@ -111,3 +118,51 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
         await poller.ingest(feed.id, result)
         await session.refresh(feed)
     return feed, created
+
+
+@dataclass
+class ImportOutcome:
+    """What ``import_outlines`` did with one OPML outline: ``added`` or ``existing`` (with the
+    ``feed``), or ``refused`` (with the ``reason``, feed None)."""
+
+    url: str
+    status: str
+    feed: Feed | None = None
+    reason: str | None = None
+
+
+def import_refusal(url: str, allow_private: bool) -> str | None:
+    """Why an imported feed URL is refused without a request, or None: a scheme other than
+    http(s), a literal address the SSRF guard refuses (unless ``allow_private``), or a URL that
+    cannot be fetched (``check_fetchable``). Host names are judged on their resolved address at
+    every connection, not here."""
+    try:
+        check_scheme(url)
+        check_fetchable(url)
+    except BlockedAddress as exc:
+        return f"{exc} [rule: {exc.rule}]"
+    except InvalidURL as exc:
+        return str(exc)
+    if allow_private:
+        return None
+    try:
+        rule = refused_rule(ip_address((urlsplit(url).hostname or "").strip("[]")))
+    except ValueError:
+        return None
+    return f"address is {rule} (SSRF guard)" if rule else None
+
+
+async def import_outlines(session: AsyncSession, outlines: list[OPMLFeed], settings: Settings) -> list[ImportOutcome]:
+    """Subscribe to every outline's feed, keeping titles and categories, committing each; feeds are
+    not fetched now, their first polls spread over ``settings.poll_spread`` seconds. Refused URLs
+    (``import_refusal``) are skipped, never raised: one outline per outcome, in document order."""
+    outcomes = []
+    for outline in outlines:
+        reason = import_refusal(outline.url, settings.allow_private_networks)
+        if reason:
+            outcomes.append(ImportOutcome(outline.url, "refused", reason=reason))
+            continue
+        feed, created = await add_feed(session, outline.url, settings.poll_interval, title=outline.title,
+                                       category=outline.category, delay=first_poll_offset(settings))
+        outcomes.append(ImportOutcome(outline.url, "added" if created else "existing", feed=feed))
+    return outcomes

@@ -190,6 +190,22 @@ def test_deeply_nested_or_huge_opml_is_refused_cleanly(api):
     assert "too many outlines" in problem["detail"]
 
 
+def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(api):
+    """A bad host, a port out of range and an over-long URL between two good feeds: listed under
+    ``refused`` with the reason, and the good feeds after them are still imported."""
+    bad = ["http://a..b/feed", "http://news.example.org:99999/x", "http://news.example.org/" + "x" * 3000]
+    urls = ["http://news.example.org/one.xml", *bad, "http://news.example.org/two.xml"]
+    opml = "<opml version='2.0'><body>" + "".join(f"<outline xmlUrl='{u}'/>" for u in urls) + "</body></opml>"
+    imported = httpx.post(f"{api}/v1/feeds/import", content=opml.encode(), headers={"content-type": "text/x-opml"})
+    assert imported.status_code == 200, imported.text
+    report = imported.json()
+    assert report["added"] == 2 and report["existing"] == 0
+    assert [r.split(": ", 1)[0] for r in report["refused"]] == bad
+    assert all(len(r) > len(u) + 2 for r, u in zip(report["refused"], bad, strict=True))  # each with a reason
+    listed = {f["url"] for f in httpx.get(f"{api}/v1/feeds").json()["items"]}
+    assert listed == {"http://news.example.org/one.xml", "http://news.example.org/two.xml"}
+
+
 def test_unknown_query_parameters_are_refused(api):
     problem = assert_problem(httpx.get(f"{api}/v1/articles", params={"lnag": "de"}), 422)
     assert problem["unknown"] == ["lnag"]

@@ -11,10 +11,8 @@ from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
 from service.api.security import sees_credentials
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, ImportReport, Page
-from service.feeds import SubscribeError, add_feed, feed_rows, subscribe
+from service.feeds import SubscribeError, feed_rows, import_outlines, subscribe
 from service.ingest.opml import OPMLError, OPMLFeed, parse_opml, write_opml
-from service.ingest.schedule import first_poll_offset
-from service.ingest.ssrf import BlockedAddress, check_scheme, refused_rule
 from service.ingest.urls import redact_password
 from service.models import Feed
 
@@ -66,45 +64,18 @@ async def create_feed(body: FeedCreate, request: Request, response: Response, se
 async def import_feeds(request: Request, session: SessionDep, poller: PollerDep) -> ImportReport:
     """Subscribe to every feed of an OPML document (the request body), keeping titles and
     categories. Feeds are not fetched now: their first polls are spread over ``poll_spread``
-    seconds. URLs with a refused scheme or a literal refused address are skipped and listed."""
-    settings = request.app.state.settings
+    seconds. URLs with a refused scheme, a literal refused address, or that cannot be fetched
+    (bad host, port out of range, too long) are skipped and listed with the reason."""
     try:
         outlines = parse_opml(await request.body())
     except OPMLError as exc:
         raise Problem(422, str(exc)) from exc
-    report = ImportReport(added=0, existing=0, refused=[])
-    for outline in outlines:
-        reason = _refusal(outline.url, settings.allow_private_networks)
-        if reason:
-            report.refused.append(f"{outline.url}: {reason}")
-            continue
-        _feed, created = await add_feed(session, outline.url, settings.poll_interval, title=outline.title,
-                                        category=outline.category, delay=first_poll_offset(settings))
-        if created:
-            report.added += 1
-        else:
-            report.existing += 1
+    outcomes = await import_outlines(session, outlines, request.app.state.settings)
     if poller is not None:
         poller.wake()
-    return report
-
-
-def _refusal(url: str, allow_private: bool) -> str | None:
-    from ipaddress import ip_address
-    from urllib.parse import urlsplit
-
-    try:
-        check_scheme(url)
-        if allow_private:
-            return None
-        host = (urlsplit(url).hostname or "").strip("[]")
-        try:
-            rule = refused_rule(ip_address(host))
-        except ValueError:
-            return None  # a name: judged on its resolved address at every connection
-        return f"address is {rule} (SSRF guard)" if rule else None
-    except BlockedAddress as exc:
-        return f"{exc} [rule: {exc.rule}]"
+    return ImportReport(added=sum(o.status == "added" for o in outcomes),
+                        existing=sum(o.status == "existing" for o in outcomes),
+                        refused=[f"{o.url}: {o.reason}" for o in outcomes if o.status == "refused"])
 
 
 @router.get("/export", response_class=Response, responses={200: {"content": {"text/x-opml": {}}}})
