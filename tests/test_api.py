@@ -68,13 +68,16 @@ def test_bad_feed_bodies_are_422_problems(api, body):
     assert problem["errors"]
 
 
-def test_feeds_carrying_nul_and_lone_surrogates_are_stored_without_them(api, server):
-    """PostgreSQL text cannot hold U+0000 and no driver can encode a lone surrogate (a JSON
-    "\\ud800" escape): such characters are dropped or replaced, never a 500 or a lost poll."""
+def test_feeds_carrying_control_characters_and_lone_surrogates_are_stored_without_them(api, server):
+    """PostgreSQL text cannot hold U+0000, no driver can encode a lone surrogate (a JSON "\\ud800"
+    escape) and XML cannot carry C0 controls: such characters are dropped or replaced, never a 500,
+    a lost poll or an OPML export that does not parse."""
     import json as jsonlib
 
-    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Odd\ud800 feed", "items": [
-        {"id": "x\ud800", "url": server.url("/one.html"), "title": "Bad\ud800 title\u0000", "content_text": "Text \ud800 here."}]}
+    from service.ingest.opml import parse_opml
+
+    doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Odd\ud800 \u0001feed\u000c", "items": [
+        {"id": "x\ud800", "url": server.url("/one.html"), "title": "Bad\ud800 title\u0000\u001f", "content_text": "Text \ud800 here."}]}
     json_url = server.add("/odd.json", jsonlib.dumps(doc), Content_Type="application/feed+json")
     rss_url = server.add("/nul.xml", "<?xml version='1.0'?><rss version='2.0'><channel><title>nul\x00title</title><item>"
                          "<title>it\x00em</title><guid>g\x00</guid><description>d\x00d</description></item></channel></rss>",
@@ -90,6 +93,7 @@ def test_feeds_carrying_nul_and_lone_surrogates_are_stored_without_them(api, ser
     assert sorted(a["title"] for a in articles) == ["Bad\ufffd title", "item"]
     exported = httpx.get(f"{api}/v1/feeds/export", timeout=60)
     assert exported.status_code == 200 and "\x00" not in exported.text
+    assert sorted(f.title for f in parse_opml(exported.content)) == ["Odd\ufffd feed", "nultitle"]
 
 
 @pytest.mark.parametrize("url", ["http://a..b/feed", "http://" + "a" * 64 + ".com/feed", "http://[::1/feed", "http://example.com:99999/feed"])

@@ -4,11 +4,13 @@ expansion, no external entities) and write. Categories are the folder path of ne
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from xml.etree.ElementTree import Element, SubElement, tostring
 
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
+
+from service.ingest.text import storable
 
 
 class OPMLError(ValueError):
@@ -65,7 +67,9 @@ def parse_opml(data: bytes) -> list[OPMLFeed]:
 
 
 def write_opml(feeds: list[OPMLFeed], title: str = "Newsloom subscriptions") -> bytes:
-    """An OPML 2.0 document listing ``feeds``, grouped in folder outlines by category (UTF-8)."""
+    """An OPML 2.0 document listing ``feeds``, grouped in folder outlines by category (UTF-8).
+    Characters XML cannot carry (``text.storable``) are left out, so the document always parses."""
+    feeds = [OPMLFeed(*(storable(v) if isinstance(v, str) else v for v in astuple(f))) for f in feeds]
     root = Element("opml", version="2.0")
     SubElement(SubElement(root, "head"), "title").text = title
     body = SubElement(root, "body")

@@ -81,15 +81,19 @@ MAX_TITLE_LENGTH = 1000
 page that put its text there."""
 
 
-# What no database column can hold: NUL (PostgreSQL text refuses U+0000) and lone surrogates (a JSON
-# "\ud800" escape decodes to one; UTF-8 cannot encode it, so neither driver can store it).
-_NUL = re.compile("\x00")
+# Characters XML 1.0 cannot carry (§2.2, Char): the C0 controls but TAB, LF and CR, and U+FFFE and
+# U+FFFF; NUL also cannot be stored in PostgreSQL text. Lone surrogates (a JSON "\ud800" escape
+# decodes to one) cannot be encoded in UTF-8, so neither database driver can store them.
+_NOT_XML_CHAR = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def storable(value: str) -> str:
-    """``value`` without NUL characters and with each lone surrogate replaced by U+FFFD."""
-    return _SURROGATE.sub("\ufffd", _NUL.sub("", value))
+    """``value`` without the characters XML 1.0 cannot carry (NUL and the other C0 controls but
+    TAB, LF and CR; U+FFFE, U+FFFF) and with each lone surrogate replaced by U+FFFD: what every
+    feed string goes through before it is stored, so that none can fail an insert (NUL on
+    PostgreSQL) or make the OPML export unparsable."""
+    return _SURROGATE.sub("\ufffd", _NOT_XML_CHAR.sub("", value))
 
 
 def clip_title(title: str | None) -> str | None:
