@@ -71,3 +71,21 @@ async def test_feed_titles_are_decoded_from_their_declared_encodings(corpus, ser
 def test_content_types_cover_every_corpus_extension(corpus):
     suffixes = {p.suffix for p in (corpus / "feeds").rglob("*") if p.is_file() and p.name != "index.json"}
     assert suffixes <= set(CONTENT_TYPES)
+
+
+def test_year_first_numeric_dates_are_read_not_guessed(corpus):
+    """``2020/1/10 14:03:00`` pubDates (a real NetNewsWire test feed): feedparser's fallback reads
+    every one as 2020-11-01; ours gives the stated day and time (UTC: no zone given)."""
+    from datetime import UTC, datetime
+
+    from service.ingest.parser import parse_feed
+
+    parsed = parse_feed((corpus / "feeds" / "netnewswire" / "kc0011.rss").read_bytes(), "https://kc.example.org/",
+                        "application/rss+xml", 500)
+    dated = [(e.published_raw, e.published_at) for e in parsed.entries if e.published_raw]
+    assert len(dated) == len(parsed.entries) == 20
+    for raw, published in dated:
+        day, clock = raw.split()
+        year, month, mday = (int(n) for n in day.split("/"))
+        hour, minute, second = (int(n) for n in clock.split(":"))
+        assert published == datetime(year, month, mday, hour, minute, second, tzinfo=UTC), raw

@@ -7,6 +7,10 @@ Policy (tested by bug cases BL-08, BL-10, BL-11):
   Finnish are understood; a month name we cannot identify gives None, never a guessed month.
 - Zone abbreviations (EST, EDT, CET, CEST, MEST, BST, …) map to their fixed offsets; an unknown
   abbreviation gives None rather than a silent shift to UTC.
+- Year-first numeric dates with ``/``, ``.`` or ``-`` and one- or two-digit parts
+  (``2020/1/10 14:03:00``) are read here: feedparser's fallback reads every one of them as the
+  first of November. Day-first and month-first numeric dates (``10/01/2020``) are ambiguous and
+  give None.
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ _ZONES = {
 _RFC822 = re.compile(
     r"""^(?:[^\W\d_]+\.?,?\s+)?            # optional day name, any language
         (?P<day>\d{1,2})\.?[\s-]+(?P<month>[^\W\d_]+)\.?[\s-]+(?P<year>\d{2,4})
+        (?:[\sT]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?(?:\.\d+)?)?
+        (?:\s*(?P<zone>[+-]\d{2}:?\d{2}|[A-Za-z]{1,5}))?\s*$""",
+    re.X,
+)
+
+_YEAR_FIRST = re.compile(
+    r"""^(?P<year>\d{4})(?P<sep>[/.-])(?P<month>\d{1,2})(?P=sep)(?P<day>\d{1,2})
         (?:[\sT]+(?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?(?:\.\d+)?)?
         (?:\s*(?P<zone>[+-]\d{2}:?\d{2}|[A-Za-z]{1,5}))?\s*$""",
     re.X,
@@ -101,7 +112,7 @@ def parse_date_strict(value: str | None) -> datetime | None:
         except ValueError as exc:
             raise UnknownDate(f"unreadable ISO 8601 date {value!r}") from exc
         return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    match = _RFC822.match(text)
+    match = _RFC822.match(text) or _YEAR_FIRST.match(text)
     if not match:
         return None
     year = int(match["year"])
@@ -109,7 +120,7 @@ def parse_date_strict(value: str | None) -> datetime | None:
         year += 2000 if year < 50 else 1900
     try:
         moment = datetime(
-            year, _month(match["month"]), int(match["day"]), int(match["hour"] or 0), int(match["minute"] or 0),
+            year, int(month) if (month := match["month"]).isdigit() else _month(month), int(match["day"]), int(match["hour"] or 0), int(match["minute"] or 0),
             int(match["second"] or 0), tzinfo=_zone(match["zone"]),
         )
     except ValueError as exc:
