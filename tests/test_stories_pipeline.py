@@ -70,6 +70,8 @@ async def test_three_outlets_two_languages_one_story_with_attribution(server, po
     assert [(c["name"], c["outlet"]) for c in globe["cites"]] == [("Welt", "welt.de"), ("Bloomberg", "bloomberg.com")]
     listed = httpx.get(f"{api}/v1/articles", params={"story_id": bridge["id"]}).json()["items"]
     assert {a["id"] for a in listed} == {a["id"] for a in story["articles"]}
+    joined = [a["similarity"] for a in listed if a["id"] != story["first_reported"]["id"]]
+    assert len(joined) == 2 and all(0.0 < value <= 1.0 for value in joined), joined  # the score it joined with, in 0..1
 
     # Filters.
     def ids(**params) -> list[int]:
@@ -221,7 +223,8 @@ async def test_bl18_url_variants_of_one_story_end_in_one_story(server, poller, s
     articles = httpx.get(f"{api}/v1/articles").json()["items"]
     storm = sorted((a for a in articles if a["title"].startswith("Storm hits the coast")), key=lambda a: (a["published_at"], a["id"]))
     home = [a for a in articles if a["title"] == "Homepage"]
-    assert storm and len(home) == 1 and all(a["story_id"] is not None for a in articles)
+    assert storm and len(home) == 1 and all(a["story_id"] is not None for a in storm)
+    # (the homepage item, one word and no text, is linked without a story: MIN_STORY_WORDS)
     assert {a["story_id"] for a in storm} == {storm[0]["story_id"]} != {home[0]["story_id"]}
     assert storm[0]["duplicate_of"] is None
     assert all(a["duplicate_of"] == storm[0]["id"] and a["similarity"] == 1.0 for a in storm[1:])
@@ -241,3 +244,23 @@ async def test_an_article_without_a_page_or_declared_language_gets_one_from_its_
     assert articles[0]["story_id"] is not None
     story = httpx.get(f"{api}/v1/stories/{articles[0]['story_id']}").json()
     assert story["languages"] == ["en"]
+
+
+async def test_items_with_too_few_words_are_linked_without_a_story(server, poller, sessions, api):
+    """Items with no title and no text, or a lone word, look alike to the encoders: they are linked
+    (and announced) without a story instead of forming a story of unrelated junk; a real report
+    beside them still gets its story."""
+    items = "".join(f'<item><title>{title}</title><guid isPermaLink="false">g{i}</guid></item>'
+                    for i, title in enumerate(["js", "file", "priv"]))
+    items += '<item><guid isPermaLink="false">empty-1</guid></item><item><guid isPermaLink="false">empty-2</guid></item>'
+    items += (f'<item><title>{st.ORCHARD_TITLE}</title><guid isPermaLink="false">orchard-1</guid>'
+              f"<description>{st.ORCHARD}</description></item>")
+    feed_url = server.add("/junk.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>Junk</title>'
+                          f"<link>https://junk.example/</link>{items}</channel></rss>", Content_Type="application/rss+xml")
+    await _poll(poller, sessions, [feed_url])
+    async with sessions() as session:
+        rows = (await session.exec(select(Article))).all()
+    assert len(rows) == 6 and all(r.linked_at is not None for r in rows)
+    by_title = {r.title: r for r in rows}
+    assert [r.story_id for r in rows if r.title != st.ORCHARD_TITLE] == [None] * 5
+    assert by_title[st.ORCHARD_TITLE].story_id is not None

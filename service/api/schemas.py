@@ -98,7 +98,9 @@ class ArticleSummary(BaseModel):
     story_id: int | None = Field(default=None, description="The story the article belongs to (null until linked).")
     duplicate_of: int | None = Field(default=None, description="The first copy of this text (syndicated or lightly edited).")
     similarity: float | None = Field(
-        default=None, description="Jaccard similarity to duplicate_of, else the score with which it joined its story."
+        default=None,
+        description="Estimated Jaccard similarity (0..1) to duplicate_of, else the score (0..1) with which it joined its "
+        "story; null for the article that started its story.",
     )
     cites: list[CitationPublic] = Field(default_factory=list, description="Outlets this article attributes its report to.")
 

@@ -49,6 +49,11 @@ LOCK_NAME = "stories"
 # Near-duplicate candidates compared per article (articles sharing a band key).
 MAX_NEAR_CANDIDATES = 50
 
+MIN_STORY_WORDS = 3
+"""Words (title and text together) an article needs to be compared with stories. With fewer — no
+title and no text, or a lone word such as "js" — there is nothing to tell events apart (such items
+all look alike to the encoders): the article is linked without a story."""
+
 
 def link_features(title: str | None, text: str | None, lang: str | None, published: datetime | None, text_vectors: bool = True) -> ArticleFeatures:
     """``article_features`` with positional arguments, for ``WorkerPool.run`` (runs in a worker);
@@ -130,6 +135,10 @@ class Linker:
             articles = await self.claim(limit)
             if not articles:
                 return linked
+            for article in [a for a in articles if _words(a) < MIN_STORY_WORDS]:
+                log.info("article %s: too few words to compare, left without a story", article.id)
+                await self._give_up(article.id)
+            articles = [a for a in articles if _words(a) >= MIN_STORY_WORDS]
             async with leases.kept(
                 self.sessions, Article, articles, None, self.settings.lease_seconds, until_column="link_lease_until"
             ):
@@ -159,6 +168,7 @@ class Linker:
                         )
 
     async def _give_up(self, article_id: int) -> None:
+        """Book the article as linked without a story (and announce it)."""
         async with self.sessions() as session:
             await session.exec(
                 sa.update(Article).where(Article.id == article_id).values(linked_at=utcnow(), link_lease_until=None)
@@ -188,7 +198,8 @@ class Linker:
             article.minhash = feats.minhash or None
             story, score, new, grew = await self._story(session, article, feats, duplicate)
             article.duplicate_of = duplicate.id if duplicate is not None else None
-            article.similarity = similarity if duplicate is not None else (score if not new else None)
+            # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
+            article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
             article.story_id = story.id
             article.linked_at = utcnow()
             article.link_lease_until = None
@@ -385,3 +396,8 @@ def _set_state(story: Story, state: StoryState, now: datetime) -> None:
     story.last_updated_at = now
     story.state = state.to_record()
     story.vector = np.asarray(state.centroid, dtype="<f2").tobytes()
+
+
+def _words(article: Article) -> int:
+    """Whitespace-separated words in the article's title and text."""
+    return len(f"{article.title or ''} {article.text or ''}".split())
