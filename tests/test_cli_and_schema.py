@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
@@ -14,8 +16,8 @@ from service.search import include_name, include_object
 from tests.conftest import ROOT
 
 
-def _cli(*args: str, db: str) -> subprocess.CompletedProcess:
-    env = {"NEWSLOOM_DATABASE_URL": db, "PATH": "/usr/bin:/bin"}
+def _cli(*args: str, db: str, **settings: str) -> subprocess.CompletedProcess:
+    env = {"NEWSLOOM_DATABASE_URL": db, "PATH": "/usr/bin:/bin", **settings}
     return subprocess.run([sys.executable, "-m", "service.cli", *args], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
@@ -35,6 +37,25 @@ def test_feeds_add_and_list(tmp_path):
 def test_poll_without_once_is_a_clear_error(tmp_path):
     result = _cli("poll", db=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     assert result.returncode == 1 and "poll --once" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "value", "says"), [
+    ("NEWSLOOM_WEBHOOK_RETRY_SCHEDULE", "notjson", "webhook_retry_schedule"),
+    ("NEWSLOOM_DATABASE_URL", "mysql://db/newsloom", "NEWSLOOM_DATABASE_URL: must start with sqlite+aiosqlite://"),
+    ("NEWSLOOM_LOG_LEVEL", "LOUD", "NEWSLOOM_LOG_LEVEL: Input should be 'DEBUG'"),
+    ("NEWSLOOM_STORY_THRESHOLD", "5", "NEWSLOOM_STORY_THRESHOLD: Input should be less than or equal to 1"),
+    ("NEWSLOOM_POLL_MIN_INTERVAL", "100000", "NEWSLOOM_POLL_MIN_INTERVAL (100000) must not exceed NEWSLOOM_POLL_MAX_INTERVAL"),
+])
+def test_bad_settings_are_one_line_errors_with_exit_status_2(tmp_path, name, value, says):
+    db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    result = _cli("keys", "list", db=db, **{name: value})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: invalid settings: ") and says in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "cli.db").exists()
+
+
+def test_log_level_is_read_in_any_case(tmp_path):
+    assert _cli("keys", "list", db=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", NEWSLOOM_LOG_LEVEL="debug").returncode == 0
 
 
 async def test_migrations_match_the_tables(database_url):

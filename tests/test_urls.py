@@ -35,7 +35,8 @@ def test_urls_too_long_for_the_url_columns_are_refused():
         check_fetchable("https://example.org/" + "ж" * 400)
 
 
-@pytest.mark.parametrize("url", ["http://a..b/", "https://.example.com/x", "http://" + "a" * 64 + ".com/", "http://[::1/x", "http://example.com:99999/"])
+@pytest.mark.parametrize("url", ["http://a..b/", "https://.example.com/x", "http://" + "a" * 64 + ".com/", "http://[::1/x",
+                                 "http://example.com:99999/", "http://0177.0.0.1:8733/f", "http://1.2.3.04/x"])
 def test_urls_whose_host_or_port_cannot_be_used_are_refused(url):
     with pytest.raises(InvalidURL, match="not a valid"):
         check_fetchable(url)

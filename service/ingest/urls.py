@@ -6,6 +6,7 @@ import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import httpx
 from courlan import extract_domain, normalize_url
 
 
@@ -23,7 +24,8 @@ def check_fetchable(url: str) -> str:
     """Return ``url`` stripped of surrounding blanks if it is an absolute http(s) URL with a host
     whose raw and canonical forms fit in ``MAX_URL_LENGTH`` characters.
 
-    Raises ``InvalidURL`` otherwise (``file:``, ``ftp:``, relative paths, garbage, too long).
+    Raises ``InvalidURL`` otherwise (``file:``, ``ftp:``, relative paths, garbage, too long, a
+    host such as ``0177.0.0.1`` that httpx refuses to request).
     """
     url = url.strip()
     try:
@@ -37,6 +39,10 @@ def check_fetchable(url: str) -> str:
         raise InvalidURL(f"not a valid host name (an empty label, or one over 63 characters): {parts.hostname[:200]!r}")
     if not fits(url):
         raise InvalidURL(f"URL longer than {MAX_URL_LENGTH} characters: {url[:200]!r}…")
+    try:
+        httpx.URL(url)  # the client's own parser: what it cannot request is refused here
+    except httpx.InvalidURL as exc:  # e.g. "Invalid IPv4 address: '0177.0.0.1'"
+        raise InvalidURL(f"not a valid URL ({exc}): {url[:200]!r}") from exc
     return url
 
 
