@@ -78,12 +78,15 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
 
     Checks the URL with the SSRF guard (``ssrf.check_url``), fetches it once, follows a page's
     ``<link rel="alternate">`` to its feed, subscribes, and ingests that document as the feed's
-    first poll (so subscribing costs one GET of the feed). Returns ``(feed, created)``;
+    first poll (so subscribing costs one GET of the feed); a document that does not parse as a
+    feed (``FeedParseError``) is refused. Returns ``(feed, created)``;
     ``created`` is False when the feed was already subscribed (nothing fetched again when the given
     URL itself is). Raises ``SubscribeError`` with a one-line reason.
     """
     from service.ingest.discovery import NoFeedFound, discover
+    from service.ingest.entries import FeedParseError
     from service.ingest.fetcher import BlockedURL, FetchError
+    from service.ingest.parser import parse_feed
     from service.ingest.ssrf import BlockedAddress, check_url
 
     settings = poller.settings
@@ -112,6 +115,10 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
         raise SubscribeError(f"could not fetch {exc.url}: {exc.reason}") from exc
     except NoFeedFound as exc:
         raise SubscribeError(str(exc)) from exc
+    try:  # refuse a document no feed parser can read, rather than subscribe to it
+        await poller.workers.run(parse_feed, result.body, result.url, result.headers.get("content-type"))
+    except FeedParseError as exc:
+        raise SubscribeError(f"{feed_url} is not a feed: {exc}") from exc
     # Not due until the lease would expire: the poller loop must not poll it while we ingest.
     feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:

@@ -194,6 +194,16 @@ def test_deeply_nested_or_huge_opml_is_refused_cleanly(api):
     assert "too many outlines" in problem["detail"]
 
 
+def test_documents_that_are_not_feeds_are_not_subscribed(api, server):
+    """JSON that is no JSON Feed and XML that is no RSS/Atom/RDF: a 422 saying why, no feed row."""
+    not_json_feed = server.add("/data.json", '{"a": 1}', Content_Type="application/feed+json")
+    not_xml_feed = server.add("/config.xml", "<config><a>1</a></config>", Content_Type="application/xml")
+    for url, why in ((not_json_feed, "not a JSON Feed"), (not_xml_feed, "no feed elements")):
+        problem = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": url}, timeout=60), 422)
+        assert problem["detail"].startswith(f"{url} is not a feed") and why in problem["detail"], problem
+    assert httpx.get(f"{api}/v1/feeds").json()["items"] == []
+
+
 def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(api):
     """A bad host, a port out of range and an over-long URL between two good feeds: listed under
     ``refused`` with the reason, and the good feeds after them are still imported."""
