@@ -54,9 +54,12 @@ async def add_feed(
 
 async def feed_rows(session: AsyncSession, feed_id: int | None = None) -> list[tuple[Feed, str | None, int]]:
     """Feeds (all, or the one with ``feed_id``) ordered by id, each with its outlet's domain and the
-    number of articles seen in it."""
+    number of distinct articles seen in it (two entries linking one article count once, as
+    ``GET /v1/articles?feed_id=`` lists it once)."""
     counts = (
-        select(Entry.feed_id, func.count(col(Entry.id)).label("n")).group_by(col(Entry.feed_id)).subquery()
+        select(Entry.feed_id, func.count(func.distinct(col(Entry.article_id))).label("n"))
+        .group_by(col(Entry.feed_id))
+        .subquery()
     )
     query = (
         select(Feed, Outlet.domain, func.coalesce(counts.c.n, 0))

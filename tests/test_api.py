@@ -194,6 +194,20 @@ def test_deeply_nested_or_huge_opml_is_refused_cleanly(api):
     assert "too many outlines" in problem["detail"]
 
 
+def test_article_count_counts_an_article_two_entries_link_once(api, server):
+    """A linked post and a sponsor post of one feed, both linking one page (DaringFireball does
+    this): two entries, one article; the feed's article_count agrees with its article list."""
+    page = server.url("/mnml.html")
+    feed_url = server.add("/df.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>DF</title>'
+                          f'<item><title>Linked post</title><link>{page}</link><guid isPermaLink="false">p1</guid></item>'
+                          f'<item><title>Sponsor</title><link>{page}</link><guid isPermaLink="false">s1</guid></item>'
+                          "</channel></rss>", Content_Type="application/rss+xml")
+    created = httpx.post(f"{api}/v1/feeds", json={"url": feed_url}, timeout=60)
+    assert created.status_code == 201, created.text
+    listed = httpx.get(f"{api}/v1/articles", params={"feed_id": created.json()["id"]}).json()["items"]
+    assert created.json()["article_count"] == len(listed) == 1
+
+
 def test_documents_that_are_not_feeds_are_not_subscribed(api, server):
     """JSON that is no JSON Feed and XML that is no RSS/Atom/RDF: a 422 saying why, no feed row."""
     not_json_feed = server.add("/data.json", '{"a": 1}', Content_Type="application/feed+json")
@@ -223,5 +237,8 @@ def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(
 def test_unknown_query_parameters_are_refused(api):
     problem = assert_problem(httpx.get(f"{api}/v1/articles", params={"lnag": "de"}), 422)
     assert problem["unknown"] == ["lnag"]
+    problem = assert_problem(httpx.get(f"{api}/v1/articles?feed_id=1&feed_id=2&lang=de"), 422)
+    assert problem["repeated"] == ["feed_id"] and "more than once" in problem["detail"]
+    assert_problem(httpx.get(f"{api}/v1/stories?q=flood&q=zurich"), 422)
     assert_problem(httpx.get(f"{api}/v1/stories?="), 422)
     assert httpx.get(f"{api}/v1/articles", params={"lang": "de", "limit": 5}).status_code == 200

@@ -17,7 +17,8 @@ def _declared(dependant) -> set[str]:
 
 async def reject_unknown_query_parameters(request: Request) -> None:
     """Refuse (422) a query parameter the route does not declare, as bodies refuse unknown fields:
-    a misspelt filter (``?lnag=de``) must not silently return the unfiltered list."""
+    a misspelt filter (``?lnag=de``) must not silently return the unfiltered list; and one given
+    twice (every parameter takes one value), which would silently keep the last."""
     route = request.scope.get("route")
     dependant = getattr(route, "dependant", None)
     if dependant is None:
@@ -25,6 +26,10 @@ async def reject_unknown_query_parameters(request: Request) -> None:
     unknown = sorted(set(request.query_params) - _declared(dependant))
     if unknown:
         raise Problem(422, f"unknown query parameter(s): {', '.join(repr(u) for u in unknown)}", unknown=unknown)
+    repeated = sorted({name for name in request.query_params if len(request.query_params.getlist(name)) > 1})
+    if repeated:  # every parameter takes one value: ?feed_id=1&feed_id=2 must not silently mean 2
+        raise Problem(422, f"query parameter(s) given more than once: {', '.join(repr(r) for r in repeated)}",
+                      repeated=repeated)
 
 
 def parse_search(q: str | None) -> SearchQuery | None:
