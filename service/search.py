@@ -7,6 +7,8 @@ Syntax (documented in README.md, "Search"):
 * ``-sport`` or ``-"world cup"`` — exclude articles containing the word or phrase;
 * ``paris OR berlin`` — either term; ``OR`` (upper case) joins the two terms beside it and binds
   tighter than the implicit AND, so ``summit paris OR berlin`` means summit AND (paris OR berlin).
+* ``flood AND zurich`` — the same as ``flood zurich``: ``AND`` (upper case) is the implicit
+  operator spelt out, not a word to look for.
 
 Words are runs of letters and digits (anything else separates words, so ``e-mail`` is the phrase
 ``"e mail"``). A query needs at least one word that is not excluded.
@@ -122,6 +124,8 @@ def parse(text: str) -> SearchQuery:
         minus, phrase, bare = match.groups()
         if bare == "OR":
             items.append(("OR", None))
+            continue
+        if bare == "AND":  # the implicit operator, spelt out
             continue
         if bare is not None:
             minus, phrase = ("-", bare[1:]) if bare.startswith("-") else ("", bare)

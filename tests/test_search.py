@@ -33,6 +33,8 @@ def T(*words: str) -> Term:
         ("summit paris OR berlin OR rome", [[T("summit")], [T("paris"), T("berlin"), T("rome")]], []),
         ("paris or berlin", [[T("paris")], [T("or")], [T("berlin")]], []),  # lower-case "or" is a word
         ("OR paris OR", [[T("paris")]], []),  # stray OR ignored
+        ("flood AND zurich", [[T("flood")], [T("zurich")]], []),  # AND spelt out is the implicit AND
+        ("flood and zurich", [[T("flood")], [T("and")], [T("zurich")]], []),  # lower case: a word
         ("paris OR -berlin", [[T("paris")]], [T("berlin")]),  # OR joins only kept terms
         ("E-Mail Straße", [[T("e", "mail")], [T("straße")]], []),  # punctuation splits words; lower case
         ('"unclosed phrase here', [[T("unclosed", "phrase", "here")]], []),
