@@ -269,6 +269,8 @@ async def cmd_extract(args: argparse.Namespace, settings: Settings) -> None:
         html = path.read_bytes()
         if html[:2] == b"\x1f\x8b":
             html = gzip.decompress(html)
+    for library in ("trafilatura", "htmldate", "courlan"):  # their complaints become our one-line error
+        logging.getLogger(library).setLevel(logging.CRITICAL)
     try:
         extracted = await asyncio.to_thread(extract_article, html, url)
     except ExtractionError as exc:

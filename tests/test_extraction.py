@@ -293,3 +293,16 @@ def test_byline_search_matches_trafilatura_without_copying_the_page(corpus):
     <p class="byline">By Jane Doe <time>Monday</time></p><p>Some article text that is long enough.</p></body></html>"""
     tree = load_html(html)
     assert byline_author(tree) == extract_author(tree) == "Jane Doe"
+
+
+def test_cli_extract_reports_a_page_without_text_in_one_line(tmp_path):
+    """An empty page and a binary file: one ``error:`` line and status 1, no library log lines."""
+    empty, junk = tmp_path / "empty.html", tmp_path / "junk.bin"
+    empty.write_text("<html><body></body></html>")
+    junk.write_bytes(b"\x00\x01binary junk")
+    for path, says in ((empty, "no main text"), (junk, "empty or not HTML")):
+        run = subprocess.run([sys.executable, "-m", "service.cli", "extract", str(path)],
+                             capture_output=True, text=True, cwd=ROOT, timeout=120)
+        assert run.returncode == 1 and run.stdout == ""
+        assert run.stderr.startswith("error: extraction failed: ") and says in run.stderr
+        assert len(run.stderr.strip().splitlines()) == 1, run.stderr
