@@ -67,6 +67,9 @@ async def test_entries_whose_link_is_not_http_keep_the_feed_text(server, poller,
         articles = (await session.exec(select(Article).order_by(Article.id))).all()
     assert [(a.url, str(a.extraction_status), a.text) for a in articles] == [
         (None, "skipped", "Kept as text."), (None, "skipped", "Also kept."), (None, "skipped", "Kept too."), (None, "skipped", "And this.")]
+    errors = [a.extraction_error for a in articles]  # each says why its link was not used
+    assert errors[0].startswith("the entry's link cannot be fetched: not an absolute http(s) URL")
+    assert "longer than 2048 characters" in errors[2] and "not a valid host name" in errors[3]
 
 
 async def test_oversized_guid_and_title_are_stored_once(server, poller, sessions):

@@ -36,6 +36,8 @@ class ParsedEntry:
     text: str = ""
     """Plain text of ``content_html``, else of ``summary_html``: the article text when the page
     cannot be used."""
+    link_refused: str | None = None
+    """Why the entry's link was dropped (``urls.check_fetchable``'s reason), when it had one."""
 
 
 @dataclass

@@ -22,7 +22,7 @@ from service.ingest.encoding import to_utf8_document
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
 from service.ingest.text import clip_title, html_to_text, storable
-from service.ingest.urls import fetchable
+from service.ingest.urls import InvalidURL, check_fetchable
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
 
@@ -110,12 +110,15 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     for entry in parsed.entries:
         entry.title = clip_title(entry.title)
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
-        if entry.link and not fetchable(entry.link):
-            # javascript:, mailto:, data: … are no page to fetch, a link too long for the URL
-            # columns cannot be stored, a host with an empty label cannot be resolved: the entry
-            # keeps the feed's text.
-            entry.link = None
-            entry.key = entry_key(None, entry.guid, entry.title, entry.published_at, entry.summary_html)
+        if entry.link:
+            try:
+                check_fetchable(entry.link)
+            except InvalidURL as exc:
+                # javascript:, mailto:, data: … are no page to fetch, a link too long for the URL
+                # columns cannot be stored, a host with an empty label cannot be resolved: the entry
+                # keeps the feed's text, and the reason.
+                entry.link, entry.link_refused = None, str(exc)
+                entry.key = entry_key(None, entry.guid, entry.title, entry.published_at, entry.summary_html)
     return parsed
 
 

@@ -181,7 +181,8 @@ def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_i
         language=entry.language,
         word_count=len(entry.text.split()),
         extraction_status=status,
-        extraction_error="the entry has no link" if status == ExtractionStatus.skipped else None,
+        extraction_error=(f"the entry's link cannot be fetched: {entry.link_refused}" if entry.link_refused
+                          else "the entry has no link") if status == ExtractionStatus.skipped else None,
         next_fetch_at=now if status == ExtractionStatus.pending else None,
     )
 

@@ -46,15 +46,6 @@ def check_fetchable(url: str) -> str:
     return url
 
 
-def fetchable(url: str) -> bool:
-    """Whether ``check_fetchable`` accepts ``url``."""
-    try:
-        check_fetchable(url)
-    except InvalidURL:
-        return False
-    return True
-
-
 def valid_host(host: str) -> bool:
     """Whether ``host`` (a URL's host name, without brackets) is an IP address or a name the DNS
     can carry: IDNA-encodable, so no empty label and none over 63 octets (RFC 1035 section 2.3.4,
