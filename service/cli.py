@@ -284,9 +284,10 @@ def _stories_params(settings: Settings):
     return params_from(settings)
 
 
-def _read_rows(path: str, check) -> list[dict]:
-    """The lines of the JSON Lines file ``path``, each passed to ``check`` (``files.check_*``);
-    ``CommandError`` for a missing or empty file or a bad line."""
+def _read_rows(path: str, check, unique: str) -> list[dict]:
+    """The lines of the JSON Lines file ``path``, each passed to ``check`` (``files.check_*``), the
+    member ``unique`` (the line's id) not repeated; ``CommandError`` for a missing or empty file or
+    a bad line."""
     from service.stories.files import read_jsonl
 
     if not Path(path).exists():
@@ -294,7 +295,7 @@ def _read_rows(path: str, check) -> list[dict]:
     if not Path(path).is_file():
         raise CommandError(f"not a file: {path}")
     try:
-        rows = read_jsonl(path, check)
+        rows = read_jsonl(path, check, unique)
     except ValueError as exc:
         raise CommandError(str(exc)) from exc
     if not rows:
@@ -333,7 +334,7 @@ def _scores(gold: list, predicted: list) -> dict:
 def cmd_stories_cluster(args: argparse.Namespace, settings: Settings) -> None:
     from service.stories.files import check_article, cluster_rows
 
-    rows = _read_rows(args.input, check_article)
+    rows = _read_rows(args.input, check_article, "id")
     _check_output(args.output)
     with tqdm(total=len(rows), desc="articles", unit="article", file=sys.stderr, disable=args.quiet) as bar:
         labels = cluster_rows(rows, _stories_params(settings), bar.update)
@@ -346,8 +347,8 @@ def cmd_stories_cluster(args: argparse.Namespace, settings: Settings) -> None:
 def cmd_stories_eval(args: argparse.Namespace, settings: Settings) -> None:
     from service.stories.files import check_label
 
-    gold = {row["id"]: row["story"] for row in _read_rows(args.gold, check_label) if row.get("story") is not None}
-    predicted = {row["id"]: row.get("story") for row in _read_rows(args.predicted, check_label)}
+    gold = {row["id"]: row["story"] for row in _read_rows(args.gold, check_label, "id") if row.get("story") is not None}
+    predicted = {row["id"]: row.get("story") for row in _read_rows(args.predicted, check_label, "id")}
     if not gold:
         raise CommandError(f"{args.gold}: no line has a story")
     missing = [key for key in gold if predicted.get(key) is None]
@@ -360,7 +361,7 @@ def cmd_stories_compare(args: argparse.Namespace, settings: Settings) -> None:
     from service.stories import metrics
     from service.stories.files import check_pair, compare_pairs, pair_articles
 
-    pairs = _read_rows(args.input, check_pair)
+    pairs = _read_rows(args.input, check_pair, "pair_id")
     _check_output(args.output)
     params = _stories_params(settings)
     with tqdm(total=len(pair_articles(pairs)), desc="articles", unit="article", file=sys.stderr, disable=args.quiet) as bar:

@@ -166,6 +166,10 @@ _GOOD = {"id": "a", "lang": "en", "outlet": "x", "published": None, "title": "Br
     ("cluster", [json.dumps(dict(_GOOD, id=None))], "no id"),
     ("compare", [json.dumps({"pair_id": "p", "a": _GOOD})], ":1: b: not a JSON object"),
     ("compare", [json.dumps({"pair_id": "p", "a": _GOOD, "b": dict(_GOOD, id="b"), "overall": "high"})], "overall must be a number"),
+    ("compare", [json.dumps({"pair_id": "p", "a": _GOOD, "b": dict(_GOOD, id="b"), "overall": 7})], "overall must be a number from 1 to 4"),
+    ("compare", [json.dumps({"pair_id": "p", "a": _GOOD, "b": dict(_GOOD, id="b")})] * 2, ":2: pair_id 'p' is already on line 1"),
+    ("cluster", [json.dumps(_GOOD), json.dumps(dict(_GOOD, title="Other"))], ":2: id 'a' is already on line 1"),
+    ("cluster", [json.dumps(dict(_GOOD, lang="zzz"))], "lang must be a two-letter ISO 639-1 code or null, not 'zzz'"),
 ])
 def test_cli_refuses_bad_lines_with_one_line_naming_them(tmp_path, capsys, command, lines, message):
     from service.cli import main

@@ -20,11 +20,13 @@ from service.stories.features import ArticleFeatures, article_features, encode_a
 BATCH = 64
 
 
-def read_jsonl(path: str | Path, check: Callable[[Any, str], None] | None = None) -> list[dict]:
+def read_jsonl(path: str | Path, check: Callable[[Any, str], None] | None = None, unique: str | None = None) -> list[dict]:
     """Every JSON value of a JSON Lines file (blank lines skipped), each passed to ``check(value,
-    "PATH:LINE")`` when given. Raises ValueError naming the line for invalid JSON (or whatever
-    ``check`` raises)."""
+    "PATH:LINE")`` when given. With ``unique``, that member (an id) may not repeat. Raises
+    ValueError naming the line for invalid JSON, a repeated ``unique`` value (naming the line that
+    had it first), or whatever ``check`` raises."""
     rows = []
+    seen: dict[Any, int] = {}
     with open(path, encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if line.strip():
@@ -34,6 +36,11 @@ def read_jsonl(path: str | Path, check: Callable[[Any, str], None] | None = None
                     raise ValueError(f"{path}:{number}: not JSON: {exc}") from exc
                 if check is not None:
                     check(row, f"{path}:{number}")
+                if unique is not None:
+                    key = row.get(unique)
+                    if key in seen:
+                        raise ValueError(f"{path}:{number}: {unique} {key!r} is already on line {seen[key]}")
+                    seen[key] = number
                 rows.append(row)
     return rows
 
@@ -48,8 +55,8 @@ def _label(value: Any) -> bool:
 def check_article(row: Any, where: str) -> None:
     """Raise ValueError naming ``where`` unless ``row`` is an article line: an object with an
     ``id`` (string or integer), a ``title`` or a ``text``, ``title``/``text``/``lang``/``outlet``/``url``
-    strings or null, ``published`` ISO 8601 or null, ``story`` (gold, optional) a string, an
-    integer or null."""
+    strings or null (``lang`` a two-letter ISO 639-1 code), ``published`` ISO 8601 or null,
+    ``story`` (gold, optional) a string, an integer or null."""
     if not isinstance(row, dict):
         raise ValueError(f"{where}: not a JSON object")
     if not _label(row.get("id")):
@@ -59,6 +66,9 @@ def check_article(row: Any, where: str) -> None:
             raise ValueError(f"{where}: {name} must be a string or null, not {type(row[name]).__name__}")
     if not (row.get("title") or row.get("text")):
         raise ValueError(f"{where}: neither a title nor a text")
+    lang = row.get("lang")
+    if lang is not None and not (len(lang) == 2 and lang.isascii() and lang.isalpha()):
+        raise ValueError(f"{where}: lang must be a two-letter ISO 639-1 code or null, not {lang!r}")
     published = row.get("published")
     try:
         if published is not None and not isinstance(published, str):
@@ -73,7 +83,8 @@ def check_article(row: Any, where: str) -> None:
 def check_pair(row: Any, where: str) -> None:
     """Raise ValueError naming ``where`` unless ``row`` is a pair line: an object with a
     ``pair_id`` (string or integer), articles ``a`` and ``b`` (``check_article``; ``story`` unused),
-    ``overall`` a number or null, ``same_story`` a boolean or null."""
+    ``overall`` a number from 1 to 4 (SemEval 2022 task 8's scale: 1 = very similar) or null,
+    ``same_story`` a boolean or null."""
     if not isinstance(row, dict):
         raise ValueError(f"{where}: not a JSON object")
     if not _label(row.get("pair_id")):
@@ -81,8 +92,8 @@ def check_pair(row: Any, where: str) -> None:
     for side in ("a", "b"):
         check_article(row.get(side), f"{where}: {side}")
     overall = row.get("overall")
-    if overall is not None and (isinstance(overall, bool) or not isinstance(overall, (int, float)) or overall != overall):
-        raise ValueError(f"{where}: overall must be a number or null")
+    if overall is not None and (isinstance(overall, bool) or not isinstance(overall, (int, float)) or not 1 <= overall <= 4):
+        raise ValueError(f"{where}: overall must be a number from 1 to 4 or null")
     if row.get("same_story") is not None and not isinstance(row["same_story"], bool):
         raise ValueError(f"{where}: same_story must be true, false or null")
 
