@@ -84,6 +84,7 @@ def test_year_first_numeric_dates_are_read_not_guessed(corpus):
                         "application/rss+xml", 500)
     dated = [(e.published_raw, e.published_at) for e in parsed.entries if e.published_raw]
     assert len(dated) == len(parsed.entries) == 20
+    assert all(e.updated_at is None for e in parsed.entries)  # no <updated>: not "updated when published"
     for raw, published in dated:
         day, clock = raw.split()
         year, month, mday = (int(n) for n in day.split("/"))

@@ -47,13 +47,15 @@ def _authors(entry: feedparser.FeedParserDict) -> list[str]:
 def _date(raw: feedparser.FeedParserDict, name: str) -> tuple[datetime | None, str | None]:
     """Our reading of the entry's ``name`` date (see ``dates``), falling back to feedparser's only for
     shapes we do not know; a date we refuse to guess (unknown zone or month) stays None."""
-    text = raw.get(name) or None
+    # dict.get: feedparser answers a missing "updated" with "published" (its issue 310 stopgap,
+    # with a DeprecationWarning), which would make every entry look updated when it was published.
+    text = dict.get(raw, name) or None
     try:
         parsed = parse_date_strict(text)
     except UnknownDate:
         return None, text
     if parsed is None and text:
-        parsed = _utc(raw.get(f"{name}_parsed"))
+        parsed = _utc(dict.get(raw, f"{name}_parsed"))
     return parsed, text
 
 
