@@ -14,10 +14,17 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+# Upper bounds of durations (seconds): beyond them a setting is a typo, and a datetime + timedelta
+# of it would overflow.
+DAY = 86_400
+WEEK = 7 * DAY
+MONTH = 30 * DAY
+
+
 class Settings(BaseSettings):
     """Newsloom configuration. Each field ``x`` is set by the variable ``NEWSLOOM_X``."""
 
-    model_config = SettingsConfigDict(env_prefix="NEWSLOOM_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="NEWSLOOM_", extra="ignore", allow_inf_nan=False)
 
     database_url: str = Field(
         default="sqlite+aiosqlite:///./newsloom.db",
@@ -31,31 +38,35 @@ class Settings(BaseSettings):
 
     poller_enabled: bool = Field(default=True, description="Run the pollers inside `newsloom serve`.")
     poll_interval: int = Field(
-        default=900, ge=10, description="Default seconds between two polls of one feed, before feed hints and adaptation."
+        default=900, ge=10, le=MONTH,
+        description="Default seconds between two polls of one feed, before feed hints and adaptation."
     )
     poll_min_interval: int = Field(
-        default=300, ge=1, description="Floor (seconds) of a feed's poll interval, whatever the feed or server asks."
+        default=300, ge=1, le=MONTH,
+        description="Floor (seconds) of a feed's poll interval, whatever the feed or server asks."
     )
     poll_max_interval: int = Field(
-        default=86_400, ge=1, description="Ceiling (seconds) of a feed's poll interval and of failure backoff."
+        default=86_400, ge=1, le=MONTH,
+        description="Ceiling (seconds) of a feed's poll interval and of failure backoff."
     )
     poll_spread: float = Field(
-        default=60.0, ge=0,
+        default=60.0, ge=0, le=WEEK,
         description="Seconds over which overdue feeds are spread when the poller starts and imported feeds are "
         "scheduled, so a restart or an OPML import does not hit every host at once.",
     )
     failing_after: int = Field(
-        default=3, ge=1, description="Consecutive failed polls after which a feed is shown as `failing` (still polled, with backoff)."
+        default=3, ge=1,
+        description="Consecutive failed polls after which a feed is shown as `failing` (still polled, with backoff)."
     )
     max_retry_after: int = Field(
-        default=86_400, ge=1, description="Longest Retry-After (seconds) honoured on 429/503; longer values are cut to this."
+        default=86_400, ge=1, le=MONTH,
+        description="Longest Retry-After (seconds) honoured on 429/503; longer values are cut to this."
     )
     poll_tick: float = Field(
-        default=2.0, gt=0, description="Seconds the poller waits between looking for due feeds and pages."
+        default=2.0, gt=0, le=DAY, description="Seconds the poller waits between looking for due feeds and pages."
     )
     lease_seconds: int = Field(
-        default=300,
-        ge=10,
+        default=300, ge=10, le=MONTH,
         description="Seconds a claimed feed, page, delivery or article to link stays claimed without renewal; a "
         "working process renews its claims every third of it, so this bounds how soon other workers take over the "
         "work of a process that died or hung. Must exceed total_timeout + extract_timeout and webhook_timeout.",
@@ -68,9 +79,9 @@ class Settings(BaseSettings):
         default="Newsloom/0.1 (+https://github.com/newsloom/newsloom; news ingestion)",
         description="User-Agent sent with every request.",
     )
-    connect_timeout: float = Field(default=10.0, gt=0, description="Seconds to open a connection.")
-    read_timeout: float = Field(default=20.0, gt=0, description="Seconds to wait for each chunk of a response.")
-    total_timeout: float = Field(default=60.0, gt=0, description="Seconds for a whole request, body included.")
+    connect_timeout: float = Field(default=10.0, gt=0, le=DAY, description="Seconds to open a connection.")
+    read_timeout: float = Field(default=20.0, gt=0, le=DAY, description="Seconds to wait for each chunk of a response.")
+    total_timeout: float = Field(default=60.0, gt=0, le=DAY, description="Seconds for a whole request, body included.")
     max_redirects: int = Field(
         default=5, ge=0, le=20, description="Redirect hops followed per request; more, or a loop, fails the fetch."
     )
@@ -92,7 +103,7 @@ class Settings(BaseSettings):
     robots_enabled: bool = Field(
         default=True, description="Honour robots.txt (for our User-Agent) before fetching article pages."
     )
-    robots_cache_seconds: int = Field(default=86_400, ge=0, description="How long a host's robots.txt is cached.")
+    robots_cache_seconds: int = Field(default=86_400, ge=0, le=MONTH, description="How long a host's robots.txt is cached.")
 
     extract_workers: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) - 1),
@@ -100,12 +111,13 @@ class Settings(BaseSettings):
         description="Worker processes running trafilatura (default: CPU count - 1, at least 1).",
     )
     extract_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds one page may spend in extraction before its worker is killed."
+        default=30.0, gt=0, le=DAY, description="Seconds one page may spend in extraction before its worker is killed."
     )
 
     stories_enabled: bool = Field(default=True, description="Link articles into stories after extraction.")
     story_window_hours: float = Field(
-        default=72.0, gt=0, description="Hours around an article's publication time in which stories are candidates."
+        default=72.0, gt=0, le=24 * 365,
+        description="Hours around an article's publication time in which stories are candidates."
     )
     story_threshold: float = Field(
         default=0.69, ge=0, le=1,
@@ -122,11 +134,12 @@ class Settings(BaseSettings):
         description="Similarity (0..1) from which a headline-only article (no body text) joins a story."
     )
     near_duplicate_threshold: float = Field(
-        default=0.7, gt=0, le=1, description="Estimated Jaccard similarity of word 3-shingles from which a text is a near-duplicate."
+        default=0.7, gt=0, le=1,
+        description="Estimated Jaccard similarity of word 3-shingles from which a text is a near-duplicate."
     )
 
     webhooks_enabled: bool = Field(default=True, description="Run the webhook delivery worker inside `newsloom serve`.")
-    webhook_timeout: float = Field(default=15.0, gt=0, description="Seconds a webhook receiver has to answer one delivery.")
+    webhook_timeout: float = Field(default=15.0, gt=0, le=DAY, description="Seconds a webhook receiver has to answer one delivery.")
     webhook_retry_schedule: list[float] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 36000],
         min_length=1,
@@ -142,7 +155,7 @@ class Settings(BaseSettings):
         default=4096, ge=0, description="Bytes of a receiver's response body read (and kept, truncated, as the error)."
     )
     webhook_secret_overlap: int = Field(
-        default=24 * 3600, ge=0, description="Seconds the previous secret keeps signing after a rotation."
+        default=24 * 3600, ge=0, le=MONTH, description="Seconds the previous secret keeps signing after a rotation."
     )
 
     auth: bool = Field(
@@ -165,7 +178,7 @@ class Settings(BaseSettings):
         default="text", description="Log lines as text, or as one JSON object per line (with the request id)."
     )
     shutdown_grace: float = Field(
-        default=8.0, ge=0,
+        default=8.0, ge=0, le=DAY,
         description="Seconds in-flight work may take to finish after SIGTERM before it is cancelled and its leases "
         "released (keep it below the container's stop timeout: Docker's default is 10 s).",
     )
@@ -175,6 +188,13 @@ class Settings(BaseSettings):
     def _async_driver(cls, value: str) -> str:
         if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg:// (the two supported databases)")
+        return value
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _retry_delays_in_range(cls, value: list[float]) -> list[float]:
+        if any(not 0 < delay <= WEEK for delay in value):
+            raise ValueError(f"each retry delay must be above 0 and at most {WEEK} seconds (a week)")
         return value
 
     @field_validator("log_level", mode="before")

@@ -147,8 +147,8 @@ def import_refusal(url: str, allow_private: bool) -> str | None:
     cannot be fetched (``check_fetchable``). Host names are judged on their resolved address at
     every connection, not here."""
     try:
+        check_fetchable(url)  # first: it refuses what urlsplit cannot parse ("http://[::1/")
         check_scheme(url)
-        check_fetchable(url)
     except BlockedAddress as exc:
         return f"{exc} [rule: {exc.rule}]"
     except InvalidURL as exc:

@@ -221,7 +221,7 @@ def test_documents_that_are_not_feeds_are_not_subscribed(api, server):
 def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(api):
     """A bad host, a port out of range and an over-long URL between two good feeds: listed under
     ``refused`` with the reason, and the good feeds after them are still imported."""
-    bad = ["http://a..b/feed", "http://news.example.org:99999/x", "http://news.example.org/" + "x" * 3000]
+    bad = ["http://a..b/feed", "http://news.example.org:99999/x", "http://news.example.org/" + "x" * 3000, "http://[::1/"]
     urls = ["http://news.example.org/one.xml", *bad, "http://news.example.org/two.xml"]
     opml = "<opml version='2.0'><body>" + "".join(f"<outline xmlUrl='{u}'/>" for u in urls) + "</body></opml>"
     imported = httpx.post(f"{api}/v1/feeds/import", content=opml.encode(), headers={"content-type": "text/x-opml"})

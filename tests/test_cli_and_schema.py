@@ -45,6 +45,9 @@ def test_poll_without_once_is_a_clear_error(tmp_path):
     ("NEWSLOOM_LOG_LEVEL", "LOUD", "NEWSLOOM_LOG_LEVEL: Input should be 'DEBUG'"),
     ("NEWSLOOM_STORY_THRESHOLD", "5", "NEWSLOOM_STORY_THRESHOLD: Input should be less than or equal to 1"),
     ("NEWSLOOM_POLL_MIN_INTERVAL", "100000", "NEWSLOOM_POLL_MIN_INTERVAL (100000) must not exceed NEWSLOOM_POLL_MAX_INTERVAL"),
+    ("NEWSLOOM_POLL_SPREAD", "inf", "NEWSLOOM_POLL_SPREAD: Input should be a finite number"),
+    ("NEWSLOOM_MAX_RETRY_AFTER", "99999999999999999999", "NEWSLOOM_MAX_RETRY_AFTER: Input should be less than or equal to"),
+    ("NEWSLOOM_WEBHOOK_RETRY_SCHEDULE", "[-5]", "each retry delay must be above 0"),
 ])
 def test_bad_settings_are_one_line_errors_with_exit_status_2(tmp_path, name, value, says):
     db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"

@@ -193,3 +193,12 @@ async def test_schedule_honours_ttl_and_max_age_within_floor_and_ceiling(server,
     await poller.poll_due_feeds()
     intervals = [(await feed_row(sessions, i)).poll_interval for i in ids]
     assert intervals == [7200, 3600, settings.poll_max_interval]
+
+
+def test_retry_after_values_are_ascii_digits_or_http_dates():
+    """RFC 9110 §10.2.3: delay-seconds is 1*DIGIT (ASCII). "²" passes str.isdigit but is no number."""
+    from service.ingest.fetcher import parse_retry_after
+
+    assert parse_retry_after("120") == 120.0
+    assert parse_retry_after("\u00b2") is None and parse_retry_after("\u0661\u0662") is None  # ², Arabic-Indic 12
+    assert parse_retry_after("soon") is None

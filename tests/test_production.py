@@ -19,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.config import Settings
 from service.db import create_engine
-from service.models import Subscription
+from service.models import Feed, Subscription
 from tests.conftest import ROOT, running_app
 from tests.corpus_feeds import rss
 from tests.ingest_helpers import make_due, subscribe
@@ -104,10 +104,13 @@ async def test_read_keys_see_no_passwords_in_feed_and_webhook_urls(settings: Set
     (a restorable OPML backup) and as ``***`` to read keys, in every place that lists the URL."""
     read = await asyncio.to_thread(create_key, database_url, "read")
     admin = await asyncio.to_thread(create_key, database_url, "admin")
-    feed_url = "https://reader:s3cret@private.example.org/feed.xml"
+    feed_url = "https://reader:S3cret@private.example.org/feed.xml"  # credentials keep their case
     hook_url = "https://hooks:t0ken@receiver.example.org/in"
     feed_id = await subscribe(sessions, feed_url)
-    async with sessions() as session:
+    async with sessions() as session:  # what an older version stored, and an error quoting the URL
+        feed = await session.get(Feed, feed_id)
+        feed.site_url = "https://reader:S3cret@private.example.org/"
+        feed.last_error = f"redirect loop after 1 hops: {feed_url} → {feed_url}"
         hook = Subscription(url=hook_url, secret="whsec_dGVzdA==", event_types=["article.created"])
         session.add(hook)
         await session.commit()
@@ -118,10 +121,12 @@ async def test_read_keys_see_no_passwords_in_feed_and_webhook_urls(settings: Set
         for key, (shown_feed, shown_hook) in views.items():
             headers = bearer(key)
             assert httpx.get(f"{base}/v1/feeds", headers=headers).json()["items"][0]["url"] == shown_feed
-            assert httpx.get(f"{base}/v1/feeds/{feed_id}", headers=headers).json()["url"] == shown_feed
+            shown = httpx.get(f"{base}/v1/feeds/{feed_id}", headers=headers).json()
+            assert shown["url"] == shown_feed and shown["last_error"] == f"redirect loop after 1 hops: {shown_feed} → {shown_feed}"
+            assert shown["site_url"] == shown_feed.removesuffix("feed.xml")
             export = httpx.get(f"{base}/v1/feeds/export", headers=headers)
             assert export.status_code == 200 and f'xmlUrl="{shown_feed}"' in export.text
-            assert ("s3cret" in export.text) == (key == admin)
+            assert ("S3cret" in export.text) == (key == admin)
             assert httpx.get(f"{base}/v1/subscriptions", headers=headers).json()["items"][0]["url"] == shown_hook
             assert httpx.get(f"{base}/v1/subscriptions/{hook_id}", headers=headers).json()["url"] == shown_hook
     with running_app(settings.model_copy(update={"poller_enabled": False})) as base:  # auth off: loopback, all shown

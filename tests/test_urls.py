@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.ingest.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable, redact_password
+from service.ingest.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable, redact_password, without_userinfo
 
 
 @pytest.mark.parametrize(
@@ -107,3 +107,23 @@ async def test_oversized_guid_and_title_are_stored_once(server, poller, sessions
 ])
 def test_passwords_are_redacted_from_the_authority_only(url, shown):
     assert redact_password(url) == shown
+    assert redact_password(f"redirect loop: {url} → {url}") == f"redirect loop: {shown} → {shown}"  # in messages too
+
+
+def test_credentials_keep_their_case_and_links_lose_them():
+    assert canonicalize("http://Jack:MixedPW@News.Example.ORG:80/a?utm_source=x") == "http://Jack:MixedPW@news.example.org/a"
+    assert without_userinfo("https://u:p@news.example.org/a?b=1") == "https://news.example.org/a?b=1"
+    assert without_userinfo("https://news.example.org/a") == "https://news.example.org/a"
+
+
+def test_relative_links_of_a_private_feed_do_not_inherit_its_credentials():
+    """Links resolve against the feed URL, userinfo included; stored links must not carry it (they
+    are shown to every reader and sent in webhook events)."""
+    from service.ingest.parser import parse_feed
+
+    parsed = parse_feed(b'<rss version="2.0"><channel><title>P</title><link>/site/</link>'
+                        b"<item><title>One two three</title><link>/art/1</link></item>"
+                        b"<item><title>Four five six</title><link>rel2</link></item></channel></rss>",
+                        "http://alice:pw@private.example.org/feeds/rel.xml", "application/rss+xml")
+    assert parsed.site_url == "http://private.example.org/site/"
+    assert [e.link for e in parsed.entries] == ["http://private.example.org/art/1", "http://private.example.org/feeds/rel2"]

@@ -173,6 +173,7 @@ class SubscriptionPublic(BaseModel):
         data = subscription.model_dump(exclude={"state", "secret", "previous_secret"})
         if not credentials:
             data["url"] = redact_password(subscription.url)
+            data["disabled_reason"] = data.get("disabled_reason") and redact_password(data["disabled_reason"])
         return cls.model_validate({**data, "state": str(subscription.state)})
 
 

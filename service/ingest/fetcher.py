@@ -147,7 +147,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if not value or not value.strip():
         return None
     value = value.strip()
-    if value.isdigit():
+    if value.isascii() and value.isdigit():  # str.isdigit alone takes "²"
         return float(value)
     try:
         moment = parsedate_to_datetime(value)

@@ -22,7 +22,7 @@ from service.ingest.encoding import to_utf8_document
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
 from service.ingest.text import clip_title, html_to_text, storable
-from service.ingest.urls import InvalidURL, check_fetchable
+from service.ingest.urls import InvalidURL, check_fetchable, without_userinfo
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
 
@@ -93,7 +93,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     JSON documents go to ``parse_json_feed``; everything else is decoded to Unicode by
     ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
     whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
-    At most ``max_entries`` entries are read; more set ``warning``. Links that are not http(s)
+    At most ``max_entries`` entries are read; more set ``warning``. Links and the site URL lose any
+    ``user:password@`` (relative links inherit the feed URL's). Links that are not http(s)
     (``javascript:``, ``mailto:``) or longer than ``urls.MAX_URL_LENGTH`` are dropped; titles are
     cut to ``text.MAX_TITLE_LENGTH``. Entity declarations are never
     expanded and external entities never resolved (feedparser drops the DTD's entity declarations;
@@ -109,9 +110,13 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
         note = f"{extra} entries beyond the cap of {max_entries} ignored"
         parsed.warning = f"{parsed.warning}; {note}" if parsed.warning else note
     parsed.title = clip_title(parsed.title)
+    parsed.site_url = parsed.site_url and without_userinfo(parsed.site_url)
     for entry in parsed.entries:
         entry.title = clip_title(entry.title)
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
+        if entry.link and (bare := without_userinfo(entry.link)) != entry.link:  # a private feed's credentials
+            entry.link = bare
+            entry.key = entry_key(bare, entry.guid, entry.title, entry.published_at, entry.summary_html)
         if entry.link:
             try:
                 check_fetchable(entry.link)

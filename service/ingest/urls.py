@@ -68,22 +68,35 @@ def fits(url: str) -> bool:
     return len(url) <= MAX_URL_LENGTH and len(canonicalize(url)) <= MAX_URL_LENGTH
 
 
-def redact_password(url: str) -> str:
-    """``url`` with the password of its userinfo (RFC 3986 §3.2.1, ``user:password@host``) shown
-    as ``***``; a URL without a password is returned unchanged. For showing credentials-bearing
-    feed and webhook URLs to those who may not use them."""
-    parts = urlsplit(url)
-    if parts.password is None:
+_PASSWORD = re.compile(r"(?<=://)([^/?#@\s:]*):[^/?#@\s]*@")
+
+
+def redact_password(text: str) -> str:
+    """``text`` (a URL, or a message quoting URLs) with the password of every URL's userinfo
+    (RFC 3986 §3.2.1, ``scheme://user:password@host``) shown as ``***``; a URL without a password
+    is unchanged. For showing credentials-bearing feed and webhook URLs, and errors that quote them,
+    to those who may not use them."""
+    return _PASSWORD.sub(r"\1:***@", text)
+
+
+def without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@`` (RFC 3986 §3.2.1); unchanged when it has none or does not
+    parse. A private feed's relative links resolve against its URL and would carry its credentials
+    into article URLs (shown to every reader and sent in webhook events)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
         return url
-    user = parts.netloc.rpartition("@")[0].partition(":")[0]
-    host = parts.netloc.rpartition("@")[2]
-    return url.replace(parts.netloc, f"{user}:***@{host}", 1)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
 def canonicalize(url: str) -> str:
     """The canonical form of an article or feed URL.
 
-    Lower-cases scheme and host, drops default ports and tracking parameters (``utm_*``,
+    Lower-cases scheme and host (not the ``user:password@`` credentials), drops default ports and
+    tracking parameters (``utm_*``,
     ``fbclid``, ``gclid``, ``ref``, …) and sorts the query, as ``courlan.normalize_url`` does, then
     drops the fragment and AMP markers. Other query parameters stay: many sites name the article
     by one (``?story=5``, ``?articleid=77``, ``?seite=2``), so courlan's ``strict`` mode, which keeps
@@ -98,7 +111,11 @@ def canonicalize(url: str) -> str:
     parts = urlsplit(normal)
     if parts.scheme in ("http", "https") and parts.netloc:
         path, query = _strip_amp_path(parts.path) or "/", _strip_amp_query(parts.query)
-        normal = urlunsplit(parts._replace(path=path, query=query, fragment=""))
+        netloc = parts.netloc
+        userinfo = urlsplit(url).netloc.rpartition("@")[0]
+        if userinfo:  # courlan lower-cases the whole netloc: keep the credentials as given
+            netloc = f"{userinfo}@{netloc.rpartition('@')[2]}"
+        normal = urlunsplit(parts._replace(netloc=netloc, path=path, query=query, fragment=""))
     return normal
 
 

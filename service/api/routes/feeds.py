@@ -22,8 +22,9 @@ router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 def _public(feed: Feed, outlet: str | None, article_count: int, *, credentials: bool = True) -> FeedPublic:
     """The API view of a feed; without ``credentials`` a password in its URL shows as ``***``."""
     data = feed.model_dump(exclude={"state"})
-    if not credentials:
-        data["url"] = redact_password(feed.url)
+    if not credentials:  # the URL, and what may quote it: errors, and a site URL stored before links lost credentials
+        for name in ("url", "site_url", "last_error"):
+            data[name] = data[name] and redact_password(data[name])
     return FeedPublic.model_validate({**data, "state": str(feed.state), "outlet": outlet, "article_count": article_count})
 
 
@@ -84,7 +85,8 @@ async def export_feeds(request: Request, session: SessionDep) -> Response:
     in feed URLs are kept for ``admin`` keys (a restorable backup) and shown as ``***`` to ``read`` keys."""
     rows = await feed_rows(session)
     show = sees_credentials(request)
-    document = write_opml([OPMLFeed(f.url if show else redact_password(f.url), f.title, f.category, f.site_url)
+    document = write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) if show else
+                           OPMLFeed(redact_password(f.url), f.title, f.category, f.site_url and redact_password(f.site_url))
                            for f, _o, _n in rows])
     return Response(document, media_type="text/x-opml; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="newsloom.opml"'})
