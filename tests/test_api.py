@@ -218,6 +218,18 @@ def test_documents_that_are_not_feeds_are_not_subscribed(api, server):
     assert httpx.get(f"{api}/v1/feeds").json()["items"] == []
 
 
+def test_utf16_feeds_are_subscribed(api, server):
+    """UTF-16 with a BOM (little and big endian) is a feed like any other, not "neither feed nor HTML"."""
+    doc = ('<?xml version="1.0" encoding="utf-16"?><rss version="2.0"><channel><title>Sechzehn</title>'
+           "<item><title>Eins zwei drei</title><link>https://utf16.example.org/1</link></item></channel></rss>")
+    for name, body in (("le", doc.encode("utf-16-le")), ("be", doc.encode("utf-16-be"))):
+        bom = b"\xff\xfe" if name == "le" else b"\xfe\xff"
+        url = server.add(f"/utf16-{name}.xml", bom + body, Content_Type="application/xml")
+        created = httpx.post(f"{api}/v1/feeds", json={"url": url}, timeout=60)
+        assert created.status_code == 201, created.text
+        assert created.json()["title"] == "Sechzehn" and created.json()["article_count"] == 1
+
+
 def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(api):
     """A bad host, a port out of range and an over-long URL between two good feeds: listed under
     ``refused`` with the reason, and the good feeds after them are still imported."""

@@ -148,8 +148,12 @@ _HTML_ROOT = re.compile(rb"^(?:\s|<!--.*?-->)*<(?:!DOCTYPE\s+html|html|head|body
 def sniff(body: bytes) -> str:
     """What a body is, judged from its first bytes (after a BOM and whitespace): ``json``, ``feed``
     (root ``<rss``, ``<feed``, ``<rdf:RDF``), ``html``, or ``unknown``. The Content-Type is not
-    consulted: servers mislabel feeds as text/html and HTML as XML."""
-    head = body[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    consulted: servers mislabel feeds as text/html and HTML as XML. A UTF-16 body (told by its BOM,
+    as XML 1.0 §4.3.3 requires of UTF-16 documents) is judged on its first characters."""
+    head = body[:4096]
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        head = head.decode("utf-16", errors="ignore").encode("utf-8")
+    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if head.startswith(b"{"):
         return "json"
     if _FEED_ROOT.match(head):
