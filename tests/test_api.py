@@ -209,10 +209,14 @@ def test_article_count_counts_an_article_two_entries_link_once(api, server):
 
 
 def test_documents_that_are_not_feeds_are_not_subscribed(api, server):
-    """JSON that is no JSON Feed and XML that is no RSS/Atom/RDF: a 422 saying why, no feed row."""
+    """JSON that is no JSON Feed (also one with an ``items`` member but no JSON Feed version or
+    items) and XML that is no RSS/Atom/RDF: a 422 saying why, no feed row."""
     not_json_feed = server.add("/data.json", '{"a": 1}', Content_Type="application/feed+json")
     not_xml_feed = server.add("/config.xml", "<config><a>1</a></config>", Content_Type="application/xml")
-    for url, why in ((not_json_feed, "not a JSON Feed"), (not_xml_feed, "no feed elements")):
+    loose = [server.add(f"/loose{i}.json", body, Content_Type="application/json") for i, body in enumerate((
+        '{"items": []}', '{"items": [{"foo": 1}], "data": "x"}', '{"version": "https://jsonfeed.org/version/1", "items": "abc"}'))]
+    for url, why in ((not_json_feed, "not a JSON Feed"), (not_xml_feed, "no feed elements"),
+                     *((u, "not a JSON Feed") for u in loose)):
         problem = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": url}, timeout=60), 422)
         assert problem["detail"].startswith(f"{url} is not a feed") and why in problem["detail"], problem
     assert httpx.get(f"{api}/v1/feeds").json()["items"] == []

@@ -84,9 +84,24 @@ def parse_json_feed(body: bytes, url: str) -> ParsedFeed:
         raise FeedParseError(f"invalid JSON feed: {exc}") from exc
     if isinstance(doc, dict) and isinstance(doc.get("rss"), dict):
         return _rss_in_json(doc, url)
-    if isinstance(doc, dict) and ("jsonfeed.org" in str(doc.get("version", "")) or isinstance(doc.get("items"), list)):
+    if isinstance(doc, dict) and _is_json_feed(doc):
         return _json_feed(doc, url)
-    raise FeedParseError("JSON document is not a JSON Feed (no version or items)")
+    raise FeedParseError("JSON document is not a JSON Feed (no items list with a JSON Feed version or JSON Feed items)")
+
+
+_ITEM_FIELDS = ("id", "url", "content_html", "content_text", "title")
+
+
+def _is_json_feed(doc: dict) -> bool:
+    """A JSON Feed (https://jsonfeed.org/version/1.1) has an ``items`` list and a ``version`` URL.
+    Real feeds sometimes leave the version out, so without it the items must look like JSON Feed
+    items (objects with an id, url, title or content)."""
+    items = doc.get("items")
+    if not isinstance(items, list):
+        return False
+    if "jsonfeed.org" in str(doc.get("version", "")):
+        return True
+    return any(isinstance(item, dict) and any(name in item for name in _ITEM_FIELDS) for item in items)
 
 
 def _storable(value: Any) -> Any:
