@@ -45,7 +45,7 @@ from service.feeds import add_feed, feed_rows
 from service.ingest.extractor import ExtractionError, extract_article
 from service.ingest.fetcher import FetchError, create_client, fetch
 from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
-from service.ingest.urls import InvalidURL, check_fetchable
+from service.ingest.urls import InvalidURL, check_fetchable, redact_password
 from service.ingest.workers import WorkerPool
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 
@@ -141,7 +141,7 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
     migrate(settings.database_url)
-    print(f"database at {settings.database_url} is up to date")
+    print(f"database at {redact_password(settings.database_url)} is up to date")
 
 
 async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
@@ -482,7 +482,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
             return 1
         reason = getattr(exc, "orig", None) or exc
-        print(f"error: cannot use the database at {settings.database_url}: {reason}", file=sys.stderr)
+        print(f"error: cannot use the database at {redact_password(settings.database_url)}: {reason}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -69,3 +69,12 @@ async def test_migrations_match_the_tables(database_url):
         diff = await conn.run_sync(lambda sync: compare_metadata(MigrationContext.configure(sync, opts=opts), SQLModel.metadata))
     await engine.dispose()
     assert diff == []
+
+
+def test_database_errors_do_not_print_the_database_password():
+    from tests.conftest import free_port
+
+    url = f"postgresql+asyncpg://newsloom:hunter2@127.0.0.1:{free_port()}/newsloom"  # nothing listens there
+    result = _cli("feeds", "list", db=url)
+    assert result.returncode == 1 and "cannot use the database at postgresql+asyncpg://newsloom:***@" in result.stderr
+    assert "hunter2" not in result.stderr
