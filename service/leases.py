@@ -5,8 +5,8 @@ A claim selects due rows with ``SELECT … FOR UPDATE SKIP LOCKED`` (PostgreSQL;
 clause and serialises writers), stamps them with the claimer and a lease expiry, and commits. While
 the claimer works, ``kept`` extends the leases it still holds (a heartbeat), so slow work — a feed
 parse queued behind page extractions, a long stall at a host — is never taken over while its
-claimer lives. Rows whose lease has expired (their claimer died or hung) are due again. A finished
-step clears the lease.
+claimer lives. Rows whose lease has expired (their claimer died, or its event loop stalled for a
+whole lease) are due again. A finished step clears the lease.
 """
 
 from __future__ import annotations

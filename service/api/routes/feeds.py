@@ -84,9 +84,8 @@ async def export_feeds(request: Request, session: SessionDep) -> Response:
     """Every subscription as an OPML 2.0 document, with titles, site URLs and categories. Passwords
     in feed URLs are kept for ``admin`` keys (a restorable backup) and shown as ``***`` to ``read`` keys."""
     rows = await feed_rows(session)
-    show = sees_credentials(request)
-    document = write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) if show else
-                           OPMLFeed(redact_password(f.url), f.title, f.category, f.site_url and redact_password(f.site_url))
+    shown = (lambda url: url) if sees_credentials(request) else redact_password
+    document = write_opml([OPMLFeed(shown(f.url), f.title, f.category, f.site_url and shown(f.site_url))
                            for f, _o, _n in rows])
     return Response(document, media_type="text/x-opml; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="newsloom.opml"'})
