@@ -467,7 +467,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from service import logs
 
-    logs.configure(settings.log_level.upper() if args.command == "serve" else logging.WARNING, settings.log_format)
+    logs.configure(settings.log_level if args.command == "serve" else logging.WARNING, settings.log_format)
     try:
         outcome = args.run(args, settings)
         if asyncio.iscoroutine(outcome):

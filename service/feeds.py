@@ -15,7 +15,7 @@ from service.config import Settings
 from service.ingest import store
 from service.ingest.opml import OPMLFeed
 from service.ingest.schedule import first_poll_offset
-from service.ingest.ssrf import BlockedAddress, check_scheme, refused_rule
+from service.ingest.ssrf import refused_rule
 from service.ingest.urls import InvalidURL, canonicalize, check_fetchable
 from service.models import Entry, Feed, Outlet, utcnow
 
@@ -91,6 +91,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     from service.ingest.fetcher import BlockedURL, FetchError
     from service.ingest.parser import parse_feed
     from service.ingest.ssrf import BlockedAddress, check_url
+    from service.ingest.workers import WorkerError
 
     settings = poller.settings
 
@@ -118,14 +119,18 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
         raise SubscribeError(f"could not fetch {exc.url}: {exc.reason}") from exc
     except NoFeedFound as exc:
         raise SubscribeError(str(exc)) from exc
-    try:  # refuse a document no feed parser can read, rather than subscribe to it
-        await poller.workers.run(parse_feed, result.body, result.url, result.headers.get("content-type"))
+    try:  # parsed once here: a document no feed parser can read is refused, not subscribed to
+        parsed = await poller.workers.run(
+            parse_feed, result.body, result.url, result.headers.get("content-type"), settings.max_feed_entries
+        )
     except FeedParseError as exc:
         raise SubscribeError(f"{feed_url} is not a feed: {exc}") from exc
+    except WorkerError as exc:  # the parse crashed or ran out of time
+        raise SubscribeError(f"{feed_url} could not be parsed: {exc}") from exc
     # Not due until the lease would expire: the poller loop must not poll it while we ingest.
     feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:
-        await poller.ingest(feed.id, result)
+        await poller.ingest(feed.id, result, parsed=parsed)
         await session.refresh(feed)
     return feed, created
 
@@ -142,15 +147,12 @@ class ImportOutcome:
 
 
 def import_refusal(url: str, allow_private: bool) -> str | None:
-    """Why an imported feed URL is refused without a request, or None: a scheme other than
-    http(s), a literal address the SSRF guard refuses (unless ``allow_private``), or a URL that
-    cannot be fetched (``check_fetchable``). Host names are judged on their resolved address at
-    every connection, not here."""
+    """Why an imported feed URL is refused without a request, or None: a URL that cannot be fetched
+    (``urls.check_fetchable``: not http(s), no usable host or port, too long), or a literal address
+    the SSRF guard refuses (``ssrf.refused_rule``; unless ``allow_private``). Host names are judged
+    on their resolved address at every connection, not here."""
     try:
-        check_fetchable(url)  # first: it refuses what urlsplit cannot parse ("http://[::1/")
-        check_scheme(url)
-    except BlockedAddress as exc:
-        return f"{exc} [rule: {exc.rule}]"
+        check_fetchable(url)  # http(s) only, a host, a port, a length: what can be requested at all
     except InvalidURL as exc:
         return str(exc)
     if allow_private:

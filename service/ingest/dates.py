@@ -118,9 +118,10 @@ def parse_date_strict(value: str | None) -> datetime | None:
     year = int(match["year"])
     if year < 100:
         year += 2000 if year < 50 else 1900
+    month = int(match["month"]) if match["month"].isdigit() else _month(match["month"])  # _YEAR_FIRST: digits
     try:
         moment = datetime(
-            year, int(month) if (month := match["month"]).isdigit() else _month(month), int(match["day"]), int(match["hour"] or 0), int(match["minute"] or 0),
+            year, month, int(match["day"]), int(match["hour"] or 0), int(match["minute"] or 0),
             int(match["second"] or 0), tzinfo=_zone(match["zone"]),
         )
     except ValueError as exc:

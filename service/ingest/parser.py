@@ -114,18 +114,18 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     for entry in parsed.entries:
         entry.title = clip_title(entry.title)
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
-        if entry.link and (bare := without_userinfo(entry.link)) != entry.link:  # a private feed's credentials
-            entry.link = bare
-            entry.key = entry_key(bare, entry.guid, entry.title, entry.published_at, entry.summary_html)
         if entry.link:
+            link = without_userinfo(entry.link)  # a private feed's credentials stay with the feed
             try:
-                check_fetchable(entry.link)
+                check_fetchable(link)
             except InvalidURL as exc:
                 # javascript:, mailto:, data: … are no page to fetch, a link too long for the URL
                 # columns cannot be stored, a host with an empty label cannot be resolved: the entry
                 # keeps the feed's text, and the reason.
-                entry.link, entry.link_refused = None, str(exc)
-                entry.key = entry_key(None, entry.guid, entry.title, entry.published_at, entry.summary_html)
+                link, entry.link_refused = None, str(exc)
+            if link != entry.link:
+                entry.link = link
+                entry.key = entry_key(link, entry.guid, entry.title, entry.published_at, entry.summary_html)
     return parsed
 
 

@@ -27,7 +27,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service import leases, metrics
 from service.config import Settings
 from service.ingest import store
-from service.ingest.entries import FeedParseError
+from service.ingest.entries import FeedParseError, ParsedFeed
 from service.ingest.extractor import ExtractionError, extract_page
 from service.ingest.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
 from service.ingest.hosts import HostLimiter, host_key
@@ -153,21 +153,23 @@ class Poller:
         metrics.record_fetch("feed", url, result.status, len(result.body))
         return result
 
-    async def ingest(self, feed_id: int, result: FetchResult, report: PollReport | None = None) -> PollReport:
+    async def ingest(
+        self, feed_id: int, result: FetchResult, report: PollReport | None = None, parsed: ParsedFeed | None = None
+    ) -> PollReport:
         """Parse (in a worker process) and store a fetched feed document for feed ``feed_id`` and
         book the poll: 304 and byte-identical 200 bodies cost no parse and no writes beyond the
         poll bookkeeping; a permanent redirect (301/308 only) moves the feed's URL once the target
-        answered. Never raises for a bad document."""
+        answered. ``parsed``: the document already parsed (``parse_feed``; subscribing does), not
+        parsed again. Never raises for a bad document."""
         report = report or PollReport(feeds_polled=1)
         s = self.settings
-        parsed = None
         digest = None
         async with self.sessions() as session:
             current = await session.get(Feed, feed_id)
             previous_hash = current.content_hash if current else None
         if not result.not_modified:
             digest = hashlib.sha256(result.body).hexdigest()
-            if digest != previous_hash:
+            if parsed is None and digest != previous_hash:
                 try:
                     parsed = await self.workers.run(
                         parse_feed, result.body, result.url, result.headers.get("content-type"), s.max_feed_entries

@@ -66,7 +66,10 @@ def link_features(title: str | None, text: str | None, lang: str | None, publish
 
         guess = identify(text)
         lang = guess.code if guess is not None else None
-    features = article_features(title, text, lang, published) if text_vectors else article_features(title, text, lang, published, texts=None)
+    if text_vectors:
+        features = article_features(title, text, lang, published)
+    else:
+        features = article_features(title, text, lang, published, texts=None)
     features.lang_confidence = guess.confidence if guess is not None else None
     return features
 
@@ -135,37 +138,51 @@ class Linker:
             articles = await self.claim(limit)
             if not articles:
                 return linked
-            for article in [a for a in articles if _words(a) < MIN_STORY_WORDS]:
+            linked += await self._link_batch(articles)
+
+    async def _link_batch(self, articles: list[Article]) -> int:
+        """Link a claimed batch, its leases kept alive meanwhile: articles with fewer than
+        ``MIN_STORY_WORDS`` words without a story; the others' features in the worker pool, then
+        each assigned in turn. Returns how many got a story."""
+        comparable = []
+        for article in articles:
+            if _words(article) >= MIN_STORY_WORDS:
+                comparable.append(article)
+            else:
                 log.info("article %s: too few words to compare, left without a story", article.id)
                 await self._give_up(article.id)
-            articles = [a for a in articles if _words(a) >= MIN_STORY_WORDS]
-            async with leases.kept(
-                self.sessions, Article, articles, None, self.settings.lease_seconds, until_column="link_lease_until"
-            ):
-                text_vectors = self.settings.story_text_vectors
-                features = await asyncio.gather(
-                    *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, text_vectors) for a in articles),
-                    return_exceptions=True,
-                )
-                for article, feats in zip(articles, features, strict=True):
-                    if isinstance(feats, BaseException):
-                        # A text that kills or stalls the encoder would fail again: book it as linked
-                        # without a story rather than retrying it every lease period.
-                        log.warning("article %s: story features failed, left without a story: %r", article.id, feats)
-                        await self._give_up(article.id)
-                        continue
-                    try:
-                        outcome = await self.assign(article.id, feats)
-                    except Exception:
-                        log.exception("article %s: story linking failed", article.id)
-                        continue
-                    if outcome is not None:
-                        linked += 1
-                        log.info(
-                            "article %s linked: story %s%s%s", outcome.article_id, outcome.story_id,
-                            " (new)" if outcome.new_story else "",
-                            f", duplicate of {outcome.duplicate_of}" if outcome.duplicate_of else "",
-                        )
+        async with leases.kept(
+            self.sessions, Article, comparable, None, self.settings.lease_seconds, until_column="link_lease_until"
+        ):
+            text_vectors = self.settings.story_text_vectors
+            features = await asyncio.gather(
+                *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, text_vectors) for a in comparable),
+                return_exceptions=True,
+            )
+            outcomes = [await self._link_one(a, feats) for a, feats in zip(comparable, features, strict=True)]
+        return sum(outcome is not None for outcome in outcomes)
+
+    async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException) -> LinkOutcome | None:
+        """``assign`` one article its features (or the error computing them); log the outcome.
+        Never raises: a failed assignment is logged and the article left for its lease to expire."""
+        if isinstance(feats, BaseException):
+            # A text that kills or stalls the encoder would fail again: book it as linked without a
+            # story rather than retrying it every lease period.
+            log.warning("article %s: story features failed, left without a story: %r", article.id, feats)
+            await self._give_up(article.id)
+            return None
+        try:
+            outcome = await self.assign(article.id, feats)
+        except Exception:
+            log.exception("article %s: story linking failed", article.id)
+            return None
+        if outcome is not None:
+            log.info(
+                "article %s linked: story %s%s%s", outcome.article_id, outcome.story_id,
+                " (new)" if outcome.new_story else "",
+                f", duplicate of {outcome.duplicate_of}" if outcome.duplicate_of else "",
+            )
+        return outcome
 
     async def _give_up(self, article_id: int) -> None:
         """Book the article as linked without a story (and announce it)."""
