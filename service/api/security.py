@@ -32,7 +32,11 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 REALM = 'Bearer realm="newsloom"'
 
 
-async def _check(request: Request, credentials: HTTPAuthorizationCredentials | None, needed: str) -> None:
+async def check_key(request: Request, credentials: HTTPAuthorizationCredentials | None, needed: str) -> None:
+    """Let the request through if auth is off, or if ``credentials`` hold a known key with scope
+    ``needed`` ("read" or "admin") within its rate limit (then ``request.state`` gets the key's id
+    and scope); else raise the 401/403/429 ``Problem``. The story browser (``service.ui``) calls it
+    with the key from its cookie."""
     settings = request.app.state.settings
     if not settings.auth:
         return
@@ -70,11 +74,11 @@ async def authorize(
 ) -> None:
     """Let the request through if its key may use its method (``read`` for safe methods, else
     ``admin``) and the key's rate limit allows it; else raise the 401/403/429 problem."""
-    await _check(request, credentials, "read" if request.method in SAFE_METHODS else "admin")
+    await check_key(request, credentials, "read" if request.method in SAFE_METHODS else "admin")
 
 
 async def authorize_read(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     """Like ``authorize`` but needs only ``read`` whatever the method."""
-    await _check(request, credentials, "read")
+    await check_key(request, credentials, "read")

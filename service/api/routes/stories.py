@@ -9,6 +9,7 @@ from typing import Annotated
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
 from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
@@ -22,21 +23,30 @@ from service.search import SearchQuery, article_match
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
 
+# The filters of the story list, shared with the story browser (service.ui), which offers the same.
+CursorParam = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+LangParam = Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="Has an article in this language (ISO 639-1).")]
+OutletParam = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de).")]
+MinOutletsParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many outlets.")]
+MinLanguagesParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many languages.")]
+SearchParam = Annotated[str | None, Query(
+    max_length=512, pattern=r"^[^\x00]*$", description="Full-text search in the title and text of its articles, with the syntax of "
+    "/v1/articles?q (words, \"quoted phrases\", -excluded, OR). Results are ordered by the relevance of the story's best-matching "
+    "article, then most recently updated first.",
+)]
+
+
 @router.get("", response_model=Page[StorySummary])
 async def list_stories(
     session: SessionDep,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+    cursor: CursorParam = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     since: Annotated[datetime | None, Query(description="Updated at or after, ISO 8601 with a time zone.")] = None,
-    lang: Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="Has an article in this language (ISO 639-1).")] = None,
-    outlet: Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de).")] = None,
-    min_outlets: Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many outlets.")] = None,
-    min_languages: Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many languages.")] = None,
-    q: Annotated[str | None, Query(
-        max_length=512, pattern=r"^[^\x00]*$", description="Full-text search in the title and text of its articles, with the syntax of "
-        "/v1/articles?q (words, \"quoted phrases\", -excluded, OR). Results are ordered by the relevance of the story's best-matching "
-        "article, then most recently updated first.",
-    )] = None,
+    lang: LangParam = None,
+    outlet: OutletParam = None,
+    min_outlets: MinOutletsParam = None,
+    min_languages: MinLanguagesParam = None,
+    q: SearchParam = None,
 ) -> Page[StorySummary]:
     """Stories, most recently updated first (then id); with ``q``, the stories with a matching
     article, by the relevance of their best match, then most recently updated first."""
@@ -98,6 +108,14 @@ def _story_hits(dialect: str, search: SearchQuery) -> sa.Subquery:
 async def get_story(story_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> StoryPublic:
     """One story: its articles by publication time (first-seen time where none), who reported
     first, and the citations between its articles' outlets."""
+    return (await read_story(session, story_id))[0]
+
+
+async def read_story(session: AsyncSession, story_id: int) -> tuple[StoryPublic, dict[int, Article]]:
+    """Story ``story_id`` as ``GET /v1/stories/{id}`` returns it, and its articles' rows by id (for
+    what the API shape leaves out: summary, text). Four statements whatever the story's size (the
+    story, its articles with their outlets, their citations, the story's outlets). Raises
+    ``Problem`` (404) when there is no such story."""
     story = await session.get(Story, story_id)
     if story is None:
         raise Problem(404, f"no story with id {story_id}")
@@ -124,6 +142,7 @@ async def get_story(story_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: Se
         for c in cites.get(aid, [])
     ]
     domains = await domains_of(session, set(story.outlet_ids))
-    return StoryPublic.model_validate(
+    public = StoryPublic.model_validate(
         {**story_summary(story, domains), "first_reported": articles[0] if articles else None, "articles": articles, "citations": edges}
     )
+    return public, {a.id: a for a, _ in rows}
