@@ -19,7 +19,7 @@ from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI
 from sqlmodel import col
 
-from service import metrics
+from service import metrics, ui
 from service.api import problems, webhook_docs
 from service.api.middleware import RequestContext
 from service.api.routes import articles, feeds, health, stories, subscriptions
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(articles.router, dependencies=[Depends(authorize)])
     app.include_router(stories.router, dependencies=[Depends(authorize)])
     app.include_router(subscriptions.router, dependencies=[Depends(authorize)])
+    ui.install(app)  # the story browser at /ui/ (its key check is the API's)
     webhook_docs.document(app)
     problems.document_errors(app)
     return app

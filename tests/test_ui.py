@@ -1,0 +1,243 @@
+"""The story browser (``service.ui``) in headless Chromium: Debian's ``/usr/bin/chromium``, driven
+by Playwright's Python package. The story is built by the real pipeline from the bilingual
+scenario of ``test_stories_pipeline.py`` (feeds and pages served on 127.0.0.1, polled, extracted
+and linked), then read through the service served by uvicorn; SQLite, and PostgreSQL when
+configured. Every wait is on a page condition (Playwright's ``expect``), never a sleep.
+
+Screenshots of the list and of a story at desktop and phone width go to ``docs/screenshots/`` with
+``NEWSLOOM_UPDATE_SCREENSHOTS=1``, else to the test's temporary folder."""
+
+from __future__ import annotations
+
+import os
+import re
+import struct
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from service.api.app import create_app
+from service.auth import create_key
+from tests import story_texts as st
+from tests.conftest import ROOT, running_app
+from tests.test_stories_pipeline import _poll, _serve_outlets  # the bilingual scenario, reused as it is
+
+CHROMIUM = Path(os.environ.get("NEWSLOOM_CHROMIUM", "/usr/bin/chromium"))
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+expect.set_options(timeout=20_000)  # a shared, busy machine: generous, and only ever a ceiling on a wait
+
+
+@pytest.fixture
+async def browser() -> Browser:
+    """Headless Chromium (a fresh profile: Playwright gives each launch its own user-data-dir)."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver; .ci/run does)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        yield launched
+        await launched.close()
+
+
+@pytest.fixture
+def shots(tmp_path, database_url) -> Path:
+    """Where screenshots go: docs/screenshots with NEWSLOOM_UPDATE_SCREENSHOTS=1 (SQLite run only), else tmp."""
+    if os.environ.get("NEWSLOOM_UPDATE_SCREENSHOTS") == "1" and database_url.startswith("sqlite"):
+        return ROOT / "docs" / "screenshots"
+    return tmp_path
+
+
+@asynccontextmanager
+async def open_page(browser: Browser, viewport: dict) -> Page:
+    context = await browser.new_context(viewport=viewport)
+    try:
+        yield await context.new_page()
+    finally:
+        await context.close()
+
+
+async def screenshot(page: Page, path: Path, width: int) -> None:
+    """A full-page PNG at ``path``, checked to be a PNG of the viewport's width."""
+    await page.screenshot(path=str(path), full_page=True)
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n"
+    assert struct.unpack(">I", head[16:20])[0] == width
+
+
+async def fits_width(page: Page) -> bool:
+    """No horizontal scrolling: the page is no wider than the window."""
+    return await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+async def test_list_filter_and_a_bilingual_story_in_the_browser(server, poller, sessions, api, browser, shots):
+    await _poll(poller, sessions, _serve_outlets(server))
+
+    async with open_page(browser, DESKTOP) as page:
+        await page.goto(f"{api}/")
+        await expect(page).to_have_url(f"{api}/ui/")  # the service's front page is the browser
+        rows = page.locator("li.story")
+        await expect(rows).to_have_count(2)
+        bridge = rows.filter(has_text=st.WELT_TITLE)
+        await expect(bridge.locator(".lang")).to_have_text(["de", "en"])
+        await expect(bridge.locator(".outlets")).to_have_text("bloomberg.com, dailyglobe.com, welt.de")
+        await expect(bridge.locator(".meta")).to_contain_text("3 articles")
+        await expect(bridge.locator(".age")).to_contain_text("years ago")  # the scenario's reports are of May 2024
+        await expect(rows.filter(has_text=st.ORCHARD_TITLE).locator(".lang")).to_have_text(["en"])
+        await screenshot(page, shots / "ui-stories-desktop.png", DESKTOP["width"])
+
+        # Filter by language: the form's blank fields are dropped, the URL is the API's parameters.
+        await page.get_by_label("Language", exact=True).fill("de")
+        await page.get_by_role("button", name="Show stories").click()
+        await expect(page).to_have_url(f"{api}/ui/?lang=de")
+        await expect(rows).to_have_count(1)
+        await expect(rows.locator(".title")).to_have_text(st.WELT_TITLE)
+        await expect(page.get_by_label("Language", exact=True)).to_have_value("de")
+        # More of the API's filters, and an honest empty state.
+        await page.goto(f"{api}/ui/?min_languages=2")
+        await expect(rows.locator(".title")).to_have_text([st.WELT_TITLE])
+        await page.goto(f"{api}/ui/?q=apple+harvest")
+        await expect(rows.locator(".title")).to_have_text([st.ORCHARD_TITLE])
+        await page.goto(f"{api}/ui/?lang=fr")
+        await expect(rows).to_have_count(0)
+        await expect(page.locator(".empty")).to_contain_text("No story matches these filters")
+        # A filter the API refuses is a page that says why, not JSON.
+        response = await page.goto(f"{api}/ui/?lang=x")
+        assert response.status == 422
+        await expect(page.locator("h1")).to_have_text("These filters cannot be used")
+        await expect(page.locator(".error")).to_contain_text("lang")
+        # Keyset paging, one story a page through the API's cursor (checked through the HTML).
+        first = httpx.get(f"{api}/ui/?min_outlets=1")
+        assert first.status_code == 200 and 'rel="next"' not in first.text  # 2 stories fit one page
+
+        # Open the story from the list, with the keyboard only.
+        await page.goto(f"{api}/ui/")
+        await page.keyboard.press("Tab")
+        await expect(page.locator(".skip")).to_be_focused()
+        link = page.get_by_role("link", name=st.WELT_TITLE)
+        for _ in range(20):
+            if await link.evaluate("el => el === document.activeElement"):
+                break
+            await page.keyboard.press("Tab")
+        await expect(link).to_be_focused()
+        await page.keyboard.press("Enter")
+        await expect(page.locator("h1")).to_have_text(st.WELT_TITLE)
+
+        # Both languages, the first report, the citation edges, the timeline.
+        await expect(page.locator("main > .meta .lang")).to_have_text(["de", "en"])
+        cards = page.locator("article.card")
+        await expect(cards).to_have_count(3)
+        await expect(cards.locator("h4[lang=de]")).to_have_count(1)
+        await expect(cards.locator("h4[lang=en]")).to_have_count(2)
+        await expect(page.locator(".first-report")).to_contain_text("welt.de")
+        first_card = page.locator("article.card.first")
+        await expect(first_card).to_have_count(1)
+        await expect(first_card.locator("h4")).to_have_text(st.WELT_TITLE)
+        await expect(first_card.locator(".badge")).to_have_text("First report")
+        await expect(page.locator(".outlet-group h3")).to_have_text(["welt.de", "bloomberg.com", "dailyglobe.com"])
+        await expect(cards.filter(has_text=st.GLOBE_TITLE).locator(".after")).to_have_text("+5 h after the first report")
+        await expect(page.locator("li.edge")).to_have_text(
+            ["dailyglobe.com → cites → welt.de", "dailyglobe.com → cites → bloomberg.com"]
+        )
+        await expect(page.locator("svg line.cite")).to_have_count(2)  # the edges drawn between the marks
+        await expect(page.locator("svg circle.mark")).to_have_count(3)
+        await expect(page.locator("svg circle.mark.first")).to_have_count(1)
+        source = first_card.locator("h4 a")
+        await expect(source).to_have_attribute("href", re.compile(r"/welt/ostbruecke\.html$"))
+        # The stored text, opened in place (fetched with the page's own key check).
+        await first_card.get_by_text("Read the stored text").click()
+        await expect(first_card.locator(".stored .text")).to_contain_text("Stadtverwaltung")
+        # An edge links to the cited article's card.
+        await page.locator("li.edge a", has_text="welt.de").click()
+        await expect(page).to_have_url(re.compile(r"#article-\d+$"))
+        assert await fits_width(page)
+        await screenshot(page, shots / "ui-story-desktop.png", DESKTOP["width"])
+        story_url = page.url.split("#")[0]
+
+        # The stored text as a page of its own (the link the details hold without script).
+        await page.goto(story_url.replace("/stories/", "/articles/").rsplit("/", 1)[0] + "/999999")
+        await expect(page.locator("h1")).to_have_text("Not found")
+        await page.goto(f"{api}/ui/stories/999999")
+        await expect(page.locator(".error")).to_have_text("no story with id 999999")
+
+    async with open_page(browser, PHONE) as page:
+        await page.goto(f"{api}/ui/")
+        await expect(page.locator("li.story")).to_have_count(2)
+        assert await fits_width(page)
+        await screenshot(page, shots / "ui-stories-phone.png", PHONE["width"])
+        await page.goto(story_url)
+        await expect(page.locator("li.edge")).to_have_count(2)
+        assert await fits_width(page)
+        await screenshot(page, shots / "ui-story-phone.png", PHONE["width"])
+
+
+async def test_with_auth_on_nothing_is_readable_without_a_read_key(server, poller, sessions, settings, browser):
+    await _poll(poller, sessions, _serve_outlets(server))
+    async with sessions() as session:
+        _, read = await create_key(session, "read")
+    with running_app(settings.model_copy(update={"poller_enabled": False, "auth": True})) as base:
+        for path in ("/ui/", "/ui/stories/1", "/ui/articles/1", "/ui/articles/1/text", "/ui/nowhere"):
+            refused = httpx.get(base + path)
+            assert refused.status_code == 401, path
+            assert "Lindenfurt" not in refused.text and "Ostbrücke" not in refused.text, path
+        assert httpx.get(f"{base}/ui/", headers={"Authorization": f"Bearer {read}"}).status_code == 200  # as the API takes it
+        assert httpx.get(f"{base}/ui/", cookies={"newsloom_key": "nlk_wrong"}).status_code == 401
+
+        async with open_page(browser, DESKTOP) as page:
+            response = await page.goto(f"{base}/ui/?lang=de")
+            assert response.status == 401
+            await expect(page.locator("h1")).to_have_text("An API key is needed")
+            await expect(page.locator("li.story")).to_have_count(0)
+            await page.get_by_label(re.compile("read scope")).fill("nlk_not_a_key")
+            await page.get_by_role("button", name="Open stories").click()
+            await expect(page.locator(".error")).to_have_text("the API key is unknown or revoked")
+            await expect(page.locator("li.story")).to_have_count(0)
+
+            await page.get_by_label(re.compile("read scope")).fill(read)
+            await page.get_by_role("button", name="Open stories").click()
+            await expect(page).to_have_url(f"{base}/ui/?lang=de")  # what was asked for, and no key in any URL
+            await expect(page.locator("li.story .title")).to_have_text([st.WELT_TITLE])
+            cookie = next(c for c in await page.context.cookies() if c["name"] == "newsloom_key")
+            assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/ui"
+            assert await page.evaluate("document.cookie") == ""  # no script can read the key
+
+            await page.get_by_role("button", name="Forget key").click()
+            await expect(page.locator("h1")).to_have_text("An API key is needed")
+            await expect(page.locator("li.story")).to_have_count(0)
+
+
+async def test_a_story_page_costs_the_statements_of_the_api_call(server, poller, sessions, settings):
+    """No N+1: the story page runs the API's statements for the story, whatever its size."""
+    await _poll(poller, sessions, _serve_outlets(server))
+    app = create_app(settings)
+    app.state.sessions = sessions
+    statements: list[str] = []
+    engine = sessions.kw["bind"].sync_engine
+
+    def count(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    async def run(client: httpx.AsyncClient, path: str) -> int:
+        statements.clear()
+        response = await client.get(path)
+        assert response.status_code == 200, response.text
+        return len(statements)
+
+    sa.event.listen(engine, "before_cursor_execute", count)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ui") as client:
+            stories = (await client.get("/v1/stories")).json()["items"]
+            bridge = next(s["id"] for s in stories if s["article_count"] == 3)
+            apples = next(s["id"] for s in stories if s["article_count"] == 1)
+            api = await run(client, f"/v1/stories/{bridge}")
+            assert await run(client, f"/ui/stories/{bridge}") == api
+            assert await run(client, f"/ui/stories/{apples}") == api  # one article or three: the same statements
+            assert api <= 4  # the story, its articles with their outlets, their citations, the story's outlets
+            assert await run(client, "/ui/?lang=de") == await run(client, "/v1/stories?lang=de")
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", count)
