@@ -32,7 +32,7 @@ from service.api.deps import SessionDep
 from service.api.problems import Problem
 from service.api.routes.articles import get_article
 from service.api.routes.stories import (
-    CursorParam, LangParam, MinLanguagesParam, MinOutletsParam, OutletParam, SearchParam, list_stories, read_story,
+    CursorParam, LangParam, LimitParam, MinLanguagesParam, MinOutletsParam, OutletParam, SearchParam, list_stories, read_story,
 )
 from service.api.schemas import MAX_ID
 from service.api.security import bearer, check_key
@@ -93,11 +93,11 @@ templates = Jinja2Templates(env=jinja2.Environment(
 templates.env.filters.update(age=age, after=after, utc=utc, web_link=web_link)
 
 
-def render(request: Request, name: str, status: int = 200, headers: dict[str, str] | None = None, **context) -> HTMLResponse:
+def render(request: Request, name: str, status_code: int = 200, headers: dict[str, str] | None = None, **context) -> HTMLResponse:
     """Template ``name`` with ``context``, the ``base`` path of the browser and whether a key is kept."""
     base = request.scope.get("root_path", "") + "/ui"
     context.update(base=base, auth=request.app.state.settings.auth, keyed=COOKIE in request.cookies)
-    return templates.TemplateResponse(request, name, context, status_code=status, headers={**HEADERS, **(headers or {})})
+    return templates.TemplateResponse(request, name, context, status_code=status_code, headers={**HEADERS, **(headers or {})})
 
 
 def error_page(request: Request, status: int, detail: str, headers: dict[str, str] | None = None) -> HTMLResponse:
@@ -166,14 +166,17 @@ async def root(request: Request) -> RedirectResponse:
 
 @router.get("/ui/", dependencies=[Depends(drop_blank_filters), *pages])
 async def story_list(
-    request: Request, session: SessionDep, cursor: CursorParam = None, lang: LangParam = None, outlet: OutletParam = None,
-    min_outlets: MinOutletsParam = None, min_languages: MinLanguagesParam = None, q: SearchParam = None,
+    request: Request, session: SessionDep, cursor: CursorParam = None, limit: LimitParam = PAGE_SIZE, lang: LangParam = None,
+    outlet: OutletParam = None, min_outlets: MinOutletsParam = None, min_languages: MinLanguagesParam = None,
+    q: SearchParam = None,
 ) -> Response:
-    """Stories, newest activity first (by relevance with ``q``), ``PAGE_SIZE`` a page, with the API's filters."""
+    """Stories, newest activity first (by relevance with ``q``), ``limit`` a page, with the API's
+    filters; the pager's links carry the API's ``next_cursor``."""
     filters = {k: v for k, v in dict(lang=lang, outlet=outlet, min_outlets=min_outlets, min_languages=min_languages, q=q).items() if v is not None}
-    page = await list_stories(session, cursor=cursor, limit=PAGE_SIZE, since=None, **filters)
-    older = f"?{urlencode({**filters, 'cursor': page.next_cursor})}" if page.next_cursor else None
-    first = f"?{urlencode(filters)}" if cursor else None
+    page = await list_stories(session, cursor=cursor, limit=limit, since=None, **filters)
+    kept = {**filters, **({"limit": limit} if limit != PAGE_SIZE else {})}
+    older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
+    first = f"?{urlencode(kept)}" if cursor else None
     return render(request, "stories.html", stories=page.items, filters=filters, older=older, first=first,
                   now=datetime.now(UTC))
 

@@ -12,10 +12,13 @@ from datetime import datetime, timedelta
 
 from service.api.schemas import CitationEdge, StoryArticle, StoryPublic
 
-LEFT, RIGHT = 3.0, 97.0
+LEFT, RIGHT = 4.0, 96.0
 """Percent of the width where the earliest and the latest article are placed."""
 TOP, LANE_HEIGHT, BOTTOM = 34, 52, 30
 """Pixels: above the first lane (its label), per lane, below the last lane (the time axis)."""
+BEND = 14
+"""Pixels an arrow's midpoint is raised per lane it crosses (one lane for arrows within a lane), so
+arrows that would lie on one straight line (two reports cited by a third) stay apart."""
 
 
 @dataclass
@@ -43,11 +46,19 @@ class Lane:
 
 @dataclass
 class Arrow:
-    """A citation drawn from the citing article's mark to the cited article's mark."""
+    """A citation drawn from the citing article's mark to the cited article's mark, through a
+    raised midpoint (``mid_x`` percent, ``mid_y`` pixels)."""
 
     edge: CitationEdge
     source: Mark
     target: Mark
+    mid_x: float
+    mid_y: float
+
+    @classmethod
+    def between(cls, edge: CitationEdge, source: Mark, target: Mark) -> Arrow:
+        lanes = max(abs(source.y - target.y) // LANE_HEIGHT, 1)
+        return cls(edge, source, target, round((source.x + target.x) / 2, 2), (source.y + target.y) / 2 - BEND * lanes)
 
 
 @dataclass
@@ -89,7 +100,7 @@ def lay_out(story: StoryPublic) -> Timeline:
         lane.marks.append(mark)
         marks[article.id] = mark
     arrows = [
-        Arrow(edge, marks[edge.article_id], marks[edge.cited_article_id])
+        Arrow.between(edge, marks[edge.article_id], marks[edge.cited_article_id])
         for edge in story.citations
         if edge.cited_article_id in marks and edge.article_id in marks and edge.cited_article_id != edge.article_id
     ]

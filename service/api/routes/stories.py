@@ -25,6 +25,7 @@ router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
 # The filters of the story list, shared with the story browser (service.ui), which offers the same.
 CursorParam = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+LimitParam = Annotated[int, Query(ge=1, le=200)]
 LangParam = Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="Has an article in this language (ISO 639-1).")]
 OutletParam = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de).")]
 MinOutletsParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many outlets.")]
@@ -40,7 +41,7 @@ SearchParam = Annotated[str | None, Query(
 async def list_stories(
     session: SessionDep,
     cursor: CursorParam = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    limit: LimitParam = 50,
     since: Annotated[datetime | None, Query(description="Updated at or after, ISO 8601 with a time zone.")] = None,
     lang: LangParam = None,
     outlet: OutletParam = None,
