@@ -38,6 +38,8 @@ expect.set_options(timeout=20_000)  # a shared, busy machine: generous, and only
 async def browser() -> Browser:
     """Headless Chromium (a fresh profile: Playwright gives each launch its own user-data-dir)."""
     if not CHROMIUM.exists():
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM}: .ci/run installs it")
         pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium chromium-driver; .ci/run does)")
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
