@@ -14,6 +14,7 @@ import re
 import struct
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -57,9 +58,20 @@ def shots(tmp_path, database_url) -> Path:
 
 @asynccontextmanager
 async def open_page(browser: Browser, viewport: dict) -> Page:
+    """A page in a fresh browser context; on leaving, no script error, no refused asset (a CSP
+    violation is a console error) and no request to any other origin than the service's."""
     context = await browser.new_context(viewport=viewport)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # An error page's own status (401, 404, 422) is logged as "Failed to load resource": expected here.
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" and "Failed to load resource" not in m.text else None)
+    origins: set[str] = set()
+    page.on("request", lambda r: origins.add("{0.scheme}://{0.netloc}".format(urlsplit(r.url))))
     try:
-        yield await context.new_page()
+        yield page
+        assert errors == []
+        assert len(origins) == 1, origins  # everything from the service itself: no CDN
     finally:
         await context.close()
 
@@ -253,3 +265,41 @@ async def test_a_story_page_costs_the_statements_of_the_api_call(server, poller,
             assert await run(client, "/ui/?lang=de") == await run(client, "/v1/stories?lang=de")
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)
+
+
+def test_timeline_layout_and_wording():
+    """The pure parts: marks placed by time in lanes per outlet, arrows only between marks, words for times."""
+    from datetime import UTC, datetime, timedelta
+
+    from service.api.schemas import CitationEdge, StoryArticle, StoryPublic
+    from service.ui.pages import after, age
+    from service.ui.timeline import LEFT, RIGHT, lay_out
+
+    start = datetime(2024, 5, 6, 7, tzinfo=UTC)
+
+    def article(id_: int, outlet: str | None, hours: float, lang: str | None, published: bool = True) -> StoryArticle:
+        at = start + timedelta(hours=hours)
+        return StoryArticle(id=id_, title=f"a{id_}", url=None, outlet=outlet, language=lang, published_at=at if published else None,
+                            first_seen_at=at, duplicate_of=None, similarity=None)
+
+    articles = [article(1, "welt.de", 0, "de"), article(2, None, 2, None, published=False), article(3, "welt.de", 4, "en")]
+    edges = [CitationEdge(article_id=3, outlet="welt.de", cited_name="Welt", cited_outlet="welt.de", cited_article_id=1),
+             CitationEdge(article_id=2, outlet=None, cited_name="Reuters", cited_outlet=None, cited_article_id=None)]
+    story = StoryPublic(id=1, title="a1", first_seen_at=start, last_updated_at=start, article_count=3, outlet_count=1,
+                        languages=["de", "en"], outlets=["welt.de"], first_reported=articles[0], articles=articles, citations=edges)
+    timeline = lay_out(story)
+    assert [(lane.outlet, [m.article.id for m in lane.marks]) for lane in timeline.lanes] == [("welt.de", [1, 3]), (None, [2])]
+    marks = {m.article.id: m for lane in timeline.lanes for m in lane.marks}
+    assert (marks[1].x, marks[2].x, marks[3].x) == (LEFT, (LEFT + RIGHT) / 2, RIGHT)
+    assert [marks[i].first for i in (1, 2, 3)] == [True, False, False]
+    assert (marks[1].tone, marks[3].tone, marks[2].tone) == (0, 1, 2)  # de, en, then no language
+    assert len(timeline.arrows) == 1 and timeline.arrows[0].mid_y < marks[1].y  # within a lane: bent above it
+    assert timeline.languages == ["de", "en", None]
+    single = lay_out(story.model_copy(update={"articles": articles[:1], "citations": []}))
+    assert [m.x for m in single.lanes[0].marks] == [LEFT] and single.arrows == []
+
+    assert after(timedelta(minutes=45)) == "+45 min" and after(timedelta(hours=2, minutes=30)) == "+2 h 30 min"
+    assert after(timedelta(days=3, hours=4)) == "+3 d 4 h" and after(timedelta(hours=5)) == "+5 h"
+    now = start + timedelta(days=800)
+    assert age(now - timedelta(seconds=5), now) == "just now" and age(now - timedelta(hours=3), now) == "3 h ago"
+    assert age(now - timedelta(days=4), now) == "4 days ago" and age(start, now) == "2 years ago"
