@@ -200,7 +200,7 @@ async def test_list_filter_and_a_bilingual_story_in_the_browser(server, poller, 
         await screenshot(page, shots / "ui-story-phone.png", PHONE["width"])
 
 
-async def test_with_auth_on_nothing_is_readable_without_a_read_key(server, poller, sessions, settings, browser):
+async def test_with_auth_on_nothing_is_readable_without_a_read_key(server, poller, sessions, settings, browser, shots):
     await _poll(poller, sessions, _serve_outlets(server))
     async with sessions() as session:
         _, read = await create_key(session, "read")
@@ -216,7 +216,9 @@ async def test_with_auth_on_nothing_is_readable_without_a_read_key(server, polle
             response = await page.goto(f"{base}/ui/?lang=de")
             assert response.status == 401
             await expect(page.locator("h1")).to_have_text("An API key is needed")
+            await expect(page.locator(".error")).to_contain_text("a key with the read scope")
             await expect(page.locator("li.story")).to_have_count(0)
+            await screenshot(page, shots / "ui-key-desktop.png", DESKTOP["width"])
             await page.get_by_label(re.compile("read scope")).fill("nlk_not_a_key")
             await page.get_by_role("button", name="Open stories").click()
             await expect(page.locator(".error")).to_have_text("the API key is unknown or revoked")

@@ -104,6 +104,8 @@ def error_page(request: Request, status: int, detail: str, headers: dict[str, st
     """The key form for 401 and 403 (what was asked for is opened after the key is accepted), else
     the error page."""
     if status in (401, 403):
+        if COOKIE not in request.cookies and "authorization" not in request.headers:
+            detail = "These pages show what the API shows, so they need what it needs: a key with the read scope."
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return render(request, "key.html", status, headers, detail=detail, next=target)
     return render(request, "error.html", status, headers, status=status, detail=detail)
