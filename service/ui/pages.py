@@ -174,7 +174,8 @@ async def story_list(
 ) -> Response:
     """Stories, newest activity first (by relevance with ``q``), ``limit`` a page, with the API's
     filters; the pager's links carry the API's ``next_cursor``."""
-    filters = {k: v for k, v in dict(lang=lang, outlet=outlet, min_outlets=min_outlets, min_languages=min_languages, q=q).items() if v is not None}
+    given = dict(lang=lang, outlet=outlet, min_outlets=min_outlets, min_languages=min_languages, q=q)
+    filters = {name: value for name, value in given.items() if value is not None}
     page = await list_stories(session, cursor=cursor, limit=limit, since=None, **filters)
     kept = {**filters, **({"limit": limit} if limit != PAGE_SIZE else {})}
     older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
