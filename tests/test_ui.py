@@ -182,9 +182,15 @@ async def test_list_filter_and_a_bilingual_story_in_the_browser(server, poller, 
         assert await fits_width(page)
         await screenshot(page, shots / "ui-story-desktop.png", DESKTOP["width"])
         story_url = page.url.split("#")[0]
+        welt_id = (await first_card.get_attribute("id")).removeprefix("article-")
 
         # The stored text as a page of its own (the link the details hold without script).
-        await page.goto(story_url.replace("/stories/", "/articles/").rsplit("/", 1)[0] + "/999999")
+        await page.goto(f"{api}/ui/articles/{welt_id}")
+        await expect(page.locator("h1")).to_have_text(st.WELT_TITLE)
+        await expect(page.locator(".reading .text")).to_contain_text("Bürgermeisterin Hanna Kessler")
+        await page.get_by_role("link", name="Its story").click()
+        await expect(page).to_have_url(f"{story_url}#article-{welt_id}")
+        await page.goto(f"{api}/ui/articles/999999")
         await expect(page.locator("h1")).to_have_text("Not found")
         await page.goto(f"{api}/ui/stories/999999")
         await expect(page.locator(".error")).to_have_text("no story with id 999999")
