@@ -245,9 +245,12 @@ async def test_with_auth_on_nothing_is_readable_without_a_read_key(server, polle
 
 async def test_a_story_page_costs_the_statements_of_the_api_call(server, poller, sessions, settings):
     """No N+1: the story page runs the API's statements for the story, whatever its size."""
-    await _poll(poller, sessions, _serve_outlets(server))
     app = create_app(settings)
     app.state.sessions = sessions
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ui") as client:
+        empty = await client.get("/ui/")  # before any story: an honest empty state
+        assert empty.status_code == 200 and "No stories yet" in empty.text and 'class="story"' not in empty.text
+    await _poll(poller, sessions, _serve_outlets(server))
     statements: list[str] = []
     engine = sessions.kw["bind"].sync_engine
 
