@@ -23,7 +23,7 @@ from service.ingest.hosts import host_key
 from service.ingest.entries import ParsedEntry, ParsedFeed
 from service.ingest.extractor import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
-from service.ingest.urls import canonicalize, dedup_key, fits, outlet_domain, url_variants
+from service.ingest.urls import canonicalize, fits, link_forms, outlet_domain
 from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
 
 
@@ -90,8 +90,9 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
     moved = await _entries_not_in(session, feed.id, stored.linked_ids(), keys)
 
     rekeyed: list[dict] = []
+    new_keys: set[str] = set()  # dedup keys of the new articles: a later entry with the same link attaches
     new_entries: list[tuple[ParsedEntry, int | None]] = []  # article id; None: a new article, by link
-    new_articles: list[Article] = []
+    new_articles: list[dict] = []  # rows of ``articles``
     for entry in unseen:
         link = links.get(entry.key)
         found = stored.for_link(link) if link else None
@@ -101,25 +102,27 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
             continue
         if found is not None:
             stored.prefer_https(found, link)
-        elif link is None or all(a.url_key != link.key for a in new_articles):
+        elif link is None or link.key not in new_keys:
             new_articles.append(_new_article(entry, link, feed, outlet_id, now))
+            if link is not None:
+                new_keys.add(link.key)
         new_entries.append((entry, found.id if found else None))
     for entry in entries:
         if entry.key in stored.by_entry_key:
             stored.edit(stored.by_entry_key[entry.key], feed, entry, links.get(entry.key), now)
 
     created = await _insert_articles(session, new_articles)
-    new_ids = [article.id for article in new_articles if article.id in created]
-    by_url_key = {article.url_key: article.id for article in new_articles if article.url_key}
-    unlinked = iter(article.id for article in new_articles if article.url_key is None)
+    new_ids = [article["id"] for article in new_articles if article["id"] in created]
+    by_url_key = {article["url_key"]: article["id"] for article in new_articles if article["url_key"]}
+    unlinked = iter(article["id"] for article in new_articles if article["url_key"] is None)
     rows = [
         {"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": links[entry.key].canonical if entry.key in links else None,
          "article_id": article_id or (by_url_key[links[entry.key].key] if entry.key in links else next(unlinked)), "first_seen_at": now}
         for entry, article_id in new_entries
     ]
     if rows:
-        statement = dialect_insert(session)(Entry).values(rows).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
-        await session.exec(statement)
+        statement = dialect_insert(session)(Entry.__table__).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+        await session.exec(statement, params=rows)  # one multi-row INSERT, as for the articles
     await stored.write_edits(session)
     if rekeyed:
         entries_table = Entry.__table__
@@ -142,7 +145,8 @@ class _Link:
 
     @classmethod
     def of(cls, url: str) -> _Link:
-        return cls(url, canonicalize(url), dedup_key(url), tuple(url_variants(url)))
+        canonical, key, variants = link_forms(url)
+        return cls(url, canonical, key, tuple(variants))
 
 
 # The article columns storing entries reads and may change; never the texts.
@@ -264,41 +268,48 @@ class _StoredArticles:
         )
 
 
-async def _insert_articles(session: AsyncSession, articles: list[Article]) -> set[int]:
-    """INSERT ``articles`` in one statement, skipping any whose canonical URL or dedup key another
-    transaction (a replica, or a feed polled at the same time) has just stored; sets each one's
-    ``id`` (the existing article's when skipped) and returns the ids of those created.
+async def _insert_articles(session: AsyncSession, articles: list[dict]) -> set[int]:
+    """INSERT the ``articles`` rows (``_new_article``) in one statement, skipping any whose canonical
+    URL or dedup key another transaction (a replica, or a feed polled at the same time) has just
+    stored; sets each row's ``id`` (the existing article's when skipped) and returns the ids of
+    those created.
 
     Returned rows are matched by ``url_key`` (unique); articles without a link have none and can
-    never conflict, so each is inserted and their ids, ascending, follow the order of the VALUES
-    list (both databases number the rows of one INSERT in order)."""
+    never conflict, so each is inserted and their ids, ascending, follow the order of the rows
+    (both databases number the rows of one INSERT in order)."""
     if not articles:
         return set()
-    values = [{k: v for k, v in article.model_dump().items() if k != "id"} for article in articles]
-    statement = dialect_insert(session)(Article).values(values).on_conflict_do_nothing()
-    rows = (await session.exec(statement.returning(Article.id, Article.url_key))).all()
+    table = Article.__table__
+    # executemany: SQLAlchemy sends one multi-row INSERT (its "insertmanyvalues"), and the
+    # statement is compiled once and cached, not once per document as ``.values(list)`` would be.
+    statement = dialect_insert(session)(table).on_conflict_do_nothing().returning(table.c.id, table.c.url_key)
+    rows = (await session.exec(statement, params=[{k: v for k, v in a.items() if k != "id"} for a in articles])).all()
     by_key = {url_key: article_id for article_id, url_key in rows if url_key is not None}
     unlinked = iter(sorted(article_id for article_id, url_key in rows if url_key is None))
     for article in articles:
-        article.id = by_key.get(article.url_key) if article.url_key else next(unlinked)
-    created = {article_id for article_id, _ in rows}
-    missing = [article for article in articles if article.id is None]
+        article["id"] = by_key.get(article["url_key"]) if article["url_key"] else next(unlinked)
+    missing = [article for article in articles if article["id"] is None]
     if missing:  # stored meanwhile by another transaction: use theirs
         query = select(Article.id, Article.url_key, Article.canonical_url).where(sa.or_(
-            col(Article.url_key).in_([a.url_key for a in missing]), col(Article.canonical_url).in_([a.canonical_url for a in missing]),
+            col(Article.url_key).in_([a["url_key"] for a in missing]),
+            col(Article.canonical_url).in_([a["canonical_url"] for a in missing]),
         ))
         existing = (await session.exec(query)).all()
         for article in missing:
-            article.id = next((i for i, key, canonical in existing if key == article.url_key or canonical == article.canonical_url), None)
-            if article.id is None:  # pragma: no cover - a conflict we cannot see: let the caller's guard record it
-                raise RuntimeError(f"article {article.canonical_url} conflicts but cannot be found")
-    return created
+            article["id"] = next((i for i, key, canonical in existing
+                                  if key == article["url_key"] or canonical == article["canonical_url"]), None)
+            if article["id"] is None:  # pragma: no cover - a conflict we cannot see: let the caller's guard record it
+                raise RuntimeError(f"article {article['canonical_url']} conflicts but cannot be found")
+    return {article_id for article_id, _ in rows}
 
 
-def _new_article(entry: ParsedEntry, link: _Link | None, feed: Feed, outlet_id: int | None, now: datetime) -> Article:
+def _new_article(entry: ParsedEntry, link: _Link | None, feed: Feed, outlet_id: int | None, now: datetime) -> dict:
+    """The ``articles`` row (column → value, ``id`` None until inserted) of an entry's new article.
+    A plain dict: building a SQLModel instance per entry cost more than storing it."""
     published = _clamp(entry.published_at, now)
     status = ExtractionStatus.pending if entry.link else ExtractionStatus.skipped
-    return Article(
+    return dict(
+        id=None,
         canonical_url=link.canonical if link else None,
         url_key=link.key if link else None,
         url=entry.link,
@@ -318,9 +329,10 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: Feed, outlet_id: 
         sort_at=published or now,
         language=entry.language,
         word_count=len(entry.text.split()),
-        extraction_status=status,
+        extraction_status=status.value,
         extraction_error=(f"the entry's link cannot be fetched: {entry.link_refused}" if entry.link_refused
                           else "the entry has no link") if status == ExtractionStatus.skipped else None,
+        fetch_attempts=0,
         next_fetch_at=now if status == ExtractionStatus.pending else None,
     )
 
