@@ -48,7 +48,9 @@ def list_query(
             query = query.join(*match.join)
         query = query.where(match.where)
     if feed_id is not None:
-        query = query.where(sa.exists().where(Entry.article_id == Article.id, Entry.feed_id == feed_id))
+        # The feed's entries drive the query (index on entries (feed_id, article_id)), rather than a
+        # newest-first scan of all articles probing each for an entry (0.3× /healthz at 100,000).
+        query = query.where(col(Article.id).in_(select(Entry.article_id).where(Entry.feed_id == feed_id)))
     if story_id is not None:
         query = query.where(Article.story_id == story_id)
     if lang:
