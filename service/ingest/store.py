@@ -79,7 +79,12 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
     """
     now = utcnow()
     outlet_id = await outlet_for(session, parsed.site_url or feed.url)
-    entries = list({entry.key: entry for entry in reversed(parsed.entries)}.values())[::-1]  # first of a repeated key
+    entries: list[ParsedEntry] = []
+    seen: set[str] = set()
+    for entry in parsed.entries:
+        if entry.key not in seen:  # the same item twice in one document: the first counts
+            seen.add(entry.key)
+            entries.append(entry)
     if not entries:
         return []
     keys = [entry.key for entry in entries]
@@ -114,12 +119,14 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
     created = await _insert_articles(session, new_articles)
     new_ids = [article["id"] for article in new_articles if article["id"] in created]
     by_url_key = {article["url_key"]: article["id"] for article in new_articles if article["url_key"]}
-    unlinked = iter(article["id"] for article in new_articles if article["url_key"] is None)
-    rows = [
-        {"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": links[entry.key].canonical if entry.key in links else None,
-         "article_id": article_id or (by_url_key[links[entry.key].key] if entry.key in links else next(unlinked)), "first_seen_at": now}
-        for entry, article_id in new_entries
-    ]
+    unlinked = iter(article["id"] for article in new_articles if article["url_key"] is None)  # one each, in order
+    rows = []
+    for entry, article_id in new_entries:
+        link = links.get(entry.key)
+        if article_id is None:  # its article is new: the one made for its link, else its own
+            article_id = by_url_key[link.key] if link else next(unlinked)
+        rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.canonical if link else None,
+                     "article_id": article_id, "first_seen_at": now})
     if rows:
         statement = dialect_insert(session)(Entry.__table__).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
         await session.exec(statement, params=rows)  # one multi-row INSERT, as for the articles
