@@ -426,9 +426,13 @@ async def spread_overdue(session: AsyncSession, settings: Settings) -> int:
     now = utcnow()
     ids = (await session.exec(select(Feed.id).where(Feed.next_poll_at <= now,
                                                     col(Feed.state).in_([FeedState.active, FeedState.failing])))).all()
-    for feed_id in ids:
-        await session.exec(sa.update(Feed).where(Feed.id == feed_id).values(
-            next_poll_at=now + timedelta(seconds=schedule.first_poll_offset(settings))))
+    if ids:  # one executemany UPDATE, each feed with its own random offset
+        table = Feed.__table__
+        await session.exec(
+            sa.update(table).where(table.c.id == sa.bindparam("feed_id"))
+            .values(next_poll_at=sa.bindparam("moment", type_=table.c.next_poll_at.type)),
+            params=[{"feed_id": i, "moment": now + timedelta(seconds=schedule.first_poll_offset(settings))} for i in ids],
+        )
     await session.commit()
     return len(ids)
 
