@@ -202,3 +202,66 @@ def test_retry_after_values_are_ascii_digits_or_http_dates():
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after("\u00b2") is None and parse_retry_after("\u0661\u0662") is None  # ², Arabic-Indic 12
     assert parse_retry_after("soon") is None
+
+
+def _document(prefix: str, n: int, *, title: str = "Item", edited_guid: bool = False):
+    """A parsed feed of ``n`` entries: most with a GUID and a link, one in five without a link, the
+    last one repeating the first one's link under another GUID (``edited_guid``: every GUID changed)."""
+    from service.ingest.entries import ParsedEntry, ParsedFeed
+
+    entries = []
+    for i in range(n):
+        link = None if i % 5 == 4 else f"https://{prefix}.example.org/story/{i}"
+        guid = f"{prefix}-{i}{'-v2' if edited_guid else ''}"
+        entries.append(ParsedEntry(key=f"guid:{guid}", link=link, guid=guid, title=f"{title} {i}",
+                                   summary_html=f"<p>summary {i}</p>", content_html=None, text=f"text {i}"))
+    entries.append(ParsedEntry(key=f"guid:{prefix}-again", link=f"http://{prefix}.example.org/story/0", guid=f"{prefix}-again",
+                               title="again", summary_html=None, content_html=None))
+    return ParsedFeed(title=prefix, site_url=f"https://{prefix}.example.org/", language=None, entries=entries, format="rss")
+
+
+async def test_storing_a_feed_document_takes_the_same_number_of_statements_whatever_its_size(sessions):
+    """Set-based storage: the statements issued by ``store_entries`` (counted on the engine) do not
+    grow with the number of entries, for new entries, for entries seen again with edits, and for
+    entries whose GUID changed; and the rows are right."""
+    import sqlalchemy as sa
+
+    from service.ingest import store
+    from service.models import Feed, Outlet
+
+    async with sessions() as session:
+        small_feed, big_feed = Feed(url="https://small.example.org/feed.xml"), Feed(url="https://big.example.org/feed.xml")
+        session.add_all([small_feed, big_feed, Outlet(domain="example.org")])  # the outlet's first sight costs two more
+        await session.commit()
+        small_id, big_id = small_feed.id, big_feed.id
+
+    async def store_counting(feed_id: int, document) -> tuple[int, list[int]]:
+        statements = []
+        async with sessions() as session:
+            feed = await session.get(Feed, feed_id)
+            engine = session.bind.sync_engine
+
+            def counted(conn, cursor, statement, *args) -> None:
+                statements.append(statement)
+
+            sa.event.listen(engine, "before_cursor_execute", counted)
+            try:
+                new_ids = await store.store_entries(session, feed, document)
+            finally:
+                sa.event.remove(engine, "before_cursor_execute", counted)
+            await session.commit()
+        return len(statements), new_ids
+
+    # (options, new articles in the small and the big document): the new GUIDs of entries without a link are new items.
+    rounds = [({}, (5, 200)), ({"title": "Edited"}, (0, 0)), ({"title": "Edited", "edited_guid": True}, (1, 40))]
+    for options, expected in rounds:
+        small_count, small_new = await store_counting(small_id, _document("small", 5, **options))
+        big_count, big_new = await store_counting(big_id, _document("big", 200, **options))
+        assert small_count == big_count, options
+        assert (len(small_new), len(big_new)) == expected, options
+    async with sessions() as session:
+        rows = (await session.exec(sa.select(Article.title).where(Article.feed_id == big_id))).all()
+        entries = (await session.exec(sa.select(Entry.entry_key).where(Entry.feed_id == big_id))).all()
+    assert len(rows) == 240 and all(title.startswith("Edited") for (title,) in rows if title != "again")
+    # The 160 linked entries were re-keyed to their new GUIDs (not duplicated); those without a link are new items.
+    assert sum(key.endswith("-v2") for (key,) in entries) == 160 + 40 and len(entries) == 201 + 40

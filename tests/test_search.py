@@ -219,7 +219,7 @@ async def test_migration_0006_indexes_existing_articles(url_at_0005):
 
         async with sessions() as session:
             rows = (await session.exec(list_query(engine.dialect.name, limit=5, q=parse("dispatch")))).all()
-            assert [r[0].title for r in rows] == ["Archived dispatch"]
+            assert [r.title for r in rows] == ["Archived dispatch"]
             assert (await session.exec(select(Article.title))).all() == ["Archived dispatch"]
     finally:
         await engine.dispose()

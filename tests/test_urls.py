@@ -127,3 +127,13 @@ def test_relative_links_of_a_private_feed_do_not_inherit_its_credentials():
                         "http://alice:pw@private.example.org/feeds/rel.xml", "application/rss+xml")
     assert parsed.site_url == "http://private.example.org/site/"
     assert [e.link for e in parsed.entries] == ["http://private.example.org/art/1", "http://private.example.org/feeds/rel2"]
+
+
+@pytest.mark.parametrize("url", [
+    "HTTP://Example.org/a/b/?utm_source=x&id=3#top", "https://example.org/", "https://example.org/amp/story/",
+    "http://example.org/path", "ftp://example.org/file", "not a url",
+])
+def test_link_forms_equal_the_three_functions_it_replaces(url):
+    from service.ingest.urls import dedup_key, link_forms, url_variants
+
+    assert link_forms(url) == (canonicalize(url), dedup_key(url), url_variants(url))

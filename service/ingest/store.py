@@ -8,6 +8,7 @@ processes share the work without taking the same row, and a dead process's rows 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -22,7 +23,7 @@ from service.ingest.hosts import host_key
 from service.ingest.entries import ParsedEntry, ParsedFeed
 from service.ingest.extractor import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
-from service.ingest.urls import canonicalize, dedup_key, fits, outlet_domain, url_variants
+from service.ingest.urls import canonicalize, fits, link_forms, outlet_domain
 from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
 
 
@@ -38,8 +39,12 @@ async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
     domain = outlet_domain(url) if url else None
     if not domain:
         return None
-    await _insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
-    return (await session.exec(select(Outlet.id).where(Outlet.domain == domain))).one()
+    query = select(Outlet.id).where(Outlet.domain == domain)
+    found = (await session.exec(query)).first()
+    if found is None:  # first sight; another transaction may insert it meanwhile
+        await _insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
+        found = (await session.exec(query)).one()
+    return found
 
 
 async def claim_due_feeds(session: AsyncSession, owner: str, lease_seconds: int, limit: int) -> list[Feed]:
@@ -62,107 +67,258 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
     link is the article of an entry of this feed that is no longer in the document is the same
     item with a changed GUID: that entry is re-keyed, not duplicated. An entry whose link
     (http or https, with or without trailing slash, AMP variants removed) is an article already
-    stored from another feed is attached to that article. Every new article starts with the feed's
-    own text (``text_source`` = ``feed``); those with a link wait for their page (``pending``),
-    those without one keep it (``skipped``). Does not commit.
+    stored from another feed, or new earlier in the same document, is attached to that article.
+    Every new article starts with the feed's own text (``text_source`` = ``feed``); those with a
+    link wait for their page (``pending``), those without one keep it (``skipped``). Does not commit.
+
+    Set-based: whatever the number of entries (up to ``max_feed_entries``), a fixed number of
+    statements — the outlet, the feed's known keys with their articles, the articles stored under
+    the unseen links, this feed's entries of those articles, one INSERT of the new articles (and one
+    look-up when another transaction stored one of them meanwhile), one INSERT of the new entries,
+    one executemany UPDATE of the edited articles and one of the re-keyed entries.
     """
     now = utcnow()
     outlet_id = await outlet_for(session, parsed.site_url or feed.url)
-    keys_in_document = {entry.key for entry in parsed.entries}
-    new_ids: list[int] = []
+    entries: list[ParsedEntry] = []
     seen: set[str] = set()
     for entry in parsed.entries:
-        if entry.key in seen:  # the same item twice in one document
+        if entry.key not in seen:  # the same item twice in one document: the first counts
+            seen.add(entry.key)
+            entries.append(entry)
+    if not entries:
+        return []
+    keys = [entry.key for entry in entries]
+    links = {entry.key: _Link.of(entry.link) for entry in entries if entry.link}
+    stored = _StoredArticles(await _known_entries(session, feed.id, keys))
+    unseen = [entry for entry in entries if entry.key not in stored.by_entry_key]
+    await stored.load_links(session, [links[entry.key] for entry in unseen if entry.key in links])
+    moved = await _entries_not_in(session, feed.id, stored.linked_ids(), keys)
+
+    rekeyed: list[dict] = []
+    new_keys: set[str] = set()  # dedup keys of the new articles: a later entry with the same link attaches
+    new_entries: list[tuple[ParsedEntry, int | None]] = []  # article id; None: a new article, by link
+    new_articles: list[dict] = []  # rows of ``articles``
+    for entry in unseen:
+        link = links.get(entry.key)
+        found = stored.for_link(link) if link else None
+        if found is not None and moved.get(found.id):  # the GUID changed, the link did not (BL-13): same item
+            rekeyed.append({"entry_id": moved[found.id].pop(), "new_key": entry.key, "new_guid": entry.guid})
+            stored.edit(found, feed, entry, link, now)
             continue
-        seen.add(entry.key)
-        canonical = canonicalize(entry.link) if entry.link else None
-        known = (await session.exec(select(Entry).where(Entry.feed_id == feed.id, Entry.entry_key == entry.key))).first()
-        if known is not None:
-            await _update_article(session, known.article_id, feed, entry, canonical, now)
-            continue
-        found = await _stored_article(session, entry.link) if entry.link else None
         if found is not None:
-            moved = (await session.exec(select(Entry).where(
-                Entry.feed_id == feed.id, Entry.article_id == found.id, col(Entry.entry_key).not_in(keys_in_document)
-            ))).first()
-            if moved is not None:  # the GUID changed, the link did not (BL-13): same item
-                moved.entry_key, moved.guid = entry.key, entry.guid
-                await _update_article(session, found.id, feed, entry, canonical, now)
-                continue
-            article_id = found.id
-            _prefer_https(found, entry.link, canonical)
-        else:
-            article_id, created = await _insert_article(session, _new_article(entry, canonical, feed, outlet_id, now))
-            if created:
-                new_ids.append(article_id)
-        session.add(Entry(feed_id=feed.id, entry_key=entry.key, guid=entry.guid, link=canonical, article_id=article_id))
-        await session.flush()
+            stored.prefer_https(found, link)
+        elif link is None or link.key not in new_keys:
+            new_articles.append(_new_article(entry, link, feed, outlet_id, now))
+            if link is not None:
+                new_keys.add(link.key)
+        new_entries.append((entry, found.id if found else None))
+    for entry in entries:
+        if entry.key in stored.by_entry_key:
+            stored.edit(stored.by_entry_key[entry.key], feed, entry, links.get(entry.key), now)
+
+    created = await _insert_articles(session, new_articles)
+    new_ids = [article["id"] for article in new_articles if article["id"] in created]
+    by_url_key = {article["url_key"]: article["id"] for article in new_articles if article["url_key"]}
+    unlinked = iter(article["id"] for article in new_articles if article["url_key"] is None)  # one each, in order
+    rows = []
+    for entry, article_id in new_entries:
+        link = links.get(entry.key)
+        if article_id is None:  # its article is new: the one made for its link, else its own
+            article_id = by_url_key[link.key] if link else next(unlinked)
+        rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.canonical if link else None,
+                     "article_id": article_id, "first_seen_at": now})
+    if rows:
+        statement = dialect_insert(session)(Entry.__table__).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+        await session.exec(statement, params=rows)  # one multi-row INSERT, as for the articles
+    await stored.write_edits(session)
+    if rekeyed:
+        entries_table = Entry.__table__
+        await session.exec(
+            sa.update(entries_table).where(entries_table.c.id == sa.bindparam("entry_id"))
+            .values(entry_key=sa.bindparam("new_key"), guid=sa.bindparam("new_guid")),
+            params=rekeyed,
+        )
     return new_ids
 
 
-async def _stored_article(session: AsyncSession, link: str) -> Article | None:
-    """The article already stored under ``link``: by its dedup key, else by any of its canonical
-    variants. Two lookups, each an equality on its own unique index (``url_key``, then
-    ``canonical_url``), rather than one ``OR``; on PostgreSQL both rely on plans made for their
-    parameters (``service.db.create_engine``: a cached generic plan made while ``articles`` was
-    nearly empty scanned the table for every entry)."""
-    found = (await session.exec(select(Article).where(Article.url_key == dedup_key(link)))).first()
-    if found is None:
-        found = (await session.exec(select(Article).where(col(Article.canonical_url).in_(url_variants(link))))).first()
-    return found
+@dataclass(frozen=True)
+class _Link:
+    """An entry link in the three forms storage compares: canonical, dedup key, canonical variants."""
+
+    url: str
+    canonical: str
+    key: str
+    variants: tuple[str, ...]
+
+    @classmethod
+    def of(cls, url: str) -> _Link:
+        canonical, key, variants = link_forms(url)
+        return cls(url, canonical, key, tuple(variants))
 
 
-async def _insert_article(session: AsyncSession, article: Article) -> tuple[int, bool]:
-    """Insert ``article`` unless another transaction (a replica, or a feed polled at the same time)
-    has just stored its canonical URL; returns ``(id, created)``."""
-    values = {k: v for k, v in article.model_dump().items() if k != "id"}
-    statement = dialect_insert(session)(Article).values(**values).on_conflict_do_nothing()  # canonical_url or url_key taken
-    inserted = (await session.exec(statement.returning(Article.id))).first()
-    if inserted is not None:
-        return inserted[0], True
-    existing = (await session.exec(select(Article.id).where(
-        sa.or_(Article.canonical_url == article.canonical_url, Article.url_key == article.url_key)
-    ))).first()
-    if existing is None:  # pragma: no cover - a conflict we cannot see: let the caller's guard record it
-        raise RuntimeError(f"article {article.canonical_url} conflicts but cannot be found")
-    return existing, False
+# The article columns storing entries reads and may change; never the texts.
+_ARTICLE_STATE = (Article.id, Article.feed_id, Article.url, Article.canonical_url, Article.url_key,
+                  Article.title, Article.summary, Article.updated_at)
+_EDITABLE = ("url", "canonical_url", "title", "summary", "updated_at")
 
 
-def _prefer_https(article: Article, link: str | None, canonical: str | None) -> None:
-    """Store the https form of an article first seen over http (BL-16)."""
-    if not link or not canonical or not canonical.startswith("https://"):
-        return
-    if article.canonical_url and article.canonical_url.startswith("http://") and (
-        article.canonical_url[len("http://"):] == canonical[len("https://"):]
-    ):
-        article.canonical_url = canonical
-    if article.url and article.url.startswith("http://") and link.startswith("https://"):
-        article.url = link
+@dataclass
+class _ArticleState:
+    id: int
+    feed_id: int | None
+    url: str | None
+    canonical_url: str | None
+    url_key: str | None
+    title: str | None
+    summary: str | None
+    updated_at: datetime | None
+    edited: bool = False
+
+    def set(self, name: str, value) -> None:
+        if getattr(self, name) != value:
+            setattr(self, name, value)
+            self.edited = True
 
 
-async def _update_article(
-    session: AsyncSession, article_id: int, feed: Feed, entry: ParsedEntry, canonical: str | None, now: datetime
-) -> None:
-    article = await session.get(Article, article_id)
-    if article is None:
-        return
-    _prefer_https(article, entry.link, canonical)
-    if article.feed_id != feed.id:
-        return
-    if entry.title and entry.title != article.title:
-        article.title = entry.title
-    if entry.summary_html and entry.summary_html != article.summary:
-        article.summary = entry.summary_html
-    if entry.updated_at and entry.updated_at != article.updated_at:
-        article.updated_at = _clamp(entry.updated_at, now)
+async def _known_entries(session: AsyncSession, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
+    """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
+    query = (select(Entry.entry_key, *_ARTICLE_STATE).join(Article, col(Article.id) == col(Entry.article_id))
+             .where(Entry.feed_id == feed_id, col(Entry.entry_key).in_(keys)))
+    return {key: _ArticleState(*state) for key, *state in (await session.exec(query)).all()}
 
 
-def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_id: int | None, now: datetime) -> Article:
+async def _entries_not_in(session: AsyncSession, feed_id: int, article_ids: list[int], keys: list[str]) -> dict[int, list[int]]:
+    """Article id → ids of ``feed_id``'s entries of that article whose key is not in ``keys`` (one
+    SELECT; none when ``article_ids`` is empty)."""
+    if not article_ids:
+        return {}
+    query = select(Entry.article_id, Entry.id).where(
+        Entry.feed_id == feed_id, col(Entry.article_id).in_(article_ids), col(Entry.entry_key).not_in(keys)
+    ).order_by(col(Entry.id).desc())
+    out: dict[int, list[int]] = {}
+    for article_id, entry_id in (await session.exec(query)).all():
+        out.setdefault(article_id, []).append(entry_id)
+    return out
+
+
+class _StoredArticles:
+    """The stored articles one feed document refers to, with the edits the document makes to them."""
+
+    def __init__(self, by_entry_key: dict[str, _ArticleState]) -> None:
+        self.by_entry_key = by_entry_key
+        self.by_url_key: dict[str, _ArticleState] = {}
+        self.by_canonical: dict[str, _ArticleState] = {}
+        self.articles = {state.id: state for state in by_entry_key.values()}
+
+    async def load_links(self, session: AsyncSession, links: list[_Link]) -> None:
+        """Load the articles stored under any of ``links``: by dedup key or by any canonical variant
+        (one SELECT, an OR of two IN lists, each on its own unique index)."""
+        if not links:
+            return
+        variants = sorted({variant for link in links for variant in link.variants})
+        query = select(*_ARTICLE_STATE).where(sa.or_(
+            col(Article.url_key).in_(sorted({link.key for link in links})), col(Article.canonical_url).in_(variants),
+        ))
+        for row in (await session.exec(query)).all():
+            state = self.articles.setdefault(row[0], _ArticleState(*row))
+            if state.url_key:
+                self.by_url_key[state.url_key] = state
+            if state.canonical_url:
+                self.by_canonical[state.canonical_url] = state
+
+    def linked_ids(self) -> list[int]:
+        return sorted({state.id for state in (*self.by_url_key.values(), *self.by_canonical.values())})
+
+    def for_link(self, link: _Link) -> _ArticleState | None:
+        """The article stored under ``link``: by its dedup key, else by its first stored variant."""
+        found = self.by_url_key.get(link.key)
+        if found is None:
+            found = next((self.by_canonical[v] for v in link.variants if v in self.by_canonical), None)
+        return found
+
+    @staticmethod
+    def prefer_https(article: _ArticleState, link: _Link | None) -> None:
+        """Store the https form of an article first seen over http (BL-16)."""
+        if link is None or not link.canonical.startswith("https://"):
+            return
+        if article.canonical_url and article.canonical_url.startswith("http://") and (
+            article.canonical_url[len("http://"):] == link.canonical[len("https://"):]
+        ):
+            article.set("canonical_url", link.canonical)
+        if article.url and article.url.startswith("http://") and link.url.startswith("https://"):
+            article.set("url", link.url)
+
+    def edit(self, article: _ArticleState, feed: Feed, entry: ParsedEntry, link: _Link | None, now: datetime) -> None:
+        """Apply an entry seen again: https upgrade from any feed; title, summary and update time
+        only from the article's own feed."""
+        self.prefer_https(article, link)
+        if article.feed_id != feed.id:
+            return
+        if entry.title:
+            article.set("title", entry.title)
+        if entry.summary_html:
+            article.set("summary", entry.summary_html)
+        if entry.updated_at:
+            article.set("updated_at", _clamp(entry.updated_at, now))
+
+    async def write_edits(self, session: AsyncSession) -> None:
+        """One executemany UPDATE of the edited articles (none when nothing changed)."""
+        edited = [{"article_id": a.id, **{f"new_{name}": getattr(a, name) for name in _EDITABLE}}
+                  for a in self.articles.values() if a.edited]
+        if not edited:
+            return
+        table = Article.__table__
+        await session.exec(
+            sa.update(table).where(table.c.id == sa.bindparam("article_id"))
+            .values(**{name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in _EDITABLE}),
+            params=edited,
+        )
+
+
+async def _insert_articles(session: AsyncSession, articles: list[dict]) -> set[int]:
+    """INSERT the ``articles`` rows (``_new_article``) in one statement, skipping any whose canonical
+    URL or dedup key another transaction (a replica, or a feed polled at the same time) has just
+    stored; sets each row's ``id`` (the existing article's when skipped) and returns the ids of
+    those created.
+
+    Returned rows are matched by ``url_key`` (unique); articles without a link have none and can
+    never conflict, so each is inserted and their ids, ascending, follow the order of the rows
+    (both databases number the rows of one INSERT in order)."""
+    if not articles:
+        return set()
+    table = Article.__table__
+    # executemany: SQLAlchemy sends one multi-row INSERT (its "insertmanyvalues"), and the
+    # statement is compiled once and cached, not once per document as ``.values(list)`` would be.
+    statement = dialect_insert(session)(table).on_conflict_do_nothing().returning(table.c.id, table.c.url_key)
+    rows = (await session.exec(statement, params=[{k: v for k, v in a.items() if k != "id"} for a in articles])).all()
+    by_key = {url_key: article_id for article_id, url_key in rows if url_key is not None}
+    unlinked = iter(sorted(article_id for article_id, url_key in rows if url_key is None))
+    for article in articles:
+        article["id"] = by_key.get(article["url_key"]) if article["url_key"] else next(unlinked)
+    missing = [article for article in articles if article["id"] is None]
+    if missing:  # stored meanwhile by another transaction: use theirs
+        query = select(Article.id, Article.url_key, Article.canonical_url).where(sa.or_(
+            col(Article.url_key).in_([a["url_key"] for a in missing]),
+            col(Article.canonical_url).in_([a["canonical_url"] for a in missing]),
+        ))
+        existing = (await session.exec(query)).all()
+        for article in missing:
+            article["id"] = next((i for i, key, canonical in existing
+                                  if key == article["url_key"] or canonical == article["canonical_url"]), None)
+            if article["id"] is None:  # pragma: no cover - a conflict we cannot see: let the caller's guard record it
+                raise RuntimeError(f"article {article['canonical_url']} conflicts but cannot be found")
+    return {article_id for article_id, _ in rows}
+
+
+def _new_article(entry: ParsedEntry, link: _Link | None, feed: Feed, outlet_id: int | None, now: datetime) -> dict:
+    """The ``articles`` row (column → value, ``id`` None until inserted) of an entry's new article.
+    A plain dict: building a SQLModel instance per entry cost more than storing it."""
     published = _clamp(entry.published_at, now)
     status = ExtractionStatus.pending if entry.link else ExtractionStatus.skipped
-    return Article(
-        canonical_url=canonical,
-        url_key=dedup_key(entry.link) if entry.link else None,
+    return dict(
+        id=None,
+        canonical_url=link.canonical if link else None,
+        url_key=link.key if link else None,
         url=entry.link,
         feed_id=feed.id,
         outlet_id=outlet_id,
@@ -180,9 +336,10 @@ def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_i
         sort_at=published or now,
         language=entry.language,
         word_count=len(entry.text.split()),
-        extraction_status=status,
+        extraction_status=status.value,
         extraction_error=(f"the entry's link cannot be fetched: {entry.link_refused}" if entry.link_refused
                           else "the entry has no link") if status == ExtractionStatus.skipped else None,
+        fetch_attempts=0,
         next_fetch_at=now if status == ExtractionStatus.pending else None,
     )
 
@@ -269,9 +426,13 @@ async def spread_overdue(session: AsyncSession, settings: Settings) -> int:
     now = utcnow()
     ids = (await session.exec(select(Feed.id).where(Feed.next_poll_at <= now,
                                                     col(Feed.state).in_([FeedState.active, FeedState.failing])))).all()
-    for feed_id in ids:
-        await session.exec(sa.update(Feed).where(Feed.id == feed_id).values(
-            next_poll_at=now + timedelta(seconds=schedule.first_poll_offset(settings))))
+    if ids:  # one executemany UPDATE, each feed with its own random offset
+        table = Feed.__table__
+        await session.exec(
+            sa.update(table).where(table.c.id == sa.bindparam("feed_id"))
+            .values(next_poll_at=sa.bindparam("moment", type_=table.c.next_poll_at.type)),
+            params=[{"feed_id": i, "moment": now + timedelta(seconds=schedule.first_poll_offset(settings))} for i in ids],
+        )
     await session.commit()
     return len(ids)
 

@@ -142,7 +142,10 @@ def _strip_amp_query(query: str) -> str:
 def url_identity(url: str) -> str:
     """A URL's identity for deduplication: canonical form without the scheme (``//host/path?q``), so
     the http and https forms of one item are one item."""
-    canonical = canonicalize(url)
+    return _identity(canonicalize(url))
+
+
+def _identity(canonical: str) -> str:
     scheme, sep, rest = canonical.partition("://")
     return f"//{rest}" if sep and scheme in ("http", "https") else canonical
 
@@ -150,7 +153,10 @@ def url_identity(url: str) -> str:
 def url_variants(url: str) -> list[str]:
     """The canonical forms of ``url`` treated as the same resource: http and https, with and
     without a trailing slash (never for the root path). The https form comes first."""
-    canonical = canonicalize(url)
+    return _variants(canonicalize(url))
+
+
+def _variants(canonical: str) -> list[str]:
     parts = urlsplit(canonical)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return [canonical]
@@ -158,6 +164,13 @@ def url_variants(url: str) -> list[str]:
     if parts.path not in ("", "/"):
         paths.append(parts.path[:-1] if parts.path.endswith("/") else parts.path + "/")
     return [urlunsplit(parts._replace(scheme=scheme, path=path)) for scheme in ("https", "http") for path in paths]
+
+
+def link_forms(url: str) -> tuple[str, str, list[str]]:
+    """``(canonicalize(url), dedup_key(url), url_variants(url))``, canonicalising once (the costly
+    step; storage needs all three for every entry link)."""
+    canonical = canonicalize(url)
+    return canonical, _dedup(_identity(canonical)), _variants(canonical)
 
 
 def outlet_domain(url: str) -> str | None:
@@ -174,7 +187,10 @@ def outlet_domain(url: str) -> str | None:
 def dedup_key(url: str) -> str:
     """The key that makes two links one article: ``url_identity`` with a trailing slash removed
     (except for the root path), so http/https, ``/a`` and ``/a/``, and AMP variants collide."""
-    identity = url_identity(url)
+    return _dedup(url_identity(url))
+
+
+def _dedup(identity: str) -> str:
     parts = urlsplit(identity)
     if parts.path not in ("", "/") and parts.path.endswith("/"):
         identity = urlunsplit(parts._replace(path=parts.path.rstrip("/")))

@@ -25,7 +25,9 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import sqlalchemy as sa
@@ -38,10 +40,16 @@ from service import leases, metrics
 from service.config import Settings
 from service.ingest.workers import WorkerPool
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
-from service.stories import attribution, fingerprints
-from service.stories.clustering import Params, StoryState, choose, mergeable, unpack
-from service.stories.features import ArticleFeatures, article_features
+from service.stories import attribution
 from service.webhooks import outbox
+
+if TYPE_CHECKING:
+    from service.stories.clustering import Params, StoryState
+    from service.stories.features import ArticleFeatures
+
+# The story stack (``clustering``, ``features``, ``fingerprints``: numpy scoring, the encoders,
+# datasketch with scipy, about 45 MiB) is imported where it is used, so a process with stories off
+# (``NEWSLOOM_STORIES_ENABLED=false``), which builds a Linker that never links, never loads it.
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +68,8 @@ def link_features(title: str | None, text: str | None, lang: str | None, publish
     ``text_vectors`` False leaves the text encoder out (``Settings.story_text_vectors``). Without
     ``lang`` (no page extracted, no language in the feed), the language is identified from the text
     (``ingest.language.identify``) and ``assign`` stores it on the article."""
+    from service.stories.features import article_features
+
     guess = None
     if lang is None and text:
         from service.ingest.language import identify
@@ -76,6 +86,8 @@ def link_features(title: str | None, text: str | None, lang: str | None, publish
 
 def params_from(settings: Settings) -> Params:
     """Clusterer parameters from the service settings."""
+    from service.stories.clustering import Params
+
     return Params(
         threshold=settings.story_threshold, threshold_title=settings.story_threshold_title, window_hours=settings.story_window_hours
     )
@@ -115,7 +127,11 @@ class Linker:
         self.on_events = on_events
         self.sessions = sessions
         self.workers = workers
-        self.params = params_from(settings)
+
+    @cached_property
+    def params(self) -> Params:
+        """The clusterer parameters (``params_from`` the settings), made on first use."""
+        return params_from(self.settings)
 
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
@@ -235,6 +251,8 @@ class Linker:
     async def _duplicate(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> tuple[Article | None, float | None]:
         """Layer 2 (same content hash) then layer 3 (MinHash over LSH band candidates): the first
         linked copy and the similarity (1.0 for exact)."""
+        from service.stories import fingerprints
+
         if article.content_hash and article.text:
             exact = (
                 select(Article)
@@ -272,6 +290,8 @@ class Linker:
     async def _story(self, session: AsyncSession, article: Article, feats: ArticleFeatures, duplicate: Article | None) -> tuple[Story, float, bool, bool]:
         """The story ``article`` joins (or starts): ``(story, score, new, grew)``, ``grew`` when the
         article brought the story a new outlet or language."""
+        from service.stories.clustering import StoryState, choose, mergeable, unpack
+
         moment = article.sort_at
         story: Story | None = None
         score = 1.0
@@ -326,6 +346,8 @@ class Linker:
     async def _merge(self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime) -> Story:
         """Merge the stories ``keys`` and ``story`` into the oldest of them (lowest id): its row
         takes the others' articles, counts, languages, outlets and state; theirs are deleted."""
+        from service.stories.clustering import StoryState
+
         group = {story.id: story}
         for other in (await session.exec(select(Story).where(col(Story.id).in_(keys)))).all():
             group[other.id] = other
