@@ -1,0 +1,47 @@
+"""access flag, enclosures, poll-interval override, stage failures
+
+Revision ID: 0009
+Revises: 0007
+Create Date: 2026-12-02 02:40:00
+"""
+
+from alembic import op
+import sqlalchemy as sa
+import sqlmodel
+import service.models
+
+
+revision = '0009'
+down_revision = '0007'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('articles') as batch:
+        batch.add_column(sa.Column('access', sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column('access_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+        batch.add_column(sa.Column('enclosures', sa.JSON(), nullable=False, server_default='[]'))
+    with op.batch_alter_table('feeds') as batch:
+        batch.add_column(sa.Column('poll_interval_override', sa.Integer(), nullable=True))
+    op.create_table('stage_failures',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('stage', sa.String(length=32), nullable=False),
+    sa.Column('item_id', sa.Integer(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('gave_up_at', service.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', service.models.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('stage', 'item_id', name='uq_stage_failures_item')
+    )
+
+
+def downgrade() -> None:
+    op.drop_table('stage_failures')
+    with op.batch_alter_table('feeds') as batch:
+        batch.drop_column('poll_interval_override')
+    with op.batch_alter_table('articles') as batch:
+        batch.drop_column('enclosures')
+        batch.drop_column('access_reason')
+        batch.drop_column('access')
