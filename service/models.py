@@ -57,8 +57,9 @@ class FeedState(enum.StrEnum):
 
 
 class ExtractionStatus(enum.StrEnum):
-    """Where an article's text came from: ``pending`` (page not fetched yet), ``ok`` (extracted from the
-    page), ``failed`` (page unusable: the feed's own content is kept as text, reason recorded),
+    """Where an article's text came from: ``pending`` (page not fetched yet), ``ok`` (the page was read:
+    its text, or behind a wall the best of its teaser and the feed's text), ``failed`` (page unusable:
+    the feed's own content is kept as text, reason recorded),
     ``skipped`` (no page to fetch)."""
 
     pending = "pending"

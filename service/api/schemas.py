@@ -56,6 +56,15 @@ class ImportReport(BaseModel):
     refused: list[str] = Field(description="URLs not subscribed, each with the reason.")
 
 
+class EnclosurePublic(BaseModel):
+    """A media file attached to a feed entry (RSS ``<enclosure>``, Atom ``link rel="enclosure"``,
+    JSON Feed ``attachments``, Media RSS ``media:content``)."""
+
+    url: str
+    type: str | None = Field(default=None, description="MIME type as the feed declares it, e.g. 'audio/mpeg'.")
+    length: int | None = Field(default=None, description="Size in bytes as the feed declares it.")
+
+
 class ArticleSummary(BaseModel):
     """An article as listed: everything but the full text. Times are UTC (ISO 8601)."""
 
@@ -91,8 +100,18 @@ class ArticleSummary(BaseModel):
     text_source: str | None = Field(description="'page' (extracted) or 'feed' (the feed's own content).")
     extraction_status: str = Field(description="pending, ok, failed or skipped.")
     extraction_error: str | None = Field(
-        description="Why the page's text was not used: fetch or extraction failure, or a wall "
-        "('paywall: …', 'consent: …', 'script-shell: …')."
+        description="Why the page gave no text: fetch or extraction failure ('page: HTTP 404', 'extraction: "
+        "script-shell: …'), or a wall with no text anywhere ('paywall: …; no text on the page or in the feed')."
+    )
+    access: str | None = Field(
+        default=None,
+        description="'free', 'paywall' or 'consent' once the page was read (null before): a flag, the text is kept "
+        "(the page's teaser or the feed's content, see text_source).",
+    )
+    access_reason: str | None = Field(default=None, description="The wall signal that fired, e.g. 'schema.org "
+                                      "isAccessibleForFree is false and the free text is short'.")
+    enclosures: list[EnclosurePublic] = Field(
+        default_factory=list, description="The feed entry's enclosures (podcast audio, video, images)."
     )
     # Story linking (service.stories).
     story_id: int | None = Field(default=None, description="The story the article belongs to (null until linked).")

@@ -316,10 +316,12 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     * ``canonical_url``: the page's ``rel=canonical``/``og:url`` unless another article holds it;
     * ``site_name``, ``image_url``, ``word_count``, ``content_hash``: the page's.
 
-    A walled page (paywall, consent wall, script-only shell) never becomes the text: when the
-    feed's own content is clearly the whole article (judged in the worker by ``extract_page``) that is stored
-    with status ``ok``, ``text_source`` = ``feed`` and the wall as ``extraction_error``; otherwise
-    the article is ``failed`` with the wall as reason and keeps the feed's text. Does not commit.
+    A wall (paywall, consent) is a flag (``access``, ``access_reason``), never a reason to drop
+    text. Behind one the best text available is kept, with ``text_source`` saying where it came
+    from: the feed's content when it is clearly the whole article (judged in the worker by
+    ``extract_page``), else the longer of the page's teaser and the feed's text stored with the
+    entry. Status ``ok`` when text was kept; ``failed`` with the wall as reason when there is
+    none anywhere. Does not commit.
     """
     now = utcnow()
     article.title = article.title or clip_title(extracted.title)
@@ -337,23 +339,22 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
         taken = await session.exec(select(Article.id).where(Article.canonical_url == canonical, Article.id != article.id))
         if taken.first() is None:
             article.canonical_url = canonical
-    if extracted.wall:
-        if extracted.feed_text and extracted.feed_text_complete:
-            _set_text(article, extracted.feed_text, "feed")
-            article.extraction_status = ExtractionStatus.ok
-            article.extraction_error = f"{extracted.wall}; the feed's full content is used"
-        else:
-            article.extraction_status = ExtractionStatus.failed
-            article.extraction_error = extracted.wall
-        if extracted.language:
-            article.language, article.language_confidence = extracted.language, extracted.language_confidence
-    else:
+    article.access, article.access_reason = extracted.access, extracted.access_reason
+    if extracted.access != "free" and extracted.feed_text and extracted.feed_text_complete:
+        _set_text(article, extracted.feed_text, "feed")
+    elif extracted.access != "free" and len((article.text or "").split()) > extracted.word_count:
+        pass  # the feed's text stored with the entry is more than the page's teaser
+    elif extracted.text:
         _set_text(article, extracted.text, "page")
+    if article.text:
         article.extraction_status = ExtractionStatus.ok
         article.extraction_error = None
-        if extracted.language:
-            article.language = extracted.language
-            article.language_confidence = extracted.language_confidence
+    else:
+        article.extraction_status = ExtractionStatus.failed
+        article.extraction_error = f"{extracted.access}: {extracted.access_reason}; no text on the page or in the feed"
+    if extracted.language:
+        article.language = extracted.language
+        article.language_confidence = extracted.language_confidence
     leases.release(article)
 
 
