@@ -148,6 +148,22 @@ async def test_bl15_items_without_guid_are_not_duplicated(bug_cases, server, pol
         assert len(await articles(api, feed_id)) == 3
 
 
+async def test_a_guid_reused_for_every_item_keeps_every_item(server, poller, sessions, settings):
+    from tests.corpus_feeds import rss
+
+    items = [{"title": f"Story {n}", "link": f"https://reused.example.org/news/story-{n}", "guid": "urn:uuid:feed-item"}
+             for n in range(3)]
+    url = server.add("/reused.xml", rss(items), host="reused.example.org", Content_Type=RSS)
+    feed_id = await _ingest(poller, sessions, url)
+    async with api_client(settings, sessions) as api:
+        assert sorted(r["title"] for r in await articles(api, feed_id)) == ["Story 0", "Story 1", "Story 2"]
+        items.insert(0, {"title": "Story 3", "link": "https://reused.example.org/news/story-3", "guid": "urn:uuid:feed-item"})
+        server.add("/reused.xml", rss(items[:3]), host="reused.example.org", Content_Type=RSS)
+        await make_due(sessions, feed_id)
+        await poller.poll_due_feeds()
+        assert sorted(r["title"] for r in await articles(api, feed_id)) == ["Story 0", "Story 1", "Story 2", "Story 3"]
+
+
 async def test_bl16_http_and_https_variants_are_one_item_stored_as_https(bug_cases, server, poller, sessions, settings):
     feed_id = await _two_fetches(bug_cases, server, poller, sessions, "BL-16.fetch1.xml", "BL-16.fetch2.xml", "bl16.example.org")
     async with api_client(settings, sessions) as api:

@@ -63,16 +63,23 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
     """The identity of an entry within its feed, stable across polls of an unchanged entry.
 
     ``guid:<GUID>`` when the entry has a GUID (a GUID that is a URL is compared without its scheme
-    and with tracking parameters removed, see ``url_identity``); else ``link:<url_identity(link)>``;
-    else ``sha256:<hash of title and date>`` (of the summary when neither exists), so an entry
-    with neither GUID nor link is never duplicated by the next poll. A GUID that changes while the
-    link stays is handled when storing (``store.store_entries``). A key longer than
-    ``MAX_KEY_BYTES`` in UTF-8 is replaced by ``sha256:<hash of the key>`` (it must fit a B-tree
-    index entry on PostgreSQL, at most about 2,700 bytes).
+    and with tracking parameters removed, see ``url_identity``), followed by `` link:<url_identity(link)>``
+    when the entry also has a link that is not the GUID itself: GUID and link together, as
+    Miniflux hashes them, so that a feed reusing one GUID for every item (a common publisher bug)
+    keeps every item. Without a GUID, ``link:<url_identity(link)>``; with neither,
+    ``sha256:<hash of title and date>`` (of the summary when neither exists), so an entry with
+    neither GUID nor link is never duplicated by the next poll. A GUID that changes while the link
+    stays is handled when storing (``store.store_entries``); a link that changes under the same
+    GUID makes a new item. A key longer than ``MAX_KEY_BYTES`` in UTF-8 is replaced by
+    ``sha256:<hash of the key>`` (it must fit a B-tree index entry on PostgreSQL, at most about
+    2,700 bytes).
     """
     if guid:
         guid = guid.strip()
-        key = "guid:" + (url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid)
+        identity = url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid
+        key = "guid:" + identity
+        if link and url_identity(link) != identity:
+            key += " link:" + url_identity(link)
     elif link:
         key = "link:" + url_identity(link)
     else:
