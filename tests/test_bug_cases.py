@@ -238,3 +238,30 @@ async def test_bl21_entities_are_neither_expanded_nor_resolved(bug_cases, server
         pass
     finally:
         listener.close()
+
+
+ARTICLE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Harbour bridge reopens</title></head>
+<body><article><h1>Harbour bridge reopens</h1>""" + "".join(
+    f"<p>The harbour bridge reopened to traffic on Sunday after eight months of repairs to its deck, paragraph {n}.</p>"
+    for n in range(6)) + "</article></body></html>"
+
+
+async def test_an_entry_behind_a_redirecting_feed_proxy_is_stored_under_the_article_url(server, poller, sessions, settings):
+    server.add("/news/harbour-bridge-reopens", ARTICLE_PAGE, host="www.example.org", Content_Type="text/html; charset=utf-8")
+    server.add("/~r/example/~3/abc123/harbour-bridge-reopens", b"", 302, host="feeds.example.org",
+               Location="https://www.example.org/news/harbour-bridge-reopens?utm_source=feedburner&utm_medium=feed")
+    from tests.corpus_feeds import rss
+
+    proxied = server.add("/proxied.xml", rss([{"title": "Harbour bridge reopens",
+                                               "link": "https://feeds.example.org/~r/example/~3/abc123/harbour-bridge-reopens"}]),
+                         host="feeds.example.org", Content_Type=RSS)
+    await _ingest(poller, sessions, proxied)
+    await poller.process_pages()
+    clean = server.add("/clean.xml", rss([{"title": "Harbour bridge reopens",
+                                           "link": "https://www.example.org/news/harbour-bridge-reopens"}]),
+                       host="www.example.org", Content_Type=RSS)
+    await _ingest(poller, sessions, clean)
+    async with api_client(settings, sessions) as api:
+        [article] = await articles(api)  # one article, seen in both feeds
+        assert article["canonical_url"] == "https://www.example.org/news/harbour-bridge-reopens"
+        assert "harbour bridge reopened" in (await api.get(f"/v1/articles/{article['id']}")).json()["text"]

@@ -313,7 +313,10 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
       page's htmldate guess; ``updated_at``: the page's, else the feed's. Never later than now;
     * ``language``: identified from the page text when confident, else the page's ``lang``, else
       the feed's (BL-32: a site-wide ``lang="en"`` or ``<language>`` must not beat the text);
-    * ``canonical_url``: the page's ``rel=canonical``/``og:url`` unless another article holds it;
+    * ``canonical_url``: the page's ``rel=canonical``/``og:url``, else ``page_url`` (where the
+      page was served from after redirects: an entry link through a feed proxy such as
+      ``feeds.example.org/~r/…`` is stored under the article's own URL), unless another article
+      holds it;
     * ``site_name``, ``image_url``, ``word_count``, ``content_hash``: the page's.
 
     A wall (paywall, consent) is a flag (``access``, ``access_reason``), never a reason to drop
@@ -334,8 +337,9 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     article.site_name = extracted.site_name
     article.image_url = extracted.image
     article.fetched_at = now
-    if extracted.canonical_url and fits(extracted.canonical_url):
-        canonical = canonicalize(extracted.canonical_url)
+    page_canonical = next((u for u in (extracted.canonical_url, page_url) if u and fits(u)), None)
+    if page_canonical:
+        canonical = canonicalize(page_canonical)
         taken = await session.exec(select(Article.id).where(Article.canonical_url == canonical, Article.id != article.id))
         if taken.first() is None:
             article.canonical_url = canonical
