@@ -167,6 +167,10 @@ class Article(SQLModel, table=True):
         default_factory=list, sa_column=sa.Column(JSON, nullable=False, server_default="[]"),
         description="the entry's enclosures (podcast audio, video, images): url, type, length (bytes)",
     )
+    backlog: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+        description="first seen on its feed's first fetch: without a date it is not news to any subscriber",
+    )
     fetch_attempts: int = 0
     next_fetch_at: datetime | None = Field(default=None, sa_column=_ts())
     lease_owner: str | None = None

@@ -1,4 +1,4 @@
-"""access flag, enclosures, poll-interval override, stage failures
+"""access flag, enclosures, backlog flag, poll-interval override, stage failures
 
 Revision ID: 0009
 Revises: 0007
@@ -22,6 +22,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column('access', sa.String(length=16), nullable=True))
         batch.add_column(sa.Column('access_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
         batch.add_column(sa.Column('enclosures', sa.JSON(), nullable=False, server_default='[]'))
+        batch.add_column(sa.Column('backlog', sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table('feeds') as batch:
         batch.add_column(sa.Column('poll_interval_override', sa.Integer(), nullable=True))
     op.create_table('stage_failures',
@@ -42,6 +43,7 @@ def downgrade() -> None:
     with op.batch_alter_table('feeds') as batch:
         batch.drop_column('poll_interval_override')
     with op.batch_alter_table('articles') as batch:
+        batch.drop_column('backlog')
         batch.drop_column('enclosures')
         batch.drop_column('access_reason')
         batch.drop_column('access')

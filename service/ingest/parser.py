@@ -19,7 +19,7 @@ import feedparser
 
 from service.ingest.dates import UnknownDate, parse_date_strict
 from service.ingest.encoding import to_utf8_document
-from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
+from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
 from service.ingest.text import clip_title, html_to_text, storable
 from service.ingest.urls import InvalidURL, check_fetchable, without_userinfo
@@ -59,7 +59,15 @@ def _date(raw: feedparser.FeedParserDict, name: str) -> tuple[datetime | None, s
     return parsed, text
 
 
-def _entry(raw: feedparser.FeedParserDict, feed_language: str | None) -> ParsedEntry:
+def _enclosures(raw: feedparser.FeedParserDict, base: str) -> list[dict]:
+    """RSS ``<enclosure>`` and Atom ``link rel="enclosure"`` (feedparser's ``enclosures``), then
+    Media RSS ``media:content`` (``media_content``)."""
+    found = [(e.get("href"), e.get("type"), e.get("length")) for e in raw.get("enclosures") or [] if isinstance(e, dict)]
+    found += [(m.get("url"), m.get("type"), m.get("filesize")) for m in raw.get("media_content") or [] if isinstance(m, dict)]
+    return enclosures(found, base)
+
+
+def _entry(raw: feedparser.FeedParserDict, feed_language: str | None, base: str) -> ParsedEntry:
     link = raw.get("link") or None
     guid = (raw.get("id") or "").strip() or None
     if not link and guid and guid.startswith(("http://", "https://")):
@@ -83,6 +91,7 @@ def _entry(raw: feedparser.FeedParserDict, feed_language: str | None) -> ParsedE
         updated_at=updated,
         language=language_code((raw.get("summary_detail") or {}).get("language")) or feed_language,
         published_raw=published_raw,
+        enclosures=_enclosures(raw, base),
     )
 
 
@@ -196,7 +205,7 @@ def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         raise FeedParseError(f"broken feed with no readable entries ({type(problem).__name__}: {problem})")
     meta = result.feed
     language = language_code(meta.get("language"))
-    entries = [_entry(raw, language) for raw in result.entries]
+    entries = [_entry(raw, language, url) for raw in result.entries]
     return ParsedFeed(
         title=(meta.get("title") or "").strip() or None,
         site_url=meta.get("link") or None,

@@ -64,7 +64,8 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
     (http or https, with or without trailing slash, AMP variants removed) is an article already
     stored from another feed is attached to that article. Every new article starts with the feed's
     own text (``text_source`` = ``feed``); those with a link wait for their page (``pending``),
-    those without one keep it (``skipped``). Does not commit.
+    those without one keep it (``skipped``). Articles of a feed's first parsed document are its
+    ``backlog``. Does not commit.
     """
     now = utcnow()
     outlet_id = await outlet_for(session, parsed.site_url or feed.url)
@@ -92,7 +93,9 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
             article_id = found.id
             _prefer_https(found, entry.link, canonical)
         else:
-            article_id, created = await _insert_article(session, _new_article(entry, canonical, feed, outlet_id, now))
+            article = _new_article(entry, canonical, feed, outlet_id, now)
+            article.backlog = feed.content_hash is None  # no document of this feed was parsed before
+            article_id, created = await _insert_article(session, article)
             if created:
                 new_ids.append(article_id)
         session.add(Entry(feed_id=feed.id, entry_key=entry.key, guid=entry.guid, link=canonical, article_id=article_id))
@@ -173,6 +176,7 @@ def _new_article(entry: ParsedEntry, canonical: str | None, feed: Feed, outlet_i
         text=entry.text or None,
         text_source="feed" if entry.text else None,
         authors=entry.authors,
+        enclosures=entry.enclosures,
         published_at=published,
         published_raw=entry.published_raw,
         updated_at=_clamp(entry.updated_at, now),
