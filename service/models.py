@@ -373,5 +373,5 @@ class StageFailure(SQLModel, table=True):
     item_id: int = Field(nullable=False)
     count: int = 0
     error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
-    gave_up_at: datetime | None = Field(default=None, sa_column=_ts())
+    given_up_at: datetime | None = Field(default=None, sa_column=_ts())
     updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -31,7 +31,7 @@ def upgrade() -> None:
     sa.Column('item_id', sa.Integer(), nullable=False),
     sa.Column('count', sa.Integer(), nullable=False),
     sa.Column('error', sa.Text(), nullable=True),
-    sa.Column('gave_up_at', service.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('given_up_at', service.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', service.models.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('stage', 'item_id', name='uq_stage_failures_item')

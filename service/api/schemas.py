@@ -131,10 +131,22 @@ class ArticleSummary(BaseModel):
         return cls.model_validate({**data, **extra})
 
 
+class FailurePublic(BaseModel):
+    """Failures of one pipeline stage on this article (``service.failures``)."""
+
+    stage: str = Field(description="'link' (story linking).")
+    count: int = Field(description="Failures in a row with this error.")
+    error: str | None = Field(description="The last error: exception type and message.")
+    given_up_at: datetime | None = Field(description="When the stage gave the article up (it then moves on without it).")
+
+
 class ArticlePublic(ArticleSummary):
     """One article with its full text (paragraphs separated by a blank line)."""
 
     text: str | None
+    failures: list[FailurePublic] = Field(
+        default_factory=list, description="Stages that failed on this article; a given-up stage is not retried."
+    )
 
 
 class Page(BaseModel, Generic[T]):

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from lxml.html import HtmlElement
 
+from service.ingest.dates import plausible
 from service.ingest.text import normalize_text
 
 # schema.org types whose ``headline``/``author``/``datePublished`` describe the article itself.
@@ -286,7 +287,9 @@ def clean_authors(names: list[str]) -> list[str]:
 
 def parse_time(value) -> datetime | None:
     """An ISO 8601 / RFC 3339 string (as in JSON-LD and ``article:published_time``) as UTC; a
-    value without a zone is taken as UTC, a date alone as midnight UTC. None when unreadable."""
+    value without a zone is taken as UTC, a date alone as midnight UTC. None when unreadable or
+    implausible (``dates.plausible``: a ``0001-01-01T00:00:00Z`` placeholder falls through to the
+    next source)."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
@@ -296,7 +299,11 @@ def parse_time(value) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset
+        return None
+    return moment if plausible(moment) else None
 
 
 _PUBLISHED_META = ("article:published_time", "og:article:published_time", "og:published_time", "datepublished",

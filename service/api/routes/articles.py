@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
-from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, Page
+from service import failures
+from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, FailurePublic, Page
 from service.api.validation import parse_search
 from service.api.views import citations_for
 from service.models import Article, Entry, Outlet, UTCDateTime
@@ -111,4 +112,7 @@ async def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session
     row = (await session.exec(query)).first()
     if row is None:
         raise Problem(404, f"no article with id {article_id}")
-    return ArticlePublic.from_row(*row, (await citations_for(session, [article_id])).get(article_id))
+    article = ArticlePublic.from_row(*row, (await citations_for(session, [article_id])).get(article_id))
+    article.failures = [FailurePublic.model_validate(f.model_dump())
+                        for f in (await failures.of_items(session, [article_id])).get(article_id, [])]
+    return article
