@@ -202,3 +202,20 @@ def test_retry_after_values_are_ascii_digits_or_http_dates():
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after("\u00b2") is None and parse_retry_after("\u0661\u0662") is None  # ², Arabic-Indic 12
     assert parse_retry_after("soon") is None
+
+
+async def test_a_subscribed_feed_answering_an_empty_body_is_a_clear_feed_error(server, poller, sessions, settings):
+    from tests.corpus_feeds import rss
+
+    url = server.add("/emptied.xml", rss([{"title": "First", "link": "https://emptied.example.org/1"}]),
+                     host="emptied.example.org", Content_Type="application/rss+xml")
+    feed_id = await subscribe(sessions, url)
+    await poller.poll_due_feeds()
+    server.add("/emptied.xml", b"", host="emptied.example.org", Content_Type="application/rss+xml")
+    await make_due(sessions, feed_id)
+    report = await poller.poll_due_feeds()
+    assert report.feeds_failed == 1
+    async with api_client(settings, sessions) as api:
+        feed = await feed_api(api, feed_id)
+    assert feed["last_error"] == "not a readable feed (the response body is empty)"
+    assert feed["last_status"] == 200

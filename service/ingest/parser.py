@@ -186,6 +186,8 @@ def _ttl(meta: feedparser.FeedParserDict) -> int | None:
 
 
 def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    if not body.strip():
+        raise FeedParseError("not a readable feed (the response body is empty)")
     if sniff(body) == "json":
         return parse_json_feed(body, url)
     document, _codec = to_utf8_document(body, content_type)
@@ -195,7 +197,7 @@ def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     problem = result.get("bozo_exception")
     if isinstance(problem, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride):
         problem = None
-    if not result.version and not result.entries:
+    if not result.get("version") and not result.entries:
         reason = f"{type(problem).__name__}: {problem}" if problem else "no feed elements found"
         kind = sniff(document)
         if kind == "html":
@@ -211,7 +213,7 @@ def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         site_url=meta.get("link") or None,
         language=language,
         entries=entries,
-        format=result.version or "unknown",
+        format=result.get("version") or "unknown",
         warning=f"recovered with warnings: {type(problem).__name__}: {problem}" if problem else None,
         ttl=_ttl(meta),
     )
