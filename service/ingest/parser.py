@@ -21,6 +21,7 @@ from service.ingest.dates import UnknownDate, parse_date_strict
 from service.ingest.encoding import to_utf8_document
 from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
+from service.ingest.sanitize import clean_html
 from service.ingest.text import clip_title, html_to_text, storable
 from service.ingest.urls import InvalidURL, check_fetchable, without_userinfo
 
@@ -102,6 +103,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     JSON documents go to ``parse_json_feed``; everything else is decoded to Unicode by
     ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
     whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
+    Summary and content HTML of every format are sanitised by ``sanitize.clean_html``.
     At most ``max_entries`` entries are read; more set ``warning``. Links and the site URL lose any
     ``user:password@`` (relative links inherit the feed URL's). Links that are not http(s)
     (``javascript:``, ``mailto:``) or longer than ``urls.MAX_URL_LENGTH`` are dropped; titles are
@@ -122,6 +124,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     parsed.site_url = parsed.site_url and without_userinfo(parsed.site_url)
     for entry in parsed.entries:
         entry.title = clip_title(entry.title)
+        entry.summary_html, entry.content_html = clean_html(entry.summary_html), clean_html(entry.content_html)
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
         if entry.link:
             link = without_userinfo(entry.link)  # a private feed's credentials stay with the feed
@@ -193,7 +196,8 @@ def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     document, _codec = to_utf8_document(body, content_type)
     headers = {"content-location": url, "content-type": "application/xml; charset=utf-8"}
     # A file-like object: feedparser would otherwise try bytes as a file name, and str as a URL.
-    result = feedparser.parse(io.BytesIO(document), response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    # HTML fields are sanitised for every format alike (``sanitize.clean_html``), not by feedparser.
+    result = feedparser.parse(io.BytesIO(document), response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
     problem = result.get("bozo_exception")
     if isinstance(problem, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride):
         problem = None
