@@ -42,10 +42,29 @@ class FeedPublic(BaseModel):
     last_error: str | None = Field(description="Why the last poll failed, or the parser's recovery warning.")
     consecutive_failures: int
     poll_interval: int = Field(description="Seconds between polls.")
+    poll_interval_override: int | None = Field(
+        default=None, description="Seconds between polls set with PATCH; null: adapted to how often the feed publishes."
+    )
     last_polled_at: datetime | None
-    next_poll_at: datetime
+    next_poll_at: datetime | None = Field(description="When the next poll is due; null for paused and gone feeds.")
     created_at: datetime
     article_count: int = Field(description="Articles seen in this feed.")
+
+
+class FeedUpdate(BaseModel):
+    """Body of ``PATCH /v1/feeds/{id}``: only the members given change; ``null`` clears a value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["active", "paused"] | None = Field(
+        default=None, description="'paused' stops polling; 'active' resumes it (a gone or failing feed is polled again now)."
+    )
+    title: str | None = Field(default=None, max_length=500, pattern=NO_NUL, description="The feed's name; null: the feed's own.")
+    category: str | None = Field(default=None, max_length=500, pattern=NO_NUL, description="Folder path, '/'-separated.")
+    poll_interval: int | None = Field(
+        default=None, ge=60, le=604_800,
+        description="Seconds between polls (60 s to 7 days), replacing the adaptive interval; null: adaptive again.",
+    )
 
 
 class ImportReport(BaseModel):

@@ -200,14 +200,16 @@ def record_feed_success(
 
     Validators are updated from every response that carries them, 200 or 304 (RFC 9110 §13.1;
     a 304 may bring a new ETag), and kept when a response omits them. The next poll is scheduled by
-    ``schedule.next_interval`` (entry dates, Cache-Control max-age, RSS ttl / sy:update*). Does not
+    ``schedule.next_interval`` (entry dates, Cache-Control max-age, RSS ttl / sy:update*), or by
+    the user's ``poll_interval_override``. A paused feed (polled on request) stays paused. Does not
     commit."""
     now = utcnow()
     headers = headers or {}
     feed.last_polled_at = now
     feed.last_status = status
     feed.consecutive_failures = 0
-    feed.state = FeedState.active
+    if feed.state != FeedState.paused:
+        feed.state = FeedState.active
     feed.etag = headers.get("etag") or feed.etag
     feed.last_modified = headers.get("last-modified") or feed.last_modified
     dates: list[datetime | None] = []
@@ -220,7 +222,7 @@ def record_feed_success(
         dates = [e.published_at or e.updated_at for e in parsed.entries]
     elif status != 304:
         feed.last_error = None
-    feed.poll_interval = schedule.next_interval(
+    feed.poll_interval = feed.poll_interval_override or schedule.next_interval(
         settings, entry_dates=dates, now=now, max_age=schedule.cache_max_age(headers.get("cache-control")),
         ttl=parsed.ttl if parsed else None, current=feed.poll_interval,
     )
@@ -242,6 +244,8 @@ def record_feed_failure(
     feed.consecutive_failures += 1
     if status == 410:
         feed.state = FeedState.gone
+    elif feed.state == FeedState.paused:
+        pass  # polled on request: stays paused
     elif feed.consecutive_failures >= settings.failing_after:
         feed.state = FeedState.failing
     delay = schedule.failure_delay(settings, feed.consecutive_failures, retry_after)
