@@ -255,3 +255,42 @@ async def test_hanging_and_crashing_pages_fail_and_the_rest_is_ingested(corpus, 
     assert by_title["Crashes"]["extraction_status"] == "failed"
     assert "worker process died" in by_title["Crashes"]["extraction_error"]
     assert by_title["Fine"]["extraction_status"] == "ok" and by_title["Fine"]["word_count"] > 100
+
+
+# -- bylines and publishers are not text or authors ------------------------------------------------
+
+GERMAN_BODY = "".join(
+    f"<p>{s}</p>" for s in (
+        "Das Bundesverfassungsgericht hat am Dienstag über die Reform des Wahlrechts entschieden und wesentliche "
+        "Teile des Gesetzes für mit dem Grundgesetz vereinbar erklärt.",
+        "Die Richterinnen und Richter beanstandeten allein die Streichung der Grundmandatsklausel, die bis zu einer "
+        "Neuregelung weiter gelten soll.",
+        "Mehrere Landesregierungen und eine Bundestagsfraktion hatten gegen die Reform geklagt.",
+    )
+)
+BYLINE_BLOCK_PAGE = f"""<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Wahlrechtsreform | Legal Tribune Online</title>
+<meta property="og:site_name" content="Legal Tribune Online">
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle",
+"headline": "Karlsruhe billigt Wahlrechtsreform weitgehend", "datePublished": "2024-07-30T10:15:00+02:00",
+"author": [{{"@type": "Organization", "name": "Legal Tribune Online"}}],
+"publisher": {{"@type": "Organization", "name": "Legal Tribune Online"}}}}</script></head>
+<body><article><h1>Karlsruhe billigt Wahlrechtsreform weitgehend</h1>
+<p>Von: Anna Muster | Veröffentlicht am 30.07.2024, 10:15 Uhr | 3 Minuten Lesezeit</p>{GERMAN_BODY}</article></body></html>"""
+
+AGENCY_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Night buses extended</title>
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Night buses extended",
+"author": {{"@type": "Organization", "name": "AFP"}}, "publisher": {{"@type": "Organization", "name": "AFP"}}}}</script></head>
+<body><article><h1>Night buses extended</h1><p>By Jane Roe</p>{NIGHT_BUSES}</article></body></html>"""
+
+
+def test_a_byline_and_date_block_is_not_text_and_the_publisher_is_no_author():
+    extracted = extract_article(BYLINE_BLOCK_PAGE.encode(), "https://www.lto.de/recht/nachrichten/n/wahlrecht")
+    assert extracted.text.startswith("Das Bundesverfassungsgericht hat am Dienstag"), extracted.text
+    assert "Lesezeit" not in extracted.text and "Veröffentlicht" not in extracted.text
+    assert "Legal Tribune Online" not in extracted.authors
+
+
+def test_an_agency_named_as_author_is_the_publisher_and_the_byline_line_is_not_text():
+    extracted = extract_article(AGENCY_PAGE.encode(), "https://www.afp.com/en/news/night-buses")
+    assert extracted.text.startswith("The city council voted on Monday"), extracted.text
+    assert "AFP" not in extracted.authors

@@ -89,7 +89,8 @@ class ExtractedArticle:
         """A JSON-ready dict with the API's article field names: ``text``, ``title``, ``authors``
         (list), ``published_at``/``updated_at`` (ISO 8601 UTC with ``Z``), ``language``,
         ``language_confidence``, ``canonical_url``, ``site_name``, ``image_url``, ``word_count``,
-        ``access`` and ``access_reason``, plus ``description`` and ``content_hash``."""
+        ``extraction_status`` (``ok``: a page without text raises instead), ``access`` and
+        ``access_reason``, plus ``description`` and ``content_hash``."""
         data = asdict(self)
         for name in ("published_at", "updated_at"):
             value = getattr(self, name)
@@ -98,6 +99,7 @@ class ExtractedArticle:
         data.pop("published_guessed")
         data.pop("feed_text")
         data.pop("feed_text_complete")
+        data["extraction_status"] = "ok"
         return data
 
 

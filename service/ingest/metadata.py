@@ -265,7 +265,7 @@ def _person_names(value) -> list[str]:
 
 # "Anna Muster und Max Beispiel, dpa": several names in one author string.
 _JOINER = re.compile(r"\s+(?:und|and|&|y|et)\s+|\s*[,;]\s+")
-_BYLINE = re.compile(r"^(?:by|von|par|di|por|door)\s+", re.IGNORECASE)
+_BYLINE = re.compile(r"^(?:by|von|par|di|por|door)\s*:?\s+", re.IGNORECASE)
 
 
 def clean_authors(names: list[str]) -> list[str]:
@@ -283,6 +283,21 @@ def clean_authors(names: list[str]) -> list[str]:
                 seen.add(name.lower())
                 out.append(name)
     return out
+
+
+def without_publishers(authors: list[str], site_names: list[str], host: str | None) -> list[str]:
+    """``authors`` without the publisher's own name: a name whose words are those of one of
+    ``site_names`` (og:site_name, the JSON-LD publisher and organisations) or of the host's
+    name without ``www.`` and suffix (``heise`` for www.heise.de). JSON-LD often names the
+    publisher as the author of staff pieces; it is the site, not a byline."""
+    from service.ingest.boilerplate import word_key
+
+    names = {word_key(n) for n in site_names if n}
+    if host:
+        labels = host.lower().removeprefix("www.").split(".")
+        names |= {labels[0], ".".join(labels)}
+    names.discard("")
+    return [a for a in authors if word_key(a) not in names and a.lower() not in names]
 
 
 def parse_time(value) -> datetime | None:
@@ -350,13 +365,14 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
         found.h1[0] if found.h1 else None, found.html_title)) if title]
     title = choose_title(titles)
 
-    authors = clean_authors(_person_names(found.first_ld("author") or []))
+    authors = without_publishers(clean_authors(_person_names(found.first_ld("author") or [])), site_names, host)
     if not authors:
         meta_author = found.first_meta("author", "article:author", "dc.creator", "parsely-author", "sailthru.author")
         if meta_author and "://" not in meta_author:
             authors = clean_authors(re.split(r"\s*(?:;|,|\band\b|\bund\b|&)\s*", meta_author))
     if not authors and fallback_doc() is not None and fallback_doc().author:
         authors = clean_authors(fallback_doc().author.split(";"))
+    authors = without_publishers(authors, site_names, host)
 
     published = parse_time(found.first_ld("datePublished")) or parse_time(found.first_meta(*_PUBLISHED_META))
     declared_date = published is not None
