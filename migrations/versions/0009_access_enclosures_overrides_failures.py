@@ -18,13 +18,12 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('articles') as batch:
-        batch.add_column(sa.Column('access', sa.String(length=16), nullable=True))
-        batch.add_column(sa.Column('access_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-        batch.add_column(sa.Column('enclosures', sa.JSON(), nullable=False, server_default='[]'))
-        batch.add_column(sa.Column('backlog', sa.Boolean(), nullable=False, server_default=sa.false()))
-    with op.batch_alter_table('feeds') as batch:
-        batch.add_column(sa.Column('poll_interval_override', sa.Integer(), nullable=True))
+    # Plain ADD COLUMN (no batch): recreating articles on SQLite would drop its FTS triggers (0006).
+    op.add_column('articles', sa.Column('access', sa.String(length=16), nullable=True))
+    op.add_column('articles', sa.Column('access_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.add_column('articles', sa.Column('enclosures', sa.JSON(), nullable=False, server_default='[]'))
+    op.add_column('articles', sa.Column('backlog', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column('feeds', sa.Column('poll_interval_override', sa.Integer(), nullable=True))
     op.create_table('stage_failures',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('stage', sa.String(length=32), nullable=False),
@@ -40,10 +39,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('stage_failures')
-    with op.batch_alter_table('feeds') as batch:
-        batch.drop_column('poll_interval_override')
-    with op.batch_alter_table('articles') as batch:
-        batch.drop_column('backlog')
-        batch.drop_column('enclosures')
-        batch.drop_column('access_reason')
-        batch.drop_column('access')
+    op.drop_column('feeds', 'poll_interval_override')
+    for name in ('backlog', 'enclosures', 'access_reason', 'access'):  # SQLite >= 3.35 drops columns in place
+        op.drop_column('articles', name)

@@ -86,7 +86,7 @@ async def list_articles(
     search = parse_search(q)
     after = None
     if cursor:
-        after = decode_ranked_cursor(cursor) if search is not None else decode_cursor(cursor)
+        after = decode_ranked_cursor("articles", cursor) if search is not None else decode_cursor("articles", cursor)
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     query = list_query(dialect, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
                        after=after, story_id=story_id)
@@ -97,7 +97,7 @@ async def list_articles(
     if len(rows) > limit:
         last = rows[limit - 1]
         rank = last[2] if search is not None else None
-        next_cursor = encode_cursor(last[0].sort_at, last[0].id, rank=rank)
+        next_cursor = encode_cursor("articles", last[0].sort_at, last[0].id, rank=rank)
     return Page(items=items, next_cursor=next_cursor)
 
 
