@@ -159,6 +159,7 @@ def test_410_disables_the_subscription_and_keeps_deliveries_dead(api, server):
     server.wait_for_posts(1, "/gone")
     dead = _wait_for_delivery(api, sub["id"], "dead")
     assert dead["last_response_status"] == 410
+    assert dead["next_attempt_at"] is None  # a dead delivery is not tried again by itself
     shown = httpx.get(f"{api}/v1/subscriptions/{sub['id']}").json()
     assert shown["state"] == "disabled" and "410" in shown["disabled_reason"]
     assert_problem(httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test"), 409)

@@ -8,7 +8,7 @@ from typing import Generic, Literal, TypeVar
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from service.ingest.urls import redact_password
-from service.models import MAX_ID  # noqa: F401  (the routes take it from here with the schemas)
+from service.models import MAX_ID, DeliveryStatus  # noqa: F401  (the routes take MAX_ID from here with the schemas)
 from service.webhooks.matching import SubscriptionFilter
 
 T = TypeVar("T")
@@ -242,7 +242,7 @@ class DeliveryPublic(BaseModel):
     event_type: str
     status: str = Field(description="pending, succeeded, failed or dead.")
     attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="When the next attempt is due; null unless pending.")
     last_attempt_at: datetime | None
     last_response_status: int | None
     last_error: str | None
@@ -252,6 +252,8 @@ class DeliveryPublic(BaseModel):
     @classmethod
     def from_row(cls, delivery) -> DeliveryPublic:
         data = delivery.model_dump(exclude={"status", "payload"})
+        if delivery.status != DeliveryStatus.pending:  # dead and failed deliveries are retried only on request
+            data["next_attempt_at"] = None
         return cls.model_validate({**data, "status": str(delivery.status)})
 
 
