@@ -294,3 +294,10 @@ def test_an_agency_named_as_author_is_the_publisher_and_the_byline_line_is_not_t
     extracted = extract_article(AGENCY_PAGE.encode(), "https://www.afp.com/en/news/night-buses")
     assert extracted.text.startswith("The city council voted on Monday"), extracted.text
     assert "AFP" not in extracted.authors
+
+
+def test_a_label_before_a_capitalised_von_is_not_part_of_the_author():
+    from service.ingest.metadata import clean_authors
+
+    assert clean_authors(["Capital Von Jemima Kelly", "Anna von Bismarck", "Von: Anna Muster"]) == [
+        "Jemima Kelly", "Anna von Bismarck", "Anna Muster"]

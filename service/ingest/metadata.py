@@ -266,10 +266,14 @@ def _person_names(value) -> list[str]:
 # "Anna Muster und Max Beispiel, dpa": several names in one author string.
 _JOINER = re.compile(r"\s+(?:und|and|&|y|et)\s+|\s*[,;]\s+")
 _BYLINE = re.compile(r"^(?:by|von|par|di|por|door)\s*:?\s+", re.IGNORECASE)
+# "Capital Von Jemima Kelly": a label before a capitalised "Von"/"By" inside the byline (a
+# lower-case "von" is part of a name: "Anna von Bismarck").
+_LABELLED_BYLINE = re.compile(r"^[^,;]*?\s(?:Von|By|VON|BY)\s*:?\s+(?=[A-ZÄÖÜ])")
 
 
 def clean_authors(names: list[str]) -> list[str]:
-    """Author names tidied: whitespace collapsed, a leading "By"/"Von" dropped, URLs and empty
+    """Author names tidied: whitespace collapsed, a leading "By"/"Von" (and a label before a
+    capitalised "Von"/"By": "Capital Von Jemima Kelly") dropped, URLs and empty
     names removed, duplicates (ignoring case) removed, order kept."""
     out: list[str] = []
     seen: set[str] = set()
@@ -277,7 +281,7 @@ def clean_authors(names: list[str]) -> list[str]:
         whole = _clean(raw)
         if not whole or "://" in whole or whole.startswith("www."):
             continue
-        for part in _JOINER.split(_BYLINE.sub("", whole)):
+        for part in _JOINER.split(_BYLINE.sub("", _LABELLED_BYLINE.sub("", whole))):
             name = part.strip(" ,;")
             if name and name.lower() not in seen:
                 seen.add(name.lower())
