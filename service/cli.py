@@ -140,8 +140,11 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
-    migrate(settings.database_url)
-    print(f"database at {redact_password(settings.database_url)} is up to date")
+    applied = migrate(settings.database_url)
+    for revision in applied:
+        print(f"applied {revision}")
+    print(f"database at {redact_password(settings.database_url)} is up to date"
+          + ("" if applied else " (nothing to apply)"))
 
 
 async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:

@@ -78,3 +78,13 @@ def test_database_errors_do_not_print_the_database_password():
     result = _cli("feeds", "list", db=url)
     assert result.returncode == 1 and "cannot use the database at postgresql+asyncpg://newsloom:***@" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_migrate_says_what_it_applied(tmp_path):
+    db = f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+    first = _cli("migrate", db=db)
+    assert first.returncode == 0, first.stderr
+    applied = [line for line in first.stdout.splitlines() if line.startswith("applied ")]
+    assert applied[0].startswith("applied 0001 ") and applied[-1].startswith("applied 0009 ")
+    again = _cli("migrate", db=db)
+    assert again.returncode == 0 and "applied" not in again.stdout and "(nothing to apply)" in again.stdout
