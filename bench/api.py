@@ -188,7 +188,7 @@ async def targets(url: str, count: int, corpus: Corpus) -> tuple[dict[str, str],
     await engine.dispose()
     moment = deep[0] if isinstance(deep[0], datetime) else datetime.fromisoformat(deep[0])
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    cursor = encode_cursor(moment, deep[1])
+    cursor = encode_cursor("articles", moment, deep[1])
     common, rare = corpus.words[30], corpus.words[900]  # ~1.3 % and ~0.05 % of word draws
     paths = {
         "healthz": "/healthz",

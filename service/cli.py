@@ -2,7 +2,7 @@
 
     newsloom serve [--host H] [--port P]    API and pollers in one process
     newsloom migrate                        apply database migrations
-    newsloom feeds add URL...               subscribe to feeds
+    newsloom feeds add URL...               subscribe to feeds (as POST /v1/feeds: discovery, first poll)
     newsloom feeds list                     show feeds and their state
     newsloom feeds import FILE              subscribe to the feeds of an OPML file ("-" for stdin)
     newsloom feeds export                   print every subscription as OPML
@@ -41,7 +41,7 @@ from tqdm import tqdm
 
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, session_factory
-from service.feeds import add_feed, feed_rows
+from service.feeds import SubscribeError, feed_rows, subscribe
 from service.ingest.extractor import ExtractionError, extract_article
 from service.ingest.fetcher import FetchError, create_client, fetch
 from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
@@ -140,21 +140,34 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
-    migrate(settings.database_url)
-    print(f"database at {redact_password(settings.database_url)} is up to date")
+    applied = migrate(settings.database_url)
+    for revision in applied:
+        print(f"applied {revision}")
+    print(f"database at {redact_password(settings.database_url)} is up to date"
+          + ("" if applied else " (nothing to apply)"))
 
 
 async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
+    """Subscribe as ``POST /v1/feeds`` does (``feeds.subscribe``: SSRF guard, discovery from a
+    page, the first poll, refusal of what is not a feed); one line per URL."""
     failed = False
-    async with _database(settings) as sessions, sessions() as session:
-        for url in args.urls:
-            try:
-                feed, created = await add_feed(session, url, settings.poll_interval)
-            except InvalidURL as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                failed = True
-                continue
-            print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
+    async with _database(settings) as sessions:
+        client = create_client(settings)
+        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+        poller = Poller(settings, sessions, client, workers)
+        try:
+            async with sessions() as session:
+                for url in args.urls:
+                    try:
+                        feed, created = await subscribe(session, poller, url)
+                    except SubscribeError as exc:
+                        print(f"error: {exc}", file=sys.stderr)
+                        failed = True
+                        continue
+                    print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
+        finally:
+            await client.aclose()
+            workers.close()
     if failed:
         raise CommandError("some URLs were not added")
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -84,15 +86,34 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def migrate(url: str) -> None:
-    """Apply every pending migration to the database at ``url`` (blocking; runs its own event loop).
+async def current_revision(url: str) -> str | None:
+    """The Alembic revision the database at ``url`` is at; None for a database without one."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(lambda sync: MigrationContext.configure(sync).get_current_revision())
+    finally:
+        await engine.dispose()
+
+
+def migrate(url: str) -> list[str]:
+    """Apply every pending migration to the database at ``url`` (blocking; runs its own event loop)
+    and return the ones applied, oldest first, as ``"<revision> <message>"`` (empty when the
+    database was up to date).
 
     Safe to call from several processes at once: on PostgreSQL the run holds the advisory lock
     ``MIGRATION_LOCK`` (see ``migrations/env.py``), so the others wait and then find nothing to do.
     Call it from synchronous code, or with ``asyncio.to_thread`` from async code. Raises what
     Alembic raises (``alembic.util.CommandError``, SQLAlchemy errors) when a migration fails.
     """
-    command.upgrade(alembic_config(url), "head")
+    cfg = alembic_config(url)
+    before = asyncio.run(current_revision(url))
+    command.upgrade(cfg, "head")
+    after = asyncio.run(current_revision(url))
+    if after == before:
+        return []
+    applied = ScriptDirectory.from_config(cfg).iterate_revisions(after, before)
+    return [f"{r.revision} {(r.doc or '').strip()}" for r in reversed(list(applied))]
 
 
 async def migrate_async(url: str) -> None:

@@ -72,6 +72,9 @@ EXTRACTIONS = Counter("newsloom_extractions_total",
                       "Article pages processed by outcome: ok (extracted), failed (feed text kept), retry (later).",
                       ["outcome"], registry=REGISTRY)
 ARTICLES_CREATED = Counter("newsloom_articles_created_total", "Articles stored for the first time.", registry=REGISTRY)
+ITEMS_GIVEN_UP = Counter("newsloom_items_given_up_total",
+                         "Items a stage gave up on after failing the same way repeatedly (service.failures), by stage.",
+                         ["stage"], registry=REGISTRY)
 STORIES_CREATED = Counter("newsloom_stories_created_total", "Stories started by an article.", registry=REGISTRY)
 STORY_SIZE = Histogram(
     "newsloom_story_size_articles", "Articles in the story an article joins or starts, observed at each link.",

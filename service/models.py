@@ -57,8 +57,9 @@ class FeedState(enum.StrEnum):
 
 
 class ExtractionStatus(enum.StrEnum):
-    """Where an article's text came from: ``pending`` (page not fetched yet), ``ok`` (extracted from the
-    page), ``failed`` (page unusable: the feed's own content is kept as text, reason recorded),
+    """Where an article's text came from: ``pending`` (page not fetched yet), ``ok`` (the page was read:
+    its text, or behind a wall the best of its teaser and the feed's text), ``failed`` (page unusable:
+    the feed's own content is kept as text, reason recorded),
     ``skipped`` (no page to fetch)."""
 
     pending = "pending"
@@ -95,6 +96,9 @@ class Feed(SQLModel, table=True):
     last_modified: str | None = None
     content_hash: str | None = Field(default=None, description="SHA-256 of the last feed body parsed (skips unchanged 200s)")
     poll_interval: int = Field(default=900, description="seconds")
+    poll_interval_override: int | None = Field(
+        default=None, description="seconds between polls set by the user; replaces the adaptive interval when set"
+    )
     next_poll_at: datetime = Field(default_factory=utcnow, sa_column=_ts(index=True, nullable=False))
     last_polled_at: datetime | None = Field(default=None, sa_column=_ts())
     last_status: int | None = None
@@ -154,6 +158,19 @@ class Article(SQLModel, table=True):
         default=ExtractionStatus.pending, sa_column=sa.Column(sa.String(16), nullable=False)
     )
     extraction_error: str | None = None
+    access: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(16)),
+        description="'free', 'paywall' or 'consent' (``walls.Wall``) once the page was read; a flag, never a reason to drop text",
+    )
+    access_reason: str | None = Field(default=None, description="which wall signal fired")
+    enclosures: list[dict] = Field(
+        default_factory=list, sa_column=sa.Column(JSON, nullable=False, server_default="[]"),
+        description="the entry's enclosures (podcast audio, video, images): url, type, length (bytes)",
+    )
+    backlog: bool = Field(
+        default=False, sa_column=sa.Column(sa.Boolean, nullable=False, server_default=sa.false()),
+        description="first seen on its feed's first fetch: without a date it is not news to any subscriber",
+    )
     fetch_attempts: int = 0
     next_fetch_at: datetime | None = Field(default=None, sa_column=_ts())
     lease_owner: str | None = None
@@ -342,3 +359,19 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
     last_used_at: datetime | None = Field(default=None, sa_column=_ts())
     revoked_at: datetime | None = Field(default=None, sa_column=_ts())
+
+
+class StageFailure(SQLModel, table=True):
+    """How often one item (``item_id`` of the stage's table) failed in one pipeline ``stage`` the
+    same way, and whether the stage gave up on it (``service.failures``)."""
+
+    __tablename__ = "stage_failures"
+    __table_args__ = (sa.UniqueConstraint("stage", "item_id", name="uq_stage_failures_item"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    stage: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
+    item_id: int = Field(nullable=False)
+    count: int = 0
+    error: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
+    given_up_at: datetime | None = Field(default=None, sa_column=_ts())
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))

@@ -226,8 +226,10 @@ class TestServer:
             return self.routes[f"{host}{path}"]
         if path in self.routes:
             return self.routes[path]
-        if path.split("?")[0] in self.routes:  # a route without a query answers any query
-            return self.routes[path.split("?")[0]]
+        bare = path.split("?")[0]  # a route without a query answers any query
+        for key in (f"{host}{bare}", bare):
+            if key in self.routes:
+                return self.routes[key]
         if self.corpus is not None and path.startswith("/corpus/"):
             relative = path[len("/corpus/"):].split("?")[0]
             target = (self.corpus / relative).resolve()

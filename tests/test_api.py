@@ -176,11 +176,16 @@ def test_out_of_range_times_and_cursors_are_client_errors(api):
     def cursor(*fields) -> str:
         return base64.urlsafe_b64encode(_json.dumps(list(fields)).encode()).decode().rstrip("=")
 
-    for path in ("/v1/articles", "/v1/stories"):
+    for listing, other in (("articles", "stories"), ("stories", "articles")):
+        path = f"/v1/{listing}"
         assert_problem(httpx.get(f"{api}{path}", params={"since": "0001-01-01T00:00:00+14:00"}), 422)
-        for bad in (cursor("2026-01-01T00:00:00+00:00", 10**23), cursor("2026-01-01T00:00:00+00:00", -5),
-                    cursor("0001-01-01T00:00:00+14:00", 1)):
+        for bad in (cursor(listing, "2026-01-01T00:00:00+00:00", 10**23), cursor(listing, "2026-01-01T00:00:00+00:00", -5),
+                    cursor(listing, "0001-01-01T00:00:00+14:00", 1)):
             assert_problem(httpx.get(f"{api}{path}", params={"cursor": bad}), 400)
+        assert httpx.get(f"{api}{path}", params={"cursor": cursor(listing, "2026-01-01T00:00:00+00:00", 5)}).status_code == 200
+        # the other list's cursor is not a position in this one
+        problem = assert_problem(httpx.get(f"{api}{path}", params={"cursor": cursor(other, "2026-01-01T00:00:00+00:00", 5)}), 400)
+        assert "next_cursor" in problem["detail"]
     assert_problem(httpx.get(f"{api}/v1/articles", params={"until": "9999-12-31T23:59:59-14:00"}), 422)
     assert_problem(httpx.get(f"{api}/v1/stories/99999999999999999999"), 422)
 

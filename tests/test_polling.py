@@ -265,3 +265,20 @@ async def test_storing_a_feed_document_takes_the_same_number_of_statements_whate
     assert len(rows) == 240 and all(title.startswith("Edited") for (title,) in rows if title != "again")
     # The 160 linked entries were re-keyed to their new GUIDs (not duplicated); those without a link are new items.
     assert sum(key.endswith("-v2") for (key,) in entries) == 160 + 40 and len(entries) == 201 + 40
+
+
+async def test_a_subscribed_feed_answering_an_empty_body_is_a_clear_feed_error(server, poller, sessions, settings):
+    from tests.corpus_feeds import rss
+
+    url = server.add("/emptied.xml", rss([{"title": "First", "link": "https://emptied.example.org/1"}]),
+                     host="emptied.example.org", Content_Type="application/rss+xml")
+    feed_id = await subscribe(sessions, url)
+    await poller.poll_due_feeds()
+    server.add("/emptied.xml", b"", host="emptied.example.org", Content_Type="application/rss+xml")
+    await make_due(sessions, feed_id)
+    report = await poller.poll_due_feeds()
+    assert report.feeds_failed == 1
+    async with api_client(settings, sessions) as api:
+        feed = await feed_api(api, feed_id)
+    assert feed["last_error"] == "not a readable feed (the response body is empty)"
+    assert feed["last_status"] == 200

@@ -264,3 +264,59 @@ async def test_items_with_too_few_words_are_linked_without_a_story(server, polle
     by_title = {r.title: r for r in rows}
     assert [r.story_id for r in rows if r.title != st.ORCHARD_TITLE] == [None] * 5
     assert by_title[st.ORCHARD_TITLE].story_id is not None
+
+
+async def test_a_placeholder_publication_date_falls_through_and_the_article_gets_its_story(server, poller, sessions, api):
+    """USA Today network pages carry ``"datePublished": "0001-01-01T00:00:00Z"`` in their JSON-LD;
+    the feed's date is used instead, and the linker (which overflowed on year 1) links the article."""
+    ld = ('<script type="application/ld+json">{"@context": "https://schema.org", "@type": "NewsArticle", '
+          f'"headline": "{st.ORCHARD_TITLE}", "datePublished": "0001-01-01T00:00:00Z", '
+          '"dateModified": "0001-01-01T00:00:00Z"}</script></head>')
+    page = server.add("/usat/orchard.html", st.page(st.ORCHARD_TITLE, st.ORCHARD, "en").replace("</head>", ld),
+                      Content_Type="text/html; charset=utf-8")
+    feed_url = server.add("/usat.xml", st.feed("https://eu.usatoday.example/", "USA", "en",
+                          [(st.ORCHARD_TITLE, page, "Tue, 07 May 2024 08:00:00 GMT")]), Content_Type="application/rss+xml")
+    await _poll(poller, sessions, [feed_url])
+    [article] = httpx.get(f"{api}/v1/articles").json()["items"]
+    assert article["published_at"] == "2024-05-07T08:00:00Z"
+    assert article["updated_at"] is None
+    assert article["story_id"] is not None
+
+
+async def test_an_article_the_linker_fails_on_the_same_way_is_given_up_and_shown(server, poller, sessions, api):
+    """An article on which linking raises the same error on every attempt is retried only until
+    ``failures.GIVE_UP_AFTER``; then it is booked as linked without a story, the API shows why and
+    /metrics counts it; the other articles are linked."""
+    import sqlalchemy as sa
+
+    from service import failures
+
+    await _poll(poller, sessions, _serve_outlets(server)[2:])  # two Globe articles
+    async with sessions() as session:
+        poison = (await session.exec(select(Article).where(Article.title == st.ORCHARD_TITLE))).one()
+        await session.exec(sa.update(Article).values(linked_at=None, story_id=None, link_lease_until=None))
+        await session.commit()
+    assign = poller.linker.assign
+
+    async def assign_or_overflow(article_id, feats):
+        if article_id == poison.id:
+            raise OverflowError("date value out of range")
+        return await assign(article_id, feats)
+
+    poller.linker.assign = assign_or_overflow
+    for attempt in range(1, failures.GIVE_UP_AFTER + 1):
+        async with sessions() as session:  # the lease of the last attempt lapses
+            await session.exec(sa.update(Article).values(link_lease_until=None))
+            await session.commit()
+        await poller.linker.link_pending()
+        detail = httpx.get(f"{api}/v1/articles/{poison.id}").json()
+        [failure] = detail["failures"]
+        assert failure["stage"] == "link" and failure["count"] == attempt
+        assert failure["error"] == "OverflowError: date value out of range"
+        assert (failure["given_up_at"] is None) == (attempt < failures.GIVE_UP_AFTER)
+    async with sessions() as session:
+        rows = {a.title: a for a in (await session.exec(select(Article))).all()}
+    assert rows[st.ORCHARD_TITLE].linked_at is not None and rows[st.ORCHARD_TITLE].story_id is None
+    assert rows[st.GLOBE_TITLE].story_id is not None
+    metrics = httpx.get(f"{api}/metrics").text
+    assert 'newsloom_items_given_up_total{stage="link"}' in metrics

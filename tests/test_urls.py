@@ -16,6 +16,9 @@ from service.ingest.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_
         ("https://example.com/view?articleid=77&gclid=1", "https://example.com/view?articleid=77"),
         ("https://www.heise.de/news/x.html?seite=2", "https://www.heise.de/news/x.html?seite=2"),
         ("https://example.org/world/amp/?amp=1", "https://example.org/world/"),
+        ("https://www.heise.de/news/Neue-Chips-9912345.html?wt_mc=rss.red.ho.ho.atom.beitrag.beitrag",
+         "https://www.heise.de/news/Neue-Chips-9912345.html"),
+        ("https://www.spiegel.de/a-1.html?seite=2&wt_zmc=nl.int.zonaudev&ns_campaign=x", "https://www.spiegel.de/a-1.html?seite=2"),
     ],
 )
 def test_canonical_forms(given, canonical):

@@ -159,6 +159,7 @@ def test_410_disables_the_subscription_and_keeps_deliveries_dead(api, server):
     server.wait_for_posts(1, "/gone")
     dead = _wait_for_delivery(api, sub["id"], "dead")
     assert dead["last_response_status"] == 410
+    assert dead["next_attempt_at"] is None  # a dead delivery is not tried again by itself
     shown = httpx.get(f"{api}/v1/subscriptions/{sub['id']}").json()
     assert shown["state"] == "disabled" and "410" in shown["disabled_reason"]
     assert_problem(httpx.post(f"{api}/v1/subscriptions/{sub['id']}/test"), 409)
@@ -267,6 +268,38 @@ async def test_bl34_only_news_after_subscribing_fires_article_created(server, po
     payload = json.loads(server.posts_to("/bl34")[0].body)
     assert payload["type"] == "article.created" and payload["data"]["extraction_status"] == "failed"
     assert payload["data"]["text"] == "About Fresh item."
+
+
+def _podcast_feed(server, episodes: list[int]) -> str:
+    """An undated podcast feed (no pubDate: real feeds omit it) with an audio enclosure per episode."""
+    body = "".join(
+        f"<item><title>Episode {n}</title><link>{server.url(f'/cast/{n}')}</link><guid>episode-{n}</guid>"
+        f"<description>Notes for episode {n}.</description>"
+        f'<enclosure url="https://cdn.example.org/cast/episode-{n}.mp3" length="{n}2345678" type="audio/mpeg"/></item>'
+        for n in episodes
+    )
+    return server.add("/cast/feed.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>Cast</title>{body}</channel></rss>',
+                      Content_Type="application/rss+xml")
+
+
+async def test_an_undated_first_fetch_is_backlog_and_later_items_carry_their_enclosures(server, poller, sessions, settings):
+    from service.feeds import add_feed
+
+    async with sessions() as session:
+        session.add(Subscription(url=server.url("/cast-hook"), secret=signing.generate_secret(), event_types=["article.created"]))
+        await session.commit()
+    feed_url = _podcast_feed(server, list(range(1, 31)))
+    async with sessions() as session:
+        await add_feed(session, feed_url, 900)
+    await _poll_and_deliver(poller, sessions, settings)
+    assert server.posts_to("/cast-hook") == []  # 30 undated items of a first fetch: backlog
+
+    _podcast_feed(server, list(range(1, 32)))
+    await _poll_and_deliver(poller, sessions, settings)
+    [post] = server.posts_to("/cast-hook")
+    data = json.loads(post.body)["data"]
+    assert data["title"] == "Episode 31"
+    assert data["enclosures"] == [{"url": "https://cdn.example.org/cast/episode-31.mp3", "type": "audio/mpeg", "length": 312345678}]
 
 
 ARTICLE_HTML = """<html><head><title>{title}</title></head><body><nav>Home | World</nav><article><h1>{title}</h1>

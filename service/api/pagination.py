@@ -1,8 +1,9 @@
 """Opaque keyset cursors: the sort key of the last item on a page, base64url-encoded JSON.
 
-Lists sorted newest first use ``[moment, id]``; search results sorted by relevance use
-``[rank, moment, id]`` (``encode_cursor(..., rank=…)``); each kind is refused where the other is
-expected."""
+Lists sorted newest first use ``[list, moment, id]``; search results sorted by relevance use
+``[list, rank, moment, id]`` (``encode_cursor(..., rank=…)``); ``list`` names the list that issued
+the cursor (``articles``, ``stories``). Each kind is refused where another is expected: a stories
+cursor passed to ``/v1/articles`` is a 400, not a page of articles resuming at a story's time."""
 
 from __future__ import annotations
 
@@ -14,20 +15,21 @@ from datetime import UTC, datetime
 from service.api.problems import Problem
 
 
-def encode_cursor(moment: datetime, item_id: int, *, rank: float | None = None) -> str:
-    """Cursor that resumes after the item sorted at (``moment``, ``item_id``), or at (``rank``,
-    ``moment``, ``item_id``) for relevance-ordered results (the float round-trips exactly)."""
-    key = [moment.isoformat(), item_id] if rank is None else [rank, moment.isoformat(), item_id]
+def encode_cursor(listing: str, moment: datetime, item_id: int, *, rank: float | None = None) -> str:
+    """Cursor of the list ``listing`` that resumes after the item sorted at (``moment``,
+    ``item_id``), or at (``rank``, ``moment``, ``item_id``) for relevance-ordered results (the
+    float round-trips exactly)."""
+    key = [listing, moment.isoformat(), item_id] if rank is None else [listing, rank, moment.isoformat(), item_id]
     raw = json.dumps(key).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> list:
+def _decode(cursor: str, listing: str) -> list:
     raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
     key = json.loads(raw)
-    if not isinstance(key, list):
-        raise ValueError("bad cursor")
-    return key
+    if not isinstance(key, list) or not key or key[0] != listing:
+        raise ValueError("bad cursor, or one of another list")
+    return key[1:]
 
 
 # Ids are 64-bit signed integers in both databases.
@@ -44,21 +46,21 @@ def _moment_and_id(moment, item_id) -> tuple[datetime, int]:
 _INVALID = "invalid cursor: pass back the next_cursor of a previous page (of the same query)"
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
+def decode_cursor(listing: str, cursor: str) -> tuple[datetime, int]:
     """Inverse of ``encode_cursor`` without rank. Raises ``Problem`` (400) for a cursor we did not
-    issue, or one issued for a search."""
+    issue, one issued for a search, or one issued by another list than ``listing``."""
     try:
-        moment, item_id = _decode(cursor)
+        moment, item_id = _decode(cursor, listing)
         return _moment_and_id(moment, item_id)
     except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
         raise Problem(400, _INVALID) from exc
 
 
-def decode_ranked_cursor(cursor: str) -> tuple[float, datetime, int]:
+def decode_ranked_cursor(listing: str, cursor: str) -> tuple[float, datetime, int]:
     """Inverse of ``encode_cursor`` with ``rank``: ``(rank, moment, id)``. Raises ``Problem`` (400)
-    for a cursor we did not issue, or one issued for a list without search."""
+    for a cursor we did not issue, one issued for a list without search, or by another list."""
     try:
-        rank, moment, item_id = _decode(cursor)
+        rank, moment, item_id = _decode(cursor, listing)
         if not isinstance(rank, int | float) or isinstance(rank, bool):
             raise ValueError("bad rank")
         return float(rank), *_moment_and_id(moment, item_id)

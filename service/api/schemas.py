@@ -8,7 +8,7 @@ from typing import Generic, Literal, TypeVar
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from service.ingest.urls import redact_password
-from service.models import MAX_ID  # noqa: F401  (the routes take it from here with the schemas)
+from service.models import MAX_ID, DeliveryStatus  # noqa: F401  (the routes take MAX_ID from here with the schemas)
 from service.webhooks.matching import SubscriptionFilter
 
 T = TypeVar("T")
@@ -42,10 +42,29 @@ class FeedPublic(BaseModel):
     last_error: str | None = Field(description="Why the last poll failed, or the parser's recovery warning.")
     consecutive_failures: int
     poll_interval: int = Field(description="Seconds between polls.")
+    poll_interval_override: int | None = Field(
+        default=None, description="Seconds between polls set with PATCH; null: adapted to how often the feed publishes."
+    )
     last_polled_at: datetime | None
-    next_poll_at: datetime
+    next_poll_at: datetime | None = Field(description="When the next poll is due; null for paused and gone feeds.")
     created_at: datetime
     article_count: int = Field(description="Articles seen in this feed.")
+
+
+class FeedUpdate(BaseModel):
+    """Body of ``PATCH /v1/feeds/{id}``: only the members given change; ``null`` clears a value."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["active", "paused"] | None = Field(
+        default=None, description="'paused' stops polling; 'active' resumes it (a gone or failing feed is polled again now)."
+    )
+    title: str | None = Field(default=None, max_length=500, pattern=NO_NUL, description="The feed's name; null: the feed's own.")
+    category: str | None = Field(default=None, max_length=500, pattern=NO_NUL, description="Folder path, '/'-separated.")
+    poll_interval: int | None = Field(
+        default=None, ge=60, le=604_800,
+        description="Seconds between polls (60 s to 7 days), replacing the adaptive interval; null: adaptive again.",
+    )
 
 
 class ImportReport(BaseModel):
@@ -54,6 +73,15 @@ class ImportReport(BaseModel):
     added: int = Field(description="New subscriptions.")
     existing: int = Field(description="Feeds already subscribed.")
     refused: list[str] = Field(description="URLs not subscribed, each with the reason.")
+
+
+class EnclosurePublic(BaseModel):
+    """A media file attached to a feed entry (RSS ``<enclosure>``, Atom ``link rel="enclosure"``,
+    JSON Feed ``attachments``, Media RSS ``media:content``)."""
+
+    url: str
+    type: str | None = Field(default=None, description="MIME type as the feed declares it, e.g. 'audio/mpeg'.")
+    length: int | None = Field(default=None, description="Size in bytes as the feed declares it.")
 
 
 class ArticleSummary(BaseModel):
@@ -91,8 +119,18 @@ class ArticleSummary(BaseModel):
     text_source: str | None = Field(description="'page' (extracted) or 'feed' (the feed's own content).")
     extraction_status: str = Field(description="pending, ok, failed or skipped.")
     extraction_error: str | None = Field(
-        description="Why the page's text was not used: fetch or extraction failure, or a wall "
-        "('paywall: …', 'consent: …', 'script-shell: …')."
+        description="Why the page gave no text: fetch or extraction failure ('page: HTTP 404', 'extraction: "
+        "script-shell: …'), or a wall with no text anywhere ('paywall: …; no text on the page or in the feed')."
+    )
+    access: str | None = Field(
+        default=None,
+        description="'free', 'paywall' or 'consent' once the page was read (null before): a flag, the text is kept "
+        "(the page's teaser or the feed's content, see text_source).",
+    )
+    access_reason: str | None = Field(default=None, description="The wall signal that fired, e.g. 'schema.org "
+                                      "isAccessibleForFree is false and the free text is short'.")
+    enclosures: list[EnclosurePublic] = Field(
+        default_factory=list, description="The feed entry's enclosures (podcast audio, video, images)."
     )
     # Story linking (service.stories).
     story_id: int | None = Field(default=None, description="The story the article belongs to (null until linked).")
@@ -112,10 +150,22 @@ class ArticleSummary(BaseModel):
         return cls.model_validate({**data, **extra})
 
 
+class FailurePublic(BaseModel):
+    """Failures of one pipeline stage on this article (``service.failures``)."""
+
+    stage: str = Field(description="'link' (story linking).")
+    count: int = Field(description="Failures in a row with this error.")
+    error: str | None = Field(description="The last error: exception type and message.")
+    given_up_at: datetime | None = Field(description="When the stage gave the article up (it then moves on without it).")
+
+
 class ArticlePublic(ArticleSummary):
     """One article with its full text (paragraphs separated by a blank line)."""
 
     text: str | None
+    failures: list[FailurePublic] = Field(
+        default_factory=list, description="Stages that failed on this article; a given-up stage is not retried."
+    )
 
 
 class Page(BaseModel, Generic[T]):
@@ -192,7 +242,7 @@ class DeliveryPublic(BaseModel):
     event_type: str
     status: str = Field(description="pending, succeeded, failed or dead.")
     attempts: int
-    next_attempt_at: datetime | None
+    next_attempt_at: datetime | None = Field(description="When the next attempt is due; null unless pending.")
     last_attempt_at: datetime | None
     last_response_status: int | None
     last_error: str | None
@@ -202,6 +252,8 @@ class DeliveryPublic(BaseModel):
     @classmethod
     def from_row(cls, delivery) -> DeliveryPublic:
         data = delivery.model_dump(exclude={"status", "payload"})
+        if delivery.status != DeliveryStatus.pending:  # dead and failed deliveries are retried only on request
+            data["next_attempt_at"] = None
         return cls.model_validate({**data, "status": str(delivery.status)})
 
 

@@ -50,6 +50,38 @@ def drop_leading_title(paragraphs: list[str], titles: list[str | None]) -> list[
     return paragraphs[start:]
 
 
+# Pieces of a byline/date block at the top of an article ("Von: Anna Muster", "Veröffentlicht am
+# 12.03.2024, 10:15 Uhr", "3 Minuten Lesezeit", "By Jane Roe, AFP", "Updated May 2, 2024 5 min read").
+_BYLINE_PIECE = re.compile(
+    r"^(?:(?i:by|von|text|autor(?:in)?|author|written by|par|di|por|door)\s*:?\s+"
+    r"(?:[A-ZÄÖÜÉ][\w.'’-]*|(?i:and|und|&|de|van|von|der|la))(?:[\s,]+(?:[A-ZÄÖÜÉ][\w.'’-]*|(?i:and|und|&|de|van|von|der|la))){0,7}"
+    r"|(?i:(?:veröffentlicht|aktualisiert|erschienen|zuletzt aktualisiert|stand|published|updated|posted|last updated)"
+    r"(?:\s+(?:am|on|at|um))?\s*:?\s*[\w .,:/-]*\d[\w .,:/-]*)"
+    r"|(?i:\d+\s*(?:min(?:\.|uten?|s)?|minutes?)\.?\s*(?:lesezeit|lesedauer|read(?:ing time)?))"
+    r"|(?i:(?:lesezeit|lesedauer|reading time)\s*:?\s*\d+\s*(?:min(?:\.|uten?)?|minutes?)))$"
+)
+_PIECE_SEPARATOR = re.compile(r"\s*(?:[|·•—]|\s-\s|\n)\s*")
+# Only this many leading paragraphs are looked at for a byline block, each at most this long.
+BYLINE_PARAGRAPHS, BYLINE_MAX_WORDS = 4, 25
+
+
+def is_byline_block(paragraph: str) -> bool:
+    """True for a short paragraph made only of byline, date and reading-time pieces (see
+    ``_BYLINE_PIECE``), separated by ``|``, ``·``, ``•`` or `` - ``: the author and the date are
+    stored as ``authors`` and ``published_at``, not as text."""
+    if len(paragraph.split()) > BYLINE_MAX_WORDS:
+        return False
+    pieces = [p.strip(" ,") for p in _PIECE_SEPARATOR.split(paragraph.strip()) if p.strip(" ,")]
+    return bool(pieces) and all(_BYLINE_PIECE.match(p) for p in pieces)
+
+
+def drop_byline_blocks(paragraphs: list[str]) -> list[str]:
+    """``paragraphs`` without byline blocks (``is_byline_block``) among the first
+    ``BYLINE_PARAGRAPHS``."""
+    head = [p for p in paragraphs[:BYLINE_PARAGRAPHS] if not is_byline_block(p)]
+    return head + paragraphs[BYLINE_PARAGRAPHS:]
+
+
 def is_boilerplate(paragraph: str) -> bool:
     """True for a short paragraph that is page furniture (see module docstring)."""
     return len(paragraph.split()) <= MAX_WORDS and bool(_BOILERPLATE.search(paragraph.strip()))
@@ -109,12 +141,12 @@ def is_promo_link(paragraph: str, anchors: set[str]) -> bool:
 
 
 def clean_paragraphs(paragraphs: list[str], titles: list[str | None], anchors=frozenset()) -> list[str]:
-    """All filters: leading headline repeats, boilerplate paragraphs, promotion links and the
+    """All filters: leading headline repeats, byline blocks, boilerplate paragraphs, promotion links and the
     trailing link block (``anchors``: see ``drop_trailing_links``; a function is called at most
     once) removed. When that would leave nothing (a page whose only text is its headline),
     ``paragraphs`` is returned unchanged."""
     links = cache(anchors) if callable(anchors) else (lambda: anchors)
-    kept = [p for p in drop_leading_title(paragraphs, titles) if not is_boilerplate(p)]
+    kept = [p for p in drop_byline_blocks(drop_leading_title(paragraphs, titles)) if not is_boilerplate(p)]
     if any(p.isupper() for p in kept):
         kept = [p for p in kept if not is_promo_link(p, links())]
     kept = drop_trailing_links(kept, links)

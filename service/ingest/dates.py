@@ -7,6 +7,8 @@ Policy (tested by bug cases BL-08, BL-10, BL-11):
   Finnish are understood; a month name we cannot identify gives None, never a guessed month.
 - Zone abbreviations (EST, EDT, CET, CEST, MEST, BST, …) map to their fixed offsets; an unknown
   abbreviation gives None rather than a silent shift to UTC.
+- Implausible dates (``plausible``: before 1990, or more than a year ahead: placeholders such as
+  ``0001-01-01T00:00:00Z`` or ``9999-12-31``) are no date: the next source is used instead.
 - Year-first numeric dates with ``/``, ``.`` or ``-`` and one- or two-digit parts
   (``2020/1/10 14:03:00``) are read here: feedparser's fallback reads every one of them as the
   first of November. Day-first and month-first numeric dates (``10/01/2020``) are ambiguous and
@@ -65,6 +67,21 @@ _YEAR_FIRST = re.compile(
 )
 
 
+EARLIEST = datetime(1990, 1, 1, tzinfo=UTC)
+"""Earliest publication time taken as real (before the web; placeholders are ``0001-01-01``)."""
+LATEST_AHEAD = timedelta(days=365)
+"""How far after now a date may lie and still be taken (and clamped to now) rather than dropped."""
+
+
+def plausible(moment: datetime | None, now: datetime | None = None) -> bool:
+    """True when ``moment`` (timezone-aware) lies between ``EARLIEST`` and ``LATEST_AHEAD`` after
+    ``now`` (default: the current time). A date a little in the future (a wrong zone) is plausible
+    and is clamped by the caller; one years away is a placeholder."""
+    if moment is None:
+        return False
+    return EARLIEST <= moment <= (now or datetime.now(UTC)) + LATEST_AHEAD
+
+
 def _month(name: str) -> int:
     name = name.lower().rstrip(".")
     if name in _MONTHS:
@@ -99,8 +116,15 @@ def parse_date(value: str | None) -> datetime | None:
 
 def parse_date_strict(value: str | None) -> datetime | None:
     """Like ``parse_date`` but raises ``UnknownDate`` when the value looks like a date with a part
-    we do not understand (so callers can tell "no date" from "a date we refuse to guess"). Returns
-    None for a missing value or one that matches no known shape."""
+    we do not understand or is not ``plausible`` (so callers can tell "no date" from "a date we
+    refuse to take"). Returns None for a missing value or one that matches no known shape."""
+    moment = _read(value)
+    if moment is not None and not plausible(moment):
+        raise UnknownDate(f"implausible date {value!r}")
+    return moment
+
+
+def _read(value: str | None) -> datetime | None:
     if not value or not value.strip():
         return None
     text = " ".join(value.split())
@@ -111,12 +135,15 @@ def parse_date_strict(value: str | None) -> datetime | None:
             parsed = datetime.fromisoformat(iso.replace("Z", "+00:00").replace("z", "+00:00"))
         except ValueError as exc:
             raise UnknownDate(f"unreadable ISO 8601 date {value!r}") from exc
-        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        try:
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        except OverflowError as exc:  # year 1 with a positive offset
+            raise UnknownDate(f"impossible date {value!r}") from exc
     match = _RFC822.match(text) or _YEAR_FIRST.match(text)
     if not match:
         return None
     year = int(match["year"])
-    if year < 100:
+    if len(match["year"]) <= 2:  # a two-digit year; "0001" is year 1
         year += 2000 if year < 50 else 1900
     month = int(match["month"]) if match["month"].isdigit() else _month(match["month"])  # _YEAR_FIRST: digits
     try:
@@ -124,6 +151,6 @@ def parse_date_strict(value: str | None) -> datetime | None:
             year, month, int(match["day"]), int(match["hour"] or 0), int(match["minute"] or 0),
             int(match["second"] or 0), tzinfo=_zone(match["zone"]),
         )
-    except ValueError as exc:
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
         raise UnknownDate(f"impossible date {value!r}") from exc
-    return moment.astimezone(UTC)

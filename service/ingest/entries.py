@@ -7,9 +7,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.ingest.dates import parse_date
-from service.ingest.urls import url_identity
+from urllib.parse import urljoin
 
-__all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "entry_key", "language_code", "parse_date"]
+from service.ingest.urls import InvalidURL, check_fetchable, url_identity
+
+__all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "parse_date"]
 
 
 class FeedParseError(Exception):
@@ -38,6 +40,8 @@ class ParsedEntry:
     cannot be used."""
     link_refused: str | None = None
     """Why the entry's link was dropped (``urls.check_fetchable``'s reason), when it had one."""
+    enclosures: list[dict] = field(default_factory=list)
+    """Media files attached to the entry, ``{"url", "type", "length"}`` (see ``enclosures``)."""
 
 
 @dataclass
@@ -63,16 +67,23 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
     """The identity of an entry within its feed, stable across polls of an unchanged entry.
 
     ``guid:<GUID>`` when the entry has a GUID (a GUID that is a URL is compared without its scheme
-    and with tracking parameters removed, see ``url_identity``); else ``link:<url_identity(link)>``;
-    else ``sha256:<hash of title and date>`` (of the summary when neither exists), so an entry
-    with neither GUID nor link is never duplicated by the next poll. A GUID that changes while the
-    link stays is handled when storing (``store.store_entries``). A key longer than
-    ``MAX_KEY_BYTES`` in UTF-8 is replaced by ``sha256:<hash of the key>`` (it must fit a B-tree
-    index entry on PostgreSQL, at most about 2,700 bytes).
+    and with tracking parameters removed, see ``url_identity``), followed by `` link:<url_identity(link)>``
+    when the entry also has a link that is not the GUID itself: GUID and link together, as
+    Miniflux hashes them, so that a feed reusing one GUID for every item (a common publisher bug)
+    keeps every item. Without a GUID, ``link:<url_identity(link)>``; with neither,
+    ``sha256:<hash of title and date>`` (of the summary when neither exists), so an entry with
+    neither GUID nor link is never duplicated by the next poll. A GUID that changes while the link
+    stays is handled when storing (``store.store_entries``); a link that changes under the same
+    GUID makes a new item. A key longer than ``MAX_KEY_BYTES`` in UTF-8 is replaced by
+    ``sha256:<hash of the key>`` (it must fit a B-tree index entry on PostgreSQL, at most about
+    2,700 bytes).
     """
     if guid:
         guid = guid.strip()
-        key = "guid:" + (url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid)
+        identity = url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid
+        key = "guid:" + identity
+        if link and url_identity(link) != identity:
+            key += " link:" + url_identity(link)
     elif link:
         key = "link:" + url_identity(link)
     else:
@@ -81,6 +92,38 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
             basis = summary or ""
         return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
     return key if len(key.encode()) <= MAX_KEY_BYTES else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+MAX_ENCLOSURES = 20
+"""Most enclosures kept per entry (a feed listing hundreds of images for one item is not media)."""
+
+
+def enclosures(candidates: list[tuple[object, object, object]], base: str) -> list[dict]:
+    """Enclosures as stored and served: ``{"url": str, "type": str | None, "length": int | None}``
+    from ``(url, MIME type, length in bytes)`` triples as a feed gives them (RSS ``<enclosure>``,
+    Atom ``link rel="enclosure"``, Media RSS ``media:content``, JSON Feed ``attachments``). URLs
+    are resolved against ``base``; those that are not fetchable http(s) URLs
+    (``urls.check_fetchable``) are dropped, as are repeats of one URL; a length that is not a
+    positive whole number is None. At most ``MAX_ENCLOSURES``."""
+    out: list[dict] = []
+    seen: set[str] = set()
+    for url, kind, length in candidates:
+        if not isinstance(url, str) or not url.strip():
+            continue
+        url = urljoin(base, url.strip())
+        try:
+            check_fetchable(url)
+        except InvalidURL:
+            continue
+        if url in seen:
+            continue
+        seen.add(url)
+        size = str(length).strip() if isinstance(length, str | int) and not isinstance(length, bool) else ""
+        out.append({"url": url, "type": kind.strip() or None if isinstance(kind, str) else None,
+                    "length": int(size) if size.isdigit() and int(size) > 0 else None})
+        if len(out) == MAX_ENCLOSURES:
+            break
+    return out
 
 
 def language_code(code: str | None) -> str | None:

@@ -21,8 +21,12 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 4. Metadata chosen from JSON-LD / OpenGraph / meta tags, with trafilatura's byline search and
    htmldate as fallbacks, called only when the markup lacks authors or a date
    (``service.ingest.metadata``); language from the text (``service.ingest.language``).
-5. Walls (paywall, consent, script-only shell) are detected (``service.ingest.walls``) and reported
-   in ``ExtractedArticle.wall`` instead of passing their boilerplate off as the article.
+5. Walls (paywall, consent, script-only shell) are detected (``service.ingest.walls``) and
+   reported in ``ExtractedArticle.access``; their wording is removed and the rest (a teaser) kept.
+6. A second route before concluding a page has no article: when the text (without wall wording)
+   is under ``walls.SHORT_WORDS // 3`` words, trafilatura runs again with ``favor_recall=True``
+   on a copy of the page without consent dialogs and paywall overlays (``walls.without_walls``);
+   the longer text wins. An article inside an ``<aside>`` next to a cookie dialog is found so.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from service.ingest import metadata
 from service.ingest.boilerplate import clean_paragraphs, word_key
 from service.ingest.language import choose_language, identify
 from service.ingest.text import html_to_text, normalize_text
-from service.ingest.walls import detect_wall, is_full_article
+from service.ingest.walls import SHORT_WORDS, detect_wall, is_full_article, strip_wall_wording, without_walls
 
 
 class ExtractionError(Exception):
@@ -57,9 +61,10 @@ class ExtractedArticle:
     """What one page yields. ``text`` has paragraphs separated by blank lines; times are UTC;
     ``language`` is ISO 639-1 with ``language_confidence`` the identifier's probability (None when
     the language was taken from the page's ``lang`` declaration); ``published_guessed`` is True when
-    ``published_at`` comes from htmldate's search, not the page's markup. ``wall`` is set ("paywall: …",
-    "consent: …", "script-shell: …") when the page is not the article; ``text`` is then whatever
-    little the page had and should not be stored as the article."""
+    ``published_at`` comes from htmldate's search, not the page's markup. ``access`` is ``free``,
+    ``paywall`` or ``consent`` with ``access_reason`` the signal that fired (``walls.detect_wall``);
+    behind a wall ``text`` is the page's teaser without the wall's wording (may be empty).
+    ``feed_text``/``feed_text_complete`` are set by ``extract_page`` behind a wall."""
 
     text: str
     title: str | None = None
@@ -75,7 +80,8 @@ class ExtractedArticle:
     description: str | None = None
     word_count: int = 0
     content_hash: str = ""
-    wall: str | None = None
+    access: str = "free"
+    access_reason: str | None = None
     feed_text: str | None = None
     feed_text_complete: bool = False
 
@@ -83,8 +89,8 @@ class ExtractedArticle:
         """A JSON-ready dict with the API's article field names: ``text``, ``title``, ``authors``
         (list), ``published_at``/``updated_at`` (ISO 8601 UTC with ``Z``), ``language``,
         ``language_confidence``, ``canonical_url``, ``site_name``, ``image_url``, ``word_count``,
-        ``extraction_status`` (``ok``, or ``failed`` for a walled page) and ``extraction_error``
-        (the wall), plus ``description`` and ``content_hash``."""
+        ``extraction_status`` (``ok``: a page without text raises instead), ``access`` and
+        ``access_reason``, plus ``description`` and ``content_hash``."""
         data = asdict(self)
         for name in ("published_at", "updated_at"):
             value = getattr(self, name)
@@ -93,9 +99,7 @@ class ExtractedArticle:
         data.pop("published_guessed")
         data.pop("feed_text")
         data.pop("feed_text_complete")
-        wall = data.pop("wall")
-        data["extraction_status"] = "failed" if wall else "ok"
-        data["extraction_error"] = wall
+        data["extraction_status"] = "ok"
         return data
 
 
@@ -170,17 +174,21 @@ def drop_link_cards(tree) -> None:
             span.drop_tree()
 
 
-def _paragraphs(tree, url: str | None, formatting: bool = False) -> list[str]:
-    """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
-    metadata; lists in table cells flattened, embedded tweets unwrapped and link cards dropped
-    first, in ``tree``), normalised, as a list of paragraphs; ``formatting`` keeps emphasis and
-    headings as Markdown."""
+def prepare(tree) -> None:
+    """Fix up ``tree`` in place before extraction: lists in table cells flattened, embedded tweets
+    unwrapped, link cards dropped."""
     flatten_lists_in_cells(tree)
     unwrap_embedded_tweets(tree)
     drop_link_cards(tree)
+
+
+def _paragraphs(tree, url: str | None, formatting: bool = False, recall: bool = False) -> list[str]:
+    """trafilatura's main text of ``tree`` (copied by trafilatura, so ``tree`` keeps its
+    metadata; ``prepare`` it first), normalised, as a list of paragraphs; ``formatting`` keeps
+    emphasis and headings as Markdown; ``recall`` is trafilatura's ``favor_recall``."""
     document = trafilatura.bare_extraction(
         tree, url=url, with_metadata=False, include_comments=False, include_tables=True, include_formatting=formatting,
-        include_links=False, include_images=False, favor_precision=False, favor_recall=False,
+        include_links=False, include_images=False, favor_precision=False, favor_recall=recall,
     )
     if document is None or not (document.text or "").strip():
         return []
@@ -286,18 +294,28 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     ``html`` is the page as served (bytes are decoded by trafilatura's charset detection); ``url``
     is where it was fetched from and resolves relative links; ``formatting`` keeps emphasis and
     headings as Markdown in ``text`` (off in the service). Raises ``ExtractionError`` when the
-    page is not HTML or has no main text and no recognisable wall.
+    page is not HTML, is a script-only shell, or has no main text and no recognisable wall.
     """
     tree = load_html(html)
     if tree is None:
         raise ExtractionError("the page is empty or not HTML")
+    prepare(tree)
     paragraphs = _paragraphs(tree, url, formatting)
     found = metadata.read_candidates(tree)
     chosen = metadata.choose(tree, url, lambda: _byline(tree), found=found)
     descriptions = [d for name in ("description", "og:description", "twitter:description") for d in found.meta.get(name, [])]
     leading = [chosen.title, *found.h1[:1], standfirst(tree, descriptions)]
     text = "\n\n".join(clean_paragraphs(paragraphs, leading, lambda: anchor_texts(tree)))
+    if len(strip_wall_wording(text).split()) < SHORT_WORDS // 3:  # second route before giving up
+        second = _paragraphs(without_walls(tree), url, formatting, recall=True)
+        second_text = "\n\n".join(clean_paragraphs(second, leading, lambda: anchor_texts(tree)))
+        if len(strip_wall_wording(second_text).split()) > len(strip_wall_wording(text).split()):
+            text = second_text
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
+    if wall is not None:
+        text = strip_wall_wording(text)
+    if wall is not None and wall.kind == "script-shell":
+        raise ExtractionError(str(wall))
     if not text and wall is None:
         raise ExtractionError("no main text found in the page")
     language = choose_language(text, chosen.html_lang)
@@ -316,23 +334,25 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
         description=chosen.description,
         word_count=len(text.split()),
         content_hash=content_hash(text) if text else "",
-        wall=str(wall) if wall else None,
+        access=wall.kind if wall else "free",
+        access_reason=wall.reason if wall else None,
     )
 
 
 def extract_page(html: bytes | str, url: str | None = None, feed_content: str | None = None) -> ExtractedArticle:
     """``extract_article`` as the pipeline runs it in a worker process: for a walled page it also
     turns the entry's ``feed_content`` (HTML) into text, judges whether that text is the whole
-    article (``walls.is_full_article``) and identifies its language, so none of that CPU work runs
-    on the event loop. Sets ``feed_text``, ``feed_text_complete`` and, from the feed text,
-    ``language``/``language_confidence``. Raises ``ExtractionError`` like ``extract_article``."""
+    article (``walls.is_full_article``) and, when it is longer than the page's teaser, identifies
+    its language, so none of that CPU work runs on the event loop. Sets ``feed_text``,
+    ``feed_text_complete`` and then ``language``/``language_confidence``. Raises
+    ``ExtractionError`` like ``extract_article``."""
     extracted = extract_article(html, url)
-    if extracted.wall:
+    if extracted.access != "free":
         feed_text = html_to_text(feed_content) if feed_content else ""
         extracted.feed_text = feed_text or None
         extracted.feed_text_complete = is_full_article(feed_text)
-        # The wall's words say nothing about the article's language; the feed text may.
-        guess = identify(feed_text) if feed_text else None
-        extracted.language = guess.code if guess else None
-        extracted.language_confidence = guess.confidence if guess else None
+        if len(feed_text.split()) > extracted.word_count:
+            guess = identify(feed_text) if feed_text else None
+            extracted.language = guess.code if guess else None
+            extracted.language_confidence = guess.confidence if guess else None
     return extracted

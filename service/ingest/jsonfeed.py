@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urljoin
 
-from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code, parse_date
+from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code, parse_date
 from service.ingest.text import storable
 
 
@@ -43,6 +43,8 @@ def _json_feed(doc: dict, base: str) -> ParsedFeed:
             authors=_names(item.get("authors") or item.get("author")) or feed_authors,
             published_at=published, updated_at=parse_date(_str(item.get("date_modified"))),
             language=language_code(_str(item.get("language"))) or language,
+            enclosures=enclosures([(a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
+                                   for a in item.get("attachments") or [] if isinstance(a, dict)], base),
         ))
     return ParsedFeed(title=_str(doc.get("title")), site_url=_str(doc.get("home_page_url")), language=language,
                       entries=entries, format="json" + str(doc.get("version", "")).rsplit("/", 1)[-1])
@@ -67,6 +69,8 @@ def _rss_in_json(doc: dict, base: str) -> ParsedFeed:
             key=entry_key(link, guid, title, published, description),
             link=link, guid=guid, title=title, summary_html=description, content_html=None,
             published_at=published, language=language,
+            enclosures=enclosures([(e.get("url"), e.get("type"), e.get("length"))
+                                   for e in ([item["enclosure"]] if isinstance(item.get("enclosure"), dict) else [])], base),
         ))
     return ParsedFeed(title=_str(channel.get("title")), site_url=_str(channel.get("link")), language=language,
                       entries=entries, format="rss-in-json")

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 from lxml.html import HtmlElement
 
+from service.ingest.dates import plausible
 from service.ingest.text import normalize_text
 
 # schema.org types whose ``headline``/``author``/``datePublished`` describe the article itself.
@@ -264,11 +265,15 @@ def _person_names(value) -> list[str]:
 
 # "Anna Muster und Max Beispiel, dpa": several names in one author string.
 _JOINER = re.compile(r"\s+(?:und|and|&|y|et)\s+|\s*[,;]\s+")
-_BYLINE = re.compile(r"^(?:by|von|par|di|por|door)\s+", re.IGNORECASE)
+_BYLINE = re.compile(r"^(?:by|von|par|di|por|door)\s*:?\s+", re.IGNORECASE)
+# "Capital Von Jemima Kelly": a label before a capitalised "Von"/"By" inside the byline (a
+# lower-case "von" is part of a name: "Anna von Bismarck").
+_LABELLED_BYLINE = re.compile(r"^[^,;]*?\s(?:Von|By|VON|BY)\s*:?\s+(?=[A-ZÄÖÜ])")
 
 
 def clean_authors(names: list[str]) -> list[str]:
-    """Author names tidied: whitespace collapsed, a leading "By"/"Von" dropped, URLs and empty
+    """Author names tidied: whitespace collapsed, a leading "By"/"Von" (and a label before a
+    capitalised "Von"/"By": "Capital Von Jemima Kelly") dropped, URLs and empty
     names removed, duplicates (ignoring case) removed, order kept."""
     out: list[str] = []
     seen: set[str] = set()
@@ -276,7 +281,7 @@ def clean_authors(names: list[str]) -> list[str]:
         whole = _clean(raw)
         if not whole or "://" in whole or whole.startswith("www."):
             continue
-        for part in _JOINER.split(_BYLINE.sub("", whole)):
+        for part in _JOINER.split(_BYLINE.sub("", _LABELLED_BYLINE.sub("", whole))):
             name = part.strip(" ,;")
             if name and name.lower() not in seen:
                 seen.add(name.lower())
@@ -284,9 +289,26 @@ def clean_authors(names: list[str]) -> list[str]:
     return out
 
 
+def without_publishers(authors: list[str], site_names: list[str], host: str | None) -> list[str]:
+    """``authors`` without the publisher's own name: a name whose words are those of one of
+    ``site_names`` (og:site_name, the JSON-LD publisher and organisations) or of the host's
+    name without ``www.`` and suffix (``heise`` for www.heise.de). JSON-LD often names the
+    publisher as the author of staff pieces; it is the site, not a byline."""
+    from service.ingest.boilerplate import word_key
+
+    names = {word_key(n) for n in site_names if n}
+    if host:
+        labels = host.lower().removeprefix("www.").split(".")
+        names |= {labels[0], ".".join(labels)}
+    names.discard("")
+    return [a for a in authors if word_key(a) not in names and a.lower() not in names]
+
+
 def parse_time(value) -> datetime | None:
     """An ISO 8601 / RFC 3339 string (as in JSON-LD and ``article:published_time``) as UTC; a
-    value without a zone is taken as UTC, a date alone as midnight UTC. None when unreadable."""
+    value without a zone is taken as UTC, a date alone as midnight UTC. None when unreadable or
+    implausible (``dates.plausible``: a ``0001-01-01T00:00:00Z`` placeholder falls through to the
+    next source)."""
     if not isinstance(value, str) or not value.strip():
         return None
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
@@ -296,7 +318,11 @@ def parse_time(value) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        moment = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset
+        return None
+    return moment if plausible(moment) else None
 
 
 _PUBLISHED_META = ("article:published_time", "og:article:published_time", "og:published_time", "datepublished",
@@ -343,13 +369,14 @@ def choose(tree: HtmlElement, url: str | None, fallback=None, *, date_search: bo
         found.h1[0] if found.h1 else None, found.html_title)) if title]
     title = choose_title(titles)
 
-    authors = clean_authors(_person_names(found.first_ld("author") or []))
+    authors = without_publishers(clean_authors(_person_names(found.first_ld("author") or [])), site_names, host)
     if not authors:
         meta_author = found.first_meta("author", "article:author", "dc.creator", "parsely-author", "sailthru.author")
         if meta_author and "://" not in meta_author:
             authors = clean_authors(re.split(r"\s*(?:;|,|\band\b|\bund\b|&)\s*", meta_author))
     if not authors and fallback_doc() is not None and fallback_doc().author:
         authors = clean_authors(fallback_doc().author.split(";"))
+    authors = without_publishers(authors, site_names, host)
 
     published = parse_time(found.first_ld("datePublished")) or parse_time(found.first_meta(*_PUBLISHED_META))
     declared_date = published is not None

@@ -19,8 +19,9 @@ import feedparser
 
 from service.ingest.dates import UnknownDate, parse_date_strict
 from service.ingest.encoding import to_utf8_document
-from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, entry_key, language_code
+from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code
 from service.ingest.jsonfeed import parse_json_feed
+from service.ingest.sanitize import clean_html
 from service.ingest.text import clip_title, html_to_text, storable
 from service.ingest.urls import InvalidURL, check_fetchable, without_userinfo
 
@@ -59,7 +60,15 @@ def _date(raw: feedparser.FeedParserDict, name: str) -> tuple[datetime | None, s
     return parsed, text
 
 
-def _entry(raw: feedparser.FeedParserDict, feed_language: str | None) -> ParsedEntry:
+def _enclosures(raw: feedparser.FeedParserDict, base: str) -> list[dict]:
+    """RSS ``<enclosure>`` and Atom ``link rel="enclosure"`` (feedparser's ``enclosures``), then
+    Media RSS ``media:content`` (``media_content``)."""
+    found = [(e.get("href"), e.get("type"), e.get("length")) for e in raw.get("enclosures") or [] if isinstance(e, dict)]
+    found += [(m.get("url"), m.get("type"), m.get("filesize")) for m in raw.get("media_content") or [] if isinstance(m, dict)]
+    return enclosures(found, base)
+
+
+def _entry(raw: feedparser.FeedParserDict, feed_language: str | None, base: str) -> ParsedEntry:
     link = raw.get("link") or None
     guid = (raw.get("id") or "").strip() or None
     if not link and guid and guid.startswith(("http://", "https://")):
@@ -83,6 +92,7 @@ def _entry(raw: feedparser.FeedParserDict, feed_language: str | None) -> ParsedE
         updated_at=updated,
         language=language_code((raw.get("summary_detail") or {}).get("language")) or feed_language,
         published_raw=published_raw,
+        enclosures=_enclosures(raw, base),
     )
 
 
@@ -93,6 +103,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     JSON documents go to ``parse_json_feed``; everything else is decoded to Unicode by
     ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
     whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
+    Summary and content HTML of every format are sanitised by ``sanitize.clean_html``.
     At most ``max_entries`` entries are read; more set ``warning``. Links and the site URL lose any
     ``user:password@`` (relative links inherit the feed URL's). Links that are not http(s)
     (``javascript:``, ``mailto:``) or longer than ``urls.MAX_URL_LENGTH`` are dropped; titles are
@@ -113,6 +124,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     parsed.site_url = parsed.site_url and without_userinfo(parsed.site_url)
     for entry in parsed.entries:
         entry.title = clip_title(entry.title)
+        entry.summary_html, entry.content_html = clean_html(entry.summary_html), clean_html(entry.content_html)
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
         if entry.link:
             link = without_userinfo(entry.link)  # a private feed's credentials stay with the feed
@@ -177,16 +189,19 @@ def _ttl(meta: feedparser.FeedParserDict) -> int | None:
 
 
 def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+    if not body.strip():
+        raise FeedParseError("not a readable feed (the response body is empty)")
     if sniff(body) == "json":
         return parse_json_feed(body, url)
     document, _codec = to_utf8_document(body, content_type)
     headers = {"content-location": url, "content-type": "application/xml; charset=utf-8"}
     # A file-like object: feedparser would otherwise try bytes as a file name, and str as a URL.
-    result = feedparser.parse(io.BytesIO(document), response_headers=headers, sanitize_html=True, resolve_relative_uris=True)
+    # HTML fields are sanitised for every format alike (``sanitize.clean_html``), not by feedparser.
+    result = feedparser.parse(io.BytesIO(document), response_headers=headers, sanitize_html=False, resolve_relative_uris=True)
     problem = result.get("bozo_exception")
     if isinstance(problem, feedparser.NonXMLContentType | feedparser.CharacterEncodingOverride):
         problem = None
-    if not result.version and not result.entries:
+    if not result.get("version") and not result.entries:
         reason = f"{type(problem).__name__}: {problem}" if problem else "no feed elements found"
         kind = sniff(document)
         if kind == "html":
@@ -196,13 +211,13 @@ def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
         raise FeedParseError(f"broken feed with no readable entries ({type(problem).__name__}: {problem})")
     meta = result.feed
     language = language_code(meta.get("language"))
-    entries = [_entry(raw, language) for raw in result.entries]
+    entries = [_entry(raw, language, url) for raw in result.entries]
     return ParsedFeed(
         title=(meta.get("title") or "").strip() or None,
         site_url=meta.get("link") or None,
         language=language,
         entries=entries,
-        format=result.version or "unknown",
+        format=result.get("version") or "unknown",
         warning=f"recovered with warnings: {type(problem).__name__}: {problem}" if problem else None,
         ttl=_ttl(meta),
     )

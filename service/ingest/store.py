@@ -69,7 +69,8 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
     (http or https, with or without trailing slash, AMP variants removed) is an article already
     stored from another feed, or new earlier in the same document, is attached to that article.
     Every new article starts with the feed's own text (``text_source`` = ``feed``); those with a
-    link wait for their page (``pending``), those without one keep it (``skipped``). Does not commit.
+    link wait for their page (``pending``), those without one keep it (``skipped``). Articles of a feed's first parsed document are its
+    ``backlog``. Does not commit.
 
     Set-based: whatever the number of entries (up to ``max_feed_entries``), a fixed number of
     statements — the outlet, the feed's known keys with their articles, the articles stored under
@@ -329,6 +330,8 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: Feed, outlet_id: 
         text=entry.text or None,
         text_source="feed" if entry.text else None,
         authors=entry.authors,
+        enclosures=entry.enclosures,
+        backlog=feed.content_hash is None,  # no document of this feed was parsed before
         published_at=published,
         published_raw=entry.published_raw,
         updated_at=_clamp(entry.updated_at, now),
@@ -353,14 +356,16 @@ def record_feed_success(
 
     Validators are updated from every response that carries them, 200 or 304 (RFC 9110 §13.1;
     a 304 may bring a new ETag), and kept when a response omits them. The next poll is scheduled by
-    ``schedule.next_interval`` (entry dates, Cache-Control max-age, RSS ttl / sy:update*). Does not
+    ``schedule.next_interval`` (entry dates, Cache-Control max-age, RSS ttl / sy:update*), or by
+    the user's ``poll_interval_override``. A paused feed (polled on request) stays paused. Does not
     commit."""
     now = utcnow()
     headers = headers or {}
     feed.last_polled_at = now
     feed.last_status = status
     feed.consecutive_failures = 0
-    feed.state = FeedState.active
+    if feed.state != FeedState.paused:
+        feed.state = FeedState.active
     feed.etag = headers.get("etag") or feed.etag
     feed.last_modified = headers.get("last-modified") or feed.last_modified
     dates: list[datetime | None] = []
@@ -373,7 +378,7 @@ def record_feed_success(
         dates = [e.published_at or e.updated_at for e in parsed.entries]
     elif status != 304:
         feed.last_error = None
-    feed.poll_interval = schedule.next_interval(
+    feed.poll_interval = feed.poll_interval_override or schedule.next_interval(
         settings, entry_dates=dates, now=now, max_age=schedule.cache_max_age(headers.get("cache-control")),
         ttl=parsed.ttl if parsed else None, current=feed.poll_interval,
     )
@@ -395,6 +400,8 @@ def record_feed_failure(
     feed.consecutive_failures += 1
     if status == 410:
         feed.state = FeedState.gone
+    elif feed.state == FeedState.paused:
+        pass  # polled on request: stays paused
     elif feed.consecutive_failures >= settings.failing_after:
         feed.state = FeedState.failing
     delay = schedule.failure_delay(settings, feed.consecutive_failures, retry_after)
@@ -474,13 +481,18 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
       page's htmldate guess; ``updated_at``: the page's, else the feed's. Never later than now;
     * ``language``: identified from the page text when confident, else the page's ``lang``, else
       the feed's (BL-32: a site-wide ``lang="en"`` or ``<language>`` must not beat the text);
-    * ``canonical_url``: the page's ``rel=canonical``/``og:url`` unless another article holds it;
+    * ``canonical_url``: the page's ``rel=canonical``/``og:url``, else ``page_url`` (where the
+      page was served from after redirects: an entry link through a feed proxy such as
+      ``feeds.example.org/~r/…`` is stored under the article's own URL), unless another article
+      holds it;
     * ``site_name``, ``image_url``, ``word_count``, ``content_hash``: the page's.
 
-    A walled page (paywall, consent wall, script-only shell) never becomes the text: when the
-    feed's own content is clearly the whole article (judged in the worker by ``extract_page``) that is stored
-    with status ``ok``, ``text_source`` = ``feed`` and the wall as ``extraction_error``; otherwise
-    the article is ``failed`` with the wall as reason and keeps the feed's text. Does not commit.
+    A wall (paywall, consent) is a flag (``access``, ``access_reason``), never a reason to drop
+    text. Behind one the best text available is kept, with ``text_source`` saying where it came
+    from: the feed's content when it is clearly the whole article (judged in the worker by
+    ``extract_page``), else the longer of the page's teaser and the feed's text stored with the
+    entry. Status ``ok`` when text was kept; ``failed`` with the wall as reason when there is
+    none anywhere. Does not commit.
     """
     now = utcnow()
     article.title = article.title or clip_title(extracted.title)
@@ -493,28 +505,28 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     article.site_name = extracted.site_name
     article.image_url = extracted.image
     article.fetched_at = now
-    if extracted.canonical_url and fits(extracted.canonical_url):
-        canonical = canonicalize(extracted.canonical_url)
+    page_canonical = next((u for u in (extracted.canonical_url, page_url) if u and fits(u)), None)
+    if page_canonical:
+        canonical = canonicalize(page_canonical)
         taken = await session.exec(select(Article.id).where(Article.canonical_url == canonical, Article.id != article.id))
         if taken.first() is None:
             article.canonical_url = canonical
-    if extracted.wall:
-        if extracted.feed_text and extracted.feed_text_complete:
-            _set_text(article, extracted.feed_text, "feed")
-            article.extraction_status = ExtractionStatus.ok
-            article.extraction_error = f"{extracted.wall}; the feed's full content is used"
-        else:
-            article.extraction_status = ExtractionStatus.failed
-            article.extraction_error = extracted.wall
-        if extracted.language:
-            article.language, article.language_confidence = extracted.language, extracted.language_confidence
-    else:
+    article.access, article.access_reason = extracted.access, extracted.access_reason
+    if extracted.access != "free" and extracted.feed_text and extracted.feed_text_complete:
+        _set_text(article, extracted.feed_text, "feed")
+    elif extracted.access != "free" and len((article.text or "").split()) > extracted.word_count:
+        pass  # the feed's text stored with the entry is more than the page's teaser
+    elif extracted.text:
         _set_text(article, extracted.text, "page")
+    if article.text:
         article.extraction_status = ExtractionStatus.ok
         article.extraction_error = None
-        if extracted.language:
-            article.language = extracted.language
-            article.language_confidence = extracted.language_confidence
+    else:
+        article.extraction_status = ExtractionStatus.failed
+        article.extraction_error = f"{extracted.access}: {extracted.access_reason}; no text on the page or in the feed"
+    if extracted.language:
+        article.language = extracted.language
+        article.language_confidence = extracted.language_confidence
     leases.release(article)
 
 

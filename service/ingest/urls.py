@@ -98,7 +98,8 @@ def canonicalize(url: str) -> str:
     Lower-cases scheme and host (not the ``user:password@`` credentials), drops default ports and
     tracking parameters (``utm_*``,
     ``fbclid``, ``gclid``, ``ref``, …) and sorts the query, as ``courlan.normalize_url`` does, then
-    drops the fragment and AMP markers. Other query parameters stay: many sites name the article
+    drops the fragment, AMP markers and the analytics parameters courlan does not know
+    (``EXTRA_TRACKERS``: Webtrekk/Mapp ``wt_mc``, as heise's feeds carry, comScore ``ns_*``). Other query parameters stay: many sites name the article
     by one (``?story=5``, ``?articleid=77``, ``?seite=2``), so courlan's ``strict`` mode, which keeps
     only a short allow-list, would merge different articles. Input that courlan cannot parse is
     returned stripped but otherwise unchanged.
@@ -110,7 +111,7 @@ def canonicalize(url: str) -> str:
         return url
     parts = urlsplit(normal)
     if parts.scheme in ("http", "https") and parts.netloc:
-        path, query = _strip_amp_path(parts.path) or "/", _strip_amp_query(parts.query)
+        path, query = _strip_amp_path(parts.path) or "/", _strip_trackers(_strip_amp_query(parts.query))
         netloc = parts.netloc
         userinfo = urlsplit(url).netloc.rpartition("@")[0]
         if userinfo:  # courlan lower-cases the whole netloc: keep the credentials as given
@@ -129,6 +130,20 @@ def _strip_amp_path(path: str) -> str:
     if stripped != path and path.endswith("/") and not stripped.endswith("/"):
         stripped += "/"
     return stripped
+
+
+EXTRA_TRACKERS = re.compile(r"(?i)^(?:wt_|ns_)|^(?:wtmc|cmpid)$")
+"""Query parameters of analytics suites that courlan's tracker list lacks: Webtrekk / Mapp
+Intelligence (``wt_mc``, ``wt_zmc``; German publishers), comScore (``ns_campaign``, ``ns_mchannel``),
+and campaign ids (``cmpid``)."""
+
+
+def _strip_trackers(query: str) -> str:
+    if not query:
+        return query
+    pairs = parse_qsl(query, keep_blank_values=True)
+    kept = [(k, v) for k, v in pairs if not EXTRA_TRACKERS.search(k)]
+    return query if len(kept) == len(pairs) else urlencode(kept)
 
 
 def _strip_amp_query(query: str) -> str:

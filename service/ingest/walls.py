@@ -1,8 +1,10 @@
-"""Pages that are not the article: paywalls, consent walls and script-only shells.
+"""Walls in front of the article: paywalls, consent walls and script-only shells.
 
-A walled page's extracted text is boilerplate ("Subscribe to continue reading", a cookie dialog,
-"Please enable JavaScript"); storing it as the article would be worse than storing nothing. The
-poller then keeps the feed's own full content when there is one (``store.record_extraction``).
+A wall is a flag on the article (``access`` = ``paywall`` or ``consent``, with the signal as
+reason), never a reason to drop text: the wall's own wording ("Subscribe to continue reading", a
+cookie dialog) is removed (``strip_wall_wording``) and the best text available is kept, the
+page's teaser or the feed's content (``store.record_extraction``). A script-only shell has no
+text at all; the feed's text is kept.
 
 Signals, strongest first:
 
@@ -17,6 +19,7 @@ Signals, strongest first:
 from __future__ import annotations
 
 import re
+from copy import deepcopy
 from dataclasses import dataclass
 
 from lxml.html import HtmlElement
@@ -52,15 +55,48 @@ class Wall:
         return f"{self.kind}: {self.reason}"
 
 
+# A prompt to subscribe to a newsletter is not a paywall.
+_NEWSLETTER = re.compile(r"(?i)newsletter|inbox|e-?mail|posteingang")
+# Longest paragraph taken for wall wording; longer ones are article text that mentions cookies.
+PROMPT_WORDS = 60
+
+
+def _is_prompt(paragraph: str, pattern: re.Pattern) -> bool:
+    return bool(pattern.search(paragraph)) and len(paragraph.split()) < PROMPT_WORDS and not (
+        pattern is _PAYWALL and _NEWSLETTER.search(paragraph)
+    )
+
+
 def _wall_wording(text: str, pattern: re.Pattern) -> bool:
     """True when ``pattern`` matches a paragraph of ``text`` that is a sizeable share of it."""
     words = len(text.split()) or 1
-    hits = [p for p in text.split("\n\n") if pattern.search(p)]
+    hits = [p for p in text.split("\n\n") if _is_prompt(p, pattern)]
     return bool(hits) and (words < 60 or sum(len(p.split()) for p in hits) * 4 >= words)
+
+
+def strip_wall_wording(text: str) -> str:
+    """``text`` (paragraphs separated by blank lines) without its paywall and consent prompts:
+    paragraphs under ``PROMPT_WORDS`` words with paywall or consent wording. What is left of a
+    walled page is its teaser."""
+    return "\n\n".join(p for p in text.split("\n\n") if p and not (_is_prompt(p, _PAYWALL) or _is_prompt(p, _CONSENT)))
 
 
 # class/id names publishers and paywall vendors give the element that hides the article.
 _PAYWALL_MARKUP = re.compile(r"(?i)paywall|regwall|piano-|subscriber-only|premium-(?:content|article|wall)|meter-?wall|tp-modal")
+
+
+# Elements that hold a wall rather than the article: consent-platform dialogs and paywall overlays.
+WALL_ELEMENTS = re.compile(_PAYWALL_MARKUP.pattern + r"|cookie|consent|gdpr|\bcmp\b|cmp-|didomi|onetrust|usercentrics|sp_message")
+
+
+def _visible_blocks(tree: HtmlElement) -> list[str]:
+    """The visible text of ``tree``'s body, one string per text node's parent element."""
+    body = tree.find(".//body")
+    if body is None:
+        return []
+    return [" ".join(node.getparent().text_content().split()) if node.getparent() is not None else str(node)
+            for node in body.xpath(".//text()[normalize-space() and not(ancestor::script) and not(ancestor::style) "
+                                   "and not(ancestor::noscript)]")]
 
 
 def _visible_text(tree: HtmlElement) -> str:
@@ -70,6 +106,18 @@ def _visible_text(tree: HtmlElement) -> str:
     return " ".join(body.xpath(".//text()[not(ancestor::script) and not(ancestor::style) and not(ancestor::noscript)]"))
 
 
+def without_walls(tree: HtmlElement) -> HtmlElement:
+    """A copy of ``tree`` without the elements whose class or id names a consent dialog or a
+    paywall overlay (``WALL_ELEMENTS``) unless they hold an ``<article>``: the page a second
+    extraction route reads when the first found no article."""
+    copy = deepcopy(tree)
+    for element in list(copy.iter("div", "section", "aside", "form", "dialog", "footer")):
+        names = (element.get("class") or "") + " " + (element.get("id") or "")
+        if WALL_ELEMENTS.search(names) and element.find(".//article") is None and element.getparent() is not None:
+            element.drop_tree()
+    return copy
+
+
 def detect_wall(tree: HtmlElement, text: str, accessible_for_free: object = None) -> Wall | None:
     """The wall ``tree`` shows instead of an article, or None.
 
@@ -77,8 +125,8 @@ def detect_wall(tree: HtmlElement, text: str, accessible_for_free: object = None
     and keeps only a teaser); ``accessible_for_free`` is the JSON-LD ``isAccessibleForFree`` value
     of the article object, if any (bool or "False"/"false"). Only pages whose text is under
     ``SHORT_WORDS`` words are examined, so a long article that mentions cookies is never a wall;
-    a short article with a subscription prompt next to it is taken as paywalled (the feed's full
-    content, when there is one, is then used instead).
+    a short article with a subscription prompt next to it is taken as paywalled. A newsletter
+    sign-up ("Subscribe to read the briefing in your inbox") is not a subscription prompt.
     """
     words = len(text.split())
     if words >= SHORT_WORDS:
@@ -97,7 +145,8 @@ def detect_wall(tree: HtmlElement, text: str, accessible_for_free: object = None
         return Wall("script-shell", "the page has no text without JavaScript")
     marked = any(_PAYWALL_MARKUP.search((el.get("class") or "") + " " + (el.get("id") or ""))
                  for el in tree.iter("div", "section", "aside", "article"))
-    if _PAYWALL.search(page_text) and (marked or words < SHORT_WORDS // 3):
+    prompt = any(_is_prompt(block, _PAYWALL) for block in _visible_blocks(tree))
+    if prompt and (marked or words < SHORT_WORDS // 3):
         return Wall("paywall", "a short teaser next to a subscription prompt")
     if words < SHORT_WORDS // 3 and _CONSENT.search(page_text):
         return Wall("consent", "no article text besides a cookie or consent dialog")

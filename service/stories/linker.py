@@ -36,7 +36,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import leases, metrics
+from service import failures, leases, metrics
 from service.config import Settings
 from service.ingest.workers import WorkerPool
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
@@ -180,7 +180,9 @@ class Linker:
 
     async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException) -> LinkOutcome | None:
         """``assign`` one article its features (or the error computing them); log the outcome.
-        Never raises: a failed assignment is logged and the article left for its lease to expire."""
+        Never raises: a failed assignment is logged and booked (``service.failures``) and the article
+        left for its lease to expire; one that failed the same way ``failures.GIVE_UP_AFTER`` times is
+        booked as linked without a story."""
         if isinstance(feats, BaseException):
             # A text that kills or stalls the encoder would fail again: book it as linked without a
             # story rather than retrying it every lease period.
@@ -189,8 +191,11 @@ class Linker:
             return None
         try:
             outcome = await self.assign(article.id, feats)
-        except Exception:
+        except Exception as exc:
             log.exception("article %s: story linking failed", article.id)
+            if await failures.record(self.sessions, "link", article.id, failures.describe(exc)):
+                log.warning("article %s: story linking keeps failing the same way, left without a story", article.id)
+                await self._give_up(article.id)
             return None
         if outcome is not None:
             log.info(

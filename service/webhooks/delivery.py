@@ -66,7 +66,7 @@ async def disable_subscription(session: AsyncSession, subscription: Subscription
     await session.exec(
         sa.update(Delivery)
         .where(Delivery.subscription_id == subscription.id, Delivery.status == DeliveryStatus.pending)
-        .values(status=DeliveryStatus.dead, lease_owner=None, lease_until=None)
+        .values(status=DeliveryStatus.dead, next_attempt_at=None, lease_owner=None, lease_until=None)
     )
 
 
@@ -151,7 +151,7 @@ class DeliveryWorker:
                 return
             if subscription.state != SubscriptionState.active:
                 current = await session.get(Delivery, delivery.id)
-                current.status = DeliveryStatus.dead
+                current.status, current.next_attempt_at = DeliveryStatus.dead, None
                 leases.release(current)
                 await session.commit()
                 return
@@ -183,7 +183,7 @@ class DeliveryWorker:
                 subscription.failing_since = None
             elif status == 410:
                 metrics.DELIVERY_ATTEMPTS.labels("gone").inc()
-                current.status = DeliveryStatus.dead
+                current.status, current.next_attempt_at = DeliveryStatus.dead, None
                 await disable_subscription(session, subscription, "the endpoint answered 410 Gone")
             else:
                 metrics.DELIVERY_ATTEMPTS.labels("failed").inc()
@@ -191,7 +191,7 @@ class DeliveryWorker:
                 failing_for = (now - subscription.failing_since).total_seconds()
                 schedule = self.settings.webhook_retry_schedule
                 if failing_for >= self.settings.webhook_disable_after:
-                    current.status = DeliveryStatus.dead
+                    current.status, current.next_attempt_at = DeliveryStatus.dead, None
                     await disable_subscription(
                         session, subscription, f"failing continuously since {subscription.failing_since:%Y-%m-%dT%H:%M:%SZ}: {error}"
                     )

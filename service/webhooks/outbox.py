@@ -6,7 +6,8 @@ Which ingests count as new (bug case BL-34, our policy): ``article.created`` fir
 and subscription, when the article is complete (page extracted, or given up and kept with the feed's
 text) and, with stories on, linked to its story; and only for articles that are news to the
 subscriber: first seen *and* published (when the feed or page says) at or after the subscription's
-creation. A feed's backlog on its first fetch and edits of known entries fire nothing.
+creation. A feed's backlog on its first fetch (``Article.backlog``: its undated items too, which
+cannot be told from news) and edits of known entries fire nothing.
 ``story.created`` fires when an article starts a story, ``story.updated`` when an article brings a
 story a new outlet or a new language; both only for articles that are news in the same sense.
 """
@@ -59,10 +60,13 @@ async def _subscribers(session: AsyncSession, event_type: str) -> list[Subscript
 
 
 def _is_news(subscription: Subscription, article: Article) -> bool:
-    """BL-34: only articles first seen and published at or after the subscription's creation."""
+    """BL-34: only articles first seen and published at or after the subscription's creation; an
+    undated article of a feed's first fetch is backlog, not news."""
     if article.first_seen_at < subscription.created_at:
         return False
-    return article.published_at is None or article.published_at >= subscription.created_at
+    if article.published_at is None:
+        return not article.backlog
+    return article.published_at >= subscription.created_at
 
 
 async def _article_facts(session: AsyncSession, article: Article) -> tuple[str | None, set[int]]:

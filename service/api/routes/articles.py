@@ -12,7 +12,8 @@ from sqlmodel import col, select
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
-from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, Page
+from service import failures
+from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, FailurePublic, Page
 from service.api.validation import parse_search
 from service.api.views import citations_for
 from service.models import Article, Entry, Outlet, UTCDateTime
@@ -93,7 +94,7 @@ async def list_articles(
     search = parse_search(q)
     after = None
     if cursor:
-        after = decode_ranked_cursor(cursor) if search is not None else decode_cursor(cursor)
+        after = decode_ranked_cursor("articles", cursor) if search is not None else decode_cursor("articles", cursor)
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     query = list_query(dialect, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
                        after=after, story_id=story_id)
@@ -103,7 +104,7 @@ async def list_articles(
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        next_cursor = encode_cursor(last.sort_at, last.id, rank=last.rank if search is not None else None)
+        next_cursor = encode_cursor("articles", last.sort_at, last.id, rank=last.rank if search is not None else None)
     # Validated once, above; FastAPI would validate the page again before serialising it.
     return Response(Page[ArticleSummary](items=items, next_cursor=next_cursor).model_dump_json(), media_type="application/json")
 
@@ -119,4 +120,7 @@ async def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session
     row = (await session.exec(query)).first()
     if row is None:
         raise Problem(404, f"no article with id {article_id}")
-    return ArticlePublic.from_row(*row, (await citations_for(session, [article_id])).get(article_id))
+    article = ArticlePublic.from_row(*row, (await citations_for(session, [article_id])).get(article_id))
+    article.failures = [FailurePublic.model_validate(f.model_dump())
+                        for f in (await failures.of_items(session, [article_id])).get(article_id, [])]
+    return article

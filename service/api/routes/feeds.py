@@ -1,20 +1,24 @@
-"""``/v1/feeds``: subscribe, list, inspect and remove feeds."""
+"""``/v1/feeds``: subscribe, list, inspect, change, refresh and remove feeds."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.encoders import jsonable_encoder
+from sqlmodel import col
+
+from service import leases
 
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
 from service.api.security import sees_credentials
-from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, ImportReport, Page
+from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
 from service.feeds import SubscribeError, feed_rows, import_outlines, subscribe
 from service.ingest.opml import OPMLError, OPMLFeed, parse_opml, write_opml
 from service.ingest.urls import redact_password
-from service.models import Feed
+from service.models import Feed, FeedState, utcnow
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
@@ -22,6 +26,8 @@ router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 def _public(feed: Feed, outlet: str | None, article_count: int, *, credentials: bool = True) -> FeedPublic:
     """The API view of a feed; without ``credentials`` a password in its URL shows as ``***``."""
     data = feed.model_dump(exclude={"state"})
+    if feed.state in (FeedState.paused, FeedState.gone):
+        data["next_poll_at"] = None  # not polled until resumed
     if not credentials:  # the URL, and what may quote it: errors, and a site URL stored before links lost credentials
         for name in ("url", "site_url", "last_error"):
             data[name] = data[name] and redact_password(data[name])
@@ -103,6 +109,58 @@ async def list_feeds(request: Request, session: SessionDep) -> Page[FeedPublic]:
 async def get_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, session: SessionDep) -> FeedPublic:
     """One feed with its state, last status, last error, next poll time and article count (a
     password in its URL shown as ``***`` to ``read`` keys)."""
+    return await _one(session, feed_id, credentials=sees_credentials(request))
+
+
+@router.patch("/{feed_id}", response_model=FeedPublic)
+async def update_feed(
+    feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: FeedUpdate, request: Request, session: SessionDep, poller: PollerDep
+) -> FeedPublic:
+    """Change a feed: pause or resume it (``state``), rename it (``title``), file it
+    (``category``), or set its poll interval (``poll_interval`` seconds; ``null`` returns to the
+    adaptive interval). Only the members given change. Resuming a paused, failing or gone feed
+    polls it at once."""
+    feed = await session.get(Feed, feed_id)
+    if feed is None:
+        raise Problem(404, f"no feed with id {feed_id}")
+    given = body.model_fields_set
+    if "state" in given and body.state is None:
+        raise Problem(422, "state must be 'active' or 'paused'")
+    if "title" in given:
+        feed.title = body.title
+    if "category" in given:
+        feed.category = body.category
+    if "poll_interval" in given:
+        feed.poll_interval_override = body.poll_interval
+        if body.poll_interval is not None:
+            feed.poll_interval = body.poll_interval
+            feed.next_poll_at = min(feed.next_poll_at, (feed.last_polled_at or utcnow()) + timedelta(seconds=body.poll_interval))
+    resumed = body.state == "active" and feed.state != FeedState.active
+    if body.state == "paused":
+        feed.state = FeedState.paused
+    elif resumed:
+        feed.state, feed.consecutive_failures, feed.next_poll_at = FeedState.active, 0, utcnow()
+    await session.commit()
+    if resumed and poller is not None:
+        poller.wake()
+    return await _one(session, feed_id, credentials=sees_credentials(request))
+
+
+@router.post("/{feed_id}/refresh", response_model=FeedPublic,
+             responses={409: {"description": "The feed is being polled right now."}})
+async def refresh_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, session: SessionDep) -> FeedPublic:
+    """Poll the feed now (paused feeds too; they stay paused) and answer with its state after the
+    poll: ``last_status``, ``last_error``, ``article_count``. New articles' pages are fetched
+    by the pollers as usual. 409 while another poll of it is under way."""
+    if await session.get(Feed, feed_id) is None:
+        raise Problem(404, f"no feed with id {feed_id}")
+    ingestor = request.app.state.ingestor
+    claimed = await leases.claim(session, Feed, [Feed.id == feed_id], [col(Feed.id)], ingestor.owner,
+                                 request.app.state.settings.lease_seconds, 1)
+    if not claimed:
+        raise Problem(409, f"feed {feed_id} is being polled right now")
+    await ingestor.poll_feed(claimed[0])
+    session.expire_all()
     return await _one(session, feed_id, credentials=sees_credentials(request))
 
 

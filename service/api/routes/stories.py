@@ -69,7 +69,7 @@ async def list_stories(
     if min_languages is not None:
         query = query.where(Story.language_count >= min_languages)
     if cursor:
-        *rank, moment, last_id = decode_ranked_cursor(cursor) if hits is not None else decode_cursor(cursor)
+        *rank, moment, last_id = decode_ranked_cursor("stories", cursor) if hits is not None else decode_cursor("stories", cursor)
         older = sa.tuple_(Story.last_updated_at, Story.id) < sa.tuple_(sa.literal(moment, UTCDateTime()), sa.literal(last_id))
         if hits is not None:
             older = sa.or_(hits.c.rank < rank[0], sa.and_(hits.c.rank == rank[0], older))
@@ -83,7 +83,7 @@ async def list_stories(
     next_cursor = None
     if len(rows) > limit:
         last, rank = rows[limit - 1]
-        next_cursor = encode_cursor(last.last_updated_at, last.id, rank=rank)
+        next_cursor = encode_cursor("stories", last.last_updated_at, last.id, rank=rank)
     return Page(items=items, next_cursor=next_cursor)
 
 

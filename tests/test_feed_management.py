@@ -1,0 +1,82 @@
+"""Feeds users can manage through the API: pause and resume, rename, file, a poll interval of
+their own, and a poll on request (real HTTP on 127.0.0.1, SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import httpx
+
+from service.api.app import create_app
+from tests.corpus_feeds import rss
+from tests.ingest_helpers import feed_row, subscribe
+
+RSS = "application/rss+xml"
+
+
+def _client(settings, sessions, poller) -> httpx.AsyncClient:
+    app = create_app(settings)
+    app.state.sessions, app.state.poller, app.state.ingestor = sessions, None, poller
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
+
+
+async def test_a_paused_feed_is_not_polled_until_resumed(server, poller, sessions, settings):
+    url = server.add("/paused.xml", rss([{"title": "One", "link": "https://paused.example.org/1"}]),
+                     host="paused.example.org", Content_Type=RSS)
+    feed_id = await subscribe(sessions, url)
+    async with _client(settings, sessions, poller) as api:
+        paused = (await api.patch(f"/v1/feeds/{feed_id}", json={"state": "paused"})).json()
+        assert paused["state"] == "paused" and paused["next_poll_at"] is None
+        assert (await poller.poll_due_feeds()).feeds_polled == 0
+        assert server.hits("/paused.xml", host="paused.example.org") == []
+
+        resumed = (await api.patch(f"/v1/feeds/{feed_id}", json={"state": "active"})).json()
+        assert resumed["state"] == "active" and resumed["next_poll_at"] is not None
+        assert (await poller.poll_due_feeds()).feeds_polled == 1
+        assert (await api.get(f"/v1/feeds/{feed_id}")).json()["article_count"] == 1
+
+
+async def test_title_category_and_poll_interval_can_be_set_and_cleared(server, poller, sessions, settings):
+    url = server.add("/own.xml", rss([{"title": "One", "link": "https://own.example.org/1"}], title="Publisher's name"),
+                     host="own.example.org", Content_Type=RSS)
+    feed_id = await subscribe(sessions, url)
+    async with _client(settings, sessions, poller) as api:
+        changed = (await api.patch(f"/v1/feeds/{feed_id}", json={
+            "title": "My local news", "category": "Local/City", "poll_interval": 7200})).json()
+        assert (changed["title"], changed["category"], changed["poll_interval_override"]) == ("My local news", "Local/City", 7200)
+        await poller.poll_due_feeds()  # the poll keeps the user's title and interval
+        polled = (await api.get(f"/v1/feeds/{feed_id}")).json()
+        assert polled["title"] == "My local news" and polled["poll_interval"] == 7200
+        assert polled["last_status"] == 200
+
+        cleared = (await api.patch(f"/v1/feeds/{feed_id}", json={"poll_interval": None})).json()
+        assert cleared["poll_interval_override"] is None and cleared["title"] == "My local news"
+        refused = await api.patch(f"/v1/feeds/{feed_id}", json={"poll_interval": 5, "colour": "red"})
+        assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem+json")
+        assert (await api.patch("/v1/feeds/999999", json={"title": "x"})).status_code == 404
+
+
+async def test_refresh_polls_now_and_a_paused_feed_stays_paused(server, poller, sessions, settings):
+    items = [{"title": "One", "link": "https://refresh.example.org/1"}]
+    url = server.add("/refresh.xml", rss(items), host="refresh.example.org", Content_Type=RSS)
+    feed_id = await subscribe(sessions, url)
+    await poller.poll_due_feeds()
+    server.add("/refresh.xml", rss([{"title": "Two", "link": "https://refresh.example.org/2"}, *items]),
+               host="refresh.example.org", Content_Type=RSS)
+    async with _client(settings, sessions, poller) as api:
+        await api.patch(f"/v1/feeds/{feed_id}", json={"state": "paused"})
+        response = await api.post(f"/v1/feeds/{feed_id}/refresh")
+        assert response.status_code == 200, response.text
+        feed = response.json()
+        assert feed["article_count"] == 2 and feed["state"] == "paused" and feed["last_status"] == 200
+        assert len(server.hits("/refresh.xml", host="refresh.example.org")) == 2
+        assert (await api.post("/v1/feeds/999999/refresh")).status_code == 404
+    row = await feed_row(sessions, feed_id)
+    assert row.lease_until is None  # the poll's lease is released
+
+
+async def test_a_gone_feed_shows_no_next_poll(server, poller, sessions, settings):
+    url = server.add("/gone.xml", b"", 410, host="gone.example.org")
+    feed_id = await subscribe(sessions, url)
+    await poller.poll_due_feeds()
+    async with _client(settings, sessions, poller) as api:
+        feed = (await api.get(f"/v1/feeds/{feed_id}")).json()
+    assert feed["state"] == "gone" and feed["next_poll_at"] is None
