@@ -49,7 +49,7 @@ class Params:
     folds (SemEval pairs; ``combiner.json`` records it). ``threshold_title`` applies to
     headline-only articles (feeds without pages), whose signals are noisier and score lower;
     tuned on the UCI dev slice (B-cubed F1 0.853). ``w_time``: score taken off at
-    ``window_hours`` of distance from the story's span."""
+    ``window_hours`` of distance from the story's span. ``cited_threshold``: see its note."""
 
     threshold: float = 0.69
     threshold_title: float = 0.44
@@ -58,6 +58,10 @@ class Params:
     top: int = 30
     merge_threshold: float = 0.65
     merge_min: int = 3
+    cited_threshold: float = 0.5
+    """The score a story holding an earlier article of an outlet the article cites needs (see
+    ``choose``): the midpoint of the SemEval scale ((4 − 2.5) / 3, between "somewhat similar" and
+    "somewhat dissimilar"), i.e. "on the same subject". Set from the scale, not fitted."""
 
 
 @dataclass
@@ -196,11 +200,15 @@ def unpack(data: str | bytes, dtype: type = np.float16) -> np.ndarray:
 @dataclass
 class Scored:
     """The outcome for one article: the chosen story's key (None: start a new story), its score,
-    and the best score seen (also when below the threshold)."""
+    the best score seen (also when below the threshold), ``evidence`` (``"similarity"``,
+    ``"citation"``, or None for a new story) and ``bridged``: keys of other stories the article
+    shows to be the same story as the chosen one (see ``choose``), to merge into it."""
 
     key: Any
     score: float
     best_score: float
+    evidence: str | None = None
+    bridged: list[Any] = field(default_factory=list)
 
 
 def _idf(article: ArticleFeatures, candidates: Iterable[StoryState]) -> dict[str, float]:
@@ -255,25 +263,46 @@ def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float
     return score
 
 
-def choose(article: ArticleFeatures, candidates: list[StoryState], params: Params = Params()) -> Scored:
+def choose(
+    article: ArticleFeatures, candidates: list[StoryState], params: Params = Params(), cited: dict[Any, float] | None = None
+) -> Scored:
     """The best of ``candidates`` for ``article``: its key if its score reaches ``params.threshold``,
-    else None. Only the ``params.top`` candidates nearest by centroid cosine get the full score."""
+    else None. Only the ``params.top`` candidates nearest by centroid cosine get the full score
+    (and every cited story).
+
+    Citation evidence (layer 5 used while linking): ``cited`` maps the key of each candidate that
+    holds an article of an outlet ``article`` cites ("Welt reported …"), published before it, to
+    that article's publication time (POSIX seconds). A retelling that names its source and is on
+    the same subject (score ≥ ``params.cited_threshold``) belongs with that source's report, even
+    when the two are in different languages and share few words; the best such story is chosen
+    before any other (``evidence="citation"``). A story that started after the cited report and
+    also reaches ``params.threshold`` with the article is then the same story told separately (its
+    retellings arrived before the evidence that links them): it is ``bridged``, to be merged. A
+    story that began before the cited report (a related earlier event) is not."""
     if not candidates:
         return Scored(None, 0.0, 0.0)
+    cited = cited or {}
     if len(candidates) > params.top:
         coarse = np.stack([c.centroid for c in candidates]) @ article.vector
-        keep = np.argsort(-coarse)[: params.top]
-        shortlist = [candidates[i] for i in keep]
+        keep = set(np.argsort(-coarse)[: params.top].tolist())
+        shortlist = [c for i, c in enumerate(candidates) if i in keep or c.key in cited]
     else:
         shortlist = candidates
     idf = _idf(article, candidates)
-    best, best_score = None, -math.inf
-    for story in shortlist:
-        score = similarity(article, story, idf, params)
-        if score > best_score:
-            best, best_score = story, score
-    if best is not None and best_score >= threshold_for(article, params):
-        return Scored(best.key, best_score, best_score)
+    scores = [(similarity(article, story, idf, params), story) for story in shortlist]
+    best_score, best = max(scores, key=lambda pair: pair[0])
+    sources = [(score, story) for score, story in scores if story.key in cited and score >= params.cited_threshold]
+    if sources:
+        score, story = max(sources, key=lambda pair: pair[0])
+        since = cited[story.key]
+        bridged = [
+            other.key for other_score, other in scores
+            if other is not story and other_score >= threshold_for(article, params)
+            and other.first_published is not None and other.first_published >= since
+        ]
+        return Scored(story.key, score, best_score, "citation", bridged)
+    if best_score >= threshold_for(article, params):
+        return Scored(best.key, best_score, best_score, "similarity")
     return Scored(None, 0.0, best_score)
 
 

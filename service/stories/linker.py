@@ -25,7 +25,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import sqlalchemy as sa
@@ -283,18 +283,24 @@ class Linker:
             )
         ).all()
         vectors = {sid: unpack(v) for sid, v, _n in rows}
+        bridged: list[int] = []
         if duplicate is not None and duplicate.story_id is not None:
             story = await session.get(Story, duplicate.story_id)
         if story is None and rows:
             shortlist = [sid for sid, _v, _n in rows]
+            cited = await self._cited_stories(session, article, feats, shortlist)
             if len(rows) > self.params.top:
                 coarse = np.stack([vectors[sid] for sid in shortlist]) @ feats.vector
-                shortlist = [shortlist[i] for i in np.argsort(-coarse)[: self.params.top]]
+                top = [shortlist[i] for i in np.argsort(-coarse)[: self.params.top]]
+                shortlist = top + [sid for sid in cited if sid not in top]
             stories = {s.id: s for s in (await session.exec(select(Story).where(col(Story.id).in_(shortlist)))).all()}
             states = [StoryState.from_record(sid, stories[sid].state) for sid in shortlist]
-            outcome = choose(feats, states, self.params)
+            outcome = choose(feats, states, self.params, cited)
             if outcome.key is not None:
-                story, score = stories[outcome.key], outcome.score
+                story, score, bridged = stories[outcome.key], outcome.score, outcome.bridged
+                if outcome.evidence == "citation":
+                    log.info("article %s joins story %s on citation evidence (score %.3f)%s", article.id, story.id, score,
+                             f", bridging stories {bridged}" if bridged else "")
         now = utcnow()
         if story is None:
             state = StoryState.start(None, feats)
@@ -318,19 +324,45 @@ class Linker:
         await session.flush()
         state.key = story.id
         others = [(sid, vectors[sid], n) for sid, _v, n in rows if sid != story.id]
-        merge = mergeable(state, others, self.params)
+        merge = sorted(set(mergeable(state, others, self.params)) | set(bridged))
         if merge:
-            story = await self._merge(session, story, state, merge, now)
+            story, gained = await self._merge(session, story, state, merge, now)
+            grew = grew or gained
         return story, score, new, grew
 
-    async def _merge(self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime) -> Story:
+    async def _cited_stories(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story_ids: list[int]) -> dict[int, float]:
+        """Citation evidence for ``clustering.choose``: of ``story_ids``, those holding an article
+        of an outlet ``article`` cites (resolved as in ``_citations``; not its own outlet),
+        published before it within the window → that earliest article's POSIX time."""
+        outlets: set[int] = set()
+        for name in feats.cites:
+            key = attribution.name_key(name)
+            outlet_id = await _resolve_outlet(session, key) if key else None
+            if outlet_id is not None and outlet_id != article.outlet_id:
+                outlets.add(outlet_id)
+        if not outlets or not story_ids:
+            return {}
+        moment = article.sort_at
+        rows = (
+            await session.exec(
+                select(Article.story_id, sa.func.min(Article.sort_at))
+                .where(col(Article.outlet_id).in_(outlets), col(Article.story_id).in_(story_ids))
+                .where(Article.sort_at <= moment, Article.sort_at >= moment - timedelta(hours=self.params.window_hours))
+                .group_by(col(Article.story_id))
+            )
+        ).all()
+        return {sid: _as_utc(first).timestamp() for sid, first in rows if sid is not None}
+
+    async def _merge(self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime) -> tuple[Story, bool]:
         """Merge the stories ``keys`` and ``story`` into the oldest of them (lowest id): its row
-        takes the others' articles, counts, languages, outlets and state; theirs are deleted."""
+        takes the others' articles, counts, languages, outlets and state; theirs are deleted.
+        Returns the survivor and whether the merge brought it a language or an outlet it lacked."""
         group = {story.id: story}
         for other in (await session.exec(select(Story).where(col(Story.id).in_(keys)))).all():
             group[other.id] = other
         survivor = group[min(group)]
         merged = state if survivor is story else StoryState.from_record(survivor.id, survivor.state)
+        gained = False
         for sid, other in sorted(group.items()):
             if other is survivor:
                 continue
@@ -341,13 +373,13 @@ class Linker:
             survivor.article_count += other.article_count
             survivor.first_published_at = min(survivor.first_published_at, other.first_published_at)
             survivor.last_published_at = max(survivor.last_published_at, other.last_published_at)
-            _add_members(survivor, set(other.languages), set(other.outlet_ids))
+            gained = _add_members(survivor, set(other.languages), set(other.outlet_ids)) or gained
             await session.delete(other)
         _set_state(survivor, merged, now)
         session.add(survivor)
         await session.flush()
         log.info("stories %s merged into story %s", sorted(k for k in group if k != survivor.id), survivor.id)
-        return survivor
+        return survivor, gained
 
     async def _citations(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story: Story) -> None:
         """Layer 5: store the outlets ``article`` cites, linked to their article in ``story``; and
@@ -413,6 +445,10 @@ def _set_state(story: Story, state: StoryState, now: datetime) -> None:
     story.last_updated_at = now
     story.state = state.to_record()
     story.vector = np.asarray(state.centroid, dtype="<f2").tobytes()
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _words(article: Article) -> int:
