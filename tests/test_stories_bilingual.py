@@ -6,15 +6,20 @@ the poller's client resolves those names to the test server through the service'
 
 from __future__ import annotations
 
+import json
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
+import sqlalchemy as sa
+from sqlmodel import select
 
 from service.feeds import add_feed
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
+from service.models import Delivery, Subscription
 from tests import story_texts as st
 
 
@@ -101,6 +106,11 @@ async def test_a_retelling_that_arrived_apart_is_merged_in_when_later_citations_
     story keeps its id; the other is gone). The related report of the day before stays apart."""
     reports = {r.key: r for r in st.POLITICS.reports}
     analysis = st.UNCITED_RETELLING
+    created = httpx.post(f"{api}/v1/subscriptions", json={"url": server.url("/hook"), "event_types": ["story.updated", "story.merged"]})
+    assert created.status_code == 201, created.text
+    async with sessions() as session:  # the scenario's news is from 2025: make it news to the subscriber
+        await session.exec(sa.update(Subscription).values(created_at=datetime(2025, 1, 1, tzinfo=UTC)))
+        await session.commit()
     everyone = [*st.POLITICS.reports, analysis]
     async with _outlet_poller(server, settings, sessions, workers, everyone) as poller:
         first_feeds = _serve(server, [reports["welt"], analysis, reports["ministers"]])
@@ -119,6 +129,12 @@ async def test_a_retelling_that_arrived_apart_is_merged_in_when_later_citations_
     story = httpx.get(f"{api}/v1/stories/{german_story}").json()
     assert story["languages"] == ["de", "en"] and story["article_count"] == 4
     assert story["first_reported"]["id"] == after["welt"]["id"]
+    # Subscribers learn that the German story gained English and took the analysis's story.
+    async with sessions() as session:
+        events = [(d.event_type, json.loads(d.payload)["data"]) for d in (await session.exec(select(Delivery).order_by(Delivery.id))).all()]
+    merges = [data for kind, data in events if kind == "story.merged"]
+    assert [(m["id"], m["merged_story_ids"], m["languages"]) for m in merges] == [(german_story, [before["analysis"]["story_id"]], ["de", "en"])]
+    assert any(kind == "story.updated" and data["id"] == german_story and data["languages"] == ["de", "en"] for kind, data in events)
 
 
 def test_scenarios_are_retellings_not_translations():

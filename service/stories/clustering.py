@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from service.stories import crosslingual
 from service.stories.combiner import Signals, default_combiner
 from service.stories.features import ArticleFeatures
 
@@ -49,7 +50,7 @@ class Params:
     folds (SemEval pairs; ``combiner.json`` records it). ``threshold_title`` applies to
     headline-only articles (feeds without pages), whose signals are noisier and score lower;
     tuned on the UCI dev slice (B-cubed F1 0.853). ``w_time``: score taken off at
-    ``window_hours`` of distance from the story's span. ``cited_threshold``: see its note."""
+    ``window_hours`` of distance from the story's span. ``text_margin``: see ``cascade_near``; ``cited_threshold``: see its note."""
 
     threshold: float = 0.69
     threshold_title: float = 0.44
@@ -58,6 +59,7 @@ class Params:
     top: int = 30
     merge_threshold: float = 0.65
     merge_min: int = 3
+    text_margin: float = 0.12
     cited_threshold: float = 0.5
     """The score a story holding an earlier article of an outlet the article cites needs (see
     ``choose``): the midpoint of the SemEval scale ((4 − 2.5) / 3, between "somewhat similar" and
@@ -290,20 +292,55 @@ def choose(
         shortlist = candidates
     idf = _idf(article, candidates)
     scores = [(similarity(article, story, idf, params), story) for story in shortlist]
-    best_score, best = max(scores, key=lambda pair: pair[0])
+    best_score = max(score for score, _story in scores)
+    joinable = [(score, story) for score, story in scores if joins(article, story, score, params)]
     sources = [(score, story) for score, story in scores if story.key in cited and score >= params.cited_threshold]
     if sources:
         score, story = max(sources, key=lambda pair: pair[0])
         since = cited[story.key]
         bridged = [
             other.key for other_score, other in scores
-            if other is not story and other_score >= threshold_for(article, params)
+            if other is not story and joins(article, other, other_score, params)
             and other.first_published is not None and other.first_published >= since
         ]
         return Scored(story.key, score, best_score, "citation", bridged)
-    if best_score >= threshold_for(article, params):
-        return Scored(best.key, best_score, best_score, "similarity")
+    if joinable:
+        score, story = max(joinable, key=lambda pair: pair[0])
+        return Scored(story.key, score, best_score, "similarity")
     return Scored(None, 0.0, best_score)
+
+
+def cascade_near(article: ArticleFeatures, candidates: list[StoryState], params: Params = Params()) -> list[Any]:
+    """The keys of the ``candidates`` whose decision for ``article`` its text vector can change,
+    judged from its score without one (``article.text_vector`` None); empty when none can: no
+    candidate scores within ``params.text_margin`` of the threshold, or exactly one scores above
+    the threshold by more than it. ``text_margin`` bounds how far the text signal moves a score
+    (``bench/stories_crosslingual.py`` measures it on the SemEval pairs)."""
+    if not candidates:
+        return []
+    threshold = threshold_for(article, params)
+    idf = _idf(article, candidates)
+    scored = [(similarity(article, story, idf, params), story.key) for story in candidates]
+    near = [(score, key) for score, key in scored if score >= threshold - params.text_margin]
+    if not near or (len(near) == 1 and near[0][0] >= threshold + params.text_margin):
+        return []
+    return [key for _score, key in near]
+
+
+def other_language(article: ArticleFeatures, story: StoryState) -> bool:
+    """Whether ``story`` has no article in ``article``'s language (known languages only)."""
+    return article.lang is not None and article.lang not in story.lang_counts and "und" not in story.lang_counts
+
+
+def joins(article: ArticleFeatures, story: StoryState, score: float, params: Params = Params()) -> bool:
+    """Whether ``article`` may join ``story`` at ``score`` (``similarity``): the score reaches
+    ``threshold_for``, or, for a story in other languages only, the cross-language decision
+    (``crosslingual``) says yes on the evidence of names and score."""
+    if score >= threshold_for(article, params):
+        return True
+    if not other_language(article, story):
+        return False
+    return crosslingual.default_decision().same_story(crosslingual.evidence(score, article.entities, story.entities))
 
 
 class DocumentFrequencies:
@@ -358,6 +395,17 @@ def pair_score(
     one = similarity(a, StoryState.start(0, b), background.idf(a) if background else None, params)
     two = similarity(b, StoryState.start(0, a), background.idf(b) if background else None, params)
     return min(1.0, max(0.0, (one + two) / 2))
+
+
+def pair_same_story(a: ArticleFeatures, b: ArticleFeatures, score: float, params: Params = Params()) -> bool:
+    """The ``same_story`` decision for two single articles with ``pair_score`` ``score``: the
+    lower of their thresholds (``threshold_for``), or, across languages, the cross-language
+    decision (``crosslingual``) on their names."""
+    if score >= min(threshold_for(a, params), threshold_for(b, params)):
+        return True
+    if a.lang is None or b.lang is None or a.lang == b.lang:
+        return False
+    return crosslingual.default_decision().same_story(crosslingual.evidence(score, a.entities, b.entities))
 
 
 class OnlineClusterer:
