@@ -25,6 +25,7 @@ window's size, not on the corpus.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -257,12 +258,23 @@ def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] |
 def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None, params: Params = Params()) -> float:
     """The score (about -0.1 .. 1, the combiner's unit) of ``article`` joining ``story``: the
     combined ``signals`` minus the time penalty; see the module docstring."""
-    score = default_combiner().score(signals(article, story, idf))
-    if article.published is not None and story.first_published is not None:
-        lo, hi = story.first_published, story.last_published or story.first_published
-        gap_hours = max(lo - article.published, article.published - hi, 0.0) / 3600
-        score -= params.w_time * min(1.0, gap_hours / params.window_hours)
-    return score
+    return default_combiner().score(signals(article, story, idf)) - _time_penalty(article, story, params)
+
+
+def _time_penalty(article: ArticleFeatures, story: StoryState, params: Params) -> float:
+    if article.published is None or story.first_published is None:
+        return 0.0
+    lo, hi = story.first_published, story.last_published or story.first_published
+    gap_hours = max(lo - article.published, article.published - hi, 0.0) / 3600
+    return params.w_time * min(1.0, gap_hours / params.window_hours)
+
+
+def cross_score(article: ArticleFeatures, story: StoryState, params: Params = Params()) -> float:
+    """The score the cross-language decision reads (``crosslingual.Evidence.score``): the
+    combiner without the ``lexical`` and ``text`` signals (language-independent, and known before
+    the cascade computes any text vector), minus the time penalty."""
+    found = dataclasses.replace(signals(article, story), lexical=None, text=None)
+    return default_combiner().score(found) - _time_penalty(article, story, params)
 
 
 def choose(
@@ -340,7 +352,7 @@ def joins(article: ArticleFeatures, story: StoryState, score: float, params: Par
         return True
     if not other_language(article, story):
         return False
-    return crosslingual.default_decision().same_story(crosslingual.evidence(score, article.entities, story.entities))
+    return crosslingual.default_decision().same_story(crosslingual.evidence(cross_score(article, story, params), article.entities, story.entities))
 
 
 class DocumentFrequencies:
@@ -405,7 +417,15 @@ def pair_same_story(a: ArticleFeatures, b: ArticleFeatures, score: float, params
         return True
     if a.lang is None or b.lang is None or a.lang == b.lang:
         return False
-    return crosslingual.default_decision().same_story(crosslingual.evidence(score, a.entities, b.entities))
+    return crosslingual.default_decision().same_story(pair_evidence(a, b, params))
+
+
+def pair_evidence(a: ArticleFeatures, b: ArticleFeatures, params: Params = Params()) -> crosslingual.Evidence:
+    """The cross-language evidence of two single articles: the mean of both directions (each seen
+    as a story of one), as ``pair_score``."""
+    one = crosslingual.evidence(cross_score(a, StoryState.start(0, b), params), a.entities, b.entities)
+    two = crosslingual.evidence(cross_score(b, StoryState.start(0, a), params), b.entities, a.entities)
+    return crosslingual.Evidence(*[(x + y) / 2 for x, y in zip(one.row(), two.row(), strict=True)])
 
 
 class OnlineClusterer:

@@ -9,8 +9,10 @@ event whatever the language, and asks a second question whenever the candidate s
 article's language: the words cannot be compared then (the combiner's ``lexical`` signal is
 missing), so the evidence is
 
-- ``score``: the combiner's score without ``lexical`` (multilingual vectors of title + lead and of
-  the text, the share of shared names, the length), the time penalty included;
+- ``score``: the combiner's score without ``lexical`` and ``text`` (``clustering.cross_score``:
+  the multilingual title + lead vectors, the share of shared names, the length; the e5 text vector
+  is left out so that the decision is known before the cascade computes any), the time penalty
+  included;
 - ``names``: the share of the article's language-independent names (``names.named_things``:
   countries, cities, organisations, languages/nationalities, weekdays, months, numbers and
   people's names) the story mentions;
@@ -56,7 +58,7 @@ class Evidence:
 
 
 def evidence(score: float, article_names: frozenset[str] | set[str], story_names: dict | set | frozenset) -> Evidence:
-    """``Evidence`` from the combiner's ``score`` (without ``lexical``) and the two sides'
+    """``Evidence`` from ``clustering.cross_score`` ``score`` and the two sides'
     ``features.entities`` (the story's: its entity counts)."""
     shared = {e for e in article_names if e in story_names}
     strong = sum(1 for e in shared if is_name_key(e))
