@@ -20,6 +20,7 @@ from service.feeds import add_feed
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
 from service.models import Delivery, Subscription
+from service.stories import crosslingual
 from tests import story_texts as st
 
 
@@ -98,12 +99,16 @@ async def test_a_german_report_and_its_english_retellings_are_one_story(scenario
     assert len({a["story_id"] for a in others}) == len(others) and first["story_id"] not in {a["story_id"] for a in others}
 
 
-async def test_a_retelling_that_arrived_apart_is_merged_in_when_later_citations_link_it(server, settings, sessions, workers, api):
-    """The German report and an English analysis that names no source are polled first: too far
-    apart in wording to be linked, they stay two stories. Hours later the retellings citing the
-    German outlet arrive: they join the German story on that evidence, and the analysis's story,
-    which they resemble and which began after the German report, is merged into it (the older
-    story keeps its id; the other is gone). The related report of the day before stays apart."""
+async def test_a_retelling_that_arrived_apart_is_merged_in_when_later_citations_link_it(
+    server, settings, sessions, workers, api, monkeypatch
+):
+    """The German report and an English analysis that names no source are polled first and stay
+    two stories: the evidence between them is taken as too weak (the cross-language decision is
+    made to refuse in that round; on its own it links this pair, which is what it is for). Hours
+    later the retellings citing the German outlet arrive: they join the German story on that
+    evidence, and the analysis's story, which they resemble and which began after the German
+    report, is merged into it (the older story keeps its id; the other is gone). The related
+    report of the day before stays apart."""
     reports = {r.key: r for r in st.POLITICS.reports}
     analysis = st.UNCITED_RETELLING
     created = httpx.post(f"{api}/v1/subscriptions", json={"url": server.url("/hook"), "event_types": ["story.updated", "story.merged"]})
@@ -113,8 +118,11 @@ async def test_a_retelling_that_arrived_apart_is_merged_in_when_later_citations_
         await session.commit()
     everyone = [*st.POLITICS.reports, analysis]
     async with _outlet_poller(server, settings, sessions, workers, everyone) as poller:
+        refuse = crosslingual.Decision({"weights": [0, 0, 0], "intercept": 0, "threshold": 1.01})
+        monkeypatch.setattr(crosslingual, "default_decision", lambda: refuse)
         first_feeds = _serve(server, [reports["welt"], analysis, reports["ministers"]])
         await _poll(poller, sessions, first_feeds)
+        monkeypatch.undo()
         before = _articles(api)
         german_story = before["welt"]["story_id"]
         assert before["analysis"]["story_id"] != german_story
