@@ -175,7 +175,7 @@ class Page(BaseModel, Generic[T]):
     next_cursor: str | None
 
 
-EventType = Literal["article.created", "story.created", "story.updated"]
+EventType = Literal["article.created", "story.created", "story.updated", "story.merged"]
 
 
 class SubscriptionCreate(BaseModel):

@@ -29,6 +29,16 @@ class StoryEvent(BaseModel):
     data: StorySummary
 
 
+class StoryMergedData(StorySummary):
+    merged_story_ids: list[int] = Field(description="Stories merged into this one; their ids no longer exist.")
+
+
+class StoryMergedEvent(BaseModel):
+    type: Literal["story.merged"]
+    timestamp: datetime = Field(description="When the event was written (UTC).")
+    data: StoryMergedData
+
+
 class PingData(BaseModel):
     subscription_id: int
     message: str
@@ -54,6 +64,10 @@ def document(app: FastAPI) -> None:
     @app.webhooks.post("story.updated", summary="A story gained an outlet or a language", description=SIGNATURE_HEADERS)
     def story_updated(body: StoryEvent) -> None:
         """Sent when an article brings its story an outlet or a language it did not have."""
+
+    @app.webhooks.post("story.merged", summary="Late evidence showed two stories to be one", description=SIGNATURE_HEADERS)
+    def story_merged(body: StoryMergedEvent) -> None:
+        """Sent when an article links stories told apart until then; the older keeps its id."""
 
     @app.webhooks.post("ping", summary="A test event from POST /v1/subscriptions/{id}/test", description=SIGNATURE_HEADERS)
     def ping(body: PingEvent) -> None:

@@ -25,12 +25,14 @@ class WorkerError(Exception):
 
 
 def warm_up() -> None:
-    """Import the extraction stack and load the language model in a new worker, before it takes
-    work: otherwise the first page each (re)started worker handles spends seconds of its time limit
-    on imports."""
+    """Import the extraction stack, load the language model and build the stories' gazetteer of
+    names (``stories.names``) in a new worker, before it takes work: otherwise the first page or
+    article each (re)started worker handles spends seconds of its time limit on loading."""
     from service.ingest import extractor, language
+    from service.stories import names
 
     language.identify("warm up the language identifier with a sentence of ordinary words")
+    names.gazetteer()
     del extractor
 
 

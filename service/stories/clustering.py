@@ -25,6 +25,7 @@ window's size, not on the corpus.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from service.stories import crosslingual
 from service.stories.combiner import Signals, default_combiner
 from service.stories.features import ArticleFeatures
 
@@ -49,7 +51,7 @@ class Params:
     folds (SemEval pairs; ``combiner.json`` records it). ``threshold_title`` applies to
     headline-only articles (feeds without pages), whose signals are noisier and score lower;
     tuned on the UCI dev slice (B-cubed F1 0.853). ``w_time``: score taken off at
-    ``window_hours`` of distance from the story's span."""
+    ``window_hours`` of distance from the story's span. ``text_margin``: see ``cascade_near``; ``cited_threshold``: see its note."""
 
     threshold: float = 0.69
     threshold_title: float = 0.44
@@ -58,6 +60,11 @@ class Params:
     top: int = 30
     merge_threshold: float = 0.65
     merge_min: int = 3
+    text_margin: float = 0.12
+    cited_threshold: float = 0.5
+    """The score a story holding an earlier article of an outlet the article cites needs (see
+    ``choose``): the midpoint of the SemEval scale ((4 − 2.5) / 3, between "somewhat similar" and
+    "somewhat dissimilar"), i.e. "on the same subject". Set from the scale, not fitted."""
 
 
 @dataclass
@@ -196,11 +203,15 @@ def unpack(data: str | bytes, dtype: type = np.float16) -> np.ndarray:
 @dataclass
 class Scored:
     """The outcome for one article: the chosen story's key (None: start a new story), its score,
-    and the best score seen (also when below the threshold)."""
+    the best score seen (also when below the threshold), ``evidence`` (``"similarity"``,
+    ``"citation"``, or None for a new story) and ``bridged``: keys of other stories the article
+    shows to be the same story as the chosen one (see ``choose``), to merge into it."""
 
     key: Any
     score: float
     best_score: float
+    evidence: str | None = None
+    bridged: list[Any] = field(default_factory=list)
 
 
 def _idf(article: ArticleFeatures, candidates: Iterable[StoryState]) -> dict[str, float]:
@@ -247,34 +258,101 @@ def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] |
 def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None, params: Params = Params()) -> float:
     """The score (about -0.1 .. 1, the combiner's unit) of ``article`` joining ``story``: the
     combined ``signals`` minus the time penalty; see the module docstring."""
-    score = default_combiner().score(signals(article, story, idf))
-    if article.published is not None and story.first_published is not None:
-        lo, hi = story.first_published, story.last_published or story.first_published
-        gap_hours = max(lo - article.published, article.published - hi, 0.0) / 3600
-        score -= params.w_time * min(1.0, gap_hours / params.window_hours)
-    return score
+    return default_combiner().score(signals(article, story, idf)) - _time_penalty(article, story, params)
 
 
-def choose(article: ArticleFeatures, candidates: list[StoryState], params: Params = Params()) -> Scored:
+def _time_penalty(article: ArticleFeatures, story: StoryState, params: Params) -> float:
+    if article.published is None or story.first_published is None:
+        return 0.0
+    lo, hi = story.first_published, story.last_published or story.first_published
+    gap_hours = max(lo - article.published, article.published - hi, 0.0) / 3600
+    return params.w_time * min(1.0, gap_hours / params.window_hours)
+
+
+def cross_score(article: ArticleFeatures, story: StoryState, params: Params = Params()) -> float:
+    """The score the cross-language decision reads (``crosslingual.Evidence.score``): the
+    combiner without the ``lexical`` and ``text`` signals (language-independent, and known before
+    the cascade computes any text vector), minus the time penalty."""
+    found = dataclasses.replace(signals(article, story), lexical=None, text=None)
+    return default_combiner().score(found) - _time_penalty(article, story, params)
+
+
+def choose(
+    article: ArticleFeatures, candidates: list[StoryState], params: Params = Params(), cited: dict[Any, float] | None = None
+) -> Scored:
     """The best of ``candidates`` for ``article``: its key if its score reaches ``params.threshold``,
-    else None. Only the ``params.top`` candidates nearest by centroid cosine get the full score."""
+    else None. Only the ``params.top`` candidates nearest by centroid cosine get the full score
+    (and every cited story).
+
+    Citation evidence (layer 5 used while linking): ``cited`` maps the key of each candidate that
+    holds an article of an outlet ``article`` cites ("Welt reported …"), published before it, to
+    that article's publication time (POSIX seconds). A retelling that names its source and is on
+    the same subject (score ≥ ``params.cited_threshold``) belongs with that source's report, even
+    when the two are in different languages and share few words; the best such story is chosen
+    before any other (``evidence="citation"``). A story that started after the cited report and
+    also reaches ``params.threshold`` with the article is then the same story told separately (its
+    retellings arrived before the evidence that links them): it is ``bridged``, to be merged. A
+    story that began before the cited report (a related earlier event) is not."""
     if not candidates:
         return Scored(None, 0.0, 0.0)
+    cited = cited or {}
     if len(candidates) > params.top:
         coarse = np.stack([c.centroid for c in candidates]) @ article.vector
-        keep = np.argsort(-coarse)[: params.top]
-        shortlist = [candidates[i] for i in keep]
+        keep = set(np.argsort(-coarse)[: params.top].tolist())
+        shortlist = [c for i, c in enumerate(candidates) if i in keep or c.key in cited]
     else:
         shortlist = candidates
     idf = _idf(article, candidates)
-    best, best_score = None, -math.inf
-    for story in shortlist:
-        score = similarity(article, story, idf, params)
-        if score > best_score:
-            best, best_score = story, score
-    if best is not None and best_score >= threshold_for(article, params):
-        return Scored(best.key, best_score, best_score)
+    scores = [(similarity(article, story, idf, params), story) for story in shortlist]
+    best_score = max(score for score, _story in scores)
+    joinable = [(score, story) for score, story in scores if joins(article, story, score, params)]
+    sources = [(score, story) for score, story in scores if story.key in cited and score >= params.cited_threshold]
+    if sources:
+        score, story = max(sources, key=lambda pair: pair[0])
+        since = cited[story.key]
+        bridged = [
+            other.key for other_score, other in scores
+            if other is not story and joins(article, other, other_score, params)
+            and other.first_published is not None and other.first_published >= since
+        ]
+        return Scored(story.key, score, best_score, "citation", bridged)
+    if joinable:
+        score, story = max(joinable, key=lambda pair: pair[0])
+        return Scored(story.key, score, best_score, "similarity")
     return Scored(None, 0.0, best_score)
+
+
+def cascade_near(article: ArticleFeatures, candidates: list[StoryState], params: Params = Params()) -> list[Any]:
+    """The keys of the ``candidates`` whose decision for ``article`` its text vector can change,
+    judged from its score without one (``article.text_vector`` None); empty when none can: no
+    candidate scores within ``params.text_margin`` of the threshold, or exactly one scores above
+    the threshold by more than it. ``text_margin`` bounds how far the text signal moves a score
+    (``bench/stories_crosslingual.py`` measures it on the SemEval pairs)."""
+    if not candidates:
+        return []
+    threshold = threshold_for(article, params)
+    idf = _idf(article, candidates)
+    scored = [(similarity(article, story, idf, params), story.key) for story in candidates]
+    near = [(score, key) for score, key in scored if score >= threshold - params.text_margin]
+    if not near or (len(near) == 1 and near[0][0] >= threshold + params.text_margin):
+        return []
+    return [key for _score, key in near]
+
+
+def other_language(article: ArticleFeatures, story: StoryState) -> bool:
+    """Whether ``story`` has no article in ``article``'s language (known languages only)."""
+    return article.lang is not None and article.lang not in story.lang_counts and "und" not in story.lang_counts
+
+
+def joins(article: ArticleFeatures, story: StoryState, score: float, params: Params = Params()) -> bool:
+    """Whether ``article`` may join ``story`` at ``score`` (``similarity``): the score reaches
+    ``threshold_for``, or, for a story in other languages only, the cross-language decision
+    (``crosslingual``) says yes on the evidence of names and score."""
+    if score >= threshold_for(article, params):
+        return True
+    if not other_language(article, story):
+        return False
+    return crosslingual.default_decision().same_story(crosslingual.evidence(cross_score(article, story, params), article.entities, story.entities))
 
 
 class DocumentFrequencies:
@@ -329,6 +407,25 @@ def pair_score(
     one = similarity(a, StoryState.start(0, b), background.idf(a) if background else None, params)
     two = similarity(b, StoryState.start(0, a), background.idf(b) if background else None, params)
     return min(1.0, max(0.0, (one + two) / 2))
+
+
+def pair_same_story(a: ArticleFeatures, b: ArticleFeatures, score: float, params: Params = Params()) -> bool:
+    """The ``same_story`` decision for two single articles with ``pair_score`` ``score``: the
+    lower of their thresholds (``threshold_for``), or, across languages, the cross-language
+    decision (``crosslingual``) on their names."""
+    if score >= min(threshold_for(a, params), threshold_for(b, params)):
+        return True
+    if a.lang is None or b.lang is None or a.lang == b.lang:
+        return False
+    return crosslingual.default_decision().same_story(pair_evidence(a, b, params))
+
+
+def pair_evidence(a: ArticleFeatures, b: ArticleFeatures, params: Params = Params()) -> crosslingual.Evidence:
+    """The cross-language evidence of two single articles: the mean of both directions (each seen
+    as a story of one), as ``pair_score``."""
+    one = crosslingual.evidence(cross_score(a, StoryState.start(0, b), params), a.entities, b.entities)
+    two = crosslingual.evidence(cross_score(b, StoryState.start(0, a), params), b.entities, a.entities)
+    return crosslingual.Evidence(*[(x + y) / 2 for x, y in zip(one.row(), two.row(), strict=True)])
 
 
 class OnlineClusterer:

@@ -7,14 +7,13 @@ patterns); the linker runs it in a worker process. Everything it returns is pick
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
 
-from service.stories import attribution, fingerprints
+from service.stories import attribution, fingerprints, names
 from service.stories.representation import (
     TEXT_CHARS,
     TEXT_VECTOR_CHARS,
@@ -48,39 +47,21 @@ STOPWORDS: dict[str, frozenset[str]] = {
 MIN_TEXT_WORDS = 30
 
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
-_ENTITY = re.compile(r"(?<![\w])(?:[A-ZÀ-ÞĀ-Ž][\w'’\-]+|\d[\d.,:]*\d|\d)")
-
-
-def _fold(word: str) -> str:
-    """Lower-case and strip accents, so that ``Zürich``/``Zurich`` and ``Erdoğan``/``Erdogan`` meet."""
-    decomposed = unicodedata.normalize("NFKD", word.lower())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def terms(text: str, lang: str | None) -> Counter[str]:
     """Term counts of ``text``: folded words of two or more characters, stopwords of ``lang`` and of
     English removed (headlines mix them)."""
     stop = STOPWORDS.get(lang or "", frozenset()) | STOPWORDS["en"]
-    words = (_fold(w) for w in _WORD.findall(text))
+    words = (names.fold(w) for w in _WORD.findall(text))
     return Counter(w for w in words if len(w) > 1 and w not in stop)
 
 
-def entities(text: str) -> frozenset[str]:
-    """Named things and numbers, language-independent: capitalised words that do not start a
-    sentence, and numbers (folded, so they meet across languages: "Salvini", "2020", "51").
-    A crude stand-in for named-entity recognition that costs nothing and needs no model."""
-    found: set[str] = set()
-    for sentence in re.split(r"(?<=[.!?:])\s+|\n+", text):
-        for index, match in enumerate(_ENTITY.finditer(sentence)):
-            token = match.group(0)
-            if index == 0 and match.start() == 0 and not token[0].isdigit():
-                continue  # the first word of a sentence is capitalised anyway
-            folded = _fold(token).strip(".,:")
-            if folded[:1].isdigit():
-                folded = re.sub(r"[.,:]", "", folded)  # "12.000" (de) and "12,000" (en) meet
-            if len(folded) > 1 or folded.isdigit():
-                found.add(folded)
-    return frozenset(found)
+def entities(text: str, lang: str | None = None) -> frozenset[str]:
+    """Named things and numbers as language-independent keys (``names.named_things``): "Peking"
+    and "Beijing", "Vereinte Nationen" and "UN" meet; numbers meet across separators
+    ("12.000"/"12,000"); German nouns are not taken for names."""
+    return names.named_things(text, lang)
 
 
 @dataclass
@@ -136,6 +117,15 @@ def encode_articles(
     return leads, out
 
 
+def text_vector(title: str | None, text: str | None) -> np.ndarray | None:
+    """The text vector alone (see ``ArticleFeatures.text_vector``), for the linker's cascade, which
+    computes it only where it can change the decision: None without body text or text encoder."""
+    encoder = text_encoder()
+    if encoder is None or not has_body(text):
+        return None
+    return encoder.encode([representation_text(title, text, TEXT_VECTOR_CHARS)])[0]
+
+
 def has_body(text: str | None) -> bool:
     """Whether ``text`` is a body of at least ``MIN_TEXT_WORDS`` words (not just a teaser)."""
     return bool(text) and len(text.split()) >= MIN_TEXT_WORDS
@@ -172,7 +162,7 @@ def article_features(
         vector=vector,
         lang=lang,
         terms=terms(rep, lang),
-        entities=entities(lead),
+        entities=entities(lead, lang),
         published=published.timestamp() if published else None,
         minhash=signature,
         bands=bands,

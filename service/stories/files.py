@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 
-from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_score, threshold_for
+from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_same_story, pair_score
 from service.stories.features import ArticleFeatures, article_features, encode_articles
 
 BATCH = 64
@@ -181,7 +181,7 @@ def compare_pairs(
     for pair in pairs:
         a, b = feats[str(pair["a"]["id"])], feats[str(pair["b"]["id"])]
         score = pair_score(a, b, params, background)
-        out.append({"pair_id": pair["pair_id"], "score": round(score, 4), "same_story": score >= min(threshold_for(a, params), threshold_for(b, params))})
+        out.append({"pair_id": pair["pair_id"], "score": round(score, 4), "same_story": pair_same_story(a, b, score, params)})
     return out
 
 

@@ -25,8 +25,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from functools import cached_property
-from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 LOCK_NAME = "stories"
 # Near-duplicate candidates compared per article (articles sharing a band key).
 MAX_NEAR_CANDIDATES = 50
+
+BACKFILL_MEMBERS = 3
+"""Articles of a story without a text vector whose text vectors the cascade computes for it."""
 
 MIN_STORY_WORDS = 3
 """Words (title and text together) an article needs to be compared with stories. With fewer — no
@@ -170,15 +173,95 @@ class Linker:
         async with leases.kept(
             self.sessions, Article, comparable, None, self.settings.lease_seconds, until_column="link_lease_until"
         ):
-            text_vectors = self.settings.story_text_vectors
-            features = await asyncio.gather(
-                *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, text_vectors) for a in comparable),
-                return_exceptions=True,
-            )
-            outcomes = [await self._link_one(a, feats) for a, feats in zip(comparable, features, strict=True)]
+            features, backfill = await self._features(comparable)
+            outcomes = [await self._link_one(a, feats, backfill) for a, feats in zip(comparable, features, strict=True)]
         return sum(outcome is not None for outcome in outcomes)
 
-    async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException) -> LinkOutcome | None:
+    async def _features(self, articles: list[Article]) -> tuple[list[ArticleFeatures | BaseException], dict[int, np.ndarray]]:
+        """Story features of ``articles`` (or the error computing each), in the worker pool, as a
+        cascade: first everything but the text vector (the e5 encoder: about 90 % of the cost);
+        then text vectors only where they can change a decision (``_undecided``): for those
+        articles, and for the stories near their threshold that have none yet (from up to
+        ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is busy. Returns
+        the features and the backfilled text sums by story id (for ``assign``). Without
+        ``Settings.story_text_vectors`` the second step is skipped."""
+        from service.stories.features import ArticleFeatures, text_vector
+
+        features: list[ArticleFeatures | BaseException] = list(await asyncio.gather(
+            *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, False) for a in articles),
+            return_exceptions=True,
+        ))
+        if not self.settings.story_text_vectors:
+            return features, {}
+        need, members = await self._undecided(articles, features)
+        jobs = [(articles[i].title, articles[i].text) for i in need] + [(t, x) for _sid, t, x in members]
+        vectors = await asyncio.gather(*(self.workers.run(text_vector, t, x) for t, x in jobs), return_exceptions=True)
+        for i, vector in zip(need, vectors, strict=False):
+            feats = features[i]
+            if isinstance(vector, BaseException):
+                features[i] = vector
+            elif isinstance(feats, ArticleFeatures):
+                feats.text_vector = vector
+        backfill: dict[int, np.ndarray] = {}
+        for (sid, _t, _x), vector in zip(members, vectors[len(need):], strict=True):
+            if isinstance(vector, np.ndarray):
+                backfill[sid] = backfill[sid] + vector if sid in backfill else vector.astype(np.float32)
+        log.debug("story features: %d text vectors for articles, %d for stories, of %d articles", len(need), len(members), len(articles))
+        return features, backfill
+
+    async def _undecided(
+        self, articles: list[Article], features: list[ArticleFeatures | BaseException]
+    ) -> tuple[list[int], list[tuple[int, str | None, str | None]]]:
+        """The articles with body text whose decision the text vector can change, judged without it
+        (``clustering.cascade_near``) against the stories of their window and the batch's earlier
+        articles (each a story of one), read without the story lock: their indices (with the
+        batch articles they are near), and (story id, title, text) of members of the near stories
+        that have no text vector yet."""
+        from service.stories.clustering import StoryState, cascade_near, unpack
+        from service.stories.features import ArticleFeatures
+
+        need: set[int] = set()
+        members: list[tuple[int, str | None, str | None]] = []
+        bare: set[int] = set()
+        window = timedelta(hours=self.params.window_hours)
+        async with self.sessions() as session:
+            for i, (article, feats) in enumerate(zip(articles, features, strict=True)):
+                if not isinstance(feats, ArticleFeatures) or not feats.has_text:
+                    continue
+                rows = (
+                    await session.exec(
+                        select(Story.id, Story.vector)
+                        .where(Story.last_published_at >= article.sort_at - window, Story.first_published_at <= article.sort_at + window)
+                    )
+                ).all()
+                if len(rows) > self.params.top:
+                    coarse = np.stack([unpack(v) for _sid, v in rows]) @ feats.vector
+                    rows = [rows[j] for j in np.argsort(-coarse)[: self.params.top]]
+                states = [
+                    StoryState.from_record(s.id, s.state)
+                    for s in (await session.exec(select(Story).where(col(Story.id).in_([sid for sid, _v in rows])))).all()
+                ]
+                states += [StoryState.start(("batch", j), f) for j, f in enumerate(features[:i]) if isinstance(f, ArticleFeatures)]
+                near = cascade_near(feats, states, self.params)
+                if not near:
+                    continue
+                need.add(i)
+                by_key = {s.key: s for s in states}
+                for key in near:
+                    if isinstance(key, tuple):
+                        need.add(key[1])
+                    elif by_key[key].text_sum is None and key not in bare:
+                        bare.add(key)
+                        found = (
+                            await session.exec(
+                                select(Article.title, Article.text).where(Article.story_id == key)
+                                .order_by(col(Article.sort_at), col(Article.id)).limit(BACKFILL_MEMBERS)
+                            )
+                        ).all()
+                        members += [(key, title, text) for title, text in found]
+        return sorted(need), members
+
+    async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray]) -> LinkOutcome | None:
         """``assign`` one article its features (or the error computing them); log the outcome.
         Never raises: a failed assignment is logged and booked (``service.failures``) and the article
         left for its lease to expire; one that failed the same way ``failures.GIVE_UP_AFTER`` times is
@@ -190,7 +273,7 @@ class Linker:
             await self._give_up(article.id)
             return None
         try:
-            outcome = await self.assign(article.id, feats)
+            outcome = await self.assign(article.id, feats, backfill)
         except Exception as exc:
             log.exception("article %s: story linking failed", article.id)
             if await failures.record(self.sessions, "link", article.id, failures.describe(exc)):
@@ -219,9 +302,10 @@ class Linker:
         if count and self.on_events is not None:
             self.on_events()
 
-    async def assign(self, article_id: int, feats: ArticleFeatures) -> LinkOutcome | None:
+    async def assign(self, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray] | None = None) -> LinkOutcome | None:
         """Dedup, story and citations for one article, in one transaction under the story lock.
-        Returns None when the article is gone or was linked meanwhile."""
+        ``backfill``: text vector sums for stories that have none (``_features``), taken into their
+        state when they are scored. Returns None when the article is gone or was linked meanwhile."""
         async with self.sessions() as session:
             await _lock(session)  # first statement: serialises story writers
             article = await session.get(Article, article_id, populate_existing=True)
@@ -234,7 +318,7 @@ class Linker:
             for band in feats.bands:
                 session.add(ArticleBand(band=band, article_id=article.id))
             article.minhash = feats.minhash or None
-            story, score, new, grew = await self._story(session, article, feats, duplicate)
+            story, score, new, grew, merged = await self._story(session, article, feats, duplicate, backfill or {})
             article.duplicate_of = duplicate.id if duplicate is not None else None
             # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
             article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
@@ -246,6 +330,8 @@ class Linker:
             events = await outbox.announce_articles(session, [article.id])
             if new or grew:
                 events += await outbox.announce_story(session, story, "story.created" if new else "story.updated", article)
+            if merged:
+                events += await outbox.announce_merge(session, story, merged, article)
             await session.commit()
             self._events_written(events)
             metrics.STORY_SIZE.observe(story.article_count)
@@ -292,9 +378,12 @@ class Linker:
             best = await session.get(Article, best.duplicate_of) or best
         return best, round(best_similarity, 4)
 
-    async def _story(self, session: AsyncSession, article: Article, feats: ArticleFeatures, duplicate: Article | None) -> tuple[Story, float, bool, bool]:
-        """The story ``article`` joins (or starts): ``(story, score, new, grew)``, ``grew`` when the
-        article brought the story a new outlet or language."""
+    async def _story(
+        self, session: AsyncSession, article: Article, feats: ArticleFeatures, duplicate: Article | None, backfill: dict[int, np.ndarray]
+    ) -> tuple[Story, float, bool, bool, list[int]]:
+        """The story ``article`` joins (or starts): ``(story, score, new, grew, merged)``, ``grew``
+        when the article brought the story a new outlet or language, ``merged`` the ids of the
+        stories merged into it meanwhile."""
         from service.stories.clustering import StoryState, choose, mergeable, unpack
 
         moment = article.sort_at
@@ -308,18 +397,24 @@ class Linker:
             )
         ).all()
         vectors = {sid: unpack(v) for sid, v, _n in rows}
+        bridged: list[int] = []
         if duplicate is not None and duplicate.story_id is not None:
             story = await session.get(Story, duplicate.story_id)
         if story is None and rows:
             shortlist = [sid for sid, _v, _n in rows]
+            cited = await self._cited_stories(session, article, feats, shortlist)
             if len(rows) > self.params.top:
                 coarse = np.stack([vectors[sid] for sid in shortlist]) @ feats.vector
-                shortlist = [shortlist[i] for i in np.argsort(-coarse)[: self.params.top]]
+                top = [shortlist[i] for i in np.argsort(-coarse)[: self.params.top]]
+                shortlist = top + [sid for sid in cited if sid not in top]
             stories = {s.id: s for s in (await session.exec(select(Story).where(col(Story.id).in_(shortlist)))).all()}
-            states = [StoryState.from_record(sid, stories[sid].state) for sid in shortlist]
-            outcome = choose(feats, states, self.params)
+            states = [_backfilled(StoryState.from_record(sid, stories[sid].state), backfill) for sid in shortlist]
+            outcome = choose(feats, states, self.params, cited)
             if outcome.key is not None:
-                story, score = stories[outcome.key], outcome.score
+                story, score, bridged = stories[outcome.key], outcome.score, outcome.bridged
+                if outcome.evidence == "citation":
+                    log.info("article %s joins story %s on citation evidence (score %.3f)%s", article.id, story.id, score,
+                             f", bridging stories {bridged}" if bridged else "")
         now = utcnow()
         if story is None:
             state = StoryState.start(None, feats)
@@ -329,7 +424,7 @@ class Linker:
             )
             new = True
         else:
-            state = StoryState.from_record(story.id, story.state)
+            state = _backfilled(StoryState.from_record(story.id, story.state), backfill)
             state.add(feats)
             new = False
         if story.article_count and moment < story.first_seen_at:
@@ -343,14 +438,43 @@ class Linker:
         await session.flush()
         state.key = story.id
         others = [(sid, vectors[sid], n) for sid, _v, n in rows if sid != story.id]
-        merge = mergeable(state, others, self.params)
+        merge = sorted(set(mergeable(state, others, self.params)) | set(bridged))
+        merged: list[int] = []
         if merge:
-            story = await self._merge(session, story, state, merge, now)
-        return story, score, new, grew
+            story, gained, merged = await self._merge(session, story, state, merge, now)
+            grew = grew or gained
+        return story, score, new, grew, merged
 
-    async def _merge(self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime) -> Story:
+    async def _cited_stories(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story_ids: list[int]) -> dict[int, float]:
+        """Citation evidence for ``clustering.choose``: of ``story_ids``, those holding an article
+        of an outlet ``article`` cites (resolved as in ``_citations``; not its own outlet),
+        published before it within the window → that earliest article's POSIX time."""
+        outlets: set[int] = set()
+        for name in feats.cites:
+            key = attribution.name_key(name)
+            outlet_id = await _resolve_outlet(session, key) if key else None
+            if outlet_id is not None and outlet_id != article.outlet_id:
+                outlets.add(outlet_id)
+        if not outlets or not story_ids:
+            return {}
+        moment = article.sort_at
+        rows = (
+            await session.exec(
+                select(Article.story_id, sa.func.min(Article.sort_at))
+                .where(col(Article.outlet_id).in_(outlets), col(Article.story_id).in_(story_ids))
+                .where(Article.sort_at <= moment, Article.sort_at >= moment - timedelta(hours=self.params.window_hours))
+                .group_by(col(Article.story_id))
+            )
+        ).all()
+        return {sid: _as_utc(first).timestamp() for sid, first in rows if sid is not None}
+
+    async def _merge(
+        self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime
+    ) -> tuple[Story, bool, list[int]]:
         """Merge the stories ``keys`` and ``story`` into the oldest of them (lowest id): its row
-        takes the others' articles, counts, languages, outlets and state; theirs are deleted."""
+        takes the others' articles, counts, languages, outlets and state; theirs are deleted.
+        Returns the survivor, whether the merge brought it a language or an outlet it lacked, and
+        the ids of the stories merged into it."""
         from service.stories.clustering import StoryState
 
         group = {story.id: story}
@@ -358,6 +482,7 @@ class Linker:
             group[other.id] = other
         survivor = group[min(group)]
         merged = state if survivor is story else StoryState.from_record(survivor.id, survivor.state)
+        gained = False
         for sid, other in sorted(group.items()):
             if other is survivor:
                 continue
@@ -368,13 +493,13 @@ class Linker:
             survivor.article_count += other.article_count
             survivor.first_published_at = min(survivor.first_published_at, other.first_published_at)
             survivor.last_published_at = max(survivor.last_published_at, other.last_published_at)
-            _add_members(survivor, set(other.languages), set(other.outlet_ids))
+            gained = _add_members(survivor, set(other.languages), set(other.outlet_ids)) or gained
             await session.delete(other)
         _set_state(survivor, merged, now)
         session.add(survivor)
         await session.flush()
         log.info("stories %s merged into story %s", sorted(k for k in group if k != survivor.id), survivor.id)
-        return survivor
+        return survivor, gained, sorted(k for k in group if k != survivor.id)
 
     async def _citations(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story: Story) -> None:
         """Layer 5: store the outlets ``article`` cites, linked to their article in ``story``; and
@@ -440,6 +565,17 @@ def _set_state(story: Story, state: StoryState, now: datetime) -> None:
     story.last_updated_at = now
     story.state = state.to_record()
     story.vector = np.asarray(state.centroid, dtype="<f2").tobytes()
+
+
+def _backfilled(state: StoryState, backfill: dict[int, np.ndarray]) -> StoryState:
+    """``state`` with the text sum computed for it by the cascade, if it had none."""
+    if state.text_sum is None and state.key in backfill:
+        state.text_sum = backfill[state.key]
+    return state
+
+
+def _as_utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _words(article: Article) -> int:

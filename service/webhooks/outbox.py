@@ -10,6 +10,8 @@ creation. A feed's backlog on its first fetch (``Article.backlog``: its undated 
 cannot be told from news) and edits of known entries fire nothing.
 ``story.created`` fires when an article starts a story, ``story.updated`` when an article brings a
 story a new outlet or a new language; both only for articles that are news in the same sense.
+``story.merged`` fires when late evidence shows two stories to be one: the survivor (the older)
+took the other stories' articles, whose ids are gone (``merged_story_ids`` in the payload).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from service.db import dialect_insert
 from service.models import Article, Delivery, Entry, ExtractionStatus, Outlet, Story, Subscription, SubscriptionState, utcnow
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
 
-EVENT_TYPES = ("article.created", "story.created", "story.updated")
+EVENT_TYPES = ("article.created", "story.created", "story.updated", "story.merged")
 
 
 def new_event_id() -> str:
@@ -134,6 +136,29 @@ async def announce_story(session: AsyncSession, story: Story, event_type: str, a
     for subscription in subscribers:
         if _is_news(subscription, article) and matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
             written += await _enqueue(session, subscription.id, event_type, key, payload) is not None
+    return written
+
+
+async def announce_merge(session: AsyncSession, survivor: Story, merged_ids: list[int], article: Article) -> int:
+    """Write ``story.merged`` deliveries: ``article`` brought the stories ``merged_ids`` (now
+    deleted) into ``survivor``. Filtered and keyed as ``announce_story``; the payload is the
+    survivor as ``GET /v1/stories`` lists it plus ``merged_story_ids``. Does not commit; returns
+    the number of deliveries written."""
+    subscribers = await _subscribers(session, "story.merged")
+    if not subscribers:
+        return 0
+    view = await story_view(session, survivor)
+    _outlet, feed_ids = await _article_facts(session, article)
+    candidate = Candidate(
+        title=f"{survivor.title or ''}\n{article.title or ''}", text=article.text or "", languages=set(survivor.languages),
+        outlets=set(view.outlets), feed_ids=feed_ids, outlet_count=survivor.outlet_count,
+    )
+    payload = envelope("story.merged", {**view.model_dump(mode="json"), "merged_story_ids": sorted(merged_ids)})
+    key = f"story.merged:{survivor.id}:" + ",".join(str(i) for i in sorted(merged_ids))
+    written = 0
+    for subscription in subscribers:
+        if _is_news(subscription, article) and matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
+            written += await _enqueue(session, subscription.id, "story.merged", key, payload) is not None
     return written
 
 

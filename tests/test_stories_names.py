@@ -1,0 +1,64 @@
+"""Language-independent names (``stories.names``), citation evidence in ``clustering.choose`` and
+the text-vector cascade, in memory."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from service.stories import names
+from service.stories.clustering import Params, StoryState, cascade_near, choose
+from service.stories.features import ArticleFeatures
+
+
+def test_the_same_places_bodies_and_nationalities_meet_across_languages():
+    german = names.named_things(
+        "Peking ist bereit, Soldaten für eine Friedenstruppe der Vereinten Nationen in der Ukraine zu stellen. "
+        "Ein chinesischer Diplomat sagte in Brüssel, auch Russlands Zustimmung sei nötig; rund 1.500 Soldaten.", "de")
+    english = names.named_things(
+        "Beijing is ready to send troops to a United Nations force in Ukraine, a Chinese diplomat said in Brussels. "
+        "Russia would have to agree, he said, to a force of about 1,500.", "en")
+    shared = german & english
+    assert {"c:UN", "c:UA", "c:RU", "l:zh", "1500"} <= shared
+    assert len([k for k in shared if k.startswith("g:")]) == 2  # Beijing/Peking, Brussels/Brüssel
+    assert not {"soldaten", "friedenstruppe", "diplomat", "zustimmung"} & german  # German nouns are not names
+
+
+def test_german_compounds_codes_and_people_are_names():
+    found = names.named_things("Der UN-Sicherheitsrat tagte am Dienstag. Bürgermeisterin Hanna Kessler lehnte ab.", "de")
+    assert {"c:UN", "d:1", "kessler"} <= found
+    assert "burgermeisterin" not in found and "sicherheitsrat" not in found
+    assert names.named_things("The EU and the UN met on Tuesday in March.", "en") >= {"c:EU", "c:UN", "d:1", "m:3"}
+
+
+def _feats(vector, lang="en", published=0.0, entities=frozenset(), text=True):
+    v = np.asarray(vector, dtype=np.float32)
+    return ArticleFeatures(vector=v / np.linalg.norm(v), lang=lang, terms=Counter(), entities=frozenset(entities),
+                           published=published, has_text=text, chars=1000)
+
+
+def test_a_citation_chooses_the_source_story_and_bridges_a_later_story_but_not_an_earlier_one():
+    earlier = StoryState.start("earlier", _feats([1, 0.2, 0], published=0.0))           # a related report the day before
+    source = StoryState.start("source", _feats([0.6, 0.8, 0], published=3600 * 20))
+    retold = StoryState.start("retold", _feats([1, 0.25, 0], published=3600 * 22))       # an uncited retelling
+    article = _feats([1, 0.3, 0], published=3600 * 24)
+    params = Params(threshold=0.6)  # these synthetic articles have one signal only: the lead cosine
+    plain = choose(article, [earlier, source, retold], params)
+    assert plain.key in {"earlier", "retold"} and plain.evidence == "similarity"
+    cited = choose(article, [earlier, source, retold], params, cited={"source": 3600 * 20})
+    assert cited.key == "source" and cited.evidence == "citation"
+    assert cited.bridged == ["retold"]  # began after the cited report; "earlier" began before it
+    # Citing an outlet whose story is on another subject decides nothing.
+    unrelated = StoryState.start("unrelated", _feats([0, 0, 1], published=3600 * 20))
+    assert choose(article, [unrelated], params, cited={"unrelated": 3600 * 20}).key is None
+
+
+def test_the_cascade_asks_for_the_text_vector_only_near_the_threshold():
+    params = Params()
+    story = StoryState.start(1, _feats([1, 0, 0]))
+    far = _feats([0, 1, 0])
+    same = _feats([1, 0, 0])
+    assert not cascade_near(far, [story], params)   # nowhere near: a new story either way
+    assert not cascade_near(same, [], params)       # nothing to compare with
+    assert cascade_near(_feats([1, 0, 0]), [story, StoryState.start(2, _feats([1, 0.01, 0]))], params) == [1, 2]  # which one?
