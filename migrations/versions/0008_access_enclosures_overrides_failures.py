@@ -1,6 +1,6 @@
 """access flag, enclosures, backlog flag, poll-interval override, stage failures
 
-Revision ID: 0009
+Revision ID: 0008
 Revises: 0007
 Create Date: 2026-12-02 02:40:00
 """
@@ -11,7 +11,7 @@ import sqlmodel
 import service.models
 
 
-revision = '0009'
+revision = '0008'
 down_revision = '0007'
 branch_labels = None
 depends_on = None
