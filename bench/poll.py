@@ -92,7 +92,7 @@ async def _baseline(port: int, urls: list[str], concurrency: int, resolver) -> f
 async def _service(port: int, urls: list[str], concurrency: int, hosts: int) -> tuple[float, int]:
     folder = Path(tempfile.mkdtemp(prefix="newsloom-bench-"))
     settings = Settings(database_url=f"sqlite+aiosqlite:///{folder / 'bench.db'}", allow_private_networks=True,
-                        feed_batch=concurrency, host_concurrency=max(1, concurrency // hosts + 1), host_min_gap=0,
+                        feed_concurrency=concurrency, host_concurrency=max(1, concurrency // hosts + 1), host_min_gap=0,
                         global_concurrency=concurrency, extract_workers=1, poll_spread=0)
     await migrate_async(settings.database_url)
     engine = create_engine(settings.database_url)

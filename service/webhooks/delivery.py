@@ -26,8 +26,8 @@ import random
 import socket
 import time
 import uuid
-from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 import sqlalchemy as sa
@@ -40,7 +40,7 @@ from service.config import Settings
 from service.ingest.fetcher import create_client
 from service.ingest.ssrf import BlockedAddress
 from service.ingest.urls import InvalidURL, check_fetchable
-from service.loops import run_until_stopped
+from service.jobs import Runner, Step
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import signing
 
@@ -80,38 +80,15 @@ class DeliveryWorker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new delivery is claimed
-        self._global = asyncio.Semaphore(settings.webhook_concurrency)
-        self._per_endpoint: defaultdict[int, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
-        )
 
     def wake(self) -> None:
         """Look for due deliveries now (called after an event is written in this process)."""
         self._due.set()
 
     async def deliver_due(self) -> int:
-        """Claim and send due deliveries, a batch at a time, until none is due; returns how many
-        were attempted."""
-        attempted = 0
-        lease = self.settings.lease_seconds
-        while self._stop is None or not self._stop.is_set():
-            async with self.sessions() as session:
-                due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
-                order = [col(Delivery.next_attempt_at), col(Delivery.id)]
-                batch = await leases.claim(session, Delivery, due, order, self.owner, lease, self.settings.webhook_concurrency)
-            if not batch:
-                return attempted
-            async with leases.kept(self.sessions, Delivery, batch, self.owner, lease):
-                await asyncio.gather(*(self._guarded(d) for d in batch))
-            attempted += len(batch)
-        return attempted
-
-    async def _guarded(self, delivery: Delivery) -> None:
-        try:
-            async with self._per_endpoint[delivery.subscription_id], self._global:
-                await self.deliver(delivery)
-        except Exception:  # never stop the loop; the lease expires and the delivery is tried again
-            log.exception("delivery %s failed unexpectedly", delivery.id)
+        """Send every due delivery (``DeliveryStep``) until none is due and none is in flight;
+        returns how many were attempted."""
+        return len(await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).drain(stop=self._stop))
 
     async def _post(self, url: str, delivery: Delivery, secrets_: list[str]) -> tuple[int | None, str | None]:
         """POST one attempt; returns (HTTP status or None, error text or None)."""
@@ -162,7 +139,11 @@ class DeliveryWorker:
             url = subscription.url
 
         status, error = await self._post(url, delivery, secrets_)
+        await self.record_attempt(delivery, status, error)
 
+    async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
+        """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
+        (None for success); schedule the retry, or end the delivery, and release its lease."""
         async with self.sessions() as session:
             current = await session.get(Delivery, delivery.id)
             subscription = await session.get(Subscription, delivery.subscription_id)
@@ -205,6 +186,42 @@ class DeliveryWorker:
         log.info("delivery %s (%s) attempt %d: %s", delivery.id, delivery.event_id, current.attempts, error or f"HTTP {status}")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; once it is, no new delivery is claimed."""
+        """Deliver until ``stop`` is set; once it is, no new delivery is claimed. A retry is
+        claimed as soon as it falls due (the runner waits for the earliest ``next_attempt_at``)."""
         self._stop = stop
-        await run_until_stopped(self.deliver_due, stop, self._due, self.settings.poll_tick)
+        await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).run(stop, self._due, self.settings.poll_tick)
+
+
+class DeliveryStep(Step[Delivery, None]):
+    """Sending due deliveries (``DeliveryWorker.deliver``): ``webhook_concurrency`` in flight, at
+    most ``webhook_endpoint_concurrency`` to one subscription (a slow receiver holds only its own
+    slots), each within the lease period; one that raised or overran counts as a failed attempt, so
+    it follows the retry schedule and ends."""
+
+    name = "delivery"
+    model = Delivery
+
+    def __init__(self, worker: DeliveryWorker) -> None:
+        s = worker.settings
+        self.worker, self.owner = worker, worker.owner
+        self.concurrency, self.per_key, self.deadline = s.webhook_concurrency, s.webhook_endpoint_concurrency, s.lease_seconds
+
+    def key(self, delivery: Delivery) -> str:
+        return str(delivery.subscription_id)
+
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Delivery]:
+        due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
+        order = [col(Delivery.next_attempt_at), col(Delivery.id)]
+        async with self.worker.sessions() as session:
+            return await leases.claim(session, Delivery, due, order, self.owner, self.worker.settings.lease_seconds, limit,
+                                      spread_by=(Delivery.subscription_id, str), room=room)
+
+    async def handle(self, delivery: Delivery) -> None:
+        await self.worker.deliver(delivery)
+
+    async def failed(self, delivery: Delivery, reason: str) -> None:
+        await self.worker.record_attempt(delivery, None, reason)
+
+    async def next_due(self) -> datetime | None:
+        async with self.worker.sessions() as session:
+            return await leases.next_due(session, Delivery, [Delivery.status == DeliveryStatus.pending], Delivery.next_attempt_at)
