@@ -32,7 +32,7 @@ from datetime import datetime, timedelta
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases, metrics
@@ -120,26 +120,42 @@ class DeliveryWorker:
             log.exception("delivery %s: unexpected error", delivery.id)
             return None, f"internal error: {type(exc).__name__}: {exc}"
 
-    async def deliver(self, delivery: Delivery) -> None:
-        """Send one claimed delivery and record the outcome (see the module docstring)."""
-        async with self.sessions() as session:
-            subscription = await session.get(Subscription, delivery.subscription_id)
-            if subscription is None:
-                return
-            if subscription.state != SubscriptionState.active:
+    async def deliver(self, delivery: Delivery, subscription: Subscription | None) -> None:
+        """Send one claimed delivery to ``subscription`` (as read when the delivery was claimed;
+        None: deleted since) and record the outcome (see the module docstring)."""
+        if subscription is None:
+            return
+        if subscription.state != SubscriptionState.active:
+            async with self.sessions() as session:
                 current = await session.get(Delivery, delivery.id)
                 current.status = DeliveryStatus.dead
                 leases.release(current)
                 await session.commit()
-                return
-            now = utcnow()
-            secrets_ = [subscription.secret]
-            if subscription.previous_secret and subscription.previous_secret_expires_at and subscription.previous_secret_expires_at > now:
-                secrets_.append(subscription.previous_secret)
-            url = subscription.url
+            return
+        now = utcnow()
+        secrets_ = [subscription.secret]
+        if subscription.previous_secret and subscription.previous_secret_expires_at and subscription.previous_secret_expires_at > now:
+            secrets_.append(subscription.previous_secret)
+        status, error = await self._post(subscription.url, delivery, secrets_)
+        if error is None and subscription.failing_since is None:
+            await self._record_success(delivery, status)
+        else:
+            await self.record_attempt(delivery, status, error)
 
-        status, error = await self._post(url, delivery, secrets_)
-        await self.record_attempt(delivery, status, error)
+    async def _record_success(self, delivery: Delivery, status: int) -> None:
+        """``record_attempt`` for a success to a subscription that was not failing: one UPDATE."""
+        now = utcnow()
+        async with self.sessions() as session:
+            await session.exec(
+                sa.update(Delivery).where(Delivery.id == delivery.id).values(
+                    attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
+                    status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
+                )
+            )
+            await session.commit()
+        metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
+        metrics.DELIVERY_LAG.observe(max(0.0, (now - delivery.created_at).total_seconds()))
+        log.info("delivery %s (%s) attempt %d: HTTP %s", delivery.id, delivery.event_id, delivery.attempts + 1, status)
 
     async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
         """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
@@ -205,6 +221,8 @@ class DeliveryStep(Step[Delivery, None]):
         s = worker.settings
         self.worker, self.owner = worker, worker.owner
         self.concurrency, self.per_key, self.deadline = s.webhook_concurrency, s.webhook_endpoint_concurrency, s.lease_seconds
+        self.subscriptions: dict[int, Subscription | None] = {}
+        """The subscriptions of the claimed deliveries (None: deleted), read with each claim (one query per claim)."""
 
     def key(self, delivery: Delivery) -> str:
         return str(delivery.subscription_id)
@@ -213,11 +231,16 @@ class DeliveryStep(Step[Delivery, None]):
         due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
         order = [col(Delivery.next_attempt_at), col(Delivery.id)]
         async with self.worker.sessions() as session:
-            return await leases.claim(session, Delivery, due, order, self.owner, self.worker.settings.lease_seconds, limit,
-                                      spread_by=(Delivery.subscription_id, str), room=room)
+            claimed = await leases.claim(session, Delivery, due, order, self.owner, self.worker.settings.lease_seconds,
+                                         limit, spread_by=(Delivery.subscription_id, str), room=room)
+            wanted = {d.subscription_id for d in claimed}
+            if wanted:
+                found = {sub.id: sub for sub in await session.exec(select(Subscription).where(col(Subscription.id).in_(wanted)))}
+                self.subscriptions.update({sub_id: found.get(sub_id) for sub_id in wanted})
+        return claimed
 
     async def handle(self, delivery: Delivery) -> None:
-        await self.worker.deliver(delivery)
+        await self.worker.deliver(delivery, self.subscriptions.get(delivery.subscription_id))
 
     async def failed(self, delivery: Delivery, reason: str) -> None:
         await self.worker.record_attempt(delivery, None, reason)
