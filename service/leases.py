@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -122,8 +122,6 @@ async def next_due(
     )
     moment = (await session.exec(query)).one()
     await session.commit()
-    if moment is not None and moment.tzinfo is None:  # SQLite returns the aggregate without its type
-        moment = moment.replace(tzinfo=UTC)
     return moment
 
 
