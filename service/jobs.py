@@ -11,7 +11,8 @@ or receiver occupies only its own slots. The leases of every row in flight are r
 heartbeat (``leases.kept``). Each row gets ``step.deadline`` seconds; then it is cancelled and
 ``step.failed`` records why. When the runner stops (``stop`` set) it claims nothing more and
 lets the rows in flight finish; if it is cancelled, the rows still in flight are cancelled and
-their leases released, so another worker takes them at once.
+their leases released so another worker takes them at once: ownerless leases (story links) by
+the runner, leases with an owner by the process that owns them (``api.app.release_leases``).
 
 Idle, the runner waits for ``wake``, for ``stop``, for the step's next due row (``step.next_due``:
 a webhook retry due in 3 s is claimed within moments of its time) or ``tick`` seconds, whichever
@@ -105,7 +106,7 @@ class Runner(Generic[Row, Result]):
         while not stop.is_set():
             try:
                 await self._work(None, None, stop, wake, tick)
-            except Exception:  # the database was unreachable for a claim: try again after a tick
+            except Exception:  # a bug in the loop itself: the rows in flight were released; start again
                 log.exception("%s: runner failed; continuing", self.step.name)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), tick)
@@ -126,10 +127,18 @@ class Runner(Generic[Row, Result]):
             try:
                 while True:
                     stopping = stop is not None and stop.is_set()
+                    rows, claim_failed = [], False
                     if not stopping and len(in_flight) < step.concurrency:
                         if wake is not None:
                             wake.clear()
-                        rows = await step.claim(step.concurrency - len(in_flight), room if step.per_key else None)
+                        try:
+                            rows = await step.claim(step.concurrency - len(in_flight), room if step.per_key else None)
+                        except Exception:
+                            if wake is None:  # draining: the caller sees the error
+                                raise
+                            # The database is unreachable: the rows in flight go on; claim again after a tick.
+                            log.exception("%s: claiming failed; trying again in %g s", step.name, tick)
+                            claim_failed = True
                         for row in rows:
                             key = step.key(row)
                             if key is not None:
@@ -140,9 +149,10 @@ class Runner(Generic[Row, Result]):
                         return
                     waiters: set[asyncio.Future] = set(in_flight)
                     timeout = None
-                    if wake is not None and not stopping:
+                    if wake is not None and not stopping and len(in_flight) < step.concurrency:
+                        # Free slots: claim again when woken, or when the next row falls due.
                         waiters.add(asyncio.ensure_future(wake.wait()))
-                        timeout = await self._idle_timeout(tick)
+                        timeout = tick if claim_failed else await self._idle_timeout(tick)
                     if stop is not None and not stopping:
                         waiters.add(asyncio.ensure_future(stop.wait()))
                     try:
@@ -162,11 +172,12 @@ class Runner(Generic[Row, Result]):
                         if on_item is not None:
                             on_item(row, result)
             finally:
-                if in_flight:  # cancelled (shutdown past its grace): give the rows back at once
+                if in_flight:  # cancelled (shutdown past its grace)
                     for task in in_flight:
                         task.cancel()
                     await asyncio.gather(*in_flight, return_exceptions=True)
-                    await self._release([row.id for row in in_flight.values()])
+                    if step.owner is None:  # leases with an owner are released by owner (api.app.release_leases)
+                        await self._release([row.id for row in in_flight.values()])
 
     async def _idle_timeout(self, tick: float) -> float:
         """Seconds to wait before claiming again when nothing wakes the runner: until the step's
@@ -202,15 +213,13 @@ class Runner(Generic[Row, Result]):
             return None
 
     async def _release(self, ids: list[int]) -> None:
-        """Clear the leases of ``ids`` that this runner still holds (on cancellation)."""
+        """Clear the ownerless leases of the rows ``ids`` (on cancellation)."""
         step = self.step
-        conditions = [col(step.model.id).in_(ids)]
-        if step.owner is not None:
-            conditions.append(col(step.model.lease_owner) == step.owner)
-        values = {step.until_column: None} | ({"lease_owner": None} if step.owner is not None else {})
+        until = getattr(step.model, step.until_column)
         try:
             async with self.sessions() as session:
-                await session.exec(sa.update(step.model).where(*conditions).values(**values))
+                await session.exec(sa.update(step.model).where(col(step.model.id).in_(ids), col(until).is_not(None))
+                                   .values({step.until_column: None}))
                 await session.commit()
         except Exception:
             log.warning("%s: releasing %d leases failed; they lapse after %g s", step.name, len(ids),
