@@ -8,8 +8,12 @@ a claim runs are claimed together, so a busy runner claims in batches and an idl
 one slow row never holds up the others. Rows carry a *key* (a host, a subscription): at most
 ``step.per_key`` rows of one key are in flight, and a claim skips keys that are full, so a slow host
 or receiver occupies only its own slots. The leases of every row in flight are renewed by one
-heartbeat (``leases.kept``). Each row gets ``step.deadline`` seconds; then it is cancelled and
-``step.failed`` records why. When the runner stops (``stop`` set) it claims nothing more and
+heartbeat (``leases.kept``). Each row gets its own deadline, ``DEADLINE_LEASES`` lease periods;
+then it is cancelled and ``step.failed`` records why. The stages inside a row have tighter limits
+of their own (``total_timeout`` per request, ``extract_timeout`` per document, ``webhook_timeout``
+per delivery); the deadline is the backstop for a row that hangs anyway (a stuck database call, a
+bug), and it is long because a row may legitimately queue for its host's politeness gap or for a
+worker process. When the runner stops (``stop`` set) it claims nothing more and
 lets the rows in flight finish; if it is cancelled, the rows still in flight are cancelled and
 their leases released so another worker takes them at once: ownerless leases (story links) by
 the runner, leases with an owner by the process that owns them (``api.app.release_leases``).
@@ -39,6 +43,9 @@ from service.models import utcnow
 
 log = logging.getLogger(__name__)
 
+DEADLINE_LEASES = 4
+"""A row still running after this many lease periods is cancelled and booked as failed."""
+
 Row = TypeVar("Row")
 Result = TypeVar("Result")
 
@@ -56,8 +63,6 @@ class Step(Generic[Row, Result]):
     """Rows in flight at once."""
     per_key: int | None = None
     """Rows of one key in flight at once (None: no limit beyond ``concurrency``)."""
-    deadline: float = 300.0
-    """Seconds one row may take before it is cancelled and booked as failed."""
 
     def key(self, row: Row) -> str | None:
         """The group ``row`` counts against for ``per_key`` (a host, a subscription), or None."""
@@ -90,6 +95,7 @@ class Runner(Generic[Row, Result]):
         self.step = step
         self.sessions = sessions
         self.lease_seconds = lease_seconds
+        self.deadline = DEADLINE_LEASES * lease_seconds
 
     async def drain(
         self, on_item: Callable[[Row, Result], Any] | None = None, stop: asyncio.Event | None = None
@@ -194,14 +200,14 @@ class Runner(Generic[Row, Result]):
         return tick if wait <= 0 else min(tick, wait + 0.01)
 
     async def _guarded(self, row: Row) -> Result:
-        """``step.handle(row)`` within the step's deadline; an exception or an overrun is booked
+        """``step.handle(row)`` within the row's deadline; an exception or an overrun is booked
         with ``step.failed`` (and if even that fails, the lease lapses and the row is due again)."""
         step = self.step
         try:
-            async with asyncio.timeout(step.deadline):
+            async with asyncio.timeout(self.deadline):
                 return await step.handle(row)
         except TimeoutError:
-            reason = f"no outcome within {step.deadline:g} s"
+            reason = f"no outcome within {self.deadline:g} s"
             log.warning("%s %s: %s", step.name, row.id, reason)
         except Exception as exc:
             log.exception("%s %s failed", step.name, row.id)

@@ -355,7 +355,7 @@ def _total(reports: list[PollReport]) -> PollReport:
 
 class FeedStep(Step[Feed, PollReport]):
     """Polling due feeds (``Poller.poll_feed``): ``feed_concurrency`` feeds in flight, at most
-    ``host_concurrency`` of one host, each within the lease period. A feed whose poll raised or
+    ``host_concurrency`` of one host, each within the runner's deadline. A feed whose poll raised or
     overran is booked as failed (its backoff grows, so it is not retried at once)."""
 
     name = "feed"
@@ -364,7 +364,7 @@ class FeedStep(Step[Feed, PollReport]):
     def __init__(self, poller: Poller) -> None:
         s = poller.settings
         self.poller, self.owner = poller, poller.owner
-        self.concurrency, self.per_key, self.deadline = s.feed_concurrency, s.host_concurrency, s.lease_seconds
+        self.concurrency, self.per_key = s.feed_concurrency, s.host_concurrency
 
     def key(self, feed: Feed) -> str:
         return host_key(feed.url)
@@ -388,7 +388,7 @@ class FeedStep(Step[Feed, PollReport]):
 
 class PageStep(Step[Article, PollReport]):
     """Fetching and extracting due article pages (``Poller.process_page``): ``page_concurrency``
-    pages in flight, at most ``host_concurrency`` of one host, each within the lease period. A page
+    pages in flight, at most ``host_concurrency`` of one host, each within the runner's deadline. A page
     whose processing raised or overran fails for good (keeping the feed's text): it would again."""
 
     name = "page"
@@ -398,7 +398,7 @@ class PageStep(Step[Article, PollReport]):
         """``feed_ids``: only articles first seen in those feeds."""
         s = poller.settings
         self.poller, self.owner, self.feed_ids = poller, poller.owner, feed_ids
-        self.concurrency, self.per_key, self.deadline = s.page_concurrency, s.host_concurrency, s.lease_seconds
+        self.concurrency, self.per_key = s.page_concurrency, s.host_concurrency
 
     def key(self, article: Article) -> str:
         return host_key(article.url)

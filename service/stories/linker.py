@@ -422,7 +422,7 @@ def _words(article: Article) -> int:
 class LinkStep(Step[Article, LinkOutcome | None]):
     """Linking ready articles (``Linker.link``) on the leased-step runner: ``LINK_CONCURRENCY``
     articles in flight (their features computed in parallel; assignment serialised by the story
-    lock), each within the lease period; one that raised or overran is booked as linked without a
+    lock), each within the runner's deadline; one that raised or overran is booked as linked without a
     story (it would fail again)."""
 
     name = "link"
@@ -431,7 +431,7 @@ class LinkStep(Step[Article, LinkOutcome | None]):
     concurrency = LINK_CONCURRENCY
 
     def __init__(self, linker: Linker) -> None:
-        self.linker, self.deadline = linker, linker.settings.lease_seconds
+        self.linker = linker
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
         return await self.linker.claim(limit)

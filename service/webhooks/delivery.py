@@ -211,7 +211,7 @@ class DeliveryWorker:
 class DeliveryStep(Step[Delivery, None]):
     """Sending due deliveries (``DeliveryWorker.deliver``): ``webhook_concurrency`` in flight, at
     most ``webhook_endpoint_concurrency`` to one subscription (a slow receiver holds only its own
-    slots), each within the lease period; one that raised or overran counts as a failed attempt, so
+    slots), each within the runner's deadline; one that raised or overran counts as a failed attempt, so
     it follows the retry schedule and ends."""
 
     name = "delivery"
@@ -220,7 +220,7 @@ class DeliveryStep(Step[Delivery, None]):
     def __init__(self, worker: DeliveryWorker) -> None:
         s = worker.settings
         self.worker, self.owner = worker, worker.owner
-        self.concurrency, self.per_key, self.deadline = s.webhook_concurrency, s.webhook_endpoint_concurrency, s.lease_seconds
+        self.concurrency, self.per_key = s.webhook_concurrency, s.webhook_endpoint_concurrency
         self.subscriptions: dict[int, Subscription | None] = {}
         """The subscriptions of the claimed deliveries (None: deleted), read with each claim (one query per claim)."""
 
