@@ -51,9 +51,6 @@ LOCK_NAME = "stories"
 # Near-duplicate candidates compared per article (articles sharing a band key).
 MAX_NEAR_CANDIDATES = 50
 
-LINK_CONCURRENCY = 32
-"""Articles being linked at once by one process (their features are computed in parallel)."""
-
 MIN_STORY_WORDS = 3
 """Words (title and text together) an article needs to be compared with stories. With fewer — no
 title and no text, or a lone word such as "js" — there is nothing to tell events apart (such items
@@ -133,7 +130,7 @@ class Linker:
             )
 
     async def link_pending(self) -> int:
-        """Link every article that is ready (``LinkStep``, ``LINK_CONCURRENCY`` at a time) until none
+        """Link every article that is ready (``LinkStep``, two per worker process at a time) until none
         is left; returns how many got a story. Never raises for one bad article."""
         if not self.settings.stories_enabled:
             return 0
@@ -420,18 +417,18 @@ def _words(article: Article) -> int:
 
 
 class LinkStep(Step[Article, LinkOutcome | None]):
-    """Linking ready articles (``Linker.link``) on the leased-step runner: ``LINK_CONCURRENCY``
-    articles in flight (their features computed in parallel; assignment serialised by the story
-    lock), each within the runner's deadline; one that raised or overran is booked as linked without a
+    """Linking ready articles (``Linker.link``) on the leased-step runner: two articles per worker
+    process in flight (their features computed in parallel; assignment serialised by the story
+    lock; more would only queue in the worker pool ahead of the feed parses and page extractions), each within the runner's deadline; one that raised or overran is booked as linked without a
     story (it would fail again)."""
 
     name = "link"
     model = Article
     until_column = "link_lease_until"
-    concurrency = LINK_CONCURRENCY
 
     def __init__(self, linker: Linker) -> None:
         self.linker = linker
+        self.concurrency = 2 * linker.settings.extract_workers
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
         return await self.linker.claim(limit)
