@@ -118,7 +118,7 @@ async def _newsloom(args, urls: list[str], folder: Path) -> None:
     from service.models import Feed, utcnow
 
     settings = Settings(database_url=f"sqlite+aiosqlite:///{folder / 'newsloom.db'}", allow_private_networks=True,
-                        feed_batch=args.concurrency, host_concurrency=args.concurrency, host_min_gap=0,
+                        feed_concurrency=args.concurrency, host_concurrency=args.concurrency, host_min_gap=0,
                         global_concurrency=args.concurrency, extract_workers=2, poll_spread=0, robots_enabled=False,
                         stories_enabled=False, max_feed_entries=max(500, args.entries))
     await migrate_async(settings.database_url)

@@ -71,8 +71,12 @@ class Settings(BaseSettings):
         "working process renews its claims every third of it, so this bounds how soon other workers take over the "
         "work of a process that died or hung. Must exceed total_timeout + extract_timeout and webhook_timeout.",
     )
-    feed_batch: int = Field(default=20, ge=1, description="Feeds claimed per poller round.")
-    page_concurrency: int = Field(default=8, ge=1, description="Article pages fetched at once.")
+    feed_concurrency: int = Field(
+        default=20, ge=1, description="Feeds polled at once; a new feed is claimed as soon as one finishes."
+    )
+    page_concurrency: int = Field(
+        default=8, ge=1, description="Article pages fetched and extracted at once; a new page is claimed as soon as one finishes."
+    )
     page_max_attempts: int = Field(default=3, ge=1, description="Fetch attempts per article page before giving up.")
 
     user_agent: str = Field(

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -49,6 +49,7 @@ async def claim(
     *,
     until_column: str = "lease_until",
     spread_by: tuple[Any, Callable[[str], str]] | None = None,
+    room: Callable[[str], int] | None = None,
 ) -> list[T]:
     """Lease up to ``limit`` rows of ``model`` matching every condition in ``due`` and not leased by
     anyone else, in ``order_by`` order; commit and return them. ``lease_seconds`` is the lease's
@@ -59,7 +60,9 @@ async def claim(
     ``spread_by`` = ``(column, key)`` takes turns between the groups ``key(column value)`` names
     (hosts of URLs): up to ``SPREAD_FACTOR × limit`` due rows are read in order and the claim takes
     one row of each group in turn, so a host with thousands of due rows cannot fill every batch
-    while other hosts wait behind its politeness limits."""
+    while other hosts wait behind its politeness limits. ``room(group)``, with ``spread_by``, caps how
+    many rows of each group this claim takes (the runner passes the free per-host or
+    per-subscription slots, so a full group's rows stay unclaimed for others)."""
     now = utcnow()
     until_attr = getattr(model, until_column)
     columns = [model.id] if spread_by is None else [model.id, spread_by[0]]
@@ -72,7 +75,7 @@ async def claim(
         .with_for_update(skip_locked=True)
     )
     rows_found = list((await session.exec(query)).all())
-    ids = rows_found if spread_by is None else _take_turns(rows_found, spread_by[1], limit)
+    ids = rows_found if spread_by is None else _take_turns(rows_found, spread_by[1], limit, room)
     if not ids:
         await session.commit()
         return []
@@ -84,13 +87,18 @@ async def claim(
     return rows
 
 
-def _take_turns(rows: list[tuple[int, str]], key: Callable[[str], str], limit: int) -> list[int]:
+def _take_turns(
+    rows: list[tuple[int, str]], key: Callable[[str], str], limit: int, room: Callable[[str], int] | None = None
+) -> list[int]:
     """Up to ``limit`` ids from ``(id, value)`` rows, one per group ``key(value)`` in turn, keeping
-    the rows' order within each group and the order in which groups first appear."""
+    the rows' order within each group and the order in which groups first appear; at most
+    ``room(group)`` ids of a group when ``room`` is given."""
     groups: dict[str, list[int]] = {}
     for row_id, value in rows:
-        groups.setdefault(key(value or ""), []).append(row_id)
-    queues = list(groups.values())
+        groups.setdefault(key(value if value is not None else ""), []).append(row_id)
+    if room is not None:
+        groups = {group: ids[: max(0, room(group))] for group, ids in groups.items()}
+    queues = [queue for queue in groups.values() if queue]
     taken: list[int] = []
     while queues and len(taken) < limit:
         for queue in queues:
@@ -98,6 +106,23 @@ def _take_turns(rows: list[tuple[int, str]], key: Callable[[str], str], limit: i
                 taken.append(queue.pop(0))
         queues = [q for q in queues if q]
     return taken
+
+
+async def next_due(
+    session: AsyncSession, model: type, due: list, time_column: Any, *, until_column: str = "lease_until"
+) -> datetime | None:
+    """The earliest ``time_column`` among the rows of ``model`` matching ``due`` (conditions without
+    the time one) that nobody holds a lease on; None when there is none. Read-only."""
+    until_attr = getattr(model, until_column)
+    query = (
+        select(sa.func.min(time_column))
+        .select_from(model)
+        .where(*due)
+        .where(sa.or_(col(until_attr).is_(None), col(until_attr) < utcnow()))
+    )
+    moment = (await session.exec(query)).one()
+    await session.commit()
+    return moment
 
 
 def release(row) -> None:
@@ -131,12 +156,16 @@ async def kept(
     """Keep the leases of the claimed ``rows`` alive while the ``async with`` block runs: every
     ``lease_seconds / RENEWALS_PER_LEASE`` seconds a background task extends (``renew``) those still
     held. A failed renewal is logged and tried again at the next beat; it never interrupts the block.
-    When the process dies, the beats stop and the leases expire, so other workers take the rows."""
-    ids = [row.id for row in rows]
+    When the process dies, the beats stop and the leases expire, so other workers take the rows.
+    ``rows`` may change while the block runs (the runner adds and removes rows): each beat renews
+    the rows in it at that moment."""
 
     async def beat() -> None:
         while True:
             await asyncio.sleep(lease_seconds / RENEWALS_PER_LEASE)
+            ids = [row.id for row in rows]
+            if not ids:
+                continue
             try:
                 async with sessions() as session:
                     await renew(session, model, ids, owner, lease_seconds, until_column=until_column)

@@ -10,7 +10,8 @@ file, decompressed). Every request is logged (``log``) with its host, path, head
 
 POST makes it a webhook receiver: every POST is recorded (``posts``) and answered with the statuses
 queued for its path in ``post_statuses`` (the last one repeats; default 200). Clear ``release`` to
-hold POSTs open until it is set again.
+hold POSTs open until it is set again; ``hold(path)`` holds only the POSTs to ``path`` (a slow
+receiver) until the returned event is set.
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class TestServer:
         self.post_statuses: dict[str, list[int]] = {}
         self.release = threading.Event()
         self.release.set()
+        self.held: dict[str, threading.Event] = {}
         self._posted = threading.Condition()
         server = self
 
@@ -137,7 +139,7 @@ class TestServer:
                             time.sleep(route.chunk_delay)
                         self.wfile.write(chunk)
                         self.wfile.flush()
-                except (BrokenPipeError, ConnectionResetError):
+                except (BrokenPipeError, ConnectionResetError, ssl.SSLError):  # the client hung up
                     pass
                 self.close_connection = True
 
@@ -147,7 +149,7 @@ class TestServer:
                 with server._posted:
                     server.posts.append(Post(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     server._posted.notify_all()
-                server.release.wait(60)
+                server.held.get(self.path, server.release).wait(60)
                 queue = server.post_statuses.get(self.path, [200])
                 status = queue.pop(0) if len(queue) > 1 else queue[0]
                 reply = b"ok" if status < 300 else b"receiver says no"
@@ -198,6 +200,11 @@ class TestServer:
             data = body.encode() if isinstance(body, str) else body
             self.routes[key] = Route(data, status, {k.replace("_", "-"): v for k, v in headers.items()})
         return f"https://{host}{path}" if host else self.url(path)
+
+    def hold(self, path: str) -> threading.Event:
+        """Hold every POST to ``path`` open (for up to 60 s each) until the returned event is set."""
+        self.held[path] = threading.Event()
+        return self.held[path]
 
     def wait_for_posts(self, count: int, path: str | None = None, timeout: float = 60) -> list[Post]:
         """Block until at least ``count`` POSTs (to ``path``, if given) have arrived; return them.

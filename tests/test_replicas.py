@@ -141,7 +141,7 @@ async def test_three_replicas_share_300_feeds_and_survive_a_sigkill(empty_postgr
     site = FeedSite(server)
     env = {
         "NEWSLOOM_POLL_SPREAD": "0", "NEWSLOOM_POLL_INTERVAL": "3600", "NEWSLOOM_POLL_MIN_INTERVAL": "3600",
-        "NEWSLOOM_FEED_BATCH": "10", "NEWSLOOM_HOST_CONCURRENCY": "16", "NEWSLOOM_ROBOTS_ENABLED": "false",
+        "NEWSLOOM_FEED_CONCURRENCY": "10", "NEWSLOOM_HOST_CONCURRENCY": "16", "NEWSLOOM_ROBOTS_ENABLED": "false",
         "NEWSLOOM_LEASE_SECONDS": "16", "NEWSLOOM_TOTAL_TIMEOUT": "10", "NEWSLOOM_EXTRACT_TIMEOUT": "5",
         "NEWSLOOM_WEBHOOK_TIMEOUT": "5", "NEWSLOOM_WEBHOOK_RETRY_SCHEDULE": "[1, 1, 1]",
     }

@@ -16,12 +16,13 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases, metrics
@@ -34,8 +35,8 @@ from service.ingest.hosts import HostLimiter, host_key
 from service.ingest.parser import parse_feed
 from service.ingest.robots import RobotsCache, RobotsUnavailable
 from service.ingest.workers import WorkerError, WorkerPool
-from service.loops import run_until_stopped
-from service.models import Article, Feed, utcnow
+from service.jobs import Runner, Step
+from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 from service.stories.linker import Linker
 from service.webhooks import outbox
 
@@ -245,39 +246,9 @@ class Poller:
                 await session.commit()
 
     async def poll_due_feeds(self, on_feed: Callable[[Feed, PollReport], None] | None = None) -> PollReport:
-        """Claim and poll every feed that is due, a batch at a time, until none is left."""
-        s = self.settings
-
-        def claim(session: AsyncSession) -> Awaitable[list[Feed]]:
-            return store.claim_due_feeds(session, self.owner, s.lease_seconds, s.feed_batch)
-
-        return await self._drain(Feed, claim, self._poll_guarded, on_feed)
-
-    async def _drain(self, model: type, claim: Callable, handle: Callable, on_item: Callable | None) -> PollReport:
-        """Claim a batch of ``model`` rows with ``claim(session)``, run ``handle`` on each item
-        concurrently while their leases are kept alive, report each to ``on_item(item, report)``;
-        repeat until a claim comes back empty."""
-        total = PollReport()
-        while not self.stopping:
-            async with self.sessions() as session:
-                items = await claim(session)
-            if not items:
-                return total
-            async with leases.kept(self.sessions, model, items, self.owner, self.settings.lease_seconds):
-                reports = await asyncio.gather(*(handle(item) for item in items))
-            for item, report in zip(items, reports, strict=True):
-                total.add(report)
-                if on_item:
-                    on_item(item, report)
-        return total
-
-    async def _poll_guarded(self, feed: Feed) -> PollReport:
-        try:
-            return await self.poll_feed(feed)
-        except Exception as exc:  # a bug must not stop the loop: record it on the feed
-            log.exception("polling feed %s failed", feed.url)
-            await self._feed_failed(feed.id, f"internal error: {type(exc).__name__}: {exc}", None)
-            return PollReport(feeds_polled=1, feeds_failed=1)
+        """Poll every feed that is due, ``feed_concurrency`` at a time, until none is left (see
+        ``FeedStep``); ``on_feed(feed, report)`` is called as each finishes."""
+        return _total(await Runner(FeedStep(self), self.sessions, self.settings.lease_seconds).drain(on_feed, self._stop))
 
     # -- pages ---------------------------------------------------------------------------------
 
@@ -344,26 +315,15 @@ class Poller:
     async def process_pages(
         self, feed_ids: list[int] | None = None, on_page: Callable[[Article, PollReport], None] | None = None
     ) -> PollReport:
-        """Claim and process due article pages, a batch at a time, until none is left, then link the
-        completed articles into stories. ``feed_ids`` restricts the page work to articles first seen
-        in those feeds. (In ``run`` the linker also has a loop of its own, so a slow page never
-        delays the linking, and the events, of the articles finished before it.)"""
-        batch = self.settings.page_concurrency * 2
-
-        def claim(session: AsyncSession) -> Awaitable[list[Article]]:
-            return store.claim_pending_pages(session, self.owner, self.settings.lease_seconds, batch, feed_ids)
-
-        report = await self._drain(Article, claim, self._page_guarded, on_page)
+        """Process every due article page, ``page_concurrency`` at a time, until none is left (see
+        ``PageStep``), then link the completed articles into stories. ``feed_ids`` restricts the page
+        work to articles first seen in those feeds. (In ``run`` the linker has a runner of its own, so
+        a slow page never delays the linking, and the events, of the articles finished before it.)"""
+        step = PageStep(self, feed_ids)
+        report = _total(await Runner(step, self.sessions, self.settings.lease_seconds).drain(on_page, self._stop))
         if not self.stopping:
             await self.linker.link_pending()
         return report
-
-    async def _page_guarded(self, article: Article) -> PollReport:
-        try:
-            return await self.process_page(article)
-        except Exception as exc:
-            log.exception("processing page %s failed", article.url)
-            return await self._page_failed(article.id, f"internal error: {type(exc).__name__}: {exc}", None)
 
     # -- loops ---------------------------------------------------------------------------------
 
@@ -378,9 +338,84 @@ class Poller:
                     await store.spread_overdue(session, self.settings)
             except Exception:
                 log.exception("spreading overdue feeds failed; continuing")
-        tick = self.settings.poll_tick
+        tick, lease = self.settings.poll_tick, self.settings.lease_seconds
         await asyncio.gather(
-            run_until_stopped(self.poll_due_feeds, stop, self._feeds_due, tick),
-            run_until_stopped(self.process_pages, stop, self._pages_due, tick),
-            run_until_stopped(self.linker.link_pending, stop, self._links_due, tick),
+            Runner(FeedStep(self), self.sessions, lease).run(stop, self._feeds_due, tick),
+            Runner(PageStep(self), self.sessions, lease).run(stop, self._pages_due, tick),
+            self.linker.run(stop, self._links_due, tick),
         )
+
+
+def _total(reports: list[PollReport]) -> PollReport:
+    total = PollReport()
+    for report in reports:
+        total.add(report)
+    return total
+
+
+class FeedStep(Step[Feed, PollReport]):
+    """Polling due feeds (``Poller.poll_feed``): ``feed_concurrency`` feeds in flight, at most
+    ``host_concurrency`` of one host, each within the runner's deadline. A feed whose poll raised or
+    overran is booked as failed (its backoff grows, so it is not retried at once)."""
+
+    name = "feed"
+    model = Feed
+
+    def __init__(self, poller: Poller) -> None:
+        s = poller.settings
+        self.poller, self.owner = poller, poller.owner
+        self.concurrency, self.per_key = s.feed_concurrency, s.host_concurrency
+
+    def key(self, feed: Feed) -> str:
+        return host_key(feed.url)
+
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Feed]:
+        async with self.poller.sessions() as session:
+            return await store.claim_due_feeds(session, self.owner, self.poller.settings.lease_seconds, limit, room)
+
+    async def handle(self, feed: Feed) -> PollReport:
+        return await self.poller.poll_feed(feed)
+
+    async def failed(self, feed: Feed, reason: str) -> PollReport:
+        await self.poller._feed_failed(feed.id, reason, None)
+        return PollReport(feeds_polled=1, feeds_failed=1)
+
+    async def next_due(self) -> datetime | None:
+        async with self.poller.sessions() as session:
+            return await leases.next_due(session, Feed, [col(Feed.state).in_([FeedState.active, FeedState.failing])],
+                                         Feed.next_poll_at)
+
+
+class PageStep(Step[Article, PollReport]):
+    """Fetching and extracting due article pages (``Poller.process_page``): ``page_concurrency``
+    pages in flight, at most ``host_concurrency`` of one host, each within the runner's deadline. A page
+    whose processing raised or overran fails for good (keeping the feed's text): it would again."""
+
+    name = "page"
+    model = Article
+
+    def __init__(self, poller: Poller, feed_ids: list[int] | None = None) -> None:
+        """``feed_ids``: only articles first seen in those feeds."""
+        s = poller.settings
+        self.poller, self.owner, self.feed_ids = poller, poller.owner, feed_ids
+        self.concurrency, self.per_key = s.page_concurrency, s.host_concurrency
+
+    def key(self, article: Article) -> str:
+        return host_key(article.url)
+
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
+        async with self.poller.sessions() as session:
+            return await store.claim_pending_pages(
+                session, self.owner, self.poller.settings.lease_seconds, limit, self.feed_ids, room
+            )
+
+    async def handle(self, article: Article) -> PollReport:
+        return await self.poller.process_page(article)
+
+    async def failed(self, article: Article, reason: str) -> PollReport:
+        return await self.poller._page_failed(article.id, reason, None)
+
+    async def next_due(self) -> datetime | None:
+        async with self.poller.sessions() as session:
+            return await leases.next_due(session, Article, [Article.extraction_status == ExtractionStatus.pending],
+                                         Article.next_fetch_at)

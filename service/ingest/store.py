@@ -7,7 +7,7 @@ processes share the work without taking the same row, and a dead process's rows 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -47,11 +47,16 @@ async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
     return found
 
 
-async def claim_due_feeds(session: AsyncSession, owner: str, lease_seconds: int, limit: int) -> list[Feed]:
-    """Lease up to ``limit`` polled feeds whose next poll time has passed, oldest due first, and commit."""
+async def claim_due_feeds(
+    session: AsyncSession, owner: str, lease_seconds: int, limit: int, room: Callable[[str], int] | None = None
+) -> list[Feed]:
+    """Lease up to ``limit`` polled feeds whose next poll time has passed, oldest due first, and commit;
+    at most ``room(host)`` feeds of one host when ``room`` is given."""
     due = [col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= utcnow()]
     spread = (Feed.url, host_key)  # one host's backlog must not hold up the others
-    return await leases.claim(session, Feed, due, [col(Feed.next_poll_at)], owner, lease_seconds, limit, spread_by=spread)
+    return await leases.claim(
+        session, Feed, due, [col(Feed.next_poll_at)], owner, lease_seconds, limit, spread_by=spread, room=room
+    )
 
 
 def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
@@ -458,16 +463,18 @@ async def move_feed(session: AsyncSession, feed: Feed, new_url: str) -> bool:
 
 
 async def claim_pending_pages(
-    session: AsyncSession, owner: str, lease_seconds: int, limit: int, feed_ids: list[int] | None = None
+    session: AsyncSession, owner: str, lease_seconds: int, limit: int, feed_ids: list[int] | None = None,
+    room: Callable[[str], int] | None = None,
 ) -> list[Article]:
     """Lease up to ``limit`` articles whose page is due for fetching, oldest first, and commit.
-    ``feed_ids`` restricts the claim to articles first seen in those feeds."""
+    ``feed_ids`` restricts the claim to articles first seen in those feeds; ``room(host)`` caps the
+    articles of one host when given."""
     due = [Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= utcnow()]
     if feed_ids is not None:
         due.append(col(Article.feed_id).in_(feed_ids))
     order = [col(Article.next_fetch_at), col(Article.id)]
     spread = (Article.url, host_key)
-    return await leases.claim(session, Article, due, order, owner, lease_seconds, limit, spread_by=spread)
+    return await leases.claim(session, Article, due, order, owner, lease_seconds, limit, spread_by=spread, room=room)
 
 
 async def record_extraction(session: AsyncSession, article: Article, page_url: str, extracted: ExtractedArticle) -> None:

@@ -3,7 +3,8 @@ in the worker pool, then, one article at a time under the story lock, link dupli
 story and record citations.
 
 Pipeline position: after ``store.record_extraction`` / ``record_page_failure`` (or ``store_entries``
-for entries without a page). ``Poller.process_pages`` calls ``Linker.link_pending`` once per batch.
+for entries without a page). ``Poller.process_pages`` calls ``Linker.link_pending`` after its pages; ``Poller.run`` runs
+``Linker.run`` beside the feed and page runners.
 
 Concurrency: feature computation (the CPU-heavy part) runs in parallel in worker processes; the
 assignment step (a few indexed reads, a small numpy scoring, a few writes) runs in a transaction
@@ -39,6 +40,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service import failures, leases, metrics
 from service.config import Settings
 from service.ingest.workers import WorkerPool
+from service.jobs import Runner, Step
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
 from service.stories import attribution
 from service.webhooks import outbox
@@ -146,36 +148,30 @@ class Linker:
                 session, Article, due, order, None, self.settings.lease_seconds, limit, until_column="link_lease_until"
             )
 
-    async def link_pending(self, limit: int = 32) -> int:
-        """Link every article that is ready, ``limit`` at a time, keeping the batch's leases alive
-        while it is worked on; returns how many were linked. Never raises for one bad article: it is
-        logged and left unlinked until its lease expires."""
+    async def link_pending(self) -> int:
+        """Link every article that is ready (``LinkStep``, two per worker process at a time) until none
+        is left; returns how many got a story. Never raises for one bad article."""
         if not self.settings.stories_enabled:
             return 0
-        linked = 0
-        while True:
-            articles = await self.claim(limit)
-            if not articles:
-                return linked
-            linked += await self._link_batch(articles)
-
-    async def _link_batch(self, articles: list[Article]) -> int:
-        """Link a claimed batch, its leases kept alive meanwhile: articles with fewer than
-        ``MIN_STORY_WORDS`` words without a story; the others' features in the worker pool, then
-        each assigned in turn. Returns how many got a story."""
-        comparable = []
-        for article in articles:
-            if _words(article) >= MIN_STORY_WORDS:
-                comparable.append(article)
-            else:
-                log.info("article %s: too few words to compare, left without a story", article.id)
-                await self._give_up(article.id)
-        async with leases.kept(
-            self.sessions, Article, comparable, None, self.settings.lease_seconds, until_column="link_lease_until"
-        ):
-            features, backfill = await self._features(comparable)
-            outcomes = [await self._link_one(a, feats, backfill) for a, feats in zip(comparable, features, strict=True)]
+        outcomes = await Runner(LinkStep(self), self.sessions, self.settings.lease_seconds).drain()
         return sum(outcome is not None for outcome in outcomes)
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, tick: float) -> None:
+        """Link articles as they become ready until ``stop`` is set (woken by ``wake``, or every
+        ``tick`` seconds). Does nothing with stories off."""
+        if self.settings.stories_enabled:
+            await Runner(LinkStep(self), self.sessions, self.settings.lease_seconds).run(stop, wake, tick)
+
+    async def link(self, article: Article) -> LinkOutcome | None:
+        """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
+        otherwise its features in the worker pool (``_features``: the text vector only where it can
+        change the decision), then ``assign``."""
+        if _words(article) < MIN_STORY_WORDS:
+            log.info("article %s: too few words to compare, left without a story", article.id)
+            await self._give_up(article.id)
+            return None
+        features, backfill = await self._features([article])
+        return await self._link_one(article, features[0], backfill)
 
     async def _features(self, articles: list[Article]) -> tuple[list[ArticleFeatures | BaseException], dict[int, np.ndarray]]:
         """Story features of ``articles`` (or the error computing each), in the worker pool, as a
@@ -581,3 +577,28 @@ def _as_utc(moment: datetime) -> datetime:
 def _words(article: Article) -> int:
     """Whitespace-separated words in the article's title and text."""
     return len(f"{article.title or ''} {article.text or ''}".split())
+
+
+class LinkStep(Step[Article, LinkOutcome | None]):
+    """Linking ready articles (``Linker.link``) on the leased-step runner: two articles per worker
+    process in flight (their features computed in parallel; assignment serialised by the story
+    lock; more would only queue in the worker pool ahead of the feed parses and page extractions), each within the runner's deadline; one that raised or overran is booked as linked without a
+    story (it would fail again)."""
+
+    name = "link"
+    model = Article
+    until_column = "link_lease_until"
+
+    def __init__(self, linker: Linker) -> None:
+        self.linker = linker
+        self.concurrency = 2 * linker.settings.extract_workers
+
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
+        return await self.linker.claim(limit)
+
+    async def handle(self, article: Article) -> LinkOutcome | None:
+        return await self.linker.link(article)
+
+    async def failed(self, article: Article, reason: str) -> None:
+        log.warning("article %s: linking failed (%s), left without a story", article.id, reason)
+        await self.linker._give_up(article.id)

@@ -26,13 +26,13 @@ import random
 import socket
 import time
 import uuid
-from collections import defaultdict
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases, metrics
@@ -40,7 +40,7 @@ from service.config import Settings
 from service.ingest.fetcher import create_client
 from service.ingest.ssrf import BlockedAddress
 from service.ingest.urls import InvalidURL, check_fetchable
-from service.loops import run_until_stopped
+from service.jobs import Runner, Step
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import signing
 
@@ -80,38 +80,15 @@ class DeliveryWorker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new delivery is claimed
-        self._global = asyncio.Semaphore(settings.webhook_concurrency)
-        self._per_endpoint: defaultdict[int, asyncio.Semaphore] = defaultdict(
-            lambda: asyncio.Semaphore(settings.webhook_endpoint_concurrency)
-        )
 
     def wake(self) -> None:
         """Look for due deliveries now (called after an event is written in this process)."""
         self._due.set()
 
     async def deliver_due(self) -> int:
-        """Claim and send due deliveries, a batch at a time, until none is due; returns how many
-        were attempted."""
-        attempted = 0
-        lease = self.settings.lease_seconds
-        while self._stop is None or not self._stop.is_set():
-            async with self.sessions() as session:
-                due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
-                order = [col(Delivery.next_attempt_at), col(Delivery.id)]
-                batch = await leases.claim(session, Delivery, due, order, self.owner, lease, self.settings.webhook_concurrency)
-            if not batch:
-                return attempted
-            async with leases.kept(self.sessions, Delivery, batch, self.owner, lease):
-                await asyncio.gather(*(self._guarded(d) for d in batch))
-            attempted += len(batch)
-        return attempted
-
-    async def _guarded(self, delivery: Delivery) -> None:
-        try:
-            async with self._per_endpoint[delivery.subscription_id], self._global:
-                await self.deliver(delivery)
-        except Exception:  # never stop the loop; the lease expires and the delivery is tried again
-            log.exception("delivery %s failed unexpectedly", delivery.id)
+        """Send every due delivery (``DeliveryStep``) until none is due and none is in flight;
+        returns how many were attempted."""
+        return len(await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).drain(stop=self._stop))
 
     async def _post(self, url: str, delivery: Delivery, secrets_: list[str]) -> tuple[int | None, str | None]:
         """POST one attempt; returns (HTTP status or None, error text or None)."""
@@ -143,26 +120,46 @@ class DeliveryWorker:
             log.exception("delivery %s: unexpected error", delivery.id)
             return None, f"internal error: {type(exc).__name__}: {exc}"
 
-    async def deliver(self, delivery: Delivery) -> None:
-        """Send one claimed delivery and record the outcome (see the module docstring)."""
-        async with self.sessions() as session:
-            subscription = await session.get(Subscription, delivery.subscription_id)
-            if subscription is None:
-                return
-            if subscription.state != SubscriptionState.active:
+    async def deliver(self, delivery: Delivery, subscription: Subscription | None) -> None:
+        """Send one claimed delivery to ``subscription`` (as read when the delivery was claimed;
+        None: deleted since) and record the outcome (see the module docstring)."""
+        if subscription is None:
+            return
+        if subscription.state != SubscriptionState.active:
+            async with self.sessions() as session:
                 current = await session.get(Delivery, delivery.id)
                 current.status, current.next_attempt_at = DeliveryStatus.dead, None
                 leases.release(current)
                 await session.commit()
-                return
-            now = utcnow()
-            secrets_ = [subscription.secret]
-            if subscription.previous_secret and subscription.previous_secret_expires_at and subscription.previous_secret_expires_at > now:
-                secrets_.append(subscription.previous_secret)
-            url = subscription.url
+            return
+        now = utcnow()
+        secrets_ = [subscription.secret]
+        if subscription.previous_secret and subscription.previous_secret_expires_at and subscription.previous_secret_expires_at > now:
+            secrets_.append(subscription.previous_secret)
+        status, error = await self._post(subscription.url, delivery, secrets_)
+        if error is None and subscription.failing_since is None:
+            await self._record_success(delivery, status)
+        else:
+            await self.record_attempt(delivery, status, error)
 
-        status, error = await self._post(url, delivery, secrets_)
+    async def _record_success(self, delivery: Delivery, status: int) -> None:
+        """``record_attempt`` for a success to a subscription that was not failing: one UPDATE."""
+        now = utcnow()
+        async with self.sessions() as session:
+            await session.exec(
+                sa.update(Delivery).where(Delivery.id == delivery.id).values(
+                    attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
+                    status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
+                )
+            )
+            await session.commit()
+        metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
+        metrics.DELIVERY_LAG.observe(max(0.0, (now - delivery.created_at).total_seconds()))
+        log.info("delivery %s (%s) attempt %d: HTTP %s", delivery.id, delivery.event_id, delivery.attempts + 1, status)
 
+    async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
+        """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
+        (None for success); schedule the retry, or end the delivery, and release its lease."""
         async with self.sessions() as session:
             current = await session.get(Delivery, delivery.id)
             subscription = await session.get(Subscription, delivery.subscription_id)
@@ -205,6 +202,49 @@ class DeliveryWorker:
         log.info("delivery %s (%s) attempt %d: %s", delivery.id, delivery.event_id, current.attempts, error or f"HTTP {status}")
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; once it is, no new delivery is claimed."""
+        """Deliver until ``stop`` is set; once it is, no new delivery is claimed. A retry is
+        claimed as soon as it falls due (the runner waits for the earliest ``next_attempt_at``)."""
         self._stop = stop
-        await run_until_stopped(self.deliver_due, stop, self._due, self.settings.poll_tick)
+        await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).run(stop, self._due, self.settings.poll_tick)
+
+
+class DeliveryStep(Step[Delivery, None]):
+    """Sending due deliveries (``DeliveryWorker.deliver``): ``webhook_concurrency`` in flight, at
+    most ``webhook_endpoint_concurrency`` to one subscription (a slow receiver holds only its own
+    slots), each within the runner's deadline; one that raised or overran counts as a failed attempt, so
+    it follows the retry schedule and ends."""
+
+    name = "delivery"
+    model = Delivery
+
+    def __init__(self, worker: DeliveryWorker) -> None:
+        s = worker.settings
+        self.worker, self.owner = worker, worker.owner
+        self.concurrency, self.per_key = s.webhook_concurrency, s.webhook_endpoint_concurrency
+        self.subscriptions: dict[int, Subscription | None] = {}
+        """The subscriptions of the claimed deliveries (None: deleted), read with each claim (one query per claim)."""
+
+    def key(self, delivery: Delivery) -> str:
+        return str(delivery.subscription_id)
+
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Delivery]:
+        due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
+        order = [col(Delivery.next_attempt_at), col(Delivery.id)]
+        async with self.worker.sessions() as session:
+            claimed = await leases.claim(session, Delivery, due, order, self.owner, self.worker.settings.lease_seconds,
+                                         limit, spread_by=(Delivery.subscription_id, str), room=room)
+            wanted = {d.subscription_id for d in claimed}
+            if wanted:
+                found = {sub.id: sub for sub in await session.exec(select(Subscription).where(col(Subscription.id).in_(wanted)))}
+                self.subscriptions.update({sub_id: found.get(sub_id) for sub_id in wanted})
+        return claimed
+
+    async def handle(self, delivery: Delivery) -> None:
+        await self.worker.deliver(delivery, self.subscriptions.get(delivery.subscription_id))
+
+    async def failed(self, delivery: Delivery, reason: str) -> None:
+        await self.worker.record_attempt(delivery, None, reason)
+
+    async def next_due(self) -> datetime | None:
+        async with self.worker.sessions() as session:
+            return await leases.next_due(session, Delivery, [Delivery.status == DeliveryStatus.pending], Delivery.next_attempt_at)
