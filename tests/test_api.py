@@ -263,3 +263,19 @@ def test_unknown_query_parameters_are_refused(api):
     assert_problem(httpx.get(f"{api}/v1/stories?q=flood&q=zurich"), 422)
     assert_problem(httpx.get(f"{api}/v1/stories?="), 422)
     assert httpx.get(f"{api}/v1/articles", params={"lang": "de", "limit": 5}).status_code == 200
+
+
+def test_docs_page_loads_every_asset_from_the_service(api):
+    """/docs works offline: each script, style sheet, icon and the OpenAPI document it refers to is
+    a path on this service that answers 200 (not a CDN URL)."""
+    import re
+
+    page = httpx.get(f"{api}/docs")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    urls = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert {url.rsplit(".", 1)[-1] for url in urls} >= {"js", "css", "png", "json"}, urls
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), f"{url}: not on this service"
+        response = httpx.get(api + url)
+        assert response.status_code == 200 and response.content, url
+    assert httpx.get(f"{api}/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN

@@ -20,7 +20,7 @@ from fastapi import Depends, FastAPI
 from sqlmodel import col
 
 from service import metrics, ui
-from service.api import problems, webhook_docs
+from service.api import docs, problems, webhook_docs
 from service.api.middleware import RequestContext
 from service.api.routes import articles, feeds, health, stories, subscriptions
 from service.api.routes import metrics as metrics_route
@@ -109,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Feeds, articles and stories as JSON.",
         lifespan=lifespan,
+        docs_url=None,  # served by docs.install, from this service rather than a CDN
+        redoc_url=None,
         dependencies=[Depends(reject_unknown_query_parameters)],
     )
     app.state.settings = settings = settings or get_settings()
@@ -123,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(articles.router, dependencies=[Depends(authorize)])
     app.include_router(stories.router, dependencies=[Depends(authorize)])
     app.include_router(subscriptions.router, dependencies=[Depends(authorize)])
+    docs.install(app)  # Swagger UI at /docs, its assets included
     ui.install(app)  # the story browser at /ui/ (its key check is the API's)
     webhook_docs.document(app)
     problems.document_errors(app)
