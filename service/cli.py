@@ -80,6 +80,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     import uvicorn
 
     from service.api.app import create_app
+    from service.api.http11 import ProblemHttpProtocol
 
     host = args.host or settings.host
     port = args.port or settings.port
@@ -92,7 +93,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
             )
         logging.getLogger("service").warning("authentication is off (NEWSLOOM_AUTH=off): every request is allowed")
     uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False,
-                log_config=None, timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)))
+                http=ProblemHttpProtocol, log_config=None, timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)))
 
 
 async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:

@@ -177,6 +177,54 @@ def test_request_size_limits_and_unknown_fields(settings: Settings):
         assert_problem(httpx.patch(f"{base}/v1/subscriptions/1", json={"description": "a\x00b"}), 422)
 
 
+def _raw_request(port: int, request: bytes) -> tuple[int, str, bytes]:
+    """Send ``request`` as is; the answer's status, content type and body (the server may close
+    the connection before it has read everything: what it answered is still read)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
+        try:
+            sock.sendall(request)
+        except OSError:
+            pass
+        response = b""
+        try:
+            while chunk := sock.recv(65536):
+                response += chunk
+        except ConnectionResetError:
+            pass
+    head, _, body = response.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers.get("content-type", ""), body
+
+
+def test_requests_the_http_parser_refuses_get_problem_details(service_factory):
+    """What uvicorn refused itself with a plain-text 400 (a URL over httptools' 64 KiB, bytes that
+    are not HTTP) and what it did not limit at all (the header block) are problem documents."""
+    from service.api.http11 import MAX_HEAD_BYTES, MAX_URL_BYTES
+
+    with service_factory() as svc:
+        def ask(request: bytes, status: int) -> dict:
+            got, content_type, body = _raw_request(svc.port, request)
+            assert (got, content_type) == (status, "application/problem+json"), body[:300]
+            problem = json.loads(body)
+            assert problem["status"] == status and problem["detail"]
+            return problem
+
+        for size in (MAX_URL_BYTES + 1, 100_000):
+            problem = ask(b"GET /healthz?q=" + b"a" * size + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414)
+            assert problem["instance"] == "/healthz" and str(MAX_URL_BYTES) in problem["detail"]
+        for headers in (b"X-Big: " + b"a" * 100_000 + b"\r\n", b"X-A: b\r\n" * 10_000):
+            problem = ask(b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n", 431)
+            assert str(MAX_HEAD_BYTES) in problem["detail"]
+        ask(b"NOT HTTP AT ALL\r\n\r\n", 400)
+        # under the limits, a long URL and header block are the application's to answer
+        ok = httpx.get(f"{svc.base}/healthz", headers={"X-Big": "a" * (MAX_HEAD_BYTES // 2)})
+        assert ok.status_code == 200
+        assert_problem(httpx.get(f"{svc.base}/healthz", params={"q": "a" * (MAX_URL_BYTES // 2)}), 414)
+
+
 def test_readyz_reports_what_is_not_ready(settings: Settings):
     with running_app(settings.model_copy(update={"poller_enabled": False})) as base:
         assert httpx.get(f"{base}/readyz").json() == {"status": "ready"}

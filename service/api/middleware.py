@@ -2,18 +2,17 @@
 and set for the request's log lines), request size limits (body: 413, query string: 414, as
 problem details; a NUL character in the query string: 422), HEAD answered as GET without the body
 (RFC 9110 §9.3.2; FastAPI routes declare GET only) and the request-duration histogram by route
-template."""
+template. The URL and header limits of ``newsloom serve``, before a request reaches the application,
+are ``http11``'s."""
 
 from __future__ import annotations
 
-import json
 import time
-from http import HTTPStatus
 
 from fastapi import HTTPException
 
 from service import logs, metrics
-from service.api.problems import MEDIA_TYPE
+from service.api.problems import MEDIA_TYPE, problem_bytes
 
 # Longest query string accepted (bytes); longer ones get 414 URI Too Long.
 MAX_QUERY_BYTES = 4096
@@ -87,8 +86,7 @@ class RequestContext:
 
     @staticmethod
     async def _problem(scope, send, status: int, detail: str) -> None:
-        body = json.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
-                           "detail": detail, "instance": scope.get("path", "")}).encode()
+        body = problem_bytes(status, detail, scope.get("path", ""))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),
                                 (b"connection", b"close")]})

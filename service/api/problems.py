@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +25,14 @@ class Problem(Exception):
         self.detail = detail
         self.headers = headers
         self.extensions = extensions
+
+
+def problem_bytes(status: int, detail: str, instance: str) -> bytes:
+    """The JSON of a problem document without extensions, for answers written below the
+    application (``middleware``, ``http11``): ``type`` about:blank, ``title`` the status phrase,
+    ``status``, ``detail``, ``instance`` (the request path)."""
+    return json.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
+                       "detail": detail, "instance": instance}).encode()
 
 
 def problem_response(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
