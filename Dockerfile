@@ -33,7 +33,8 @@ EXPOSE 8000
 # Orchestrators with separate probes: /healthz for liveness, /readyz for readiness.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
   CMD ["python", "-c", "import sys, urllib.request; sys.exit(urllib.request.urlopen('http://127.0.0.1:8000/readyz', timeout=4).status != 200)"]
-# `newsloom serve` applies pending migrations before it starts serving. API keys are required
+# `newsloom migrate` creates the database on a new volume (no other command does) and applies pending
+# migrations; `newsloom serve` would apply them too, but refuses a SQLite file that does not exist. API keys are required
 # (NEWSLOOM_AUTH=on): create one with `docker exec CONTAINER newsloom keys create --scope admin`.
 # SIGTERM (docker stop) releases in-flight work within NEWSLOOM_SHUTDOWN_GRACE (8 s, under Docker's 10 s).
-CMD ["sh", "-c", "mkdir -p \"$TMPDIR\" && exec newsloom serve"]
+CMD ["sh", "-c", "mkdir -p \"$TMPDIR\" && newsloom migrate && exec newsloom serve"]

@@ -16,7 +16,8 @@
     newsloom keys revoke ID                 revoke an API key
     newsloom openapi [--markdown FILE]      print the OpenAPI document (or write the API reference)
 
-Exit status: 0 on success, 1 when the work failed (the error is printed to stderr), 2 for usage errors.
+Exit status: 0 on success, 1 when the work failed (the error is printed to stderr), 2 for usage errors,
+invalid settings and a SQLite database file that does not exist (only ``migrate`` creates one).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pydantic_settings import SettingsError
 from tqdm import tqdm
 
 from service.config import Settings, get_settings
-from service.db import create_engine, migrate, session_factory
+from service.db import create_engine, migrate, missing_sqlite_file, session_factory
 from service.feeds import SubscribeError, feed_rows, subscribe
 from service.ingest.extractor import ExtractionError, extract_article
 from service.ingest.fetcher import FetchError, create_client, fetch
@@ -51,11 +52,28 @@ from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 
 
 class CommandError(Exception):
-    """A failure to report on stderr with exit status 1."""
+    """A failure to report on stderr with exit status ``status`` (1: the work failed; 2: the
+    command cannot run as set up)."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _require_database(settings: Settings) -> None:
+    """``CommandError`` (status 2) when the SQLite file of ``NEWSLOOM_DATABASE_URL`` does not exist:
+    only ``newsloom migrate`` creates it, so a command run in the wrong directory does not start
+    an empty database there."""
+    missing = missing_sqlite_file(settings.database_url)
+    if missing is not None:
+        raise CommandError(f"no database at {missing} (NEWSLOOM_DATABASE_URL); create it with `newsloom migrate`, "
+                           "or run this where it is", status=2)
 
 
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator:
+    """Sessions on the database (``_require_database``), after pending migrations are applied."""
+    _require_database(settings)
     await asyncio.to_thread(migrate, settings.database_url)
     engine = create_engine(settings.database_url)
     try:
@@ -82,6 +100,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
     from service.api.app import create_app
     from service.api.http11 import ProblemHttpProtocol
 
+    _require_database(settings)
     host = args.host or settings.host
     port = args.port or settings.port
     if not settings.auth:
@@ -488,7 +507,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(outcome)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return exc.status
     except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
         if isinstance(exc, BrokenPipeError):  # `newsloom openapi | head`: the reader left
             return 0

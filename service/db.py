@@ -59,6 +59,17 @@ def create_engine(url: str) -> AsyncEngine:
                                connect_args={"server_settings": settings})
 
 
+def missing_sqlite_file(url: str) -> Path | None:
+    """The absolute path of the SQLite file that ``url`` names when no such file exists (so opening
+    it would create an empty database); None when it exists, for an in-memory database and for
+    PostgreSQL."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    path = Path(parsed.database).resolve()
+    return None if path.exists() else path
+
+
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

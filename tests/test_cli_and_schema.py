@@ -30,6 +30,7 @@ def test_feeds_add_subscribes_as_the_api_does(tmp_path, server):
                       "</head><body>Home</body></html>", Content_Type="text/html")
     not_a_feed = server.add("/cli/plain.html", "<html><body>No feeds here</body></html>", Content_Type="text/html")
     db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert _cli("migrate", db=db).returncode == 0
     added = _cli("feeds", "add", page, not_a_feed, "ftp://example.org/x", db=db, NEWSLOOM_ALLOW_PRIVATE_NETWORKS="true")
     assert added.returncode == 1
     assert added.stdout == f"added\t1\t{feed}\n"  # the page's feed, not the page
@@ -66,7 +67,34 @@ def test_bad_settings_are_one_line_errors_with_exit_status_2(tmp_path, name, val
 
 
 def test_log_level_is_read_in_any_case(tmp_path):
-    assert _cli("keys", "list", db=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", NEWSLOOM_LOG_LEVEL="debug").returncode == 0
+    db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert _cli("migrate", db=db).returncode == 0
+    assert _cli("keys", "list", db=db, NEWSLOOM_LOG_LEVEL="debug").returncode == 0
+
+
+def test_commands_outside_the_project_do_not_create_an_empty_database(tmp_path):
+    """With the default NEWSLOOM_DATABASE_URL (./newsloom.db) in a directory without that file,
+    every command that uses the database stops with exit status 2 and a one-line error naming the
+    file; only `newsloom migrate` creates it."""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "NEWSLOOM_AUTH": "off"}
+    (tmp_path / "feeds.opml").write_text("<opml><body/></opml>")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "service.cli", *args], env=env, capture_output=True, text=True,
+                              cwd=tmp_path, timeout=120)
+
+    commands = [("serve", "--port", "1"), ("keys", "list"), ("keys", "create", "--scope", "read"), ("keys", "revoke", "1"),
+                ("feeds", "list"), ("feeds", "export"), ("feeds", "import", "feeds.opml"),
+                ("feeds", "add", "https://example.org/feed"), ("poll", "--once")]
+    for command in commands:
+        result = run(*command)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.count("\n") == 1 and str(tmp_path / "newsloom.db") in result.stderr, (command, result.stderr)
+        assert "newsloom migrate" in result.stderr and result.stdout == ""
+        assert list(tmp_path.iterdir()) == [tmp_path / "feeds.opml"], command  # nothing created
+    assert run("migrate").returncode == 0 and (tmp_path / "newsloom.db").is_file()
+    listed = run("keys", "list")
+    assert listed.returncode == 0, listed.stderr
 
 
 async def test_migrations_match_the_tables(database_url):
