@@ -232,7 +232,36 @@ async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None
     sys.stdout.flush()
 
 
+class _Progress:
+    """A tqdm bar on stderr over distinct items that ends at its total: an item handled twice counts
+    once, the total grows when more items come than were due at the start (they became due
+    meanwhile) and shrinks at the end to the items handled when fewer came (put off by a host's
+    Retry-After, or taken by another process)."""
+
+    def __init__(self, total: int, unit: str, quiet: bool) -> None:
+        self.bar = tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=quiet)
+        self.seen: set[int] = set()
+
+    def count(self, item_id: int) -> None:
+        if item_id in self.seen:
+            return
+        self.seen.add(item_id)
+        if self.bar.n >= self.bar.total:
+            self.bar.total = self.bar.n + 1
+        self.bar.update(1)
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.bar.total = self.bar.n
+        self.bar.refresh()
+        self.bar.close()
+
+
 async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
+    """Poll the due feeds, then fetch and extract the due pages, with a progress bar each; print
+    one summary line. Pages are counted once each, by their last outcome in this run."""
     if not args.once:
         raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously")
     async with _database(settings) as sessions:
@@ -247,29 +276,34 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
         client = create_client(settings)
         workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
         poller = Poller(settings, sessions, client, workers)
-        polled: list[int] = []
+        pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
         try:
-            with tqdm(total=due, desc="feeds", unit="feed", file=sys.stderr, disable=args.quiet) as bar:
+            with _Progress(due, "feed", args.quiet) as progress:
 
                 def on_feed(feed: Feed, report: PollReport) -> None:
-                    polled.append(feed.id)
-                    bar.update(1)
-                    bar.set_postfix(new=report.articles_new, refresh=False)
+                    progress.count(feed.id)
+                    progress.bar.set_postfix(new=report.articles_new, refresh=False)
 
-                feeds_report = await poller.poll_due_feeds(on_feed)
+                report = await poller.poll_due_feeds(on_feed)
             async with sessions() as session:
                 pending = await _count_pending(session)
-            with tqdm(total=pending, desc="pages", unit="page", file=sys.stderr, disable=args.quiet) as bar:
-                pages_report = await poller.process_pages(None, lambda _a, _r: bar.update(1))
+            with _Progress(pending, "page", args.quiet) as progress:
+
+                def on_page(article: Article, outcome: PollReport) -> None:
+                    progress.count(article.id)
+                    pages[article.id] = outcome
+
+                await poller.process_pages(None, on_page)
         finally:
             await client.aclose()
             workers.close()
-    report = feeds_report
-    report.add(pages_report)
+    outcomes = PollReport()
+    for outcome in pages.values():
+        outcomes.add(outcome)
     print(
         f"feeds polled: {report.feeds_polled} (not modified: {report.feeds_not_modified}, failed: {report.feeds_failed}); "
-        f"new articles: {report.articles_new}; pages extracted: {report.pages_ok}, "
-        f"failed: {report.pages_failed}, to retry later: {report.pages_retrying}"
+        f"new articles: {report.articles_new}; pages: {len(pages)} (extracted: {outcomes.pages_ok}, "
+        f"failed: {outcomes.pages_failed}, to retry later: {outcomes.pages_retrying})"
     )
 
 

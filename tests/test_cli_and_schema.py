@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -124,3 +125,37 @@ def test_migrate_says_what_it_applied(tmp_path):
     assert applied[0].startswith("applied 0001 ") and applied[-1].startswith("applied 0008 ")
     again = _cli("migrate", db=db)
     assert again.returncode == 0 and "applied" not in again.stdout and "(nothing to apply)" in again.stdout
+
+
+async def test_poll_once_bars_end_at_their_totals_and_the_summary_counts_pages(server, database_url, sessions):
+    """Three feeds of one host are due; the first answers 503 with Retry-After, which puts the
+    other two off: the feeds bar ends at 1/1, not 1/3. The summary counts each page once."""
+    from datetime import timedelta
+
+    from service.models import Feed, utcnow
+    from tests.corpus_feeds import rss
+    from tests.test_production import ARTICLE_HTML
+
+    env = {"NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_FEED_CONCURRENCY": "1"}
+    feeds = []
+    for n in range(3):
+        link = server.add(f"/bars/{n}.html", ARTICLE_HTML.format(title=f"Story {n}"), Content_Type="text/html")
+        feeds.append(server.add(f"/bars/f{n}.xml", rss([{"title": f"T{n}", "link": link}]), Content_Type="application/rss+xml"))
+    gone = server.add("/bars/gone.html", "gone", status=404, Content_Type="text/html")
+    feeds.append(server.add("/bars/f3.xml", rss([{"title": "Gone", "link": gone}]), Content_Type="application/rss+xml"))
+    assert _cli("feeds", "add", *feeds, db=database_url, **env).returncode == 0
+    server.add("/bars/f0.xml", "busy", status=503, Content_Type="text/plain", Retry_After="600")
+    async with sessions() as session:
+        for feed_id in (1, 2, 3):  # due, the failing one first
+            (await session.get(Feed, feed_id)).next_poll_at = utcnow() - timedelta(minutes=10 - feed_id)
+        await session.commit()
+
+    run = _cli("poll", "--once", db=database_url, **env)
+    assert run.returncode == 0, run.stderr
+    bars = {}
+    for line in re.split(r"[\r\n]+", run.stderr):
+        if found := re.match(r"(feeds|pages):.*?\| (\d+)/(\d+) ", line):
+            bars[found[1]] = (int(found[2]), int(found[3]))  # the last state of each bar
+    assert bars == {"feeds": (1, 1), "pages": (4, 4)}, run.stderr
+    assert run.stdout == ("feeds polled: 1 (not modified: 0, failed: 1); new articles: 0; "
+                          "pages: 4 (extracted: 3, failed: 1, to retry later: 0)\n")

@@ -32,7 +32,7 @@ def test_poll_once_stores_extracted_articles_served_by_the_api(corpus, server, s
         run = svc.run_cli("poll", "--once")
         assert run.returncode == 0, run.stderr
         assert "feeds polled: 0" in run.stdout
-        assert f"pages extracted: {len(FUNDUS_PAGES)}" in run.stdout
+        assert f"pages: {len(FUNDUS_PAGES)} (extracted: {len(FUNDUS_PAGES)}, failed: 0," in run.stdout
 
         listed = _all_articles(svc.base)  # walks the keyset pages, two items at a time
         assert sorted(a["url"] for a in listed) == sorted(expected)
