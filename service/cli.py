@@ -1,7 +1,7 @@
 """The ``newsloom`` command line.
 
     newsloom serve [--host H] [--port P]    API and pollers in one process
-    newsloom migrate                        apply database migrations
+    newsloom migrate                        create the database or apply its pending migrations (only this creates one)
     newsloom feeds add URL...               subscribe to feeds (as POST /v1/feeds: discovery, first poll)
     newsloom feeds list                     show feeds and their state
     newsloom feeds import FILE              subscribe to the feeds of an OPML file ("-" for stdin)
