@@ -298,10 +298,10 @@ async def test_an_article_the_linker_fails_on_the_same_way_is_given_up_and_shown
         await session.commit()
     assign = poller.linker.assign
 
-    async def assign_or_overflow(article_id, feats):
+    async def assign_or_overflow(article_id, feats, *rest):
         if article_id == poison.id:
             raise OverflowError("date value out of range")
-        return await assign(article_id, feats)
+        return await assign(article_id, feats, *rest)
 
     poller.linker.assign = assign_or_overflow
     for attempt in range(1, failures.GIVE_UP_AFTER + 1):
