@@ -10,7 +10,8 @@ timed from start to exit: this code with stories on (the default) and off, and t
 (``trafilatura.extract`` over the same pages, already in memory, in a process pool of the same
 size) is timed before and after and averaged; each configuration's ratio is its pages per second
 over plain extraction's. Only successful work counts: a run must store every page's article
-(extracted) and, with stories on, link every one, or the benchmark fails.
+(extracted) and, with stories on, this code must link every one, or the benchmark fails; the
+baseline, which gives up linking a few pages, is credited with the articles it linked only.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ def plain_seconds(corpus: Path, keys: list[tuple[str, str]], workers: int) -> fl
     return time.perf_counter() - start
 
 
-def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: int) -> float:
-    """Time ``newsloom poll --once`` of ``code`` over ``feed``; check every article was stored
-    (and linked, with stories on)."""
+def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: int, complete: bool) -> tuple[float, int]:
+    """Time ``newsloom poll --once`` of ``code`` over ``feed``: (seconds, articles done: stored, and
+    linked with stories on). Every article must be stored; with ``complete`` every one must be
+    linked too, else only the linked ones count (the baseline gives some up)."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         env = {**os.environ, "PYTHONPATH": str(code), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
@@ -66,9 +68,9 @@ def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: i
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT count(*) FROM articles WHERE extraction_status != 'pending'").fetchone()[0]
             linked = conn.execute("SELECT count(*) FROM articles WHERE linked_at IS NOT NULL").fetchone()[0]
-    if stored != expected or (stories and linked != expected):
+    if stored != expected or (stories and complete and linked != expected):
         raise SystemExit(f"{code}: {stored} of {expected} articles stored, {linked} linked: not counted as a run")
-    return seconds
+    return seconds, linked if stories else stored
 
 
 def main() -> None:
@@ -92,16 +94,16 @@ def main() -> None:
         runs = {}
         for name, code, stories in (("baseline, stories on", Path(old), True), ("ours, stories on", ROOT, True),
                                     ("baseline, stories off", Path(old), False), ("ours, stories off", ROOT, False)):
-            runs[name] = poll_seconds(code, feed, args.workers, stories, len(keys))
-            print(f"{name}: {len(keys) / runs[name]:.2f} pages/s", file=sys.stderr)
+            runs[name] = poll_seconds(code, feed, args.workers, stories, len(keys), complete=code == ROOT)
+            print(f"{name}: {runs[name][1] / runs[name][0]:.2f} pages/s ({runs[name][1]} of {len(keys)} done)", file=sys.stderr)
         plain.append(plain_seconds(corpus, keys, args.workers))
     plain_rate = len(keys) / (sum(plain) / len(plain))
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {len(keys)} pages, {args.workers} worker process(es), baseline {args.baseline_ref}")
-    print("| configuration | pages/s | ratio to plain extraction |\n|---|---|---|")
-    print(f"| plain `trafilatura.extract` pool (mean of before and after) | {plain_rate:.1f} | 1.00 |")
-    for name, seconds in runs.items():
-        rate = len(keys) / seconds
-        print(f"| `newsloom poll --once`, {name} | {rate:.2f} | {rate / plain_rate:.2f} |")
+    print("| configuration | pages done | pages/s | ratio to plain extraction |\n|---|---|---|---|")
+    print(f"| plain `trafilatura.extract` pool (mean of before and after) | {len(keys)} | {plain_rate:.1f} | 1.00 |")
+    for name, (seconds, done) in runs.items():
+        rate = done / seconds
+        print(f"| `newsloom poll --once`, {name} | {done} | {rate:.2f} | {rate / plain_rate:.2f} |")
 
 
 if __name__ == "__main__":
