@@ -144,6 +144,11 @@ async def test_three_replicas_share_300_feeds_and_survive_a_sigkill(empty_postgr
         "NEWSLOOM_FEED_CONCURRENCY": "10", "NEWSLOOM_HOST_CONCURRENCY": "16", "NEWSLOOM_ROBOTS_ENABLED": "false",
         "NEWSLOOM_LEASE_SECONDS": "16", "NEWSLOOM_TOTAL_TIMEOUT": "10", "NEWSLOOM_EXTRACT_TIMEOUT": "5",
         "NEWSLOOM_WEBHOOK_TIMEOUT": "5", "NEWSLOOM_WEBHOOK_RETRY_SCHEDULE": "[1, 1, 1]",
+        # Stories stay on (linking is one of the shared steps a SIGKILL must not break), without
+        # the e5 text encoder: 650 articles with one body text sit near every story's threshold, so
+        # the cascade would encode each of them and backfill their stories, which is about the
+        # encoder's cost on 2 cores, not about replicas.
+        "NEWSLOOM_STORY_TEXT_VECTORS": "false",
     }
     replicas = [ServiceProcess(empty_postgres, NEWSLOOM_USER_AGENT=f"replica-{n}", **env) for n in range(3)]
     engine = create_engine(empty_postgres)

@@ -71,7 +71,10 @@ async def test_three_outlets_two_languages_one_story_with_attribution(server, po
     listed = httpx.get(f"{api}/v1/articles", params={"story_id": bridge["id"]}).json()["items"]
     assert {a["id"] for a in listed} == {a["id"] for a in story["articles"]}
     joined = [a["similarity"] for a in listed if a["id"] != story["first_reported"]["id"]]
-    assert len(joined) == 2 and all(0.0 < value <= 1.0 for value in joined), joined  # the score it joined with, in 0..1
+    # The score it joined with, in 0..1; null for an article that started a strand merged in later
+    # (with two links in flight, a retelling can start its own story before the report it joins is linked).
+    assert len(joined) == 2 and any(value is not None for value in joined), joined
+    assert all(value is None or 0.0 < value <= 1.0 for value in joined), joined
 
     # Filters.
     def ids(**params) -> list[int]:

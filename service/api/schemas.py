@@ -138,7 +138,8 @@ class ArticleSummary(BaseModel):
     similarity: float | None = Field(
         default=None,
         description="Estimated Jaccard similarity (0..1) to duplicate_of, else the score (0..1) with which it joined its "
-        "story; null for the article that started its story.",
+        "story; null for an article that started a story: the first report, or the first article of a story merged "
+        "into this one later (``story.merged``).",
     )
     cites: list[CitationPublic] = Field(default_factory=list, description="Outlets this article attributes its report to.")
 
