@@ -38,9 +38,9 @@ from bench.stories_combiner import (  # noqa: E402
     FOLDS,
     REPEATS,
     best_threshold,
+    cached_pair_signals,
     fit_models,
     groups_of,
-    pair_signals,
     predict,
 )
 from bench.stories_crosslingual import fit as fit_logistic  # noqa: E402
@@ -93,13 +93,7 @@ def main() -> None:
     parser.add_argument("--signals", metavar="CACHE.npz")
     args = parser.parse_args()
     pairs = files.read_jsonl(Path(args.shared) / "corpus/crosslingual/pairs_dev.jsonl")
-    if args.signals and Path(args.signals).exists():
-        cached = np.load(args.signals)
-        raw, title_only = cached["raw"], cached["title_only"]
-    else:
-        raw, title_only = pair_signals(pairs)
-        if args.signals:
-            np.savez(args.signals, raw=raw, title_only=title_only)
+    raw, title_only = cached_pair_signals(pairs, args.signals)
     leads = {key: f"{fix_case(row.get('title') or '')}\n{row.get('text') or ''}"[:2000] for key, row in files.pair_articles(pairs).items()}
     langs = {key: row.get("lang") for key, row in files.pair_articles(pairs).items()}
     old = {key: old_entities(text) for key, text in leads.items()}
