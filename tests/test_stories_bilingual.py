@@ -6,6 +6,8 @@ the poller's client resolves those names to the test server through the service'
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -120,9 +122,14 @@ async def test_a_retelling_that_arrived_apart_is_merged_in_when_later_citations_
     async with _outlet_poller(server, settings, sessions, workers, everyone) as poller:
         refuse = crosslingual.Decision({"weights": [0, 0, 0], "intercept": 0, "threshold": 1.01})
         monkeypatch.setattr(crosslingual, "default_decision", lambda: refuse)
+        # Nor may the combined score join them in that round (whether it reaches the threshold
+        # depends on which of the two is linked first, with two links in flight).
+        params = poller.linker.params
+        poller.linker.params = dataclasses.replace(params, threshold=1.01, threshold_title=1.01)
         first_feeds = _serve(server, [reports["welt"], analysis, reports["ministers"]])
         await _poll(poller, sessions, first_feeds)
         monkeypatch.undo()
+        poller.linker.params = params
         before = _articles(api)
         german_story = before["welt"]["story_id"]
         assert before["analysis"]["story_id"] != german_story
