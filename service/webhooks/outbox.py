@@ -121,6 +121,26 @@ async def announce_story(session: AsyncSession, story: Story, event_type: str, a
     payload is the story as ``GET /v1/stories`` lists it. Only articles that are news to the
     subscriber (as for ``article.created``) cause events. Does not commit; returns the number of
     deliveries written."""
+    key = f"{event_type}:{story.id}" + (f":{article.id}" if event_type == "story.updated" else "")
+    return await _announce_story_event(session, event_type, story, article, key)
+
+
+async def announce_merge(session: AsyncSession, survivor: Story, merged_ids: list[int], article: Article) -> int:
+    """Write ``story.merged`` deliveries: ``article`` brought the stories ``merged_ids`` (now
+    deleted) into ``survivor``. Filtered and keyed as ``announce_story``; the payload is the
+    survivor as ``GET /v1/stories`` lists it plus ``merged_story_ids``. Does not commit; returns
+    the number of deliveries written."""
+    key = f"story.merged:{survivor.id}:" + ",".join(str(i) for i in sorted(merged_ids))
+    return await _announce_story_event(session, "story.merged", survivor, article, key, {"merged_story_ids": sorted(merged_ids)})
+
+
+async def _announce_story_event(
+    session: AsyncSession, event_type: str, story: Story, article: Article, key: str, extra: dict | None = None
+) -> int:
+    """The deliveries of one story event (``story.created``, ``story.updated``, ``story.merged``)
+    that ``article`` caused: the payload is ``story`` as ``GET /v1/stories`` lists it (plus
+    ``extra``), sent to every subscription of ``event_type`` that matches the story and for which
+    ``article`` is news; ``key`` dedups the event. Returns the number written."""
     subscribers = await _subscribers(session, event_type)
     if not subscribers:
         return 0
@@ -130,35 +150,11 @@ async def announce_story(session: AsyncSession, story: Story, event_type: str, a
         title=f"{story.title or ''}\n{article.title or ''}", text=article.text or "", languages=set(story.languages),
         outlets=set(view.outlets), feed_ids=feed_ids, outlet_count=story.outlet_count,
     )
-    payload = envelope(event_type, view.model_dump(mode="json"))
-    key = f"{event_type}:{story.id}" + (f":{article.id}" if event_type == "story.updated" else "")
+    payload = envelope(event_type, {**view.model_dump(mode="json"), **(extra or {})})
     written = 0
     for subscription in subscribers:
         if _is_news(subscription, article) and matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
             written += await _enqueue(session, subscription.id, event_type, key, payload) is not None
-    return written
-
-
-async def announce_merge(session: AsyncSession, survivor: Story, merged_ids: list[int], article: Article) -> int:
-    """Write ``story.merged`` deliveries: ``article`` brought the stories ``merged_ids`` (now
-    deleted) into ``survivor``. Filtered and keyed as ``announce_story``; the payload is the
-    survivor as ``GET /v1/stories`` lists it plus ``merged_story_ids``. Does not commit; returns
-    the number of deliveries written."""
-    subscribers = await _subscribers(session, "story.merged")
-    if not subscribers:
-        return 0
-    view = await story_view(session, survivor)
-    _outlet, feed_ids = await _article_facts(session, article)
-    candidate = Candidate(
-        title=f"{survivor.title or ''}\n{article.title or ''}", text=article.text or "", languages=set(survivor.languages),
-        outlets=set(view.outlets), feed_ids=feed_ids, outlet_count=survivor.outlet_count,
-    )
-    payload = envelope("story.merged", {**view.model_dump(mode="json"), "merged_story_ids": sorted(merged_ids)})
-    key = f"story.merged:{survivor.id}:" + ",".join(str(i) for i in sorted(merged_ids))
-    written = 0
-    for subscription in subscribers:
-        if _is_news(subscription, article) and matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
-            written += await _enqueue(session, subscription.id, "story.merged", key, payload) is not None
     return written
 
 
