@@ -57,7 +57,7 @@ def load_features(pairs: list[dict], cache: str | None) -> dict:
     feats = {}
     for start in range(0, len(rows), files.BATCH):
         chunk = rows[start : start + files.BATCH]
-        leads, _texts = encode_articles([(r.get("title"), r.get("text")) for r in chunk], texts=None)
+        leads, _texts = encode_articles([(r.get("title"), r.get("text")) for r in chunk], texts=None, langs=[r.get("lang") for r in chunk])
         for row, vector in zip(chunk, leads, strict=True):
             feats[str(row["id"])] = article_features(row.get("title"), row.get("text"), row.get("lang"), vector=vector, texts=None)
     if cache:

@@ -312,7 +312,8 @@ def test_shipped_combiner_matches_the_clusterer_threshold_and_ranks_sensibly():
     combiner = default_combiner()
     for lexical, text in ((0.3, 0.9), (None, 0.9), (0.3, None), (None, None)):
         same = combiner.score(Signals(lead=0.8, text=text, entities=0.6, lexical=lexical, length=7.0))
-        unrelated = combiner.score(Signals(lead=0.15, text=text and 0.7, entities=0.0, lexical=lexical and 0.0, length=7.0))
+        # vectors are centered per language: unrelated articles' cosines are near 0 (e5's raw ones near 0.8)
+        unrelated = combiner.score(Signals(lead=0.0, text=text and 0.0, entities=0.0, lexical=lexical and 0.0, length=7.0))
         assert same > Params().threshold > unrelated
     rising = [combiner.score(Signals(lead=x, text=0.5, entities=0.2, lexical=0.1, length=6.9)) for x in np.linspace(0, 1, 21)]
     assert all(b >= a for a, b in zip(rising, rising[1:]))  # the fit keeps similarity slopes non-negative
@@ -341,3 +342,21 @@ def test_story_text_centroid_is_kept_and_restarts_where_a_record_has_none_or_ano
     assert headline.text_vector is None and signals(headline, state).text is None
     unencoded = article_features(st.WELT_TITLE, st.WELT, "de", texts=None)  # no text encoder on this platform
     assert unencoded.text_vector is None and signals(unencoded, state).text is None
+
+
+def test_language_centering_removes_each_languages_mean_and_keeps_unit_rows():
+    from service.stories.representation import LanguageCentering, centering
+
+    shift = LanguageCentering({"languages": {"de": [0.6, 0.0, 0.0], "en": [0.0, 0.6, 0.0]}})
+    out = shift.center(np.array([[0.8, 0.6, 0.0], [0.6, 0.8, 0.0], [0.0, 0.0, 1.0]], dtype=np.float32), ["de", "en", None])
+    assert out.dtype == np.float32 and np.allclose(np.linalg.norm(out, axis=1), 1.0)
+    assert out[0] == pytest.approx([0.2 / np.hypot(0.2, 0.6), 0.6 / np.hypot(0.2, 0.6), 0.0], abs=1e-6)
+    assert out[1] == pytest.approx([0.6 / np.hypot(0.6, 0.2), 0.2 / np.hypot(0.6, 0.2), 0.0], abs=1e-6)
+    assert shift.mean(None) == pytest.approx([0.3, 0.3, 0.0]) and shift.mean("tr") == pytest.approx([0.3, 0.3, 0.0])
+    with pytest.raises(ValueError, match="shape"):
+        shift.center(np.ones((1, 4), dtype=np.float32), ["de"])
+    with pytest.raises(ValueError, match="one language per vector"):
+        shift.center(np.ones((2, 3), dtype=np.float32), ["de"])
+    assert centering("letters") is None  # an encoder without shipped means is used as it is
+    shipped = centering("multilingual-e5-small-q4")
+    assert shipped is not None and {"de", "en"} <= set(shipped.means) and shipped.mean("de").shape == (384,)

@@ -19,6 +19,7 @@ from service.stories.representation import (
     TEXT_VECTOR_CHARS,
     Encoder,
     default_encoder,
+    encode_centered,
     fix_case,
     representation_text,
     text_encoder,
@@ -97,33 +98,42 @@ _DEFAULT = object()
 
 
 def encode_articles(
-    items: list[tuple[str | None, str | None]], encoder: Encoder | None = None, texts: Encoder | None | object = _DEFAULT
+    items: list[tuple[str | None, str | None]],
+    encoder: Encoder | None = None,
+    texts: Encoder | None | object = _DEFAULT,
+    langs: list[str | None] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray | None]]:
-    """``items``: n (title, text) → (title + lead vectors: float32 array (n, dimension) of unit
-    rows; text vectors: n unit float32 arrays or None), see ``ArticleFeatures``. An article
+    """``items``: n (title, text) in ``langs`` (n ISO 639-1 codes or None; default all None) →
+    (title + lead vectors: float32 array (n, dimension) of unit rows; text vectors: n unit float32
+    arrays or None), see ``ArticleFeatures``; both centered per language
+    (``representation.LanguageCentering``). An article
     without body text (fewer than ``MIN_TEXT_WORDS`` words) gets no text vector: on headlines the
     text signal added nothing to story clustering (UCI dev slice, docs/benchmarks.md) and costs
     about 20 ms each. ``encoder`` defaults to ``default_encoder()``, ``texts`` (the text encoder)
     to ``text_encoder()``; None means no text vectors."""
     encoder = encoder or default_encoder()
-    leads = encoder.encode([representation_text(title, text) for title, text in items])
+    langs = langs if langs is not None else [None] * len(items)
+    leads = encode_centered(encoder, [representation_text(title, text) for title, text in items], langs)
     texts = text_encoder() if texts is _DEFAULT else texts
     out: list[np.ndarray | None] = [None] * len(items)
     bodied = [i for i, (_title, text) in enumerate(items) if has_body(text)]
     if texts is not None and bodied:
-        vectors = texts.encode([representation_text(items[i][0], items[i][1], TEXT_VECTOR_CHARS) for i in bodied])
+        vectors = encode_centered(
+            texts, [representation_text(items[i][0], items[i][1], TEXT_VECTOR_CHARS) for i in bodied], [langs[i] for i in bodied]
+        )
         for i, vector in zip(bodied, vectors, strict=True):
             out[i] = vector
     return leads, out
 
 
-def text_vector(title: str | None, text: str | None) -> np.ndarray | None:
-    """The text vector alone (see ``ArticleFeatures.text_vector``), for the linker's cascade, which
-    computes it only where it can change the decision: None without body text or text encoder."""
+def text_vector(title: str | None, text: str | None, lang: str | None = None) -> np.ndarray | None:
+    """The text vector alone (see ``ArticleFeatures.text_vector``; ``lang``: ISO 639-1 or None),
+    for the linker's cascade, which computes it only where it can change the decision: None
+    without body text or text encoder."""
     encoder = text_encoder()
     if encoder is None or not has_body(text):
         return None
-    return encoder.encode([representation_text(title, text, TEXT_VECTOR_CHARS)])[0]
+    return encode_centered(encoder, [representation_text(title, text, TEXT_VECTOR_CHARS)], [lang])[0]
 
 
 def has_body(text: str | None) -> bool:
@@ -150,7 +160,7 @@ def article_features(
     it."""
     rep = representation_text(title, text)
     if vector is None:
-        leads, text_vectors = encode_articles([(title, text)], encoder, texts)
+        leads, text_vectors = encode_articles([(title, text)], encoder, texts, [lang])
         vector, text_vector = leads[0], text_vectors[0]
     lead = f"{fix_case(title or '')}\n{text or ''}"[:2000]
     signature: list[int] = []

@@ -133,7 +133,7 @@ def features_stream(rows: list[dict], order: list[int], with_fingerprint: bool =
     is only arithmetic: no decision looks ahead)."""
     for start in range(0, len(order), BATCH):
         chunk = order[start : start + BATCH]
-        leads, texts = encode_articles([(rows[i].get("title"), rows[i].get("text")) for i in chunk])
+        leads, texts = encode_articles([(rows[i].get("title"), rows[i].get("text")) for i in chunk], langs=[rows[i].get("lang") for i in chunk])
         for i, vector, text_vector in zip(chunk, leads, texts, strict=True):
             row = rows[i]
             yield i, article_features(

