@@ -105,8 +105,8 @@ def encode_articles(
 ) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """``items``: n (title, text) in ``langs`` (n ISO 639-1 codes or None; default all None) →
     (title + lead vectors: float32 array (n, dimension) of unit rows; text vectors: n unit float32
-    arrays or None), see ``ArticleFeatures``; both centered per language
-    (``representation.LanguageCentering``). An article
+    arrays or None), see ``ArticleFeatures``; centered per language where ``centering.json`` has
+    means for the encoder (the text encoder's; ``representation.LanguageCentering``). An article
     without body text (fewer than ``MIN_TEXT_WORDS`` words) gets no text vector: on headlines the
     text signal added nothing to story clustering (UCI dev slice, docs/benchmarks.md) and costs
     about 20 ms each. ``encoder`` defaults to ``default_encoder()``, ``texts`` (the text encoder)
