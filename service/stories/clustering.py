@@ -332,10 +332,10 @@ def cascade_near(article: ArticleFeatures, candidates: list[StoryState], params:
     (|score with the text vector − score without|, the combiner's unit), so that a decision farther
     than it from the threshold is one the text vector almost never changes. Measured by
     ``bench/stories_names_cascade.py`` on the SemEval pairs, the margin taken on the training folds
-    of a grouped cross-validation and checked on the test folds (2026-12-02, vectors centered per
-    language): 0.217 (folds 0.189–0.244); e5 then flips 3.0 % of the decisions it skips (8 of 268
-    per shuffle; 12 of 268 at the earlier 0.18) and 60 % of the pairs' encodings are skipped
-    (pairs built to be similar; on a stream most articles have no story near the threshold)."""
+    of a grouped cross-validation and checked on the test folds (2026-12-02, text vectors centered
+    per language): 0.217 (folds 0.196–0.237); e5 then flips 3.0 % of the decisions it skips (7 of
+    231 per shuffle) and 59 % of the pairs' encodings are skipped (pairs built to be similar; on a
+    stream most articles have no story near the threshold at all)."""
     if not candidates:
         return []
     threshold = threshold_for(article, params)
