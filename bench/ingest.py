@@ -1,11 +1,12 @@
-"""End-to-end ingest speed with story linking, ours beside the code before issue 13, in one run.
+"""End-to-end ingest speed with story linking, ours beside an earlier revision, in one run.
 
-    python bench/ingest.py [--shared PATH] [--workers N] [--baseline-ref 2c92ac8] [--pages N]
+    python bench/ingest.py [--shared PATH] [--workers N] [--baseline-ref 1c2b1bc] [--pages N]
 
 A local HTTP server on 127.0.0.1 serves one RSS feed linking to the corpus pages of
 ``bench/extraction.py --poll`` (240: ``extraction`` and ``extraction-fundus``). For each
-configuration, ``newsloom poll --once`` runs in a subprocess on a fresh SQLite database and is
-timed from start to exit: this code with stories on (the default) and off, and the code of
+configuration, ``newsloom poll --once`` runs in a subprocess on a fresh SQLite database (made by
+``newsloom migrate``, the feed subscribed by ``newsloom feeds add``, both untimed) and is timed
+from start to exit, with that time split by the articles' timestamps (``Stages``): this code with stories on (the default) and off, and the code of
 ``--baseline-ref`` (extracted with ``git archive``) with stories on and off. Plain extraction
 (``trafilatura.extract`` over the same pages, already in memory, in a process pool of the same
 size) is timed before and after and averaged; each configuration's ratio is its pages per second
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,23 +63,48 @@ def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: i
                "NEWSLOOM_STORIES_ENABLED": "true" if stories else "false",
                "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
         cli = [sys.executable, "-m", "service.cli"]
+        subprocess.run([*cli, "migrate"], env=env, cwd=code, check=True, capture_output=True)
         subprocess.run([*cli, "feeds", "add", feed], env=env, cwd=code, check=True, capture_output=True)
+        started = datetime.now(UTC)
         start = time.perf_counter()
         subprocess.run([*cli, "poll", "--once", "--quiet"], env=env, cwd=code, check=True, capture_output=True, text=True)
         seconds = time.perf_counter() - start
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT count(*) FROM articles WHERE extraction_status != 'pending'").fetchone()[0]
             linked = conn.execute("SELECT count(*) FROM articles WHERE linked_at IS NOT NULL").fetchone()[0]
+            moments = conn.execute("SELECT min(fetched_at), max(fetched_at), max(linked_at) FROM articles").fetchone()
     if stored != expected or (stories and complete and linked != expected):
         raise SystemExit(f"{code}: {stored} of {expected} articles stored, {linked} linked: not counted as a run")
-    return seconds, linked if stories else stored
+    first, last, linked_last = (_utc(m) - started if m else None for m in moments)
+    stages = Stages(first.total_seconds(), (last - first).total_seconds(),
+                    (linked_last - last).total_seconds() if linked_last else None)
+    return seconds, linked if stories else stored, stages
+
+
+@dataclass
+class Stages:
+    """Where a run's time went, from the articles' timestamps: seconds from the start of ``poll
+    --once`` to the first page stored (process start, imports, worker start and warm-up, the first
+    fetch and extraction), from the first page stored to the last, and from the last page stored
+    to the last article linked (None with stories off; negative when linking ended first)."""
+
+    first_page: float
+    pages: float
+    linking_after: float | None
+
+
+def _utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", default=os.environ.get("NEWSLOOM_SHARED", str(ROOT.parent / "shared")))
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
-    parser.add_argument("--baseline-ref", default="2c92ac8", help="git revision of the code to compare with")
+    parser.add_argument("--baseline-ref", default="1c2b1bc",
+                        help="git revision of the code to compare with (default: main before the ingest-speed work of "
+                             "issue 13's last round; 2c92ac8 is the code before issue 13)")
     parser.add_argument("--pages", type=int, help="only the first N pages")
     args = parser.parse_args()
     from tests.corpus_feeds import rss
@@ -99,11 +126,14 @@ def main() -> None:
         plain.append(plain_seconds(corpus, keys, args.workers))
     plain_rate = len(keys) / (sum(plain) / len(plain))
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {len(keys)} pages, {args.workers} worker process(es), baseline {args.baseline_ref}")
-    print("| configuration | pages done | pages/s | ratio to plain extraction |\n|---|---|---|---|")
-    print(f"| plain `trafilatura.extract` pool (mean of before and after) | {len(keys)} | {plain_rate:.1f} | 1.00 |")
-    for name, (seconds, done) in runs.items():
+    print("| configuration | pages done | pages/s | ratio to plain extraction | s to first page stored | s first to last page "
+          "| s linking after last page |\n|---|---|---|---|---|---|---|")
+    print(f"| plain `trafilatura.extract` pool (mean of before and after) | {len(keys)} | {plain_rate:.1f} | 1.00 | | | |")
+    for name, (seconds, done, stages) in runs.items():
         rate = done / seconds
-        print(f"| `newsloom poll --once`, {name} | {done} | {rate:.2f} | {rate / plain_rate:.2f} |")
+        after = f"{stages.linking_after:.1f}" if stages.linking_after is not None else "–"
+        print(f"| `newsloom poll --once`, {name} | {done} | {rate:.2f} | {rate / plain_rate:.2f} | {stages.first_page:.1f} "
+              f"| {stages.pages:.1f} | {after} |")
 
 
 if __name__ == "__main__":
