@@ -316,22 +316,14 @@ class Poller:
         self, feed_ids: list[int] | None = None, on_page: Callable[[Article, PollReport], None] | None = None
     ) -> PollReport:
         """Process every due article page, ``page_concurrency`` at a time, until none is left (see
-        ``PageStep``), linking the completed articles into stories meanwhile (the linker's runner,
-        woken by each stored page, as in ``run``: its story assignments on the event loop overlap
-        the extractions in the workers), then the articles still unlinked. ``feed_ids`` restricts
-        the page work to articles first seen in those feeds (the linker takes every ready article)."""
-        pages_done = asyncio.Event()
-
-        async def pages() -> list[PollReport]:
-            try:
-                return await Runner(PageStep(self, feed_ids), self.sessions, self.settings.lease_seconds).drain(on_page, self._stop)
-            finally:
-                pages_done.set()
-
-        reports, _ = await asyncio.gather(pages(), self.linker.run(pages_done, self._links_due, self.settings.poll_tick))
+        ``PageStep``), then link the completed articles into stories. ``feed_ids`` restricts the page
+        work to articles first seen in those feeds. (In ``run`` the linker has a runner of its own, so
+        a slow page never delays the linking, and the events, of the articles finished before it.)"""
+        step = PageStep(self, feed_ids)
+        report = _total(await Runner(step, self.sessions, self.settings.lease_seconds).drain(on_page, self._stop))
         if not self.stopping:
             await self.linker.link_pending()
-        return _total(reports)
+        return report
 
     # -- loops ---------------------------------------------------------------------------------
 

@@ -3,8 +3,8 @@ in the worker pool, then, one article at a time under the story lock, link dupli
 story and record citations.
 
 Pipeline position: after ``store.record_extraction`` / ``record_page_failure`` (or ``store_entries``
-for entries without a page). ``Poller.process_pages`` runs ``Linker.run`` beside its pages, then
-``Linker.link_pending`` for the rest; ``Poller.run`` runs ``Linker.run`` beside the feed and page runners.
+for entries without a page). ``Poller.process_pages`` calls ``Linker.link_pending`` after its pages; ``Poller.run`` runs
+``Linker.run`` beside the feed and page runners.
 
 Concurrency: feature computation (the CPU-heavy part) runs in parallel in worker processes; the
 assignment step (a few indexed reads, a small numpy scoring, a few writes) runs in a transaction
