@@ -4,7 +4,9 @@
 
 A local HTTP server on 127.0.0.1 serves one RSS feed linking to the corpus pages of
 ``bench/extraction.py --poll`` (240: ``extraction`` and ``extraction-fundus``). For each
-configuration, ``newsloom poll --once`` runs in a subprocess on a fresh SQLite database (made by
+configuration, ``newsloom poll --once`` runs in a subprocess (``python -m service``, or ``python -m
+service.cli`` for code without ``service/__main__.py``: what each code's console script imports)
+on a fresh SQLite database (made by
 ``newsloom migrate``, the feed subscribed by ``newsloom feeds add``, both untimed) and is timed
 from start to exit, with that time split by the articles' timestamps (``Stages``): this code with stories on (the default) and off, and the code of
 ``--baseline-ref`` (extracted with ``git archive``) with stories on and off. Plain extraction
@@ -62,7 +64,9 @@ def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: i
                "NEWSLOOM_EXTRACT_WORKERS": str(workers), "NEWSLOOM_LOG_LEVEL": "WARNING",
                "NEWSLOOM_STORIES_ENABLED": "true" if stories else "false",
                "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
-        cli = [sys.executable, "-m", "service.cli"]
+        # as its `newsloom` console script runs it: code with a service/__main__.py is run by it
+        light = (code / "service" / "__main__.py").is_file()
+        cli = [sys.executable, "-m", "service" if light else "service.cli"]
         subprocess.run([*cli, "migrate"], env=env, cwd=code, check=True, capture_output=True)
         subprocess.run([*cli, "feeds", "add", feed], env=env, cwd=code, check=True, capture_output=True)
         started = datetime.now(UTC)
