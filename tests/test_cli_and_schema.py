@@ -159,3 +159,16 @@ async def test_poll_once_bars_end_at_their_totals_and_the_summary_counts_pages(s
     assert bars == {"feeds": (1, 1), "pages": (4, 4)}, run.stderr
     assert run.stdout == ("feeds polled: 1 (not modified: 0, failed: 1); new articles: 0; "
                           "pages: 4 (extracted: 3, failed: 1, to retry later: 0)\n")
+
+
+def test_the_entry_point_imports_nothing_until_called():
+    """A spawned worker first imports its parent's main module (the console script imports its entry
+    point's module): ``service.__main__`` must not pull in the command line, and ``python -m
+    service`` is the ``newsloom`` command."""
+    env = {"PATH": "/usr/bin:/bin"}
+    probe = "import sys, service.__main__; print(sorted(m for m in ('service.cli', 'sqlalchemy', 'pydantic') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"
+    usage = subprocess.run([sys.executable, "-m", "service", "--help"], env=env, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert usage.returncode == 0 and usage.stdout.startswith("usage: newsloom"), usage.stderr
