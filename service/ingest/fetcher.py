@@ -244,6 +244,9 @@ async def _one_hop(
                 raise RedirectError(url, f"HTTP {status} redirect without a Location header", status)
             return status, location
         if status == 304:
+            # A 304 has no body (RFC 9110 §15.4.5); reading its end lets the connection be reused
+            # instead of closed with the response.
+            await response.aread()
             return FetchResult(url, 304, response.headers, b"")
         if not 200 <= status < 300:
             retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
