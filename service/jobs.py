@@ -5,22 +5,18 @@ A *step* says how to claim its rows (``leases.claim``), how to handle one claime
 record when one fails or overruns its deadline. The ``Runner`` keeps up to ``step.concurrency``
 rows in flight at all times: as soon as one finishes its slot is claimed again (rows finished while
 a claim runs are claimed together, so a busy runner claims in batches and an idle one at once), so
-one slow row never holds up the others. A step may claim ahead (``step.claim_ahead`` rows beyond the free
-slots, kept ready and started as slots free), so a busy runner pays one claim per batch rather than
-one per few rows; a claim is made when no claimed row is left waiting. Rows carry a *key* (a host, a subscription): at most
-``step.per_key`` rows of one key are in flight (and as many again ready when claiming ahead; a
-ready row whose key is full waits while the others start), and a claim skips keys that are full, so
-a slow host or receiver occupies only its own slots. The leases of every row in flight or ready are
-renewed by one heartbeat (``leases.kept``). Each row gets its own deadline, ``DEADLINE_LEASES`` lease periods;
+one slow row never holds up the others. Rows carry a *key* (a host, a subscription): at most
+``step.per_key`` rows of one key are in flight, and a claim skips keys that are full, so a slow host
+or receiver occupies only its own slots. The leases of every row in flight are renewed by one
+heartbeat (``leases.kept``). Each row gets its own deadline, ``DEADLINE_LEASES`` lease periods;
 then it is cancelled and ``step.failed`` records why. The stages inside a row have tighter limits
 of their own (``total_timeout`` per request, ``extract_timeout`` per document, ``webhook_timeout``
 per delivery); the deadline is the backstop for a row that hangs anyway (a stuck database call, a
 bug), and it is long because a row may legitimately queue for its host's politeness gap or for a
-worker process. When the runner stops (``stop`` set) it claims nothing more, releases the rows
-claimed ahead and lets the rows in flight finish; if it is cancelled, the rows still in flight are
-cancelled and their leases released so another worker takes them at once: ownerless leases (story
-links) by the runner, leases with an owner by the process that owns them
-(``api.app.release_leases``).
+worker process. When the runner stops (``stop`` set) it claims nothing more and
+lets the rows in flight finish; if it is cancelled, the rows still in flight are cancelled and
+their leases released so another worker takes them at once: ownerless leases (story links) by
+the runner, leases with an owner by the process that owns them (``api.app.release_leases``).
 
 Idle, the runner waits for ``wake``, for ``stop``, for the step's next due row (``step.next_due``:
 a webhook retry due in 3 s is claimed within moments of its time) or ``tick`` seconds, whichever
@@ -67,8 +63,6 @@ class Step(Generic[Row, Result]):
     """Rows in flight at once."""
     per_key: int | None = None
     """Rows of one key in flight at once (None: no limit beyond ``concurrency``)."""
-    claim_ahead: int = 0
-    """Rows claimed beyond the free slots, started as slots free (0: claim only for free slots)."""
 
     def key(self, row: Row) -> str | None:
         """The group ``row`` counts against for ``per_key`` (a host, a subscription), or None."""
@@ -129,53 +123,22 @@ class Runner(Generic[Row, Result]):
     ) -> None:
         step = self.step
         in_flight: dict[asyncio.Task, Row] = {}
-        ready: list[Row] = []  # claimed ahead, waiting for a slot (and for a slot of their key)
-        keys: Counter[str] = Counter()  # rows in flight or ready, per key
-        running: Counter[str] = Counter()  # rows in flight, per key
+        keys: Counter[str] = Counter()
         held: list[Row] = []  # the rows whose leases the heartbeat renews (changes as rows come and go)
-        # Per key at most ``per_key`` rows in flight, and as many again ready when claiming ahead.
-        key_cap = (step.per_key or 0) * (2 if step.claim_ahead else 1)
 
         def room(key: str) -> int:
-            return key_cap - keys[key]
-
-        def start_ready() -> None:
-            for row in list(ready):
-                if len(in_flight) >= step.concurrency:
-                    return
-                key = step.key(row)
-                if key is not None and step.per_key and running[key] >= step.per_key:
-                    continue  # its key is full: it waits, the others start
-                ready.remove(row)
-                if key is not None:
-                    running[key] += 1
-                in_flight[asyncio.create_task(self._guarded(row), name=f"{step.name} {row.id}")] = row
-
-        def forget(row: Row, started: bool) -> None:
-            held.remove(row)
-            key = step.key(row)
-            if key is not None:
-                keys[key] -= 1
-                running[key] -= started
+            return (step.per_key or 0) - keys[key]
 
         async with leases.kept(self.sessions, step.model, held, step.owner, self.lease_seconds, until_column=step.until_column):
             try:
                 while True:
                     stopping = stop is not None and stop.is_set()
-                    if stopping and ready:  # claimed ahead, not started: another worker may take them now
-                        await self._release([row.id for row in ready])
-                        for row in ready:
-                            forget(row, started=False)
-                        ready.clear()
-                    start_ready()
                     rows, claim_failed = [], False
-                    if not stopping and len(in_flight) < step.concurrency:  # free slots, nothing ready fits
+                    if not stopping and len(in_flight) < step.concurrency:
                         if wake is not None:
                             wake.clear()
-                        free = step.concurrency - len(in_flight)
                         try:
-                            rows = await step.claim(max(free, free + step.claim_ahead - len(ready)),
-                                                    room if step.per_key else None)
+                            rows = await step.claim(step.concurrency - len(in_flight), room if step.per_key else None)
                         except Exception:
                             if wake is None:  # draining: the caller sees the error
                                 raise
@@ -187,8 +150,7 @@ class Runner(Generic[Row, Result]):
                             if key is not None:
                                 keys[key] += 1
                             held.append(row)
-                            ready.append(row)
-                        start_ready()
+                            in_flight[asyncio.create_task(self._guarded(row), name=f"{step.name} {row.id}")] = row
                     if not in_flight and (wake is None or stopping):
                         return
                     waiters: set[asyncio.Future] = set(in_flight)
@@ -206,19 +168,22 @@ class Runner(Generic[Row, Result]):
                             waiter.cancel()
                     for task in done & set(in_flight):
                         row = in_flight.pop(task)
-                        forget(row, started=True)
+                        held.remove(row)
+                        key = step.key(row)
+                        if key is not None:
+                            keys[key] -= 1
                         result = task.result()
                         if results is not None:
                             results.append(result)
                         if on_item is not None:
                             on_item(row, result)
             finally:
-                if in_flight or ready:  # cancelled (shutdown past its grace)
+                if in_flight:  # cancelled (shutdown past its grace)
                     for task in in_flight:
                         task.cancel()
                     await asyncio.gather(*in_flight, return_exceptions=True)
                     if step.owner is None:  # leases with an owner are released by owner (api.app.release_leases)
-                        await self._release([row.id for row in (*in_flight.values(), *ready)])
+                        await self._release([row.id for row in in_flight.values()])
 
     async def _idle_timeout(self, tick: float) -> float:
         """Seconds to wait before claiming again when nothing wakes the runner: until the step's
@@ -254,16 +219,13 @@ class Runner(Generic[Row, Result]):
             return None
 
     async def _release(self, ids: list[int]) -> None:
-        """Clear the leases of the rows ``ids`` (rows claimed ahead when stopping; ownerless rows
-        on cancellation)."""
+        """Clear the ownerless leases of the rows ``ids`` (on cancellation)."""
         step = self.step
         until = getattr(step.model, step.until_column)
-        held = [col(step.model.id).in_(ids), col(until).is_not(None)]
-        if step.owner is not None:  # still ours: a lease that lapsed and was taken over is left alone
-            held.append(col(step.model.lease_owner) == step.owner)
         try:
             async with self.sessions() as session:
-                await session.exec(sa.update(step.model).where(*held).values({step.until_column: None}))
+                await session.exec(sa.update(step.model).where(col(step.model.id).in_(ids), col(until).is_not(None))
+                                   .values({step.until_column: None}))
                 await session.commit()
         except Exception:
             log.warning("%s: releasing %d leases failed; they lapse after %g s", step.name, len(ids),

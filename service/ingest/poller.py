@@ -371,7 +371,6 @@ class FeedStep(Step[Feed, PollReport]):
         s = poller.settings
         self.poller, self.owner = poller, poller.owner
         self.concurrency, self.per_key = s.feed_concurrency, s.host_concurrency
-        self.claim_ahead = s.feed_concurrency  # one claim per batch of feeds, not per few 304s
 
     def key(self, feed: Feed) -> str:
         return host_key(feed.url)
