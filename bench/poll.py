@@ -19,7 +19,10 @@ other, and does both rounds:
 Only successful work counts: a contender whose round has any failed feed, or fewer stored or parsed
 entries than served, stops the run with the reason. Peak memory is the largest sum of resident set
 sizes over the contender's process tree (the process and its worker processes), sampled every
-50 ms by the parent with psutil. Prints Markdown for ``docs/benchmarks.md`` ("Polling").
+50 ms by the parent with psutil. CPU per feed is the CPU time (user + system) the contender's
+process tree used in the round over the feeds: on a machine shared with other work it moves far
+less than feeds/s, which follow the load of the moment. Prints Markdown for ``docs/benchmarks.md``
+("Polling").
 """
 
 from __future__ import annotations
@@ -98,11 +101,28 @@ def _expected(round_: int, feeds: int, entries: int) -> tuple[int, int]:
     return changed, changed * (entries // 2)
 
 
-def _report(round_: int, seconds: float, new_entries: int, args) -> None:
+def tree_cpu() -> float:
+    """CPU seconds (user + system) used so far by this process and its live descendants (the
+    worker processes)."""
+    import psutil
+
+    me = psutil.Process()
+    total = 0.0
+    for process in [me, *me.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _report(round_: int, seconds: float, cpu: float, new_entries: int, args) -> None:
+    """``seconds``: the round's wall time; ``cpu``: the CPU seconds the contender's process tree used in it."""
     changed, served = _expected(round_, args.feeds, args.entries)
     if new_entries != served:
         raise SystemExit(f"round {round_}: {new_entries} new entries stored or parsed, {served} served")
-    print(json.dumps({"round": round_, "seconds": seconds, "new_entries": new_entries}), flush=True)
+    print(json.dumps({"round": round_, "seconds": seconds, "cpu": cpu, "new_entries": new_entries}), flush=True)
     if round_ == 1:
         sys.stdin.readline()  # the parent switches the server to round 2
 
@@ -139,14 +159,14 @@ async def _newsloom(args, urls: list[str], folder: Path) -> None:
                 async with sessions() as session:  # every feed due again (not timed)
                     await session.exec(sa.update(Feed).values(next_poll_at=utcnow()))
                     await session.commit()
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), tree_cpu()
             report = await poller.poll_due_feeds()
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, tree_cpu() - cpu
             if report.feeds_failed or report.feeds_polled != len(urls):
                 async with sessions() as session:
                     errors = (await session.exec(sa.select(Feed.last_error).where(Feed.consecutive_failures > 0).limit(3))).all()
                 raise SystemExit(f"newsloom round {round_}: {report}; e.g. {errors}")
-            _report(round_, seconds, report.articles_new, args)
+            _report(round_, seconds, cpu, report.articles_new, args)
     workers.close()
     await engine.dispose()
 
@@ -169,12 +189,12 @@ async def _bare(args, urls: list[str]) -> None:
             return len(feedparser.parse(response.content).entries)
 
         for round_ in (1, 2):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), tree_cpu()
             counts = await asyncio.gather(*(one(url) for url in urls))
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, tree_cpu() - cpu
             # New entries: the round-2 documents repeat half of their round-1 entries.
             new = sum(counts) if round_ == 1 else sum(counts) - sum(args.entries - args.entries // 2 for c in counts if c)
-            _report(round_, seconds, new, args)
+            _report(round_, seconds, cpu, new, args)
 
 
 def _reader(args, urls: list[str], folder: Path) -> None:
@@ -185,13 +205,13 @@ def _reader(args, urls: list[str], folder: Path) -> None:
         reader.add_feed(url)
     for round_ in (1, 2):
         before = reader.get_entry_counts().total
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), tree_cpu()
         reader.update_feeds(scheduled=False, workers=args.concurrency)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, tree_cpu() - cpu
         broken = list(reader.get_feeds(broken=True, limit=3))
         if broken:
             raise SystemExit(f"reader round {round_}: feeds failed, e.g. {[(f.url, str(f.last_exception)) for f in broken]}")
-        _report(round_, seconds, reader.get_entry_counts().total - before, args)
+        _report(round_, seconds, cpu, reader.get_entry_counts().total - before, args)
     reader.close()
 
 
@@ -289,6 +309,7 @@ def main() -> None:
     server = context.Process(target=_serve, args=(sock, args.entries, round_value), daemon=True)
     server.start()
     results = {}
+    load_before = os.getloadavg()[0]
     try:
         for name in args.contenders.split(","):
             results[name] = contend(name, args, round_value)
@@ -296,19 +317,23 @@ def main() -> None:
         server.terminate()
     changed, _ = _expected(2, args.feeds, args.entries)
     print(f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, Python "
-          f"{platform.python_version()}, load average {os.getloadavg()[0]:.1f}; {args.feeds} feeds on 127.0.0.1, "
+          f"{platform.python_version()}, load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after; "
+          f"{args.feeds} feeds on 127.0.0.1, "
           f"{args.entries} entries each; round 2: {changed} changed, the rest 304; concurrency {args.concurrency}.\n")
-    print("| contender | round 1 feeds/s | round 2 feeds/s | new entries (1 / 2) | peak RSS, process tree |\n|---|---|---|---|---|")
+    print("| contender | round 1 feeds/s | round 2 feeds/s | CPU ms per feed (1 / 2) | new entries (1 / 2) "
+          "| peak RSS, process tree |\n|---|---|---|---|---|---|")
     for name, r in results.items():
         one, two = r["rounds"]
         print(f"| {name} | {args.feeds / one['seconds']:.0f} | {args.feeds / two['seconds']:.0f} | "
+              f"{1000 * one['cpu'] / args.feeds:.1f} / {1000 * two['cpu'] / args.feeds:.1f} | "
               f"{one['new_entries']} / {two['new_entries']} | {r['peak_rss'] / 2**20:.0f} MiB |")
     if "newsloom" in results:
         ours = results["newsloom"]["rounds"]
         for peer in [n for n in results if n != "newsloom"]:
             theirs = results[peer]["rounds"]
-            print(f"\nNewsloom / {peer}: round 1 **{theirs[0]['seconds'] / ours[0]['seconds']:.2f}**, "
-                  f"round 2 **{theirs[1]['seconds'] / ours[1]['seconds']:.2f}**")
+            print(f"\nNewsloom / {peer}: feeds/s round 1 **{theirs[0]['seconds'] / ours[0]['seconds']:.2f}**, "
+                  f"round 2 **{theirs[1]['seconds'] / ours[1]['seconds']:.2f}**; feeds per CPU second round 1 "
+                  f"{theirs[0]['cpu'] / ours[0]['cpu']:.2f}, round 2 {theirs[1]['cpu'] / ours[1]['cpu']:.2f}")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     # Not due until the lease would expire: the poller loop must not poll it while we ingest.
     feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:
-        await poller.ingest(feed.id, result, parsed=parsed)
+        await poller.ingest(feed, result, parsed=parsed)
         await session.refresh(feed)
     return feed, created
 

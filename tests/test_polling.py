@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import sqlalchemy as sa
+
+from service.ingest import store
 from service.models import Article, Entry, utcnow
 from tests.ingest_helpers import api_client, count, feed_api, feed_row, make_due, subscribe
 from tests.server import Route
@@ -96,10 +99,27 @@ async def test_304_costs_no_parse_and_no_writes_beyond_bookkeeping(bug_cases, se
     await poller.poll_due_feeds()
     entries, arts = await count(sessions, Entry), await count(sessions, Article)
     await make_due(sessions, feed_id)
-    report = await poller.poll_due_feeds()
+    before = await feed_row(sessions, feed_id)
+    async with sessions() as session:
+        (feed,) = await store.claim_due_feeds(session, poller.owner, poller.settings.lease_seconds, 1)
+        engine = session.bind.sync_engine
+    statements: list[str] = []
+
+    def counted(conn, cursor, statement, *args) -> None:
+        statements.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", counted)
+    try:
+        report = await poller.poll_feed(feed)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", counted)
     assert report.feeds_not_modified == 1 and report.articles_new == 0
+    # The feed as claimed is enough: one UPDATE books the poll (bookkeeping, schedule, lease).
+    assert len(statements) == 1 and statements[0].startswith("UPDATE feeds"), statements
     assert (await count(sessions, Entry), await count(sessions, Article)) == (entries, arts)
-    assert (await feed_row(sessions, feed_id)).last_status == 304
+    after = await feed_row(sessions, feed_id)
+    assert (after.last_status, after.etag, after.lease_until, after.state) == (304, '"x"', None, "active")
+    assert after.last_polled_at > before.last_polled_at and after.next_poll_at > utcnow()
 
 
 async def test_bl25_retry_after_holds_the_whole_host_then_backoff_with_jitter(bug_cases, server, poller, sessions, settings):
@@ -226,7 +246,6 @@ async def test_storing_a_feed_document_takes_the_same_number_of_statements_whate
     entries whose GUID changed; and the rows are right."""
     import sqlalchemy as sa
 
-    from service.ingest import store
     from service.models import Feed, Outlet
 
     async with sessions() as session:

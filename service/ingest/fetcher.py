@@ -129,7 +129,10 @@ def create_client(
         write=settings.read_timeout,
         pool=settings.total_timeout,
     )
-    limits = httpx.Limits(max_connections=max(100, settings.global_concurrency), max_keepalive_connections=20)
+    # As many idle connections kept as requests may be in flight: with fewer, a busy poller closes
+    # and reopens connections (each through the SSRF guard) to the hosts it polls all the time.
+    limits = httpx.Limits(max_connections=max(100, settings.global_concurrency),
+                          max_keepalive_connections=max(20, settings.global_concurrency))
     backend = GuardedBackend(allow_private=settings.allow_private_networks, resolver=resolver or system_resolver, trusted=trusted)
     return httpx.AsyncClient(
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": BoundedDecoder.ACCEPT_ENCODING},
@@ -241,6 +244,9 @@ async def _one_hop(
                 raise RedirectError(url, f"HTTP {status} redirect without a Location header", status)
             return status, location
         if status == 304:
+            # A 304 has no body (RFC 9110 §15.4.5); reading its end lets the connection be reused
+            # instead of closed with the response.
+            await response.aread()
             return FetchResult(url, 304, response.headers, b"")
         if not 200 <= status < 300:
             retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None

@@ -138,7 +138,7 @@ class Poller:
             await self._fetch_failed(feed, exc)
             report.feeds_failed = 1
             return report
-        return await self.ingest(feed.id, result, report)
+        return await self.ingest(feed, result, report)
 
     async def fetch_feed(self, url: str, etag: str | None = None, last_modified: str | None = None) -> FetchResult:
         """GET a feed document with this poller's limits and politeness. Raises ``FetchError``."""
@@ -155,40 +155,47 @@ class Poller:
         return result
 
     async def ingest(
-        self, feed_id: int, result: FetchResult, report: PollReport | None = None, parsed: ParsedFeed | None = None
+        self, feed: Feed, result: FetchResult, report: PollReport | None = None, parsed: ParsedFeed | None = None
     ) -> PollReport:
-        """Parse (in a worker process) and store a fetched feed document for feed ``feed_id`` and
-        book the poll: 304 and byte-identical 200 bodies cost no parse and no writes beyond the
-        poll bookkeeping; a permanent redirect (301/308 only) moves the feed's URL once the target
-        answered. ``parsed``: the document already parsed (``parse_feed``; subscribing does), not
-        parsed again. Never raises for a bad document."""
+        """Parse (in a worker process) and store a fetched feed document for ``feed`` (the row as
+        claimed, or as just subscribed) and book the poll: a 304 or a byte-identical 200 body costs
+        no parse and one UPDATE (``store.record_unchanged``); a permanent redirect (301/308 only)
+        moves the feed's URL once the target answered. ``parsed``: the document already parsed
+        (``parse_feed``; subscribing does), not parsed again. Never raises for a bad document."""
         report = report or PollReport(feeds_polled=1)
         s = self.settings
         digest = None
-        async with self.sessions() as session:
-            current = await session.get(Feed, feed_id)
-            previous_hash = current.content_hash if current else None
+        headers = {k: result.headers[k] for k in ("etag", "last-modified", "cache-control") if k in result.headers}
         if not result.not_modified:
             digest = hashlib.sha256(result.body).hexdigest()
-            if parsed is None and digest != previous_hash:
+            if parsed is None and digest != feed.content_hash:
                 try:
                     parsed = await self.workers.run(
                         parse_feed, result.body, result.url, result.headers.get("content-type"), s.max_feed_entries
                     )
                 except (FeedParseError, WorkerError) as exc:
-                    await self._feed_failed(feed_id, str(exc), result.status)
+                    await self._feed_failed(feed.id, str(exc), result.status)
                     metrics.POLLS.labels("failed").inc()
-                    log.info("feed %s failed: %s", feed_id, exc)
+                    log.info("feed %s failed: %s", feed.id, exc)
                     report.feeds_failed = 1
                     return report
+        if parsed is None and not result.permanent_url:
+            async with self.sessions() as session:
+                booked = await store.record_unchanged(session, feed, s, result.status, headers)
+                await session.commit()
+            if booked:
+                metrics.POLLS.labels("not_modified").inc()
+                report.feeds_not_modified = 1
+                log.info("feed %s polled: HTTP %s, not modified", feed.id, result.status)
+                return report
         async with self.sessions() as session:
-            current = await session.get(Feed, feed_id)
+            current = await session.get(Feed, feed.id)
             if current is None:  # deleted while we were fetching
                 return report
             outlet_id = None
             if parsed is not None:
                 outlet_id = await store.outlet_for(session, parsed.site_url or current.url)
-                new_ids = await store.store_entries(session, current, parsed)
+                new_ids = await store.store_entries(session, current, parsed, outlet_id)
                 report.articles_new = len(new_ids)
                 events = await self._announce(session, new_ids)
             else:
@@ -196,14 +203,13 @@ class Poller:
                 events = 0
             moved = result.permanent_url
             if moved and await store.move_feed(session, current, moved):
-                log.info("feed %s moved permanently to %s", feed_id, current.url)
-            headers = {k: result.headers[k] for k in ("etag", "last-modified", "cache-control") if k in result.headers}
-            store.record_feed_success(current, s, result.status, parsed, headers, outlet_id, digest if parsed else previous_hash)
+                log.info("feed %s moved permanently to %s", feed.id, current.url)
+            store.record_feed_success(current, s, result.status, parsed, headers, outlet_id, digest if parsed else current.content_hash)
             await session.commit()
         self._articles_settled(events)
         metrics.POLLS.labels("ok" if parsed is not None else "not_modified").inc()
         metrics.ARTICLES_CREATED.inc(report.articles_new)
-        log.info("feed %s polled: HTTP %s, %d new articles", feed_id, result.status, report.articles_new)
+        log.info("feed %s polled: HTTP %s, %d new articles", feed.id, result.status, report.articles_new)
         if report.articles_new:
             self._pages_due.set()
         return report

@@ -63,8 +63,10 @@ def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
     return min(moment, now) if moment else None
 
 
-async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -> list[int]:
+async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed, outlet_id: int | None = None) -> list[int]:
     """Store the entries of ``parsed`` not seen before in ``feed``; return the new articles' ids.
+    ``outlet_id``: the outlet of the document's site (``outlet_for(parsed.site_url or feed.url)``),
+    looked up when not given.
 
     Identity (``entries.entry_key``): the GUID, else the link, else title and date. An entry already
     stored for this feed updates its article when its title or summary was edited (only from the
@@ -84,7 +86,8 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed) -
     one executemany UPDATE of the edited articles and one of the re-keyed entries.
     """
     now = utcnow()
-    outlet_id = await outlet_for(session, parsed.site_url or feed.url)
+    if outlet_id is None:
+        outlet_id = await outlet_for(session, parsed.site_url or feed.url)
     entries: list[ParsedEntry] = []
     seen: set[str] = set()
     for entry in parsed.entries:
@@ -357,7 +360,8 @@ def record_feed_success(
     outlet_id: int | None = None, content_hash: str | None = None,
 ) -> None:
     """Book a successful poll on ``feed`` and release its lease: a 200 with a parsed document, a 304,
-    or a 200 whose body is byte-identical to the last one (``parsed`` None for both).
+    or a 200 whose body is byte-identical to the last one (``parsed`` None for both; those are
+    booked with one statement by ``record_unchanged`` when the feed is as claimed).
 
     Validators are updated from every response that carries them, 200 or 304 (RFC 9110 §13.1;
     a 304 may bring a new ETag), and kept when a response omits them. The next poll is scheduled by
@@ -373,22 +377,57 @@ def record_feed_success(
         feed.state = FeedState.active
     feed.etag = headers.get("etag") or feed.etag
     feed.last_modified = headers.get("last-modified") or feed.last_modified
-    dates: list[datetime | None] = []
     if parsed is not None:
         feed.title = feed.title or parsed.title  # a title the user gave (OPML import) wins
         feed.site_url = parsed.site_url or feed.site_url
         feed.outlet_id = outlet_id or feed.outlet_id
         feed.last_error = parsed.warning
         feed.content_hash = content_hash
-        dates = [e.published_at or e.updated_at for e in parsed.entries]
     elif status != 304:
         feed.last_error = None
-    feed.poll_interval = feed.poll_interval_override or schedule.next_interval(
+    feed.poll_interval = _next_interval(feed, settings, now, headers, parsed)
+    feed.next_poll_at = now + timedelta(seconds=feed.poll_interval)
+    leases.release(feed)
+
+
+def _next_interval(feed: Feed, settings: Settings, now: datetime, headers: dict[str, str], parsed: ParsedFeed | None) -> int:
+    """Seconds until ``feed``'s next poll after a successful one at ``now``: the user's override,
+    else ``schedule.next_interval`` from the document's entry dates and ttl (none for ``parsed``
+    None) and the response's Cache-Control ``headers``."""
+    dates = [e.published_at or e.updated_at for e in parsed.entries] if parsed is not None else []
+    return feed.poll_interval_override or schedule.next_interval(
         settings, entry_dates=dates, now=now, max_age=schedule.cache_max_age(headers.get("cache-control")),
         ttl=parsed.ttl if parsed else None, current=feed.poll_interval,
     )
-    feed.next_poll_at = now + timedelta(seconds=feed.poll_interval)
-    leases.release(feed)
+
+
+async def record_unchanged(session: AsyncSession, feed: Feed, settings: Settings, status: int, headers: dict[str, str]) -> bool:
+    """Book a poll that brought nothing new — a 304, or a 200 whose body is byte-identical to the
+    last one parsed — on the claimed ``feed`` with one UPDATE, as ``record_feed_success`` would with
+    ``parsed`` None, releasing its lease. ``headers``: the response's ``etag``, ``last-modified`` and
+    ``cache-control`` (lower-case names), those present.
+
+    ``feed`` is the row as claimed: the interval is computed from its ``poll_interval`` and
+    ``poll_interval_override``. When the override changed since the claim (a user's edit), or the
+    feed is gone, nothing is written and False is returned: the caller books the poll from the
+    current row. A paused feed stays paused. Does not commit."""
+    now = utcnow()
+    interval = _next_interval(feed, settings, now, headers, None)
+    table = Feed.__table__
+    values = {
+        "last_polled_at": now, "last_status": status, "consecutive_failures": 0,
+        "state": sa.case((table.c.state == FeedState.paused.value, table.c.state), else_=sa.literal(FeedState.active.value)),
+        "poll_interval": interval, "next_poll_at": now + timedelta(seconds=interval), "lease_owner": None, "lease_until": None,
+    }
+    values |= {column: headers[name] for name, column in (("etag", "etag"), ("last-modified", "last_modified")) if headers.get(name)}
+    if status != 304:
+        values["last_error"] = None
+    result = await session.exec(
+        sa.update(table)  # the table, not the model: no ORM synchronisation, so one statement
+        .where(table.c.id == feed.id, table.c.poll_interval_override.is_not_distinct_from(feed.poll_interval_override))
+        .values(values)
+    )
+    return result.rowcount == 1
 
 
 def record_feed_failure(
