@@ -31,7 +31,7 @@ from service.config import Settings, get_settings
 from service.db import alembic_config, create_engine, migrate_async, session_factory
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
-from service.ingest.workers import WorkerPool
+from service.ingest.workers import service_pool
 from service.models import Article, Delivery, Feed
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
@@ -61,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(engine)
     client = create_client(settings)
-    workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+    workers = service_pool(settings)
     webhook_client = create_webhook_client(settings)
     app.state.poller = app.state.delivery = None
     stop = asyncio.Event()

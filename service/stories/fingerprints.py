@@ -21,7 +21,7 @@ import re
 import numpy as np
 from datasketch import MinHash
 
-from service.ingest.extractor import content_hash
+from service.ingest.extracted import content_hash
 
 __all__ = ["BANDS", "ROWS", "NEAR_DUPLICATE_JACCARD", "content_hash", "minhash_signature", "band_keys", "jaccard"]
 
