@@ -19,11 +19,12 @@ import pkgutil
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
-from service.config import Settings
+if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
+    from service.config import Settings
 
 T = TypeVar("T")
 
