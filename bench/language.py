@@ -5,11 +5,9 @@ revision, in one run.
 
 Each contender extracts all 240 pages of ``bench/ingest.py`` (``extraction`` and
 ``extraction-fundus``) in a subprocess of its own and reports, per page, the article's
-``language`` and ``language_confidence`` (None: declared by the page, not identified) and the
-contender's peak RSS after the extraction modules and the language identifier are loaded (before
-any page). The fundus pages' truth is their country (``de``: German; ``uk``, ``us``: English);
+``language`` and ``language_confidence`` (None: declared by the page, not identified). The fundus pages' truth is their country (``de``: German; ``uk``, ``us``: English);
 the other pages have none, so they are compared between contenders. Prints Markdown for
-``docs/benchmarks.md`` ("Memory").
+``docs/benchmarks.md`` ("Memory"; the memory itself is ``bench/memory.py``'s).
 """
 
 from __future__ import annotations
@@ -31,14 +29,9 @@ FUNDUS_TRUTH = {"de": "de", "uk": "en", "us": "en"}
 
 def _languages() -> None:
     """In the contender's process (its code first on ``PYTHONPATH``): read {key: page file} from
-    stdin, print {"rss_mib": …, "pages": {key: [language, confidence]}}."""
-    import resource
-
-    from service.ingest import language
+    stdin, print {key: [language, confidence]}."""
     from service.ingest.extractor import ExtractionError, extract_article
 
-    language.identify("warm up the language identifier with a sentence of ordinary words")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     pages = {}
     for key, path in json.load(sys.stdin).items():
         html = gzip.decompress(Path(path).read_bytes())
@@ -48,7 +41,7 @@ def _languages() -> None:
             pages[key] = [None, None]
             continue
         pages[key] = [article.language, article.language_confidence]
-    print(json.dumps({"rss_mib": rss, "pages": pages}))
+    print(json.dumps(pages))
 
 
 def main() -> None:
@@ -74,22 +67,20 @@ def main() -> None:
                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": code}, cwd=code)
             runs[name] = json.loads(out.stdout)
     (base_name, base), (ours_name, ours) = runs.items()
-    keys = list(ours["pages"])
+    keys = list(ours)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load}, {len(keys)} corpus pages")
-    print("| code | RSS with extraction and language identifier loaded (MiB) | fundus pages right (of 104) "
-          "| language identified (not declared) | same language as the baseline |\n|---|---|---|---|---|")
+    print("| code | fundus pages right (of 104) | language identified (not declared) | same language as the baseline |"
+          "\n|---|---|---|---|")
     fundus = [k for k in keys if k.startswith("extraction-fundus/")]
-    for name, run in runs.items():
-        pages = run["pages"]
+    for name, pages in runs.items():
         right = sum(pages[k][0] == FUNDUS_TRUTH[k.split("/")[1]] for k in fundus)
         identified = sum(pages[k][1] is not None for k in keys)
-        same = sum(pages[k][0] == base["pages"][k][0] for k in keys)
-        print(f"| {name} | {run['rss_mib']:.0f} | {right} | {identified} | {same} |")
-    for key in keys:
-        if ours["pages"][key] != base["pages"][key] and (ours["pages"][key][0] != base["pages"][key][0]
-                                                        or None in (ours["pages"][key][1], base["pages"][key][1])):
-            print(f"- `{key}`: {base_name} {base['pages'][key]}, {ours_name} {ours['pages'][key]}")
+        same = sum(pages[k][0] == base[k][0] for k in keys)
+        print(f"| {name} | {right} | {identified} | {same} |")
+    for key in keys:  # a different language, or identified by one and declared for the other
+        if ours[key][0] != base[key][0] or (ours[key][1] is None) != (base[key][1] is None):
+            print(f"- `{key}`: {base_name} {base[key]}, {ours_name} {ours[key]}")
 
 
 if __name__ == "__main__":

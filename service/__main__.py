@@ -2,7 +2,7 @@
 
 ``service.cli`` (the web stack, SQLAlchemy, the pollers) is imported when the command runs, not
 when this module is imported: multiprocessing's ``spawn`` makes every worker process import its
-parent's main module again, and a worker that imported ``service.cli`` would carry about 45 MiB of
+parent's main module again, and a worker that imported ``service.cli`` would carry about 40 MiB of
 modules it never uses (``docs/operations.md``, "Memory"). Multiprocessing skips a main module
 named ``__main__`` (``python -m service``) altogether, and the console script's one import is this
 module's.
