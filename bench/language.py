@@ -54,14 +54,13 @@ def main() -> None:
         _languages()
         return
     sys.path.insert(0, str(ROOT))
-    from bench.ingest import _pages
+    from bench.ingest import _pages, export_revision
 
     corpus = Path(args.shared) / "corpus"
     files = {f"{group}/{key}": str(corpus / group / "html" / f"{key}.html.gz") for group, key in _pages(corpus, None)}
     runs = {}
     with tempfile.TemporaryDirectory() as old:
-        archive = subprocess.run(["git", "archive", args.baseline_ref], cwd=ROOT, check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        export_revision(args.baseline_ref, old)
         for name, code in ((f"baseline ({args.baseline_ref})", old), ("ours", str(ROOT))):
             out = subprocess.run([sys.executable, __file__, "--contender"], input=json.dumps(files), check=True,
                                  capture_output=True, text=True, env={**os.environ, "PYTHONPATH": code}, cwd=code)

@@ -180,15 +180,14 @@ def main() -> None:
     parser.add_argument("--baseline-ref", default="1c2b1bc", help="git revision of the code to compare with")
     parser.add_argument("--hide", nargs="*", default=[], help="distributions this code's run cannot import")
     args = parser.parse_args()
-    from bench.ingest import _pages
+    from bench.ingest import _pages, export_revision
     from tests.corpus_feeds import rss
     from tests.server import TestServer
 
     corpus = Path(args.shared) / "corpus"
     keys = _pages(corpus, args.pages)
     with tempfile.TemporaryDirectory() as old, TestServer(corpus) as server:
-        archive = subprocess.run(["git", "archive", args.baseline_ref], cwd=ROOT, check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        export_revision(args.baseline_ref, old)
         feeds = []
         for f in range(args.feeds):
             items = [{"title": f"{group} {key}", "link": server.url(f"/corpus/{group}/html/{key}.html")}
