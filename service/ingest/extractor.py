@@ -36,7 +36,9 @@ from copy import deepcopy
 from types import SimpleNamespace
 
 import trafilatura
+from justext.utils import get_stoplist, get_stoplists
 from lxml.etree import XPath
+from trafilatura import external
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import normalize_authors
 from trafilatura.utils import load_html, trim
@@ -48,6 +50,23 @@ from service.ingest.extracted import ExtractedArticle, ExtractionError, content_
 from service.ingest.language import choose_language, identify
 from service.ingest.text import html_to_text, normalize_text
 from service.ingest.walls import SHORT_WORDS, detect_wall, is_full_article, strip_wall_wording, without_walls
+
+
+class AllStopWords:
+    """jusText's stop words of every language, read from its lists each time this is iterated.
+
+    trafilatura's jusText fallback, for a page whose language it is not told, classifies paragraphs
+    by these words (``trafilatura.external.JT_STOPLIST``). trafilatura builds them as a tuple on
+    first use, and jusText keeps a lower-cased frozenset made from it (``define_stoplist``,
+    cached): two copies, 17 MiB of a worker. With this in ``JT_STOPLIST`` only the frozenset is
+    kept: the same words, so the same extraction (``tests/test_extraction.py``)."""
+
+    def __iter__(self):
+        for language in sorted(get_stoplists()):
+            yield from get_stoplist(language)
+
+
+external.JT_STOPLIST = AllStopWords()
 
 
 def flatten_lists_in_cells(tree) -> None:
