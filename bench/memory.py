@@ -2,7 +2,7 @@
 a baseline revision, in one run.
 
     python bench/memory.py [--shared PATH] [--feeds 4] [--pages 240] [--stories] [--workers N]
-                           [--baseline-ref 1c2b1bc] [--hide py3langid ...]
+                           [--baseline-ref 1c2b1bc] [--hide py3langid ...] [--absent rich pygments ...]
 
 A local HTTP server on 127.0.0.1 (``tests.server.TestServer``) serves ``--feeds`` RSS feeds that
 link, between them, to the first ``--pages`` corpus pages of ``bench/ingest.py`` (``extraction``
@@ -17,7 +17,10 @@ subscription to the end. A run that does not store every article fails the bench
 Both contenders run with this interpreter and its packages. ``--hide NAME`` makes the distribution
 ``NAME`` unimportable for this code's run (a module of that name that raises ImportError, first
 on ``PYTHONPATH``), as a fresh install of this code, which no longer depends on it, would have it:
-trafilatura imports py3langid, and numpy with it, whenever it is installed.
+trafilatura imports py3langid, and numpy with it, whenever it is installed. ``--absent NAME``
+hides ``NAME`` from both runs: a distribution that only the test extra installs, which an
+installation of either code does not have but which a library imports when it finds it (httpx
+imports rich and pygments, 5 MiB in each process, for its command line).
 
 Prints Markdown for ``docs/benchmarks.md`` ("Memory"): per contender, the peak RSS and the peak
 PSS (proportional set size: pages shared between processes divided among them) of each process
@@ -179,6 +182,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, help="NEWSLOOM_EXTRACT_WORKERS (default: the service's default)")
     parser.add_argument("--baseline-ref", default="1c2b1bc", help="git revision of the code to compare with")
     parser.add_argument("--hide", nargs="*", default=[], help="distributions this code's run cannot import")
+    parser.add_argument("--absent", nargs="*", default=[],
+                        help="distributions neither run can import (installed here for the tests only)")
     args = parser.parse_args()
     from bench.ingest import _pages, export_revision
     from tests.corpus_feeds import rss
@@ -194,14 +199,16 @@ def main() -> None:
                      for group, key in keys[f::args.feeds]]
             feeds.append(server.add(f"/feed-{f}.xml", rss(items), Content_Type="application/rss+xml"))
         results = {}
-        for name, code, hide in ((f"baseline ({args.baseline_ref})", Path(old), []), ("ours", ROOT, args.hide)):
+        for name, code, hide in ((f"baseline ({args.baseline_ref})", Path(old), args.absent),
+                                 ("ours", ROOT, [*args.absent, *args.hide])):
             results[name] = run(code, feeds, len(keys), args.stories, args.workers, hide)
             print(f"{name}: peak {results[name][0].total / MIB:.0f} MiB", file=sys.stderr)
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, load average {load}, {platform.machine()}, Python "
           f"{platform.python_version()}, {len(keys)} pages in {args.feeds} feeds, stories "
           f"{'on' if args.stories else 'off'}, NEWSLOOM_EXTRACT_WORKERS {args.workers or 'default'} ({os.cpu_count()} CPUs)"
-          + (f", hidden from ours: {', '.join(args.hide)}" if args.hide else ""))
+          + (f", hidden from ours: {', '.join(args.hide)}" if args.hide else "")
+          + (f", hidden from both: {', '.join(args.absent)}" if args.absent else ""))
     print("| code | process | peak RSS (MiB) | peak PSS (MiB) |\n|---|---|---|---|")
     for name, (peaks, seconds) in results.items():
         for pid in sorted(peaks.rss, key=lambda p: (peaks.roles[p] != "main process", p)):
