@@ -264,7 +264,7 @@ def serve(url: str) -> tuple[subprocess.Popen, str]:
     env = {**os.environ, "NEWSLOOM_DATABASE_URL": url, "NEWSLOOM_POLLER_ENABLED": "false",
            "NEWSLOOM_WEBHOOKS_ENABLED": "false", "NEWSLOOM_LOG_LEVEL": "WARNING", "NEWSLOOM_EXTRACT_WORKERS": "1",
            "NEWSLOOM_AUTH": "off", "NEWSLOOM_STORIES_ENABLED": "false"}  # no keys, so no per-key rate limit
-    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], env=env, cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-m", "service", "serve", "--port", str(port)], env=env, cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120

@@ -45,6 +45,13 @@ def _pages(corpus: Path, limit: int | None) -> list[tuple[str, str]]:
     return keys[:limit] if limit else keys
 
 
+def export_revision(ref: str, into: str) -> None:
+    """The tree of git revision ``ref`` of this repository, written into the directory ``into``
+    (``git archive``): the baseline's code, run beside this one."""
+    archive = subprocess.run(["git", "archive", ref], cwd=ROOT, check=True, capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+
+
 def plain_seconds(corpus: Path, keys: list[tuple[str, str]], workers: int) -> float:
     from multiprocessing import get_context
 
@@ -123,8 +130,7 @@ def main() -> None:
     keys = _pages(corpus, args.pages)
     modes = [True, False] if args.stories == "both" else [args.stories == "on"]
     with tempfile.TemporaryDirectory() as old, TestServer(corpus) as server:
-        archive = subprocess.run(["git", "archive", args.baseline_ref], cwd=ROOT, check=True, capture_output=True).stdout
-        subprocess.run(["tar", "-x", "-C", old], input=archive, check=True)
+        export_revision(args.baseline_ref, old)
         items = [{"title": f"{group} {key}", "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
         feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
         plain: list[float] = []

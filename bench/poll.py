@@ -134,7 +134,7 @@ async def _newsloom(args, urls: list[str], folder: Path) -> None:
     from service.db import create_engine, migrate_async, session_factory
     from service.ingest.fetcher import create_client
     from service.ingest.poller import Poller
-    from service.ingest.workers import WorkerPool
+    from service.ingest.workers import service_pool
     from service.models import Feed, utcnow
 
     settings = Settings(database_url=f"sqlite+aiosqlite:///{folder / 'newsloom.db'}", allow_private_networks=True,
@@ -150,8 +150,10 @@ async def _newsloom(args, urls: list[str], folder: Path) -> None:
             {"url": url, "poll_interval": 900, "next_poll_at": now, "state": "active", "consecutive_failures": 0,
              "created_at": now} for url in urls])
         await session.commit()
-    workers = WorkerPool(settings.extract_workers, 30)
-    await workers.run(len, b"warm up")  # spawn the worker processes outside the timing
+    workers = service_pool(settings)  # warmed as the service's: no gazetteer with stories off
+    # Start and warm every worker outside the timing (the pool starts them all; each call waits
+    # for a worker's warm_up).
+    await asyncio.gather(*(workers.run(len, b"warm up") for _ in range(settings.extract_workers)))
     async with create_client(settings) as client:
         poller = Poller(settings, sessions, client, workers)
         for round_ in (1, 2):

@@ -43,11 +43,11 @@ from tqdm import tqdm
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
 from service.feeds import SubscribeError, feed_rows, subscribe
-from service.ingest.extractor import ExtractionError, extract_article
+from service.ingest.extracted import ExtractionError
 from service.ingest.fetcher import FetchError, create_client, fetch
 from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
 from service.ingest.urls import InvalidURL, check_fetchable, redact_password
-from service.ingest.workers import WorkerPool
+from service.ingest.workers import service_pool
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 
 
@@ -173,7 +173,7 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
     failed = False
     async with _database(settings) as sessions:
         client = create_client(settings)
-        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+        workers = service_pool(settings)
         poller = Poller(settings, sessions, client, workers)
         try:
             async with sessions() as session:
@@ -274,7 +274,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
                 )
             ).one()
         client = create_client(settings)
-        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+        workers = service_pool(settings)
         poller = Poller(settings, sessions, client, workers)
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
         try:
@@ -317,6 +317,9 @@ async def _count_pending(session) -> int:
 
 
 async def cmd_extract(args: argparse.Namespace, settings: Settings) -> None:
+    # Imported here, not at the top: `newsloom serve` extracts in worker processes only.
+    from service.ingest.extractor import extract_article
+
     source = args.source
     url = args.url
     if source.startswith(("http://", "https://")):

@@ -89,9 +89,8 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     from service.ingest.discovery import NoFeedFound, discover
     from service.ingest.entries import FeedParseError
     from service.ingest.fetcher import BlockedURL, FetchError
-    from service.ingest.parser import parse_feed
     from service.ingest.ssrf import BlockedAddress, check_url
-    from service.ingest.workers import WorkerError
+    from service.ingest.workers import PARSE_FEED, WorkerError
 
     settings = poller.settings
 
@@ -121,7 +120,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
         raise SubscribeError(str(exc)) from exc
     try:  # parsed once here: a document no feed parser can read is refused, not subscribed to
         parsed = await poller.workers.run(
-            parse_feed, result.body, result.url, result.headers.get("content-type"), settings.max_feed_entries
+            PARSE_FEED, result.body, result.url, result.headers.get("content-type"), settings.max_feed_entries
         )
     except FeedParseError as exc:
         raise SubscribeError(f"{feed_url} is not a feed: {exc}") from exc

@@ -306,3 +306,15 @@ def test_cli_extract_reports_a_page_without_text_in_one_line(tmp_path):
         assert run.returncode == 1 and run.stdout == ""
         assert run.stderr.startswith("error: extraction failed: ") and says in run.stderr
         assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+
+
+def test_the_jusText_fallback_classifies_by_every_language_s_stop_words():
+    """``extractor.AllStopWords`` in trafilatura's ``JT_STOPLIST`` (kept once instead of twice) gives
+    jusText the same stop words as trafilatura's own all-language list."""
+    from justext.core import define_stoplist
+    from trafilatura import external
+
+    from service.ingest.extractor import AllStopWords
+
+    assert isinstance(external.JT_STOPLIST, AllStopWords)
+    assert define_stoplist(external.JT_STOPLIST) == define_stoplist(external.jt_stoplist_init())

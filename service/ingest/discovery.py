@@ -8,12 +8,15 @@ sniffing it (``parser.sniff``), never by its Content-Type.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 import lxml.html
 
-from service.ingest.fetcher import FetchResult
 from service.ingest.parser import sniff
+
+if TYPE_CHECKING:  # not at run time: a worker runs feed_links, and needs no pydantic or settings
+    from service.ingest.fetcher import FetchResult
 
 FEED_TYPES = {
     "application/rss+xml": 0, "application/atom+xml": 1, "application/feed+json": 2, "application/json": 3,

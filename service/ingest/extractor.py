@@ -31,15 +31,14 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 
 from __future__ import annotations
 
-import hashlib
 import re
 from copy import deepcopy
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from types import SimpleNamespace
 
 import trafilatura
+from justext.utils import get_stoplist, get_stoplists
 from lxml.etree import XPath
+from trafilatura import external
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import normalize_authors
 from trafilatura.utils import load_html, trim
@@ -47,66 +46,27 @@ from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from service.ingest import metadata
 from service.ingest.boilerplate import clean_paragraphs, word_key
+from service.ingest.extracted import ExtractedArticle, ExtractionError, content_hash
 from service.ingest.language import choose_language, identify
 from service.ingest.text import html_to_text, normalize_text
 from service.ingest.walls import SHORT_WORDS, detect_wall, is_full_article, strip_wall_wording, without_walls
 
 
-class ExtractionError(Exception):
-    """The page yielded no article text (empty page, not HTML, no main content found)."""
+class AllStopWords:
+    """jusText's stop words of every language, read from its lists each time this is iterated.
+
+    trafilatura's jusText fallback, for a page whose language it is not told, classifies paragraphs
+    by these words (``trafilatura.external.JT_STOPLIST``). trafilatura builds them as a tuple on
+    first use, and jusText keeps a lower-cased frozenset made from it (``define_stoplist``,
+    cached): two copies, 17 MiB of a worker. With this in ``JT_STOPLIST`` only the frozenset is
+    kept: the same words, so the same extraction (``tests/test_extraction.py``)."""
+
+    def __iter__(self):
+        for language in sorted(get_stoplists()):
+            yield from get_stoplist(language)
 
 
-@dataclass
-class ExtractedArticle:
-    """What one page yields. ``text`` has paragraphs separated by blank lines; times are UTC;
-    ``language`` is ISO 639-1 with ``language_confidence`` the identifier's probability (None when
-    the language was taken from the page's ``lang`` declaration); ``published_guessed`` is True when
-    ``published_at`` comes from htmldate's search, not the page's markup. ``access`` is ``free``,
-    ``paywall`` or ``consent`` with ``access_reason`` the signal that fired (``walls.detect_wall``);
-    behind a wall ``text`` is the page's teaser without the wall's wording (may be empty).
-    ``feed_text``/``feed_text_complete`` are set by ``extract_page`` behind a wall."""
-
-    text: str
-    title: str | None = None
-    authors: list[str] = field(default_factory=list)
-    published_at: datetime | None = None
-    published_guessed: bool = False
-    updated_at: datetime | None = None
-    language: str | None = None
-    language_confidence: float | None = None
-    canonical_url: str | None = None
-    site_name: str | None = None
-    image: str | None = None
-    description: str | None = None
-    word_count: int = 0
-    content_hash: str = ""
-    access: str = "free"
-    access_reason: str | None = None
-    feed_text: str | None = None
-    feed_text_complete: bool = False
-
-    def as_json(self) -> dict:
-        """A JSON-ready dict with the API's article field names: ``text``, ``title``, ``authors``
-        (list), ``published_at``/``updated_at`` (ISO 8601 UTC with ``Z``), ``language``,
-        ``language_confidence``, ``canonical_url``, ``site_name``, ``image_url``, ``word_count``,
-        ``extraction_status`` (``ok``: a page without text raises instead), ``access`` and
-        ``access_reason``, plus ``description`` and ``content_hash``."""
-        data = asdict(self)
-        for name in ("published_at", "updated_at"):
-            value = getattr(self, name)
-            data[name] = value.isoformat().replace("+00:00", "Z") if value else None
-        data["image_url"] = data.pop("image")
-        data.pop("published_guessed")
-        data.pop("feed_text")
-        data.pop("feed_text_complete")
-        data["extraction_status"] = "ok"
-        return data
-
-
-def content_hash(text: str) -> str:
-    """SHA-256 (hex) of ``text`` lower-cased with whitespace collapsed: equal for syndicated copies
-    that differ only in spacing or case."""
-    return hashlib.sha256(" ".join(text.lower().split()).encode()).hexdigest()
+external.JT_STOPLIST = AllStopWords()
 
 
 def flatten_lists_in_cells(tree) -> None:

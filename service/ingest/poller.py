@@ -29,12 +29,11 @@ from service import leases, metrics
 from service.config import Settings
 from service.ingest import store
 from service.ingest.entries import FeedParseError, ParsedFeed
-from service.ingest.extractor import ExtractionError, extract_page
+from service.ingest.extracted import ExtractionError
 from service.ingest.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
 from service.ingest.hosts import HostLimiter, host_key
-from service.ingest.parser import parse_feed
 from service.ingest.robots import RobotsCache, RobotsUnavailable
-from service.ingest.workers import WorkerError, WorkerPool
+from service.ingest.workers import EXTRACT_PAGE, PARSE_FEED, WorkerError, WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 from service.stories.linker import Linker
@@ -101,7 +100,7 @@ class Poller:
         self._pages = asyncio.Semaphore(settings.page_concurrency)
         # The page extractor run in the worker pool: a module-level function
         # (html, url, feed_content) -> ExtractedArticle; tests swap in misbehaving ones.
-        self.extract: Callable = extract_page
+        self.extract: Callable = EXTRACT_PAGE
         self.limiter = HostLimiter(settings.host_concurrency, settings.host_min_gap, settings.global_concurrency)
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
@@ -171,7 +170,7 @@ class Poller:
             if parsed is None and digest != feed.content_hash:
                 try:
                     parsed = await self.workers.run(
-                        parse_feed, result.body, result.url, result.headers.get("content-type"), s.max_feed_entries
+                        PARSE_FEED, result.body, result.url, result.headers.get("content-type"), s.max_feed_entries
                     )
                 except (FeedParseError, WorkerError) as exc:
                     await self._feed_failed(feed.id, str(exc), result.status)

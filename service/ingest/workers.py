@@ -5,17 +5,29 @@ Built on pebble's ``ProcessPool``: a call that runs past its time limit has its 
 replaced, and a worker that crashes (segfault, ``free(): invalid pointer``) is replaced too, so one
 bad document never stops ingestion. Workers start with ``spawn`` and so inherit no event loop,
 threads or sockets from the service. lxml is only ever driven by one thread per process.
+
+The pipeline's functions are handed to the pool by name (``ByName``), so the main process never
+imports what only the workers run: trafilatura, htmldate, justext and the language model stay out
+of it (``docs/operations.md``, "Memory"; feedparser, 1 MiB, comes in with feed discovery's
+``parser.sniff`` on the first subscription).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import functools
 import multiprocessing
+import pkgutil
 from collections.abc import Callable
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
+
+if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
+    from service.config import Settings
 
 T = TypeVar("T")
 
@@ -24,38 +36,83 @@ class WorkerError(Exception):
     """A call in a worker process ran past its time limit, or its worker died."""
 
 
-def warm_up() -> None:
-    """Import the extraction stack, load the language model and build the stories' gazetteer of
-    names (``stories.names``) in a new worker, before it takes work: otherwise the first page or
-    article each (re)started worker handles spends seconds of its time limit on loading."""
-    from service.ingest import extractor, language
-    from service.stories import names
+@dataclass(frozen=True)
+class ByName:
+    """A module-level function named ``"package.module:function"`` (entry-point syntax), imported
+    (``pkgutil.resolve_name``) only in the worker process that calls it. Picklable as its name."""
 
-    language.identify("warm up the language identifier with a sentence of ordinary words")
-    names.gazetteer()
+    path: str
+
+    @property
+    def __name__(self) -> str:
+        return self.path.rpartition(":")[2]
+
+    def __call__(self, *args: Any) -> Any:
+        try:
+            return pkgutil.resolve_name(self.path)(*args)
+        finally:
+            release_free_memory()
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except AttributeError:  # not glibc
+        return None
+
+
+def release_free_memory() -> None:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``; nothing
+    elsewhere). A worker calls it after each call: the lxml trees of a large page are freed, but
+    glibc keeps their pages in the process, and a worker that had extracted the corpus's 240
+    pages held 20 MiB more for it (``docs/operations.md``, "Memory")."""
+    if trim := _malloc_trim():
+        trim(0)
+
+
+# The pipeline's CPU-bound steps, by name (``ByName``).
+PARSE_FEED = ByName("service.ingest.parser:parse_feed")
+FEED_LINKS = ByName("service.ingest.discovery:feed_links")
+EXTRACT_PAGE = ByName("service.ingest.extractor:extract_page")
+
+
+def warm_up(stories: bool = True) -> None:
+    """Import the extraction stack in a new worker before it takes work, and with ``stories`` build
+    the stories' gazetteer of names (``stories.names``): otherwise the first page or article each
+    (re)started worker handles spends seconds of its time limit on loading. The gazetteer holds
+    about 23 MiB (45 MiB while it is built), so a pool for a service with stories off skips it."""
+    from service.ingest import extractor
+
     del extractor
+    if stories:
+        from service.stories import names
+
+        names.gazetteer()
 
 
 class WorkerPool:
-    """``workers`` processes; each call may take at most ``timeout`` seconds. Each new worker runs
-    ``initializer`` (default ``warm_up``) before its first call, outside the time limit."""
+    """``workers`` processes, started on the first call; each call may take at most ``timeout``
+    seconds. Each new worker runs ``initializer(*initargs)`` (default ``warm_up()``) before its first
+    call, outside the time limit."""
 
-    def __init__(self, workers: int, timeout: float, initializer: Callable[[], None] | None = warm_up) -> None:
+    def __init__(self, workers: int, timeout: float, initializer: Callable[..., None] | None = warm_up,
+                 initargs: tuple = ()) -> None:
         self.workers = workers
         self.timeout = timeout
         self.initializer = initializer
+        self.initargs = initargs
         self._pool: ProcessPool | None = None
 
     def _ensure(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
-            self._pool = ProcessPool(
-                max_workers=self.workers, context=multiprocessing.get_context("spawn"), initializer=self.initializer
-            )
+            self._pool = ProcessPool(max_workers=self.workers, context=multiprocessing.get_context("spawn"),
+                                     initializer=self.initializer, initargs=self.initargs)
         return self._pool
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` in a worker process; ``function`` must be importable (module level)
-        and its arguments and result picklable.
+        or a ``ByName``, and its arguments and result picklable.
 
         Exceptions raised by ``function`` propagate unchanged. Raises ``WorkerError`` when the call
         exceeds the time limit or the worker dies while running it.
@@ -74,3 +131,9 @@ class WorkerPool:
             self._pool.stop()
             self._pool.join(timeout=10)
             self._pool = None
+
+
+def service_pool(settings: Settings) -> WorkerPool:
+    """The pool of the service or a command run with ``settings``: ``extract_workers`` processes,
+    ``extract_timeout`` seconds a call, warmed for story linking only when ``stories_enabled``."""
+    return WorkerPool(settings.extract_workers, settings.extract_timeout, initargs=(settings.stories_enabled,))

@@ -19,9 +19,8 @@ import hashlib
 import re
 
 import numpy as np
-from datasketch import MinHash
 
-from service.ingest.extractor import content_hash
+from service.ingest.extracted import content_hash
 
 __all__ = ["BANDS", "ROWS", "NEAR_DUPLICATE_JACCARD", "content_hash", "minhash_signature", "band_keys", "jaccard"]
 
@@ -47,7 +46,11 @@ def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
 
 def minhash_signature(text: str) -> list[int]:
     """MinHash signature of ``text``'s word 3-shingles: ``NUM_PERM`` (100) unsigned 32-bit ints.
-    Seeded, so signatures from different processes and runs compare."""
+    Seeded, so signatures from different processes and runs compare. Runs in the worker processes;
+    datasketch (with scipy, 43 MiB) is imported here so that the main process, which reads
+    signatures but never computes one, does not load it."""
+    from datasketch import MinHash
+
     minhash = MinHash(num_perm=NUM_PERM, seed=1)
     minhash.update_batch(list(shingles(text)))
     return [int(v) for v in minhash.hashvalues]

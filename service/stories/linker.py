@@ -30,7 +30,6 @@ from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -46,11 +45,13 @@ from service.stories import attribution
 from service.webhooks import outbox
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from service.stories.clustering import Params, StoryState
     from service.stories.features import ArticleFeatures
 
 # The story stack (``clustering``, ``features``, ``fingerprints``: numpy scoring, the encoders,
-# datasketch with scipy, about 45 MiB) is imported where it is used, so a process with stories off
+# datasketch with scipy, about 45 MiB) and numpy itself (17 MiB) are imported where they are used, so a process with stories off
 # (``NEWSLOOM_STORIES_ENABLED=false``), which builds a Linker that never links, never loads it.
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,8 @@ class Linker:
         ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is busy. Returns
         the features and the backfilled text sums by story id (for ``assign``). Without
         ``Settings.story_text_vectors`` the second step is skipped."""
+        import numpy as np
+
         from service.stories.features import ArticleFeatures, text_vector
 
         features: list[ArticleFeatures | BaseException] = list(await asyncio.gather(
@@ -213,6 +216,8 @@ class Linker:
         articles (each a story of one), read without the story lock: their indices (with the
         batch articles they are near), and (story id, title, text, language) of members of the near stories
         that have no text vector yet."""
+        import numpy as np
+
         from service.stories.clustering import StoryState, cascade_near, unpack
         from service.stories.features import ArticleFeatures
 
@@ -380,6 +385,8 @@ class Linker:
         """The story ``article`` joins (or starts): ``(story, score, new, grew, merged)``, ``grew``
         when the article brought the story a new outlet or language, ``merged`` the ids of the
         stories merged into it meanwhile."""
+        import numpy as np
+
         from service.stories.clustering import StoryState, choose, mergeable, unpack
 
         moment = article.sort_at
@@ -558,6 +565,8 @@ def _add_members(story: Story, languages: set[str], outlet_ids: set[int]) -> boo
 
 
 def _set_state(story: Story, state: StoryState, now: datetime) -> None:
+    import numpy as np
+
     story.last_updated_at = now
     story.state = state.to_record()
     story.vector = np.asarray(state.centroid, dtype="<f2").tobytes()
