@@ -98,6 +98,8 @@ def _zone(text: str | None) -> timezone:
     if text[0] in "+-":
         digits = text[1:].replace(":", "")
         offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        if offset >= timedelta(hours=24):
+            raise UnknownDate(f"time zone offset out of range {text!r}")
         return timezone(-offset if text[0] == "-" else offset)
     hours = _ZONES.get(text.upper())
     if hours is None:
@@ -146,10 +148,11 @@ def _read(value: str | None) -> datetime | None:
     if len(match["year"]) <= 2:  # a two-digit year; "0001" is year 1
         year += 2000 if year < 50 else 1900
     month = int(match["month"]) if match["month"].isdigit() else _month(match["month"])  # _YEAR_FIRST: digits
+    zone = _zone(match["zone"])  # outside the try: an unknown zone keeps its own message
     try:
         moment = datetime(
             year, month, int(match["day"]), int(match["hour"] or 0), int(match["minute"] or 0),
-            int(match["second"] or 0), tzinfo=_zone(match["zone"]),
+            int(match["second"] or 0), tzinfo=zone,
         )
         return moment.astimezone(UTC)
     except (ValueError, OverflowError) as exc:

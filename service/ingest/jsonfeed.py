@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 from urllib.parse import urljoin
@@ -13,6 +14,12 @@ from service.ingest.text import storable
 
 def _str(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
+
+
+def _text_html(value: Any) -> str | None:
+    """JSON Feed ``content_text`` (plain text) as HTML: escaped, so ``a < b`` stays text."""
+    text = _str(value)
+    return html.escape(text, quote=False) if text else None
 
 
 def _names(value: Any) -> list[str]:
@@ -36,7 +43,7 @@ def _json_feed(doc: dict, base: str) -> ParsedFeed:
         title = _str(item.get("title"))
         published = parse_date(_str(item.get("date_published")))
         summary = _str(item.get("summary"))
-        content = _str(item.get("content_html")) or _str(item.get("content_text"))
+        content = _str(item.get("content_html")) or _text_html(item.get("content_text"))
         entries.append(ParsedEntry(
             key=entry_key(link, guid, title, published, summary or content),
             link=link, guid=guid, title=title, summary_html=summary, content_html=content,
