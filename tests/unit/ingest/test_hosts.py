@@ -40,6 +40,20 @@ async def settle() -> None:
         await asyncio.sleep(0)
 
 
+def holding(limiter: HostLimiter):
+    """``(inside, release, request)``: ``request(url)`` takes a slot, logs ``url`` in ``inside`` and
+    holds the slot until ``release`` is set."""
+    release = asyncio.Event()
+    inside: list[str] = []
+
+    async def request(url: str) -> None:
+        async with limiter.slot(url):
+            inside.append(url)
+            await release.wait()
+
+    return inside, release, request
+
+
 @pytest.mark.parametrize(("url", "key"), [
     ("https://News.Example.ORG/a", "news.example.org"),
     ("https://news.example.org:8443/a", "news.example.org"),  # ports share one host
@@ -54,14 +68,7 @@ def test_host_key(url: str, key: str) -> None:
 
 async def test_per_host_limit_holds_back_only_that_host(clock: Clock) -> None:
     limiter = HostLimiter(per_host=2, min_gap=0, global_limit=10)
-    release = asyncio.Event()
-    inside: list[str] = []
-
-    async def request(url: str) -> None:
-        async with limiter.slot(url):
-            inside.append(url)
-            await release.wait()
-
+    inside, release, request = holding(limiter)
     tasks = [asyncio.create_task(request(url)) for url in (
         "https://a.example.org/1", "https://a.example.org:8080/2", "https://A.example.org/3", "https://b.example.org/1")]
     await settle()
@@ -73,14 +80,7 @@ async def test_per_host_limit_holds_back_only_that_host(clock: Clock) -> None:
 
 async def test_global_limit_caps_all_hosts(clock: Clock) -> None:
     limiter = HostLimiter(per_host=5, min_gap=0, global_limit=2)
-    release = asyncio.Event()
-    inside: list[str] = []
-
-    async def request(url: str) -> None:
-        async with limiter.slot(url):
-            inside.append(url)
-            await release.wait()
-
+    inside, release, request = holding(limiter)
     tasks = [asyncio.create_task(request(f"https://h{n}.example.org/")) for n in range(4)]
     await settle()
     assert len(inside) == 2
