@@ -1,43 +1,64 @@
 """``service.ingest.robots``: RFC 9309 rules, fetch outcomes and the per-host cache.
 
-The HTTP exchange runs over ``httpx.MockTransport`` (no sockets); ``fetch`` is the real one."""
+Every robots.txt is fetched over real sockets from the loopback ``TestServer`` through the
+service's own client (``create_client``: SSRF-guarded transport, the server's ``resolver`` mapping
+``*.example.org`` to 127.0.0.1, its TLS certificate trusted); assertions read what the server logged.
+One server serves the whole module (starting and stopping one costs up to a second); ``server``
+clears its routes and log before each test."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import socket
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from service.config import Settings
+from service.ingest.fetcher import create_client
 from service.ingest.robots import RobotsCache, RobotsUnavailable
+from tests.server import TestServer
 
 ROBOTS = (Path(__file__).parent / "fixtures" / "robots.txt").read_bytes()
-USER_AGENT = Settings().user_agent  # "Newsloom/0.1 (+https://…)": product token "Newsloom"
+# Loopback allowed: every test host resolves to the server on 127.0.0.1.
+SETTINGS = Settings(allow_private_networks=True)
+USER_AGENT = SETTINGS.user_agent  # "Newsloom/0.1 (+https://…)": product token "Newsloom"
+HOST = "news.example.org"
 
 
-def make_cache(handler: Callable[[httpx.Request], httpx.Response], user_agent: str = USER_AGENT,
-               ttl: float = 3600) -> tuple[RobotsCache, list[str]]:
-    """A cache whose client answers with ``handler``; the returned list logs requested URLs."""
-    requested: list[str] = []
-
-    def logged(request: httpx.Request) -> httpx.Response:
-        requested.append(str(request.url))
-        return handler(request)
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(logged))
-    return RobotsCache(client, user_agent, ttl, total_timeout=5), requested
+@pytest.fixture(scope="module")
+def module_server() -> Iterator[TestServer]:
+    with TestServer(None) as srv:
+        yield srv
 
 
-def respond(status: int, body: bytes = b"", **headers: str) -> httpx.Response:
-    """A response streamed like a real transport's (``fetch`` reads it raw, chunk by chunk)."""
-    return httpx.Response(status, headers={k.replace("_", "-"): v for k, v in headers.items()}, stream=httpx.ByteStream(body))
+@pytest.fixture
+def server(module_server: TestServer) -> TestServer:
+    """The module's server with no routes, no extra DNS names and an empty log."""
+    for kept in (module_server.routes, module_server.dns, module_server.log, module_server.requests):
+        kept.clear()
+    return module_server
 
 
-def serve_rules(request: httpx.Request) -> httpx.Response:
-    return respond(200, ROBOTS, content_type="text/plain")
+@pytest.fixture
+async def client(server: TestServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with create_client(SETTINGS, resolver=server.resolver, verify=server.client_ssl) as client:
+        yield client
+
+
+def make_cache(client: httpx.AsyncClient, user_agent: str = USER_AGENT, ttl: float = 3600) -> RobotsCache:
+    return RobotsCache(client, user_agent, ttl, total_timeout=5)
+
+
+def fetched(server: TestServer) -> list[tuple[str, str, str]]:
+    """``(scheme, Host header, path)`` of every request the server received, in order."""
+    return [(r.scheme, r.headers["Host"], r.path) for r in server.log]
+
+
+def serve_rules(server: TestServer, host: str = HOST) -> None:
+    server.add("/robots.txt", ROBOTS, host=host, Content_Type="text/plain")
 
 
 @pytest.mark.parametrize(("path", "allowed"), [
@@ -50,9 +71,11 @@ def serve_rules(request: httpx.Request) -> httpx.Response:
     ("/private/memo", True),
     ("/report.pdf", True),
 ])
-async def test_rules_of_our_user_agent_group(path: str, allowed: bool) -> None:
-    cache, _ = make_cache(serve_rules)
-    assert await cache.allowed(f"https://news.example.org{path}") is allowed
+async def test_rules_of_our_user_agent_group(server, client, path: str, allowed: bool) -> None:
+    serve_rules(server)
+    assert await make_cache(client).allowed(f"https://{HOST}{path}") is allowed
+    assert fetched(server) == [("https", HOST, "/robots.txt")]
+    assert server.log[0].headers["User-Agent"] == USER_AGENT
 
 
 @pytest.mark.parametrize(("path", "allowed"), [
@@ -64,54 +87,55 @@ async def test_rules_of_our_user_agent_group(path: str, allowed: bool) -> None:
     ("/searching", False),  # a path prefix, not a path segment
     ("/drafts/x", True),  # "Newsloom" group rules do not apply to other agents
 ])
-async def test_rules_for_an_agent_in_the_star_group(path: str, allowed: bool) -> None:
-    cache, _ = make_cache(serve_rules, user_agent="SomeCrawler/2.0")
-    assert await cache.allowed(f"https://news.example.org{path}") is allowed
+async def test_rules_for_an_agent_in_the_star_group(server, client, path: str, allowed: bool) -> None:
+    serve_rules(server)
+    assert await make_cache(client, user_agent="SomeCrawler/2.0").allowed(f"https://{HOST}{path}") is allowed
 
 
-async def test_a_named_group_may_disallow_everything() -> None:
-    cache, _ = make_cache(serve_rules, user_agent="OtherBot/1.0")
-    assert not await cache.allowed("https://news.example.org/")
+async def test_a_named_group_may_disallow_everything(server, client) -> None:
+    serve_rules(server)
+    assert not await make_cache(client, user_agent="OtherBot/1.0").allowed(f"https://{HOST}/")
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 410, 451])
-async def test_client_errors_allow_everything(status: int) -> None:
+async def test_client_errors_allow_everything(server, client, status: int) -> None:
     """RFC 9309 §2.3.1.3: 4xx ("unavailable") means the crawler may access any resource."""
-    cache, requested = make_cache(lambda request: respond(status))
-    assert await cache.allowed("https://news.example.org/drafts/x")
-    assert await cache.allowed("https://news.example.org/other")
-    assert requested == ["https://news.example.org/robots.txt"]
+    server.add("/robots.txt", "", status, host=HOST)
+    cache = make_cache(client)
+    assert await cache.allowed(f"https://{HOST}/drafts/x")
+    assert await cache.allowed(f"https://{HOST}/other")
+    assert fetched(server) == [("https", HOST, "/robots.txt")]
 
 
 @pytest.mark.parametrize("status", [500, 502, 503])
-async def test_server_errors_disallow_everything_and_are_cached(status: int) -> None:
+async def test_server_errors_disallow_everything_and_are_cached(server, client, status: int) -> None:
     """RFC 9309 §2.3.1.4: 5xx ("unreachable") means complete disallow; retried after a while."""
-    cache, requested = make_cache(lambda request: respond(status))
+    server.add("/robots.txt", "", status, host=HOST)
+    cache = make_cache(client)
     for path in ("/a", "/b"):
         with pytest.raises(RobotsUnavailable, match=f"HTTP {status}"):
-            await cache.allowed(f"https://news.example.org{path}")
-    assert len(requested) == 1
+            await cache.allowed(f"https://{HOST}{path}")
+    assert fetched(server) == [("https", HOST, "/robots.txt")]
 
 
-async def test_network_error_is_unreachable() -> None:
-    def refuse(request: httpx.Request) -> httpx.Response:
-        raise httpx.ConnectError("connection refused", request=request)
+async def test_network_error_is_unreachable(server, client) -> None:
+    """closed.example.org resolves to a port on 127.0.0.1 that is bound but not listening: the
+    connection is refused."""
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+        server.dns["closed.example.org"] = "127.0.0.1"
+        with pytest.raises(RobotsUnavailable, match="ConnectError"):
+            await make_cache(client).allowed(f"http://closed.example.org:{port}/a")
+    assert server.log == []
 
-    cache, _ = make_cache(refuse)
-    with pytest.raises(RobotsUnavailable, match="ConnectError"):
-        await cache.allowed("https://news.example.org/a")
 
-
-async def test_redirects_are_followed() -> None:
+async def test_redirects_are_followed_across_hosts(server, client) -> None:
     """RFC 9309 §2.3.1.2: follow at least five redirects."""
-    def handler(request: httpx.Request) -> httpx.Response:
-        if request.url.host == "news.example.org":
-            return respond(301, location="https://cdn.example.net/robots/news.txt")
-        return serve_rules(request)
-
-    cache, requested = make_cache(handler)
-    assert not await cache.allowed("https://news.example.org/drafts/x")
-    assert requested == ["https://news.example.org/robots.txt", "https://cdn.example.net/robots/news.txt"]
+    server.add("/robots.txt", "", 301, host=HOST, Location="https://cdn.example.org/robots/news.txt")
+    server.add("/robots/news.txt", ROBOTS, host="cdn.example.org", Content_Type="text/plain")
+    assert not await make_cache(client).allowed(f"https://{HOST}/drafts/x")
+    assert fetched(server) == [("https", HOST, "/robots.txt"), ("https", "cdn.example.org", "/robots/news.txt")]
 
 
 @pytest.mark.parametrize("body", [
@@ -119,32 +143,49 @@ async def test_redirects_are_followed() -> None:
     b"",
     b"\xff\xfe garbage \x00\x01 Disallow without colon",
 ])
-async def test_a_body_without_rules_allows_everything(body: bytes) -> None:
-    cache, _ = make_cache(lambda request: respond(200, body))
-    assert await cache.allowed("https://news.example.org/drafts/x")
+async def test_a_body_without_rules_allows_everything(server, client, body: bytes) -> None:
+    server.add("/robots.txt", body, host=HOST)
+    assert await make_cache(client).allowed(f"https://{HOST}/drafts/x")
+    assert fetched(server) == [("https", HOST, "/robots.txt")]
 
 
-async def test_one_robots_txt_per_scheme_host_and_port() -> None:
-    cache, requested = make_cache(serve_rules)
-    await asyncio.gather(*(cache.allowed(f"https://news.example.org/{n}") for n in range(20)))
-    await cache.allowed("http://news.example.org/a")
-    await cache.allowed("https://news.example.org:8443/a")
-    assert requested == [
-        "https://news.example.org/robots.txt",
-        "http://news.example.org/robots.txt",
-        "https://news.example.org:8443/robots.txt",
+async def test_one_robots_txt_per_scheme_host_and_port(server, client) -> None:
+    """20 concurrent pages of one origin share one fetch. The other port is the server's TLS port
+    named explicitly (``news.example.org:<tls_port>``): the same listener, another cache key, told
+    apart in the log by the Host header."""
+    serve_rules(server)
+    cache = make_cache(client)
+    await asyncio.gather(*(cache.allowed(f"https://{HOST}/{n}") for n in range(20)))
+    await cache.allowed(f"http://{HOST}/a")
+    await cache.allowed(f"https://{HOST}:{server.tls_port}/a")
+    await cache.allowed(f"https://{HOST}/b")
+    assert fetched(server) == [
+        ("https", HOST, "/robots.txt"),
+        ("http", HOST, "/robots.txt"),
+        ("https", f"{HOST}:{server.tls_port}", "/robots.txt"),
     ]
 
 
-async def test_expired_entry_is_fetched_again() -> None:
-    cache, requested = make_cache(serve_rules, ttl=-1)
-    await cache.allowed("https://news.example.org/a")
-    await cache.allowed("https://news.example.org/b")
-    assert len(requested) == 2
+async def test_expired_entry_is_fetched_again(server, client) -> None:
+    serve_rules(server)
+    cache = make_cache(client, ttl=-1)
+    await cache.allowed(f"https://{HOST}/a")
+    await cache.allowed(f"https://{HOST}/b")
+    assert fetched(server) == [("https", HOST, "/robots.txt")] * 2
 
 
-async def test_url_refused_by_the_ssrf_guard_is_left_to_the_page_fetch() -> None:
+async def test_scheme_refused_by_the_ssrf_guard_is_left_to_the_page_fetch(server, client) -> None:
     """No robots.txt is fetched for a URL the guard refuses; the page fetch refuses it itself."""
-    cache, requested = make_cache(serve_rules)
-    assert await cache.allowed("ftp://news.example.org/drafts/x")
-    assert requested == []
+    serve_rules(server)
+    assert await make_cache(client).allowed(f"ftp://{HOST}/drafts/x")
+    assert server.log == []
+
+
+async def test_address_refused_by_the_ssrf_guard_is_left_to_the_page_fetch(server) -> None:
+    """With private networks not allowed, the guarded transport refuses news.example.org (it
+    resolves to 127.0.0.1) before connecting: nothing reaches the server."""
+    serve_rules(server)
+    guarded = Settings(allow_private_networks=False)
+    async with create_client(guarded, resolver=server.resolver, verify=server.client_ssl) as client:
+        assert await make_cache(client).allowed(f"https://{HOST}/drafts/x")
+    assert server.log == []
