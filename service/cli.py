@@ -31,6 +31,7 @@ import logging
 import math
 import sys
 from collections.abc import AsyncIterator
+from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -47,7 +48,7 @@ from service.ingest.extractor import ExtractionError, extract_article
 from service.ingest.fetcher import FetchError, create_client, fetch
 from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
 from service.ingest.urls import InvalidURL, check_fetchable, redact_password
-from service.ingest.workers import WorkerPool
+from service.ingest.workers import WorkerPool, warm_up
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 
 
@@ -173,7 +174,7 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
     failed = False
     async with _database(settings) as sessions:
         client = create_client(settings)
-        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+        workers = WorkerPool(settings.extract_workers, settings.extract_timeout, partial(warm_up, settings.stories_enabled))
         poller = Poller(settings, sessions, client, workers)
         try:
             async with sessions() as session:
@@ -274,7 +275,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
                 )
             ).one()
         client = create_client(settings)
-        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
+        workers = WorkerPool(settings.extract_workers, settings.extract_timeout, partial(warm_up, settings.stories_enabled))
         poller = Poller(settings, sessions, client, workers)
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
         try:

@@ -6,8 +6,8 @@ Pipeline position: after ``store.record_extraction`` / ``record_page_failure`` (
 for entries without a page). ``Poller.process_pages`` calls ``Linker.link_pending`` after its pages; ``Poller.run`` runs
 ``Linker.run`` beside the feed and page runners.
 
-Concurrency: feature computation (the CPU-heavy part) runs in parallel in worker processes; the
-assignment step (a few indexed reads, a small numpy scoring, a few writes) runs in a transaction
+Concurrency: feature computation (the CPU-heavy part) runs in worker processes, ahead of the
+assignment, which one process does in claim order (``Linker.link``); the assignment step (a few indexed reads, a small numpy scoring, a few writes) runs in a transaction
 that first upserts the ``story_locks`` row named ``stories``. That row lock (PostgreSQL) or write
 lock (SQLite, where it is the transaction's first statement) serialises assignment across tasks,
 processes and replicas, so two reports of one event that arrive at the same moment see each other
@@ -154,8 +154,8 @@ class Linker:
             )
 
     async def link_pending(self) -> int:
-        """Link every article that is ready (``LinkStep``, two per worker process at a time) until none
-        is left; returns how many got a story. Never raises for one bad article."""
+        """Link every article that is ready (``LinkStep``: in claim order, ``PREFETCH`` per worker
+        process in flight) until none is left; returns how many got a story. Never raises for one bad article."""
         if not self.settings.stories_enabled:
             return 0
         outcomes = await Runner(LinkStep(self), self.sessions, self.settings.lease_seconds).drain()
