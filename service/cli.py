@@ -31,7 +31,6 @@ import logging
 import math
 import sys
 from collections.abc import AsyncIterator
-from functools import partial
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -48,7 +47,7 @@ from service.ingest.extractor import ExtractionError, extract_article
 from service.ingest.fetcher import FetchError, create_client, fetch
 from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
 from service.ingest.urls import InvalidURL, check_fetchable, redact_password
-from service.ingest.workers import WorkerPool, warm_up
+from service.ingest.workers import WorkerPool
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 
 
@@ -174,7 +173,7 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
     failed = False
     async with _database(settings) as sessions:
         client = create_client(settings)
-        workers = WorkerPool(settings.extract_workers, settings.extract_timeout, partial(warm_up, settings.stories_enabled))
+        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
         poller = Poller(settings, sessions, client, workers)
         try:
             async with sessions() as session:
@@ -275,7 +274,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
                 )
             ).one()
         client = create_client(settings)
-        workers = WorkerPool(settings.extract_workers, settings.extract_timeout, partial(warm_up, settings.stories_enabled))
+        workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
         poller = Poller(settings, sessions, client, workers)
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
         try:

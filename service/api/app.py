@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from functools import partial
 
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
@@ -32,7 +31,7 @@ from service.config import Settings, get_settings
 from service.db import alembic_config, create_engine, migrate_async, session_factory
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
-from service.ingest.workers import WorkerPool, warm_up
+from service.ingest.workers import WorkerPool
 from service.models import Article, Delivery, Feed
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
@@ -62,7 +61,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(engine)
     client = create_client(settings)
-    workers = WorkerPool(settings.extract_workers, settings.extract_timeout, partial(warm_up, settings.stories_enabled))
+    workers = WorkerPool(settings.extract_workers, settings.extract_timeout)
     webhook_client = create_webhook_client(settings)
     app.state.poller = app.state.delivery = None
     stop = asyncio.Event()

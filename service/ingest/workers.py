@@ -24,18 +24,15 @@ class WorkerError(Exception):
     """A call in a worker process ran past its time limit, or its worker died."""
 
 
-def warm_up(stories: bool = True) -> None:
-    """Import the extraction stack, load the language model and, with ``stories`` (story linking
-    on), build the stories' gazetteer of names (``stories.names``, about 1.4 s) in a new worker,
-    before it takes work: otherwise the first page or article each (re)started worker handles
-    spends seconds of its time limit on loading."""
+def warm_up() -> None:
+    """Import the extraction stack, load the language model and build the stories' gazetteer of
+    names (``stories.names``) in a new worker, before it takes work: otherwise the first page or
+    article each (re)started worker handles spends seconds of its time limit on loading."""
     from service.ingest import extractor, language
+    from service.stories import names
 
     language.identify("warm up the language identifier with a sentence of ordinary words")
-    if stories:
-        from service.stories import names
-
-        names.gazetteer()
+    names.gazetteer()
     del extractor
 
 
