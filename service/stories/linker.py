@@ -6,8 +6,8 @@ Pipeline position: after ``store.record_extraction`` / ``record_page_failure`` (
 for entries without a page). ``Poller.process_pages`` calls ``Linker.link_pending`` after its pages; ``Poller.run`` runs
 ``Linker.run`` beside the feed and page runners.
 
-Concurrency: feature computation (the CPU-heavy part) runs in parallel in worker processes; the
-assignment step (a few indexed reads, a small numpy scoring, a few writes) runs in a transaction
+Concurrency: feature computation (the CPU-heavy part) runs in worker processes, ahead of the
+assignment, which one process does in claim order (``Linker.link``); the assignment step (a few indexed reads, a small numpy scoring, a few writes) runs in a transaction
 that first upserts the ``story_locks`` row named ``stories``. That row lock (PostgreSQL) or write
 lock (SQLite, where it is the transaction's first statement) serialises assignment across tasks,
 processes and replicas, so two reports of one event that arrive at the same moment see each other
@@ -62,6 +62,10 @@ MAX_NEAR_CANDIDATES = 50
 
 BACKFILL_MEMBERS = 3
 """Articles of a story without a text vector whose text vectors the cascade computes for it."""
+
+PREFETCH = 8
+"""Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
+while earlier ones are assigned (about 20 ms of a worker each)."""
 
 MIN_STORY_WORDS = 3
 """Words (title and text together) an article needs to be compared with stories. With fewer — no
@@ -133,6 +137,7 @@ class Linker:
         self.on_events = on_events
         self.sessions = sessions
         self.workers = workers
+        self._turn = asyncio.Lock()  # FIFO: articles are assigned in the order their ``link`` began
 
     @cached_property
     def params(self) -> Params:
@@ -150,8 +155,8 @@ class Linker:
             )
 
     async def link_pending(self) -> int:
-        """Link every article that is ready (``LinkStep``, two per worker process at a time) until none
-        is left; returns how many got a story. Never raises for one bad article."""
+        """Link every article that is ready (``LinkStep``: in claim order, ``PREFETCH`` per worker
+        process in flight) until none is left; returns how many got a story. Never raises for one bad article."""
         if not self.settings.stories_enabled:
             return 0
         outcomes = await Runner(LinkStep(self), self.sessions, self.settings.lease_seconds).drain()
@@ -166,18 +171,30 @@ class Linker:
     async def link(self, article: Article) -> LinkOutcome | None:
         """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
         otherwise its features in the worker pool (``_features``: the text vector only where it can
-        change the decision), then ``assign``."""
+        change the decision), then ``assign``. Articles are linked in the order their ``link`` calls
+        began (the runner's claim order, oldest publication first): each one's features but the
+        text vector are computed at once, in the worker pool, while those before it are assigned;
+        the rest waits for its turn."""
         if _words(article) < MIN_STORY_WORDS:
             log.info("article %s: too few words to compare, left without a story", article.id)
             await self._give_up(article.id)
             return None
-        features, backfill = await self._features([article])
-        return await self._link_one(article, features[0], backfill)
+        first = asyncio.ensure_future(
+            self.workers.run(link_features, article.title, article.text, article.language, article.sort_at, False)
+        )
+        try:
+            async with self._turn:
+                features, backfill = await self._features([article], list(await asyncio.gather(first, return_exceptions=True)))
+                return await self._link_one(article, features[0], backfill)
+        finally:
+            first.cancel()  # no-op once done; else (cancelled while waiting its turn) frees the pool
 
-    async def _features(self, articles: list[Article]) -> tuple[list[ArticleFeatures | BaseException], dict[int, np.ndarray]]:
+    async def _features(
+        self, articles: list[Article], features: list[ArticleFeatures | BaseException]
+    ) -> tuple[list[ArticleFeatures | BaseException], dict[int, np.ndarray]]:
         """Story features of ``articles`` (or the error computing each), in the worker pool, as a
-        cascade: first everything but the text vector (the e5 encoder: about 90 % of the cost);
-        then text vectors only where they can change a decision (``_undecided``): for those
+        cascade: ``features`` are everything but the text vector (``link_features`` without it;
+        the e5 encoder is about 90 % of the cost), or the error computing them; then text vectors only where they can change a decision (``_undecided``): for those
         articles, and for the stories near their threshold that have none yet (from up to
         ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is busy. Returns
         the features and the backfilled text sums by story id (for ``assign``). Without
@@ -186,10 +203,6 @@ class Linker:
 
         from service.stories.features import ArticleFeatures, text_vector
 
-        features: list[ArticleFeatures | BaseException] = list(await asyncio.gather(
-            *(self.workers.run(link_features, a.title, a.text, a.language, a.sort_at, False) for a in articles),
-            return_exceptions=True,
-        ))
         if not self.settings.story_text_vectors:
             return features, {}
         need, members = await self._undecided(articles, features)
@@ -316,8 +329,8 @@ class Linker:
             if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
                 article.language, article.language_confidence = feats.lang, feats.lang_confidence
             duplicate, similarity = await self._duplicate(session, article, feats)
-            for band in feats.bands:
-                session.add(ArticleBand(band=band, article_id=article.id))
+            if feats.bands:  # one statement, not one per band
+                await session.exec(sa.insert(ArticleBand).values([{"band": band, "article_id": article.id} for band in feats.bands]))
             article.minhash = feats.minhash or None
             story, score, new, grew, merged = await self._story(session, article, feats, duplicate, backfill or {})
             article.duplicate_of = duplicate.id if duplicate is not None else None
@@ -589,10 +602,11 @@ def _words(article: Article) -> int:
 
 
 class LinkStep(Step[Article, LinkOutcome | None]):
-    """Linking ready articles (``Linker.link``) on the leased-step runner: two articles per worker
-    process in flight (their features computed in parallel; assignment serialised by the story
-    lock; more would only queue in the worker pool ahead of the feed parses and page extractions), each within the runner's deadline; one that raised or overran is booked as linked without a
-    story (it would fail again)."""
+    """Linking ready articles (``Linker.link``) on the leased-step runner: ``PREFETCH`` articles per
+    worker process in flight, assigned one at a time in claim order while the worker pool computes
+    the next ones' features (more would only queue in the worker pool ahead of the feed parses and
+    page extractions), each within the runner's deadline; one that raised or overran is booked as
+    linked without a story (it would fail again)."""
 
     name = "link"
     model = Article
@@ -600,7 +614,7 @@ class LinkStep(Step[Article, LinkOutcome | None]):
 
     def __init__(self, linker: Linker) -> None:
         self.linker = linker
-        self.concurrency = 2 * linker.settings.extract_workers
+        self.concurrency = PREFETCH * linker.settings.extract_workers
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
         return await self.linker.claim(limit)
