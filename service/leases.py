@@ -81,8 +81,14 @@ async def claim(
         return []
     until = now + timedelta(seconds=lease_seconds)
     stamp = {until_column: until} | ({"lease_owner": owner} if owner is not None else {})
-    await session.exec(sa.update(model).where(col(model.id).in_(ids)).values(**stamp))
-    rows = list((await session.exec(select(model).where(col(model.id).in_(ids)).order_by(*order_by))).all())
+    # One statement stamps and reads the rows (RETURNING: SQLite >= 3.35, PostgreSQL); they come back
+    # in no set order, so they are put back in the order the SELECT found them (``order_by``).
+    stamped = await session.scalars(
+        sa.update(model).where(col(model.id).in_(ids)).values(**stamp).returning(model),
+        execution_options={"synchronize_session": False},
+    )
+    position = {row_id: i for i, row_id in enumerate(row if spread_by is None else row[0] for row in rows_found)}
+    rows = sorted(stamped.all(), key=lambda row: position[row.id])
     await session.commit()
     return rows
 

@@ -401,6 +401,27 @@ def _next_interval(feed: Feed, settings: Settings, now: datetime, headers: dict[
     )
 
 
+def _unchanged_statement() -> sa.Update:
+    """``record_unchanged``'s UPDATE, built once: a statement object reused is compiled from
+    SQLAlchemy's cache without walking it again for its cache key (about 0.2 ms a statement)."""
+    table, bind = Feed.__table__, sa.bindparam
+    return (
+        sa.update(table)  # the table, not the model: no ORM synchronisation, so one statement
+        .where(table.c.id == bind("feed_id"), table.c.poll_interval_override.is_not_distinct_from(bind("override")))
+        .values(
+            last_polled_at=bind("now"), last_status=bind("status"), consecutive_failures=0,
+            state=sa.case((table.c.state == FeedState.paused.value, table.c.state), else_=sa.literal(FeedState.active.value)),
+            poll_interval=bind("interval"), next_poll_at=bind("next_poll_at"), lease_owner=None, lease_until=None,
+            etag=sa.func.coalesce(bind("etag", type_=sa.String), table.c.etag),
+            last_modified=sa.func.coalesce(bind("last_modified", type_=sa.String), table.c.last_modified),
+            last_error=sa.case((bind("status") == 304, table.c.last_error), else_=None),
+        )
+    )
+
+
+_UNCHANGED = _unchanged_statement()
+
+
 async def record_unchanged(session: AsyncSession, feed: Feed, settings: Settings, status: int, headers: dict[str, str]) -> bool:
     """Book a poll that brought nothing new — a 304, or a 200 whose body is byte-identical to the
     last one parsed — on the claimed ``feed`` with one UPDATE, as ``record_feed_success`` would with
@@ -413,20 +434,11 @@ async def record_unchanged(session: AsyncSession, feed: Feed, settings: Settings
     current row. A paused feed stays paused. Does not commit."""
     now = utcnow()
     interval = _next_interval(feed, settings, now, headers, None)
-    table = Feed.__table__
-    values = {
-        "last_polled_at": now, "last_status": status, "consecutive_failures": 0,
-        "state": sa.case((table.c.state == FeedState.paused.value, table.c.state), else_=sa.literal(FeedState.active.value)),
-        "poll_interval": interval, "next_poll_at": now + timedelta(seconds=interval), "lease_owner": None, "lease_until": None,
-    }
-    values |= {column: headers[name] for name, column in (("etag", "etag"), ("last-modified", "last_modified")) if headers.get(name)}
-    if status != 304:
-        values["last_error"] = None
-    result = await session.exec(
-        sa.update(table)  # the table, not the model: no ORM synchronisation, so one statement
-        .where(table.c.id == feed.id, table.c.poll_interval_override.is_not_distinct_from(feed.poll_interval_override))
-        .values(values)
-    )
+    result = await session.execute(_UNCHANGED, {
+        "feed_id": feed.id, "override": feed.poll_interval_override, "now": now, "status": status,
+        "interval": interval, "next_poll_at": now + timedelta(seconds=interval),
+        "etag": headers.get("etag") or None, "last_modified": headers.get("last-modified") or None,
+    })
     return result.rowcount == 1
 
 
