@@ -172,8 +172,11 @@ async def fetch(
     last_modified: str | None = None,
     accept: str | None = None,
     limiter: HostLimiter | None = None,
+    truncate: bool = False,
 ) -> FetchResult:
-    """GET ``url`` and return its body, at most ``max_bytes`` bytes after decompression.
+    """GET ``url`` and return its body, at most ``max_bytes`` bytes after decompression; with
+    ``truncate`` a longer body is cut to its first ``max_bytes`` bytes (the rest is not read)
+    instead of raising ``ResponseTooLarge``.
 
     Sends ``If-None-Match``/``If-Modified-Since`` when ``etag``/``last_modified`` are given (RFC 9110
     §13.1) and returns a 304 result with an empty body when the server says nothing changed.
@@ -204,10 +207,10 @@ async def fetch(
                 except BlockedAddress as exc:
                     raise BlockedURL(current, str(exc), exc.rule) from exc
                 if limiter is None:
-                    result = await _one_hop(client, current, headers, max_bytes)
+                    result = await _one_hop(client, current, headers, max_bytes, truncate)
                 else:
                     async with limiter.slot(current):
-                        result = await _one_hop(client, current, headers, max_bytes)
+                        result = await _one_hop(client, current, headers, max_bytes, truncate)
                 if isinstance(result, FetchResult):
                     return FetchResult(result.url, result.status, result.headers, result.body, redirects)
                 status, location = result
@@ -233,7 +236,7 @@ async def fetch(
 
 
 async def _one_hop(
-    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int
+    client: httpx.AsyncClient, url: str, headers: dict[str, str], max_bytes: int, truncate: bool
 ) -> FetchResult | tuple[int, str]:
     """One request: a ``FetchResult``, or ``(status, Location)`` for a redirect."""
     async with client.stream("GET", url, headers=headers) as response:
@@ -252,7 +255,7 @@ async def _one_hop(
             retry_after = parse_retry_after(response.headers.get("retry-after")) if status in (429, 503) else None
             raise HTTPStatusError(url, f"HTTP {status}", status=status, retry_after=retry_after)
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_bytes:
+        if not truncate and declared.isdigit() and "content-encoding" not in response.headers and int(declared) > max_bytes:
             raise ResponseTooLarge(url, f"body of {declared} bytes exceeds the {max_bytes}-byte cap", status)
         encoding = response.headers.get("content-encoding")
         decoder = BoundedDecoder(encoding)
@@ -262,11 +265,13 @@ async def _one_hop(
         async for raw in response.aiter_raw():
             chunk = decoder.decode(raw, max_bytes - size)
             size += len(chunk)
-            if size > max_bytes:
-                raise ResponseTooLarge(url, too_large, status)
             chunks.append(chunk)
-        tail = decoder.flush(max_bytes - size)
-        if size + len(tail) > max_bytes:
+            if size > max_bytes:
+                break
+        else:
+            tail = decoder.flush(max_bytes - size)
+            size += len(tail)
+            chunks.append(tail)
+        if size > max_bytes and not truncate:
             raise ResponseTooLarge(url, too_large, status)
-        chunks.append(tail)
-        return FetchResult(url, status, response.headers, b"".join(chunks))
+        return FetchResult(url, status, response.headers, b"".join(chunks)[:max_bytes])

@@ -18,7 +18,8 @@ from protego import Protego
 from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
 from service.ingest.hosts import HostLimiter
 
-# Bytes of robots.txt read (RFC 9309 §2.5 asks parsers to read at least 500 KiB).
+# Bytes of robots.txt read; a longer file is cut there and its cut last line dropped (RFC 9309 §2.5:
+# parse at least 500 KiB).
 MAX_ROBOTS_BYTES = 512 * 1024
 # Seconds an unreachable robots.txt is cached before trying again.
 UNREACHABLE_TTL = 600
@@ -67,7 +68,7 @@ class RobotsCache:
         now = time.monotonic()
         try:
             result = await fetch(self.client, root, max_bytes=MAX_ROBOTS_BYTES, total_timeout=self.total_timeout,
-                                 accept="text/plain", limiter=self.limiter)
+                                 accept="text/plain", limiter=self.limiter, truncate=True)
         except HTTPStatusError as exc:
             if exc.status is not None and 400 <= exc.status < 500:
                 return _Entry(None, None, now + self.ttl)
@@ -76,5 +77,7 @@ class RobotsCache:
             if getattr(exc, "rule", None):  # refused by the SSRF guard: the page will be refused too
                 return _Entry(None, None, now + self.ttl)
             return _Entry(None, f"robots.txt unavailable: {exc.reason}", now + UNREACHABLE_TTL)
-        text = result.body.decode("utf-8", errors="replace")
-        return _Entry(Protego.parse(text), None, now + self.ttl)
+        body = result.body
+        if len(body) == MAX_ROBOTS_BYTES:  # maybe cut: a half line could be a different rule
+            body = body[: body.rfind(b"\n") + 1]
+        return _Entry(Protego.parse(body.decode("utf-8", errors="replace")), None, now + self.ttl)

@@ -18,7 +18,7 @@ import pytest
 
 from service.config import Settings
 from service.ingest.fetcher import create_client
-from service.ingest.robots import RobotsCache, RobotsUnavailable
+from service.ingest.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsUnavailable
 from tests.server import TestServer
 
 ROBOTS = (Path(__file__).parent / "fixtures" / "robots.txt").read_bytes()
@@ -189,3 +189,22 @@ async def test_address_refused_by_the_ssrf_guard_is_left_to_the_page_fetch(serve
     async with create_client(guarded, resolver=server.resolver, verify=server.client_ssl) as client:
         assert await make_cache(client).allowed(f"https://{HOST}/drafts/x")
     assert server.log == []
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+async def test_an_oversized_robots_txt_is_read_up_to_the_cap(server, client, declared: bool) -> None:
+    """RFC 9309 §2.5: a crawler parses at least the first 500 KiB; a longer file is cut there, not
+    treated as unreachable (which would disallow the whole host). A rule past the cap is not seen,
+    and the line the cut falls in is dropped rather than read as a shorter rule."""
+    head = b"User-agent: *\nDisallow: /private/\n"
+    padding = b"# " + b"x" * 998 + b"\n"  # 1,000-byte comment lines
+    body = head + padding * (MAX_ROBOTS_BYTES // len(padding) + 1)
+    cut_line = b"Disallow: /" + b"a" * 200 + b"\n"  # straddles the cap: "Disallow: /" alone would block all
+    body = body[: MAX_ROBOTS_BYTES - 20] + cut_line + b"Disallow: /late/\n" + padding * 100
+    chunks = (body[i:i + 65536] for i in range(0, len(body), 65536))
+    server.add("/robots.txt", body if declared else chunks, host=HOST, Content_Type="text/plain")
+    cache = make_cache(client)
+    assert not await cache.allowed(f"https://{HOST}/private/memo")
+    assert await cache.allowed(f"https://{HOST}/news/1")
+    assert await cache.allowed(f"https://{HOST}/late/story")
+    assert fetched(server) == [("https", HOST, "/robots.txt")]
