@@ -1,5 +1,5 @@
 """Politeness per host: at most N requests in flight to one host, a minimum gap between the starts
-of two requests to it, a process-wide cap on requests in flight, and a "do not call before"
+of two requests to it (longer where the host's robots.txt asks for a Crawl-delay), a process-wide cap on requests in flight, and a "do not call before"
 time per host (set from Retry-After on 429/503).
 
 State is per process; the "do not call before" time is also written to the database for every feed
@@ -26,6 +26,7 @@ class _Host:
     slots: asyncio.Semaphore
     next_start: float = 0.0
     blocked_until: float = 0.0
+    gap: float = 0.0  # the host's own minimum gap (robots.txt Crawl-delay), if longer
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -53,6 +54,11 @@ class HostLimiter:
         host = self._host(host_key(url))
         host.blocked_until = max(host.blocked_until, time.monotonic() + seconds)
 
+    def set_gap(self, url: str, seconds: float) -> None:
+        """Keep at least ``seconds`` between the starts of two requests to ``url``'s host (its
+        robots.txt ``Crawl-delay``); the limiter's own ``min_gap`` applies when it is longer."""
+        self._host(host_key(url)).gap = seconds
+
     def blocked_for(self, url: str) -> float:
         """Seconds left before ``url``'s host may be called again (0 when it may be called now)."""
         host = self._hosts.get(host_key(url))
@@ -66,5 +72,5 @@ class HostLimiter:
                 wait = host.next_start - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
-                host.next_start = time.monotonic() + self.min_gap
+                host.next_start = time.monotonic() + max(self.min_gap, host.gap)
             yield

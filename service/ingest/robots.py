@@ -1,5 +1,8 @@
 """robots.txt (RFC 9309) for article pages, cached per host, parsed with protego.
 
+A ``Crawl-delay`` for our User-Agent (not in RFC 9309, but widely used) becomes the host's minimum
+gap between requests in the politeness limiter, up to ``MAX_CRAWL_DELAY`` seconds.
+
 Feeds are not checked: a subscription is an explicit request for that document. Outcomes of
 fetching ``/robots.txt`` (RFC 9309 §2.3.1): 2xx → its rules; 4xx → everything allowed; 5xx or
 unreachable → everything disallowed for now (the page is retried later), cached briefly.
@@ -21,6 +24,8 @@ from service.ingest.hosts import HostLimiter
 # Bytes of robots.txt read; a longer file is cut there and its cut last line dropped (RFC 9309 §2.5:
 # parse at least 500 KiB).
 MAX_ROBOTS_BYTES = 512 * 1024
+# Longest Crawl-delay honoured, in seconds: a larger one (some sites ask for hours) is cut to it.
+MAX_CRAWL_DELAY = 30.0
 # Seconds an unreachable robots.txt is cached before trying again.
 UNREACHABLE_TTL = 600
 
@@ -80,4 +85,8 @@ class RobotsCache:
         body = result.body
         if len(body) == MAX_ROBOTS_BYTES:  # maybe cut: a half line could be a different rule
             body = body[: body.rfind(b"\n") + 1]
-        return _Entry(Protego.parse(body.decode("utf-8", errors="replace")), None, now + self.ttl)
+        rules = Protego.parse(body.decode("utf-8", errors="replace"))
+        delay = rules.crawl_delay(self.user_agent)
+        if delay and self.limiter is not None:
+            self.limiter.set_gap(root, min(float(delay), MAX_CRAWL_DELAY))
+        return _Entry(rules, None, now + self.ttl)

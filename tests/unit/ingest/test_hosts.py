@@ -117,3 +117,20 @@ def test_block_and_blocked_for(clock: Clock) -> None:
     assert limiter.blocked_for("https://a.example.org/") == 20
     clock.now += 30
     assert limiter.blocked_for("https://a.example.org/") == 0.0
+
+
+async def test_a_host_gap_longer_than_min_gap_applies_to_that_host_only(clock: Clock) -> None:
+    limiter = HostLimiter(per_host=4, min_gap=1.0, global_limit=10)
+    limiter.set_gap("https://slow.example.org/robots.txt", 7.0)
+    limiter.set_gap("https://quick.example.org/robots.txt", 0.25)  # shorter than min_gap: min_gap wins
+    starts: dict[str, list[float]] = {}
+
+    async def request(url: str) -> None:
+        async with limiter.slot(url):
+            starts.setdefault(host_key(url), []).append(clock.now)
+
+    for host in ("slow", "quick", "other"):
+        await asyncio.gather(*(request(f"https://{host}.example.org/{n}") for n in range(3)))
+    assert starts["slow.example.org"] == [1000.0, 1007.0, 1014.0]
+    assert starts["quick.example.org"] == [1014.0, 1015.0, 1016.0]
+    assert starts["other.example.org"] == [1016.0, 1017.0, 1018.0]

@@ -18,7 +18,8 @@ import pytest
 
 from service.config import Settings
 from service.ingest.fetcher import create_client
-from service.ingest.robots import MAX_ROBOTS_BYTES, RobotsCache, RobotsUnavailable
+from service.ingest.hosts import HostLimiter, host_key
+from service.ingest.robots import MAX_CRAWL_DELAY, MAX_ROBOTS_BYTES, RobotsCache, RobotsUnavailable
 from tests.server import TestServer
 
 ROBOTS = (Path(__file__).parent / "fixtures" / "robots.txt").read_bytes()
@@ -208,3 +209,19 @@ async def test_an_oversized_robots_txt_is_read_up_to_the_cap(server, client, dec
     assert await cache.allowed(f"https://{HOST}/news/1")
     assert await cache.allowed(f"https://{HOST}/late/story")
     assert fetched(server) == [("https", HOST, "/robots.txt")]
+
+
+@pytest.mark.parametrize(("rules", "gap"), [
+    (b"User-agent: Newsloom\nCrawl-delay: 4\nDisallow: /x/\n\nUser-agent: *\nCrawl-delay: 1\n", 4.0),
+    (b"User-agent: *\nCrawl-delay: 2.5\n", 2.5),
+    (b"User-agent: *\nCrawl-delay: 86400\n", MAX_CRAWL_DELAY),  # a day between pages: cut to the cap
+    (b"User-agent: *\nDisallow: /x/\n", 0.0),
+    (b"User-agent: *\nCrawl-delay: soon\n", 0.0),  # not a number: ignored
+])
+async def test_crawl_delay_becomes_the_hosts_gap_in_the_limiter(server, client, rules: bytes, gap: float) -> None:
+    server.add("/robots.txt", rules, host=HOST, Content_Type="text/plain")
+    limiter = HostLimiter(per_host=2, min_gap=0.0, global_limit=8)
+    cache = RobotsCache(client, USER_AGENT, 3600, total_timeout=5, limiter=limiter)
+    assert await cache.allowed(f"https://{HOST}/news/1")
+    assert limiter._host(host_key(f"https://{HOST}/")).gap == gap
+    assert limiter._host(host_key("https://other.example.org/")).gap == 0.0
