@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
+from service.errors import NewsloomError
 from service.feeds import SubscribeError, feed_rows, subscribe
 from service.ingest.extracted import ExtractionError
 from service.ingest.fetcher import FetchError, create_client, fetch
@@ -51,13 +52,13 @@ from service.ingest.workers import service_pool
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 
 
-class CommandError(Exception):
-    """A failure to report on stderr with exit status ``status`` (1: the work failed; 2: the
+class CommandError(NewsloomError):
+    """A failure to report on stderr with exit status ``exit_status`` (1: the work failed; 2: the
     command cannot run as set up)."""
 
-    def __init__(self, message: str, status: int = 1) -> None:
+    def __init__(self, message: str, exit_status: int = 1) -> None:
         super().__init__(message)
-        self.status = status
+        self.exit_status = exit_status
 
 
 def _require_database(settings: Settings) -> None:
@@ -67,7 +68,7 @@ def _require_database(settings: Settings) -> None:
     missing = missing_sqlite_file(settings.database_url)
     if missing is not None:
         raise CommandError(f"no database at {missing} (NEWSLOOM_DATABASE_URL); create it with `newsloom migrate`, "
-                           "or run this where it is", status=2)
+                           "or run this where it is", exit_status=2)
 
 
 @contextlib.asynccontextmanager
@@ -544,7 +545,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(outcome)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.status
+        return exc.exit_status
     except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
         if isinstance(exc, BrokenPipeError):  # `newsloom openapi | head`: the reader left
             return 0

@@ -12,6 +12,7 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.config import Settings
+from service.errors import InputError
 from service.ingest import store
 from service.ingest.opml import OPMLFeed
 from service.ingest.schedule import first_poll_offset
@@ -72,7 +73,7 @@ async def feed_rows(session: AsyncSession, feed_id: int | None = None) -> list[t
     return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]
 
 
-class SubscribeError(Exception):
+class SubscribeError(InputError):
     """A URL that cannot be subscribed to; the message says why (SSRF rule, fetch failure, no feed)."""
 
 
@@ -98,7 +99,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
         try:
             await check_url(candidate, allow_private=settings.allow_private_networks)
         except BlockedAddress as exc:
-            raise SubscribeError(f"{exc} [rule: {exc.rule}]") from exc
+            raise SubscribeError(exc.detail) from exc
         except OSError as exc:
             raise SubscribeError(f"cannot resolve the host of {candidate}: {exc}") from exc
 

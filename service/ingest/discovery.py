@@ -13,6 +13,7 @@ from urllib.parse import urljoin
 
 import lxml.html
 
+from service.errors import DocumentError
 from service.ingest.parser import sniff
 
 if TYPE_CHECKING:  # not at run time: a worker runs feed_links, and needs no pydantic or settings
@@ -26,7 +27,7 @@ FEED_TYPES = {
 MAX_CANDIDATES = 3
 
 
-class NoFeedFound(Exception):
+class NoFeedFound(DocumentError):
     """The URL is neither a feed nor a page that links to one; the message says what it was."""
 
 

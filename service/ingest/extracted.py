@@ -11,8 +11,10 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from service.errors import DocumentError
 
-class ExtractionError(Exception):
+
+class ExtractionError(DocumentError):
     """The page yielded no article text (empty page, not HTML, no main content found)."""
 
 

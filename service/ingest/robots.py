@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from protego import Protego
 
+from service.errors import NewsloomError
 from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
 from service.ingest.hosts import HostLimiter
 
@@ -30,7 +31,7 @@ MAX_CRAWL_DELAY = 30.0
 UNREACHABLE_TTL = 600
 
 
-class RobotsUnavailable(Exception):
+class RobotsUnavailable(NewsloomError):
     """robots.txt could not be fetched (5xx, timeout): RFC 9309 says assume complete disallow."""
 
 

@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
+from service.errors import NewsloomError
+
 if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
     from service.config import Settings
 
 T = TypeVar("T")
 
 
-class WorkerError(Exception):
+class WorkerError(NewsloomError):
     """A call in a worker process ran past its time limit, or its worker died."""
 
 
