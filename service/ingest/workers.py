@@ -74,9 +74,9 @@ def release_free_memory() -> None:
 
 
 # The pipeline's CPU-bound steps, by name (``ByName``).
-PARSE_FEED = ByName("service.ingest.parser:parse_feed")
-FEED_LINKS = ByName("service.ingest.discovery:feed_links")
-EXTRACT_PAGE = ByName("service.ingest.extractor:extract_page")
+PARSE_FEED = ByName("service.ingest.feeds.parser:parse_feed")
+FEED_LINKS = ByName("service.ingest.feeds.discovery:feed_links")
+EXTRACT_PAGE = ByName("service.ingest.pages.extractor:extract_page")
 
 
 def warm_up(stories: bool = True) -> None:
@@ -84,7 +84,7 @@ def warm_up(stories: bool = True) -> None:
     the stories' gazetteer of names (``stories.names``): otherwise the first page or article each
     (re)started worker handles spends seconds of its time limit on loading. The gazetteer holds
     about 23 MiB (45 MiB while it is built), so a pool for a service with stories off skips it."""
-    from service.ingest import extractor
+    from service.ingest.pages import extractor
 
     del extractor
     if stories:

@@ -13,10 +13,10 @@ import pytest
 import service
 from service.api import problems
 from service.errors import DocumentError, InputError, NewsloomError
-from service.ingest.dates import UnknownDate
-from service.ingest.entries import FeedParseError
-from service.ingest.ssrf import BlockedAddress
-from service.ingest.urls import InvalidURL, check_fetchable
+from service.ingest.feeds.dates import UnknownDate
+from service.ingest.feeds.entries import FeedParseError
+from service.net.ssrf import BlockedAddress
+from service.net.urls import InvalidURL, check_fetchable
 from tests.conftest import running_app
 
 
@@ -33,7 +33,7 @@ def test_every_public_error_class_is_in_the_tree():
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ == module.__name__ and issubclass(cls, BaseException) and not name.startswith("_"):
                 found[f"{module.__name__}.{name}"] = cls
-    assert "service.ingest.fetcher.FetchError" in found  # the walk reached the modules
+    assert "service.net.fetcher.FetchError" in found  # the walk reached the modules
     outside = sorted(name for name, cls in found.items() if not issubclass(cls, NewsloomError))
     assert outside == []
 

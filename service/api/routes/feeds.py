@@ -16,8 +16,8 @@ from service.api.problems import Problem
 from service.api.security import sees_credentials
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
 from service.feeds import feed_rows, import_outlines, subscribe
-from service.ingest.opml import OPMLFeed, parse_opml, write_opml
-from service.ingest.urls import redact_password
+from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
+from service.net.urls import redact_password
 from service.models import Feed, FeedState, utcnow
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])

@@ -20,8 +20,8 @@ from service.api.schemas import (
     SubscriptionSecret,
     SubscriptionUpdate,
 )
-from service.ingest.ssrf import check_url
-from service.ingest.urls import check_fetchable
+from service.net.ssrf import check_url
+from service.net.urls import check_fetchable
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import outbox, signing
 from service.webhooks.delivery import disable_subscription

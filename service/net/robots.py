@@ -19,8 +19,8 @@ import httpx
 from protego import Protego
 
 from service.errors import NewsloomError
-from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
-from service.ingest.hosts import HostLimiter
+from service.net.fetcher import FetchError, HTTPStatusError, fetch
+from service.net.hosts import HostLimiter
 
 # Bytes of robots.txt read; a longer file is cut there and its cut last line dropped (RFC 9309 §2.5:
 # parse at least 500 KiB).

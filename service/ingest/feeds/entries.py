@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from service.errors import DocumentError
-from service.ingest.dates import parse_date
+from service.ingest.feeds.dates import parse_date
 from urllib.parse import urljoin
 
-from service.ingest.urls import InvalidURL, check_fetchable, url_identity
+from service.net.urls import InvalidURL, check_fetchable, url_identity
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "parse_date"]
 

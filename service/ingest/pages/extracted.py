@@ -1,6 +1,6 @@
 """What article extraction yields: ``ExtractedArticle``, ``ExtractionError`` and ``content_hash``.
 
-Kept apart from ``service.ingest.extractor`` (trafilatura, lxml, htmldate) so that the service's
+Kept apart from ``service.ingest.pages.extractor`` (trafilatura, lxml, htmldate) so that the service's
 main process, which stores extraction results and receives them from the worker processes (their
 classes are imported there when they are unpickled), does not load the extraction stack.
 """

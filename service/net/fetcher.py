@@ -23,9 +23,9 @@ import httpx
 
 from service.config import Settings
 from service.errors import NewsloomError
-from service.ingest.decompress import BoundedDecoder, DecodingFailed
-from service.ingest.hosts import HostLimiter
-from service.ingest.ssrf import BlockedAddress, GuardedBackend, Resolver, check_scheme, system_resolver
+from service.net.decompress import BoundedDecoder, DecodingFailed
+from service.net.hosts import HostLimiter
+from service.net.ssrf import BlockedAddress, GuardedBackend, Resolver, check_scheme, system_resolver
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 PERMANENT_REDIRECTS = (301, 308)
