@@ -34,10 +34,10 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import func
-from sqlmodel import col, select
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
+from sqlalchemy import func
+from sqlmodel import col, select
 from tqdm import tqdm
 
 from service.config import Settings, get_settings

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel import JSON, Field, SQLModel
 
-
 # Largest id the API accepts: ids are 32-bit integers on PostgreSQL (``serial``); larger values in a
 # request are refused with 422 before they reach the database.
 MAX_ID = 2**31 - 1

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-
-from service.ingest.dates import parse_date
 from urllib.parse import urljoin
 
+from service.ingest.dates import parse_date
 from service.ingest.urls import InvalidURL, check_fetchable, url_identity
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "parse_date"]

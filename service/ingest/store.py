@@ -19,9 +19,9 @@ from service import leases
 from service.config import Settings
 from service.db import dialect_insert
 from service.ingest import schedule
-from service.ingest.hosts import host_key
 from service.ingest.entries import ParsedEntry, ParsedFeed
 from service.ingest.extracted import ExtractedArticle, content_hash
+from service.ingest.hosts import host_key
 from service.ingest.text import clip_title
 from service.ingest.urls import canonicalize, fits, link_forms, outlet_domain
 from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow

@@ -100,7 +100,7 @@ _DEFAULT = object()
 def encode_articles(
     items: list[tuple[str | None, str | None]],
     encoder: Encoder | None = None,
-    texts: Encoder | None | object = _DEFAULT,
+    texts: Encoder | object | None = _DEFAULT,
     langs: list[str | None] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """``items``: n (title, text) in ``langs`` (n ISO 639-1 codes or None; default all None) →
@@ -148,7 +148,7 @@ def article_features(
     published: datetime | None = None,
     *,
     encoder: Encoder | None = None,
-    texts: Encoder | None | object = _DEFAULT,
+    texts: Encoder | object | None = _DEFAULT,
     vector: np.ndarray | None = None,
     text_vector: np.ndarray | None = None,
     with_fingerprint: bool = True,

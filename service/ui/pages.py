@@ -32,7 +32,15 @@ from service.api.deps import SessionDep
 from service.api.problems import Problem
 from service.api.routes.articles import get_article
 from service.api.routes.stories import (
-    CursorParam, LangParam, LimitParam, MinLanguagesParam, MinOutletsParam, OutletParam, SearchParam, list_stories, read_story,
+    CursorParam,
+    LangParam,
+    LimitParam,
+    MinLanguagesParam,
+    MinOutletsParam,
+    OutletParam,
+    SearchParam,
+    list_stories,
+    read_story,
 )
 from service.api.schemas import MAX_ID
 from service.api.security import bearer, check_key

@@ -116,7 +116,7 @@ class DeliveryWorker:
             return None, f"no response within {self.settings.webhook_timeout:g} s"
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        except Exception as exc:  # noqa: BLE001 - counted as a failed attempt, so it is retried and ends
+        except Exception as exc:  # counted as a failed attempt, so it is retried and ends
             log.exception("delivery %s: unexpected error", delivery.id)
             return None, f"internal error: {type(exc).__name__}: {exc}"
 

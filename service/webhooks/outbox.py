@@ -26,7 +26,17 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.api.schemas import ArticlePublic
 from service.api.views import citations_for, story_view
 from service.db import dialect_insert
-from service.models import Article, Delivery, Entry, ExtractionStatus, Outlet, Story, Subscription, SubscriptionState, utcnow
+from service.models import (
+    Article,
+    Delivery,
+    Entry,
+    ExtractionStatus,
+    Outlet,
+    Story,
+    Subscription,
+    SubscriptionState,
+    utcnow,
+)
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
 
 EVENT_TYPES = ("article.created", "story.created", "story.updated", "story.merged")

@@ -9,10 +9,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import col, select
 
+from service import failures
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
-from service import failures
 from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, FailurePublic, Page
 from service.api.validation import parse_search
 from service.api.views import citations_for

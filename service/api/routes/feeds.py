@@ -10,11 +10,10 @@ from fastapi.encoders import jsonable_encoder
 from sqlmodel import col
 
 from service import leases
-
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
-from service.api.security import sees_credentials
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
+from service.api.security import sees_credentials
 from service.feeds import SubscribeError, feed_rows, import_outlines, subscribe
 from service.ingest.opml import OPMLError, OPMLFeed, parse_opml, write_opml
 from service.ingest.urls import redact_password

@@ -10,7 +10,6 @@ from sqlmodel import col, select
 
 from service.api.deps import DeliveryDep, SessionDep
 from service.api.problems import Problem
-from service.api.security import sees_credentials
 from service.api.schemas import (
     MAX_ID,
     DeliveryPublic,
@@ -20,6 +19,7 @@ from service.api.schemas import (
     SubscriptionSecret,
     SubscriptionUpdate,
 )
+from service.api.security import sees_credentials
 from service.ingest.ssrf import BlockedAddress, check_url
 from service.ingest.urls import InvalidURL, check_fetchable
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
