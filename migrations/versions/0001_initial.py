@@ -1,7 +1,7 @@
 """outlets, feeds, entries, articles
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-30 01:08:42.343998
 """
 
