@@ -35,6 +35,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 from sqlalchemy import func
 from sqlmodel import col, select
@@ -515,7 +516,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setting_problem(error: dict) -> str:
+def _setting_problem(error: ErrorDetails) -> str:
     """One pydantic validation error as ``NEWSLOOM_NAME: message`` (a check across several
     settings names them in its message)."""
     name = "_".join(map(str, error["loc"])).upper()

@@ -22,6 +22,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def table_of(model: type) -> sa.Table:
+    """The ``sa.Table`` of a ``table=True`` model, for Core statements (no ORM synchronisation)."""
+    return model.__table__  # type: ignore[attr-defined]  # set by SQLAlchemy; SQLModel does not declare it
+
+
 class UTCDateTime(sa.types.TypeDecorator):
     """A timestamp stored as UTC and always read back timezone-aware (SQLite keeps no zone)."""
 
