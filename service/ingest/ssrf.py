@@ -116,10 +116,14 @@ def allowed_addresses(
     if allow_private:
         return addresses
     trusted = set(trusted)
-    allowed, refused = [], []
+    allowed: list[tuple[str, int]] = []
+    refused: list[tuple[str, int, str]] = []
     for ip, port in addresses:
         rule = None if (ip, port) in trusted else refused_rule(ip)
-        (refused if rule else allowed).append((ip, port, rule))
+        if rule:
+            refused.append((ip, port, rule))
+        else:
+            allowed.append((ip, port))
     if not allowed:
         if not refused:
             raise BlockedAddress(f"refused host {host!r}: it resolves to no address", "unresolvable")
@@ -128,7 +132,7 @@ def allowed_addresses(
             f"refused host {host!r}: address {ip} is {rule} (SSRF guard; "
             "NEWSLOOM_ALLOW_PRIVATE_NETWORKS=true allows it for local development)", rule
         )
-    return [(ip, port) for ip, port, _ in allowed]
+    return allowed
 
 
 async def check_url(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> None:
