@@ -105,7 +105,7 @@ def _codes() -> frozenset[str]:
     """Two-letter territory codes (ISO 3166 and CLDR's ``UN``, ``EU``) recognised in capitals."""
     from babel import Locale
 
-    return frozenset(t for t in Locale.parse("en").territories if len(t) == 2 and t.isalpha())
+    return frozenset(t for t in Locale.parse("en").territories if isinstance(t, str) and len(t) == 2 and t.isalpha())
 
 
 def _lookup(folded: str, german: bool) -> str | None:

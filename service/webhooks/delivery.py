@@ -65,7 +65,7 @@ async def disable_subscription(session: AsyncSession, subscription: Subscription
     subscription.updated_at = utcnow()
     await session.exec(
         sa.update(Delivery)
-        .where(Delivery.subscription_id == subscription.id, Delivery.status == DeliveryStatus.pending)
+        .where(col(Delivery.subscription_id) == subscription.id, col(Delivery.status) == DeliveryStatus.pending)
         .values(status=DeliveryStatus.dead, next_attempt_at=None, lease_owner=None, lease_until=None)
     )
 
@@ -128,9 +128,10 @@ class DeliveryWorker:
         if subscription.state != SubscriptionState.active:
             async with self.sessions() as session:
                 current = await session.get(Delivery, delivery.id)
-                current.status, current.next_attempt_at = DeliveryStatus.dead, None
-                leases.release(current)
-                await session.commit()
+                if current is not None:  # else deleted with its subscription meanwhile
+                    current.status, current.next_attempt_at = DeliveryStatus.dead, None
+                    leases.release(current)
+                    await session.commit()
             return
         now = utcnow()
         secrets_ = [subscription.secret]
@@ -142,12 +143,12 @@ class DeliveryWorker:
         else:
             await self.record_attempt(delivery, status, error)
 
-    async def _record_success(self, delivery: Delivery, status: int) -> None:
+    async def _record_success(self, delivery: Delivery, status: int | None) -> None:
         """``record_attempt`` for a success to a subscription that was not failing: one UPDATE."""
         now = utcnow()
         async with self.sessions() as session:
             await session.exec(
-                sa.update(Delivery).where(Delivery.id == delivery.id).values(
+                sa.update(Delivery).where(col(Delivery.id) == delivery.id).values(
                     attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
                     status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
                 )
