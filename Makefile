@@ -4,7 +4,7 @@ VENV ?= .venv
 PORT ?= 8000
 BIN := $(VENV)/bin
 
-.PHONY: run test install install-test clean
+.PHONY: run test lint install install-test clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,5 +32,10 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest
 
+## lint: ruff (lint and import order) on the code, tests and benchmarks; mypy on service/
+lint: install-test
+	$(BIN)/ruff check service tests bench migrations
+	$(BIN)/mypy
+
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -45,8 +45,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import trafilatura  # noqa: E402
-
 from scoring import match, summarize  # noqa: E402
+
 from service.ingest.pages.extractor import extract_article  # noqa: E402
 from service.ingest.text import normalize_text  # noqa: E402
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -119,7 +120,7 @@ def tree_cpu() -> float:
 
 def _report(round_: int, seconds: float, cpu: float, new_entries: int, args) -> None:
     """``seconds``: the round's wall time; ``cpu``: the CPU seconds the contender's process tree used in it."""
-    changed, served = _expected(round_, args.feeds, args.entries)
+    _changed, served = _expected(round_, args.feeds, args.entries)
     if new_entries != served:
         raise SystemExit(f"round {round_}: {new_entries} new entries stored or parsed, {served} served")
     print(json.dumps({"round": round_, "seconds": seconds, "cpu": cpu, "new_entries": new_entries}), flush=True)
@@ -132,10 +133,10 @@ async def _newsloom(args, urls: list[str], folder: Path) -> None:
 
     from service.config import Settings
     from service.db import create_engine, migrate_async, session_factory
-    from service.net.fetcher import create_client
     from service.ingest.poller import Poller
     from service.ingest.workers import service_pool
     from service.models import Feed, utcnow
+    from service.net.fetcher import create_client
 
     settings = Settings(database_url=f"sqlite+aiosqlite:///{folder / 'newsloom.db'}", allow_private_networks=True,
                         feed_concurrency=args.concurrency, host_concurrency=args.concurrency, host_min_gap=0,
@@ -251,10 +252,8 @@ class TreeMemory:
                 tree = [self.process, *self.process.children(recursive=True)]
                 total = 0
                 for p in tree:
-                    try:
+                    with contextlib.suppress(psutil.NoSuchProcess):
                         total += p.memory_info().rss
-                    except psutil.NoSuchProcess:
-                        pass
                 self.peak = max(self.peak, total)
             except psutil.NoSuchProcess:
                 return

@@ -104,9 +104,9 @@ def main() -> None:
                   f"{random_cosine(rows, rng):.3f} | {random_cosine(after, rng):.3f} |")
     if args.write:
         document = {
-            "source": "bench/stories_centering.py --write: mean unit vector per language of each encoder over the %d distinct "
+            "source": f"bench/stories_centering.py --write: mean unit vector per language of each encoder over the {len(articles)} distinct "
                       "articles of corpus/crosslingual/pairs_dev.jsonl (SemEval-2022 Task 8 training pairs; no labels read), "
-                      "encoded as the service encodes them, uncentered" % len(articles),
+                      "encoded as the service encodes them, uncentered",
             "fitted": date.today().isoformat(),
             "encoders": {name: spec[name] for name in CENTERED},
         }

@@ -263,11 +263,11 @@ def main() -> None:
         cv, thresholds = results[" + ".join(SIGNALS)]
         spec = fit_models(raw, y, list(SIGNALS))
         spec = {
-            "source": "bench/stories_combiner.py --write: ridge regression (alpha %g on standardised columns, similarity slopes >= 0) "
-                      "on the SemEval-2022 Task 8 training pairs of corpus/crosslingual/pairs_dev.jsonl (models with lexical: the %d "
-                      "same-language pairs; models without: all %d, intercept moved by the shrunken mean cross-language "
-                      "residual; models with text: only pairs of articles with body text), target (4 - overall) / 3"
-                      % (ALPHA, int((~np.isnan(raw[:, 0, SIGNALS.index("lexical")])).sum()), len(pairs)),
+            "source": f"bench/stories_combiner.py --write: ridge regression (alpha {ALPHA:g} on standardised columns, similarity slopes >= 0) "
+                      "on the SemEval-2022 Task 8 training pairs of corpus/crosslingual/pairs_dev.jsonl (models with lexical: the "
+                      f"{int((~np.isnan(raw[:, 0, SIGNALS.index('lexical')])).sum())} "
+                      f"same-language pairs; models without: all {len(pairs)}, intercept moved by the shrunken mean cross-language "
+                      "residual; models with text: only pairs of articles with body text), target (4 - overall) / 3",
             "fitted": date.today().isoformat(),
             **spec,
             "threshold": round(float(np.median(thresholds)), 3),

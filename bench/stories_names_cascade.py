@@ -24,6 +24,7 @@ it is skipped but e5 would have changed the decision.
 from __future__ import annotations
 
 import argparse
+import itertools
 import re
 import sys
 import unicodedata
@@ -176,7 +177,7 @@ def main() -> None:
     print(f"\n{int(has_text.sum())} pairs with text on both sides; test folds pooled over {REPEATS} shuffles (counts per shuffle)\n")
     print("| no-e5 score's distance from the threshold | pairs | decisions e5 flips | share flipped |\n|---|---|---|---|")
     edges = [0, 0.02, 0.04, 0.06, 0.08, 0.10, 0.12, 0.15, 0.18, 0.20, 0.30, np.inf]
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+    for lo, hi in itertools.pairwise(edges):
         sel = (distance >= lo) & (distance < hi)
         print(f"| {lo:.2f}-{hi:.2f} | {sel.sum() / REPEATS:.1f} | {flip[sel].sum() / REPEATS:.1f} | "
               f"{flip[sel].mean() if sel.any() else float('nan'):.3f} |")

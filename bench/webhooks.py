@@ -107,11 +107,13 @@ async def lag(receiver: str, port: int, count: int = 200) -> tuple[float, float]
         engine, sessions = await _setup(url, receiver, 1, 0)
         settings = Settings(database_url=url, poll_tick=1.0, allow_private_networks=True)
         committed: dict[str, float] = {}
-        async with create_webhook_client(settings) as client:
+        # The receiver's statistics are read with an async client: a blocking read would hold up the
+        # delivery worker on this loop and add to the lag measured.
+        async with create_webhook_client(settings) as client, httpx.AsyncClient() as receiver_stats:
             worker = DeliveryWorker(settings, sessions, client)
             stop = asyncio.Event()
             task = asyncio.create_task(worker.run(stop))
-            httpx.get(f"http://127.0.0.1:{port}/stats")  # reset
+            await receiver_stats.get(f"http://127.0.0.1:{port}/stats")  # reset
             for i in range(count):
                 async with sessions() as session:
                     article = Article(canonical_url=f"https://example.org/lag/{i}", title="t", text="b",
@@ -127,7 +129,7 @@ async def lag(receiver: str, port: int, count: int = 200) -> tuple[float, float]
             deadline = time.time() + 30
             arrivals: dict[str, float] = {}
             while len(arrivals) < count and time.time() < deadline:
-                arrivals.update(dict(httpx.get(f"http://127.0.0.1:{port}/stats").json()))
+                arrivals.update(dict((await receiver_stats.get(f"http://127.0.0.1:{port}/stats")).json()))
                 await asyncio.sleep(0.1)
             stop.set()
             await task
@@ -136,10 +138,22 @@ async def lag(receiver: str, port: int, count: int = 200) -> tuple[float, float]
     return statistics.median(lags) * 1000, lags[int(len(lags) * 0.99) - 1] * 1000
 
 
-async def main() -> None:
+async def report(receiver: str, port: int) -> None:
+    """Print the throughput table and the lag line (Markdown) for the receiver at ``port``."""
+    print(f"Webhook delivery, {TOTAL} deliveries per row, concurrency {CONCURRENCY}, SQLite outbox\n")
+    print("| subscriptions | Newsloom deliveries/s | bare httpx loop deliveries/s | ratio |")
+    print("|---|---|---|---|")
+    for subscriptions in (1, 10, 100):
+        ours, base = await throughput(receiver, subscriptions)
+        print(f"| {subscriptions} | {ours:.0f} | {base:.0f} | {ours / base:.2f} |")
+    median, p99 = await lag(receiver, port)
+    print(f"\nLag from the committed outbox row to arrival (200 events, one at a time): median {median:.1f} ms, p99 {p99:.1f} ms")
+
+
+def main() -> None:
+    """Start bench/receiver.py, wait until it answers (up to 10 s), report, stop it."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "receiver.py"), str(port)])
-    receiver = f"http://127.0.0.1:{port}/hook"
     try:
         for _ in range(100):
             try:
@@ -147,18 +161,11 @@ async def main() -> None:
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
-        print(f"Webhook delivery, {TOTAL} deliveries per row, concurrency {CONCURRENCY}, SQLite outbox\n")
-        print("| subscriptions | Newsloom deliveries/s | bare httpx loop deliveries/s | ratio |")
-        print("|---|---|---|---|")
-        for subscriptions in (1, 10, 100):
-            ours, base = await throughput(receiver, subscriptions)
-            print(f"| {subscriptions} | {ours:.0f} | {base:.0f} | {ours / base:.2f} |")
-        median, p99 = await lag(receiver, port)
-        print(f"\nLag from the committed outbox row to arrival (200 events, one at a time): median {median:.1f} ms, p99 {p99:.1f} ms")
+        asyncio.run(report(f"http://127.0.0.1:{port}/hook", port))
     finally:
         proc.terminate()
         proc.wait()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    main()

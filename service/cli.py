@@ -35,6 +35,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 from tqdm import tqdm
 
@@ -42,12 +43,12 @@ from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
 from service.errors import NewsloomError
 from service.feeds import SubscribeError, feed_rows, subscribe
-from service.ingest.pages.extracted import ExtractionError
-from service.net.fetcher import FetchError, create_client, fetch
 from service.ingest import store
+from service.ingest.pages.extracted import ExtractionError
 from service.ingest.poller import PAGE_ACCEPT, PollReport
-from service.net.urls import InvalidURL, check_fetchable, redact_password
 from service.models import Article, Feed, utcnow
+from service.net.fetcher import FetchError, create_client, fetch
+from service.net.urls import InvalidURL, check_fetchable, redact_password
 from service.wiring import assemble
 
 
@@ -171,16 +172,16 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
     """Subscribe as ``POST /v1/feeds`` does (``feeds.subscribe``: SSRF guard, discovery from a
     page, the first poll, refusal of what is not a feed); one line per URL."""
     failed = False
-    async with _database(settings) as sessions, assemble(settings, sessions=sessions, deliveries=False) as service:
-        async with sessions() as session:
-            for url in args.urls:
-                try:
-                    feed, created = await subscribe(session, service.ingestor, url)
-                except SubscribeError as exc:
-                    print(f"error: {exc}", file=sys.stderr)
-                    failed = True
-                    continue
-                print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
+    async with _database(settings) as sessions, assemble(settings, sessions=sessions, deliveries=False) as service, \
+            sessions() as session:
+        for url in args.urls:
+            try:
+                feed, created = await subscribe(session, service.ingestor, url)
+            except SubscribeError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed = True
+                continue
+            print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
     if failed:
         raise CommandError("some URLs were not added")
 
@@ -487,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _setting_problem(error: dict) -> str:
+def _setting_problem(error: ErrorDetails) -> str:
     """One pydantic validation error as ``NEWSLOOM_NAME: message`` (a check across several
     settings names them in its message)."""
     name = "_".join(map(str, error["loc"])).upper()

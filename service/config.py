@@ -13,7 +13,6 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-
 # Upper bounds of durations (seconds): beyond them a setting is a typo, and a datetime + timedelta
 # of it would overflow.
 DAY = 86_400

@@ -26,7 +26,7 @@ whose concern it is and derives from one of these branches::
     └── api.problems.Problem         an answer a route gives as an RFC 9457 problem document
 
 The API maps the whole tree to problem documents in one place (``api.problems.install``): a
-``NewsloomError`` answers with its ``status`` (``InputError`` 422, others 500) and its ``detail``
+``NewsloomError`` answers with its ``problem_status`` (``InputError`` 422, others 500) and its ``detail``
 and ``extensions``, so a route lets an error of this tree pass instead of translating it.
 """
 
@@ -36,11 +36,12 @@ from typing import Any
 
 
 class NewsloomError(Exception):
-    """Base of every deliberate Newsloom error. ``status``: the HTTP status an API route answers
-    with when the error reaches it (RFC 9110 §15); ``detail``: the problem document's one-line
-    ``detail`` (RFC 9457 §3.1.4), by default the message; ``extensions``: extra members."""
+    """Base of every deliberate Newsloom error. ``problem_status``: the HTTP status an API route
+    answers with when the error reaches it (RFC 9110 §15; not ``FetchError.status``, the status a
+    fetched server sent); ``detail``: the problem document's one-line ``detail`` (RFC 9457 §3.1.4),
+    by default the message; ``extensions``: extra members."""
 
-    status: int = 500
+    problem_status: int = 500
 
     @property
     def detail(self) -> str:
@@ -55,7 +56,7 @@ class InputError(NewsloomError, ValueError):
     """Input that cannot be used as given (a URL, a document uploaded, a query): the message says
     what is wrong with it. A ``ValueError`` too, so code that validates values catches it."""
 
-    status = 422
+    problem_status = 422
 
 
 class DocumentError(NewsloomError):

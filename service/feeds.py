@@ -16,9 +16,9 @@ from service.errors import InputError
 from service.ingest import store
 from service.ingest.feeds.opml import OPMLFeed
 from service.ingest.schedule import first_poll_offset
+from service.models import Entry, Feed, Outlet, utcnow
 from service.net.ssrf import refused_rule
 from service.net.urls import InvalidURL, canonicalize, check_fetchable
-from service.models import Entry, Feed, Outlet, utcnow
 
 
 async def find_feed(session: AsyncSession, url: str) -> Feed | None:
@@ -89,9 +89,9 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     """
     from service.ingest.feeds.discovery import NoFeedFound, discover
     from service.ingest.feeds.entries import FeedParseError
+    from service.ingest.workers import PARSE_FEED, WorkerError
     from service.net.fetcher import BlockedURL, FetchError
     from service.net.ssrf import BlockedAddress, check_url
-    from service.ingest.workers import PARSE_FEED, WorkerError
 
     settings = poller.settings
 

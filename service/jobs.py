@@ -39,6 +39,7 @@ from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases
+from service.leases import Leasable
 from service.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ log = logging.getLogger(__name__)
 DEADLINE_LEASES = 4
 """A row still running after this many lease periods is cancelled and booked as failed."""
 
-Row = TypeVar("Row")
+Row = TypeVar("Row", bound=Leasable)
 Result = TypeVar("Result")
 
 
@@ -55,7 +56,7 @@ class Step(Generic[Row, Result]):
     and ``failed``; ``key`` and ``next_due`` are optional."""
 
     name: str = "step"
-    model: type
+    model: type[Leasable]
     owner: str | None = None
     """The claimer written to ``lease_owner`` (None: the model's leases carry no owner)."""
     until_column: str = "lease_until"
@@ -166,7 +167,7 @@ class Runner(Generic[Row, Result]):
                     finally:
                         for waiter in waiters - set(in_flight):
                             waiter.cancel()
-                    for task in done & set(in_flight):
+                    for task in set(in_flight) & done:
                         row = in_flight.pop(task)
                         held.remove(row)
                         key = step.key(row)
@@ -199,7 +200,7 @@ class Runner(Generic[Row, Result]):
         # Due already but not claimed: its key is full or the slots are; a finished row wakes us.
         return tick if wait <= 0 else min(tick, wait + 0.01)
 
-    async def _guarded(self, row: Row) -> Result:
+    async def _guarded(self, row: Row) -> Result | None:
         """``step.handle(row)`` within the row's deadline; an exception or an overrun is booked
         with ``step.failed`` (and if even that fails, the lease lapses and the row is due again)."""
         step = self.step

@@ -16,7 +16,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -25,7 +25,16 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import utcnow
 
-T = TypeVar("T")
+
+class Leasable(Protocol):
+    """A table model whose rows are leased (feeds, articles, deliveries): an integer primary key
+    ``id``, a ``lease_owner`` and the ``until_column`` timestamps the functions name."""
+
+    id: int
+    lease_owner: str | None
+
+
+T = TypeVar("T", bound=Leasable)
 log = logging.getLogger(__name__)
 
 RENEWALS_PER_LEASE = 3
@@ -74,7 +83,7 @@ async def claim(
         .limit(limit if spread_by is None else limit * SPREAD_FACTOR)
         .with_for_update(skip_locked=True)
     )
-    rows_found = list((await session.exec(query)).all())
+    rows_found: list[Any] = list((await session.exec(query)).all())  # ids, or (id, spread value)
     ids = rows_found if spread_by is None else _take_turns(rows_found, spread_by[1], limit, room)
     if not ids:
         await session.commit()
@@ -138,14 +147,14 @@ def release(row) -> None:
 
 
 async def renew(
-    session: AsyncSession, model: type, ids: list[int], owner: str | None, lease_seconds: float,
+    session: AsyncSession, model: type[Leasable], ids: list[int], owner: str | None, lease_seconds: float,
     *, until_column: str = "lease_until",
 ) -> int:
     """Extend to now + ``lease_seconds`` (seconds) the leases of the rows ``ids`` of ``model`` that
     are still leased — by ``owner`` when it is given (a row another claimer took over, or one the
     step released, is left alone); commit and return how many rows were extended."""
     until_attr = getattr(model, until_column)
-    conditions = [col(model.id).in_(ids), col(until_attr).is_not(None)]
+    conditions: list[sa.ColumnElement[bool]] = [col(model.id).in_(ids), col(until_attr).is_not(None)]
     if owner is not None:
         conditions.append(col(model.lease_owner) == owner)
     until = utcnow() + timedelta(seconds=lease_seconds)

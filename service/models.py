@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from sqlmodel import JSON, Field, SQLModel
 
-
 # Largest id the API accepts: ids are 32-bit integers on PostgreSQL (``serial``); larger values in a
 # request are refused with 422 before they reach the database.
 MAX_ID = 2**31 - 1
@@ -21,6 +20,11 @@ MAX_ID = 2**31 - 1
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+def table_of(model: type) -> sa.Table:
+    """The ``sa.Table`` of a ``table=True`` model, for Core statements (no ORM synchronisation)."""
+    return model.__table__  # type: ignore[attr-defined]  # set by SQLAlchemy; SQLModel does not declare it
 
 
 class UTCDateTime(sa.types.TypeDecorator):
@@ -73,7 +77,9 @@ class Outlet(SQLModel, table=True):
 
     __tablename__ = "outlets"
 
-    id: int | None = Field(default=None, primary_key=True)
+    # Primary keys are typed ``int``, as code reads them (after the INSERT that assigns them; the
+    # ``Mapped[int]`` convention of SQLAlchemy's own declarative models); None only before a flush.
+    id: int = Field(default=None, primary_key=True)
     domain: str = Field(sa_column=sa.Column(sa.String(255), unique=True, nullable=False))
     name: str | None = None
     language: str | None = Field(default=None, max_length=8)
@@ -86,7 +92,7 @@ class Feed(SQLModel, table=True):
 
     __tablename__ = "feeds"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     url: str = Field(sa_column=sa.Column(sa.String(2048), unique=True, nullable=False))
     title: str | None = None
     category: str | None = Field(default=None, description="OPML folder path, '/'-separated")
@@ -120,7 +126,7 @@ class Article(SQLModel, table=True):
         sa.Index("ix_articles_language_sort", "language", "sort_at", "id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     canonical_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(2048), unique=True))
     url_key: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(2048), unique=True),
@@ -193,7 +199,7 @@ class Entry(SQLModel, table=True):
         sa.Index("ix_entries_feed_article", "feed_id", "article_id"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     feed_id: int = Field(foreign_key="feeds.id", ondelete="CASCADE")
     entry_key: str = Field(sa_column=sa.Column(sa.String(2048), nullable=False))
     guid: str | None = None
@@ -224,7 +230,7 @@ class Subscription(SQLModel, table=True):
 
     __tablename__ = "subscriptions"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     url: str = Field(sa_column=sa.Column(sa.String(2048), nullable=False))
     description: str | None = None
     secret: str = Field(description="whsec_… signing secret (Standard Webhooks)")
@@ -249,7 +255,7 @@ class Delivery(SQLModel, table=True):
         sa.Index("ix_deliveries_queue", "status", "next_attempt_at"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     subscription_id: int = Field(foreign_key="subscriptions.id", ondelete="CASCADE", index=True)
     event_id: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False), description="webhook-id")
     event_key: str = Field(description="what the event is about, e.g. article.created:42; one delivery per key")
@@ -285,7 +291,7 @@ class Story(SQLModel, table=True):
     __tablename__ = "stories"
     __table_args__ = (sa.Index("ix_stories_activity", "last_updated_at", "id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     title: str | None = None
     first_article_id: int | None = None
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
@@ -308,7 +314,7 @@ class ArticleBand(SQLModel, table=True):
 
     __tablename__ = "article_bands"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     band: str = Field(sa_column=sa.Column(sa.String(40), nullable=False, index=True))
     article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE", index=True)
 
@@ -319,7 +325,7 @@ class Citation(SQLModel, table=True):
 
     __tablename__ = "article_citations"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE", index=True)
     name: str = Field(sa_column=sa.Column(sa.String(255), nullable=False))
     outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL", index=True)
@@ -349,7 +355,7 @@ class ApiKey(SQLModel, table=True):
 
     __tablename__ = "api_keys"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     prefix: str = Field(sa_column=sa.Column(sa.String(16), nullable=False),
                         description="the key's first characters, shown in listings to tell keys apart")
     key_hash: str = Field(sa_column=sa.Column(sa.String(64), unique=True, nullable=False),
@@ -368,7 +374,7 @@ class StageFailure(SQLModel, table=True):
     __tablename__ = "stage_failures"
     __table_args__ = (sa.UniqueConstraint("stage", "item_id", name="uq_stage_failures_item"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)
     stage: str = Field(sa_column=sa.Column(sa.String(32), nullable=False))
     item_id: int = Field(nullable=False)
     count: int = 0

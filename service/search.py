@@ -55,7 +55,7 @@ PG_DEFAULT_CONFIG = "simple"
 SQLITE_FTS_TABLE = "articles_fts"
 """The FTS5 table over ``articles.title`` and ``articles.text`` (rowid = ``articles.id``)."""
 
-DATABASE_MAINTAINED = {
+DATABASE_MAINTAINED: dict[str, set[str] | set[tuple[str, str]]] = {
     "tables": {SQLITE_FTS_TABLE, *(f"{SQLITE_FTS_TABLE}_{s}" for s in ("data", "idx", "docsize", "config", "content"))},
     "columns": {("articles", "search_vector")},
     "indexes": {"ix_articles_search"},
@@ -176,7 +176,7 @@ class Match:
 
     where: sa.ColumnElement
     rank: sa.ColumnElement
-    join: tuple[sa.TableClause, sa.ColumnElement] | None = None
+    join: tuple[sa.FromClause, sa.ColumnElement] | None = None
 
 
 def postgres_match(query: SearchQuery, vector: sa.ColumnElement, language: sa.ColumnElement,
@@ -194,7 +194,7 @@ def postgres_match(query: SearchQuery, vector: sa.ColumnElement, language: sa.Co
     (cover density, §12.3.3) with the default weights, so title words (A) count more than text (B)."""
     codes = languages if languages is not None else list(PG_CONFIGS)
     configs = sorted({PG_CONFIGS.get(c, PG_DEFAULT_CONFIG) for c in codes} | {PG_DEFAULT_CONFIG})
-    array = sa.literal_column("ARRAY[" + ", ".join(f"'{c}'" for c in configs) + "]::regconfig[]")
+    array: sa.ColumnClause = sa.literal_column("ARRAY[" + ", ".join(f"'{c}'" for c in configs) + "]::regconfig[]")
     cfg = sa.func.unnest(array).table_valued("cfg").render_derived(name="search_cfg")
     renderings = sa.select(cfg.c.cfg, sa.func.to_tsquery(cfg.c.cfg, sa.literal(query.to_tsquery()), type_=TSQUERY).label("query")
                            ).cte("search_query")
@@ -216,7 +216,7 @@ def sqlite_match(query: SearchQuery, rowid_of: sa.ColumnElement, fts_table: str 
     ``weights`` (FTS5 §5.1.1 "The bm25() function"); bm25 uses corpus statistics, so scores move as
     rows are added."""
     fts = sa.table(fts_table, sa.column("rowid"))
-    table_ref = sa.literal_column(fts_table)
+    table_ref: sa.ColumnClause = sa.literal_column(fts_table)
     where = table_ref.op("MATCH")(sa.literal(query.to_fts5()))
     rank = -sa.func.bm25(table_ref, *(sa.literal(w) for w in weights), type_=sa.Float)
     return Match(where=where, rank=rank, join=(fts, fts.c.rowid == rowid_of))
@@ -224,12 +224,12 @@ def sqlite_match(query: SearchQuery, rowid_of: sa.ColumnElement, fts_table: str 
 
 def article_match(dialect: str, query: SearchQuery, languages: list[str] | None = None) -> Match:
     """The ``Match`` of ``query`` over articles (title and text) on ``dialect`` ("postgresql" or "sqlite")."""
-    from service.models import Article
+    from service.models import Article, table_of
 
     if dialect == "postgresql":
         vector = sa.literal_column("articles.search_vector", type_=TSVECTOR)
-        return postgres_match(query, vector, Article.__table__.c.language, languages)
-    return sqlite_match(query, Article.__table__.c.id)
+        return postgres_match(query, vector, table_of(Article).c.language, languages)
+    return sqlite_match(query, table_of(Article).c.id)
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

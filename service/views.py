@@ -8,8 +8,8 @@ from collections import defaultdict
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.shapes import CitationPublic, StorySummary
 from service.models import Citation, Outlet, Story
+from service.shapes import CitationPublic, StorySummary
 
 
 async def citations_for(session: AsyncSession, article_ids: list[int]) -> dict[int, list[CitationPublic]]:

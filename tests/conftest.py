@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from service.wiring import assemble
 from service.config import Settings
 from service.db import create_engine, migrate_async, session_factory
 from service.ingest.poller import Poller
 from service.ingest.workers import WorkerPool
+from service.wiring import assemble
 from tests.server import TestServer
 
 ROOT = Path(__file__).resolve().parents[1]

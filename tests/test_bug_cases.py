@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+from pathlib import Path
 
 from tests.ingest_helpers import api_client, articles, feed_api, make_due, subscribe
 
@@ -223,7 +224,7 @@ async def test_bl21_entities_are_neither_expanded_nor_resolved(bug_cases, server
     b = server.add("/external.xml", external, host="xml.example.org", Content_Type=RSS)
     ids = [await subscribe(sessions, a), await subscribe(sessions, b)]
     await poller.poll_due_feeds()
-    hostname = open("/etc/hostname").read().strip()
+    hostname = Path("/etc/hostname").read_text().strip()
     async with api_client(settings, sessions) as api:
         rows = [r for feed_id in ids for r in await articles(api, feed_id)]
     assert rows, "the documents are ingested (entities left unexpanded) or rejected with an error"

@@ -9,8 +9,8 @@ import re
 
 from service.feeds import add_feed
 from service.models import Article, Entry, Feed
-from tests.server import CONTENT_TYPES
 from tests.ingest_helpers import count, feed_row, subscribe
+from tests.server import CONTENT_TYPES
 
 
 async def test_every_corpus_feed_ingests(corpus, server, poller, sessions):

@@ -54,7 +54,7 @@ def test_python_verification_snippet_accepts_our_signatures_only():
     import pytest
 
     namespace: dict = {}
-    exec(_snippet("python", "def verify"), namespace)  # noqa: S102 - the documented code, run as is
+    exec(_snippet("python", "def verify"), namespace)  # the documented code, run as is
     secret, headers, body = _signed()
     namespace["verify"](secret, headers, body)  # the second of two signatures (a rotation) matches
     with pytest.raises(ValueError):

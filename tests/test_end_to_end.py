@@ -80,5 +80,5 @@ def test_serve_polls_a_new_feed_at_once_and_keeps_feed_text_for_dead_pages(corpu
         assert gone["extraction_error"] == "page: HTTP 404"
         assert gone["text_source"] == "feed"
         assert gone["text"] == "The feed\u2019s own summary."
-        for url, truth in expected.items():
+        for truth in expected.values():
             assert by_title[truth["title"]]["extraction_status"] == "ok"

@@ -246,8 +246,9 @@ def test_promotion_link_needs_capitals_three_words_and_links():
 
 
 def test_microdata_time_is_a_declared_publication_date():
-    from service.ingest.pages.metadata import choose
     from trafilatura.utils import load_html
+
+    from service.ingest.pages.metadata import choose
 
     html = """<html><head><title>Quiet street</title>
     <meta name="DCSext.articleFirstPublished" content="2019-02-05 16:07"></head><body>

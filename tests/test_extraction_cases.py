@@ -231,9 +231,9 @@ async def test_walled_pages_keep_the_best_text_and_say_where_it_came_from(server
 
 
 async def test_hanging_and_crashing_pages_fail_and_the_rest_is_ingested(corpus, server, sessions, settings):
-    from service.net.fetcher import create_client
     from service.ingest.poller import Poller
     from service.ingest.workers import WorkerPool
+    from service.net.fetcher import create_client
     from tests import worker_functions as wf
 
     page = server.url("/corpus/extraction-fundus/html/uk/BBC_2026_04_25.html")

@@ -12,11 +12,11 @@ from collections import Counter
 
 from sqlmodel import select
 
-from service.wiring import assemble
 from service.config import Settings
 from service.feeds import add_feed
 from service.models import Article, Delivery, DeliveryStatus, ExtractionStatus, Subscription
 from service.webhooks import outbox, signing
+from service.wiring import assemble
 from tests.ingest_helpers import make_due, subscribe
 from tests.server import Route
 

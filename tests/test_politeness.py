@@ -4,9 +4,9 @@ clamped with the original kept, first polls spread at start-up."""
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 from email.utils import format_datetime
-import time
 
 from service.ingest import store
 from service.models import Article, Feed, utcnow

@@ -5,6 +5,7 @@ middle of a poll that loses nothing and leaves no lease held."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import signal
@@ -183,10 +184,8 @@ def _raw_request(port: int, request: bytes) -> tuple[int, str, bytes]:
     import socket
 
     with socket.create_connection(("127.0.0.1", port), timeout=60) as sock:
-        try:
+        with contextlib.suppress(OSError):
             sock.sendall(request)
-        except OSError:
-            pass
         response = b""
         try:
             while chunk := sock.recv(65536):

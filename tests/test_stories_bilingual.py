@@ -7,7 +7,6 @@ the poller's client resolves those names to the test server through the service'
 from __future__ import annotations
 
 import dataclasses
-
 import json
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime

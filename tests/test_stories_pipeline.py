@@ -114,7 +114,8 @@ async def test_syndicated_and_lightly_edited_copies_are_duplicates(server, polle
     edited = st.BLOOMBERG.replace("on Monday", "on Monday, officials said,").replace("About 12,000", "Roughly 12,000")
     wire = server.add("/wire/copy.html", st.page(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), Content_Type="text/html")
     copy = server.add("/regional/edited.html", st.page("Lindenfurt closes bridge", edited, "en"), Content_Type="text/html")
-    feeds = _serve_outlets(server) + [
+    feeds = [
+        *_serve_outlets(server),
         server.add("/feeds/wire.xml", st.feed("https://www.wirecopies.net/", "Wire", "en",
                    [(st.BLOOMBERG_TITLE, wire, "Mon, 06 May 2024 10:00:00 GMT")]), Content_Type="application/rss+xml"),
         server.add("/feeds/regional.xml", st.feed("https://www.regional-herald.org/", "Herald", "en",

@@ -3,6 +3,7 @@ clusterer and its window, and the `newsloom stories` commands on small files."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -316,7 +317,7 @@ def test_shipped_combiner_matches_the_clusterer_threshold_and_ranks_sensibly():
         unrelated = combiner.score(Signals(lead=0.15, text=text and 0.0, entities=0.0, lexical=lexical and 0.0, length=7.0))
         assert same > Params().threshold > unrelated
     rising = [combiner.score(Signals(lead=x, text=0.5, entities=0.2, lexical=0.1, length=6.9)) for x in np.linspace(0, 1, 21)]
-    assert all(b >= a - 1e-9 for a, b in zip(rising, rising[1:]))  # the fit keeps similarity slopes non-negative (a flat segment may round to -1e-17)
+    assert all(b >= a - 1e-9 for a, b in itertools.pairwise(rising))  # the fit keeps similarity slopes non-negative (a flat segment may round to -1e-17)
 
 
 def test_story_text_centroid_is_kept_and_restarts_where_a_record_has_none_or_another_encoders():

@@ -5,7 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from service.net.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable, redact_password, without_userinfo
+from service.net.urls import (
+    MAX_URL_LENGTH,
+    InvalidURL,
+    canonicalize,
+    check_fetchable,
+    redact_password,
+    without_userinfo,
+)
 
 
 @pytest.mark.parametrize(

@@ -1,15 +1,15 @@
 """outlets, feeds, entries, articles
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-30 01:08:42.343998
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import service.models
+from alembic import op
 
+import service.models
 
 revision = '0001'
 down_revision = None
@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('outlets',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('domain', sa.String(length=255), nullable=False),
@@ -112,7 +112,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('entries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_entries_article_id'))
 

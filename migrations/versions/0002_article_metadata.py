@@ -8,10 +8,9 @@ Title, authors, published/updated times, language, canonical URL and word count 
 columns (0001); this adds what extraction now also reports. Batch mode keeps SQLite happy.
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = "0002"
 down_revision = "0001"

@@ -7,11 +7,11 @@ Revises: 0003
 Create Date: 2026-11-30 01:28:08.806578
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import service.models
+from alembic import op
 
+import service.models
 
 revision = '0004'
 down_revision = '0003'

@@ -5,11 +5,11 @@ Revises: 0004
 Create Date: 2026-11-30 01:24:37.100152
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import service.models
+from alembic import op
 
+import service.models
 
 revision = '0005'
 down_revision = '0004'
@@ -18,7 +18,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('subscriptions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('url', sa.String(length=2048), nullable=False),
@@ -65,7 +65,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('deliveries', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_deliveries_subscription_id'))
         batch_op.drop_index('ix_deliveries_queue')

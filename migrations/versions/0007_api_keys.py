@@ -5,11 +5,11 @@ Revises: 0006
 Create Date: 2026-12-01 10:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import service.models
+from alembic import op
 
+import service.models
 
 revision = '0007'
 down_revision = '0006'

@@ -5,11 +5,11 @@ Revises: 0007
 Create Date: 2026-12-02 02:40:00
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import service.models
+from alembic import op
 
+import service.models
 
 revision = '0008'
 down_revision = '0007'

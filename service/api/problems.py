@@ -27,7 +27,7 @@ class Problem(NewsloomError):
 
     def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail)
-        self.status = status
+        self.status = self.problem_status = status
         self.detail = detail
         self.headers = headers
         self.extensions = extensions
@@ -61,7 +61,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NewsloomError)
     async def _problem(request: Request, exc: NewsloomError) -> JSONResponse:
         # Problem, and every error of the tree in service.errors a route lets pass (an InputError is a 422)
-        return problem_response(request, exc.status, exc.detail, getattr(exc, "headers", None), **exc.extensions)
+        return problem_response(request, exc.problem_status, exc.detail, getattr(exc, "headers", None), **exc.extensions)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -142,4 +142,4 @@ def document_errors(app: FastAPI) -> None:
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]  # FastAPI's documented way to extend the schema

@@ -30,12 +30,12 @@ from service.config import Settings
 from service.ingest import store
 from service.ingest.feeds.entries import FeedParseError, ParsedFeed
 from service.ingest.pages.extracted import ExtractionError
-from service.net.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
-from service.net.hosts import HostLimiter, host_key
-from service.net.robots import RobotsCache, RobotsUnavailable
 from service.ingest.workers import EXTRACT_PAGE, PARSE_FEED, WorkerError, WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
+from service.net.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
+from service.net.hosts import HostLimiter, host_key
+from service.net.robots import RobotsCache, RobotsUnavailable
 from service.stories.linker import Linker
 from service.webhooks import outbox
 
@@ -262,6 +262,7 @@ class Poller:
         (timeouts, refused connections, 5xx, 429) are retried later with backoff up to
         ``page_max_attempts``; anything else keeps the feed's text and records why."""
         s = self.settings
+        assert article.url is not None, "a pending page has a link (store._new_article)"
         retry_in = (
             PAGE_RETRY_BASE * 2**article.fetch_attempts if article.fetch_attempts + 1 < s.page_max_attempts else None
         )
@@ -376,7 +377,7 @@ class FeedStep(Step[Feed, PollReport]):
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Feed]:
         async with self.poller.sessions() as session:
-            return await store.claim_due_feeds(session, self.owner, self.poller.settings.lease_seconds, limit, room)
+            return await store.claim_due_feeds(session, self.poller.owner, self.poller.settings.lease_seconds, limit, room)
 
     async def handle(self, feed: Feed) -> PollReport:
         return await self.poller.poll_feed(feed)
@@ -406,12 +407,13 @@ class PageStep(Step[Article, PollReport]):
         self.concurrency, self.per_key = s.page_concurrency, s.host_concurrency
 
     def key(self, article: Article) -> str:
+        assert article.url is not None, "a pending page has a link (store._new_article)"
         return host_key(article.url)
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
         async with self.poller.sessions() as session:
             return await store.claim_pending_pages(
-                session, self.owner, self.poller.settings.lease_seconds, limit, self.feed_ids, room
+                session, self.poller.owner, self.poller.settings.lease_seconds, limit, self.feed_ids, room
             )
 
     async def handle(self, article: Article) -> PollReport:

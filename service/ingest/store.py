@@ -12,26 +12,26 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import col, select
+from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases
 from service.config import Settings
 from service.db import dialect_insert
 from service.ingest import schedule
-from service.net.hosts import host_key
 from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
 from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
+from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, table_of, utcnow
+from service.net.hosts import host_key
 from service.net.urls import canonicalize, fits, link_forms, outlet_domain
-from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
 
 
-async def _insert_ignore(session: AsyncSession, table: type, values: dict, conflict: list[str]) -> int | None:
+async def _insert_ignore(session: AsyncSession, table: type[SQLModel], values: dict, conflict: list[str]) -> int | None:
     """INSERT … ON CONFLICT (``conflict``) DO NOTHING RETURNING id: the new row's id, or None when a
     row with the same key exists (inserted meanwhile by another transaction, perhaps)."""
     statement = dialect_insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return (await session.exec(statement.returning(table.id))).scalar_one_or_none()
+    return (await session.exec(statement.returning(table_of(table).c.id))).scalar_one_or_none()
 
 
 async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
@@ -51,13 +51,13 @@ def feed_is_due(now: datetime) -> list[sa.ColumnElement[bool]]:
     """The conditions of a feed due for a poll at ``now`` (UTC): it is polled (``active`` or
     ``failing``; ``paused`` and ``gone`` are not) and its next poll time has passed. The claim, the
     CLI's progress total and the ``newsloom_feeds_due`` gauge all count with these."""
-    return [col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= now]
+    return [col(Feed.state).in_([FeedState.active, FeedState.failing]), col(Feed.next_poll_at) <= now]
 
 
 def page_is_due(now: datetime) -> list[sa.ColumnElement[bool]]:
     """The conditions of an article whose page is due for fetching and extraction at ``now`` (UTC):
     ``pending``, and its next fetch time (first fetch or retry) has passed."""
-    return [Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= now]
+    return [col(Article.extraction_status) == ExtractionStatus.pending, col(Article.next_fetch_at) <= now]
 
 
 async def count_where(session: AsyncSession, table: type, conditions: list[sa.ColumnElement[bool]]) -> int:
@@ -155,11 +155,11 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed, o
         rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.canonical if link else None,
                      "article_id": article_id, "first_seen_at": now})
     if rows:
-        statement = dialect_insert(session)(Entry.__table__).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
+        statement = dialect_insert(session)(table_of(Entry)).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
         await session.exec(statement, params=rows)  # one multi-row INSERT, as for the articles
     await stored.write_edits(session)
     if rekeyed:
-        entries_table = Entry.__table__
+        entries_table = table_of(Entry)
         await session.exec(
             sa.update(entries_table).where(entries_table.c.id == sa.bindparam("entry_id"))
             .values(entry_key=sa.bindparam("new_key"), guid=sa.bindparam("new_guid")),
@@ -209,7 +209,7 @@ class _ArticleState:
 
 async def _known_entries(session: AsyncSession, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
     """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
-    query = (select(Entry.entry_key, *_ARTICLE_STATE).join(Article, col(Article.id) == col(Entry.article_id))
+    query = (select(Entry.entry_key, *_ARTICLE_STATE).join(Article, col(Article.id) == col(Entry.article_id))  # type: ignore[call-overload]  # SQLModel types select() up to four columns
              .where(Entry.feed_id == feed_id, col(Entry.entry_key).in_(keys)))
     return {key: _ArticleState(*state) for key, *state in (await session.exec(query)).all()}
 
@@ -243,7 +243,7 @@ class _StoredArticles:
         if not links:
             return
         variants = sorted({variant for link in links for variant in link.variants})
-        query = select(*_ARTICLE_STATE).where(sa.or_(
+        query = select(*_ARTICLE_STATE).where(sa.or_(  # type: ignore[call-overload]  # SQLModel types select() up to four columns
             col(Article.url_key).in_(sorted({link.key for link in links})), col(Article.canonical_url).in_(variants),
         ))
         for row in (await session.exec(query)).all():
@@ -294,7 +294,7 @@ class _StoredArticles:
                   for a in self.articles.values() if a.edited]
         if not edited:
             return
-        table = Article.__table__
+        table = table_of(Article)
         await session.exec(
             sa.update(table).where(table.c.id == sa.bindparam("article_id"))
             .values(**{name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in _EDITABLE}),
@@ -313,7 +313,7 @@ async def _insert_articles(session: AsyncSession, articles: list[dict]) -> set[i
     (both databases number the rows of one INSERT in order)."""
     if not articles:
         return set()
-    table = Article.__table__
+    table = table_of(Article)
     # executemany: SQLAlchemy sends one multi-row INSERT (its "insertmanyvalues"), and the
     # statement is compiled once and cached, not once per document as ``.values(list)`` would be.
     statement = dialect_insert(session)(table).on_conflict_do_nothing().returning(table.c.id, table.c.url_key)
@@ -422,7 +422,7 @@ def _next_interval(feed: Feed, settings: Settings, now: datetime, headers: dict[
 def _unchanged_statement() -> sa.Update:
     """``record_unchanged``'s UPDATE, built once: a statement object reused is compiled from
     SQLAlchemy's cache without walking it again for its cache key (about 0.2 ms a statement)."""
-    table, bind = Feed.__table__, sa.bindparam
+    table, bind = table_of(Feed), sa.bindparam
     return (
         sa.update(table)  # the table, not the model: no ORM synchronisation, so one statement
         .where(table.c.id == bind("feed_id"), table.c.poll_interval_override.is_not_distinct_from(bind("override")))
@@ -452,7 +452,7 @@ async def record_unchanged(session: AsyncSession, feed: Feed, settings: Settings
     current row. A paused feed stays paused. Does not commit."""
     now = utcnow()
     interval = _next_interval(feed, settings, now, headers, None)
-    result = await session.execute(_UNCHANGED, {
+    result = await session.exec(_UNCHANGED, params={
         "feed_id": feed.id, "override": feed.poll_interval_override, "now": now, "status": status,
         "interval": interval, "next_poll_at": now + timedelta(seconds=interval),
         "etag": headers.get("etag") or None, "last_modified": headers.get("last-modified") or None,
@@ -495,7 +495,7 @@ async def defer_host(session: AsyncSession, host: str, until: datetime, exclude:
     patterns = [f"{scheme}://{host}{end}" for scheme in ("http", "https") for end in ("/%", ":%")]
     await session.exec(
         sa.update(Feed)
-        .where(sa.or_(*(col(Feed.url).like(p) for p in patterns)), Feed.next_poll_at < until,
+        .where(sa.or_(*(col(Feed.url).like(p) for p in patterns)), col(Feed.next_poll_at) < until,
                col(Feed.id).not_in(list(exclude)))
         .values(next_poll_at=until)
     )
@@ -508,7 +508,7 @@ async def spread_overdue(session: AsyncSession, settings: Settings) -> int:
     ids = (await session.exec(select(Feed.id).where(Feed.next_poll_at <= now,
                                                     col(Feed.state).in_([FeedState.active, FeedState.failing])))).all()
     if ids:  # one executemany UPDATE, each feed with its own random offset
-        table = Feed.__table__
+        table = table_of(Feed)
         await session.exec(
             sa.update(table).where(table.c.id == sa.bindparam("feed_id"))
             .values(next_poll_at=sa.bindparam("moment", type_=table.c.next_poll_at.type)),

@@ -126,10 +126,14 @@ def allowed_addresses(
     if allow_private:
         return addresses
     trusted = set(trusted)
-    allowed, refused = [], []
+    allowed: list[tuple[str, int]] = []
+    refused: list[tuple[str, int, str]] = []
     for ip, port in addresses:
         rule = None if (ip, port) in trusted else refused_rule(ip)
-        (refused if rule else allowed).append((ip, port, rule))
+        if rule:
+            refused.append((ip, port, rule))
+        else:
+            allowed.append((ip, port))
     if not allowed:
         if not refused:
             raise BlockedAddress(f"refused host {host!r}: it resolves to no address", "unresolvable")
@@ -138,7 +142,7 @@ def allowed_addresses(
             f"refused host {host!r}: address {ip} is {rule} (SSRF guard; "
             "NEWSLOOM_ALLOW_PRIVATE_NETWORKS=true allows it for local development)", rule
         )
-    return [(ip, port) for ip, port, _ in allowed]
+    return allowed
 
 
 async def check_url(url: str, *, allow_private: bool, resolver: Resolver = system_resolver) -> None:
@@ -178,7 +182,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         self._inner = httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,  # noqa: ASYNC109 - httpcore's signature
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         literal = _literal(host)
@@ -199,7 +203,7 @@ class GuardedBackend(httpcore.AsyncNetworkBackend):
         assert last is not None
         raise last
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None):
+    async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Iterable[Any] | None = None):  # noqa: ASYNC109 - httpcore's signature
         raise BlockedAddress(f"refused unix socket {path!r}", "scheme")
 
     async def sleep(self, seconds: float) -> None:

@@ -11,7 +11,6 @@ from courlan import extract_domain, normalize_url
 
 from service.errors import InputError
 
-
 # Longest URL stored (characters, raw and canonical form): the width of the URL columns
 # (``feeds.url``, ``articles.canonical_url``, ``articles.url_key``), and the limit the Sitemaps
 # protocol sets (https://www.sitemaps.org/protocol.html: "less than 2,048 characters").

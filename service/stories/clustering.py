@@ -463,10 +463,9 @@ class OnlineClusterer:
     def add(self, article: ArticleFeatures) -> tuple[int, float]:
         """Assign ``article``; returns (story index, score — 0.0 for a new story). Merges may later
         fold that story into another: ``resolve`` gives a story's final index."""
-        if article.published is not None:
-            if self._clock is None or article.published > self._clock:
-                self._clock = article.published
-                self._evict_lazily()
+        if article.published is not None and (self._clock is None or article.published > self._clock):
+            self._clock = article.published
+            self._evict_lazily()
         candidates = self.candidates()
         self.comparisons += min(len(candidates), self.params.top)
         outcome = choose(article, candidates, self.params)

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 import numpy as np
 
@@ -100,7 +101,7 @@ _DEFAULT = object()
 def encode_articles(
     items: list[tuple[str | None, str | None]],
     encoder: Encoder | None = None,
-    texts: Encoder | None | object = _DEFAULT,
+    texts: Encoder | object | None = _DEFAULT,
     langs: list[str | None] | None = None,
 ) -> tuple[np.ndarray, list[np.ndarray | None]]:
     """``items``: n (title, text) in ``langs`` (n ISO 639-1 codes or None; default all None) →
@@ -114,7 +115,7 @@ def encode_articles(
     encoder = encoder or default_encoder()
     langs = langs if langs is not None else [None] * len(items)
     leads = encode_centered(encoder, [representation_text(title, text) for title, text in items], langs)
-    texts = text_encoder() if texts is _DEFAULT else texts
+    texts = text_encoder() if texts is _DEFAULT else cast("Encoder | None", texts)
     out: list[np.ndarray | None] = [None] * len(items)
     bodied = [i for i, (_title, text) in enumerate(items) if has_body(text)]
     if texts is not None and bodied:
@@ -138,7 +139,7 @@ def text_vector(title: str | None, text: str | None, lang: str | None = None) ->
 
 def has_body(text: str | None) -> bool:
     """Whether ``text`` is a body of at least ``MIN_TEXT_WORDS`` words (not just a teaser)."""
-    return bool(text) and len(text.split()) >= MIN_TEXT_WORDS
+    return bool(text and len(text.split()) >= MIN_TEXT_WORDS)
 
 
 def article_features(
@@ -148,7 +149,7 @@ def article_features(
     published: datetime | None = None,
     *,
     encoder: Encoder | None = None,
-    texts: Encoder | None | object = _DEFAULT,
+    texts: Encoder | object | None = _DEFAULT,
     vector: np.ndarray | None = None,
     text_vector: np.ndarray | None = None,
     with_fingerprint: bool = True,

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-
 from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_same_story, pair_score
 from service.stories.features import ArticleFeatures, article_features, encode_articles
 
@@ -185,4 +184,4 @@ def compare_pairs(
     return out
 
 
-__all__ = ["read_jsonl", "check_article", "check_pair", "check_label", "parse_time", "stream_order", "cluster_rows", "compare_pairs", "pair_features"]
+__all__ = ["check_article", "check_label", "check_pair", "cluster_rows", "compare_pairs", "pair_features", "parse_time", "read_jsonl", "stream_order"]

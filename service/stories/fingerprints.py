@@ -22,7 +22,7 @@ import numpy as np
 
 from service.ingest.pages.extracted import content_hash
 
-__all__ = ["BANDS", "ROWS", "NEAR_DUPLICATE_JACCARD", "content_hash", "minhash_signature", "band_keys", "jaccard"]
+__all__ = ["BANDS", "NEAR_DUPLICATE_JACCARD", "ROWS", "band_keys", "content_hash", "jaccard", "minhash_signature"]
 
 BANDS = 20
 ROWS = 5

@@ -307,7 +307,7 @@ class Linker:
         """Book the article as linked without a story (and announce it)."""
         async with self.sessions() as session:
             await session.exec(
-                sa.update(Article).where(Article.id == article_id).values(linked_at=utcnow(), link_lease_until=None)
+                sa.update(Article).where(col(Article.id) == article_id).values(linked_at=utcnow(), link_lease_until=None)
             )
             events = await outbox.announce_articles(session, [article_id])
             await session.commit()
@@ -449,7 +449,8 @@ class Linker:
         story.article_count += 1
         story.first_published_at = min(story.first_published_at, moment)
         story.last_published_at = max(story.last_published_at, moment)
-        grew = _add_members(story, {article.language} - {None}, {article.outlet_id} - {None})
+        grew = _add_members(story, {article.language} if article.language is not None else set(),
+                            {article.outlet_id} if article.outlet_id is not None else set())
         _set_state(story, state, now)
         session.add(story)
         await session.flush()
@@ -504,7 +505,7 @@ class Linker:
             if other is survivor:
                 continue
             merged.absorb(state if other is story else StoryState.from_record(sid, other.state))
-            await session.exec(sa.update(Article).where(Article.story_id == sid).values(story_id=survivor.id))
+            await session.exec(sa.update(Article).where(col(Article.story_id) == sid).values(story_id=survivor.id))
             if other.first_seen_at < survivor.first_seen_at:
                 survivor.first_seen_at, survivor.first_article_id, survivor.title = other.first_seen_at, other.first_article_id, other.title
             survivor.article_count += other.article_count
@@ -545,7 +546,7 @@ class Linker:
             in_story = select(Article.id).where(Article.story_id == story.id)
             await session.exec(
                 sa.update(Citation)
-                .where(Citation.outlet_id == article.outlet_id, col(Citation.cited_article_id).is_(None))
+                .where(col(Citation.outlet_id) == article.outlet_id, col(Citation.cited_article_id).is_(None))
                 .where(col(Citation.article_id).in_(in_story))
                 .values(cited_article_id=article.id)
             )

@@ -105,7 +105,7 @@ def _codes() -> frozenset[str]:
     """Two-letter territory codes (ISO 3166 and CLDR's ``UN``, ``EU``) recognised in capitals."""
     from babel import Locale
 
-    return frozenset(t for t in Locale.parse("en").territories if len(t) == 2 and t.isalpha())
+    return frozenset(t for t in Locale.parse("en").territories if isinstance(t, str) and len(t) == 2 and t.isalpha())
 
 
 def _lookup(folded: str, german: bool) -> str | None:
@@ -178,7 +178,7 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
             key, width = None, 1
             for span in range(min(MAX_WORDS, len(tokens) - i), 0, -1):
                 words = tokens[i : i + span]
-                if span > 1 and not all(w[:1].isupper() or w.islower() and len(w) <= 3 for w in words):
+                if span > 1 and not all(w[:1].isupper() or (w.islower() and len(w) <= 3) for w in words):
                     continue
                 key = _lookup(fold(" ".join(words)), german) if (span > 1 or len(token) >= 4) else None
                 if key is not None:

@@ -153,7 +153,7 @@ class LanguageCentering:
         self.means = {lang: np.asarray(vector, dtype=np.float32) for lang, vector in spec["languages"].items()}
         if not self.means:
             raise ValueError("centering: no language means")
-        self.fallback = np.mean(np.stack(list(self.means.values())), axis=0)
+        self.fallback: np.ndarray = np.mean(np.stack(list(self.means.values())), axis=0)
 
     def mean(self, lang: str | None) -> np.ndarray:
         """The mean vector subtracted for ``lang`` (dimension,)."""

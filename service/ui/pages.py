@@ -32,7 +32,15 @@ from service.api.deps import SessionDep
 from service.api.problems import Problem
 from service.api.routes.articles import get_article
 from service.api.routes.stories import (
-    CursorParam, LangParam, LimitParam, MinLanguagesParam, MinOutletsParam, OutletParam, SearchParam, list_stories, read_story,
+    CursorParam,
+    LangParam,
+    LimitParam,
+    MinLanguagesParam,
+    MinOutletsParam,
+    OutletParam,
+    SearchParam,
+    list_stories,
+    read_story,
 )
 from service.api.schemas import MAX_ID
 from service.api.security import bearer, check_key
@@ -176,7 +184,8 @@ async def story_list(
     filters; the pager's links carry the API's ``next_cursor``."""
     given = dict(lang=lang, outlet=outlet, min_outlets=min_outlets, min_languages=min_languages, q=q)
     filters = {name: value for name, value in given.items() if value is not None}
-    page = await list_stories(session, cursor=cursor, limit=limit, since=None, **filters)
+    page = await list_stories(session, cursor=cursor, limit=limit, since=None, lang=lang, outlet=outlet, min_outlets=min_outlets,
+                              min_languages=min_languages, q=q)
     kept = {**filters, **({"limit": limit} if limit != PAGE_SIZE else {})}
     older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
     first = f"?{urlencode(kept)}" if cursor else None

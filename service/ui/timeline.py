@@ -68,7 +68,7 @@ class Timeline:
     start: datetime | None
     end: datetime | None
     height: int
-    languages: list[str]
+    languages: list[str | None]
 
 
 def moment(article: StoryArticle) -> datetime:
@@ -79,7 +79,7 @@ def moment(article: StoryArticle) -> datetime:
 def lay_out(story: StoryPublic) -> Timeline:
     """The timeline of ``story`` (its articles come ordered by time, as ``read_story`` gives them)."""
     articles = story.articles
-    languages = list(story.languages)
+    languages: list[str | None] = list(story.languages)
     for article in articles:  # an article of no identified language still gets a tone
         if article.language not in languages:
             languages.append(article.language)
@@ -94,6 +94,7 @@ def lay_out(story: StoryPublic) -> Timeline:
         if lane is None:
             lane = lanes[article.outlet] = Lane(article.outlet, TOP + LANE_HEIGHT * len(lanes))
         at = moment(article)
+        assert start is not None  # there are articles
         offset = (at - start).total_seconds() / span if span else 0.0
         mark = Mark(article, at, at - start, round(LEFT + (RIGHT - LEFT) * offset, 2), lane.y,
                     languages.index(article.language), article.id == first_id)

@@ -37,11 +37,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases, metrics
 from service.config import Settings
+from service.jobs import Runner, Step
+from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.net.fetcher import create_client
 from service.net.ssrf import BlockedAddress
 from service.net.urls import InvalidURL, check_fetchable
-from service.jobs import Runner, Step
-from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import signing
 
 log = logging.getLogger(__name__)
@@ -65,7 +65,7 @@ async def disable_subscription(session: AsyncSession, subscription: Subscription
     subscription.updated_at = utcnow()
     await session.exec(
         sa.update(Delivery)
-        .where(Delivery.subscription_id == subscription.id, Delivery.status == DeliveryStatus.pending)
+        .where(col(Delivery.subscription_id) == subscription.id, col(Delivery.status) == DeliveryStatus.pending)
         .values(status=DeliveryStatus.dead, next_attempt_at=None, lease_owner=None, lease_until=None)
     )
 
@@ -116,7 +116,7 @@ class DeliveryWorker:
             return None, f"no response within {self.settings.webhook_timeout:g} s"
         except httpx.HTTPError as exc:
             return None, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        except Exception as exc:  # noqa: BLE001 - counted as a failed attempt, so it is retried and ends
+        except Exception as exc:  # counted as a failed attempt, so it is retried and ends
             log.exception("delivery %s: unexpected error", delivery.id)
             return None, f"internal error: {type(exc).__name__}: {exc}"
 
@@ -128,9 +128,10 @@ class DeliveryWorker:
         if subscription.state != SubscriptionState.active:
             async with self.sessions() as session:
                 current = await session.get(Delivery, delivery.id)
-                current.status, current.next_attempt_at = DeliveryStatus.dead, None
-                leases.release(current)
-                await session.commit()
+                if current is not None:  # else deleted with its subscription meanwhile
+                    current.status, current.next_attempt_at = DeliveryStatus.dead, None
+                    leases.release(current)
+                    await session.commit()
             return
         now = utcnow()
         secrets_ = [subscription.secret]
@@ -142,12 +143,12 @@ class DeliveryWorker:
         else:
             await self.record_attempt(delivery, status, error)
 
-    async def _record_success(self, delivery: Delivery, status: int) -> None:
+    async def _record_success(self, delivery: Delivery, status: int | None) -> None:
         """``record_attempt`` for a success to a subscription that was not failing: one UPDATE."""
         now = utcnow()
         async with self.sessions() as session:
             await session.exec(
-                sa.update(Delivery).where(Delivery.id == delivery.id).values(
+                sa.update(Delivery).where(col(Delivery.id) == delivery.id).values(
                     attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
                     status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
                 )

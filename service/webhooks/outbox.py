@@ -23,10 +23,20 @@ from datetime import datetime
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.db import dialect_insert
+from service.models import (
+    Article,
+    Delivery,
+    Entry,
+    ExtractionStatus,
+    Outlet,
+    Story,
+    Subscription,
+    SubscriptionState,
+    utcnow,
+)
 from service.shapes import ArticlePublic
 from service.views import citations_for, story_view
-from service.db import dialect_insert
-from service.models import Article, Delivery, Entry, ExtractionStatus, Outlet, Story, Subscription, SubscriptionState, utcnow
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
 
 EVENT_TYPES = ("article.created", "story.created", "story.updated", "story.merged")
@@ -97,8 +107,8 @@ async def announce_articles(session: AsyncSession, article_ids: list[int]) -> in
         outlet, feed_ids = await _article_facts(session, article)
         story = await session.get(Story, article.story_id) if article.story_id else None
         candidate = Candidate(
-            title=article.title or "", text=article.text or "", languages={article.language} - {None},
-            outlets={outlet} - {None}, feed_ids=feed_ids, outlet_count=story.outlet_count if story else 1,
+            title=article.title or "", text=article.text or "", languages={article.language} if article.language is not None else set(),
+            outlets={outlet} if outlet is not None else set(), feed_ids=feed_ids, outlet_count=story.outlet_count if story else 1,
         )
         payload = None
         for subscription in subscribers:

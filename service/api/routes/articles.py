@@ -9,24 +9,24 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import col, select
 
+from service import failures
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
-from service import failures
 from service.api.schemas import MAX_ID, Page
-from service.shapes import ArticlePublic, ArticleSummary, FailurePublic
 from service.api.validation import parse_search
-from service.views import citations_for
 from service.db import dialect_name
-from service.models import Article, Entry, Outlet, UTCDateTime
+from service.models import Article, Entry, Outlet, UTCDateTime, table_of
 from service.search import SearchQuery, article_match
+from service.shapes import ArticlePublic, ArticleSummary, FailurePublic
+from service.views import citations_for
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
 # The columns a list item shows, and ``sort_at`` for the cursor: loading the texts (``text``,
 # ``feed_content``, ``minhash``) and building ORM objects from them made a list page cost three
 # times a ``/healthz``.
-SUMMARY_COLUMNS = [Article.__table__.c[name] for name in [*ArticleSummary.model_fields, "sort_at"] if name in Article.__table__.c]
+SUMMARY_COLUMNS = [table_of(Article).c[name] for name in [*ArticleSummary.model_fields, "sort_at"] if name in table_of(Article).c]
 
 
 def list_query(
@@ -69,7 +69,7 @@ def list_query(
         if match is not None:
             older = sa.or_(match.rank < rank[0], sa.and_(match.rank == rank[0], older))
         query = query.where(older)
-    order = [col(Article.sort_at).desc(), col(Article.id).desc()]
+    order: list[sa.ColumnElement] = [col(Article.sort_at).desc(), col(Article.id).desc()]
     if match is not None:
         order.insert(0, match.rank.desc())
     return query.order_by(*order).limit(limit)
@@ -100,7 +100,7 @@ async def list_articles(
     dialect = dialect_name(session)
     query = list_query(dialect, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
                        after=after, story_id=story_id)
-    rows = (await session.exec(query)).all()
+    rows = (await session.exec(query)).all()  # type: ignore[call-overload]  # SQLModel types exec() for its own Select; rows here
     cites = await citations_for(session, [row.id for row in rows[:limit]])
     items = [ArticleSummary.model_validate({**row._mapping, "cites": cites.get(row.id, [])}) for row in rows[:limit]]
     next_cursor = None

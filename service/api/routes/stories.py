@@ -4,7 +4,7 @@ activity first, with keyset pagination; and one story with its articles, first r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, cast
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
@@ -15,12 +15,12 @@ from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
-from service.shapes import CitationEdge, StoryArticle, StoryPublic, StorySummary
 from service.api.validation import parse_search
-from service.views import citations_for, domains_of, story_summary
 from service.db import dialect_name
 from service.models import Article, Outlet, Story, UTCDateTime
 from service.search import SearchQuery, article_match
+from service.shapes import CitationEdge, StoryArticle, StoryPublic, StorySummary
+from service.views import citations_for, domains_of, story_summary
 
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
@@ -61,10 +61,10 @@ async def list_stories(
     if since is not None:
         query = query.where(Story.last_updated_at >= since)
     if lang:
-        query = query.where(sa.exists().where(Article.story_id == Story.id, Article.language == lang.lower()))
+        query = query.where(sa.exists().where(col(Article.story_id) == Story.id, col(Article.language) == lang.lower()))
     if outlet:
         query = query.where(
-            sa.exists().where(Article.story_id == Story.id, Article.outlet_id == Outlet.id, Outlet.domain == outlet.lower())
+            sa.exists().where(col(Article.story_id) == Story.id, col(Article.outlet_id) == Outlet.id, col(Outlet.domain) == outlet.lower())
         )
     if min_outlets is not None:
         query = query.where(Story.outlet_count >= min_outlets)
@@ -76,16 +76,18 @@ async def list_stories(
         if hits is not None:
             older = sa.or_(hits.c.rank < rank[0], sa.and_(hits.c.rank == rank[0], older))
         query = query.where(older)
-    order = [col(Story.last_updated_at).desc(), col(Story.id).desc()]
+    order: list[sa.ColumnElement] = [col(Story.last_updated_at).desc(), col(Story.id).desc()]
     if hits is not None:
         order.insert(0, hits.c.rank.desc())
-    rows = [row if hits is not None else (row, None) for row in (await session.exec(query.order_by(*order).limit(limit + 1))).all()]
+    found = (await session.exec(query.order_by(*order).limit(limit + 1))).all()
+    # select(Story) gives stories, select(Story, rank) pairs.
+    rows = cast(list[tuple[Story, float | None]], list(found) if hits is not None else [(story, None) for story in found])
     domains = await domains_of(session, {i for story, _ in rows[:limit] for i in story.outlet_ids})
     items = [StorySummary.model_validate(story_summary(story, domains)) for story, _ in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
-        last, rank = rows[limit - 1]
-        next_cursor = encode_cursor("stories", last.last_updated_at, last.id, rank=rank)
+        last, last_rank = rows[limit - 1]
+        next_cursor = encode_cursor("stories", last.last_updated_at, last.id, rank=last_rank)
     return Page(items=items, next_cursor=next_cursor)
 
 
@@ -96,10 +98,10 @@ def _story_hits(dialect: str, search: SearchQuery) -> sa.Subquery:
     CTE (SQLite 3.35, PostgreSQL 12): SQLite allows FTS5's ``bm25()`` only beside its ``MATCH``, and
     would otherwise flatten the inner query into the aggregate."""
     match = article_match(dialect, search)
-    matching = select(Article.story_id, match.rank.label("rank")).select_from(Article)
+    ranked = select(Article.story_id, match.rank.label("rank")).select_from(Article)
     if match.join is not None:
-        matching = matching.join(*match.join)
-    matching = matching.where(match.where, col(Article.story_id).is_not(None)).cte("matching").prefix_with("MATERIALIZED")
+        ranked = ranked.join(*match.join)
+    matching = ranked.where(match.where, col(Article.story_id).is_not(None)).cte("matching").prefix_with("MATERIALIZED")
     return (
         select(matching.c.story_id, sa.func.max(matching.c.rank).label("rank"))
         .group_by(matching.c.story_id)

@@ -10,7 +10,6 @@ from sqlmodel import col, select
 
 from service.api.deps import DeliveryDep, SessionDep
 from service.api.problems import Problem
-from service.api.security import sees_credentials
 from service.api.schemas import (
     MAX_ID,
     DeliveryPublic,
@@ -20,9 +19,10 @@ from service.api.schemas import (
     SubscriptionSecret,
     SubscriptionUpdate,
 )
+from service.api.security import sees_credentials
+from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.net.ssrf import check_url
 from service.net.urls import check_fetchable
-from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import outbox, signing
 from service.webhooks.delivery import disable_subscription
 

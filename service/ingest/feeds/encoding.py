@@ -58,9 +58,9 @@ def declared_encodings(body: bytes, content_type: str | None) -> tuple[str | Non
 def decode_document(body: bytes, content_type: str | None) -> tuple[str, str]:
     """Decode a feed body to text; returns ``(text, codec used)``. Never raises for bad bytes:
     undecodable bytes become U+FFFD. See the module docstring for the order of evidence."""
-    for bom, codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
+    for bom, bom_codec in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be")):
         if body.startswith(bom):
-            return body[len(bom):].decode(codec, errors="replace"), codec
+            return body[len(bom):].decode(bom_codec, errors="replace"), bom_codec
     try:
         return body.decode("utf-8"), "utf-8"
     except UnicodeDecodeError:

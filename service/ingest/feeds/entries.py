@@ -5,11 +5,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from urllib.parse import urljoin
 
 from service.errors import DocumentError
 from service.ingest.feeds.dates import parse_date
-from urllib.parse import urljoin
-
 from service.net.urls import InvalidURL, check_fetchable, url_identity
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "parse_date"]

@@ -47,7 +47,7 @@ def parse_opml(data: bytes) -> list[OPMLFeed]:
     feeds: list[OPMLFeed] = []
     # Depth-first without recursion (a hostile document may nest thousands of folders), in
     # document order; folders deeper than MAX_DEPTH and outlines past MAX_OUTLINES are refused.
-    stack: list[tuple[object, list[str]]] = [(outline, []) for outline in reversed(body.findall("outline"))]
+    stack: list[tuple[Element, list[str]]] = [(outline, []) for outline in reversed(body.findall("outline"))]
     seen = 0
     while stack:
         outline, path = stack.pop()

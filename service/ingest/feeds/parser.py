@@ -127,6 +127,7 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
         entry.summary_html, entry.content_html = clean_html(entry.summary_html), clean_html(entry.content_html)
         entry.text = html_to_text(entry.content_html or entry.summary_html or "")
         if entry.link:
+            link: str | None
             link = without_userinfo(entry.link)  # a private feed's credentials stay with the feed
             try:
                 check_fetchable(link)
@@ -144,7 +145,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
 def _make_storable(parsed: ParsedFeed) -> None:
     """Every string of ``parsed`` and its entries through ``text.storable`` (in place), so that no
     NUL or lone surrogate a feed carries can fail the insert of a whole poll."""
-    for item in (parsed, *parsed.entries):
+    items: list[ParsedFeed | ParsedEntry] = [parsed, *parsed.entries]
+    for item in items:
         for spec in fields(item):
             value = getattr(item, spec.name)
             if isinstance(value, str):

@@ -41,6 +41,7 @@ from lxml.etree import XPath
 from trafilatura import external
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import normalize_authors
+from trafilatura.settings import Document
 from trafilatura.utils import load_html, trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
@@ -48,8 +49,8 @@ from service.ingest.pages import metadata
 from service.ingest.pages.boilerplate import clean_paragraphs, word_key
 from service.ingest.pages.extracted import ExtractedArticle, ExtractionError, content_hash
 from service.ingest.pages.language import choose_language, identify
-from service.ingest.text import html_to_text, normalize_text
 from service.ingest.pages.walls import SHORT_WORDS, detect_wall, is_full_article, strip_wall_wording, without_walls
+from service.ingest.text import html_to_text, normalize_text
 
 
 class AllStopWords:
@@ -66,7 +67,7 @@ class AllStopWords:
             yield from get_stoplist(language)
 
 
-external.JT_STOPLIST = AllStopWords()
+external.JT_STOPLIST = AllStopWords()  # type: ignore[assignment]  # trafilatura declares it None until it loads one
 
 
 def flatten_lists_in_cells(tree) -> None:
@@ -150,9 +151,10 @@ def _paragraphs(tree, url: str | None, formatting: bool = False, recall: bool = 
         tree, url=url, with_metadata=False, include_comments=False, include_tables=True, include_formatting=formatting,
         include_links=False, include_images=False, favor_precision=False, favor_recall=recall,
     )
-    if document is None or not (document.text or "").strip():
+    text = document.text if isinstance(document, Document) else None  # None: nothing extracted
+    if not text or not text.strip():
         return []
-    return [p for p in normalize_text(document.text, paragraph_per_line=True).split("\n\n") if p]
+    return [p for p in normalize_text(text, paragraph_per_line=True).split("\n\n") if p]
 
 
 def anchor_texts(tree) -> set[str]:
@@ -217,7 +219,7 @@ def byline_candidates(tree) -> list:
     hits = {value for value in set(_ATTRIBUTE_VALUES(tree)) if BYLINE_HINT.search(value)}
     found: dict = {}
     for node in _ATTRIBUTES_VALUED(tree, values="\n" + "\n".join(hits) + "\n" if hits else ""):
-        found.setdefault(node.getparent() if isinstance(node, str) else node, None)
+        found.setdefault(node.getparent() if isinstance(node, str) else node, None)  # type: ignore[attr-defined]  # lxml's attribute values (smart strings) have getparent()
     return list(found)
 
 
