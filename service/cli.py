@@ -38,7 +38,6 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
-from tqdm import tqdm
 
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
@@ -239,6 +238,9 @@ class _Progress:
     Retry-After, or taken by another process)."""
 
     def __init__(self, total: int, unit: str, quiet: bool) -> None:
+        # Imported here, as in the other commands with a bar: ``serve``'s process need not hold tqdm.
+        from tqdm import tqdm
+
         self.bar = tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=quiet)
         self.seen: set[int] = set()
 
@@ -402,6 +404,8 @@ def _scores(gold: list, predicted: list) -> dict:
 
 
 def cmd_stories_cluster(args: argparse.Namespace, settings: Settings) -> None:
+    from tqdm import tqdm
+
     from service.stories.files import check_article, cluster_rows
 
     rows = _read_rows(args.input, check_article, "id")
@@ -428,6 +432,8 @@ def cmd_stories_eval(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_stories_compare(args: argparse.Namespace, settings: Settings) -> None:
+    from tqdm import tqdm
+
     from service.stories import metrics
     from service.stories.files import check_pair, compare_pairs, pair_articles
 

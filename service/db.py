@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -84,7 +84,12 @@ def dialect_insert(session: AsyncSession):
     """The INSERT construct of the session's dialect (PostgreSQL or SQLite), which supports
     ``on_conflict_do_nothing`` and ``returning``."""
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+    if dialect == "postgresql":
+        # Imported here: a service on SQLite never loads the PostgreSQL dialect (2 MiB).
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    return sqlite.insert
 
 
 def _script_location() -> Path:

@@ -7,9 +7,9 @@ bad document never stops ingestion. Workers start with ``spawn`` and so inherit 
 threads or sockets from the service. lxml is only ever driven by one thread per process.
 
 The pipeline's functions are handed to the pool by name (``ByName``), so the main process never
-imports what only the workers run: trafilatura, htmldate, justext and the language model stay out
-of it (``docs/operations.md``, "Memory"; feedparser, 1 MiB, comes in with feed discovery's
-``parser.sniff`` on the first subscription).
+imports what only the workers run: trafilatura, htmldate, justext, the language model, feedparser
+and lxml stay out of it (``docs/operations.md``, "Memory"; feed discovery in the main process
+judges bodies with ``service.ingest.sniff``).
 """
 
 from __future__ import annotations
