@@ -98,8 +98,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from service.api.app import create_app
     from service.api.http11 import ProblemHttpProtocol
+    from service.heap import settle_service_heap
 
     _require_database(settings)
+    settle_service_heap()
     host = args.host or settings.host
     port = args.port or settings.port
     if not settings.auth:

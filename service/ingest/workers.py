@@ -15,8 +15,6 @@ judges bodies with ``service.ingest.sniff``).
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import functools
 import multiprocessing
 import pkgutil
 from collections.abc import Callable
@@ -25,6 +23,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
+
+from service.heap import release_free_memory
 
 if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
     from service.config import Settings
@@ -52,23 +52,6 @@ class ByName:
             return pkgutil.resolve_name(self.path)(*args)
         finally:
             release_free_memory()
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except AttributeError:  # not glibc
-        return None
-
-
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``; nothing
-    elsewhere). A worker calls it after each call: the lxml trees of a large page are freed, but
-    glibc keeps their pages in the process, and a worker that had extracted the corpus's 240
-    pages held 20 MiB more for it (``docs/operations.md``, "Memory")."""
-    if trim := _malloc_trim():
-        trim(0)
 
 
 # The pipeline's CPU-bound steps, by name (``ByName``).
