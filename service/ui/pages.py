@@ -96,11 +96,11 @@ def templates() -> Jinja2Templates:
     import jinja2
     from fastapi.templating import Jinja2Templates
 
-    templates = Jinja2Templates(env=jinja2.Environment(
+    loaded = Jinja2Templates(env=jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, trim_blocks=True, lstrip_blocks=True,
     ))
-    templates.env.filters.update(age=age, after=after, utc=utc, web_link=web_link)
-    return templates
+    loaded.env.filters.update(age=age, after=after, utc=utc, web_link=web_link)
+    return loaded
 
 
 def render(request: Request, name: str, status_code: int = 200, headers: dict[str, str] | None = None, **context) -> HTMLResponse:
