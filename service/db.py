@@ -80,11 +80,16 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
+def dialect_name(session: AsyncSession) -> str:
+    """``"postgresql"`` or ``"sqlite"``: the database the session talks to, for the queries that
+    differ between the two (a session bound to nothing counts as SQLite, the embedded default)."""
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
 def dialect_insert(session: AsyncSession):
     """The INSERT construct of the session's dialect (PostgreSQL or SQLite), which supports
     ``on_conflict_do_nothing`` and ``returning``."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    if dialect == "postgresql":
+    if dialect_name(session) == "postgresql":
         # Imported here: a service on SQLite never loads the PostgreSQL dialect (2 MiB).
         from sqlalchemy.dialects import postgresql
 

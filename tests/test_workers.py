@@ -53,7 +53,7 @@ def test_a_worker_imports_neither_settings_nor_the_web_stack():
     code = ("import sys\n"
             "from service.ingest import workers\n"
             "workers.warm_up(False)\n"
-            "import service.ingest.parser, service.ingest.discovery, service.ingest.extractor\n"
+            "import service.ingest.feeds.parser, service.ingest.feeds.discovery, service.ingest.pages.extractor\n"
             "print(sorted(m for m in ['pydantic', 'service.config', 'sqlalchemy', 'fastapi', 'alembic'] if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -80,7 +80,7 @@ def test_a_service_on_sqlite_with_stories_off_does_not_import_what_rare_paths_ne
     (commands with a progress bar) and no story linker (``docs/operations.md``, "Memory")."""
     rare = ["lxml", "lxml_html_clean", "nh3", "feedparser", "sqlalchemy.dialects.postgresql", "jinja2", "tqdm",
             "service.stories.linker"]
-    code = ("import sys, service.__main__, service.cli, service.feeds, service.ingest.discovery, service.ingest.store\n"
+    code = ("import sys, service.__main__, service.cli, service.feeds, service.ingest.feeds.discovery, service.ingest.store\n"
             "from service.api.app import create_app\n"
             "create_app()\n"
             f"print(sorted(m for m in {rare!r} if m in sys.modules))")

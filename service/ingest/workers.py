@@ -9,7 +9,7 @@ threads or sockets from the service. lxml is only ever driven by one thread per 
 The pipeline's functions are handed to the pool by name (``ByName``), so the main process never
 imports what only the workers run: trafilatura, htmldate, justext, the language model, feedparser
 and lxml stay out of it (``docs/operations.md``, "Memory"; feed discovery in the main process
-judges bodies with ``service.ingest.sniff``).
+judges bodies with ``service.ingest.feeds.sniff``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
+from service.errors import NewsloomError
 from service.heap import release_free_memory
 
 if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
@@ -32,7 +33,7 @@ if TYPE_CHECKING:  # not imported at run time: workers import this module, and n
 T = TypeVar("T")
 
 
-class WorkerError(Exception):
+class WorkerError(NewsloomError):
     """A call in a worker process ran past its time limit, or its worker died."""
 
 
@@ -55,9 +56,9 @@ class ByName:
 
 
 # The pipeline's CPU-bound steps, by name (``ByName``).
-PARSE_FEED = ByName("service.ingest.parser:parse_feed")
-FEED_LINKS = ByName("service.ingest.discovery:feed_links")
-EXTRACT_PAGE = ByName("service.ingest.extractor:extract_page")
+PARSE_FEED = ByName("service.ingest.feeds.parser:parse_feed")
+FEED_LINKS = ByName("service.ingest.feeds.discovery:feed_links")
+EXTRACT_PAGE = ByName("service.ingest.pages.extractor:extract_page")
 
 
 def warm_up(stories: bool = True) -> None:
@@ -65,7 +66,7 @@ def warm_up(stories: bool = True) -> None:
     the stories' gazetteer of names (``stories.names``): otherwise the first page or article each
     (re)started worker handles spends seconds of its time limit on loading. The gazetteer holds
     about 23 MiB (45 MiB while it is built), so a pool for a service with stories off skips it."""
-    from service.ingest import extractor
+    from service.ingest.pages import extractor
 
     del extractor
     if stories:

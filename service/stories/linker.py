@@ -82,7 +82,7 @@ def link_features(title: str | None, text: str | None, lang: str | None, publish
 
     guess = None
     if lang is None and text:
-        from service.ingest.language import identify
+        from service.ingest.pages.language import identify
 
         guess = identify(text)
         lang = guess.code if guess is not None else None

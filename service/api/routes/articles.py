@@ -13,9 +13,11 @@ from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service import failures
-from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, FailurePublic, Page
+from service.api.schemas import MAX_ID, Page
+from service.shapes import ArticlePublic, ArticleSummary, FailurePublic
 from service.api.validation import parse_search
-from service.api.views import citations_for
+from service.views import citations_for
+from service.db import dialect_name
 from service.models import Article, Entry, Outlet, UTCDateTime
 from service.search import SearchQuery, article_match
 
@@ -95,7 +97,7 @@ async def list_articles(
     after = None
     if cursor:
         after = decode_ranked_cursor("articles", cursor) if search is not None else decode_cursor("articles", cursor)
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    dialect = dialect_name(session)
     query = list_query(dialect, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
                        after=after, story_id=story_id)
     rows = (await session.exec(query)).all()

@@ -11,10 +11,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-from service.ingest.sniff import sniff
+from service.errors import DocumentError
+from service.ingest.feeds.sniff import sniff
 
 if TYPE_CHECKING:  # not at run time: a worker runs feed_links, and needs no pydantic or settings
-    from service.ingest.fetcher import FetchResult
+    from service.net.fetcher import FetchResult
 
 FEED_TYPES = {
     "application/rss+xml": 0, "application/atom+xml": 1, "application/feed+json": 2, "application/json": 3,
@@ -24,7 +25,7 @@ FEED_TYPES = {
 MAX_CANDIDATES = 3
 
 
-class NoFeedFound(Exception):
+class NoFeedFound(DocumentError):
     """The URL is neither a feed nor a page that links to one; the message says what it was."""
 
 
