@@ -37,7 +37,6 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
-from tqdm import tqdm
 
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
@@ -100,8 +99,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
 
     from service.api.app import create_app
     from service.api.http11 import ProblemHttpProtocol
+    from service.heap import settle_service_heap
 
     _require_database(settings)
+    settle_service_heap()
     host = args.host or settings.host
     port = args.port or settings.port
     if not settings.auth:
@@ -233,6 +234,9 @@ class _Progress:
     Retry-After, or taken by another process)."""
 
     def __init__(self, total: int, unit: str, quiet: bool) -> None:
+        # Imported here, as in the other commands with a bar: ``serve``'s process need not hold tqdm.
+        from tqdm import tqdm
+
         self.bar = tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=quiet)
         self.seen: set[int] = set()
 
@@ -375,6 +379,8 @@ def _scores(gold: list, predicted: list) -> dict:
 
 
 def cmd_stories_cluster(args: argparse.Namespace, settings: Settings) -> None:
+    from tqdm import tqdm
+
     from service.stories.files import check_article, cluster_rows
 
     rows = _read_rows(args.input, check_article, "id")
@@ -401,6 +407,8 @@ def cmd_stories_eval(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_stories_compare(args: argparse.Namespace, settings: Settings) -> None:
+    from tqdm import tqdm
+
     from service.stories import metrics
     from service.stories.files import check_pair, compare_pairs, pair_articles
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -89,7 +89,12 @@ def dialect_name(session: AsyncSession) -> str:
 def dialect_insert(session: AsyncSession):
     """The INSERT construct of the session's dialect (PostgreSQL or SQLite), which supports
     ``on_conflict_do_nothing`` and ``returning``."""
-    return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
+    if dialect_name(session) == "postgresql":
+        # Imported here: a service on SQLite never loads the PostgreSQL dialect (2 MiB).
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert
+    return sqlite.insert
 
 
 def _script_location() -> Path:

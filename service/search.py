@@ -33,7 +33,6 @@ import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 
 from service.errors import InputError
 
@@ -192,6 +191,9 @@ def postgres_match(query: SearchQuery, vector: sa.ColumnElement, language: sa.Co
     §12.4.1 "Manipulating Queries", §12.9 "Preferred Index Types for Text Search"). ``languages``
     (ISO 639-1 codes, for a ``lang`` filter) narrows the configurations. Rank: ``ts_rank_cd``
     (cover density, §12.3.3) with the default weights, so title words (A) count more than text (B)."""
+    # Imported here: a service on SQLite never loads the PostgreSQL dialect (2 MiB).
+    from sqlalchemy.dialects.postgresql import TSQUERY
+
     codes = languages if languages is not None else list(PG_CONFIGS)
     configs = sorted({PG_CONFIGS.get(c, PG_DEFAULT_CONFIG) for c in codes} | {PG_DEFAULT_CONFIG})
     array: sa.ColumnClause = sa.literal_column("ARRAY[" + ", ".join(f"'{c}'" for c in configs) + "]::regconfig[]")
@@ -227,6 +229,8 @@ def article_match(dialect: str, query: SearchQuery, languages: list[str] | None 
     from service.models import Article, table_of
 
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import TSVECTOR
+
         vector = sa.literal_column("articles.search_vector", type_=TSVECTOR)
         return postgres_match(query, vector, table_of(Article).c.language, languages)
     return sqlite_match(query, table_of(Article).c.id)

@@ -310,12 +310,21 @@ def test_cli_extract_reports_a_page_without_text_in_one_line(tmp_path):
 
 
 def test_the_jusText_fallback_classifies_by_every_language_s_stop_words():
-    """``extractor.AllStopWords`` in trafilatura's ``JT_STOPLIST`` (kept once instead of twice) gives
-    jusText the same stop words as trafilatura's own all-language list."""
-    from justext.core import define_stoplist
+    """``extractor.AllStopWords`` in trafilatura's ``JT_STOPLIST``, handed to jusText as it is,
+    answers ``in`` as jusText's frozenset of trafilatura's own all-language list would: for every
+    stop word, and for words that are not (cut, extended, upper-cased, empty, with a newline)."""
+    from justext.core import classify_paragraphs
     from trafilatura import external
 
     from service.ingest.pages.extractor import AllStopWords
 
     assert isinstance(external.JT_STOPLIST, AllStopWords)
-    assert define_stoplist(external.JT_STOPLIST) == define_stoplist(external.jt_stoplist_init())
+    # what classify_paragraphs calls on the list it is given
+    assert classify_paragraphs.__globals__["define_stoplist"](external.JT_STOPLIST) is external.JT_STOPLIST
+    words = frozenset(w.lower() for w in external.jt_stoplist_init())
+    stop_words = AllStopWords()
+    assert all(word in stop_words for word in words)
+    others = [w[:-1] for w in words] + [w + "x" for w in words] + [w.upper() for w in words]
+    others += ["", "\n", "the\nof", "\ud800", "Newsloom"]
+    assert [w in stop_words for w in others] == [w in words for w in others]
+    assert sum(w in stop_words for w in others) < len(others) / 2  # most of them are not stop words

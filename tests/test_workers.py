@@ -71,3 +71,20 @@ def test_the_main_process_does_not_import_what_only_workers_run():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.stdout.strip() == "[]"
+
+
+def test_a_service_on_sqlite_with_stories_off_does_not_import_what_rare_paths_need():
+    """``newsloom serve``'s main process, its app made (stories off, SQLite) and the modules of
+    subscribing and storing imported, holds no HTML parser (lxml, its cleaner, nh3: only workers
+    parse), no PostgreSQL dialect, no Jinja2 (the story browser's first page loads it), no tqdm
+    (commands with a progress bar) and no story linker (``docs/operations.md``, "Memory")."""
+    rare = ["lxml", "lxml_html_clean", "nh3", "feedparser", "sqlalchemy.dialects.postgresql", "jinja2", "tqdm",
+            "service.stories.linker"]
+    code = ("import sys, service.__main__, service.cli, service.feeds, service.ingest.feeds.discovery, service.ingest.store\n"
+            "from service.api.app import create_app\n"
+            "create_app()\n"
+            f"print(sorted(m for m in {rare!r} if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSLOOM_STORIES_ENABLED": "false",
+           "NEWSLOOM_DATABASE_URL": "sqlite+aiosqlite:///unused.db"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    assert out.stdout.strip() == "[]"

@@ -19,6 +19,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -36,8 +38,10 @@ from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 from service.net.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
 from service.net.hosts import HostLimiter, host_key
 from service.net.robots import RobotsCache, RobotsUnavailable
-from service.stories.linker import Linker
 from service.webhooks import outbox
+
+if TYPE_CHECKING:
+    from service.stories.linker import Linker
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +108,14 @@ class Poller:
         self.limiter = HostLimiter(settings.host_concurrency, settings.host_min_gap, settings.global_concurrency)
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
-        self.linker = Linker(settings, sessions, workers, on_events)
+
+    @cached_property
+    def linker(self) -> Linker:
+        """The story linker of this poller's sessions and workers, made on first use: with stories
+        off the service never imports it (``docs/operations.md``, "Memory")."""
+        from service.stories.linker import Linker
+
+        return Linker(self.settings, self.sessions, self.workers, self.on_events)
 
     @property
     def stopping(self) -> bool:
@@ -327,7 +338,7 @@ class Poller:
         a slow page never delays the linking, and the events, of the articles finished before it.)"""
         step = PageStep(self, feed_ids)
         report = _total(await Runner(step, self.sessions, self.settings.lease_seconds).drain(on_page, self._stop))
-        if not self.stopping:
+        if not self.stopping and self.settings.stories_enabled:
             await self.linker.link_pending()
         return report
 
@@ -345,11 +356,11 @@ class Poller:
             except Exception:
                 log.exception("spreading overdue feeds failed; continuing")
         tick, lease = self.settings.poll_tick, self.settings.lease_seconds
-        await asyncio.gather(
-            Runner(FeedStep(self), self.sessions, lease).run(stop, self._feeds_due, tick),
-            Runner(PageStep(self), self.sessions, lease).run(stop, self._pages_due, tick),
-            self.linker.run(stop, self._links_due, tick),
-        )
+        steps = [Runner(FeedStep(self), self.sessions, lease).run(stop, self._feeds_due, tick),
+                 Runner(PageStep(self), self.sessions, lease).run(stop, self._pages_due, tick)]
+        if self.settings.stories_enabled:
+            steps.append(self.linker.run(stop, self._links_due, tick))
+        await asyncio.gather(*steps)
 
 
 def _total(reports: list[PollReport]) -> PollReport:

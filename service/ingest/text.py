@@ -1,15 +1,21 @@
 """Text hygiene shared by every text Newsloom stores: Unicode NFC, no zero-width or control
-characters, no leftover HTML entities, paragraphs as blank-line-separated blocks."""
+characters, no leftover HTML entities, paragraphs as blank-line-separated blocks.
+
+lxml and ``lxml_html_clean`` are imported by ``html_to_text`` only, on first use: the service's
+main process imports this module for ``clip_title`` and ``storable`` and never parses HTML (the
+workers do), so it does not carry them (about 4 MiB)."""
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 import unicodedata
+from typing import TYPE_CHECKING
 
-import lxml.html
-from lxml.etree import ParserError
-from lxml_html_clean import Cleaner
+if TYPE_CHECKING:
+    import lxml.html
+    from lxml_html_clean import Cleaner
 
 # Zero-width and bidi-control characters that leak from CMS templates (U+200B-U+200F, U+202A-U+202E,
 # U+2060-U+2064, U+FEFF). Soft hyphen (U+00AD) is dropped too: it only marks hyphenation points.
@@ -23,7 +29,13 @@ _BLOCK_TAGS = {
     "p", "div", "br", "li", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
     "table", "tr", "section", "article", "header", "footer", "figure", "figcaption", "dd", "dt", "hr",
 }
-_CLEANER = Cleaner(scripts=True, javascript=True, style=True, comments=True, forms=True, embedded=True,
+
+
+@functools.cache
+def _cleaner() -> Cleaner:
+    from lxml_html_clean import Cleaner
+
+    return Cleaner(scripts=True, javascript=True, style=True, comments=True, forms=True, embedded=True,
                    frames=True, meta=True, page_structure=False, links=True, safe_attrs_only=True)
 
 
@@ -53,8 +65,11 @@ def html_to_text(fragment: str) -> str:
         return ""
     if "<" not in fragment:
         return normalize_text(fragment)
+    import lxml.html
+    from lxml.etree import ParserError
+
     try:
-        root = _CLEANER.clean_html(lxml.html.fragment_fromstring(fragment, create_parent="div"))
+        root = _cleaner().clean_html(lxml.html.fragment_fromstring(fragment, create_parent="div"))
     except (ParserError, ValueError):
         return normalize_text(fragment)
     parts: list[str] = []

@@ -7,16 +7,14 @@ bad document never stops ingestion. Workers start with ``spawn`` and so inherit 
 threads or sockets from the service. lxml is only ever driven by one thread per process.
 
 The pipeline's functions are handed to the pool by name (``ByName``), so the main process never
-imports what only the workers run: trafilatura, htmldate, justext and the language model stay out
-of it (``docs/operations.md``, "Memory"; feedparser, 1 MiB, comes in with feed discovery's
-``parser.sniff`` on the first subscription).
+imports what only the workers run: trafilatura, htmldate, justext, the language model, feedparser
+and lxml stay out of it (``docs/operations.md``, "Memory"; feed discovery in the main process
+judges bodies with ``service.ingest.feeds.sniff``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import functools
 import multiprocessing
 import pkgutil
 from collections.abc import Callable
@@ -27,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pebble import ProcessExpired, ProcessPool
 
 from service.errors import NewsloomError
+from service.heap import release_free_memory
 
 if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
     from service.config import Settings
@@ -54,23 +53,6 @@ class ByName:
             return pkgutil.resolve_name(self.path)(*args)
         finally:
             release_free_memory()
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        return ctypes.CDLL(None).malloc_trim
-    except AttributeError:  # not glibc
-        return None
-
-
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``; nothing
-    elsewhere). A worker calls it after each call: the lxml trees of a large page are freed, but
-    glibc keeps their pages in the process, and a worker that had extracted the corpus's 240
-    pages held 20 MiB more for it (``docs/operations.md``, "Memory")."""
-    if trim := _malloc_trim():
-        trim(0)
 
 
 # The pipeline's CPU-bound steps, by name (``ByName``).

@@ -31,14 +31,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import failures, leases, metrics
 from service.config import Settings
-from service.db import dialect_name
+from service.db import dialect_insert
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
@@ -116,9 +115,7 @@ class LinkOutcome:
 
 
 async def _lock(session: AsyncSession) -> None:
-    dialect = dialect_name(session)
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(StoryLock).values(name=LOCK_NAME, counter=1)
+    statement = dialect_insert(session)(StoryLock).values(name=LOCK_NAME, counter=1)
     statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
     await session.exec(statement)
 

@@ -2,7 +2,7 @@
 
 An HTML page is searched for ``<link rel="alternate">`` elements of type RSS, Atom or JSON Feed
 (the RSS autodiscovery convention; WHATWG HTML §4.6.7.1); a body is judged a feed or HTML by
-sniffing it (``parser.sniff``), never by its Content-Type.
+sniffing it (``sniff.sniff``), never by its Content-Type.
 """
 
 from __future__ import annotations
@@ -11,10 +11,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
-import lxml.html
-
 from service.errors import DocumentError
-from service.ingest.feeds.parser import sniff
+from service.ingest.feeds.sniff import sniff
 
 if TYPE_CHECKING:  # not at run time: a worker runs feed_links, and needs no pydantic or settings
     from service.net.fetcher import FetchResult
@@ -35,6 +33,9 @@ def feed_links(html: bytes, base_url: str) -> list[str]:
     """Absolute URLs of the feeds an HTML page advertises with ``<link rel="alternate" type=…>``,
     RSS first, then Atom, then JSON Feed, document order within a type. Relative ``href`` values are
     resolved against ``<base href>`` or ``base_url`` (RFC 3986 §5). CPU-bound: run it in a worker."""
+    # Imported here: the main process imports this module (``discover``); only workers parse.
+    import lxml.html
+
     try:
         root = lxml.html.fromstring(html)
     except (ValueError, lxml.etree.ParserError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import calendar
 import io
-import re
 import time
 from dataclasses import fields
 from datetime import UTC, datetime
@@ -22,6 +21,7 @@ from service.ingest.feeds.encoding import to_utf8_document
 from service.ingest.feeds.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code
 from service.ingest.feeds.jsonfeed import parse_json_feed
 from service.ingest.feeds.sanitize import clean_html
+from service.ingest.feeds.sniff import sniff
 from service.ingest.text import clip_title, html_to_text, storable
 from service.net.urls import InvalidURL, check_fetchable, without_userinfo
 
@@ -153,28 +153,6 @@ def _make_storable(parsed: ParsedFeed) -> None:
                 setattr(item, spec.name, storable(value))
             elif isinstance(value, list):
                 setattr(item, spec.name, [storable(v) if isinstance(v, str) else v for v in value])
-
-
-_FEED_ROOT = re.compile(rb"^(?:\s|<\?[^>]*\?>|<!--.*?-->|<!DOCTYPE[^>\[]*(?:\[.*?\])?\s*>)*<(?:[\w.-]+:)?(rss|feed|RDF|channel)\b", re.S | re.I)
-_HTML_ROOT = re.compile(rb"^(?:\s|<!--.*?-->)*<(?:!DOCTYPE\s+html|html|head|body)\b", re.I | re.S)
-
-
-def sniff(body: bytes) -> str:
-    """What a body is, judged from its first bytes (after a BOM and whitespace): ``json``, ``feed``
-    (root ``<rss``, ``<feed``, ``<rdf:RDF``), ``html``, or ``unknown``. The Content-Type is not
-    consulted: servers mislabel feeds as text/html and HTML as XML. A UTF-16 body (told by its BOM,
-    as XML 1.0 §4.3.3 requires of UTF-16 documents) is judged on its first characters."""
-    head = body[:4096]
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        head = head.decode("utf-16", errors="ignore").encode("utf-8")
-    head = head.lstrip(b"\xef\xbb\xbf \t\r\n")
-    if head.startswith(b"{"):
-        return "json"
-    if _FEED_ROOT.match(head):
-        return "feed"
-    if _HTML_ROOT.match(head):
-        return "html"
-    return "unknown"
 
 
 def _ttl(meta: feedparser.FeedParserDict) -> int | None:

@@ -31,10 +31,12 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 
 from __future__ import annotations
 
+import functools
 import re
 from copy import deepcopy
 from types import SimpleNamespace
 
+import justext.core
 import trafilatura
 from justext.utils import get_stoplist, get_stoplists
 from lxml.etree import XPath
@@ -54,20 +56,42 @@ from service.ingest.text import html_to_text, normalize_text
 
 
 class AllStopWords:
-    """jusText's stop words of every language, read from its lists each time this is iterated.
+    """jusText's stop words of every language, lower-cased, as a set that only answers ``in``:
+    ``word in AllStopWords()`` is ``word in frozenset(w.lower() for w in every stop list)``.
 
     trafilatura's jusText fallback, for a page whose language it is not told, classifies paragraphs
-    by these words (``trafilatura.external.JT_STOPLIST``). trafilatura builds them as a tuple on
-    first use, and jusText keeps a lower-cased frozenset made from it (``define_stoplist``,
-    cached): two copies, 17 MiB of a worker. With this in ``JT_STOPLIST`` only the frozenset is
-    kept: the same words, so the same extraction (``tests/test_extraction.py``)."""
+    by these words (``trafilatura.external.JT_STOPLIST``), 154,484 of them. jusText would keep them
+    as a frozenset of ``str`` (``justext.core.define_stoplist``, cached): 18 MiB of a worker, most
+    of it the 154,484 string objects. Here they are ``BUCKETS`` strings (hash table with chaining:
+    the words of a bucket joined by newlines, which no stop word holds), about 3 MiB, built on
+    the first lookup one language at a time; ``define_stoplist`` hands this set to jusText as it
+    is. The answers are the same as the frozenset's, so is the extraction (``tests/test_extraction.py``)."""
 
-    def __iter__(self):
-        for language in sorted(get_stoplists()):
-            yield from get_stoplist(language)
+    BUCKETS = 16384
+
+    @functools.cached_property
+    def _buckets(self) -> list[str]:
+        buckets = ["\n"] * self.BUCKETS
+        for language in get_stoplists():
+            for word in get_stoplist(language):
+                word = word.lower()
+                i = hash(word) % self.BUCKETS
+                if f"\n{word}\n" not in buckets[i]:
+                    buckets[i] += f"{word}\n"
+        return buckets
+
+    def __contains__(self, word: str) -> bool:
+        return "\n" not in word and f"\n{word}\n" in self._buckets[hash(word) % self.BUCKETS]
+
+
+def _define_stoplist(stoplist, _lower_cased=justext.core.define_stoplist):
+    """``justext.core.define_stoplist`` (a frozenset of the lower-cased words), except that
+    ``AllStopWords``, lower-cased already, is used as it is."""
+    return stoplist if isinstance(stoplist, AllStopWords) else _lower_cased(stoplist)
 
 
 external.JT_STOPLIST = AllStopWords()  # type: ignore[assignment]  # trafilatura declares it None until it loads one
+justext.core.define_stoplist = _define_stoplist
 
 
 def flatten_lists_in_cells(tree) -> None:
