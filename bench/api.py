@@ -302,7 +302,7 @@ def api_bench(url: str, args: argparse.Namespace) -> dict:
 
 async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
     from service.ingest import store
-    from service.ingest.entries import ParsedEntry, ParsedFeed
+    from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
 
     await reset(url)
     engine = create_engine(url)

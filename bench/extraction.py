@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 import trafilatura  # noqa: E402
 
 from scoring import match, summarize  # noqa: E402
-from service.ingest.extractor import extract_article  # noqa: E402
+from service.ingest.pages.extractor import extract_article  # noqa: E402
 from service.ingest.text import normalize_text  # noqa: E402
 
 

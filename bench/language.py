@@ -30,7 +30,7 @@ FUNDUS_TRUTH = {"de": "de", "uk": "en", "us": "en"}
 def _languages() -> None:
     """In the contender's process (its code first on ``PYTHONPATH``): read {key: page file} from
     stdin, print {key: [language, confidence]}."""
-    from service.ingest.extractor import ExtractionError, extract_article
+    from service.ingest.pages.extractor import ExtractionError, extract_article
 
     pages = {}
     for key, path in json.load(sys.stdin).items():

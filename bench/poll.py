@@ -132,7 +132,7 @@ async def _newsloom(args, urls: list[str], folder: Path) -> None:
 
     from service.config import Settings
     from service.db import create_engine, migrate_async, session_factory
-    from service.ingest.fetcher import create_client
+    from service.net.fetcher import create_client
     from service.ingest.poller import Poller
     from service.ingest.workers import service_pool
     from service.models import Feed, utcnow

@@ -34,30 +34,30 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy import func
-from sqlmodel import col, select
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 from tqdm import tqdm
 
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
+from service.errors import NewsloomError
 from service.feeds import SubscribeError, feed_rows, subscribe
-from service.ingest.extracted import ExtractionError
-from service.ingest.fetcher import FetchError, create_client, fetch
-from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
-from service.ingest.urls import InvalidURL, check_fetchable, redact_password
-from service.ingest.workers import service_pool
-from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
+from service.ingest.pages.extracted import ExtractionError
+from service.net.fetcher import FetchError, create_client, fetch
+from service.ingest import store
+from service.ingest.poller import PAGE_ACCEPT, PollReport
+from service.net.urls import InvalidURL, check_fetchable, redact_password
+from service.models import Article, Feed, utcnow
+from service.wiring import assemble
 
 
-class CommandError(Exception):
-    """A failure to report on stderr with exit status ``status`` (1: the work failed; 2: the
+class CommandError(NewsloomError):
+    """A failure to report on stderr with exit status ``exit_status`` (1: the work failed; 2: the
     command cannot run as set up)."""
 
-    def __init__(self, message: str, status: int = 1) -> None:
+    def __init__(self, message: str, exit_status: int = 1) -> None:
         super().__init__(message)
-        self.status = status
+        self.exit_status = exit_status
 
 
 def _require_database(settings: Settings) -> None:
@@ -67,7 +67,7 @@ def _require_database(settings: Settings) -> None:
     missing = missing_sqlite_file(settings.database_url)
     if missing is not None:
         raise CommandError(f"no database at {missing} (NEWSLOOM_DATABASE_URL); create it with `newsloom migrate`, "
-                           "or run this where it is", status=2)
+                           "or run this where it is", exit_status=2)
 
 
 @contextlib.asynccontextmanager
@@ -171,23 +171,16 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
     """Subscribe as ``POST /v1/feeds`` does (``feeds.subscribe``: SSRF guard, discovery from a
     page, the first poll, refusal of what is not a feed); one line per URL."""
     failed = False
-    async with _database(settings) as sessions:
-        client = create_client(settings)
-        workers = service_pool(settings)
-        poller = Poller(settings, sessions, client, workers)
-        try:
-            async with sessions() as session:
-                for url in args.urls:
-                    try:
-                        feed, created = await subscribe(session, poller, url)
-                    except SubscribeError as exc:
-                        print(f"error: {exc}", file=sys.stderr)
-                        failed = True
-                        continue
-                    print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
-        finally:
-            await client.aclose()
-            workers.close()
+    async with _database(settings) as sessions, assemble(settings, sessions=sessions, deliveries=False) as service:
+        async with sessions() as session:
+            for url in args.urls:
+                try:
+                    feed, created = await subscribe(session, service.ingestor, url)
+                except SubscribeError as exc:
+                    print(f"error: {exc}", file=sys.stderr)
+                    failed = True
+                    continue
+                print(f"{'added' if created else 'exists'}\t{feed.id}\t{feed.url}")
     if failed:
         raise CommandError("some URLs were not added")
 
@@ -205,7 +198,7 @@ async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
 
 async def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> None:
     from service.feeds import import_outlines
-    from service.ingest.opml import OPMLError, parse_opml
+    from service.ingest.feeds.opml import OPMLError, parse_opml
 
     data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     try:
@@ -224,7 +217,7 @@ async def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> None
 
 
 async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None:
-    from service.ingest.opml import OPMLFeed, write_opml
+    from service.ingest.feeds.opml import OPMLFeed, write_opml
 
     async with _database(settings) as sessions, sessions() as session:
         rows = await feed_rows(session)
@@ -266,37 +259,25 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
         raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously")
     async with _database(settings) as sessions:
         async with sessions() as session:
-            due = (
-                await session.exec(
-                    select(func.count())
-                    .select_from(Feed)
-                    .where(col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= utcnow())
-                )
-            ).one()
-        client = create_client(settings)
-        workers = service_pool(settings)
-        poller = Poller(settings, sessions, client, workers)
+            due = await store.count_where(session, Feed, store.feed_is_due(utcnow()))
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
-        try:
+        async with assemble(settings, sessions=sessions, deliveries=False) as service:
             with _Progress(due, "feed", args.quiet) as progress:
 
                 def on_feed(feed: Feed, report: PollReport) -> None:
                     progress.count(feed.id)
                     progress.bar.set_postfix(new=report.articles_new, refresh=False)
 
-                report = await poller.poll_due_feeds(on_feed)
+                report = await service.ingestor.poll_due_feeds(on_feed)
             async with sessions() as session:
-                pending = await _count_pending(session)
+                pending = await store.count_where(session, Article, store.page_is_due(utcnow()))
             with _Progress(pending, "page", args.quiet) as progress:
 
                 def on_page(article: Article, outcome: PollReport) -> None:
                     progress.count(article.id)
                     pages[article.id] = outcome
 
-                await poller.process_pages(None, on_page)
-        finally:
-            await client.aclose()
-            workers.close()
+                await service.ingestor.process_pages(None, on_page)
     outcomes = PollReport()
     for outcome in pages.values():
         outcomes.add(outcome)
@@ -307,18 +288,9 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
     )
 
 
-async def _count_pending(session) -> int:
-    query = (
-        select(func.count())
-        .select_from(Article)
-        .where(Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= utcnow())
-    )
-    return (await session.exec(query)).one()
-
-
 async def cmd_extract(args: argparse.Namespace, settings: Settings) -> None:
     # Imported here, not at the top: `newsloom serve` extracts in worker processes only.
-    from service.ingest.extractor import extract_article
+    from service.ingest.pages.extractor import extract_article
 
     source = args.source
     url = args.url
@@ -544,7 +516,7 @@ def main(argv: list[str] | None = None) -> int:
             asyncio.run(outcome)
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return exc.status
+        return exc.exit_status
     except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
         if isinstance(exc, BrokenPipeError):  # `newsloom openapi | head`: the reader left
             return 0

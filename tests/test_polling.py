@@ -217,7 +217,7 @@ async def test_schedule_honours_ttl_and_max_age_within_floor_and_ceiling(server,
 
 def test_retry_after_values_are_ascii_digits_or_http_dates():
     """RFC 9110 §10.2.3: delay-seconds is 1*DIGIT (ASCII). "²" passes str.isdigit but is no number."""
-    from service.ingest.fetcher import parse_retry_after
+    from service.net.fetcher import parse_retry_after
 
     assert parse_retry_after("120") == 120.0
     assert parse_retry_after("\u00b2") is None and parse_retry_after("\u0661\u0662") is None  # ², Arabic-Indic 12
@@ -227,7 +227,7 @@ def test_retry_after_values_are_ascii_digits_or_http_dates():
 def _document(prefix: str, n: int, *, title: str = "Item", edited_guid: bool = False):
     """A parsed feed of ``n`` entries: most with a GUID and a link, one in five without a link, the
     last one repeating the first one's link under another GUID (``edited_guid``: every GUID changed)."""
-    from service.ingest.entries import ParsedEntry, ParsedFeed
+    from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
 
     entries = []
     for i in range(n):

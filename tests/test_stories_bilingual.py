@@ -19,10 +19,9 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from service.feeds import add_feed
-from service.ingest.fetcher import create_client
-from service.ingest.poller import Poller
 from service.models import Delivery, Subscription
 from service.stories import crosslingual
+from service.wiring import assemble
 from tests import story_texts as st
 
 
@@ -40,8 +39,9 @@ def _outlet_resolver(server, hosts: set[str]):
 @asynccontextmanager
 async def _outlet_poller(server, settings, sessions, workers, reports):
     hosts = {r.host for r in reports}
-    async with create_client(settings, resolver=_outlet_resolver(server, hosts), verify=server.client_ssl) as client:
-        yield Poller(settings, sessions, client, workers)
+    async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
+                        resolver=_outlet_resolver(server, hosts), verify=server.client_ssl) as service:
+        yield service.ingestor
 
 
 def _serve(server, reports: list[st.Report]) -> list[str]:

@@ -71,7 +71,7 @@ def test_opml_round_trip(tmp_path, server, service_factory):
         exported = svc.run_cli("feeds", "export").stdout
     assert feeds[feed]["title"] == "Site news (mine)" and feeds[feed]["category"] == "News/World"
     assert feeds[other]["title"] == "Loose" and feeds[other]["category"] == "Tech/Blogs"
-    from service.ingest.opml import parse_opml
+    from service.ingest.feeds.opml import parse_opml
 
     again = {f.url: f for f in parse_opml(exported.encode())}
     assert again[feed].title == "Site news (mine)" and again[feed].category == "News/World"
@@ -80,7 +80,7 @@ def test_opml_round_trip(tmp_path, server, service_factory):
 
 def test_opml_export_leaves_out_characters_xml_cannot_carry():
     """Rows stored before feed strings were cleaned may hold C0 controls: the export still parses."""
-    from service.ingest.opml import OPMLFeed, parse_opml, write_opml
+    from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
 
     document = write_opml([OPMLFeed("https://a.example.org/f\x01.xml", "Ti\x01t\x0ble\uffff", "News\x1f/World")])
     (feed,) = parse_opml(document)

@@ -12,9 +12,9 @@ import brotli
 import pytest
 
 from service.config import Settings
-from service.ingest.fetcher import create_client
+from service.net.fetcher import create_client
 from service.ingest.poller import Poller
-from service.ingest.ssrf import BlockedAddress, check_url, refused_rule
+from service.net.ssrf import BlockedAddress, check_url, refused_rule
 from service.models import Article
 from tests.ingest_helpers import count, feed_row, subscribe
 from tests.server import Route

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.ingest.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable, redact_password, without_userinfo
+from service.net.urls import MAX_URL_LENGTH, InvalidURL, canonicalize, check_fetchable, redact_password, without_userinfo
 
 
 @pytest.mark.parametrize(
@@ -122,7 +122,7 @@ def test_credentials_keep_their_case_and_links_lose_them():
 def test_relative_links_of_a_private_feed_do_not_inherit_its_credentials():
     """Links resolve against the feed URL, userinfo included; stored links must not carry it (they
     are shown to every reader and sent in webhook events)."""
-    from service.ingest.parser import parse_feed
+    from service.ingest.feeds.parser import parse_feed
 
     parsed = parse_feed(b'<rss version="2.0"><channel><title>P</title><link>/site/</link>'
                         b"<item><title>One two three</title><link>/art/1</link></item>"
@@ -137,6 +137,6 @@ def test_relative_links_of_a_private_feed_do_not_inherit_its_credentials():
     "http://example.org/path", "ftp://example.org/file", "not a url",
 ])
 def test_link_forms_equal_the_three_functions_it_replaces(url):
-    from service.ingest.urls import dedup_key, link_forms, url_variants
+    from service.net.urls import dedup_key, link_forms, url_variants
 
     assert link_forms(url) == (canonicalize(url), dedup_key(url), url_variants(url))

@@ -278,7 +278,7 @@ async def test_with_stories_off_a_linkless_item_is_announced_with_its_feed_docum
     import sqlalchemy as sa
 
     from service.feeds import add_feed
-    from service.ingest.fetcher import create_client
+    from service.net.fetcher import create_client
     from service.ingest.poller import Poller
     from service.models import Article, Delivery, Feed
 

@@ -53,7 +53,7 @@ def test_a_worker_imports_neither_settings_nor_the_web_stack():
     code = ("import sys\n"
             "from service.ingest import workers\n"
             "workers.warm_up(False)\n"
-            "import service.ingest.parser, service.ingest.discovery, service.ingest.extractor\n"
+            "import service.ingest.feeds.parser, service.ingest.feeds.discovery, service.ingest.pages.extractor\n"
             "print(sorted(m for m in ['pydantic', 'service.config', 'sqlalchemy', 'fastapi', 'alembic'] if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": str(ROOT)})

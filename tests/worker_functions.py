@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 
-from service.ingest.extractor import extract_page
+from service.ingest.pages.extractor import extract_page
 
 HANG_MARKER = b"HANG-THE-EXTRACTOR"
 CRASH_MARKER = b"CRASH-THE-WORKER"

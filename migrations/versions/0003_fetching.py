@@ -21,7 +21,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("published_raw", sa.String(), nullable=True))
         batch_op.add_column(sa.Column("url_key", sa.String(length=2048), nullable=True))
     # Backfill the dedup key from the stored links; the first article of a key keeps it.
-    from service.ingest.urls import dedup_key
+    from service.net.urls import dedup_key
 
     connection = op.get_bind()
     taken: set[str] = set()

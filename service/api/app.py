@@ -27,12 +27,9 @@ from service.api.security import authorize, authorize_read
 from service.api.validation import reject_unknown_query_parameters
 from service.auth import RateLimiter
 from service.config import Settings, get_settings
-from service.db import create_engine, migrate_apart, session_factory
-from service.ingest.fetcher import create_client
-from service.ingest.poller import Poller
-from service.ingest.workers import service_pool
+from service.db import migrate_apart
 from service.models import Article, Delivery, Feed
-from service.webhooks.delivery import DeliveryWorker, create_webhook_client
+from service.wiring import assemble
 
 log = logging.getLogger(__name__)
 
@@ -56,48 +53,38 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     app.state.migration_heads = await migrate_apart(settings.database_url)
     app.state.stopping = False
-    engine = create_engine(settings.database_url)
-    app.state.sessions = session_factory(engine)
-    client = create_client(settings)
-    workers = service_pool(settings)
-    webhook_client = create_webhook_client(settings)
-    app.state.poller = app.state.delivery = None
-    stop = asyncio.Event()
-    tasks = []
-    if settings.webhooks_enabled:
-        app.state.delivery = DeliveryWorker(settings, app.state.sessions, webhook_client)
-        tasks.append(asyncio.create_task(app.state.delivery.run(stop), name="webhook delivery"))
-    # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
-    wake = app.state.delivery.wake if app.state.delivery else None
-    app.state.ingestor = Poller(settings, app.state.sessions, client, workers, on_events=wake)
-    if settings.poller_enabled:
-        app.state.poller = app.state.ingestor
-        tasks.append(asyncio.create_task(app.state.poller.run(stop), name="pollers"))
-    app.state.tasks = tasks
-    try:
-        yield
-    finally:
-        app.state.stopping = True
-        stop.set()
-        grace = settings.shutdown_grace
-        if tasks:
-            log.info("shutdown: finishing in-flight work (up to %g s)", grace)
-            _done, pending = await asyncio.wait(tasks, timeout=grace)
-            for task in pending:
-                log.warning("shutdown: %s did not finish within %g s; cancelling it", task.get_name(), grace)
-                task.cancel()
-            if pending:
-                await asyncio.wait(pending)
-        owners = [w.owner for w in (app.state.ingestor, app.state.delivery) if w is not None]
+    async with assemble(settings) as service:
+        app.state.sessions = service.sessions
+        # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
+        app.state.ingestor = service.ingestor
+        app.state.delivery = service.delivery
+        app.state.poller = service.ingestor if settings.poller_enabled else None
+        stop = asyncio.Event()
+        tasks = []
+        if service.delivery is not None:
+            tasks.append(asyncio.create_task(service.delivery.run(stop), name="webhook delivery"))
+        if app.state.poller is not None:
+            tasks.append(asyncio.create_task(app.state.poller.run(stop), name="pollers"))
+        app.state.tasks = tasks
         try:
-            released = await release_leases(app.state.sessions, owners)
-            log.info("shutdown: released leases: %s", ", ".join(f"{n} {c}" for n, c in released.items()))
-        except Exception:
-            log.exception("shutdown: releasing leases failed; they expire after %s s", settings.lease_seconds)
-        await client.aclose()
-        await webhook_client.aclose()
-        workers.close()
-        await engine.dispose()
+            yield
+        finally:
+            app.state.stopping = True
+            stop.set()
+            grace = settings.shutdown_grace
+            if tasks:
+                log.info("shutdown: finishing in-flight work (up to %g s)", grace)
+                _done, pending = await asyncio.wait(tasks, timeout=grace)
+                for task in pending:
+                    log.warning("shutdown: %s did not finish within %g s; cancelling it", task.get_name(), grace)
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending)
+            try:
+                released = await release_leases(service.sessions, service.owners)
+                log.info("shutdown: released leases: %s", ", ".join(f"{n} {c}" for n, c in released.items()))
+            except Exception:
+                log.exception("shutdown: releasing leases failed; they expire after %s s", settings.lease_seconds)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

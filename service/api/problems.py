@@ -12,12 +12,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.errors import NewsloomError
+
 MEDIA_TYPE = "application/problem+json"
 
 
-class Problem(Exception):
+class Problem(NewsloomError):
     """Raise from a route to answer with a problem document: ``status``, a one-line ``detail`` and
     optional extension members (RFC 9457 §3.2)."""
+
+    detail: str = ""  # plain attributes here, set per instance (the base derives them)
+    extensions: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance in __init__
+    headers: dict[str, str] | None = None
 
     def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail)
@@ -52,9 +58,10 @@ def problem_response(request: Request, status: int, detail: Any, headers: dict[s
 def install(app: FastAPI) -> None:
     """Route every error the app raises through ``problem_response``."""
 
-    @app.exception_handler(Problem)
-    async def _problem(request: Request, exc: Problem) -> JSONResponse:
-        return problem_response(request, exc.status, exc.detail, exc.headers, **exc.extensions)
+    @app.exception_handler(NewsloomError)
+    async def _problem(request: Request, exc: NewsloomError) -> JSONResponse:
+        # Problem, and every error of the tree in service.errors a route lets pass (an InputError is a 422)
+        return problem_response(request, exc.status, exc.detail, getattr(exc, "headers", None), **exc.extensions)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -7,7 +7,7 @@ from typing import Generic, Literal, TypeVar
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
-from service.ingest.urls import redact_password
+from service.net.urls import redact_password
 from service.models import MAX_ID, DeliveryStatus  # noqa: F401  (the routes take MAX_ID from here with the schemas)
 from service.webhooks.matching import SubscriptionFilter
 

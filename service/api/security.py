@@ -63,7 +63,7 @@ async def check_key(request: Request, credentials: HTTPAuthorizationCredentials 
 def sees_credentials(request: Request) -> bool:
     """Whether this request may read the credentials in stored URLs (``user:password@`` in a feed
     or webhook URL): with an ``admin`` key, or with authentication off. A ``read`` key sees them
-    as ``***`` (``service.ingest.urls.redact_password``)."""
+    as ``***`` (``service.net.urls.redact_password``)."""
     if not request.app.state.settings.auth:
         return True
     return getattr(request.state, "api_key_scope", None) == ApiKeyScope.admin

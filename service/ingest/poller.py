@@ -30,11 +30,11 @@ from service import leases, metrics
 from service.config import Settings
 from service.db import Writer
 from service.ingest import store
-from service.ingest.entries import FeedParseError, ParsedFeed
-from service.ingest.extracted import ExtractionError
-from service.ingest.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
-from service.ingest.hosts import HostLimiter, host_key
-from service.ingest.robots import RobotsCache, RobotsUnavailable
+from service.ingest.feeds.entries import FeedParseError, ParsedFeed
+from service.ingest.pages.extracted import ExtractionError
+from service.net.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
+from service.net.hosts import HostLimiter, host_key
+from service.net.robots import RobotsCache, RobotsUnavailable
 from service.ingest.workers import EXTRACT_PAGE, PARSE_FEED, WorkerError, WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow

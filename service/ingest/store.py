@@ -24,11 +24,11 @@ from service import leases
 from service.config import Settings
 from service.db import dialect_insert
 from service.ingest import schedule
-from service.ingest.hosts import host_key
-from service.ingest.entries import ParsedEntry, ParsedFeed
-from service.ingest.extracted import ExtractedArticle, content_hash
+from service.net.hosts import host_key
+from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
+from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
-from service.ingest.urls import canonicalize, fits, link_forms, outlet_domain
+from service.net.urls import canonicalize, fits, link_forms, outlet_domain
 from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, utcnow
 
 
@@ -52,12 +52,30 @@ def outlet_for(session: Session, url: str | None) -> int | None:
     return found
 
 
+def feed_is_due(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The conditions of a feed due for a poll at ``now`` (UTC): it is polled (``active`` or
+    ``failing``; ``paused`` and ``gone`` are not) and its next poll time has passed. The claim, the
+    CLI's progress total and the ``newsloom_feeds_due`` gauge all count with these."""
+    return [col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= now]
+
+
+def page_is_due(now: datetime) -> list[sa.ColumnElement[bool]]:
+    """The conditions of an article whose page is due for fetching and extraction at ``now`` (UTC):
+    ``pending``, and its next fetch time (first fetch or retry) has passed."""
+    return [Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= now]
+
+
+async def count_where(session: AsyncSession, table: type, conditions: list[sa.ColumnElement[bool]]) -> int:
+    """How many rows of ``table`` meet every one of ``conditions`` (one ``SELECT count(*)``)."""
+    return (await session.exec(select(sa.func.count()).select_from(table).where(*conditions))).one()
+
+
 async def claim_due_feeds(
     session: AsyncSession, owner: str, lease_seconds: int, limit: int, room: Callable[[str], int] | None = None
 ) -> list[Feed]:
     """Lease up to ``limit`` polled feeds whose next poll time has passed, oldest due first, and commit;
     at most ``room(host)`` feeds of one host when ``room`` is given."""
-    due = [col(Feed.state).in_([FeedState.active, FeedState.failing]), Feed.next_poll_at <= utcnow()]
+    due = feed_is_due(utcnow())
     spread = (Feed.url, host_key)  # one host's backlog must not hold up the others
     return await leases.claim(
         session, Feed, due, [col(Feed.next_poll_at)], owner, lease_seconds, limit, spread_by=spread, room=room
@@ -559,7 +577,7 @@ async def claim_pending_pages(
     """Lease up to ``limit`` articles whose page is due for fetching, oldest first, and commit.
     ``feed_ids`` restricts the claim to articles first seen in those feeds; ``room(host)`` caps the
     articles of one host when given."""
-    due = [Article.extraction_status == ExtractionStatus.pending, col(Article.next_fetch_at) <= utcnow()]
+    due = page_is_due(utcnow())
     if feed_ids is not None:
         due.append(col(Article.feed_id).in_(feed_ids))
     order = [col(Article.next_fetch_at), col(Article.id)]

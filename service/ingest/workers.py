@@ -26,13 +26,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
+from service.errors import NewsloomError
+
 if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
     from service.config import Settings
 
 T = TypeVar("T")
 
 
-class WorkerError(Exception):
+class WorkerError(NewsloomError):
     """A call in a worker process ran past its time limit, or its worker died."""
 
 
@@ -72,9 +74,9 @@ def release_free_memory() -> None:
 
 
 # The pipeline's CPU-bound steps, by name (``ByName``).
-PARSE_FEED = ByName("service.ingest.parser:parse_feed")
-FEED_LINKS = ByName("service.ingest.discovery:feed_links")
-EXTRACT_PAGE = ByName("service.ingest.extractor:extract_page")
+PARSE_FEED = ByName("service.ingest.feeds.parser:parse_feed")
+FEED_LINKS = ByName("service.ingest.feeds.discovery:feed_links")
+EXTRACT_PAGE = ByName("service.ingest.pages.extractor:extract_page")
 
 
 def warm_up(stories: bool = True) -> None:
@@ -83,7 +85,8 @@ def warm_up(stories: bool = True) -> None:
     the stories' gazetteer of names (``stories.names``): otherwise the first page or article each
     (re)started worker handles spends seconds of its time limit on loading. The gazetteer holds
     about 23 MiB (45 MiB while it is built), so a pool for a service with stories off skips it."""
-    from service.ingest import extractor, parser
+    from service.ingest.feeds import parser
+    from service.ingest.pages import extractor
 
     del extractor, parser
     if stories:

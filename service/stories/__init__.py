@@ -2,7 +2,7 @@
 
 Layers, one module each, in pipeline order (DESIGN.md, "Dedup and story linking"):
 
-1. Same URL: ``service.ingest.urls.canonicalize`` and ``rel=canonical`` at extraction, owned by
+1. Same URL: ``service.net.urls.canonicalize`` and ``rel=canonical`` at extraction, owned by
    ingestion (``service/ingest/``). URL variants that still reach us as separate articles (AMP
    pages, a slash more or less) carry the same text, so layers 2-3 mark them ``duplicate_of``
    and they share a story (see the BL-18 test);

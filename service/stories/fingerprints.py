@@ -1,7 +1,7 @@
 """Layers 2 and 3 of dedup: the same text (syndicated wire copies) and nearly the same text
 (lightly edited copies), both recorded as ``duplicate_of`` the first copy seen.
 
-- Exact: ``service.ingest.extractor.content_hash`` (SHA-256 of the lower-cased, whitespace-collapsed
+- Exact: ``service.ingest.pages.extractor.content_hash`` (SHA-256 of the lower-cased, whitespace-collapsed
   text), computed at extraction and indexed on ``articles.content_hash``.
 - Near: MinHash (Broder, 1997, "On the resemblance and containment of documents") over word
   3-shingles with ``datasketch``, and locality-sensitive hashing by banding (Leskovec, Rajaraman and
@@ -20,7 +20,7 @@ import re
 
 import numpy as np
 
-from service.ingest.extracted import content_hash
+from service.ingest.pages.extracted import content_hash
 
 __all__ = ["BANDS", "ROWS", "NEAR_DUPLICATE_JACCARD", "content_hash", "minhash_signature", "band_keys", "jaccard"]
 

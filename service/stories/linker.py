@@ -38,6 +38,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import failures, leases, metrics
 from service.config import Settings
+from service.db import dialect_name
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
@@ -82,7 +83,7 @@ def link_features(title: str | None, text: str | None, lang: str | None, publish
 
     guess = None
     if lang is None and text:
-        from service.ingest.language import identify
+        from service.ingest.pages.language import identify
 
         guess = identify(text)
         lang = guess.code if guess is not None else None
@@ -115,7 +116,7 @@ class LinkOutcome:
 
 
 async def _lock(session: AsyncSession) -> None:
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    dialect = dialect_name(session)
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(StoryLock).values(name=LOCK_NAME, counter=1)
     statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})

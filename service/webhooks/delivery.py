@@ -37,9 +37,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases, metrics
 from service.config import Settings
-from service.ingest.fetcher import create_client
-from service.ingest.ssrf import BlockedAddress
-from service.ingest.urls import InvalidURL, check_fetchable
+from service.net.fetcher import create_client
+from service.net.ssrf import BlockedAddress
+from service.net.urls import InvalidURL, check_fetchable
 from service.jobs import Runner, Step
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import signing

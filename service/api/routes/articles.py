@@ -16,6 +16,7 @@ from service import failures
 from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, FailurePublic, Page
 from service.api.validation import parse_search
 from service.api.views import citations_for
+from service.db import dialect_name
 from service.models import Article, Entry, Outlet, UTCDateTime
 from service.search import SearchQuery, article_match
 
@@ -95,7 +96,7 @@ async def list_articles(
     after = None
     if cursor:
         after = decode_ranked_cursor("articles", cursor) if search is not None else decode_cursor("articles", cursor)
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    dialect = dialect_name(session)
     query = list_query(dialect, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
                        after=after, story_id=story_id)
     rows = (await session.exec(query)).all()

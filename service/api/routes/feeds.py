@@ -15,9 +15,9 @@ from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
 from service.api.security import sees_credentials
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
-from service.feeds import SubscribeError, feed_rows, import_outlines, subscribe
-from service.ingest.opml import OPMLError, OPMLFeed, parse_opml, write_opml
-from service.ingest.urls import redact_password
+from service.feeds import feed_rows, import_outlines, subscribe
+from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
+from service.net.urls import redact_password
 from service.models import Feed, FeedState, utcnow
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
@@ -53,10 +53,7 @@ async def create_feed(body: FeedCreate, request: Request, response: Response, se
     The URL is checked by the SSRF guard (422 naming the rule for loopback, private, link-local,
     metadata addresses and non-http(s) schemes), fetched once, and that document is the feed's
     first poll. A page that links no feed is a 422 saying so."""
-    try:
-        feed, created = await subscribe(session, request.app.state.ingestor, str(body.url))
-    except SubscribeError as exc:
-        raise Problem(422, str(exc)) from exc
+    feed, created = await subscribe(session, request.app.state.ingestor, str(body.url))  # SubscribeError: a 422
     public = await _one(session, feed.id)
     location = f"/v1/feeds/{feed.id}"
     if not created:
@@ -73,10 +70,7 @@ async def import_feeds(request: Request, session: SessionDep, poller: PollerDep)
     categories. Feeds are not fetched now: their first polls are spread over ``poll_spread``
     seconds. URLs with a refused scheme, a literal refused address, or that cannot be fetched
     (bad host, port out of range, too long) are skipped and listed with the reason."""
-    try:
-        outlines = parse_opml(await request.body())
-    except OPMLError as exc:
-        raise Problem(422, str(exc)) from exc
+    outlines = parse_opml(await request.body())  # OPMLError: a 422
     outcomes = await import_outlines(session, outlines, request.app.state.settings)
     if poller is not None:
         poller.wake()

@@ -17,6 +17,7 @@ from service.api.problems import Problem
 from service.api.schemas import MAX_ID, CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
 from service.api.validation import parse_search
 from service.api.views import citations_for, domains_of, story_summary
+from service.db import dialect_name
 from service.models import Article, Outlet, Story, UTCDateTime
 from service.search import SearchQuery, article_match
 
@@ -52,7 +53,7 @@ async def list_stories(
     """Stories, most recently updated first (then id); with ``q``, the stories with a matching
     article, by the relevance of their best match, then most recently updated first."""
     search = parse_search(q)
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    dialect = dialect_name(session)
     hits = _story_hits(dialect, search) if search is not None else None
     query = select(Story) if hits is None else select(Story, hits.c.rank).join(hits, hits.c.story_id == Story.id)
     since = utc_filter("since", since)

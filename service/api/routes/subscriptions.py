@@ -20,8 +20,8 @@ from service.api.schemas import (
     SubscriptionSecret,
     SubscriptionUpdate,
 )
-from service.ingest.ssrf import BlockedAddress, check_url
-from service.ingest.urls import InvalidURL, check_fetchable
+from service.net.ssrf import check_url
+from service.net.urls import check_fetchable
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.webhooks import outbox, signing
 from service.webhooks.delivery import disable_subscription
@@ -32,13 +32,9 @@ router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 async def _target(url: object, settings) -> str:
     """The target URL if the SSRF guard accepts it (scheme, and every address its host resolves
     to); else a 422 problem naming the rule. Each delivery is checked again when it connects."""
+    target = check_fetchable(str(url))  # InvalidURL and BlockedAddress (below) answer as 422s
     try:
-        target = check_fetchable(str(url))
         await check_url(target, allow_private=settings.allow_private_networks)
-    except InvalidURL as exc:
-        raise Problem(422, str(exc)) from exc
-    except BlockedAddress as exc:
-        raise Problem(422, f"{exc} [rule: {exc.rule}]", rule=exc.rule) from exc
     except OSError as exc:
         raise Problem(422, f"cannot resolve the host of {target}: {exc}") from exc
     return target

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from lxml.html import HtmlElement
 
-from service.ingest.dates import plausible
+from service.ingest.feeds.dates import plausible
 from service.ingest.text import normalize_text
 
 # schema.org types whose ``headline``/``author``/``datePublished`` describe the article itself.
@@ -294,7 +294,7 @@ def without_publishers(authors: list[str], site_names: list[str], host: str | No
     ``site_names`` (og:site_name, the JSON-LD publisher and organisations) or of the host's
     name without ``www.`` and suffix (``heise`` for www.heise.de). JSON-LD often names the
     publisher as the author of staff pieces; it is the site, not a byline."""
-    from service.ingest.boilerplate import word_key
+    from service.ingest.pages.boilerplate import word_key
 
     names = {word_key(n) for n in site_names if n}
     if host:

@@ -1,4 +1,4 @@
-"""``service.ingest.hosts``: politeness keys and limits per host, on a fake monotonic clock."""
+"""``service.net.hosts``: politeness keys and limits per host, on a fake monotonic clock."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from service.ingest import hosts
-from service.ingest.hosts import HostLimiter, host_key
+from service.net import hosts
+from service.net.hosts import HostLimiter, host_key
 
 
 class Clock:

@@ -9,6 +9,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 from courlan import extract_domain, normalize_url
 
+from service.errors import InputError
+
 
 # Longest URL stored (characters, raw and canonical form): the width of the URL columns
 # (``feeds.url``, ``articles.canonical_url``, ``articles.url_key``), and the limit the Sitemaps
@@ -16,7 +18,7 @@ from courlan import extract_domain, normalize_url
 MAX_URL_LENGTH = 2048
 
 
-class InvalidURL(ValueError):
+class InvalidURL(InputError):
     """A URL Newsloom will not fetch: not absolute http(s), no host, or too long."""
 
 

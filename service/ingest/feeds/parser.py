@@ -17,13 +17,13 @@ from datetime import UTC, datetime
 
 import feedparser
 
-from service.ingest.dates import UnknownDate, parse_date_strict
-from service.ingest.encoding import to_utf8_document
-from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code
-from service.ingest.jsonfeed import parse_json_feed
-from service.ingest.sanitize import clean_html
+from service.ingest.feeds.dates import UnknownDate, parse_date_strict
+from service.ingest.feeds.encoding import to_utf8_document
+from service.ingest.feeds.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code
+from service.ingest.feeds.jsonfeed import parse_json_feed
+from service.ingest.feeds.sanitize import clean_html
 from service.ingest.text import clip_title, html_to_text, storable
-from service.ingest.urls import InvalidURL, check_fetchable, without_userinfo
+from service.net.urls import InvalidURL, check_fetchable, without_userinfo
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
 

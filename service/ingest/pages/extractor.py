@@ -15,13 +15,13 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
    the benchmark), ``include_tables=True`` (tables are content: BL-28; dropping them costs 0.008
    recall) and no link or image markup. ``favor_precision`` was measured and rejected (+P, -R, lower
    F1); so was ``favor_recall``.
-3. Paragraph filters (``service.ingest.boilerplate``): headline and standfirst (``standfirst``)
+3. Paragraph filters (``service.ingest.pages.boilerplate``): headline and standfirst (``standfirst``)
    repeated at the top, short newsletter/share/copyright lines, all-capitals promotion links, the
    trailing block of related links.
 4. Metadata chosen from JSON-LD / OpenGraph / meta tags, with trafilatura's byline search and
    htmldate as fallbacks, called only when the markup lacks authors or a date
-   (``service.ingest.metadata``); language from the text (``service.ingest.language``).
-5. Walls (paywall, consent, script-only shell) are detected (``service.ingest.walls``) and
+   (``service.ingest.pages.metadata``); language from the text (``service.ingest.pages.language``).
+5. Walls (paywall, consent, script-only shell) are detected (``service.ingest.pages.walls``) and
    reported in ``ExtractedArticle.access``; their wording is removed and the rest (a teaser) kept.
 6. A second route before concluding a page has no article: when the text (without wall wording)
    is under ``walls.SHORT_WORDS // 3`` words, trafilatura runs again with ``favor_recall=True``
@@ -44,12 +44,12 @@ from trafilatura.json_metadata import normalize_authors
 from trafilatura.utils import load_html, trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
-from service.ingest import metadata
-from service.ingest.boilerplate import clean_paragraphs, word_key
-from service.ingest.extracted import ExtractedArticle, ExtractionError, content_hash
-from service.ingest.language import choose_language, identify
+from service.ingest.pages import metadata
+from service.ingest.pages.boilerplate import clean_paragraphs, word_key
+from service.ingest.pages.extracted import ExtractedArticle, ExtractionError, content_hash
+from service.ingest.pages.language import choose_language, identify
 from service.ingest.text import html_to_text, normalize_text
-from service.ingest.walls import SHORT_WORDS, detect_wall, is_full_article, strip_wall_wording, without_walls
+from service.ingest.pages.walls import SHORT_WORDS, detect_wall, is_full_article, strip_wall_wording, without_walls
 
 
 class AllStopWords:

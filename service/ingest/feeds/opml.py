@@ -10,10 +10,11 @@ from xml.etree.ElementTree import Element, SubElement, tostring
 import defusedxml.ElementTree as safe_xml
 from defusedxml import DefusedXmlException
 
+from service.errors import InputError
 from service.ingest.text import storable
 
 
-class OPMLError(ValueError):
+class OPMLError(InputError):
     """The document is not OPML we can read (ill-formed XML, entity declarations, no body)."""
 
 

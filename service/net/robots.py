@@ -18,8 +18,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from protego import Protego
 
-from service.ingest.fetcher import FetchError, HTTPStatusError, fetch
-from service.ingest.hosts import HostLimiter
+from service.errors import NewsloomError
+from service.net.fetcher import FetchError, HTTPStatusError, fetch
+from service.net.hosts import HostLimiter
 
 # Bytes of robots.txt read; a longer file is cut there and its cut last line dropped (RFC 9309 §2.5:
 # parse at least 500 KiB).
@@ -30,7 +31,7 @@ MAX_CRAWL_DELAY = 30.0
 UNREACHABLE_TTL = 600
 
 
-class RobotsUnavailable(Exception):
+class RobotsUnavailable(NewsloomError):
     """robots.txt could not be fetched (5xx, timeout): RFC 9309 says assume complete disallow."""
 
 

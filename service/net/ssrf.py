@@ -23,6 +23,8 @@ from urllib.parse import urlsplit
 
 import httpcore
 
+from service.errors import InputError
+
 ALLOWED_SCHEMES = ("http", "https")
 
 # Addresses of cloud instance-metadata services (AWS/GCP/Azure/OpenStack, AWS IPv6, Alibaba).
@@ -35,13 +37,21 @@ Resolver = Callable[[str, int], Awaitable[list[tuple[str, int]]]]
 """``async resolver(host, port) -> [(ip, port), …]``: the addresses to try for ``host:port``."""
 
 
-class BlockedAddress(Exception):
+class BlockedAddress(InputError):
     """A URL or connection the SSRF guard refuses. ``rule`` names the rule (``loopback``,
     ``private``, ``scheme``, …); the message says which host and address."""
 
     def __init__(self, message: str, rule: str) -> None:
         super().__init__(message)
         self.rule = rule
+
+    @property
+    def detail(self) -> str:
+        return f"{self} [rule: {self.rule}]"
+
+    @property
+    def extensions(self) -> dict[str, str]:
+        return {"rule": self.rule}
 
 
 def refused_rule(ip: str | ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:

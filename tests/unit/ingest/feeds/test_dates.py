@@ -1,4 +1,4 @@
-"""``service.ingest.dates``: RFC 822 / RFC 3339 feed dates and their real-world variants to UTC."""
+"""``service.ingest.feeds.dates``: RFC 822 / RFC 3339 feed dates and their real-world variants to UTC."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from service.ingest.dates import EARLIEST, LATEST_AHEAD, UnknownDate, parse_date, parse_date_strict, plausible
+from service.ingest.feeds.dates import EARLIEST, LATEST_AHEAD, UnknownDate, parse_date, parse_date_strict, plausible
 
 
 def utc(*parts: int) -> datetime:

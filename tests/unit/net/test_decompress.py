@@ -1,4 +1,4 @@
-"""``service.ingest.decompress``: gzip, deflate and br decoded under a cap, bombs stopped while decoding."""
+"""``service.net.decompress``: gzip, deflate and br decoded under a cap, bombs stopped while decoding."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import zlib
 import brotli
 import pytest
 
-from service.ingest.decompress import BoundedDecoder, DecodingFailed
+from service.net.decompress import BoundedDecoder, DecodingFailed
 
 TEXT = b"<rss><channel><title>Bounded</title></channel></rss>\n" * 200
 BOMB = 16 * 1024 * 1024  # 16 MiB of zeros: about 16 KB gzipped, a few dozen bytes with brotli

@@ -1,4 +1,4 @@
-"""``service.ingest.jsonfeed``: JSON Feed 1 and 1.1 and RSS-in-JSON to ``ParsedFeed``."""
+"""``service.ingest.feeds.jsonfeed``: JSON Feed 1 and 1.1 and RSS-in-JSON to ``ParsedFeed``."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from service.ingest.entries import FeedParseError
-from service.ingest.jsonfeed import parse_json_feed
+from service.ingest.feeds.entries import FeedParseError
+from service.ingest.feeds.jsonfeed import parse_json_feed
 
 FIXTURES = Path(__file__).parent / "fixtures"
 URL = "https://news.example.org/feed.json"

@@ -8,7 +8,7 @@ import json
 from typing import Any
 from urllib.parse import urljoin
 
-from service.ingest.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code, parse_date
+from service.ingest.feeds.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code, parse_date
 from service.ingest.text import storable
 
 

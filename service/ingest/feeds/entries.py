@@ -6,15 +6,16 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from service.ingest.dates import parse_date
+from service.errors import DocumentError
+from service.ingest.feeds.dates import parse_date
 from urllib.parse import urljoin
 
-from service.ingest.urls import InvalidURL, check_fetchable, url_identity
+from service.net.urls import InvalidURL, check_fetchable, url_identity
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "parse_date"]
 
 
-class FeedParseError(Exception):
+class FeedParseError(DocumentError):
     """The document is not a feed Newsloom can read (HTML page, truncated beyond recovery, empty)."""
 
 

@@ -1,4 +1,4 @@
-"""``service.ingest.encoding``: BOM, then valid UTF-8, then HTTP charset, then XML prolog, then a guess."""
+"""``service.ingest.feeds.encoding``: BOM, then valid UTF-8, then HTTP charset, then XML prolog, then a guess."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from service.ingest.encoding import codec_for, declared_encodings, decode_document, to_utf8_document
+from service.ingest.feeds.encoding import codec_for, declared_encodings, decode_document, to_utf8_document
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TITLE = "Caf\u00e9 \u201cZeitung\u201d \u2013 5 \u20ac"

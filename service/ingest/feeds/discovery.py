@@ -13,10 +13,11 @@ from urllib.parse import urljoin
 
 import lxml.html
 
-from service.ingest.parser import sniff
+from service.errors import DocumentError
+from service.ingest.feeds.parser import sniff
 
 if TYPE_CHECKING:  # not at run time: a worker runs feed_links, and needs no pydantic or settings
-    from service.ingest.fetcher import FetchResult
+    from service.net.fetcher import FetchResult
 
 FEED_TYPES = {
     "application/rss+xml": 0, "application/atom+xml": 1, "application/feed+json": 2, "application/json": 3,
@@ -26,7 +27,7 @@ FEED_TYPES = {
 MAX_CANDIDATES = 3
 
 
-class NoFeedFound(Exception):
+class NoFeedFound(DocumentError):
     """The URL is neither a feed nor a page that links to one; the message says what it was."""
 
 

@@ -1,6 +1,6 @@
 """What article extraction yields: ``ExtractedArticle``, ``ExtractionError`` and ``content_hash``.
 
-Kept apart from ``service.ingest.extractor`` (trafilatura, lxml, htmldate) so that the service's
+Kept apart from ``service.ingest.pages.extractor`` (trafilatura, lxml, htmldate) so that the service's
 main process, which stores extraction results and receives them from the worker processes (their
 classes are imported there when they are unpickled), does not load the extraction stack.
 """
@@ -11,8 +11,10 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
+from service.errors import DocumentError
 
-class ExtractionError(Exception):
+
+class ExtractionError(DocumentError):
     """The page yielded no article text (empty page, not HTML, no main content found)."""
 
 

@@ -20,8 +20,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+from service.errors import InputError
 
-class UnknownDate(ValueError):
+
+class UnknownDate(InputError):
     """The value has the shape of a date but a part of it (zone, month) is not understood."""
 
 

@@ -22,15 +22,16 @@ import httpcore
 import httpx
 
 from service.config import Settings
-from service.ingest.decompress import BoundedDecoder, DecodingFailed
-from service.ingest.hosts import HostLimiter
-from service.ingest.ssrf import BlockedAddress, GuardedBackend, Resolver, check_scheme, system_resolver
+from service.errors import NewsloomError
+from service.net.decompress import BoundedDecoder, DecodingFailed
+from service.net.hosts import HostLimiter
+from service.net.ssrf import BlockedAddress, GuardedBackend, Resolver, check_scheme, system_resolver
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 PERMANENT_REDIRECTS = (301, 308)
 
 
-class FetchError(Exception):
+class FetchError(NewsloomError):
     """A fetch that produced no usable body. ``reason`` is a short, human-readable cause; ``status``
     the HTTP status if one was received; ``retry_after`` the seconds the server asked us to wait
     (429/503 with Retry-After), else None."""

@@ -12,8 +12,10 @@ import zlib
 
 import brotli
 
+from service.errors import DocumentError
 
-class DecodingFailed(Exception):
+
+class DecodingFailed(DocumentError):
     """The body is not valid data for its declared Content-Encoding, or the encoding is unknown."""
 
 

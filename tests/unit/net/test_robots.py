@@ -1,4 +1,4 @@
-"""``service.ingest.robots``: RFC 9309 rules, fetch outcomes and the per-host cache.
+"""``service.net.robots``: RFC 9309 rules, fetch outcomes and the per-host cache.
 
 Every robots.txt is fetched over real sockets from the loopback ``TestServer`` through the
 service's own client (``create_client``: SSRF-guarded transport, the server's ``resolver`` mapping
@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from service.config import Settings
-from service.ingest.fetcher import create_client
-from service.ingest.hosts import HostLimiter, host_key
-from service.ingest.robots import MAX_CRAWL_DELAY, MAX_ROBOTS_BYTES, RobotsCache, RobotsUnavailable
+from service.net.fetcher import create_client
+from service.net.hosts import HostLimiter, host_key
+from service.net.robots import MAX_CRAWL_DELAY, MAX_ROBOTS_BYTES, RobotsCache, RobotsUnavailable
 from tests.server import TestServer
 
 ROBOTS = (Path(__file__).parent / "fixtures" / "robots.txt").read_bytes()

@@ -1,0 +1,89 @@
+"""The composition root: the one place that builds the service's parts from its settings.
+
+``newsloom serve`` (``api.app.lifespan``), the CLI commands that fetch (``feeds add``, ``poll
+--once``) and the tests all assemble the service here, so each gets the same parts wired the same
+way::
+
+    settings ─┬─ engine → sessions (``db``)
+              ├─ HTTP client, SSRF-guarded (``net.fetcher.create_client``)
+              ├─ worker processes for parsing and extraction (``ingest.workers.service_pool``)
+              ├─ webhook client and delivery worker (``webhooks.delivery``), when deliveries run here
+              └─ the ingest steps (``ingest.poller.Poller``: feeds, pages, and the story linker it
+                 drives), which wake the delivery worker when they write webhook events
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.config import Settings
+from service.db import create_engine, session_factory
+from service.ingest.poller import Poller
+from service.ingest.workers import WorkerPool, service_pool
+from service.net.fetcher import create_client
+from service.webhooks.delivery import DeliveryWorker, create_webhook_client
+
+
+@dataclass
+class Service:
+    """The assembled parts. ``ingestor`` subscribes and polls; ``delivery`` is None when webhook
+    deliveries do not run in this process."""
+
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    client: httpx.AsyncClient
+    workers: WorkerPool
+    ingestor: Poller
+    delivery: DeliveryWorker | None
+
+    @property
+    def owners(self) -> list[str]:
+        """The lease owner names of this process's steps (to release their leases on shutdown)."""
+        return [step.owner for step in (self.ingestor, self.delivery) if step is not None]
+
+
+@contextlib.asynccontextmanager
+async def assemble(
+    settings: Settings,
+    *,
+    sessions: async_sessionmaker[AsyncSession] | None = None,
+    workers: WorkerPool | None = None,
+    deliveries: bool | None = None,
+    resolver: Any = None,
+    verify: Any = True,
+    trusted: Iterable[tuple[str, int]] = (),
+) -> AsyncIterator[Service]:
+    """Build the service's parts for ``settings`` and close what it built on exit (clients, the
+    worker pool, the engine), in the reverse order.
+
+    ``sessions`` and ``workers``, when given, are the caller's and are not closed here (tests share
+    one worker pool for a whole run). ``deliveries``: run a webhook delivery worker (default
+    ``settings.webhooks_enabled``; the CLI writes events to the outbox and leaves delivering them
+    to ``newsloom serve``). ``resolver``, ``verify`` and ``trusted`` go to both HTTP clients
+    (``net.fetcher.create_client``: tests resolve outlet host names to loopback servers). The
+    database is not migrated here: ``serve`` migrates in a process apart first, the CLI in
+    ``_database``.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        if sessions is None:
+            engine = create_engine(settings.database_url)
+            stack.push_async_callback(engine.dispose)
+            sessions = session_factory(engine)
+        if workers is None:
+            workers = service_pool(settings)
+            stack.callback(workers.close)
+        options = {"resolver": resolver, "verify": verify, "trusted": trusted}
+        client = await stack.enter_async_context(create_client(settings, **options))
+        delivery = None
+        if settings.webhooks_enabled if deliveries is None else deliveries:
+            webhook_client = await stack.enter_async_context(create_webhook_client(settings, **options))
+            delivery = DeliveryWorker(settings, sessions, webhook_client)
+        ingestor = Poller(settings, sessions, client, workers, on_events=delivery.wake if delivery else None)
+        yield Service(settings, sessions, client, workers, ingestor, delivery)
