@@ -282,7 +282,7 @@ def test_timeline_layout_and_wording():
     """The pure parts: marks placed by time in lanes per outlet, arrows only between marks, words for times."""
     from datetime import UTC, datetime, timedelta
 
-    from service.api.schemas import CitationEdge, StoryArticle, StoryPublic
+    from service.shapes import CitationEdge, StoryArticle, StoryPublic
     from service.ui.pages import after, age
     from service.ui.timeline import LEFT, RIGHT, lay_out
 

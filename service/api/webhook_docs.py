@@ -9,7 +9,7 @@ from typing import Literal
 from fastapi import FastAPI
 from pydantic import BaseModel, Field
 
-from service.api.schemas import ArticlePublic, StorySummary
+from service.shapes import ArticlePublic, StorySummary
 
 SIGNATURE_HEADERS = (
     "Signed per Standard Webhooks: headers `webhook-id` (same on every retry), `webhook-timestamp` "

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from service.api.schemas import CitationEdge, StoryArticle, StoryPublic
+from service.shapes import CitationEdge, StoryArticle, StoryPublic
 
 LEFT, RIGHT = 4.0, 96.0
 """Percent of the width where the earliest and the latest article are placed."""

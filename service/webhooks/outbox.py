@@ -25,8 +25,8 @@ from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.api.schemas import ArticlePublic
-from service.api.views import citations_for, story_view
+from service.shapes import ArticlePublic
+from service.views import citations_for, story_view
 from service.db import dialect_insert
 from service.models import Article, Delivery, Entry, ExtractionStatus, Outlet, Story, Subscription, SubscriptionState, utcnow
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches

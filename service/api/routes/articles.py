@@ -13,9 +13,10 @@ from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service import failures
-from service.api.schemas import MAX_ID, ArticlePublic, ArticleSummary, FailurePublic, Page
+from service.api.schemas import MAX_ID, Page
+from service.shapes import ArticlePublic, ArticleSummary, FailurePublic
 from service.api.validation import parse_search
-from service.api.views import citations_for
+from service.views import citations_for
 from service.db import dialect_name
 from service.models import Article, Entry, Outlet, UTCDateTime
 from service.search import SearchQuery, article_match

@@ -14,9 +14,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
-from service.api.schemas import MAX_ID, CitationEdge, Page, StoryArticle, StoryPublic, StorySummary
+from service.api.schemas import MAX_ID, Page
+from service.shapes import CitationEdge, StoryArticle, StoryPublic, StorySummary
 from service.api.validation import parse_search
-from service.api.views import citations_for, domains_of, story_summary
+from service.views import citations_for, domains_of, story_summary
 from service.db import dialect_name
 from service.models import Article, Outlet, Story, UTCDateTime
 from service.search import SearchQuery, article_match

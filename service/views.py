@@ -1,5 +1,5 @@
-"""API shapes built from rows, shared by the routes and by the webhook payloads (an event carries
-the article or story exactly as the API returns it)."""
+"""The public shapes (``service.shapes``) built from rows, shared by the API routes and the webhook
+payloads (an event carries the article or story exactly as the API returns it)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections import defaultdict
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.api.schemas import CitationPublic, StorySummary
+from service.shapes import CitationPublic, StorySummary
 from service.models import Citation, Outlet, Story
 
 
