@@ -113,7 +113,8 @@ class Writer:
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(session, *args)`` in a transaction, committed when it returns (a ``session.rollback()``
         inside ``fn`` leaves nothing to commit); rolled back when it raises, and the error raised
-        here. Returns what ``fn`` returns."""
+        here. Returns what ``fn`` returns. On the thread, a caller cancelled while it waits (a step's
+        deadline) does not stop the transaction: it still commits or rolls back as a whole."""
         if self.threaded:
             return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, fn, args)
         async with self.sessions() as session:
