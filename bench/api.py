@@ -330,7 +330,7 @@ async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
     for i, (feed_id, document) in enumerate(zip(feed_ids, parsed, strict=True), 1):
         async with sessions() as session:
             feed = await session.get(Feed, feed_id)
-            await store.store_entries(session, feed, document)
+            await session.run_sync(store.store_entries, feed, document)
             await session.commit()
         if i % max(1, feeds // 10) == 0:
             marks.append(time.perf_counter())

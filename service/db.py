@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
+import weakref
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
+import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 if TYPE_CHECKING:
     from alembic.config import Config
+
+T = TypeVar("T")
 
 _PACKAGE = Path(__file__).resolve().parent
 
@@ -44,24 +50,24 @@ def create_engine(url: str) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30})
-
-        @event.listens_for(engine.sync_engine, "connect")
-        def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA foreign_keys=ON")
-            # Setting the journal mode takes a write lock even when the file is already in WAL mode;
-            # once, a connection opened while the API server was writing failed there with
-            # "database is locked". The mode is stored in the file, so set it only when it differs.
-            cur.execute("PRAGMA journal_mode")
-            if cur.fetchone()[0].lower() != "wal":
-                cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=NORMAL")
-            cur.close()
-
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     settings = {"plan_cache_mode": "force_custom_plan"}
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
                                connect_args={"server_settings": settings})
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - exercised by every test
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    # Setting the journal mode takes a write lock even when the file is already in WAL mode;
+    # once, a connection opened while the API server was writing failed there with
+    # "database is locked". The mode is stored in the file, so set it only when it differs.
+    cur.execute("PRAGMA journal_mode")
+    if cur.fetchone()[0].lower() != "wal":
+        cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
 
 
 def missing_sqlite_file(url: str) -> Path | None:
@@ -80,13 +86,66 @@ def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
 
 
-def dialect_name(session: AsyncSession) -> str:
+class Writer:
+    """Runs a whole transaction — a synchronous function over a ``sqlalchemy.orm.Session`` — and
+    commits it: on a SQLite file in one hand-off to a thread of its own holding a connection of its
+    own, elsewhere (PostgreSQL, in-memory SQLite) in an async session's ``run_sync``.
+
+    Why: through aiosqlite every statement, the transaction's start, its commit and the pool's
+    check-out and reset are each a hand-off to the connection's thread and back (about 35 for a
+    feed document stored through the ORM); here one. The connection has the same settings as the
+    engine's (``create_engine``: WAL, 30 s busy timeout, foreign keys), so it waits for other
+    writers, in this process or others, as they do. Transactions run one at a time, in order."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+        engine: AsyncEngine = sessions.kw["bind"]
+        url = engine.url
+        self.threaded = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        if self.threaded:
+            # One connection, used by the one thread (so ``check_same_thread`` can be off).
+            self._engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.StaticPool,
+                                            connect_args={"timeout": 30, "check_same_thread": False})
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+            weakref.finalize(self, _close_writer, self._thread, self._engine)
+
+    async def run(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(session, *args)`` in a transaction, committed when it returns (a ``session.rollback()``
+        inside ``fn`` leaves nothing to commit); rolled back when it raises, and the error raised
+        here. Returns what ``fn`` returns. On the thread, a caller cancelled while it waits (a step's
+        deadline) does not stop the transaction: it still commits or rolls back as a whole."""
+        if self.threaded:
+            return await asyncio.get_running_loop().run_in_executor(self._thread, self._transaction, fn, args)
+        async with self.sessions() as session:
+            result = await session.run_sync(fn, *args)
+            await session.commit()
+            return result
+
+    def _transaction(self, fn: Callable[..., T], args: tuple) -> T:
+        with Session(self._engine, expire_on_commit=False) as session:
+            result = fn(session, *args)
+            session.commit()
+            return result
+
+
+def _close_writer(thread: ThreadPoolExecutor, engine: sa.Engine) -> None:
+    """Close a ``Writer``'s connection in its own thread, after the transactions queued, and let
+    the thread end."""
+    try:
+        thread.submit(engine.dispose)
+    except RuntimeError:  # the interpreter is exiting (its executors are shut): close it here
+        engine.dispose()
+    thread.shutdown(wait=False)
+
+
+def dialect_name(session: AsyncSession | Session) -> str:
     """``"postgresql"`` or ``"sqlite"``: the database the session talks to, for the queries that
     differ between the two (a session bound to nothing counts as SQLite, the embedded default)."""
     return session.bind.dialect.name if session.bind else "sqlite"
 
 
-def dialect_insert(session: AsyncSession):
+def dialect_insert(session: AsyncSession | Session):
     """The INSERT construct of the session's dialect (PostgreSQL or SQLite), which supports
     ``on_conflict_do_nothing`` and ``returning``."""
     if dialect_name(session) == "postgresql":

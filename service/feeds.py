@@ -42,7 +42,7 @@ async def add_feed(
         return existing, False
     feed = Feed(url=canonical, poll_interval=poll_interval, next_poll_at=utcnow() + timedelta(seconds=delay),
                 title=title, category=category)
-    feed.outlet_id = await store.outlet_for(session, canonical)
+    feed.outlet_id = await session.run_sync(store.outlet_for, canonical)
     session.add(feed)
     try:
         await session.commit()

@@ -102,17 +102,17 @@ async def test_304_costs_no_parse_and_no_writes_beyond_bookkeeping(bug_cases, se
     before = await feed_row(sessions, feed_id)
     async with sessions() as session:
         (feed,) = await store.claim_due_feeds(session, poller.owner, poller.settings.lease_seconds, 1)
-        engine = session.bind.sync_engine
     statements: list[str] = []
 
     def counted(conn, cursor, statement, *args) -> None:
         statements.append(statement)
 
-    sa.event.listen(engine, "before_cursor_execute", counted)
+    # Every engine: the poller's own and, on SQLite, its writer's (``db.Writer``).
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", counted)
     try:
         report = await poller.poll_feed(feed)
     finally:
-        sa.event.remove(engine, "before_cursor_execute", counted)
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", counted)
     assert report.feeds_not_modified == 1 and report.articles_new == 0
     # The feed as claimed is enough: one UPDATE books the poll (bookkeeping, schedule, lease).
     assert len(statements) == 1 and statements[0].startswith("UPDATE feeds"), statements
@@ -265,7 +265,7 @@ async def test_storing_a_feed_document_takes_the_same_number_of_statements_whate
 
             sa.event.listen(engine, "before_cursor_execute", counted)
             try:
-                new_ids = await store.store_entries(session, feed, document)
+                new_ids = await session.run_sync(store.store_entries, feed, document)
             finally:
                 sa.event.remove(engine, "before_cursor_execute", counted)
             await session.commit()

@@ -270,6 +270,48 @@ async def test_bl34_only_news_after_subscribing_fires_article_created(server, po
     assert payload["data"]["text"] == "About Fresh item."
 
 
+async def test_with_stories_off_a_linkless_item_is_announced_with_its_feed_document(server, sessions, settings, workers):
+    """Stories off: an item without a link is complete once stored, so its ``article.created`` is
+    written in the transaction that stores it (on SQLite the feed step then books the document in a
+    session that can announce, not on its writer thread); an item with a link waits for its page.
+    The same document for a feed nobody subscribed to fires nothing and stores the same."""
+    import sqlalchemy as sa
+
+    from service.feeds import add_feed
+    from service.ingest.poller import Poller
+    from service.models import Article, Delivery, Feed
+    from service.net.fetcher import create_client
+
+    def document(name: str) -> str:
+        items = "".join(
+            f"<item><title>{name} note {n}</title><guid isPermaLink=\"false\">{name}-note-{n}</guid>"
+            f"<pubDate>{format_datetime(utcnow() + timedelta(minutes=n))}</pubDate><description>Note {n}.</description></item>"
+            for n in (1, 2))
+        linked = (f"<item><title>{name} story</title><link>{server.url(f'/{name}/story')}</link>"
+                  f"<pubDate>{format_datetime(utcnow())}</pubDate></item>")
+        return server.add(f"/{name}/feed.xml", f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+                          f"{items}{linked}</channel></rss>", Content_Type="application/rss+xml")
+
+    quiet = settings.model_copy(update={"stories_enabled": False})
+    async with sessions() as session:
+        await add_feed(session, document("plain"), 900)  # polled before anyone subscribes
+    async with create_client(quiet, resolver=server.resolver, verify=server.client_ssl) as client:
+        poller = Poller(quiet, sessions, client, workers)
+        assert (await poller.poll_due_feeds()).articles_new == 3
+        async with sessions() as session:
+            session.add(Subscription(url=server.url("/notes-hook"), secret=signing.generate_secret(),
+                                     event_types=["article.created"]))
+            await session.commit()
+            await add_feed(session, document("notes"), 900)
+        assert (await poller.poll_due_feeds()).articles_new == 3
+    async with sessions() as session:
+        notes = (await session.exec(sa.select(Feed.id).where(Feed.title == "notes"))).one()[0]
+        rows = (await session.exec(sa.select(Article.title, Article.extraction_status).where(Article.feed_id == notes))).all()
+        payloads = (await session.exec(sa.select(Delivery.payload).where(Delivery.event_type == "article.created"))).all()
+    assert sorted(rows) == [("notes note 1", "skipped"), ("notes note 2", "skipped"), ("notes story", "pending")]
+    assert sorted(json.loads(p)["data"]["title"] for (p,) in payloads) == ["notes note 1", "notes note 2"]
+
+
 def _podcast_feed(server, episodes: list[int]) -> str:
     """An undated podcast feed (no pubDate: real feeds omit it) with an audio enclosure per episode."""
     body = "".join(

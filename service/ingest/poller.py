@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import leases, metrics
 from service.config import Settings
+from service.db import Writer
 from service.ingest import store
 from service.ingest.feeds.entries import FeedParseError, ParsedFeed
 from service.ingest.pages.extracted import ExtractionError
@@ -108,6 +110,7 @@ class Poller:
         self.limiter = HostLimiter(settings.host_concurrency, settings.host_min_gap, settings.global_concurrency)
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
+        self.writer = Writer(sessions)  # a feed's storage in one transaction, one hand-off on SQLite
 
     @cached_property
     def linker(self) -> Linker:
@@ -189,33 +192,30 @@ class Poller:
                     log.info("feed %s failed: %s", feed.id, exc)
                     report.feeds_failed = 1
                     return report
-        if parsed is None and not result.permanent_url:
+        if parsed is None and not result.permanent_url and \
+                await self.writer.run(store.record_unchanged, feed, s, result.status, headers):
+            metrics.POLLS.labels("not_modified").inc()
+            report.feeds_not_modified = 1
+            log.info("feed %s polled: HTTP %s, not modified", feed.id, result.status)
+            return report
+        booking = (feed.id, s, result.status, parsed, headers, digest, result.permanent_url)
+        booked, events = None, 0
+        if self.settings.stories_enabled:  # the linker announces the articles: nothing more to write here
+            booked = await self.writer.run(store.book_document, *booking)
+        elif self.writer.threaded:
+            booked = await self.writer.run(_book_unless_announcing, *booking)
+        if booked is None:  # ``article.created`` events to write in the same transaction
             async with self.sessions() as session:
-                booked = await store.record_unchanged(session, feed, s, result.status, headers)
+                booked = await session.run_sync(store.book_document, *booking)
+                events = await self._announce(session, booked.new_ids)
                 await session.commit()
-            if booked:
-                metrics.POLLS.labels("not_modified").inc()
-                report.feeds_not_modified = 1
-                log.info("feed %s polled: HTTP %s, not modified", feed.id, result.status)
-                return report
-        async with self.sessions() as session:
-            current = await session.get(Feed, feed.id)
-            if current is None:  # deleted while we were fetching
-                return report
-            outlet_id = None
-            if parsed is not None:
-                outlet_id = await store.outlet_for(session, parsed.site_url or current.url)
-                new_ids = await store.store_entries(session, current, parsed, outlet_id)
-                report.articles_new = len(new_ids)
-                events = await self._announce(session, new_ids)
-            else:
-                report.feeds_not_modified = 1
-                events = 0
-            moved = result.permanent_url
-            if moved and await store.move_feed(session, current, moved):
-                log.info("feed %s moved permanently to %s", feed.id, current.url)
-            store.record_feed_success(current, s, result.status, parsed, headers, outlet_id, digest if parsed else current.content_hash)
-            await session.commit()
+        if not booked.found:
+            return report
+        report.articles_new = len(booked.new_ids)
+        if parsed is None:
+            report.feeds_not_modified = 1
+        if booked.moved:
+            log.info("feed %s moved permanently to %s", feed.id, result.permanent_url)
         self._articles_settled(events)
         metrics.POLLS.labels("ok" if parsed is not None else "not_modified").inc()
         metrics.ARTICLES_CREATED.inc(report.articles_new)
@@ -361,6 +361,17 @@ class Poller:
         if self.settings.stories_enabled:
             steps.append(self.linker.run(stop, self._links_due, tick))
         await asyncio.gather(*steps)
+
+
+def _book_unless_announcing(session: Session, *booking) -> store.Booked | None:
+    """``store.book_document`` where no ``article.created`` event can be written (the writer
+    thread): when the document brought complete articles that a subscription may want, roll back
+    and return None, for the caller to book it again where it can announce them."""
+    booked = store.book_document(session, *booking)
+    if booked.new_ids and outbox.may_announce(session, booked.new_ids):
+        session.rollback()
+        return None
+    return booked
 
 
 def _total(reports: list[PollReport]) -> PollReport:

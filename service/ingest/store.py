@@ -3,6 +3,10 @@ entries once, and recording the outcome of each poll and each page.
 
 Claims go through ``service.leases`` (``SELECT … FOR UPDATE SKIP LOCKED`` with a lease), so several
 processes share the work without taking the same row, and a dead process's rows become due again.
+
+Storing a feed document (``book_document``, ``store_entries``, ``record_unchanged``) is synchronous
+code on a ``sqlalchemy.orm.Session``: the poller runs a feed's whole transaction at once, on SQLite
+in one hand-off to a writer thread (``db.Writer``), elsewhere in an async session's ``run_sync``.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -27,23 +32,23 @@ from service.net.hosts import host_key
 from service.net.urls import canonicalize, fits, link_forms, outlet_domain
 
 
-async def _insert_ignore(session: AsyncSession, table: type[SQLModel], values: dict, conflict: list[str]) -> int | None:
+def _insert_ignore(session: Session, table: type[SQLModel], values: dict, conflict: list[str]) -> int | None:
     """INSERT … ON CONFLICT (``conflict``) DO NOTHING RETURNING id: the new row's id, or None when a
     row with the same key exists (inserted meanwhile by another transaction, perhaps)."""
     statement = dialect_insert(session)(table).values(**values).on_conflict_do_nothing(index_elements=conflict)
-    return (await session.exec(statement.returning(table_of(table).c.id))).scalar_one_or_none()
+    return session.execute(statement.returning(table_of(table).c.id)).scalar_one_or_none()
 
 
-async def outlet_for(session: AsyncSession, url: str | None) -> int | None:
+def outlet_for(session: Session, url: str | None) -> int | None:
     """The id of the outlet owning ``url``'s registrable domain, created on first sight."""
     domain = outlet_domain(url) if url else None
     if not domain:
         return None
     query = select(Outlet.id).where(Outlet.domain == domain)
-    found = (await session.exec(query)).first()
+    found = session.scalars(query).first()
     if found is None:  # first sight; another transaction may insert it meanwhile
-        await _insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
-        found = (await session.exec(query)).one()
+        _insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
+        found = session.scalars(query).one()
     return found
 
 
@@ -81,7 +86,7 @@ def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
     return min(moment, now) if moment else None
 
 
-async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed, outlet_id: int | None = None) -> list[int]:
+def store_entries(session: Session, feed: Feed, parsed: ParsedFeed, outlet_id: int | None = None) -> list[int]:
     """Store the entries of ``parsed`` not seen before in ``feed``; return the new articles' ids.
     ``outlet_id``: the outlet of the document's site (``outlet_for(parsed.site_url or feed.url)``),
     looked up when not given.
@@ -105,7 +110,7 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed, o
     """
     now = utcnow()
     if outlet_id is None:
-        outlet_id = await outlet_for(session, parsed.site_url or feed.url)
+        outlet_id = outlet_for(session, parsed.site_url or feed.url)
     entries: list[ParsedEntry] = []
     seen: set[str] = set()
     for entry in parsed.entries:
@@ -116,10 +121,10 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed, o
         return []
     keys = [entry.key for entry in entries]
     links = {entry.key: _Link.of(entry.link) for entry in entries if entry.link}
-    stored = _StoredArticles(await _known_entries(session, feed.id, keys))
+    stored = _StoredArticles(_known_entries(session, feed.id, keys))
     unseen = [entry for entry in entries if entry.key not in stored.by_entry_key]
-    await stored.load_links(session, [links[entry.key] for entry in unseen if entry.key in links])
-    moved = await _entries_not_in(session, feed.id, stored.linked_ids(), keys)
+    stored.load_links(session, [links[entry.key] for entry in unseen if entry.key in links])
+    moved = _entries_not_in(session, feed.id, stored.linked_ids(), keys)
 
     rekeyed: list[dict] = []
     new_keys: set[str] = set()  # dedup keys of the new articles: a later entry with the same link attaches
@@ -143,7 +148,7 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed, o
         if entry.key in stored.by_entry_key:
             stored.edit(stored.by_entry_key[entry.key], feed, entry, links.get(entry.key), now)
 
-    created = await _insert_articles(session, new_articles)
+    created = _insert_articles(session, new_articles)
     new_ids = [article["id"] for article in new_articles if article["id"] in created]
     by_url_key = {article["url_key"]: article["id"] for article in new_articles if article["url_key"]}
     unlinked = iter(article["id"] for article in new_articles if article["url_key"] is None)  # one each, in order
@@ -156,14 +161,14 @@ async def store_entries(session: AsyncSession, feed: Feed, parsed: ParsedFeed, o
                      "article_id": article_id, "first_seen_at": now})
     if rows:
         statement = dialect_insert(session)(table_of(Entry)).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
-        await session.exec(statement, params=rows)  # one multi-row INSERT, as for the articles
-    await stored.write_edits(session)
+        session.execute(statement, rows)  # one multi-row INSERT, as for the articles
+    stored.write_edits(session)
     if rekeyed:
         entries_table = table_of(Entry)
-        await session.exec(
+        session.execute(
             sa.update(entries_table).where(entries_table.c.id == sa.bindparam("entry_id"))
             .values(entry_key=sa.bindparam("new_key"), guid=sa.bindparam("new_guid")),
-            params=rekeyed,
+            rekeyed,
         )
     return new_ids
 
@@ -207,14 +212,14 @@ class _ArticleState:
             self.edited = True
 
 
-async def _known_entries(session: AsyncSession, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
+def _known_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
     """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
     query = (select(Entry.entry_key, *_ARTICLE_STATE).join(Article, col(Article.id) == col(Entry.article_id))  # type: ignore[call-overload]  # SQLModel types select() up to four columns
              .where(Entry.feed_id == feed_id, col(Entry.entry_key).in_(keys)))
-    return {key: _ArticleState(*state) for key, *state in (await session.exec(query)).all()}
+    return {key: _ArticleState(*state) for key, *state in session.execute(query).all()}
 
 
-async def _entries_not_in(session: AsyncSession, feed_id: int, article_ids: list[int], keys: list[str]) -> dict[int, list[int]]:
+def _entries_not_in(session: Session, feed_id: int, article_ids: list[int], keys: list[str]) -> dict[int, list[int]]:
     """Article id → ids of ``feed_id``'s entries of that article whose key is not in ``keys`` (one
     SELECT; none when ``article_ids`` is empty)."""
     if not article_ids:
@@ -223,7 +228,7 @@ async def _entries_not_in(session: AsyncSession, feed_id: int, article_ids: list
         Entry.feed_id == feed_id, col(Entry.article_id).in_(article_ids), col(Entry.entry_key).not_in(keys)
     ).order_by(col(Entry.id).desc())
     out: dict[int, list[int]] = {}
-    for article_id, entry_id in (await session.exec(query)).all():
+    for article_id, entry_id in session.execute(query).all():
         out.setdefault(article_id, []).append(entry_id)
     return out
 
@@ -237,7 +242,7 @@ class _StoredArticles:
         self.by_canonical: dict[str, _ArticleState] = {}
         self.articles = {state.id: state for state in by_entry_key.values()}
 
-    async def load_links(self, session: AsyncSession, links: list[_Link]) -> None:
+    def load_links(self, session: Session, links: list[_Link]) -> None:
         """Load the articles stored under any of ``links``: by dedup key or by any canonical variant
         (one SELECT, an OR of two IN lists, each on its own unique index)."""
         if not links:
@@ -246,7 +251,7 @@ class _StoredArticles:
         query = select(*_ARTICLE_STATE).where(sa.or_(  # type: ignore[call-overload]  # SQLModel types select() up to four columns
             col(Article.url_key).in_(sorted({link.key for link in links})), col(Article.canonical_url).in_(variants),
         ))
-        for row in (await session.exec(query)).all():
+        for row in session.execute(query).all():
             state = self.articles.setdefault(row[0], _ArticleState(*row))
             if state.url_key:
                 self.by_url_key[state.url_key] = state
@@ -288,21 +293,21 @@ class _StoredArticles:
         if entry.updated_at:
             article.set("updated_at", _clamp(entry.updated_at, now))
 
-    async def write_edits(self, session: AsyncSession) -> None:
+    def write_edits(self, session: Session) -> None:
         """One executemany UPDATE of the edited articles (none when nothing changed)."""
         edited = [{"article_id": a.id, **{f"new_{name}": getattr(a, name) for name in _EDITABLE}}
                   for a in self.articles.values() if a.edited]
         if not edited:
             return
         table = table_of(Article)
-        await session.exec(
+        session.execute(
             sa.update(table).where(table.c.id == sa.bindparam("article_id"))
             .values(**{name: sa.bindparam(f"new_{name}", type_=table.c[name].type) for name in _EDITABLE}),
-            params=edited,
+            edited,
         )
 
 
-async def _insert_articles(session: AsyncSession, articles: list[dict]) -> set[int]:
+def _insert_articles(session: Session, articles: list[dict]) -> set[int]:
     """INSERT the ``articles`` rows (``_new_article``) in one statement, skipping any whose canonical
     URL or dedup key another transaction (a replica, or a feed polled at the same time) has just
     stored; sets each row's ``id`` (the existing article's when skipped) and returns the ids of
@@ -317,7 +322,7 @@ async def _insert_articles(session: AsyncSession, articles: list[dict]) -> set[i
     # executemany: SQLAlchemy sends one multi-row INSERT (its "insertmanyvalues"), and the
     # statement is compiled once and cached, not once per document as ``.values(list)`` would be.
     statement = dialect_insert(session)(table).on_conflict_do_nothing().returning(table.c.id, table.c.url_key)
-    rows = (await session.exec(statement, params=[{k: v for k, v in a.items() if k != "id"} for a in articles])).all()
+    rows = session.execute(statement, [{k: v for k, v in a.items() if k != "id"} for a in articles]).all()
     by_key = {url_key: article_id for article_id, url_key in rows if url_key is not None}
     unlinked = iter(sorted(article_id for article_id, url_key in rows if url_key is None))
     for article in articles:
@@ -328,7 +333,7 @@ async def _insert_articles(session: AsyncSession, articles: list[dict]) -> set[i
             col(Article.url_key).in_([a["url_key"] for a in missing]),
             col(Article.canonical_url).in_([a["canonical_url"] for a in missing]),
         ))
-        existing = (await session.exec(query)).all()
+        existing = session.execute(query).all()
         for article in missing:
             article["id"] = next((i for i, key, canonical in existing
                                   if key == article["url_key"] or canonical == article["canonical_url"]), None)
@@ -408,6 +413,40 @@ def record_feed_success(
     leases.release(feed)
 
 
+@dataclass
+class Booked:
+    """What ``book_document`` wrote: ``found`` False when the feed was deleted meanwhile (nothing
+    written); ``new_ids`` the new articles' ids; ``moved`` True when the feed's URL was changed."""
+
+    found: bool
+    new_ids: list[int]
+    moved: bool = False
+
+
+def book_document(
+    session: Session, feed_id: int, settings: Settings, status: int, parsed: ParsedFeed | None,
+    headers: dict[str, str], content_hash: str | None, moved_to: str | None,
+) -> Booked:
+    """Store a fetched document of the feed ``feed_id`` and book the poll on the feed's current row,
+    in the caller's transaction: the new entries of ``parsed`` (``store_entries``, in the outlet of
+    the document's site), a permanent redirect to ``moved_to`` (``move_feed``; None: none) and the
+    feed's state (``record_feed_success``, ``content_hash`` the SHA-256 hex digest of the parsed
+    body). ``parsed`` None books an unchanged document (a 304, or the same bytes as last time) that
+    ``record_unchanged`` could not book. ``headers``: the response's ``etag``, ``last-modified`` and
+    ``cache-control``. A constant number of statements whatever the document's size. Does not commit."""
+    current = session.get(Feed, feed_id)
+    if current is None:  # deleted while we were fetching
+        return Booked(found=False, new_ids=[])
+    outlet_id, new_ids = None, []
+    if parsed is not None:
+        outlet_id = outlet_for(session, parsed.site_url or current.url)
+        new_ids = store_entries(session, current, parsed, outlet_id)
+    moved = move_feed(session, current, moved_to) if moved_to else False
+    record_feed_success(current, settings, status, parsed, headers, outlet_id,
+                        content_hash if parsed is not None else current.content_hash)
+    return Booked(found=True, new_ids=new_ids, moved=moved)
+
+
 def _next_interval(feed: Feed, settings: Settings, now: datetime, headers: dict[str, str], parsed: ParsedFeed | None) -> int:
     """Seconds until ``feed``'s next poll after a successful one at ``now``: the user's override,
     else ``schedule.next_interval`` from the document's entry dates and ttl (none for ``parsed``
@@ -440,7 +479,7 @@ def _unchanged_statement() -> sa.Update:
 _UNCHANGED = _unchanged_statement()
 
 
-async def record_unchanged(session: AsyncSession, feed: Feed, settings: Settings, status: int, headers: dict[str, str]) -> bool:
+def record_unchanged(session: Session, feed: Feed, settings: Settings, status: int, headers: dict[str, str]) -> bool:
     """Book a poll that brought nothing new — a 304, or a 200 whose body is byte-identical to the
     last one parsed — on the claimed ``feed`` with one UPDATE, as ``record_feed_success`` would with
     ``parsed`` None, releasing its lease. ``headers``: the response's ``etag``, ``last-modified`` and
@@ -452,7 +491,7 @@ async def record_unchanged(session: AsyncSession, feed: Feed, settings: Settings
     current row. A paused feed stays paused. Does not commit."""
     now = utcnow()
     interval = _next_interval(feed, settings, now, headers, None)
-    result = await session.exec(_UNCHANGED, params={
+    result: sa.CursorResult = session.execute(_UNCHANGED, {  # type: ignore[assignment]  # an UPDATE's result has rowcount
         "feed_id": feed.id, "override": feed.poll_interval_override, "now": now, "status": status,
         "interval": interval, "next_poll_at": now + timedelta(seconds=interval),
         "etag": headers.get("etag") or None, "last_modified": headers.get("last-modified") or None,
@@ -518,13 +557,13 @@ async def spread_overdue(session: AsyncSession, settings: Settings) -> int:
     return len(ids)
 
 
-async def move_feed(session: AsyncSession, feed: Feed, new_url: str) -> bool:
+def move_feed(session: Session, feed: Feed, new_url: str) -> bool:
     """Update ``feed``'s URL after a permanent redirect (301/308). Returns False (and keeps the old
     URL) when another feed already has the new one. Does not commit."""
     canonical = canonicalize(new_url)
     if canonical == feed.url:
         return False
-    taken = (await session.exec(select(Feed.id).where(Feed.url == canonical, Feed.id != feed.id))).first()
+    taken = session.scalars(select(Feed.id).where(Feed.url == canonical, Feed.id != feed.id)).first()
     if taken is not None:
         return False
     feed.url = canonical

@@ -62,13 +62,15 @@ EXTRACT_PAGE = ByName("service.ingest.pages.extractor:extract_page")
 
 
 def warm_up(stories: bool = True) -> None:
-    """Import the extraction stack in a new worker before it takes work, and with ``stories`` build
+    """Import the extraction stack and the feed parser in a new worker before it takes work (the
+    parser's imports cost a worker about 0.4 s of CPU at its first feed), and with ``stories`` build
     the stories' gazetteer of names (``stories.names``): otherwise the first page or article each
     (re)started worker handles spends seconds of its time limit on loading. The gazetteer holds
     about 23 MiB (45 MiB while it is built), so a pool for a service with stories off skips it."""
+    from service.ingest.feeds import parser
     from service.ingest.pages import extractor
 
-    del extractor
+    del extractor, parser
     if stories:
         from service.stories import names
 

@@ -20,6 +20,8 @@ import json
 import uuid
 from datetime import datetime
 
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -33,6 +35,7 @@ from service.models import (
     Story,
     Subscription,
     SubscriptionState,
+    table_of,
     utcnow,
 )
 from service.shapes import ArticlePublic
@@ -85,6 +88,25 @@ async def _article_facts(session: AsyncSession, article: Article) -> tuple[str |
     outlet = (await session.exec(select(Outlet.domain).where(Outlet.id == article.outlet_id))).first() if article.outlet_id else None
     feed_ids = set((await session.exec(select(Entry.feed_id).where(Entry.article_id == article.id))).all())
     return outlet, feed_ids
+
+
+_ACTIVE_KINDS = sa.select(table_of(Subscription).c.event_types).where(
+    table_of(Subscription).c.state == SubscriptionState.active.value)
+_ANY_COMPLETE = sa.select(table_of(Article).c.id).where(
+    table_of(Article).c.id.in_(sa.bindparam("ids", expanding=True)),
+    table_of(Article).c.extraction_status != ExtractionStatus.pending.value,
+).limit(1)
+# Both built once (Core, on the tables): reused, they are compiled from SQLAlchemy's cache without
+# a walk for their cache key.
+
+
+def may_announce(session: Session, article_ids: list[int]) -> bool:
+    """Whether ``announce_articles`` could write a delivery for any of ``article_ids``: some of the
+    articles is complete (not ``pending``) and some active subscription takes ``article.created``.
+    Synchronous (a ``sqlalchemy.orm.Session``); one SELECT, two when an article is complete."""
+    if not article_ids or session.execute(_ANY_COMPLETE, {"ids": article_ids}).first() is None:
+        return False
+    return any("article.created" in (kinds or []) for kinds in session.scalars(_ACTIVE_KINDS))
 
 
 async def announce_articles(session: AsyncSession, article_ids: list[int]) -> int:
