@@ -54,7 +54,8 @@ READS_TEXT_NOT_WORDS = True
 one language and pairs across languages are scored by one function of the same evidence, on one
 scale, fitted on every pair with text (all languages), instead of the same-language pairs having a
 model of their own (fitted on them alone; it gave ``lexical`` no weight anyway) and the
-cross-language ones another, so that one threshold means the same in both. Headline-only pairs keep
+cross-language ones another, so that one threshold means the same in both (and no cross-language
+intercept shift, which would move the same-language pairs too). Headline-only pairs keep
 ``lexical`` (no text vector there). ``--lexical-with-text`` fits the models as before, for comparison."""
 
 
@@ -128,19 +129,22 @@ def fit_models(raw: np.ndarray, y: np.ndarray, keep: list[str]) -> dict:
     reads ``text`` without ``lexical``), fitted on the pairs that have the optional signals it
     reads (``lexical``: same-language pairs; ``text``: pairs whose articles both have body text). A model without ``lexical`` then has its intercept moved by its mean residual over
     the cross-language pairs (the ones it will score), shrunk towards 0 as if ``SHRINK`` more
-    pairs had a residual of 0."""
+    pairs had a residual of 0; not the models that read ``text`` under ``READS_TEXT_NOT_WORDS``,
+    which score pairs of every language alike (moving them would move the same-language pairs
+    too)."""
     present = {name: ~np.isnan(raw[:, 0, SIGNALS.index(name)]) for name in OPTIONAL}
     models = {}
     for size in range(len(OPTIONAL) + 1):
         for missing in combinations(OPTIONAL, size):
-            names = [name for name in keep if name not in missing and not (name == "lexical" and READS_TEXT_NOT_WORDS and "text" in keep and "text" not in missing)]
+            one_scale = READS_TEXT_NOT_WORDS and "text" in keep and "text" not in missing
+            names = [name for name in keep if name not in missing and not (name == "lexical" and one_scale)]
             rows = np.ones(len(y), dtype=bool)
             for name in OPTIONAL:
                 if name in names:
                     rows &= present[name]
             spec = fit(raw[rows], y[rows], names)
             cross = rows & ~present["lexical"]
-            if "lexical" not in names and cross.any():
+            if "lexical" not in names and cross.any() and not one_scale:
                 model = Model(spec)
                 residual = y[cross] - np.array([(model.score(one) + model.score(two)) / 2 for one, two in _signal_rows(raw[cross])])
                 spec["intercept"] = round(spec["intercept"] + float(residual.sum()) / (cross.sum() + SHRINK), 6)
@@ -278,7 +282,7 @@ def main() -> None:
                       "same-language pairs; models without: all %d, intercept moved by the shrunken mean cross-language "
                       "residual; models with text: only pairs of articles with body text%s), target (4 - overall) / 3"
                       % (ALPHA, int((~np.isnan(raw[:, 0, SIGNALS.index("lexical")])).sum()), len(pairs),
-                         ", without lexical: one model for every pair with text, in any language" if READS_TEXT_NOT_WORDS else ""),
+                         ", without lexical and without the shift: one model for every pair with text, in any language" if READS_TEXT_NOT_WORDS else ""),
             "fitted": date.today().isoformat(),
             **spec,
             "threshold": round(float(np.median(thresholds)), 3),
