@@ -49,6 +49,14 @@ SHRINK = 10  # pseudo-pairs of zero residual behind the cross-language intercept
 FOLDS = 5
 REPEATS = 5
 KNOTS = (1 / 3, 2 / 3)  # quantiles of each signal in the training folds
+READS_TEXT_NOT_WORDS = True
+"""A model that reads ``text`` does not read ``lexical``: with text vectors on both sides, pairs in
+one language and pairs across languages are scored by one function of the same evidence, on one
+scale, fitted on every pair with text (all languages), instead of the same-language pairs having a
+model of their own (fitted on them alone; it gave ``lexical`` no weight anyway) and the
+cross-language ones another, so that one threshold means the same in both (and no cross-language
+intercept shift, which would move the same-language pairs too). Headline-only pairs keep
+``lexical`` (no text vector there). ``--lexical-with-text`` fits the models as before, for comparison."""
 
 
 def spec_for(raw: np.ndarray, names: list[str], weights: np.ndarray | None = None, intercept: float = 0.0) -> dict:
@@ -117,23 +125,26 @@ def fit(raw: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
 
 def fit_models(raw: np.ndarray, y: np.ndarray, keep: list[str]) -> dict:
     """A ``Combiner`` document over the signals ``keep``: for each subset of ``OPTIONAL`` signals
-    that can be missing, the model without them, fitted on the pairs that have the optional
-    signals it reads (``lexical``: same-language pairs; ``text``: pairs whose articles both have
-    body text). A model without ``lexical`` then has its intercept moved by its mean residual over
+    that can be missing, the model without them (and, with ``READS_TEXT_NOT_WORDS``, a model that
+    reads ``text`` without ``lexical``), fitted on the pairs that have the optional signals it
+    reads (``lexical``: same-language pairs; ``text``: pairs whose articles both have body text). A model without ``lexical`` then has its intercept moved by its mean residual over
     the cross-language pairs (the ones it will score), shrunk towards 0 as if ``SHRINK`` more
-    pairs had a residual of 0."""
+    pairs had a residual of 0; not the models that read ``text`` under ``READS_TEXT_NOT_WORDS``,
+    which score pairs of every language alike (moving them would move the same-language pairs
+    too)."""
     present = {name: ~np.isnan(raw[:, 0, SIGNALS.index(name)]) for name in OPTIONAL}
     models = {}
     for size in range(len(OPTIONAL) + 1):
         for missing in combinations(OPTIONAL, size):
-            names = [name for name in keep if name not in missing]
+            one_scale = READS_TEXT_NOT_WORDS and "text" in keep and "text" not in missing
+            names = [name for name in keep if name not in missing and not (name == "lexical" and one_scale)]
             rows = np.ones(len(y), dtype=bool)
             for name in OPTIONAL:
                 if name in names:
                     rows &= present[name]
             spec = fit(raw[rows], y[rows], names)
             cross = rows & ~present["lexical"]
-            if "lexical" not in names and cross.any():
+            if "lexical" not in names and cross.any() and not one_scale:
                 model = Model(spec)
                 residual = y[cross] - np.array([(model.score(one) + model.score(two)) / 2 for one, two in _signal_rows(raw[cross])])
                 spec["intercept"] = round(spec["intercept"] + float(residual.sum()) / (cross.sum() + SHRINK), 6)
@@ -238,7 +249,10 @@ def main() -> None:
     parser.add_argument("--shared", default=str(ROOT.parent / "shared"))
     parser.add_argument("--write", action="store_true", help="fit on all pairs and write service/stories/combiner.json")
     parser.add_argument("--signals", metavar="CACHE.npz", help="read the pairs' signals from this file, or compute and write them there")
+    parser.add_argument("--lexical-with-text", action="store_true", help="models that read text read lexical too (before 2026-12-02)")
     args = parser.parse_args()
+    global READS_TEXT_NOT_WORDS
+    READS_TEXT_NOT_WORDS = not args.lexical_with_text
     pairs = files.read_jsonl(Path(args.shared) / "corpus/crosslingual/pairs_dev.jsonl")
     raw, title_only = cached_pair_signals(pairs, args.signals)
     y = np.array([(4 - p["overall"]) / 3 for p in pairs])
@@ -267,7 +281,10 @@ def main() -> None:
                       "on the SemEval-2022 Task 8 training pairs of corpus/crosslingual/pairs_dev.jsonl (models with lexical: the "
                       f"{int((~np.isnan(raw[:, 0, SIGNALS.index('lexical')])).sum())} "
                       f"same-language pairs; models without: all {len(pairs)}, intercept moved by the shrunken mean cross-language "
-                      "residual; models with text: only pairs of articles with body text), target (4 - overall) / 3",
+                      "residual; models with text: only pairs of articles with body text"
+                      + (", without lexical and without the shift: one model for every pair with text, in any language"
+                         if READS_TEXT_NOT_WORDS else "")
+                      + "), target (4 - overall) / 3",
             "fitted": date.today().isoformat(),
             **spec,
             "threshold": round(float(np.median(thresholds)), 3),

@@ -2,7 +2,8 @@
 in one run: (1) does the combiner fitted on the language-independent names signal
 (``names.named_things``) beat the one fitted on the old entities signal (capitalised words, the code
 of 2c92ac8), for the whole ``same_story`` rule of the service (combiner, or across languages the
-cross-language decision)? (2) how often does the e5 text vector flip a decision, as a function of
+cross-language decision: on every cross-language pair as before, or only where a side has no text
+vector as ``clustering.joins`` now asks it)? (2) how often does the e5 text vector flip a decision, as a function of
 the distance of the score without it from the threshold, and which ``Params.text_margin`` follows
 from the rule in ``clustering.cascade_near``?
 
@@ -115,9 +116,16 @@ def main() -> None:
     groups = groups_of(pairs)
     title_threshold = Params().threshold_title
 
-    def service_rule(signals: np.ndarray, decision: bool) -> np.ndarray:
+    text = SIGNALS.index("text")
+    has_text = ~np.isnan(raw[:, 0, text]) & ~np.isnan(raw[:, 1, text])
+
+    def service_rule(signals: np.ndarray, decision: str | None) -> np.ndarray:
+        """``decision``: None (combiner alone), "always" (or the cross-language decision on every
+        cross-language pair, the rule before), "without text" (only where a side has no text
+        vector: ``clustering.joins``)."""
         language_free = signals.copy()
         language_free[:, :, [SIGNALS.index("text"), SIGNALS.index("lexical")]] = np.nan
+        asked = cross & (~has_text if decision == "without text" else True)
         figures = []
         for repeat in range(REPEATS):
             folds = _folds(groups, repeat)
@@ -132,7 +140,7 @@ def main() -> None:
                     X = np.column_stack([predict(spec, language_free), names])
                     model = fit_logistic(X[train], gold[train])
                     cut = threshold_for_precision(model.predict_proba(X[train & cross])[:, 1], gold[train & cross])
-                    decided[test] |= cross[test] & (model.predict_proba(X[test])[:, 1] >= cut)
+                    decided[test] |= asked[test] & (model.predict_proba(X[test])[:, 1] >= cut)
             every, de_en = metrics.binary(list(gold), list(decided)), metrics.binary(list(gold[de]), list(decided[de]))
             figures.append([metrics.pearson(scores, y), metrics.pearson(scores[de], y[de]), every.precision, every.recall, every.f1,
                             de_en.precision, de_en.recall, de_en.f1])
@@ -140,16 +148,17 @@ def main() -> None:
 
     print(f"{len(pairs)} pairs ({int(de.sum())} de-en), grouped CV {FOLDS} folds x {REPEATS} shuffles, e5 text vectors on\n")
     print("| combiner fitted on | same_story rule | Pearson all | de-en | same_story P / R / F1 all | de-en |\n|---|---|---|---|---|---|")
-    for label, signals, decision in (("old entities signal (capitalised words)", raw_old, False),
-                                     ("old entities signal (capitalised words)", raw_old, True),
-                                     ("names signal (names.py)", raw, False), ("names signal (names.py)", raw, True)):
+    rules = {None: "combiner alone", "always": "combiner or cross-language decision (before)",
+             "without text": "combiner or, where a side has no text vector, cross-language decision (service)"}
+    for label, signals, decision in (("old entities signal (capitalised words)", raw_old, None),
+                                     ("old entities signal (capitalised words)", raw_old, "always"),
+                                     ("names signal (names.py)", raw, None), ("names signal (names.py)", raw, "always"),
+                                     ("names signal (names.py)", raw, "without text")):
         m = service_rule(signals, decision)
-        rule = "combiner or cross-language decision" if decision else "combiner alone"
+        rule = rules[decision]
         print(f"| {label} | {rule} | {m[0]:.3f} | {m[1]:.3f} | {m[2]:.3f} / {m[3]:.3f} / **{m[4]:.3f}** | "
               f"{m[5]:.3f} / {m[6]:.3f} / **{m[7]:.3f}** |", flush=True)
 
-    text = SIGNALS.index("text")
-    has_text = ~np.isnan(raw[:, 0, text]) & ~np.isnan(raw[:, 1, text])
     without = raw.copy()
     without[:, :, text] = np.nan
     quantiles = (0.90, 0.95, 0.99, 1.0)

@@ -3,6 +3,7 @@ the text-vector cascade, in memory."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 
 import numpy as np
@@ -62,3 +63,25 @@ def test_the_cascade_asks_for_the_text_vector_only_near_the_threshold():
     assert not cascade_near(far, [story], params)   # nowhere near: a new story either way
     assert not cascade_near(same, [], params)       # nothing to compare with
     assert cascade_near(_feats([1, 0, 0]), [story, StoryState.start(2, _feats([1, 0.01, 0]))], params) == [1, 2]  # which one?
+
+
+def test_the_cross_language_decision_is_asked_only_where_the_text_signal_is_missing(monkeypatch):
+    """A German story and an English article whose combined score is below the threshold: the
+    cross-language decision (here made to accept) links them only when one side has no text
+    vector; with text vectors on both sides the combiner, which reads them, has the last word. The
+    cascade therefore asks for the text vector of an article whose decision it would change."""
+    from service.stories import clustering, crosslingual
+
+    accept = crosslingual.Decision({"weights": [0, 0, 0], "intercept": 0, "threshold": 0.0})
+    monkeypatch.setattr(crosslingual, "default_decision", lambda: accept)
+    params = Params(threshold=0.99)
+    german = StoryState.start("de", _feats([1, 0.5, 0], lang="de"))
+    article = _feats([0.5, 1, 0])
+    assert clustering.similarity(article, german, params=params) < params.threshold - params.text_margin
+    assert choose(article, [german], params).key == "de"  # no text vectors: the decision links them
+    assert cascade_near(article, [german], params) == ["de"]  # ... and the text vector could undo that
+    text = np.ones(4, dtype=np.float32) / 2
+    german_text = StoryState.start("de", dataclasses.replace(_feats([1, 0.5, 0], lang="de"), text_vector=text))
+    assert choose(dataclasses.replace(article, text_vector=-text), [german_text], params).key is None
+    english = StoryState.start("en", _feats([1, 0.5, 0]))  # same language: the decision is never asked
+    assert choose(article, [english], params).key is None and not cascade_near(article, [english], params)

@@ -20,7 +20,10 @@ Model: each signal ``x``, first clamped to the range seen in training, contribut
 terciles in training; the score is an intercept plus the contributions. Four models predict the
 same score, one for each way the two optional signals can be missing (``OPTIONAL``): all five
 signals; without ``lexical`` (an article whose language the story lacks: the learned form of
-dropping a term and its weight); without ``text``; without both. Unit:
+dropping a term and its weight); without ``text``; without both. A model may read fewer signals
+than it could: the shipped ones that read ``text`` do not read ``lexical`` (so ``all`` and
+``without_lexical`` are one model, and every pair with text vectors, in one language or across
+two, is scored on one scale; ``bench/stories_combiner.py``, ``READS_TEXT_NOT_WORDS``). Unit:
 the SemEval "Overall" judgement mapped to 0..1 as ``(4 − overall) / 3``, so 1 is "very similar"
 and 0 "very dissimilar"; predictions can leave that range a little.
 

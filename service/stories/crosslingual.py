@@ -2,12 +2,15 @@
 language, decided on language-independent evidence of its own rather than on one cosine against
 the same-language threshold.
 
-Design (docs/DESIGN.md, "Stories across languages"): Event Registry keeps per-language clusters
+Design (README, "Stories across languages"): Event Registry keeps per-language clusters
 and links them across languages afterwards (Rupnik et al., 2016, "News Across Languages -
 Cross-Lingual Document Similarity and Event Tracking", JAIR 55). Newsloom keeps one story per
-event whatever the language, and asks a second question whenever the candidate story lacks the
-article's language: the words cannot be compared then (the combiner's ``lexical`` signal is
-missing), so the evidence is
+event whatever the language, and asks a second question when the candidate story lacks the
+article's language and the multilingual text vectors cannot be compared (one side has none: a
+headline-only article, a story without one, no text encoder on the platform, or
+``NEWSLOOM_STORY_TEXT_VECTORS=false``). The words cannot be compared then (the combiner's
+``lexical`` signal is missing), nor the texts; where the text vectors can be, the combiner, which
+reads them, decides alone (``clustering.joins`` says why), so the evidence is
 
 - ``score``: the combiner's score without ``lexical`` and ``text`` (``clustering.cross_score``:
   the multilingual title + lead vectors, the share of shared names, the length; the e5 text vector
