@@ -47,7 +47,7 @@ from service.ingest.extracted import ExtractionError
 from service.ingest.fetcher import FetchError, create_client, fetch
 from service.ingest.poller import PAGE_ACCEPT, Poller, PollReport
 from service.ingest.urls import InvalidURL, check_fetchable, redact_password
-from service.ingest.workers import service_pool
+from service.ingest.workers import service_pool, story_pool
 from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 
 
@@ -274,8 +274,12 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
                 )
             ).one()
         client = create_client(settings)
-        workers = service_pool(settings)
-        poller = Poller(settings, sessions, client, workers)
+        stories = story_pool(settings)
+        workers = service_pool(settings, stories=False)
+        poller = Poller(settings, sessions, client, workers, story_workers=stories)
+        for pool in (workers, stories):
+            if pool is not None:
+                pool.start()  # their start-up overlaps the feed polls
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
         try:
             with _Progress(due, "feed", args.quiet) as progress:
@@ -297,6 +301,8 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
         finally:
             await client.aclose()
             workers.close()
+            if stories is not None:
+                stories.close()
     outcomes = PollReport()
     for outcome in pages.values():
         outcomes.add(outcome)

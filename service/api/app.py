@@ -30,7 +30,7 @@ from service.config import Settings, get_settings
 from service.db import create_engine, migrate_apart, session_factory
 from service.ingest.fetcher import create_client
 from service.ingest.poller import Poller
-from service.ingest.workers import service_pool
+from service.ingest.workers import service_pool, story_pool
 from service.models import Article, Delivery, Feed
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
@@ -59,7 +59,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     engine = create_engine(settings.database_url)
     app.state.sessions = session_factory(engine)
     client = create_client(settings)
-    workers = service_pool(settings)
+    stories = story_pool(settings)
+    workers = service_pool(settings, stories=False)
     webhook_client = create_webhook_client(settings)
     app.state.poller = app.state.delivery = None
     stop = asyncio.Event()
@@ -69,7 +70,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         tasks.append(asyncio.create_task(app.state.delivery.run(stop), name="webhook delivery"))
     # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
     wake = app.state.delivery.wake if app.state.delivery else None
-    app.state.ingestor = Poller(settings, app.state.sessions, client, workers, on_events=wake)
+    app.state.ingestor = Poller(settings, app.state.sessions, client, workers, on_events=wake, story_workers=stories)
     if settings.poller_enabled:
         app.state.poller = app.state.ingestor
         tasks.append(asyncio.create_task(app.state.poller.run(stop), name="pollers"))
@@ -97,6 +98,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await client.aclose()
         await webhook_client.aclose()
         workers.close()
+        if stories is not None:
+            stories.close()
         await engine.dispose()
 
 

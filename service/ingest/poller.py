@@ -85,8 +85,10 @@ class Poller:
         client: httpx.AsyncClient,
         workers: WorkerPool,
         on_events: Callable[[], None] | None = None,
+        story_workers: WorkerPool | None = None,
     ) -> None:
-        """``on_events`` is called after a commit that wrote webhook deliveries (to wake the sender)."""
+        """``on_events`` is called after a commit that wrote webhook deliveries (to wake the sender).
+        ``story_workers``: the pool for story features (``workers.story_pool``); default ``workers``."""
         self.settings = settings
         self.on_events = on_events
         self.sessions = sessions
@@ -104,7 +106,9 @@ class Poller:
         self.limiter = HostLimiter(settings.host_concurrency, settings.host_min_gap, settings.global_concurrency)
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
-        self.linker = Linker(settings, sessions, workers, on_events)
+        self.linker = Linker(settings, sessions, story_workers or workers, on_events)
+        if story_workers is not None:
+            self.linker.spare = workers
 
     @property
     def stopping(self) -> bool:
@@ -299,6 +303,7 @@ class Poller:
             await store.record_extraction(session, current, result.url, extracted)
             events = await self._announce(session, [current.id])
             await session.commit()
+        self.linker.prefetch(current)
         self._articles_settled(events)
         metrics.EXTRACTIONS.labels("ok").inc()
         log.info("article %s extracted: %d words", article.id, extracted.word_count)
@@ -321,9 +326,10 @@ class Poller:
         self, feed_ids: list[int] | None = None, on_page: Callable[[Article, PollReport], None] | None = None
     ) -> PollReport:
         """Process every due article page, ``page_concurrency`` at a time, until none is left (see
-        ``PageStep``), then link the completed articles into stories. ``feed_ids`` restricts the page
-        work to articles first seen in those feeds. (In ``run`` the linker has a runner of its own, so
-        a slow page never delays the linking, and the events, of the articles finished before it.)"""
+        ``PageStep``), then link the completed articles into stories (their features computed
+        meanwhile: ``Linker.prefetch``). ``feed_ids`` restricts the page work to articles first seen
+        in those feeds. (In ``run`` the linker has a runner of its own, so a slow page never delays
+        the linking, and the events, of the articles finished before it.)"""
         step = PageStep(self, feed_ids)
         report = _total(await Runner(step, self.sessions, self.settings.lease_seconds).drain(on_page, self._stop))
         if not self.stopping:
