@@ -60,6 +60,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sessions = session_factory(engine)
     client = create_client(settings)
     stories = story_pool(settings)
+    if stories is not None:
+        stories.start()  # its warm-up (encoders, gazetteer: seconds) overlaps the start-up, not the first link
     workers = service_pool(settings, stories=False)
     webhook_client = create_webhook_client(settings)
     app.state.poller = app.state.delivery = None
