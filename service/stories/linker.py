@@ -68,7 +68,7 @@ PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
 while earlier ones are assigned (about 20 ms of a worker each)."""
 
-KEPT = 4096
+KEPT = 1024
 """Computations a ``Linker`` holds for later use, each kind: the ``prefetch`` of articles not yet
 linked (an article linked by another process never takes its own), and text vectors by article
 (``_text_vector``); the oldest are dropped beyond this many."""
