@@ -267,6 +267,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
             due = await store.count_where(session, Feed, store.feed_is_due(utcnow()))
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
         async with assemble(settings, sessions=sessions, deliveries=False) as service:
+            service.workers.start()  # its start-up overlaps the feed polls (the story pool starts with the service)
             with _Progress(due, "feed", args.quiet) as progress:
 
                 def on_feed(feed: Feed, report: PollReport) -> None:

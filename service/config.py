@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     )
 
     stories_enabled: bool = Field(default=True, description="Link articles into stories after extraction.")
+    story_workers: int = Field(
+        default=1, ge=1,
+        description="Worker processes computing story features (stories on), beside the extraction workers: the "
+        "features of finished articles are computed while later pages are still being extracted.",
+    )
     story_window_hours: float = Field(
         default=72.0, gt=0, le=24 * 365,
         description="Hours around an article's publication time in which stories are candidates."

@@ -6,7 +6,8 @@ way::
 
     settings ─┬─ engine → sessions (``db``)
               ├─ HTTP client, SSRF-guarded (``net.fetcher.create_client``)
-              ├─ worker processes for parsing and extraction (``ingest.workers.service_pool``)
+              ├─ worker processes for parsing and extraction (``ingest.workers.service_pool``), and
+              │  with stories on a pool for story features (``story_pool``), started at once
               ├─ webhook client and delivery worker (``webhooks.delivery``), when deliveries run here
               └─ the ingest steps (``ingest.poller.Poller``: feeds, pages, and the story linker it
                  drives), which wake the delivery worker when they write webhook events
@@ -26,20 +27,23 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.config import Settings
 from service.db import create_engine, session_factory
 from service.ingest.poller import Poller
-from service.ingest.workers import WorkerPool, service_pool
+from service.ingest.workers import WorkerPool, service_pool, story_pool
 from service.net.fetcher import create_client
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
 
 @dataclass
 class Service:
-    """The assembled parts. ``ingestor`` subscribes and polls; ``delivery`` is None when webhook
-    deliveries do not run in this process."""
+    """The assembled parts. ``workers`` parse and extract; ``story_workers`` compute story features
+    on a core of their own (None with stories off, or when the caller gave ``workers``: they then do
+    both); ``ingestor`` subscribes and polls; ``delivery`` is None when webhook deliveries do not
+    run in this process."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
     client: httpx.AsyncClient
     workers: WorkerPool
+    story_workers: WorkerPool | None
     ingestor: Poller
     delivery: DeliveryWorker | None
 
@@ -76,8 +80,13 @@ async def assemble(
             engine = create_engine(settings.database_url)
             stack.push_async_callback(engine.dispose)
             sessions = session_factory(engine)
+        story_workers = None
         if workers is None:
-            workers = service_pool(settings)
+            story_workers = story_pool(settings)  # None with stories off
+            if story_workers is not None:
+                story_workers.start()  # its warm-up (encoders, gazetteer: seconds) overlaps the start-up
+                stack.callback(story_workers.close)
+            workers = service_pool(settings, stories=False)  # the story pool warms for the stories
             stack.callback(workers.close)
         options = {"resolver": resolver, "verify": verify, "trusted": trusted}
         client = await stack.enter_async_context(create_client(settings, **options))
@@ -85,5 +94,6 @@ async def assemble(
         if settings.webhooks_enabled if deliveries is None else deliveries:
             webhook_client = await stack.enter_async_context(create_webhook_client(settings, **options))
             delivery = DeliveryWorker(settings, sessions, webhook_client)
-        ingestor = Poller(settings, sessions, client, workers, on_events=delivery.wake if delivery else None)
-        yield Service(settings, sessions, client, workers, ingestor, delivery)
+        ingestor = Poller(settings, sessions, client, workers, on_events=delivery.wake if delivery else None,
+                          story_workers=story_workers)
+        yield Service(settings, sessions, client, workers, story_workers, ingestor, delivery)

@@ -91,13 +91,16 @@ class Poller:
         client: httpx.AsyncClient,
         workers: WorkerPool,
         on_events: Callable[[], None] | None = None,
+        story_workers: WorkerPool | None = None,
     ) -> None:
-        """``on_events`` is called after a commit that wrote webhook deliveries (to wake the sender)."""
+        """``on_events`` is called after a commit that wrote webhook deliveries (to wake the sender).
+        ``story_workers``: the pool for story features (``workers.story_pool``); default ``workers``."""
         self.settings = settings
         self.on_events = on_events
         self.sessions = sessions
         self.client = client
         self.workers = workers
+        self.story_workers = story_workers
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._feeds_due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new work is claimed
@@ -118,7 +121,10 @@ class Poller:
         off the service never imports it (``docs/operations.md``, "Memory")."""
         from service.stories.linker import Linker
 
-        return Linker(self.settings, self.sessions, self.workers, self.on_events)
+        linker = Linker(self.settings, self.sessions, self.story_workers or self.workers, self.on_events)
+        if self.story_workers is not None:
+            linker.spare = self.workers  # an idle extraction pool takes text vectors too
+        return linker
 
     @property
     def stopping(self) -> bool:
@@ -311,6 +317,7 @@ class Poller:
             await store.record_extraction(session, current, result.url, extracted)
             events = await self._announce(session, [current.id])
             await session.commit()
+        self.linker.prefetch(current)
         self._articles_settled(events)
         metrics.EXTRACTIONS.labels("ok").inc()
         log.info("article %s extracted: %d words", article.id, extracted.word_count)
@@ -333,9 +340,10 @@ class Poller:
         self, feed_ids: list[int] | None = None, on_page: Callable[[Article, PollReport], None] | None = None
     ) -> PollReport:
         """Process every due article page, ``page_concurrency`` at a time, until none is left (see
-        ``PageStep``), then link the completed articles into stories. ``feed_ids`` restricts the page
-        work to articles first seen in those feeds. (In ``run`` the linker has a runner of its own, so
-        a slow page never delays the linking, and the events, of the articles finished before it.)"""
+        ``PageStep``), then link the completed articles into stories (their features computed
+        meanwhile: ``Linker.prefetch``). ``feed_ids`` restricts the page work to articles first seen
+        in those feeds. (In ``run`` the linker has a runner of its own, so a slow page never delays
+        the linking, and the events, of the articles finished before it.)"""
         step = PageStep(self, feed_ids)
         report = _total(await Runner(step, self.sessions, self.settings.lease_seconds).drain(on_page, self._stop))
         if not self.stopping and self.settings.stories_enabled:

@@ -61,20 +61,28 @@ FEED_LINKS = ByName("service.ingest.feeds.discovery:feed_links")
 EXTRACT_PAGE = ByName("service.ingest.pages.extractor:extract_page")
 
 
-def warm_up(stories: bool = True) -> None:
-    """Import the extraction stack and the feed parser in a new worker before it takes work (the
-    parser's imports cost a worker about 0.4 s of CPU at its first feed), and with ``stories`` build
-    the stories' gazetteer of names (``stories.names``): otherwise the first page or article each
-    (re)started worker handles spends seconds of its time limit on loading. The gazetteer holds
-    about 23 MiB (45 MiB while it is built), so a pool for a service with stories off skips it."""
-    from service.ingest.feeds import parser
-    from service.ingest.pages import extractor
+def warm_up(stories: bool = True, extraction: bool = True) -> None:
+    """Load what a new worker's calls need before it takes work, outside their time limit (else the
+    first page or article each (re)started worker handles spends seconds of it on loading): with
+    ``extraction`` the extraction stack and the feed parser (the parser's imports cost a worker
+    about 0.4 s of CPU at its first feed); with ``stories`` the stories' gazetteer of names
+    (``stories.names``: about 23 MiB, 45 MiB while it is built), and without ``extraction`` (a
+    story worker, ``story_pool``) the encoders and the MinHash stack too (about 1 s)."""
+    if extraction:
+        from service.ingest.feeds import parser
+        from service.ingest.pages import extractor
 
-    del extractor, parser
+        del extractor, parser
     if stories:
         from service.stories import names
 
         names.gazetteer()
+    if stories and not extraction:
+        from service.stories import fingerprints, representation
+
+        del fingerprints
+        representation.default_encoder()
+        representation.text_encoder()
 
 
 class WorkerPool:
@@ -89,12 +97,20 @@ class WorkerPool:
         self.initializer = initializer
         self.initargs = initargs
         self._pool: ProcessPool | None = None
+        self.queued = 0
+        """Calls made and not finished (running or waiting for a worker)."""
 
     def _ensure(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
             self._pool = ProcessPool(max_workers=self.workers, context=multiprocessing.get_context("spawn"),
                                      initializer=self.initializer, initargs=self.initargs)
         return self._pool
+
+    def start(self) -> None:
+        """Start the workers now rather than on the first call (reading ``active`` starts a new
+        pebble pool), so their start and warm-up overlap the caller's own start-up."""
+        if not self._ensure().active:
+            raise WorkerError("the worker pool did not start")
 
     async def run(self, function: Callable[..., T], *args: Any) -> T:
         """``function(*args)`` in a worker process; ``function`` must be importable (module level)
@@ -104,12 +120,15 @@ class WorkerPool:
         exceeds the time limit or the worker dies while running it.
         """
         future = self._ensure().schedule(function, args=args, timeout=self.timeout)
+        self.queued += 1
         try:
             return await asyncio.wrap_future(future)
         except FutureTimeout as exc:
             raise WorkerError(f"{function.__name__} exceeded the {self.timeout:g} s time limit") from exc
         except ProcessExpired as exc:
             raise WorkerError(f"worker process died in {function.__name__} (exit code {exc.exitcode})") from exc
+        finally:
+            self.queued -= 1
 
     def close(self) -> None:
         """Stop the workers; calls still queued are cancelled."""
@@ -119,7 +138,18 @@ class WorkerPool:
             self._pool = None
 
 
-def service_pool(settings: Settings) -> WorkerPool:
+def service_pool(settings: Settings, stories: bool | None = None) -> WorkerPool:
     """The pool of the service or a command run with ``settings``: ``extract_workers`` processes,
-    ``extract_timeout`` seconds a call, warmed for story linking only when ``stories_enabled``."""
-    return WorkerPool(settings.extract_workers, settings.extract_timeout, initargs=(settings.stories_enabled,))
+    ``extract_timeout`` seconds a call, warmed for story linking too when ``stories`` (default:
+    ``stories_enabled``; False when a ``story_pool`` computes the story features)."""
+    stories = settings.stories_enabled if stories is None else stories
+    return WorkerPool(settings.extract_workers, settings.extract_timeout, initargs=(stories,))
+
+
+def story_pool(settings: Settings) -> WorkerPool | None:
+    """The pool for story features beside ``service_pool`` (``story_workers`` processes, warmed with
+    the encoders and the gazetteer, not the extraction stack), so that linking runs on a core of its
+    own while pages are extracted; None with stories off."""
+    if not settings.stories_enabled:
+        return None
+    return WorkerPool(settings.story_workers, settings.extract_timeout, initargs=(True, False))

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -66,6 +67,11 @@ BACKFILL_MEMBERS = 3
 PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
 while earlier ones are assigned (about 20 ms of a worker each)."""
+
+KEPT = 1024
+"""Computations a ``Linker`` holds for later use, each kind: the ``prefetch`` of articles not yet
+linked (an article linked by another process never takes its own), and text vectors by article
+(``_text_vector``); the oldest are dropped beyond this many."""
 
 MIN_STORY_WORDS = 3
 """Words (title and text together) an article needs to be compared with stories. With fewer — no
@@ -136,6 +142,11 @@ class Linker:
         self.sessions = sessions
         self.workers = workers
         self._turn = asyncio.Lock()  # FIFO: articles are assigned in the order their ``link`` began
+        self._ahead: OrderedDict[int, tuple[tuple, asyncio.Future]] = OrderedDict()  # ``prefetch``, by article id
+        self._vectors: OrderedDict[tuple[int, str | None], asyncio.Future] = OrderedDict()  # ``_text_vector``
+        self.spare: WorkerPool | None = None
+        """A second pool that text vectors may go to when it is less busy (``Poller``: the
+        extraction pool, idle once the pages are done)."""
 
     @cached_property
     def params(self) -> Params:
@@ -166,26 +177,89 @@ class Linker:
         if self.settings.stories_enabled:
             await Runner(LinkStep(self), self.sessions, self.settings.lease_seconds).run(stop, wake, tick)
 
+    def prefetch(self, article: Article) -> None:
+        """Start computing, in the worker pool, the story features but the text vector of an
+        article whose text just became final, for its ``link`` to take (with stories on): so they
+        are computed while later pages are extracted (``Poller.process_pages`` links after the last
+        page, in claim order). ``link`` takes them only if the article's title, text, language and
+        time are still the same; ``KEPT`` articles at most are held."""
+        if not self.settings.stories_enabled or _words(article) < MIN_STORY_WORDS:
+            return
+        inputs = _feature_inputs(article)
+        future = asyncio.ensure_future(self.workers.run(link_features, *inputs, False))
+        future.add_done_callback(_retrieve)
+        self._ahead[article.id] = (inputs, future)
+        _bound(self._ahead)
+
+    def _first_features(self, article: Article) -> asyncio.Future:
+        """``link_features`` without the text vector for ``article``, in the worker pool: its
+        ``prefetch`` when the inputs are unchanged, else a new computation."""
+        inputs = _feature_inputs(article)
+        kept = self._ahead.pop(article.id, None)
+        if kept is not None and kept[0] == inputs and not kept[1].cancelled():
+            return kept[1]
+        if kept is not None:
+            kept[1].cancel()
+        return asyncio.ensure_future(self.workers.run(link_features, *inputs, False))
+
+    def _text_vector(self, article_id: int, title: str | None, text: str | None, lang: str | None) -> asyncio.Future:
+        """``features.text_vector`` of article ``article_id`` in ``lang``, computed once (``KEPT``
+        held) in the less busy of the worker pool and ``spare``: ``link`` starts the ones its
+        article's cascade asks for before its turn (``_speculate``), ``_features`` takes them."""
+        key = (article_id, lang)
+        future = self._vectors.get(key)
+        if future is not None and not future.cancelled() and not (future.done() and future.exception() is not None):
+            self._vectors.move_to_end(key)
+            return future
+        from service.stories.features import text_vector
+
+        pool = min((p for p in (self.workers, self.spare) if p is not None), key=lambda p: p.queued / p.workers)
+        future = asyncio.ensure_future(pool.run(text_vector, title, text, lang))
+        future.add_done_callback(_retrieve)
+        self._vectors[key] = future
+        _bound(self._vectors)
+        return future
+
+    async def _speculate(self, article: Article, first: asyncio.Future) -> None:
+        """Before ``article``'s turn: start the text vectors its cascade (``_undecided``) asks for
+        against the stories as they are now, so that the worker pool computes them while the
+        articles before it are assigned. Its turn judges again on the stories then (the decisions
+        do not depend on this); a vector asked for only now is computed then."""
+        from service.stories.features import ArticleFeatures
+
+        feats = await asyncio.shield(first)
+        if not isinstance(feats, ArticleFeatures) or not feats.has_text:
+            return
+        need, members = await self._undecided([article], [feats])
+        if need:
+            self._text_vector(article.id, article.title, article.text, feats.lang)
+        for _sid, aid, title, text, lang in members:
+            self._text_vector(aid, title, text, lang)
+
     async def link(self, article: Article) -> LinkOutcome | None:
         """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
         otherwise its features in the worker pool (``_features``: the text vector only where it can
         change the decision), then ``assign``. Articles are linked in the order their ``link`` calls
         began (the runner's claim order, oldest publication first): each one's features but the
-        text vector are computed at once, in the worker pool, while those before it are assigned;
+        text vector are computed at once (or were: ``prefetch``), in the worker pool, while those
+        before it are assigned;
         the rest waits for its turn."""
         if _words(article) < MIN_STORY_WORDS:
             log.info("article %s: too few words to compare, left without a story", article.id)
             await self._give_up(article.id)
             return None
-        first = asyncio.ensure_future(
-            self.workers.run(link_features, article.title, article.text, article.language, article.sort_at, False)
-        )
+        first = self._first_features(article)
+        ahead = asyncio.ensure_future(self._speculate(article, first)) if self.settings.story_text_vectors else None
         try:
             async with self._turn:
+                if ahead is not None:
+                    await asyncio.gather(ahead, return_exceptions=True)  # a failed guess only costs time
                 features, backfill = await self._features([article], list(await asyncio.gather(first, return_exceptions=True)))
                 return await self._link_one(article, features[0], backfill)
         finally:
             first.cancel()  # no-op once done; else (cancelled while waiting its turn) frees the pool
+            if ahead is not None:
+                ahead.cancel()
 
     async def _features(
         self, articles: list[Article], features: list[ArticleFeatures | BaseException]
@@ -194,18 +268,20 @@ class Linker:
         cascade: ``features`` are everything but the text vector (``link_features`` without it;
         the e5 encoder is about 90 % of the cost), or the error computing them; then text vectors only where they can change a decision (``_undecided``): for those
         articles, and for the stories near their threshold that have none yet (from up to
-        ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is busy. Returns
+        ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is busy (each
+        computed once, and perhaps already started by ``_speculate``: ``_text_vector``). Returns
         the features and the backfilled text sums by story id (for ``assign``). Without
         ``Settings.story_text_vectors`` the second step is skipped."""
         import numpy as np
 
-        from service.stories.features import ArticleFeatures, text_vector
+        from service.stories.features import ArticleFeatures
 
         if not self.settings.story_text_vectors:
             return features, {}
         need, members = await self._undecided(articles, features)
-        jobs = [(articles[i].title, articles[i].text, getattr(features[i], "lang", None)) for i in need] + [(t, x, lang) for _sid, t, x, lang in members]
-        vectors = await asyncio.gather(*(self.workers.run(text_vector, t, x, lang) for t, x, lang in jobs), return_exceptions=True)
+        jobs = [(articles[i].id, articles[i].title, articles[i].text, getattr(features[i], "lang", None)) for i in need]
+        jobs += [(aid, t, x, lang) for _sid, aid, t, x, lang in members]
+        vectors = await asyncio.gather(*(self._text_vector(*job) for job in jobs), return_exceptions=True)
         for i, vector in zip(need, vectors, strict=False):
             feats = features[i]
             if isinstance(vector, BaseException):
@@ -213,7 +289,7 @@ class Linker:
             elif isinstance(feats, ArticleFeatures):
                 feats.text_vector = vector
         backfill: dict[int, np.ndarray] = {}
-        for (sid, _t, _x, _lang), vector in zip(members, vectors[len(need):], strict=True):
+        for (sid, _aid, _t, _x, _lang), vector in zip(members, vectors[len(need):], strict=True):
             if isinstance(vector, np.ndarray):
                 backfill[sid] = backfill[sid] + vector if sid in backfill else vector.astype(np.float32)
         log.debug("story features: %d text vectors for articles, %d for stories, of %d articles", len(need), len(members), len(articles))
@@ -221,11 +297,11 @@ class Linker:
 
     async def _undecided(
         self, articles: list[Article], features: list[ArticleFeatures | BaseException]
-    ) -> tuple[list[int], list[tuple[int, str | None, str | None, str | None]]]:
+    ) -> tuple[list[int], list[tuple[int, int, str | None, str | None, str | None]]]:
         """The articles with body text whose decision the text vector can change, judged without it
         (``clustering.cascade_near``) against the stories of their window and the batch's earlier
         articles (each a story of one), read without the story lock: their indices (with the
-        batch articles they are near), and (story id, title, text, language) of members of the near stories
+        batch articles they are near), and (story id, article id, title, text, language) of members of the near stories
         that have no text vector yet."""
         import numpy as np
 
@@ -233,7 +309,7 @@ class Linker:
         from service.stories.features import ArticleFeatures
 
         need: set[int] = set()
-        members: list[tuple[int, str | None, str | None, str | None]] = []
+        members: list[tuple[int, int, str | None, str | None, str | None]] = []
         bare: set[int] = set()
         window = timedelta(hours=self.params.window_hours)
         async with self.sessions() as session:
@@ -266,11 +342,11 @@ class Linker:
                         bare.add(key)
                         found = (
                             await session.exec(
-                                select(Article.title, Article.text, Article.language).where(Article.story_id == key)
+                                select(Article.id, Article.title, Article.text, Article.language).where(Article.story_id == key)
                                 .order_by(col(Article.sort_at), col(Article.id)).limit(BACKFILL_MEMBERS)
                             )
                         ).all()
-                        members += [(key, title, text, lang) for title, text, lang in found]
+                        members += [(key, aid, title, text, lang) for aid, title, text, lang in found]
         return sorted(need), members
 
     async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray]) -> LinkOutcome | None:
@@ -595,6 +671,26 @@ def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+def _feature_inputs(article: Article) -> tuple:
+    """``link_features``'s first inputs from ``article``: title, text, language, time (UTC)."""
+    return article.title, article.text, article.language, _as_utc(article.sort_at)
+
+
+def _bound(kept: OrderedDict) -> None:
+    """Drop the oldest entries of ``kept`` (futures, or tuples ending in one) beyond ``KEPT``,
+    cancelling their computations."""
+    while len(kept) > KEPT:
+        _key, value = kept.popitem(last=False)
+        (value[-1] if isinstance(value, tuple) else value).cancel()
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    """Mark a prefetch's error as seen (``link`` reports it where it takes the result), so that one
+    never taken logs no "exception was never retrieved"."""
+    if not future.cancelled():
+        future.exception()
+
+
 def _words(article: Article) -> int:
     """Whitespace-separated words in the article's title and text."""
     return len(f"{article.title or ''} {article.text or ''}".split())
@@ -613,7 +709,7 @@ class LinkStep(Step[Article, LinkOutcome | None]):
 
     def __init__(self, linker: Linker) -> None:
         self.linker = linker
-        self.concurrency = PREFETCH * linker.settings.extract_workers
+        self.concurrency = PREFETCH * linker.workers.workers
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
         return await self.linker.claim(limit)
