@@ -3,6 +3,7 @@ package, retries, disabling, filters, the outbox through the real poller, and a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from datetime import UTC, datetime, timedelta
@@ -453,3 +454,42 @@ async def test_story_events_follow_outlets_and_languages(server, poller, session
 def test_filters_out_of_range_are_refused(api, server, flt):
     body = {"url": server.url("/x"), "event_types": ["article.created"], "filter": flt}
     assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
+
+
+async def test_successes_are_booked_by_group_commit(sessions, settings):
+    """Successes that finish while one booking transaction runs are booked together by the next:
+    eight senders finishing at once cost two UPDATEs (the first sender's own, then the seven that
+    queued behind it), and every delivery ends succeeded with its attempt and response status."""
+    from sqlalchemy import event
+    from sqlmodel import select
+
+    from service.models import Delivery, DeliveryStatus, Subscription
+
+    async with sessions() as session:
+        subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
+        session.add(subscription)
+        await session.flush()
+        rows = [Delivery(subscription_id=subscription.id, event_id=f"msg_{n}", event_key=f"ping:{n}", event_type="ping",
+                         payload="{}", lease_owner="test") for n in range(8)]
+        session.add_all(rows)
+        await session.commit()
+    updates: list[str] = []
+
+    def count(_conn, _cursor, statement, _params, _context, _many):
+        if statement.lstrip().upper().startswith("UPDATE DELIVERIES"):
+            updates.append(statement)
+
+    async with create_webhook_client(settings) as client:
+        worker = DeliveryWorker(settings, sessions, client)
+        async with sessions() as session:
+            engine = session.bind
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            await asyncio.gather(*(worker._record_success(row, 204) for row in rows))
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+    assert len(updates) == 2
+    async with sessions() as session:
+        booked = (await session.exec(select(Delivery))).all()
+    assert sorted((d.status, d.attempts, d.last_response_status, d.lease_owner) for d in booked) == \
+        [(DeliveryStatus.succeeded, 1, 204, None)] * 8

@@ -80,6 +80,9 @@ class DeliveryWorker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new delivery is claimed
+        # Successes waiting to be booked, with the future each sender awaits (group commit).
+        self._succeeded: list[tuple[int, int | None, asyncio.Future[None]]] = []
+        self._booking = asyncio.Lock()
 
     def wake(self) -> None:
         """Look for due deliveries now (called after an event is written in this process)."""
@@ -144,19 +147,45 @@ class DeliveryWorker:
             await self.record_attempt(delivery, status, error)
 
     async def _record_success(self, delivery: Delivery, status: int | None) -> None:
-        """``record_attempt`` for a success to a subscription that was not failing: one UPDATE."""
+        """``record_attempt`` for a success to a subscription that was not failing, booked by group
+        commit: the successes that arrive while one booking transaction runs are booked together by
+        the next (one UPDATE per response status, one commit), and each sender returns once its own
+        delivery is committed. A crash before that commit leaves the delivery leased and pending, so
+        it is sent again after the lease (at least once, as before). Raises what its own booking
+        raised; the others of a failed batch are booked again by their senders."""
+        booked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._succeeded.append((delivery.id, status, booked))
+        async with self._booking:
+            if not booked.done():  # else an earlier holder of the lock booked it with its batch
+                batch, self._succeeded = self._succeeded, []
+                try:
+                    await self._book_successes(batch)
+                except BaseException:  # failed or cancelled: the others stay pending, each booked by its own sender
+                    self._succeeded[:0] = [entry for entry in batch if entry[2] is not booked]
+                    raise
+                for _id, _status, future in batch:
+                    future.set_result(None)
         now = utcnow()
-        async with self.sessions() as session:
-            await session.exec(
-                sa.update(Delivery).where(col(Delivery.id) == delivery.id).values(
-                    attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
-                    status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
-                )
-            )
-            await session.commit()
         metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
         metrics.DELIVERY_LAG.observe(max(0.0, (now - delivery.created_at).total_seconds()))
         log.info("delivery %s (%s) attempt %d: HTTP %s", delivery.id, delivery.event_id, delivery.attempts + 1, status)
+
+    async def _book_successes(self, batch: list[tuple[int, int | None, asyncio.Future[None]]]) -> None:
+        """One transaction: the deliveries of ``batch`` (id, HTTP status) succeeded now."""
+        now = utcnow()
+        by_status: dict[int | None, list[int]] = {}
+        for delivery_id, status, _future in batch:
+            by_status.setdefault(status, []).append(delivery_id)
+        async with self.sessions() as session:
+            for status, ids in by_status.items():
+                await session.exec(
+                    sa.update(Delivery).where(col(Delivery.id).in_(ids)).values(
+                        attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
+                        status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None,
+                        lease_until=None,
+                    )
+                )
+            await session.commit()
 
     async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
         """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
