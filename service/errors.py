@@ -39,9 +39,11 @@ class NewsloomError(Exception):
     """Base of every deliberate Newsloom error. ``problem_status``: the HTTP status an API route
     answers with when the error reaches it (RFC 9110 §15; not ``FetchError.status``, the status a
     fetched server sent); ``detail``: the problem document's one-line ``detail`` (RFC 9457 §3.1.4),
-    by default the message; ``extensions``: extra members."""
+    by default the message; ``extensions``: extra members; ``headers``: extra HTTP headers of the
+    answer (a ``Location``, a ``Retry-After``), None for none."""
 
     problem_status: int = 500
+    headers: dict[str, str] | None = None
 
     @property
     def detail(self) -> str:

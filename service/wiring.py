@@ -16,9 +16,9 @@ way::
 from __future__ import annotations
 
 import contextlib
+import ssl
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -29,6 +29,7 @@ from service.db import create_engine, session_factory
 from service.ingest.poller import Poller
 from service.ingest.workers import WorkerPool, service_pool, story_pool
 from service.net.fetcher import create_client
+from service.net.ssrf import Resolver
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
 
@@ -60,8 +61,8 @@ async def assemble(
     sessions: async_sessionmaker[AsyncSession] | None = None,
     workers: WorkerPool | None = None,
     deliveries: bool | None = None,
-    resolver: Any = None,
-    verify: Any = True,
+    resolver: Resolver | None = None,
+    verify: ssl.SSLContext | bool = True,
     trusted: Iterable[tuple[str, int]] = (),
 ) -> AsyncIterator[Service]:
     """Build the service's parts for ``settings`` and close what it built on exit (clients, the
@@ -88,11 +89,11 @@ async def assemble(
                 stack.callback(story_workers.close)
             workers = service_pool(settings, stories=False)  # the story pool warms for the stories
             stack.callback(workers.close)
-        options = {"resolver": resolver, "verify": verify, "trusted": trusted}
-        client = await stack.enter_async_context(create_client(settings, **options))
+        client = await stack.enter_async_context(create_client(settings, resolver=resolver, verify=verify, trusted=trusted))
         delivery = None
         if settings.webhooks_enabled if deliveries is None else deliveries:
-            webhook_client = await stack.enter_async_context(create_webhook_client(settings, **options))
+            webhook_client = await stack.enter_async_context(create_webhook_client(settings, resolver=resolver, verify=verify,
+                                                                                       trusted=trusted))
             delivery = DeliveryWorker(settings, sessions, webhook_client)
         ingestor = Poller(settings, sessions, client, workers, on_events=delivery.wake if delivery else None,
                           story_workers=story_workers)

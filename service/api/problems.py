@@ -18,16 +18,15 @@ MEDIA_TYPE = "application/problem+json"
 
 
 class Problem(NewsloomError):
-    """Raise from a route to answer with a problem document: ``status``, a one-line ``detail`` and
+    """Raise from a route to answer with a problem document: ``status`` (kept as ``problem_status``), a one-line ``detail`` and
     optional extension members (RFC 9457 §3.2)."""
 
     detail: str = ""  # plain attributes here, set per instance (the base derives them)
     extensions: dict[str, Any] = {}  # noqa: RUF012 - replaced per instance in __init__
-    headers: dict[str, str] | None = None
 
     def __init__(self, status: int, detail: str, *, headers: dict[str, str] | None = None, **extensions: Any) -> None:
         super().__init__(detail)
-        self.status = self.problem_status = status
+        self.problem_status = status
         self.detail = detail
         self.headers = headers
         self.extensions = extensions
@@ -61,7 +60,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(NewsloomError)
     async def _problem(request: Request, exc: NewsloomError) -> JSONResponse:
         # Problem, and every error of the tree in service.errors a route lets pass (an InputError is a 422)
-        return problem_response(request, exc.problem_status, exc.detail, getattr(exc, "headers", None), **exc.extensions)
+        return problem_response(request, exc.problem_status, exc.detail, exc.headers, **exc.extensions)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -141,7 +141,7 @@ class PageRoute(APIRoute):
             except _Redirect as exc:
                 return RedirectResponse(exc.location, status_code=303, headers=HEADERS)
             except Problem as exc:
-                return error_page(request, exc.status, exc.detail, exc.headers)
+                return error_page(request, exc.problem_status, exc.detail, exc.headers)
             except RequestValidationError as exc:
                 detail = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors())
                 return error_page(request, 422, detail)
@@ -236,7 +236,7 @@ async def keep_key(request: Request) -> Response:
     try:
         await check_key(request, HTTPAuthorizationCredentials(scheme="Bearer", credentials=key) if key else None, "read")
     except Problem as exc:
-        return render(request, "key.html", exc.status, exc.headers, detail=exc.detail, next=target)
+        return render(request, "key.html", exc.problem_status, exc.headers, detail=exc.detail, next=target)
     response = RedirectResponse(target, status_code=303, headers=HEADERS)
     response.set_cookie(COOKIE, key, path=base.rstrip("/"), httponly=True, samesite="lax", secure=request.url.scheme == "https")
     return response
