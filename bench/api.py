@@ -13,7 +13,7 @@
    429s is not a figure). Reports 2xx/s, p50/p99 latency and each endpoint's throughput as a ratio
    to the mean of the two ``/healthz`` runs.
 3. ``EXPLAIN`` of every list query, built by the API's own ``list_query``.
-4. Ingest M articles through the store path (``store.store_entries`` per feed of 100 entries, one
+4. Ingest M articles through the store path (``articles.store_entries`` per feed of 100 entries, one
    commit per feed, as the poller does) into an empty database; articles/s and database size.
 
 Run: ``python bench/api.py [--articles 100000] [--duration 10] [--concurrency 16] [--ingest 100000]
@@ -302,8 +302,8 @@ def api_bench(url: str, args: argparse.Namespace) -> dict:
 
 
 async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
-    from service.ingest import store
     from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
+    from service.storage import articles
 
     await reset(url)
     engine = create_engine(url)
@@ -330,7 +330,7 @@ async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
     for i, (feed_id, document) in enumerate(zip(feed_ids, parsed, strict=True), 1):
         async with sessions() as session:
             feed = await session.get(Feed, feed_id)
-            await session.run_sync(store.store_entries, feed, document)
+            await session.run_sync(articles.store_entries, feed, document)
             await session.commit()
         if i % max(1, feeds // 10) == 0:
             marks.append(time.perf_counter())
@@ -362,7 +362,7 @@ def report(name: str, bench: dict | None, ingested: dict | None) -> None:
         for endpoint, plan in bench["plans"].items():
             print(f"- {endpoint}:\n\n```\n{plan}\n```\n")
     if ingested:
-        print(f"Store path (`store.store_entries`, 100 entries per feed, one commit per feed): {ingested['articles']} articles in "
+        print(f"Store path (`articles.store_entries`, 100 entries per feed, one commit per feed): {ingested['articles']} articles in "
               f"{ingested['seconds']:.0f} s, **{ingested['rate']:.0f} articles/s**; database {mib(ingested['size'])}.")
         deciles = ingested["deciles"]
         print("Articles/s in each tenth of the run: " + ", ".join(f"{r:.0f}" for r in deciles)

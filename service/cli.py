@@ -42,12 +42,12 @@ from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
 from service.errors import NewsloomError
 from service.feeds import SubscribeError, feed_rows, subscribe
-from service.ingest import store
 from service.ingest.pages.extracted import ExtractionError
 from service.ingest.poller import PAGE_ACCEPT, PollReport
 from service.models import Article, Feed, utcnow
 from service.net.fetcher import FetchError, create_client, fetch
 from service.net.urls import InvalidURL, check_fetchable, redact_password
+from service.storage import articles, feeds, sql
 from service.wiring import assemble
 
 
@@ -264,7 +264,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
         raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously")
     async with _database(settings) as sessions:
         async with sessions() as session:
-            due = await store.count_where(session, Feed, store.feed_is_due(utcnow()))
+            due = await sql.count_where(session, Feed, feeds.feed_is_due(utcnow()))
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
         async with assemble(settings, sessions=sessions, deliveries=False) as service:
             service.workers.start()  # its start-up overlaps the feed polls (the story pool starts with the service)
@@ -276,7 +276,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
 
                 report = await service.ingestor.poll_due_feeds(on_feed)
             async with sessions() as session:
-                pending = await store.count_where(session, Article, store.page_is_due(utcnow()))
+                pending = await sql.count_where(session, Article, articles.page_is_due(utcnow()))
             with _Progress(pending, "page", args.quiet) as progress:
 
                 def on_page(article: Article, outcome: PollReport) -> None:

@@ -13,12 +13,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.config import Settings
 from service.errors import InputError
-from service.ingest import store
 from service.ingest.feeds.opml import OPMLFeed
 from service.ingest.schedule import first_poll_offset
 from service.models import Entry, Feed, Outlet, utcnow
 from service.net.ssrf import refused_rule
 from service.net.urls import InvalidURL, canonicalize, check_fetchable
+from service.storage import articles
 
 
 async def find_feed(session: AsyncSession, url: str) -> Feed | None:
@@ -42,7 +42,7 @@ async def add_feed(
         return existing, False
     feed = Feed(url=canonical, poll_interval=poll_interval, next_poll_at=utcnow() + timedelta(seconds=delay),
                 title=title, category=category)
-    feed.outlet_id = await session.run_sync(store.outlet_for, canonical)
+    feed.outlet_id = await session.run_sync(articles.outlet_for, canonical)
     session.add(feed)
     try:
         await session.commit()

@@ -38,9 +38,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import leases
-from service.leases import Leasable
 from service.models import utcnow
+from service.storage import leases
+from service.storage.leases import Leasable
 
 log = logging.getLogger(__name__)
 

@@ -36,7 +36,6 @@ from prometheus_client import (
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.ingest import store
 from service.models import (
     Article,
     Delivery,
@@ -45,6 +44,7 @@ from service.models import (
     FeedState,
     utcnow,
 )
+from service.storage import articles, feeds, sql
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -73,7 +73,7 @@ EXTRACTIONS = Counter("newsloom_extractions_total",
                       ["outcome"], registry=REGISTRY)
 ARTICLES_CREATED = Counter("newsloom_articles_created_total", "Articles stored for the first time.", registry=REGISTRY)
 ITEMS_GIVEN_UP = Counter("newsloom_items_given_up_total",
-                         "Items a stage gave up on after failing the same way repeatedly (service.failures), by stage.",
+                         "Items a stage gave up on after failing the same way repeatedly (service.storage.failures), by stage.",
                          ["stage"], registry=REGISTRY)
 STORIES_CREATED = Counter("newsloom_stories_created_total", "Stories started by an article.", registry=REGISTRY)
 STORY_SIZE = Histogram(
@@ -147,8 +147,8 @@ class QueueGauges:
         by_state = dict((await session.exec(select(Feed.state, sa.func.count()).group_by(Feed.state))).all())
         for state in FeedState:
             FEEDS.labels(str(state)).set(by_state.get(state, by_state.get(str(state), 0)))
-        FEEDS_DUE.set(await store.count_where(session, Feed, store.feed_is_due(now)))
-        PAGES_PENDING.set(await store.count_where(session, Article, store.page_is_due(now)))
+        FEEDS_DUE.set(await sql.count_where(session, Feed, feeds.feed_is_due(now)))
+        PAGES_PENDING.set(await sql.count_where(session, Article, articles.page_is_due(now)))
         DELIVERIES_PENDING.set((await session.exec(
             select(sa.func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.pending)
         )).one())

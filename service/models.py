@@ -369,7 +369,7 @@ class ApiKey(SQLModel, table=True):
 
 class StageFailure(SQLModel, table=True):
     """How often one item (``item_id`` of the stage's table) failed in one pipeline ``stage`` the
-    same way, and whether the stage gave up on it (``service.failures``)."""
+    same way, and whether the stage gave up on it (``service.storage.failures``)."""
 
     __tablename__ = "stage_failures"
     __table_args__ = (sa.UniqueConstraint("stage", "item_id", name="uq_stage_failures_item"),)

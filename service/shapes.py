@@ -87,7 +87,7 @@ class ArticleSummary(BaseModel):
 
 
 class FailurePublic(BaseModel):
-    """Failures of one pipeline stage on this article (``service.failures``)."""
+    """Failures of one pipeline stage on this article (``service.storage.failures``)."""
 
     stage: str = Field(description="'link' (story linking).")
     count: int = Field(description="Failures in a row with this error.")

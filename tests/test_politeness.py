@@ -8,8 +8,8 @@ import time
 from datetime import timedelta
 from email.utils import format_datetime
 
-from service.ingest import store
 from service.models import Article, Feed, utcnow
+from service.storage import feeds
 from tests.ingest_helpers import api_client, articles, count, subscribe
 from tests.server import Route
 
@@ -88,7 +88,7 @@ async def test_overdue_feeds_are_spread_at_start_up(sessions, settings):
             session.add(Feed(url=f"https://spread.example.org/{i}.xml", next_poll_at=utcnow()))
         await session.commit()
         spread = settings.model_copy(update={"poll_spread": 600})
-        moved = await store.spread_overdue(session, spread)
+        moved = await feeds.spread_overdue(session, spread)
     assert moved == 20
     async with sessions() as session:
         from sqlmodel import select

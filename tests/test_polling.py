@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from service.ingest import store
 from service.models import Article, Entry, utcnow
+from service.storage import articles, feeds
 from tests.ingest_helpers import api_client, count, feed_api, feed_row, make_due, subscribe
 from tests.server import Route
 
@@ -101,7 +101,7 @@ async def test_304_costs_no_parse_and_no_writes_beyond_bookkeeping(bug_cases, se
     await make_due(sessions, feed_id)
     before = await feed_row(sessions, feed_id)
     async with sessions() as session:
-        (feed,) = await store.claim_due_feeds(session, poller.owner, poller.settings.lease_seconds, 1)
+        (feed,) = await feeds.claim_due_feeds(session, poller.owner, poller.settings.lease_seconds, 1)
     statements: list[str] = []
 
     def counted(conn, cursor, statement, *args) -> None:
@@ -265,7 +265,7 @@ async def test_storing_a_feed_document_takes_the_same_number_of_statements_whate
 
             sa.event.listen(engine, "before_cursor_execute", counted)
             try:
-                new_ids = await session.run_sync(store.store_entries, feed, document)
+                new_ids = await session.run_sync(articles.store_entries, feed, document)
             finally:
                 sa.event.remove(engine, "before_cursor_execute", counted)
             await session.commit()

@@ -293,7 +293,7 @@ async def test_an_article_the_linker_fails_on_the_same_way_is_given_up_and_shown
     /metrics counts it; the other articles are linked."""
     import sqlalchemy as sa
 
-    from service import failures
+    from service.storage import failures
 
     await _poll(poller, sessions, _serve_outlets(server)[2:])  # two Globe articles
     async with sessions() as session:

@@ -80,7 +80,7 @@ def test_a_service_on_sqlite_with_stories_off_does_not_import_what_rare_paths_ne
     (commands with a progress bar) and no story linker (``docs/operations.md``, "Memory")."""
     rare = ["lxml", "lxml_html_clean", "nh3", "feedparser", "sqlalchemy.dialects.postgresql", "jinja2", "tqdm",
             "service.stories.linker"]
-    code = ("import sys, service.__main__, service.cli, service.feeds, service.ingest.feeds.discovery, service.ingest.store\n"
+    code = ("import sys, service.__main__, service.cli, service.feeds, service.ingest.feeds.discovery, service.storage.articles\n"
             "from service.api.app import create_app\n"
             "create_app()\n"
             f"print(sorted(m for m in {rare!r} if m in sys.modules))")

@@ -4,8 +4,8 @@ crash loses nothing, and no single failure (bad feed, dead host, page that hangs
 stop the loop.
 
 Pipeline order for one article: ``fetcher.fetch`` (feed) → ``parser.parse_feed`` (worker process) →
-``store.store_entries`` → ``fetcher.fetch`` (page) → ``extractor.extract_page`` (worker process)
-→ ``store.record_extraction``.
+``articles.store_entries`` → ``fetcher.fetch`` (page) → ``extractor.extract_page`` (worker process)
+→ ``articles.record_extraction``.
 """
 
 from __future__ import annotations
@@ -28,10 +28,9 @@ from sqlalchemy.orm import Session
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import leases, metrics
+from service import metrics
 from service.config import Settings
 from service.db import Writer
-from service.ingest import store
 from service.ingest.feeds.entries import FeedParseError, ParsedFeed
 from service.ingest.pages.extracted import ExtractionError
 from service.ingest.workers import EXTRACT_PAGE, PARSE_FEED, WorkerError, WorkerPool
@@ -40,6 +39,7 @@ from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
 from service.net.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
 from service.net.hosts import HostLimiter, host_key
 from service.net.robots import RobotsCache, RobotsUnavailable
+from service.storage import articles, feeds, leases
 from service.webhooks import outbox
 
 if TYPE_CHECKING:
@@ -147,7 +147,7 @@ class Poller:
             async with self.sessions() as session:
                 current = await session.get(Feed, feed.id)
                 if current is not None:
-                    store.defer(current, utcnow() + timedelta(seconds=wait))
+                    feeds.defer(current, utcnow() + timedelta(seconds=wait))
                     await session.commit()
             metrics.POLLS.labels("deferred").inc()
             return PollReport()
@@ -178,7 +178,7 @@ class Poller:
     ) -> PollReport:
         """Parse (in a worker process) and store a fetched feed document for ``feed`` (the row as
         claimed, or as just subscribed) and book the poll: a 304 or a byte-identical 200 body costs
-        no parse and one UPDATE (``store.record_unchanged``); a permanent redirect (301/308 only)
+        no parse and one UPDATE (``feeds.record_unchanged``); a permanent redirect (301/308 only)
         moves the feed's URL once the target answered. ``parsed``: the document already parsed
         (``parse_feed``; subscribing does), not parsed again. Never raises for a bad document."""
         report = report or PollReport(feeds_polled=1)
@@ -199,7 +199,7 @@ class Poller:
                     report.feeds_failed = 1
                     return report
         if parsed is None and not result.permanent_url and \
-                await self.writer.run(store.record_unchanged, feed, s, result.status, headers):
+                await self.writer.run(feeds.record_unchanged, feed, s, result.status, headers):
             metrics.POLLS.labels("not_modified").inc()
             report.feeds_not_modified = 1
             log.info("feed %s polled: HTTP %s, not modified", feed.id, result.status)
@@ -207,12 +207,12 @@ class Poller:
         booking = (feed.id, s, result.status, parsed, headers, digest, result.permanent_url)
         booked, events = None, 0
         if self.settings.stories_enabled:  # the linker announces the articles: nothing more to write here
-            booked = await self.writer.run(store.book_document, *booking)
+            booked = await self.writer.run(feeds.book_document, *booking)
         elif self.writer.threaded:
             booked = await self.writer.run(_book_unless_announcing, *booking)
         if booked is None:  # ``article.created`` events to write in the same transaction
             async with self.sessions() as session:
-                booked = await session.run_sync(store.book_document, *booking)
+                booked = await session.run_sync(feeds.book_document, *booking)
                 events = await self._announce(session, booked.new_ids)
                 await session.commit()
         if not booked.found:
@@ -262,9 +262,9 @@ class Poller:
         async with self.sessions() as session:
             current = await session.get(Feed, feed_id)
             if current is not None:
-                store.record_feed_failure(current, self.settings, reason, status, retry_after)
+                feeds.record_feed_failure(current, self.settings, reason, status, retry_after)
                 if retry_after is not None and host:
-                    await store.defer_host(session, host, current.next_poll_at, exclude=[feed_id])
+                    await feeds.defer_host(session, host, current.next_poll_at, exclude=[feed_id])
                 await session.commit()
 
     async def poll_due_feeds(self, on_feed: Callable[[Feed, PollReport], None] | None = None) -> PollReport:
@@ -279,7 +279,7 @@ class Poller:
         (timeouts, refused connections, 5xx, 429) are retried later with backoff up to
         ``page_max_attempts``; anything else keeps the feed's text and records why."""
         s = self.settings
-        assert article.url is not None, "a pending page has a link (store._new_article)"
+        assert article.url is not None, "a pending page has a link (articles._new_article)"
         retry_in = (
             PAGE_RETRY_BASE * 2**article.fetch_attempts if article.fetch_attempts + 1 < s.page_max_attempts else None
         )
@@ -314,7 +314,7 @@ class Poller:
             current = await session.get(Article, article.id)
             if current is None:
                 return PollReport()
-            await store.record_extraction(session, current, result.url, extracted)
+            await articles.record_extraction(session, current, result.url, extracted)
             events = await self._announce(session, [current.id])
             await session.commit()
         self.linker.prefetch(current)
@@ -328,7 +328,7 @@ class Poller:
             current = await session.get(Article, article_id)
             if current is None:
                 return PollReport()
-            store.record_page_failure(current, reason, retry_in=retry_in)
+            articles.record_page_failure(current, reason, retry_in=retry_in)
             events = await self._announce(session, [current.id])
             await session.commit()
         self._articles_settled(events)
@@ -360,7 +360,7 @@ class Poller:
         if self.settings.poll_spread > 0:
             try:
                 async with self.sessions() as session:
-                    await store.spread_overdue(session, self.settings)
+                    await feeds.spread_overdue(session, self.settings)
             except Exception:
                 log.exception("spreading overdue feeds failed; continuing")
         tick, lease = self.settings.poll_tick, self.settings.lease_seconds
@@ -371,11 +371,11 @@ class Poller:
         await asyncio.gather(*steps)
 
 
-def _book_unless_announcing(session: Session, *booking) -> store.Booked | None:
-    """``store.book_document`` where no ``article.created`` event can be written (the writer
+def _book_unless_announcing(session: Session, *booking) -> feeds.Booked | None:
+    """``feeds.book_document`` where no ``article.created`` event can be written (the writer
     thread): when the document brought complete articles that a subscription may want, roll back
     and return None, for the caller to book it again where it can announce them."""
-    booked = store.book_document(session, *booking)
+    booked = feeds.book_document(session, *booking)
     if booked.new_ids and outbox.may_announce(session, booked.new_ids):
         session.rollback()
         return None
@@ -407,7 +407,7 @@ class FeedStep(Step[Feed, PollReport]):
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Feed]:
         async with self.poller.sessions() as session:
-            return await store.claim_due_feeds(session, self.poller.owner, self.poller.settings.lease_seconds, limit, room)
+            return await feeds.claim_due_feeds(session, self.poller.owner, self.poller.settings.lease_seconds, limit, room)
 
     async def handle(self, feed: Feed) -> PollReport:
         return await self.poller.poll_feed(feed)
@@ -437,12 +437,12 @@ class PageStep(Step[Article, PollReport]):
         self.concurrency, self.per_key = s.page_concurrency, s.host_concurrency
 
     def key(self, article: Article) -> str:
-        assert article.url is not None, "a pending page has a link (store._new_article)"
+        assert article.url is not None, "a pending page has a link (articles._new_article)"
         return host_key(article.url)
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
         async with self.poller.sessions() as session:
-            return await store.claim_pending_pages(
+            return await articles.claim_pending_pages(
                 session, self.poller.owner, self.poller.settings.lease_seconds, limit, self.feed_ids, room
             )
 

@@ -36,12 +36,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import failures, leases, metrics
+from service import metrics
 from service.config import Settings
 from service.db import dialect_insert
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
+from service.storage import failures, leases
 from service.stories import attribution
 from service.webhooks import outbox
 
@@ -351,7 +352,7 @@ class Linker:
 
     async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray]) -> LinkOutcome | None:
         """``assign`` one article its features (or the error computing them); log the outcome.
-        Never raises: a failed assignment is logged and booked (``service.failures``) and the article
+        Never raises: a failed assignment is logged and booked (``service.storage.failures``) and the article
         left for its lease to expire; one that failed the same way ``failures.GIVE_UP_AFTER`` times is
         booked as linked without a story."""
         if isinstance(feats, BaseException):

@@ -35,13 +35,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import leases, metrics
+from service import metrics
 from service.config import Settings
 from service.jobs import Runner, Step
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.net.fetcher import create_client
 from service.net.ssrf import BlockedAddress
 from service.net.urls import InvalidURL, check_fetchable
+from service.storage import leases
 from service.webhooks import signing
 
 log = logging.getLogger(__name__)

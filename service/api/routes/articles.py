@@ -9,7 +9,6 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query, Response
 from sqlmodel import col, select
 
-from service import failures
 from service.api.deps import SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
@@ -19,6 +18,7 @@ from service.db import dialect_name
 from service.models import Article, Entry, Outlet, UTCDateTime, table_of
 from service.search import SearchQuery, article_match
 from service.shapes import ArticlePublic, ArticleSummary, FailurePublic
+from service.storage import failures
 from service.views import citations_for
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])

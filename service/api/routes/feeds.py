@@ -9,7 +9,6 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.encoders import jsonable_encoder
 from sqlmodel import col
 
-from service import leases
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
@@ -18,6 +17,7 @@ from service.feeds import feed_rows, import_outlines, subscribe
 from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
 from service.models import Feed, FeedState, utcnow
 from service.net.urls import redact_password
+from service.storage import leases
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
