@@ -33,9 +33,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import utcnow
@@ -222,12 +220,9 @@ class Runner(Generic[Row, Result]):
     async def _release(self, ids: list[int]) -> None:
         """Clear the ownerless leases of the rows ``ids`` (on cancellation)."""
         step = self.step
-        until = getattr(step.model, step.until_column)
         try:
             async with self.sessions() as session:
-                await session.exec(sa.update(step.model).where(col(step.model.id).in_(ids), col(until).is_not(None))
-                                   .values({step.until_column: None}))
-                await session.commit()
+                await leases.release_rows(session, step.model, ids, until_column=step.until_column)
         except Exception:
             log.warning("%s: releasing %d leases failed; they lapse after %g s", step.name, len(ids),
                         self.lease_seconds, exc_info=True)
