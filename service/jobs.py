@@ -100,7 +100,8 @@ class Runner(Generic[Row, Result]):
         self, on_item: Callable[[Row, Result], Any] | None = None, stop: asyncio.Event | None = None
     ) -> list[Result]:
         """Claim and handle rows until none is due and none is in flight (or ``stop`` is set and
-        the rows in flight have finished); returns the results in the order the rows finished."""
+        the rows in flight have finished); returns the results in the order the rows finished (a row
+        whose failure could not even be booked has none: its lease lapses and it is due again)."""
         results: list[Result] = []
         await self._work(results, on_item, stop, None, 0.0)
         return results
@@ -172,6 +173,8 @@ class Runner(Generic[Row, Result]):
                         if key is not None:
                             keys[key] -= 1
                         result = task.result()
+                        if result is None:  # its failure could not be booked: the lease lapses, it is due again
+                            continue
                         if results is not None:
                             results.append(result)
                         if on_item is not None:
