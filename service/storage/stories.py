@@ -197,15 +197,13 @@ class Candidate(NamedTuple):
 
 async def band_candidates(session: AsyncSession, bands: list[str], article_id: int, limit: int) -> list[Candidate]:
     """Up to ``limit`` articles other than ``article_id`` that share one of the LSH ``bands``
-    (``ArticleBand``), with their signatures: two ``SELECT``s."""
+    (``ArticleBand``), with their signatures: one ``SELECT``."""
     if not bands:
         return []
-    ids = list((await session.exec(
+    ids = (
         select(ArticleBand.article_id).where(col(ArticleBand.band).in_(bands), ArticleBand.article_id != article_id)
         .distinct().limit(limit)
-    )).all())
-    if not ids:
-        return []
+    )
     rows = (await session.exec(
         select(Article.id, Article.duplicate_of, Article.sort_at, col(Article.minhash)).where(col(Article.id).in_(ids))
     )).all()
