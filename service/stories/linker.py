@@ -64,6 +64,9 @@ MAX_NEAR_CANDIDATES = 50
 BACKFILL_MEMBERS = 3
 """Articles of a story without a text vector whose text vectors the cascade computes for it."""
 
+AHEAD_NEAREST = 5
+"""Articles waiting for their turn that ``Linker._near_waiting`` compares an article with."""
+
 PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
 while earlier ones are assigned (about 20 ms of a worker each). It claims more once half of them
@@ -152,6 +155,7 @@ class Linker:
         self._turn = asyncio.Lock()  # FIFO: articles are assigned in the order their ``link`` began
         self._ahead: OrderedDict[int, tuple[tuple, asyncio.Future]] = OrderedDict()  # ``prefetch``, by article id
         self._vectors: OrderedDict[tuple[int, str | None], asyncio.Future] = OrderedDict()  # ``_text_vector``
+        self._waiting: OrderedDict[int, tuple[Article, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
         self.spare: WorkerPool | None = None
         """A second pool that text vectors may go to when it is less busy (``Poller``: the
         extraction pool, idle once the pages are done)."""
@@ -265,11 +269,43 @@ class Linker:
         if not isinstance(feats, ArticleFeatures) or not feats.has_text:
             return None
         judgement = await self._undecided(article, feats)
-        if judgement.need:
+        ahead = self._near_waiting(article, feats)
+        if judgement.need or ahead:
             self._text_vector(article.id, article.title, article.text, feats.lang)
         for _sid, aid, title, text, lang in judgement.members:
             self._text_vector(aid, title, text, lang)
+        for other, other_feats in ahead:
+            self._text_vector(other.id, other.title, other.text, other_feats.lang)
         return judgement
+
+    def _near_waiting(self, article: Article, feats: ArticleFeatures) -> list[tuple[Article, ArticleFeatures]]:
+        """The articles waiting for their turn before ``article`` (their features computed, within
+        its window) that its cascade judges near (``clustering.cascade_near``, each as a story of
+        one; the ``AHEAD_NEAREST`` nearest by title + lead vector): the stories its turn will see
+        may hold them, so ``_speculate`` starts their text vectors and its own (a guess: the turn
+        judges on the stories as they are then)."""
+        import numpy as np
+
+        from service.stories.clustering import StoryState, cascade_near
+        from service.stories.features import ArticleFeatures
+
+        window = self.params.window_hours * 3600
+        moment = _as_utc(article.sort_at).timestamp()
+        earlier: list[tuple[Article, ArticleFeatures]] = []
+        for aid, (other, future) in self._waiting.items():
+            if aid == article.id:
+                break
+            if future.done() and not future.cancelled() and future.exception() is None:
+                found = future.result()
+                if isinstance(found, ArticleFeatures) and found.has_text and abs(_as_utc(other.sort_at).timestamp() - moment) <= window:
+                    earlier.append((other, found))
+        if not earlier:
+            return []
+        if len(earlier) > AHEAD_NEAREST:
+            coarse = np.stack([found.vector for _other, found in earlier]) @ feats.vector
+            earlier = [earlier[j] for j in np.argsort(-coarse)[:AHEAD_NEAREST]]
+        near = set(cascade_near(feats, [StoryState.start(i, found) for i, (_other, found) in enumerate(earlier)], self.params))
+        return [pair for i, pair in enumerate(earlier) if i in near]
 
     async def link(self, article: Article) -> LinkOutcome | None:
         """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
@@ -284,6 +320,7 @@ class Linker:
             await self._give_up(article.id)
             return None
         first = self._first_features(article)
+        self._waiting[article.id] = (article, first)
         ahead = asyncio.ensure_future(self._speculate(article, first)) if self.settings.story_text_vectors else None
         try:
             async with self._turn:
@@ -295,6 +332,7 @@ class Linker:
                 feats, backfill = await self._features(article, feats, guess)
                 return await self._link_one(article, feats, backfill)
         finally:
+            self._waiting.pop(article.id, None)
             first.cancel()  # no-op once done; else (cancelled while waiting its turn) frees the pool
             if ahead is not None:
                 ahead.cancel()
