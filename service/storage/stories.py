@@ -20,12 +20,22 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import dialect_insert
-from service.models import Article, ArticleBand, Citation, Outlet, Story, StoryLock, utcnow
+from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
+from service.storage import leases
 
 S = TypeVar("S")
 
 LOCK_NAME = "stories"
 """The ``story_locks`` row that serialises story assignment (``lock``)."""
+
+
+async def claim_unlinked(session: AsyncSession, lease_seconds: float, limit: int) -> list[Article]:
+    """Lease (``link_lease_until``, ``lease_seconds`` from now) up to ``limit`` articles not yet
+    linked whose text is final (extraction not pending), oldest publication first (``sort_at``,
+    then id), and commit (``leases.claim``)."""
+    due = [col(Article.linked_at).is_(None), Article.extraction_status != ExtractionStatus.pending]
+    order = [col(Article.sort_at), col(Article.id)]
+    return await leases.claim(session, Article, due, order, None, lease_seconds, limit, until_column="link_lease_until")
 
 
 async def lock(session: AsyncSession) -> None:

@@ -26,22 +26,21 @@ import asyncio
 import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import metrics
 from service.config import Settings
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
-from service.models import Article, ExtractionStatus, Story, utcnow
-from service.storage import failures, leases
+from service.models import Article, Story, utcnow
+from service.storage import failures
 from service.storage import stories as stored
 from service.stories import attribution
 from service.webhooks import outbox
@@ -65,7 +64,7 @@ BACKFILL_MEMBERS = 3
 """Articles of a story without a text vector whose text vectors the cascade computes for it."""
 
 AHEAD_NEAREST = 5
-"""Articles waiting for their turn that ``Linker._near_waiting`` compares an article with."""
+"""Articles waiting for their turn (or prefetched) that ``Linker._near`` compares an article with."""
 
 PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
@@ -192,12 +191,8 @@ class Linker:
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
         oldest publication first, and commit."""
-        due = [col(Article.linked_at).is_(None), Article.extraction_status != ExtractionStatus.pending]
-        order = [col(Article.sort_at), col(Article.id)]
         async with self.sessions() as session:
-            return await leases.claim(
-                session, Article, due, order, None, self.settings.lease_seconds, limit, until_column="link_lease_until"
-            )
+            return await stored.claim_unlinked(session, self.settings.lease_seconds, limit)
 
     async def link_pending(self) -> int:
         """Link every article that is ready (``LinkStep``: in claim order, ``PREFETCH`` per worker
@@ -218,14 +213,34 @@ class Linker:
         article whose text just became final, for its ``link`` to take (with stories on): so they
         are computed while later pages are extracted (``Poller.process_pages`` links after the last
         page, in claim order). ``link`` takes them only if the article's title, text, language and
-        time are still the same; ``KEPT`` articles at most are held."""
+        time are still the same; ``KEPT`` articles at most are held. Once they are computed, the
+        text vectors of the article and of the prefetched articles its cascade judges near are
+        started too (``_near``: they are likely to be asked for when it is linked)."""
         if not self.settings.stories_enabled or _words(article) < MIN_STORY_WORDS:
             return
         inputs = _feature_inputs(article)
         future = asyncio.ensure_future(self.workers.run(link_features, *inputs, False))
         future.add_done_callback(_retrieve)
+        if self.settings.story_text_vectors:
+            future.add_done_callback(lambda done: self._guess_prefetched(article.id, inputs, done))
         self._ahead[article.id] = (inputs, future)
         _bound(self._ahead)
+
+    def _guess_prefetched(self, article_id: int, inputs: tuple, done: asyncio.Future) -> None:
+        """``prefetch``'s guess: start the text vectors of article ``article_id`` (its
+        ``_feature_inputs`` and computed features ``done``) and of the prefetched articles near it."""
+        from service.stories.features import ArticleFeatures
+
+        feats = None if done.cancelled() or done.exception() is not None else done.result()
+        if not isinstance(feats, ArticleFeatures) or not feats.has_text:
+            return
+        title, text, _lang, moment = inputs
+        others = ((aid, *kept[0][:2], kept[0][3], kept[1]) for aid, kept in self._ahead.items() if aid != article_id)
+        near = self._near(feats, moment, others)
+        if near:
+            self._text_vector(article_id, title, text, feats.lang)
+        for aid, other_title, other_text, other_feats in near:
+            self._text_vector(aid, other_title, other_text, other_feats.lang)
 
     def _first_features(self, article: Article) -> asyncio.Future:
         """``link_features`` without the text vector for ``article``, in the worker pool: its
@@ -269,43 +284,55 @@ class Linker:
         if not isinstance(feats, ArticleFeatures) or not feats.has_text:
             return None
         judgement = await self._undecided(article, feats)
-        ahead = self._near_waiting(article, feats)
+        ahead = self._near(feats, article.sort_at, self._waiting_before(article.id))
         if judgement.need or ahead:
             self._text_vector(article.id, article.title, article.text, feats.lang)
         for _sid, aid, title, text, lang in judgement.members:
             self._text_vector(aid, title, text, lang)
-        for other, other_feats in ahead:
-            self._text_vector(other.id, other.title, other.text, other_feats.lang)
+        for aid, title, text, other in ahead:
+            self._text_vector(aid, title, text, other.lang)
         return judgement
 
-    def _near_waiting(self, article: Article, feats: ArticleFeatures) -> list[tuple[Article, ArticleFeatures]]:
-        """The articles waiting for their turn before ``article`` (their features computed, within
-        its window) that its cascade judges near (``clustering.cascade_near``, each as a story of
-        one; the ``AHEAD_NEAREST`` nearest by title + lead vector): the stories its turn will see
-        may hold them, so ``_speculate`` starts their text vectors and its own (a guess: the turn
-        judges on the stories as they are then)."""
+    def _near(
+        self, feats: ArticleFeatures, moment: datetime,
+        others: Iterable[tuple[int, str | None, str | None, datetime, asyncio.Future]],
+    ) -> list[tuple[int, str | None, str | None, ArticleFeatures]]:
+        """Of ``others`` (article id, title, text, time, future of its ``link_features``), those
+        whose features are computed, within the window of an article with ``feats`` published at
+        ``moment`` and judged near it by its cascade (``clustering.cascade_near``, each as a story
+        of one; the ``AHEAD_NEAREST`` nearest by title + lead vector): (id, title, text, features).
+        A guess of the text vectors its turn will ask for: the stories it will be judged against
+        may hold them (``_speculate``, ``prefetch``)."""
         import numpy as np
 
         from service.stories.clustering import StoryState, cascade_near
         from service.stories.features import ArticleFeatures
 
         window = self.params.window_hours * 3600
-        moment = _as_utc(article.sort_at).timestamp()
-        earlier: list[tuple[Article, ArticleFeatures]] = []
-        for aid, (other, future) in self._waiting.items():
-            if aid == article.id:
-                break
+        at = _as_utc(moment).timestamp()
+        found: list[tuple[int, str | None, str | None, ArticleFeatures]] = []
+        for aid, title, text, published, future in others:
             if future.done() and not future.cancelled() and future.exception() is None:
-                found = future.result()
-                if isinstance(found, ArticleFeatures) and found.has_text and abs(_as_utc(other.sort_at).timestamp() - moment) <= window:
-                    earlier.append((other, found))
-        if not earlier:
+                other = future.result()
+                if isinstance(other, ArticleFeatures) and other.has_text and abs(_as_utc(published).timestamp() - at) <= window:
+                    found.append((aid, title, text, other))
+        if len(found) > AHEAD_NEAREST:
+            coarse = np.stack([other.vector for *_rest, other in found]) @ feats.vector
+            found = [found[j] for j in np.argsort(-coarse)[:AHEAD_NEAREST]]
+        if not found:
             return []
-        if len(earlier) > AHEAD_NEAREST:
-            coarse = np.stack([found.vector for _other, found in earlier]) @ feats.vector
-            earlier = [earlier[j] for j in np.argsort(-coarse)[:AHEAD_NEAREST]]
-        near = set(cascade_near(feats, [StoryState.start(i, found) for i, (_other, found) in enumerate(earlier)], self.params))
-        return [pair for i, pair in enumerate(earlier) if i in near]
+        near = set(cascade_near(feats, [StoryState.start(i, other) for i, (*_rest, other) in enumerate(found)], self.params))
+        return [entry for i, entry in enumerate(found) if i in near]
+
+    def _waiting_before(self, article_id: int) -> list[tuple[int, str | None, str | None, datetime, asyncio.Future]]:
+        """The articles whose ``link`` began before article ``article_id``'s and that wait for
+        their turn (for ``_near``)."""
+        before = []
+        for aid, (other, future) in self._waiting.items():
+            if aid == article_id:
+                break
+            before.append((aid, other.title, other.text, other.sort_at, future))
+        return before
 
     async def link(self, article: Article) -> LinkOutcome | None:
         """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
