@@ -7,6 +7,9 @@ and never build SQL themselves.
   pages due for extraction and the outcome of each extraction.
 * ``leases`` — claiming rows with a lease (``SELECT … FOR UPDATE SKIP LOCKED``), heartbeats, release.
 * ``failures`` — poison items: repeated failures of one item in one stage are given up on.
+* ``stories`` — the story step's statements: unlinked articles claimed, the story lock, the stories of
+  a time window and a cache of their decoded states, near-duplicate candidates, cited outlets,
+  citations, merges.
 * ``sql`` — helpers shared by the modules above (counting under conditions, INSERT … ON CONFLICT).
 
 Claims go through ``leases``, so several processes share the work without taking the same row, and
