@@ -23,6 +23,10 @@ common noun (``_german_noun``: an article, a determiner, an inflected adjective 
 it, a typical noun ending, or a plural ``-en`` after a lower-case word); otherwise "Soldaten" and "Diplomaten" would pass for names and
 drown the real ones.
 
+Not names: function words ("The" after a dateline), and the capitals of a title-case headline
+("In Chess Game With Iran, Trump Has Only Bad Options") unless the body writes the word with a
+capital too.
+
 Inflection: German genitive ``-s`` ("Chinas", "Russlands") and adjective endings ("Vereinten
 Nationen", "chinesischen") are tried off when the whole form is not known.
 
@@ -176,7 +180,10 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
     (``c:``, ``l:``, ``g:``), numbers with their separators removed (``"12.000"`` and ``"12,000"`` →
     ``"12000"``), and other capitalised words that are not the first of a sentence, folded
     (``"kessler"``); in German text (``lang`` ``"de"``) only those that do not read as common
-    nouns. Hyphenated compounds contribute their known parts ("UN-Sicherheitsrat" → ``c:UN``)."""
+    nouns. Hyphenated compounds contribute their known parts ("UN-Sicherheitsrat" → ``c:UN``).
+    Never names: function words (``FUNCTION_WORDS``, any language), and, outside German, the
+    capitals of a title-case sentence (``_title_case``) that the body (the text after its first
+    line) does not capitalise too; a text without such a body keeps them (a headline alone)."""
     german = lang == "de"
     codes = _codes()
     found: set[str] = set()
@@ -185,7 +192,7 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
     # A title-case headline's capitals count where the body (after the first line) writes them so
     # too; without such a body, as they are.
     plain = [] if german else [tokens for tokens in _sentences(text.partition("\n")[2]) if tokens and not _title_case(tokens)]
-    confirmed = _surface_names(plain, german) if plain else None
+    confirmed = _surface_names(plain) if plain else None
     for tokens, title in zip(sentences, titled, strict=True):
         skip = 0
         for i, token in enumerate(tokens):
@@ -246,10 +253,9 @@ def _title_case(tokens: list[str]) -> bool:
     return len(words) >= 4 and sum(1 for w in words if w[0].isupper()) >= 0.8 * len(words)
 
 
-def _surface_names(sentences: list[list[str]], german: bool) -> frozenset[str]:
+def _surface_names(sentences: list[list[str]]) -> frozenset[str]:
     """Folded capitalised words that are not the first of their sentence in ``sentences`` (token
     lists): the words a title-case headline's capitals are checked against."""
     return frozenset(
-        fold(re.sub(r"['’]s$", "", token)) for tokens in sentences for i, token in enumerate(tokens)
-        if i > 0 and token[:1].isupper() and not (german and _german_noun(tokens, i))
+        fold(re.sub(r"['’]s$", "", token)) for tokens in sentences for i, token in enumerate(tokens) if i > 0 and token[:1].isupper()
     )
