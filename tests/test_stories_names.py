@@ -33,6 +33,20 @@ def test_german_compounds_codes_and_people_are_names():
     assert names.named_things("The EU and the UN met on Tuesday in March.", "en") >= {"c:EU", "c:UN", "d:1", "m:3"}
 
 
+def test_function_words_and_title_case_capitals_are_not_names():
+    """A capitalised "The" after a dateline, "Los" opening a sentence the splitter missed, and the
+    capitals of a title-case headline are not names; a headline word the body also capitalises is,
+    and so is every capitalised word of a headline without a body (nothing to check it against)."""
+    found = names.named_things(
+        "In Chess Game With Iran, Trump Has Only Bad Options\n"
+        "WASHINGTON The Trump administration is facing a dilemma in Iraq. Los Angeles was quiet.", "en")
+    assert {"trump", "c:IR", "c:IQ"} <= found
+    assert not {"the", "chess", "game", "with", "has", "only", "bad", "options"} & found
+    assert names.named_things("Radio Sonora Los cargos contra Trump llegan al Senado", "es") >= {"trump", "senado"}
+    assert "los" not in names.named_things("Radio Sonora Los cargos contra Trump llegan al Senado", "es")
+    assert {"bachelor", "finale", "rose"} <= names.named_things("The Bachelor Finale: Who Gets The Final Rose Tonight?", "en")
+
+
 def _feats(vector, lang="en", published=0.0, entities=frozenset(), text=True):
     v = np.asarray(vector, dtype=np.float32)
     return ArticleFeatures(vector=v / np.linalg.norm(v), lang=lang, terms=Counter(), entities=frozenset(entities),

@@ -26,25 +26,6 @@ from service.stories.representation import (
     text_encoder,
 )
 
-# Words too common to say anything about an event (ISO 639-1 → words). Rarer words are weighted by
-# inverse story frequency in the window anyway; these lists only keep headlines' glue out.
-STOPWORDS: dict[str, frozenset[str]] = {
-    "en": frozenset(
-        "a an the of to in on for and or is are was were be been with at by from as it its this that these those "
-        "has have had after over new says said will would not but his her their he she they we you who what how why "
-        "when where which up out about into than more most just can could may might all one two no so if do does "
-        "did our your my me him them us i s t vs via amid".split()
-    ),
-    "de": frozenset(
-        "der die das den dem des ein eine einer eines einem einen und oder ist sind war waren wird werden wurde "
-        "wurden mit auf für von zu zum zur im in an am bei aus nach über unter vor als auch nicht noch nur sich "
-        "es er sie wir ihr ich du dass daß hat haben hatte so wie was wer wo bis durch gegen um seit schon sehr "
-        "mehr man kann soll sein seine ihre dieser diese dieses".split()
-    ),
-    "fr": frozenset("le la les un une des du de et ou est sont a au aux en dans sur pour par avec ne pas que qui il elle ils se sa son ses".split()),
-    "es": frozenset("el la los las un una unos de del y o es son en con por para que se su sus al lo como más no".split()),
-}
-
 # Body words from which an article counts as having text (not just a headline or a teaser).
 MIN_TEXT_WORDS = 30
 
@@ -54,7 +35,7 @@ _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
 def terms(text: str, lang: str | None) -> Counter[str]:
     """Term counts of ``text``: folded words of two or more characters, stopwords of ``lang`` and of
     English removed (headlines mix them)."""
-    stop = STOPWORDS.get(lang or "", frozenset()) | STOPWORDS["en"]
+    stop = names.function_words(lang)
     words = (names.fold(w) for w in _WORD.findall(text))
     return Counter(w for w in words if len(w) > 1 and w not in stop)
 

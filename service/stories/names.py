@@ -23,6 +23,10 @@ common noun (``_german_noun``: an article, a determiner, an inflected adjective 
 it, a typical noun ending, or a plural ``-en`` after a lower-case word); otherwise "Soldaten" and "Diplomaten" would pass for names and
 drown the real ones.
 
+Not names: function words ("The" after a dateline), and the capitals of a title-case headline
+("In Chess Game With Iran, Trump Has Only Bad Options") unless the body writes the word with a
+capital too.
+
 Inflection: German genitive ``-s`` ("Chinas", "Russlands") and adjective endings ("Vereinten
 Nationen", "chinesischen") are tried off when the whole form is not known.
 
@@ -42,6 +46,34 @@ LOCALES = ("en", "de", "fr", "es", "it", "nl", "pl", "pt", "tr", "sv", "da")
 MIN_CITY_POPULATION = 100_000
 MAX_WORDS = 3
 """Longest name looked up, in words ("Vereinigte Arabische Emirate")."""
+
+FUNCTION_WORDS: dict[str, frozenset[str]] = {
+    "en": frozenset(
+        "a an the of to in on for and or is are was were be been with at by from as it its this that these those "
+        "has have had after over new says said will would not but his her their he she they we you who what how why "
+        "when where which up out about into than more most just can could may might all one two no so if do does "
+        "did our your my me him them us i s t vs via amid".split()
+    ),
+    "de": frozenset(
+        "der die das den dem des ein eine einer eines einem einen und oder ist sind war waren wird werden wurde "
+        "wurden mit auf fur von zu zum zur im in an am bei aus nach uber unter vor als auch nicht noch nur sich "
+        "es er sie wir ihr ich du dass hat haben hatte so wie was wer wo bis durch gegen um seit schon sehr "
+        "mehr man kann soll sein seine ihre ihrer ihren dieser diese dieses wegen".split()
+    ),
+    "fr": frozenset("le la les un une des du de et ou est sont a au aux en dans sur pour par avec ne pas que qui il elle ils se sa son ses".split()),
+    "es": frozenset("el la los las un una unos de del y o es son en con por para que se su sus al lo como mas no".split()),
+}
+"""Function words per language (ISO 639-1 → folded words, see ``fold``): too common to say anything
+about an event. ``features.terms`` leaves them out of an article's terms, ``named_things`` out of
+its names (a capitalised "The" after a dateline, "Ihre" in a cookie notice, "Los" opening a
+Spanish sentence the splitter missed are not names)."""
+_ALL_FUNCTION_WORDS = frozenset().union(*FUNCTION_WORDS.values())
+
+
+def function_words(lang: str | None) -> frozenset[str]:
+    """The function words of ``lang`` (ISO 639-1 or None) and of English (headlines mix them)."""
+    return FUNCTION_WORDS.get(lang or "", frozenset()) | FUNCTION_WORDS["en"]
+
 
 _LATIN = re.compile(r"^[A-Za-zÀ-ɏ][A-Za-zÀ-ɏ .'’-]*$")
 _TOKEN = re.compile(r"\d[\d.,:]*\d|\d|[^\W\d_][^\W_]*(?:[-'’][^\W_]+)*", re.UNICODE)
@@ -148,12 +180,20 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
     (``c:``, ``l:``, ``g:``), numbers with their separators removed (``"12.000"`` and ``"12,000"`` →
     ``"12000"``), and other capitalised words that are not the first of a sentence, folded
     (``"kessler"``); in German text (``lang`` ``"de"``) only those that do not read as common
-    nouns. Hyphenated compounds contribute their known parts ("UN-Sicherheitsrat" → ``c:UN``)."""
+    nouns. Hyphenated compounds contribute their known parts ("UN-Sicherheitsrat" → ``c:UN``).
+    Never names: function words (``FUNCTION_WORDS``, any language), and, outside German, the
+    capitals of a title-case sentence (``_title_case``) that the body (the text after its first
+    line) does not capitalise too; a text without such a body keeps them (a headline alone)."""
     german = lang == "de"
     codes = _codes()
     found: set[str] = set()
-    for sentence in re.split(r"(?<=[.!?:])\s+|\n+", text):
-        tokens = _TOKEN.findall(sentence)
+    sentences = _sentences(text)
+    titled = [not german and _title_case(tokens) for tokens in sentences]
+    # A title-case headline's capitals count where the body (after the first line) writes them so
+    # too; without such a body, as they are.
+    plain = [] if german else [tokens for tokens in _sentences(text.partition("\n")[2]) if tokens and not _title_case(tokens)]
+    confirmed = _surface_names(plain) if plain else None
+    for tokens, title in zip(sentences, titled, strict=True):
         skip = 0
         for i, token in enumerate(tokens):
             if skip:
@@ -193,5 +233,29 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
             token = re.sub(r"['’]s$", "", token)  # "Russia's"
             if german and _german_noun(tokens, i):
                 continue
-            found.add(fold(token))
+            folded = fold(token)
+            if folded in _ALL_FUNCTION_WORDS or (title and confirmed is not None and folded not in confirmed):
+                continue
+            found.add(folded)
     return frozenset(found)
+
+
+def _sentences(text: str) -> list[list[str]]:
+    """The tokens of each sentence of ``text`` (split after ``.!?:`` and at line breaks)."""
+    return [_TOKEN.findall(sentence) for sentence in re.split(r"(?<=[.!?:])\s+|\n+", text)]
+
+
+def _title_case(tokens: list[str]) -> bool:
+    """Whether a sentence's words are capitalised as in an English-style headline ("In Chess Game
+    With Iran, Trump Has Only Bad Options"): at least four words of three or more letters after
+    the first, at least 80 % of them capitalised. Such capitals say nothing about names."""
+    words = [t for t in tokens[1:] if t[0].isalpha() and len(t) >= 3]
+    return len(words) >= 4 and sum(1 for w in words if w[0].isupper()) >= 0.8 * len(words)
+
+
+def _surface_names(sentences: list[list[str]]) -> frozenset[str]:
+    """Folded capitalised words that are not the first of their sentence in ``sentences`` (token
+    lists): the words a title-case headline's capitals are checked against."""
+    return frozenset(
+        fold(re.sub(r"['’]s$", "", token)) for tokens in sentences for i, token in enumerate(tokens) if i > 0 and token[:1].isupper()
+    )
