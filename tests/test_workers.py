@@ -52,7 +52,7 @@ def test_a_worker_imports_neither_settings_nor_the_web_stack():
     pydantic, settings, SQLAlchemy or web framework."""
     code = ("import sys\n"
             "from service.ingest import workers\n"
-            "workers.warm_up(False)\n"
+            "workers.warm_up(*workers.EXTRACTION_WARM_UP)\n"
             "import service.ingest.feeds.parser, service.ingest.feeds.discovery, service.ingest.pages.extractor\n"
             "print(sorted(m for m in ['pydantic', 'service.config', 'sqlalchemy', 'fastapi', 'alembic'] if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

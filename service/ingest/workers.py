@@ -61,37 +61,35 @@ FEED_LINKS = ByName("service.ingest.feeds.discovery:feed_links")
 EXTRACT_PAGE = ByName("service.ingest.pages.extractor:extract_page")
 
 
-def warm_up(stories: bool = True, extraction: bool = True) -> None:
+EXTRACTION_WARM_UP = ("service.ingest.feeds.parser", "service.ingest.pages.extractor")
+"""The extraction stack and the feed parser (the parser's imports cost a worker about 0.4 s of CPU
+at its first feed)."""
+STORIES_WARM_UP = ("service.stories.names:gazetteer",)
+"""The stories' gazetteer of names (about 23 MiB, 45 MiB while it is built)."""
+ENCODERS_WARM_UP = ("service.stories.fingerprints", "service.stories.representation:default_encoder",
+                    "service.stories.representation:text_encoder")
+"""The encoders and the MinHash stack (about 1 s), for a story worker (``story_pool``)."""
+
+
+def warm_up(*steps: str) -> None:
     """Load what a new worker's calls need before it takes work, outside their time limit (else the
-    first page or article each (re)started worker handles spends seconds of it on loading): with
-    ``extraction`` the extraction stack and the feed parser (the parser's imports cost a worker
-    about 0.4 s of CPU at its first feed); with ``stories`` the stories' gazetteer of names
-    (``stories.names``: about 23 MiB, 45 MiB while it is built), and without ``extraction`` (a
-    story worker, ``story_pool``) the encoders and the MinHash stack too (about 1 s)."""
-    if extraction:
-        from service.ingest.feeds import parser
-        from service.ingest.pages import extractor
-
-        del extractor, parser
-    if stories:
-        from service.stories import names
-
-        names.gazetteer()
-    if stories and not extraction:
-        from service.stories import fingerprints, representation
-
-        del fingerprints
-        representation.default_encoder()
-        representation.text_encoder()
+    first page or article each (re)started worker handles spends seconds of it on loading). Each of
+    ``steps`` is a module to import (``"package.module"``) or a function to call with no arguments
+    (``"package.module:function"``), resolved by name (``pkgutil.resolve_name``) as ``ByName`` does,
+    so this module names no pipeline stage it would have to import."""
+    for step in steps:
+        found = pkgutil.resolve_name(step)
+        if ":" in step:
+            found()
 
 
 class WorkerPool:
     """``workers`` processes, started on the first call; each call may take at most ``timeout``
-    seconds. Each new worker runs ``initializer(*initargs)`` (default ``warm_up()``) before its first
-    call, outside the time limit."""
+    seconds. Each new worker runs ``initializer(*initargs)`` (default: ``warm_up`` of the extraction
+    stack and the stories' names) before its first call, outside the time limit."""
 
     def __init__(self, workers: int, timeout: float, initializer: Callable[..., None] | None = warm_up,
-                 initargs: tuple = ()) -> None:
+                 initargs: tuple = (*EXTRACTION_WARM_UP, *STORIES_WARM_UP)) -> None:
         self.workers = workers
         self.timeout = timeout
         self.initializer = initializer
@@ -143,7 +141,8 @@ def service_pool(settings: Settings, stories: bool | None = None) -> WorkerPool:
     ``extract_timeout`` seconds a call, warmed for story linking too when ``stories`` (default:
     ``stories_enabled``; False when a ``story_pool`` computes the story features)."""
     stories = settings.stories_enabled if stories is None else stories
-    return WorkerPool(settings.extract_workers, settings.extract_timeout, initargs=(stories,))
+    return WorkerPool(settings.extract_workers, settings.extract_timeout,
+                      initargs=(*EXTRACTION_WARM_UP, *(STORIES_WARM_UP if stories else ())))
 
 
 def story_pool(settings: Settings) -> WorkerPool | None:
@@ -152,4 +151,4 @@ def story_pool(settings: Settings) -> WorkerPool | None:
     own while pages are extracted; None with stories off."""
     if not settings.stories_enabled:
         return None
-    return WorkerPool(settings.story_workers, settings.extract_timeout, initargs=(True, False))
+    return WorkerPool(settings.story_workers, settings.extract_timeout, initargs=(*STORIES_WARM_UP, *ENCODERS_WARM_UP))
