@@ -33,9 +33,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import utcnow
@@ -102,7 +100,8 @@ class Runner(Generic[Row, Result]):
         self, on_item: Callable[[Row, Result], Any] | None = None, stop: asyncio.Event | None = None
     ) -> list[Result]:
         """Claim and handle rows until none is due and none is in flight (or ``stop`` is set and
-        the rows in flight have finished); returns the results in the order the rows finished."""
+        the rows in flight have finished); returns the results in the order the rows finished (a row
+        whose failure could not even be booked has none: its lease lapses and it is due again)."""
         results: list[Result] = []
         await self._work(results, on_item, stop, None, 0.0)
         return results
@@ -174,6 +173,8 @@ class Runner(Generic[Row, Result]):
                         if key is not None:
                             keys[key] -= 1
                         result = task.result()
+                        if result is None:  # its failure could not be booked: the lease lapses, it is due again
+                            continue
                         if results is not None:
                             results.append(result)
                         if on_item is not None:
@@ -222,12 +223,9 @@ class Runner(Generic[Row, Result]):
     async def _release(self, ids: list[int]) -> None:
         """Clear the ownerless leases of the rows ``ids`` (on cancellation)."""
         step = self.step
-        until = getattr(step.model, step.until_column)
         try:
             async with self.sessions() as session:
-                await session.exec(sa.update(step.model).where(col(step.model.id).in_(ids), col(until).is_not(None))
-                                   .values({step.until_column: None}))
-                await session.commit()
+                await leases.release_rows(session, step.model, ids, until_column=step.until_column)
         except Exception:
             log.warning("%s: releasing %d leases failed; they lapse after %g s", step.name, len(ids),
                         self.lease_seconds, exc_info=True)

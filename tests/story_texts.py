@@ -254,6 +254,56 @@ The museum's director said the return corrected a historic wrong. Nigeria plans 
     ),
 )
 
+JUSTICE = Scenario(
+    name="justice",
+    first="sz",
+    story=frozenset({"sz", "courtwire", "observer"}),
+    reports=(
+        Report("sz", "www.sueddeutsche.de", "Süddeutsche Zeitung", "de",
+               "Urteil im Cum-Ex-Prozess: Ex-Bankier muss acht Jahre in Haft",
+               """Das Landgericht Bonn hat den früheren Privatbankier Konrad Albrecht Wendt wegen schwerer Steuerhinterziehung zu acht Jahren und drei Monaten Haft verurteilt. Nach Überzeugung der Kammer hat der 67-Jährige mit sogenannten Cum-Ex-Geschäften zwischen 2007 und 2011 den Fiskus um rund 278 Millionen Euro gebracht.
+
+Der Vorsitzende Richter Rüdiger Hahnemann sprach in seiner Urteilsbegründung von einem „System organisierter Selbstbedienung“. Die Bank habe sich Kapitalertragsteuer erstatten lassen, die nie gezahlt worden sei. Wendt nahm das Urteil ohne sichtbare Regung auf; seine Verteidiger kündigten Revision beim Bundesgerichtshof an.
+
+Zusätzlich ordnete das Gericht die Einziehung von 176 Millionen Euro an. Es ist eine der höchsten Strafen, die bislang in einem Cum-Ex-Verfahren verhängt wurden. Die Staatsanwaltschaft Köln ermittelt noch gegen mehr als 1.700 Beschuldigte.""",
+               "Thu, 16 Oct 2025 10:20:00 GMT"),
+        Report("courtwire", "www.courtwire.com", "CourtWire", "en",
+               "German ex-banker jailed for more than eight years over cum-ex tax scheme",
+               """A court in Bonn on Thursday sentenced former private banker Konrad Wendt to eight years and three months in prison for his role in the cum-ex share-trading scandal, in which investors claimed refunds of taxes that had never been paid, Sueddeutsche Zeitung reported.
+
+Judges found that the 67-year-old cost the German state about 278 million euros ($323 million) in deals struck from 2007 to 2011. The court also ordered the confiscation of 176 million euros, the Munich-based daily said.
+
+Wendt's lawyers said they would appeal to the Federal Court of Justice. Cologne prosecutors are still investigating more than 1,700 suspects over cum-ex, which is estimated to have cost European treasuries billions.""",
+               "Thu, 16 Oct 2025 13:05:00 GMT"),
+        Report("observer", "www.financeobserver.com", "Finance Observer", "en",
+               "Cum-ex: a record sentence, and a warning to Germany's bankers",
+               """Konrad Wendt, once one of the best-connected private bankers in Hamburg, will spend more than eight years behind bars. That is the verdict of the regional court in Bonn, as first reported by the SZ and confirmed by a court spokeswoman to Reuters.
+
+For prosecutors, who have spent more than a decade unpicking trades designed to extract double tax refunds on dividends, the sentence is vindication. The judge described the scheme as "organised self-service" at the taxpayers' expense.
+
+The case is far from over: the defence plans to appeal, and about 1,700 other people remain under investigation.""",
+               "Thu, 16 Oct 2025 16:40:00 GMT"),
+        Report("opening", "www.courtwire.com", "CourtWire", "en",
+               "Former Hamburg banker goes on trial in Bonn over cum-ex trades",
+               """The trial of former private banker Konrad Wendt over cum-ex tax deals opened in Bonn on Monday, with prosecutors accusing him of depriving the German state of about 278 million euros.
+
+Wendt, 67, denies wrongdoing. His lawyers told the court that the trades were legal at the time and that the bank had relied on opinions from tax advisers. The court has scheduled hearings until the end of the year.""",
+               "Mon, 13 Oct 2025 09:00:00 GMT"),
+        Report("bundesliga", "www.sueddeutsche.de", "Süddeutsche Zeitung", "de",
+               "Bayern gewinnt Spitzenspiel in Leverkusen mit 3:1",
+               """Der FC Bayern hat das Spitzenspiel bei Bayer Leverkusen mit 3:1 gewonnen und die Tabellenführung ausgebaut. Harry Kane traf doppelt, einmal per Foulelfmeter.
+
+Leverkusen war nach einer Stunde durch einen Kopfball zum Ausgleich gekommen, brach danach aber ein. Trainer Vincent Kompany lobte die Moral seiner Mannschaft.""",
+               "Thu, 16 Oct 2025 21:30:00 GMT"),
+        Report("rates", "www.financeobserver.com", "Finance Observer", "en",
+               "Bank of England holds rates as inflation stays above target",
+               """The Bank of England kept interest rates at 4 percent on Thursday, saying inflation remained too high to cut again this year.
+
+Six members of the Monetary Policy Committee voted to hold and three to cut. Governor Andrew Bailey said the bank expected price growth to return to its 2 percent target by 2027.""",
+               "Thu, 16 Oct 2025 12:00:00 GMT"),
+    ),
+)
+
 UNCITED_RETELLING = Report(
     "analysis", "www.eastwindreview.com", "Eastwind Review", "en",
     "Analysis: what Beijing wants from a seat at the table in Ukraine",
@@ -266,4 +316,4 @@ Neither the Chinese foreign ministry nor the EU's diplomatic service has comment
 )
 """A retelling of ``POLITICS``'s report that names no source (an analysis piece)."""
 
-SCENARIOS = (POLITICS, BUSINESS, DISASTER)
+SCENARIOS = (POLITICS, BUSINESS, DISASTER, JUSTICE)

@@ -37,9 +37,33 @@ def test_attribution_finds_cited_outlets(text, names):
     assert attribution.cited_names(text) == names
 
 
-def test_outlet_name_keys_meet_domain_labels():
-    assert attribution.name_key("Die Welt") == "welt" == "welt.de".split(".")[0]
-    assert attribution.name_key("the Guardian") == "guardian"
+@pytest.mark.parametrize(
+    ("cited", "domain", "names", "expected"),
+    [
+        ("Welt", "welt.de", [], True),
+        ("Die Welt", "welt.de", ["WELT"], True),
+        ("Welt am Sonntag", "welt.de", [], True),  # the domain's label is its leading word
+        ("Weltwoche", "welt.de", [], False),  # a word that starts like the label is another name
+        ("Sueddeutsche Zeitung", "sueddeutsche.de", [], True),  # the English papers' transliteration
+        ("Süddeutsche Zeitung", "sueddeutsche.de", [], True),
+        ("SZ", "sueddeutsche.de", ["Süddeutsche Zeitung"], True),  # an initialism of a known name
+        ("SZ", "sueddeutsche.de", [], False),  # ... not of a label
+        ("FAZ", "faz.net", ["Frankfurter Allgemeine Zeitung"], True),
+        ("Frankfurter Allgemeine", "faz.net", ["Frankfurter Allgemeine Zeitung"], True),
+        ("Frankfurter", "faz.net", ["Frankfurter Allgemeine Zeitung"], False),  # one word of a longer name
+        ("Guardian", "theguardian.com", [], True),
+        ("The Guardian", "theguardian.com", [], True),
+        ("Le Monde", "lemonde.fr", [], True),
+        ("New York Times", "nytimes.com", ["The New York Times"], True),
+        ("NYT", "nytimes.com", ["The New York Times"], True),
+        ("New", "nytimes.com", ["The New York Times"], False),
+        ("Reuters", "welt.de", ["WELT", "Die Welt"], False),
+        ("Bloomberg", "sueddeutsche.de", ["Süddeutsche Zeitung"], False),
+        ("ZDF", "zeit.de", ["ZEIT ONLINE"], False),
+    ],
+)
+def test_a_cited_name_refers_to_an_outlet_by_label_name_or_initialism(cited, domain, names, expected):
+    assert attribution.refers_to(cited, domain, names) is expected
 
 
 def test_fingerprints_exact_near_and_different():

@@ -14,9 +14,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import sqlalchemy as sa
 from fastapi import Depends, FastAPI
-from sqlmodel import col
 
 from service import metrics, ui
 from service.api import docs, problems, webhook_docs
@@ -29,6 +27,7 @@ from service.auth import RateLimiter
 from service.config import Settings, get_settings
 from service.db import migrate_apart
 from service.models import Article, Delivery, Feed
+from service.storage import leases
 from service.wiring import assemble
 
 log = logging.getLogger(__name__)
@@ -37,15 +36,8 @@ log = logging.getLogger(__name__)
 async def release_leases(sessions, owners: list[str]) -> dict[str, int]:
     """Clear the leases that ``owners`` hold on feeds, article pages and deliveries (the rows stay
     due, so the next claimer takes them at once); returns the count per table. Commits."""
-    released = {}
     async with sessions() as session:
-        for name, model in (("feeds", Feed), ("pages", Article), ("deliveries", Delivery)):
-            result = await session.exec(
-                sa.update(model).where(col(model.lease_owner).in_(owners)).values(lease_owner=None, lease_until=None)
-            )
-            released[name] = result.rowcount or 0
-        await session.commit()
-    return released
+        return await leases.release_owned(session, {"feeds": Feed, "pages": Article, "deliveries": Delivery}, owners)
 
 
 @contextlib.asynccontextmanager

@@ -146,6 +146,31 @@ def release(row) -> None:
     row.lease_until = None
 
 
+async def release_rows(session: AsyncSession, model: type[Leasable], ids: list[int], *,
+                       until_column: str = "lease_until") -> int:
+    """Clear the leases of the rows ``ids`` of ``model`` that are still leased (an ownerless step's
+    rows, when its runner is cancelled), so they are due again at once; commit and return how many."""
+    until_attr = getattr(model, until_column)
+    result = await session.exec(sa.update(model).where(col(model.id).in_(ids), col(until_attr).is_not(None))
+                                .values({until_column: None}))
+    await session.commit()
+    return result.rowcount
+
+
+async def release_owned(session: AsyncSession, models: dict[str, type[Leasable]], owners: list[str]) -> dict[str, int]:
+    """Clear every lease that ``owners`` hold on the tables of ``models`` (name → model: feeds,
+    pages, deliveries), so the rows are due again at once for the next claimer (a clean shutdown);
+    commit and return the count per name."""
+    released = {}
+    for name, model in models.items():
+        result = await session.exec(
+            sa.update(model).where(col(model.lease_owner).in_(owners)).values(lease_owner=None, lease_until=None)
+        )
+        released[name] = result.rowcount or 0
+    await session.commit()
+    return released
+
+
 async def renew(
     session: AsyncSession, model: type[Leasable], ids: list[int], owner: str | None, lease_seconds: float,
     *, until_column: str = "lease_until",

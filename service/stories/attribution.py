@@ -2,14 +2,17 @@
 ("Bloomberg reported", "according to Reuters", "citing the Financial Times", "laut Spiegel",
 "wie die Welt berichtete", "berichtete die Welt") and returns the names they cite.
 
-Names are strings here; ``linker`` resolves them to outlets (by domain label, outlet name or feed
-title) and to that outlet's article in the same story. A name that resolves to no outlet is kept
+Names are strings here; ``refers_to`` says whether one names an outlet (by its domain's label,
+its pages' site names or its feeds' titles, in the spellings and abbreviations English papers use
+for German outlets: "Sueddeutsche Zeitung", "SZ"), and ``linker`` resolves them to outlets and to
+that outlet's article in the same story. A name that resolves to no outlet is kept
 only if it is a well-known wire service (``AGENCIES``), so "according to Smith" is dropped.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # Wire services and outlets cited often enough to keep even when we hold none of their articles.
 AGENCIES = frozenset(
@@ -74,10 +77,78 @@ def cited_names(text: str) -> list[str]:
     return names
 
 
-def name_key(name: str) -> str:
-    """A comparison key for an outlet name or domain label: lower-case letters and digits only,
-    leading articles dropped (``"Die Welt"`` → ``"welt"``, ``"the Guardian"`` → ``"guardian"``)."""
+_LEADING_ARTICLES = frozenset({"the", "die", "der", "das", "le", "la", "les", "el", "il", "lo"})
+# Words an initialism skips ("Frankfurter Allgemeine Zeitung" → FAZ, "The New York Times" → NYT).
+_MINOR_WORDS = _LEADING_ARTICLES | {"of", "and", "&", "und", "de", "du"}
+# German transliteration (DIN 5007-2), as English-language papers write German names: "Sueddeutsche".
+_GERMAN_FOLD = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "ß": "ss"})
+
+
+def _compact(text: str) -> str:
+    return re.sub(r"[^\w]|_", "", text)
+
+
+def _stripped(text: str) -> str:
+    """Diacritics removed (Unicode NFKD, combining marks dropped): "süddeutsche" → "suddeutsche"."""
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
+def name_keys(name: str) -> set[str]:
+    """Comparison keys of an outlet name, a cited name or a domain label: lower-case letters and
+    digits only, with and without a leading article ("The Guardian" → ``guardian``,
+    ``theguardian``, which is the domain label of theguardian.com), and each of those with German
+    umlauts transliterated (``sueddeutschezeitung``) and with diacritics stripped
+    (``suddeutschezeitung``), so the spellings English papers use meet the outlet's own."""
     words = name.lower().split()
-    while len(words) > 1 and words[0] in {"the", "die", "der", "das", "le", "la", "el"}:
-        words = words[1:]
-    return re.sub(r"[^a-z0-9äöüß]", "", "".join(words))
+    forms = {"".join(words)}
+    if len(words) > 1 and words[0] in _LEADING_ARTICLES:
+        forms.add("".join(words[1:]))
+    keys = set()
+    for form in forms:
+        keys |= {_compact(form), _compact(form.translate(_GERMAN_FOLD)), _compact(_stripped(form))}
+    return keys - {""}
+
+
+def initialism(name: str) -> str | None:
+    """The initials of a name of two words or more, minor words skipped, lower-case ("Süddeutsche
+    Zeitung" → ``sz``, "Frankfurter Allgemeine Zeitung" → ``faz``, "The New York Times" → ``nyt``);
+    None for a one-word name."""
+    words = [w for w in re.findall(r"[\w&]+", name.lower()) if w not in _MINOR_WORDS]
+    return "".join(_stripped(w)[0] for w in words) if len(words) > 1 else None
+
+
+def domain_labels(cited: str) -> set[str]:
+    """The first labels a domain of the outlet ``cited`` names may have: the keys of its leading
+    words (whole words: "Welt am Sonntag" → ``welt``, ``weltam``, ``weltamsonntag``, …), each also
+    with the English article a domain may carry (``theguardian`` for "Guardian")."""
+    words = cited.split()
+    keys = set().union(*(name_keys(" ".join(words[:k])) for k in range(1, len(words) + 1))) if words else set()
+    return keys | {"the" + key for key in keys if not key.startswith("the")}
+
+
+def refers_to(cited: str, domain: str, names: list[str]) -> bool:
+    """Whether the name ``cited`` (from ``cited_names``) names the outlet of registrable ``domain``
+    (``sueddeutsche.de``) known by ``names`` (its pages' site names, its feeds' titles):
+
+    * a key of the cited name (``name_keys``) equals a key of one of the names or of their leading
+      words (two or more, when the cited name has two or more: "Frankfurter Allgemeine" for
+      "Frankfurter Allgemeine Zeitung", not "Frankfurter");
+    * or the domain's first label is one of ``domain_labels(cited)`` ("Sueddeutsche Zeitung",
+      "Welt am Sonntag" and "Guardian" name sueddeutsche.de, welt.de and theguardian.com;
+      "Weltwoche" is not welt.de);
+    * or the cited name is an all-capitals abbreviation of two to five letters ("SZ", "FAZ",
+      "NYT") that is the initialism of one of the names or of their leading words."""
+    if domain.lower().split(".")[0] in domain_labels(cited):
+        return True
+    wanted = name_keys(cited)
+    words = cited.split()
+    short = cited.strip()
+    abbreviation = short.lower() if 2 <= len(short) <= 5 and short.isalpha() and short.isupper() else None
+    for known in filter(None, names):
+        known_words = known.split()
+        forms = [known, *(" ".join(known_words[:k]) for k in range(2, len(known_words)))]
+        if any(wanted & name_keys(form) for form in (forms if len(words) >= 2 else forms[:1])):
+            return True
+        if abbreviation and any(initialism(form) == abbreviation for form in forms):
+            return True
+    return False

@@ -41,7 +41,7 @@ from service.config import Settings
 from service.db import dialect_insert
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
-from service.models import Article, ArticleBand, Citation, ExtractionStatus, Outlet, Story, StoryLock, utcnow
+from service.models import Article, ArticleBand, Citation, ExtractionStatus, Feed, Outlet, Story, StoryLock, utcnow
 from service.storage import failures, leases
 from service.stories import attribution
 from service.webhooks import outbox
@@ -541,20 +541,22 @@ class Linker:
         """Citation evidence for ``clustering.choose``: of ``story_ids``, those holding an article
         of an outlet ``article`` cites (resolved as in ``_citations``; not its own outlet),
         published before it within the window → that earliest article's POSIX time."""
-        outlets: set[int] = set()
-        for name in feats.cites:
-            key = attribution.name_key(name)
-            outlet_id = await _resolve_outlet(session, key) if key else None
-            if outlet_id is not None and outlet_id != article.outlet_id:
-                outlets.add(outlet_id)
-        if not outlets or not story_ids:
+        if not feats.cites or not story_ids:
             return {}
         moment = article.sort_at
+        window = [col(Article.story_id).in_(story_ids), col(Article.sort_at) <= moment,
+                  col(Article.sort_at) >= moment - timedelta(hours=self.params.window_hours)]
+        outlets: set[int] = set()
+        for name in feats.cites:
+            outlet_id = await _resolve_outlet(session, name, window)
+            if outlet_id is not None and outlet_id != article.outlet_id:
+                outlets.add(outlet_id)
+        if not outlets:
+            return {}
         rows = (
             await session.exec(
                 select(Article.story_id, sa.func.min(Article.sort_at))
-                .where(col(Article.outlet_id).in_(outlets), col(Article.story_id).in_(story_ids))
-                .where(Article.sort_at <= moment, Article.sort_at >= moment - timedelta(hours=self.params.window_hours))
+                .where(col(Article.outlet_id).in_(outlets), *window)
                 .group_by(col(Article.story_id))
             )
         ).all()
@@ -597,10 +599,7 @@ class Linker:
         """Layer 5: store the outlets ``article`` cites, linked to their article in ``story``; and
         point earlier citations of this article's outlet within the story at this article."""
         for name in feats.cites:
-            key = attribution.name_key(name)
-            if not key:
-                continue
-            outlet_id = await _resolve_outlet(session, key)
+            outlet_id = await _resolve_outlet(session, name, [col(Article.story_id) == story.id, col(Article.id) != article.id])
             if outlet_id is None and name.lower() not in attribution.AGENCIES:
                 continue
             if outlet_id is not None and outlet_id == article.outlet_id:
@@ -626,21 +625,38 @@ class Linker:
             )
 
 
-async def _resolve_outlet(session: AsyncSession, key: str) -> int | None:
-    """The outlet whose domain's first label or whose name matches ``key`` (see
-    ``attribution.name_key``), e.g. ``welt`` → ``welt.de``."""
+async def _resolve_outlet(session: AsyncSession, name: str, among: list[sa.ColumnElement[bool]]) -> int | None:
+    """The outlet the cited ``name`` refers to (``attribution.refers_to``): first among the outlets
+    of the articles meeting ``among`` (the story's, or the window's), known by their domains, their
+    pages' site names and their feeds' titles; else any outlet whose domain's first label the name
+    spells (``attribution.domain_labels``: welt.de for "Welt am Sonntag"). None when none does."""
     rows = (
         await session.exec(
-            select(Outlet.id, Outlet.domain, Outlet.name).where(
-                sa.or_(col(Outlet.domain).like(f"{key}.%"), col(Outlet.domain).like(f"%.{key}.%"), col(Outlet.name).is_not(None))
-            )
+            select(Article.outlet_id, Outlet.domain, Article.site_name, Feed.title)
+            .join(Outlet, col(Outlet.id) == col(Article.outlet_id))
+            .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
+            .where(*among)
+            .distinct()
         )
     ).all()
-    for outlet_id, domain, name in rows:
-        labels = domain.split(".")
-        if labels[0] == key or (name and attribution.name_key(name) == key):
+    known: dict[int, tuple[str, set[str]]] = {}
+    for outlet_id, domain, site_name, feed_title in rows:
+        if outlet_id is None:
+            continue
+        known.setdefault(outlet_id, (domain, set()))[1].update(n for n in (site_name, feed_title) if n)
+    for outlet_id, (domain, names) in sorted(known.items()):
+        if attribution.refers_to(name, domain, sorted(names)):
             return outlet_id
-    return None
+    labels = sorted(attribution.domain_labels(name))
+    if not labels:
+        return None
+    found = (
+        await session.exec(
+            select(Outlet.id, Outlet.domain).where(sa.or_(*(col(Outlet.domain).like(f"{label}.%") for label in labels)))
+            .order_by(col(Outlet.id))
+        )
+    ).all()
+    return next((outlet_id for outlet_id, domain in found if attribution.refers_to(name, domain, [])), None)
 
 
 def _add_members(story: Story, languages: set[str], outlet_ids: set[int]) -> bool:
