@@ -1,7 +1,7 @@
 """PostgreSQL: keep articles.search_vector in the table row (STORAGE MAIN)
 
 A search reads the vector of every row the GIN index finds, to match phrases (positions are not in
-a GIN index) and the query of the row's own configuration (``service.search.postgres_match``). With
+a GIN index) and the query of the row's own configuration (``service.storage.search.postgres_match``). With
 the default storage (EXTENDED) a row with a 120-word text outgrows TOAST's 2 kB threshold and the
 vector, its largest value, moved to the TOAST table: one TOAST index look-up and heap read per
 candidate (a two-word phrase over 6,000 candidates: 145 ms against 41 ms with the vectors in the

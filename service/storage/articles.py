@@ -22,8 +22,9 @@ from service.ingest.text import clip_title
 from service.models import Article, Citation, Entry, ExtractionStatus, Feed, Outlet, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize, fits, link_forms, outlet_domain
-from service.search import SearchQuery, article_match
+from service.search import SearchQuery
 from service.storage import leases, sql
+from service.storage.search import article_match
 from service.storage.sql import insert_ignore
 
 

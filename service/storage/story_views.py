@@ -14,13 +14,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import dialect_name
 from service.models import Article, Outlet, Story, table_of
-from service.search import SearchQuery, article_match
+from service.search import SearchQuery
 from service.storage import sql
+from service.storage.search import article_match
 
 
 def _hits(dialect: str, search: SearchQuery) -> sa.Subquery:
     """``(story_id, rank)`` of every story with an article matching ``search``, ``rank`` being its
-    best article's relevance (``service.search.article_match``: ``ts_rank_cd`` on PostgreSQL,
+    best article's relevance (``storage.search.article_match``: ``ts_rank_cd`` on PostgreSQL,
     −bm25 on SQLite; higher is better). The per-article ranks are computed in a ``MATERIALIZED``
     CTE (SQLite 3.35, PostgreSQL 12): SQLite allows FTS5's ``bm25()`` only beside its ``MATCH``, and
     would otherwise flatten the inner query into the aggregate."""
