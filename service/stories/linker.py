@@ -23,26 +23,25 @@ loop inside the assignment transaction. That keeps the lock short.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import metrics
 from service.config import Settings
-from service.db import dialect_insert
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
-from service.models import Article, ArticleBand, Citation, ExtractionStatus, Feed, Outlet, Story, StoryLock, utcnow
-from service.storage import failures, leases
+from service.models import Article, Story, utcnow
+from service.storage import failures
+from service.storage import stories as stored
 from service.stories import attribution
 from service.webhooks import outbox
 
@@ -58,16 +57,19 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-LOCK_NAME = "stories"
 # Near-duplicate candidates compared per article (articles sharing a band key).
 MAX_NEAR_CANDIDATES = 50
 
 BACKFILL_MEMBERS = 3
 """Articles of a story without a text vector whose text vectors the cascade computes for it."""
 
+AHEAD_NEAREST = 5
+"""Articles waiting for their turn (or prefetched) that ``Linker._near`` compares an article with."""
+
 PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
-while earlier ones are assigned (about 20 ms of a worker each)."""
+while earlier ones are assigned (about 20 ms of a worker each). It claims more once half of them
+are done (a claim is a transaction: one per article was 7 % of the statements)."""
 
 KEPT = 1024
 """Computations a ``Linker`` holds for later use, each kind: the ``prefetch`` of articles not yet
@@ -111,6 +113,19 @@ def params_from(settings: Settings) -> Params:
 
 
 @dataclass
+class Judgement:
+    """The cascade's judgement of one article (``Linker._undecided``): the features judged, the
+    stories it was judged against (id and ``WindowStory.version`` of each), whether its text vector
+    can change the decision, and (story id, article id, title, text, language) of the members of
+    the near stories without a text vector, whose text vectors are to be computed."""
+
+    feats: ArticleFeatures
+    seen: tuple
+    need: bool
+    members: list[tuple[int, int, str | None, str | None, str | None]]
+
+
+@dataclass
 class LinkOutcome:
     """What linking one article did."""
 
@@ -119,12 +134,6 @@ class LinkOutcome:
     new_story: bool
     duplicate_of: int | None
     similarity: float | None
-
-
-async def _lock(session: AsyncSession) -> None:
-    statement = dialect_insert(session)(StoryLock).values(name=LOCK_NAME, counter=1)
-    statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
-    await session.exec(statement)
 
 
 class Linker:
@@ -145,6 +154,7 @@ class Linker:
         self._turn = asyncio.Lock()  # FIFO: articles are assigned in the order their ``link`` began
         self._ahead: OrderedDict[int, tuple[tuple, asyncio.Future]] = OrderedDict()  # ``prefetch``, by article id
         self._vectors: OrderedDict[tuple[int, str | None], asyncio.Future] = OrderedDict()  # ``_text_vector``
+        self._waiting: OrderedDict[int, tuple[Article, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
         self.spare: WorkerPool | None = None
         """A second pool that text vectors may go to when it is less busy (``Poller``: the
         extraction pool, idle once the pages are done)."""
@@ -154,15 +164,35 @@ class Linker:
         """The clusterer parameters (``params_from`` the settings), made on first use."""
         return params_from(self.settings)
 
+    @cached_property
+    def states(self) -> stored.StateCache[StoryState]:
+        """Decoded story states (``StoryState``) kept between articles while their stories are
+        unchanged (``storage.stories.StateCache``), made on first use."""
+        from service.stories.clustering import StoryState
+
+        return stored.StateCache(StoryState.from_record)
+
+    async def _window(
+        self, session: AsyncSession, article: Article, feats: ArticleFeatures
+    ) -> tuple[list[stored.WindowStory], list[stored.WindowStory]]:
+        """The stories of ``article``'s window (``storage.stories.window``) and of those the
+        ``Params.top`` nearest to its title + lead vector by centroid cosine (all of them when
+        there are no more), nearest first."""
+        import numpy as np
+
+        from service.stories.clustering import unpack
+
+        rows = await stored.window(session, article.sort_at, self.params.window_hours)
+        if len(rows) <= self.params.top:
+            return rows, rows
+        coarse = np.stack([unpack(row.vector) for row in rows]) @ feats.vector
+        return rows, [rows[j] for j in np.argsort(-coarse)[: self.params.top]]
+
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
         oldest publication first, and commit."""
-        due = [col(Article.linked_at).is_(None), Article.extraction_status != ExtractionStatus.pending]
-        order = [col(Article.sort_at), col(Article.id)]
         async with self.sessions() as session:
-            return await leases.claim(
-                session, Article, due, order, None, self.settings.lease_seconds, limit, until_column="link_lease_until"
-            )
+            return await stored.claim_unlinked(session, self.settings.lease_seconds, limit)
 
     async def link_pending(self) -> int:
         """Link every article that is ready (``LinkStep``: in claim order, ``PREFETCH`` per worker
@@ -183,14 +213,34 @@ class Linker:
         article whose text just became final, for its ``link`` to take (with stories on): so they
         are computed while later pages are extracted (``Poller.process_pages`` links after the last
         page, in claim order). ``link`` takes them only if the article's title, text, language and
-        time are still the same; ``KEPT`` articles at most are held."""
+        time are still the same; ``KEPT`` articles at most are held. Once they are computed, the
+        text vectors of the article and of the prefetched articles its cascade judges near are
+        started too (``_near``: they are likely to be asked for when it is linked)."""
         if not self.settings.stories_enabled or _words(article) < MIN_STORY_WORDS:
             return
         inputs = _feature_inputs(article)
         future = asyncio.ensure_future(self.workers.run(link_features, *inputs, False))
         future.add_done_callback(_retrieve)
+        if self.settings.story_text_vectors:
+            future.add_done_callback(lambda done: self._guess_prefetched(article.id, inputs, done))
         self._ahead[article.id] = (inputs, future)
         _bound(self._ahead)
+
+    def _guess_prefetched(self, article_id: int, inputs: tuple, done: asyncio.Future) -> None:
+        """``prefetch``'s guess: start the text vectors of article ``article_id`` (its
+        ``_feature_inputs`` and computed features ``done``) and of the prefetched articles near it."""
+        from service.stories.features import ArticleFeatures
+
+        feats = None if done.cancelled() or done.exception() is not None else done.result()
+        if not isinstance(feats, ArticleFeatures) or not feats.has_text:
+            return
+        title, text, _lang, moment = inputs
+        others = ((aid, *kept[0][:2], kept[0][3], kept[1]) for aid, kept in self._ahead.items() if aid != article_id)
+        near = self._near(feats, moment, others)
+        if near:
+            self._text_vector(article_id, title, text, feats.lang)
+        for aid, other_title, other_text, other_feats in near:
+            self._text_vector(aid, other_title, other_text, other_feats.lang)
 
     def _first_features(self, article: Article) -> asyncio.Future:
         """``link_features`` without the text vector for ``article``, in the worker pool: its
@@ -221,21 +271,68 @@ class Linker:
         _bound(self._vectors)
         return future
 
-    async def _speculate(self, article: Article, first: asyncio.Future) -> None:
+    async def _speculate(self, article: Article, first: asyncio.Future) -> Judgement | None:
         """Before ``article``'s turn: start the text vectors its cascade (``_undecided``) asks for
         against the stories as they are now, so that the worker pool computes them while the
-        articles before it are assigned. Its turn judges again on the stories then (the decisions
-        do not depend on this); a vector asked for only now is computed then."""
+        articles before it are assigned; returns that judgement (None for an article the cascade
+        does not judge). Its turn judges again on the stories then, reusing this judgement where
+        none of them changed (the decisions do not depend on this); a vector asked for only then
+        is computed then."""
         from service.stories.features import ArticleFeatures
 
         feats = await asyncio.shield(first)
         if not isinstance(feats, ArticleFeatures) or not feats.has_text:
-            return
-        need, members = await self._undecided([article], [feats])
-        if need:
+            return None
+        judgement = await self._undecided(article, feats)
+        ahead = self._near(feats, article.sort_at, self._waiting_before(article.id))
+        if judgement.need or ahead:
             self._text_vector(article.id, article.title, article.text, feats.lang)
-        for _sid, aid, title, text, lang in members:
+        for _sid, aid, title, text, lang in judgement.members:
             self._text_vector(aid, title, text, lang)
+        for aid, title, text, other in ahead:
+            self._text_vector(aid, title, text, other.lang)
+        return judgement
+
+    def _near(
+        self, feats: ArticleFeatures, moment: datetime,
+        others: Iterable[tuple[int, str | None, str | None, datetime, asyncio.Future]],
+    ) -> list[tuple[int, str | None, str | None, ArticleFeatures]]:
+        """Of ``others`` (article id, title, text, time, future of its ``link_features``), those
+        whose features are computed, within the window of an article with ``feats`` published at
+        ``moment`` and judged near it by its cascade (``clustering.cascade_near``, each as a story
+        of one; the ``AHEAD_NEAREST`` nearest by title + lead vector): (id, title, text, features).
+        A guess of the text vectors its turn will ask for: the stories it will be judged against
+        may hold them (``_speculate``, ``prefetch``)."""
+        import numpy as np
+
+        from service.stories.clustering import StoryState, cascade_near
+        from service.stories.features import ArticleFeatures
+
+        window = self.params.window_hours * 3600
+        at = _as_utc(moment).timestamp()
+        found: list[tuple[int, str | None, str | None, ArticleFeatures]] = []
+        for aid, title, text, published, future in others:
+            if future.done() and not future.cancelled() and future.exception() is None:
+                other = future.result()
+                if isinstance(other, ArticleFeatures) and other.has_text and abs(_as_utc(published).timestamp() - at) <= window:
+                    found.append((aid, title, text, other))
+        if len(found) > AHEAD_NEAREST:
+            coarse = np.stack([other.vector for *_rest, other in found]) @ feats.vector
+            found = [found[j] for j in np.argsort(-coarse)[:AHEAD_NEAREST]]
+        if not found:
+            return []
+        near = set(cascade_near(feats, [StoryState.start(i, other) for i, (*_rest, other) in enumerate(found)], self.params))
+        return [entry for i, entry in enumerate(found) if i in near]
+
+    def _waiting_before(self, article_id: int) -> list[tuple[int, str | None, str | None, datetime, asyncio.Future]]:
+        """The articles whose ``link`` began before article ``article_id``'s and that wait for
+        their turn (for ``_near``)."""
+        before = []
+        for aid, (other, future) in self._waiting.items():
+            if aid == article_id:
+                break
+            before.append((aid, other.title, other.text, other.sort_at, future))
+        return before
 
     async def link(self, article: Article) -> LinkOutcome | None:
         """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
@@ -250,105 +347,80 @@ class Linker:
             await self._give_up(article.id)
             return None
         first = self._first_features(article)
+        self._waiting[article.id] = (article, first)
         ahead = asyncio.ensure_future(self._speculate(article, first)) if self.settings.story_text_vectors else None
         try:
             async with self._turn:
+                guess = None
                 if ahead is not None:
-                    await asyncio.gather(ahead, return_exceptions=True)  # a failed guess only costs time
-                features, backfill = await self._features([article], list(await asyncio.gather(first, return_exceptions=True)))
-                return await self._link_one(article, features[0], backfill)
+                    guessed = (await asyncio.gather(ahead, return_exceptions=True))[0]  # a failed guess only costs time
+                    guess = guessed if isinstance(guessed, Judgement) else None
+                feats = (await asyncio.gather(first, return_exceptions=True))[0]
+                feats, backfill = await self._features(article, feats, guess)
+                return await self._link_one(article, feats, backfill)
         finally:
+            self._waiting.pop(article.id, None)
             first.cancel()  # no-op once done; else (cancelled while waiting its turn) frees the pool
             if ahead is not None:
                 ahead.cancel()
 
     async def _features(
-        self, articles: list[Article], features: list[ArticleFeatures | BaseException]
-    ) -> tuple[list[ArticleFeatures | BaseException], dict[int, np.ndarray]]:
-        """Story features of ``articles`` (or the error computing each), in the worker pool, as a
-        cascade: ``features`` are everything but the text vector (``link_features`` without it;
-        the e5 encoder is about 90 % of the cost), or the error computing them; then text vectors only where they can change a decision (``_undecided``): for those
-        articles, and for the stories near their threshold that have none yet (from up to
-        ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is busy (each
-        computed once, and perhaps already started by ``_speculate``: ``_text_vector``). Returns
-        the features and the backfilled text sums by story id (for ``assign``). Without
-        ``Settings.story_text_vectors`` the second step is skipped."""
+        self, article: Article, feats: ArticleFeatures | BaseException, guess: Judgement | None = None
+    ) -> tuple[ArticleFeatures | BaseException, dict[int, np.ndarray]]:
+        """Story features of ``article`` (or the error computing them), in the worker pool, as a
+        cascade: ``feats`` is everything but the text vector (``link_features`` without it;
+        the e5 encoder is about 90 % of the cost), or the error computing it; then text vectors
+        only where they can change a decision (``_undecided``; ``guess``: ``_speculate``'s
+        judgement): for the article, and for the stories near its threshold that have none yet
+        (from up to ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is
+        busy (each computed once, and perhaps already started by ``_speculate``:
+        ``_text_vector``). Returns the features and the backfilled text sums by story id (for
+        ``assign``). Without ``Settings.story_text_vectors`` the second step is skipped."""
         import numpy as np
 
         from service.stories.features import ArticleFeatures
 
-        if not self.settings.story_text_vectors:
-            return features, {}
-        need, members = await self._undecided(articles, features)
-        jobs = [(articles[i].id, articles[i].title, articles[i].text, getattr(features[i], "lang", None)) for i in need]
-        jobs += [(aid, t, x, lang) for _sid, aid, t, x, lang in members]
+        if not self.settings.story_text_vectors or not isinstance(feats, ArticleFeatures) or not feats.has_text:
+            return feats, {}
+        judgement = await self._undecided(article, feats, guess)
+        jobs = [(article.id, article.title, article.text, feats.lang)] if judgement.need else []
+        jobs += [(aid, t, x, lang) for _sid, aid, t, x, lang in judgement.members]
         vectors = await asyncio.gather(*(self._text_vector(*job) for job in jobs), return_exceptions=True)
-        for i, vector in zip(need, vectors, strict=False):
-            feats = features[i]
+        found: ArticleFeatures | BaseException = feats
+        if judgement.need:
+            vector = vectors[0]
             if isinstance(vector, BaseException):
-                features[i] = vector
-            elif isinstance(feats, ArticleFeatures):
+                found = vector
+            else:
                 feats.text_vector = vector
         backfill: dict[int, np.ndarray] = {}
-        for (sid, _aid, _t, _x, _lang), vector in zip(members, vectors[len(need):], strict=True):
+        for (sid, _aid, _t, _x, _lang), vector in zip(judgement.members, vectors[len(jobs) - len(judgement.members):], strict=True):
             if isinstance(vector, np.ndarray):
                 backfill[sid] = backfill[sid] + vector if sid in backfill else vector.astype(np.float32)
-        log.debug("story features: %d text vectors for articles, %d for stories, of %d articles", len(need), len(members), len(articles))
-        return features, backfill
+        log.debug("article %s: %d text vectors for it, %d for stories", article.id, int(judgement.need), len(judgement.members))
+        return found, backfill
 
-    async def _undecided(
-        self, articles: list[Article], features: list[ArticleFeatures | BaseException]
-    ) -> tuple[list[int], list[tuple[int, int, str | None, str | None, str | None]]]:
-        """The articles with body text whose decision the text vector can change, judged without it
-        (``clustering.cascade_near``) against the stories of their window and the batch's earlier
-        articles (each a story of one), read without the story lock: their indices (with the
-        batch articles they are near), and (story id, article id, title, text, language) of members of the near stories
-        that have no text vector yet."""
-        import numpy as np
+    async def _undecided(self, article: Article, feats: ArticleFeatures, guess: Judgement | None = None) -> Judgement:
+        """Whether the text vector of ``article`` (with body text) can change its decision, judged
+        without it (``clustering.cascade_near``) against the stories of its window, read without
+        the story lock, and the members of the near stories that have no text vector yet. ``guess``
+        (an earlier judgement of the same features) is returned as it is when the stories it saw
+        are unchanged (``storage.stories.WindowStory.version``)."""
+        from service.stories.clustering import cascade_near
 
-        from service.stories.clustering import StoryState, cascade_near, unpack
-        from service.stories.features import ArticleFeatures
-
-        need: set[int] = set()
-        members: list[tuple[int, int, str | None, str | None, str | None]] = []
-        bare: set[int] = set()
-        window = timedelta(hours=self.params.window_hours)
         async with self.sessions() as session:
-            for i, (article, feats) in enumerate(zip(articles, features, strict=True)):
-                if not isinstance(feats, ArticleFeatures) or not feats.has_text:
-                    continue
-                rows = (
-                    await session.exec(
-                        select(Story.id, Story.vector)
-                        .where(Story.last_published_at >= article.sort_at - window, Story.first_published_at <= article.sort_at + window)
-                    )
-                ).all()
-                if len(rows) > self.params.top:
-                    coarse = np.stack([unpack(v) for _sid, v in rows]) @ feats.vector
-                    rows = [rows[j] for j in np.argsort(-coarse)[: self.params.top]]
-                states = [
-                    StoryState.from_record(s.id, s.state)
-                    for s in (await session.exec(select(Story).where(col(Story.id).in_([sid for sid, _v in rows])))).all()
-                ]
-                states += [StoryState.start(("batch", j), f) for j, f in enumerate(features[:i]) if isinstance(f, ArticleFeatures)]
-                near = cascade_near(feats, states, self.params)
-                if not near:
-                    continue
-                need.add(i)
-                by_key = {s.key: s for s in states}
-                for key in near:
-                    if isinstance(key, tuple):
-                        need.add(key[1])
-                    elif by_key[key].text_sum is None and key not in bare:
-                        bare.add(key)
-                        found = (
-                            await session.exec(
-                                select(Article.id, Article.title, Article.text, Article.language).where(Article.story_id == key)
-                                .order_by(col(Article.sort_at), col(Article.id)).limit(BACKFILL_MEMBERS)
-                            )
-                        ).all()
-                        members += [(key, aid, title, text, lang) for aid, title, text, lang in found]
-        return sorted(need), members
+            _rows, nearest = await self._window(session, article, feats)
+            seen = tuple((row.id, row.version) for row in nearest)
+            if guess is not None and guess.feats is feats and guess.seen == seen:
+                return guess
+            states = await self.states.states(session, nearest)
+            near = cascade_near(feats, list(states.values()), self.params)
+            members: list[tuple[int, int, str | None, str | None, str | None]] = []
+            for key in near:
+                if states[key].text_sum is None:
+                    found = await stored.first_members(session, key, BACKFILL_MEMBERS)
+                    members += [(key, aid, title, text, lang) for aid, title, text, lang in found]
+        return Judgement(feats, seen, bool(near), members)
 
     async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray]) -> LinkOutcome | None:
         """``assign`` one article its features (or the error computing them); log the outcome.
@@ -380,9 +452,7 @@ class Linker:
     async def _give_up(self, article_id: int) -> None:
         """Book the article as linked without a story (and announce it)."""
         async with self.sessions() as session:
-            await session.exec(
-                sa.update(Article).where(col(Article.id) == article_id).values(linked_at=utcnow(), link_lease_until=None)
-            )
+            await stored.give_up(session, article_id)
             events = await outbox.announce_articles(session, [article_id])
             await session.commit()
         self._events_written(events)
@@ -396,25 +466,25 @@ class Linker:
         ``backfill``: text vector sums for stories that have none (``_features``), taken into their
         state when they are scored. Returns None when the article is gone or was linked meanwhile."""
         async with self.sessions() as session:
-            await _lock(session)  # first statement: serialises story writers
-            article = await session.get(Article, article_id, populate_existing=True)
+            await stored.lock(session)  # first statement: serialises story writers
+            article = await stored.article_for_linking(session, article_id)
             if article is None or article.linked_at is not None:
                 await session.commit()
                 return None
             if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
                 article.language, article.language_confidence = feats.lang, feats.lang_confidence
             duplicate, similarity = await self._duplicate(session, article, feats)
-            if feats.bands:  # one statement, not one per band
-                await session.exec(sa.insert(ArticleBand).values([{"band": band, "article_id": article.id} for band in feats.bands]))
+            await stored.add_bands(session, article.id, feats.bands)
             article.minhash = feats.minhash or None
-            story, score, new, grew, merged = await self._story(session, article, feats, duplicate, backfill or {})
+            cites = await self._resolve_cites(session, article, feats)
+            story, score, new, grew, merged = await self._story(session, article, feats, cites, duplicate, backfill or {})
             article.duplicate_of = duplicate.id if duplicate is not None else None
             # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
             article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
             article.story_id = story.id
             article.linked_at = utcnow()
             article.link_lease_until = None
-            await self._citations(session, article, feats, story)
+            await self._citations(session, article, cites, story, alone=new and not merged)
             # Webhook events, in the transaction that links the article (transactional outbox).
             events = await outbox.announce_articles(session, [article.id])
             if new or grew:
@@ -428,83 +498,72 @@ class Linker:
                 metrics.STORIES_CREATED.inc()
             return LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
 
-    async def _duplicate(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> tuple[Article | None, float | None]:
+    async def _duplicate(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
         """Layer 2 (same content hash) then layer 3 (MinHash over LSH band candidates): the first
         linked copy and the similarity (1.0 for exact)."""
         from service.stories import fingerprints
 
         if article.content_hash and article.text:
-            exact = (
-                select(Article)
-                .where(Article.content_hash == article.content_hash, Article.id != article.id)
-                .where(col(Article.linked_at).is_not(None))
-                .order_by(col(Article.sort_at), col(Article.id))
-                .limit(1)
-            )
-            found = (await session.exec(exact)).first()
+            found = await stored.first_copy(session, article.content_hash, article.id)
             if found is not None:
-                return (found if found.duplicate_of is None else await session.get(Article, found.duplicate_of) or found), 1.0
+                return (found if found.duplicate_of is None else await stored.copy_of(session, found.duplicate_of) or found), 1.0
         if not feats.bands:
             return None, None
-        candidates = (
-            select(ArticleBand.article_id)
-            .where(col(ArticleBand.band).in_(feats.bands), ArticleBand.article_id != article.id)
-            .distinct()
-            .limit(MAX_NEAR_CANDIDATES)
-        )
-        ids = list((await session.exec(candidates)).all())
-        if not ids:
-            return None, None
-        rows = (await session.exec(select(Article).where(col(Article.id).in_(ids)))).all()
         best, best_similarity = None, 0.0
-        for row in rows:
+        for row in await stored.band_candidates(session, feats.bands, article.id, MAX_NEAR_CANDIDATES):
             similarity = fingerprints.jaccard(feats.minhash, row.minhash or [])
             if similarity > best_similarity or (similarity == best_similarity and best is not None and (row.sort_at, row.id) < (best.sort_at, best.id)):
                 best, best_similarity = row, similarity
         if best is None or best_similarity < self.settings.near_duplicate_threshold:
             return None, None
-        if best.duplicate_of is not None:
-            best = await session.get(Article, best.duplicate_of) or best
-        return best, round(best_similarity, 4)
+        first = await stored.copy_of(session, best.duplicate_of) if best.duplicate_of is not None else None
+        return first or await stored.copy_of(session, best.id), round(best_similarity, 4)
+
+    async def _resolve_cites(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> list[tuple[str, int | None]]:
+        """The names ``feats`` cites with the outlet each refers to (``attribution.refers_to``;
+        None when none does), in order: first among the outlets of the articles of the window
+        before ``article`` (by their domains, site names and feed titles), else any outlet whose
+        domain's first label the name spells."""
+        if not feats.cites:
+            return []
+        moment = article.sort_at
+        window = await stored.outlets_named_between(session, moment - timedelta(hours=self.params.window_hours), moment)
+        resolved: list[tuple[str, int | None]] = []
+        for name in feats.cites:
+            outlet_id = next((oid for oid, (domain, names) in sorted(window.items())
+                              if attribution.refers_to(name, domain, sorted(names))), None)
+            if outlet_id is None:
+                labelled = await stored.outlets_by_labels(session, attribution.domain_labels(name))
+                outlet_id = next((oid for oid, domain in labelled if attribution.refers_to(name, domain, [])), None)
+            resolved.append((name, outlet_id))
+        return resolved
 
     async def _story(
-        self, session: AsyncSession, article: Article, feats: ArticleFeatures, duplicate: Article | None, backfill: dict[int, np.ndarray]
+        self, session: AsyncSession, article: Article, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
+        duplicate: stored.Copy | None, backfill: dict[int, np.ndarray],
     ) -> tuple[Story, float, bool, bool, list[int]]:
         """The story ``article`` joins (or starts): ``(story, score, new, grew, merged)``, ``grew``
         when the article brought the story a new outlet or language, ``merged`` the ids of the
-        stories merged into it meanwhile."""
-        import numpy as np
-
+        stories merged into it meanwhile. ``cites``: ``_resolve_cites``."""
         from service.stories.clustering import StoryState, choose, mergeable, unpack
 
         moment = article.sort_at
         story: Story | None = None
         score = 1.0
-        window = timedelta(hours=self.params.window_hours)
-        rows = (
-            await session.exec(
-                select(Story.id, Story.vector, Story.article_count)
-                .where(Story.last_published_at >= moment - window, Story.first_published_at <= moment + window)
-            )
-        ).all()
-        vectors = {sid: unpack(v) for sid, v, _n in rows}
+        rows, nearest = await self._window(session, article, feats)
         bridged: list[int] = []
         if duplicate is not None and duplicate.story_id is not None:
-            story = await session.get(Story, duplicate.story_id)
+            story = await stored.story(session, duplicate.story_id)
         if story is None and rows:
-            shortlist = [sid for sid, _v, _n in rows]
-            cited = await self._cited_stories(session, article, feats, shortlist)
-            if len(rows) > self.params.top:
-                coarse = np.stack([vectors[sid] for sid in shortlist]) @ feats.vector
-                top = [shortlist[i] for i in np.argsort(-coarse)[: self.params.top]]
-                shortlist = top + [sid for sid in cited if sid not in top]
-            stories = {s.id: s for s in (await session.exec(select(Story).where(col(Story.id).in_(shortlist)))).all()}
-            states = [_backfilled(StoryState.from_record(sid, stories[sid].state), backfill) for sid in shortlist]
+            cited = await self._cited_stories(session, article, cites, [row.id for row in rows])
+            shortlist = nearest + [row for row in rows if row.id in cited and row not in nearest]
+            found = await self.states.states(session, shortlist)
+            states = [_backfilled(found[row.id], backfill) for row in shortlist]
             outcome = choose(feats, states, self.params, cited)
             if outcome.key is not None:
-                story, score, bridged = stories[outcome.key], outcome.score, outcome.bridged
+                story, score, bridged = await stored.story(session, outcome.key), outcome.score, outcome.bridged
                 if outcome.evidence == "citation":
-                    log.info("article %s joins story %s on citation evidence (score %.3f)%s", article.id, story.id, score,
+                    log.info("article %s joins story %s on citation evidence (score %.3f)%s", article.id, outcome.key, score,
                              f", bridging stories {bridged}" if bridged else "")
         now = utcnow()
         if story is None:
@@ -529,7 +588,7 @@ class Linker:
         session.add(story)
         await session.flush()
         state.key = story.id
-        others = [(sid, vectors[sid], n) for sid, _v, n in rows if sid != story.id]
+        others = [(row.id, unpack(row.vector), row.article_count) for row in rows if row.id != story.id]
         merge = sorted(set(mergeable(state, others, self.params)) | set(bridged))
         merged: list[int] = []
         if merge:
@@ -537,30 +596,15 @@ class Linker:
             grew = grew or gained
         return story, score, new, grew, merged
 
-    async def _cited_stories(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story_ids: list[int]) -> dict[int, float]:
+    async def _cited_stories(
+        self, session: AsyncSession, article: Article, cites: list[tuple[str, int | None]], story_ids: list[int]
+    ) -> dict[int, float]:
         """Citation evidence for ``clustering.choose``: of ``story_ids``, those holding an article
-        of an outlet ``article`` cites (resolved as in ``_citations``; not its own outlet),
+        of an outlet ``article`` cites (``cites``: ``_resolve_cites``; not its own outlet),
         published before it within the window → that earliest article's POSIX time."""
-        if not feats.cites or not story_ids:
-            return {}
-        moment = article.sort_at
-        window = [col(Article.story_id).in_(story_ids), col(Article.sort_at) <= moment,
-                  col(Article.sort_at) >= moment - timedelta(hours=self.params.window_hours)]
-        outlets: set[int] = set()
-        for name in feats.cites:
-            outlet_id = await _resolve_outlet(session, name, window)
-            if outlet_id is not None and outlet_id != article.outlet_id:
-                outlets.add(outlet_id)
-        if not outlets:
-            return {}
-        rows = (
-            await session.exec(
-                select(Article.story_id, sa.func.min(Article.sort_at))
-                .where(col(Article.outlet_id).in_(outlets), *window)
-                .group_by(col(Article.story_id))
-            )
-        ).all()
-        return {sid: _as_utc(first).timestamp() for sid, first in rows if sid is not None}
+        outlets = {outlet_id for _name, outlet_id in cites if outlet_id is not None and outlet_id != article.outlet_id}
+        found = await stored.earliest_by_outlets(session, outlets, story_ids, article.sort_at, self.params.window_hours)
+        return {sid: _as_utc(first).timestamp() for sid, first in found.items()}
 
     async def _merge(
         self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime
@@ -572,7 +616,7 @@ class Linker:
         from service.stories.clustering import StoryState
 
         group = {story.id: story}
-        for other in (await session.exec(select(Story).where(col(Story.id).in_(keys)))).all():
+        for other in await stored.stories(session, keys):
             group[other.id] = other
         survivor = group[min(group)]
         merged = state if survivor is story else StoryState.from_record(survivor.id, survivor.state)
@@ -581,82 +625,35 @@ class Linker:
             if other is survivor:
                 continue
             merged.absorb(state if other is story else StoryState.from_record(sid, other.state))
-            await session.exec(sa.update(Article).where(col(Article.story_id) == sid).values(story_id=survivor.id))
+            await stored.move_members(session, sid, survivor.id)
             if other.first_seen_at < survivor.first_seen_at:
                 survivor.first_seen_at, survivor.first_article_id, survivor.title = other.first_seen_at, other.first_article_id, other.title
             survivor.article_count += other.article_count
             survivor.first_published_at = min(survivor.first_published_at, other.first_published_at)
             survivor.last_published_at = max(survivor.last_published_at, other.last_published_at)
             gained = _add_members(survivor, set(other.languages), set(other.outlet_ids)) or gained
-            await session.delete(other)
+            await stored.delete_story(session, other)
         _set_state(survivor, merged, now)
         session.add(survivor)
         await session.flush()
         log.info("stories %s merged into story %s", sorted(k for k in group if k != survivor.id), survivor.id)
         return survivor, gained, sorted(k for k in group if k != survivor.id)
 
-    async def _citations(self, session: AsyncSession, article: Article, feats: ArticleFeatures, story: Story) -> None:
-        """Layer 5: store the outlets ``article`` cites, linked to their article in ``story``; and
-        point earlier citations of this article's outlet within the story at this article."""
-        for name in feats.cites:
-            outlet_id = await _resolve_outlet(session, name, [col(Article.story_id) == story.id, col(Article.id) != article.id])
+    async def _citations(
+        self, session: AsyncSession, article: Article, cites: list[tuple[str, int | None]], story: Story, alone: bool
+    ) -> None:
+        """Layer 5: store the outlets ``article`` cites (``cites``: ``_resolve_cites``), linked to
+        their article in ``story``; and point earlier citations of this article's outlet within
+        the story at this article (none when ``alone``: the story is new and holds it alone)."""
+        for name, outlet_id in cites:
             if outlet_id is None and name.lower() not in attribution.AGENCIES:
                 continue
             if outlet_id is not None and outlet_id == article.outlet_id:
                 continue  # an outlet quoting its own earlier report
-            cited = None
-            if outlet_id is not None:
-                cited = (
-                    await session.exec(
-                        select(Article.id)
-                        .where(Article.story_id == story.id, Article.outlet_id == outlet_id, Article.id != article.id)
-                        .order_by(col(Article.sort_at), col(Article.id))
-                        .limit(1)
-                    )
-                ).first()
-            session.add(Citation(article_id=article.id, name=name, outlet_id=outlet_id, cited_article_id=cited))
-        if article.outlet_id is not None:
-            in_story = select(Article.id).where(Article.story_id == story.id)
-            await session.exec(
-                sa.update(Citation)
-                .where(col(Citation.outlet_id) == article.outlet_id, col(Citation.cited_article_id).is_(None))
-                .where(col(Citation.article_id).in_(in_story))
-                .values(cited_article_id=article.id)
-            )
-
-
-async def _resolve_outlet(session: AsyncSession, name: str, among: list[sa.ColumnElement[bool]]) -> int | None:
-    """The outlet the cited ``name`` refers to (``attribution.refers_to``): first among the outlets
-    of the articles meeting ``among`` (the story's, or the window's), known by their domains, their
-    pages' site names and their feeds' titles; else any outlet whose domain's first label the name
-    spells (``attribution.domain_labels``: welt.de for "Welt am Sonntag"). None when none does."""
-    rows = (
-        await session.exec(
-            select(Article.outlet_id, Outlet.domain, Article.site_name, Feed.title)
-            .join(Outlet, col(Outlet.id) == col(Article.outlet_id))
-            .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
-            .where(*among)
-            .distinct()
-        )
-    ).all()
-    known: dict[int, tuple[str, set[str]]] = {}
-    for outlet_id, domain, site_name, feed_title in rows:
-        if outlet_id is None:
-            continue
-        known.setdefault(outlet_id, (domain, set()))[1].update(n for n in (site_name, feed_title) if n)
-    for outlet_id, (domain, names) in sorted(known.items()):
-        if attribution.refers_to(name, domain, sorted(names)):
-            return outlet_id
-    labels = sorted(attribution.domain_labels(name))
-    if not labels:
-        return None
-    found = (
-        await session.exec(
-            select(Outlet.id, Outlet.domain).where(sa.or_(*(col(Outlet.domain).like(f"{label}.%") for label in labels)))
-            .order_by(col(Outlet.id))
-        )
-    ).all()
-    return next((outlet_id for outlet_id, domain in found if attribution.refers_to(name, domain, [])), None)
+            cited = await stored.first_of_outlet(session, story.id, outlet_id, article.id) if outlet_id is not None and not alone else None
+            stored.add_citation(session, article.id, name, outlet_id, cited)
+        if article.outlet_id is not None and not alone:
+            await stored.point_citations(session, article.outlet_id, story.id, article.id)
 
 
 def _add_members(story: Story, languages: set[str], outlet_ids: set[int]) -> bool:
@@ -678,9 +675,10 @@ def _set_state(story: Story, state: StoryState, now: datetime) -> None:
 
 
 def _backfilled(state: StoryState, backfill: dict[int, np.ndarray]) -> StoryState:
-    """``state`` with the text sum computed for it by the cascade, if it had none."""
+    """``state``, or a copy of it with the text sum computed for it by the cascade if it had none
+    (``state`` itself is not changed: it may be a cached one, ``Linker.states``)."""
     if state.text_sum is None and state.key in backfill:
-        state.text_sum = backfill[state.key]
+        return dataclasses.replace(state, text_sum=backfill[state.key])
     return state
 
 
@@ -729,6 +727,8 @@ class LinkStep(Step[Article, LinkOutcome | None]):
         self.concurrency = PREFETCH * linker.workers.workers
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
+        if limit < (self.concurrency + 1) // 2:
+            return []  # the runner claims again as the articles in flight finish
         return await self.linker.claim(limit)
 
     async def handle(self, article: Article) -> LinkOutcome | None:

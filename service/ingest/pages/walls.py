@@ -62,7 +62,8 @@ PROMPT_WORDS = 60
 
 
 def _is_prompt(paragraph: str, pattern: re.Pattern) -> bool:
-    return bool(pattern.search(paragraph)) and len(paragraph.split()) < PROMPT_WORDS and not (
+    # the word count first: it is cheaper than the case-insensitive search
+    return len(paragraph.split()) < PROMPT_WORDS and bool(pattern.search(paragraph)) and not (
         pattern is _PAYWALL and _NEWSLETTER.search(paragraph)
     )
 

@@ -1,0 +1,175 @@
+"""Story linking of the 240 corpus pages in process, ours beside an earlier revision, in one run,
+and whether the two decide alike.
+
+    python bench/linking.py [--shared PATH] [--baseline-ref 8a907cd] [--rounds N]
+
+The pages of ``bench/ingest.py`` are stored once with stories off (this code's ``newsloom poll
+--once`` from a local server, untimed). Then, for each code (this one and the ``--baseline-ref``
+revision, extracted with ``git archive``; alternating, ``--rounds`` times), a subprocess links
+every article of a copy of that database (``Linker.link_pending``, one story worker and the
+extraction pool as spare, as ``poll --once`` has them; both warmed before the clock starts) and
+reports: wall seconds, the main process's CPU seconds, SQL statements by kind, calls into the
+worker pools, text vectors computed, asked for at the articles' turns, asked for only then (the
+turn waits for them), and computed but never asked for at a turn. Every article must be linked,
+or the run fails. Finally the story assignments (story and duplicate of every article, their
+similarity), citations and story states (JSON, key order aside) of the two are compared: the
+changes measured here must not change a decision.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _child(source: str, target: str) -> None:
+    """Link every article of a copy (``target``) of ``source``, with whatever ``service`` is on the
+    path; print the figures as one JSON line."""
+    import sqlalchemy as sa
+
+    from service.config import Settings
+    from service.db import create_engine, session_factory
+    from service.ingest import workers as pools
+    from service.stories.linker import Linker
+
+    shutil.copy(source, target)
+    calls: collections.Counter[str] = collections.Counter()
+    run = pools.WorkerPool.run
+
+    async def counted(self, function, *args):
+        calls[getattr(function, "__name__", str(function))] += 1
+        return await run(self, function, *args)
+
+    pools.WorkerPool.run = counted
+    asked: dict[tuple, str] = {}
+    needed: set[tuple] = set()
+    text_vector = Linker._text_vector
+
+    def tracked(self, article_id, title, text, lang):
+        key = (article_id, lang)
+        turn = any(frame.function == "_features" for frame in inspect.stack()[1:4])
+        asked.setdefault(key, "turn" if turn else "ahead")
+        if turn:
+            needed.add(key)
+        return text_vector(self, article_id, title, text, lang)
+
+    Linker._text_vector = tracked
+
+    async def link() -> dict:
+        settings = Settings(database_url=f"sqlite+aiosqlite:///{target}", extract_workers=1, stories_enabled=True)
+        engine = create_engine(settings.database_url)
+        statements: collections.Counter[str] = collections.Counter()
+
+        @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def count(conn, cursor, statement, *args):
+            statements[statement.split()[0].upper()] += 1
+
+        story, extract = pools.story_pool(settings), pools.service_pool(settings, stories=False)
+        assert story is not None
+        story.start()
+        extract.start()
+        await asyncio.gather(story.run(pools.ByName("os:getpid")), extract.run(pools.ByName("os:getpid")))  # warmed
+        calls.clear()
+        linker = Linker(settings, session_factory(engine), story)
+        linker.spare = extract
+        wall, cpu = time.perf_counter(), time.process_time()
+        linked = await linker.link_pending()
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        story.close()
+        extract.close()
+        await engine.dispose()
+        return {"linked": linked, "wall": wall, "cpu": cpu, "statements": dict(statements), "calls": dict(calls),
+                "vectors": len(asked), "needed": len(needed), "late": sum(asked[k] == "turn" for k in needed),
+                "unused": len(set(asked) - needed)}
+
+    print(json.dumps(asyncio.run(link())))
+
+
+def decisions(db: Path) -> dict:
+    """Every article's story, duplicate and similarity (by its corpus path), the citations, and each
+    story's row with its state as canonical JSON, from a linked database."""
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT id, url, story_id, duplicate_of, similarity, linked_at IS NOT NULL FROM articles ORDER BY id").fetchall()
+        path = {i: url.split("/corpus/")[1] for i, url, *_ in rows}
+        citations = sorted((path[a], name, outlet, path.get(cited)) for a, name, outlet, cited in
+                           conn.execute("SELECT article_id, name, outlet_id, cited_article_id FROM article_citations"))
+        stories = [[*row[:6], hashlib.sha1(json.dumps(json.loads(row[6]), sort_keys=True).encode()).hexdigest()] for row in conn.execute(
+            "SELECT id, title, article_count, languages, outlet_ids, first_article_id, state FROM stories ORDER BY id")]
+    articles = {path[i]: [story, path.get(duplicate), similarity, linked] for i, _url, story, duplicate, similarity, linked in rows}
+    if not all(linked for *_rest, linked in articles.values()):
+        raise SystemExit(f"{db}: not every article was linked")
+    return {"articles": articles, "citations": citations, "stories": stories}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--shared", default=os.environ.get("NEWSLOOM_SHARED", str(ROOT.parent / "shared")))
+    parser.add_argument("--baseline-ref", default="8a907cd", help="git revision to compare with (default: main before this round)")
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each code, alternating; the fastest counts")
+    parser.add_argument("--child", nargs=2, metavar=("SOURCE", "TARGET"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(*args.child)
+        return
+    sys.path.insert(0, str(ROOT))
+    from bench.ingest import _pages, export_revision
+    from tests.corpus_feeds import rss
+    from tests.server import TestServer
+
+    corpus = Path(args.shared) / "corpus"
+    keys = _pages(corpus, None)
+    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as old:
+        stored = Path(tmp) / "stored.db"
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{stored}",
+               "NEWSLOOM_EXTRACT_WORKERS": "1", "NEWSLOOM_LOG_LEVEL": "WARNING", "NEWSLOOM_STORIES_ENABLED": "false",
+               "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
+        with TestServer(corpus) as server:
+            items = [{"title": f"{group} {key}", "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
+            feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
+            for command in (["migrate"], ["feeds", "add", feed], ["poll", "--once", "--quiet"]):
+                subprocess.run([sys.executable, "-m", "service", *command], env=env, cwd=ROOT, check=True, capture_output=True)
+        export_revision(args.baseline_ref, old)
+        best: dict[str, dict] = {}
+        for round_ in range(args.rounds):
+            for side, code in (("baseline", Path(old)), ("ours", ROOT)):
+                target = Path(tmp) / f"{side}-{round_}.db"
+                child = {**os.environ, "PYTHONPATH": str(code), "NEWSLOOM_LOG_LEVEL": "WARNING"}
+                out = subprocess.run([sys.executable, str(ROOT / "bench" / "linking.py"), "--child", str(stored), str(target)],
+                                     env=child, cwd=code, check=True, capture_output=True, text=True).stdout
+                run = json.loads(out.strip().splitlines()[-1])
+                run["decisions"] = decisions(target)
+                print(f"{side}: {run['wall']:.1f} s, main CPU {run['cpu']:.2f} s", file=sys.stderr)
+                if side not in best or run["wall"] < best[side]["wall"]:
+                    best[side] = run
+    same = best["baseline"]["decisions"] == best["ours"]["decisions"]
+    print(f"{len(keys)} pages, baseline {args.baseline_ref}, fastest of {args.rounds} round(s)")
+    print("| code | wall s | main-process CPU s | SQL statements (SELECT / UPDATE / INSERT) | link_features calls | text vectors "
+          "computed | asked for at the turns | asked for only at the turn | never asked for |\n|---|---|---|---|---|---|---|---|---|")
+    for side, run in best.items():
+        st = run["statements"]
+        print(f"| {side} | {run['wall']:.1f} | {run['cpu']:.2f} | {sum(st.values())} ({st.get('SELECT', 0)} / {st.get('UPDATE', 0)} / "
+              f"{st.get('INSERT', 0)}) | {run['calls'].get('link_features', 0)} | {run['vectors']} | {run['needed']} | {run['late']} "
+              f"| {run['unused']} |")
+    stories = len(best["ours"]["decisions"]["stories"])
+    print(f"\nDecisions: {'the same' if same else 'DIFFERENT'} (every article's story, duplicate and similarity, the citations, "
+          f"the {stories} stories' rows and states)")
+    if not same:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""Stories: the statements of the story step (``service.stories.linker``) — the story lock, the
+stories of a time window and their decoded state, story rows, near-duplicate candidates (LSH bands),
+outlets named in citations, citations, merges — and a cache of decoded story states.
+
+Every function takes the caller's ``AsyncSession`` and runs in its transaction; none commits. Times are timezone-aware UTC ``datetime``s; story vectors are unit centroids as
+little-endian float16 bytes (``Story.vector``), states the clusterer's JSON records
+(``Story.state``), decoded by the caller's function (this layer imports no story code).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Generic, NamedTuple, TypeVar
+
+import sqlalchemy as sa
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.db import dialect_insert
+from service.models import Article, ArticleBand, Citation, ExtractionStatus, Feed, Outlet, Story, StoryLock, utcnow
+from service.storage import leases
+
+S = TypeVar("S")
+
+LOCK_NAME = "stories"
+"""The ``story_locks`` row that serialises story assignment (``lock``)."""
+
+
+async def claim_unlinked(session: AsyncSession, lease_seconds: float, limit: int) -> list[Article]:
+    """Lease (``link_lease_until``, ``lease_seconds`` from now) up to ``limit`` articles not yet
+    linked whose text is final (extraction not pending), oldest publication first (``sort_at``,
+    then id), and commit (``leases.claim``)."""
+    due = [col(Article.linked_at).is_(None), Article.extraction_status != ExtractionStatus.pending]
+    order = [col(Article.sort_at), col(Article.id)]
+    return await leases.claim(session, Article, due, order, None, lease_seconds, limit, until_column="link_lease_until")
+
+
+async def lock(session: AsyncSession) -> None:
+    """Take the story lock: upsert the ``story_locks`` row ``LOCK_NAME``. As the transaction's first
+    statement it serialises story writers across tasks, processes and replicas (a row lock on
+    PostgreSQL, the database write lock on SQLite) until the transaction ends."""
+    statement = dialect_insert(session)(StoryLock).values(name=LOCK_NAME, counter=1)
+    statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
+    await session.exec(statement)
+
+
+class WindowStory(NamedTuple):
+    """A story of a time window as ``window`` reads it: id, unit centroid (float16 bytes), article
+    count, and ``version`` (last update time and article count: changes whenever its state does)."""
+
+    id: int
+    vector: bytes
+    article_count: int
+    version: tuple[datetime, int]
+
+
+async def window(session: AsyncSession, moment: datetime, hours: float) -> list[WindowStory]:
+    """The stories whose publication span comes within ``hours`` of ``moment`` (UTC), in id order:
+    one indexed ``SELECT`` without their states (see ``StateCache``)."""
+    span = timedelta(hours=hours)
+    rows = (
+        await session.exec(
+            select(Story.id, Story.vector, Story.article_count, Story.last_updated_at)
+            .where(Story.last_published_at >= moment - span, Story.first_published_at <= moment + span)
+            .order_by(col(Story.id))
+        )
+    ).all()
+    return [WindowStory(sid, vector, count, (updated, count)) for sid, vector, count, updated in rows]
+
+
+@dataclass
+class _Kept(Generic[S]):
+    version: tuple[datetime, int]
+    state: S
+
+
+class StateCache(Generic[S]):
+    """Decoded story states by story id, kept while the story's ``WindowStory.version`` is unchanged,
+    so an article's turn decodes only the states that changed since they were last read (the one
+    story the previous article joined, typically) instead of every story it is scored against.
+    ``decode(story_id, record)`` turns a ``Story.state`` record into the caller's state object;
+    callers must not change the objects ``states`` returns (copy them first). At most ``size``
+    states are held, the least recently used dropped first. Safe across processes: another
+    replica's update changes the version, and the state is read again."""
+
+    def __init__(self, decode: Callable[[int, dict], S], size: int = 2048) -> None:
+        self.decode = decode
+        self.size = size
+        self._kept: OrderedDict[int, _Kept[S]] = OrderedDict()
+        self.reads = 0
+        """States read from the database and decoded (for the benchmarks)."""
+
+    async def states(self, session: AsyncSession, stories: Iterable[WindowStory]) -> dict[int, S]:
+        """The decoded states of ``stories`` (as ``window`` read them in this transaction), by id:
+        from the cache where the version matches, else read (one ``SELECT`` for all) and kept."""
+        wanted = list(stories)
+        out: dict[int, S] = {}
+        missing: dict[int, WindowStory] = {}
+        for story in wanted:
+            kept = self._kept.get(story.id)
+            if kept is not None and kept.version == story.version:
+                self._kept.move_to_end(story.id)
+                out[story.id] = kept.state
+            else:
+                missing[story.id] = story
+        if missing:
+            rows = (await session.exec(
+                select(Story.id, Story.state, Story.last_updated_at, Story.article_count).where(col(Story.id).in_(list(missing)))
+            )).all()
+            for sid, record, updated, count in rows:
+                state = self.decode(sid, dict(record))
+                out[sid] = state
+                self.reads += 1
+                self.keep(sid, (updated, count), state)
+        return {story.id: out[story.id] for story in wanted if story.id in out}
+
+    def keep(self, story_id: int, version: tuple[datetime, int], state: S) -> None:
+        """Hold ``state`` as story ``story_id``'s at ``version`` (a writer that has just stored it
+        saves the next reader the decoding). The caller must not change ``state`` afterwards."""
+        self._kept[story_id] = _Kept(version, state)
+        self._kept.move_to_end(story_id)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
+
+    def forget(self, story_ids: Iterable[int]) -> None:
+        """Drop the states of ``story_ids`` (merged away, or written by a transaction that failed)."""
+        for sid in story_ids:
+            self._kept.pop(sid, None)
+
+
+def version_of(story: Story) -> tuple[datetime, int]:
+    """The ``WindowStory.version`` of a story row as it stands in the session."""
+    return story.last_updated_at, story.article_count
+
+
+async def story(session: AsyncSession, story_id: int) -> Story | None:
+    """The story row ``story_id`` (to change it), or None when it is gone (merged away)."""
+    return await session.get(Story, story_id)
+
+
+async def stories(session: AsyncSession, story_ids: list[int]) -> list[Story]:
+    """The story rows of ``story_ids`` that exist, in no particular order."""
+    if not story_ids:
+        return []
+    return list((await session.exec(select(Story).where(col(Story.id).in_(story_ids)))).all())
+
+
+async def first_members(session: AsyncSession, story_id: int, limit: int) -> list[tuple[int, str | None, str | None, str | None]]:
+    """The ``limit`` earliest articles of story ``story_id`` (publication order, then id):
+    (article id, title, text, language)."""
+    rows = (
+        await session.exec(
+            select(Article.id, Article.title, Article.text, Article.language).where(Article.story_id == story_id)
+            .order_by(col(Article.sort_at), col(Article.id)).limit(limit)
+        )
+    ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+async def article_for_linking(session: AsyncSession, article_id: int) -> Article | None:
+    """Article ``article_id`` as stored now (the session's copy refreshed), or None when deleted."""
+    return await session.get(Article, article_id, populate_existing=True)
+
+
+class Copy(NamedTuple):
+    """An earlier linked article that a new one duplicates: its id, its story, and whether it is
+    itself a duplicate (``duplicate_of``) of another."""
+
+    id: int
+    story_id: int | None
+    duplicate_of: int | None
+
+
+async def first_copy(session: AsyncSession, content_hash: str, article_id: int) -> Copy | None:
+    """The earliest linked article (publication order, then id) other than ``article_id`` whose text
+    has ``content_hash``, or None."""
+    row = (
+        await session.exec(
+            select(Article.id, Article.story_id, Article.duplicate_of)
+            .where(Article.content_hash == content_hash, Article.id != article_id)
+            .where(col(Article.linked_at).is_not(None))
+            .order_by(col(Article.sort_at), col(Article.id))
+            .limit(1)
+        )
+    ).first()
+    return Copy(*row) if row is not None else None
+
+
+async def copy_of(session: AsyncSession, article_id: int) -> Copy | None:
+    """Article ``article_id`` as a ``Copy``, or None when it is gone."""
+    row = (await session.exec(select(Article.id, Article.story_id, Article.duplicate_of).where(Article.id == article_id))).first()
+    return Copy(*row) if row is not None else None
+
+
+class Candidate(NamedTuple):
+    """A near-duplicate candidate: article id, ``duplicate_of``, publication order key
+    (``sort_at``) and its MinHash signature (list of ints, or None)."""
+
+    id: int
+    duplicate_of: int | None
+    sort_at: datetime
+    minhash: list[int] | None
+
+
+async def band_candidates(session: AsyncSession, bands: list[str], article_id: int, limit: int) -> list[Candidate]:
+    """Up to ``limit`` articles other than ``article_id`` that share one of the LSH ``bands``
+    (``ArticleBand``), with their signatures: one ``SELECT``."""
+    if not bands:
+        return []
+    ids = (
+        select(ArticleBand.article_id).where(col(ArticleBand.band).in_(bands), ArticleBand.article_id != article_id)
+        .distinct().limit(limit)
+    )
+    rows = (await session.exec(
+        select(Article.id, Article.duplicate_of, Article.sort_at, col(Article.minhash)).where(col(Article.id).in_(ids))
+    )).all()
+    return [Candidate(*row) for row in rows]
+
+
+async def add_bands(session: AsyncSession, article_id: int, bands: list[str]) -> None:
+    """Store the LSH band keys of article ``article_id`` (one ``INSERT`` for all)."""
+    if bands:
+        await session.exec(sa.insert(ArticleBand).values([{"band": band, "article_id": article_id} for band in bands]))
+
+
+async def outlets_named_between(session: AsyncSession, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:
+    """The outlets of the articles published (``sort_at``) from ``start`` to ``end`` (UTC) → their
+    domain and the names they go by there: their pages' site names and their feeds' titles."""
+    rows = (
+        await session.exec(
+            select(Article.outlet_id, Outlet.domain, Article.site_name, Feed.title)
+            .join(Outlet, col(Outlet.id) == col(Article.outlet_id))
+            .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
+            .where(col(Article.sort_at) >= start, col(Article.sort_at) <= end)
+            .distinct()
+        )
+    ).all()
+    known: dict[int, tuple[str, set[str]]] = {}
+    for outlet_id, domain, site_name, feed_title in rows:
+        if outlet_id is not None:
+            known.setdefault(outlet_id, (domain, set()))[1].update(n for n in (site_name, feed_title) if n)
+    return known
+
+
+async def outlets_by_labels(session: AsyncSession, labels: set[str]) -> list[tuple[int, str]]:
+    """``(id, domain)`` of the outlets whose domain's first label is one of ``labels``, oldest first."""
+    if not labels:
+        return []
+    query = select(Outlet.id, Outlet.domain).where(sa.or_(*(col(Outlet.domain).like(f"{label}.%") for label in sorted(labels))))
+    return [(outlet_id, domain) for outlet_id, domain in (await session.exec(query.order_by(col(Outlet.id)))).all()
+            if domain.split(".")[0] in labels]
+
+
+async def earliest_by_outlets(
+    session: AsyncSession, outlet_ids: set[int], story_ids: list[int], moment: datetime, hours: float
+) -> dict[int, datetime]:
+    """Of ``story_ids``, those holding an article of one of ``outlet_ids`` published at or before
+    ``moment`` and within ``hours`` before it → the earliest such article's publication time."""
+    if not outlet_ids or not story_ids:
+        return {}
+    rows = (
+        await session.exec(
+            select(Article.story_id, sa.func.min(Article.sort_at))
+            .where(col(Article.outlet_id).in_(outlet_ids), col(Article.story_id).in_(story_ids))
+            .where(Article.sort_at <= moment, Article.sort_at >= moment - timedelta(hours=hours))
+            .group_by(col(Article.story_id))
+        )
+    ).all()
+    return {sid: first for sid, first in rows if sid is not None}
+
+
+async def first_of_outlet(session: AsyncSession, story_id: int, outlet_id: int, other_than: int) -> int | None:
+    """The id of the earliest article (publication order, then id) of outlet ``outlet_id`` in story
+    ``story_id`` other than ``other_than``, or None."""
+    return (
+        await session.exec(
+            select(Article.id)
+            .where(Article.story_id == story_id, Article.outlet_id == outlet_id, Article.id != other_than)
+            .order_by(col(Article.sort_at), col(Article.id))
+            .limit(1)
+        )
+    ).first()
+
+
+def add_citation(session: AsyncSession, article_id: int, name: str, outlet_id: int | None, cited_article_id: int | None) -> None:
+    """Add a citation of article ``article_id``: the ``name`` as written, its outlet and that
+    outlet's article in the story when known (flushed with the transaction)."""
+    session.add(Citation(article_id=article_id, name=name, outlet_id=outlet_id, cited_article_id=cited_article_id))
+
+
+async def point_citations(session: AsyncSession, outlet_id: int, story_id: int, article_id: int) -> None:
+    """Point the unresolved citations of outlet ``outlet_id`` made by articles of story
+    ``story_id`` at article ``article_id`` (that outlet's report, just linked into the story)."""
+    in_story = select(Article.id).where(Article.story_id == story_id)
+    await session.exec(
+        sa.update(Citation)
+        .where(col(Citation.outlet_id) == outlet_id, col(Citation.cited_article_id).is_(None))
+        .where(col(Citation.article_id).in_(in_story))
+        .values(cited_article_id=article_id)
+    )
+
+
+async def move_members(session: AsyncSession, from_story: int, to_story: int) -> None:
+    """Move every article of story ``from_story`` to story ``to_story`` (a merge)."""
+    await session.exec(sa.update(Article).where(col(Article.story_id) == from_story).values(story_id=to_story))
+
+
+async def delete_story(session: AsyncSession, story: Story) -> None:
+    """Delete a story row (merged away; its articles moved first: ``move_members``)."""
+    await session.delete(story)
+
+
+async def give_up(session: AsyncSession, article_id: int) -> None:
+    """Book article ``article_id`` as linked without a story (its lease cleared); not committed."""
+    await session.exec(sa.update(Article).where(col(Article.id) == article_id).values(linked_at=utcnow(), link_lease_until=None))
