@@ -12,7 +12,7 @@
    any other status or a transport error stops the run with the failing request (a figure made of
    429s is not a figure). Reports 2xx/s, p50/p99 latency and each endpoint's throughput as a ratio
    to the mean of the two ``/healthz`` runs.
-3. ``EXPLAIN`` of every list query, built by the API's own ``list_query``.
+3. ``EXPLAIN`` of every list query, built by the API's own ``storage.articles.list_query``.
 4. Ingest M articles through the store path (``articles.store_entries`` per feed of 100 entries, one
    commit per feed, as the poller does) into an empty database; articles/s and database size.
 
@@ -45,10 +45,10 @@ import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
 from service.api.pagination import encode_cursor  # noqa: E402
-from service.api.routes.articles import list_query  # noqa: E402
 from service.db import create_engine, migrate_async, session_factory  # noqa: E402
 from service.models import Article, Entry, Feed, Outlet  # noqa: E402
 from service.search import parse  # noqa: E402
+from service.storage.articles import list_query  # noqa: E402
 
 LANGS = ["en", "en", "en", "de", "fr"]
 FEEDS = 200

@@ -22,10 +22,10 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import ApiKey, ApiKeyScope, utcnow
+from service.storage import keys
 
 KEY_PREFIX = "nlk_"
 # How often (seconds) a key's last_used_at is written at most: one write per key per minute, not per request.
@@ -51,28 +51,7 @@ async def create_key(session: AsyncSession, scope: ApiKeyScope | str, name: str 
     """Store a new key with ``scope``; return its row and the key itself (the only time it is
     available: only the digest is kept). Commits. Raises ``ValueError`` for an unknown scope."""
     key = generate_key()
-    row = ApiKey(prefix=key[:12], key_hash=hash_key(key), scope=ApiKeyScope(scope), name=name)
-    session.add(row)
-    await session.commit()
-    await session.refresh(row)
-    return row, key
-
-
-async def list_keys(session: AsyncSession) -> list[ApiKey]:
-    """Every key, revoked ones included, oldest first."""
-    return list((await session.exec(select(ApiKey).order_by(col(ApiKey.id)))).all())
-
-
-async def revoke_key(session: AsyncSession, key_id: int) -> ApiKey | None:
-    """Revoke key ``key_id`` (kept, marked revoked; takes effect on the next request). Returns the
-    row, or None when there is no such key. Commits."""
-    row = await session.get(ApiKey, key_id)
-    if row is None:
-        return None
-    if row.revoked_at is None:
-        row.revoked_at = utcnow()
-        await session.commit()
-    return row
+    return await keys.add(session, key[:12], hash_key(key), ApiKeyScope(scope), name), key
 
 
 async def find_key(session: AsyncSession, key: str) -> ApiKey | None:
@@ -80,13 +59,12 @@ async def find_key(session: AsyncSession, key: str) -> ApiKey | None:
     ``last_used_at`` at most once a minute per key (and commits then)."""
     if not key.startswith(KEY_PREFIX) or len(key) > 100:
         return None
-    row = (await session.exec(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))).first()
+    row = await keys.by_hash(session, hash_key(key))
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() >= LAST_USED_RESOLUTION:
-        row.last_used_at = now
-        await session.commit()
+        await keys.mark_used(session, row, now)
     return row
 
 

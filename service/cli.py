@@ -41,7 +41,7 @@ from pydantic_settings import SettingsError
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
 from service.errors import NewsloomError
-from service.feeds import SubscribeError, feed_rows, subscribe
+from service.feeds import SubscribeError, subscribe
 from service.ingest.pages.extracted import ExtractionError
 from service.ingest.poller import PAGE_ACCEPT, PollReport
 from service.models import Article, Feed, utcnow
@@ -127,10 +127,10 @@ async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
-    from service.auth import list_keys
+    from service.storage import keys
 
     async with _database(settings) as sessions, sessions() as session:
-        rows = await list_keys(session)
+        rows = await keys.every(session)
     print("id\tscope\tprefix\tcreated (UTC)\tlast used (UTC)\trevoked (UTC)\tname")
     fmt = "%Y-%m-%d %H:%M:%S"
     for row in rows:
@@ -140,10 +140,10 @@ async def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> None:
-    from service.auth import revoke_key
+    from service.storage import keys
 
     async with _database(settings) as sessions, sessions() as session:
-        row = await revoke_key(session, args.id)
+        row = await keys.revoke(session, args.id)
     if row is None:
         raise CommandError(f"no API key with id {args.id}")
     print(f"revoked key {row.id} ({row.prefix}…)")
@@ -189,7 +189,7 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
 
 async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
     async with _database(settings) as sessions, sessions() as session:
-        rows = await feed_rows(session)
+        rows = await feeds.listed(session)
     print("id\tstate\tstatus\tarticles\tnext poll (UTC)\turl\tlast error")
     for feed, _outlet, count in rows:
         print(
@@ -222,7 +222,7 @@ async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None
     from service.ingest.feeds.opml import OPMLFeed, write_opml
 
     async with _database(settings) as sessions, sessions() as session:
-        rows = await feed_rows(session)
+        rows = await feeds.listed(session)
     sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]))
     sys.stdout.flush()
 

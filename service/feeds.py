@@ -7,23 +7,21 @@ from datetime import timedelta
 from ipaddress import ip_address
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.config import Settings
 from service.errors import InputError
 from service.ingest.feeds.opml import OPMLFeed
 from service.ingest.schedule import first_poll_offset
-from service.models import Entry, Feed, Outlet, utcnow
+from service.models import Feed, utcnow
 from service.net.ssrf import refused_rule
 from service.net.urls import InvalidURL, canonicalize, check_fetchable
-from service.storage import articles
+from service.storage import feeds
 
 
 async def find_feed(session: AsyncSession, url: str) -> Feed | None:
     """The feed subscribed under the canonical form of ``url``, if any."""
-    return (await session.exec(select(Feed).where(Feed.url == canonicalize(url)))).first()
+    return await feeds.by_url(session, canonicalize(url))
 
 
 async def add_feed(
@@ -37,40 +35,11 @@ async def add_feed(
     an absolute http(s) URL.
     """
     canonical = canonicalize(check_fetchable(url))
-    existing = (await session.exec(select(Feed).where(Feed.url == canonical))).first()
+    existing = await feeds.by_url(session, canonical)
     if existing is not None:
         return existing, False
-    feed = Feed(url=canonical, poll_interval=poll_interval, next_poll_at=utcnow() + timedelta(seconds=delay),
-                title=title, category=category)
-    feed.outlet_id = await session.run_sync(articles.outlet_for, canonical)
-    session.add(feed)
-    try:
-        await session.commit()
-    except sa.exc.IntegrityError:  # another request subscribed the same URL a moment ago
-        await session.rollback()
-        return (await session.exec(select(Feed).where(Feed.url == canonical))).one(), False
-    await session.refresh(feed)
-    return feed, True
-
-
-async def feed_rows(session: AsyncSession, feed_id: int | None = None) -> list[tuple[Feed, str | None, int]]:
-    """Feeds (all, or the one with ``feed_id``) ordered by id, each with its outlet's domain and the
-    number of distinct articles seen in it (two entries linking one article count once, as
-    ``GET /v1/articles?feed_id=`` lists it once)."""
-    counts = (
-        select(Entry.feed_id, func.count(func.distinct(col(Entry.article_id))).label("n"))
-        .group_by(col(Entry.feed_id))
-        .subquery()
-    )
-    query = (
-        select(Feed, Outlet.domain, func.coalesce(counts.c.n, 0))
-        .join(Outlet, col(Outlet.id) == col(Feed.outlet_id), isouter=True)
-        .join(counts, counts.c.feed_id == col(Feed.id), isouter=True)
-        .order_by(col(Feed.id))
-    )
-    if feed_id is not None:
-        query = query.where(Feed.id == feed_id)
-    return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]
+    return await feeds.add(session, Feed(url=canonical, poll_interval=poll_interval, title=title, category=category,
+                                         next_poll_at=utcnow() + timedelta(seconds=delay)))
 
 
 class SubscribeError(InputError):

@@ -22,7 +22,6 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -33,18 +32,10 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import (
-    Article,
-    Delivery,
-    DeliveryStatus,
-    Feed,
-    FeedState,
-    utcnow,
-)
-from service.storage import articles, feeds, sql
+from service.models import FeedState, utcnow
+from service.storage import queues
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -140,28 +131,18 @@ class QueueGauges:
         self._at = float("-inf")
 
     async def refresh(self, session: AsyncSession) -> None:
-        """Query the queue depths unless they were queried less than ``cache_seconds`` ago."""
+        """Query the queue depths (``storage.queues``) unless they were queried less than
+        ``cache_seconds`` ago."""
         if time.monotonic() - self._at < self.cache_seconds:
             return
         now = utcnow()
-        by_state = dict((await session.exec(select(Feed.state, sa.func.count()).group_by(Feed.state))).all())
+        depths = await queues.depths(session, now)
         for state in FeedState:
-            FEEDS.labels(str(state)).set(by_state.get(state, by_state.get(str(state), 0)))
-        FEEDS_DUE.set(await sql.count_where(session, Feed, feeds.feed_is_due(now)))
-        PAGES_PENDING.set(await sql.count_where(session, Article, articles.page_is_due(now)))
-        DELIVERIES_PENDING.set((await session.exec(
-            select(sa.func.count()).select_from(Delivery).where(Delivery.status == DeliveryStatus.pending)
-        )).one())
-        oldest = (await session.exec(
-            select(sa.func.min(Delivery.next_attempt_at))
-            .where(Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= now)
-        )).one()
-        if isinstance(oldest, str):  # SQLite aggregate results skip the column type
-            from datetime import UTC, datetime
-            oldest = datetime.fromisoformat(oldest).replace(tzinfo=UTC)
-        elif oldest is not None and oldest.tzinfo is None:
-            from datetime import UTC
-            oldest = oldest.replace(tzinfo=UTC)
+            FEEDS.labels(str(state)).set(depths.feeds_by_state.get(str(state), 0))
+        FEEDS_DUE.set(depths.feeds_due)
+        PAGES_PENDING.set(depths.pages_due)
+        DELIVERIES_PENDING.set(depths.deliveries_pending)
+        oldest = depths.oldest_due_delivery
         DELIVERY_QUEUE_AGE.set(max(0.0, (now - oldest).total_seconds()) if oldest else 0.0)
         self._at = time.monotonic()
 

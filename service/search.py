@@ -23,16 +23,15 @@ Renderings:
   §3 "Full-text Query Syntax") against an external-content FTS5 table kept current by triggers
   (FTS5 §4.4.3 "External Content Tables").
 
-The database objects behind the search are listed in ``DATABASE_MAINTAINED`` so that schema
-comparison (Alembic autogenerate) skips exactly those and nothing else.
+The SQL of a search (conditions, relevance) is ``service.storage.search``'s. The database objects
+behind the search are listed in ``DATABASE_MAINTAINED`` so that schema comparison (Alembic
+autogenerate) skips exactly those and nothing else.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-
-import sqlalchemy as sa
 
 from service.errors import InputError
 
@@ -91,6 +90,21 @@ class SearchQuery:
         parts = ["(" + " | ".join(_pg_term(t) for t in group) + ")" for group in self.required]
         parts += [f"!({_pg_term(t)})" for t in self.excluded]
         return " & ".join(parts)
+
+    def to_tsquery_candidates(self) -> str:
+        """A weaker ``to_tsquery`` input that every match of ``to_tsquery()`` also matches (in the
+        same configuration): the words of each phrase ANDed instead of adjacent, no exclusions, e.g.
+        ``('a') & ('b' & 'c' | 'd')``. Without positions or negations, a GIN index answers it without
+        reading the rows (PostgreSQL manual §12.9: phrase matches are rechecked on the table)."""
+        return " & ".join("(" + " | ".join(" & ".join(f"'{w}'" for w in t.words) for t in group) + ")" for group in self.required)
+
+    def render(self, dialect: str) -> dict[str, str]:
+        """The values of the bound parameters ``article_match(dialect, None)`` leaves in a statement:
+        ``q``, the query as ``to_tsquery`` text on ``"postgresql"`` (and ``q_candidates``,
+        ``to_tsquery_candidates()``), else as an FTS5 MATCH string."""
+        if dialect == "postgresql":
+            return {"q": self.to_tsquery(), "q_candidates": self.to_tsquery_candidates()}
+        return {"q": self.to_fts5()}
 
     def to_fts5(self) -> str:
         """The query as an SQLite FTS5 MATCH string, e.g. ``("a") AND ("b c" OR "d") NOT ("e")``
@@ -156,84 +170,6 @@ def parse(text: str) -> SearchQuery:
         raise SearchSyntaxError("a search needs at least one word that is not excluded")
     groups = dict.fromkeys(tuple(dict.fromkeys(g)) for g in required)
     return SearchQuery(tuple(groups), tuple(dict.fromkeys(excluded)))
-
-
-# --- SQL for one dialect ------------------------------------------------------------------------
-
-
-def pg_regconfig(language: sa.ColumnElement) -> sa.ColumnElement:
-    """``newsloom_regconfig(language)``: the text search configuration of an ISO 639-1 code (an SQL
-    function created by migration 0006, declared IMMUTABLE so generated columns may use it)."""
-    return sa.func.newsloom_regconfig(language, type_=sa.types.NullType())
-
-
-@dataclass(frozen=True)
-class Match:
-    """A full-text condition and its relevance score for one dialect: ``where`` to filter, ``rank``
-    (higher is more relevant) to order by and to put in cursors, and ``join``: what to join the
-    searched table to (the FTS5 table on SQLite, the rendered queries on PostgreSQL) and on what."""
-
-    where: sa.ColumnElement
-    rank: sa.ColumnElement
-    join: tuple[sa.FromClause, sa.ColumnElement] | None = None
-
-
-def postgres_match(query: SearchQuery, vector: sa.ColumnElement, language: sa.ColumnElement,
-                   languages: list[str] | None = None) -> Match:
-    """Match ``query`` against the ``tsvector`` column ``vector`` whose rows were indexed with the
-    configuration of their ``language`` column (``newsloom_regconfig``).
-
-    The query is rendered once per configuration in a CTE ``search_query(cfg, query)`` (one
-    ``to_tsquery`` per configuration and statement, never per row) and each row is joined to the
-    rendering of its own configuration: the exact condition is ``vector @@ search_query.query``.
-    So that the GIN index is used, the rows are first found with the union (``|``) of the distinct
-    non-empty renderings, an InitPlan evaluated once (PostgreSQL manual §12.3.2 "Parsing Queries",
-    §12.4.1 "Manipulating Queries", §12.9 "Preferred Index Types for Text Search"). ``languages``
-    (ISO 639-1 codes, for a ``lang`` filter) narrows the configurations. Rank: ``ts_rank_cd``
-    (cover density, §12.3.3) with the default weights, so title words (A) count more than text (B)."""
-    # Imported here: a service on SQLite never loads the PostgreSQL dialect (2 MiB).
-    from sqlalchemy.dialects.postgresql import TSQUERY
-
-    codes = languages if languages is not None else list(PG_CONFIGS)
-    configs = sorted({PG_CONFIGS.get(c, PG_DEFAULT_CONFIG) for c in codes} | {PG_DEFAULT_CONFIG})
-    array: sa.ColumnClause = sa.literal_column("ARRAY[" + ", ".join(f"'{c}'" for c in configs) + "]::regconfig[]")
-    cfg = sa.func.unnest(array).table_valued("cfg").render_derived(name="search_cfg")
-    renderings = sa.select(cfg.c.cfg, sa.func.to_tsquery(cfg.c.cfg, sa.literal(query.to_tsquery()), type_=TSQUERY).label("query")
-                           ).cte("search_query")
-    operand = sa.literal("(") + sa.cast(renderings.c.query, sa.Text) + sa.literal(")")
-    union = (
-        sa.select(sa.func.string_agg(sa.distinct(operand), sa.literal(" | ")).filter(sa.func.numnode(renderings.c.query) > 0))
-        .scalar_subquery()
-    )
-    where = sa.and_(vector.op("@@")(sa.cast(union, TSQUERY)), vector.op("@@")(renderings.c.query))
-    rank = sa.func.ts_rank_cd(vector, renderings.c.query, type_=sa.Float)
-    return Match(where=where, rank=rank, join=(renderings, renderings.c.cfg == pg_regconfig(language)))
-
-
-def sqlite_match(query: SearchQuery, rowid_of: sa.ColumnElement, fts_table: str = SQLITE_FTS_TABLE,
-                 weights: tuple[float, ...] = (3.0, 1.0)) -> Match:
-    """Match ``query`` against the FTS5 table ``fts_table`` whose rowid is ``rowid_of`` (joined).
-
-    Rank: minus FTS5's ``bm25()`` (so higher is better, as on PostgreSQL) with per-column
-    ``weights`` (FTS5 §5.1.1 "The bm25() function"); bm25 uses corpus statistics, so scores move as
-    rows are added."""
-    fts = sa.table(fts_table, sa.column("rowid"))
-    table_ref: sa.ColumnClause = sa.literal_column(fts_table)
-    where = table_ref.op("MATCH")(sa.literal(query.to_fts5()))
-    rank = -sa.func.bm25(table_ref, *(sa.literal(w) for w in weights), type_=sa.Float)
-    return Match(where=where, rank=rank, join=(fts, fts.c.rowid == rowid_of))
-
-
-def article_match(dialect: str, query: SearchQuery, languages: list[str] | None = None) -> Match:
-    """The ``Match`` of ``query`` over articles (title and text) on ``dialect`` ("postgresql" or "sqlite")."""
-    from service.models import Article, table_of
-
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import TSVECTOR
-
-        vector = sa.literal_column("articles.search_vector", type_=TSVECTOR)
-        return postgres_match(query, vector, table_of(Article).c.language, languages)
-    return sqlite_match(query, table_of(Article).c.id)
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

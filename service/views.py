@@ -1,39 +1,47 @@
 """The public shapes (``service.shapes``) built from rows, shared by the API routes and the webhook
-payloads (an event carries the article or story exactly as the API returns it)."""
+payloads (an event carries the article or story exactly as the API returns it). The rows come from
+the storage layer (``service.storage``); nothing here builds SQL."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections.abc import Sequence
 
-from sqlmodel import col, select
+import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import Citation, Outlet, Story
-from service.shapes import CitationPublic, StorySummary
+from service.models import Story
+from service.shapes import ArticleSummary, CitationPublic, StorySummary
+from service.storage import articles
+
+SUMMARY_FIELDS = tuple(ArticleSummary.model_fields)
+"""The members of a listed article, in the order ``ArticleSummary`` serialises them: the storage
+layer's ``articles.LISTED``, then ``cites`` (``tests/test_api.py`` holds them equal)."""
 
 
 async def citations_for(session: AsyncSession, article_ids: list[int]) -> dict[int, list[CitationPublic]]:
     """Article id → the outlets it cites (in order of storage), for the given articles."""
-    if not article_ids:
-        return {}
-    query = (
-        select(Citation, Outlet.domain)
-        .join(Outlet, col(Outlet.id) == col(Citation.outlet_id), isouter=True)
-        .where(col(Citation.article_id).in_(article_ids))
-        .order_by(col(Citation.id))
-    )
-    out: dict[int, list[CitationPublic]] = defaultdict(list)
-    for citation, domain in (await session.exec(query)).all():
-        out[citation.article_id].append(CitationPublic(name=citation.name, outlet=domain, article_id=citation.cited_article_id))
-    return out
+    cited = await articles.citations_of(session, article_ids)
+    return {article_id: [CitationPublic.model_validate(c) for c in cites] for article_id, cites in cited.items()}
 
 
-async def domains_of(session: AsyncSession, outlet_ids: set[int]) -> dict[int, str]:
-    """Outlet id → registrable domain, for the given ids."""
-    if not outlet_ids:
-        return {}
-    rows = (await session.exec(select(Outlet.id, Outlet.domain).where(col(Outlet.id).in_(outlet_ids)))).all()
-    return dict(rows)
+async def listed_citations(session: AsyncSession, rows: Sequence[sa.Row]) -> dict[int, list[dict]]:
+    """The citations (``CitationPublic`` members as dicts) of the listed ``rows`` that cite anyone
+    (their ``has_cites``): no statement at all for a page that cites nobody."""
+    return await articles.citations_of(session, [row.id for row in rows if row.has_cites])
+
+
+def summary_items(rows: Sequence[sa.Row], cites: dict[int, list[dict]]) -> list[dict]:
+    """``storage.articles.listed`` rows as ``ArticleSummary`` members (dicts in its field order,
+    ready for ``pydantic_core.to_json``; the same JSON as the model gives), with their ``cites``.
+    Built without validating each row again: the columns have the model's types (times UTC-aware,
+    ``authors`` and ``enclosures`` as stored, ``extraction_status`` a string)."""
+    names = articles.LISTED
+    items = []
+    for row in rows:
+        item = dict(zip(names, row, strict=False))  # the row goes on: has_cites, sort_at, rank
+        item["cites"] = cites.get(row.id, [])
+        items.append(item)
+    return items
 
 
 def story_summary(story: Story, domains: dict[int, str]) -> dict:
@@ -47,4 +55,4 @@ def story_summary(story: Story, domains: dict[int, str]) -> dict:
 
 async def story_view(session: AsyncSession, story: Story) -> StorySummary:
     """``story`` as ``GET /v1/stories`` lists it."""
-    return StorySummary.model_validate(story_summary(story, await domains_of(session, set(story.outlet_ids))))
+    return StorySummary.model_validate(story_summary(story, await articles.outlet_domains(session, story.outlet_ids)))

@@ -169,6 +169,51 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
         assert_problem(await client.get("/v1/articles/abc"), 422)
 
 
+async def test_listed_articles_are_the_shapes_the_models_give(api, sessions):
+    """List items are serialised straight from the rows (no validation per item): each must be
+    exactly what ``ArticleSummary`` gives for it, in its member order, with the citations of the
+    articles that cite anyone and ``[]`` for the others; one article is ``ArticlePublic``."""
+    from service.models import Citation, Outlet
+    from service.shapes import ArticlePublic, ArticleSummary
+    from service.storage.articles import LISTED
+    from service.views import SUMMARY_FIELDS
+
+    assert (*LISTED, "cites") == SUMMARY_FIELDS
+    async with sessions() as session:
+        outlet = Outlet(domain="welt.de")
+        session.add(outlet)
+        await session.flush()
+        moment = datetime(2024, 5, 1, 12, 0, 0, 250000, tzinfo=UTC)
+        cited = Article(canonical_url="https://welt.de/a", url="https://welt.de/a", title="Cited", text="t", outlet_id=outlet.id,
+                        published_at=moment, sort_at=moment, first_seen_at=moment, extraction_status=ExtractionStatus.ok)
+        citing = Article(canonical_url="https://example.org/b", url="https://example.org/b", title="Citing", text="Body",
+                         authors=["A. Writer", "B. Writer"], language="de", language_confidence=0.93, similarity=0.5,
+                         enclosures=[{"url": "https://example.org/b.mp3", "type": "audio/mpeg", "length": 12345}],
+                         published_at=moment + timedelta(hours=1), sort_at=moment + timedelta(hours=1), first_seen_at=moment,
+                         extraction_status=ExtractionStatus.ok, word_count=1, text_source="page")
+        session.add_all([cited, citing])
+        await session.flush()
+        session.add_all([Citation(article_id=citing.id, name="Welt", outlet_id=outlet.id, cited_article_id=cited.id),
+                         Citation(article_id=citing.id, name="Reuters")])
+        await session.commit()
+        citing_id, cited_id = citing.id, cited.id
+    async with httpx.AsyncClient(base_url=api) as client:
+        items = (await client.get("/v1/articles")).json()["items"]
+        assert [item["id"] for item in items] == [citing_id, cited_id]
+        for item in items:
+            assert list(item) == list(SUMMARY_FIELDS)
+            assert item == ArticleSummary.model_validate(item).model_dump(mode="json")
+        assert items[0]["cites"] == [{"name": "Welt", "outlet": "welt.de", "article_id": cited_id},
+                                     {"name": "Reuters", "outlet": None, "article_id": None}]
+        assert items[1]["cites"] == [] and items[1]["outlet"] == "welt.de"
+        assert items[0]["enclosures"][0]["length"] == 12345 and items[0]["authors"] == ["A. Writer", "B. Writer"]
+        assert items[1]["published_at"] == "2024-05-01T12:00:00.250000Z"
+        one = (await client.get(f"/v1/articles/{citing_id}")).json()
+        assert one == ArticlePublic.model_validate(one).model_dump(mode="json")
+        assert one["text"] == "Body" and one["cites"] == items[0]["cites"] and one["failures"] == []
+        assert {k: v for k, v in one.items() if k not in ("text", "failures")} == items[0]
+
+
 def test_out_of_range_times_and_cursors_are_client_errors(api):
     import base64
     import json as _json

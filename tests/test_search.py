@@ -215,7 +215,7 @@ async def test_migration_0006_indexes_existing_articles(url_at_0005):
                 "VALUES ('Archived dispatch', 'Written before search existed.', '[]', :now, :now, 'ok', 0, 'en')"
             ), {"now": datetime.now(UTC).replace(tzinfo=None) if url_at_0005.startswith("sqlite") else datetime.now(UTC)})
         await migrate_async(url_at_0005)
-        from service.api.routes.articles import list_query
+        from service.storage.articles import list_query
 
         async with sessions() as session:
             rows = (await session.exec(list_query(engine.dialect.name, limit=5, q=parse("dispatch")))).all()

@@ -4,13 +4,19 @@ and never build SQL themselves.
 
 * ``feeds`` — when a feed is due, claims, and the outcome of each poll (document, 304, failure, move).
 * ``articles`` — entries stored once per feed document (a constant number of statements), outlets,
-  pages due for extraction and the outcome of each extraction.
+  pages due for extraction and the outcome of each extraction; the API's article lists (filters,
+  search, keyset pages: one cached statement per shape), one article, citations, outlet domains.
 * ``leases`` — claiming rows with a lease (``SELECT … FOR UPDATE SKIP LOCKED``), heartbeats, release.
 * ``failures`` — poison items: repeated failures of one item in one stage are given up on.
 * ``stories`` — the story step's statements: unlinked articles claimed, the story lock, the stories of
   a time window and a cache of their decoded states, near-duplicate candidates, cited outlets,
   citations, merges.
-* ``sql`` — helpers shared by the modules above (counting under conditions, INSERT … ON CONFLICT).
+* ``story_views`` — the API's story list (filters, search, keyset pages) and one story's articles.
+* ``search`` — a parsed search's SQL on each database: condition and rank (``service.search`` parses).
+* ``keys`` — API keys by digest: add, list, revoke, find, mark used.
+* ``queues`` — the depths of the work queues for ``/metrics``.
+* ``sql`` — helpers shared by the modules above (keyset pagination, running a Core statement,
+  counting under conditions, INSERT … ON CONFLICT, the health checks' queries).
 
 Claims go through ``leases``, so several processes share the work without taking the same row, and
 a dead process's rows become due again.

@@ -1,9 +1,12 @@
 """Articles: storing a feed document's entries once (set-based), the outlet of a URL, claiming pages
-due for extraction, and booking each extraction's outcome."""
+due for extraction, and booking each extraction's outcome; the read side of the API (lists with
+keyset pagination and search, one article, citations, outlet domains)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import functools
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -12,14 +15,16 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import dialect_insert
+from service.db import dialect_insert, dialect_name
 from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
 from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
-from service.models import Article, Entry, ExtractionStatus, Feed, Outlet, table_of, utcnow
+from service.models import Article, Citation, Entry, ExtractionStatus, Feed, Outlet, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize, fits, link_forms, outlet_domain
-from service.storage import leases
+from service.search import SearchQuery
+from service.storage import leases, sql
+from service.storage.search import article_match
 from service.storage.sql import insert_ignore
 
 
@@ -436,3 +441,152 @@ def record_page_failure(article: Article, reason: str, *, retry_in: float | None
         article.extraction_status = ExtractionStatus.failed
         article.next_fetch_at = None
     leases.release(article)
+
+
+# -- read side: the API's lists, one article, citations, outlets -------------------------------------
+
+LISTED = (
+    "id", "url", "canonical_url", "feed_id", "outlet", "title", "summary", "authors", "published_at", "published_raw",
+    "updated_at", "first_seen_at", "fetched_at", "language", "language_confidence", "site_name", "image_url", "word_count",
+    "text_source", "extraction_status", "extraction_error", "access", "access_reason", "enclosures", "story_id",
+    "duplicate_of", "similarity",
+)
+"""What an article shows as listed, in the order of ``shapes.ArticleSummary`` (whose last member,
+``cites``, comes from ``citations_of``): the ``articles`` columns of those names and ``outlet``, the
+outlet's domain. Never the texts, the feed's content or the MinHash signature, which made a list
+page cost three times a ``/healthz``."""
+
+_articles, _outlets, _citations = table_of(Article), table_of(Outlet), table_of(Citation)
+
+
+def _listed_columns() -> list[sa.ColumnElement]:
+    """``LISTED`` in its order, then whether the article cites anyone (``has_cites``: an index probe,
+    so that a page citing nobody needs no second statement) and ``sort_at`` for the cursor."""
+    cites = sa.exists().where(_citations.c.article_id == _articles.c.id).label("has_cites")
+    listed = [_outlets.c.domain.label("outlet") if name == "outlet" else _articles.c[name] for name in LISTED]
+    return [*listed, cites, _articles.c.sort_at]
+
+
+@functools.lru_cache(maxsize=256)
+def _list_statement(dialect: str, search: bool, languages: tuple[str, ...] | None, feed: bool, story: bool, lang: bool,
+                    since: bool, until: bool, resume: bool) -> sa.Select:
+    """The list SELECT of one shape (which filters are given), its values left as bound parameters
+    (``_list_params``): built and compiled once per shape, not per request. ``languages`` narrows
+    the configurations PostgreSQL renders a search in (a ``lang`` filter)."""
+    columns = _listed_columns()
+    match = article_match(dialect, None, list(languages) if languages else None) if search else None
+    if match is not None:
+        columns.append(match.rank.label("rank"))
+    query = sa.select(*columns).select_from(_articles).join(_outlets, _outlets.c.id == _articles.c.outlet_id, isouter=True)
+    if match is not None:
+        if match.join is not None:
+            query = query.join(*match.join)
+        query = query.where(match.where)
+    if feed:
+        # The feed's entries drive the query (index on entries (feed_id, article_id)), rather than a
+        # newest-first scan of all articles probing each for an entry (0.3× /healthz at 100,000).
+        entries = table_of(Entry)
+        query = query.where(_articles.c.id.in_(sa.select(entries.c.article_id).where(entries.c.feed_id == sa.bindparam("feed_id"))))
+    if story:
+        query = query.where(_articles.c.story_id == sa.bindparam("story_id"))
+    if lang:
+        query = query.where(_articles.c.language == sa.bindparam("lang"))
+    moment = _articles.c.sort_at.type
+    if since:
+        query = query.where(_articles.c.sort_at >= sa.bindparam("since", type_=moment))
+    if until:
+        query = query.where(_articles.c.sort_at < sa.bindparam("until", type_=moment))
+    keys: list[sa.ColumnElement] = [_articles.c.sort_at, _articles.c.id]
+    if match is not None:
+        keys.insert(0, match.rank)
+    after = [sa.bindparam(f"after_{i}", type_=key.type) for i, key in enumerate(keys)] if resume else None
+    return sql.newest_first(query, keys, after, sa.bindparam("limit", type_=sa.Integer))
+
+
+def _list_shape(
+    dialect: str, *, limit: int, q: SearchQuery | None, feed_id: int | None, lang: str | None, since: datetime | None,
+    until: datetime | None, after: tuple | None, story_id: int | None,
+) -> tuple[sa.Select, dict]:
+    """The cached statement for these filters (``_list_statement``) and the values of its parameters."""
+    lang = lang.lower() if lang else None
+    languages = (lang,) if q is not None and lang else None
+    statement = _list_statement(dialect, q is not None, languages, feed_id is not None, story_id is not None, lang is not None,
+                                since is not None, until is not None, after is not None)
+    given = {"feed_id": feed_id, "story_id": story_id, "lang": lang, "since": since, "until": until, "limit": limit}
+    params = {name: value for name, value in given.items() if value is not None}
+    if q is not None:
+        params.update(q.render(dialect))
+    params.update({f"after_{i}": value for i, value in enumerate(after or ())})
+    return statement, params
+
+
+def list_query(
+    dialect: str, *, limit: int, q: SearchQuery | None = None, feed_id: int | None = None, lang: str | None = None,
+    since: datetime | None = None, until: datetime | None = None, after: tuple | None = None, story_id: int | None = None,
+) -> sa.Select:
+    """The SELECT behind ``GET /v1/articles`` for ``dialect`` ("postgresql" or "sqlite"), its values
+    bound: rows of the ``LISTED`` columns (in that order), ``has_cites`` and ``sort_at`` — plus the
+    relevance ``rank`` when ``q`` is given — at most ``limit``.
+
+    Without ``q``: newest first by (sort_at, id), resuming after ``after`` = (moment, id). With
+    ``q``: most relevant first, then newest, resuming after ``after`` = (rank, moment, id); see
+    ``service.search`` for the matching on each database. Every filter is served by an index
+    (migration 0006; ``bench/api.py`` shows the plans)."""
+    statement, params = _list_shape(dialect, limit=limit, q=q, feed_id=feed_id, lang=lang, since=since, until=until,
+                                    after=after, story_id=story_id)
+    return statement.params(params)
+
+
+async def listed(
+    session: AsyncSession, *, limit: int, q: SearchQuery | None = None, feed_id: int | None = None, lang: str | None = None,
+    since: datetime | None = None, until: datetime | None = None, after: tuple | None = None, story_id: int | None = None,
+) -> Sequence[sa.Row]:
+    """``list_query`` run on the session's database: at most ``limit`` rows (``sa.Row``: ``LISTED``
+    in order, then ``has_cites``, ``sort_at``, and ``rank`` with ``q``). ``since``/``until`` are UTC
+    moments on ``sort_at``; ``lang`` an ISO 639-1 code (any case); ``after`` the keys of the
+    previous page's last row (see ``list_query``). The statement of each shape is built once."""
+    statement, params = _list_shape(dialect_name(session), limit=limit, q=q, feed_id=feed_id, lang=lang, since=since,
+                                    until=until, after=after, story_id=story_id)
+    return await sql.rows(session, statement, params)
+
+
+async def by_id(session: AsyncSession, article_id: int) -> sa.Row | None:
+    """Article ``article_id`` as one row: ``LISTED`` in order, ``has_cites``, ``sort_at`` and its
+    ``text``; None when there is no such article."""
+    query = (
+        sa.select(*_listed_columns(), _articles.c.text)
+        .select_from(_articles)
+        .join(_outlets, _outlets.c.id == _articles.c.outlet_id, isouter=True)
+        .where(_articles.c.id == article_id)
+    )
+    found = await sql.rows(session, query)
+    return found[0] if found else None
+
+
+async def citations_of(session: AsyncSession, article_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """Article id → the outlets it cites, in order of storage, as ``{"name": str, "outlet": domain
+    or None, "article_id": the cited outlet's article or None}`` (``shapes.CitationPublic``); only
+    articles that cite anyone appear. One statement (none for no ids)."""
+    ids = list(article_ids)
+    if not ids:
+        return {}
+    query = (
+        sa.select(_citations.c.article_id, _citations.c.name, _outlets.c.domain, _citations.c.cited_article_id)
+        .select_from(_citations)
+        .join(_outlets, _outlets.c.id == _citations.c.outlet_id, isouter=True)
+        .where(_citations.c.article_id.in_(ids))
+        .order_by(_citations.c.id)
+    )
+    out: dict[int, list[dict]] = defaultdict(list)
+    for article_id, name, domain, cited in await sql.rows(session, query):
+        out[article_id].append({"name": name, "outlet": domain, "article_id": cited})
+    return dict(out)
+
+
+async def outlet_domains(session: AsyncSession, outlet_ids: Iterable[int]) -> dict[int, str]:
+    """Outlet id → registrable domain (``welt.de``), for those of ``outlet_ids`` that exist."""
+    ids = set(outlet_ids)
+    if not ids:
+        return {}
+    rows = await sql.rows(session, sa.select(_outlets.c.id, _outlets.c.domain).where(_outlets.c.id.in_(ids)))
+    return {outlet_id: domain for outlet_id, domain in rows}

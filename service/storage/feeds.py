@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.config import Settings
 from service.ingest import schedule
 from service.ingest.feeds.entries import ParsedFeed
-from service.models import Feed, FeedState, table_of, utcnow
+from service.models import Entry, Feed, FeedState, Outlet, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize
 from service.storage import leases
@@ -231,3 +231,47 @@ def move_feed(session: Session, feed: Feed, new_url: str) -> bool:
         return False
     feed.url = canonical
     return True
+
+
+# -- subscriptions and the API's read side ------------------------------------------------------------
+
+
+async def by_url(session: AsyncSession, canonical: str) -> Feed | None:
+    """The feed subscribed under the canonical URL ``canonical`` (``urls.canonicalize``), or None."""
+    return (await session.exec(select(Feed).where(Feed.url == canonical))).first()
+
+
+async def add(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:
+    """Store the new ``feed`` (its URL canonical) with the outlet of its URL, and commit. Returns
+    ``(feed, True)``, or ``(existing, False)`` when another transaction subscribed the same URL
+    first (the unique URL refused this one)."""
+    feed.outlet_id = await session.run_sync(outlet_for, feed.url)
+    session.add(feed)
+    try:
+        await session.commit()
+    except sa.exc.IntegrityError:
+        await session.rollback()
+        return (await session.exec(select(Feed).where(Feed.url == feed.url))).one(), False
+    await session.refresh(feed)
+    return feed, True
+
+
+async def listed(session: AsyncSession, feed_id: int | None = None) -> list[tuple[Feed, str | None, int]]:
+    """Feeds (all, or the one with ``feed_id``) ordered by id, each with its outlet's domain and the
+    number of distinct articles seen in it (two entries linking one article count once, as
+    ``GET /v1/articles?feed_id=`` lists it once). Two statements' worth in one: a grouped count
+    of ``entries`` joined to the feeds."""
+    counts = (
+        select(Entry.feed_id, sa.func.count(sa.func.distinct(col(Entry.article_id))).label("n"))
+        .group_by(col(Entry.feed_id))
+        .subquery()
+    )
+    query = (
+        select(Feed, Outlet.domain, sa.func.coalesce(counts.c.n, 0))
+        .join(Outlet, col(Outlet.id) == col(Feed.outlet_id), isouter=True)
+        .join(counts, counts.c.feed_id == col(Feed.id), isouter=True)
+        .order_by(col(Feed.id))
+    )
+    if feed_id is not None:
+        query = query.where(Feed.id == feed_id)
+    return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]

@@ -13,11 +13,11 @@ from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
 from service.api.security import sees_credentials
-from service.feeds import feed_rows, import_outlines, subscribe
+from service.feeds import import_outlines, subscribe
 from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
 from service.models import Feed, FeedState, utcnow
 from service.net.urls import redact_password
-from service.storage import leases
+from service.storage import feeds, leases
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
@@ -34,7 +34,7 @@ def _public(feed: Feed, outlet: str | None, article_count: int, *, credentials: 
 
 
 async def _one(session, feed_id: int, *, credentials: bool = True) -> FeedPublic:
-    rows = await feed_rows(session, feed_id)
+    rows = await feeds.listed(session, feed_id)
     if not rows:
         raise Problem(404, f"no feed with id {feed_id}")
     return _public(*rows[0], credentials=credentials)
@@ -82,7 +82,7 @@ async def import_feeds(request: Request, session: SessionDep, poller: PollerDep)
 async def export_feeds(request: Request, session: SessionDep) -> Response:
     """Every subscription as an OPML 2.0 document, with titles, site URLs and categories. Passwords
     in feed URLs are kept for ``admin`` keys (a restorable backup) and shown as ``***`` to ``read`` keys."""
-    rows = await feed_rows(session)
+    rows = await feeds.listed(session)
     shown = (lambda url: url) if sees_credentials(request) else redact_password
     document = write_opml([OPMLFeed(shown(f.url), f.title, f.category, f.site_url and shown(f.site_url))
                            for f, _o, _n in rows])
@@ -95,7 +95,7 @@ async def list_feeds(request: Request, session: SessionDep) -> Page[FeedPublic]:
     """Every subscribed feed, oldest subscription first (one page: feeds number in the thousands at
     most). A password in a feed URL is shown as ``***`` to ``read`` keys."""
     show = sees_credentials(request)
-    return Page(items=[_public(*row, credentials=show) for row in await feed_rows(session)], next_cursor=None)
+    return Page(items=[_public(*row, credentials=show) for row in await feeds.listed(session)], next_cursor=None)
 
 
 @router.get("/{feed_id}", response_model=FeedPublic)

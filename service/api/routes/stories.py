@@ -4,11 +4,9 @@ activity first, with keyset pagination; and one story with its articles, first r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, cast
+from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Path, Query
-from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.api.deps import SessionDep
@@ -16,11 +14,10 @@ from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_c
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
 from service.api.validation import parse_search
-from service.db import dialect_name
-from service.models import Article, Outlet, Story, UTCDateTime
-from service.search import SearchQuery, article_match
+from service.models import Article
 from service.shapes import CitationEdge, StoryArticle, StoryPublic, StorySummary
-from service.views import citations_for, domains_of, story_summary
+from service.storage import articles, story_views
+from service.views import citations_for, story_summary
 
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
@@ -54,59 +51,19 @@ async def list_stories(
     """Stories, most recently updated first (then id); with ``q``, the stories with a matching
     article, by the relevance of their best match, then most recently updated first."""
     search = parse_search(q)
-    dialect = dialect_name(session)
-    hits = _story_hits(dialect, search) if search is not None else None
-    query = select(Story) if hits is None else select(Story, hits.c.rank).join(hits, hits.c.story_id == Story.id)
     since = utc_filter("since", since)
-    if since is not None:
-        query = query.where(Story.last_updated_at >= since)
-    if lang:
-        query = query.where(sa.exists().where(col(Article.story_id) == Story.id, col(Article.language) == lang.lower()))
-    if outlet:
-        query = query.where(
-            sa.exists().where(col(Article.story_id) == Story.id, col(Article.outlet_id) == Outlet.id, col(Outlet.domain) == outlet.lower())
-        )
-    if min_outlets is not None:
-        query = query.where(Story.outlet_count >= min_outlets)
-    if min_languages is not None:
-        query = query.where(Story.language_count >= min_languages)
+    after = None
     if cursor:
-        *rank, moment, last_id = decode_ranked_cursor("stories", cursor) if hits is not None else decode_cursor("stories", cursor)
-        older = sa.tuple_(Story.last_updated_at, Story.id) < sa.tuple_(sa.literal(moment, UTCDateTime()), sa.literal(last_id))
-        if hits is not None:
-            older = sa.or_(hits.c.rank < rank[0], sa.and_(hits.c.rank == rank[0], older))
-        query = query.where(older)
-    order: list[sa.ColumnElement] = [col(Story.last_updated_at).desc(), col(Story.id).desc()]
-    if hits is not None:
-        order.insert(0, hits.c.rank.desc())
-    found = (await session.exec(query.order_by(*order).limit(limit + 1))).all()
-    # select(Story) gives stories, select(Story, rank) pairs.
-    rows = cast(list[tuple[Story, float | None]], list(found) if hits is not None else [(story, None) for story in found])
-    domains = await domains_of(session, {i for story, _ in rows[:limit] for i in story.outlet_ids})
+        after = decode_ranked_cursor("stories", cursor) if search is not None else decode_cursor("stories", cursor)
+    rows = await story_views.listed(session, limit=limit + 1, q=search, since=since, lang=lang, outlet=outlet,
+                                    min_outlets=min_outlets, min_languages=min_languages, after=after)
+    domains = await articles.outlet_domains(session, {i for story, _ in rows[:limit] for i in story.outlet_ids})
     items = [StorySummary.model_validate(story_summary(story, domains)) for story, _ in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last, last_rank = rows[limit - 1]
         next_cursor = encode_cursor("stories", last.last_updated_at, last.id, rank=last_rank)
     return Page(items=items, next_cursor=next_cursor)
-
-
-def _story_hits(dialect: str, search: SearchQuery) -> sa.Subquery:
-    """``(story_id, rank)`` of every story with an article matching ``search``, ``rank`` being its
-    best article's relevance (``service.search.article_match``: ``ts_rank_cd`` on PostgreSQL,
-    −bm25 on SQLite; higher is better). The per-article ranks are computed in a ``MATERIALIZED``
-    CTE (SQLite 3.35, PostgreSQL 12): SQLite allows FTS5's ``bm25()`` only beside its ``MATCH``, and
-    would otherwise flatten the inner query into the aggregate."""
-    match = article_match(dialect, search)
-    ranked = select(Article.story_id, match.rank.label("rank")).select_from(Article)
-    if match.join is not None:
-        ranked = ranked.join(*match.join)
-    matching = ranked.where(match.where, col(Article.story_id).is_not(None)).cte("matching").prefix_with("MATERIALIZED")
-    return (
-        select(matching.c.story_id, sa.func.max(matching.c.rank).label("rank"))
-        .group_by(matching.c.story_id)
-        .subquery("story_hits")
-    )
 
 
 @router.get("/{story_id}", response_model=StoryPublic)
@@ -121,18 +78,11 @@ async def read_story(session: AsyncSession, story_id: int) -> tuple[StoryPublic,
     what the API shape leaves out: summary, text). Four statements whatever the story's size (the
     story, its articles with their outlets, their citations, the story's outlets). Raises
     ``Problem`` (404) when there is no such story."""
-    story = await session.get(Story, story_id)
+    story = await story_views.by_id(session, story_id)
     if story is None:
         raise Problem(404, f"no story with id {story_id}")
-    rows = (
-        await session.exec(
-            select(Article, Outlet.domain)
-            .join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
-            .where(Article.story_id == story_id)
-            .order_by(col(Article.sort_at), col(Article.id))
-        )
-    ).all()
-    articles = [
+    rows = await story_views.articles_of(session, story_id)
+    members = [
         StoryArticle(
             id=a.id, title=a.title, url=a.url, outlet=domain, language=a.language, published_at=a.published_at,
             first_seen_at=a.first_seen_at, duplicate_of=a.duplicate_of, similarity=a.similarity,
@@ -140,14 +90,14 @@ async def read_story(session: AsyncSession, story_id: int) -> tuple[StoryPublic,
         for a, domain in rows
     ]
     outlet_of = {a.id: domain for a, domain in rows}
-    cites = await citations_for(session, [a.id for a in articles])
+    cites = await citations_for(session, [a.id for a in members])
     edges = [
         CitationEdge(article_id=aid, outlet=outlet_of.get(aid), cited_name=c.name, cited_outlet=c.outlet, cited_article_id=c.article_id)
         for aid in outlet_of
         for c in cites.get(aid, [])
     ]
-    domains = await domains_of(session, set(story.outlet_ids))
+    domains = await articles.outlet_domains(session, story.outlet_ids)
     public = StoryPublic.model_validate(
-        {**story_summary(story, domains), "first_reported": articles[0] if articles else None, "articles": articles, "citations": edges}
+        {**story_summary(story, domains), "first_reported": members[0] if members else None, "articles": members, "citations": edges}
     )
     return public, {a.id: a for a, _ in rows}
