@@ -32,10 +32,11 @@ run: install
 test: install-test
 	$(BIN)/python -m pytest
 
-## lint: ruff (lint and import order) on the code, tests and benchmarks; mypy on service/
+## lint: ruff (lint and import order) on the code, tests and benchmarks; mypy on service/; the layers (import-linter)
 lint: install-test
 	$(BIN)/ruff check service tests bench migrations
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

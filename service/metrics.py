@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from prometheus_client import (
@@ -35,7 +38,9 @@ from prometheus_client import (
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import FeedState, utcnow
-from service.storage import queues
+
+if TYPE_CHECKING:  # the storage layer is above this module; the app hands its reader in
+    from service.storage.queues import Depths
 
 REGISTRY = CollectorRegistry()
 ProcessCollector(registry=REGISTRY)
@@ -126,17 +131,19 @@ def record_fetch(kind: str, url: str, status: int | None, size: int = 0) -> None
 class QueueGauges:
     """Refreshes the database-derived gauges, at most once per ``QUEUE_CACHE_SECONDS`` (one per app)."""
 
-    def __init__(self, cache_seconds: float = QUEUE_CACHE_SECONDS) -> None:
+    def __init__(self, read: Callable[[AsyncSession, datetime], Awaitable[Depths]],
+                 cache_seconds: float = QUEUE_CACHE_SECONDS) -> None:
+        """``read``: the queue depths at a moment (``storage.queues.depths``)."""
+        self.read = read
         self.cache_seconds = cache_seconds
         self._at = float("-inf")
 
     async def refresh(self, session: AsyncSession) -> None:
-        """Query the queue depths (``storage.queues``) unless they were queried less than
-        ``cache_seconds`` ago."""
+        """Query the queue depths (``read``) unless they were queried less than ``cache_seconds`` ago."""
         if time.monotonic() - self._at < self.cache_seconds:
             return
         now = utcnow()
-        depths = await queues.depths(session, now)
+        depths = await self.read(session, now)
         for state in FeedState:
             FEEDS.labels(str(state)).set(depths.feeds_by_state.get(str(state), 0))
         FEEDS_DUE.set(depths.feeds_due)

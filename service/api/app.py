@@ -27,7 +27,7 @@ from service.auth import RateLimiter
 from service.config import Settings, get_settings
 from service.db import migrate_apart
 from service.models import Article, Delivery, Feed
-from service.storage import leases
+from service.storage import leases, queues
 from service.wiring import assemble
 
 log = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings = settings or get_settings()
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
-    app.state.queue_gauges = metrics.QueueGauges()
+    app.state.queue_gauges = metrics.QueueGauges(queues.depths)
     problems.install(app)
     app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
     # Open: liveness and readiness probes. /metrics needs a read key; /v1 needs read or admin (see security.py).
