@@ -461,6 +461,7 @@ async def test_successes_are_booked_by_group_commit(sessions, settings):
     eight senders finishing at once cost two UPDATEs (the first sender's own, then the seven that
     queued behind it), and every delivery ends succeeded with its attempt and response status."""
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
     from sqlmodel import select
 
     from service.models import Delivery, DeliveryStatus, Subscription
@@ -481,13 +482,12 @@ async def test_successes_are_booked_by_group_commit(sessions, settings):
 
     async with create_webhook_client(settings) as client:
         worker = DeliveryWorker(settings, sessions, client)
-        async with sessions() as session:
-            engine = session.bind
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        # Every engine: on a SQLite file the worker books through a connection of its own (db.Writer).
+        event.listen(Engine, "before_cursor_execute", count)
         try:
             await asyncio.gather(*(worker._record_success(row, 204) for row in rows))
         finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", count)
+            event.remove(Engine, "before_cursor_execute", count)
     assert len(updates) == 2
     async with sessions() as session:
         booked = (await session.exec(select(Delivery))).all()
