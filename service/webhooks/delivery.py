@@ -93,6 +93,17 @@ def _book_attempt(session: Session, settings: Settings, delivery_id: int, status
     return delivery, outcome
 
 
+def _book_and_claim(
+    session: Session, successes: dict[int | None, list[int]], now: datetime, owner: str, lease_seconds: float,
+    claim: tuple[int, Callable[[str], int] | None] | None,
+) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+    """One transaction (on the worker's ``db.Writer``): book ``successes`` (HTTP status -> delivery
+    ids) as of ``now``, then, when ``claim`` = ``(limit, room)`` is given, claim for ``owner``."""
+    if successes:
+        deliveries.book_successes(session, successes, now)
+    return deliveries.claim_due(session, owner, lease_seconds, *claim) if claim is not None else ([], {})
+
+
 class DeliveryWorker:
     """Sends due deliveries from one process; several processes may run one each (work is leased).
     Claims and bookings are transactions of its ``db.Writer`` (on a SQLite file, one hand-off to a
@@ -170,29 +181,48 @@ class DeliveryWorker:
     async def _record_success(self, delivery: Delivery, status: int | None) -> None:
         """``record_attempt`` for a success to a subscription that was not failing, booked by group
         commit: the successes that arrive while one booking transaction runs are booked together by
-        the next (one UPDATE per response status, one commit), and each sender returns once its own
-        delivery is committed. A crash before that commit leaves the delivery leased and pending, so
-        it is sent again after the lease (at least once, as before). Raises what its own booking
-        raised; the others of a failed batch are booked again by their senders."""
+        the next (one UPDATE per response status, one commit), or by the next claim's transaction
+        (``claim``) when it starts first; each sender returns once its own delivery is committed.
+        A crash before that commit leaves the delivery leased and pending, so it is sent again after
+        the lease (at least once, as before). Raises what its own booking raised; the others of a
+        failed batch are booked again by their senders."""
         booked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._succeeded.append((delivery.id, status, booked))
         async with self._booking:
-            if not booked.done():  # else an earlier holder of the lock booked it with its batch
-                batch, self._succeeded = self._succeeded, []
-                by_status: dict[int | None, list[int]] = {}
-                for delivery_id, answered, _future in batch:
-                    by_status.setdefault(answered, []).append(delivery_id)
-                try:
-                    await self.writer.run(deliveries.book_successes, by_status, utcnow())
-                except BaseException:  # failed or cancelled: the others stay pending, each booked by its own sender
-                    self._succeeded[:0] = [entry for entry in batch if entry[2] is not booked]
-                    raise
-                for _id, _status, future in batch:
-                    future.set_result(None)
+            if not booked.done():  # else booked with an earlier batch, or by a claim
+                await self._book_successes(None, booked)
         now = utcnow()
         metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
         metrics.DELIVERY_LAG.observe(max(0.0, (now - delivery.created_at).total_seconds()))
         log.info("delivery %s (%s) attempt %d: HTTP %s", delivery.id, delivery.event_id, delivery.attempts + 1, status)
+
+    async def _book_successes(self, claim: tuple[int, Callable[[str], int] | None] | None,
+                              own: asyncio.Future[None] | None = None) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+        """With ``_booking`` held: book every success waiting (``_succeeded``) in one transaction,
+        which also claims when ``claim`` = ``(limit, room)`` is given (``deliveries.claim_due``; its
+        result is returned), and release their senders. If the transaction fails, the successes
+        wait again (each sender books its own), but ``own`` (the caller's) is not put back."""
+        batch, self._succeeded = self._succeeded, []
+        by_status: dict[int | None, list[int]] = {}
+        for delivery_id, answered, _future in batch:
+            by_status.setdefault(answered, []).append(delivery_id)
+        try:
+            result = await self.writer.run(_book_and_claim, by_status, utcnow(), self.owner, self.settings.lease_seconds, claim)
+        except BaseException:  # failed or cancelled: the others stay pending, each booked by its own sender
+            self._succeeded[:0] = [entry for entry in batch if entry[2] is not own]
+            raise
+        for _id, _status, future in batch:
+            future.set_result(None)
+        return result
+
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+        """Lease up to ``limit`` due deliveries (``deliveries.claim_due``) and return them with their
+        subscriptions. When no booking runs, the successes waiting are booked in the same
+        transaction (one commit instead of two; a claim follows every batch of finished deliveries)."""
+        if self._booking.locked() or not self._succeeded:
+            return await self.writer.run(_book_and_claim, {}, utcnow(), self.owner, self.settings.lease_seconds, (limit, room))
+        async with self._booking:
+            return await self._book_successes((limit, room))
 
     async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
         """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
@@ -236,8 +266,7 @@ class DeliveryStep(Step[Delivery, None]):
         return str(delivery.subscription_id)
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Delivery]:
-        worker = self.worker
-        claimed, subscriptions = await worker.writer.run(deliveries.claim_due, worker.owner, worker.settings.lease_seconds, limit, room)
+        claimed, subscriptions = await self.worker.claim(limit, room)
         self.subscriptions.update(subscriptions)
         return claimed
 
