@@ -5,6 +5,10 @@ and never build SQL themselves.
 * ``feeds`` — when a feed is due, claims, and the outcome of each poll (document, 304, failure, move).
 * ``articles`` — entries stored once per feed document (a constant number of statements), outlets,
   pages due for extraction and the outcome of each extraction.
+* ``deliveries`` — the webhook outbox: deliveries written with their change, claimed by the delivery
+  worker, booked after each attempt (many successes in one UPDATE), listed and retried by the API.
+* ``subscriptions`` — webhook subscriptions: the API's reads and writes, the active ones of an event
+  type, disabling (pending deliveries become ``dead``).
 * ``leases`` — claiming rows with a lease (``SELECT … FOR UPDATE SKIP LOCKED``), heartbeats, release.
 * ``failures`` — poison items: repeated failures of one item in one stage are given up on.
 * ``sql`` — helpers shared by the modules above (counting under conditions, INSERT … ON CONFLICT).
