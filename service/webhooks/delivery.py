@@ -20,6 +20,7 @@ Policy (documented in the README):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -49,6 +50,10 @@ log = logging.getLogger(__name__)
 
 # Relative jitter applied to each retry delay: uniformly within ±20 %.
 JITTER = 0.2
+
+_fetchable = functools.lru_cache(maxsize=1024)(check_fetchable)
+"""``check_fetchable`` remembered per endpoint URL (every delivery checks its target again; a URL
+that fails raises each time, as failures are not cached)."""
 
 
 def create_webhook_client(settings: Settings, **kwargs) -> httpx.AsyncClient:
@@ -136,7 +141,7 @@ class DeliveryWorker:
         headers = signing.headers(secrets_, delivery.event_id, int(time.time()), body)
         headers["Content-Type"] = "application/json"
         try:
-            check_fetchable(url)
+            _fetchable(url)
             async with self.client.stream("POST", url, content=body, headers=headers) as response:
                 received = b""
                 async for chunk in response.aiter_raw():
