@@ -166,6 +166,11 @@ class Runner(Generic[Row, Result]):
                     finally:
                         for waiter in waiters - set(in_flight):
                             waiter.cancel()
+                    if done & set(in_flight):
+                        # Rows released together (a group commit resolves many at once) finish one
+                        # step of the loop later: let them, so that one claim refills all their slots.
+                        await asyncio.sleep(0)
+                        done |= {task for task in in_flight if task.done()}
                     for task in set(in_flight) & done:
                         row = in_flight.pop(task)
                         held.remove(row)

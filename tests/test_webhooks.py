@@ -461,6 +461,7 @@ async def test_successes_are_booked_by_group_commit(sessions, settings):
     eight senders finishing at once cost two UPDATEs (the first sender's own, then the seven that
     queued behind it), and every delivery ends succeeded with its attempt and response status."""
     from sqlalchemy import event
+    from sqlalchemy.engine import Engine
     from sqlmodel import select
 
     from service.models import Delivery, DeliveryStatus, Subscription
@@ -481,15 +482,89 @@ async def test_successes_are_booked_by_group_commit(sessions, settings):
 
     async with create_webhook_client(settings) as client:
         worker = DeliveryWorker(settings, sessions, client)
-        async with sessions() as session:
-            engine = session.bind
-        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        # Every engine: on a SQLite file the worker books through a connection of its own (db.Writer).
+        event.listen(Engine, "before_cursor_execute", count)
         try:
             await asyncio.gather(*(worker._record_success(row, 204) for row in rows))
         finally:
-            event.remove(engine.sync_engine, "before_cursor_execute", count)
+            event.remove(Engine, "before_cursor_execute", count)
     assert len(updates) == 2
     async with sessions() as session:
         booked = (await session.exec(select(Delivery))).all()
     assert sorted((d.status, d.attempts, d.last_response_status, d.lease_owner) for d in booked) == \
         [(DeliveryStatus.succeeded, 1, 204, None)] * 8
+
+
+async def test_a_claim_books_the_successes_waiting_in_its_own_transaction(sessions, settings):
+    """Successes still waiting for their booking when the worker claims are booked by the claim's
+    transaction (one commit for both): their senders are released, the deliveries end succeeded,
+    and the due ones are claimed with their subscription."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlmodel import select
+
+    from service.models import Delivery, DeliveryStatus
+
+    async with sessions() as session:
+        subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
+        session.add(subscription)
+        await session.flush()
+        sent = [Delivery(subscription_id=subscription.id, event_id=f"msg_s{n}", event_key=f"ping:s{n}", event_type="ping",
+                         payload="{}", lease_owner="test", lease_until=utcnow() + timedelta(minutes=5)) for n in range(3)]
+        due = [Delivery(subscription_id=subscription.id, event_id=f"msg_d{n}", event_key=f"ping:d{n}", event_type="ping",
+                        payload="{}") for n in range(2)]
+        session.add_all(sent + due)
+        await session.commit()
+    commits: list[object] = []
+
+    def committed(connection) -> None:
+        commits.append(connection)
+
+    async with create_webhook_client(settings) as client:
+        worker = DeliveryWorker(settings, sessions, client)
+        loop = asyncio.get_running_loop()
+        waiting = [(row.id, 204, loop.create_future()) for row in sent]
+        worker._succeeded.extend(waiting)
+        event.listen(Engine, "commit", committed)
+        try:
+            claimed, subscriptions = await worker.claim(10, None)
+        finally:
+            event.remove(Engine, "commit", committed)
+    assert len(commits) == 1
+    assert all(future.done() and future.exception() is None for _id, _status, future in waiting)
+    assert worker._succeeded == []
+    assert sorted(d.event_id for d in claimed) == ["msg_d0", "msg_d1"]
+    assert subscriptions[subscription.id] is not None and subscriptions[subscription.id].url == subscription.url
+    async with sessions() as session:
+        rows = {d.event_id: d for d in (await session.exec(select(Delivery))).all()}
+    assert [(rows[f"msg_s{n}"].status, rows[f"msg_s{n}"].attempts, rows[f"msg_s{n}"].lease_owner) for n in range(3)] == \
+        [(DeliveryStatus.succeeded, 1, None)] * 3
+    assert {rows[f"msg_d{n}"].lease_owner for n in range(2)} == {worker.owner}
+
+
+@pytest.mark.parametrize(
+    ("attempt", "failing_for", "status", "error", "expected"),
+    [
+        (1, None, 204, None, ("succeeded", False, None)),
+        (3, 60.0, 200, None, ("succeeded", False, None)),  # a success ends the failing spell
+        (1, None, 410, "HTTP 410", ("dead", False, "the endpoint answered 410 Gone")),
+        (1, None, 500, "HTTP 500", ("pending", True, None)),
+        (8, 10.0, None, "ConnectError", ("failed", False, None)),  # past the last scheduled retry
+        (2, 3600.0, 503, "HTTP 503", ("dead", False, "failing continuously since")),
+    ],
+)
+def test_decide_follows_the_retry_and_disable_policy(attempt, failing_for, status, error, expected):
+    from service.webhooks.delivery import decide
+
+    settings = Settings(webhook_retry_schedule=[5.0] * 7, webhook_disable_after=3600)
+    now = utcnow()
+    since = now - timedelta(seconds=failing_for) if failing_for is not None else None
+    outcome = decide(settings, attempt, since, now, status, error)
+    state, retried, reason = expected
+    assert outcome.status == state
+    assert (outcome.next_attempt_at is not None) == retried
+    if retried:
+        assert 4.0 <= (outcome.next_attempt_at - now).total_seconds() <= 6.0  # 5 s ± 20 %
+    # A success ends a failing spell, a 410 leaves it as it was, other failures start one or go on.
+    assert outcome.failing_since == (None if error is None else since if status == 410 else since or now)
+    assert (outcome.disable_reason or "").startswith(reason or "") and (outcome.disable_reason is None) == (reason is None)

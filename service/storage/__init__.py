@@ -6,6 +6,10 @@ and never build SQL themselves.
 * ``articles`` — entries stored once per feed document (a constant number of statements), outlets,
   pages due for extraction and the outcome of each extraction; the API's article lists (filters,
   search, keyset pages: one cached statement per shape), one article, citations, outlet domains.
+* ``deliveries`` — the webhook outbox: deliveries written with their change, claimed by the delivery
+  worker, booked after each attempt (many successes in one UPDATE), listed and retried by the API.
+* ``subscriptions`` — webhook subscriptions: the API's reads and writes, the active ones of an event
+  type, disabling (pending deliveries become ``dead``).
 * ``leases`` — claiming rows with a lease (``SELECT … FOR UPDATE SKIP LOCKED``), heartbeats, release.
 * ``failures`` — poison items: repeated failures of one item in one stage are given up on.
 * ``stories`` — the story step's statements: unlinked articles claimed, the story lock, the stories of

@@ -19,7 +19,7 @@ from service.db import dialect_insert, dialect_name
 from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
 from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
-from service.models import Article, Citation, Entry, ExtractionStatus, Feed, Outlet, table_of, utcnow
+from service.models import Article, Citation, Entry, ExtractionStatus, Feed, Outlet, Story, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize, fits, link_forms, outlet_domain
 from service.search import SearchQuery
@@ -590,3 +590,35 @@ async def outlet_domains(session: AsyncSession, outlet_ids: Iterable[int]) -> di
         return {}
     rows = await sql.rows(session, sa.select(_outlets.c.id, _outlets.c.domain).where(_outlets.c.id.in_(ids)))
     return {outlet_id: domain for outlet_id, domain in rows}
+# -- what webhook events need (``webhooks.outbox``) ----------------------------------------------
+
+_ANY_COMPLETE = sa.select(table_of(Article).c.id).where(
+    table_of(Article).c.id.in_(sa.bindparam("ids", expanding=True)),
+    table_of(Article).c.extraction_status != ExtractionStatus.pending.value,
+).limit(1)
+# Built once (Core, on the table): reused, it is compiled from SQLAlchemy's cache without a walk for its cache key.
+
+
+def any_complete(session: Session, article_ids: list[int]) -> bool:
+    """Whether some of ``article_ids`` is complete: its page extracted or given up on (not
+    ``pending``). Synchronous; one SELECT (none for no ids)."""
+    return bool(article_ids) and session.execute(_ANY_COMPLETE, {"ids": article_ids}).first() is not None
+
+
+async def get(session: AsyncSession, article_id: int) -> Article | None:
+    """The article ``article_id``, or None."""
+    return await session.get(Article, article_id)
+
+
+async def outlet_and_feeds(session: AsyncSession, article: Article) -> tuple[str | None, set[int]]:
+    """``article``'s outlet domain (None without an outlet) and the ids of the feeds it was seen in
+    (its ``entries``)."""
+    outlet = (await session.exec(select(Outlet.domain).where(Outlet.id == article.outlet_id))).first() if article.outlet_id else None
+    feed_ids = set((await session.exec(select(Entry.feed_id).where(Entry.article_id == article.id))).all())
+    return outlet, feed_ids
+
+
+async def story_outlet_count(session: AsyncSession, article: Article) -> int:
+    """How many outlets ``article``'s story has (1 when the article has no story)."""
+    story = await session.get(Story, article.story_id) if article.story_id else None  # in the session already, often
+    return story.outlet_count if story is not None else 1

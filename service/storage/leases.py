@@ -84,7 +84,7 @@ async def claim(
         .with_for_update(skip_locked=True)
     )
     rows_found: list[Any] = list((await session.exec(query)).all())  # ids, or (id, spread value)
-    ids = rows_found if spread_by is None else _take_turns(rows_found, spread_by[1], limit, room)
+    ids = rows_found if spread_by is None else take_turns(rows_found, spread_by[1], limit, room)
     if not ids:
         await session.commit()
         return []
@@ -102,7 +102,7 @@ async def claim(
     return rows
 
 
-def _take_turns(
+def take_turns(
     rows: list[tuple[int, str]], key: Callable[[str], str], limit: int, room: Callable[[str], int] | None = None
 ) -> list[int]:
     """Up to ``limit`` ids from ``(id, value)`` rows, one per group ``key(value)`` in turn, keeping

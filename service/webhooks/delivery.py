@@ -20,6 +20,7 @@ Policy (documented in the README):
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
@@ -30,25 +31,29 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from sqlmodel import col, select
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import metrics
 from service.config import Settings
+from service.db import Writer
 from service.jobs import Runner, Step
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.net.fetcher import create_client
 from service.net.ssrf import BlockedAddress
 from service.net.urls import InvalidURL, check_fetchable
-from service.storage import leases
+from service.storage import deliveries
 from service.webhooks import signing
 
 log = logging.getLogger(__name__)
 
 # Relative jitter applied to each retry delay: uniformly within ±20 %.
 JITTER = 0.2
+
+_fetchable = functools.lru_cache(maxsize=1024)(check_fetchable)
+"""``check_fetchable`` remembered per endpoint URL (every delivery checks its target again; a URL
+that fails raises each time, as failures are not cached)."""
 
 
 def create_webhook_client(settings: Settings, **kwargs) -> httpx.AsyncClient:
@@ -59,25 +64,61 @@ def create_webhook_client(settings: Settings, **kwargs) -> httpx.AsyncClient:
     return create_client(settings, timeout=settings.webhook_timeout, **kwargs)
 
 
-async def disable_subscription(session: AsyncSession, subscription: Subscription, reason: str) -> None:
-    """Disable ``subscription`` with ``reason`` and mark its pending deliveries ``dead``. Does not commit."""
-    subscription.state = SubscriptionState.disabled
-    subscription.disabled_reason = reason
-    subscription.updated_at = utcnow()
-    await session.exec(
-        sa.update(Delivery)
-        .where(col(Delivery.subscription_id) == subscription.id, col(Delivery.status) == DeliveryStatus.pending)
-        .values(status=DeliveryStatus.dead, next_attempt_at=None, lease_owner=None, lease_until=None)
-    )
+def decide(settings: Settings, attempt: int, failing_since: datetime | None, now: datetime, status: int | None,
+           error: str | None) -> deliveries.Outcome:
+    """What attempt number ``attempt`` (1 for the first) of a delivery, made at ``now`` and answered
+    with HTTP ``status`` (None without an answer) and ``error`` (None for a 2xx), leads to, for a
+    subscription failing since ``failing_since`` (None: it was not): see the module docstring."""
+    if error is None:
+        return deliveries.Outcome(DeliveryStatus.succeeded, None, None)
+    if status == 410:
+        return deliveries.Outcome(DeliveryStatus.dead, None, failing_since, "the endpoint answered 410 Gone")
+    failing_since = failing_since or now
+    schedule = settings.webhook_retry_schedule
+    if (now - failing_since).total_seconds() >= settings.webhook_disable_after:
+        reason = f"failing continuously since {failing_since:%Y-%m-%dT%H:%M:%SZ}: {error}"
+        return deliveries.Outcome(DeliveryStatus.dead, None, failing_since, reason)
+    if attempt <= len(schedule):
+        delay = schedule[attempt - 1] * random.uniform(1 - JITTER, 1 + JITTER)
+        return deliveries.Outcome(DeliveryStatus.pending, now + timedelta(seconds=delay), failing_since)
+    return deliveries.Outcome(DeliveryStatus.failed, None, failing_since)
+
+
+def _book_attempt(session: Session, settings: Settings, delivery_id: int, status: int | None, error: str | None
+                  ) -> tuple[Delivery, deliveries.Outcome] | None:
+    """One transaction (on the worker's ``db.Writer``): book an attempt of ``delivery_id`` with its
+    outcome (``decide``); returns the delivery as booked and the outcome (None: deleted meanwhile)."""
+    found = deliveries.attempted(session, delivery_id)
+    if found is None:
+        return None
+    delivery, subscription = found
+    now = utcnow()
+    outcome = decide(settings, delivery.attempts + 1, subscription.failing_since, now, status, error)
+    deliveries.book_attempt(session, delivery, subscription, now, status, error, outcome)
+    return delivery, outcome
+
+
+def _book_and_claim(
+    session: Session, successes: dict[int | None, list[int]], now: datetime, owner: str, lease_seconds: float,
+    claim: tuple[int, Callable[[str], int] | None] | None,
+) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+    """One transaction (on the worker's ``db.Writer``): book ``successes`` (HTTP status -> delivery
+    ids) as of ``now``, then, when ``claim`` = ``(limit, room)`` is given, claim for ``owner``."""
+    if successes:
+        deliveries.book_successes(session, successes, now)
+    return deliveries.claim_due(session, owner, lease_seconds, *claim) if claim is not None else ([], {})
 
 
 class DeliveryWorker:
-    """Sends due deliveries from one process; several processes may run one each (work is leased)."""
+    """Sends due deliveries from one process; several processes may run one each (work is leased).
+    Claims and bookings are transactions of its ``db.Writer`` (on a SQLite file, one hand-off to a
+    writer thread each)."""
 
     def __init__(self, settings: Settings, sessions: async_sessionmaker[AsyncSession], client: httpx.AsyncClient) -> None:
         self.settings = settings
         self.sessions = sessions
         self.client = client
+        self.writer = Writer(sessions)
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new delivery is claimed
@@ -100,7 +141,7 @@ class DeliveryWorker:
         headers = signing.headers(secrets_, delivery.event_id, int(time.time()), body)
         headers["Content-Type"] = "application/json"
         try:
-            check_fetchable(url)
+            _fetchable(url)
             async with self.client.stream("POST", url, content=body, headers=headers) as response:
                 received = b""
                 async for chunk in response.aiter_raw():
@@ -130,12 +171,7 @@ class DeliveryWorker:
         if subscription is None:
             return
         if subscription.state != SubscriptionState.active:
-            async with self.sessions() as session:
-                current = await session.get(Delivery, delivery.id)
-                if current is not None:  # else deleted with its subscription meanwhile
-                    current.status, current.next_attempt_at = DeliveryStatus.dead, None
-                    leases.release(current)
-                    await session.commit()
+            await self.writer.run(deliveries.end, delivery.id, DeliveryStatus.dead)
             return
         now = utcnow()
         secrets_ = [subscription.secret]
@@ -150,86 +186,62 @@ class DeliveryWorker:
     async def _record_success(self, delivery: Delivery, status: int | None) -> None:
         """``record_attempt`` for a success to a subscription that was not failing, booked by group
         commit: the successes that arrive while one booking transaction runs are booked together by
-        the next (one UPDATE per response status, one commit), and each sender returns once its own
-        delivery is committed. A crash before that commit leaves the delivery leased and pending, so
-        it is sent again after the lease (at least once, as before). Raises what its own booking
-        raised; the others of a failed batch are booked again by their senders."""
+        the next (one UPDATE per response status, one commit), or by the next claim's transaction
+        (``claim``) when it starts first; each sender returns once its own delivery is committed.
+        A crash before that commit leaves the delivery leased and pending, so it is sent again after
+        the lease (at least once, as before). Raises what its own booking raised; the others of a
+        failed batch are booked again by their senders."""
         booked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._succeeded.append((delivery.id, status, booked))
         async with self._booking:
-            if not booked.done():  # else an earlier holder of the lock booked it with its batch
-                batch, self._succeeded = self._succeeded, []
-                try:
-                    await self._book_successes(batch)
-                except BaseException:  # failed or cancelled: the others stay pending, each booked by its own sender
-                    self._succeeded[:0] = [entry for entry in batch if entry[2] is not booked]
-                    raise
-                for _id, _status, future in batch:
-                    future.set_result(None)
+            if not booked.done():  # else booked with an earlier batch, or by a claim
+                await self._book_successes(None, booked)
         now = utcnow()
         metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
         metrics.DELIVERY_LAG.observe(max(0.0, (now - delivery.created_at).total_seconds()))
         log.info("delivery %s (%s) attempt %d: HTTP %s", delivery.id, delivery.event_id, delivery.attempts + 1, status)
 
-    async def _book_successes(self, batch: list[tuple[int, int | None, asyncio.Future[None]]]) -> None:
-        """One transaction: the deliveries of ``batch`` (id, HTTP status) succeeded now."""
-        now = utcnow()
+    async def _book_successes(self, claim: tuple[int, Callable[[str], int] | None] | None,
+                              own: asyncio.Future[None] | None = None) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+        """With ``_booking`` held: book every success waiting (``_succeeded``) in one transaction,
+        which also claims when ``claim`` = ``(limit, room)`` is given (``deliveries.claim_due``; its
+        result is returned), and release their senders. If the transaction fails, the successes
+        wait again (each sender books its own), but ``own`` (the caller's) is not put back."""
+        batch, self._succeeded = self._succeeded, []
         by_status: dict[int | None, list[int]] = {}
-        for delivery_id, status, _future in batch:
-            by_status.setdefault(status, []).append(delivery_id)
-        async with self.sessions() as session:
-            for status, ids in by_status.items():
-                await session.exec(
-                    sa.update(Delivery).where(col(Delivery.id).in_(ids)).values(
-                        attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
-                        status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None,
-                        lease_until=None,
-                    )
-                )
-            await session.commit()
+        for delivery_id, answered, _future in batch:
+            by_status.setdefault(answered, []).append(delivery_id)
+        try:
+            result = await self.writer.run(_book_and_claim, by_status, utcnow(), self.owner, self.settings.lease_seconds, claim)
+        except BaseException:  # failed or cancelled: the others stay pending, each booked by its own sender
+            self._succeeded[:0] = [entry for entry in batch if entry[2] is not own]
+            raise
+        for _id, _status, future in batch:
+            future.set_result(None)
+        return result
+
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+        """Lease up to ``limit`` due deliveries (``deliveries.claim_due``) and return them with their
+        subscriptions. When no booking runs, the successes waiting are booked in the same
+        transaction (one commit instead of two; a claim follows every batch of finished deliveries)."""
+        if self._booking.locked() or not self._succeeded:
+            return await self.writer.run(_book_and_claim, {}, utcnow(), self.owner, self.settings.lease_seconds, (limit, room))
+        async with self._booking:
+            return await self._book_successes((limit, room))
 
     async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
         """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
-        (None for success); schedule the retry, or end the delivery, and release its lease."""
-        async with self.sessions() as session:
-            current = await session.get(Delivery, delivery.id)
-            subscription = await session.get(Subscription, delivery.subscription_id)
-            if current is None or subscription is None:
-                return
-            now = utcnow()
-            current.attempts += 1
-            current.last_attempt_at = now
-            current.last_response_status = status
-            current.last_error = error
-            leases.release(current)
-            if error is None:
-                current.status = DeliveryStatus.succeeded
-                current.delivered_at = now
-                metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
-                metrics.DELIVERY_LAG.observe(max(0.0, (now - current.created_at).total_seconds()))
-                current.next_attempt_at = None
-                subscription.failing_since = None
-            elif status == 410:
-                metrics.DELIVERY_ATTEMPTS.labels("gone").inc()
-                current.status, current.next_attempt_at = DeliveryStatus.dead, None
-                await disable_subscription(session, subscription, "the endpoint answered 410 Gone")
-            else:
-                metrics.DELIVERY_ATTEMPTS.labels("failed").inc()
-                subscription.failing_since = subscription.failing_since or now
-                failing_for = (now - subscription.failing_since).total_seconds()
-                schedule = self.settings.webhook_retry_schedule
-                if failing_for >= self.settings.webhook_disable_after:
-                    current.status, current.next_attempt_at = DeliveryStatus.dead, None
-                    await disable_subscription(
-                        session, subscription, f"failing continuously since {subscription.failing_since:%Y-%m-%dT%H:%M:%SZ}: {error}"
-                    )
-                elif current.attempts <= len(schedule):
-                    delay = schedule[current.attempts - 1] * random.uniform(1 - JITTER, 1 + JITTER)
-                    current.next_attempt_at = now + timedelta(seconds=delay)
-                else:
-                    current.status = DeliveryStatus.failed
-                    current.next_attempt_at = None
-            await session.commit()
+        (None for success); schedule the retry, or end the delivery (disabling its subscription
+        when the endpoint is gone or keeps failing: ``decide``), and release its lease."""
+        booked = await self.writer.run(_book_attempt, self.settings, delivery.id, status, error)
+        if booked is None:
+            return
+        current, outcome = booked
+        if outcome.status == DeliveryStatus.succeeded:
+            metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
+            metrics.DELIVERY_LAG.observe(max(0.0, (utcnow() - current.created_at).total_seconds()))
+        else:
+            metrics.DELIVERY_ATTEMPTS.labels("gone" if status == 410 else "failed").inc()
         log.info("delivery %s (%s) attempt %d: %s", delivery.id, delivery.event_id, current.attempts, error or f"HTTP {status}")
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -259,15 +271,8 @@ class DeliveryStep(Step[Delivery, None]):
         return str(delivery.subscription_id)
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Delivery]:
-        due = [Delivery.status == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= utcnow()]
-        order = [col(Delivery.next_attempt_at), col(Delivery.id)]
-        async with self.worker.sessions() as session:
-            claimed = await leases.claim(session, Delivery, due, order, self.owner, self.worker.settings.lease_seconds,
-                                         limit, spread_by=(Delivery.subscription_id, str), room=room)
-            wanted = {d.subscription_id for d in claimed}
-            if wanted:
-                found = {sub.id: sub for sub in await session.exec(select(Subscription).where(col(Subscription.id).in_(wanted)))}
-                self.subscriptions.update({sub_id: found.get(sub_id) for sub_id in wanted})
+        claimed, subscriptions = await self.worker.claim(limit, room)
+        self.subscriptions.update(subscriptions)
         return claimed
 
     async def handle(self, delivery: Delivery) -> None:
@@ -278,4 +283,4 @@ class DeliveryStep(Step[Delivery, None]):
 
     async def next_due(self) -> datetime | None:
         async with self.worker.sessions() as session:
-            return await leases.next_due(session, Delivery, [Delivery.status == DeliveryStatus.pending], Delivery.next_attempt_at)
+            return await deliveries.next_due(session)

@@ -20,25 +20,12 @@ import json
 import uuid
 from datetime import datetime
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.db import dialect_insert
-from service.models import (
-    Article,
-    Delivery,
-    Entry,
-    ExtractionStatus,
-    Outlet,
-    Story,
-    Subscription,
-    SubscriptionState,
-    table_of,
-    utcnow,
-)
+from service.models import Article, ExtractionStatus, Story, Subscription, utcnow
 from service.shapes import ArticlePublic
+from service.storage import articles, deliveries, subscriptions
 from service.views import citations_for, story_view
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
 
@@ -60,18 +47,7 @@ async def _enqueue(session: AsyncSession, subscription_id: int, event_type: str,
     """Insert one delivery unless this subscription already has one for ``event_key``; return its
     ``webhook-id``, or None when it existed."""
     event_id = new_event_id()
-    values = {
-        "subscription_id": subscription_id, "event_id": event_id, "event_key": event_key, "event_type": event_type,
-        "payload": payload, "status": "pending", "attempts": 0, "next_attempt_at": utcnow(), "created_at": utcnow(),
-    }
-    statement = dialect_insert(session)(Delivery).values(**values).on_conflict_do_nothing(index_elements=["subscription_id", "event_key"])
-    result = await session.exec(statement.returning(Delivery.id))
-    return event_id if result.scalar_one_or_none() is not None else None
-
-
-async def _subscribers(session: AsyncSession, event_type: str) -> list[Subscription]:
-    rows = await session.exec(select(Subscription).where(Subscription.state == SubscriptionState.active))
-    return [s for s in rows.all() if event_type in s.event_types]
+    return event_id if await deliveries.insert(session, subscription_id, event_id, event_type, event_key, payload) else None
 
 
 def _is_news(subscription: Subscription, article: Article) -> bool:
@@ -84,29 +60,11 @@ def _is_news(subscription: Subscription, article: Article) -> bool:
     return article.published_at >= subscription.created_at
 
 
-async def _article_facts(session: AsyncSession, article: Article) -> tuple[str | None, set[int]]:
-    outlet = (await session.exec(select(Outlet.domain).where(Outlet.id == article.outlet_id))).first() if article.outlet_id else None
-    feed_ids = set((await session.exec(select(Entry.feed_id).where(Entry.article_id == article.id))).all())
-    return outlet, feed_ids
-
-
-_ACTIVE_KINDS = sa.select(table_of(Subscription).c.event_types).where(
-    table_of(Subscription).c.state == SubscriptionState.active.value)
-_ANY_COMPLETE = sa.select(table_of(Article).c.id).where(
-    table_of(Article).c.id.in_(sa.bindparam("ids", expanding=True)),
-    table_of(Article).c.extraction_status != ExtractionStatus.pending.value,
-).limit(1)
-# Both built once (Core, on the tables): reused, they are compiled from SQLAlchemy's cache without
-# a walk for their cache key.
-
-
 def may_announce(session: Session, article_ids: list[int]) -> bool:
     """Whether ``announce_articles`` could write a delivery for any of ``article_ids``: some of the
     articles is complete (not ``pending``) and some active subscription takes ``article.created``.
     Synchronous (a ``sqlalchemy.orm.Session``); one SELECT, two when an article is complete."""
-    if not article_ids or session.execute(_ANY_COMPLETE, {"ids": article_ids}).first() is None:
-        return False
-    return any("article.created" in (kinds or []) for kinds in session.scalars(_ACTIVE_KINDS))
+    return articles.any_complete(session, article_ids) and subscriptions.any_active_for(session, "article.created")
 
 
 async def announce_articles(session: AsyncSession, article_ids: list[int]) -> int:
@@ -118,19 +76,18 @@ async def announce_articles(session: AsyncSession, article_ids: list[int]) -> in
     deliveries written."""
     if not article_ids:
         return 0
-    subscribers = await _subscribers(session, "article.created")
+    subscribers = await subscriptions.active_for(session, "article.created")
     if not subscribers:
         return 0
     written = 0
     for article_id in article_ids:
-        article = await session.get(Article, article_id)
+        article = await articles.get(session, article_id)
         if article is None or article.extraction_status == ExtractionStatus.pending:
             continue  # announced when its page is done
-        outlet, feed_ids = await _article_facts(session, article)
-        story = await session.get(Story, article.story_id) if article.story_id else None
+        outlet, feed_ids = await articles.outlet_and_feeds(session, article)
         candidate = Candidate(
             title=article.title or "", text=article.text or "", languages={article.language} if article.language is not None else set(),
-            outlets={outlet} if outlet is not None else set(), feed_ids=feed_ids, outlet_count=story.outlet_count if story else 1,
+            outlets={outlet} if outlet is not None else set(), feed_ids=feed_ids, outlet_count=await articles.story_outlet_count(session, article),
         )
         payload = None
         for subscription in subscribers:
@@ -173,11 +130,11 @@ async def _announce_story_event(
     that ``article`` caused: the payload is ``story`` as ``GET /v1/stories`` lists it (plus
     ``extra``), sent to every subscription of ``event_type`` that matches the story and for which
     ``article`` is news; ``key`` dedups the event. Returns the number written."""
-    subscribers = await _subscribers(session, event_type)
+    subscribers = await subscriptions.active_for(session, event_type)
     if not subscribers:
         return 0
     view = await story_view(session, story)
-    _outlet, feed_ids = await _article_facts(session, article)
+    _outlet, feed_ids = await articles.outlet_and_feeds(session, article)
     candidate = Candidate(
         title=f"{story.title or ''}\n{article.title or ''}", text=article.text or "", languages=set(story.languages),
         outlets=set(view.outlets), feed_ids=feed_ids, outlet_count=story.outlet_count,

@@ -52,17 +52,6 @@ def test_the_check_finds_sql() -> None:
     assert _sql_calls(SERVICE / "storage" / "feeds.py")
 
 
-# Modules whose queries have not moved yet (issue 16); strict, so one that moves must leave the list.
-PENDING = {"api/routes/subscriptions.py", "webhooks/delivery.py",
-           "webhooks/outbox.py"}
-
-
-def _case(path: Path):
-    name = str(path.relative_to(SERVICE))
-    marks = [pytest.mark.xfail(strict=True, reason="queries not moved yet")] if name in PENDING else []
-    return pytest.param(path, id=name, marks=marks)
-
-
-@pytest.mark.parametrize("path", [_case(p) for p in _modules()])
+@pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(SERVICE)))
 def test_no_sql_outside_the_storage_layer(path: Path) -> None:
     assert _sql_calls(path) == []

@@ -6,7 +6,6 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from sqlmodel import col, select
 
 from service.api.deps import DeliveryDep, SessionDep
 from service.api.problems import Problem
@@ -20,11 +19,11 @@ from service.api.schemas import (
     SubscriptionUpdate,
 )
 from service.api.security import sees_credentials
-from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
+from service.models import DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.net.ssrf import check_url
 from service.net.urls import check_fetchable
+from service.storage import deliveries, subscriptions
 from service.webhooks import outbox, signing
-from service.webhooks.delivery import disable_subscription
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
@@ -41,7 +40,7 @@ async def _target(url: object, settings) -> str:
 
 
 async def _get(session, subscription_id: int) -> Subscription:
-    subscription = await session.get(Subscription, subscription_id)
+    subscription = await subscriptions.get(session, subscription_id)
     if subscription is None:
         raise Problem(404, f"no subscription with id {subscription_id}")
     return subscription
@@ -52,13 +51,10 @@ async def create_subscription(
     body: SubscriptionCreate, request: Request, session: SessionDep, response: Response
 ) -> SubscriptionSecret:
     """Subscribe an endpoint. The answer holds the signing secret: it is not shown again."""
-    subscription = Subscription(
+    subscription = await subscriptions.add(session, Subscription(
         url=await _target(body.url, request.app.state.settings), description=body.description, secret=signing.generate_secret(),
         event_types=sorted(set(body.event_types)), filter=body.filter.model_dump(),
-    )
-    session.add(subscription)
-    await session.commit()
-    await session.refresh(subscription)
+    ))
     response.headers["Location"] = f"/v1/subscriptions/{subscription.id}"
     return SubscriptionSecret(**SubscriptionPublic.from_row(subscription).model_dump(), secret=subscription.secret)
 
@@ -66,9 +62,8 @@ async def create_subscription(
 @router.get("", response_model=Page[SubscriptionPublic])
 async def list_subscriptions(request: Request, session: SessionDep) -> Page[SubscriptionPublic]:
     """Every subscription, oldest first (a password in an endpoint URL shown as ``***`` to ``read`` keys)."""
-    rows = await session.exec(select(Subscription).order_by(col(Subscription.id)))
     show = sees_credentials(request)
-    return Page(items=[SubscriptionPublic.from_row(s, credentials=show) for s in rows.all()], next_cursor=None)
+    return Page(items=[SubscriptionPublic.from_row(s, credentials=show) for s in await subscriptions.every(session)], next_cursor=None)
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionPublic)
@@ -96,22 +91,16 @@ async def update_subscription(
     if body.description is not None:
         subscription.description = body.description
     if body.state == "active" and subscription.state != SubscriptionState.active:
-        subscription.state = SubscriptionState.active
-        subscription.disabled_reason = None
-        subscription.failing_since = None
+        subscriptions.enable(subscription)
     elif body.state == "disabled" and subscription.state != SubscriptionState.disabled:
-        await disable_subscription(session, subscription, "disabled through the API")
-    subscription.updated_at = utcnow()
-    await session.commit()
-    await session.refresh(subscription)
-    return SubscriptionPublic.from_row(subscription)
+        await session.run_sync(subscriptions.disable, subscription, "disabled through the API")
+    return SubscriptionPublic.from_row(await subscriptions.save(session, subscription))
 
 
 @router.delete("/{subscription_id}", status_code=204)
 async def delete_subscription(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
     """Remove the subscription and its deliveries."""
-    await session.delete(await _get(session, subscription_id))
-    await session.commit()
+    await subscriptions.remove(session, await _get(session, subscription_id))
     return Response(status_code=204)
 
 
@@ -124,9 +113,7 @@ async def rotate_secret(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], 
     subscription.previous_secret = subscription.secret
     subscription.previous_secret_expires_at = utcnow() + timedelta(seconds=overlap)
     subscription.secret = signing.generate_secret()
-    subscription.updated_at = utcnow()
-    await session.commit()
-    await session.refresh(subscription)
+    subscription = await subscriptions.save(session, subscription)
     return SubscriptionSecret(**SubscriptionPublic.from_row(subscription).model_dump(), secret=subscription.secret)
 
 
@@ -140,8 +127,7 @@ async def send_test(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], sess
     await session.commit()
     if delivery is not None:
         delivery.wake()
-    row = (await session.exec(select(Delivery).where(Delivery.event_id == event_id))).one()
-    return DeliveryPublic.from_row(row)
+    return DeliveryPublic.from_row(await deliveries.by_event_id(session, event_id))
 
 
 @router.get("/{subscription_id}/deliveries", response_model=Page[DeliveryPublic])
@@ -154,12 +140,7 @@ async def list_deliveries(
 ) -> Page[DeliveryPublic]:
     """The subscription's deliveries, newest first."""
     await _get(session, subscription_id)
-    query = select(Delivery).where(Delivery.subscription_id == subscription_id)
-    if status is not None:
-        query = query.where(Delivery.status == status)
-    if cursor is not None:
-        query = query.where(col(Delivery.id) < cursor)
-    rows = list((await session.exec(query.order_by(col(Delivery.id).desc()).limit(limit + 1))).all())
+    rows = await deliveries.of_subscription(session, subscription_id, status, cursor, limit + 1)
     next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
     return Page(items=[DeliveryPublic.from_row(d) for d in rows[:limit]], next_cursor=next_cursor)
 
@@ -168,17 +149,14 @@ async def list_deliveries(
 async def retry_delivery(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], delivery_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep, delivery: DeliveryDep) -> DeliveryPublic:
     """Send a delivery again now, with the same ``webhook-id`` (its attempt count goes on)."""
     subscription = await _get(session, subscription_id)
-    row = await session.get(Delivery, delivery_id)
+    row = await deliveries.get(session, delivery_id)
     if row is None or row.subscription_id != subscription_id:
         raise Problem(404, f"no delivery {delivery_id} in subscription {subscription_id}")
     if subscription.state != SubscriptionState.active:
         raise Problem(409, f"subscription {subscription_id} is disabled: {subscription.disabled_reason}; re-enable it first")
     if row.status == DeliveryStatus.pending and row.lease_owner is not None:
         raise Problem(409, f"delivery {delivery_id} is being sent right now")
-    row.status = DeliveryStatus.pending
-    row.next_attempt_at = utcnow()
-    await session.commit()
-    await session.refresh(row)
+    row = await deliveries.retry_now(session, row)
     if delivery is not None:
         delivery.wake()
     return DeliveryPublic.from_row(row)

@@ -1,0 +1,188 @@
+"""Deliveries: the webhook outbox. A delivery is written in the transaction of the change it
+announces (``insert``), claimed with a lease by a delivery worker (``claim_due``), and booked after
+each attempt: successes many at once (``book_successes``), any other outcome with the retry and
+disable decision the worker takes (``attempted``, ``book_attempt``); ``end`` closes one whose
+subscription is no longer active. The API lists a subscription's deliveries (``of_subscription``)
+and sends one again (``retry_now``).
+
+The worker's functions are synchronous, over a ``sqlalchemy.orm.Session``: it runs each claim and
+each booking as one transaction through ``db.Writer`` (one hand-off to the SQLite writer thread
+instead of one per statement). Times are aware UTC datetimes; ids are ``deliveries.id``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from service.db import dialect_insert
+from service.models import Delivery, DeliveryStatus, Subscription, table_of, utcnow
+from service.storage import leases, subscriptions
+
+
+async def insert(session: AsyncSession, subscription_id: int, event_id: str, event_type: str, event_key: str, payload: str) -> bool:
+    """Write a pending delivery of ``payload`` (the JSON body, signed as is) to ``subscription_id``,
+    due now, unless that subscription already has one for ``event_key`` (INSERT … ON CONFLICT DO
+    NOTHING on ``(subscription_id, event_key)``). Returns whether it was written. Does not commit."""
+    now = utcnow()
+    values = {
+        "subscription_id": subscription_id, "event_id": event_id, "event_key": event_key, "event_type": event_type,
+        "payload": payload, "status": DeliveryStatus.pending.value, "attempts": 0, "next_attempt_at": now, "created_at": now,
+    }
+    statement = dialect_insert(session)(Delivery).values(**values).on_conflict_do_nothing(index_elements=["subscription_id", "event_key"])
+    result = await session.exec(statement.returning(Delivery.id))
+    return result.scalar_one_or_none() is not None
+
+
+_TABLE = table_of(Delivery)
+_NOW = sa.bindparam("now", type_=_TABLE.c.next_attempt_at.type)
+_DUE = (
+    sa.select(_TABLE.c.id, _TABLE.c.subscription_id)
+    .where(_TABLE.c.status == DeliveryStatus.pending.value, _TABLE.c.next_attempt_at <= _NOW,
+           sa.or_(_TABLE.c.lease_until.is_(None), _TABLE.c.lease_until < _NOW))
+    .order_by(_TABLE.c.next_attempt_at, _TABLE.c.id)
+    .limit(sa.bindparam("read", type_=sa.Integer))
+    .with_for_update(skip_locked=True)
+)
+_STAMP = (
+    sa.update(Delivery).where(col(Delivery.id).in_(sa.bindparam("ids", expanding=True)))
+    .values(lease_owner=sa.bindparam("owner"), lease_until=sa.bindparam("until"))
+    .returning(Delivery)
+)
+# The claim's statements are built once: a busy worker claims once per handful of finished
+# deliveries, and building them anew cost more than running them (bench/webhooks.py).
+
+
+def claim_due(
+    session: Session, owner: str, lease_seconds: float, limit: int, room: Callable[[str], int] | None = None
+) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+    """Lease to ``owner`` for ``lease_seconds`` seconds up to ``limit`` pending deliveries whose
+    attempt is due and that nobody else holds, earliest due first, taking turns between
+    subscriptions and at most ``room(str(subscription_id))`` of one subscription when ``room`` is
+    given (as ``leases.claim`` with ``spread_by``: up to ``leases.SPREAD_FACTOR × limit`` due rows
+    are read to choose from; ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns them, in
+    that order, and their subscriptions as they are now, by id (None: deleted since). Does not
+    commit; three statements, one when nothing is due."""
+    now = utcnow()
+    found = session.execute(_DUE, {"now": now, "read": limit * leases.SPREAD_FACTOR}).all()
+    ids = leases.take_turns([(row_id, str(sub_id)) for row_id, sub_id in found], str, limit, room)
+    if not ids:
+        return [], {}
+    until = now + timedelta(seconds=lease_seconds)
+    stamped = session.scalars(_STAMP, {"ids": ids, "owner": owner, "until": until}, execution_options={"synchronize_session": False})
+    position = {row_id: i for i, row_id in enumerate(ids)}
+    claimed = sorted(stamped, key=lambda delivery: position[delivery.id])
+    wanted = {delivery.subscription_id for delivery in claimed}
+    current = {sub.id: sub for sub in subscriptions.by_ids(session, wanted)}
+    return claimed, {sub_id: current.get(sub_id) for sub_id in wanted}
+
+
+async def next_due(session: AsyncSession) -> datetime | None:
+    """When the earliest pending delivery nobody holds falls due (None: there is none). Read-only."""
+    return await leases.next_due(session, Delivery, [col(Delivery.status) == DeliveryStatus.pending], Delivery.next_attempt_at)
+
+
+def book_successes(session: Session, by_status: dict[int | None, list[int]], now: datetime) -> None:
+    """The deliveries ``by_status[status]`` were answered with that 2xx ``status`` at ``now``: one
+    more attempt each, ``succeeded``, their leases released. One UPDATE per status; does not
+    commit. For subscriptions that were not failing (a success that ends a failing spell goes
+    through ``book_attempt``, which clears ``failing_since``)."""
+    for status, ids in by_status.items():
+        session.execute(
+            sa.update(Delivery).where(col(Delivery.id).in_(ids)).values(
+                attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
+                status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
+            ),
+            execution_options={"synchronize_session": False},
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one attempt leads to, as the worker decided it: the delivery's new ``status`` and
+    ``next_attempt_at`` (None unless it stays pending), the subscription's ``failing_since`` (None
+    once it answered 2xx) and, when the subscription is to be disabled, why."""
+
+    status: DeliveryStatus
+    next_attempt_at: datetime | None
+    failing_since: datetime | None
+    disable_reason: str | None = None
+
+
+def attempted(session: Session, delivery_id: int) -> tuple[Delivery, Subscription] | None:
+    """The delivery ``delivery_id`` and its subscription, to book an attempt on (None: deleted
+    meanwhile, with its subscription)."""
+    delivery = session.get(Delivery, delivery_id)
+    subscription = session.get(Subscription, delivery.subscription_id) if delivery is not None else None
+    return (delivery, subscription) if delivery is not None and subscription is not None else None
+
+
+def book_attempt(
+    session: Session, delivery: Delivery, subscription: Subscription, now: datetime, response_status: int | None,
+    error: str | None, outcome: Outcome,
+) -> None:
+    """Book one attempt of ``delivery`` (from ``attempted``) made at ``now``: the HTTP
+    ``response_status`` (None without a response), the ``error`` (None for a success) and its
+    ``outcome``; release the lease; disable ``subscription`` when the outcome says so (its pending
+    deliveries become ``dead``). Does not commit."""
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    delivery.last_response_status = response_status
+    delivery.last_error = error
+    delivery.status = outcome.status
+    delivery.next_attempt_at = outcome.next_attempt_at
+    if outcome.status == DeliveryStatus.succeeded:
+        delivery.delivered_at = now
+    leases.release(delivery)
+    subscription.failing_since = outcome.failing_since
+    if outcome.disable_reason is not None:
+        session.flush()  # this delivery's own status first: disabling kills the pending ones
+        subscriptions.disable(session, subscription, outcome.disable_reason)
+
+
+def end(session: Session, delivery_id: int, status: DeliveryStatus) -> None:
+    """Give the delivery ``delivery_id`` the final ``status`` (``dead``: its subscription is no
+    longer active) without an attempt, and release its lease. Does not commit."""
+    session.execute(
+        sa.update(Delivery).where(col(Delivery.id) == delivery_id)
+        .values(status=status, next_attempt_at=None, lease_owner=None, lease_until=None),
+        execution_options={"synchronize_session": False},
+    )
+
+
+async def by_event_id(session: AsyncSession, event_id: str) -> Delivery:
+    """The delivery whose ``webhook-id`` is ``event_id``. Raises ``sqlalchemy.exc.NoResultFound``
+    when there is none."""
+    return (await session.exec(select(Delivery).where(Delivery.event_id == event_id))).one()
+
+
+async def get(session: AsyncSession, delivery_id: int) -> Delivery | None:
+    """The delivery ``delivery_id``, or None."""
+    return await session.get(Delivery, delivery_id)
+
+
+async def of_subscription(
+    session: AsyncSession, subscription_id: int, status: DeliveryStatus | None, before: int | None, limit: int
+) -> list[Delivery]:
+    """Up to ``limit`` deliveries of ``subscription_id``, newest (highest id) first: only those in
+    ``status`` when it is given, only ids below ``before`` when it is given (a page's cursor)."""
+    query = select(Delivery).where(Delivery.subscription_id == subscription_id)
+    if status is not None:
+        query = query.where(Delivery.status == status)
+    if before is not None:
+        query = query.where(col(Delivery.id) < before)
+    return list((await session.exec(query.order_by(col(Delivery.id).desc()).limit(limit))).all())
+
+
+async def retry_now(session: AsyncSession, delivery: Delivery) -> Delivery:
+    """Make ``delivery`` pending and due now (its attempt count goes on), commit, and return it as stored."""
+    delivery.status = DeliveryStatus.pending
+    delivery.next_attempt_at = utcnow()
+    await session.commit()
+    await session.refresh(delivery)
+    return delivery
