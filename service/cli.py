@@ -41,7 +41,7 @@ from pydantic_settings import SettingsError
 from service.config import Settings, get_settings
 from service.db import create_engine, migrate, missing_sqlite_file, session_factory
 from service.errors import NewsloomError
-from service.feeds import SubscribeError, feed_rows, subscribe
+from service.feeds import SubscribeError, subscribe
 from service.ingest.pages.extracted import ExtractionError
 from service.ingest.poller import PAGE_ACCEPT, PollReport
 from service.models import Article, Feed, utcnow
@@ -189,7 +189,7 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
 
 async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
     async with _database(settings) as sessions, sessions() as session:
-        rows = await feed_rows(session)
+        rows = await feeds.feed_rows(session)
     print("id\tstate\tstatus\tarticles\tnext poll (UTC)\turl\tlast error")
     for feed, _outlet, count in rows:
         print(
@@ -222,7 +222,7 @@ async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None
     from service.ingest.feeds.opml import OPMLFeed, write_opml
 
     async with _database(settings) as sessions, sessions() as session:
-        rows = await feed_rows(session)
+        rows = await feeds.feed_rows(session)
     sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]))
     sys.stdout.flush()
 

@@ -2,28 +2,59 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import ip_address
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
-from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.config import Settings
 from service.errors import InputError
 from service.ingest.feeds.opml import OPMLFeed
 from service.ingest.schedule import first_poll_offset
-from service.models import Entry, Feed, Outlet, utcnow
+from service.models import Feed, utcnow
 from service.net.ssrf import refused_rule
 from service.net.urls import InvalidURL, canonicalize, check_fetchable
-from service.storage import articles
+from service.storage import articles, feeds
+
+if TYPE_CHECKING:
+    from service.ingest.feeds.entries import ParsedFeed
+    from service.net.fetcher import FetchResult
+
+T = TypeVar("T")
+
+
+class FeedIntake(Protocol):
+    """What subscribing needs of the feed step (``ingest.poller.Poller`` is one): its settings, a
+    feed fetched with its limits and politeness, CPU work in its worker processes, a document
+    parsed there, and the first document of a new feed ingested as its first poll."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    async def fetch_feed(self, url: str) -> FetchResult:
+        """GET a feed document. Raises ``FetchError`` (``BlockedURL`` for a refused address)."""
+        ...
+
+    async def offload(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a worker process; its exceptions propagate."""
+        ...
+
+    async def parse_feed(self, result: FetchResult) -> ParsedFeed:
+        """Parse a fetched document. Raises ``FeedParseError``, or ``WorkerError`` (crash, time limit)."""
+        ...
+
+    async def ingest(self, feed: Feed, result: FetchResult, *, parsed: ParsedFeed) -> object:
+        """Store ``parsed`` (fetched as ``result``) as ``feed``'s poll. Never raises for a bad document."""
+        ...
 
 
 async def find_feed(session: AsyncSession, url: str) -> Feed | None:
     """The feed subscribed under the canonical form of ``url``, if any."""
-    return (await session.exec(select(Feed).where(Feed.url == canonicalize(url)))).first()
+    return await feeds.feed_at(session, canonicalize(url))
 
 
 async def add_feed(
@@ -37,47 +68,20 @@ async def add_feed(
     an absolute http(s) URL.
     """
     canonical = canonicalize(check_fetchable(url))
-    existing = (await session.exec(select(Feed).where(Feed.url == canonical))).first()
+    existing = await feeds.feed_at(session, canonical)
     if existing is not None:
         return existing, False
     feed = Feed(url=canonical, poll_interval=poll_interval, next_poll_at=utcnow() + timedelta(seconds=delay),
                 title=title, category=category)
     feed.outlet_id = await session.run_sync(articles.outlet_for, canonical)
-    session.add(feed)
-    try:
-        await session.commit()
-    except sa.exc.IntegrityError:  # another request subscribed the same URL a moment ago
-        await session.rollback()
-        return (await session.exec(select(Feed).where(Feed.url == canonical))).one(), False
-    await session.refresh(feed)
-    return feed, True
-
-
-async def feed_rows(session: AsyncSession, feed_id: int | None = None) -> list[tuple[Feed, str | None, int]]:
-    """Feeds (all, or the one with ``feed_id``) ordered by id, each with its outlet's domain and the
-    number of distinct articles seen in it (two entries linking one article count once, as
-    ``GET /v1/articles?feed_id=`` lists it once)."""
-    counts = (
-        select(Entry.feed_id, func.count(func.distinct(col(Entry.article_id))).label("n"))
-        .group_by(col(Entry.feed_id))
-        .subquery()
-    )
-    query = (
-        select(Feed, Outlet.domain, func.coalesce(counts.c.n, 0))
-        .join(Outlet, col(Outlet.id) == col(Feed.outlet_id), isouter=True)
-        .join(counts, counts.c.feed_id == col(Feed.id), isouter=True)
-        .order_by(col(Feed.id))
-    )
-    if feed_id is not None:
-        query = query.where(Feed.id == feed_id)
-    return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]
+    return await feeds.insert_feed(session, feed)
 
 
 class SubscribeError(InputError):
     """A URL that cannot be subscribed to; the message says why (SSRF rule, fetch failure, no feed)."""
 
 
-async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool]:
+async def subscribe(session: AsyncSession, intake: FeedIntake, url: str) -> tuple[Feed, bool]:
     """Subscribe to what the user gave: a feed URL, or a page that links to feeds (discovery).
 
     Checks the URL with the SSRF guard (``ssrf.check_url``), fetches it once, follows a page's
@@ -89,11 +93,11 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     """
     from service.ingest.feeds.discovery import NoFeedFound, discover
     from service.ingest.feeds.entries import FeedParseError
-    from service.ingest.workers import PARSE_FEED, WorkerError
+    from service.ingest.workers import WorkerError
     from service.net.fetcher import BlockedURL, FetchError
     from service.net.ssrf import BlockedAddress, check_url
 
-    settings = poller.settings
+    settings = intake.settings
 
     async def check(candidate: str) -> None:
         try:
@@ -112,7 +116,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     if existing is not None:
         return existing, False
     try:
-        feed_url, result = await discover(url, poller.fetch_feed, poller.workers.run, check)
+        feed_url, result = await discover(url, intake.fetch_feed, intake.offload, check)
     except BlockedURL as exc:
         raise SubscribeError(f"{exc.reason} [rule: {exc.rule}]") from exc
     except FetchError as exc:
@@ -120,9 +124,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     except NoFeedFound as exc:
         raise SubscribeError(str(exc)) from exc
     try:  # parsed once here: a document no feed parser can read is refused, not subscribed to
-        parsed = await poller.workers.run(
-            PARSE_FEED, result.body, result.url, result.headers.get("content-type"), settings.max_feed_entries
-        )
+        parsed = await intake.parse_feed(result)
     except FeedParseError as exc:
         raise SubscribeError(f"{feed_url} is not a feed: {exc}") from exc
     except WorkerError as exc:  # the parse crashed or ran out of time
@@ -130,7 +132,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     # Not due until the lease would expire: the poller loop must not poll it while we ingest.
     feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:
-        await poller.ingest(feed, result, parsed=parsed)
+        await intake.ingest(feed, result, parsed=parsed)
         await session.refresh(feed)
     return feed, created
 

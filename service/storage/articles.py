@@ -413,6 +413,35 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     leases.release(article)
 
 
+async def book_extraction(
+    session: AsyncSession, article_id: int, page_url: str, extracted: ExtractedArticle
+) -> Article | None:
+    """``record_extraction`` on the current row of the claimed article ``article_id``: that row
+    as booked, or None when the article was deleted meanwhile (nothing written). Does not commit."""
+    current = await session.get(Article, article_id)
+    if current is not None:
+        await record_extraction(session, current, page_url, extracted)
+    return current
+
+
+async def book_page_failure(session: AsyncSession, article_id: int, reason: str, *, retry_in: float | None) -> bool:
+    """``record_page_failure`` on the current row of the claimed article ``article_id``; False when
+    the article was deleted meanwhile (nothing written). Does not commit."""
+    current = await session.get(Article, article_id)
+    if current is None:
+        return False
+    record_page_failure(current, reason, retry_in=retry_in)
+    return True
+
+
+async def next_fetch_at(session: AsyncSession) -> datetime | None:
+    """The earliest next fetch time (UTC) of the pages waiting for extraction (``pending``) that
+    nobody holds a lease on, past or future; None when there is none. Read-only (ends its
+    transaction)."""
+    return await leases.next_due(session, Article, [Article.extraction_status == ExtractionStatus.pending],
+                                 Article.next_fetch_at)
+
+
 def _set_text(article: Article, text: str, source: str) -> None:
     article.text = text
     article.text_source = source

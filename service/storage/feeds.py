@@ -9,17 +9,56 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.config import Settings
 from service.ingest import schedule
 from service.ingest.feeds.entries import ParsedFeed
-from service.models import Feed, FeedState, table_of, utcnow
+from service.models import Entry, Feed, FeedState, Outlet, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize
 from service.storage import leases
 from service.storage.articles import outlet_for, store_entries
+
+
+async def feed_at(session: AsyncSession, canonical_url: str) -> Feed | None:
+    """The feed subscribed under ``canonical_url`` (``urls.canonicalize``'s form), if any."""
+    return (await session.exec(select(Feed).where(Feed.url == canonical_url))).first()
+
+
+async def insert_feed(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:
+    """Store the new ``feed`` (its ``url`` canonical) and commit: ``(feed, True)`` with its row
+    refreshed, or ``(existing, False)`` when another transaction subscribed the same URL a moment
+    ago (rolled back; the other row returned)."""
+    session.add(feed)
+    try:
+        await session.commit()
+    except sa.exc.IntegrityError:
+        await session.rollback()
+        return (await session.exec(select(Feed).where(Feed.url == feed.url))).one(), False
+    await session.refresh(feed)
+    return feed, True
+
+
+async def feed_rows(session: AsyncSession, feed_id: int | None = None) -> list[tuple[Feed, str | None, int]]:
+    """Feeds (all, or the one with ``feed_id``) ordered by id, each with its outlet's domain and the
+    number of distinct articles seen in it (two entries linking one article count once, as
+    ``GET /v1/articles?feed_id=`` lists it once)."""
+    counts = (
+        select(Entry.feed_id, func.count(func.distinct(col(Entry.article_id))).label("n"))
+        .group_by(col(Entry.feed_id))
+        .subquery()
+    )
+    query = (
+        select(Feed, Outlet.domain, func.coalesce(counts.c.n, 0))
+        .join(Outlet, col(Outlet.id) == col(Feed.outlet_id), isouter=True)
+        .join(counts, counts.c.feed_id == col(Feed.id), isouter=True)
+        .order_by(col(Feed.id))
+    )
+    if feed_id is not None:
+        query = query.where(Feed.id == feed_id)
+    return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]
 
 
 def feed_is_due(now: datetime) -> list[sa.ColumnElement[bool]]:
@@ -189,6 +228,37 @@ def defer(feed: Feed, until: datetime) -> None:
     """Put off a claimed feed without counting a failure (its host asked us to wait); releases it."""
     feed.next_poll_at = max(feed.next_poll_at, until)
     leases.release(feed)
+
+
+async def book_deferral(session: AsyncSession, feed_id: int, until: datetime) -> None:
+    """``defer`` the current row of the claimed feed ``feed_id`` to ``until`` (UTC); nothing when
+    the feed was deleted meanwhile. Does not commit."""
+    current = await session.get(Feed, feed_id)
+    if current is not None:
+        defer(current, until)
+
+
+async def book_failure(
+    session: AsyncSession, feed_id: int, settings: Settings, reason: str, status: int | None,
+    retry_after: float | None = None, host: str | None = None,
+) -> None:
+    """Book a failed poll (``record_feed_failure``) on the current row of the claimed feed
+    ``feed_id``; nothing when it was deleted meanwhile. With ``retry_after`` (seconds) and the
+    feed's ``host`` (``hosts.host_key``), the host's other feeds wait as long (``defer_host``).
+    Does not commit."""
+    current = await session.get(Feed, feed_id)
+    if current is None:
+        return
+    record_feed_failure(current, settings, reason, status, retry_after)
+    if retry_after is not None and host:
+        await defer_host(session, host, current.next_poll_at, exclude=[feed_id])
+
+
+async def next_poll_at(session: AsyncSession) -> datetime | None:
+    """The earliest next poll time (UTC) of the polled feeds (``active``, ``failing``) nobody holds
+    a lease on, past or future; None when there is none. Read-only (ends its transaction)."""
+    return await leases.next_due(session, Feed, [col(Feed.state).in_([FeedState.active, FeedState.failing])],
+                                 Feed.next_poll_at)
 
 
 async def defer_host(session: AsyncSession, host: str, until: datetime, exclude: Iterable[int] = ()) -> None:

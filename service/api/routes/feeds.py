@@ -13,11 +13,12 @@ from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
 from service.api.security import sees_credentials
-from service.feeds import feed_rows, import_outlines, subscribe
+from service.feeds import import_outlines, subscribe
 from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
 from service.models import Feed, FeedState, utcnow
 from service.net.urls import redact_password
 from service.storage import leases
+from service.storage.feeds import feed_rows
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
