@@ -169,7 +169,9 @@ class Runner(Generic[Row, Result]):
                             waiter.cancel()
                     for task in set(in_flight) & done:
                         row = in_flight.pop(task)
-                        held.remove(row)
+                        # By identity: ``list.remove`` compares with ==, a pydantic comparison of
+                        # every field for each row held before it.
+                        del held[next(i for i, kept in enumerate(held) if kept is row)]
                         key = step.key(row)
                         if key is not None:
                             keys[key] -= 1
