@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import ip_address
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,6 +19,37 @@ from service.models import Feed, utcnow
 from service.net.ssrf import refused_rule
 from service.net.urls import InvalidURL, canonicalize, check_fetchable
 from service.storage import feeds
+
+if TYPE_CHECKING:
+    from service.ingest.feeds.entries import ParsedFeed
+    from service.net.fetcher import FetchResult
+
+T = TypeVar("T")
+
+
+class FeedIntake(Protocol):
+    """What subscribing needs of the feed step (``ingest.poller.Poller`` is one): its settings, a
+    feed fetched with its limits and politeness, CPU work in its worker processes, a document
+    parsed there, and the first document of a new feed ingested as its first poll."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    async def fetch_feed(self, url: str) -> FetchResult:
+        """GET a feed document. Raises ``FetchError`` (``BlockedURL`` for a refused address)."""
+        ...
+
+    async def offload(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in a worker process; its exceptions propagate."""
+        ...
+
+    async def parse_feed(self, result: FetchResult) -> ParsedFeed:
+        """Parse a fetched document. Raises ``FeedParseError``, or ``WorkerError`` (crash, time limit)."""
+        ...
+
+    async def ingest(self, feed: Feed, result: FetchResult, *, parsed: ParsedFeed) -> object:
+        """Store ``parsed`` (fetched as ``result``) as ``feed``'s poll. Never raises for a bad document."""
+        ...
 
 
 async def find_feed(session: AsyncSession, url: str) -> Feed | None:
@@ -46,7 +79,7 @@ class SubscribeError(InputError):
     """A URL that cannot be subscribed to; the message says why (SSRF rule, fetch failure, no feed)."""
 
 
-async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool]:
+async def subscribe(session: AsyncSession, intake: FeedIntake, url: str) -> tuple[Feed, bool]:
     """Subscribe to what the user gave: a feed URL, or a page that links to feeds (discovery).
 
     Checks the URL with the SSRF guard (``ssrf.check_url``), fetches it once, follows a page's
@@ -58,11 +91,11 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     """
     from service.ingest.feeds.discovery import NoFeedFound, discover
     from service.ingest.feeds.entries import FeedParseError
-    from service.ingest.workers import PARSE_FEED, WorkerError
+    from service.ingest.workers import WorkerError
     from service.net.fetcher import BlockedURL, FetchError
     from service.net.ssrf import BlockedAddress, check_url
 
-    settings = poller.settings
+    settings = intake.settings
 
     async def check(candidate: str) -> None:
         try:
@@ -81,7 +114,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     if existing is not None:
         return existing, False
     try:
-        feed_url, result = await discover(url, poller.fetch_feed, poller.workers.run, check)
+        feed_url, result = await discover(url, intake.fetch_feed, intake.offload, check)
     except BlockedURL as exc:
         raise SubscribeError(f"{exc.reason} [rule: {exc.rule}]") from exc
     except FetchError as exc:
@@ -89,9 +122,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     except NoFeedFound as exc:
         raise SubscribeError(str(exc)) from exc
     try:  # parsed once here: a document no feed parser can read is refused, not subscribed to
-        parsed = await poller.workers.run(
-            PARSE_FEED, result.body, result.url, result.headers.get("content-type"), settings.max_feed_entries
-        )
+        parsed = await intake.parse_feed(result)
     except FeedParseError as exc:
         raise SubscribeError(f"{feed_url} is not a feed: {exc}") from exc
     except WorkerError as exc:  # the parse crashed or ran out of time
@@ -99,7 +130,7 @@ async def subscribe(session: AsyncSession, poller, url: str) -> tuple[Feed, bool
     # Not due until the lease would expire: the poller loop must not poll it while we ingest.
     feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:
-        await poller.ingest(feed, result, parsed=parsed)
+        await intake.ingest(feed, result, parsed=parsed)
         await session.refresh(feed)
     return feed, created
 

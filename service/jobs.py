@@ -86,6 +86,16 @@ class Step(Generic[Row, Result]):
         return None
 
 
+def _remove(rows: list, row: object) -> None:
+    """Remove ``row`` from ``rows``, looked up by identity first: ``list.remove`` compares with ==,
+    for table models a pydantic comparison of every field of each row before it."""
+    for i, kept in enumerate(rows):
+        if kept is row:
+            del rows[i]
+            return
+    rows.remove(row)
+
+
 class Runner(Generic[Row, Result]):
     """Runs one ``Step`` over its rows (see the module docstring)."""
 
@@ -173,7 +183,7 @@ class Runner(Generic[Row, Result]):
                         done |= {task for task in in_flight if task.done()}
                     for task in set(in_flight) & done:
                         row = in_flight.pop(task)
-                        held.remove(row)
+                        _remove(held, row)
                         key = step.key(row)
                         if key is not None:
                             keys[key] -= 1

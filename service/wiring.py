@@ -9,8 +9,12 @@ way::
               ├─ worker processes for parsing and extraction (``ingest.workers.service_pool``), and
               │  with stories on a pool for story features (``story_pool``), started at once
               ├─ webhook client and delivery worker (``webhooks.delivery``), when deliveries run here
-              └─ the ingest steps (``ingest.poller.Poller``: feeds, pages, and the story linker it
-                 drives), which wake the delivery worker when they write webhook events
+              ├─ with stories on, the story linker (``stories.linker.Linker``)
+              └─ the ingest steps (``ingest.poller.Poller``: feeds, pages), handed what follows a
+                 completed article (``ingest.handoff``): the linker, which announces
+                 ``article.created`` once it linked the article, or with stories off the outbox
+                 (``webhooks.outbox``), in the transaction that completes it; both wake the
+                 delivery worker when they write webhook events
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -30,15 +35,20 @@ from service.ingest.poller import Poller
 from service.ingest.workers import WorkerPool, service_pool, story_pool
 from service.net.fetcher import create_client
 from service.net.ssrf import Resolver
+from service.webhooks import outbox
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
+
+if TYPE_CHECKING:
+    from service.stories.linker import Linker
 
 
 @dataclass
 class Service:
     """The assembled parts. ``workers`` parse and extract; ``story_workers`` compute story features
     on a core of their own (None with stories off, or when the caller gave ``workers``: they then do
-    both); ``ingestor`` subscribes and polls; ``delivery`` is None when webhook deliveries do not
-    run in this process."""
+    both); ``ingestor`` subscribes and polls; ``linker`` links articles into stories (None with
+    stories off; run by the ingestor); ``delivery`` is None when webhook deliveries do not run in
+    this process."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -46,6 +56,7 @@ class Service:
     workers: WorkerPool
     story_workers: WorkerPool | None
     ingestor: Poller
+    linker: Linker | None
     delivery: DeliveryWorker | None
 
     @property
@@ -95,6 +106,17 @@ async def assemble(
             webhook_client = await stack.enter_async_context(create_webhook_client(settings, resolver=resolver, verify=verify,
                                                                                        trusted=trusted))
             delivery = DeliveryWorker(settings, sessions, webhook_client)
-        ingestor = Poller(settings, sessions, client, workers, on_events=delivery.wake if delivery else None,
-                          story_workers=story_workers)
-        yield Service(settings, sessions, client, workers, story_workers, ingestor, delivery)
+        on_events = delivery.wake if delivery else None
+        linker = None
+        if settings.stories_enabled:
+            # Imported only here: with stories off the service never loads it (docs/operations.md, "Memory").
+            from service.stories.linker import Linker
+
+            linker = Linker(settings, sessions, story_workers or workers, on_events)
+            if story_workers is not None:
+                linker.spare = workers  # an idle extraction pool takes text vectors too
+        # Who announces ``article.created`` (BL-34), decided here only: with stories on the linker,
+        # once the article has its story; with stories off the outbox, as the article completes.
+        ingestor = Poller(settings, sessions, client, workers, announcer=None if linker else outbox, linker=linker,
+                          on_events=on_events)
+        yield Service(settings, sessions, client, workers, story_workers, ingestor, linker, delivery)

@@ -279,9 +279,8 @@ async def test_with_stories_off_a_linkless_item_is_announced_with_its_feed_docum
     import sqlalchemy as sa
 
     from service.feeds import add_feed
-    from service.ingest.poller import Poller
     from service.models import Article, Delivery, Feed
-    from service.net.fetcher import create_client
+    from service.wiring import assemble
 
     def document(name: str) -> str:
         items = "".join(
@@ -296,8 +295,9 @@ async def test_with_stories_off_a_linkless_item_is_announced_with_its_feed_docum
     quiet = settings.model_copy(update={"stories_enabled": False})
     async with sessions() as session:
         await add_feed(session, document("plain"), 900)  # polled before anyone subscribes
-    async with create_client(quiet, resolver=server.resolver, verify=server.client_ssl) as client:
-        poller = Poller(quiet, sessions, client, workers)
+    async with assemble(quiet, sessions=sessions, workers=workers, deliveries=False, resolver=server.resolver,
+                        verify=server.client_ssl) as service:  # stories off: the outbox announces
+        poller = service.ingestor
         assert (await poller.poll_due_feeds()).articles_new == 3
         async with sessions() as session:
             session.add(Subscription(url=server.url("/notes-hook"), secret=signing.generate_secret(),

@@ -19,33 +19,29 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
-from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import metrics
 from service.config import Settings
 from service.db import Writer
 from service.ingest.feeds.entries import FeedParseError, ParsedFeed
+from service.ingest.handoff import Announcer, Linking
 from service.ingest.pages.extracted import ExtractionError
 from service.ingest.workers import EXTRACT_PAGE, PARSE_FEED, WorkerError, WorkerPool
 from service.jobs import Runner, Step
-from service.models import Article, ExtractionStatus, Feed, FeedState, utcnow
+from service.models import Article, Feed, utcnow
 from service.net.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
 from service.net.hosts import HostLimiter, host_key
 from service.net.robots import RobotsCache, RobotsUnavailable
-from service.storage import articles, feeds, leases
-from service.webhooks import outbox
-
-if TYPE_CHECKING:
-    from service.stories.linker import Linker
+from service.storage import articles, feeds
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -90,17 +86,23 @@ class Poller:
         sessions: async_sessionmaker[AsyncSession],
         client: httpx.AsyncClient,
         workers: WorkerPool,
+        *,
+        announcer: Announcer | None = None,
+        linker: Linking | None = None,
         on_events: Callable[[], None] | None = None,
-        story_workers: WorkerPool | None = None,
     ) -> None:
-        """``on_events`` is called after a commit that wrote webhook deliveries (to wake the sender).
-        ``story_workers``: the pool for story features (``workers.story_pool``); default ``workers``."""
+        """What becomes of completed articles is the caller's choice (``wiring.assemble`` makes it;
+        see ``ingest.handoff``): ``announcer`` writes their ``article.created`` events in the
+        transaction that completes them; ``linker`` is told of them (and run by ``run`` and
+        ``process_pages``), and announces them itself once linked; with neither, nothing follows.
+        ``on_events`` is called after a commit that wrote webhook deliveries (to wake the sender)."""
         self.settings = settings
+        self.announcer = announcer
+        self.linker = linker
         self.on_events = on_events
         self.sessions = sessions
         self.client = client
         self.workers = workers
-        self.story_workers = story_workers
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._feeds_due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new work is claimed
@@ -114,17 +116,6 @@ class Poller:
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
         self.writer = Writer(sessions)  # a feed's storage in one transaction, one hand-off on SQLite
-
-    @cached_property
-    def linker(self) -> Linker:
-        """The story linker of this poller's sessions and workers, made on first use: with stories
-        off the service never imports it (``docs/operations.md``, "Memory")."""
-        from service.stories.linker import Linker
-
-        linker = Linker(self.settings, self.sessions, self.story_workers or self.workers, self.on_events)
-        if self.story_workers is not None:
-            linker.spare = self.workers  # an idle extraction pool takes text vectors too
-        return linker
 
     @property
     def stopping(self) -> bool:
@@ -145,10 +136,8 @@ class Poller:
         wait = self.limiter.blocked_for(feed.url)
         if wait > 0:
             async with self.sessions() as session:
-                current = await session.get(Feed, feed.id)
-                if current is not None:
-                    feeds.defer(current, utcnow() + timedelta(seconds=wait))
-                    await session.commit()
+                await feeds.book_deferral(session, feed.id, utcnow() + timedelta(seconds=wait))
+                await session.commit()
             metrics.POLLS.labels("deferred").inc()
             return PollReport()
         try:
@@ -189,9 +178,7 @@ class Poller:
             digest = hashlib.sha256(result.body).hexdigest()
             if parsed is None and digest != feed.content_hash:
                 try:
-                    parsed = await self.workers.run(
-                        PARSE_FEED, result.body, result.url, result.headers.get("content-type"), s.max_feed_entries
-                    )
+                    parsed = await self.parse_feed(result)
                 except (FeedParseError, WorkerError) as exc:
                     await self._feed_failed(feed.id, str(exc), result.status)
                     metrics.POLLS.labels("failed").inc()
@@ -206,10 +193,10 @@ class Poller:
             return report
         booking = (feed.id, s, result.status, parsed, headers, digest, result.permanent_url)
         booked, events = None, 0
-        if self.settings.stories_enabled:  # the linker announces the articles: nothing more to write here
+        if self.announcer is None:  # no event to write here (with stories on, the linker announces)
             booked = await self.writer.run(feeds.book_document, *booking)
         elif self.writer.threaded:
-            booked = await self.writer.run(_book_unless_announcing, *booking)
+            booked = await self.writer.run(_book_unless_announcing, self.announcer, *booking)
         if booked is None:  # ``article.created`` events to write in the same transaction
             async with self.sessions() as session:
                 booked = await session.run_sync(feeds.book_document, *booking)
@@ -230,12 +217,26 @@ class Poller:
             self._pages_due.set()
         return report
 
+    async def parse_feed(self, result: FetchResult) -> ParsedFeed:
+        """Parse a fetched feed document in a worker process (``parser.parse_feed``). Raises
+        ``FeedParseError`` for a document no feed parser reads, ``WorkerError`` when the parse
+        crashed or ran out of time."""
+        return await self.offload(
+            PARSE_FEED, result.body, result.url, result.headers.get("content-type"), self.settings.max_feed_entries
+        )
+
+    async def offload(self, function: Callable[..., T], *args: Any) -> T:
+        """``function(*args)`` in this poller's worker processes (``WorkerPool.run``: CPU work off
+        the event loop). Raises what ``function`` raises, or ``WorkerError``."""
+        return await self.workers.run(function, *args)
+
     async def _announce(self, session: AsyncSession, article_ids: list[int]) -> int:
-        """``article.created`` for completed articles, in the caller's transaction; with stories on,
-        the linker announces them instead, once they are linked (so events carry their story)."""
-        if self.settings.stories_enabled:
+        """``article.created`` for completed articles, in the caller's transaction, by the
+        ``announcer`` (none: nothing written here; with stories on the linker announces them once
+        linked, so events carry their story)."""
+        if self.announcer is None:
             return 0
-        return await outbox.announce_articles(session, article_ids)
+        return await self.announcer.announce_articles(session, article_ids)
 
     def _articles_settled(self, events: int) -> None:
         """After a commit that completed articles: wake the linker, and the webhook sender when
@@ -260,12 +261,8 @@ class Poller:
         self, feed_id: int, reason: str, status: int | None, retry_after: float | None = None, host: str | None = None
     ) -> None:
         async with self.sessions() as session:
-            current = await session.get(Feed, feed_id)
-            if current is not None:
-                feeds.record_feed_failure(current, self.settings, reason, status, retry_after)
-                if retry_after is not None and host:
-                    await feeds.defer_host(session, host, current.next_poll_at, exclude=[feed_id])
-                await session.commit()
+            await feeds.book_failure(session, feed_id, self.settings, reason, status, retry_after, host)
+            await session.commit()
 
     async def poll_due_feeds(self, on_feed: Callable[[Feed, PollReport], None] | None = None) -> PollReport:
         """Poll every feed that is due, ``feed_concurrency`` at a time, until none is left (see
@@ -311,13 +308,13 @@ class Poller:
         except (ExtractionError, WorkerError) as exc:
             return await self._page_failed(article.id, f"extraction: {exc}", None)
         async with self.sessions() as session:
-            current = await session.get(Article, article.id)
+            current = await articles.book_extraction(session, article.id, result.url, extracted)
             if current is None:
                 return PollReport()
-            await articles.record_extraction(session, current, result.url, extracted)
             events = await self._announce(session, [current.id])
             await session.commit()
-        self.linker.prefetch(current)
+        if self.linker is not None:
+            self.linker.prefetch(current)
         self._articles_settled(events)
         metrics.EXTRACTIONS.labels("ok").inc()
         log.info("article %s extracted: %d words", article.id, extracted.word_count)
@@ -325,11 +322,9 @@ class Poller:
 
     async def _page_failed(self, article_id: int, reason: str, retry_in: float | None) -> PollReport:
         async with self.sessions() as session:
-            current = await session.get(Article, article_id)
-            if current is None:
+            if not await articles.book_page_failure(session, article_id, reason, retry_in=retry_in):
                 return PollReport()
-            articles.record_page_failure(current, reason, retry_in=retry_in)
-            events = await self._announce(session, [current.id])
+            events = await self._announce(session, [article_id])
             await session.commit()
         self._articles_settled(events)
         metrics.EXTRACTIONS.labels("retry" if retry_in is not None else "failed").inc()
@@ -340,13 +335,14 @@ class Poller:
         self, feed_ids: list[int] | None = None, on_page: Callable[[Article, PollReport], None] | None = None
     ) -> PollReport:
         """Process every due article page, ``page_concurrency`` at a time, until none is left (see
-        ``PageStep``), then link the completed articles into stories (their features computed
-        meanwhile: ``Linker.prefetch``). ``feed_ids`` restricts the page work to articles first seen
-        in those feeds. (In ``run`` the linker has a runner of its own, so a slow page never delays
-        the linking, and the events, of the articles finished before it.)"""
+        ``PageStep``), then have the ``linker``, if any, link the completed articles
+        (``Linking.link_pending``; their work started meanwhile by ``Linking.prefetch``).
+        ``feed_ids`` restricts the page work to articles first seen in those feeds. (In ``run`` the
+        linker has a runner of its own, so a slow page never delays the linking, and the events, of
+        the articles finished before it.)"""
         step = PageStep(self, feed_ids)
         report = _total(await Runner(step, self.sessions, self.settings.lease_seconds).drain(on_page, self._stop))
-        if not self.stopping and self.settings.stories_enabled:
+        if not self.stopping and self.linker is not None:
             await self.linker.link_pending()
         return report
 
@@ -366,17 +362,17 @@ class Poller:
         tick, lease = self.settings.poll_tick, self.settings.lease_seconds
         steps = [Runner(FeedStep(self), self.sessions, lease).run(stop, self._feeds_due, tick),
                  Runner(PageStep(self), self.sessions, lease).run(stop, self._pages_due, tick)]
-        if self.settings.stories_enabled:
+        if self.linker is not None:
             steps.append(self.linker.run(stop, self._links_due, tick))
         await asyncio.gather(*steps)
 
 
-def _book_unless_announcing(session: Session, *booking) -> feeds.Booked | None:
+def _book_unless_announcing(session: Session, announcer: Announcer, *booking) -> feeds.Booked | None:
     """``feeds.book_document`` where no ``article.created`` event can be written (the writer
-    thread): when the document brought complete articles that a subscription may want, roll back
+    thread): when the document brought complete articles that ``announcer`` may announce, roll back
     and return None, for the caller to book it again where it can announce them."""
     booked = feeds.book_document(session, *booking)
-    if booked.new_ids and outbox.may_announce(session, booked.new_ids):
+    if booked.new_ids and announcer.may_announce(session, booked.new_ids):
         session.rollback()
         return None
     return booked
@@ -418,8 +414,7 @@ class FeedStep(Step[Feed, PollReport]):
 
     async def next_due(self) -> datetime | None:
         async with self.poller.sessions() as session:
-            return await leases.next_due(session, Feed, [col(Feed.state).in_([FeedState.active, FeedState.failing])],
-                                         Feed.next_poll_at)
+            return await feeds.next_poll_at(session)
 
 
 class PageStep(Step[Article, PollReport]):
@@ -454,5 +449,4 @@ class PageStep(Step[Article, PollReport]):
 
     async def next_due(self) -> datetime | None:
         async with self.poller.sessions() as session:
-            return await leases.next_due(session, Article, [Article.extraction_status == ExtractionStatus.pending],
-                                         Article.next_fetch_at)
+            return await articles.next_fetch_at(session)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -93,8 +94,10 @@ def without_userinfo(url: str) -> str:
     return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
 
 
+@functools.lru_cache(maxsize=1024)
 def canonicalize(url: str) -> str:
-    """The canonical form of an article or feed URL.
+    """The canonical form of an article or feed URL (memoised: a feed's parse asks for the form of
+    each link three times, for its entry key, its length check and storage's link forms).
 
     Lower-cases scheme and host (not the ``user:password@`` credentials), drops default ports and
     tracking parameters (``utm_*``,

@@ -28,5 +28,6 @@ a dead process's rows become due again.
 Storing a feed document (``feeds.book_document``, ``articles.store_entries``,
 ``feeds.record_unchanged``) is synchronous code on a ``sqlalchemy.orm.Session``: the poller runs a
 feed's whole transaction at once, on SQLite in one hand-off to a writer thread (``db.Writer``),
-elsewhere in an async session's ``run_sync``.
+elsewhere in an async session's ``run_sync``. Its statements are Core on the tables, most built once
+at import (no ORM flush or identity map; a statement reused skips SQLAlchemy's cache-key walk).
 """

@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -19,7 +20,7 @@ from service.db import dialect_insert, dialect_name
 from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
 from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
-from service.models import Article, Citation, Entry, ExtractionStatus, Feed, Outlet, Story, table_of, utcnow
+from service.models import Article, Citation, Entry, ExtractionStatus, Outlet, Story, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize, fits, link_forms, outlet_domain
 from service.search import SearchQuery
@@ -28,16 +29,30 @@ from service.storage.search import article_match
 from service.storage.sql import insert_ignore
 
 
+class FeedKeys(Protocol):
+    """The fields of a feed that storing its entries reads: a ``Feed``, or a row of those columns."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def content_hash(self) -> str | None:
+        """None until a document of the feed was parsed: its first one's articles are backlog."""
+        ...
+
+
 def outlet_for(session: Session, url: str | None) -> int | None:
     """The id of the outlet owning ``url``'s registrable domain, created on first sight."""
     domain = outlet_domain(url) if url else None
     if not domain:
         return None
-    query = select(Outlet.id).where(Outlet.domain == domain)
-    found = session.scalars(query).first()
+    found = session.scalars(_OUTLET_ID, {"domain": domain}).first()
     if found is None:  # first sight; another transaction may insert it meanwhile
         insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
-        found = session.scalars(query).one()
+        found = session.scalars(_OUTLET_ID, {"domain": domain}).one()
     return found
 
 
@@ -51,7 +66,7 @@ def _clamp(moment: datetime | None, now: datetime) -> datetime | None:
     return min(moment, now) if moment else None
 
 
-def store_entries(session: Session, feed: Feed, parsed: ParsedFeed, outlet_id: int | None = None) -> list[int]:
+def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_id: int | None = None) -> list[int]:
     """Store the entries of ``parsed`` not seen before in ``feed``; return the new articles' ids.
     ``outlet_id``: the outlet of the document's site (``outlet_for(parsed.site_url or feed.url)``),
     looked up when not given.
@@ -85,7 +100,7 @@ def store_entries(session: Session, feed: Feed, parsed: ParsedFeed, outlet_id: i
     if not entries:
         return []
     keys = [entry.key for entry in entries]
-    links = {entry.key: _Link.of(entry.link) for entry in entries if entry.link}
+    links = {entry.key: _Link.of(entry.link, entry.link_forms) for entry in entries if entry.link}
     stored = _StoredArticles(_known_entries(session, feed.id, keys))
     unseen = [entry for entry in entries if entry.key not in stored.by_entry_key]
     stored.load_links(session, [links[entry.key] for entry in unseen if entry.key in links])
@@ -148,14 +163,16 @@ class _Link:
     variants: tuple[str, ...]
 
     @classmethod
-    def of(cls, url: str) -> _Link:
+    def of(cls, url: str, forms: tuple[str, str, tuple[str, ...]] | None = None) -> _Link:
+        """The forms of ``url``: ``forms`` when the parse computed them (``ParsedEntry.link_forms``),
+        else ``urls.link_forms``."""
+        if forms is not None:
+            return cls(url, *forms)
         canonical, key, variants = link_forms(url)
         return cls(url, canonical, key, tuple(variants))
 
 
 # The article columns storing entries reads and may change; never the texts.
-_ARTICLE_STATE = (Article.id, Article.feed_id, Article.url, Article.canonical_url, Article.url_key,
-                  Article.title, Article.summary, Article.updated_at)
 _EDITABLE = ("url", "canonical_url", "title", "summary", "updated_at")
 
 
@@ -177,11 +194,32 @@ class _ArticleState:
             self.edited = True
 
 
+def _storing_statements() -> tuple[sa.Select, ...]:
+    """The SELECTs of ``store_entries`` and ``outlet_for``, built once on the tables (Core: no ORM
+    compile step; a statement reused is compiled from SQLAlchemy's cache without a walk for its
+    cache key). The article columns read are ``_ArticleState``'s; never the texts."""
+    articles, entries, outlets, bind = table_of(Article), table_of(Entry), table_of(Outlet), sa.bindparam
+    state = [articles.c[name] for name in ("id", "feed_id", "url", "canonical_url", "url_key", "title", "summary",
+                                           "updated_at")]
+    known = (sa.select(entries.c.entry_key, *state).join(articles, articles.c.id == entries.c.article_id)
+             .where(entries.c.feed_id == bind("feed_id"), entries.c.entry_key.in_(bind("keys", expanding=True))))
+    by_links = sa.select(*state).where(sa.or_(articles.c.url_key.in_(bind("keys", expanding=True)),
+                                              articles.c.canonical_url.in_(bind("variants", expanding=True))))
+    not_in = (sa.select(entries.c.article_id, entries.c.id)
+              .where(entries.c.feed_id == bind("feed_id"), entries.c.article_id.in_(bind("article_ids", expanding=True)),
+                     entries.c.entry_key.not_in(bind("keys", expanding=True)))
+              .order_by(entries.c.id.desc()))
+    outlet = sa.select(outlets.c.id).where(outlets.c.domain == bind("domain"))
+    return known, by_links, not_in, outlet
+
+
+_KNOWN_ENTRIES, _BY_LINKS, _ENTRIES_NOT_IN, _OUTLET_ID = _storing_statements()
+
+
 def _known_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
     """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
-    query = (select(Entry.entry_key, *_ARTICLE_STATE).join(Article, col(Article.id) == col(Entry.article_id))  # type: ignore[call-overload]  # SQLModel types select() up to four columns
-             .where(Entry.feed_id == feed_id, col(Entry.entry_key).in_(keys)))
-    return {key: _ArticleState(*state) for key, *state in session.execute(query).all()}
+    rows = session.execute(_KNOWN_ENTRIES, {"feed_id": feed_id, "keys": keys}).all()
+    return {key: _ArticleState(*state) for key, *state in rows}
 
 
 def _entries_not_in(session: Session, feed_id: int, article_ids: list[int], keys: list[str]) -> dict[int, list[int]]:
@@ -189,11 +227,9 @@ def _entries_not_in(session: Session, feed_id: int, article_ids: list[int], keys
     SELECT; none when ``article_ids`` is empty)."""
     if not article_ids:
         return {}
-    query = select(Entry.article_id, Entry.id).where(
-        Entry.feed_id == feed_id, col(Entry.article_id).in_(article_ids), col(Entry.entry_key).not_in(keys)
-    ).order_by(col(Entry.id).desc())
     out: dict[int, list[int]] = {}
-    for article_id, entry_id in session.execute(query).all():
+    for article_id, entry_id in session.execute(_ENTRIES_NOT_IN, {"feed_id": feed_id, "article_ids": article_ids,
+                                                                  "keys": keys}).all():
         out.setdefault(article_id, []).append(entry_id)
     return out
 
@@ -213,10 +249,7 @@ class _StoredArticles:
         if not links:
             return
         variants = sorted({variant for link in links for variant in link.variants})
-        query = select(*_ARTICLE_STATE).where(sa.or_(  # type: ignore[call-overload]  # SQLModel types select() up to four columns
-            col(Article.url_key).in_(sorted({link.key for link in links})), col(Article.canonical_url).in_(variants),
-        ))
-        for row in session.execute(query).all():
+        for row in session.execute(_BY_LINKS, {"keys": sorted({link.key for link in links}), "variants": variants}).all():
             state = self.articles.setdefault(row[0], _ArticleState(*row))
             if state.url_key:
                 self.by_url_key[state.url_key] = state
@@ -245,7 +278,7 @@ class _StoredArticles:
         if article.url and article.url.startswith("http://") and link.url.startswith("https://"):
             article.set("url", link.url)
 
-    def edit(self, article: _ArticleState, feed: Feed, entry: ParsedEntry, link: _Link | None, now: datetime) -> None:
+    def edit(self, article: _ArticleState, feed: FeedKeys, entry: ParsedEntry, link: _Link | None, now: datetime) -> None:
         """Apply an entry seen again: https upgrade from any feed; title, summary and update time
         only from the article's own feed."""
         self.prefer_https(article, link)
@@ -307,7 +340,7 @@ def _insert_articles(session: Session, articles: list[dict]) -> set[int]:
     return {article_id for article_id, _ in rows}
 
 
-def _new_article(entry: ParsedEntry, link: _Link | None, feed: Feed, outlet_id: int | None, now: datetime) -> dict:
+def _new_article(entry: ParsedEntry, link: _Link | None, feed: FeedKeys, outlet_id: int | None, now: datetime) -> dict:
     """The ``articles`` row (column → value, ``id`` None until inserted) of an entry's new article.
     A plain dict: building a SQLModel instance per entry cost more than storing it."""
     published = _clamp(entry.published_at, now)
@@ -416,6 +449,35 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
         article.language = extracted.language
         article.language_confidence = extracted.language_confidence
     leases.release(article)
+
+
+async def book_extraction(
+    session: AsyncSession, article_id: int, page_url: str, extracted: ExtractedArticle
+) -> Article | None:
+    """``record_extraction`` on the current row of the claimed article ``article_id``: that row
+    as booked, or None when the article was deleted meanwhile (nothing written). Does not commit."""
+    current = await session.get(Article, article_id)
+    if current is not None:
+        await record_extraction(session, current, page_url, extracted)
+    return current
+
+
+async def book_page_failure(session: AsyncSession, article_id: int, reason: str, *, retry_in: float | None) -> bool:
+    """``record_page_failure`` on the current row of the claimed article ``article_id``; False when
+    the article was deleted meanwhile (nothing written). Does not commit."""
+    current = await session.get(Article, article_id)
+    if current is None:
+        return False
+    record_page_failure(current, reason, retry_in=retry_in)
+    return True
+
+
+async def next_fetch_at(session: AsyncSession) -> datetime | None:
+    """The earliest next fetch time (UTC) of the pages waiting for extraction (``pending``) that
+    nobody holds a lease on, past or future; None when there is none. Read-only (ends its
+    transaction)."""
+    return await leases.next_due(session, Article, [Article.extraction_status == ExtractionStatus.pending],
+                                 Article.next_fetch_at)
 
 
 def _set_text(article: Article, text: str, source: str) -> None:

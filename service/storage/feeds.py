@@ -41,41 +41,6 @@ async def claim_due_feeds(
     )
 
 
-def record_feed_success(
-    feed: Feed, settings: Settings, status: int, parsed: ParsedFeed | None, headers: dict[str, str] | None = None,
-    outlet_id: int | None = None, content_hash: str | None = None,
-) -> None:
-    """Book a successful poll on ``feed`` and release its lease: a 200 with a parsed document, a 304,
-    or a 200 whose body is byte-identical to the last one (``parsed`` None for both; those are
-    booked with one statement by ``record_unchanged`` when the feed is as claimed).
-
-    Validators are updated from every response that carries them, 200 or 304 (RFC 9110 §13.1;
-    a 304 may bring a new ETag), and kept when a response omits them. The next poll is scheduled by
-    ``schedule.next_interval`` (entry dates, Cache-Control max-age, RSS ttl / sy:update*), or by
-    the user's ``poll_interval_override``. A paused feed (polled on request) stays paused. Does not
-    commit."""
-    now = utcnow()
-    headers = headers or {}
-    feed.last_polled_at = now
-    feed.last_status = status
-    feed.consecutive_failures = 0
-    if feed.state != FeedState.paused:
-        feed.state = FeedState.active
-    feed.etag = headers.get("etag") or feed.etag
-    feed.last_modified = headers.get("last-modified") or feed.last_modified
-    if parsed is not None:
-        feed.title = feed.title or parsed.title  # a title the user gave (OPML import) wins
-        feed.site_url = parsed.site_url or feed.site_url
-        feed.outlet_id = outlet_id or feed.outlet_id
-        feed.last_error = parsed.warning
-        feed.content_hash = content_hash
-    elif status != 304:
-        feed.last_error = None
-    feed.poll_interval = _next_interval(feed, settings, now, headers, parsed)
-    feed.next_poll_at = now + timedelta(seconds=feed.poll_interval)
-    leases.release(feed)
-
-
 @dataclass
 class Booked:
     """What ``book_document`` wrote: ``found`` False when the feed was deleted meanwhile (nothing
@@ -86,47 +51,23 @@ class Booked:
     moved: bool = False
 
 
-def book_document(
-    session: Session, feed_id: int, settings: Settings, status: int, parsed: ParsedFeed | None,
-    headers: dict[str, str], content_hash: str | None, moved_to: str | None,
-) -> Booked:
-    """Store a fetched document of the feed ``feed_id`` and book the poll on the feed's current row,
-    in the caller's transaction: the new entries of ``parsed`` (``store_entries``, in the outlet of
-    the document's site), a permanent redirect to ``moved_to`` (``move_feed``; None: none) and the
-    feed's state (``record_feed_success``, ``content_hash`` the SHA-256 hex digest of the parsed
-    body). ``parsed`` None books an unchanged document (a 304, or the same bytes as last time) that
-    ``record_unchanged`` could not book. ``headers``: the response's ``etag``, ``last-modified`` and
-    ``cache-control``. A constant number of statements whatever the document's size. Does not commit."""
-    current = session.get(Feed, feed_id)
-    if current is None:  # deleted while we were fetching
-        return Booked(found=False, new_ids=[])
-    outlet_id, new_ids = None, []
-    if parsed is not None:
-        outlet_id = outlet_for(session, parsed.site_url or current.url)
-        new_ids = store_entries(session, current, parsed, outlet_id)
-    moved = move_feed(session, current, moved_to) if moved_to else False
-    record_feed_success(current, settings, status, parsed, headers, outlet_id,
-                        content_hash if parsed is not None else current.content_hash)
-    return Booked(found=True, new_ids=new_ids, moved=moved)
+def _success_statements() -> tuple[sa.Select, sa.Update]:
+    """``book_document``'s read of the feed row, and the UPDATE that books a successful poll
+    (``book_document``, ``record_unchanged``), built once on the table (Core: no ORM identity map
+    or flush; a statement reused is compiled from SQLAlchemy's cache without a walk for its cache
+    key, about 0.2 ms a statement).
 
-
-def _next_interval(feed: Feed, settings: Settings, now: datetime, headers: dict[str, str], parsed: ParsedFeed | None) -> int:
-    """Seconds until ``feed``'s next poll after a successful one at ``now``: the user's override,
-    else ``schedule.next_interval`` from the document's entry dates and ttl (none for ``parsed``
-    None) and the response's Cache-Control ``headers``."""
-    dates = [e.published_at or e.updated_at for e in parsed.entries] if parsed is not None else []
-    return feed.poll_interval_override or schedule.next_interval(
-        settings, entry_dates=dates, now=now, max_age=schedule.cache_max_age(headers.get("cache-control")),
-        ttl=parsed.ttl if parsed else None, current=feed.poll_interval,
-    )
-
-
-def _unchanged_statement() -> sa.Update:
-    """``record_unchanged``'s UPDATE, built once: a statement object reused is compiled from
-    SQLAlchemy's cache without walking it again for its cache key (about 0.2 ms a statement)."""
+    The UPDATE writes nothing unless the feed's ``poll_interval_override`` is still ``:override``
+    (the interval was computed from it). It releases the lease, counts no failure, leaves a paused
+    feed (polled on request) paused, and keeps what the response or document does not bring:
+    validators absent from the response (RFC 9110 §13.1: a 304 may bring a new ETag), a title the
+    user gave (OPML import: it wins over the feed's), the site URL, outlet, content hash and URL
+    when None is given, and ``last_error`` when ``:keep_error`` (a 304)."""
     table, bind = table_of(Feed), sa.bindparam
-    return (
-        sa.update(table)  # the table, not the model: no ORM synchronisation, so one statement
+    read = sa.select(table.c.id, table.c.url, table.c.content_hash, table.c.poll_interval,
+                     table.c.poll_interval_override).where(table.c.id == bind("feed_id"))
+    update = (
+        sa.update(table)
         .where(table.c.id == bind("feed_id"), table.c.poll_interval_override.is_not_distinct_from(bind("override")))
         .values(
             last_polled_at=bind("now"), last_status=bind("status"), consecutive_failures=0,
@@ -134,17 +75,87 @@ def _unchanged_statement() -> sa.Update:
             poll_interval=bind("interval"), next_poll_at=bind("next_poll_at"), lease_owner=None, lease_until=None,
             etag=sa.func.coalesce(bind("etag", type_=sa.String), table.c.etag),
             last_modified=sa.func.coalesce(bind("last_modified", type_=sa.String), table.c.last_modified),
-            last_error=sa.case((bind("status") == 304, table.c.last_error), else_=None),
+            last_error=sa.case((bind("keep_error", type_=sa.Boolean), table.c.last_error), else_=bind("last_error", type_=sa.String)),
+            title=sa.case((sa.or_(table.c.title.is_(None), table.c.title == ""), bind("title", type_=sa.String)),
+                          else_=table.c.title),
+            site_url=sa.func.coalesce(bind("site_url", type_=sa.String), table.c.site_url),
+            outlet_id=sa.func.coalesce(bind("outlet_id", type_=sa.Integer), table.c.outlet_id),
+            content_hash=sa.func.coalesce(bind("content_hash", type_=sa.String), table.c.content_hash),
+            url=sa.func.coalesce(bind("url", type_=sa.String), table.c.url),
         )
     )
+    return read, update
 
 
-_UNCHANGED = _unchanged_statement()
+_READ_FEED, _BOOK_SUCCESS = _success_statements()
+
+
+def _book_success(
+    session: Session, feed_id: int, override: int | None, interval: int, status: int, headers: dict[str, str],
+    parsed: ParsedFeed | None = None, outlet_id: int | None = None, content_hash: str | None = None,
+    url: str | None = None,
+) -> bool:
+    """Run ``_BOOK_SUCCESS`` for the feed ``feed_id`` (see ``_success_statements``): polled now,
+    next in ``interval`` seconds; ``parsed``'s fields when a document was parsed. False when nothing
+    was written (the feed is gone, or its override is no longer ``override``)."""
+    now = utcnow()
+    result: sa.CursorResult = session.execute(_BOOK_SUCCESS, {  # type: ignore[assignment]  # an UPDATE's result has rowcount
+        "feed_id": feed_id, "override": override, "now": now, "status": status, "interval": interval,
+        "next_poll_at": now + timedelta(seconds=interval),
+        "etag": headers.get("etag") or None, "last_modified": headers.get("last-modified") or None,
+        "keep_error": parsed is None and status == 304, "last_error": parsed.warning if parsed is not None else None,
+        "title": parsed.title if parsed is not None else None,
+        "site_url": (parsed.site_url or None) if parsed is not None else None,
+        "outlet_id": outlet_id, "content_hash": content_hash if parsed is not None else None, "url": url,
+    })
+    return result.rowcount == 1
+
+
+def book_document(
+    session: Session, feed_id: int, settings: Settings, status: int, parsed: ParsedFeed | None,
+    headers: dict[str, str], content_hash: str | None, moved_to: str | None,
+) -> Booked:
+    """Store a fetched document of the feed ``feed_id`` and book the poll on the feed's current row,
+    in the caller's transaction: the new entries of ``parsed`` (``store_entries``, in the outlet of
+    the document's site), a permanent redirect to ``moved_to`` (``move_feed``; None: none) and the
+    feed's state, releasing its lease: validators from the response when it has them (RFC 9110
+    §13.1), the next poll from ``schedule.next_interval`` (entry dates, Cache-Control max-age, RSS
+    ttl) or the user's ``poll_interval_override``, a paused feed (polled on request) left paused;
+    with ``parsed``, its title (unless the feed has one), site URL, outlet, warning as
+    ``last_error`` and ``content_hash`` (the SHA-256 hex digest of the parsed body). ``parsed``
+    None books an unchanged document (a 304, or the same bytes as last time) that
+    ``record_unchanged`` could not book. ``headers``: the response's ``etag``, ``last-modified`` and
+    ``cache-control``. A constant number of statements whatever the document's size. Does not commit."""
+    current = session.execute(_READ_FEED, {"feed_id": feed_id}).first()
+    if current is None:  # deleted while we were fetching
+        return Booked(found=False, new_ids=[])
+    outlet_id, new_ids = None, []
+    if parsed is not None:
+        outlet_id = outlet_for(session, parsed.site_url or current.url)
+        new_ids = store_entries(session, current, parsed, outlet_id)
+    moved = move_feed(session, feed_id, current.url, moved_to) if moved_to else None
+    interval = _next_interval(current.poll_interval, current.poll_interval_override, settings, utcnow(), headers, parsed)
+    _book_success(session, feed_id, current.poll_interval_override, interval, status, headers, parsed, outlet_id,
+                  content_hash, moved)
+    return Booked(found=True, new_ids=new_ids, moved=moved is not None)
+
+
+def _next_interval(
+    current: int, override: int | None, settings: Settings, now: datetime, headers: dict[str, str], parsed: ParsedFeed | None
+) -> int:
+    """Seconds until a feed's next poll after a successful one at ``now``: the user's ``override``,
+    else ``schedule.next_interval`` from the document's entry dates and ttl (none for ``parsed``
+    None), the response's Cache-Control ``headers`` and the ``current`` interval."""
+    dates = [e.published_at or e.updated_at for e in parsed.entries] if parsed is not None else []
+    return override or schedule.next_interval(
+        settings, entry_dates=dates, now=now, max_age=schedule.cache_max_age(headers.get("cache-control")),
+        ttl=parsed.ttl if parsed else None, current=current,
+    )
 
 
 def record_unchanged(session: Session, feed: Feed, settings: Settings, status: int, headers: dict[str, str]) -> bool:
     """Book a poll that brought nothing new — a 304, or a 200 whose body is byte-identical to the
-    last one parsed — on the claimed ``feed`` with one UPDATE, as ``record_feed_success`` would with
+    last one parsed — on the claimed ``feed`` with one UPDATE, as ``book_document`` would with
     ``parsed`` None, releasing its lease. ``headers``: the response's ``etag``, ``last-modified`` and
     ``cache-control`` (lower-case names), those present.
 
@@ -152,14 +163,8 @@ def record_unchanged(session: Session, feed: Feed, settings: Settings, status: i
     ``poll_interval_override``. When the override changed since the claim (a user's edit), or the
     feed is gone, nothing is written and False is returned: the caller books the poll from the
     current row. A paused feed stays paused. Does not commit."""
-    now = utcnow()
-    interval = _next_interval(feed, settings, now, headers, None)
-    result: sa.CursorResult = session.execute(_UNCHANGED, {  # type: ignore[assignment]  # an UPDATE's result has rowcount
-        "feed_id": feed.id, "override": feed.poll_interval_override, "now": now, "status": status,
-        "interval": interval, "next_poll_at": now + timedelta(seconds=interval),
-        "etag": headers.get("etag") or None, "last_modified": headers.get("last-modified") or None,
-    })
-    return result.rowcount == 1
+    interval = _next_interval(feed.poll_interval, feed.poll_interval_override, settings, utcnow(), headers, None)
+    return _book_success(session, feed.id, feed.poll_interval_override, interval, status, headers)
 
 
 def record_feed_failure(
@@ -191,6 +196,37 @@ def defer(feed: Feed, until: datetime) -> None:
     leases.release(feed)
 
 
+async def book_deferral(session: AsyncSession, feed_id: int, until: datetime) -> None:
+    """``defer`` the current row of the claimed feed ``feed_id`` to ``until`` (UTC); nothing when
+    the feed was deleted meanwhile. Does not commit."""
+    current = await session.get(Feed, feed_id)
+    if current is not None:
+        defer(current, until)
+
+
+async def book_failure(
+    session: AsyncSession, feed_id: int, settings: Settings, reason: str, status: int | None,
+    retry_after: float | None = None, host: str | None = None,
+) -> None:
+    """Book a failed poll (``record_feed_failure``) on the current row of the claimed feed
+    ``feed_id``; nothing when it was deleted meanwhile. With ``retry_after`` (seconds) and the
+    feed's ``host`` (``hosts.host_key``), the host's other feeds wait as long (``defer_host``).
+    Does not commit."""
+    current = await session.get(Feed, feed_id)
+    if current is None:
+        return
+    record_feed_failure(current, settings, reason, status, retry_after)
+    if retry_after is not None and host:
+        await defer_host(session, host, current.next_poll_at, exclude=[feed_id])
+
+
+async def next_poll_at(session: AsyncSession) -> datetime | None:
+    """The earliest next poll time (UTC) of the polled feeds (``active``, ``failing``) nobody holds
+    a lease on, past or future; None when there is none. Read-only (ends its transaction)."""
+    return await leases.next_due(session, Feed, [col(Feed.state).in_([FeedState.active, FeedState.failing])],
+                                 Feed.next_poll_at)
+
+
 async def defer_host(session: AsyncSession, host: str, until: datetime, exclude: Iterable[int] = ()) -> None:
     """Make every feed on ``host`` due no earlier than ``until`` (Retry-After applies to the host,
     so the other feeds of a rate-limiting server wait too, in every replica). Does not commit."""
@@ -220,17 +256,15 @@ async def spread_overdue(session: AsyncSession, settings: Settings) -> int:
     return len(ids)
 
 
-def move_feed(session: Session, feed: Feed, new_url: str) -> bool:
-    """Update ``feed``'s URL after a permanent redirect (301/308). Returns False (and keeps the old
-    URL) when another feed already has the new one. Does not commit."""
+def move_feed(session: Session, feed_id: int, url: str, new_url: str) -> str | None:
+    """The URL the feed ``feed_id``, now at ``url``, takes after a permanent redirect (301/308) to
+    ``new_url``: its canonical form, or None (the feed keeps ``url``) when that is ``url`` or
+    another feed has it already. Reads only; the caller writes it."""
     canonical = canonicalize(new_url)
-    if canonical == feed.url:
-        return False
-    taken = session.scalars(select(Feed.id).where(Feed.url == canonical, Feed.id != feed.id)).first()
-    if taken is not None:
-        return False
-    feed.url = canonical
-    return True
+    if canonical == url:
+        return None
+    taken = session.scalars(select(Feed.id).where(Feed.url == canonical, Feed.id != feed_id)).first()
+    return None if taken is not None else canonical
 
 
 # -- subscriptions and the API's read side ------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -89,17 +90,27 @@ async def claim(
         await session.commit()
         return []
     until = now + timedelta(seconds=lease_seconds)
-    stamp = {until_column: until} | ({"lease_owner": owner} if owner is not None else {})
     # One statement stamps and reads the rows (RETURNING: SQLite >= 3.35, PostgreSQL); they come back
     # in no set order, so they are put back in the order the SELECT found them (``order_by``).
     stamped = await session.scalars(
-        sa.update(model).where(col(model.id).in_(ids)).values(**stamp).returning(model),
+        _stamp_statement(model, until_column, owner is not None), {"ids": ids, "until": until, "owner": owner},
         execution_options={"synchronize_session": False},
     )
     position = {row_id: i for i, row_id in enumerate(row if spread_by is None else row[0] for row in rows_found)}
     rows = sorted(stamped.all(), key=lambda row: position[row.id])
     await session.commit()
     return rows
+
+
+@functools.cache
+def _stamp_statement(model: type[Leasable], until_column: str, owned: bool) -> sa.Update:
+    """``claim``'s ``UPDATE … SET <until_column> = :until[, lease_owner = :owner] WHERE id IN :ids
+    RETURNING <model>``, built once per kind of claim: a statement reused is compiled from
+    SQLAlchemy's cache without a walk for its cache key."""
+    stamp: dict[str, sa.BindParameter] = {until_column: sa.bindparam("until")}
+    if owned:
+        stamp["lease_owner"] = sa.bindparam("owner")
+    return sa.update(model).where(col(model.id).in_(sa.bindparam("ids", expanding=True))).values(**stamp).returning(model)
 
 
 def take_turns(

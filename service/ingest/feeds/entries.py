@@ -42,6 +42,9 @@ class ParsedEntry:
     """Why the entry's link was dropped (``urls.check_fetchable``'s reason), when it had one."""
     enclosures: list[dict] = field(default_factory=list)
     """Media files attached to the entry, ``{"url", "type", "length"}`` (see ``enclosures``)."""
+    link_forms: tuple[str, str, tuple[str, ...]] | None = None
+    """``urls.link_forms(link)``: the link's canonical form, dedup key and canonical variants, which
+    storage compares; computed with the parse, in the worker process (None: not computed)."""
 
 
 @dataclass

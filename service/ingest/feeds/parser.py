@@ -23,7 +23,7 @@ from service.ingest.feeds.jsonfeed import parse_json_feed
 from service.ingest.feeds.sanitize import clean_html
 from service.ingest.feeds.sniff import sniff
 from service.ingest.text import clip_title, html_to_text, storable
-from service.net.urls import InvalidURL, check_fetchable, without_userinfo
+from service.net.urls import InvalidURL, check_fetchable, link_forms, without_userinfo
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
 
@@ -104,7 +104,8 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     ``encoding.to_utf8_document`` (BOM, WHATWG labels, header vs prolog) and parsed by feedparser,
     whatever ``content_type`` says (a feed served as text/html is still a feed: the body decides).
     Summary and content HTML of every format are sanitised by ``sanitize.clean_html``.
-    At most ``max_entries`` entries are read; more set ``warning``. Links and the site URL lose any
+    At most ``max_entries`` entries are read; more set ``warning``. Each entry link comes with the
+    forms storage compares (``ParsedEntry.link_forms``). Links and the site URL lose any
     ``user:password@`` (relative links inherit the feed URL's). Links that are not http(s)
     (``javascript:``, ``mailto:``) or longer than ``urls.MAX_URL_LENGTH`` are dropped; titles are
     cut to ``text.MAX_TITLE_LENGTH``. Entity declarations are never
@@ -139,6 +140,9 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
             if link != entry.link:
                 entry.link = link
                 entry.key = entry_key(link, entry.guid, entry.title, entry.published_at, entry.summary_html)
+            if link is not None:
+                canonical, key, variants = link_forms(link)
+                entry.link_forms = canonical, key, tuple(variants)
     return parsed
 
 
