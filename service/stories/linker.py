@@ -69,7 +69,7 @@ AHEAD_NEAREST = 5
 PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
 while earlier ones are assigned (about 20 ms of a worker each). It claims more once half of them
-are done (a claim is a transaction: one per article was 7 % of the statements)."""
+are done (a claim is a transaction of its own, not worth making for one article)."""
 
 KEPT = 1024
 """Computations a ``Linker`` holds for later use, each kind: the ``prefetch`` of articles not yet
@@ -175,9 +175,9 @@ class Linker:
     async def _window(
         self, session: AsyncSession, article: Article, feats: ArticleFeatures
     ) -> tuple[list[stored.WindowStory], list[stored.WindowStory]]:
-        """The stories of ``article``'s window (``storage.stories.window``) and of those the
-        ``Params.top`` nearest to its title + lead vector by centroid cosine (all of them when
-        there are no more), nearest first."""
+        """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
+        ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
+        first (all of them, in id order, when there are no more)."""
         import numpy as np
 
         from service.stories.clustering import unpack
