@@ -68,8 +68,7 @@ AHEAD_NEAREST = 5
 
 PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
-while earlier ones are assigned (about 20 ms of a worker each). It claims more once half of them
-are done (a claim is a transaction of its own, not worth making for one article)."""
+while earlier ones are assigned (about 20 ms of a worker each)."""
 
 KEPT = 1024
 """Computations a ``Linker`` holds for later use, each kind: the ``prefetch`` of articles not yet
@@ -724,8 +723,6 @@ class LinkStep(Step[Article, LinkOutcome | None]):
         self.concurrency = PREFETCH * linker.workers.workers
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
-        if limit < (self.concurrency + 1) // 2:
-            return []  # the runner claims again as the articles in flight finish
         return await self.linker.claim(limit)
 
     async def handle(self, article: Article) -> LinkOutcome | None:
