@@ -59,13 +59,13 @@ def _child(source: str, target: str) -> None:
     needed: set[tuple] = set()
     text_vector = Linker._text_vector
 
-    def tracked(self, article_id, title, text, lang):
+    def tracked(self, article_id, title, text, lang, *more, **options):
         key = (article_id, lang)
         turn = any(frame.function == "_features" for frame in inspect.stack()[1:4])
         asked.setdefault(key, "turn" if turn else "ahead")
         if turn:
             needed.add(key)
-        return text_vector(self, article_id, title, text, lang)
+        return text_vector(self, article_id, title, text, lang, *more, **options)
 
     Linker._text_vector = tracked
 

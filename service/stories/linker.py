@@ -68,8 +68,7 @@ AHEAD_NEAREST = 5
 
 PREFETCH = 8
 """Articles per worker process that ``LinkStep`` keeps in flight: their features computed ahead
-while earlier ones are assigned (about 20 ms of a worker each). It claims more once half of them
-are done (a claim is a transaction: one per article was 7 % of the statements)."""
+while earlier ones are assigned (about 20 ms of a worker each)."""
 
 KEPT = 1024
 """Computations a ``Linker`` holds for later use, each kind: the ``prefetch`` of articles not yet
@@ -175,9 +174,9 @@ class Linker:
     async def _window(
         self, session: AsyncSession, article: Article, feats: ArticleFeatures
     ) -> tuple[list[stored.WindowStory], list[stored.WindowStory]]:
-        """The stories of ``article``'s window (``storage.stories.window``) and of those the
-        ``Params.top`` nearest to its title + lead vector by centroid cosine (all of them when
-        there are no more), nearest first."""
+        """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
+        ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
+        first (all of them, in id order, when there are no more)."""
         import numpy as np
 
         from service.stories.clustering import unpack
@@ -238,9 +237,9 @@ class Linker:
         others = ((aid, *kept[0][:2], kept[0][3], kept[1]) for aid, kept in self._ahead.items() if aid != article_id)
         near = self._near(feats, moment, others)
         if near:
-            self._text_vector(article_id, title, text, feats.lang)
+            self._text_vector(article_id, title, text, feats.lang, spare=False)
         for aid, other_title, other_text, other_feats in near:
-            self._text_vector(aid, other_title, other_text, other_feats.lang)
+            self._text_vector(aid, other_title, other_text, other_feats.lang, spare=False)
 
     def _first_features(self, article: Article) -> asyncio.Future:
         """``link_features`` without the text vector for ``article``, in the worker pool: its
@@ -253,10 +252,14 @@ class Linker:
             kept[1].cancel()
         return asyncio.ensure_future(self.workers.run(link_features, *inputs, False))
 
-    def _text_vector(self, article_id: int, title: str | None, text: str | None, lang: str | None) -> asyncio.Future:
+    def _text_vector(
+        self, article_id: int, title: str | None, text: str | None, lang: str | None, spare: bool = True
+    ) -> asyncio.Future:
         """``features.text_vector`` of article ``article_id`` in ``lang``, computed once (``KEPT``
-        held) in the less busy of the worker pool and ``spare``: ``link`` starts the ones its
-        article's cascade asks for before its turn (``_speculate``), ``_features`` takes them."""
+        held) in the less busy of the worker pool and ``spare`` (only in the worker pool when
+        ``spare`` is False: a guess made while pages are extracted must not delay them): ``link``
+        starts the ones its article's cascade asks for before its turn (``_speculate``),
+        ``_features`` takes them."""
         key = (article_id, lang)
         future = self._vectors.get(key)
         if future is not None and not future.cancelled() and not (future.done() and future.exception() is not None):
@@ -264,7 +267,8 @@ class Linker:
             return future
         from service.stories.features import text_vector
 
-        pool = min((p for p in (self.workers, self.spare) if p is not None), key=lambda p: p.queued / p.workers)
+        pools = (self.workers, self.spare) if spare and self.spare is not None else (self.workers,)
+        pool = min(pools, key=lambda p: p.queued / p.workers)
         future = asyncio.ensure_future(pool.run(text_vector, title, text, lang))
         future.add_done_callback(_retrieve)
         self._vectors[key] = future
@@ -727,8 +731,6 @@ class LinkStep(Step[Article, LinkOutcome | None]):
         self.concurrency = PREFETCH * linker.workers.workers
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
-        if limit < (self.concurrency + 1) // 2:
-            return []  # the runner claims again as the articles in flight finish
         return await self.linker.claim(limit)
 
     async def handle(self, article: Article) -> LinkOutcome | None:
