@@ -131,7 +131,7 @@ async def subscribe(session: AsyncSession, intake: FeedIntake, url: str) -> tupl
     feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:
         await intake.ingest(feed, result, parsed=parsed)
-        await session.refresh(feed)
+        await feeds.reread(session, feed)
     return feed, created
 
 

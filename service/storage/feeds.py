@@ -270,6 +270,29 @@ def move_feed(session: Session, feed_id: int, url: str, new_url: str) -> str | N
 # -- subscriptions and the API's read side ------------------------------------------------------------
 
 
+async def get(session: AsyncSession, feed_id: int) -> Feed | None:
+    """The feed ``feed_id``, or None."""
+    return await session.get(Feed, feed_id)
+
+
+async def reread(session: AsyncSession, feed: Feed) -> None:
+    """Load ``feed``'s row again (another transaction, a poll, has changed it)."""
+    await session.refresh(feed)
+
+
+async def remove(session: AsyncSession, feed: Feed) -> None:
+    """Delete ``feed`` (its entries go with it; the articles stay) and commit."""
+    await session.delete(feed)
+    await session.commit()
+
+
+async def claim_one(session: AsyncSession, feed_id: int, owner: str | None, lease_seconds: float) -> Feed | None:
+    """Lease the feed ``feed_id`` now, due or not (a refresh asked for by hand), and commit; None
+    when another claimer holds it."""
+    claimed = await leases.claim(session, Feed, [col(Feed.id) == feed_id], [col(Feed.id)], owner, lease_seconds, 1)
+    return claimed[0] if claimed else None
+
+
 async def by_url(session: AsyncSession, canonical: str) -> Feed | None:
     """The feed subscribed under the canonical URL ``canonical`` (``urls.canonicalize``), or None."""
     return (await session.exec(select(Feed).where(Feed.url == canonical))).first()

@@ -308,6 +308,12 @@ async def move_members(session: AsyncSession, from_story: int, to_story: int) ->
     await session.exec(sa.update(Article).where(col(Article.story_id) == from_story).values(story_id=to_story))
 
 
+async def save_story(session: AsyncSession, story: Story) -> None:
+    """Write ``story`` (new or changed) within the transaction, so a new one has its id."""
+    session.add(story)
+    await session.flush()
+
+
 async def delete_story(session: AsyncSession, story: Story) -> None:
     """Delete a story row (merged away; its articles moved first: ``move_members``)."""
     await session.delete(story)

@@ -589,8 +589,7 @@ class Linker:
         grew = _add_members(story, {article.language} if article.language is not None else set(),
                             {article.outlet_id} if article.outlet_id is not None else set())
         _set_state(story, state, now)
-        session.add(story)
-        await session.flush()
+        await stored.save_story(session, story)
         state.key = story.id
         others = [(row.id, unpack(row.vector), row.article_count) for row in rows if row.id != story.id]
         merge = sorted(set(mergeable(state, others, self.params)) | set(bridged))
@@ -638,8 +637,7 @@ class Linker:
             gained = _add_members(survivor, set(other.languages), set(other.outlet_ids)) or gained
             await stored.delete_story(session, other)
         _set_state(survivor, merged, now)
-        session.add(survivor)
-        await session.flush()
+        await stored.save_story(session, survivor)
         log.info("stories %s merged into story %s", sorted(k for k in group if k != survivor.id), survivor.id)
         return survivor, gained, sorted(k for k in group if k != survivor.id)
 

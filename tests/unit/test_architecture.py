@@ -11,9 +11,12 @@ import pytest
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
 
-# Statement constructors (sqlalchemy / sqlmodel) and the session calls that run statements.
+# Statement constructors (sqlalchemy / sqlmodel), the session calls that run statements, and the ORM's
+# unit of work (a row read by key, added, deleted, flushed or read again). Transaction control
+# (commit, rollback) stays with the steps and routes, which own their transactions.
 STATEMENTS = {"select", "insert", "update", "delete", "text", "dialect_insert"}
-RUNNERS = {"exec", "execute", "scalar", "scalars", "stream", "stream_scalars"}
+RUNNERS = {"exec", "execute", "scalar", "scalars", "stream", "stream_scalars",
+           "get", "add", "add_all", "delete", "merge", "refresh", "flush"}
 
 # Below the storage layer: the engine and connection set-up (PRAGMAs), and the table definitions.
 ALLOWED = {"db.py", "models.py"}

@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.encoders import jsonable_encoder
-from sqlmodel import col
 
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
@@ -17,7 +16,7 @@ from service.feeds import import_outlines, subscribe
 from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
 from service.models import Feed, FeedState, utcnow
 from service.net.urls import redact_password
-from service.storage import feeds, leases
+from service.storage import feeds
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
@@ -113,7 +112,7 @@ async def update_feed(
     (``category``), or set its poll interval (``poll_interval`` seconds; ``null`` returns to the
     adaptive interval). Only the members given change. Resuming a paused, failing or gone feed
     polls it at once."""
-    feed = await session.get(Feed, feed_id)
+    feed = await feeds.get(session, feed_id)
     if feed is None:
         raise Problem(404, f"no feed with id {feed_id}")
     given = body.model_fields_set
@@ -145,14 +144,13 @@ async def refresh_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: 
     """Poll the feed now (paused feeds too; they stay paused) and answer with its state after the
     poll: ``last_status``, ``last_error``, ``article_count``. New articles' pages are fetched
     by the pollers as usual. 409 while another poll of it is under way."""
-    if await session.get(Feed, feed_id) is None:
+    if await feeds.get(session, feed_id) is None:
         raise Problem(404, f"no feed with id {feed_id}")
     ingestor = request.app.state.ingestor
-    claimed = await leases.claim(session, Feed, [Feed.id == feed_id], [col(Feed.id)], ingestor.owner,
-                                 request.app.state.settings.lease_seconds, 1)
-    if not claimed:
+    claimed = await feeds.claim_one(session, feed_id, ingestor.owner, request.app.state.settings.lease_seconds)
+    if claimed is None:
         raise Problem(409, f"feed {feed_id} is being polled right now")
-    await ingestor.poll_feed(claimed[0])
+    await ingestor.poll_feed(claimed)
     session.expire_all()
     return await _one(session, feed_id, credentials=sees_credentials(request))
 
@@ -160,9 +158,8 @@ async def refresh_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: 
 @router.delete("/{feed_id}", status_code=204)
 async def delete_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
     """Unsubscribe. Articles already stored stay; they no longer list this feed."""
-    feed = await session.get(Feed, feed_id)
+    feed = await feeds.get(session, feed_id)
     if feed is None:
         raise Problem(404, f"no feed with id {feed_id}")
-    await session.delete(feed)
-    await session.commit()
+    await feeds.remove(session, feed)
     return Response(status_code=204)
