@@ -46,6 +46,14 @@ DEADLINE_LEASES = 4
 """A row still running after this many lease periods is cancelled and booked as failed."""
 
 Row = TypeVar("Row", bound=Leasable)
+
+
+class _Unbooked:
+    """The outcome of a row whose failure could not even be booked (no result; not None, which a
+    step's ``handle`` may return)."""
+
+
+UNBOOKED = _Unbooked()
 Result = TypeVar("Result")
 
 
@@ -188,7 +196,7 @@ class Runner(Generic[Row, Result]):
                         if key is not None:
                             keys[key] -= 1
                         result = task.result()
-                        if result is None:  # its failure could not be booked: the lease lapses, it is due again
+                        if result is UNBOOKED:  # its failure could not be booked: the lease lapses, it is due again
                             continue
                         if results is not None:
                             results.append(result)
@@ -216,7 +224,7 @@ class Runner(Generic[Row, Result]):
         # Due already but not claimed: its key is full or the slots are; a finished row wakes us.
         return tick if wait <= 0 else min(tick, wait + 0.01)
 
-    async def _guarded(self, row: Row) -> Result | None:
+    async def _guarded(self, row: Row) -> Result | _Unbooked:
         """``step.handle(row)`` within the row's deadline; an exception or an overrun is booked
         with ``step.failed`` (and if even that fails, the lease lapses and the row is due again)."""
         step = self.step
@@ -233,7 +241,7 @@ class Runner(Generic[Row, Result]):
             return await step.failed(row, reason)
         except Exception:
             log.exception("%s %s: booking the failure failed; its lease lapses", step.name, row.id)
-            return None
+            return UNBOOKED
 
     async def _release(self, ids: list[int]) -> None:
         """Clear the ownerless leases of the rows ``ids`` (on cancellation)."""

@@ -46,3 +46,18 @@ async def test_a_failure_that_cannot_be_booked_yields_no_result(sessions) -> Non
     assert sorted(results) == ["failed https://b.example/poison: internal error: RuntimeError: poison",
                                "ok https://a.example/feed"]
     assert sorted(seen) == urls[:2]
+
+
+class _Quiet(_Booking):
+    """A step whose rows have no result to report (``handle`` returns None, as delivering does)."""
+
+    async def handle(self, row: Feed) -> None:  # type: ignore[override]
+        return None
+
+
+async def test_rows_whose_result_is_none_are_counted(sessions) -> None:
+    """``drain`` returns one result per finished row even when the step's result is None (the
+    delivery step's is): callers count rows by it."""
+    ids = [await subscribe(sessions, f"https://{host}.example/feed") for host in ("a", "b", "c")]
+    await make_due(sessions, *ids)
+    assert await Runner(_Quiet(sessions), sessions, 60).drain() == [None, None, None]
