@@ -53,7 +53,7 @@ class _Unbooked:
     step's ``handle`` may return)."""
 
 
-UNBOOKED = _Unbooked()
+_UNBOOKED = _Unbooked()
 Result = TypeVar("Result")
 
 
@@ -196,7 +196,7 @@ class Runner(Generic[Row, Result]):
                         if key is not None:
                             keys[key] -= 1
                         result = task.result()
-                        if result is UNBOOKED:  # its failure could not be booked: the lease lapses, it is due again
+                        if result is _UNBOOKED:  # its failure could not be booked: the lease lapses, it is due again
                             continue
                         if results is not None:
                             results.append(result)
@@ -241,7 +241,7 @@ class Runner(Generic[Row, Result]):
             return await step.failed(row, reason)
         except Exception:
             log.exception("%s %s: booking the failure failed; its lease lapses", step.name, row.id)
-            return UNBOOKED
+            return _UNBOOKED
 
     async def _release(self, ids: list[int]) -> None:
         """Clear the ownerless leases of the rows ``ids`` (on cancellation)."""
