@@ -10,12 +10,8 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Story
-from service.shapes import ArticleSummary, CitationPublic, StorySummary
+from service.shapes import CitationPublic, StorySummary
 from service.storage import articles
-
-SUMMARY_FIELDS = tuple(ArticleSummary.model_fields)
-"""The members of a listed article, in the order ``ArticleSummary`` serialises them: the storage
-layer's ``articles.LISTED``, then ``cites`` (``tests/test_api.py`` holds them equal)."""
 
 
 async def citations_for(session: AsyncSession, article_ids: list[int]) -> dict[int, list[CitationPublic]]:

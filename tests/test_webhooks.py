@@ -568,3 +568,27 @@ def test_decide_follows_the_retry_and_disable_policy(attempt, failing_for, statu
     # A success ends a failing spell, a 410 leaves it as it was, other failures start one or go on.
     assert outcome.failing_since == (None if error is None else since if status == 410 else since or now)
     assert (outcome.disable_reason or "").startswith(reason or "") and (outcome.disable_reason is None) == (reason is None)
+
+
+async def test_a_success_booked_twice_counts_once_and_is_never_undone(sessions):
+    """A group-commit batch whose sender was cancelled mid-commit is booked again by the others:
+    the second booking counts no second attempt, and the cancelled sender's failure booking finds
+    the delivery no longer pending and leaves its success alone (no second send)."""
+    from service.models import Delivery, DeliveryStatus
+    from service.storage import deliveries
+
+    async with sessions() as session:
+        subscription = Subscription(url="https://receiver.example/hook", secret=signing.generate_secret(),
+                                    event_types=["article.created"])
+        session.add(subscription)
+        await session.commit()
+        assert await deliveries.insert(session, subscription.id, "msg_twice", "article.created", "article:1", "{}")
+        await session.commit()
+        delivery_id = (await deliveries.by_event_id(session, "msg_twice")).id
+        for _ in range(2):
+            await session.run_sync(deliveries.book_successes, {200: [delivery_id]}, utcnow())
+            await session.commit()
+        assert await session.run_sync(deliveries.attempted, delivery_id) is None
+    async with sessions() as session:
+        row = await session.get(Delivery, delivery_id)
+        assert (row.status, row.attempts) == (DeliveryStatus.succeeded, 1)

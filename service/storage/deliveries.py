@@ -91,10 +91,11 @@ def book_successes(session: Session, by_status: dict[int | None, list[int]], now
     """The deliveries ``by_status[status]`` were answered with that 2xx ``status`` at ``now``: one
     more attempt each, ``succeeded``, their leases released. One UPDATE per status; does not
     commit. For subscriptions that were not failing (a success that ends a failing spell goes
-    through ``book_attempt``, which clears ``failing_since``)."""
+    through ``book_attempt``, which clears ``failing_since``). Only pending deliveries are booked:
+    a batch booked again after its sender was cancelled mid-commit counts no attempt twice."""
     for status, ids in by_status.items():
         session.execute(
-            sa.update(Delivery).where(col(Delivery.id).in_(ids)).values(
+            sa.update(Delivery).where(col(Delivery.id).in_(ids), col(Delivery.status) == DeliveryStatus.pending).values(
                 attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
                 status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
             ),
@@ -116,8 +117,11 @@ class Outcome:
 
 def attempted(session: Session, delivery_id: int) -> tuple[Delivery, Subscription] | None:
     """The delivery ``delivery_id`` and its subscription, to book an attempt on (None: deleted
-    meanwhile, with its subscription)."""
+    meanwhile, with its subscription; or no longer pending: its success was committed by a group
+    commit its sender did not see through, cancelled at a deadline, and must not be undone)."""
     delivery = session.get(Delivery, delivery_id)
+    if delivery is not None and delivery.status != DeliveryStatus.pending:
+        return None
     subscription = session.get(Subscription, delivery.subscription_id) if delivery is not None else None
     return (delivery, subscription) if delivery is not None and subscription is not None else None
 

@@ -52,7 +52,8 @@ class Booked:
 
 
 def _success_statements() -> tuple[sa.Select, sa.Update]:
-    """``book_document``'s read of the feed row, and the UPDATE that books a successful poll
+    """``book_document``'s read of the feed row (locked until the transaction ends on PostgreSQL, so
+    the override it reads is the one the UPDATE finds), and the UPDATE that books a successful poll
     (``book_document``, ``record_unchanged``), built once on the table (Core: no ORM identity map
     or flush; a statement reused is compiled from SQLAlchemy's cache without a walk for its cache
     key, about 0.2 ms a statement).
@@ -65,7 +66,7 @@ def _success_statements() -> tuple[sa.Select, sa.Update]:
     when None is given, and ``last_error`` when ``:keep_error`` (a 304)."""
     table, bind = table_of(Feed), sa.bindparam
     read = sa.select(table.c.id, table.c.url, table.c.content_hash, table.c.poll_interval,
-                     table.c.poll_interval_override).where(table.c.id == bind("feed_id"))
+                     table.c.poll_interval_override).where(table.c.id == bind("feed_id")).with_for_update()
     update = (
         sa.update(table)
         .where(table.c.id == bind("feed_id"), table.c.poll_interval_override.is_not_distinct_from(bind("override")))
@@ -135,8 +136,13 @@ def book_document(
         new_ids = store_entries(session, current, parsed, outlet_id)
     moved = move_feed(session, feed_id, current.url, moved_to) if moved_to else None
     interval = _next_interval(current.poll_interval, current.poll_interval_override, settings, utcnow(), headers, parsed)
-    _book_success(session, feed_id, current.poll_interval_override, interval, status, headers, parsed, outlet_id,
-                  content_hash, moved)
+    while not _book_success(session, feed_id, current.poll_interval_override, interval, status, headers, parsed,
+                            outlet_id, content_hash, moved):
+        # The override changed since the read (on SQLite the read takes no lock): book on the row as it is now.
+        current = session.execute(_READ_FEED, {"feed_id": feed_id}).first()
+        if current is None:
+            return Booked(found=False, new_ids=new_ids)
+        interval = _next_interval(current.poll_interval, current.poll_interval_override, settings, utcnow(), headers, parsed)
     return Booked(found=True, new_ids=new_ids, moved=moved is not None)
 
 

@@ -118,22 +118,13 @@ class StateCache(Generic[S]):
         return {story.id: out[story.id] for story in wanted if story.id in out}
 
     def keep(self, story_id: int, version: tuple[datetime, int], state: S) -> None:
-        """Hold ``state`` as story ``story_id``'s at ``version`` (a writer that has just stored it
-        saves the next reader the decoding). The caller must not change ``state`` afterwards."""
+        """Hold ``state`` as story ``story_id``'s at ``version`` (``states`` keeps what it decodes;
+        a story merged away is simply never asked for again and ages out). The caller must not
+        change ``state`` afterwards."""
         self._kept[story_id] = _Kept(version, state)
         self._kept.move_to_end(story_id)
         while len(self._kept) > self.size:
             self._kept.popitem(last=False)
-
-    def forget(self, story_ids: Iterable[int]) -> None:
-        """Drop the states of ``story_ids`` (merged away, or written by a transaction that failed)."""
-        for sid in story_ids:
-            self._kept.pop(sid, None)
-
-
-def version_of(story: Story) -> tuple[datetime, int]:
-    """The ``WindowStory.version`` of a story row as it stands in the session."""
-    return story.last_updated_at, story.article_count
 
 
 async def story(session: AsyncSession, story_id: int) -> Story | None:
