@@ -402,8 +402,8 @@ class FeedStep(Step[Feed, PollReport]):
         return host_key(feed.url)
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Feed]:
-        async with self.poller.sessions() as session:
-            return await feeds.claim_due_feeds(session, self.poller.owner, self.poller.settings.lease_seconds, limit, room)
+        poller = self.poller  # through the poller's writer: one hand-off on SQLite, as the feed's booking
+        return await poller.writer.run(feeds.lease_due_feeds, poller.owner, poller.settings.lease_seconds, limit, room)
 
     async def handle(self, feed: Feed) -> PollReport:
         return await self.poller.poll_feed(feed)

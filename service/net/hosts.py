@@ -10,14 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
+@functools.lru_cache(maxsize=4096)
 def host_key(url: str) -> str:
-    """The politeness key of ``url``: its lower-cased host name (ports share one host)."""
+    """The politeness key of ``url``: its lower-cased host name (ports share one host). Memoised
+    (4,096 URLs): a feed claim asks it of up to ``leases.SPREAD_FACTOR`` due URLs per feed claimed,
+    the runner and the host limiter again of each claimed one."""
     return (urlsplit(url).hostname or "").lower()
 
 

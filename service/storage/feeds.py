@@ -22,23 +22,58 @@ from service.storage import leases
 from service.storage.articles import outlet_for, store_entries
 
 
-def feed_is_due(now: datetime) -> list[sa.ColumnElement[bool]]:
-    """The conditions of a feed due for a poll at ``now`` (UTC): it is polled (``active`` or
+def feed_is_due(now: datetime | sa.BindParameter) -> list[sa.ColumnElement[bool]]:
+    """The conditions of a feed due for a poll at ``now`` (UTC, or a bound parameter): it is polled (``active`` or
     ``failing``; ``paused`` and ``gone`` are not) and its next poll time has passed. The claim, the
     CLI's progress total and the ``newsloom_feeds_due`` gauge all count with these."""
     return [col(Feed.state).in_([FeedState.active, FeedState.failing]), col(Feed.next_poll_at) <= now]
 
 
-async def claim_due_feeds(
-    session: AsyncSession, owner: str, lease_seconds: int, limit: int, room: Callable[[str], int] | None = None
+def lease_due_feeds(
+    session: Session, owner: str, lease_seconds: float, limit: int, room: Callable[[str], int] | None = None
 ) -> list[Feed]:
-    """Lease up to ``limit`` polled feeds whose next poll time has passed, oldest due first, and commit;
-    at most ``room(host)`` feeds of one host when ``room`` is given."""
-    due = feed_is_due(utcnow())
-    spread = (Feed.url, host_key)  # one host's backlog must not hold up the others
-    return await leases.claim(
-        session, Feed, due, [col(Feed.next_poll_at)], owner, lease_seconds, limit, spread_by=spread, room=room
+    """Lease to ``owner`` for ``lease_seconds`` seconds up to ``limit`` polled feeds whose next poll
+    time has passed and that nobody else holds, oldest due first, taking turns between hosts and
+    at most ``room(host)`` feeds of one host when ``room`` is given (as ``leases.claim`` with
+    ``spread_by``: one host's backlog must not hold up the others; ``SELECT … FOR UPDATE SKIP
+    LOCKED`` on PostgreSQL). Returns them in that order. Does not commit; two statements built
+    once (``_DUE_FEEDS`` and the lease stamp), one when nothing is due. For the poller's ``Writer``
+    (one hand-off to its thread on SQLite; through aiosqlite a claim was ten)."""
+    now = utcnow()
+    found = session.execute(_DUE_FEEDS, {"now": now, "read": limit * leases.SPREAD_FACTOR}).all()
+    ids = leases.take_turns([(row_id, url) for row_id, url in found], host_key, limit, room)
+    if not ids:
+        return []
+    stamped = session.scalars(leases.stamp_statement(Feed, "lease_until", True),
+                              {"ids": ids, "until": now + timedelta(seconds=lease_seconds), "owner": owner},
+                              execution_options={"synchronize_session": False})
+    position = {row_id: i for i, (row_id, _url) in enumerate(found)}
+    return sorted(stamped, key=lambda feed: position[feed.id])
+
+
+async def claim_due_feeds(
+    session: AsyncSession, owner: str, lease_seconds: float, limit: int, room: Callable[[str], int] | None = None
+) -> list[Feed]:
+    """``lease_due_feeds`` in an async session, committed."""
+    claimed = await session.run_sync(lease_due_feeds, owner, lease_seconds, limit, room)
+    await session.commit()
+    return claimed
+
+
+def _due_statement() -> sa.Select:
+    """``lease_due_feeds``'s read of the due feeds nobody holds (ids and URLs, ``:read`` of them,
+    at ``:now``), built once."""
+    now = sa.bindparam("now", type_=table_of(Feed).c.next_poll_at.type)
+    return (
+        sa.select(table_of(Feed).c.id, table_of(Feed).c.url)
+        .where(*feed_is_due(now), leases.not_held(Feed, now))
+        .order_by(col(Feed.next_poll_at))
+        .limit(sa.bindparam("read", type_=sa.Integer))
+        .with_for_update(skip_locked=True)
     )
+
+
+_DUE_FEEDS = _due_statement()
 
 
 @dataclass

@@ -74,12 +74,11 @@ async def claim(
     many rows of each group this claim takes (the runner passes the free per-host or
     per-subscription slots, so a full group's rows stay unclaimed for others)."""
     now = utcnow()
-    until_attr = getattr(model, until_column)
     columns = [model.id] if spread_by is None else [model.id, spread_by[0]]
     query = (
         select(*columns)
         .where(*due)
-        .where(sa.or_(col(until_attr).is_(None), col(until_attr) < now))
+        .where(not_held(model, now, until_column))
         .order_by(*order_by)
         .limit(limit if spread_by is None else limit * SPREAD_FACTOR)
         .with_for_update(skip_locked=True)
@@ -93,7 +92,7 @@ async def claim(
     # One statement stamps and reads the rows (RETURNING: SQLite >= 3.35, PostgreSQL); they come back
     # in no set order, so they are put back in the order the SELECT found them (``order_by``).
     stamped = await session.scalars(
-        _stamp_statement(model, until_column, owner is not None), {"ids": ids, "until": until, "owner": owner},
+        stamp_statement(model, until_column, owner is not None), {"ids": ids, "until": until, "owner": owner},
         execution_options={"synchronize_session": False},
     )
     position = {row_id: i for i, row_id in enumerate(row if spread_by is None else row[0] for row in rows_found)}
@@ -102,8 +101,15 @@ async def claim(
     return rows
 
 
+def not_held(model: type, now: datetime | sa.BindParameter, until_column: str = "lease_until") -> sa.ColumnElement[bool]:
+    """The condition of a row of ``model`` nobody holds a lease on at ``now`` (a time or a bound
+    parameter): never leased, released, or its lease has expired."""
+    until = col(getattr(model, until_column))
+    return sa.or_(until.is_(None), until < now)
+
+
 @functools.cache
-def _stamp_statement(model: type[Leasable], until_column: str, owned: bool) -> sa.Update:
+def stamp_statement(model: type[Leasable], until_column: str, owned: bool) -> sa.Update:
     """``claim``'s ``UPDATE … SET <until_column> = :until[, lease_owner = :owner] WHERE id IN :ids
     RETURNING <model>``, built once per kind of claim: a statement reused is compiled from
     SQLAlchemy's cache without a walk for its cache key."""
@@ -139,12 +145,11 @@ async def next_due(
 ) -> datetime | None:
     """The earliest ``time_column`` among the rows of ``model`` matching ``due`` (conditions without
     the time one) that nobody holds a lease on; None when there is none. Read-only."""
-    until_attr = getattr(model, until_column)
     query = (
         select(sa.func.min(time_column))
         .select_from(model)
         .where(*due)
-        .where(sa.or_(col(until_attr).is_(None), col(until_attr) < utcnow()))
+        .where(not_held(model, utcnow(), until_column))
     )
     moment = (await session.exec(query)).one()
     await session.commit()
