@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -140,8 +140,7 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
         rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.canonical if link else None,
                      "article_id": article_id, "first_seen_at": now})
     if rows:
-        statement = dialect_insert(session)(table_of(Entry)).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
-        session.execute(statement, rows)  # one multi-row INSERT, as for the articles
+        session.execute(_inserts(dialect_insert(session))[1], rows)  # one multi-row INSERT, as for the articles
     stored.write_edits(session)
     if rekeyed:
         entries_table = table_of(Entry)
@@ -305,6 +304,17 @@ class _StoredArticles:
         )
 
 
+@functools.cache
+def _inserts(insert: Callable[[sa.Table], Any]) -> tuple[sa.Insert, sa.Insert]:
+    """``store_entries``'s INSERTs of new articles (``RETURNING id, url_key``) and of new entries,
+    each skipping a conflicting row, built once per dialect (``insert``: ``db.dialect_insert``'s
+    construct): a statement reused is compiled from SQLAlchemy's cache without a walk for its cache
+    key."""
+    articles, entries = table_of(Article), table_of(Entry)
+    return (insert(articles).on_conflict_do_nothing().returning(articles.c.id, articles.c.url_key),
+            insert(entries).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"]))
+
+
 def _insert_articles(session: Session, articles: list[dict]) -> set[int]:
     """INSERT the ``articles`` rows (``_new_article``) in one statement, skipping any whose canonical
     URL or dedup key another transaction (a replica, or a feed polled at the same time) has just
@@ -316,11 +326,9 @@ def _insert_articles(session: Session, articles: list[dict]) -> set[int]:
     (both databases number the rows of one INSERT in order)."""
     if not articles:
         return set()
-    table = table_of(Article)
     # executemany: SQLAlchemy sends one multi-row INSERT (its "insertmanyvalues"), and the
     # statement is compiled once and cached, not once per document as ``.values(list)`` would be.
-    statement = dialect_insert(session)(table).on_conflict_do_nothing().returning(table.c.id, table.c.url_key)
-    rows = session.execute(statement, [{k: v for k, v in a.items() if k != "id"} for a in articles]).all()
+    rows = session.execute(_inserts(dialect_insert(session))[0], [{k: v for k, v in a.items() if k != "id"} for a in articles]).all()
     by_key = {url_key: article_id for article_id, url_key in rows if url_key is not None}
     unlinked = iter(sorted(article_id for article_id, url_key in rows if url_key is None))
     for article in articles:

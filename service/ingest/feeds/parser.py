@@ -157,17 +157,21 @@ def parse_feed(body: bytes, url: str, content_type: str | None = None, max_entri
     return parsed
 
 
+# The fields of the parse's dataclasses, read once (``dataclasses.fields`` builds them anew per call).
+_FIELD_NAMES = {kind: tuple(spec.name for spec in fields(kind)) for kind in (ParsedFeed, ParsedEntry)}
+
+
 def _make_storable(parsed: ParsedFeed) -> None:
     """Every string of ``parsed`` and its entries through ``text.storable`` (in place), so that no
     NUL or lone surrogate a feed carries can fail the insert of a whole poll."""
     items: list[ParsedFeed | ParsedEntry] = [parsed, *parsed.entries]
     for item in items:
-        for spec in fields(item):
-            value = getattr(item, spec.name)
+        for name in _FIELD_NAMES[type(item)]:
+            value = getattr(item, name)
             if isinstance(value, str):
-                setattr(item, spec.name, storable(value))
+                setattr(item, name, storable(value))
             elif isinstance(value, list):
-                setattr(item, spec.name, [storable(v) if isinstance(v, str) else v for v in value])
+                setattr(item, name, [storable(v) if isinstance(v, str) else v for v in value])
 
 
 def _ttl(meta: feedparser.FeedParserDict) -> int | None:
