@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def host_key(url: str) -> str:
     """The politeness key of ``url``: its lower-cased host name (ports share one host). Memoised
-    (4,096 URLs): a feed claim asks it of up to ``leases.SPREAD_FACTOR`` due URLs per feed claimed,
-    the runner and the host limiter again of each claimed one."""
+    (1,024 URLs, about 0.3 MiB): a feed claim asks it of up to ``leases.SPREAD_FACTOR`` due URLs per
+    feed claimed, the next claim of mostly the same ones, the runner and the host limiter again of
+    each claimed one."""
     return (urlsplit(url).hostname or "").lower()
 
 
