@@ -23,9 +23,9 @@ from service.storage.articles import outlet_for, store_entries
 
 
 def feed_is_due(now: datetime | sa.BindParameter) -> list[sa.ColumnElement[bool]]:
-    """The conditions of a feed due for a poll at ``now`` (UTC, or a bound parameter): it is polled (``active`` or
-    ``failing``; ``paused`` and ``gone`` are not) and its next poll time has passed. The claim, the
-    CLI's progress total and the ``newsloom_feeds_due`` gauge all count with these."""
+    """The conditions of a feed due for a poll at ``now`` (UTC, or a bound parameter): it is polled
+    (``active`` or ``failing``; ``paused`` and ``gone`` are not) and its next poll time has passed.
+    The claim, the CLI's progress total and the ``newsloom_feeds_due`` gauge all count with these."""
     return [col(Feed.state).in_([FeedState.active, FeedState.failing]), col(Feed.next_poll_at) <= now]
 
 
@@ -63,9 +63,10 @@ async def claim_due_feeds(
 def _due_statement() -> sa.Select:
     """``lease_due_feeds``'s read of the due feeds nobody holds (ids and URLs, ``:read`` of them,
     at ``:now``), built once."""
-    now = sa.bindparam("now", type_=table_of(Feed).c.next_poll_at.type)
+    table = table_of(Feed)
+    now = sa.bindparam("now", type_=table.c.next_poll_at.type)
     return (
-        sa.select(table_of(Feed).c.id, table_of(Feed).c.url)
+        sa.select(table.c.id, table.c.url)
         .where(*feed_is_due(now), leases.not_held(Feed, now))
         .order_by(col(Feed.next_poll_at))
         .limit(sa.bindparam("read", type_=sa.Integer))
