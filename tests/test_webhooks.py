@@ -457,9 +457,9 @@ def test_filters_out_of_range_are_refused(api, server, flt):
 
 
 async def test_successes_are_booked_by_group_commit(sessions, settings):
-    """Successes that finish while one booking transaction runs are booked together by the next:
-    eight senders finishing at once cost two UPDATEs (the first sender's own, then the seven that
-    queued behind it), and every delivery ends succeeded with its attempt and response status."""
+    """Successes that finish together are booked together: eight senders finishing at once cost one
+    UPDATE (each awaits its own future; none books alone), and every delivery ends succeeded with
+    its attempt and response status."""
     from sqlalchemy import event
     from sqlalchemy.engine import Engine
     from sqlmodel import select
@@ -488,11 +488,44 @@ async def test_successes_are_booked_by_group_commit(sessions, settings):
             await asyncio.gather(*(worker._record_success(row, 204) for row in rows))
         finally:
             event.remove(Engine, "before_cursor_execute", count)
-    assert len(updates) == 2
+    assert len(updates) == 1
     async with sessions() as session:
         booked = (await session.exec(select(Delivery))).all()
     assert sorted((d.status, d.attempts, d.last_response_status, d.lease_owner) for d in booked) == \
         [(DeliveryStatus.succeeded, 1, 204, None)] * 8
+
+
+async def test_a_failed_group_commit_books_each_success_alone(sessions, settings, monkeypatch):
+    """When a group commit's transaction fails, its senders are told and each books its own success
+    (``record_attempt``): nothing is left pending, and every delivery counts one attempt."""
+    from sqlmodel import select
+
+    from service.models import Delivery, DeliveryStatus
+    from service.storage import deliveries
+
+    async with sessions() as session:
+        subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
+        session.add(subscription)
+        await session.flush()
+        rows = [Delivery(subscription_id=subscription.id, event_id=f"msg_{n}", event_key=f"ping:{n}", event_type="ping",
+                         payload="{}", lease_owner="test") for n in range(4)]
+        session.add_all(rows)
+        await session.commit()
+    calls = []
+
+    def failing(*args):
+        calls.append(args)
+        raise ConnectionError("database gone for a moment")
+
+    monkeypatch.setattr(deliveries, "book_successes", failing)
+    async with create_webhook_client(settings) as client:
+        worker = DeliveryWorker(settings, sessions, client)
+        await asyncio.gather(*(worker._record_success(row, 204) for row in rows))
+    assert len(calls) == 1 and worker._succeeded == [] and worker._committer is None
+    async with sessions() as session:
+        booked = (await session.exec(select(Delivery))).all()
+    assert sorted((d.status, d.attempts, d.last_response_status, d.lease_owner) for d in booked) == \
+        [(DeliveryStatus.succeeded, 1, 204, None)] * 4
 
 
 async def test_a_claim_books_the_successes_waiting_in_its_own_transaction(sessions, settings):

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
@@ -201,15 +201,15 @@ async def renew(
 
 @contextlib.asynccontextmanager
 async def kept(
-    sessions: async_sessionmaker[AsyncSession], model: type, rows: list, owner: str | None, lease_seconds: float,
+    sessions: async_sessionmaker[AsyncSession], model: type, rows: Collection, owner: str | None, lease_seconds: float,
     *, until_column: str = "lease_until",
 ) -> AsyncIterator[None]:
     """Keep the leases of the claimed ``rows`` alive while the ``async with`` block runs: every
     ``lease_seconds / RENEWALS_PER_LEASE`` seconds a background task extends (``renew``) those still
     held. A failed renewal is logged and tried again at the next beat; it never interrupts the block.
     When the process dies, the beats stop and the leases expire, so other workers take the rows.
-    ``rows`` may change while the block runs (the runner adds and removes rows): each beat renews
-    the rows in it at that moment."""
+    ``rows`` may change while the block runs (the runner's rows in flight, a live view of its
+    dict): each beat renews the rows in it at that moment."""
 
     async def beat() -> None:
         while True:
