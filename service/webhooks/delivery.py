@@ -221,7 +221,7 @@ class DeliveryWorker:
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> _Claimed:
         """Lease up to ``limit`` due deliveries (``deliveries.claim_due``) and return them with their
         subscriptions, in the next group-commit transaction: the successes waiting are booked in
-        the same one (one commit instead of two). One claim at a time (the runner's)."""
+        the same one (one commit instead of two). One claim a transaction, in the order asked."""
         claimed: asyncio.Future[_Claimed] = asyncio.get_running_loop().create_future()
         self._claims.append((limit, room, claimed))
         self._asked.set()
@@ -263,12 +263,12 @@ class DeliveryWorker:
                     if not isinstance(exc, Exception):
                         raise
                     continue
-                for future in futures[: len(batch)]:
-                    if not future.done():
-                        future.set_result(None)
+                released = [future for future in futures[: len(batch)] if not future.done()]  # else its sender was cancelled
+                for future in released:
+                    future.set_result(None)
                 if claim is not None and not claim[2].done():
                     claim[2].set_result(result)
-                if batch and self._succeeded and not self._claims and self._runners:
+                if released and self._succeeded and not self._claims and self._runners:
                     await self._claim_or_stop()
         finally:
             self._committer = None
