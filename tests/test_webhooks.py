@@ -456,6 +456,21 @@ def test_filters_out_of_range_are_refused(api, server, flt):
     assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
 
 
+async def _leased_pings(sessions, count: int) -> list:
+    """``count`` ping deliveries (``msg_0``, …) to one subscription, leased (as claimed), committed."""
+    from service.models import Delivery
+
+    async with sessions() as session:
+        subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
+        session.add(subscription)
+        await session.flush()
+        rows = [Delivery(subscription_id=subscription.id, event_id=f"msg_{n}", event_key=f"ping:{n}", event_type="ping",
+                         payload="{}", lease_owner="test") for n in range(count)]
+        session.add_all(rows)
+        await session.commit()
+    return rows
+
+
 async def test_successes_are_booked_by_group_commit(sessions, settings):
     """Successes that finish together are booked together: eight senders finishing at once cost one
     UPDATE (each awaits its own future; none books alone), and every delivery ends succeeded with
@@ -464,16 +479,9 @@ async def test_successes_are_booked_by_group_commit(sessions, settings):
     from sqlalchemy.engine import Engine
     from sqlmodel import select
 
-    from service.models import Delivery, DeliveryStatus, Subscription
+    from service.models import Delivery, DeliveryStatus
 
-    async with sessions() as session:
-        subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
-        session.add(subscription)
-        await session.flush()
-        rows = [Delivery(subscription_id=subscription.id, event_id=f"msg_{n}", event_key=f"ping:{n}", event_type="ping",
-                         payload="{}", lease_owner="test") for n in range(8)]
-        session.add_all(rows)
-        await session.commit()
+    rows = await _leased_pings(sessions, 8)
     updates: list[str] = []
 
     def count(_conn, _cursor, statement, _params, _context, _many):
@@ -557,14 +565,7 @@ async def test_a_failed_group_commit_books_each_success_alone(sessions, settings
     from service.models import Delivery, DeliveryStatus
     from service.storage import deliveries
 
-    async with sessions() as session:
-        subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
-        session.add(subscription)
-        await session.flush()
-        rows = [Delivery(subscription_id=subscription.id, event_id=f"msg_{n}", event_key=f"ping:{n}", event_type="ping",
-                         payload="{}", lease_owner="test") for n in range(4)]
-        session.add_all(rows)
-        await session.commit()
+    rows = await _leased_pings(sessions, 4)
     calls = []
 
     def failing(*args):
