@@ -94,16 +94,6 @@ class Step(Generic[Row, Result]):
         return None
 
 
-def _remove(rows: list, row: object) -> None:
-    """Remove ``row`` from ``rows``, looked up by identity first: ``list.remove`` compares with ==,
-    for table models a pydantic comparison of every field of each row before it."""
-    for i, kept in enumerate(rows):
-        if kept is row:
-            del rows[i]
-            return
-    rows.remove(row)
-
-
 class Runner(Generic[Row, Result]):
     """Runs one ``Step`` over its rows (see the module docstring)."""
 
@@ -140,14 +130,14 @@ class Runner(Generic[Row, Result]):
         wake: asyncio.Event | None, tick: float,
     ) -> None:
         step = self.step
-        in_flight: dict[asyncio.Task, Row] = {}
+        in_flight: dict[asyncio.Task, Row] = {}  # the heartbeat renews the leases of its rows as they come and go
         keys: Counter[str] = Counter()
-        held: list[Row] = []  # the rows whose leases the heartbeat renews (changes as rows come and go)
 
         def room(key: str) -> int:
             return (step.per_key or 0) - keys[key]
 
-        async with leases.kept(self.sessions, step.model, held, step.owner, self.lease_seconds, until_column=step.until_column):
+        async with leases.kept(self.sessions, step.model, in_flight.values(), step.owner, self.lease_seconds,
+                               until_column=step.until_column):
             try:
                 while True:
                     stopping = stop is not None and stop.is_set()
@@ -167,7 +157,6 @@ class Runner(Generic[Row, Result]):
                             key = step.key(row)
                             if key is not None:
                                 keys[key] += 1
-                            held.append(row)
                             in_flight[asyncio.create_task(self._guarded(row), name=f"{step.name} {row.id}")] = row
                     if not in_flight and (wake is None or stopping):
                         return
@@ -184,14 +173,8 @@ class Runner(Generic[Row, Result]):
                     finally:
                         for waiter in waiters - set(in_flight):
                             waiter.cancel()
-                    if done & set(in_flight):
-                        # Rows released together (a group commit resolves many at once) finish one
-                        # step of the loop later: let them, so that one claim refills all their slots.
-                        await asyncio.sleep(0)
-                        done |= {task for task in in_flight if task.done()}
                     for task in set(in_flight) & done:
                         row = in_flight.pop(task)
-                        _remove(held, row)
                         key = step.key(row)
                         if key is not None:
                             keys[key] -= 1

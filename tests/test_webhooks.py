@@ -456,24 +456,32 @@ def test_filters_out_of_range_are_refused(api, server, flt):
     assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
 
 
-async def test_successes_are_booked_by_group_commit(sessions, settings):
-    """Successes that finish while one booking transaction runs are booked together by the next:
-    eight senders finishing at once cost two UPDATEs (the first sender's own, then the seven that
-    queued behind it), and every delivery ends succeeded with its attempt and response status."""
-    from sqlalchemy import event
-    from sqlalchemy.engine import Engine
-    from sqlmodel import select
-
-    from service.models import Delivery, DeliveryStatus, Subscription
+async def _leased_pings(sessions, count: int) -> list:
+    """``count`` ping deliveries (``msg_0``, …) to one subscription, leased (as claimed), committed."""
+    from service.models import Delivery
 
     async with sessions() as session:
         subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
         session.add(subscription)
         await session.flush()
         rows = [Delivery(subscription_id=subscription.id, event_id=f"msg_{n}", event_key=f"ping:{n}", event_type="ping",
-                         payload="{}", lease_owner="test") for n in range(8)]
+                         payload="{}", lease_owner="test") for n in range(count)]
         session.add_all(rows)
         await session.commit()
+    return rows
+
+
+async def test_successes_are_booked_by_group_commit(sessions, settings):
+    """Successes that finish together are booked together: eight senders finishing at once cost one
+    UPDATE (each awaits its own future; none books alone), and every delivery ends succeeded with
+    its attempt and response status."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlmodel import select
+
+    from service.models import Delivery, DeliveryStatus
+
+    rows = await _leased_pings(sessions, 8)
     updates: list[str] = []
 
     def count(_conn, _cursor, statement, _params, _context, _many):
@@ -488,11 +496,91 @@ async def test_successes_are_booked_by_group_commit(sessions, settings):
             await asyncio.gather(*(worker._record_success(row, 204) for row in rows))
         finally:
             event.remove(Engine, "before_cursor_execute", count)
-    assert len(updates) == 2
+    assert len(updates) == 1
     async with sessions() as session:
         booked = (await session.exec(select(Delivery))).all()
     assert sorted((d.status, d.attempts, d.last_response_status, d.lease_owner) for d in booked) == \
         [(DeliveryStatus.succeeded, 1, 204, None)] * 8
+
+
+async def test_successes_arriving_while_senders_are_released_wait_for_the_runners_claim(sessions, settings, monkeypatch):
+    """A success that arrives while a booking transaction runs, when that transaction releases
+    senders of a running runner, is booked by the claim that follows (the released senders' slots
+    are free): two commits for two successes and a claim, not three."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+    from sqlmodel import select
+
+    from service.models import Delivery, DeliveryStatus
+    from service.storage import deliveries
+
+    async with sessions() as session:
+        subscription = Subscription(url="http://127.0.0.1:9/hook", secret="whsec_dGVzdA==", event_types=["ping"])
+        session.add(subscription)
+        await session.flush()
+        first, second = (Delivery(subscription_id=subscription.id, event_id=f"msg_s{n}", event_key=f"ping:s{n}", event_type="ping",
+                                  payload="{}", lease_owner="test", lease_until=utcnow() + timedelta(minutes=5)) for n in range(2))
+        due = Delivery(subscription_id=subscription.id, event_id="msg_due", event_key="ping:due", event_type="ping", payload="{}")
+        session.add_all([first, second, due])
+        await session.commit()
+    commits: list[object] = []
+    loop = asyncio.get_running_loop()
+    later: list[asyncio.Task] = []
+    booking = deliveries.book_successes
+
+    async with create_webhook_client(settings) as client:
+        worker = DeliveryWorker(settings, sessions, client)
+
+        def book_while_the_second_arrives(session, by_status, now):
+            if not later:  # the first transaction: the second success arrives while it runs
+                loop.call_soon_threadsafe(lambda: later.append(loop.create_task(worker._record_success(second, 204))))
+            booking(session, by_status, now)
+
+        monkeypatch.setattr(deliveries, "book_successes", book_while_the_second_arrives)
+        worker._runners = 1  # as while deliver_due or run sends
+        def committed(connection) -> None:
+            commits.append(connection)
+
+        event.listen(Engine, "commit", committed)
+        try:
+            await worker._record_success(first, 204)
+            assert [entry[0] for entry in worker._succeeded] == [second.id]  # waiting for the claim
+            assert not worker._succeeded[0][2].done()
+            claimed, _subscriptions = await worker.claim(10, None)
+            await later[0]
+        finally:
+            event.remove(Engine, "commit", committed)
+    assert len(commits) == 2
+    assert [d.event_id for d in claimed] == ["msg_due"]
+    async with sessions() as session:
+        rows = {d.event_id: d for d in (await session.exec(select(Delivery))).all()}
+    assert [(rows[f"msg_s{n}"].status, rows[f"msg_s{n}"].attempts) for n in range(2)] == [(DeliveryStatus.succeeded, 1)] * 2
+
+
+async def test_a_failed_group_commit_books_each_success_alone(sessions, settings, monkeypatch):
+    """When a group commit's transaction fails, its senders are told and each books its own success
+    (``record_attempt``): nothing is left pending, and every delivery counts one attempt."""
+    from sqlmodel import select
+
+    from service.models import Delivery, DeliveryStatus
+    from service.storage import deliveries
+
+    rows = await _leased_pings(sessions, 4)
+    calls = []
+
+    def failing(*args):
+        calls.append(args)
+        raise ConnectionError("database gone for a moment")
+
+    monkeypatch.setattr(deliveries, "book_successes", failing)
+    async with create_webhook_client(settings) as client:
+        worker = DeliveryWorker(settings, sessions, client)
+        await asyncio.gather(*(worker._record_success(row, 204) for row in rows))
+    assert len(calls) == 1 and worker._succeeded == [] and worker._committer is None
+    async with sessions() as session:
+        booked = (await session.exec(select(Delivery))).all()
+    assert sorted((d.status, d.attempts, d.last_response_status, d.lease_owner) for d in booked) == \
+        [(DeliveryStatus.succeeded, 1, 204, None)] * 4
 
 
 async def test_a_claim_books_the_successes_waiting_in_its_own_transaction(sessions, settings):

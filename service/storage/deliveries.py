@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -39,44 +39,29 @@ async def insert(session: AsyncSession, subscription_id: int, event_id: str, eve
     return result.scalar_one_or_none() is not None
 
 
-_TABLE = table_of(Delivery)
-_NOW = sa.bindparam("now", type_=_TABLE.c.next_attempt_at.type)
-_DUE = (
-    sa.select(_TABLE.c.id, _TABLE.c.subscription_id)
-    .where(_TABLE.c.status == DeliveryStatus.pending.value, _TABLE.c.next_attempt_at <= _NOW,
-           sa.or_(_TABLE.c.lease_until.is_(None), _TABLE.c.lease_until < _NOW))
-    .order_by(_TABLE.c.next_attempt_at, _TABLE.c.id)
-    .limit(sa.bindparam("read", type_=sa.Integer))
-    .with_for_update(skip_locked=True)
+_DUE = leases.due_query(
+    Delivery,
+    [col(Delivery.status) == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= sa.bindparam("now", type_=table_of(Delivery).c.next_attempt_at.type)],
+    [col(Delivery.next_attempt_at), col(Delivery.id)],
+    spread_column=Delivery.subscription_id,
 )
-_STAMP = (
-    sa.update(Delivery).where(col(Delivery.id).in_(sa.bindparam("ids", expanding=True)))
-    .values(lease_owner=sa.bindparam("owner"), lease_until=sa.bindparam("until"))
-    .returning(Delivery)
-)
-# The claim's statements are built once: a busy worker claims once per handful of finished
-# deliveries, and building them anew cost more than running them (bench/webhooks.py).
+# Built once: a busy worker claims once per handful of finished deliveries, and building the query
+# anew cost more than running it (bench/webhooks.py).
 
 
 def claim_due(
     session: Session, owner: str, lease_seconds: float, limit: int, room: Callable[[str], int] | None = None
 ) -> tuple[list[Delivery], dict[int, Subscription | None]]:
     """Lease to ``owner`` for ``lease_seconds`` seconds up to ``limit`` pending deliveries whose
-    attempt is due and that nobody else holds, earliest due first, taking turns between
-    subscriptions and at most ``room(str(subscription_id))`` of one subscription when ``room`` is
-    given (as ``leases.claim`` with ``spread_by``: up to ``leases.SPREAD_FACTOR × limit`` due rows
-    are read to choose from; ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns them, in
-    that order, and their subscriptions as they are now, by id (None: deleted since). Does not
-    commit; three statements, one when nothing is due."""
-    now = utcnow()
-    found = session.execute(_DUE, {"now": now, "read": limit * leases.SPREAD_FACTOR}).all()
-    ids = leases.take_turns([(row_id, str(sub_id)) for row_id, sub_id in found], str, limit, room)
-    if not ids:
+    attempt is due and that nobody else holds, taking turns between subscriptions and at most
+    ``room(str(subscription_id))`` of one subscription when ``room`` is given (``leases.claim_rows``
+    with a spread: up to ``leases.SPREAD_FACTOR × limit`` due rows are read to choose from;
+    ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns them, earliest due first, and their
+    subscriptions as they are now, by id (None: deleted since). Does not commit; three statements,
+    one when nothing is due."""
+    claimed = leases.claim_rows(session, Delivery, _DUE, utcnow(), owner, lease_seconds, limit, spread=str, room=room)
+    if not claimed:
         return [], {}
-    until = now + timedelta(seconds=lease_seconds)
-    stamped = session.scalars(_STAMP, {"ids": ids, "owner": owner, "until": until}, execution_options={"synchronize_session": False})
-    position = {row_id: i for i, row_id in enumerate(ids)}
-    claimed = sorted(stamped, key=lambda delivery: position[delivery.id])
     wanted = {delivery.subscription_id for delivery in claimed}
     current = {sub.id: sub for sub in subscriptions.by_ids(session, wanted)}
     return claimed, {sub_id: current.get(sub_id) for sub_id in wanted}
@@ -89,18 +74,22 @@ async def next_due(session: AsyncSession) -> datetime | None:
 
 def book_successes(session: Session, by_status: dict[int | None, list[int]], now: datetime) -> None:
     """The deliveries ``by_status[status]`` were answered with that 2xx ``status`` at ``now``: one
-    more attempt each, ``succeeded``, their leases released. One UPDATE per status; does not
-    commit. For subscriptions that were not failing (a success that ends a failing spell goes
-    through ``book_attempt``, which clears ``failing_since``). Only pending deliveries are booked:
-    a batch booked again after its sender was cancelled mid-commit counts no attempt twice."""
+    more attempt each, ``succeeded``, their leases released. One UPDATE per status (built once);
+    does not commit. For subscriptions that were not failing (a success that ends a failing spell
+    goes through ``book_attempt``, which clears ``failing_since``). Only pending deliveries are
+    booked: a batch booked again after its sender was cancelled mid-commit counts no attempt twice."""
     for status, ids in by_status.items():
-        session.execute(
-            sa.update(Delivery).where(col(Delivery.id).in_(ids), col(Delivery.status) == DeliveryStatus.pending).values(
-                attempts=Delivery.attempts + 1, last_attempt_at=now, last_response_status=status, last_error=None,
-                status=DeliveryStatus.succeeded, delivered_at=now, next_attempt_at=None, lease_owner=None, lease_until=None,
-            ),
-            execution_options={"synchronize_session": False},
-        )
+        session.execute(_SUCCEEDED, {"ids": ids, "at": now, "answered": status}, execution_options={"synchronize_session": False})
+
+
+_AT = sa.bindparam("at", type_=table_of(Delivery).c.last_attempt_at.type)
+_SUCCEEDED = (
+    sa.update(Delivery)
+    .where(col(Delivery.id).in_(sa.bindparam("ids", expanding=True)), col(Delivery.status) == DeliveryStatus.pending)
+    .values(attempts=Delivery.attempts + 1, last_attempt_at=_AT, last_response_status=sa.bindparam("answered", type_=sa.Integer),
+            last_error=None, status=DeliveryStatus.succeeded, delivered_at=_AT, next_attempt_at=None, lease_owner=None,
+            lease_until=None)
+)
 
 
 @dataclass(frozen=True)

@@ -37,18 +37,9 @@ def lease_due_feeds(
     at most ``room(host)`` feeds of one host when ``room`` is given (as ``leases.claim`` with
     ``spread_by``: one host's backlog must not hold up the others; ``SELECT … FOR UPDATE SKIP
     LOCKED`` on PostgreSQL). Returns them in that order. Does not commit; two statements built
-    once (``_DUE_FEEDS`` and the lease stamp), one when nothing is due. For the poller's ``Writer``
-    (one hand-off to its thread on SQLite; through aiosqlite a claim was ten)."""
-    now = utcnow()
-    found = session.execute(_DUE_FEEDS, {"now": now, "read": limit * leases.SPREAD_FACTOR}).all()
-    ids = leases.take_turns([(row_id, url) for row_id, url in found], host_key, limit, room)
-    if not ids:
-        return []
-    stamped = session.scalars(leases.stamp_statement(Feed, "lease_until", True),
-                              {"ids": ids, "until": now + timedelta(seconds=lease_seconds), "owner": owner},
-                              execution_options={"synchronize_session": False})
-    position = {row_id: i for i, (row_id, _url) in enumerate(found)}
-    return sorted(stamped, key=lambda feed: position[feed.id])
+    once (``_DUE_FEEDS`` and the lease stamp; ``leases.claim_rows``), one when nothing is due. For
+    the poller's ``Writer`` (one hand-off to its thread on SQLite; through aiosqlite a claim was ten)."""
+    return leases.claim_rows(session, Feed, _DUE_FEEDS, utcnow(), owner, lease_seconds, limit, spread=host_key, room=room)
 
 
 async def claim_due_feeds(
@@ -60,21 +51,10 @@ async def claim_due_feeds(
     return claimed
 
 
-def _due_statement() -> sa.Select:
-    """``lease_due_feeds``'s read of the due feeds nobody holds (ids and URLs, ``:read`` of them,
-    at ``:now``), built once."""
-    table = table_of(Feed)
-    now = sa.bindparam("now", type_=table.c.next_poll_at.type)
-    return (
-        sa.select(table.c.id, table.c.url)
-        .where(*feed_is_due(now), leases.not_held(Feed, now))
-        .order_by(col(Feed.next_poll_at))
-        .limit(sa.bindparam("read", type_=sa.Integer))
-        .with_for_update(skip_locked=True)
-    )
-
-
-_DUE_FEEDS = _due_statement()
+_DUE_FEEDS = leases.due_query(Feed, feed_is_due(sa.bindparam("now", type_=table_of(Feed).c.next_poll_at.type)),
+                              [col(Feed.next_poll_at)], spread_column=col(Feed.url))
+"""``lease_due_feeds``'s read of the due feeds nobody holds (ids and URLs, ``:read`` of them, at
+``:now``), built once."""
 
 
 @dataclass

@@ -15,12 +15,13 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,33 +73,56 @@ async def claim(
     one row of each group in turn, so a host with thousands of due rows cannot fill every batch
     while other hosts wait behind its politeness limits. ``room(group)``, with ``spread_by``, caps how
     many rows of each group this claim takes (the runner passes the free per-host or
-    per-subscription slots, so a full group's rows stay unclaimed for others)."""
-    now = utcnow()
-    columns = [model.id] if spread_by is None else [model.id, spread_by[0]]
-    query = (
+    per-subscription slots, so a full group's rows stay unclaimed for others). The statements are
+    ``claim_rows``'s (the delivery worker's claims run it directly, in a transaction of their own)."""
+    query = due_query(model, due, order_by, until_column=until_column, spread_column=spread_by[0] if spread_by else None)
+    rows = await session.run_sync(claim_rows, model, query, utcnow(), owner, lease_seconds, limit,
+                                  until_column=until_column, spread=spread_by[1] if spread_by else None, room=room)
+    await session.commit()
+    return rows
+
+
+def due_query(model: type[Leasable], due: list, order_by: list, *, until_column: str = "lease_until",
+              spread_column: Any = None) -> sa.Select:
+    """``claim_rows``'s query: ``SELECT id[, spread_column] FROM model WHERE <due> AND <not leased at
+    :now> ORDER BY <order_by> LIMIT :read FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite ignores the
+    clause and serialises writers). ``due`` may use the ``:now`` parameter too
+    (``sa.bindparam("now")``); a query built once serves every claim of its kind."""
+    now = sa.bindparam("now", type_=getattr(model, until_column).type)
+    columns = [model.id] if spread_column is None else [model.id, spread_column]
+    return (
         select(*columns)
         .where(*due)
         .where(not_held(model, now, until_column))
         .order_by(*order_by)
-        .limit(limit if spread_by is None else limit * SPREAD_FACTOR)
+        .limit(sa.bindparam("read", type_=sa.Integer))
         .with_for_update(skip_locked=True)
     )
-    rows_found: list[Any] = list((await session.exec(query)).all())  # ids, or (id, spread value)
-    ids = rows_found if spread_by is None else take_turns(rows_found, spread_by[1], limit, room)
+
+
+def claim_rows(
+    session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
+    *, until_column: str = "lease_until", spread: Callable[[Any], str] | None = None, room: Callable[[str], int] | None = None,
+) -> list[T]:
+    """The claim itself, synchronous and without a commit (one SELECT, and one UPDATE … RETURNING
+    when something is due): lease to ``owner`` until ``now`` + ``lease_seconds`` seconds up to
+    ``limit`` of the rows ``query`` (``due_query``) finds at ``now``, and return them in the query's
+    order. With ``spread`` (the key of a row's spread column), up to ``SPREAD_FACTOR × limit`` rows
+    are read and the claim takes turns between their groups, at most ``room(group)`` of one group
+    when ``room`` is given (see ``claim``)."""
+    found: list[Any] = list(session.execute(query, {"now": now, "read": limit if spread is None else limit * SPREAD_FACTOR}).all())
+    ids = [row[0] for row in found] if spread is None else take_turns([(row[0], row[1]) for row in found], spread, limit, room)
     if not ids:
-        await session.commit()
         return []
-    until = now + timedelta(seconds=lease_seconds)
     # One statement stamps and reads the rows (RETURNING: SQLite >= 3.35, PostgreSQL); they come back
-    # in no set order, so they are put back in the order the SELECT found them (``order_by``).
-    stamped = await session.scalars(
-        stamp_statement(model, until_column, owner is not None), {"ids": ids, "until": until, "owner": owner},
+    # in no set order, so they are put back in the order the query found them.
+    stamped = session.scalars(
+        _stamp_statement(model, until_column, owner is not None),
+        {"ids": ids, "until": now + timedelta(seconds=lease_seconds), "owner": owner},
         execution_options={"synchronize_session": False},
     )
-    position = {row_id: i for i, row_id in enumerate(row if spread_by is None else row[0] for row in rows_found)}
-    rows = sorted(stamped.all(), key=lambda row: position[row.id])
-    await session.commit()
-    return rows
+    position = {row[0]: i for i, row in enumerate(found)}
+    return sorted(stamped.all(), key=lambda row: position[row.id])
 
 
 def not_held(model: type, now: datetime | sa.BindParameter, until_column: str = "lease_until") -> sa.ColumnElement[bool]:
@@ -109,7 +133,7 @@ def not_held(model: type, now: datetime | sa.BindParameter, until_column: str = 
 
 
 @functools.cache
-def stamp_statement(model: type[Leasable], until_column: str, owned: bool) -> sa.Update:
+def _stamp_statement(model: type[Leasable], until_column: str, owned: bool) -> sa.Update:
     """``claim``'s ``UPDATE … SET <until_column> = :until[, lease_owner = :owner] WHERE id IN :ids
     RETURNING <model>``, built once per kind of claim: a statement reused is compiled from
     SQLAlchemy's cache without a walk for its cache key."""
@@ -120,7 +144,7 @@ def stamp_statement(model: type[Leasable], until_column: str, owned: bool) -> sa
 
 
 def take_turns(
-    rows: list[tuple[int, str]], key: Callable[[str], str], limit: int, room: Callable[[str], int] | None = None
+    rows: list[tuple[int, Any]], key: Callable[[Any], str], limit: int, room: Callable[[str], int] | None = None
 ) -> list[int]:
     """Up to ``limit`` ids from ``(id, value)`` rows, one per group ``key(value)`` in turn, keeping
     the rows' order within each group and the order in which groups first appear; at most
@@ -206,15 +230,15 @@ async def renew(
 
 @contextlib.asynccontextmanager
 async def kept(
-    sessions: async_sessionmaker[AsyncSession], model: type, rows: list, owner: str | None, lease_seconds: float,
+    sessions: async_sessionmaker[AsyncSession], model: type, rows: Collection, owner: str | None, lease_seconds: float,
     *, until_column: str = "lease_until",
 ) -> AsyncIterator[None]:
     """Keep the leases of the claimed ``rows`` alive while the ``async with`` block runs: every
     ``lease_seconds / RENEWALS_PER_LEASE`` seconds a background task extends (``renew``) those still
     held. A failed renewal is logged and tried again at the next beat; it never interrupts the block.
     When the process dies, the beats stop and the leases expire, so other workers take the rows.
-    ``rows`` may change while the block runs (the runner adds and removes rows): each beat renews
-    the rows in it at that moment."""
+    ``rows`` may change while the block runs (the runner's rows in flight, a live view of its
+    dict): each beat renews the rows in it at that moment."""
 
     async def beat() -> None:
         while True:

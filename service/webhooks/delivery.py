@@ -98,10 +98,14 @@ def _book_attempt(session: Session, settings: Settings, delivery_id: int, status
     return delivery, outcome
 
 
+_Claimed = tuple[list[Delivery], dict[int, Subscription | None]]
+"""Claimed deliveries, in claim order, and their subscriptions by id (None: deleted)."""
+
+
 def _book_and_claim(
     session: Session, successes: dict[int | None, list[int]], now: datetime, owner: str, lease_seconds: float,
     claim: tuple[int, Callable[[str], int] | None] | None,
-) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+) -> _Claimed:
     """One transaction (on the worker's ``db.Writer``): book ``successes`` (HTTP status -> delivery
     ids) as of ``now``, then, when ``claim`` = ``(limit, room)`` is given, claim for ``owner``."""
     if successes:
@@ -122,9 +126,13 @@ class DeliveryWorker:
         self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new delivery is claimed
-        # Successes waiting to be booked, with the future each sender awaits (group commit).
+        # The work waiting for the next transaction (group commit): successes to book, with the
+        # future each sender awaits, and the runners' claims (limit, room, future); one claim a transaction.
         self._succeeded: list[tuple[int, int | None, asyncio.Future[None]]] = []
-        self._booking = asyncio.Lock()
+        self._claims: list[tuple[int, Callable[[str], int] | None, asyncio.Future[_Claimed]]] = []
+        self._asked = asyncio.Event()  # set while a claim waits
+        self._runners = 0  # runners sending (``deliver_due``, ``run``): a finished sender's slot is claimed again
+        self._committer: asyncio.Task[None] | None = None  # runs those transactions while work waits
 
     def wake(self) -> None:
         """Look for due deliveries now (called after an event is written in this process)."""
@@ -133,7 +141,11 @@ class DeliveryWorker:
     async def deliver_due(self) -> int:
         """Send every due delivery (``DeliveryStep``) until none is due and none is in flight;
         returns how many were attempted."""
-        return len(await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).drain(stop=self._stop))
+        self._runners += 1
+        try:
+            return len(await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).drain(stop=self._stop))
+        finally:
+            self._runners -= 1
 
     async def _post(self, url: str, delivery: Delivery, secrets_: list[str]) -> tuple[int | None, str | None]:
         """POST one attempt; returns (HTTP status or None, error text or None)."""
@@ -185,49 +197,94 @@ class DeliveryWorker:
 
     async def _record_success(self, delivery: Delivery, status: int | None) -> None:
         """``record_attempt`` for a success to a subscription that was not failing, booked by group
-        commit: the successes that arrive while one booking transaction runs are booked together by
-        the next (one UPDATE per response status, one commit), or by the next claim's transaction
-        (``claim``) when it starts first; each sender returns once its own delivery is committed.
-        A crash before that commit leaves the delivery leased and pending, so it is sent again after
-        the lease (at least once, as before). Raises what its own booking raised; the others of a
-        failed batch are booked again by their senders."""
+        commit (``_commit_waiting``): the successes that arrive while one transaction runs are
+        booked together by the next (one UPDATE per response status, one commit), with the runner's
+        next claim when it asked meanwhile. Each sender awaits its own future, resolved once its
+        delivery is committed, so the senders of a batch return in the same turn of the loop. A
+        crash before that commit leaves the delivery leased and pending, so it is sent again after
+        the lease (at least once, as before). If the batch's transaction fails, the sender books its
+        success alone (``record_attempt``) and raises what that raises."""
         booked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._succeeded.append((delivery.id, status, booked))
-        async with self._booking:
-            if not booked.done():  # else booked with an earlier batch, or by a claim
-                await self._book_successes(None, booked)
+        self._commit_soon()
+        try:
+            await booked
+        except Exception:
+            log.warning("delivery %s: its group commit failed; booking it alone", delivery.id, exc_info=True)
+            await self.record_attempt(delivery, status, None)
+            return
         now = utcnow()
         metrics.DELIVERY_ATTEMPTS.labels("succeeded").inc()
         metrics.DELIVERY_LAG.observe(max(0.0, (now - delivery.created_at).total_seconds()))
         log.info("delivery %s (%s) attempt %d: HTTP %s", delivery.id, delivery.event_id, delivery.attempts + 1, status)
 
-    async def _book_successes(self, claim: tuple[int, Callable[[str], int] | None] | None,
-                              own: asyncio.Future[None] | None = None) -> tuple[list[Delivery], dict[int, Subscription | None]]:
-        """With ``_booking`` held: book every success waiting (``_succeeded``) in one transaction,
-        which also claims when ``claim`` = ``(limit, room)`` is given (``deliveries.claim_due``; its
-        result is returned), and release their senders. If the transaction fails, the successes
-        wait again (each sender books its own), but ``own`` (the caller's) is not put back."""
-        batch, self._succeeded = self._succeeded, []
-        by_status: dict[int | None, list[int]] = {}
-        for delivery_id, answered, _future in batch:
-            by_status.setdefault(answered, []).append(delivery_id)
-        try:
-            result = await self.writer.run(_book_and_claim, by_status, utcnow(), self.owner, self.settings.lease_seconds, claim)
-        except BaseException:  # failed or cancelled: the others stay pending, each booked by its own sender
-            self._succeeded[:0] = [entry for entry in batch if entry[2] is not own]
-            raise
-        for _id, _status, future in batch:
-            future.set_result(None)
-        return result
-
-    async def claim(self, limit: int, room: Callable[[str], int] | None) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> _Claimed:
         """Lease up to ``limit`` due deliveries (``deliveries.claim_due``) and return them with their
-        subscriptions. When no booking runs, the successes waiting are booked in the same
-        transaction (one commit instead of two; a claim follows every batch of finished deliveries)."""
-        if self._booking.locked() or not self._succeeded:
-            return await self.writer.run(_book_and_claim, {}, utcnow(), self.owner, self.settings.lease_seconds, (limit, room))
-        async with self._booking:
-            return await self._book_successes((limit, room))
+        subscriptions, in the next group-commit transaction: the successes waiting are booked in
+        the same one (one commit instead of two). One claim a transaction, in the order asked."""
+        claimed: asyncio.Future[_Claimed] = asyncio.get_running_loop().create_future()
+        self._claims.append((limit, room, claimed))
+        self._asked.set()
+        self._commit_soon()
+        return await claimed
+
+    def _commit_soon(self) -> None:
+        """Start ``_commit_waiting`` unless it runs (it then takes the new work in its next transaction)."""
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_waiting(), name="delivery group commit")
+
+    async def _commit_waiting(self) -> None:
+        """While successes or claims wait: take the successes and one claim and run them as one
+        transaction on the writer (``_book_and_claim``), then resolve their futures: the senders'
+        with None once committed, the claim's with its rows; each with the error if the
+        transaction failed or was cancelled. When the transaction released senders and a runner
+        sends, the successes that arrived meanwhile wait for that runner's claim, which follows
+        (the senders' slots are free) unless it stops: one transaction for both."""
+        try:
+            while self._succeeded or self._claims:
+                batch, self._succeeded = self._succeeded, []
+                by_status: dict[int | None, list[int]] = {}
+                for delivery_id, answered, _future in batch:
+                    by_status.setdefault(answered, []).append(delivery_id)
+                claim = self._claims.pop(0) if self._claims else None
+                if not self._claims:
+                    self._asked.clear()
+                futures: list[asyncio.Future] = [future for _id, _status, future in batch]
+                if claim is not None:
+                    futures.append(claim[2])
+                try:
+                    result = await self.writer.run(_book_and_claim, by_status, utcnow(), self.owner, self.settings.lease_seconds,
+                                                   claim[:2] if claim is not None else None)
+                except BaseException as exc:
+                    error = exc if isinstance(exc, Exception) else RuntimeError("the group-commit transaction was cancelled")
+                    for future in futures:
+                        if not future.done():  # else its awaiter was cancelled
+                            future.set_exception(error)
+                    if not isinstance(exc, Exception):
+                        raise
+                    continue
+                released = [future for future in futures[: len(batch)] if not future.done()]  # else its sender was cancelled
+                for future in released:
+                    future.set_result(None)
+                if claim is not None and not claim[2].done():
+                    claim[2].set_result(result)
+                if released and self._succeeded and not self._claims and self._runners:
+                    await self._claim_or_stop()
+        finally:
+            self._committer = None
+
+    async def _claim_or_stop(self) -> None:
+        """Wait until a runner claims, or ``stop`` is set (a stopping runner claims nothing more)."""
+        if self._stop is not None and self._stop.is_set():
+            return
+        waiters = {asyncio.ensure_future(self._asked.wait())}
+        if self._stop is not None:
+            waiters.add(asyncio.ensure_future(self._stop.wait()))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
 
     async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
         """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
@@ -248,7 +305,11 @@ class DeliveryWorker:
         """Deliver until ``stop`` is set; once it is, no new delivery is claimed. A retry is
         claimed as soon as it falls due (the runner waits for the earliest ``next_attempt_at``)."""
         self._stop = stop
-        await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).run(stop, self._due, self.settings.poll_tick)
+        self._runners += 1
+        try:
+            await Runner(DeliveryStep(self), self.sessions, self.settings.lease_seconds).run(stop, self._due, self.settings.poll_tick)
+        finally:
+            self._runners -= 1
 
 
 class DeliveryStep(Step[Delivery, None]):
