@@ -114,13 +114,15 @@ def params_from(settings: Settings) -> Params:
 @dataclass
 class Window:
     """The stories of an article's window as ``Linker._window`` read them: the article's time
-    (``sort_at``), all of them (in id order), the ``Params.top`` nearest, and ``after``: the story
-    lock's counter after this linker's last assignment when the read began (None before its first).
+    (``sort_at``), all of them (in id order), their unit centroids (float32, one row each, in that
+    order), the ``Params.top`` nearest, and ``after``: the story lock's counter after this linker's
+    last assignment when the read began (None before its first).
     ``assign`` takes these rows as they are when its lock's counter is ``after`` + 1 (no story
     written since they were read) and the article's time is the same."""
 
     moment: datetime
     rows: list[stored.WindowStory]
+    vectors: np.ndarray
     nearest: list[stored.WindowStory]
     after: int | None
 
@@ -192,17 +194,18 @@ class Linker:
     async def _window(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> Window:
         """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
         ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
-        first (all of them, in id order, when there are no more)."""
+        first (all of them, in id order, when there are no more). The centroids are decoded in one
+        call (as ``clustering.unpack`` decodes one: little-endian float16 to float32)."""
         import numpy as np
-
-        from service.stories.clustering import unpack
 
         after = self._counter  # before the read: a story written meanwhile moves the counter past after + 1
         rows = await stored.window(session, article.sort_at, self.params.window_hours)
+        width = len(feats.vector)
+        vectors = np.frombuffer(b"".join(row.vector for row in rows), dtype="<f2").reshape(len(rows), width).astype(np.float32)
         if len(rows) <= self.params.top:
-            return Window(article.sort_at, rows, rows, after)
-        coarse = np.stack([unpack(row.vector) for row in rows]) @ feats.vector
-        return Window(article.sort_at, rows, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
+            return Window(article.sort_at, rows, vectors, rows, after)
+        coarse = vectors @ feats.vector
+        return Window(article.sort_at, rows, vectors, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
 
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
@@ -593,7 +596,7 @@ class Linker:
         when the article brought the story a new outlet or language, ``merged`` the ids of the
         stories merged into it meanwhile. ``cites``: ``_resolve_cites``; ``window``: its window's
         stories as they are now (None: read here)."""
-        from service.stories.clustering import StoryState, choose, mergeable, unpack
+        from service.stories.clustering import StoryState, choose, mergeable
 
         moment = article.sort_at
         story: Story | None = None
@@ -636,7 +639,7 @@ class Linker:
         _set_state(story, state, now)
         await stored.save_story(session, story)
         state.key = story.id
-        others = [(row.id, unpack(row.vector), row.article_count) for row in rows if row.id != story.id]
+        others = [(row.id, window.vectors[i], row.article_count) for i, row in enumerate(rows) if row.id != story.id]
         merge = sorted(set(mergeable(state, others, self.params)) | set(bridged))
         merged: list[int] = []
         if merge:
