@@ -21,8 +21,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextvars
 import hashlib
-import inspect
 import json
 import os
 import shutil
@@ -57,17 +57,25 @@ def _child(source: str, target: str) -> None:
     pools.WorkerPool.run = counted
     asked: dict[tuple, str] = {}
     needed: set[tuple] = set()
-    text_vector = Linker._text_vector
+    text_vector, features = Linker._text_vector, Linker._features
+    at_turn = contextvars.ContextVar("at_turn", default=False)  # set while an article's turn (``_features``) runs
 
     def tracked(self, article_id, title, text, lang, *more, **options):
         key = (article_id, lang)
-        turn = any(frame.function == "_features" for frame in inspect.stack()[1:4])
+        turn = at_turn.get()
         asked.setdefault(key, "turn" if turn else "ahead")
         if turn:
             needed.add(key)
         return text_vector(self, article_id, title, text, lang, *more, **options)
 
-    Linker._text_vector = tracked
+    async def turn(self, *args, **options):
+        token = at_turn.set(True)
+        try:
+            return await features(self, *args, **options)
+        finally:
+            at_turn.reset(token)
+
+    Linker._text_vector, Linker._features = tracked, turn
 
     async def link() -> dict:
         settings = Settings(database_url=f"sqlite+aiosqlite:///{target}", extract_workers=1, stories_enabled=True)

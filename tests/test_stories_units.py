@@ -389,3 +389,36 @@ def test_language_centering_removes_each_languages_mean_and_keeps_unit_rows():
     assert centering("letters") is None  # an encoder without shipped means is used as it is
     shipped = centering("multilingual-e5-small-q4")
     assert shipped is not None and {"de", "en"} <= set(shipped.means) and shipped.mean("de").shape == (384,)
+
+
+def test_prefetched_index_finds_the_nearest_live_articles_in_the_window_as_a_full_pass_does():
+    from datetime import UTC, datetime, timedelta
+    from types import SimpleNamespace
+
+    from service.stories.linker import AHEAD_NEAREST, _Prefetched
+
+    rng = np.random.default_rng(7)
+    start, window = datetime(2026, 12, 2, tzinfo=UTC), 48 * 3600.0
+    index, held = _Prefetched(), {}
+    for step in range(400):
+        article_id = int(rng.integers(0, 150))  # some ids come again: the article prefetched anew
+        if rng.random() < 0.3:
+            index.remove(article_id)
+            held.pop(article_id, None)
+            continue
+        vector = rng.normal(size=8).astype(np.float32)
+        feats = SimpleNamespace(vector=vector / np.linalg.norm(vector))
+        moment = start + timedelta(hours=float(rng.uniform(0, 200)))
+        index.add(article_id, f"t{article_id}", None, moment, feats)
+        held.pop(article_id, None)
+        held[article_id] = (moment.timestamp(), feats)
+        if step % 7 == 0:
+            query, at = feats.vector, moment.timestamp() + float(rng.uniform(-30, 30)) * 3600
+            inside = [(aid, f) for aid, (t, f) in held.items() if abs(t - at) <= window]
+            found = [aid for aid, *_rest in index.nearest(query, at, window)]
+            if len(inside) <= AHEAD_NEAREST:
+                assert sorted(found) == sorted(aid for aid, _f in inside)
+            else:
+                scores = sorted((float(f.vector @ query) for _aid, f in inside), reverse=True)
+                assert [float(held[aid][1].vector @ query) for aid in found] == pytest.approx(scores[:AHEAD_NEAREST])
+    assert len(index._entries) <= 2 * len(held) + 17  # removed rows were dropped along the way

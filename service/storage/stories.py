@@ -38,13 +38,15 @@ async def claim_unlinked(session: AsyncSession, lease_seconds: float, limit: int
     return await leases.claim(session, Article, due, order, None, lease_seconds, limit, until_column="link_lease_until")
 
 
-async def lock(session: AsyncSession) -> None:
+async def lock(session: AsyncSession) -> int:
     """Take the story lock: upsert the ``story_locks`` row ``LOCK_NAME``. As the transaction's first
     statement it serialises story writers across tasks, processes and replicas (a row lock on
-    PostgreSQL, the database write lock on SQLite) until the transaction ends."""
+    PostgreSQL, the database write lock on SQLite) until the transaction ends. Returns the lock's
+    counter after this upsert: every story write is made under the lock, so one more than the
+    counter an earlier holder got means no story changed since that holder's commit."""
     statement = dialect_insert(session)(StoryLock).values(name=LOCK_NAME, counter=1)
     statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
-    await session.exec(statement)
+    return (await session.exec(statement.returning(StoryLock.counter))).scalar_one()
 
 
 class WindowStory(NamedTuple):
@@ -212,9 +214,10 @@ async def band_candidates(session: AsyncSession, bands: list[str], article_id: i
 
 
 async def add_bands(session: AsyncSession, article_id: int, bands: list[str]) -> None:
-    """Store the LSH band keys of article ``article_id`` (one ``INSERT`` for all)."""
+    """Store the LSH band keys of article ``article_id`` (one ``INSERT`` run for all: a statement
+    compiled once, where a multi-row ``VALUES`` of literal rows was compiled at every call)."""
     if bands:
-        await session.exec(sa.insert(ArticleBand).values([{"band": band, "article_id": article_id} for band in bands]))
+        await session.execute(sa.insert(ArticleBand), [{"band": band, "article_id": article_id} for band in bands])
 
 
 async def outlets_named_between(session: AsyncSession, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:

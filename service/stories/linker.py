@@ -112,16 +112,34 @@ def params_from(settings: Settings) -> Params:
 
 
 @dataclass
+class Window:
+    """The stories of an article's window as ``Linker._window`` read them: the article's time
+    (``sort_at``), all of them (in id order), their unit centroids (float32, one row each, in that
+    order), the ``Params.top`` nearest, and ``after``: the story lock's counter after this linker's
+    last assignment when the read began (None before its first).
+    ``assign`` takes these rows as they are when its lock's counter is ``after`` + 1 (no story
+    written since they were read) and the article's time is the same."""
+
+    moment: datetime
+    rows: list[stored.WindowStory]
+    vectors: np.ndarray
+    nearest: list[stored.WindowStory]
+    after: int | None
+
+
+@dataclass
 class Judgement:
     """The cascade's judgement of one article (``Linker._undecided``): the features judged, the
     stories it was judged against (id and ``WindowStory.version`` of each), whether its text vector
-    can change the decision, and (story id, article id, title, text, language) of the members of
-    the near stories without a text vector, whose text vectors are to be computed."""
+    can change the decision, (story id, article id, title, text, language) of the members of
+    the near stories without a text vector, whose text vectors are to be computed, and the window
+    read for this judgement."""
 
     feats: ArticleFeatures
     seen: tuple
     need: bool
     members: list[tuple[int, int, str | None, str | None, str | None]]
+    window: Window
 
 
 @dataclass
@@ -152,11 +170,13 @@ class Linker:
         self.workers = workers
         self._turn = asyncio.Lock()  # FIFO: articles are assigned in the order their ``link`` began
         self._ahead: OrderedDict[int, tuple[tuple, asyncio.Future]] = OrderedDict()  # ``prefetch``, by article id
+        self._computed = _Prefetched()  # the ones of ``_ahead`` whose features are computed, with text
         self._vectors: OrderedDict[tuple[int, str | None], asyncio.Future] = OrderedDict()  # ``_text_vector``
         self._waiting: OrderedDict[int, tuple[Article, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
         self.spare: WorkerPool | None = None
         """A second pool that text vectors may go to when it is less busy (``Poller``: the
         extraction pool, idle once the pages are done)."""
+        self._counter: int | None = None  # the story lock's counter after this linker's last assignment
 
     @cached_property
     def params(self) -> Params:
@@ -171,21 +191,21 @@ class Linker:
 
         return stored.StateCache(StoryState.from_record)
 
-    async def _window(
-        self, session: AsyncSession, article: Article, feats: ArticleFeatures
-    ) -> tuple[list[stored.WindowStory], list[stored.WindowStory]]:
+    async def _window(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> Window:
         """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
         ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
-        first (all of them, in id order, when there are no more)."""
+        first (all of them, in id order, when there are no more). The centroids are decoded in one
+        call (as ``clustering.unpack`` decodes one: little-endian float16 to float32)."""
         import numpy as np
 
-        from service.stories.clustering import unpack
-
+        after = self._counter  # before the read: a story written meanwhile moves the counter past after + 1
         rows = await stored.window(session, article.sort_at, self.params.window_hours)
+        width = len(feats.vector)
+        vectors = np.frombuffer(b"".join(row.vector for row in rows), dtype="<f2").reshape(len(rows), width).astype(np.float32)
         if len(rows) <= self.params.top:
-            return rows, rows
-        coarse = np.stack([unpack(row.vector) for row in rows]) @ feats.vector
-        return rows, [rows[j] for j in np.argsort(-coarse)[: self.params.top]]
+            return Window(article.sort_at, rows, vectors, rows, after)
+        coarse = vectors @ feats.vector
+        return Window(article.sort_at, rows, vectors, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
 
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
@@ -222,8 +242,10 @@ class Linker:
         future.add_done_callback(_retrieve)
         if self.settings.story_text_vectors:
             future.add_done_callback(lambda done: self._guess_prefetched(article.id, inputs, done))
+        self._computed.remove(article.id)
         self._ahead[article.id] = (inputs, future)
-        _bound(self._ahead)
+        for dropped in _bound(self._ahead):
+            self._computed.remove(dropped)
 
     def _guess_prefetched(self, article_id: int, inputs: tuple, done: asyncio.Future) -> None:
         """``prefetch``'s guess: start the text vectors of article ``article_id`` (its
@@ -231,11 +253,13 @@ class Linker:
         from service.stories.features import ArticleFeatures
 
         feats = None if done.cancelled() or done.exception() is not None else done.result()
-        if not isinstance(feats, ArticleFeatures) or not feats.has_text:
-            return
+        kept = self._ahead.get(article_id)
+        if not isinstance(feats, ArticleFeatures) or not feats.has_text or kept is None or kept[1] is not done:
+            return  # no text, or already taken by its ``link``
         title, text, _lang, moment = inputs
-        others = ((aid, *kept[0][:2], kept[0][3], kept[1]) for aid, kept in self._ahead.items() if aid != article_id)
-        near = self._near(feats, moment, others)
+        found = self._computed.nearest(feats.vector, _as_utc(moment).timestamp(), self.params.window_hours * 3600)
+        self._computed.add(article_id, title, text, moment, feats)
+        near = self._cascade_near(feats, found)
         if near:
             self._text_vector(article_id, title, text, feats.lang, spare=False)
         for aid, other_title, other_text, other_feats in near:
@@ -246,6 +270,7 @@ class Linker:
         ``prefetch`` when the inputs are unchanged, else a new computation."""
         inputs = _feature_inputs(article)
         kept = self._ahead.pop(article.id, None)
+        self._computed.remove(article.id)
         if kept is not None and kept[0] == inputs and not kept[1].cancelled():
             return kept[1]
         if kept is not None:
@@ -303,13 +328,12 @@ class Linker:
     ) -> list[tuple[int, str | None, str | None, ArticleFeatures]]:
         """Of ``others`` (article id, title, text, time, future of its ``link_features``), those
         whose features are computed, within the window of an article with ``feats`` published at
-        ``moment`` and judged near it by its cascade (``clustering.cascade_near``, each as a story
-        of one; the ``AHEAD_NEAREST`` nearest by title + lead vector): (id, title, text, features).
-        A guess of the text vectors its turn will ask for: the stories it will be judged against
-        may hold them (``_speculate``, ``prefetch``)."""
+        ``moment`` and judged near it by its cascade (``_cascade_near``; the ``AHEAD_NEAREST``
+        nearest by title + lead vector): (id, title, text, features). A guess of the text vectors
+        its turn will ask for: the stories it will be judged against may hold them (``_speculate``;
+        ``prefetch`` asks ``_Prefetched.nearest`` instead, its others being many)."""
         import numpy as np
 
-        from service.stories.clustering import StoryState, cascade_near
         from service.stories.features import ArticleFeatures
 
         window = self.params.window_hours * 3600
@@ -323,6 +347,16 @@ class Linker:
         if len(found) > AHEAD_NEAREST:
             coarse = np.stack([other.vector for *_rest, other in found]) @ feats.vector
             found = [found[j] for j in np.argsort(-coarse)[:AHEAD_NEAREST]]
+        return self._cascade_near(feats, found)
+
+    def _cascade_near(
+        self, feats: ArticleFeatures, found: list[tuple[int, str | None, str | None, ArticleFeatures]]
+    ) -> list[tuple[int, str | None, str | None, ArticleFeatures]]:
+        """Those of ``found`` (article id, title, text, features) whose decision the text vector of
+        an article with ``feats`` can change, each taken as a story of one
+        (``clustering.cascade_near``)."""
+        from service.stories.clustering import StoryState, cascade_near
+
         if not found:
             return []
         near = set(cascade_near(feats, [StoryState.start(i, other) for i, (*_rest, other) in enumerate(found)], self.params))
@@ -360,8 +394,8 @@ class Linker:
                     guessed = (await asyncio.gather(ahead, return_exceptions=True))[0]  # a failed guess only costs time
                     guess = guessed if isinstance(guessed, Judgement) else None
                 feats = (await asyncio.gather(first, return_exceptions=True))[0]
-                feats, backfill = await self._features(article, feats, guess)
-                return await self._link_one(article, feats, backfill)
+                feats, backfill, window = await self._features(article, feats, guess)
+                return await self._link_one(article, feats, backfill, window)
         finally:
             self._waiting.pop(article.id, None)
             first.cancel()  # no-op once done; else (cancelled while waiting its turn) frees the pool
@@ -370,7 +404,7 @@ class Linker:
 
     async def _features(
         self, article: Article, feats: ArticleFeatures | BaseException, guess: Judgement | None = None
-    ) -> tuple[ArticleFeatures | BaseException, dict[int, np.ndarray]]:
+    ) -> tuple[ArticleFeatures | BaseException, dict[int, np.ndarray], Window | None]:
         """Story features of ``article`` (or the error computing them), in the worker pool, as a
         cascade: ``feats`` is everything but the text vector (``link_features`` without it;
         the e5 encoder is about 90 % of the cost), or the error computing it; then text vectors
@@ -379,13 +413,14 @@ class Linker:
         (from up to ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is
         busy (each computed once, and perhaps already started by ``_speculate``:
         ``_text_vector``). Returns the features and the backfilled text sums by story id (for
-        ``assign``). Without ``Settings.story_text_vectors`` the second step is skipped."""
+        ``assign``), and the window the cascade read (None when it did not judge: ``assign`` reads
+        it). Without ``Settings.story_text_vectors`` the second step is skipped."""
         import numpy as np
 
         from service.stories.features import ArticleFeatures
 
         if not self.settings.story_text_vectors or not isinstance(feats, ArticleFeatures) or not feats.has_text:
-            return feats, {}
+            return feats, {}, None
         judgement = await self._undecided(article, feats, guess)
         jobs = [(article.id, article.title, article.text, feats.lang)] if judgement.need else []
         jobs += [(aid, t, x, lang) for _sid, aid, t, x, lang in judgement.members]
@@ -402,7 +437,7 @@ class Linker:
             if isinstance(vector, np.ndarray):
                 backfill[sid] = backfill[sid] + vector if sid in backfill else vector.astype(np.float32)
         log.debug("article %s: %d text vectors for it, %d for stories", article.id, int(judgement.need), len(judgement.members))
-        return found, backfill
+        return found, backfill, judgement.window
 
     async def _undecided(self, article: Article, feats: ArticleFeatures, guess: Judgement | None = None) -> Judgement:
         """Whether the text vector of ``article`` (with body text) can change its decision, judged
@@ -413,21 +448,24 @@ class Linker:
         from service.stories.clustering import cascade_near
 
         async with self.sessions() as session:
-            _rows, nearest = await self._window(session, article, feats)
-            seen = tuple((row.id, row.version) for row in nearest)
+            window = await self._window(session, article, feats)
+            seen = tuple((row.id, row.version) for row in window.nearest)
             if guess is not None and guess.feats is feats and guess.seen == seen:
-                return guess
-            states = await self.states.states(session, nearest)
+                return dataclasses.replace(guess, window=window)
+            states = await self.states.states(session, window.nearest)
             near = cascade_near(feats, list(states.values()), self.params)
             members: list[tuple[int, int, str | None, str | None, str | None]] = []
             for key in near:
                 if states[key].text_sum is None:
                     found = await stored.first_members(session, key, BACKFILL_MEMBERS)
                     members += [(key, aid, title, text, lang) for aid, title, text, lang in found]
-        return Judgement(feats, seen, bool(near), members)
+        return Judgement(feats, seen, bool(near), members, window)
 
-    async def _link_one(self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray]) -> LinkOutcome | None:
-        """``assign`` one article its features (or the error computing them); log the outcome.
+    async def _link_one(
+        self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray], window: Window | None = None
+    ) -> LinkOutcome | None:
+        """``assign`` one article its features (or the error computing them), with the window its
+        cascade read (``_features``); log the outcome.
         Never raises: a failed assignment is logged and booked (``service.storage.failures``) and the article
         left for its lease to expire; one that failed the same way ``failures.GIVE_UP_AFTER`` times is
         booked as linked without a story."""
@@ -438,7 +476,7 @@ class Linker:
             await self._give_up(article.id)
             return None
         try:
-            outcome = await self.assign(article.id, feats, backfill)
+            outcome = await self.assign(article.id, feats, backfill, window)
         except Exception as exc:
             log.exception("article %s: story linking failed", article.id)
             if await failures.record(self.sessions, "link", article.id, failures.describe(exc)):
@@ -465,23 +503,30 @@ class Linker:
         if count and self.on_events is not None:
             self.on_events()
 
-    async def assign(self, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray] | None = None) -> LinkOutcome | None:
+    async def assign(
+        self, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray] | None = None, window: Window | None = None
+    ) -> LinkOutcome | None:
         """Dedup, story and citations for one article, in one transaction under the story lock.
         ``backfill``: text vector sums for stories that have none (``_features``), taken into their
-        state when they are scored. Returns None when the article is gone or was linked meanwhile."""
+        state when they are scored. ``window``: the stories of its window read before the lock
+        (``_features``), taken when no story was written since (``Window``), else read again.
+        Returns None when the article is gone or was linked meanwhile."""
         async with self.sessions() as session:
-            await stored.lock(session)  # first statement: serialises story writers
+            counter = await stored.lock(session)  # first statement: serialises story writers
             article = await stored.article_for_linking(session, article_id)
             if article is None or article.linked_at is not None:
                 await session.commit()
+                self._counter = counter
                 return None
+            if window is not None and (window.after is None or counter != window.after + 1 or window.moment != article.sort_at):
+                window = None
             if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
                 article.language, article.language_confidence = feats.lang, feats.lang_confidence
             duplicate, similarity = await self._duplicate(session, article, feats)
             await stored.add_bands(session, article.id, feats.bands)
-            article.minhash = feats.minhash or None
             cites = await self._resolve_cites(session, article, feats)
-            story, score, new, grew, merged = await self._story(session, article, feats, cites, duplicate, backfill or {})
+            story, score, new, grew, merged = await self._story(session, article, feats, cites, duplicate, backfill or {}, window)
+            article.minhash = feats.minhash or None  # set with the rest: the row is written once
             article.duplicate_of = duplicate.id if duplicate is not None else None
             # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
             article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
@@ -496,6 +541,7 @@ class Linker:
             if merged:
                 events += await outbox.announce_merge(session, story, merged, article)
             await session.commit()
+            self._counter = counter
             self._events_written(events)
             metrics.STORY_SIZE.observe(story.article_count)
             if new:
@@ -544,17 +590,19 @@ class Linker:
 
     async def _story(
         self, session: AsyncSession, article: Article, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
-        duplicate: stored.Copy | None, backfill: dict[int, np.ndarray],
+        duplicate: stored.Copy | None, backfill: dict[int, np.ndarray], window: Window | None = None,
     ) -> tuple[Story, float, bool, bool, list[int]]:
         """The story ``article`` joins (or starts): ``(story, score, new, grew, merged)``, ``grew``
         when the article brought the story a new outlet or language, ``merged`` the ids of the
-        stories merged into it meanwhile. ``cites``: ``_resolve_cites``."""
-        from service.stories.clustering import StoryState, choose, mergeable, unpack
+        stories merged into it meanwhile. ``cites``: ``_resolve_cites``; ``window``: its window's
+        stories as they are now (None: read here)."""
+        from service.stories.clustering import StoryState, choose, mergeable
 
         moment = article.sort_at
         story: Story | None = None
         score = 1.0
-        rows, nearest = await self._window(session, article, feats)
+        window = window or await self._window(session, article, feats)
+        rows, nearest = window.rows, window.nearest
         bridged: list[int] = []
         if duplicate is not None and duplicate.story_id is not None:
             story = await stored.story(session, duplicate.story_id)
@@ -591,7 +639,7 @@ class Linker:
         _set_state(story, state, now)
         await stored.save_story(session, story)
         state.key = story.id
-        others = [(row.id, unpack(row.vector), row.article_count) for row in rows if row.id != story.id]
+        others = [(row.id, window.vectors[i], row.article_count) for i, row in enumerate(rows) if row.id != story.id]
         merge = sorted(set(mergeable(state, others, self.params)) | set(bridged))
         merged: list[int] = []
         if merge:
@@ -693,12 +741,79 @@ def _feature_inputs(article: Article) -> tuple:
     return article.title, article.text, article.language, _as_utc(article.sort_at)
 
 
-def _bound(kept: OrderedDict) -> None:
+def _bound(kept: OrderedDict) -> list:
     """Drop the oldest entries of ``kept`` (futures, or tuples ending in one) beyond ``KEPT``,
-    cancelling their computations."""
+    cancelling their computations; returns their keys."""
+    dropped = []
     while len(kept) > KEPT:
-        _key, value = kept.popitem(last=False)
+        key, value = kept.popitem(last=False)
         (value[-1] if isinstance(value, tuple) else value).cancel()
+        dropped.append(key)
+    return dropped
+
+
+class _Prefetched:
+    """The prefetched articles whose features are computed and have text (``Linker.prefetch``), as
+    rows of one matrix of title + lead vectors with their times (POSIX seconds), so that
+    ``nearest`` ranks all of them with one product: the Python pass and the stacking of every
+    other prefetched article per article (quadratic in the articles held) are gone. Removed
+    rows are marked dead and dropped when they are half of them."""
+
+    def __init__(self) -> None:
+        self._rows: dict[int, int] = {}  # article id → row
+        self._entries: list[tuple[int, str | None, str | None, ArticleFeatures] | None] = []  # by row; None: removed
+        self._vectors: np.ndarray | None = None  # (capacity, dimension) float32
+        self._times: np.ndarray | None = None  # (capacity,) float64, NaN where removed or unused
+
+    def add(self, article_id: int, title: str | None, text: str | None, moment: datetime, feats: ArticleFeatures) -> None:
+        import numpy as np
+
+        self.remove(article_id)
+        if len(self._entries) > 2 * len(self._rows) + 16:  # more removed rows than live ones
+            self._compact()
+        row = len(self._entries)
+        if self._vectors is None or row == len(self._vectors):
+            vectors = np.zeros((max(64, 2 * row), len(feats.vector)), dtype=np.float32)
+            times = np.full(len(vectors), np.nan)
+            if self._vectors is not None and self._times is not None:
+                vectors[:row], times[:row] = self._vectors[:row], self._times[:row]
+            self._vectors, self._times = vectors, times
+        assert self._times is not None
+        self._vectors[row], self._times[row] = feats.vector, _as_utc(moment).timestamp()
+        self._entries.append((article_id, title, text, feats))
+        self._rows[article_id] = row
+
+    def remove(self, article_id: int) -> None:
+        row = self._rows.pop(article_id, None)
+        if row is not None and self._times is not None:
+            self._entries[row] = None
+            self._times[row] = float("nan")
+
+    def _compact(self) -> None:
+        """Move the live rows to the front, in the order they were added."""
+        if self._vectors is None or self._times is None:
+            return
+        live = [row for row, entry in enumerate(self._entries) if entry is not None]
+        self._vectors[: len(live)] = self._vectors[live]
+        self._times[: len(live)] = self._times[live]
+        self._times[len(live):] = float("nan")
+        self._entries = [self._entries[row] for row in live]
+        self._rows = {entry[0]: row for row, entry in enumerate(self._entries) if entry is not None}
+
+    def nearest(self, vector: np.ndarray, at: float, window: float) -> list[tuple[int, str | None, str | None, ArticleFeatures]]:
+        """(id, title, text, features) of the ``AHEAD_NEAREST`` articles held nearest to ``vector``
+        (title + lead, cosine) among those within ``window`` seconds of ``at`` (POSIX seconds),
+        nearest first (all of them, in the order they were added, when there are no more)."""
+        import numpy as np
+
+        if self._vectors is None or self._times is None:
+            return []
+        used = len(self._entries)
+        rows = np.flatnonzero(np.abs(self._times[:used] - at) <= window)  # NaN (removed) compares False
+        if len(rows) > AHEAD_NEAREST:
+            coarse = self._vectors[rows] @ vector
+            rows = rows[np.argsort(-coarse)[:AHEAD_NEAREST]]
+        return [entry for entry in (self._entries[row] for row in rows) if entry is not None]
 
 
 def _retrieve(future: asyncio.Future) -> None:
