@@ -536,13 +536,14 @@ def _list_statement(dialect: str, search: bool, config: str | None, feed: bool, 
     (``_list_shape``): built and compiled once per shape, not per request. ``config``: the one text
     search configuration PostgreSQL renders a search in (a ``lang`` filter), else None.
 
-    Two steps: the page's keys first (``page``: id, ``sort_at`` and the rank, filtered, sorted and
-    limited), then the listed columns of those rows only. The keys come in index order, the page
-    a range of it, for the whole list (``ix_articles_sort``), a language (``ix_articles_language_sort``)
-    and a feed (``ix_entries_feed_sort`` on the entries' copy of ``sort_at``; before it, each page
-    read and sorted all of the feed's articles). Where no index gives the order (a story's
-    articles, search matches) every row that qualifies is sorted, on its keys alone: in one step
-    each was also joined to its outlet and probed for citations before the sort."""
+    The whole list and a language's come in the order of an index on articles (``ix_articles_sort``,
+    ``ix_articles_language_sort``), the page a range of it: one step. The others take two: the
+    page's keys first (``page``: id, ``sort_at`` and the rank, filtered, sorted and limited), then
+    the listed columns of those rows only. A feed's keys come in the order of
+    ``ix_entries_feed_sort``, on the entries' copy of ``sort_at`` (before it, each page read and
+    sorted all of the feed's articles); a story's articles and search matches are sorted on their
+    keys alone (in one step each was also joined to its outlet and probed for citations before the
+    sort, not only the page's)."""
     match = article_match(dialect, None, [config] if config else None) if search else None
     entries = table_of(Entry)
     by_feed = feed and match is None  # a feed's entries in order (ix_entries_feed_sort, migration 0010)
@@ -573,7 +574,11 @@ def _list_statement(dialect: str, search: bool, config: str | None, feed: bool, 
     if until:
         query = query.where(keys[-2] < sa.bindparam("until", type_=moment))
     after = [sa.bindparam(f"after_{i}", type_=key.type) for i, key in enumerate(keys)] if resume else None
-    page = sql.newest_first(query, keys, after, sa.bindparam("limit", type_=sa.Integer)).subquery("page")
+    limit = sa.bindparam("limit", type_=sa.Integer)
+    if not (by_feed or match is not None or story):  # in the order of an index on articles: one step
+        rows = query.with_only_columns(*_listed_columns()).join(_outlets, _outlets.c.id == _articles.c.outlet_id, isouter=True)
+        return sql.newest_first(rows, keys, after, limit)
+    page = sql.newest_first(query, keys, after, limit).subquery("page")
     columns = _listed_columns() + ([page.c.rank] if match is not None else [])
     return (sa.select(*columns).select_from(page)
             .join(_articles, _articles.c.id == page.c.id)
