@@ -130,6 +130,9 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
 
     created = _insert_articles(session, new_articles)
     new_ids = [article["id"] for article in new_articles if article["id"] in created]
+    # An entry's copy of its article's sort_at (migration 0010): given for the articles made here;
+    # the database's trigger looks it up for the others.
+    sort_at = {article["id"]: article["sort_at"] for article in new_articles if article["id"] in created}
     by_url_key = {article["url_key"]: article["id"] for article in new_articles if article["url_key"]}
     unlinked = iter(article["id"] for article in new_articles if article["url_key"] is None)  # one each, in order
     rows = []
@@ -138,7 +141,7 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
         if article_id is None:  # its article is new: the one made for its link, else its own
             article_id = by_url_key[link.key] if link else next(unlinked)
         rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.canonical if link else None,
-                     "article_id": article_id, "first_seen_at": now})
+                     "article_id": article_id, "first_seen_at": now, "sort_at": sort_at.get(article_id)})
     if rows:
         statement = dialect_insert(session)(table_of(Entry)).on_conflict_do_nothing(index_elements=["feed_id", "entry_key"])
         session.execute(statement, rows)  # one multi-row INSERT, as for the articles
