@@ -632,8 +632,9 @@ async def listed(
 ) -> Sequence[sa.Row]:
     """``list_query`` run on the session's database: at most ``limit`` rows (``sa.Row``: ``LISTED``
     in order, then ``has_cites``, ``sort_at``, and ``rank`` with ``q``). ``since``/``until`` are UTC
-    moments on ``sort_at``; ``lang`` an ISO 639-1 code (any case; a region, ``en-US``, is dropped); ``after`` the keys of the
-    previous page's last row (see ``list_query``). The statement of each shape is built once."""
+    moments on ``sort_at``; ``lang`` an ISO 639-1 code (any case; a region, ``en-US``, is dropped);
+    ``after`` the keys of the previous page's last row (see ``list_query``). The statement of each
+    shape is built once."""
     statement, params = _list_shape(dialect_name(session), limit=limit, q=q, feed_id=feed_id, lang=lang, since=since,
                                     until=until, after=after, story_id=story_id)
     return await sql.rows(session, statement, params)
