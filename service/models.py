@@ -197,6 +197,7 @@ class Entry(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("feed_id", "entry_key", name="uq_entries_feed_key"),
         sa.Index("ix_entries_feed_article", "feed_id", "article_id"),
+        sa.Index("ix_entries_feed_sort", "feed_id", "sort_at", "article_id"),
     )
 
     id: int = Field(default=None, primary_key=True)
@@ -206,6 +207,11 @@ class Entry(SQLModel, table=True):
     link: str | None = None
     article_id: int = Field(foreign_key="articles.id", ondelete="CASCADE", index=True)
     first_seen_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
+    sort_at: datetime | None = Field(
+        default=None, sa_column=_ts(),
+        description="the article's sort_at, copied and kept equal by the database (migration 0010's triggers): a feed's "
+        "articles newest first from the index ix_entries_feed_sort; never written by the code",
+    )
 
 
 class SubscriptionState(enum.StrEnum):

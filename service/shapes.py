@@ -78,13 +78,6 @@ class ArticleSummary(BaseModel):
     )
     cites: list[CitationPublic] = Field(default_factory=list, description="Outlets this article attributes its report to.")
 
-    @classmethod
-    def from_row(cls, article, outlet: str | None, cites: list | None = None):
-        """Build from an ``Article`` row, its outlet's domain and its citations (``CitationPublic``)."""
-        data = article.model_dump(exclude={"extraction_status"})
-        extra = {"extraction_status": str(article.extraction_status), "outlet": outlet, "cites": cites or []}
-        return cls.model_validate({**data, **extra})
-
 
 class FailurePublic(BaseModel):
     """Failures of one pipeline stage on this article (``service.storage.failures``)."""

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Story
-from service.shapes import CitationPublic, StorySummary
-from service.storage import articles
+from service.shapes import ArticlePublic, CitationPublic, FailurePublic, StorySummary
+from service.storage import articles, failures
 
 
 async def citations_for(session: AsyncSession, article_ids: list[int]) -> dict[int, list[CitationPublic]]:
@@ -38,6 +38,19 @@ def summary_items(rows: Sequence[sa.Row], cites: dict[int, list[dict]]) -> list[
         item["cites"] = cites.get(row.id, [])
         items.append(item)
     return items
+
+
+async def article_public(session: AsyncSession, article_id: int) -> ArticlePublic | None:
+    """Article ``article_id`` as ``GET /v1/articles/{id}`` answers it and an ``article.created``
+    event carries it (the one builder of both): the listed fields, its citations, its full
+    ``text`` and the stages that failed on it; None when there is no such article. Three
+    statements at most (the row, citations only when it cites anyone, failures)."""
+    row = await articles.by_id(session, article_id)
+    if row is None:
+        return None
+    item = summary_items([row], await listed_citations(session, [row]))[0]
+    failed = (await failures.of_items(session, [article_id])).get(article_id, [])
+    return ArticlePublic.model_validate({**item, "text": row.text, "failures": [FailurePublic.model_validate(f.model_dump()) for f in failed]})
 
 
 def story_summary(story: Story, domains: dict[int, str]) -> dict:

@@ -149,6 +149,7 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
 
         german = (await client.get("/v1/articles", params={"lang": "de"})).json()["items"]
         assert {a["language"] for a in german} == {"de"} and len(german) == 3
+        assert (await client.get("/v1/articles", params={"lang": "DE-ch"})).json()["items"] == german  # stored as "de"
 
         window = (await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00Z", "until": "2024-05-01T05:00:00Z"})).json()
         assert [a["title"] for a in window["items"]] == ["Article 4", "Article 3", "Article 2"]
@@ -156,6 +157,14 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
         feeds = (await client.get("/v1/feeds")).json()["items"]
         in_other = (await client.get("/v1/articles", params={"feed_id": feeds[1]["id"]})).json()["items"]
         assert [a["title"] for a in in_other] == ["Article 6"]
+        in_feed, cursor = [], None
+        while True:  # a feed's articles page by page: the keys of each page first, then its rows
+            params = {"feed_id": feeds[0]["id"], "limit": 4} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/v1/articles", params=params)).json()
+            in_feed += [a["id"] for a in page["items"]]
+            if not (cursor := page["next_cursor"]):
+                break
+        assert in_feed == newest_first[1:]
         assert feeds[0]["article_count"] == 6
 
         detail = (await client.get(f"/v1/articles/{newest_first[0]}")).json()
@@ -167,6 +176,25 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
         assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00"}), 422)
         assert_problem(await client.get("/v1/articles/999999"), 404)
         assert_problem(await client.get("/v1/articles/abc"), 422)
+
+
+async def test_a_feeds_list_follows_its_articles_times(api, sessions):
+    """The feed-filtered list is ordered by the entries' copy of ``sort_at`` (migration 0010), which
+    the database keeps equal to the article's: an entry inserted without it takes its article's;
+    an article that moves (its page gave another date) moves in its feeds' lists too; an article
+    with two entries in one feed is listed once."""
+    newest_first = await _seed(sessions, 5)  # newest_first[0] is in the other feed
+    oldest = newest_first[-1]
+    async with sessions() as session:
+        article = await session.get(Article, oldest)
+        article.sort_at = article.published_at = datetime(2030, 1, 1, tzinfo=UTC)
+        session.add(Entry(feed_id=article.feed_id, entry_key="second key of the same article", article_id=oldest))
+        await session.commit()
+        feed_id = article.feed_id
+    async with httpx.AsyncClient(base_url=api) as client:
+        everything = [a["id"] for a in (await client.get("/v1/articles")).json()["items"]]
+        in_feed = [a["id"] for a in (await client.get("/v1/articles", params={"feed_id": feed_id})).json()["items"]]
+    assert everything[0] == oldest and in_feed == [i for i in everything if i != newest_first[0]]
 
 
 async def test_listed_articles_are_the_shapes_the_models_give(api, sessions):

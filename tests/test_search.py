@@ -22,6 +22,24 @@ def T(*words: str) -> Term:
     return Term(tuple(words))
 
 
+def test_list_statements_are_cached_by_shape_not_by_language_code():
+    """A ``lang`` filter is normalised as stored (``DE-ch`` → ``de``) before the statement cache;
+    the cache keys on the search configuration (PostgreSQL), never on the code: ``de`` and ``fr``
+    share a statement on SQLite, where the language plays no part in the search."""
+    from service.storage.articles import _list_shape
+
+    def shape(dialect: str, lang: str):
+        return _list_shape(dialect, limit=5, q=parse("haus"), feed_id=None, lang=lang, since=None, until=None, after=None,
+                           story_id=None)
+
+    for dialect in ("sqlite", "postgresql"):
+        (de, params), (de_ch, _) = shape(dialect, "de"), shape(dialect, "DE-ch")
+        assert de is de_ch and params["lang"] == "de"
+    assert shape("sqlite", "fr")[0] is shape("sqlite", "de")[0]
+    assert shape("postgresql", "fr")[0] is not shape("postgresql", "de")[0]
+    assert shape("postgresql", "xx")[0] is shape("postgresql", "yy")[0]  # both 'simple'
+
+
 @pytest.mark.parametrize(
     ("text", "required", "excluded"),
     [

@@ -17,13 +17,13 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import dialect_insert, dialect_name
-from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
+from service.ingest.feeds.entries import ParsedEntry, ParsedFeed, language_code
 from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
 from service.models import Article, Citation, Entry, ExtractionStatus, Outlet, Story, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize, fits, link_forms, outlet_domain
-from service.search import SearchQuery
+from service.search import PG_CONFIGS, PG_DEFAULT_CONFIG, SearchQuery
 from service.storage import leases, sql
 from service.storage.search import article_match
 from service.storage.sql import insert_ignore
@@ -130,6 +130,9 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
 
     created = _insert_articles(session, new_articles)
     new_ids = [article["id"] for article in new_articles if article["id"] in created]
+    # An entry's copy of its article's sort_at (migration 0010): given for the articles made here;
+    # the database's trigger looks it up for the others.
+    sort_at = {article["id"]: article["sort_at"] for article in new_articles if article["id"] in created}
     by_url_key = {article["url_key"]: article["id"] for article in new_articles if article["url_key"]}
     unlinked = iter(article["id"] for article in new_articles if article["url_key"] is None)  # one each, in order
     rows = []
@@ -138,7 +141,7 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
         if article_id is None:  # its article is new: the one made for its link, else its own
             article_id = by_url_key[link.key] if link else next(unlinked)
         rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.canonical if link else None,
-                     "article_id": article_id, "first_seen_at": now})
+                     "article_id": article_id, "first_seen_at": now, "sort_at": sort_at.get(article_id)})
     if rows:
         session.execute(_inserts(dialect_insert(session))[1], rows)  # one multi-row INSERT, as for the articles
     stored.write_edits(session)
@@ -538,49 +541,73 @@ def _listed_columns() -> list[sa.ColumnElement]:
 
 
 @functools.lru_cache(maxsize=256)
-def _list_statement(dialect: str, search: bool, languages: tuple[str, ...] | None, feed: bool, story: bool, lang: bool,
+def _list_statement(dialect: str, search: bool, config: str | None, feed: bool, story: bool, lang: bool,
                     since: bool, until: bool, resume: bool) -> sa.Select:
     """The list SELECT of one shape (which filters are given), its values left as bound parameters
-    (``_list_params``): built and compiled once per shape, not per request. ``languages`` narrows
-    the configurations PostgreSQL renders a search in (a ``lang`` filter)."""
-    columns = _listed_columns()
-    match = article_match(dialect, None, list(languages) if languages else None) if search else None
+    (``_list_shape``): built and compiled once per shape, not per request. ``config``: the one text
+    search configuration PostgreSQL renders a search in (a ``lang`` filter), else None.
+
+    The whole list and a language's come in the order of an index on articles (``ix_articles_sort``,
+    ``ix_articles_language_sort``), the page a range of it: one step. The others take two: the
+    page's keys first (``page``: id, ``sort_at`` and the rank, filtered, sorted and limited), then
+    the listed columns of those rows only. A feed's keys come in the order of
+    ``ix_entries_feed_sort``, on the entries' copy of ``sort_at`` (before it, each page read and
+    sorted all of the feed's articles); a story's articles and search matches are sorted on their
+    keys alone (in one step each was also joined to its outlet and probed for citations before the
+    sort, not only the page's)."""
+    match = article_match(dialect, None, [config] if config else None) if search else None
+    entries = table_of(Entry)
+    by_feed = feed and match is None  # a feed's entries in order (ix_entries_feed_sort, migration 0010)
+    keys: list[sa.ColumnElement] = [entries.c.sort_at, entries.c.article_id] if by_feed else [_articles.c.sort_at, _articles.c.id]
     if match is not None:
-        columns.append(match.rank.label("rank"))
-    query = sa.select(*columns).select_from(_articles).join(_outlets, _outlets.c.id == _articles.c.outlet_id, isouter=True)
+        keys.insert(0, match.rank)
+    query = sa.select(*(key.label(name) for key, name in zip(keys, ("rank", "sort_at", "id")[-len(keys):], strict=True)))
+    if by_feed:
+        # One article may have several entries in a feed: DISTINCT, which the index order keeps streaming.
+        query = query.select_from(entries).where(entries.c.feed_id == sa.bindparam("feed_id")).distinct()
+        if story or lang:
+            query = query.join(_articles, _articles.c.id == entries.c.article_id)
+    else:
+        query = query.select_from(_articles)
     if match is not None:
         if match.join is not None:
             query = query.join(*match.join)
         query = query.where(match.where)
-    if feed:
-        # The feed's entries drive the query (index on entries (feed_id, article_id)), rather than a
-        # newest-first scan of all articles probing each for an entry (0.3× /healthz at 100,000).
-        entries = table_of(Entry)
-        query = query.where(_articles.c.id.in_(sa.select(entries.c.article_id).where(entries.c.feed_id == sa.bindparam("feed_id"))))
+        if feed:  # the matches drive; the feed's entries are probed (ix_entries_feed_article)
+            query = query.where(_articles.c.id.in_(sa.select(entries.c.article_id).where(entries.c.feed_id == sa.bindparam("feed_id"))))
     if story:
         query = query.where(_articles.c.story_id == sa.bindparam("story_id"))
     if lang:
         query = query.where(_articles.c.language == sa.bindparam("lang"))
     moment = _articles.c.sort_at.type
     if since:
-        query = query.where(_articles.c.sort_at >= sa.bindparam("since", type_=moment))
+        query = query.where(keys[-2] >= sa.bindparam("since", type_=moment))
     if until:
-        query = query.where(_articles.c.sort_at < sa.bindparam("until", type_=moment))
-    keys: list[sa.ColumnElement] = [_articles.c.sort_at, _articles.c.id]
-    if match is not None:
-        keys.insert(0, match.rank)
+        query = query.where(keys[-2] < sa.bindparam("until", type_=moment))
     after = [sa.bindparam(f"after_{i}", type_=key.type) for i, key in enumerate(keys)] if resume else None
-    return sql.newest_first(query, keys, after, sa.bindparam("limit", type_=sa.Integer))
+    limit = sa.bindparam("limit", type_=sa.Integer)
+    if not (by_feed or match is not None or story):  # in the order of an index on articles: one step
+        rows = query.with_only_columns(*_listed_columns()).join(_outlets, _outlets.c.id == _articles.c.outlet_id, isouter=True)
+        return sql.newest_first(rows, keys, after, limit)
+    page = sql.newest_first(query, keys, after, limit).subquery("page")
+    columns = _listed_columns() + ([page.c.rank] if match is not None else [])
+    return (sa.select(*columns).select_from(page)
+            .join(_articles, _articles.c.id == page.c.id)
+            .join(_outlets, _outlets.c.id == _articles.c.outlet_id, isouter=True)
+            .order_by(*(column.desc() for column in page.c)))
 
 
 def _list_shape(
     dialect: str, *, limit: int, q: SearchQuery | None, feed_id: int | None, lang: str | None, since: datetime | None,
     until: datetime | None, after: tuple | None, story_id: int | None,
 ) -> tuple[sa.Select, dict]:
-    """The cached statement for these filters (``_list_statement``) and the values of its parameters."""
-    lang = lang.lower() if lang else None
-    languages = (lang,) if q is not None and lang else None
-    statement = _list_statement(dialect, q is not None, languages, feed_id is not None, story_id is not None, lang is not None,
+    """The cached statement for these filters (``_list_statement``) and the values of its parameters.
+    ``lang`` is normalised first (``en-US`` → ``en``, as stored) and the cache keyed on what the
+    statement depends on: whether there is a ``lang`` filter and, for a search on PostgreSQL, its
+    configuration; never on the code itself."""
+    lang = language_code(lang)
+    config = PG_CONFIGS.get(lang, PG_DEFAULT_CONFIG) if q is not None and lang and dialect == "postgresql" else None
+    statement = _list_statement(dialect, q is not None, config, feed_id is not None, story_id is not None, lang is not None,
                                 since is not None, until is not None, after is not None)
     given = {"feed_id": feed_id, "story_id": story_id, "lang": lang, "since": since, "until": until, "limit": limit}
     params = {name: value for name, value in given.items() if value is not None}
@@ -613,8 +640,9 @@ async def listed(
 ) -> Sequence[sa.Row]:
     """``list_query`` run on the session's database: at most ``limit`` rows (``sa.Row``: ``LISTED``
     in order, then ``has_cites``, ``sort_at``, and ``rank`` with ``q``). ``since``/``until`` are UTC
-    moments on ``sort_at``; ``lang`` an ISO 639-1 code (any case); ``after`` the keys of the
-    previous page's last row (see ``list_query``). The statement of each shape is built once."""
+    moments on ``sort_at``; ``lang`` an ISO 639-1 code (any case; a region, ``en-US``, is dropped);
+    ``after`` the keys of the previous page's last row (see ``list_query``). The statement of each
+    shape is built once."""
     statement, params = _list_shape(dialect_name(session), limit=limit, q=q, feed_id=feed_id, lang=lang, since=since,
                                     until=until, after=after, story_id=story_id)
     return await sql.rows(session, statement, params)

@@ -30,7 +30,7 @@ class Match:
 
 
 def postgres_match(rendered: sa.ColumnElement[str], candidates: sa.ColumnElement[str], vector: sa.ColumnElement,
-                   language: sa.ColumnElement, languages: list[str] | None = None) -> Match:
+                   language: sa.ColumnElement, configs: list[str] | None = None) -> Match:
     """Match a query against the ``tsvector`` column ``vector`` whose rows were indexed with the
     configuration of their ``language`` column (``newsloom_regconfig``). ``rendered``: the query as
     ``to_tsquery`` text (``SearchQuery.to_tsquery``), ``candidates`` its weaker form
@@ -39,9 +39,9 @@ def postgres_match(rendered: sa.ColumnElement[str], candidates: sa.ColumnElement
 
     The exact condition is ``vector @@ <the query in the row's own configuration>``: a ``CASE`` over
     the configurations whose branches, ``to_tsquery('german', …)``, PostgreSQL folds to constants
-    when it plans the statement (PostgreSQL manual §12.3.2 "Parsing Queries"). ``languages`` (ISO
-    639-1 codes, for a ``lang`` filter) narrows the configurations; a row of another has none, and
-    does not match. It is evaluated only on the rows the GIN index finds (§12.9 "Preferred Index
+    when it plans the statement (PostgreSQL manual §12.3.2 "Parsing Queries"). ``configs`` (names
+    of text search configurations, ``PG_CONFIGS`` values, for a ``lang`` filter) narrows the
+    configurations; a row of another has none, and does not match. It is evaluated only on the rows the GIN index finds (§12.9 "Preferred Index
     Types for Text Search") with the union (``|``) of the distinct non-empty renderings of
     ``candidates`` in those configurations, an InitPlan evaluated once per statement: a query
     without phrases or negations, which the index answers without reading a row, so that each
@@ -55,8 +55,7 @@ def postgres_match(rendered: sa.ColumnElement[str], candidates: sa.ColumnElement
     # Imported here: a service on SQLite never loads the PostgreSQL dialect (2 MiB).
     from sqlalchemy.dialects.postgresql import TSQUERY
 
-    codes = languages if languages is not None else list(PG_CONFIGS)
-    configs = sorted({PG_CONFIGS.get(c, PG_DEFAULT_CONFIG) for c in codes} | {PG_DEFAULT_CONFIG})
+    configs = sorted({*(configs if configs is not None else PG_CONFIGS.values()), PG_DEFAULT_CONFIG})
     array: sa.ColumnClause = sa.literal_column("ARRAY[" + ", ".join(f"'{c}'" for c in configs) + "]::regconfig[]")
     cfg = sa.func.unnest(array).table_valued("cfg").render_derived(name="search_cfg")
     weak = sa.func.to_tsquery(cfg.c.cfg, candidates, type_=TSQUERY)
@@ -89,10 +88,11 @@ def sqlite_match(rendered: sa.ColumnElement[str], rowid_of: sa.ColumnElement, ft
     return Match(where=where, rank=rank, join=(fts, fts.c.rowid == rowid_of))
 
 
-def article_match(dialect: str, query: SearchQuery | None, languages: list[str] | None = None) -> Match:
+def article_match(dialect: str, query: SearchQuery | None, configs: list[str] | None = None) -> Match:
     """The ``Match`` of ``query`` over articles (title and text) on ``dialect`` ("postgresql" or
     "sqlite"); with ``query`` None, of the query given when the statement runs, as the values of
-    its bound parameters (``SearchQuery.render``)."""
+    its bound parameters (``SearchQuery.render``). ``configs``: PostgreSQL only, see
+    ``postgres_match``."""
     values = query.render(dialect) if query is not None else None
 
     def value(name: str) -> sa.ColumnElement[str]:
@@ -102,5 +102,5 @@ def article_match(dialect: str, query: SearchQuery | None, languages: list[str] 
         from sqlalchemy.dialects.postgresql import TSVECTOR
 
         vector = sa.literal_column("articles.search_vector", type_=TSVECTOR)
-        return postgres_match(value("q"), value("q_candidates"), vector, table_of(Article).c.language, languages)
+        return postgres_match(value("q"), value("q_candidates"), vector, table_of(Article).c.language, configs)
     return sqlite_match(value("q"), table_of(Article).c.id)

@@ -24,9 +24,8 @@ from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Article, ExtractionStatus, Story, Subscription, utcnow
-from service.shapes import ArticlePublic
 from service.storage import articles, deliveries, subscriptions
-from service.views import citations_for, story_view
+from service.views import article_public, story_view
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
 
 EVENT_TYPES = ("article.created", "story.created", "story.updated", "story.merged")
@@ -96,8 +95,10 @@ async def announce_articles(session: AsyncSession, article_ids: list[int]) -> in
             if not matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
                 continue
             if payload is None:
-                cites = (await citations_for(session, [article.id])).get(article.id)
-                payload = envelope("article.created", ArticlePublic.from_row(article, outlet, cites).model_dump(mode="json"))
+                public = await article_public(session, article.id)
+                if public is None:  # deleted since it was read (another transaction's commit)
+                    break
+                payload = envelope("article.created", public.model_dump(mode="json"))
             key = f"article.created:{article_id}"
             written += await _enqueue(session, subscription.id, "article.created", key, payload) is not None
     return written

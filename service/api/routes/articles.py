@@ -13,9 +13,9 @@ from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_c
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
 from service.api.validation import parse_search
-from service.shapes import ArticlePublic, ArticleSummary, FailurePublic
-from service.storage import articles, failures
-from service.views import listed_citations, summary_items
+from service.shapes import ArticlePublic, ArticleSummary
+from service.storage import articles
+from service.views import article_public, listed_citations, summary_items
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
@@ -31,7 +31,7 @@ async def list_articles(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles seen in this feed.")] = None,
     story_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles of this story.")] = None,
-    lang: Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="ISO 639-1 code.")] = None,
+    lang: Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="ISO 639-1 code (a region, en-US, is ignored).")] = None,
     since: Annotated[datetime | None, Query(description="Published (else first seen) at or after, ISO 8601.")] = None,
     until: Annotated[datetime | None, Query(description="Published (else first seen) before, ISO 8601.")] = None,
 ) -> Response:
@@ -58,10 +58,7 @@ async def list_articles(
 @router.get("/{article_id}", response_model=ArticlePublic)
 async def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> ArticlePublic:
     """One article with its full text."""
-    row = await articles.by_id(session, article_id)
-    if row is None:
+    found = await article_public(session, article_id)
+    if found is None:
         raise Problem(404, f"no article with id {article_id}")
-    cites = await listed_citations(session, [row])
-    failed = (await failures.of_items(session, [article_id])).get(article_id, [])
-    return ArticlePublic.model_validate({**summary_items([row], cites)[0], "text": row.text,
-                                         "failures": [FailurePublic.model_validate(f.model_dump()) for f in failed]})
+    return found
