@@ -58,6 +58,12 @@ cross-language ones another, so that one threshold means the same in both (and n
 intercept shift, which would move the same-language pairs too). Headline-only pairs keep
 ``lexical`` (no text vector there). ``--lexical-with-text`` fits the models as before, for comparison."""
 
+KEPT: dict = {}
+"""Models (``combiner.json`` key → document) taken as they are instead of fitted, when the five
+signals are fitted (``--text-models-only``: the models without ``text``, which score headlines and
+were checked on the UCI slice with ``threshold_title``, are kept from the current
+``combiner.json``; only the models that read ``text`` are refitted, in the CV folds too)."""
+
 
 def spec_for(raw: np.ndarray, names: list[str], weights: np.ndarray | None = None, intercept: float = 0.0) -> dict:
     """A ``Model`` document over the signals ``names`` for signal rows ``raw`` (n, 2,
@@ -149,6 +155,8 @@ def fit_models(raw: np.ndarray, y: np.ndarray, keep: list[str]) -> dict:
                 residual = y[cross] - np.array([(model.score(one) + model.score(two)) / 2 for one, two in _signal_rows(raw[cross])])
                 spec["intercept"] = round(spec["intercept"] + float(residual.sum()) / (cross.sum() + SHRINK), 6)
             models[model_key(missing)] = spec
+    if list(keep) == list(SIGNALS):
+        models.update(KEPT)
     return {"models": models}
 
 
@@ -250,9 +258,13 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="fit on all pairs and write service/stories/combiner.json")
     parser.add_argument("--signals", metavar="CACHE.npz", help="read the pairs' signals from this file, or compute and write them there")
     parser.add_argument("--lexical-with-text", action="store_true", help="models that read text read lexical too (before 2026-12-02)")
+    parser.add_argument("--text-models-only", action="store_true", help="keep the models without text from the current combiner.json (see KEPT)")
     args = parser.parse_args()
     global READS_TEXT_NOT_WORDS
     READS_TEXT_NOT_WORDS = not args.lexical_with_text
+    if args.text_models_only:
+        current = json.loads(COEFFICIENTS.read_text(encoding="utf-8"))["models"]
+        KEPT.update({key: current[key] for key in current if "text" in key.removeprefix("without_").split("_")})
     pairs = files.read_jsonl(Path(args.shared) / "corpus/crosslingual/pairs_dev.jsonl")
     raw, title_only = cached_pair_signals(pairs, args.signals)
     y = np.array([(4 - p["overall"]) / 3 for p in pairs])
@@ -284,6 +296,7 @@ def main() -> None:
                       "residual; models with text: only pairs of articles with body text"
                       + (", without lexical and without the shift: one model for every pair with text, in any language"
                          if READS_TEXT_NOT_WORDS else "")
+                      + ("; the models without text kept from the combiner.json before (--text-models-only)" if KEPT else "")
                       + "), target (4 - overall) / 3",
             "fitted": date.today().isoformat(),
             **spec,

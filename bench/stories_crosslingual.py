@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.stories import crosslingual, files, metrics  # noqa: E402
 from service.stories.clustering import DocumentFrequencies, Params, pair_evidence, pair_score  # noqa: E402
-from service.stories.features import article_features, encode_articles  # noqa: E402
+from service.stories.features import article_features, encode_articles, on_headline  # noqa: E402
 
 MIN_PRECISION = 0.8
 FOLDS = 5
@@ -50,16 +50,17 @@ REPEATS = 5
 def load_features(pairs: list[dict], cache: str | None) -> dict:
     """The service's features of every article without the e5 text vector (the decision does not
     read it; see ``clustering.cross_score``), title + lead vectors encoded ``files.BATCH`` at a
-    time; optionally kept in a pickle."""
+    time after ``on_headline``, as ``files.features_stream``; optionally kept in a pickle."""
     if cache and Path(cache).is_file():
         return pickle.loads(Path(cache).read_bytes())
     rows = list(files.pair_articles(pairs).values())
     feats = {}
     for start in range(0, len(rows), files.BATCH):
         chunk = rows[start : start + files.BATCH]
-        leads, _texts = encode_articles([(r.get("title"), r.get("text")) for r in chunk], texts=None, langs=[r.get("lang") for r in chunk])
-        for row, vector in zip(chunk, leads, strict=True):
-            feats[str(row["id"])] = article_features(row.get("title"), row.get("text"), row.get("lang"), vector=vector, texts=None)
+        items = on_headline([(r.get("title"), r.get("text")) for r in chunk])
+        leads, _texts = encode_articles(items, texts=None, langs=[r.get("lang") for r in chunk])
+        for row, (title, text), vector in zip(chunk, items, leads, strict=True):
+            feats[str(row["id"])] = article_features(title, text, row.get("lang"), vector=vector, texts=None)
     if cache:
         Path(cache).write_bytes(pickle.dumps(feats))
     return feats

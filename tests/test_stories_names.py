@@ -45,6 +45,10 @@ def test_function_words_and_title_case_capitals_are_not_names():
     assert names.named_things("Radio Sonora Los cargos contra Trump llegan al Senado", "es") >= {"trump", "senado"}
     assert "los" not in names.named_things("Radio Sonora Los cargos contra Trump llegan al Senado", "es")
     assert {"bachelor", "finale", "rose"} <= names.named_things("The Bachelor Finale: Who Gets The Final Rose Tonight?", "en")
+    # Only the function words of the text's own language (and English) are dropped: in English
+    # text the German "seine" and "mit" are names; in German text they are not.
+    assert {"seine", "mit"} <= names.named_things("Paris floods: the Seine rose again, and MIT engineers came.", "en")
+    assert not {"seine", "mit", "ihre"} & names.named_things("Der Minister sagte, Seine Partei stimme zu. Ihre Daten Mit Vorsicht.", "de")
 
 
 def _feats(vector, lang="en", published=0.0, entities=frozenset(), text=True):

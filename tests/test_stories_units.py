@@ -373,6 +373,30 @@ def test_story_text_centroid_is_kept_and_restarts_where_a_record_has_none_or_ano
     assert unencoded.text_vector is None and signals(unencoded, state).text is None
 
 
+def test_a_body_that_is_not_about_its_headline_is_left_out_and_the_headline_kept():
+    """A cookie dialog or an IP-block notice in place of the article (in any language, with or
+    without a title of its own) is not compared: the article is its headline alone; a real body
+    is kept."""
+    from service.stories.features import HEADLINE_WORDS, on_headline
+
+    consent = ("Wir verwenden Cookies und ähnliche Technologien, um Inhalte zu personalisieren, Werbung anzupassen und die "
+               "Nutzung unserer Website zu analysieren. Mit einem Klick auf Akzeptieren stimmen Sie der Verarbeitung Ihrer Daten "
+               "zu. Ihre Einwilligung können Sie jederzeit in den Einstellungen widerrufen. Weitere Informationen finden Sie in "
+               "unserer Datenschutzerklärung.")
+    blocked = ("Przykro nam, ale dostęp z Twojego adresu IP został czasowo zablokowany. Wykryliśmy nietypowy ruch pochodzący "
+               "z Twojej sieci. Jeśli uważasz, że to błąd, skontaktuj się z administratorem serwisu i podaj numer zgłoszenia "
+               "widoczny poniżej. Dziękujemy za cierpliwość i zrozumienie.")
+    polish_title = "Pożar hali magazynowej pod Poznaniem, strażacy walczą z ogniem"
+    kept = on_headline([(st.WELT_TITLE, consent), (None, f"{polish_title} {blocked}"), (st.WELT_TITLE, st.WELT), ("x", None)])
+    untitled_head = " ".join(f"{polish_title} {blocked}".split()[:HEADLINE_WORDS])  # the headline runs into the text
+    assert kept == [(st.WELT_TITLE, None), (untitled_head, None), (st.WELT_TITLE, st.WELT), ("x", None)]
+    walled = article_features(st.WELT_TITLE, consent, "de")
+    assert not walled.has_text and walled.text_vector is None and not {"einwilligung", "datenschutzerklarung"} & set(walled.terms)
+    real = article_features(st.WELT_TITLE, st.WELT, "de")
+    assert real.has_text and real.text_vector is not None
+    assert float(walled.vector @ article_features(st.WELT_TITLE, None, "de").vector) > 0.999
+
+
 def test_language_centering_removes_each_languages_mean_and_keeps_unit_rows():
     from service.stories.representation import LanguageCentering, centering
 

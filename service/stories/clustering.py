@@ -53,7 +53,7 @@ class Params:
     tuned on the UCI dev slice (B-cubed F1 0.853). ``w_time``: score taken off at
     ``window_hours`` of distance from the story's span. ``text_margin``: see ``cascade_near``; ``cited_threshold``: see its note."""
 
-    threshold: float = 0.675
+    threshold: float = 0.695
     threshold_title: float = 0.44
     w_time: float = 0.10
     window_hours: float = 72.0

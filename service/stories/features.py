@@ -16,9 +16,11 @@ import numpy as np
 
 from service.stories import attribution, fingerprints, names
 from service.stories.representation import (
+    LEAD_CHARS,
     TEXT_CHARS,
     TEXT_VECTOR_CHARS,
     Encoder,
+    UseEncoder,
     default_encoder,
     encode_centered,
     fix_case,
@@ -28,6 +30,19 @@ from service.stories.representation import (
 
 # Body words from which an article counts as having text (not just a headline or a teaser).
 MIN_TEXT_WORDS = 30
+
+# Words taken as the headline of a text given without a title (SemEval's "xlmr" texts run the
+# headline into the body; in the service the title is its own field).
+HEADLINE_WORDS = 12
+OFF_HEADLINE = 0.066
+"""USE cosine of an article's headline and its body's lead below which the body is taken to be
+about something else (``on_headline``): the median cosine of a headline with the body of another
+article of its language, over the 1,338 SemEval-2022 Task 8 training articles with a body (20
+random others each; no label read; ``python bench/stories_centering.py --off-headline`` prints
+it). A body under it is no closer to its headline than half of the unrelated bodies are: on
+those articles it picks out IP-block notices, cookie and consent pages, paywalls, login forms,
+donation and ad-blocker banners and portal front pages (36 articles; docs/benchmarks.md, "Branch
+quality (2026-12-02, fifth session)")."""
 
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
 
@@ -118,6 +133,42 @@ def text_vector(title: str | None, text: str | None, lang: str | None = None) ->
     return encode_centered(encoder, [representation_text(title, text, TEXT_VECTOR_CHARS)], [lang])[0]
 
 
+def headline_and_body(title: str | None, text: str) -> tuple[str, str]:
+    """(headline, body) of an article: ``title`` and ``text`` without a leading copy of it; without
+    a title, the first ``HEADLINE_WORDS`` words of ``text`` and the rest."""
+    if title and title.strip():
+        head = " ".join(title.split())
+        body = " ".join(text.split())
+        return head, body[len(head):].lstrip() if body.startswith(head) else body
+    words = text.split()
+    return " ".join(words[:HEADLINE_WORDS]), " ".join(words[HEADLINE_WORDS:])
+
+
+def on_headline(items: list[tuple[str | None, str | None]], encoder: Encoder | None = None) -> list[tuple[str | None, str | None]]:
+    """``items`` (n (title, text)) with each body that is not about its headline replaced by the
+    headline alone: (headline, None) where the USE cosine of the headline and the body's first
+    ``LEAD_CHARS`` characters is under ``OFF_HEADLINE``. Such a text is a wall, a notice or a
+    page around the article rather than the article (an IP block, a cookie dialog or a paywall in
+    any language, which ``ingest.pages.walls`` may not know), and would make the text, names and
+    words signals compare the page instead of the story; the headline still says what the story
+    is. Texts without a body (``has_body``) are kept as they are. ``encoder``: the title + lead
+    encoder (default ``default_encoder()``); the floor is USE's, so with another encoder nothing
+    is replaced. Cost: USE encodings of the headline and the body's lead, about 10 ms of CPU per
+    article with a body (the title + lead vector itself costs about 8 ms)."""
+    encoder = encoder or default_encoder()
+    bodied = [i for i, (_title, text) in enumerate(items) if has_body(text)]
+    if encoder.name != UseEncoder.name or not bodied:
+        return list(items)
+    parts = [headline_and_body(items[i][0], cast(str, items[i][1])) for i in bodied]
+    vectors = encoder.encode([fix_case(head) for head, _body in parts] + [body[:LEAD_CHARS] for _head, body in parts])  # one call: cheaper
+    heads, bodies = vectors[: len(parts)], vectors[len(parts) :]
+    out = list(items)
+    for i, (head, _body), cosine in zip(bodied, parts, np.einsum("ij,ij->i", heads, bodies), strict=True):
+        if float(cosine) < OFF_HEADLINE:
+            out[i] = (head, None)
+    return out
+
+
 def has_body(text: str | None) -> bool:
     """Whether ``text`` is a body of at least ``MIN_TEXT_WORDS`` words (not just a teaser)."""
     return bool(text and len(text.split()) >= MIN_TEXT_WORDS)
@@ -137,9 +188,12 @@ def article_features(
 ) -> ArticleFeatures:
     """Compute ``ArticleFeatures`` (CPU-bound: about 20-250 ms with the default encoders, most of
     it the text vector; run it in a worker). ``lang`` is an ISO 639-1 code or None (then only
-    English stopwords are removed). ``encoder``, ``texts``: as in ``encode_articles``.
+    English stopwords are removed). ``encoder``, ``texts``: as in ``encode_articles``. A body not
+    about its headline is left out (``on_headline``): the article is then its headline alone.
     ``vector``, ``text_vector``: the article's rows of ``encode_articles`` when the caller batched
-    it."""
+    it, on ``on_headline``'s (title, text), which it passes here."""
+    if vector is None:
+        ((title, text),) = on_headline([(title, text)], encoder)
     rep = representation_text(title, text)
     if vector is None:
         leads, text_vectors = encode_articles([(title, text)], encoder, texts, [lang])

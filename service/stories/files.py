@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_same_story, pair_score
-from service.stories.features import ArticleFeatures, article_features, encode_articles
+from service.stories.features import ArticleFeatures, article_features, encode_articles, on_headline
 
 BATCH = 64
 
@@ -129,14 +129,16 @@ def stream_order(rows: list[dict]) -> list[int]:
 
 def features_stream(rows: list[dict], order: list[int], with_fingerprint: bool = False) -> Iterator[tuple[int, ArticleFeatures]]:
     """(index, features) of ``rows`` in ``order``; vectors are encoded ``BATCH`` at a time (batching
-    is only arithmetic: no decision looks ahead)."""
+    is only arithmetic: no decision looks ahead), after ``on_headline`` (a body not about its
+    headline is left out, as in ``article_features``)."""
     for start in range(0, len(order), BATCH):
         chunk = order[start : start + BATCH]
-        leads, texts = encode_articles([(rows[i].get("title"), rows[i].get("text")) for i in chunk], langs=[rows[i].get("lang") for i in chunk])
-        for i, vector, text_vector in zip(chunk, leads, texts, strict=True):
+        items = on_headline([(rows[i].get("title"), rows[i].get("text")) for i in chunk])
+        leads, texts = encode_articles(items, langs=[rows[i].get("lang") for i in chunk])
+        for i, (title, text), vector, text_vector in zip(chunk, items, leads, texts, strict=True):
             row = rows[i]
             yield i, article_features(
-                row.get("title"), row.get("text"), row.get("lang"), parse_time(row.get("published")),
+                title, text, row.get("lang"), parse_time(row.get("published")),
                 vector=vector, text_vector=text_vector, with_fingerprint=with_fingerprint,
             )
 

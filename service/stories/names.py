@@ -64,10 +64,10 @@ FUNCTION_WORDS: dict[str, frozenset[str]] = {
     "es": frozenset("el la los las un una unos de del y o es son en con por para que se su sus al lo como mas no".split()),
 }
 """Function words per language (ISO 639-1 → folded words, see ``fold``): too common to say anything
-about an event. ``features.terms`` leaves them out of an article's terms, ``named_things`` out of
-its names (a capitalised "The" after a dateline, "Ihre" in a cookie notice, "Los" opening a
-Spanish sentence the splitter missed are not names)."""
-_ALL_FUNCTION_WORDS = frozenset().union(*FUNCTION_WORDS.values())
+about an event. ``features.terms`` leaves those of the text's language and English
+(``function_words``) out of an article's terms, ``named_things`` out of its names (a capitalised
+"The" after a dateline, "Ihre" in a German cookie notice, "Los" opening a Spanish sentence the
+splitter missed are not names; in English text "Seine", "Des Moines" and "MIT" are)."""
 
 
 def function_words(lang: str | None) -> frozenset[str]:
@@ -181,10 +181,11 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
     ``"12000"``), and other capitalised words that are not the first of a sentence, folded
     (``"kessler"``); in German text (``lang`` ``"de"``) only those that do not read as common
     nouns. Hyphenated compounds contribute their known parts ("UN-Sicherheitsrat" → ``c:UN``).
-    Never names: function words (``FUNCTION_WORDS``, any language), and, outside German, the
+    Never names: function words of ``lang`` and English (``function_words``), and, outside German, the
     capitals of a title-case sentence (``_title_case``) that the body (the text after its first
     line) does not capitalise too; a text without such a body keeps them (a headline alone)."""
     german = lang == "de"
+    stop = function_words(lang)
     codes = _codes()
     found: set[str] = set()
     sentences = _sentences(text)
@@ -234,7 +235,7 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
             if german and _german_noun(tokens, i):
                 continue
             folded = fold(token)
-            if folded in _ALL_FUNCTION_WORDS or (title and confirmed is not None and folded not in confirmed):
+            if folded in stop or (title and confirmed is not None and folded not in confirmed):
                 continue
             found.add(folded)
     return frozenset(found)
