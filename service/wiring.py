@@ -23,7 +23,6 @@ import contextlib
 import ssl
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -38,17 +37,13 @@ from service.net.ssrf import Resolver
 from service.webhooks import outbox
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 
-if TYPE_CHECKING:
-    from service.stories.linker import Linker
-
 
 @dataclass
 class Service:
     """The assembled parts. ``workers`` parse and extract; ``story_workers`` compute story features
     on a core of their own (None with stories off, or when the caller gave ``workers``: they then do
-    both); ``ingestor`` subscribes and polls; ``linker`` links articles into stories (None with
-    stories off; run by the ingestor); ``delivery`` is None when webhook deliveries do not run in
-    this process."""
+    both); ``ingestor`` subscribes and polls, and with stories on links articles into stories (its
+    ``linker``); ``delivery`` is None when webhook deliveries do not run in this process."""
 
     settings: Settings
     sessions: async_sessionmaker[AsyncSession]
@@ -56,7 +51,6 @@ class Service:
     workers: WorkerPool
     story_workers: WorkerPool | None
     ingestor: Poller
-    linker: Linker | None
     delivery: DeliveryWorker | None
 
     @property
@@ -119,4 +113,4 @@ async def assemble(
         # once the article has its story; with stories off the outbox, as the article completes.
         ingestor = Poller(settings, sessions, client, workers, announcer=None if linker else outbox, linker=linker,
                           on_events=on_events)
-        yield Service(settings, sessions, client, workers, story_workers, ingestor, linker, delivery)
+        yield Service(settings, sessions, client, workers, story_workers, ingestor, delivery)
