@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from service.models import Article, Entry, ExtractionStatus, Feed, utcnow
 
@@ -195,6 +196,13 @@ async def test_a_feeds_list_follows_its_articles_times(api, sessions):
         everything = [a["id"] for a in (await client.get("/v1/articles")).json()["items"]]
         in_feed = [a["id"] for a in (await client.get("/v1/articles", params={"feed_id": feed_id})).json()["items"]]
     assert everything[0] == oldest and in_feed == [i for i in everything if i != newest_first[0]]
+    async with sessions() as session:  # an entry pointed at another article takes that one's time
+        entry = (await session.exec(select(Entry).where(Entry.entry_key == "second key of the same article"))).one()
+        other = await session.get(Article, newest_first[1])
+        entry.article_id = other.id
+        await session.commit()
+        await session.refresh(entry)
+        assert entry.sort_at == other.sort_at != datetime(2030, 1, 1, tzinfo=UTC)
 
 
 async def test_listed_articles_are_the_shapes_the_models_give(api, sessions):

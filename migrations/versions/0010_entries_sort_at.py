@@ -8,7 +8,8 @@ index held a feed's articles in that order, because the feed is on ``entries`` a
 ``ix_articles_sort`` does for the unfiltered list.
 
 The database keeps the copy equal to ``articles.sort_at`` (no code path can forget it): an entry
-inserted without one takes its article's; a change of an article's ``sort_at`` is copied to its
+inserted without one, or pointed at another article, takes its article's (on PostgreSQL read
+``FOR SHARE``, so a concurrent change of that article's ``sort_at`` is waited for); a change of an article's ``sort_at`` is copied to its
 entries. Existing entries are filled here. PostgreSQL: PL/pgSQL trigger functions
 (``newsloom_entry_sort_at``, ``newsloom_article_sort_at``). SQLite: triggers (an AFTER INSERT one
 fills the new row; SQLite triggers cannot assign NEW). As for 0006's triggers: a batch operation
@@ -32,8 +33,10 @@ depends_on = None
 PG_FUNCTIONS = [
     """CREATE FUNCTION newsloom_entry_sort_at() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-        IF NEW.sort_at IS NULL THEN
-            SELECT sort_at INTO NEW.sort_at FROM articles WHERE id = NEW.article_id;
+        IF TG_OP = 'UPDATE' OR NEW.sort_at IS NULL THEN
+            -- FOR SHARE: waits for a transaction changing the article's sort_at to commit (a plain
+            -- read would copy the old value, and that transaction's trigger cannot see this entry)
+            SELECT sort_at INTO NEW.sort_at FROM articles WHERE id = NEW.article_id FOR SHARE;
         END IF;
         RETURN NEW;
     END $$""",
@@ -46,11 +49,16 @@ PG_FUNCTIONS = [
 PG_TRIGGERS = [
     """CREATE TRIGGER entries_sort_at_insert BEFORE INSERT ON entries
     FOR EACH ROW EXECUTE FUNCTION newsloom_entry_sort_at()""",
+    """CREATE TRIGGER entries_sort_at_repoint BEFORE UPDATE OF article_id ON entries
+    FOR EACH ROW WHEN (OLD.article_id IS DISTINCT FROM NEW.article_id) EXECUTE FUNCTION newsloom_entry_sort_at()""",
     """CREATE TRIGGER articles_sort_at_update AFTER UPDATE OF sort_at ON articles
     FOR EACH ROW WHEN (OLD.sort_at IS DISTINCT FROM NEW.sort_at) EXECUTE FUNCTION newsloom_article_sort_at()""",
 ]
 SQLITE_TRIGGERS = [
     """CREATE TRIGGER entries_sort_at_insert AFTER INSERT ON entries WHEN new.sort_at IS NULL BEGIN
+        UPDATE entries SET sort_at = (SELECT sort_at FROM articles WHERE id = new.article_id) WHERE id = new.id;
+    END""",
+    """CREATE TRIGGER entries_sort_at_repoint AFTER UPDATE OF article_id ON entries WHEN new.article_id IS NOT old.article_id BEGIN
         UPDATE entries SET sort_at = (SELECT sort_at FROM articles WHERE id = new.article_id) WHERE id = new.id;
     END""",
     """CREATE TRIGGER articles_sort_at_update AFTER UPDATE OF sort_at ON articles WHEN new.sort_at IS NOT old.sort_at BEGIN
@@ -72,6 +80,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
     op.execute("DROP TRIGGER articles_sort_at_update" + (" ON articles" if postgres else ""))
+    op.execute("DROP TRIGGER entries_sort_at_repoint" + (" ON entries" if postgres else ""))
     op.execute("DROP TRIGGER entries_sort_at_insert" + (" ON entries" if postgres else ""))
     if postgres:
         op.execute("DROP FUNCTION newsloom_article_sort_at()")

@@ -35,8 +35,19 @@ __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "parse_feed"]
 # a regex and ``urljoin``, about 10 µs a tag): with the document URL given as the base, a third of
 # its parse of a 20-item RSS document. The join is a pure function of its two strings, and within
 # a document they are the same few pairs, so feedparser's tag handler gets it memoised; the other
-# callers (link resolution, the sanitiser) keep the function as it is.
-feedparser.mixin.make_safe_absolute_uri = functools.lru_cache(maxsize=256)(feedparser.urls.make_safe_absolute_uri)
+# callers (link resolution, the sanitiser) keep the function as it is. Only short pairs are kept
+# (``MEMO_URI_CHARS``): a hostile feed's huge ``xml:base`` values must not stay alive in the cache.
+MEMO_URI_CHARS = 2048
+_joined = functools.lru_cache(maxsize=256)(feedparser.urls.make_safe_absolute_uri)
+
+
+def _base_join(base: str, rel: str | None = None) -> str:
+    if len(base) + len(rel or "") <= MEMO_URI_CHARS:
+        return _joined(base, rel)
+    return feedparser.urls.make_safe_absolute_uri(base, rel)
+
+
+feedparser.mixin.make_safe_absolute_uri = _base_join
 
 
 def _utc(struct: time.struct_time | None) -> datetime | None:
