@@ -92,8 +92,6 @@ class StateCache(Generic[S]):
         self.decode = decode
         self.size = size
         self._kept: OrderedDict[int, _Kept[S]] = OrderedDict()
-        self.reads = 0
-        """States read from the database and decoded (for the benchmarks)."""
 
     async def states(self, session: AsyncSession, stories: Iterable[WindowStory]) -> dict[int, S]:
         """The decoded states of ``stories`` (as ``window`` read them in this transaction), by id:
@@ -115,7 +113,6 @@ class StateCache(Generic[S]):
             for sid, record, updated, count in rows:
                 state = self.decode(sid, dict(record))
                 out[sid] = state
-                self.reads += 1
                 self.keep(sid, (updated, count), state)
         return {story.id: out[story.id] for story in wanted if story.id in out}
 
@@ -130,7 +127,8 @@ class StateCache(Generic[S]):
 
 
 async def story(session: AsyncSession, story_id: int) -> Story | None:
-    """The story row ``story_id`` (to change it), or None when it is gone (merged away)."""
+    """The story row ``story_id`` (the linker changes it; the API reads it), or None when there is
+    none (never made, or merged away)."""
     return await session.get(Story, story_id)
 
 

@@ -69,11 +69,6 @@ async def listed(
     return cast(list[tuple[Story, float | None]], list(found) if hits is not None else [(story, None) for story in found])
 
 
-async def by_id(session: AsyncSession, story_id: int) -> Story | None:
-    """Story ``story_id``, or None."""
-    return await session.get(Story, story_id)
-
-
 async def articles_of(session: AsyncSession, story_id: int) -> Sequence[tuple[Article, str | None]]:
     """The articles of story ``story_id`` by publication time (first-seen time where none), then
     id, each with its outlet's domain. One statement."""

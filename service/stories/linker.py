@@ -195,13 +195,15 @@ class Linker:
         """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
         ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
         first (all of them, in id order, when there are no more). The centroids are decoded in one
-        call (as ``clustering.unpack`` decodes one: little-endian float16 to float32)."""
+        call (``clustering.unpack``: little-endian float16 to float32)."""
         import numpy as np
+
+        from service.stories.clustering import unpack
 
         after = self._counter  # before the read: a story written meanwhile moves the counter past after + 1
         rows = await stored.window(session, article.sort_at, self.params.window_hours)
         width = len(feats.vector)
-        vectors = np.frombuffer(b"".join(row.vector for row in rows), dtype="<f2").reshape(len(rows), width).astype(np.float32)
+        vectors = unpack(b"".join(row.vector for row in rows)).reshape(len(rows), width)
         if len(rows) <= self.params.top:
             return Window(article.sort_at, rows, vectors, rows, after)
         coarse = vectors @ feats.vector

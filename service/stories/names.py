@@ -70,8 +70,10 @@ about an event. ``features.terms`` leaves those of the text's language and Engli
 splitter missed are not names; in English text "Seine", "Des Moines" and "MIT" are)."""
 
 
+@lru_cache(maxsize=64)
 def function_words(lang: str | None) -> frozenset[str]:
-    """The function words of ``lang`` (ISO 639-1 or None) and of English (headlines mix them)."""
+    """The function words of ``lang`` (ISO 639-1 or None) and of English (headlines mix them);
+    one set per language, built once (64 kept)."""
     return FUNCTION_WORDS.get(lang or "", frozenset()) | FUNCTION_WORDS["en"]
 
 

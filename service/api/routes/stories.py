@@ -16,7 +16,7 @@ from service.api.schemas import MAX_ID, Page
 from service.api.validation import parse_search
 from service.models import Article
 from service.shapes import CitationEdge, StoryArticle, StoryPublic, StorySummary
-from service.storage import articles, story_views
+from service.storage import articles, stories, story_views
 from service.views import citations_for, story_summary
 
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
@@ -78,7 +78,7 @@ async def read_story(session: AsyncSession, story_id: int) -> tuple[StoryPublic,
     what the API shape leaves out: summary, text). Four statements whatever the story's size (the
     story, its articles with their outlets, their citations, the story's outlets). Raises
     ``Problem`` (404) when there is no such story."""
-    story = await story_views.by_id(session, story_id)
+    story = await stories.story(session, story_id)
     if story is None:
         raise Problem(404, f"no story with id {story_id}")
     rows = await story_views.articles_of(session, story_id)
