@@ -83,6 +83,7 @@ async def test_three_outlets_two_languages_one_story_with_attribution(server, po
     assert ids(min_languages=2) == [bridge["id"]]
     assert ids(min_outlets=3) == [bridge["id"]]
     assert ids(lang="de") == [bridge["id"]]
+    assert ids(lang="DE-ch") == [bridge["id"]]  # as /v1/articles: the region dropped, any case
     assert ids(outlet="welt.de") == [bridge["id"]]
     assert ids(outlet="dailyglobe.com") == [s["id"] for s in stories]
     assert ids(q="apple harvest") == [apples["id"]]

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import dialect_name
+from service.ingest.feeds.entries import language_code
 from service.models import Article, Outlet, Story, table_of
 from service.search import SearchQuery
 from service.storage import sql
@@ -45,7 +46,7 @@ async def listed(
     """At most ``limit`` stories with their relevance (None without ``q``): most recently updated
     first (then id), or with ``q`` those with a matching article, by their best match's relevance
     first. Filters: updated at or after ``since`` (UTC), an article in language ``lang`` (ISO
-    639-1, any case), an article of the outlet with domain ``outlet`` (any case), at least
+    639-1, any case; a region, ``de-CH``, is dropped as for articles), an article of the outlet with domain ``outlet`` (any case), at least
     ``min_outlets`` outlets and ``min_languages`` languages. ``after``: the keys of the previous
     page's last story, (moment, id) or with ``q`` (rank, moment, id)."""
     hits = _hits(dialect_name(session), q) if q is not None else None
@@ -53,7 +54,7 @@ async def listed(
     if since is not None:
         query = query.where(Story.last_updated_at >= since)
     if lang:
-        query = query.where(sa.exists().where(col(Article.story_id) == Story.id, col(Article.language) == lang.lower()))
+        query = query.where(sa.exists().where(col(Article.story_id) == Story.id, col(Article.language) == language_code(lang)))
     if outlet:
         query = query.where(
             sa.exists().where(col(Article.story_id) == Story.id, col(Article.outlet_id) == Outlet.id, col(Outlet.domain) == outlet.lower())
