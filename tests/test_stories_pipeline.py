@@ -325,3 +325,39 @@ async def test_an_article_the_linker_fails_on_the_same_way_is_given_up_and_shown
     assert rows[st.GLOBE_TITLE].story_id is not None
     metrics = httpx.get(f"{api}/metrics").text
     assert 'newsloom_items_given_up_total{stage="link"}' in metrics
+
+
+async def test_the_story_window_is_read_on_its_index_and_in_id_order(sessions, settings):
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from service.storage import stories as stored
+
+    moment = datetime(2024, 5, 6, 12, tzinfo=UTC)
+    async with sessions() as session:
+        # Later ids published earlier: the index on last_published_at yields them against id order.
+        for i in range(6):
+            last = moment + timedelta(hours=100 - 40 * i)
+            session.add(Story(title=f"story {i}", first_published_at=last - timedelta(hours=6), last_published_at=last,
+                              article_count=i + 1, vector=bytes(1024)))
+        await session.commit()
+        ids = [s.id for s in (await session.exec(select(Story).order_by(Story.id))).all()]
+        statements = []
+
+        def seen(conn, cursor, statement, parameters, context, executemany):
+            statements.append((statement, parameters))
+
+        sa.event.listen(session.bind.sync_engine, "before_cursor_execute", seen)
+        try:
+            rows = await stored.window(session, moment, 72)
+        finally:
+            sa.event.remove(session.bind.sync_engine, "before_cursor_execute", seen)
+        # Published 100, 60, 20, -20, -60, -100 hours from the moment: the middle four are within 72 h.
+        assert [row.id for row in rows] == ids[1:5]
+        assert [row.article_count for row in rows] == [2, 3, 4, 5]
+        if settings.database_url.startswith("sqlite"):
+            ((statement, parameters),) = statements
+            plan = [row[-1] for row in (await (await session.connection()).exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)).all()]
+            assert any("USING INDEX ix_stories_last_published_at" in step for step in plan), plan
+            assert not any(step.startswith("SCAN stories") for step in plan), plan
