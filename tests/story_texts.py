@@ -32,6 +32,12 @@ Bloomberg reported later that repairs are expected to cost at least 45 million e
 
 Mayor Hanna Kessler has promised an independent inquiry after opposition councillors said earlier warnings about the bridge had been ignored. The town has not said when the bridge could reopen."""
 
+CONSENT = ("Wir verwenden Cookies und ähnliche Technologien, um Inhalte zu personalisieren, Werbung anzupassen und die "
+           "Nutzung unserer Website zu analysieren. Mit einem Klick auf Akzeptieren stimmen Sie der Verarbeitung Ihrer Daten "
+           "zu. Ihre Einwilligung können Sie jederzeit in den Einstellungen widerrufen. Weitere Informationen finden Sie in "
+           "unserer Datenschutzerklärung.")
+"""A cookie dialog extracted in place of an article's body (not about any headline)."""
+
 ORCHARD_TITLE = "Record apple harvest leaves Kent growers short of storage"
 ORCHARD = """Fruit growers in Kent are running out of cold storage after the largest apple harvest in two decades, the regional growers' association said on Tuesday.
 

@@ -379,10 +379,7 @@ def test_a_body_that_is_not_about_its_headline_is_left_out_and_the_headline_kept
     is kept."""
     from service.stories.features import HEADLINE_WORDS, on_headline
 
-    consent = ("Wir verwenden Cookies und ähnliche Technologien, um Inhalte zu personalisieren, Werbung anzupassen und die "
-               "Nutzung unserer Website zu analysieren. Mit einem Klick auf Akzeptieren stimmen Sie der Verarbeitung Ihrer Daten "
-               "zu. Ihre Einwilligung können Sie jederzeit in den Einstellungen widerrufen. Weitere Informationen finden Sie in "
-               "unserer Datenschutzerklärung.")
+    consent = st.CONSENT
     blocked = ("Przykro nam, ale dostęp z Twojego adresu IP został czasowo zablokowany. Wykryliśmy nietypowy ruch pochodzący "
                "z Twojej sieci. Jeśli uważasz, że to błąd, skontaktuj się z administratorem serwisu i podaj numer zgłoszenia "
                "widoczny poniżej. Dziękujemy za cierpliwość i zrozumienie.")
@@ -395,6 +392,21 @@ def test_a_body_that_is_not_about_its_headline_is_left_out_and_the_headline_kept
     real = article_features(st.WELT_TITLE, st.WELT, "de")
     assert real.has_text and real.text_vector is not None
     assert float(walled.vector @ article_features(st.WELT_TITLE, None, "de").vector) > 0.999
+
+
+def test_a_members_text_vector_backfilled_from_its_stored_row_is_the_one_its_ingest_computed():
+    """The linker backfills the text vectors of a story's members from their stored title and text
+    (``text_vector(..., from_row=True)``): the same input as ``article_features`` builds at ingest,
+    so a body not about its headline gives none either way, and a real body the same vector."""
+    from service.stories.features import text_vector
+
+    for title, text, lang in [(st.WELT_TITLE, st.CONSENT, "de"), (st.WELT_TITLE, st.WELT, "de"), (None, f"{st.ORCHARD_TITLE} {st.ORCHARD}", "en")]:
+        ingest = article_features(title, text, lang).text_vector
+        backfilled = text_vector(title, text, lang, from_row=True)
+        assert (ingest is None) == (backfilled is None) and (ingest is None) == (text is st.CONSENT)
+        if ingest is not None:
+            assert np.allclose(ingest, backfilled, atol=1e-6)
+    assert text_vector(st.WELT_TITLE, st.CONSENT, "de") is not None  # the cookie dialog itself, were it encoded as it is
 
 
 def test_language_centering_removes_each_languages_mean_and_keeps_unit_rows():

@@ -123,13 +123,21 @@ def encode_articles(
     return leads, out
 
 
-def text_vector(title: str | None, text: str | None, lang: str | None = None) -> np.ndarray | None:
+def text_vector(title: str | None, text: str | None, lang: str | None = None, from_row: bool = False) -> np.ndarray | None:
     """The text vector alone (see ``ArticleFeatures.text_vector``; ``lang``: ISO 639-1 or None),
     for the linker's cascade, which computes it only where it can change the decision: None
-    without body text or text encoder."""
+    without body text or text encoder. ``from_row``: ``title`` and ``text`` are the article's
+    stored ones (a story member's vector backfilled), not yet through ``on_headline``, which is
+    applied first as ``article_features`` does at ingest, so that a body not about its headline
+    gives no text vector here either (about 10 ms more of CPU for such an article). Without it the
+    caller passes an article whose features kept its body (``ArticleFeatures.has_text``)."""
     encoder = text_encoder()
     if encoder is None or not has_body(text):
         return None
+    if from_row:
+        ((title, text),) = on_headline([(title, text)])
+        if not has_body(text):
+            return None
     return encode_centered(encoder, [representation_text(title, text, TEXT_VECTOR_CHARS)], [lang])[0]
 
 

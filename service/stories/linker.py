@@ -280,13 +280,14 @@ class Linker:
         return asyncio.ensure_future(self.workers.run(link_features, *inputs, False))
 
     def _text_vector(
-        self, article_id: int, title: str | None, text: str | None, lang: str | None, spare: bool = True
+        self, article_id: int, title: str | None, text: str | None, lang: str | None, spare: bool = True, member: bool = False
     ) -> asyncio.Future:
         """``features.text_vector`` of article ``article_id`` in ``lang``, computed once (``KEPT``
         held) in the less busy of the worker pool and ``spare`` (only in the worker pool when
         ``spare`` is False: a guess made while pages are extracted must not delay them): ``link``
         starts the ones its article's cascade asks for before its turn (``_speculate``),
-        ``_features`` takes them."""
+        ``_features`` takes them. ``member``: ``title`` and ``text`` are a story member's stored
+        ones (``storage.stories.first_members``), prepared as at ingest (``from_row``)."""
         key = (article_id, lang)
         future = self._vectors.get(key)
         if future is not None and not future.cancelled() and not (future.done() and future.exception() is not None):
@@ -296,7 +297,7 @@ class Linker:
 
         pools = (self.workers, self.spare) if spare and self.spare is not None else (self.workers,)
         pool = min(pools, key=lambda p: p.queued / p.workers)
-        future = asyncio.ensure_future(pool.run(text_vector, title, text, lang))
+        future = asyncio.ensure_future(pool.run(text_vector, title, text, lang, member))
         future.add_done_callback(_retrieve)
         self._vectors[key] = future
         _bound(self._vectors)
@@ -319,7 +320,7 @@ class Linker:
         if judgement.need or ahead:
             self._text_vector(article.id, article.title, article.text, feats.lang)
         for _sid, aid, title, text, lang in judgement.members:
-            self._text_vector(aid, title, text, lang)
+            self._text_vector(aid, title, text, lang, member=True)
         for aid, title, text, other in ahead:
             self._text_vector(aid, title, text, other.lang)
         return judgement
@@ -424,9 +425,9 @@ class Linker:
         if not self.settings.story_text_vectors or not isinstance(feats, ArticleFeatures) or not feats.has_text:
             return feats, {}, None
         judgement = await self._undecided(article, feats, guess)
-        jobs = [(article.id, article.title, article.text, feats.lang)] if judgement.need else []
-        jobs += [(aid, t, x, lang) for _sid, aid, t, x, lang in judgement.members]
-        vectors = await asyncio.gather(*(self._text_vector(*job) for job in jobs), return_exceptions=True)
+        jobs = [(article.id, article.title, article.text, feats.lang, False)] if judgement.need else []
+        jobs += [(aid, t, x, lang, True) for _sid, aid, t, x, lang in judgement.members]
+        vectors = await asyncio.gather(*(self._text_vector(*job, member=member) for *job, member in jobs), return_exceptions=True)
         found: ArticleFeatures | BaseException = feats
         if judgement.need:
             vector = vectors[0]
