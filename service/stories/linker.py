@@ -425,9 +425,9 @@ class Linker:
         if not self.settings.story_text_vectors or not isinstance(feats, ArticleFeatures) or not feats.has_text:
             return feats, {}, None
         judgement = await self._undecided(article, feats, guess)
-        jobs = [(article.id, article.title, article.text, feats.lang, False)] if judgement.need else []
-        jobs += [(aid, t, x, lang, True) for _sid, aid, t, x, lang in judgement.members]
-        vectors = await asyncio.gather(*(self._text_vector(*job, member=member) for *job, member in jobs), return_exceptions=True)
+        jobs = [self._text_vector(article.id, article.title, article.text, feats.lang)] if judgement.need else []
+        jobs += [self._text_vector(aid, t, x, lang, member=True) for _sid, aid, t, x, lang in judgement.members]
+        vectors = await asyncio.gather(*jobs, return_exceptions=True)
         found: ArticleFeatures | BaseException = feats
         if judgement.need:
             vector = vectors[0]
