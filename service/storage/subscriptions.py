@@ -77,10 +77,11 @@ def endpoints(session: Session, ids: Iterable[int]) -> dict[int, Endpoint]:
     return {row[0]: Endpoint._make(row) for row in session.connection().execute(_ENDPOINTS, {"ids": list(ids)})}
 
 
-async def active_for(session: AsyncSession, event_type: str) -> list[Subscription]:
-    """The active subscriptions that take ``event_type`` events, oldest first."""
-    rows = await session.exec(select(Subscription).where(Subscription.state == SubscriptionState.active).order_by(col(Subscription.id)))
-    return [s for s in rows.all() if event_type in s.event_types]
+async def active(session: AsyncSession) -> list[Subscription]:
+    """Every active subscription, oldest first (the outbox picks those that take an event's type:
+    one read for all the events of one change)."""
+    return list((await session.exec(select(Subscription).where(Subscription.state == SubscriptionState.active)
+                                    .order_by(col(Subscription.id)))).all())
 
 
 def any_active_for(session: Session, event_type: str) -> bool:
