@@ -129,8 +129,9 @@ def claim_rows(
     when something is due): lease to ``owner`` until ``now`` + ``lease_seconds`` seconds up to
     ``limit`` of the rows ``query`` (``due_query``) finds at ``now``, and return them in the query's
     order: as ``model`` objects of the session, or, with ``returning`` (columns of ``model``'s
-    table), as Core rows of those columns (no ORM objects: the delivery worker's claims). Both
-    statements run on the session's connection except the ORM stamp. With ``spread`` (the key of a
+    table), as Core rows of those columns (no ORM objects: the delivery worker's claims). The due
+    rows are read on the session's connection (Core), and so are they stamped with ``returning``;
+    without it the stamp goes through the ORM, which builds the objects. With ``spread`` (the key of a
     row's spread column), up to ``SPREAD_FACTOR × limit`` rows are read and the claim takes turns
     between their groups, at most ``room(group)`` of one group when ``room`` is given; the read
     stops as soon as the claim is sure to be full (``take_turns``; see ``claim``)."""
@@ -203,7 +204,7 @@ def take_turns(
     claim: ``room`` already keeps one group from filling it)."""
     groups: dict[str, list[int]] = {}
     caps: dict[str, int] = {}
-    sure = 0  # rows that will be taken whatever the unread rows are
+    sure = 0  # rows read that the claim takes (see above): at ``limit``, the rest is not read
     for row_id, value in rows:
         group = key(value if value is not None else "")
         queue = groups.get(group)
