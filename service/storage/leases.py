@@ -52,8 +52,9 @@ RENEWALS_PER_LEASE = 3
 database) does not let the lease lapse."""
 
 # With ``spread_by``, how many due rows per claimed row are read at most to choose from (ids and URLs
-# only: up to 1,000 rows for a batch of 20; the read stops once the claim is sure to be full, ``take_turns``). A host with more due rows than that can still fill a claim; a host
-# column with a per-host window in SQL would lift that limit.
+# only: up to 1,000 rows for a batch of 20; the read stops once the claim is sure to be full,
+# ``take_turns``). A host with more due rows than that can still fill a claim; a host column with a
+# per-host window in SQL would lift that limit.
 SPREAD_FACTOR = 50
 
 
