@@ -53,9 +53,14 @@ log = logging.getLogger(__name__)
 # Relative jitter applied to each retry delay: uniformly within ±20 %.
 JITTER = 0.2
 
-_fetchable = functools.lru_cache(maxsize=1024)(check_fetchable)
-"""``check_fetchable`` remembered per endpoint URL (every delivery checks its target again; a URL
-that fails raises each time, as failures are not cached)."""
+
+@functools.lru_cache(maxsize=1024)
+def _target(url: str) -> httpx.URL:
+    """The endpoint ``url`` checked (``check_fetchable``: raises ``InvalidURL``) and parsed, once per
+    URL: every delivery posts to its subscription's URL again. Failures are not cached (a URL that
+    fails raises each time)."""
+    check_fetchable(url)
+    return httpx.URL(url)
 
 
 def create_webhook_client(settings: Settings, **kwargs) -> httpx.AsyncClient:
@@ -155,8 +160,7 @@ class DeliveryWorker:
         headers = signing.headers(secrets_, delivery.event_id, int(time.time()), body)
         headers["Content-Type"] = "application/json"
         try:
-            _fetchable(url)
-            async with self.client.stream("POST", url, content=body, headers=headers) as response:
+            async with self.client.stream("POST", _target(url), content=body, headers=headers) as response:
                 received = b""
                 async for chunk in response.aiter_raw():
                     received += chunk
