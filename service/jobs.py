@@ -38,14 +38,14 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import utcnow
 from service.storage import leases
-from service.storage.leases import Leasable
+from service.storage.leases import Claimed, Leasable
 
 log = logging.getLogger(__name__)
 
 DEADLINE_LEASES = 4
 """A row still running after this many lease periods is cancelled and booked as failed."""
 
-Row = TypeVar("Row", bound=Leasable)
+Row = TypeVar("Row", bound=Claimed)
 
 
 class _Unbooked:

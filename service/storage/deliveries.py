@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -49,21 +50,38 @@ _DUE = leases.due_query(
 # anew cost more than running it (bench/webhooks.py).
 
 
+class ClaimedDelivery(NamedTuple):
+    """A claimed delivery as the worker sends it (``claim_due``; a row, not an ORM object): its id,
+    subscription, ``webhook-id``, JSON body, attempts made before this one and creation time (UTC)."""
+
+    id: int
+    subscription_id: int
+    event_id: str
+    payload: str
+    attempts: int
+    created_at: datetime
+
+
+_CLAIMED_COLUMNS = tuple(table_of(Delivery).c[name] for name in ClaimedDelivery._fields)
+
+
 def claim_due(
     session: Session, owner: str, lease_seconds: float, limit: int, room: Callable[[str], int] | None = None
-) -> tuple[list[Delivery], dict[int, Subscription | None]]:
+) -> tuple[list[ClaimedDelivery], dict[int, subscriptions.Endpoint | None]]:
     """Lease to ``owner`` for ``lease_seconds`` seconds up to ``limit`` pending deliveries whose
     attempt is due and that nobody else holds, taking turns between subscriptions and at most
     ``room(str(subscription_id))`` of one subscription when ``room`` is given (``leases.claim_rows``
     with a spread: up to ``leases.SPREAD_FACTOR × limit`` due rows are read to choose from;
-    ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns them, earliest due first, and their
-    subscriptions as they are now, by id (None: deleted since). Does not commit; three statements,
-    one when nothing is due."""
-    claimed = leases.claim_rows(session, Delivery, _DUE, utcnow(), owner, lease_seconds, limit, spread=str, room=room)
-    if not claimed:
+    ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns them, earliest due first, and the
+    endpoints of their subscriptions as they are now, by id (None: deleted since). Does not commit;
+    three Core statements, one when nothing is due."""
+    rows = leases.claim_rows(session, Delivery, _DUE, utcnow(), owner, lease_seconds, limit, spread=str, room=room,
+                             returning=_CLAIMED_COLUMNS)
+    if not rows:
         return [], {}
+    claimed = [ClaimedDelivery._make(row) for row in rows]
     wanted = {delivery.subscription_id for delivery in claimed}
-    current = {sub.id: sub for sub in subscriptions.by_ids(session, wanted)}
+    current = subscriptions.endpoints(session, wanted)
     return claimed, {sub_id: current.get(sub_id) for sub_id in wanted}
 
 
@@ -74,22 +92,25 @@ async def next_due(session: AsyncSession) -> datetime | None:
 
 def book_successes(session: Session, by_status: dict[int | None, list[int]], now: datetime) -> None:
     """The deliveries ``by_status[status]`` were answered with that 2xx ``status`` at ``now``: one
-    more attempt each, ``succeeded``, their leases released. One UPDATE per status (built once);
+    more attempt each, ``succeeded``, their leases released. One Core UPDATE per status (built once);
     does not commit. For subscriptions that were not failing (a success that ends a failing spell
     goes through ``book_attempt``, which clears ``failing_since``). Only pending deliveries are
     booked: a batch booked again after its sender was cancelled mid-commit counts no attempt twice."""
+    connection = session.connection()
     for status, ids in by_status.items():
-        session.execute(_SUCCEEDED, {"ids": ids, "at": now, "answered": status}, execution_options={"synchronize_session": False})
+        connection.execute(_SUCCEEDED, {"ids": ids, "at": now, "answered": status})
 
 
-_AT = sa.bindparam("at", type_=table_of(Delivery).c.last_attempt_at.type)
+_DELIVERIES = table_of(Delivery)
+_AT = sa.bindparam("at", type_=_DELIVERIES.c.last_attempt_at.type)
 _SUCCEEDED = (
-    sa.update(Delivery)
-    .where(col(Delivery.id).in_(sa.bindparam("ids", expanding=True)), col(Delivery.status) == DeliveryStatus.pending)
-    .values(attempts=Delivery.attempts + 1, last_attempt_at=_AT, last_response_status=sa.bindparam("answered", type_=sa.Integer),
-            last_error=None, status=DeliveryStatus.succeeded, delivered_at=_AT, next_attempt_at=None, lease_owner=None,
+    sa.update(_DELIVERIES)
+    .where(_DELIVERIES.c.id.in_(sa.bindparam("ids", expanding=True)), _DELIVERIES.c.status == DeliveryStatus.pending.value)
+    .values(attempts=_DELIVERIES.c.attempts + 1, last_attempt_at=_AT, last_response_status=sa.bindparam("answered", type_=sa.Integer),
+            last_error=None, status=DeliveryStatus.succeeded.value, delivered_at=_AT, next_attempt_at=None, lease_owner=None,
             lease_until=None)
 )
+"""``book_successes``'s statement: Core, on the table (no ORM synchronisation), built once."""
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service.models import utcnow
+from service.models import table_of, utcnow
 
 
 class Leasable(Protocol):
@@ -36,6 +36,14 @@ class Leasable(Protocol):
     lease_owner: str | None
 
 
+class Claimed(Protocol):
+    """A claimed row as a step handles it: a ``Leasable`` object, or a light row of its columns
+    (the delivery worker's ``ClaimedDelivery``); only its ``id`` is read here and by the runner."""
+
+    @property
+    def id(self) -> int: ...
+
+
 T = TypeVar("T", bound=Leasable)
 log = logging.getLogger(__name__)
 
@@ -43,9 +51,10 @@ RENEWALS_PER_LEASE = 3
 """``kept`` renews a lease this many times per lease period, so one late or failed renewal (a busy
 database) does not let the lease lapse."""
 
-# With ``spread_by``, how many due rows per claimed row are read to choose from (ids and URLs only:
-# 1,000 rows for a batch of 20). A host with more due rows than that can still fill a claim; a host
-# column with a per-host window in SQL would lift that limit.
+# With ``spread_by``, how many due rows per claimed row are read at most to choose from (ids and URLs
+# only: up to 1,000 rows for a batch of 20; the read stops once the claim is sure to be full,
+# ``take_turns``). A host with more due rows than that can still fill a claim; a host column with a
+# per-host window in SQL would lift that limit.
 SPREAD_FACTOR = 50
 
 
@@ -100,29 +109,58 @@ def due_query(model: type[Leasable], due: list, order_by: list, *, until_column:
     )
 
 
+@overload
+def claim_rows(
+    session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
+    *, until_column: str = ..., spread: Callable[[Any], str] | None = ..., room: Callable[[str], int] | None = ...,
+    returning: None = ...,
+) -> list[T]: ...
+@overload
+def claim_rows(
+    session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
+    *, until_column: str = ..., spread: Callable[[Any], str] | None = ..., room: Callable[[str], int] | None = ...,
+    returning: Sequence[sa.ColumnElement[Any]],
+) -> list[sa.Row[Any]]: ...
 def claim_rows(
     session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
     *, until_column: str = "lease_until", spread: Callable[[Any], str] | None = None, room: Callable[[str], int] | None = None,
-) -> list[T]:
+    returning: Sequence[sa.ColumnElement[Any]] | None = None,
+) -> list[T] | list[sa.Row[Any]]:
     """The claim itself, synchronous and without a commit (one SELECT, and one UPDATE … RETURNING
     when something is due): lease to ``owner`` until ``now`` + ``lease_seconds`` seconds up to
     ``limit`` of the rows ``query`` (``due_query``) finds at ``now``, and return them in the query's
-    order. With ``spread`` (the key of a row's spread column), up to ``SPREAD_FACTOR × limit`` rows
-    are read and the claim takes turns between their groups, at most ``room(group)`` of one group
-    when ``room`` is given (see ``claim``)."""
-    found: list[Any] = list(session.execute(query, {"now": now, "read": limit if spread is None else limit * SPREAD_FACTOR}).all())
-    ids = [row[0] for row in found] if spread is None else take_turns([(row[0], row[1]) for row in found], spread, limit, room)
+    order: as ``model`` objects of the session, or, with ``returning`` (columns of ``model``'s
+    table), as Core rows of those columns (no ORM objects: the delivery worker's claims). The due
+    rows are read on the session's connection (Core), and so are they stamped with ``returning``;
+    without it the stamp goes through the ORM, which builds the objects. With ``spread`` (the key of a
+    row's spread column), up to ``SPREAD_FACTOR × limit`` rows are read and the claim takes turns
+    between their groups, at most ``room(group)`` of one group when ``room`` is given; the read
+    stops as soon as the claim is sure to be full (``take_turns``; see ``claim``)."""
+    connection = session.connection()
+    result = connection.execute(query, {"now": now, "read": limit if spread is None else limit * SPREAD_FACTOR})
+    order: dict[int, int] = {}  # id -> position in the query's order
+    ids = [row[0] for row in result] if spread is None else take_turns(_positions(result, order), spread, limit, room)
+    result.close()  # the rows past an early stop are not wanted
     if not ids:
         return []
+    if not order:
+        order = {row_id: i for i, row_id in enumerate(ids)}
     # One statement stamps and reads the rows (RETURNING: SQLite >= 3.35, PostgreSQL); they come back
     # in no set order, so they are put back in the order the query found them.
-    stamped = session.scalars(
-        _stamp_statement(model, until_column, owner is not None),
-        {"ids": ids, "until": now + timedelta(seconds=lease_seconds), "owner": owner},
-        execution_options={"synchronize_session": False},
-    )
-    position = {row[0]: i for i, row in enumerate(found)}
-    return sorted(stamped.all(), key=lambda row: position[row.id])
+    values = {"ids": ids, "until": now + timedelta(seconds=lease_seconds), "owner": owner}
+    if returning is not None:
+        rows = connection.execute(_core_stamp_statement(model, until_column, owner is not None, tuple(returning)), values).all()
+        return sorted(rows, key=lambda row: order[row[0]])
+    stamped = session.scalars(_stamp_statement(model, until_column, owner is not None), values,
+                              execution_options={"synchronize_session": False}).all()
+    return sorted(stamped, key=lambda row: order[row.id])
+
+
+def _positions(rows: Iterable[Any], order: dict[int, int]) -> Iterator[tuple[int, Any]]:
+    """``(id, spread value)`` of the read ``rows`` as they are consumed, each id's position noted in ``order``."""
+    for position, (row_id, value) in enumerate(rows):
+        order[row_id] = position
+        yield row_id, value
 
 
 def not_held(model: type, now: datetime | sa.BindParameter, until_column: str = "lease_until") -> sa.ColumnElement[bool]:
@@ -143,17 +181,43 @@ def _stamp_statement(model: type[Leasable], until_column: str, owned: bool) -> s
     return sa.update(model).where(col(model.id).in_(sa.bindparam("ids", expanding=True))).values(**stamp).returning(model)
 
 
+@functools.cache
+def _core_stamp_statement(model: type[Leasable], until_column: str, owned: bool, returning: tuple[sa.ColumnElement[Any], ...]) -> sa.Update:
+    """``_stamp_statement`` in Core, on ``model``'s table: ``… RETURNING <returning>`` (the
+    returning columns' first must be the id), built once per kind of claim."""
+    table = table_of(model)
+    stamp: dict[str, sa.BindParameter] = {until_column: sa.bindparam("until")}
+    if owned:
+        stamp["lease_owner"] = sa.bindparam("owner")
+    return sa.update(table).where(table.c.id.in_(sa.bindparam("ids", expanding=True))).values(**stamp).returning(*returning)
+
+
 def take_turns(
-    rows: list[tuple[int, Any]], key: Callable[[Any], str], limit: int, room: Callable[[str], int] | None = None
+    rows: Iterable[tuple[int, Any]], key: Callable[[Any], str], limit: int, room: Callable[[str], int] | None = None
 ) -> list[int]:
     """Up to ``limit`` ids from ``(id, value)`` rows, one per group ``key(value)`` in turn, keeping
     the rows' order within each group and the order in which groups first appear; at most
-    ``room(group)`` ids of a group when ``room`` is given."""
+    ``room(group)`` ids of a group when ``room`` is given.
+
+    ``rows`` is consumed only until the claim is sure to be full: without ``room``, once ``limit``
+    groups have been seen (the first row of each is taken whatever follows); with ``room``, once
+    the rows seen fill ``limit`` within each group's room (later rows, due later, wait for the next
+    claim: ``room`` already keeps one group from filling it)."""
     groups: dict[str, list[int]] = {}
+    caps: dict[str, int] = {}
+    sure = 0  # rows read that the claim takes (see above): at ``limit``, the rest is not read
     for row_id, value in rows:
-        groups.setdefault(key(value if value is not None else ""), []).append(row_id)
-    if room is not None:
-        groups = {group: ids[: max(0, room(group))] for group, ids in groups.items()}
+        group = key(value if value is not None else "")
+        queue = groups.get(group)
+        if queue is None:
+            queue = groups[group] = []
+            caps[group] = min(limit, max(0, room(group))) if room is not None else limit
+        if len(queue) < caps[group]:
+            queue.append(row_id)
+            if room is not None or len(queue) == 1:
+                sure += 1
+                if sure >= limit:
+                    break
     queues = [queue for queue in groups.values() if queue]
     taken: list[int] = []
     while queues and len(taken) < limit:

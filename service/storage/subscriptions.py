@@ -5,6 +5,8 @@ by the delivery worker when an endpoint is gone or keeps failing."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -51,19 +53,35 @@ async def remove(session: AsyncSession, subscription: Subscription) -> None:
     await session.commit()
 
 
-_BY_IDS = sa.select(Subscription).where(col(Subscription.id).in_(sa.bindparam("ids", expanding=True)))
+class Endpoint(NamedTuple):
+    """What the delivery worker needs of a subscription to send to it (``endpoints``): its id, the
+    URL, the signing secret and the previous one with its expiry (UTC; during a rotation both
+    sign), its state and since when it has been failing (UTC; None: it is not)."""
+
+    id: int
+    url: str
+    secret: str
+    previous_secret: str | None
+    previous_secret_expires_at: datetime | None
+    state: str
+    failing_since: datetime | None
 
 
-def by_ids(session: Session, ids: Iterable[int]) -> list[Subscription]:
-    """The subscriptions among ``ids`` that exist (one SELECT, built once: the delivery worker's
-    every claim reads them)."""
-    return list(session.scalars(_BY_IDS, {"ids": list(ids)}))
+_ENDPOINTS = sa.select(*(table_of(Subscription).c[name] for name in Endpoint._fields)).where(
+    table_of(Subscription).c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
-async def active_for(session: AsyncSession, event_type: str) -> list[Subscription]:
-    """The active subscriptions that take ``event_type`` events, oldest first."""
-    rows = await session.exec(select(Subscription).where(Subscription.state == SubscriptionState.active).order_by(col(Subscription.id)))
-    return [s for s in rows.all() if event_type in s.event_types]
+def endpoints(session: Session, ids: Iterable[int]) -> dict[int, Endpoint]:
+    """The endpoints of the subscriptions among ``ids`` that exist, by id (one Core SELECT, built
+    once: the delivery worker's every claim reads them)."""
+    return {row[0]: Endpoint._make(row) for row in session.connection().execute(_ENDPOINTS, {"ids": list(ids)})}
+
+
+async def active(session: AsyncSession) -> list[Subscription]:
+    """Every active subscription, oldest first (the outbox picks those that take an event's type:
+    one read for all the events of one change)."""
+    return list((await session.exec(select(Subscription).where(Subscription.state == SubscriptionState.active)
+                                    .order_by(col(Subscription.id)))).all())
 
 
 def any_active_for(session: Session, event_type: str) -> bool:

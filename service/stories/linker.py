@@ -538,11 +538,8 @@ class Linker:
             article.link_lease_until = None
             await self._citations(session, article, cites, story, alone=new and not merged)
             # Webhook events, in the transaction that links the article (transactional outbox).
-            events = await outbox.announce_articles(session, [article.id])
-            if new or grew:
-                events += await outbox.announce_story(session, story, "story.created" if new else "story.updated", article)
-            if merged:
-                events += await outbox.announce_merge(session, story, merged, article)
+            change = "story.created" if new else "story.updated" if grew else None
+            events = await outbox.announce_linked(session, article, story, change, merged)
             await session.commit()
             self._counter = counter
             self._events_written(events)

@@ -39,11 +39,13 @@ from service import metrics
 from service.config import Settings
 from service.db import Writer
 from service.jobs import Runner, Step
-from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, utcnow
+from service.models import Delivery, DeliveryStatus, SubscriptionState, utcnow
 from service.net.fetcher import create_client
 from service.net.ssrf import BlockedAddress
 from service.net.urls import InvalidURL, check_fetchable
 from service.storage import deliveries
+from service.storage.deliveries import ClaimedDelivery
+from service.storage.subscriptions import Endpoint
 from service.webhooks import signing
 
 log = logging.getLogger(__name__)
@@ -51,9 +53,14 @@ log = logging.getLogger(__name__)
 # Relative jitter applied to each retry delay: uniformly within ±20 %.
 JITTER = 0.2
 
-_fetchable = functools.lru_cache(maxsize=1024)(check_fetchable)
-"""``check_fetchable`` remembered per endpoint URL (every delivery checks its target again; a URL
-that fails raises each time, as failures are not cached)."""
+
+@functools.lru_cache(maxsize=1024)
+def _target(url: str) -> httpx.URL:
+    """The endpoint ``url`` checked (``check_fetchable``: raises ``InvalidURL``) and parsed, once per
+    URL: every delivery posts to its subscription's URL again. Failures are not cached (a URL that
+    fails raises each time)."""
+    check_fetchable(url)
+    return httpx.URL(url)
 
 
 def create_webhook_client(settings: Settings, **kwargs) -> httpx.AsyncClient:
@@ -98,8 +105,8 @@ def _book_attempt(session: Session, settings: Settings, delivery_id: int, status
     return delivery, outcome
 
 
-_Claimed = tuple[list[Delivery], dict[int, Subscription | None]]
-"""Claimed deliveries, in claim order, and their subscriptions by id (None: deleted)."""
+_Claimed = tuple[list[ClaimedDelivery], dict[int, Endpoint | None]]
+"""Claimed deliveries, in claim order, and the endpoints of their subscriptions by id (None: deleted)."""
 
 
 def _book_and_claim(
@@ -147,14 +154,13 @@ class DeliveryWorker:
         finally:
             self._runners -= 1
 
-    async def _post(self, url: str, delivery: Delivery, secrets_: list[str]) -> tuple[int | None, str | None]:
+    async def _post(self, url: str, delivery: ClaimedDelivery, secrets_: list[str]) -> tuple[int | None, str | None]:
         """POST one attempt; returns (HTTP status or None, error text or None)."""
         body = delivery.payload.encode()
         headers = signing.headers(secrets_, delivery.event_id, int(time.time()), body)
         headers["Content-Type"] = "application/json"
         try:
-            _fetchable(url)
-            async with self.client.stream("POST", url, content=body, headers=headers) as response:
+            async with self.client.stream("POST", _target(url), content=body, headers=headers) as response:
                 received = b""
                 async for chunk in response.aiter_raw():
                     received += chunk
@@ -177,9 +183,9 @@ class DeliveryWorker:
             log.exception("delivery %s: unexpected error", delivery.id)
             return None, f"internal error: {type(exc).__name__}: {exc}"
 
-    async def deliver(self, delivery: Delivery, subscription: Subscription | None) -> None:
-        """Send one claimed delivery to ``subscription`` (as read when the delivery was claimed;
-        None: deleted since) and record the outcome (see the module docstring)."""
+    async def deliver(self, delivery: ClaimedDelivery, subscription: Endpoint | None) -> None:
+        """Send one claimed delivery to the endpoint of its ``subscription`` (as read when the
+        delivery was claimed; None: deleted since) and record the outcome (see the module docstring)."""
         if subscription is None:
             return
         if subscription.state != SubscriptionState.active:
@@ -195,7 +201,7 @@ class DeliveryWorker:
         else:
             await self.record_attempt(delivery, status, error)
 
-    async def _record_success(self, delivery: Delivery, status: int | None) -> None:
+    async def _record_success(self, delivery: ClaimedDelivery, status: int | None) -> None:
         """``record_attempt`` for a success to a subscription that was not failing, booked by group
         commit (``_commit_waiting``): the successes that arrive while one transaction runs are
         booked together by the next (one UPDATE per response status, one commit), with the runner's
@@ -286,7 +292,7 @@ class DeliveryWorker:
             for waiter in waiters:
                 waiter.cancel()
 
-    async def record_attempt(self, delivery: Delivery, status: int | None, error: str | None) -> None:
+    async def record_attempt(self, delivery: ClaimedDelivery, status: int | None, error: str | None) -> None:
         """Book one attempt of ``delivery``: HTTP ``status`` (None without a response) and ``error``
         (None for success); schedule the retry, or end the delivery (disabling its subscription
         when the endpoint is gone or keeps failing: ``decide``), and release its lease."""
@@ -312,7 +318,7 @@ class DeliveryWorker:
             self._runners -= 1
 
 
-class DeliveryStep(Step[Delivery, None]):
+class DeliveryStep(Step[ClaimedDelivery, None]):
     """Sending due deliveries (``DeliveryWorker.deliver``): ``webhook_concurrency`` in flight, at
     most ``webhook_endpoint_concurrency`` to one subscription (a slow receiver holds only its own
     slots), each within the runner's deadline; one that raised or overran counts as a failed attempt, so
@@ -325,21 +331,21 @@ class DeliveryStep(Step[Delivery, None]):
         s = worker.settings
         self.worker, self.owner = worker, worker.owner
         self.concurrency, self.per_key = s.webhook_concurrency, s.webhook_endpoint_concurrency
-        self.subscriptions: dict[int, Subscription | None] = {}
-        """The subscriptions of the claimed deliveries (None: deleted), read with each claim (one query per claim)."""
+        self.subscriptions: dict[int, Endpoint | None] = {}
+        """The endpoints of the claimed deliveries' subscriptions (None: deleted), read with each claim (one query per claim)."""
 
-    def key(self, delivery: Delivery) -> str:
+    def key(self, delivery: ClaimedDelivery) -> str:
         return str(delivery.subscription_id)
 
-    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Delivery]:
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[ClaimedDelivery]:
         claimed, subscriptions = await self.worker.claim(limit, room)
         self.subscriptions.update(subscriptions)
         return claimed
 
-    async def handle(self, delivery: Delivery) -> None:
+    async def handle(self, delivery: ClaimedDelivery) -> None:
         await self.worker.deliver(delivery, self.subscriptions.get(delivery.subscription_id))
 
-    async def failed(self, delivery: Delivery, reason: str) -> None:
+    async def failed(self, delivery: ClaimedDelivery, reason: str) -> None:
         await self.worker.record_attempt(delivery, None, reason)
 
     async def next_due(self) -> datetime | None:

@@ -66,6 +66,11 @@ def may_announce(session: Session, article_ids: list[int]) -> bool:
     return articles.any_complete(session, article_ids) and subscriptions.any_active_for(session, "article.created")
 
 
+def _taking(subscribers: list[Subscription], event_type: str) -> list[Subscription]:
+    """The ``subscribers`` that take ``event_type`` events, in their order."""
+    return [subscription for subscription in subscribers if event_type in subscription.event_types]
+
+
 async def announce_articles(session: AsyncSession, article_ids: list[int]) -> int:
     """Write ``article.created`` deliveries for the articles ``article_ids`` that are complete (not
     ``pending``) to every matching subscription (see the module docstring for what counts as new).
@@ -75,7 +80,36 @@ async def announce_articles(session: AsyncSession, article_ids: list[int]) -> in
     deliveries written."""
     if not article_ids:
         return 0
-    subscribers = await subscriptions.active_for(session, "article.created")
+    return await _announce_articles(session, article_ids, _taking(await subscriptions.active(session), "article.created"))
+
+
+async def announce_linked(session: AsyncSession, article: Article, story: Story, change: str | None, merged_ids: list[int]) -> int:
+    """Write the deliveries of linking ``article`` to ``story``, reading the active subscriptions
+    once: ``article.created`` for the article (as ``announce_articles``); ``story.created`` or
+    ``story.updated`` when ``change`` names it (the article started the story, or brought it a new
+    outlet or language); ``story.merged`` when the article brought the stories ``merged_ids`` (now
+    deleted) into ``story``, the survivor. Story events are filtered against the story's
+    languages, outlets and outlet count with the article's title, text and feeds, only for
+    subscribers to whom the article is news; their payload is the story as ``GET /v1/stories``
+    lists it (plus ``merged_story_ids`` for a merge). Does not commit: call it in the transaction
+    that links the article. Returns the number of deliveries written."""
+    subscribers = await subscriptions.active(session)
+    if not subscribers:
+        return 0
+    written = await _announce_articles(session, [article.id], _taking(subscribers, "article.created"))
+    if change is not None:
+        key = f"{change}:{story.id}" + (f":{article.id}" if change == "story.updated" else "")
+        written += await _announce_story_event(session, _taking(subscribers, change), change, story, article, key)
+    if merged_ids:
+        merged = sorted(merged_ids)
+        key = f"story.merged:{story.id}:" + ",".join(str(i) for i in merged)
+        written += await _announce_story_event(session, _taking(subscribers, "story.merged"), "story.merged", story, article, key,
+                                               {"merged_story_ids": merged})
+    return written
+
+
+async def _announce_articles(session: AsyncSession, article_ids: list[int], subscribers: list[Subscription]) -> int:
+    """``announce_articles`` to the active ``subscribers`` of ``article.created``."""
     if not subscribers:
         return 0
     written = 0
@@ -104,34 +138,14 @@ async def announce_articles(session: AsyncSession, article_ids: list[int]) -> in
     return written
 
 
-async def announce_story(session: AsyncSession, story: Story, event_type: str, article: Article) -> int:
-    """Write ``story.created`` or ``story.updated`` deliveries for ``story``, which ``article`` just
-    created or grew (by a new outlet or language), to every matching subscription. The filter sees
-    the story's languages, outlets and outlet count and the article's title, text and feeds; the
-    payload is the story as ``GET /v1/stories`` lists it. Only articles that are news to the
-    subscriber (as for ``article.created``) cause events. Does not commit; returns the number of
-    deliveries written."""
-    key = f"{event_type}:{story.id}" + (f":{article.id}" if event_type == "story.updated" else "")
-    return await _announce_story_event(session, event_type, story, article, key)
-
-
-async def announce_merge(session: AsyncSession, survivor: Story, merged_ids: list[int], article: Article) -> int:
-    """Write ``story.merged`` deliveries: ``article`` brought the stories ``merged_ids`` (now
-    deleted) into ``survivor``. Filtered and keyed as ``announce_story``; the payload is the
-    survivor as ``GET /v1/stories`` lists it plus ``merged_story_ids``. Does not commit; returns
-    the number of deliveries written."""
-    key = f"story.merged:{survivor.id}:" + ",".join(str(i) for i in sorted(merged_ids))
-    return await _announce_story_event(session, "story.merged", survivor, article, key, {"merged_story_ids": sorted(merged_ids)})
-
-
 async def _announce_story_event(
-    session: AsyncSession, event_type: str, story: Story, article: Article, key: str, extra: dict | None = None
+    session: AsyncSession, subscribers: list[Subscription], event_type: str, story: Story, article: Article, key: str,
+    extra: dict | None = None,
 ) -> int:
     """The deliveries of one story event (``story.created``, ``story.updated``, ``story.merged``)
-    that ``article`` caused: the payload is ``story`` as ``GET /v1/stories`` lists it (plus
-    ``extra``), sent to every subscription of ``event_type`` that matches the story and for which
-    ``article`` is news; ``key`` dedups the event. Returns the number written."""
-    subscribers = await subscriptions.active_for(session, event_type)
+    that ``article`` caused, to the active ``subscribers`` of ``event_type``: the payload is
+    ``story`` as ``GET /v1/stories`` lists it (plus ``extra``), sent to every one that matches the
+    story and for which ``article`` is news; ``key`` dedups the event. Returns the number written."""
     if not subscribers:
         return 0
     view = await story_view(session, story)

@@ -8,6 +8,7 @@ The signed content is ``{webhook-id}.{webhook-timestamp}.{body}``; the signature
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -27,11 +28,17 @@ def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
 
     Raises ``ValueError`` for a secret that is not ``whsec_`` followed by base64.
     """
+    content = f"{message_id}.{timestamp}.".encode() + body
+    return "v1," + base64.b64encode(hmac.new(_key(secret), content, hashlib.sha256).digest()).decode()
+
+
+@functools.lru_cache(maxsize=1024)
+def _key(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_…`` secret, decoded once per secret (the delivery worker signs
+    every attempt with its subscription's). Raises ``ValueError`` as ``sign`` says (not cached)."""
     if not secret.startswith(PREFIX):
         raise ValueError("webhook secrets start with whsec_")
-    key = base64.b64decode(secret[len(PREFIX):], validate=True)
-    content = f"{message_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
+    return base64.b64decode(secret[len(PREFIX):], validate=True)
 
 
 def headers(secrets_: list[str], message_id: str, timestamp: int, body: bytes) -> dict[str, str]:
