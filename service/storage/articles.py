@@ -610,7 +610,7 @@ def _list_shape(
     statement = _list_statement(dialect, q is not None, config, feed_id is not None, story_id is not None, lang is not None,
                                 since is not None, until is not None, after is not None)
     given = {"feed_id": feed_id, "story_id": story_id, "lang": lang, "since": since, "until": until, "limit": limit}
-    params = {name: value for name, value in given.items() if value is not None}
+    params: dict[str, object] = {name: value for name, value in given.items() if value is not None}
     if q is not None:
         params.update(q.render(dialect))
     params.update({f"after_{i}": value for i, value in enumerate(after or ())})
