@@ -634,18 +634,18 @@ def list_query(
     return statement.params(params)
 
 
-async def listed(
-    session: AsyncSession, *, limit: int, q: SearchQuery | None = None, feed_id: int | None = None, lang: str | None = None,
+def listed(
+    session: Session, *, limit: int, q: SearchQuery | None = None, feed_id: int | None = None, lang: str | None = None,
     since: datetime | None = None, until: datetime | None = None, after: tuple | None = None, story_id: int | None = None,
 ) -> Sequence[sa.Row]:
     """``list_query`` run on the session's database: at most ``limit`` rows (``sa.Row``: ``LISTED``
     in order, then ``has_cites``, ``sort_at``, and ``rank`` with ``q``). ``since``/``until`` are UTC
     moments on ``sort_at``; ``lang`` an ISO 639-1 code (any case; a region, ``en-US``, is dropped);
     ``after`` the keys of the previous page's last row (see ``list_query``). The statement of each
-    shape is built once."""
+    shape is built once. Synchronous: the API runs it with ``db.Reader`` (one hand-off on SQLite)."""
     statement, params = _list_shape(dialect_name(session), limit=limit, q=q, feed_id=feed_id, lang=lang, since=since,
                                     until=until, after=after, story_id=story_id)
-    return await sql.rows(session, statement, params)
+    return session.execute(statement, params).all()
 
 
 async def by_id(session: AsyncSession, article_id: int) -> sa.Row | None:
