@@ -54,8 +54,9 @@ def postgres_match(rendered: sa.ColumnElement[str], candidates: sa.ColumnElement
     its rendering let the planner loop over the configurations, 0.9 s.) Each configuration's
     candidate query also requires the word-pair tokens of ``pairs`` in that configuration
     (``newsloom_phrase_pairs``), which the index holds for every pair of adjacent positions: a
-    phrase of two common words then reads the few articles holding the pair instead of every one
-    holding both words (278 → 21 ms a page at 100,000 articles, ``bench/api.py``). Where a
+    phrase of two common words then reads the articles holding the pair instead of every one
+    holding both words (705 instead of 12,874, 318 → 21 ms a page at 100,000 articles,
+    ``bench/api.py``). Where a
     configuration drops every required word as a stop word, its exact rendering stands in the
     union instead.
     Rank: ``ts_rank_cd`` (cover density, §12.3.3) with the default weights, so title words (A)
