@@ -2,8 +2,8 @@
 
 A phrase (``"climate summit"``) was looked up in the GIN index ``ix_articles_search`` as its words
 ANDed, and every article holding both words anywhere was read to check that they stand next to each
-other (positions are not in a GIN index; PostgreSQL manual §12.9): two common words, 13,000
-candidates for 400 matches, 0.28 s a page at 100,000 articles (``bench/api.py``).
+other (positions are not in a GIN index; PostgreSQL manual §12.9): two common words, 12,874
+candidates for 147 matches, 0.32 s a page at 100,000 articles (``bench/api.py``; now 705 and 21 ms).
 
 The index now holds, besides each article's lexemes, one token per pair of adjacent positions of its
 ``search_vector``: ``^`` and 12 bits of a hash of the two lexemes in hex (``pair_token``; at most
