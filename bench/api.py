@@ -7,14 +7,19 @@
    process (``--drive``) at fixed concurrency for a bounded time per endpoint: ``/healthz`` (the
    trivial endpoint of the same app), the first page of ``/v1/articles``, a deep cursor page
    (90 % down), ``lang``- and ``feed_id``-filtered lists, two searches (``q``), and
-   ``/v1/articles/{id}`` at random ids, each after one unmeasured second; ``/healthz`` again last.
-   Auth is off (no API key, so no per-key rate limit) and stories are off. Only 2xx answers count;
-   any other status or a transport error stops the run with the failing request (a figure made of
-   429s is not a figure). Reports 2xx/s, p50/p99 latency and each endpoint's throughput as a ratio
-   to the mean of the two ``/healthz`` runs.
-3. ``EXPLAIN`` of every list query, built by the API's own ``storage.articles.list_query``.
-4. Ingest M articles through the store path (``articles.store_entries`` per feed of 100 entries, one
-   commit per feed, as the poller does) into an empty database; articles/s and database size.
+   ``/v1/articles/{id}`` at random ids, each after one successful answer and one unmeasured second;
+   ``/healthz`` again last. Auth is off (no API key, so no per-key rate limit) and stories are off.
+   Only 2xx answers count; any other status or a transport error stops the run with the failing
+   request (a figure made of 429s is not a figure). Reports 2xx/s, p50/p99 latency, the server
+   process's CPU time per answer (user + system, ``/proc``: steadier than rates on a busy machine;
+   on PostgreSQL the database's own work is not in it) and each endpoint's throughput as a ratio to
+   the mean of the two ``/healthz`` runs.
+3. ``EXPLAIN ANALYZE`` of every list query, built by the API's own ``storage.articles.list_query``,
+   with the database's planning and execution time.
+4. Store M/10 articles through the store path (``articles.store_entries`` per feed of 100 entries,
+   one commit per feed, as the poller does) into the loaded database of N articles, then ingest M
+   articles the same way into an empty database; articles/s, each tenth's rate, database size, and
+   the rate at N articles over the first tenth's into the empty database (flat: about 1).
 
 Run: ``python bench/api.py [--articles 100000] [--duration 10] [--concurrency 16] [--ingest 100000]
 [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench]``. The PostgreSQL database must
@@ -168,7 +173,7 @@ async def explain(url: str, queries: dict[str, dict]) -> dict[str, str]:
         for name, kwargs in queries.items():
             statement = list_query(dialect, limit=51, **kwargs)
             compiled = statement.compile(dialect=engine.dialect, compile_kwargs={"literal_binds": True})
-            prefix = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " if dialect == "postgresql" else "EXPLAIN QUERY PLAN "
+            prefix = "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " if dialect == "postgresql" else "EXPLAIN QUERY PLAN "
             rows = (await conn.exec_driver_sql(prefix + str(compiled))).all()
             lines = [str(r[-1]) for r in rows]
             if dialect == "postgresql":  # the plan nodes and index conditions; filters and sort keys spelled out are long
@@ -219,10 +224,17 @@ class EndpointFailed(RuntimeError):
     """An endpoint answered something other than 2xx: the run is void, not a figure."""
 
 
-async def drive(base: str, path: str, concurrency: int, duration: float, ids: list[int]) -> dict:
-    """Requests/s and latency of ``path`` at ``concurrency`` for ``duration`` seconds, counting only
-    2xx answers; raises ``EndpointFailed`` at the first other status or transport error (a rate limit,
-    an error page or a timeout must never be counted as served work)."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used (``/proc/<pid>/stat``, Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def drive(base: str, path: str, concurrency: int, duration: float, ids: list[int], server: int) -> dict:
+    """Requests/s, latency and the CPU seconds per answer of the server process ``server`` (pid) for
+    ``path`` at ``concurrency`` for ``duration`` seconds, counting only 2xx answers; raises
+    ``EndpointFailed`` at the first other status or transport error (a rate limit, an error page or a
+    timeout must never be counted as served work)."""
     latencies: list[float] = []
     rng = random.Random(1)
     deadline = time.perf_counter() + duration
@@ -239,21 +251,31 @@ async def drive(base: str, path: str, concurrency: int, duration: float, ids: li
                     raise EndpointFailed(f"GET {target}: empty body")
                 latencies.append(time.perf_counter() - t)
 
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), cpu_seconds(server)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, cpu_seconds(server) - cpu
     latencies.sort()
-    return {"requests": len(latencies), "rps": len(latencies) / elapsed,
+    return {"requests": len(latencies), "rps": len(latencies) / elapsed, "cpu_ms": cpu * 1000 / len(latencies),
             "p50": statistics.median(latencies) * 1000, "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+
+
+async def first_answer(base: str, path: str, ids: list[int]) -> None:
+    """One request to ``path``, which must answer 2xx (raises ``EndpointFailed``): the warm-up
+    starts from a served request, not from the first seconds of a cold plan or cache."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        response = await client.get(path.replace("{id}", str(ids[0])))
+    if not response.is_success:
+        raise EndpointFailed(f"GET {path}: HTTP {response.status_code}: {response.text[:300]}")
 
 
 def drive_main(args: argparse.Namespace) -> None:
     spec = json.loads(Path(args.drive).read_text())
     results = {}
     order = [*spec["paths"].items(), ("healthz (again, last)", spec["paths"]["healthz"])]
-    for name, path in order:  # one unmeasured second per endpoint first (connections, caches, plans)
-        asyncio.run(drive(spec["base"], path, spec["concurrency"], 1.0, spec["ids"]))
-        results[name] = asyncio.run(drive(spec["base"], path, spec["concurrency"], spec["duration"], spec["ids"]))
+    for name, path in order:  # one answer and one unmeasured second per endpoint first (connections, caches, plans)
+        asyncio.run(first_answer(spec["base"], path, spec["ids"]))
+        asyncio.run(drive(spec["base"], path, spec["concurrency"], 1.0, spec["ids"], spec["server"]))
+        results[name] = asyncio.run(drive(spec["base"], path, spec["concurrency"], spec["duration"], spec["ids"], spec["server"]))
     print(json.dumps(results))
 
 
@@ -287,7 +309,8 @@ def api_bench(url: str, args: argparse.Namespace) -> dict:
     proc, base = serve(url)
     try:
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as spec:
-            json.dump({"base": base, "paths": paths, "concurrency": args.concurrency, "duration": args.duration, "ids": ids}, spec)
+            json.dump({"base": base, "paths": paths, "concurrency": args.concurrency, "duration": args.duration, "ids": ids,
+                       "server": proc.pid}, spec)
         out = subprocess.run([sys.executable, __file__, "--drive", spec.name], capture_output=True, text=True)
         if out.returncode != 0:  # a non-2xx answer voids the run: say which, and stop
             raise SystemExit(f"the load generator failed on {url.split('@')[-1]}:\n{out.stderr[-2000:]}")
@@ -301,15 +324,20 @@ def api_bench(url: str, args: argparse.Namespace) -> dict:
 # -- ingest through the store path ------------------------------------------------------------------
 
 
-async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
+async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 100) -> dict:
+    """Store ``count`` articles through the store path, into an emptied database (``empty``) or
+    into the one at ``url`` as it is (new feeds, new links); returns counts, rates and size."""
     from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
     from service.storage import articles
 
-    await reset(url)
+    if empty:
+        await reset(url)
     engine = create_engine(url)
     sessions = session_factory(engine)
     corpus = Corpus(seed=11)
     feeds = count // per_feed
+    async with engine.connect() as conn:
+        before = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one()
     async with sessions() as session:
         rows = [Feed(url=f"https://news{i % 50}.example.org/in{i}.xml") for i in range(feeds)]
         session.add_all(rows)
@@ -336,28 +364,28 @@ async def ingest(url: str, count: int, per_feed: int = 100) -> dict:
             marks.append(time.perf_counter())
     elapsed = time.perf_counter() - t0
     async with engine.connect() as conn:
-        stored = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one()
+        stored = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one() - before
     size = await db_size(engine)
     await engine.dispose()
     tenth = max(1, feeds // 10) * per_feed
     deciles = [tenth / (b - a) for a, b in itertools.pairwise(marks)]
-    return {"articles": stored, "seconds": elapsed, "rate": stored / elapsed, "size": size, "deciles": deciles}
+    return {"articles": stored, "before": before, "seconds": elapsed, "rate": stored / elapsed, "size": size, "deciles": deciles}
 
 
 def mib(n: int) -> str:
     return f"{n / 2**20:.0f} MiB"
 
 
-def report(name: str, bench: dict | None, ingested: dict | None) -> None:
+def report(name: str, bench: dict | None, ingested: dict | None, at_full: dict | None) -> None:
     print(f"\n#### {name}\n")
     if bench:
         load_ = bench["load"]
         print(f"Bulk load: {load_['rate']:.0f} articles/s ({load_['seconds']:.0f} s), database {mib(load_['size'])}.\n")
         base = (bench["results"]["healthz"]["rps"] + bench["results"]["healthz (again, last)"]["rps"]) / 2
         print("Ratio: the endpoint's req/s over the mean req/s of the two `/healthz` runs (first and last).\n")
-        print("| endpoint | 2xx/s | p50 ms | p99 ms | ratio to /healthz |\n|---|---|---|---|---|")
+        print("| endpoint | 2xx/s | p50 ms | p99 ms | server CPU ms/answer | ratio to /healthz |\n|---|---|---|---|---|---|")
         for endpoint, r in bench["results"].items():
-            print(f"| {endpoint} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['rps'] / base:.2f} |")
+            print(f"| {endpoint} | {r['rps']:.0f} | {r['p50']:.1f} | {r['p99']:.1f} | {r['cpu_ms']:.2f} | {r['rps'] / base:.2f} |")
         print("\nPlans:\n")
         for endpoint, plan in bench["plans"].items():
             print(f"- {endpoint}:\n\n```\n{plan}\n```\n")
@@ -367,6 +395,9 @@ def report(name: str, bench: dict | None, ingested: dict | None) -> None:
         deciles = ingested["deciles"]
         print("Articles/s in each tenth of the run: " + ", ".join(f"{r:.0f}" for r in deciles)
               + f"; last tenth / first tenth: **{deciles[-1] / deciles[0]:.2f}**.")
+        if at_full:
+            print(f"\nStore path into the loaded database ({at_full['before']} articles): {at_full['articles']} articles at "
+                  f"**{at_full['rate']:.0f} articles/s**, over the first tenth into the empty one: **{at_full['rate'] / deciles[0]:.2f}**.")
 
 
 def main() -> None:
@@ -389,8 +420,9 @@ def main() -> None:
     for backend in args.backends.split(","):
         url = args.pg_url if backend == "postgresql" else f"sqlite+aiosqlite:///{folder / 'bench.db'}"
         bench = None if args.skip_api else api_bench(url, args)
+        at_full = asyncio.run(ingest(url, args.ingest // 10, empty=False)) if bench and args.ingest >= 1000 else None
         ingested = asyncio.run(ingest(url, args.ingest)) if args.ingest else None
-        report(backend, bench, ingested)
+        report(backend, bench, ingested, at_full)
         sys.stdout.flush()
 
 

@@ -6,6 +6,7 @@ its own (``migrate_apart``), so its 10 MiB of modules stay out of the serving pr
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import weakref
 from collections.abc import Callable
@@ -13,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import pydantic_core
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.dialects import sqlite
@@ -31,12 +33,19 @@ _PACKAGE = Path(__file__).resolve().parent
 MIGRATION_LOCK = int.from_bytes(b"newsloom", "big") & 0x7FFF_FFFF_FFFF_FFFF
 """Key (bigint) of the PostgreSQL advisory lock held while migrations run (``migrations/env.py``)."""
 
+JSON_READ = pydantic_core.from_json
+"""How engines read JSON columns: text or bytes to Python objects (as ``json.loads``; raises
+``ValueError`` on malformed JSON)."""
+
 
 def create_engine(url: str) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
 
     SQLite connections get foreign keys on, WAL journaling and a 30 s busy timeout so the API and the
     pollers of one process can write to the same file.
+
+    JSON columns are read with ``pydantic_core.from_json`` (``JSON_READ``), about six times faster
+    than ``json.loads`` for the short lists they hold (authors, languages).
 
     PostgreSQL connections plan every statement for its parameters (``plan_cache_mode =
     force_custom_plan``). asyncpg prepares and caches each statement per connection, and after five
@@ -49,11 +58,11 @@ def create_engine(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, json_deserializer=JSON_READ)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     settings = {"plan_cache_mode": "force_custom_plan"}
-    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10,
+    return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_deserializer=JSON_READ,
                                connect_args={"server_settings": settings})
 
 
@@ -104,7 +113,7 @@ class Writer:
         self.threaded = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
         if self.threaded:
             # One connection, used by the one thread (so ``check_same_thread`` can be off).
-            self._engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.StaticPool,
+            self._engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.StaticPool, json_deserializer=JSON_READ,
                                             connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
@@ -127,6 +136,53 @@ class Writer:
             result = fn(session, *args)
             session.commit()
             return result
+
+
+class Reader:
+    """Runs a read — a synchronous function over a ``sqlalchemy.orm.Session`` — and returns what it
+    returns: on a SQLite file in one hand-off to one of ``threads`` threads, each holding a
+    connection of its own (WAL: readers neither wait for the writer nor hold it up); elsewhere
+    (PostgreSQL, in-memory SQLite) in an async session's ``run_sync``. Nothing is committed: the
+    session is closed (rolled back) when the function returns.
+
+    Why: through aiosqlite each step of a read is a hand-off to the connection's thread and back
+    (for a list page ten: the session's connection, cursor, execute, fetch, close, two rollbacks);
+    the first page of ``GET /v1/articles`` at 0.56 ms of CPU through a session, 0.36 here. The
+    connections have the engine's settings (``create_engine``)."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], threads: int = 2) -> None:
+        self.sessions = sessions
+        engine: AsyncEngine = sessions.kw["bind"]
+        url = engine.url
+        self.threaded = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        if self.threaded:
+            # One connection per thread (SingletonThreadPool), used by that thread only; closed from
+            # another at the end (so ``check_same_thread`` is off).
+            self._engine = sa.create_engine(url.set(drivername="sqlite"), poolclass=sa.pool.SingletonThreadPool,
+                                            pool_size=threads, json_deserializer=JSON_READ,
+                                            connect_args={"timeout": 30, "check_same_thread": False})
+            event.listen(self._engine, "connect", _sqlite_pragmas)
+            self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-reader")
+            weakref.finalize(self, _close_reader, self._threads, self._engine)
+
+    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``fn(session, *args, **kwargs)``; returns what it returns and raises what it raises. A
+        caller cancelled while it waits leaves the read to finish on its thread."""
+        if self.threaded:
+            call = functools.partial(self._read, fn, *args, **kwargs)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        async with self.sessions() as session:
+            return await session.run_sync(fn, *args, **kwargs)
+
+    def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        with Session(self._engine) as session:
+            return fn(session, *args, **kwargs)
+
+
+def _close_reader(threads: ThreadPoolExecutor, engine: sa.Engine) -> None:
+    """Close a ``Reader``'s connections once the reads under way are done (they are short)."""
+    threads.shutdown(wait=True)
+    engine.dispose()
 
 
 def _close_writer(thread: ThreadPoolExecutor, engine: sa.Engine) -> None:

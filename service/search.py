@@ -18,7 +18,8 @@ Renderings:
 * PostgreSQL: ``to_tsquery`` text (``'w'``, ``<->`` for phrases, ``&``, ``|``, ``!``), normalised
   by the text search configuration of each article's language (PostgreSQL manual, §12.3.2
   "Parsing Queries" and §12.1.2 "Basic Text Matching"). Articles are indexed by a generated
-  ``tsvector`` column with a GIN index (§12.2.2 "Creating Indexes"; migration 0006).
+  ``tsvector`` column with a GIN index (§12.2.2 "Creating Indexes"; migration 0006) that also
+  holds a token per pair of adjacent words (migration 0011), looked up for the query's phrases.
 * SQLite: an FTS5 query string (``"phrase"``, ``AND``, ``OR``, ``NOT``; SQLite FTS5 documentation
   §3 "Full-text Query Syntax") against an external-content FTS5 table kept current by triggers
   (FTS5 §4.4.3 "External Content Tables").
@@ -59,8 +60,9 @@ DATABASE_MAINTAINED: dict[str, set[str] | set[tuple[str, str]]] = {
     "indexes": {"ix_articles_search"},
 }
 """Schema objects that migration 0006 creates and the database keeps current (FTS5 table and its
-shadow tables on SQLite; generated ``tsvector`` column and its GIN index on PostgreSQL). They are
-not SQLModel columns, so schema comparison must skip them by these names."""
+shadow tables on SQLite; generated ``tsvector`` column and its GIN index, since 0011 on the vector
+with word pairs, on PostgreSQL). They are not SQLModel columns, so schema comparison must skip them
+by these names."""
 
 
 class SearchSyntaxError(InputError):
@@ -98,12 +100,19 @@ class SearchQuery:
         reading the rows (PostgreSQL manual §12.9: phrase matches are rechecked on the table)."""
         return " & ".join("(" + " | ".join(" & ".join(f"'{w}'" for w in t.words) for t in group) + ")" for group in self.required)
 
-    def render(self, dialect: str) -> dict[str, str]:
+    def pair_phrases(self) -> list[str]:
+        """The phrases every match contains, words joined by spaces (``["climate summit"]``): those
+        standing alone in a required group (a phrase in an ``OR`` group may be absent). On
+        PostgreSQL their word-pair tokens narrow the candidates the index finds (migration 0011)."""
+        return [" ".join(group[0].words) for group in self.required if len(group) == 1 and len(group[0].words) > 1]
+
+    def render(self, dialect: str) -> dict[str, str | list[str]]:
         """The values of the bound parameters ``article_match(dialect, None)`` leaves in a statement:
         ``q``, the query as ``to_tsquery`` text on ``"postgresql"`` (and ``q_candidates``,
-        ``to_tsquery_candidates()``), else as an FTS5 MATCH string."""
+        ``to_tsquery_candidates()``, and ``q_pairs``, ``pair_phrases()``), else as an FTS5 MATCH
+        string."""
         if dialect == "postgresql":
-            return {"q": self.to_tsquery(), "q_candidates": self.to_tsquery_candidates()}
+            return {"q": self.to_tsquery(), "q_candidates": self.to_tsquery_candidates(), "q_pairs": self.pair_phrases()}
         return {"q": self.to_fts5()}
 
     def to_fts5(self) -> str:

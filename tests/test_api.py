@@ -250,6 +250,41 @@ async def test_listed_articles_are_the_shapes_the_models_give(api, sessions):
         assert {k: v for k, v in one.items() if k not in ("text", "failures")} == items[0]
 
 
+async def test_reader_reads_what_is_committed_and_raises_what_the_read_raises(sessions):
+    """``db.Reader`` (the article list's reads): each read sees every commit made before it (its
+    threads' connections keep no snapshot between reads), reads run side by side, and an error in
+    the read reaches the caller."""
+    import asyncio
+
+    from service.db import Reader
+    from service.storage import articles
+
+    reader = Reader(sessions)
+
+    async def add(title: str) -> None:
+        async with sessions() as session:
+            moment = utcnow()
+            session.add(Article(canonical_url=f"https://example.org/{title}", title=title, sort_at=moment, first_seen_at=moment,
+                                extraction_status=ExtractionStatus.ok))
+            await session.commit()
+
+    def titles(session) -> list[str]:
+        return [row.title for row in articles.listed(session, limit=10)]
+
+    assert await reader.run(titles) == []
+    await add("first")
+    assert await asyncio.gather(*(reader.run(titles) for _ in range(4))) == [["first"]] * 4
+    await add("second")
+    assert await reader.run(titles) == ["second", "first"]
+
+    def broken(session) -> None:
+        raise LookupError("in the read")
+
+    with pytest.raises(LookupError, match="in the read"):
+        await reader.run(broken)
+    assert await reader.run(titles) == ["second", "first"]
+
+
 def test_out_of_range_times_and_cursors_are_client_errors(api):
     import base64
     import json as _json

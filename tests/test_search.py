@@ -70,6 +70,13 @@ def test_renderings():
     assert parse("a").to_fts5() == '("a")'
 
 
+def test_pair_phrases_are_the_phrases_every_match_contains():
+    query = parse('"climate summit" paris "world cup" OR "euro final" -"match report" "Three Word Phrase"')
+    assert query.pair_phrases() == ["climate summit", "three word phrase"]  # not an OR's, nor an excluded one
+    assert query.render("postgresql")["q_pairs"] == ["climate summit", "three word phrase"]
+    assert parse("climate summit").pair_phrases() == []
+
+
 @pytest.mark.parametrize("text", ["", "   ", "-climate", '-"a b" OR', "?!", " ".join(f"w{i}" for i in range(33))])
 def test_unsearchable_queries_raise(text):
     with pytest.raises(SearchSyntaxError):
@@ -182,6 +189,38 @@ async def test_the_database_keeps_the_index_current(api, sessions):
         assert _search(client, "ferries") == []
 
 
+PHRASE_ARTICLES = [
+    ("Climate summit talks", "Delegates arrived.", "en"),
+    ("Summit climate", "Words the other way round.", "en"),
+    ("Notes", "The climate and the summit, far apart; a summit on climate.", "en"),
+    ("Paris diary", "The climate summit in Paris ended. Sport later.", "en"),
+    ("Quiet day", "Nothing about either.", "en"),
+]
+
+
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ('"climate summit"', {"Climate summit talks", "Paris diary"}),
+        ('"climate summits"', {"Climate summit talks", "Paris diary"}),  # stemmed, still adjacent
+        ('"summit climate"', {"Summit climate"}),
+        ('"climate summit" -sport', {"Climate summit talks"}),
+        ('"climate summit" -"in paris"', {"Climate summit talks"}),
+        ('"summit in paris"', {"Paris diary"}),
+        ('"climate summit" "summit in paris"', {"Paris diary"}),
+        ('"climate summit talks"', {"Climate summit talks"}),
+        ('"summit talks climate"', set()),
+        ('"summit climate" OR "climate summit"', {"Summit climate", "Climate summit talks", "Paris diary"}),
+        ('"climate and summit"', set()),  # "the climate and the summit": a word between
+        ("climate summit", {"Climate summit talks", "Summit climate", "Notes", "Paris diary"}),
+    ],
+)
+async def test_phrases_match_only_the_exact_phrase(api, sessions, q, expected):
+    await _add(sessions, *PHRASE_ARTICLES)
+    with httpx.Client(base_url=api) as client:
+        assert set(_search(client, q)) == expected
+
+
 @pytest.fixture
 def postgres_only(database_url):
     if not database_url.startswith("postgresql"):
@@ -241,3 +280,33 @@ async def test_migration_0006_indexes_existing_articles(url_at_0005):
             assert (await session.exec(select(Article.title))).all() == ["Archived dispatch"]
     finally:
         await engine.dispose()
+
+
+async def test_postgres_index_finds_a_phrase_by_its_word_pairs(postgres_only, sessions):
+    """Migration 0011: the GIN index holds a token per pair of adjacent words, so the articles it
+    finds for a phrase are those holding the pair, not all that hold both words."""
+    await _add(
+        sessions,
+        *[(f"Apart {i}", f"Climate talks went on, then a summit number {i}.", "en") for i in range(20)],
+        ("Together", "The climate summits opened.", "en"),
+        ("Brand", "Die Häuser brennen am See.", "de"),
+        ("Kein Brand", "Die Häuser am See brennen nicht.", "de"),
+    )
+    from service.storage.articles import list_query
+
+    async with sessions() as session:
+        await session.exec(sa.text("SET LOCAL enable_seqscan = off"))  # 22 rows: make the planner use the index
+
+        async def candidates_and_titles(q: str) -> tuple[int, set[str]]:
+            statement = list_query("postgresql", limit=50, q=parse(q))
+            compiled = str(statement.compile(dialect=session.bind.dialect, compile_kwargs={"literal_binds": True}))
+            plan = [r[0] for r in (await session.exec(sa.text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) " + compiled)))]
+            scans = [line for line in plan if "Bitmap Index Scan on ix_articles_search" in line]
+            assert len(scans) == 1, plan
+            titles = {r.title for r in (await session.exec(statement))}
+            return int(scans[0].split("actual rows=")[1].split()[0]), titles
+
+        assert await candidates_and_titles('"climate summit"') == (1, {"Together"})
+        assert await candidates_and_titles("climate summit") == (21, {*(f"Apart {i}" for i in range(20)), "Together"})
+        assert await candidates_and_titles('"häusern brennen"') == (1, {"Brand"})  # stemmed in German
+        assert await candidates_and_titles('"summit climate"') == (0, set())

@@ -25,7 +25,7 @@ from service.api.security import authorize, authorize_read
 from service.api.validation import reject_unknown_query_parameters
 from service.auth import RateLimiter
 from service.config import Settings, get_settings
-from service.db import migrate_apart
+from service.db import Reader, migrate_apart
 from service.models import Article, Delivery, Feed
 from service.storage import leases, queues
 from service.wiring import assemble
@@ -47,6 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.stopping = False
     async with assemble(settings) as service:
         app.state.sessions = service.sessions
+        app.state.reader = Reader(service.sessions)  # the article list's read in one hand-off on SQLite
         # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
         app.state.ingestor = service.ingestor
         app.state.delivery = service.delivery

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from service.db import Reader
 from service.ingest.poller import Poller
 from service.webhooks.delivery import DeliveryWorker
 
@@ -16,6 +17,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session per request, closed when the response is sent."""
     async with request.app.state.sessions() as session:
         yield session
+
+
+def get_reader(request: Request) -> Reader:
+    """The application's ``db.Reader``: reads run in one hand-off (SQLite) instead of one per step."""
+    return request.app.state.reader
 
 
 def get_poller(request: Request) -> Poller | None:
@@ -29,5 +35,6 @@ def get_delivery(request: Request) -> DeliveryWorker | None:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 PollerDep = Annotated[Poller | None, Depends(get_poller)]
 DeliveryDep = Annotated[DeliveryWorker | None, Depends(get_delivery)]

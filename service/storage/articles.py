@@ -610,7 +610,7 @@ def _list_shape(
     statement = _list_statement(dialect, q is not None, config, feed_id is not None, story_id is not None, lang is not None,
                                 since is not None, until is not None, after is not None)
     given = {"feed_id": feed_id, "story_id": story_id, "lang": lang, "since": since, "until": until, "limit": limit}
-    params = {name: value for name, value in given.items() if value is not None}
+    params: dict[str, object] = {name: value for name, value in given.items() if value is not None}
     if q is not None:
         params.update(q.render(dialect))
     params.update({f"after_{i}": value for i, value in enumerate(after or ())})
@@ -634,18 +634,18 @@ def list_query(
     return statement.params(params)
 
 
-async def listed(
-    session: AsyncSession, *, limit: int, q: SearchQuery | None = None, feed_id: int | None = None, lang: str | None = None,
+def listed(
+    session: Session, *, limit: int, q: SearchQuery | None = None, feed_id: int | None = None, lang: str | None = None,
     since: datetime | None = None, until: datetime | None = None, after: tuple | None = None, story_id: int | None = None,
 ) -> Sequence[sa.Row]:
     """``list_query`` run on the session's database: at most ``limit`` rows (``sa.Row``: ``LISTED``
     in order, then ``has_cites``, ``sort_at``, and ``rank`` with ``q``). ``since``/``until`` are UTC
     moments on ``sort_at``; ``lang`` an ISO 639-1 code (any case; a region, ``en-US``, is dropped);
     ``after`` the keys of the previous page's last row (see ``list_query``). The statement of each
-    shape is built once."""
+    shape is built once. Synchronous: the API runs it with ``db.Reader`` (one hand-off on SQLite)."""
     statement, params = _list_shape(dialect_name(session), limit=limit, q=q, feed_id=feed_id, lang=lang, since=since,
                                     until=until, after=after, story_id=story_id)
-    return await sql.rows(session, statement, params)
+    return session.execute(statement, params).all()
 
 
 async def by_id(session: AsyncSession, article_id: int) -> sa.Row | None:

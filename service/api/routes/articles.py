@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from pydantic_core import to_json
 
-from service.api.deps import SessionDep
+from service.api.deps import ReaderDep, SessionDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
@@ -23,6 +23,7 @@ router = APIRouter(prefix="/v1/articles", tags=["articles"])
 @router.get("", response_model=Page[ArticleSummary])
 async def list_articles(
     session: SessionDep,
+    reader: ReaderDep,
     q: Annotated[str | None, Query(
         max_length=512, pattern=r"^[^\x00]*$", description='Full-text search in title and text: words (all must occur), "quoted phrases", '
         "-excluded words, OR between alternatives. Results are ordered by relevance, then newest first.",
@@ -42,8 +43,8 @@ async def list_articles(
     after = None
     if cursor:
         after = decode_ranked_cursor("articles", cursor) if search is not None else decode_cursor("articles", cursor)
-    rows = await articles.listed(session, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
-                                 after=after, story_id=story_id)
+    rows = await reader.run(articles.listed, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
+                            after=after, story_id=story_id)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
