@@ -42,15 +42,6 @@ def lease_due_feeds(
     return leases.claim_rows(session, Feed, _DUE_FEEDS, utcnow(), owner, lease_seconds, limit, spread=host_key, room=room)
 
 
-async def claim_due_feeds(
-    session: AsyncSession, owner: str, lease_seconds: float, limit: int, room: Callable[[str], int] | None = None
-) -> list[Feed]:
-    """``lease_due_feeds`` in an async session, committed."""
-    claimed = await session.run_sync(lease_due_feeds, owner, lease_seconds, limit, room)
-    await session.commit()
-    return claimed
-
-
 _DUE_FEEDS = leases.due_query(Feed, feed_is_due(sa.bindparam("now", type_=table_of(Feed).c.next_poll_at.type)),
                               [col(Feed.next_poll_at)], spread_column=col(Feed.url))
 """``lease_due_feeds``'s read of the due feeds nobody holds (ids and URLs, ``:read`` of them, at
@@ -182,7 +173,8 @@ def _next_interval(
 def record_unchanged(session: Session, polls: Sequence[tuple[Feed, int, dict[str, str]]], settings: Settings) -> set[int]:
     """Book polls that brought nothing new — a 304, or a 200 whose body is byte-identical to the
     last one parsed — as ``book_document`` would with ``parsed`` None, releasing the leases: one
-    UPDATE statement run for all ``polls`` (an executemany), then one read of their overrides.
+    UPDATE statement run for all ``polls`` (an executemany), then, unless the driver counted every
+    row written (SQLite does; asyncpg counts no executemany's), one read of their overrides.
     ``polls``: ``(feed, status, headers)`` for each claimed ``feed`` (the row as claimed: the
     interval is computed from its ``poll_interval`` and ``poll_interval_override``), the response's
     HTTP ``status`` and ``headers`` (``etag``, ``last-modified``, ``cache-control``, lower-case
@@ -195,8 +187,10 @@ def record_unchanged(session: Session, polls: Sequence[tuple[Feed, int, dict[str
     rows = [_success_row(feed.id, feed.poll_interval_override,
                          _next_interval(feed.poll_interval, feed.poll_interval_override, settings, now, headers, None),
                          status, headers, now) for feed, status, headers in polls]
-    session.execute(_BOOK_SUCCESS, rows)
-    overrides = dict(session.execute(_OVERRIDES, {"ids": [row["feed_id"] for row in rows]}).tuples().all())
+    result: sa.CursorResult = session.execute(_BOOK_SUCCESS, rows)  # type: ignore[assignment]  # an UPDATE's result has rowcount
+    if result.rowcount == len(rows) and (len(rows) == 1 or session.get_bind().dialect.supports_sane_multi_rowcount):
+        return set()  # all booked (asyncpg counts no executemany's rows: read them back)
+    overrides = dict(session.execute(_OVERRIDES, {"ids": [row["feed_id"] for row in rows]}).all())
     return {feed.id for feed, _status, _headers in polls
             if feed.id not in overrides or overrides[feed.id] != feed.poll_interval_override}
 
@@ -347,7 +341,10 @@ async def add(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:
         await session.commit()
     except sa.exc.IntegrityError:
         await session.rollback()
-        return (await session.exec(select(Feed).where(Feed.url == feed.url))).one(), False
+        existing = await by_url(session, feed.url)
+        if existing is None:  # not the URL's uniqueness that refused it, or that feed is gone again
+            raise
+        return existing, False
     await session.refresh(feed)
     return feed, True
 
