@@ -16,7 +16,9 @@ from dataclasses import fields
 from datetime import UTC, datetime
 
 import feedparser
+import feedparser.datetimes
 import feedparser.mixin
+import feedparser.namespaces._base
 import feedparser.urls
 
 from service.ingest.feeds.dates import UnknownDate, parse_date_strict
@@ -86,6 +88,16 @@ feedparser.mixin._FeedParserMixin.push_content = _push_content_settings
 feedparser.mixin.resolve_relative_uris = _resolve_relative_uris
 
 
+def _no_date_parse(_text: str) -> None:
+    """In place of feedparser's parse of each date element (about 10 µs): ``_date`` reads the text
+    itself (``dates.parse_date_strict``) and asks feedparser's parser only for shapes it does not
+    know, so feedparser's ``*_parsed`` fields are left None."""
+    return None
+
+
+feedparser.namespaces._base._parse_date = _no_date_parse
+
+
 def _utc(struct: time.struct_time | None) -> datetime | None:
     if not struct:
         return None
@@ -114,7 +126,7 @@ def _date(raw: feedparser.FeedParserDict, name: str) -> tuple[datetime | None, s
     except UnknownDate:
         return None, text
     if parsed is None and text:
-        parsed = _utc(dict.get(raw, f"{name}_parsed"))
+        parsed = _utc(feedparser.datetimes._parse_date(text))
     return parsed, text
 
 
