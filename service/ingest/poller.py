@@ -168,8 +168,8 @@ class Poller:
     ) -> PollReport:
         """Parse (in a worker process) and store a fetched feed document for ``feed`` (the row as
         claimed, or as just subscribed) and book the poll: a 304 or a byte-identical 200 body costs
-        no parse and is booked with the others of the moment (``UnchangedPolls``); a permanent redirect (301/308 only)
-        moves the feed's URL once the target answered. ``parsed``: the document already parsed
+        no parse and is booked with the others of the moment (``UnchangedPolls``); a permanent
+        redirect (301/308 only) moves the feed's URL once the target answered. ``parsed``: the document already parsed
         (``parse_feed``; subscribing does), not parsed again. Never raises for a bad document."""
         report = report or PollReport(feeds_polled=1)
         s = self.settings
