@@ -12,6 +12,7 @@ from sqlmodel import select
 from service.api.app import create_app
 from service.feeds import add_feed
 from service.models import Feed, utcnow
+from service.storage import feeds
 
 
 def api_client(settings, sessions) -> httpx.AsyncClient:
@@ -26,6 +27,13 @@ async def subscribe(sessions, url: str, interval: int = 900) -> int:
     async with sessions() as session:
         feed, _created = await add_feed(session, url, interval)
         return feed.id
+
+
+async def claim_due_feeds(session, owner: str, lease_seconds: float, limit: int) -> list[Feed]:
+    """``feeds.lease_due_feeds`` in an async session, committed: the feeds a poller would claim."""
+    claimed = await session.run_sync(feeds.lease_due_feeds, owner, lease_seconds, limit)
+    await session.commit()
+    return claimed
 
 
 async def make_due(sessions, *feed_ids: int, by: float | None = None) -> None:

@@ -4,10 +4,19 @@ stated by the source projects hold, and no stored text is mojibake."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
+import feedparser
+import feedparser.datetimes
+import feedparser.mixin
+import feedparser.namespaces._base
+import feedparser.urls
+
 from service.feeds import add_feed
+from service.ingest.feeds import parser
+from service.ingest.feeds.entries import FeedParseError, ParsedFeed
 from service.models import Article, Entry, Feed
 from tests.ingest_helpers import count, feed_row, subscribe
 from tests.server import CONTENT_TYPES
@@ -137,3 +146,33 @@ def test_html_fields_of_every_feed_format_are_sanitised_alike():
         for bad in ("<script", "onerror", "onclick", "javascript:", "document.cookie"):
             assert bad not in html, (bad, html)
     assert len(set(fields)) == 1  # one sanitiser: the same HTML whatever the format
+
+
+def test_feedparser_shortcuts_change_no_parse(corpus, bug_cases, monkeypatch):
+    """``parser``'s shortcuts in feedparser (content settings copied and read as a dict, no link
+    resolver for HTML without ``<`` or ``&``, dates parsed once) leave every corpus and bug-case feed document parsed as
+    feedparser's own code parses it: feedparser's result and ours."""
+    documents = sorted(p for p in (corpus / "feeds").rglob("*") if p.is_file() and p.name != "index.json")
+    documents += sorted(bug_cases.glob("*.xml"))
+
+    def parse_all() -> list:
+        results = []
+        for path in documents:
+            body, url = path.read_bytes(), f"https://feeds.example.org/{path.name}"
+            raw = feedparser.parse(io.BytesIO(body), response_headers={"content-location": url})
+            try:
+                ours: ParsedFeed | str = parser.parse_feed(body, url)
+            except FeedParseError as exc:
+                ours = str(exc)
+            # feedparser's own ``*_parsed`` dates are not computed (``parser._no_date_parse``): ours are compared.
+            entries = [{k: v for k, v in entry.items() if not k.endswith("_parsed")} for entry in raw.get("entries") or []]
+            feed = {k: v for k, v in (raw.get("feed") or {}).items() if not k.endswith("_parsed")}
+            results.append((path.name, feed, entries, ours))
+        return results
+
+    shortcut = parse_all()
+    monkeypatch.setattr(feedparser.mixin._FeedParserMixin, "push_content", parser._push_content)
+    monkeypatch.setattr(feedparser.mixin, "resolve_relative_uris", feedparser.urls.resolve_relative_uris)
+    monkeypatch.setattr(feedparser.namespaces._base, "_parse_date", feedparser.datetimes._parse_date)
+    assert len(shortcut) > 80 and sum(len(entries or []) for _, _, entries, _ in shortcut) > 600
+    assert parse_all() == shortcut

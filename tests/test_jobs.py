@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from service.jobs import Runner, Step
 from service.models import Feed
-from service.storage import feeds
-from tests.ingest_helpers import make_due, subscribe
+from tests.ingest_helpers import claim_due_feeds, make_due, subscribe
 
 
 class _Booking(Step[Feed, str]):
@@ -22,7 +21,7 @@ class _Booking(Step[Feed, str]):
 
     async def claim(self, limit, room):
         async with self.sessions() as session:
-            return await feeds.claim_due_feeds(session, self.owner, 60, limit)
+            return await claim_due_feeds(session, self.owner, 60, limit)
 
     async def handle(self, row: Feed) -> str:
         if "poison" in row.url:

@@ -12,7 +12,8 @@ import sqlalchemy as sa
 
 from service.db import create_engine, session_factory
 from service.models import Feed, utcnow
-from service.storage import feeds, leases
+from service.storage import leases
+from tests.ingest_helpers import claim_due_feeds
 
 
 async def test_a_busy_host_does_not_fill_every_claim(sessions):
@@ -25,7 +26,7 @@ async def test_a_busy_host_does_not_fill_every_claim(sessions):
                          Feed(url="https://calm.example.com/rss", next_poll_at=now - timedelta(minutes=1))])
         await session.commit()
     async with sessions() as session:
-        claimed = await feeds.claim_due_feeds(session, "test-owner", 60, 4)
+        claimed = await claim_due_feeds(session, "test-owner", 60, 4)
     hosts = [f.url.split("/")[2] for f in claimed]
     assert len(claimed) == 4
     assert {"quiet.example.net", "calm.example.com"} <= set(hosts)
@@ -34,7 +35,7 @@ async def test_a_busy_host_does_not_fill_every_claim(sessions):
     busy = [f.url for f in claimed if "busy" in f.url]
     assert busy == ["https://busy.example.org/feed/39", "https://busy.example.org/feed/38"]
     async with sessions() as session:  # the rest stay claimable by others
-        again = await feeds.claim_due_feeds(session, "other-owner", 60, 100)
+        again = await claim_due_feeds(session, "other-owner", 60, 100)
     assert len(again) == 38 and not {f.id for f in again} & {f.id for f in claimed}
 
 
@@ -58,7 +59,7 @@ async def test_renew_extends_only_the_leases_still_held(sessions):
         session.add_all(Feed(url=f"https://a.example.org/{i}", next_poll_at=now - timedelta(minutes=1)) for i in range(3))
         await session.commit()
     async with sessions() as session:
-        released, taken, lapsed = await feeds.claim_due_feeds(session, "owner-a", 60, 3)
+        released, taken, lapsed = await claim_due_feeds(session, "owner-a", 60, 3)
     ids = [released.id, taken.id, lapsed.id]
     async with sessions() as session:
         await session.exec(sa.update(Feed).where(Feed.id == released.id).values(lease_owner=None, lease_until=None))
@@ -80,7 +81,7 @@ async def test_a_kept_lease_outlives_its_period_and_lapses_after_the_block(sessi
         session.add(Feed(url="https://a.example.org/feed", next_poll_at=utcnow() - timedelta(minutes=1)))
         await session.commit()
     async with sessions() as session:
-        (feed,) = await feeds.claim_due_feeds(session, "owner-a", 0.3, 1)
+        (feed,) = await claim_due_feeds(session, "owner-a", 0.3, 1)
     first_until = feed.lease_until
     async with leases.kept(sessions, Feed, [feed], "owner-a", 0.3):
         # Renewed again and again, past three lease periods after the claim ...
@@ -89,11 +90,11 @@ async def test_a_kept_lease_outlives_its_period_and_lapses_after_the_block(sessi
             return until > first_until + timedelta(seconds=0.9)
         await _wait_for(renewed_past_three_periods)
         async with sessions() as session:  # ... so it is still held
-            assert await feeds.claim_due_feeds(session, "owner-b", 60, 1) == []
+            assert await claim_due_feeds(session, "owner-b", 60, 1) == []
 
     async def claimed_by_b():
         async with sessions() as session:
-            return await feeds.claim_due_feeds(session, "owner-b", 60, 1)
+            return await claim_due_feeds(session, "owner-b", 60, 1)
     (taken,) = await _wait_for(claimed_by_b)
     assert taken.id == feed.id and taken.lease_owner == "owner-b"
 

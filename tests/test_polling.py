@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import sqlalchemy as sa
+from sqlmodel import col
 
-from service.models import Article, Entry, utcnow
-from service.storage import articles, feeds
-from tests.ingest_helpers import api_client, count, feed_api, feed_row, make_due, subscribe
+from service.models import Article, Entry, Feed, utcnow
+from service.storage import articles
+from tests.ingest_helpers import api_client, claim_due_feeds, count, feed_api, feed_row, make_due, subscribe
 from tests.server import Route
 
 RSS = "application/rss+xml"
@@ -101,7 +103,7 @@ async def test_304_costs_no_parse_and_no_writes_beyond_bookkeeping(bug_cases, se
     await make_due(sessions, feed_id)
     before = await feed_row(sessions, feed_id)
     async with sessions() as session:
-        (feed,) = await feeds.claim_due_feeds(session, poller.owner, poller.settings.lease_seconds, 1)
+        (feed,) = await claim_due_feeds(session, poller.owner, poller.settings.lease_seconds, 1)
     statements: list[str] = []
 
     def counted(conn, cursor, statement, *args) -> None:
@@ -120,6 +122,44 @@ async def test_304_costs_no_parse_and_no_writes_beyond_bookkeeping(bug_cases, se
     after = await feed_row(sessions, feed_id)
     assert (after.last_status, after.etag, after.lease_until, after.state) == (304, '"x"', None, "active")
     assert after.last_polled_at > before.last_polled_at and after.next_poll_at > utcnow()
+
+
+async def test_unchanged_polls_of_a_moment_are_booked_together_and_the_odd_ones_alone(bug_cases, server, poller, sessions):
+    body = _body(bug_cases, "BL-15.fetch1.xml")
+    for i in range(4):
+        server.add(f"/g{i}.xml", lambda r: Route(b"", 304, {}) if r.headers.get("If-None-Match") == '"g"'
+                   else Route(body, 200, {"ETag": '"g"', "Content-Type": RSS}), host=f"g{i}.example.org")
+    ids = [await subscribe(sessions, f"https://g{i}.example.org/g{i}.xml") for i in range(4)]
+    await poller.poll_due_feeds()
+    await make_due(sessions, *ids)
+    async with sessions() as session:
+        claimed = sorted(await claim_due_feeds(session, poller.owner, poller.settings.lease_seconds, 4), key=lambda f: f.id)
+    fetched = [await poller.fetch_feed(f.url, f.etag, f.last_modified) for f in claimed]
+    assert [r.status for r in fetched] == [304] * 4
+    # After the claim, a user sets one feed's interval and deletes another: the group must not
+    # book those two on the rows as claimed.
+    async with sessions() as session:
+        await session.exec(sa.update(Feed).where(col(Feed.id) == ids[1]).values(poll_interval_override=7200))
+        await session.exec(sa.delete(Feed).where(col(Feed.id) == ids[2]))
+        await session.commit()
+    updates: list[int] = []
+
+    def counted(conn, cursor, statement, parameters, context, executemany) -> None:
+        if statement.startswith("UPDATE feeds"):
+            updates.append(len(parameters) if executemany else 1)
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", counted)
+    try:
+        reports = await asyncio.gather(*(poller.ingest(f, r) for f, r in zip(claimed, fetched, strict=True)))
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", counted)
+    assert updates[0] == 4  # the four polls finished together: one UPDATE statement for them all
+    assert [r.feeds_not_modified for r in reports] == [1, 1, 0, 1]  # the deleted feed counts nothing
+    rows = {i: await feed_row(sessions, i) for i in (ids[0], ids[1], ids[3])}
+    assert all(row.lease_until is None and row.last_status == 304 and row.next_poll_at > utcnow() for row in rows.values())
+    assert rows[ids[1]].poll_interval == 7200  # booked alone, on its row as it is now
+    assert rows[ids[0]].poll_interval != 7200 and rows[ids[3]].poll_interval != 7200
+    assert await count(sessions, Feed) == 3
 
 
 async def test_bl25_retry_after_holds_the_whole_host_then_backoff_with_jitter(bug_cases, server, poller, sessions, settings):

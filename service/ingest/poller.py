@@ -116,6 +116,7 @@ class Poller:
         self.robots = RobotsCache(client, settings.user_agent, settings.robots_cache_seconds,
                                   total_timeout=settings.total_timeout, limiter=self.limiter)
         self.writer = Writer(sessions)  # a feed's storage in one transaction, one hand-off on SQLite
+        self.unchanged = UnchangedPolls(self.writer, settings)
 
     @property
     def stopping(self) -> bool:
@@ -167,8 +168,8 @@ class Poller:
     ) -> PollReport:
         """Parse (in a worker process) and store a fetched feed document for ``feed`` (the row as
         claimed, or as just subscribed) and book the poll: a 304 or a byte-identical 200 body costs
-        no parse and one UPDATE (``feeds.record_unchanged``); a permanent redirect (301/308 only)
-        moves the feed's URL once the target answered. ``parsed``: the document already parsed
+        no parse and is booked with the others of the moment (``UnchangedPolls``); a permanent
+        redirect (301/308 only) moves the feed's URL once the target answered. ``parsed``: the document already parsed
         (``parse_feed``; subscribing does), not parsed again. Never raises for a bad document."""
         report = report or PollReport(feeds_polled=1)
         s = self.settings
@@ -185,8 +186,7 @@ class Poller:
                     log.info("feed %s failed: %s", feed.id, exc)
                     report.feeds_failed = 1
                     return report
-        if parsed is None and not result.permanent_url and \
-                await self.writer.run(feeds.record_unchanged, feed, s, result.status, headers):
+        if parsed is None and not result.permanent_url and await self.unchanged.book(feed, result.status, headers):
             metrics.POLLS.labels("not_modified").inc()
             report.feeds_not_modified = 1
             log.info("feed %s polled: HTTP %s, not modified", feed.id, result.status)
@@ -365,6 +365,46 @@ class Poller:
         if self.linker is not None:
             steps.append(self.linker.run(stop, self._links_due, tick))
         await asyncio.gather(*steps)
+
+
+class UnchangedPolls:
+    """Books polls that brought nothing new (a 304, or the same bytes as last time) in groups: the
+    polls that finish while a group's transaction runs form the next group, booked in one
+    transaction (``feeds.record_unchanged``: one UPDATE statement for the group) instead of one
+    each. The first poll of a quiet moment is booked at once, alone: grouping adds no wait."""
+
+    def __init__(self, writer: Writer, settings: Settings) -> None:
+        self.writer, self.settings = writer, settings
+        self._waiting: list[tuple[tuple[Feed, int, dict[str, str]], asyncio.Future[bool]]] = []
+        self._flushing: asyncio.Task[None] | None = None
+
+    async def book(self, feed: Feed, status: int, headers: dict[str, str]) -> bool:
+        """Book the unchanged poll of the claimed ``feed`` (HTTP ``status``; the response's
+        ``etag``, ``last-modified`` and ``cache-control`` ``headers``) with the group of the moment.
+        False when it was not booked: the feed is gone, its override changed since the claim, or the
+        group's transaction failed (logged); the caller books it alone (``feeds.book_document``),
+        so one bad row loses no other poll. A caller cancelled while it waits leaves its poll in
+        the group."""
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append(((feed, status, headers), done))
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush())
+        return await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                try:
+                    unbooked = await self.writer.run(feeds.record_unchanged, [poll for poll, _ in group], self.settings)
+                except Exception:
+                    log.exception("booking %d unchanged polls together failed; booking each alone", len(group))
+                    unbooked = {poll[0].id for poll, _ in group}
+                for (feed, _status, _headers), done in group:
+                    if not done.done():
+                        done.set_result(feed.id not in unbooked)
+        finally:
+            self._flushing = None
 
 
 def _book_unless_announcing(session: Session, announcer: Announcer, *booking) -> feeds.Booked | None:

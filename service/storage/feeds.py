@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -40,15 +40,6 @@ def lease_due_feeds(
     once (``_DUE_FEEDS`` and the lease stamp; ``leases.claim_rows``), one when nothing is due. For
     the poller's ``Writer`` (one hand-off to its thread on SQLite; through aiosqlite a claim was ten)."""
     return leases.claim_rows(session, Feed, _DUE_FEEDS, utcnow(), owner, lease_seconds, limit, spread=host_key, room=room)
-
-
-async def claim_due_feeds(
-    session: AsyncSession, owner: str, lease_seconds: float, limit: int, room: Callable[[str], int] | None = None
-) -> list[Feed]:
-    """``lease_due_feeds`` in an async session, committed."""
-    claimed = await session.run_sync(lease_due_feeds, owner, lease_seconds, limit, room)
-    await session.commit()
-    return claimed
 
 
 _DUE_FEEDS = leases.due_query(Feed, feed_is_due(sa.bindparam("now", type_=table_of(Feed).c.next_poll_at.type)),
@@ -107,16 +98,14 @@ def _success_statements() -> tuple[sa.Select, sa.Update]:
 _READ_FEED, _BOOK_SUCCESS = _success_statements()
 
 
-def _book_success(
-    session: Session, feed_id: int, override: int | None, interval: int, status: int, headers: dict[str, str],
+def _success_row(
+    feed_id: int, override: int | None, interval: int, status: int, headers: dict[str, str], now: datetime,
     parsed: ParsedFeed | None = None, outlet_id: int | None = None, content_hash: str | None = None,
     url: str | None = None,
-) -> bool:
-    """Run ``_BOOK_SUCCESS`` for the feed ``feed_id`` (see ``_success_statements``): polled now,
-    next in ``interval`` seconds; ``parsed``'s fields when a document was parsed. False when nothing
-    was written (the feed is gone, or its override is no longer ``override``)."""
-    now = utcnow()
-    result: sa.CursorResult = session.execute(_BOOK_SUCCESS, {  # type: ignore[assignment]  # an UPDATE's result has rowcount
+) -> dict:
+    """``_BOOK_SUCCESS``'s parameters for the feed ``feed_id`` (see ``_success_statements``): polled
+    at ``now``, next in ``interval`` seconds; ``parsed``'s fields when a document was parsed."""
+    return {
         "feed_id": feed_id, "override": override, "now": now, "status": status, "interval": interval,
         "next_poll_at": now + timedelta(seconds=interval),
         "etag": headers.get("etag") or None, "last_modified": headers.get("last-modified") or None,
@@ -124,7 +113,13 @@ def _book_success(
         "title": parsed.title if parsed is not None else None,
         "site_url": (parsed.site_url or None) if parsed is not None else None,
         "outlet_id": outlet_id, "content_hash": content_hash if parsed is not None else None, "url": url,
-    })
+    }
+
+
+def _book_success(session: Session, row: dict) -> bool:
+    """Run ``_BOOK_SUCCESS`` with ``row`` (``_success_row``). False when nothing was written (the
+    feed is gone, or its override is no longer the row's ``override``)."""
+    result: sa.CursorResult = session.execute(_BOOK_SUCCESS, row)  # type: ignore[assignment]  # an UPDATE's result has rowcount
     return result.rowcount == 1
 
 
@@ -152,8 +147,8 @@ def book_document(
         new_ids = store_entries(session, current, parsed, outlet_id)
     moved = move_feed(session, feed_id, current.url, moved_to) if moved_to else None
     interval = _next_interval(current.poll_interval, current.poll_interval_override, settings, utcnow(), headers, parsed)
-    while not _book_success(session, feed_id, current.poll_interval_override, interval, status, headers, parsed,
-                            outlet_id, content_hash, moved):
+    while not _book_success(session, _success_row(feed_id, current.poll_interval_override, interval, status, headers,
+                                                  utcnow(), parsed, outlet_id, content_hash, moved)):
         # The override changed since the read (on SQLite the read takes no lock): book on the row as it is now.
         current = session.execute(_READ_FEED, {"feed_id": feed_id}).first()
         if current is None:
@@ -175,18 +170,34 @@ def _next_interval(
     )
 
 
-def record_unchanged(session: Session, feed: Feed, settings: Settings, status: int, headers: dict[str, str]) -> bool:
-    """Book a poll that brought nothing new — a 304, or a 200 whose body is byte-identical to the
-    last one parsed — on the claimed ``feed`` with one UPDATE, as ``book_document`` would with
-    ``parsed`` None, releasing its lease. ``headers``: the response's ``etag``, ``last-modified`` and
-    ``cache-control`` (lower-case names), those present.
+def record_unchanged(session: Session, polls: Sequence[tuple[Feed, int, dict[str, str]]], settings: Settings) -> set[int]:
+    """Book polls that brought nothing new — a 304, or a 200 whose body is byte-identical to the
+    last one parsed — as ``book_document`` would with ``parsed`` None, releasing the leases: one
+    UPDATE statement run for all ``polls`` (an executemany), then, unless the driver counted every
+    row written (SQLite does; asyncpg counts no executemany's), one read of their overrides.
+    ``polls``: ``(feed, status, headers)`` for each claimed ``feed`` (the row as claimed: the
+    interval is computed from its ``poll_interval`` and ``poll_interval_override``), the response's
+    HTTP ``status`` and ``headers`` (``etag``, ``last-modified``, ``cache-control``, lower-case
+    names, those present).
 
-    ``feed`` is the row as claimed: the interval is computed from its ``poll_interval`` and
-    ``poll_interval_override``. When the override changed since the claim (a user's edit), or the
-    feed is gone, nothing is written and False is returned: the caller books the poll from the
-    current row. A paused feed stays paused. Does not commit."""
-    interval = _next_interval(feed.poll_interval, feed.poll_interval_override, settings, utcnow(), headers, None)
-    return _book_success(session, feed.id, feed.poll_interval_override, interval, status, headers)
+    Returns the ids of the feeds not booked: those gone, and those whose override changed since
+    the claim (a user's edit; nothing is written for them); the caller books each of those from its
+    current row (``book_document``). A paused feed stays paused. Does not commit."""
+    now = utcnow()
+    rows = [_success_row(feed.id, feed.poll_interval_override,
+                         _next_interval(feed.poll_interval, feed.poll_interval_override, settings, now, headers, None),
+                         status, headers, now) for feed, status, headers in polls]
+    result: sa.CursorResult = session.execute(_BOOK_SUCCESS, rows)  # type: ignore[assignment]  # an UPDATE's result has rowcount
+    if result.rowcount == len(rows) and (len(rows) == 1 or session.get_bind().dialect.supports_sane_multi_rowcount):
+        return set()  # all booked (asyncpg counts no executemany's rows: read them back)
+    overrides = dict(session.execute(_OVERRIDES, {"ids": [row["feed_id"] for row in rows]}).all())
+    return {feed.id for feed, _status, _headers in polls
+            if feed.id not in overrides or overrides[feed.id] != feed.poll_interval_override}
+
+
+_OVERRIDES = sa.select(table_of(Feed).c.id, table_of(Feed).c.poll_interval_override).where(
+    table_of(Feed).c.id.in_(sa.bindparam("ids", expanding=True)))
+"""``record_unchanged``'s read of the ``:ids`` feeds' overrides, built once."""
 
 
 def record_feed_failure(
@@ -330,7 +341,10 @@ async def add(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:
         await session.commit()
     except sa.exc.IntegrityError:
         await session.rollback()
-        return (await session.exec(select(Feed).where(Feed.url == feed.url))).one(), False
+        existing = await by_url(session, feed.url)
+        if existing is None:  # not the URL's uniqueness that refused it, or that feed is gone again
+            raise
+        return existing, False
     await session.refresh(feed)
     return feed, True
 
