@@ -313,6 +313,55 @@ async def test_with_stories_off_a_linkless_item_is_announced_with_its_feed_docum
     assert sorted(json.loads(p)["data"]["title"] for (p,) in payloads) == ["notes note 1", "notes note 2"]
 
 
+
+async def test_with_stories_off_an_extracted_page_is_announced_once_and_a_late_failure_keeps_it(server, sessions, settings, workers):
+    """Stories off, a subscriber to ``article.created``: the page's booking (on SQLite first tried on
+    the poller's writer thread, which cannot announce) writes exactly one event with the page's text,
+    and processing the pages again writes none. A failure booked after it (a page step cancelled at
+    its deadline once its booking committed) changes nothing. Without a subscriber the page is
+    booked the same, with no event."""
+    import sqlalchemy as sa
+
+    from service.feeds import add_feed
+    from service.ingest.poller import PageStep, PollReport
+    from service.models import Article, Delivery
+    from service.wiring import assemble
+
+    def feed(name: str) -> str:  # dated ahead (stored as now): news to a subscription made before it
+        title = f"Summit agreement in {name}"
+        page = server.add(f"/{name}/page.html", ARTICLE_HTML.format(title=title), Content_Type="text/html")
+        return server.add(f"/{name}/feed.xml", rss([{"title": title, "link": page}], start=utcnow() + timedelta(hours=1)),
+                          Content_Type="application/rss+xml")
+
+    quiet = settings.model_copy(update={"stories_enabled": False})
+    async with assemble(quiet, sessions=sessions, workers=workers, deliveries=False, resolver=server.resolver,
+                        verify=server.client_ssl) as service:  # stories off: the outbox announces
+        poller = service.ingestor
+        async with sessions() as session:
+            await add_feed(session, feed("quiet"), 900)  # extracted before anyone subscribes
+        await poller.poll_due_feeds()
+        assert (await poller.process_pages()).pages_ok == 1
+        async with sessions() as session:
+            session.add(Subscription(url=server.url("/hook"), secret=signing.generate_secret(), event_types=["article.created"]))
+            await session.commit()
+            await add_feed(session, feed("heard"), 900)
+        await poller.poll_due_feeds()
+        assert (await poller.process_pages()).pages_ok == 1
+        assert (await poller.process_pages()).pages_ok == 0
+        async with sessions() as session:
+            heard = (await session.exec(sa.select(Article).where(Article.title == "Summit agreement in heard"))).one()[0]
+        assert await PageStep(poller).failed(heard, "no outcome within 1 s") == PollReport()
+    async with sessions() as session:
+        rows = (await session.exec(sa.select(Article.title, Article.extraction_status, Article.text_source,
+                                              Article.fetch_attempts).order_by(Article.id))).all()
+        payloads = (await session.exec(sa.select(Delivery.payload).where(Delivery.event_type == "article.created"))).all()
+    assert [tuple(row) for row in rows] == [("Summit agreement in quiet", "ok", "page", 0),
+                                            ("Summit agreement in heard", "ok", "page", 0)]
+    assert len(payloads) == 1
+    data = json.loads(payloads[0][0])["data"]
+    assert data["id"] == heard.id and data["extraction_status"] == "ok" and "best outcome" in data["text"]
+
+
 def _podcast_feed(server, episodes: list[int]) -> str:
     """An undated podcast feed (no pubDate: real feeds omit it) with an audio enclosure per episode."""
     body = "".join(

@@ -5,7 +5,7 @@ stop the loop.
 
 Pipeline order for one article: ``fetcher.fetch`` (feed) → ``parser.parse_feed`` (worker process) →
 ``articles.store_entries`` → ``fetcher.fetch`` (page) → ``extractor.extract_page`` (worker process)
-→ ``articles.record_extraction``.
+→ ``articles.book_extraction``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from service.storage import articles, feeds
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+R = TypeVar("R")
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, application/json;q=0.9, "
@@ -191,17 +192,9 @@ class Poller:
             report.feeds_not_modified = 1
             log.info("feed %s polled: HTTP %s, not modified", feed.id, result.status)
             return report
-        booking = (feed.id, s, result.status, parsed, headers, digest, result.permanent_url)
-        booked, events = None, 0
-        if self.announcer is None:  # no event to write here (with stories on, the linker announces)
-            booked = await self.writer.run(feeds.book_document, *booking)
-        elif self.writer.threaded:
-            booked = await self.writer.run(_book_unless_announcing, self.announcer, *booking)
-        if booked is None:  # ``article.created`` events to write in the same transaction
-            async with self.sessions() as session:
-                booked = await session.run_sync(feeds.book_document, *booking)
-                events = await self._announce(session, booked.new_ids)
-                await session.commit()
+        booked, events = await self._book(
+            feeds.book_document, _new_ids, feed.id, s, result.status, parsed, headers, digest, result.permanent_url
+        )
         if not booked.found:
             return report
         report.articles_new = len(booked.new_ids)
@@ -229,6 +222,32 @@ class Poller:
         """``function(*args)`` in this poller's worker processes (``WorkerPool.run``: CPU work off
         the event loop). Raises what ``function`` raises, or ``WorkerError``."""
         return await self.workers.run(function, *args)
+
+    async def _book(self, book: Callable[..., R], completed: Callable[[R], list[int]], *args: Any) -> tuple[R, int]:
+        """Run a step's booking ``book(session, *args)`` (synchronous, over a
+        ``sqlalchemy.orm.Session``, not committing: ``feeds.book_document``,
+        ``articles.book_extraction``, ``articles.book_page_failure``) in one committed transaction,
+        with the ``article.created`` events of the articles ``completed(result)`` names that it
+        completed. Returns ``(result, deliveries written)``.
+
+        Through the poller's ``Writer`` (one hand-off to its thread on SQLite) when there is no
+        ``announcer`` (with stories on, the linker announces) or when the ``announcer`` could write
+        no event (``Announcer.may_announce``: no subscriber takes them); else in an async session,
+        where ``announce_articles`` writes the events in the same transaction (exactly once: an
+        event is committed with the change that completes its article). Raises what ``book``
+        raises (nothing committed)."""
+        if self.announcer is None:
+            return await self.writer.run(book, *args), 0
+        if self.writer.threaded:
+            try:
+                return await self.writer.run(_book_unless_announcing, self.announcer, book, completed, *args), 0
+            except _Announcing:
+                pass  # rolled back: booked again below, with the events
+        async with self.sessions() as session:
+            booked = await session.run_sync(book, *args)
+            events = await self._announce(session, completed(booked))
+            await session.commit()
+        return booked, events
 
     async def _announce(self, session: AsyncSession, article_ids: list[int]) -> int:
         """``article.created`` for completed articles, in the caller's transaction, by the
@@ -307,12 +326,11 @@ class Poller:
             return await self._page_failed(article.id, f"page: {exc.reason}", retry_in)
         except (ExtractionError, WorkerError) as exc:
             return await self._page_failed(article.id, f"extraction: {exc}", None)
-        async with self.sessions() as session:
-            current = await articles.book_extraction(session, article.id, result.url, extracted)
-            if current is None:
-                return PollReport()
-            events = await self._announce(session, [current.id])
-            await session.commit()
+        current, events = await self._book(
+            articles.book_extraction, lambda _booked: [article.id], article.id, result.url, extracted
+        )
+        if current is None:
+            return PollReport()
         if self.linker is not None:
             self.linker.prefetch(current)
         self._articles_settled(events)
@@ -321,11 +339,11 @@ class Poller:
         return PollReport(pages_ok=1)
 
     async def _page_failed(self, article_id: int, reason: str, retry_in: float | None) -> PollReport:
-        async with self.sessions() as session:
-            if not await articles.book_page_failure(session, article_id, reason, retry_in=retry_in):
-                return PollReport()
-            events = await self._announce(session, [article_id])
-            await session.commit()
+        found, events = await self._book(
+            articles.book_page_failure, lambda _booked: [article_id], article_id, reason, retry_in
+        )
+        if not found:
+            return PollReport()
         self._articles_settled(events)
         metrics.EXTRACTIONS.labels("retry" if retry_in is not None else "failed").inc()
         log.info("article %s page failed (%s): %s", article_id, "will retry" if retry_in else "final", reason)
@@ -407,15 +425,28 @@ class UnchangedPolls:
             self._flushing = None
 
 
-def _book_unless_announcing(session: Session, announcer: Announcer, *booking) -> feeds.Booked | None:
-    """``feeds.book_document`` where no ``article.created`` event can be written (the writer
-    thread): when the document brought complete articles that ``announcer`` may announce, roll back
-    and return None, for the caller to book it again where it can announce them."""
-    booked = feeds.book_document(session, *booking)
-    if booked.new_ids and announcer.may_announce(session, booked.new_ids):
-        session.rollback()
-        return None
+class _Announcing(Exception):
+    """Raised by ``_book_unless_announcing`` to roll its transaction back: the booking completed
+    articles that need ``article.created`` events, which the writer's thread cannot write."""
+
+
+def _book_unless_announcing(
+    session: Session, announcer: Announcer, book: Callable[..., R], completed: Callable[[R], list[int]], *args: Any
+) -> R:
+    """``book(session, *args)`` where no ``article.created`` event can be written (the writer
+    thread), for both steps' bookings (``Poller._book``): raises ``_Announcing`` (the ``Writer``
+    rolls back) when ``announcer`` may announce the articles ``completed(result)`` names, for the
+    caller to book again where it can announce them; else returns ``book``'s result."""
+    booked = book(session, *args)
+    ids = completed(booked)
+    if ids and announcer.may_announce(session, ids):
+        raise _Announcing
     return booked
+
+
+def _new_ids(booked: feeds.Booked) -> list[int]:
+    """The articles a feed document's booking created (complete ones among them are announced)."""
+    return booked.new_ids
 
 
 def _total(reports: list[PollReport]) -> PollReport:
@@ -476,10 +507,9 @@ class PageStep(Step[Article, PollReport]):
         return host_key(article.url)
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
-        async with self.poller.sessions() as session:
-            return await articles.claim_pending_pages(
-                session, self.poller.owner, self.poller.settings.lease_seconds, limit, self.feed_ids, room
-            )
+        poller = self.poller  # through the poller's writer: one hand-off on SQLite, as the page's booking
+        return await poller.writer.run(articles.lease_due_pages, poller.owner, poller.settings.lease_seconds, limit,
+                                       self.feed_ids, room)
 
     async def handle(self, article: Article) -> PollReport:
         return await self.poller.process_page(article)

@@ -56,9 +56,9 @@ def outlet_for(session: Session, url: str | None) -> int | None:
     return found
 
 
-def page_is_due(now: datetime) -> list[sa.ColumnElement[bool]]:
-    """The conditions of an article whose page is due for fetching and extraction at ``now`` (UTC):
-    ``pending``, and its next fetch time (first fetch or retry) has passed."""
+def page_is_due(now: datetime | sa.BindParameter) -> list[sa.ColumnElement[bool]]:
+    """The conditions of an article whose page is due for fetching and extraction at ``now`` (UTC,
+    or a bound parameter): ``pending``, and its next fetch time (first fetch or retry) has passed."""
     return [col(Article.extraction_status) == ExtractionStatus.pending, col(Article.next_fetch_at) <= now]
 
 
@@ -387,22 +387,35 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: FeedKeys, outlet_
     )
 
 
-async def claim_pending_pages(
-    session: AsyncSession, owner: str, lease_seconds: int, limit: int, feed_ids: list[int] | None = None,
+def lease_due_pages(
+    session: Session, owner: str, lease_seconds: float, limit: int, feed_ids: list[int] | None = None,
     room: Callable[[str], int] | None = None,
 ) -> list[Article]:
-    """Lease up to ``limit`` articles whose page is due for fetching, oldest first, and commit.
-    ``feed_ids`` restricts the claim to articles first seen in those feeds; ``room(host)`` caps the
-    articles of one host when given."""
-    due = page_is_due(utcnow())
-    if feed_ids is not None:
-        due.append(col(Article.feed_id).in_(feed_ids))
-    order = [col(Article.next_fetch_at), col(Article.id)]
-    spread = (Article.url, host_key)
-    return await leases.claim(session, Article, due, order, owner, lease_seconds, limit, spread_by=spread, room=room)
+    """Lease to ``owner`` for ``lease_seconds`` seconds up to ``limit`` articles whose page is due
+    for fetching (``page_is_due``) and that nobody else holds, oldest due first, taking turns
+    between hosts and at most ``room(host)`` articles of one host when ``room`` is given (as
+    ``leases.claim`` with ``spread_by``; ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+    ``feed_ids`` restricts the claim to articles first seen in those feeds. Returns them in that
+    order. Does not commit; two statements (the due pages' ids and URLs, then the lease stamp;
+    ``leases.claim_rows``), one when nothing is due. For the poller's ``Writer`` (one hand-off to its
+    thread on SQLite, as the page's booking)."""
+    query = _DUE_PAGES if feed_ids is None else _due_pages(col(Article.feed_id).in_(feed_ids))
+    return leases.claim_rows(session, Article, query, utcnow(), owner, lease_seconds, limit, spread=host_key, room=room)
 
 
-async def record_extraction(session: AsyncSession, article: Article, page_url: str, extracted: ExtractedArticle) -> None:
+def _due_pages(*conditions: sa.ColumnElement[bool]) -> sa.Select:
+    """``lease_due_pages``'s read of the due pages nobody holds (ids and URLs, ``:read`` of them, at
+    ``:now``), with ``conditions`` besides ``page_is_due``."""
+    now = sa.bindparam("now", type_=table_of(Article).c.next_fetch_at.type)
+    return leases.due_query(Article, [*page_is_due(now), *conditions], [col(Article.next_fetch_at), col(Article.id)],
+                            spread_column=col(Article.url))
+
+
+_DUE_PAGES = _due_pages()
+"""``_due_pages`` of every feed, built once."""
+
+
+def record_extraction(session: Session, article: Article, page_url: str, extracted: ExtractedArticle) -> None:
     """Store the text and metadata extracted from ``article``'s page and release its lease.
 
     Precedence, field by field (the feed's values were stored with the entry):
@@ -424,9 +437,15 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     from: the feed's content when it is clearly the whole article (judged in the worker by
     ``extract_page``), else the longer of the page's teaser and the feed's text stored with the
     entry. Status ``ok`` when text was kept; ``failed`` with the wall as reason when there is
-    none anywhere. Does not commit.
+    none anywhere. Synchronous (the poller's ``Writer``); does not commit. One statement besides the
+    row's UPDATE: whether another article holds the canonical URL (``_CANONICAL_TAKEN``), read
+    before the row changes so that the session flushes the row once, at commit.
     """
     now = utcnow()
+    page_canonical = next((u for u in (extracted.canonical_url, page_url) if u and fits(u)), None)
+    canonical = canonicalize(page_canonical) if page_canonical else None
+    if canonical is not None and session.execute(_CANONICAL_TAKEN, {"url": canonical, "id": article.id}).first():
+        canonical = None
     article.title = article.title or clip_title(extracted.title)
     article.authors = article.authors or extracted.authors
     page_published = _clamp(extracted.published_at, now)
@@ -437,12 +456,8 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     article.site_name = extracted.site_name
     article.image_url = extracted.image
     article.fetched_at = now
-    page_canonical = next((u for u in (extracted.canonical_url, page_url) if u and fits(u)), None)
-    if page_canonical:
-        canonical = canonicalize(page_canonical)
-        taken = await session.exec(select(Article.id).where(Article.canonical_url == canonical, Article.id != article.id))
-        if taken.first() is None:
-            article.canonical_url = canonical
+    if canonical is not None:
+        article.canonical_url = canonical
     article.access, article.access_reason = extracted.access, extracted.access_reason
     if extracted.access != "free" and extracted.feed_text and extracted.feed_text_complete:
         _set_text(article, extracted.feed_text, "feed")
@@ -462,22 +477,30 @@ async def record_extraction(session: AsyncSession, article: Article, page_url: s
     leases.release(article)
 
 
-async def book_extraction(
-    session: AsyncSession, article_id: int, page_url: str, extracted: ExtractedArticle
-) -> Article | None:
+_CANONICAL_TAKEN = sa.select(table_of(Article).c.id).where(
+    table_of(Article).c.canonical_url == sa.bindparam("url"), table_of(Article).c.id != sa.bindparam("id")).limit(1)
+"""Whether an article other than ``:id`` holds the canonical URL ``:url`` (``record_extraction``),
+built once."""
+
+
+def book_extraction(session: Session, article_id: int, page_url: str, extracted: ExtractedArticle) -> Article | None:
     """``record_extraction`` on the current row of the claimed article ``article_id``: that row
-    as booked, or None when the article was deleted meanwhile (nothing written). Does not commit."""
-    current = await session.get(Article, article_id)
+    as booked, or None when the article was deleted meanwhile (nothing written). Synchronous (the
+    poller's ``Writer``); does not commit. Three statements: the row's SELECT, ``_CANONICAL_TAKEN``
+    and the row's UPDATE."""
+    current = session.get(Article, article_id)
     if current is not None:
-        await record_extraction(session, current, page_url, extracted)
+        record_extraction(session, current, page_url, extracted)
     return current
 
 
-async def book_page_failure(session: AsyncSession, article_id: int, reason: str, *, retry_in: float | None) -> bool:
+def book_page_failure(session: Session, article_id: int, reason: str, retry_in: float | None) -> bool:
     """``record_page_failure`` on the current row of the claimed article ``article_id``; False when
-    the article was deleted meanwhile (nothing written). Does not commit."""
-    current = await session.get(Article, article_id)
-    if current is None:
+    the article was deleted meanwhile or its page is no longer ``pending`` (nothing written: a
+    page step cancelled at its deadline after its booking committed must not undo it).
+    Synchronous (the poller's ``Writer``); does not commit."""
+    current = session.get(Article, article_id)
+    if current is None or current.extraction_status != ExtractionStatus.pending:
         return False
     record_page_failure(current, reason, retry_in=retry_in)
     return True
