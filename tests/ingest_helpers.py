@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlmodel import select
 
 from service.api.app import create_app
+from service.db import Reader
 from service.feeds import add_feed
 from service.models import Feed, utcnow
 from service.storage import feeds
@@ -19,6 +20,7 @@ def api_client(settings, sessions) -> httpx.AsyncClient:
     """An API client on the app's routes, sharing the test's sessions (no lifespan, no poller)."""
     app = create_app(settings)
     app.state.sessions = sessions
+    app.state.reader = Reader(sessions)
     app.state.poller = None
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
 

@@ -6,6 +6,7 @@ import httpx
 
 from service.api.app import create_app
 from service.config import Settings
+from service.db import Reader
 from service.feeds import add_feed
 from service.ingest.poller import Poller
 
@@ -22,6 +23,7 @@ async def api_articles(settings: Settings, sessions) -> list[dict]:
     """Every article as ``GET /v1/articles/{id}`` returns it, through the real ASGI app."""
     app = create_app(settings)
     app.state.sessions = sessions
+    app.state.reader = Reader(sessions)
     app.state.poller = None
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as client:
         listed = (await client.get("/v1/articles", params={"limit": 200})).json()["items"]

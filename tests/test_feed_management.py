@@ -6,6 +6,7 @@ from __future__ import annotations
 import httpx
 
 from service.api.app import create_app
+from service.db import Reader
 from tests.corpus_feeds import rss
 from tests.ingest_helpers import feed_row, subscribe
 
@@ -15,6 +16,7 @@ RSS = "application/rss+xml"
 def _client(settings, sessions, poller) -> httpx.AsyncClient:
     app = create_app(settings)
     app.state.sessions, app.state.poller, app.state.ingestor = sessions, None, poller
+    app.state.reader = Reader(sessions)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api")
 
 

@@ -23,6 +23,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from service.api.app import create_app
 from service.auth import create_key
+from service.db import Reader
 from tests import story_texts as st
 from tests.conftest import ROOT, running_app
 from tests.test_stories_pipeline import _poll, _serve_outlets  # the bilingual scenario, reused as it is
@@ -247,6 +248,7 @@ async def test_a_story_page_costs_the_statements_of_the_api_call(server, poller,
     """No N+1: the story page runs the API's statements for the story, whatever its size."""
     app = create_app(settings)
     app.state.sessions = sessions
+    app.state.reader = Reader(sessions)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ui") as client:
         empty = await client.get("/ui/")  # before any story: an honest empty state
         assert empty.status_code == 200 and "No stories yet" in empty.text and 'class="story"' not in empty.text

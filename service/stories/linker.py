@@ -2,7 +2,7 @@
 in the worker pool, then, one article at a time under the story lock, link duplicates, assign the
 story and record citations.
 
-Pipeline position: after ``store.record_extraction`` / ``record_page_failure`` (or ``store_entries``
+Pipeline position: after ``articles.book_extraction`` / ``book_page_failure`` (or ``store_entries``
 for entries without a page). ``Poller.process_pages`` calls ``Linker.link_pending`` after its pages; ``Poller.run`` runs
 ``Linker.run`` beside the feed and page runners.
 
