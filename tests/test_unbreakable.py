@@ -74,6 +74,19 @@ async def test_a_trickling_server_is_cut_off_by_the_total_timeout(server, settin
     assert feed.last_error == "no complete response within the 1 s total timeout"
 
 
+async def test_the_client_returns_no_cookie_a_server_set(server, settings):
+    """The one client serves every user's feeds and webhook subscriptions: a cookie set in one
+    response must not go back with the next request to that host (another subscription's)."""
+    server.add("/set", "x", host="cookies.example.org", Set_Cookie="session=secret; Path=/")
+    server.add("/next", "y", host="cookies.example.org")
+    async with create_client(settings, resolver=server.resolver, verify=server.client_ssl) as client:
+        first = await client.get("https://cookies.example.org/set")
+        assert first.headers["set-cookie"] == "session=secret; Path=/"
+        await client.get("https://cookies.example.org/next")
+    [later] = server.hits("/next", host="cookies.example.org")
+    assert "cookie" not in {name.lower() for name in later.headers}
+
+
 async def test_entries_per_document_are_capped_with_a_warning(server, poller, sessions, settings):
     items = "".join(f"<item><title>{i}</title><link>https://many.example.org/{i}</link></item>" for i in range(30))
     server.add("/many.xml", f'<rss version="2.0"><channel><title>m</title>{items}</channel></rss>',

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from urllib.parse import urljoin
 
 import httpcore
@@ -28,6 +29,8 @@ from service.net.hosts import HostLimiter
 from service.net.ssrf import BlockedAddress, GuardedBackend, Resolver, check_scheme, system_resolver
 
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+NO_COOKIES = DefaultCookiePolicy(allowed_domains=[])
+"""A cookie policy that accepts and returns no cookie (an empty list of allowed domains)."""
 PERMANENT_REDIRECTS = (301, 308)
 
 
@@ -140,7 +143,9 @@ def create_client(
     ``resolver`` replaces the system DNS resolver (``async (host, port) -> [(ip, port)]``) and
     ``verify`` the TLS trust store; tests use both to serve ``example.org`` names from 127.0.0.1.
     ``trusted`` (ip, port) pairs bypass the SSRF guard (see ``ssrf.GuardedBackend``).
-    Redirects are not followed by the client: ``fetch`` follows them.
+    Redirects are not followed by the client: ``fetch`` follows them. Cookies are neither kept nor
+    sent (``NO_COOKIES``): the client serves every feed, page and webhook subscription alike, and a
+    cookie one server set would otherwise go back to it on another user's request.
     """
     timeouts = httpx.Timeout(timeout) if timeout is not None else httpx.Timeout(
         connect=settings.connect_timeout,
@@ -157,6 +162,7 @@ def create_client(
         headers={"User-Agent": settings.user_agent, "Accept-Encoding": BoundedDecoder.ACCEPT_ENCODING},
         timeout=timeouts,
         follow_redirects=False,
+        cookies=CookieJar(NO_COOKIES),
         transport=GuardedTransport(backend, verify, limits),
         trust_env=False,
     )
