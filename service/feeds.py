@@ -85,9 +85,10 @@ async def subscribe(session: AsyncSession, intake: FeedIntake, url: str) -> tupl
     Checks the URL with the SSRF guard (``ssrf.check_url``), fetches it once, follows a page's
     ``<link rel="alternate">`` to its feed, subscribes, and ingests that document as the feed's
     first poll (so subscribing costs one GET of the feed); a document that does not parse as a
-    feed (``FeedParseError``) is refused. Returns ``(feed, created)``;
-    ``created`` is False when the feed was already subscribed (nothing fetched again when the given
-    URL itself is). Raises ``SubscribeError`` with a one-line reason.
+    feed (``FeedParseError``) is refused. A feed URL that redirects permanently (301/308) is
+    subscribed at the redirect's target. Returns ``(feed, created)``; ``created`` is False when the
+    feed was already subscribed, under the given URL or the one it moved to (nothing fetched again
+    when the given URL itself is). Raises ``SubscribeError`` with a one-line reason.
     """
     from service.ingest.feeds.discovery import NoFeedFound, discover
     from service.ingest.feeds.entries import FeedParseError
@@ -127,6 +128,8 @@ async def subscribe(session: AsyncSession, intake: FeedIntake, url: str) -> tupl
         raise SubscribeError(f"{feed_url} is not a feed: {exc}") from exc
     except WorkerError as exc:  # the parse crashed or ran out of time
         raise SubscribeError(f"{feed_url} could not be parsed: {exc}") from exc
+    # A feed that moved permanently (301/308) is subscribed at its new address, as a poll would move it.
+    feed_url = result.permanent_url or feed_url
     # Not due until the lease would expire: the poller loop must not poll it while we ingest.
     feed, created = await add_feed(session, feed_url, settings.poll_interval, delay=settings.lease_seconds)
     if created:

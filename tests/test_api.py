@@ -60,6 +60,30 @@ def test_feed_lifecycle_and_duplicates(api, server):
     assert_problem(httpx.delete(f"{api}/v1/feeds/{feed['id']}"), 404)
 
 
+def test_a_feed_that_moved_permanently_is_subscribed_at_its_new_address(api, server):
+    """A 301/308 moves the subscription, as a poll would: subscribing through the old address of a
+    feed already subscribed at the new one is a 409, not a second subscription polling through the
+    redirect for ever; a 302 is temporary and keeps the given URL."""
+    from tests.corpus_feeds import rss
+
+    feed_url = server.add("/feed.xml", rss([{"title": "One", "link": server.url("/one.html")}]), Content_Type="application/rss+xml")
+    moved = server.add("/old.xml", b"", 301, Location=feed_url)
+    moved_308 = server.add("/older.xml", b"", 308, Location=moved)
+    temporary = server.add("/mirror.xml", b"", 302, Location=feed_url)
+
+    created = httpx.post(f"{api}/v1/feeds", json={"url": moved}, timeout=60)
+    assert created.status_code == 201, created.text
+    assert created.json()["url"] == feed_url
+    again = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": moved_308}, timeout=60), 409)
+    assert again["feed"]["id"] == created.json()["id"]
+    assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": feed_url}, timeout=60), 409)
+
+    kept = httpx.post(f"{api}/v1/feeds", json={"url": temporary}, timeout=60)
+    assert kept.status_code == 201, kept.text
+    assert kept.json()["url"] == temporary
+    assert len(httpx.get(f"{api}/v1/feeds").json()["items"]) == 2
+
+
 @pytest.mark.parametrize(
     "body",
     [{}, {"url": "ftp://example.org/feed"}, {"url": "not a url"}, {"url": "https://example.org/f", "extra": 1}, [1, 2]],
