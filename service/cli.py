@@ -192,9 +192,10 @@ async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
         rows = await feeds.listed(session)
     print("id\tstate\tstatus\tarticles\tnext poll (UTC)\turl\tlast error")
     for feed, _outlet, count in rows:
+        next_poll = feed.next_poll()
         print(
             f"{feed.id}\t{feed.state}\t{feed.last_status or '-'}\t{count}\t"
-            f"{feed.next_poll_at:%Y-%m-%d %H:%M:%S}\t{feed.url}\t{feed.last_error or ''}"
+            f"{f'{next_poll:%Y-%m-%d %H:%M:%S}' if next_poll else '-'}\t{feed.url}\t{feed.last_error or ''}"
         )
 
 

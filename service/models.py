@@ -128,6 +128,11 @@ class Feed(SQLModel, table=True):
     lease_until: datetime | None = Field(default=None, sa_column=_ts())
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
+    def next_poll(self) -> datetime | None:
+        """When the feed is polled next (UTC): ``next_poll_at``, or None for a paused or gone feed,
+        which is not polled until resumed."""
+        return None if self.state in (FeedState.paused, FeedState.gone) else self.next_poll_at
+
 
 class Article(SQLModel, table=True):
     """One article, stored once however many feeds and URLs it was seen under (see ``Entry``)."""

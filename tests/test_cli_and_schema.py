@@ -43,6 +43,24 @@ def test_feeds_add_subscribes_as_the_api_does(tmp_path, server):
     assert "\tactive\t200\t1\t" in listed.stdout and feed in listed.stdout, listed.stdout  # polled once: one article
 
 
+def test_feeds_list_shows_no_next_poll_for_a_gone_feed(tmp_path, server):
+    """As the API's null ``next_poll_at``: a gone feed is not polled until resumed, so the list shows
+    ``-`` in its next-poll column, not the time it would have had."""
+    gone = server.add("/cli/gone.xml", b"", 410)
+    live = server.add("/cli/live.xml", "<rss version='2.0'><channel><title>Live</title></channel></rss>", Content_Type="application/rss+xml")
+    opml = tmp_path / "feeds.opml"
+    opml.write_text(f'<opml version="2.0"><body><outline type="rss" xmlUrl="{gone}"/><outline type="rss" xmlUrl="{live}"/></body></opml>')
+    db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    env = {"NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_POLL_SPREAD": "0"}
+    assert _cli("migrate", db=db).returncode == 0
+    assert _cli("feeds", "import", str(opml), db=db, **env).returncode == 0
+    polled = _cli("poll", "--once", "--quiet", db=db, **env)
+    assert polled.returncode == 0, polled.stderr
+    rows = {line.split("\t")[5]: line.split("\t") for line in _cli("feeds", "list", db=db).stdout.splitlines()[1:]}
+    assert rows[gone][1:3] == ["gone", "410"] and rows[gone][4] == "-", rows
+    assert rows[live][1] == "active" and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[live][4]), rows
+
+
 def test_poll_without_once_is_a_clear_error(tmp_path):
     result = _cli("poll", db=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     assert result.returncode == 1 and "poll --once" in result.stderr

@@ -23,9 +23,7 @@ router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
 def _public(feed: Feed, outlet: str | None, article_count: int, *, credentials: bool = True) -> FeedPublic:
     """The API view of a feed; without ``credentials`` a password in its URL shows as ``***``."""
-    data = feed.model_dump(exclude={"state"})
-    if feed.state in (FeedState.paused, FeedState.gone):
-        data["next_poll_at"] = None  # not polled until resumed
+    data = {**feed.model_dump(exclude={"state"}), "next_poll_at": feed.next_poll()}
     if not credentials:  # the URL, and what may quote it: errors, and a site URL stored before links lost credentials
         for name in ("url", "site_url", "last_error"):
             data[name] = data[name] and redact_password(data[name])
