@@ -85,6 +85,7 @@ async def test_three_outlets_two_languages_one_story_with_attribution(server, po
     assert ids(lang="de") == [bridge["id"]]
     assert ids(lang="DE-ch") == [bridge["id"]]  # as /v1/articles: the region dropped, any case
     assert ids(outlet="welt.de") == [bridge["id"]]
+    assert ids(outlet="WWW.welt.de") == ids(outlet="https://www.welt.de/politik/x") == [bridge["id"]]  # as users name it
     assert ids(outlet="dailyglobe.com") == [s["id"] for s in stories]
     assert ids(q="apple harvest") == [apples["id"]]
     # Full-text search over the stories' articles, in the syntax of /v1/articles?q.

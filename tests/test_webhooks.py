@@ -76,6 +76,8 @@ ARTICLE = Candidate(
         ({"languages": ["en", "fr"]}, False),
         ({"outlets": ["nzz.ch", "welt.de"]}, True),
         ({"outlets": ["welt.de"]}, False),
+        ({"outlets": ["WWW.NZZ.ch"]}, True),  # an outlet named as users write it: its key, nzz.ch
+        ({"outlets": ["https://www.nzz.ch/zuerich/hochwasser-ld.1"]}, True),
         ({"feeds": [7]}, True),
         ({"feeds": [8]}, False),
         ({"min_outlets": 2}, True),
@@ -95,6 +97,9 @@ def test_subscription_api(api, server):
     sub = created.json()
     assert sub["secret"].startswith("whsec_") and sub["state"] == "active"
     assert sub["filter"]["languages"] == ["en"]
+    outlets = httpx.patch(f"{api}/v1/subscriptions/{sub['id']}", json={"filter": {"outlets": ["www.welt.de", "https://www.nzz.ch/x"]}})
+    assert outlets.json()["filter"]["outlets"] == ["welt.de", "nzz.ch"]  # the keys articles' outlets have
+    httpx.patch(f"{api}/v1/subscriptions/{sub['id']}", json={"filter": {"terms": ["flood"], "languages": ["en"]}})
     shown = httpx.get(f"{api}/v1/subscriptions/{sub['id']}").json()
     assert "secret" not in shown and shown["url"] == hook
 

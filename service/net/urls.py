@@ -205,6 +205,17 @@ def outlet_domain(url: str) -> str | None:
     return extract_domain(url, fast=True) or host
 
 
+def outlet_named(name: str) -> str:
+    """The outlet key (``outlet_domain``) of what a user names an outlet by: its domain in any case,
+    with ``www.`` or a port, or one of its URLs (``WWW.Welt.de``, ``https://www.welt.de/x`` →
+    ``welt.de``); the text stripped and lower-cased when no host can be read from it."""
+    text = name.strip().lower()
+    try:
+        return outlet_domain(text if "://" in text else f"http://{text}") or text
+    except ValueError:  # not a URL whatever its scheme ("[", a bad port)
+        return text
+
+
 def dedup_key(url: str) -> str:
     """The key that makes two links one article: ``url_identity`` with a trailing slash removed
     (except for the root path), so http/https, ``/a`` and ``/a/``, and AMP variants collide."""

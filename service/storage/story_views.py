@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.db import dialect_name
 from service.ingest.feeds.entries import language_code
 from service.models import Article, Outlet, Story, table_of
+from service.net.urls import outlet_named
 from service.search import SearchQuery
 from service.storage import sql
 from service.storage.search import article_match
@@ -46,8 +47,9 @@ async def listed(
     """At most ``limit`` stories with their relevance (None without ``q``): most recently updated
     first (then id), or with ``q`` those with a matching article, by their best match's relevance
     first. Filters: updated at or after ``since`` (UTC), an article in language ``lang`` (ISO
-    639-1, any case; a region, ``de-CH``, is dropped as for articles), an article of the outlet with domain ``outlet`` (any case), at least
-    ``min_outlets`` outlets and ``min_languages`` languages. ``after``: the keys of the previous
+    639-1, any case; a region, ``de-CH``, is dropped as for articles), an article of the outlet
+    ``outlet`` (its domain in any case, with ``www.``, or one of its URLs: ``urls.outlet_named``),
+    at least ``min_outlets`` outlets and ``min_languages`` languages. ``after``: the keys of the previous
     page's last story, (moment, id) or with ``q`` (rank, moment, id)."""
     hits = _hits(dialect_name(session), q) if q is not None else None
     query = select(Story) if hits is None else select(Story, hits.c.rank).join(hits, hits.c.story_id == Story.id)
@@ -57,7 +59,7 @@ async def listed(
         query = query.where(sa.exists().where(col(Article.story_id) == Story.id, col(Article.language) == language_code(lang)))
     if outlet:
         query = query.where(
-            sa.exists().where(col(Article.story_id) == Story.id, col(Article.outlet_id) == Outlet.id, col(Outlet.domain) == outlet.lower())
+            sa.exists().where(col(Article.story_id) == Story.id, col(Article.outlet_id) == Outlet.id, col(Outlet.domain) == outlet_named(outlet))
         )
     if min_outlets is not None:
         query = query.where(Story.outlet_count >= min_outlets)

@@ -15,6 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from service.models import MAX_ID
+from service.net.urls import outlet_named
 
 
 class SubscriptionFilter(BaseModel):
@@ -28,7 +29,7 @@ class SubscriptionFilter(BaseModel):
         default_factory=list, max_length=50, description="ISO 639-1 codes (two letters)."
     )
     outlets: list[Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00\s]+$")]] = Field(
-        default_factory=list, max_length=200, description="Registrable domains, e.g. welt.de."
+        default_factory=list, max_length=200, description="Registrable domains, e.g. welt.de (www.welt.de or a URL of the site is read as welt.de)."
     )
     feeds: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         default_factory=list, max_length=1000, description="Feed ids the article was seen in."
@@ -42,10 +43,15 @@ class SubscriptionFilter(BaseModel):
             raise ValueError("terms must be non-blank and at most 200 characters")
         return value
 
-    @field_validator("languages", "outlets")
+    @field_validator("languages")
     @classmethod
     def _lower(cls, value: list[str]) -> list[str]:
         return [v.strip().lower() for v in value]
+
+    @field_validator("outlets")
+    @classmethod
+    def _outlet_keys(cls, value: list[str]) -> list[str]:
+        return [outlet_named(v) for v in value]  # www.welt.de or a URL of it: welt.de, as articles' outlets are keyed
 
 
 @dataclass
