@@ -56,6 +56,35 @@ async def test_every_corpus_feed_ingests(corpus, server, poller, sessions):
     assert await count(sessions, Article) > 300
 
 
+async def test_titles_are_plain_text_in_every_format(corpus, server, poller, sessions):
+    """Titles are headlines, not markup: an RSS title with escaped tags, an Atom ``type="html"``
+    title, and the HTML character references publishers write in JSON Feed titles (NetNewsWire's
+    pxlnv.json, feed-rs's jsonfeed_elastic_1.1.json) are stored as the text they show; a plain
+    title keeps its ``<``."""
+    from sqlmodel import select
+
+    rss = ('<rss version="2.0"><channel><title>R &amp;amp; D</title>'
+           '<item><title>&lt;b&gt;Q&lt;/b&gt; &amp;amp; A</title><link>https://r.example.org/1</link></item>'
+           '<item><title>x &lt; y</title><link>https://r.example.org/2</link></item></channel></rss>')
+    atom = ('<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">A &amp;lt;tag&amp;gt;</title><id>urn:a</id>'
+            '<entry><id>urn:a:1</id><title type="html">&lt;em&gt;Hi&lt;/em&gt; there</title><link href="https://a.example.org/1"/></entry></feed>')
+    feeds = {
+        "rss": await subscribe(sessions, server.add("/titles.rss", rss, Content_Type="application/rss+xml")),
+        "atom": await subscribe(sessions, server.add("/titles.atom", atom, Content_Type="application/atom+xml")),
+        "pxlnv": await subscribe(sessions, server.url("/corpus/feeds/netnewswire/pxlnv.json")),
+        "elastic": await subscribe(sessions, server.url("/corpus/feeds/feed-rs/jsonfeed_elastic_1.1.json")),
+    }
+    await poller.poll_due_feeds()
+    async with sessions() as session:
+        titles = {name: set((await session.exec(select(Article.title).join(Entry, Entry.article_id == Article.id)
+                                                 .where(Entry.feed_id == feed_id))).all()) for name, feed_id in feeds.items()}
+    assert titles["rss"] == {"Q & A", "x < y"} and titles["atom"] == {"Hi there"}
+    assert "FCC Says Releasing \u2018Jokes\u2019 It Wrote About Ajit Pai Colluding With Verizon Would \u2018Harm\u2019 Agency" in titles["pxlnv"]
+    assert not [t for t in titles["pxlnv"] | titles["elastic"] if re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", t or "", re.I)]
+    assert [(await feed_row(sessions, feeds[name])).title for name in ("rss", "atom", "elastic")] == [
+        "R & D", "A <tag>", "Blog \u2013 InfluxData"]
+
+
 async def test_feed_titles_are_decoded_from_their_declared_encodings(corpus, server, poller, sessions):
     cases = {
         "miniflux/encoding_ISO-8859-1.xml": "Golem.de",

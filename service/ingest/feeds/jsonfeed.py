@@ -24,6 +24,12 @@ def _str(value: Any) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
+def _title(value: str | None) -> str | None:
+    """A title as plain text. JSON Feed titles are plain text, yet publishers (WordPress's JSON
+    feeds) write HTML character references in them (``&#8216;Jokes&#8217;``, ``&amp;``): decoded."""
+    return _str(html.unescape(value)) if value and "&" in value else value
+
+
 def _text_html(value: Any) -> str | None:
     """JSON Feed ``content_text`` (plain text) as HTML: escaped, so ``a < b`` stays text."""
     text = _str(value)
@@ -54,14 +60,14 @@ def _json_feed(doc: dict, base: str) -> ParsedFeed:
         content = _str(item.get("content_html")) or _text_html(item.get("content_text"))
         entries.append(ParsedEntry(
             key=entry_key(link, guid, title, published, summary or content),
-            link=link, guid=guid, title=title, summary_html=summary, content_html=content,
+            link=link, guid=guid, title=_title(title), summary_html=summary, content_html=content,
             authors=_names(item.get("authors") or item.get("author")) or feed_authors,
             published_at=published, updated_at=parse_date(_str(item.get("date_modified"))),
             language=language_code(_str(item.get("language"))) or language,
             enclosures=enclosures([(a.get("url"), a.get("mime_type"), a.get("size_in_bytes"))
                                    for a in item.get("attachments") or [] if isinstance(a, dict)], base),
         ))
-    return ParsedFeed(title=_str(doc.get("title")), site_url=_str(doc.get("home_page_url")), language=language,
+    return ParsedFeed(title=_title(_str(doc.get("title"))), site_url=_str(doc.get("home_page_url")), language=language,
                       entries=entries, format="json" + str(doc.get("version", "")).rsplit("/", 1)[-1])
 
 
@@ -82,12 +88,12 @@ def _rss_in_json(doc: dict, base: str) -> ParsedFeed:
         description = _str(item.get("description"))
         entries.append(ParsedEntry(
             key=entry_key(link, guid, title, published, description),
-            link=link, guid=guid, title=title, summary_html=description, content_html=None,
+            link=link, guid=guid, title=_title(title), summary_html=description, content_html=None,
             published_at=published, language=language,
             enclosures=enclosures([(e.get("url"), e.get("type"), e.get("length"))
                                    for e in ([item["enclosure"]] if isinstance(item.get("enclosure"), dict) else [])], base),
         ))
-    return ParsedFeed(title=_str(channel.get("title")), site_url=_str(channel.get("link")), language=language,
+    return ParsedFeed(title=_title(_str(channel.get("title"))), site_url=_str(channel.get("link")), language=language,
                       entries=entries, format="rss-in-json")
 
 

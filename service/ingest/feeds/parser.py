@@ -138,6 +138,16 @@ def _enclosures(raw: feedparser.FeedParserDict, base: str) -> list[dict]:
     return enclosures(found, base)
 
 
+def _title(raw: feedparser.FeedParserDict) -> str | None:
+    """The ``title`` of a feed or entry as plain text: feedparser hands a title with markup (an RSS
+    title with escaped tags, Atom ``type="html"`` or ``"xhtml"``) over as HTML, whose tags and
+    character references are no part of the headline (``<b>Q</b> &amp; A`` is ``Q & A``)."""
+    title = (raw.get("title") or "").strip()
+    if title and "html" in ((raw.get("title_detail") or {}).get("type") or ""):
+        title = " ".join(html_to_text(title).split())
+    return title or None
+
+
 def _entry(raw: feedparser.FeedParserDict, feed_language: str | None, base: str) -> ParsedEntry:
     link = raw.get("link") or None
     guid = (raw.get("id") or "").strip() or None
@@ -154,7 +164,7 @@ def _entry(raw: feedparser.FeedParserDict, feed_language: str | None, base: str)
         key=entry_key(link, guid, title, published, raw.get("summary")),
         link=link,
         guid=guid,
-        title=title.strip() if title else None,
+        title=_title(raw),
         summary_html=raw.get("summary") or None,
         content_html=content_html,
         authors=_authors(raw),
@@ -271,7 +281,7 @@ def _parse(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
     language = language_code(meta.get("language"))
     entries = [_entry(raw, language, url) for raw in result.entries]
     return ParsedFeed(
-        title=(meta.get("title") or "").strip() or None,
+        title=_title(meta),
         site_url=meta.get("link") or None,
         language=language,
         entries=entries,
