@@ -133,6 +133,22 @@ def test_malformed_json_is_a_422_problem(api):
     assert_problem(response, 422)
 
 
+def test_a_json_body_sent_as_another_media_type_is_a_415_problem(api):
+    """``curl -d`` without ``-H 'content-type: application/json'`` sends a form's media type: the
+    body is not read as JSON, and the answer says so (it was a 422 "Input should be a valid
+    dictionary or object to extract fields from")."""
+    body = b'{"url": "https://example.org/feed.xml"}'
+    for headers in ({"content-type": "application/x-www-form-urlencoded"}, {"content-type": "text/plain"}, {}):
+        problem = assert_problem(httpx.post(f"{api}/v1/feeds", content=body, headers=headers), 415)
+        assert "Content-Type: application/json" in problem["detail"], problem
+    hook = b'{"url": "https://example.org/hook", "event_types": ["article.created"]}'
+    assert_problem(httpx.post(f"{api}/v1/subscriptions", content=hook, headers={"content-type": "text/plain"}), 415)
+    assert_problem(httpx.post(f"{api}/v1/feeds", json=[1, 2]), 422)  # JSON, but not an object: still a 422
+    assert httpx.get(f"{api}/v1/feeds").json()["items"] == httpx.get(f"{api}/v1/subscriptions").json()["items"] == []
+    operation = httpx.get(f"{api}/openapi.json").json()["paths"]["/v1/feeds"]["post"]
+    assert "415" in operation["responses"]
+
+
 async def _seed(sessions, count: int) -> list[int]:
     """``count`` articles in one feed, one hour apart, alternating English and German; returns ids
     newest first."""

@@ -72,6 +72,11 @@ def install(app: FastAPI) -> None:
             {"location": list(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
             for err in exc.errors()
         ]
+        media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if "json" not in media_type and any(e["location"] == ["body"] and e["type"] == "model_attributes_type" for e in errors):
+            # A JSON body sent without its media type (`curl -d` sends a form's): FastAPI did not read it as JSON.
+            return problem_response(request, 415, "the body must be JSON, sent with Content-Type: application/json "
+                                    f"(this request's is {media_type or 'missing'})")
         return problem_response(request, 422, "the request is not valid; see errors", errors=errors)
 
 
@@ -110,7 +115,7 @@ def document_errors(app: FastAPI) -> None:
     ``application/problem+json`` with the ``Problem`` schema, every operation lists the size and
     validation errors (413, 414, 422), operations behind API keys (``/v1``, ``/metrics``) list
     401, 403 and 429, and operations on one resource (``{id}`` paths) list 404, and 400 is listed where a cursor or a body
-    can be unreadable."""
+    can be unreadable, 415 where the body is JSON (sent as another media type)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -133,6 +138,8 @@ def document_errors(app: FastAPI) -> None:
                     extra["400"] = "The cursor was not issued by this API."
                 if "requestBody" in operation:
                     extra["400"] = "The body cannot be parsed (not JSON, or not UTF-8)."
+                    if "application/json" in operation["requestBody"].get("content", {}):
+                        extra["415"] = "The body was not sent as `Content-Type: application/json`."
                 for code, description in extra.items():
                     responses.setdefault(code, {"description": description})
                 for code, response in responses.items():
