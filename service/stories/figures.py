@@ -69,7 +69,7 @@ _THOUSANDS_WORD = re.compile(r"(?<![\d.,])(\d{1,3})\s+(?:bin|tys\.?)\s+(\d{1,3})
 _CLOCK = re.compile(r"\b\d{1,2}[:.]\d{2}\s*(?:uhr|h|am|pm|a\.m\.|p\.m\.)\b|\b\d{1,2}:\d{2}\b", re.IGNORECASE)
 _NUMERIC_DATE = re.compile(r"(?<![\d.,/])(\d{1,2})([./])(\d{1,2})\2(\d{4}|\d{2})(?![\d,/]|\.\d)")
 _DAY_MONTH = re.compile(r"(?<!\d)(\d{1,2})(?:\.|st|nd|rd|th)?\s+(?:de\s+)?([^\W\d_]{3,})", re.UNICODE)
-_MONTH_DAY = re.compile(r"([^\W\d_]{3,})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?!\d|[.,]\d)", re.UNICODE)
+_MONTH_DAY = re.compile(r"\b([^\W\d_]{3,})\.?\s+(\d{1,2})(?:st|nd|rd|th)?(?!\d|[.,]\d)", re.UNICODE)
 _TURKISH_MONTHS = ("ocak", "subat", "mart", "nisan", "mayis", "haziran", "temmuz", "agustos", "eylul", "ekim", "kasim", "aralik")
 
 
