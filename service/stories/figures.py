@@ -30,7 +30,7 @@ share no figure, against 6 % of those judged the same story (docs/benchmarks.md,
 quality8").
 
 Cost: a few regular-expression passes over the text the names are read from (title + lead, 2,000
-characters), about 0.4 ms of CPU per article; no model; CLDR month names (``babel``) once per
+characters), about 0.25 ms of CPU per article; no model; CLDR month names (``babel``) once per
 process.
 """
 
