@@ -42,7 +42,16 @@ sys.path.insert(0, str(ROOT))
 
 from service.stories import files, metrics  # noqa: E402
 from service.stories.clustering import DocumentFrequencies, Params, StoryState, signals  # noqa: E402
-from service.stories.combiner import COEFFICIENTS, OPTIONAL, SIGNALS, Combiner, Model, Signals, model_key  # noqa: E402
+from service.stories.combiner import (  # noqa: E402
+    COEFFICIENTS,
+    CONTRADICTIONS,
+    OPTIONAL,
+    SIGNALS,
+    Combiner,
+    Model,
+    Signals,
+    model_key,
+)
 
 ALPHA = 10.0
 SHRINK = 10  # pseudo-pairs of zero residual behind the cross-language intercept shift
@@ -72,7 +81,7 @@ def spec_for(raw: np.ndarray, names: list[str], weights: np.ndarray | None = Non
     parts, start = {}, 0
     for name in names:
         values = flat[:, SIGNALS.index(name)]
-        knots = sorted(set(np.round(np.quantile(values, KNOTS), 4).tolist()))
+        knots = [] if name in CONTRADICTIONS else sorted(set(np.round(np.quantile(values, KNOTS), 4).tolist()))
         size = 1 + len(knots)
         w = [0.0] * size if weights is None else [round(float(x), 6) for x in weights[start : start + size]]
         parts[name] = {"range": [round(float(values.min()), 4), round(float(values.max()), 4)], "knots": knots, "weights": w}
@@ -102,7 +111,8 @@ def segments(spec: dict, X: np.ndarray) -> np.ndarray:
 
 def fit(raw: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
     """Ridge regression of ``y`` on the basis of the signals ``names`` of rows ``raw``, with every
-    slope of the similarity signals kept >= 0 (a higher cosine or overlap never lowers the score;
+    slope of the similarity signals kept >= 0 (a higher cosine or overlap never lowers the score),
+    of the contradictions (``CONTRADICTIONS``) <= 0 (evidence of another event never raises it;
     ``length`` is free), by non-negative least squares on the standardised segment basis; returned
     as a ``Model`` document in raw units."""
     from scipy.optimize import nnls
@@ -111,6 +121,8 @@ def fit(raw: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
     S = segments(spec, design(spec, raw))
     sizes = [1 + len(spec["signals"][name]["knots"]) for name in names]
     free = np.repeat(np.array(names) == "length", sizes)
+    against = np.where(np.repeat(np.isin(names, CONTRADICTIONS), sizes), -1.0, 1.0)
+    S = S * against  # a contradiction's slope is fitted as a non-negative one of its negation
     mu, sd = S.mean(axis=0), S.std(axis=0) + 1e-9
     Z = (S - mu) / sd
     A = np.hstack([Z, -Z[:, free]])  # a free slope is the difference of two non-negative ones
@@ -121,6 +133,7 @@ def fit(raw: np.ndarray, y: np.ndarray, names: list[str]) -> dict:
     slopes[free] -= solution[S.shape[1] :]
     slopes /= sd
     intercept = y.mean() - float(slopes @ mu)
+    slopes *= against
     weights, start = [], 0  # hinge weights: the first slope, then each change of slope at a knot
     for size in sizes:
         part = slopes[start : start + size]
@@ -143,7 +156,10 @@ def fit_models(raw: np.ndarray, y: np.ndarray, keep: list[str]) -> dict:
     for size in range(len(OPTIONAL) + 1):
         for missing in combinations(OPTIONAL, size):
             one_scale = READS_TEXT_NOT_WORDS and "text" in keep and "text" not in missing
-            names = [name for name in keep if name not in missing and not (name == "lexical" and one_scale)]
+            names = [
+                name for name in keep
+                if name not in missing and not (name == "lexical" and one_scale) and not (name in CONTRADICTIONS and not one_scale)
+            ]
             rows = np.ones(len(y), dtype=bool)
             for name in OPTIONAL:
                 if name in names:
@@ -155,7 +171,7 @@ def fit_models(raw: np.ndarray, y: np.ndarray, keep: list[str]) -> dict:
                 residual = y[cross] - np.array([(model.score(one) + model.score(two)) / 2 for one, two in _signal_rows(raw[cross])])
                 spec["intercept"] = round(spec["intercept"] + float(residual.sum()) / (cross.sum() + SHRINK), 6)
             models[model_key(missing)] = spec
-    if list(keep) == list(SIGNALS):
+    if set(keep) >= set(SIGNALS) - set(CONTRADICTIONS):  # the shipped signals, with or without the contradictions
         models.update(KEPT)
     return {"models": models}
 
@@ -273,7 +289,7 @@ def main() -> None:
     groups = groups_of(pairs)
     print(f"{len(pairs)} pairs, {len(np.unique(groups))} groups, {int(title_only.sum())} with a headline-only article", file=sys.stderr)
 
-    variants = [list(SIGNALS), ["lead", "text", "entities", "lexical"], ["lead", "entities", "lexical", "length"],
+    variants = [list(SIGNALS), [name for name in SIGNALS if name not in CONTRADICTIONS], ["lead", "text", "entities", "lexical"], ["lead", "entities", "lexical", "length"],
                 ["lead", "text", "entities", "length"], ["lead", "text"], ["lead"]]
     print("| signals (CV: 5 grouped folds x 5 repeats) | Pearson all | de-en | same_story P / R / F1 all | de-en | fold thresholds (median) |")
     print("|---|---|---|---|---|---|")

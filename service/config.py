@@ -128,7 +128,7 @@ class Settings(BaseSettings):
         description="Hours around an article's publication time in which stories are candidates."
     )
     story_threshold: float = Field(
-        default=0.695, ge=0, le=1,
+        default=0.70, ge=0, le=1,
         description="Similarity (see service.stories.clustering; 0..1, the combiner's unit) from which an article with text joins a story.",
     )
     story_text_vectors: bool = Field(

@@ -308,7 +308,7 @@ class Story(SQLModel, table=True):
     ``first_seen_at``: earliest publication (else first-seen) time of its articles;
     ``last_updated_at``: when an article last joined; ``first_published_at``/``last_published_at``
     bound its articles' times and index the clustering window. ``state`` is the clusterer's
-    ``StoryState`` record (centroid sum, exemplars, terms, entities); ``vector`` the unit centroid
+    ``StoryState`` record (centroid sum, exemplars, terms, entities, figures); ``vector`` the unit centroid
     as 512 little-endian float16 values (1 kB; read for every candidate in the window).
     """
 

@@ -7,7 +7,7 @@ Layers, one module each, in pipeline order (DESIGN.md, "Dedup and story linking"
    pages, a slash more or less) carry the same text, so layers 2-3 mark them ``duplicate_of``
    and they share a story (see the BL-18 test);
 2. and 3. ``fingerprints``: exact text hash and MinHash LSH near-duplicates (``duplicate_of``);
-4. ``representation`` (multilingual sentence encoder) + ``features`` (terms, entities) +
+4. ``representation`` (multilingual sentence encoder) + ``features`` (terms, entities, ``figures``) +
    ``clustering`` (online assignment of an article to a story within a time window);
 5. ``attribution``: "X reported", "laut X" → cited outlet.
 

@@ -37,10 +37,12 @@ import numpy as np
 from service.stories import crosslingual
 from service.stories.combiner import Signals, default_combiner
 from service.stories.features import ArticleFeatures
+from service.stories.figures import Figure, contradict
 
 EXEMPLARS = 12
 MAX_TERMS = 300
 MAX_ENTITIES = 300
+MAX_FIGURES = 100
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Params:
     tuned on the UCI dev slice (B-cubed F1 0.853). ``w_time``: score taken off at
     ``window_hours`` of distance from the story's span. ``text_margin``: see ``cascade_near``; ``cited_threshold``: see its note."""
 
-    threshold: float = 0.695
+    threshold: float = 0.70
     threshold_title: float = 0.44
     w_time: float = 0.10
     window_hours: float = 72.0
@@ -71,8 +73,9 @@ class Params:
 class StoryState:
     """What the clusterer keeps of one story: vector sum and count (centroid), text vector sum (None
     until a member with a text vector joins; see ``add``), up to ``EXEMPLARS`` member vectors,
-    per-language term document counts, entity counts, publication span (POSIX seconds or None),
-    languages. ``key`` is the caller's id (database id, or an index)."""
+    per-language term document counts, entity counts, the figures its members state (pooled, at
+    most ``MAX_FIGURES``, the first stated kept; ``figures.figures``), publication span
+    (POSIX seconds or None), languages. ``key`` is the caller's id (database id, or an index)."""
 
     key: Any
     vector_sum: np.ndarray
@@ -82,6 +85,7 @@ class StoryState:
     terms: dict[str, Counter[str]] = field(default_factory=dict)
     lang_counts: Counter[str] = field(default_factory=Counter)
     entities: Counter[str] = field(default_factory=Counter)
+    figures: tuple[Figure, ...] = ()
     first_published: float | None = None
     last_published: float | None = None
 
@@ -124,6 +128,7 @@ class StoryState:
         self.entities.update(article.entities)
         if len(self.entities) > MAX_ENTITIES * 2:
             self.entities = Counter(dict(self.entities.most_common(MAX_ENTITIES)))
+        self.figures = _pool(self.figures, article.figures)
         if article.published is not None:
             self.first_published = min(self.first_published or article.published, article.published)
             self.last_published = max(self.last_published or article.published, article.published)
@@ -138,6 +143,7 @@ class StoryState:
             self.terms.setdefault(lang, Counter()).update(bucket)
         self.lang_counts.update(other.lang_counts)
         self.entities.update(other.entities)
+        self.figures = _pool(self.figures, other.figures)
         for moment in (other.first_published, other.last_published):
             if moment is not None:
                 self.first_published = min(self.first_published or moment, moment)
@@ -155,6 +161,7 @@ class StoryState:
             "terms": {lang: dict(c.most_common(MAX_TERMS)) for lang, c in self.terms.items()},
             "lang_counts": dict(self.lang_counts),
             "entities": dict(self.entities.most_common(MAX_ENTITIES)),
+            "figures": [list(f) for f in self.figures],
             "first_published": self.first_published,
             "last_published": self.last_published,
         }
@@ -165,7 +172,8 @@ class StoryState:
     @classmethod
     def from_record(cls, key: Any, record: dict) -> StoryState:
         """Inverse of ``to_record``. A record without a text sum (saved before stories kept one, or
-        without a text encoder) has None."""
+        without a text encoder) has None; one without figures (saved before stories kept them)
+        states none."""
         return cls(
             key=key,
             vector_sum=unpack(record["vector_sum"], np.float32),
@@ -175,6 +183,7 @@ class StoryState:
             terms={lang: Counter(c) for lang, c in record["terms"].items()},
             lang_counts=Counter(record["lang_counts"]),
             entities=Counter(record["entities"]),
+            figures=tuple((float(value), float(unit)) for value, unit in record.get("figures", [])),
             first_published=record["first_published"],
             last_published=record["last_published"],
         )
@@ -187,6 +196,14 @@ def _sum_vectors(total: np.ndarray | None, vector: np.ndarray | None) -> np.ndar
         return total
     vector = np.asarray(vector, dtype=np.float32)
     return vector.copy() if total is None or total.shape != vector.shape else total + vector
+
+
+def _pool(figures: tuple[Figure, ...], more: tuple[Figure, ...]) -> tuple[Figure, ...]:
+    """``figures`` and those of ``more`` not among them, at most ``MAX_FIGURES``."""
+    if not more or len(figures) >= MAX_FIGURES:
+        return figures
+    known = set(figures)
+    return (figures + tuple(f for f in more if f not in known))[:MAX_FIGURES]
 
 
 def pack(vector: np.ndarray, dtype: type = np.float16) -> str:
@@ -252,7 +269,10 @@ def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] |
     if article.entities:
         hits = sum(1 for e in article.entities if e in story.entities)
         shared = hits / max(1, min(len(article.entities), len(story.entities)))
-    return Signals(lead=lead, text=text, entities=shared, lexical=lexical, length=math.log(max(1, article.chars)))
+    contradicted = max(0.0, lead) if text is not None and contradict(article.figures, story.figures) else 0.0
+    return Signals(
+        lead=lead, text=text, entities=shared, lexical=lexical, length=math.log(max(1, article.chars)), contradicted=contradicted
+    )
 
 
 def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None, params: Params = Params()) -> float:

@@ -13,7 +13,12 @@ a story of one):
 - ``lexical``: the share of the article's IDF-weighted terms the story uses (0..1; None when the
   story has no article in the article's language);
 - ``length``: natural log of the article's characters (title + body, at most
-  ``representation.TEXT_CHARS``), since short texts give noisier cosines.
+  ``representation.TEXT_CHARS``), since short texts give noisier cosines;
+- ``contradicted``: evidence of another event of the same topic: ``lead`` where the article's
+  figures and the story's contradict (``figures.contradict``: both state some and none agrees),
+  else 0 (absence is not contradiction). With a non-positive slope it takes back part of the
+  ``lead`` evidence, more the closer the two texts otherwise are. Only the models that read
+  ``text`` read it (``CONTRADICTIONS``).
 
 Model: each signal ``x``, first clamped to the range seen in training, contributes
 ``w0·x + Σ_k w_k·max(0, x − knot_k)``, a piecewise-linear function with knots at the signal's
@@ -60,9 +65,14 @@ class Signals:
     entities: float
     lexical: float | None
     length: float
+    contradicted: float = 0.0
 
 
 SIGNALS = tuple(Signals.__dataclass_fields__)
+# Evidence against: signals that are 0 unless the article and the story say different things.
+# Linear (no knots), with a non-positive slope in the fitted models, read only by the models that
+# read ``text``.
+CONTRADICTIONS = ("contradicted",)
 # The signals that can be None; the combiner has one model for each subset of them that is missing.
 OPTIONAL = ("lexical", "text")
 

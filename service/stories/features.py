@@ -15,6 +15,7 @@ from typing import cast
 import numpy as np
 
 from service.stories import attribution, fingerprints, names
+from service.stories.figures import Figure, figures
 from service.stories.representation import (
     LEAD_CHARS,
     TEXT_CHARS,
@@ -86,6 +87,9 @@ class ArticleFeatures:
     has_text: bool = False
     text_vector: np.ndarray | None = None
     chars: int = 0
+    figures: tuple[Figure, ...] = ()
+    """The figures the title and lead state (``figures.figures``): (value, unit) pairs, read
+    against a story's to tell another event of the same topic."""
     lang_confidence: float | None = None
     """The language identifier's probability when ``lang`` was identified from the text by
     ``linker.link_features``, not given."""
@@ -217,6 +221,7 @@ def article_features(
         lang=lang,
         terms=terms(rep, lang),
         entities=entities(lead, lang),
+        figures=figures(lead),
         published=published.timestamp() if published else None,
         minhash=signature,
         bands=bands,
