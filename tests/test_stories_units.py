@@ -458,3 +458,25 @@ def test_prefetched_index_finds_the_nearest_live_articles_in_the_window_as_a_ful
                 scores = sorted((float(f.vector @ query) for _aid, f in inside), reverse=True)
                 assert [float(held[aid][1].vector @ query) for aid in found] == pytest.approx(scores[:AHEAD_NEAREST])
     assert len(index._entries) <= 2 * len(held) + 17  # removed rows were dropped along the way
+
+
+async def test_link_step_claims_once_half_its_slots_are_free():
+    """``LinkStep.claim`` passes a claim on to the linker only when at least half of its slots are
+    free (a row in flight claims again when it finishes), so claims come in groups, not one per
+    finished article."""
+    from types import SimpleNamespace
+
+    from service.stories.linker import PREFETCH, LinkStep
+
+    asked: list[int] = []
+
+    async def claim(limit: int) -> list[int]:
+        asked.append(limit)
+        return list(range(limit))
+
+    step = LinkStep(SimpleNamespace(workers=SimpleNamespace(workers=1), claim=claim))  # type: ignore[arg-type]
+    assert step.concurrency == PREFETCH
+    assert await step.claim(PREFETCH, None) == list(range(PREFETCH))  # nothing in flight
+    assert await step.claim(PREFETCH // 2 - 1, None) == []  # more than half in flight: wait
+    assert await step.claim(PREFETCH // 2, None) == list(range(PREFETCH // 2))
+    assert asked == [PREFETCH, PREFETCH // 2]

@@ -833,7 +833,8 @@ class LinkStep(Step[Article, LinkOutcome | None]):
     worker process in flight, assigned one at a time in claim order while the worker pool computes
     the next ones' features (more would only queue in the worker pool ahead of the feed parses and
     page extractions), each within the runner's deadline; one that raised or overran is booked as
-    linked without a story (it would fail again)."""
+    linked without a story (it would fail again). Claims are taken once half the slots are free
+    (``claim``), not one article per finished one."""
 
     name = "link"
     model = Article
@@ -844,6 +845,15 @@ class LinkStep(Step[Article, LinkOutcome | None]):
         self.concurrency = PREFETCH * linker.workers.workers
 
     async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
+        """``Linker.claim`` of ``limit`` articles once at least half the slots are free; none
+        before (the runner claims again as each row in flight finishes). Each claim is a
+        transaction of its own (two statements and the commit, about 1.5 ms of the main process on
+        SQLite), and while articles are linked one after the other a slot frees at each
+        assignment: claimed one at a time, every assignment paid for one. The order is the same
+        (oldest publication first), and the worker pool still has at least half of ``PREFETCH``
+        articles ahead per worker."""
+        if 2 * limit < self.concurrency:
+            return []  # rows are in flight (limit < concurrency): the next to finish claims again
         return await self.linker.claim(limit)
 
     async def handle(self, article: Article) -> LinkOutcome | None:
