@@ -21,6 +21,7 @@ baseline, which gives up linking a few pages, is credited with the articles it l
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import json
 import os
@@ -50,6 +51,32 @@ def export_revision(ref: str, into: str) -> None:
     (``git archive``): the baseline's code, run beside this one."""
     archive = subprocess.run(["git", "archive", ref], cwd=ROOT, check=True, capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", into], input=archive, check=True)
+
+
+@functools.cache
+def _truth(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def headline(corpus: Path, group: str, key: str) -> str:
+    """The item title a real feed would carry for the page ``key`` of ``group``: the annotated
+    title where the corpus has one (``extraction-fundus``), else the page's ``og:title`` or
+    ``<title>``. (Until 2026-12-03 every item was titled ``"<group> <key>"``: the story step's
+    check that a body is about its headline then dropped most bodies, so no text vector was
+    computed and 240 unrelated pages fell into 87 stories, a lighter load than real feeds give.)"""
+    truth = _truth(corpus / group / "ground-truth.json")[key]
+    if truth.get("title"):
+        return truth["title"]
+    import lxml.html
+
+    raw = gzip.decompress((corpus / group / "html" / f"{key}.html.gz").read_bytes())
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    page = lxml.html.fromstring(text)
+    found = page.xpath("string(//meta[@property='og:title']/@content)") or page.xpath("string(//title)")
+    return " ".join(found.split()) or f"{group} {key}"
 
 
 def plain_seconds(corpus: Path, keys: list[tuple[str, str]], workers: int) -> float:
@@ -131,7 +158,8 @@ def main() -> None:
     modes = [True, False] if args.stories == "both" else [args.stories == "on"]
     with tempfile.TemporaryDirectory() as old, TestServer(corpus) as server:
         export_revision(args.baseline_ref, old)
-        items = [{"title": f"{group} {key}", "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
+        items = [{"title": headline(corpus, group, key), "link": server.url(f"/corpus/{group}/html/{key}.html")}
+                 for group, key in keys]
         feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
         plain: list[float] = []
         runs: dict[str, tuple[float, int, Stages]] = {}
