@@ -10,7 +10,8 @@ the rest ``304 Not Modified``. Each contender runs in a fresh process of its own
 other, and does both rounds:
 
 * **Newsloom**: the real poller (``Poller.poll_due_feeds``: leases, SSRF-guarded client, parsing in
-  worker processes, set-based storage in SQLite, one commit per feed); pages are not fetched.
+  worker processes, set-based storage in SQLite, the documents finished meanwhile booked in one
+  commit, ``db.Writer.run_together``); pages are not fetched.
 * **bare loop**: ``httpx.AsyncClient`` GETs with ``If-None-Match`` under a semaphore, each 200 body
   parsed by ``feedparser`` in the loop, nothing stored.
 * **reader**: ``make_reader`` on a SQLite file, ``add_feed`` for each URL, ``update_feeds(workers=…)``

@@ -9,7 +9,7 @@ import asyncio
 import functools
 import multiprocessing
 import weakref
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -104,7 +104,11 @@ class Writer:
     check-out and reset are each a hand-off to the connection's thread and back (about 35 for a
     feed document stored through the ORM); here one. The connection has the same settings as the
     engine's (``create_engine``: WAL, 30 s busy timeout, foreign keys), so it waits for other
-    writers, in this process or others, as they do. Transactions run one at a time, in order."""
+    writers, in this process or others, as they do. Transactions run one at a time, in order.
+
+    ``run_together`` lets calls made while a transaction runs share the next one: a commit rewrites
+    every page the transaction touched (on SQLite a WAL frame each), and calls of one kind touch
+    mostly the same pages (the right edge of the time-ordered indexes, the tables' last pages)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
@@ -118,6 +122,8 @@ class Writer:
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
             weakref.finalize(self, _close_writer, self._thread, self._engine)
+        self._waiting: list[tuple[Callable[..., Any], tuple, asyncio.Future[Any]]] = []
+        self._grouping: asyncio.Task[None] | None = None
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(session, *args)`` in a transaction, committed when it returns (a ``session.rollback()``
@@ -131,11 +137,69 @@ class Writer:
             await session.commit()
             return result
 
+    async def run_together(self, fn: Callable[..., T], *args: Any) -> T:
+        """As ``run``, but on the thread the calls made while a transaction runs are made in the
+        next one, in order, and committed together (one commit for a group instead of one each);
+        each caller gets its own call's result once the group is committed. ``fn`` must not roll
+        back. When a call raises or the commit fails, the group is rolled back and, if it held
+        others, each call is made again alone (``run``), so one bad call loses no other and raises
+        to its own caller. A caller cancelled while it waits leaves its call in the group.
+        Elsewhere: ``run``."""
+        if not self.threaded:
+            return await self.run(fn, *args)
+        done: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._waiting.append((fn, args, done))
+        if self._grouping is None:
+            self._grouping = asyncio.create_task(self._run_groups())
+        return await done
+
+    async def _run_groups(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                calls = [(fn, args) for fn, args, _done in group]
+                try:
+                    results = await loop.run_in_executor(self._thread, self._transactions, calls)
+                except Exception as exc:
+                    if len(group) == 1:
+                        _settle(group[0][2], error=exc)
+                    else:  # which call failed is unknown: each alone
+                        await asyncio.gather(*(_settle_with(done, self.run(fn, *args)) for fn, args, done in group))
+                    continue
+                for (_fn, _args, done), result in zip(group, results, strict=True):
+                    _settle(done, result)
+        finally:
+            self._grouping = None
+
     def _transaction(self, fn: Callable[..., T], args: tuple) -> T:
+        return self._transactions([(fn, args)])[0]
+
+    def _transactions(self, calls: list[tuple[Callable[..., Any], tuple]]) -> list[Any]:
         with Session(self._engine, expire_on_commit=False) as session:
-            result = fn(session, *args)
+            results = [fn(session, *args) for fn, args in calls]
             session.commit()
-            return result
+            return results
+
+
+def _settle(done: asyncio.Future[Any], result: Any = None, error: Exception | None = None) -> None:
+    """Give ``done`` ``result``, or ``error`` when given, unless its caller was cancelled meanwhile."""
+    if done.done():
+        return
+    if error is not None:
+        done.set_exception(error)
+    else:
+        done.set_result(result)
+
+
+async def _settle_with(done: asyncio.Future[T], call: Awaitable[T]) -> None:
+    """``_settle`` ``done`` with the result or the error of ``call``."""
+    try:
+        result = await call
+    except Exception as exc:
+        _settle(done, error=exc)
+    else:
+        _settle(done, result)
 
 
 class Reader:

@@ -226,18 +226,19 @@ class Poller:
     async def _book(self, book: Callable[..., R], completed: Callable[[R], list[int]], *args: Any) -> tuple[R, int]:
         """Run a step's booking ``book(session, *args)`` (synchronous, over a
         ``sqlalchemy.orm.Session``, not committing: ``feeds.book_document``,
-        ``articles.book_extraction``, ``articles.book_page_failure``) in one committed transaction,
+        ``articles.book_extraction``, ``articles.book_page_failure``) in a committed transaction,
         with the ``article.created`` events of the articles ``completed(result)`` names that it
         completed. Returns ``(result, deliveries written)``.
 
         Through the poller's ``Writer`` (one hand-off to its thread on SQLite) when there is no
-        ``announcer`` (with stories on, the linker announces) or when the ``announcer`` could write
+        ``announcer`` (with stories on, the linker announces; then with the bookings finished
+        meanwhile, ``Writer.run_together``: one commit for them all) or when the ``announcer`` could write
         no event (``Announcer.may_announce``: no subscriber takes them); else in an async session,
         where ``announce_articles`` writes the events in the same transaction (exactly once: an
         event is committed with the change that completes its article). Raises what ``book``
         raises (nothing committed)."""
         if self.announcer is None:
-            return await self.writer.run(book, *args), 0
+            return await self.writer.run_together(book, *args), 0
         if self.writer.threaded:
             try:
                 return await self.writer.run(_book_unless_announcing, self.announcer, book, completed, *args), 0

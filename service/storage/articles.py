@@ -26,7 +26,7 @@ from service.net.urls import canonicalize, fits, link_forms, outlet_domain
 from service.search import PG_CONFIGS, PG_DEFAULT_CONFIG, SearchQuery
 from service.storage import leases, sql
 from service.storage.search import article_match
-from service.storage.sql import insert_ignore
+from service.storage.sql import in_bound, insert_ignore
 
 
 class FeedKeys(Protocol):
@@ -49,10 +49,11 @@ def outlet_for(session: Session, url: str | None) -> int | None:
     domain = outlet_domain(url) if url else None
     if not domain:
         return None
-    found = session.scalars(_OUTLET_ID, {"domain": domain}).first()
+    outlet = _storing_statements(dialect_name(session))[3]
+    found = session.scalars(outlet, {"domain": domain}).first()
     if found is None:  # first sight; another transaction may insert it meanwhile
         insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
-        found = session.scalars(_OUTLET_ID, {"domain": domain}).one()
+        found = session.scalars(outlet, {"domain": domain}).one()
     return found
 
 
@@ -196,31 +197,31 @@ class _ArticleState:
             self.edited = True
 
 
-def _storing_statements() -> tuple[sa.Select, ...]:
-    """The SELECTs of ``store_entries`` and ``outlet_for``, built once on the tables (Core: no ORM
-    compile step; a statement reused is compiled from SQLAlchemy's cache without a walk for its
-    cache key). The article columns read are ``_ArticleState``'s; never the texts."""
+@functools.cache
+def _storing_statements(dialect: str) -> tuple[sa.Select, ...]:
+    """The SELECTs of ``store_entries`` and ``outlet_for`` on ``dialect``'s database
+    (``db.dialect_name``), built once on the tables (Core: no ORM compile step; a statement reused
+    is compiled from SQLAlchemy's cache without a walk for its cache key), each list of values
+    bound as one parameter (``sql.in_bound``: one SQL text whatever the document's size). The
+    article columns read are ``_ArticleState``'s; never the texts."""
     articles, entries, outlets, bind = table_of(Article), table_of(Entry), table_of(Outlet), sa.bindparam
     state = [articles.c[name] for name in ("id", "feed_id", "url", "canonical_url", "url_key", "title", "summary",
                                            "updated_at")]
     known = (sa.select(entries.c.entry_key, *state).join(articles, articles.c.id == entries.c.article_id)
-             .where(entries.c.feed_id == bind("feed_id"), entries.c.entry_key.in_(bind("keys", expanding=True))))
-    by_links = sa.select(*state).where(sa.or_(articles.c.url_key.in_(bind("keys", expanding=True)),
-                                              articles.c.canonical_url.in_(bind("variants", expanding=True))))
+             .where(entries.c.feed_id == bind("feed_id"), in_bound(entries.c.entry_key, "keys", dialect)))
+    by_links = sa.select(*state).where(sa.or_(in_bound(articles.c.url_key, "keys", dialect),
+                                              in_bound(articles.c.canonical_url, "variants", dialect)))
     not_in = (sa.select(entries.c.article_id, entries.c.id)
-              .where(entries.c.feed_id == bind("feed_id"), entries.c.article_id.in_(bind("article_ids", expanding=True)),
-                     entries.c.entry_key.not_in(bind("keys", expanding=True)))
+              .where(entries.c.feed_id == bind("feed_id"), in_bound(entries.c.article_id, "article_ids", dialect),
+                     sa.not_(in_bound(entries.c.entry_key, "keys", dialect)))
               .order_by(entries.c.id.desc()))
     outlet = sa.select(outlets.c.id).where(outlets.c.domain == bind("domain"))
     return known, by_links, not_in, outlet
 
 
-_KNOWN_ENTRIES, _BY_LINKS, _ENTRIES_NOT_IN, _OUTLET_ID = _storing_statements()
-
-
 def _known_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
     """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
-    rows = session.execute(_KNOWN_ENTRIES, {"feed_id": feed_id, "keys": keys}).all()
+    rows = session.execute(_storing_statements(dialect_name(session))[0], {"feed_id": feed_id, "keys": keys}).all()
     return {key: _ArticleState(*state) for key, *state in rows}
 
 
@@ -230,8 +231,8 @@ def _entries_not_in(session: Session, feed_id: int, article_ids: list[int], keys
     if not article_ids:
         return {}
     out: dict[int, list[int]] = {}
-    for article_id, entry_id in session.execute(_ENTRIES_NOT_IN, {"feed_id": feed_id, "article_ids": article_ids,
-                                                                  "keys": keys}).all():
+    not_in = _storing_statements(dialect_name(session))[2]
+    for article_id, entry_id in session.execute(not_in, {"feed_id": feed_id, "article_ids": article_ids, "keys": keys}).all():
         out.setdefault(article_id, []).append(entry_id)
     return out
 
@@ -251,7 +252,8 @@ class _StoredArticles:
         if not links:
             return
         variants = sorted({variant for link in links for variant in link.variants})
-        for row in session.execute(_BY_LINKS, {"keys": sorted({link.key for link in links}), "variants": variants}).all():
+        by_links = _storing_statements(dialect_name(session))[1]
+        for row in session.execute(by_links, {"keys": sorted({link.key for link in links}), "variants": variants}).all():
             state = self.articles.setdefault(row[0], _ArticleState(*row))
             if state.url_key:
                 self.by_url_key[state.url_key] = state

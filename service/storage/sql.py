@@ -30,6 +30,21 @@ def insert_ignore(session: Session, table: type[SQLModel], values: dict, conflic
     return session.execute(statement.returning(table_of(table).c.id)).scalar_one_or_none()
 
 
+def in_bound(column: sa.ColumnElement, name: str, dialect: str) -> sa.ColumnElement[bool]:
+    """``column IN`` the list of values bound as ``name``, in one SQL text whatever the list's
+    length: ``column = ANY(:name)`` (an array) on PostgreSQL, ``column IN (SELECT value FROM
+    json_each(:name))`` (the list as JSON text) on SQLite (``dialect``: ``db.dialect_name``). An
+    expanding ``IN`` renders the statement again for each length, and SQLite prepares each
+    rendering again; storing a feed document runs three such lists."""
+    if dialect == "postgresql":
+        # Imported here: a service on SQLite never loads the PostgreSQL dialect (2 MiB).
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(name, type_=ARRAY(column.type)))
+    values = sa.func.json_each(sa.bindparam(name, type_=sa.JSON)).table_valued("value")
+    return column.in_(sa.select(values.c.value))
+
+
 def newest_first(query: S, keys: Sequence[sa.ColumnElement], after: Sequence | None, limit: int | sa.BindParameter) -> S:
     """``query`` as one page of a keyset-paginated list sorted by ``keys`` descending (e.g.
     ``(sort_at, id)``, or ``(rank, sort_at, id)`` for search results): at most ``limit`` rows,
