@@ -16,20 +16,54 @@ SERVICE_ARENAS = 2
 """malloc arenas of the service's main process."""
 SERVICE_MMAP_THRESHOLD = 128 * 1024
 """Bytes from which an allocation of the service's main process is a mapping of its own."""
+WORKER_FREE_BYTES = 12 * 1024 * 1024
+"""Free bytes a worker's C heap may keep between calls (``release_free_memory``)."""
+
+
+class _MallInfo2(ctypes.Structure):
+    """glibc's ``struct mallinfo2`` (malloc.h, glibc 2.33 and later): byte counts as ``size_t``."""
+
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
 
 
 @functools.cache
 def _glibc() -> ctypes.CDLL | None:
     libc = ctypes.CDLL(None)
-    return libc if hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt") else None
+    if not (hasattr(libc, "malloc_trim") and hasattr(libc, "mallopt")):
+        return None
+    if hasattr(libc, "mallinfo2"):
+        libc.mallinfo2.restype = _MallInfo2
+    return libc
 
 
-def release_free_memory() -> None:
-    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``). A worker calls
-    it after each call: the lxml trees of a large page are freed, but glibc keeps their pages in
-    the process, and a worker that had extracted the corpus's 240 pages held 20 MiB more for it."""
-    if libc := _glibc():
-        libc.malloc_trim(0)
+def free_heap_bytes() -> int | None:
+    """Bytes in the free chunks of the C heap's arenas (glibc's ``mallinfo2().fordblks``: pages
+    the process holds, resident once touched, that hold no live allocation); None where the C
+    library is not glibc 2.33 or later."""
+    libc = _glibc()
+    return libc.mallinfo2().fordblks if libc is not None and hasattr(libc, "mallinfo2") else None
+
+
+def release_free_memory(keep: int = 0) -> bool:
+    """Hand the C heap's free pages back to the system (glibc's ``malloc_trim(0)``) when its free
+    chunks hold more than ``keep`` bytes (``free_heap_bytes``; where that is unknown, always);
+    True when it trimmed.
+
+    A worker calls it after each call with ``keep=WORKER_FREE_BYTES``: the lxml trees of a large
+    page are freed, but glibc keeps their pages in the process, and a worker that had extracted
+    the corpus's 240 pages held 20 MiB more for it. Trimming after every page instead cost the
+    worker about 200,000 page faults over those pages (each trimmed page touched again by the
+    next), about 8 % of its CPU; with 12 MiB kept it trims after about one page in five, with
+    half the faults and the same peak (``docs/benchmarks.md``, "Branch ingoff8")."""
+    libc = _glibc()
+    if libc is None:
+        return False
+    free = free_heap_bytes()
+    if free is not None and free <= keep:
+        return False
+    libc.malloc_trim(0)
+    return True
 
 
 def settle_service_heap() -> bool:

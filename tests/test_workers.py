@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from service.heap import WORKER_FREE_BYTES, free_heap_bytes, release_free_memory
 from service.ingest.workers import ByName, WorkerError, WorkerPool
 from tests import worker_functions as wf
 
@@ -45,6 +46,36 @@ async def test_a_function_named_by_its_path_runs_in_the_worker(small_pool):
     assert await small_pool.run(ByName("tests.worker_functions:add"), 2, 3) == 5
     with pytest.raises(TypeError):
         await small_pool.run(ByName("tests.worker_functions:add"), 1, "x")
+
+
+def _resident_bytes() -> int:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_the_heap_is_trimmed_only_when_it_keeps_more_than_asked_free():
+    """``release_free_memory(keep)`` hands the free pages back when the C heap's free chunks hold more
+    than ``keep`` bytes, and leaves them in the process otherwise."""
+    if free_heap_bytes() is None:
+        pytest.skip("not glibc 2.33 or later: nothing is measured, every call trims")
+    import ctypes
+
+    libc = ctypes.CDLL(None)
+    libc.malloc.restype = ctypes.c_void_p
+    libc.free.argtypes = [ctypes.c_void_p]
+    blocks = [libc.malloc(4096) for _ in range(3 * WORKER_FREE_BYTES // 4096)]
+    fence = libc.malloc(4096)  # keeps the freed blocks inside the heap rather than at its top
+    for block in blocks:
+        ctypes.memset(block, 1, 4096)
+    resident = _resident_bytes()
+    for block in blocks:
+        libc.free(block)
+    free = free_heap_bytes()
+    assert free is not None and free >= 3 * WORKER_FREE_BYTES
+    assert not release_free_memory(keep=free)
+    assert _resident_bytes() > resident - WORKER_FREE_BYTES  # still held
+    assert release_free_memory(keep=free - WORKER_FREE_BYTES)
+    assert _resident_bytes() < resident - 2 * WORKER_FREE_BYTES  # handed back
+    libc.free(fence)
 
 
 def test_a_worker_imports_neither_settings_nor_the_web_stack():

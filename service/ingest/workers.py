@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pebble import ProcessExpired, ProcessPool
 
 from service.errors import NewsloomError
-from service.heap import release_free_memory
+from service.heap import WORKER_FREE_BYTES, release_free_memory
 
 if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
     from service.config import Settings
@@ -40,7 +40,8 @@ class WorkerError(NewsloomError):
 @dataclass(frozen=True)
 class ByName:
     """A module-level function named ``"package.module:function"`` (entry-point syntax), imported
-    (``pkgutil.resolve_name``) only in the worker process that calls it. Picklable as its name."""
+    (``pkgutil.resolve_name``) only in the worker process that calls it. Picklable as its name.
+    After the call the worker's C heap keeps at most ``heap.WORKER_FREE_BYTES`` free."""
 
     path: str
 
@@ -52,7 +53,7 @@ class ByName:
         try:
             return pkgutil.resolve_name(self.path)(*args)
         finally:
-            release_free_memory()
+            release_free_memory(WORKER_FREE_BYTES)
 
 
 # The pipeline's CPU-bound steps, by name (``ByName``).
