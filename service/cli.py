@@ -48,7 +48,7 @@ from service.models import Article, Feed, utcnow
 from service.net.fetcher import FetchError, create_client, fetch
 from service.net.urls import InvalidURL, check_fetchable, redact_password
 from service.storage import articles, feeds, sql
-from service.wiring import assemble
+from service.wiring import assemble, worker_pools
 
 
 class CommandError(NewsloomError):
@@ -263,12 +263,16 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
     one summary line. Pages are counted once each, by their last outcome in this run."""
     if not args.once:
         raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously")
-    async with _database(settings) as sessions:
+    _require_database(settings)
+    # The worker processes start first: their spawn and warm-up overlap the migration check.
+    async with contextlib.AsyncExitStack() as stack:
+        workers, story_workers = stack.enter_context(worker_pools(settings))
+        sessions = await stack.enter_async_context(_database(settings))
         async with sessions() as session:
             due = await sql.count_where(session, Feed, feeds.feed_is_due(utcnow()))
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt
-        async with assemble(settings, sessions=sessions, deliveries=False) as service:
-            service.workers.start()  # its start-up overlaps the feed polls (the story pool starts with the service)
+        async with assemble(settings, sessions=sessions, workers=workers, story_workers=story_workers,
+                            deliveries=False) as service:
             with _Progress(due, "feed", args.quiet) as progress:
 
                 def on_feed(feed: Feed, report: PollReport) -> None:

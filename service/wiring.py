@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -59,12 +59,30 @@ class Service:
         return [step.owner for step in (self.ingestor, self.delivery) if step is not None]
 
 
+@contextlib.contextmanager
+def worker_pools(settings: Settings) -> Iterator[tuple[WorkerPool, WorkerPool | None]]:
+    """The service's worker processes for ``settings``: the extraction pool (``service_pool``) and,
+    with stories on, the story pool (``story_pool``; else None), both started at once, so their
+    spawn and warm-up (seconds with stories on) overlap what the caller does next; stopped on
+    exit."""
+    with contextlib.ExitStack() as stack:
+        story_workers = story_pool(settings)  # None with stories off
+        if story_workers is not None:
+            story_workers.start()
+            stack.callback(story_workers.close)
+        workers = service_pool(settings, stories=False)  # the story pool warms for the stories
+        workers.start()
+        stack.callback(workers.close)
+        yield workers, story_workers
+
+
 @contextlib.asynccontextmanager
 async def assemble(
     settings: Settings,
     *,
     sessions: async_sessionmaker[AsyncSession] | None = None,
     workers: WorkerPool | None = None,
+    story_workers: WorkerPool | None = None,
     deliveries: bool | None = None,
     resolver: Resolver | None = None,
     verify: ssl.SSLContext | bool = True,
@@ -73,9 +91,11 @@ async def assemble(
     """Build the service's parts for ``settings`` and close what it built on exit (clients, the
     worker pool, the engine), in the reverse order.
 
-    ``sessions`` and ``workers``, when given, are the caller's and are not closed here (tests share
-    one worker pool for a whole run). ``deliveries``: run a webhook delivery worker (default
-    ``settings.webhooks_enabled``; the CLI writes events to the outbox and leaves delivering them
+    ``sessions`` and ``workers`` (with ``story_workers``, None: ``workers`` compute the story
+    features too), when given, are the caller's and are not closed here (tests share one worker pool
+    for a whole run; ``poll --once`` starts ``worker_pools`` before its migration check); without
+    ``workers`` both pools are built here (``worker_pools``). ``deliveries``: run a webhook
+    delivery worker (default ``settings.webhooks_enabled``; the CLI writes events to the outbox and leaves delivering them
     to ``newsloom serve``). ``resolver``, ``verify`` and ``trusted`` go to both HTTP clients
     (``net.fetcher.create_client``: tests resolve outlet host names to loopback servers). The
     database is not migrated here: ``serve`` migrates in a process apart first, the CLI in
@@ -86,14 +106,8 @@ async def assemble(
             engine = create_engine(settings.database_url)
             stack.push_async_callback(engine.dispose)
             sessions = session_factory(engine)
-        story_workers = None
         if workers is None:
-            story_workers = story_pool(settings)  # None with stories off
-            if story_workers is not None:
-                story_workers.start()  # its warm-up (encoders, gazetteer: seconds) overlaps the start-up
-                stack.callback(story_workers.close)
-            workers = service_pool(settings, stories=False)  # the story pool warms for the stories
-            stack.callback(workers.close)
+            workers, story_workers = stack.enter_context(worker_pools(settings))
         client = await stack.enter_async_context(create_client(settings, resolver=resolver, verify=verify, trusted=trusted))
         delivery = None
         if settings.webhooks_enabled if deliveries is None else deliveries:
