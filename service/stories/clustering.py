@@ -373,7 +373,7 @@ def joins(article: ArticleFeatures, story: StoryState, score: float, params: Par
     A headline-only article also needs the evidence ``headlines.enough_evidence`` asks for (names
     in common where the title + lead encoder does not read both sides' languages; a second shared
     word for a very short headline)."""
-    if not headlines.enough_evidence(article, story.lang_counts, story.terms.get(article.lang or "und", ()), story.entities):
+    if not headlines.enough_evidence(article, story.lang_counts, story.terms.get(article.lang or "und", {}), story.entities):
         return False
     if score >= threshold_for(article, params):
         return True
@@ -455,7 +455,7 @@ def pair_same_story(a: ArticleFeatures, b: ArticleFeatures, score: float, params
     text vector, the cross-language decision (``crosslingual``) on their names (as ``joins``); a
     headline-only side needs ``headlines.enough_evidence`` against the other."""
     for one, other in ((a, b), (b, a)):
-        if not headlines.enough_evidence(one, [other.lang or "und"], other.terms, other.entities):
+        if not headlines.enough_evidence(one, [other.lang or "und"], dict.fromkeys(other.terms, 1), other.entities):
             return False
     if score >= min(threshold_for(a, params), threshold_for(b, params)):
         return True
