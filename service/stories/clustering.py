@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from service.stories import crosslingual
+from service.stories import crosslingual, headlines
 from service.stories.combiner import Signals, default_combiner
 from service.stories.features import ArticleFeatures
 from service.stories.figures import Figure, contradict
@@ -388,7 +388,13 @@ def joins(article: ArticleFeatures, story: StoryState, score: float, params: Par
     the combiner, with the text signal, has said no, it judges the pairs the text vector has
     already turned down, where it is mostly wrong: on the SemEval de-en pairs it added 2.5 wrong
     links for 0.2 right ones per shuffle (grouped CV: de-en precision 1.00 → 0.71, F1 0.733 → 0.646;
-    docs/benchmarks.md, "Cross-language rule")."""
+    docs/benchmarks.md, "Cross-language rule").
+
+    A headline-only article also needs the evidence ``headlines.enough_evidence`` asks for (names
+    in common where the title + lead encoder does not read both sides' languages; a second shared
+    word for a very short headline)."""
+    if not headlines.enough_evidence(article, story.lang_counts, story.terms.get(article.lang or "und", {}), story.entities):
+        return False
     if score >= threshold_for(article, params):
         return True
     return _cross_accepts(article, story, params)
@@ -466,7 +472,11 @@ def pair_score(
 def pair_same_story(a: ArticleFeatures, b: ArticleFeatures, score: float, params: Params = Params()) -> bool:
     """The ``same_story`` decision for two single articles with ``pair_score`` ``score``: the
     lower of their thresholds (``threshold_for``), or, across languages when one of them has no
-    text vector, the cross-language decision (``crosslingual``) on their names (as ``joins``)."""
+    text vector, the cross-language decision (``crosslingual``) on their names (as ``joins``); a
+    headline-only side needs ``headlines.enough_evidence`` against the other."""
+    for one, other in ((a, b), (b, a)):
+        if not headlines.enough_evidence(one, [other.lang or "und"], dict.fromkeys(other.terms, 1), other.entities):
+            return False
     if score >= min(threshold_for(a, params), threshold_for(b, params)):
         return True
     if a.lang is None or b.lang is None or a.lang == b.lang or (a.text_vector is not None and b.text_vector is not None):
