@@ -41,8 +41,8 @@ from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 @dataclass
 class Service:
     """The assembled parts. ``workers`` parse and extract; ``story_workers`` compute story features
-    on a core of their own (None with stories off, or when the caller gave ``workers``: they then do
-    both); ``ingestor`` subscribes and polls, and with stories on links articles into stories (its
+    on a core of their own (None with stories off, or when the caller gave ``workers`` without
+    them: ``workers`` then do both); ``ingestor`` subscribes and polls, and with stories on links articles into stories (its
     ``linker``); ``delivery`` is None when webhook deliveries do not run in this process."""
 
     settings: Settings

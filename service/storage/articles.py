@@ -9,7 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -49,7 +49,7 @@ def outlet_for(session: Session, url: str | None) -> int | None:
     domain = outlet_domain(url) if url else None
     if not domain:
         return None
-    outlet = _storing_statements(dialect_name(session))[3]
+    outlet = _storing_statements(dialect_name(session)).outlet
     found = session.scalars(outlet, {"domain": domain}).first()
     if found is None:  # first sight; another transaction may insert it meanwhile
         insert_ignore(session, Outlet, {"domain": domain, "created_at": utcnow()}, ["domain"])
@@ -197,8 +197,17 @@ class _ArticleState:
             self.edited = True
 
 
+class _Storing(NamedTuple):
+    """The SELECTs of ``store_entries`` and ``outlet_for`` (``_storing_statements``)."""
+
+    known: sa.Select
+    by_links: sa.Select
+    not_in: sa.Select
+    outlet: sa.Select
+
+
 @functools.cache
-def _storing_statements(dialect: str) -> tuple[sa.Select, ...]:
+def _storing_statements(dialect: str) -> _Storing:
     """The SELECTs of ``store_entries`` and ``outlet_for`` on ``dialect``'s database
     (``db.dialect_name``), built once on the tables (Core: no ORM compile step; a statement reused
     is compiled from SQLAlchemy's cache without a walk for its cache key), each list of values
@@ -216,12 +225,12 @@ def _storing_statements(dialect: str) -> tuple[sa.Select, ...]:
                      sa.not_(in_bound(entries.c.entry_key, "keys", dialect)))
               .order_by(entries.c.id.desc()))
     outlet = sa.select(outlets.c.id).where(outlets.c.domain == bind("domain"))
-    return known, by_links, not_in, outlet
+    return _Storing(known, by_links, not_in, outlet)
 
 
 def _known_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
     """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
-    rows = session.execute(_storing_statements(dialect_name(session))[0], {"feed_id": feed_id, "keys": keys}).all()
+    rows = session.execute(_storing_statements(dialect_name(session)).known, {"feed_id": feed_id, "keys": keys}).all()
     return {key: _ArticleState(*state) for key, *state in rows}
 
 
@@ -231,7 +240,7 @@ def _entries_not_in(session: Session, feed_id: int, article_ids: list[int], keys
     if not article_ids:
         return {}
     out: dict[int, list[int]] = {}
-    not_in = _storing_statements(dialect_name(session))[2]
+    not_in = _storing_statements(dialect_name(session)).not_in
     for article_id, entry_id in session.execute(not_in, {"feed_id": feed_id, "article_ids": article_ids, "keys": keys}).all():
         out.setdefault(article_id, []).append(entry_id)
     return out
@@ -252,7 +261,7 @@ class _StoredArticles:
         if not links:
             return
         variants = sorted({variant for link in links for variant in link.variants})
-        by_links = _storing_statements(dialect_name(session))[1]
+        by_links = _storing_statements(dialect_name(session)).by_links
         for row in session.execute(by_links, {"keys": sorted({link.key for link in links}), "variants": variants}).all():
             state = self.articles.setdefault(row[0], _ArticleState(*row))
             if state.url_key:

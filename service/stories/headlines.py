@@ -38,7 +38,7 @@ languages) and the body's names and words carry the decision, at the body-text t
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 
 from service.stories.features import ArticleFeatures
 
@@ -68,7 +68,7 @@ def covered(langs: Iterable[str | None]) -> bool:
 
 
 def enough_evidence(
-    article: ArticleFeatures, story_langs: Iterable[str], story_terms: Mapping[str, int], story_entities: Iterable[str]
+    article: ArticleFeatures, story_langs: Iterable[str], story_terms: Mapping[str, int], story_entities: Container[str]
 ) -> bool:
     """Whether headline-only ``article`` has, besides its score, the evidence it needs to join a
     story in ``story_langs`` (the story's article languages, ``"und"`` for unknown) with
@@ -78,8 +78,7 @@ def enough_evidence(
     article with body text."""
     if article.has_text:
         return True
-    names = set(story_entities)
-    shared_names = sum(1 for e in article.entities if e in names)
+    shared_names = sum(1 for e in article.entities if e in story_entities)
     if not covered([article.lang, *story_langs]):
         return shared_names >= MIN_SHARED_NAMES
     if len(article.terms) > SHORT_HEADLINE or shared_names:
