@@ -25,7 +25,8 @@ class ArticleSummary(BaseModel):
     id: int
     url: str | None = Field(description="The link as first seen in a feed.")
     canonical_url: str | None = Field(description="The URL the article is stored under (rel=canonical, tracking removed).")
-    feed_id: int | None = Field(description="The feed the article was first seen in.")
+    feed_id: int | None = Field(description="The feed the article was first seen in; when that feed is unsubscribed, the remaining "
+                                 "feed that listed it first; null when no subscribed feed lists it.")
     outlet: str | None
     title: str | None = Field(description="Headline: the feed's, else the page's (site name removed).")
     summary: str | None = Field(description="The feed's summary (sanitised HTML).")

@@ -435,3 +435,64 @@ def test_docs_page_loads_every_asset_from_the_service(api):
         response = httpx.get(api + url)
         assert response.status_code == 200 and response.content, url
     assert httpx.get(f"{api}/redoc").status_code == 404  # FastAPI's ReDoc page loads from a CDN
+
+
+def test_an_article_whose_first_feed_is_unsubscribed_belongs_to_a_feed_that_still_lists_it(api, server):
+    """``feed_id`` is a subscribed feed that lists the article: deleting its first feed hands it to
+    the remaining feed that listed it first; one no feed lists has none until a new feed lists it."""
+    from tests.corpus_feeds import rss
+
+    shared, only_first = server.url("/shared.html"), server.url("/only-first.html")
+    first = server.add("/first.xml", rss([{"title": "Shared", "link": shared}, {"title": "Only first", "link": only_first}]),
+                       Content_Type="application/rss+xml")
+    second = server.add("/second.xml", rss([{"title": "Shared", "link": shared}]), Content_Type="application/rss+xml")
+    third = server.add("/third.xml", rss([{"title": "Only first", "link": only_first}]), Content_Type="application/rss+xml")
+    a, b = (httpx.post(f"{api}/v1/feeds", json={"url": url}, timeout=60).json()["id"] for url in (first, second))
+
+    def feed_of() -> dict[str, int | None]:
+        return {item["url"]: item["feed_id"] for item in httpx.get(f"{api}/v1/articles").json()["items"]}
+
+    assert feed_of() == {shared: a, only_first: a}
+    assert httpx.delete(f"{api}/v1/feeds/{a}").status_code == 204
+    assert feed_of() == {shared: b, only_first: None}
+    assert [i["url"] for i in httpx.get(f"{api}/v1/articles", params={"feed_id": b}).json()["items"]] == [shared]
+    c = httpx.post(f"{api}/v1/feeds", json={"url": third}, timeout=60).json()["id"]
+    assert feed_of() == {shared: b, only_first: c}
+
+
+@pytest.mark.parametrize("path, name", [
+    ("/v1/articles", "q"), ("/v1/articles", "lang"), ("/v1/articles", "feed_id"), ("/v1/articles", "since"),
+    ("/v1/articles", "cursor"), ("/v1/stories", "outlet"), ("/v1/stories", "q"), ("/v1/stories", "lang"),
+    ("/v1/stories", "min_outlets"), ("/v1/subscriptions/1/deliveries", "status"),
+])
+def test_an_empty_query_parameter_is_the_same_422_problem_whatever_the_parameter(api, path, name):
+    for value in ("", "  "):
+        problem = assert_problem(httpx.get(f"{api}{path}", params={name: value}), 422)
+        assert problem["empty"] == [name] and f"'{name}'" in problem["detail"] and "empty" in problem["detail"]
+        assert problem["errors"] == [{"location": ["query", name], "message": "must not be empty", "type": "empty"}]
+
+
+def test_the_story_browser_still_drops_the_blank_fields_its_form_sends(api):
+    answer = httpx.get(f"{api}/ui/", params={"lang": "", "q": "bridge"})
+    assert answer.is_redirect and answer.headers["location"].endswith("/ui/?q=bridge"), answer.text
+
+
+def test_size_limit_problems_are_written_as_every_other_problem(settings):
+    """413 and 414 are answered below the application; their documents have the same members, in
+    the same order, serialised the same way, as a route's problem."""
+    import json
+
+    from tests.conftest import running_app
+
+    with running_app(settings.model_copy(update={"poller_enabled": False, "auth": False, "max_body_bytes": 4096})) as base:
+        answers = {
+            404: httpx.get(f"{base}/v1/feeds/12345"),
+            413: httpx.post(f"{base}/v1/feeds/import", content=b"<opml>" + b" " * 5000 + b"</opml>"),
+            414: httpx.get(f"{base}/v1/articles", params={"cursor": "é" * 3000}),
+        }
+    for status, answer in answers.items():
+        body = assert_problem(answer, status)
+        assert answer.headers["content-type"] == PROBLEM
+        assert list(body) == ["type", "title", "status", "detail", "instance"], body
+        assert answer.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), answer.content
+

@@ -510,6 +510,24 @@ def test_filters_out_of_range_are_refused(api, server, flt):
     assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
 
 
+def test_a_filter_naming_a_feed_that_does_not_exist_is_refused(api, server):
+    """Creating or changing a subscription whose ``filter.feeds`` names an unknown feed id is a 422
+    naming the field and each unknown id; subscribed feeds are accepted."""
+    feed_url = server.add("/filtered.xml", rss([{"title": "One", "link": server.url("/one.html")}]), Content_Type="application/rss+xml")
+    feed_id = httpx.post(f"{api}/v1/feeds", json={"url": feed_url}, timeout=60).json()["id"]
+    body = {"url": server.url("/hook"), "event_types": ["article.created"], "filter": {"feeds": [feed_id, 4242, 4141]}}
+    problem = assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
+    assert problem["detail"] == "filter.feeds: no feed with id 4141, 4242"
+    assert [e["location"] for e in problem["errors"]] == [["body", "filter", "feeds", 2], ["body", "filter", "feeds", 1]]
+    assert httpx.get(f"{api}/v1/subscriptions").json()["items"] == []
+
+    created = _subscribe(api, server.url("/hook"), filter={"feeds": [feed_id]})
+    assert created["filter"]["feeds"] == [feed_id]
+    change = httpx.patch(f"{api}/v1/subscriptions/{created['id']}", json={"filter": {"feeds": [feed_id + 1]}})
+    assert assert_problem(change, 422)["detail"] == f"filter.feeds: no feed with id {feed_id + 1}"
+    assert httpx.get(f"{api}/v1/subscriptions/{created['id']}").json()["filter"]["feeds"] == [feed_id]
+
+
 async def _leased_pings(sessions, count: int) -> list:
     """``count`` ping deliveries (``msg_0``, …) to one subscription, leased (as claimed), committed."""
     from service.models import Delivery

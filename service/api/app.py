@@ -22,7 +22,7 @@ from service.api.middleware import RequestContext
 from service.api.routes import articles, feeds, health, stories, subscriptions
 from service.api.routes import metrics as metrics_route
 from service.api.security import authorize, authorize_read
-from service.api.validation import reject_unknown_query_parameters
+from service.api.validation import reject_empty_query_parameters, reject_unknown_query_parameters
 from service.auth import RateLimiter
 from service.config import Settings, get_settings
 from service.db import Reader, migrate_apart
@@ -99,10 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Open: liveness and readiness probes. /metrics needs a read key; /v1 needs read or admin (see security.py).
     app.include_router(health.router)
     app.include_router(metrics_route.router, dependencies=[Depends(authorize_read)])
-    app.include_router(feeds.router, dependencies=[Depends(authorize)])
-    app.include_router(articles.router, dependencies=[Depends(authorize)])
-    app.include_router(stories.router, dependencies=[Depends(authorize)])
-    app.include_router(subscriptions.router, dependencies=[Depends(authorize)])
+    api = [Depends(authorize), Depends(reject_empty_query_parameters)]
+    app.include_router(feeds.router, dependencies=api)
+    app.include_router(articles.router, dependencies=api)
+    app.include_router(stories.router, dependencies=api)
+    app.include_router(subscriptions.router, dependencies=api)
     docs.install(app)  # Swagger UI at /docs, its assets included
     ui.install(app)  # the story browser at /ui/ (its key check is the API's)
     webhook_docs.document(app)

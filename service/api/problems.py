@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from http import HTTPStatus
 from typing import Any
 
@@ -32,25 +31,22 @@ class Problem(NewsloomError):
         self.extensions = extensions
 
 
+def problem_document(status: int, detail: Any, instance: str, **extensions: Any) -> dict[str, Any]:
+    """A problem document's members: ``type`` about:blank, ``title`` the status phrase, ``status``,
+    ``detail``, ``instance`` (the request path), then ``extensions``."""
+    return {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status, "detail": detail,
+            "instance": instance, **extensions}
+
+
 def problem_bytes(status: int, detail: str, instance: str) -> bytes:
-    """The JSON of a problem document without extensions, for answers written below the
-    application (``middleware``, ``http11``): ``type`` about:blank, ``title`` the status phrase,
-    ``status``, ``detail``, ``instance`` (the request path)."""
-    return json.dumps({"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status,
-                       "detail": detail, "instance": instance}).encode()
+    """``problem_document`` serialised byte for byte as ``problem_response`` serialises it, for
+    answers written below the application (``middleware``: 413, 414; ``http11``)."""
+    return bytes(JSONResponse(problem_document(status, detail, instance)).body)
 
 
 def problem_response(request: Request, status: int, detail: Any, headers: dict[str, str] | None = None, **extensions: Any) -> JSONResponse:
-    """A problem-details response: ``type`` about:blank, ``title`` the status phrase, ``status``,
-    ``detail`` and ``instance`` (the request path), plus ``extensions``."""
-    body = {
-        "type": "about:blank",
-        "title": HTTPStatus(status).phrase,
-        "status": status,
-        "detail": detail,
-        "instance": request.url.path,
-        **extensions,
-    }
+    """A problem-details response (``problem_document``) for ``request``."""
+    body = problem_document(status, detail, request.url.path, **extensions)
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 

@@ -32,6 +32,19 @@ async def reject_unknown_query_parameters(request: Request) -> None:
                       repeated=repeated)
 
 
+async def reject_empty_query_parameters(request: Request) -> None:
+    """Refuse (422) a query parameter of the API given empty or blank (``?outlet=``), whatever the
+    parameter: an empty filter is neither "no filter" nor a value to match, so a parameter is left
+    out rather than sent empty. The problem names them in ``empty`` and lists them in ``errors`` as
+    validation errors do (``location`` ``["query", name]``). (The story browser's forms send blank
+    fields; its pages drop them instead, ``ui.pages.drop_blank_filters``.)"""
+    empty = sorted({name for name, value in request.query_params.multi_items() if not value.strip()})
+    if empty:
+        raise Problem(422, f"query parameter(s) given empty: {', '.join(repr(e) for e in empty)}; leave a parameter out "
+                      "rather than send it empty", empty=empty,
+                      errors=[{"location": ["query", name], "message": "must not be empty", "type": "empty"} for name in empty])
+
+
 def parse_search(q: str | None) -> SearchQuery | None:
     """The ``q`` parameter parsed with ``service.search.parse`` (None when absent). Raises
     ``Problem`` (422) naming what is wrong with a query that cannot be searched."""

@@ -120,6 +120,7 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
             continue
         if found is not None:
             stored.prefer_https(found, link)
+            stored.adopt(found, feed)
         elif link is None or link.key not in new_keys:
             new_articles.append(_new_article(entry, link, feed, outlet_id, now))
             if link is not None:
@@ -176,7 +177,7 @@ class _Link:
 
 
 # The article columns storing entries reads and may change; never the texts.
-_EDITABLE = ("url", "canonical_url", "title", "summary", "updated_at")
+_EDITABLE = ("feed_id", "url", "canonical_url", "title", "summary", "updated_at")
 
 
 @dataclass
@@ -291,10 +292,18 @@ class _StoredArticles:
         if article.url and article.url.startswith("http://") and link.url.startswith("https://"):
             article.set("url", link.url)
 
+    @staticmethod
+    def adopt(article: _ArticleState, feed: FeedKeys) -> None:
+        """An article without a feed (the feeds that listed it were unsubscribed, ``feeds.remove``)
+        becomes the feed's that lists it now."""
+        if article.feed_id is None:
+            article.set("feed_id", feed.id)
+
     def edit(self, article: _ArticleState, feed: FeedKeys, entry: ParsedEntry, link: _Link | None, now: datetime) -> None:
-        """Apply an entry seen again: https upgrade from any feed; title, summary and update time
-        only from the article's own feed."""
+        """Apply an entry seen again: https upgrade from any feed, ``adopt``; title, summary and
+        update time only from the article's own feed."""
         self.prefer_https(article, link)
+        self.adopt(article, feed)
         if article.feed_id != feed.id:
             return
         if entry.title:

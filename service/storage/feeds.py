@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.config import Settings
 from service.ingest import schedule
 from service.ingest.feeds.entries import ParsedFeed
-from service.models import Entry, Feed, FeedState, Outlet, table_of, utcnow
+from service.models import Article, Entry, Feed, FeedState, Outlet, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize
 from service.storage import leases
@@ -314,9 +314,26 @@ async def reread(session: AsyncSession, feed: Feed) -> None:
 
 
 async def remove(session: AsyncSession, feed: Feed) -> None:
-    """Delete ``feed`` (its entries go with it; the articles stay) and commit."""
+    """Delete ``feed`` (its entries go with it; the articles stay) and commit. An article first seen
+    in it is handed to the remaining feed that listed it first (earliest entry, then lowest feed
+    id), so its ``feed_id`` stays a feed that lists it; an article no other feed lists keeps none
+    (null) until a feed lists it again (``store_entries``)."""
+    entries, articles = table_of(Entry), table_of(Article)
+    heir = (sa.select(entries.c.feed_id)
+            .where(entries.c.article_id == articles.c.id, entries.c.feed_id != feed.id)
+            .order_by(entries.c.first_seen_at, entries.c.feed_id).limit(1).scalar_subquery())
+    await session.exec(sa.update(articles).where(articles.c.feed_id == feed.id).values(feed_id=heir))
     await session.delete(feed)
     await session.commit()
+
+
+async def missing(session: AsyncSession, feed_ids: Iterable[int]) -> list[int]:
+    """The ids among ``feed_ids`` that name no feed, ascending (a webhook filter's ``feeds``)."""
+    wanted = set(feed_ids)
+    if not wanted:
+        return []
+    found = set((await session.exec(select(col(Feed.id)).where(col(Feed.id).in_(wanted)))).all())
+    return sorted(wanted - found)
 
 
 async def claim_one(session: AsyncSession, feed_id: int, owner: str | None, lease_seconds: float) -> Feed | None:

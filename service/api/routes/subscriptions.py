@@ -22,8 +22,9 @@ from service.api.security import sees_credentials
 from service.models import DeliveryStatus, Subscription, SubscriptionState, utcnow
 from service.net.ssrf import check_url
 from service.net.urls import check_fetchable
-from service.storage import deliveries, subscriptions
+from service.storage import deliveries, feeds, subscriptions
 from service.webhooks import outbox, signing
+from service.webhooks.matching import SubscriptionFilter
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
@@ -37,6 +38,17 @@ async def _target(url: object, settings) -> str:
     except OSError as exc:
         raise Problem(422, f"cannot resolve the host of {target}: {exc}") from exc
     return target
+
+
+async def _filter(session, body_filter: SubscriptionFilter) -> dict:
+    """The filter as stored, if every feed it names exists; else a 422 problem naming the field
+    (``filter.feeds``) and each unknown id in ``errors``."""
+    unknown = await feeds.missing(session, body_filter.feeds)
+    if unknown:
+        errors = [{"location": ["body", "filter", "feeds", body_filter.feeds.index(i)], "message": f"no feed with id {i}",
+                   "type": "unknown_feed"} for i in unknown]
+        raise Problem(422, f"filter.feeds: no feed with id {', '.join(map(str, unknown))}", errors=errors)
+    return body_filter.model_dump()
 
 
 async def _get(session, subscription_id: int) -> Subscription:
@@ -53,7 +65,7 @@ async def create_subscription(
     """Subscribe an endpoint. The answer holds the signing secret: it is not shown again."""
     subscription = await subscriptions.add(session, Subscription(
         url=await _target(body.url, request.app.state.settings), description=body.description, secret=signing.generate_secret(),
-        event_types=sorted(set(body.event_types)), filter=body.filter.model_dump(),
+        event_types=sorted(set(body.event_types)), filter=await _filter(session, body.filter),
     ))
     response.headers["Location"] = f"/v1/subscriptions/{subscription.id}"
     return SubscriptionSecret(**SubscriptionPublic.from_row(subscription).model_dump(), secret=subscription.secret)
@@ -87,7 +99,7 @@ async def update_subscription(
     if body.event_types is not None:
         subscription.event_types = sorted(set(body.event_types))
     if body.filter is not None:
-        subscription.filter = body.filter.model_dump()
+        subscription.filter = await _filter(session, body.filter)
     if body.description is not None:
         subscription.description = body.description
     if body.state == "active" and subscription.state != SubscriptionState.active:
