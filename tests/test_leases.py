@@ -115,3 +115,26 @@ async def test_a_failing_renewal_is_logged_and_does_not_stop_the_work(tmp_path, 
         finished = True
     assert finished
     await engine.dispose()
+
+
+def test_an_owner_is_dead_only_when_its_process_provably_is_gone():
+    """``owners.dead``: a finished process of this machine and PID namespace is dead; this process,
+    an owner of another boot or PID namespace, and an owner without the Linux part are not."""
+    import subprocess
+    import sys
+
+    from service import owners
+    from tests.conftest import ROOT
+
+    mine = owners.lease_owner()
+    finished = subprocess.run([sys.executable, "-c", "from service import owners; print(owners.lease_owner())"],
+                              capture_output=True, text=True, check=True, cwd=ROOT).stdout.strip()
+    name, _, identity = finished.partition("/")
+    boot, pidns, start = identity.split(":")
+    assert owners.dead(finished) and not owners.dead(mine)
+    assert not owners.dead(f"{name}/{'0' * 8}-{boot[9:]}:{pidns}:{start}")  # another boot
+    assert not owners.dead(f"{name}/{boot}:{int(pidns) + 1}:{start}")  # another PID namespace (another container)
+    assert not owners.dead(name)  # written without the Linux part
+    my_name, _, my_identity = mine.partition("/")
+    my_start = int(my_identity.rsplit(":", 1)[1])
+    assert owners.dead(f"{my_name}/{boot}:{pidns}:{my_start + 1}")  # this pid, started at another time: reused

@@ -366,6 +366,50 @@ def test_sigterm_mid_poll_releases_leases_and_loses_nothing(server, service_fact
     assert {a["extraction_status"] for a in articles} == {"ok"}
 
 
+def test_after_sigkill_the_successor_takes_the_dead_process_leases_at_once(server, service_factory, database_url: str):
+    """SIGKILL while a page fetch and a webhook delivery are held open: the leases stay behind (the
+    default 300 s), and the next process on this machine releases them at start-up, because their
+    owner is provably dead; the page is extracted and every event arrives well within the lease."""
+    titles = ["Harbour reopens after storm", "Museum announces new wing"]
+    page_requested, let_page_go = threading.Event(), threading.Event()
+
+    def held_page(request) -> Route:
+        page_requested.set()
+        let_page_go.wait(120)
+        return Route(ARTICLE_HTML.format(title=titles[1]).encode(), 200, {"Content-Type": "text/html"})
+
+    links = [server.add("/k/0.html", ARTICLE_HTML.format(title=titles[0]), Content_Type="text/html"), server.url("/k/1.html")]
+    server.add("/k/1.html", held_page)
+    feed = rss([{"title": t, "link": link} for t, link in zip(titles, links, strict=True)],
+               start=datetime.now(UTC) + timedelta(hours=4))  # dated after the subscription: news
+    feed_url = server.add("/k/feed.xml", feed, Content_Type="application/rss+xml")
+    env = {"NEWSLOOM_WEBHOOK_RETRY_SCHEDULE": "[1, 1, 1, 1]"}  # NEWSLOOM_LEASE_SECONDS: the default 300
+
+    def titles_received(posts) -> set[str]:
+        return {json.loads(p.body)["data"]["title"] for p in posts if p.path == "/sink"}
+
+    server.release.clear()  # the receiver holds every POST open
+    with service_factory(**env) as svc:
+        sub = httpx.post(f"{svc.base}/v1/subscriptions", json={"url": server.url("/sink"), "event_types": ["article.created"]})
+        assert sub.status_code == 201, sub.text
+        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60).status_code == 201
+        assert page_requested.wait(120), "the second page was never requested"
+        server.wait_for_posts(1, "/sink", timeout=120)  # the first article's event is in flight
+        svc.proc.kill()  # SIGKILL: no shutdown, the leases stay behind
+        svc.proc.wait(60)
+    held = asyncio.run(_held_leases(database_url))
+    assert {table for table, *_ in held} >= {"articles", "deliveries"}, held
+
+    let_page_go.set()
+    server.release.set()
+    with service_factory(**env) as svc:
+        svc.wait_for_log(r"start-up: released the leases of dead processes: feeds \d+, pages 1, deliveries 1")
+        server.wait_until(lambda posts: titles_received(posts) == set(titles), timeout=120)
+        articles = httpx.get(f"{svc.base}/v1/articles").json()["items"]
+    assert sorted(a["title"] for a in articles) == sorted(titles)
+    assert {a["extraction_status"] for a in articles} == {"ok"}
+
+
 async def test_postgres_plans_each_statement_for_its_parameters(database_url):
     """A generic plan cached while ``articles`` was empty would scan the table for every stored
     entry (service.db.create_engine); PostgreSQL connections must plan each statement afresh."""

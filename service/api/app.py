@@ -5,7 +5,10 @@ unless disabled).
 Shutdown (SIGTERM: uvicorn stops accepting connections, then runs the lifespan's exit): the workers
 stop claiming, in-flight work gets ``NEWSLOOM_SHUTDOWN_GRACE`` seconds to finish, what is still
 running is cancelled, and every lease this process holds is released so another replica (or this
-one, restarted) takes the work at once instead of after ``NEWSLOOM_LEASE_SECONDS``."""
+one, restarted) takes the work at once instead of after ``NEWSLOOM_LEASE_SECONDS``. A process
+killed without that (SIGKILL, a crash) leaves its leases behind: its successor on the same machine
+and in the same PID namespace releases them at start-up (``reclaim_dead_leases``); anywhere else
+they expire."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import Depends, FastAPI
 
-from service import metrics, ui
+from service import metrics, owners, ui
 from service.api import docs, problems, webhook_docs
 from service.api.middleware import RequestContext
 from service.api.routes import articles, feeds, health, stories, subscriptions
@@ -33,11 +36,26 @@ from service.wiring import assemble
 log = logging.getLogger(__name__)
 
 
+LEASED: dict[str, type[leases.Leasable]] = {"feeds": Feed, "pages": Article, "deliveries": Delivery}
+"""The tables whose leases carry an owner (``owners.lease_owner``), by the name logs give them."""
+
+
 async def release_leases(sessions, owners: list[str]) -> dict[str, int]:
     """Clear the leases that ``owners`` hold on feeds, article pages and deliveries (the rows stay
     due, so the next claimer takes them at once); returns the count per table. Commits."""
     async with sessions() as session:
-        return await leases.release_owned(session, {"feeds": Feed, "pages": Article, "deliveries": Delivery}, owners)
+        return await leases.release_owned(session, LEASED, owners)
+
+
+async def reclaim_dead_leases(sessions) -> dict[str, int]:
+    """At start-up: release the leases of owners that are provably dead (``owners.dead``: a
+    predecessor on this machine and in this PID namespace killed without its shutdown, SIGKILL or
+    a crash), so their feeds, pages and deliveries are taken at once rather than after
+    ``NEWSLOOM_LEASE_SECONDS``. The leases of live processes and of other machines' and containers'
+    replicas are left alone. Returns the count per table. Commits."""
+    async with sessions() as session:
+        gone = sorted(owner for owner in await leases.holders(session, LEASED.values()) if owners.dead(owner))
+    return await release_leases(sessions, gone) if gone else {}
 
 
 @contextlib.asynccontextmanager
@@ -47,6 +65,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.stopping = False
     async with assemble(settings) as service:
         app.state.sessions = service.sessions
+        reclaimed = await reclaim_dead_leases(service.sessions)
+        if any(reclaimed.values()):
+            log.info("start-up: released the leases of dead processes: %s", ", ".join(f"{n} {c}" for n, c in reclaimed.items()))
         app.state.reader = Reader(service.sessions)  # the article list's read in one hand-off on SQLite
         # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
         app.state.ingestor = service.ingestor

@@ -13,9 +13,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import os
-import socket
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +23,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import metrics
+from service import metrics, owners
 from service.config import Settings
 from service.db import Writer
 from service.ingest.feeds.entries import FeedParseError, ParsedFeed
@@ -104,7 +101,7 @@ class Poller:
         self.sessions = sessions
         self.client = client
         self.workers = workers
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owners.lease_owner()
         self._feeds_due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new work is claimed
         self._pages_due = asyncio.Event()

@@ -261,6 +261,15 @@ async def release_rows(session: AsyncSession, model: type[Leasable], ids: list[i
     return result.rowcount
 
 
+async def holders(session: AsyncSession, models: Iterable[type[Leasable]]) -> set[str]:
+    """The owners that hold a lease on any row of ``models`` (expired leases included)."""
+    found: set[str] = set()
+    for model in models:
+        held = await session.exec(select(col(model.lease_owner)).where(col(model.lease_owner).is_not(None)).distinct())
+        found.update(owner for owner in held if owner is not None)
+    return found
+
+
 async def release_owned(session: AsyncSession, models: dict[str, type[Leasable]], owners: list[str]) -> dict[str, int]:
     """Clear every lease that ``owners`` hold on the tables of ``models`` (name → model: feeds,
     pages, deliveries), so the rows are due again at once for the next claimer (a clean shutdown);

@@ -22,11 +22,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import random
-import socket
 import time
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -35,7 +32,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from service import metrics
+from service import metrics, owners
 from service.config import Settings
 from service.db import Writer
 from service.jobs import Runner, Step
@@ -130,7 +127,7 @@ class DeliveryWorker:
         self.sessions = sessions
         self.client = client
         self.writer = Writer(sessions)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.owner = owners.lease_owner()
         self._due = asyncio.Event()
         self._stop: asyncio.Event | None = None  # set by ``run``: once set, no new delivery is claimed
         # The work waiting for the next transaction (group commit): successes to book, with the
