@@ -224,7 +224,7 @@ async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None
 
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
-    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]))
+    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]) + b"\n")
     sys.stdout.flush()
 
 
@@ -262,7 +262,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
     """Poll the due feeds, then fetch and extract the due pages, with a progress bar each; print
     one summary line. Pages are counted once each, by their last outcome in this run."""
     if not args.once:
-        raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously")
+        raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously", exit_status=2)
     _require_database(settings)
     # The worker processes start first: their spawn and warm-up overlap the migration check.
     async with contextlib.AsyncExitStack() as stack:

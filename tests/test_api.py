@@ -496,3 +496,31 @@ def test_size_limit_problems_are_written_as_every_other_problem(settings):
         assert list(body) == ["type", "title", "status", "detail", "instance"], body
         assert answer.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), answer.content
 
+
+def test_a_405_names_every_method_of_the_path_in_allow(api):
+    """RFC 9110 §15.5.6: ``Allow`` lists the methods the resource supports, not those of the first
+    route registered for its path (Starlette's)."""
+    for path, allowed in [("/v1/feeds/1", "DELETE, GET, HEAD, PATCH"), ("/v1/articles/1", "GET, HEAD"),
+                          ("/v1/feeds", "GET, HEAD, POST")]:
+        answer = httpx.put(f"{api}{path}", json={})
+        assert_problem(answer, 405)
+        assert answer.headers["allow"] == allowed, path
+
+
+def test_discovery_tries_the_next_feed_link_when_one_cannot_be_fetched(api, server):
+    """A page whose first advertised feed is gone (404) is subscribed to its next one; when none of
+    its links gives a feed, the 422 names each link and why."""
+    from tests.corpus_feeds import rss
+
+    live = server.add("/site/live.xml", rss([{"title": "One", "link": server.url("/site/one.html")}]),
+                      Content_Type="application/rss+xml")
+    server.add("/site/gone.xml", b"", 404)
+    links = '<link rel="alternate" type="application/rss+xml" href="/site/gone.xml">'
+    server.add("/site/", f'<html><head>{links}<link rel="alternate" type="application/atom+xml" href="/site/live.xml">'
+               "</head><body>Home</body></html>", Content_Type="text/html")
+    server.add("/dead/", f"<html><head>{links}</head><body>Home</body></html>", Content_Type="text/html")
+    created = httpx.post(f"{api}/v1/feeds", json={"url": server.url("/site/")}, timeout=60)
+    assert created.status_code == 201, created.text
+    assert created.json()["url"] == live
+    refused = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": server.url("/dead/")}, timeout=60), 422)
+    assert f"{server.url('/site/gone.xml')}: could not fetch it: HTTP 404" in refused["detail"], refused

@@ -59,11 +59,13 @@ def test_feeds_list_shows_no_next_poll_for_a_gone_feed(tmp_path, server):
     rows = {line.split("\t")[5]: line.split("\t") for line in _cli("feeds", "list", db=db).stdout.splitlines()[1:]}
     assert rows[gone][1:3] == ["gone", "410"] and rows[gone][4] == "-", rows
     assert rows[live][1] == "active" and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[live][4]), rows
+    exported = _cli("feeds", "export", db=db).stdout
+    assert exported.endswith("</opml>\n") and gone in exported, exported[-200:]  # a whole last line, as a shell expects
 
 
 def test_poll_without_once_is_a_clear_error(tmp_path):
     result = _cli("poll", db=f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
-    assert result.returncode == 1 and "poll --once" in result.stderr
+    assert result.returncode == 2 and "poll --once" in result.stderr  # an invalid argument (README: exit 2)
 
 
 @pytest.mark.parametrize(("name", "value", "says"), [

@@ -50,6 +50,20 @@ def problem_response(request: Request, status: int, detail: Any, headers: dict[s
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def allowed_methods(request: Request) -> list[str] | None:
+    """Every method the API documents for the request's path, sorted (RFC 9110 §15.5.6: a 405's
+    ``Allow``): those of every path template it matches (``/v1/feeds/import`` matches
+    ``/v1/feeds/{feed_id}`` too), with HEAD wherever GET is (``middleware`` answers HEAD as GET);
+    None for a path the OpenAPI document does not list (the story browser's pages)."""
+    segments = request.url.path.split("/")
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = template.split("/")  # "/v1/feeds/{feed_id}": a "{…}" part stands for any one segment
+        if len(parts) == len(segments) and all(p == s or p.startswith("{") for p, s in zip(parts, segments, strict=True)):
+            methods |= {method.upper() for method in operations}
+    return sorted(methods | ({"HEAD"} if "GET" in methods else set())) or None
+
+
 def install(app: FastAPI) -> None:
     """Route every error the app raises through ``problem_response``."""
 
@@ -60,7 +74,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(request, exc.status_code, exc.detail, getattr(exc, "headers", None))
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405 and (allowed := allowed_methods(request)):  # Starlette names only its first route's
+            headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        return problem_response(request, exc.status_code, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -66,10 +66,14 @@ async def discover(
 
     ``fetch_feed(url)`` fetches (raises ``FetchError``); ``run(fn, *args)`` runs CPU-bound work off
     the event loop; ``check(url)`` applies the SSRF guard to a discovered link (raises
-    ``BlockedAddress``). Raises ``NoFeedFound`` for an HTML page without feed links, or a body that
-    is neither feed nor HTML. The returned document is the subscription's first poll: the feed is
-    fetched once.
+    ``BlockedAddress``). Raises ``FetchError`` when ``url`` cannot be fetched, ``NoFeedFound`` for
+    an HTML page without feed links, a body that is neither feed nor HTML, or a page none of whose
+    feed links (the first ``MAX_CANDIDATES``, each tried in turn: one that cannot be fetched does
+    not stop the next) gives a feed, naming each link and why. The returned document is the
+    subscription's first poll: the feed is fetched once.
     """
+    from service.net.fetcher import FetchError  # here: workers import this module for feed_links
+
     result = await fetch_feed(url)
     kind = sniff(result.body)
     if kind in ("feed", "json"):
@@ -83,9 +87,15 @@ async def discover(
         raise NoFeedFound(
             f"{url} is an HTML page that links no feed (no <link rel=\"alternate\"> of type RSS, Atom or JSON Feed)"
         )
+    failures = []
     for link in links[:MAX_CANDIDATES]:
         await check(link)
-        found = await fetch_feed(link)
+        try:
+            found = await fetch_feed(link)
+        except FetchError as exc:
+            failures.append(f"{link}: could not fetch it: {exc.reason}")
+            continue
         if sniff(found.body) in ("feed", "json"):
             return link, found
-    raise NoFeedFound(f"{url} links feeds ({', '.join(links[:MAX_CANDIDATES])}) but none of them is a feed")
+        failures.append(f"{link}: not a feed")
+    raise NoFeedFound(f"{url} is an HTML page whose feed links give no feed ({'; '.join(failures)})")
