@@ -532,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
-    except (sa.exc.OperationalError, sa.exc.InterfaceError, OSError) as exc:
+    except (sa.exc.DBAPIError, OSError) as exc:  # DBAPIError: asyncpg's "database … does not exist" too
         if isinstance(exc, BrokenPipeError):  # `newsloom openapi | head`: the reader left
             return 0
         if isinstance(exc, OSError) and exc.filename is not None:  # an input or output file, not the database

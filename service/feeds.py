@@ -164,7 +164,7 @@ def import_refusal(url: str, allow_private: bool) -> str | None:
         rule = refused_rule(ip_address((urlsplit(url).hostname or "").strip("[]")))
     except ValueError:
         return None
-    return f"address is {rule} (SSRF guard)" if rule else None
+    return f"address is {rule} (SSRF guard; NEWSLOOM_ALLOW_PRIVATE_NETWORKS=true allows it for local development)" if rule else None
 
 
 async def import_outlines(session: AsyncSession, outlines: list[OPMLFeed], settings: Settings) -> list[ImportOutcome]:

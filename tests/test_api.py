@@ -411,6 +411,15 @@ def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(
     assert listed == {"http://news.example.org/one.xml", "http://news.example.org/two.xml"}
 
 
+def test_an_imported_loopback_feed_is_refused_with_the_setting_that_allows_it():
+    """As ``POST /v1/feeds`` says it: a user importing the feeds of a local server learns which setting allows them."""
+    from service.feeds import import_refusal
+
+    reason = import_refusal("http://127.0.0.1:8080/feed.xml", allow_private=False)
+    assert reason is not None and "loopback" in reason and "NEWSLOOM_ALLOW_PRIVATE_NETWORKS=true" in reason
+    assert import_refusal("http://127.0.0.1:8080/feed.xml", allow_private=True) is None
+
+
 def test_unknown_query_parameters_are_refused(api):
     problem = assert_problem(httpx.get(f"{api}/v1/articles", params={"lnag": "de"}), 422)
     assert problem["unknown"] == ["lnag"]

@@ -136,6 +136,21 @@ def test_database_errors_do_not_print_the_database_password():
     assert "hunter2" not in result.stderr
 
 
+def test_a_postgresql_database_that_does_not_exist_is_a_one_line_error():
+    """Not a traceback: the server answers, the database it names is missing (create it first)."""
+    import os
+
+    base = os.environ.get("NEWSLOOM_TEST_POSTGRES_URL")
+    if not base:
+        pytest.skip("NEWSLOOM_TEST_POSTGRES_URL is not set")
+    url = base.rsplit("/", 1)[0] + "/newsloom_no_such_database"
+    for command in (("feeds", "list"), ("migrate",)):
+        result = _cli(*command, db=url)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.startswith("error: cannot use the database at ") and "does not exist" in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
+
+
 def test_migrate_says_what_it_applied(tmp_path):
     db = f"sqlite+aiosqlite:///{tmp_path / 'migrate.db'}"
     first = _cli("migrate", db=db)
