@@ -25,10 +25,10 @@ async def list_articles(
     session: SessionDep,
     reader: ReaderDep,
     q: Annotated[str | None, Query(
-        max_length=512, pattern=r"^[^\x00]*$", description='Full-text search in title and text: words (all must occur), "quoted phrases", '
+        min_length=1, max_length=512, pattern=r"^[^\x00]*$", description='Full-text search in title and text: words (all must occur), "quoted phrases", '
         "-excluded words, OR between alternatives. Results are ordered by relevance, then newest first.",
     )] = None,
-    cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles seen in this feed.")] = None,
     story_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles of this story.")] = None,

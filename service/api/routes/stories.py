@@ -23,14 +23,14 @@ router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
 
 # The filters of the story list, shared with the story browser (service.ui), which offers the same.
-CursorParam = Annotated[str | None, Query(max_length=512, description="next_cursor of the previous page")]
+CursorParam = Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page")]
 LimitParam = Annotated[int, Query(ge=1, le=200)]
 LangParam = Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="Has an article in this language (ISO 639-1).")]
-OutletParam = Annotated[str | None, Query(max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de; www.welt.de or a URL of the site is read as welt.de).")]
+OutletParam = Annotated[str | None, Query(min_length=1, max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de; www.welt.de or a URL of the site is read as welt.de).")]
 MinOutletsParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many outlets.")]
 MinLanguagesParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many languages.")]
 SearchParam = Annotated[str | None, Query(
-    max_length=512, pattern=r"^[^\x00]*$", description="Full-text search in the title and text of its articles, with the syntax of "
+    min_length=1, max_length=512, pattern=r"^[^\x00]*$", description="Full-text search in the title and text of its articles, with the syntax of "
     "/v1/articles?q (words, \"quoted phrases\", -excluded, OR). Results are ordered by the relevance of the story's best-matching "
     "article, then most recently updated first.",
 )]
