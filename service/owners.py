@@ -7,7 +7,7 @@ tag (unique per process and step), then, on Linux, the kernel's boot id
 (``/proc/self/ns/pid``) and its start time (clock ticks after boot, ``/proc/<pid>/stat`` field 22).
 
 ``dead`` is True only when the owner's process provably no longer runs: it was written on this
-kernel boot, in this PID namespace (so its pid means the same process here), and no process with
+host, kernel boot and PID namespace (so its pid means the same process here), and no process with
 that pid started at that time exists now. Host names and pids alone would not do: replicas in
 containers on one machine can share a host name, and each container numbers its own processes
 from 1, so another replica's live pid may be absent from this one's ``/proc``. A namespace's inode
@@ -71,8 +71,8 @@ def lease_owner() -> str:
 
 def dead(owner: str) -> bool:
     """Whether the process that wrote the owner name ``owner`` (``lease_owner``) is known to be
-    gone: written on this boot and in this PID namespace, and its pid now runs no process started
-    at its start time. False whenever that cannot be told."""
+    gone: written on this host, boot and PID namespace, and its pid now runs no process started at
+    its start time. False whenever that cannot be told."""
     here = _here()
     name, _, identity = owner.partition("/")
     parts = identity.split(":")
@@ -82,6 +82,6 @@ def dead(owner: str) -> bool:
         boot, pidns, start, pid = parts[0], int(parts[1]), int(parts[2]), int(name.split(":")[1])
     except ValueError:
         return False
-    if boot != here.boot or pidns != here.pidns:
-        return False
+    if boot != here.boot or pidns != here.pidns or name.split(":")[0] != socket.gethostname():
+        return False  # another machine or container (the host name too: a VM cloned while running keeps its boot id)
     return _start_time(pid) != start

@@ -135,6 +135,7 @@ def test_an_owner_is_dead_only_when_its_process_provably_is_gone():
     assert not owners.dead(f"{name}/{'0' * 8}-{boot[9:]}:{pidns}:{start}")  # another boot
     assert not owners.dead(f"{name}/{boot}:{int(pidns) + 1}:{start}")  # another PID namespace (another container)
     assert not owners.dead(name)  # written without the Linux part
+    assert not owners.dead(f"other-host{name[name.index(':'):]}/{identity}")  # another host with this boot and namespace (a cloned VM)
     my_name, _, my_identity = mine.partition("/")
     my_start = int(my_identity.rsplit(":", 1)[1])
     assert owners.dead(f"{my_name}/{boot}:{pidns}:{my_start + 1}")  # this pid, started at another time: reused
