@@ -224,7 +224,7 @@ async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None
 
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
-    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]) + b"\n")
+    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]))
     sys.stdout.flush()
 
 

@@ -68,7 +68,8 @@ def parse_opml(data: bytes) -> list[OPMLFeed]:
 
 
 def write_opml(feeds: list[OPMLFeed], title: str = "Newsloom subscriptions") -> bytes:
-    """An OPML 2.0 document listing ``feeds``, grouped in folder outlines by category (UTF-8).
+    """An OPML 2.0 document listing ``feeds``, grouped in folder outlines by category (UTF-8, ending
+    with a newline, as a text file does).
     Characters XML cannot carry (``text.storable``) are left out, so the document always parses."""
     feeds = [OPMLFeed(*(storable(v) if isinstance(v, str) else v for v in astuple(f))) for f in feeds]
     root = Element("opml", version="2.0")
@@ -90,4 +91,4 @@ def write_opml(feeds: list[OPMLFeed], title: str = "Newsloom subscriptions") -> 
         if feed.site_url:
             attributes["htmlUrl"] = feed.site_url
         SubElement(parent, "outline", attributes)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + tostring(root, encoding="utf-8", xml_declaration=False) + b"\n"
