@@ -319,10 +319,10 @@ async def remove(session: AsyncSession, feed: Feed) -> None:
     id), so its ``feed_id`` stays a feed that lists it; an article no other feed lists keeps none
     (null) until a feed lists it again (``store_entries``)."""
     entries, articles = table_of(Entry), table_of(Article)
-    heir = (sa.select(entries.c.feed_id)
-            .where(entries.c.article_id == articles.c.id, entries.c.feed_id != feed.id)
-            .order_by(entries.c.first_seen_at, entries.c.feed_id).limit(1).scalar_subquery())
-    await session.exec(sa.update(articles).where(articles.c.feed_id == feed.id).values(feed_id=heir))
+    others = sa.select(entries.c.feed_id).where(entries.c.article_id == articles.c.id, entries.c.feed_id != feed.id)
+    heir = others.order_by(entries.c.first_seen_at, entries.c.feed_id).limit(1).scalar_subquery()
+    # Only the articles another feed lists: the rest are set null by the foreign key (ON DELETE SET NULL).
+    await session.exec(sa.update(articles).where(articles.c.feed_id == feed.id, others.exists()).values(feed_id=heir))
     await session.delete(feed)
     await session.commit()
 
