@@ -155,7 +155,8 @@ async def refresh_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: 
 
 @router.delete("/{feed_id}", status_code=204)
 async def delete_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
-    """Unsubscribe. Articles already stored stay; they no longer list this feed."""
+    """Unsubscribe. Articles already stored stay; they no longer list this feed, and an article whose
+    ``feed_id`` it was passes to the remaining feed that listed it first (null when none does)."""
     feed = await feeds.get(session, feed_id)
     if feed is None:
         raise Problem(404, f"no feed with id {feed_id}")
