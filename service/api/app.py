@@ -47,7 +47,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.stopping = False
     async with assemble(settings) as service:
         app.state.sessions = service.sessions
-        app.state.reader = Reader(service.sessions)  # the article list's read in one hand-off on SQLite
+        app.state.reader = Reader(service.sessions)  # the article list's read: one hand-off on SQLite, one round trip on PostgreSQL
         # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
         app.state.ingestor = service.ingestor
         app.state.delivery = service.delivery
@@ -73,6 +73,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     task.cancel()
                 if pending:
                     await asyncio.wait(pending)
+            await app.state.reader.close()
             try:
                 released = await release_leases(service.sessions, service.owners)
                 log.info("shutdown: released leases: %s", ", ".join(f"{n} {c}" for n, c in released.items()))
