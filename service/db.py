@@ -38,7 +38,7 @@ JSON_READ = pydantic_core.from_json
 ``ValueError`` on malformed JSON)."""
 
 
-def create_engine(url: str) -> AsyncEngine:
+def create_engine(url: str, *, reads: bool = False) -> AsyncEngine:
     """An async engine for ``url`` (``sqlite+aiosqlite://`` or ``postgresql+asyncpg://``).
 
     SQLite connections get foreign keys on, WAL journaling and a 30 s busy timeout so the API and the
@@ -53,6 +53,12 @@ def create_engine(url: str) -> AsyncEngine:
     (never, on a server without autovacuum); one made while ``articles`` was nearly empty scanned the
     whole table for every stored entry (store-path ingest at 37 instead of 75 articles/s by 10,000
     articles in ``bench/api.py``). Planning these short statements costs well under a millisecond.
+
+    ``reads`` (PostgreSQL; ``Reader``'s engine): each statement commits on its own (``AUTOCOMMIT``:
+    no ``BEGIN`` and ``ROLLBACK`` round trips around a read) and a connection is not pinged when
+    taken from the pool (the other engines ping each one: a connection the server closed is found
+    before a write starts); ``Reader`` retries a read once on a connection found closed. 10
+    connections, no overflow.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -62,6 +68,9 @@ def create_engine(url: str) -> AsyncEngine:
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     settings = {"plan_cache_mode": "force_custom_plan"}
+    if reads:
+        return create_async_engine(url, isolation_level="AUTOCOMMIT", pool_size=10, max_overflow=0, json_deserializer=JSON_READ,
+                                   connect_args={"server_settings": settings})
     return create_async_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_deserializer=JSON_READ,
                                connect_args={"server_settings": settings})
 
@@ -205,20 +214,25 @@ async def _settle_with(done: asyncio.Future[T], call: Awaitable[T]) -> None:
 class Reader:
     """Runs a read — a synchronous function over a ``sqlalchemy.orm.Session`` — and returns what it
     returns: on a SQLite file in one hand-off to one of ``threads`` threads, each holding a
-    connection of its own (WAL: readers neither wait for the writer nor hold it up); elsewhere
-    (PostgreSQL, in-memory SQLite) in an async session's ``run_sync``. Nothing is committed: the
-    session is closed (rolled back) when the function returns.
+    connection of its own (WAL: readers neither wait for the writer nor hold it up); on PostgreSQL
+    in an async session's ``run_sync`` on an engine of its own (``create_engine(url, reads=True)``:
+    autocommit, no ping; ``close`` closes its connections); elsewhere (in-memory SQLite) in a
+    session of ``sessions``. Nothing is committed: the session is closed (rolled back) when the
+    function returns.
 
     Why: through aiosqlite each step of a read is a hand-off to the connection's thread and back
     (for a list page ten: the session's connection, cursor, execute, fetch, close, two rollbacks);
-    the first page of ``GET /v1/articles`` at 0.56 ms of CPU through a session, 0.36 here. The
-    connections have the engine's settings (``create_engine``)."""
+    the first page of ``GET /v1/articles`` at 0.56 ms of CPU through a session, 0.36 here. On
+    PostgreSQL a session of the service's engine makes four round trips for one statement (the
+    ping, ``BEGIN``, the statement, ``ROLLBACK``), this one. The connections have the engine's
+    settings (``create_engine``)."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], threads: int = 2) -> None:
         self.sessions = sessions
         engine: AsyncEngine = sessions.kw["bind"]
         url = engine.url
         self.threaded = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
+        self._reads: AsyncEngine | None = None
         if self.threaded:
             # One connection per thread (SingletonThreadPool), used by that thread only; closed from
             # another at the end (so ``check_same_thread`` is off).
@@ -228,15 +242,32 @@ class Reader:
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-reader")
             weakref.finalize(self, _close_reader, self._threads, self._engine)
+        elif url.get_backend_name() == "postgresql":
+            self._reads = create_engine(url.render_as_string(hide_password=False), reads=True)
+            self.sessions = session_factory(self._reads)
 
     async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """``fn(session, *args, **kwargs)``; returns what it returns and raises what it raises. A
-        caller cancelled while it waits leaves the read to finish on its thread."""
+        caller cancelled while it waits leaves the read to finish on its thread. On PostgreSQL a
+        read that finds its connection closed (the server restarted: SQLAlchemy then discards the
+        pool's older connections too) is made once more, on a new connection."""
         if self.threaded:
             call = functools.partial(self._read, fn, *args, **kwargs)
             return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        try:
+            async with self.sessions() as session:
+                return await session.run_sync(fn, *args, **kwargs)
+        except sa.exc.DBAPIError as exc:
+            if self._reads is None or not exc.connection_invalidated:
+                raise
         async with self.sessions() as session:
             return await session.run_sync(fn, *args, **kwargs)
+
+    async def close(self) -> None:
+        """Close the reader's PostgreSQL connections (reads after this open new ones). Its SQLite
+        threads close theirs when the reader is garbage-collected."""
+        if self._reads is not None:
+            await self._reads.dispose()
 
     def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with Session(self._engine) as session:

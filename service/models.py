@@ -59,7 +59,11 @@ class UTCDateTime(sa.types.TypeDecorator):
         """On SQLite, read the stored text (``2025-01-01 10:11:12.123456``, as SQLAlchemy writes it,
         UTC) with ``datetime.fromisoformat``, the zone appended to the text, instead of SQLAlchemy's
         regular expression and ``replace(tzinfo=…)``: 0.3 against 0.9 µs a value, and a list page
-        reads several per article. Elsewhere the driver's datetime, as ``process_result_value``."""
+        reads several per article. asyncpg's datetime as it comes: it gives ``timestamptz`` values
+        in UTC (``datetime.UTC``), whatever the session's time zone. Elsewhere the driver's
+        datetime, as ``process_result_value``."""
+        if dialect.driver == "asyncpg":
+            return None
         if dialect.name != "sqlite":
             return super().result_processor(dialect, coltype)
         return _read_sqlite_utc

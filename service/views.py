@@ -5,8 +5,10 @@ the storage layer (``service.storage``); nothing here builds SQL."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Story
@@ -16,14 +18,25 @@ from service.storage import articles, failures
 
 async def citations_for(session: AsyncSession, article_ids: list[int]) -> dict[int, list[CitationPublic]]:
     """Article id → the outlets it cites (in order of storage), for the given articles."""
-    cited = await articles.citations_of(session, article_ids)
+    cited = await session.run_sync(articles.citations_of, article_ids)
     return {article_id: [CitationPublic.model_validate(c) for c in cites] for article_id, cites in cited.items()}
 
 
-async def listed_citations(session: AsyncSession, rows: Sequence[sa.Row]) -> dict[int, list[dict]]:
+def listed_citations(session: Session, rows: Sequence[sa.Row]) -> dict[int, list[dict]]:
     """The citations (``CitationPublic`` members as dicts) of the listed ``rows`` that cite anyone
-    (their ``has_cites``): no statement at all for a page that cites nobody."""
-    return await articles.citations_of(session, [row.id for row in rows if row.has_cites])
+    (their ``has_cites``): no statement at all for a page that cites nobody. Synchronous."""
+    return articles.citations_of(session, [row.id for row in rows if row.has_cites])
+
+
+def summary_page(session: Session, *, limit: int, **filters: Any) -> tuple[list[dict], sa.Row | None]:
+    """One page of ``GET /v1/articles``: the first ``limit`` rows of ``storage.articles.listed``
+    for ``filters`` (its keyword arguments but ``limit``) as ``ArticleSummary`` members
+    (``summary_items``, with their citations), and the last of those rows when more follow (its
+    keys make the next cursor), else None. Synchronous, one read (``db.Reader``): two statements
+    when the page cites anyone, else one."""
+    rows = articles.listed(session, limit=limit + 1, **filters)
+    page = rows[:limit]
+    return summary_items(page, listed_citations(session, page)), page[-1] if len(rows) > limit else None
 
 
 def summary_items(rows: Sequence[sa.Row], cites: dict[int, list[dict]]) -> list[dict]:
@@ -48,7 +61,7 @@ async def article_public(session: AsyncSession, article_id: int) -> ArticlePubli
     row = await articles.by_id(session, article_id)
     if row is None:
         return None
-    item = summary_items([row], await listed_citations(session, [row]))[0]
+    item = summary_items([row], await session.run_sync(listed_citations, [row]))[0]
     failed = (await failures.of_items(session, [article_id])).get(article_id, [])
     return ArticlePublic.model_validate({**item, "text": row.text, "failures": [FailurePublic.model_validate(f.model_dump()) for f in failed]})
 

@@ -323,6 +323,39 @@ async def test_reader_reads_what_is_committed_and_raises_what_the_read_raises(se
     with pytest.raises(LookupError, match="in the read"):
         await reader.run(broken)
     assert await reader.run(titles) == ["second", "first"]
+    await reader.close()
+
+
+async def test_reader_reads_again_when_the_server_closed_its_connections(sessions):
+    """On PostgreSQL ``db.Reader`` does not ping a connection before each read: a read on one the
+    server closed (a restart, an administrator) is made again on a new one, and the caller gets its
+    rows, not the error."""
+    import sqlalchemy as sa
+
+    from service.db import Reader, dialect_name
+
+    async with sessions() as session:
+        if dialect_name(session) != "postgresql":
+            pytest.skip("PostgreSQL: the SQLite reader's connections are files")
+        moment = utcnow()
+        session.add(Article(canonical_url="https://example.org/kept", title="kept", sort_at=moment, first_seen_at=moment,
+                            extraction_status=ExtractionStatus.ok))
+        await session.commit()
+    reader = Reader(sessions)
+
+    def titles(session) -> list[str]:
+        return [row.title for row in session.execute(sa.select(Article.title))]
+
+    def backend(session) -> int:
+        return session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+
+    assert await reader.run(titles) == ["kept"]
+    pid = await reader.run(backend)
+    async with sessions() as session:
+        assert (await session.exec(sa.select(sa.func.pg_terminate_backend(pid)))).one()
+    assert await reader.run(titles) == ["kept"]
+    assert await reader.run(backend) != pid
+    await reader.close()
 
 
 def test_out_of_range_times_and_cursors_are_client_errors(api):

@@ -68,7 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         reclaimed = await reclaim_dead_leases(service.sessions)
         if any(reclaimed.values()):
             log.info("start-up: released the leases of dead processes: %s", ", ".join(f"{n} {c}" for n, c in reclaimed.items()))
-        app.state.reader = Reader(service.sessions)  # the article list's read in one hand-off on SQLite
+        app.state.reader = Reader(service.sessions)  # the article list's read: one hand-off on SQLite, one round trip on PostgreSQL
         # Subscriptions fetch and ingest the feed's first document, with or without the polling loops.
         app.state.ingestor = service.ingestor
         app.state.delivery = service.delivery
@@ -94,6 +94,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
                     task.cancel()
                 if pending:
                     await asyncio.wait(pending)
+            await app.state.reader.close()
             try:
                 released = await release_leases(service.sessions, service.owners)
                 log.info("shutdown: released leases: %s", ", ".join(f"{n} {c}" for n, c in released.items()))

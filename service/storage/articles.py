@@ -704,10 +704,11 @@ async def by_id(session: AsyncSession, article_id: int) -> sa.Row | None:
     return found[0] if found else None
 
 
-async def citations_of(session: AsyncSession, article_ids: Iterable[int]) -> dict[int, list[dict]]:
+def citations_of(session: Session, article_ids: Iterable[int]) -> dict[int, list[dict]]:
     """Article id → the outlets it cites, in order of storage, as ``{"name": str, "outlet": domain
     or None, "article_id": the cited outlet's article or None}`` (``shapes.CitationPublic``); only
-    articles that cite anyone appear. One statement (none for no ids)."""
+    articles that cite anyone appear. One statement (none for no ids). Synchronous: the article
+    list reads it with its page (``views.summary_page``), others through ``run_sync``."""
     ids = list(article_ids)
     if not ids:
         return {}
@@ -719,7 +720,7 @@ async def citations_of(session: AsyncSession, article_ids: Iterable[int]) -> dic
         .order_by(_citations.c.id)
     )
     out: dict[int, list[dict]] = defaultdict(list)
-    for article_id, name, domain, cited in await sql.rows(session, query):
+    for article_id, name, domain, cited in session.execute(query):
         out[article_id].append({"name": name, "outlet": domain, "article_id": cited})
     return dict(out)
 

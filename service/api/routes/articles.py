@@ -14,15 +14,13 @@ from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
 from service.api.validation import parse_search
 from service.shapes import ArticlePublic, ArticleSummary
-from service.storage import articles
-from service.views import article_public, listed_citations, summary_items
+from service.views import article_public, summary_page
 
 router = APIRouter(prefix="/v1/articles", tags=["articles"])
 
 
 @router.get("", response_model=Page[ArticleSummary])
 async def list_articles(
-    session: SessionDep,
     reader: ReaderDep,
     q: Annotated[str | None, Query(
         min_length=1, max_length=512, pattern=r"^[^\x00]*$", description='Full-text search in title and text: words (all must occur), "quoted phrases", '
@@ -43,16 +41,13 @@ async def list_articles(
     after = None
     if cursor:
         after = decode_ranked_cursor("articles", cursor) if search is not None else decode_cursor("articles", cursor)
-    rows = await reader.run(articles.listed, limit=limit + 1, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
-                            after=after, story_id=story_id)
-    page = rows[:limit]
+    items, last = await reader.run(summary_page, limit=limit, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
+                                   after=after, story_id=story_id)
     next_cursor = None
-    if len(rows) > limit:
-        last = page[-1]
+    if last is not None:
         next_cursor = encode_cursor("articles", last.sort_at, last.id, rank=last.rank if search is not None else None)
     # The rows have the shape's types: serialised once, as the model would (no validation per item,
     # nor FastAPI's of the page again).
-    items = summary_items(page, await listed_citations(session, page))
     return Response(to_json({"items": items, "next_cursor": next_cursor}), media_type="application/json")
 
 
