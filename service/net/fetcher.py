@@ -112,9 +112,13 @@ class _Pool(httpcore.AsyncConnectionPool):
 
     * no pass when no request waits for a connection (a closed response frees one, and the pass
       at the next request's start finds it);
-    * a waiting request gets the first idle connection to its origin that has not expired (checked
-      then: a connection the server closed while idle is never reused), else a new connection, or
-      one in place of an idle connection to another origin when the pool is full (as httpcore);
+    * a waiting request gets the first idle connection to its origin that no other request holds
+      and that has not expired (checked then: a connection the server closed while idle is never
+      reused), else a new connection, or one in place of an idle connection to another origin when
+      the pool is full (as httpcore). A connection handed to a request stays idle until that
+      request's task next runs, and httpcore handed it again meanwhile: the second request found
+      it busy, raised ``ConnectionNotAvailable`` and asked again (more than once a request in a
+      busy poller). The client speaks HTTP/1.1 only: one request a connection;
     * the sweep over every connection (closed, expired, surplus idle) runs at most every
       ``SWEEP_SECONDS`` and whenever the pool is full, so an idle connection the server closed is
       closed within that time rather than at the next request."""
@@ -128,30 +132,35 @@ class _Pool(httpcore.AsyncConnectionPool):
             return []
         closing: list[httpcore.AsyncConnectionInterface] = []
         now = time.monotonic()
+        held = {id(request.connection) for request in self._requests if request.connection is not None}
         if now >= self._next_sweep or len(self._connections) >= self._max_connections:
             self._next_sweep = now + self.SWEEP_SECONDS
-            self._sweep(closing)
+            self._sweep(held, closing)
         for request in queued:
             origin = request.request.url.origin
-            connection = self._reusable(origin, closing)
+            connection = self._reusable(origin, held, closing)
             if connection is None:
                 if len(self._connections) >= self._max_connections:
-                    idle = next((c for c in self._connections if c.is_idle()), None)
+                    idle = next((c for c in self._connections if id(c) not in held and c.is_idle()), None)
                     if idle is None:
                         continue  # waits for the next pass
                     self._connections.remove(idle)
                     closing.append(idle)
                 connection = self.create_connection(origin)
                 self._connections.append(connection)
+            held.add(id(connection))
             request.assign_to_connection(connection)
         return closing
 
-    def _sweep(self, closing: list[httpcore.AsyncConnectionInterface]) -> None:
+    def _sweep(self, held: set[int], closing: list[httpcore.AsyncConnectionInterface]) -> None:
         """Drop the closed connections; move the expired ones, and the idle ones past
-        ``max_keepalive_connections``, to ``closing``."""
+        ``max_keepalive_connections``, to ``closing``, except those ``held`` (ids of the connections
+        handed to requests)."""
         for connection in list(self._connections):
             if connection.is_closed():
                 self._connections.remove(connection)
+            elif id(connection) in held:
+                continue
             elif connection.has_expired() or (
                 connection.is_idle() and len(self._connections) > self._max_keepalive_connections
             ):
@@ -159,12 +168,12 @@ class _Pool(httpcore.AsyncConnectionPool):
                 closing.append(connection)
 
     def _reusable(
-        self, origin: httpcore.Origin, closing: list[httpcore.AsyncConnectionInterface]
+        self, origin: httpcore.Origin, held: set[int], closing: list[httpcore.AsyncConnectionInterface]
     ) -> httpcore.AsyncConnectionInterface | None:
-        """The first available connection to ``origin`` that has not expired; expired ones met on
-        the way move to ``closing``."""
+        """The first available connection to ``origin`` not ``held`` (ids of the connections handed
+        to requests) that has not expired; expired ones met on the way move to ``closing``."""
         for connection in list(self._connections):
-            if connection.can_handle_request(origin) and connection.is_available():
+            if id(connection) not in held and connection.can_handle_request(origin) and connection.is_available():
                 if not connection.has_expired():
                     return connection
                 self._connections.remove(connection)
