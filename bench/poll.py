@@ -1,16 +1,17 @@
 """Polling benchmark: Newsloom against a bare httpx + feedparser loop and the ``reader`` library
 (lemon24), side by side in one run, on the same loopback feeds.
 
-    python bench/poll.py [--feeds 2000] [--entries 20] [--concurrency 32] [--repeats 7]
+    python bench/poll.py [--feeds 2000] [--entries 20] [--concurrency 32] [--fresh 3] [--repeats 7]
                          [--baseline ../other-checkout] [--json results.json]
 
 A minimal asyncio HTTP/1.1 server (its own process, 127.0.0.1 only) serves ``--feeds`` RSS
 documents, each feed's entries dated at times of its own (hours apart, offset by the feed), so
-that a document's entries go to places of their own in time-ordered indexes. Round 1: every feed
-answers 200 with ``--entries`` new entries. Round 2, made ``--repeats`` times: every feed is asked
-again with its validators; one in ``CHANGED_EVERY`` answers 200 with half of its entries new (later
-than every entry before them), the rest ``304 Not Modified``. Each contender runs in a process of
-its own, kept for the whole run:
+that a document's entries go to places of their own in time-ordered indexes. Round 1, made
+``--fresh`` times: every feed answers 200 with ``--entries`` new entries. Round 2, made
+``--repeats`` times: every feed is asked again with its validators; one in ``CHANGED_EVERY``
+answers 200 with half of its entries new (later than every entry before them), the rest ``304 Not
+Modified``. Each contender runs in a process of its own, set up (database, feeds, warm workers)
+before the first round and kept for the whole run:
 
 * **Newsloom**: the real poller (``Poller.poll_due_feeds``: leases, SSRF-guarded client, parsing in
   worker processes, set-based storage in SQLite, the documents finished meanwhile booked in one
@@ -23,13 +24,13 @@ its own, kept for the whole run:
 
 Only one contender works at a time; the others wait between their rounds, and the server closes
 every connection before each contender's round (so none starts with warm connections because its
-turn came soon enough: httpx drops idle connections after 5 s, requests never). Round 1 runs contender
-after contender. The repetitions of round 2 alternate, the contenders' order turning by one at each
-(A B C, B C A, C A B, …), so a slow moment of the machine is shared out instead of landing on one
-contender; a round 2 of 500 feeds lasts about a second, so one repetition alone says little (the
-bare loop's rate moved 297–548 feeds/s between single runs). Ratios are computed per repetition,
-between contenders measured within seconds of each other, and the median (with the range) is
-reported, for feeds/s and for CPU time.
+turn came soon enough: httpx drops idle connections after 5 s, requests never). The contenders
+alternate, their order turning by one from each round to the next (A B C, B C A, C A B, …), so a
+slow moment of the machine is shared out instead of landing on one contender: a round 2 of 500
+feeds lasts about a second, so one alone says little (the bare loop's rate moved 297–548 feeds/s
+between single runs), and a contender run after another met another minute of the machine.
+Ratios are computed per repetition, between contenders measured within seconds of each other, and
+the median (with the range) is reported, for feeds/s and for CPU time.
 
 Only successful work counts: a contender whose round has any failed feed, or fewer stored or parsed
 entries than served, stops the run with the reason. Peak memory is the largest sum of resident set
@@ -74,16 +75,18 @@ def _offset(i: int) -> int:
     return (i * 7919) % 3600
 
 
-def _version(i: int, round_: int) -> int:
-    """The round in which feed ``i``'s document last changed, as of round ``round_``: one feed in
-    ``CHANGED_EVERY`` changes in every round after the first."""
-    return round_ if round_ >= 2 and i % CHANGED_EVERY == 0 else 1
+def _version(i: int, round_: int, fresh: int) -> int:
+    """The round in which feed ``i``'s document last changed, as of round ``round_``: every feed
+    changes in each of the first ``fresh`` rounds (the repetitions of round 1), one feed in
+    ``CHANGED_EVERY`` in each round after them (those of round 2)."""
+    return round_ if round_ <= fresh or i % CHANGED_EVERY == 0 else fresh
 
 
-def _feed(i: int, version: int, entries: int) -> bytes:
-    """Feed ``i``'s document at ``version``: ``entries`` entries, each version starting half of them
-    later than the one before (the newer half new, dated after every earlier entry)."""
-    first = (version - 1) * (entries // 2)
+def _feed(i: int, version: int, entries: int, fresh: int) -> bytes:
+    """Feed ``i``'s document at ``version`` (``_version``): ``entries`` entries, each dated after
+    every entry of the versions before; every entry new up to version ``fresh``, half of them
+    after it (a round-2 document keeps the newer half of the one before)."""
+    first = (version - 1) * entries if version <= fresh else (fresh - 1) * entries + (version - fresh) * (entries // 2)
     items = "".join(
         f"<item><title>Item {i}-{k} of a feed</title><link>https://h{i % 7}.example.org/{i}/{k}</link><guid>t{i}-{k}</guid>"
         f"<description>Summary of item {k} of feed {i}, a sentence or two long, as feeds give.</description>"
@@ -93,8 +96,9 @@ def _feed(i: int, version: int, entries: int) -> bytes:
             f"<link>https://h{i % 7}.example.org/</link>{items}</channel></rss>").encode()
 
 
-def _serve(sock: socket.socket, entries: int, round_value, closing, closed) -> None:
-    """Serve /f/<i>.xml: the ETag names the round in which the document last changed. When the
+def _serve(sock: socket.socket, entries: int, fresh: int, round_value, closing, closed) -> None:
+    """Serve /f/<i>.xml: the ETag names the round in which the document last changed (``_version``;
+    rounds ``1…fresh`` are the repetitions of round 1). When the
     parent raises ``closing``, every open connection (idle: no contender is working) is closed and
     ``closed`` set to ``closing``: each contender starts each round without connections, whatever
     the others did meanwhile and however long its turn waited (a client's idle connections expire
@@ -109,12 +113,12 @@ def _serve(sock: socket.socket, entries: int, round_value, closing, closed) -> N
                 lines = head.decode("latin-1").split("\r\n")
                 headers = {k.lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:] if line)}
                 i = int(lines[0].split(" ")[1].rsplit("/", 1)[-1].split(".")[0])
-                version = _version(i, round_value.value)
+                version = _version(i, round_value.value, fresh)
                 etag = f'"e{i}-{version}"'
                 if headers.get("if-none-match") == etag:
                     writer.write(f"HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nContent-Length: 0\r\n\r\n".encode())
                 else:
-                    body = _feed(i, version, entries)
+                    body = _feed(i, version, entries, fresh)
                     writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: application/rss+xml\r\nETag: {etag}\r\n"
                                  f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 await writer.drain()
@@ -145,13 +149,19 @@ def _serve(sock: socket.socket, entries: int, round_value, closing, closed) -> N
 
 
 def _rounds(args) -> range:
-    """The rounds a contender runs: 1, then round 2 ``--repeats`` times (numbered 2, 3, …)."""
-    return range(1, 2 + args.repeats)
+    """The rounds a contender runs, numbered from 1: round 1 ``--fresh`` times, then round 2
+    ``--repeats`` times."""
+    return range(1, 1 + args.fresh + args.repeats)
 
 
-def _expected(round_: int, feeds: int, entries: int) -> tuple[int, int]:
-    """(feeds answering 200, new entries served) in ``round_``."""
-    if round_ == 1:
+def _kind(round_: int, args) -> int:
+    """1 for a repetition of round 1 (every document new), 2 for one of round 2."""
+    return 1 if round_ <= args.fresh else 2
+
+
+def _expected(kind: int, feeds: int, entries: int) -> tuple[int, int]:
+    """(feeds answering 200, new entries served) in a round of ``kind`` (``_kind``)."""
+    if kind == 1:
         return feeds, feeds * entries
     changed = len(range(0, feeds, CHANGED_EVERY))
     return changed, changed * (entries // 2)
@@ -187,11 +197,16 @@ def _since(start: tuple[float, float]) -> tuple[float, float]:
 def _report(round_: int, seconds: float, cpu: tuple[float, float], new_entries: int, args) -> None:
     """``seconds``: the round's wall time; ``cpu``: the CPU seconds the contender's process tree and
     its main process (workers excluded) used in it (``_since``)."""
-    _changed, served = _expected(round_, args.feeds, args.entries)
+    _changed, served = _expected(_kind(round_, args), args.feeds, args.entries)
     if new_entries != served:
         raise SystemExit(f"round {round_}: {new_entries} new entries stored or parsed, {served} served")
     print(json.dumps({"round": round_, "seconds": seconds, "cpu": cpu[0], "main_cpu": cpu[1], "new_entries": new_entries}),
           flush=True)
+
+
+def _ready() -> None:
+    """Tell the parent that the set-up is done (nothing else runs while a contender is timed)."""
+    print(json.dumps({"ready": True}), flush=True)
 
 
 def _go() -> None:
@@ -228,6 +243,7 @@ async def _newsloom(args, urls: list[str], folder: Path) -> None:
     await asyncio.gather(*(workers.run(len, b"warm up") for _ in range(settings.extract_workers)))
     async with create_client(settings) as client:
         poller = Poller(settings, sessions, client, workers)
+        _ready()
         for round_ in _rounds(args):
             _go()
             if round_ >= 2:
@@ -263,13 +279,15 @@ async def _bare(args, urls: list[str]) -> None:
             etags[url] = response.headers["etag"]
             return len(feedparser.parse(response.content).entries)
 
+        _ready()
         for round_ in _rounds(args):
             _go()
             start, cpu = time.perf_counter(), cpu_now()
             counts = await asyncio.gather(*(one(url) for url in urls))
             seconds, cpu = time.perf_counter() - start, _since(cpu)
             # New entries: a round-2 document repeats half of the entries of the one before.
-            new = sum(counts) if round_ == 1 else sum(counts) - sum(args.entries - args.entries // 2 for c in counts if c)
+            repeated = 0 if _kind(round_, args) == 1 else sum(args.entries - args.entries // 2 for c in counts if c)
+            new = sum(counts) - repeated
             _report(round_, seconds, cpu, new, args)
 
 
@@ -279,6 +297,7 @@ def _reader(args, urls: list[str], folder: Path) -> None:
     reader = make_reader(str(folder / "reader.sqlite"), search_enabled=False)
     for url in urls:
         reader.add_feed(url)
+    _ready()
     for round_ in _rounds(args):
         _go()
         before = reader.get_entry_counts().total
@@ -346,13 +365,18 @@ class Contender:
     def __init__(self, name: str, args) -> None:
         self.name = name
         command = [sys.executable, __file__, "--run", name, "--port", str(args.port), "--feeds", str(args.feeds),
-                   "--entries", str(args.entries), "--concurrency", str(args.concurrency), "--repeats", str(args.repeats)]
+                   "--entries", str(args.entries), "--concurrency", str(args.concurrency), "--fresh", str(args.fresh),
+                   "--repeats", str(args.repeats)]
         if name == "baseline":
             command += ["--tree", str(Path(args.baseline).resolve())]
         self.proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT)
         self.memory = TreeMemory(self.proc.pid)
         self.rounds: list[dict] = []
         self.peak_rss = 0
+        assert self.proc.stdout is not None
+        if not self.proc.stdout.readline():  # its set-up done
+            self.kill()
+            raise SystemExit(f"{name} failed to start (exit {self.proc.returncode}); see its error above")
 
     def round(self, round_: int, server: Server) -> None:
         """Have the contender run ``round_`` (the server already serves it), without connections
@@ -384,15 +408,15 @@ class Contender:
 class Server:
     """The feed server's process (``_serve``) and the values it shares with the parent."""
 
-    def __init__(self, entries: int) -> None:
+    def __init__(self, entries: int, fresh: int) -> None:
         self.sock = socket.socket()
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         context = multiprocessing.get_context("spawn")
         self.round, self.closing, self.closed = (context.Value("i", 1), context.Value("i", 0), context.Value("i", 0))
-        self.process = context.Process(target=_serve, args=(self.sock, entries, self.round, self.closing, self.closed),
-                                       daemon=True)
+        self.process = context.Process(target=_serve, args=(self.sock, entries, fresh, self.round, self.closing,
+                                                             self.closed), daemon=True)
         self.process.start()
 
     def close_connections(self) -> None:
@@ -405,16 +429,13 @@ class Server:
 
 
 def take_turns(contenders: list[Contender], args, server: Server) -> None:
-    """Round 1 contender after contender (each started just before it), then each repetition of
-    round 2 with the contenders' order turned by one."""
-    server.round.value = 1
+    """Start the contenders one after the other (each set up before the next starts), then run
+    each round, the contenders' order turned by one from each round to the next."""
     for name in args.contenders.split(","):
-        contender = Contender(name, args)
-        contenders.append(contender)
-        contender.round(1, server)
-    for round_ in _rounds(args)[1:]:
+        contenders.append(Contender(name, args))
+    for round_ in _rounds(args):
         server.round.value = round_
-        turn = (round_ - 2) % len(contenders)
+        turn = (round_ - 1) % len(contenders)
         for contender in contenders[turn:] + contenders[:turn]:
             contender.round(round_, server)
     for contender in contenders:
@@ -433,26 +454,28 @@ def print_tables(contenders: list[Contender], args, load: tuple[float, float]) -
     feeds = args.feeds
     print(f"Run {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; {platform.machine()}, {os.cpu_count()} cores, Python "
           f"{platform.python_version()}, load average {load[0]:.1f} before, {load[1]:.1f} after; {feeds} feeds on "
-          f"127.0.0.1, {args.entries} entries each; round 2 ({args.repeats} repetitions, the contenders alternating): "
-          f"{changed} changed, the rest 304; concurrency {args.concurrency}. Round 2 columns: median (min–max) over "
-          "the repetitions.\n")
+          f"127.0.0.1, {args.entries} entries each; round 1 (every document new) {args.fresh} times, round 2 "
+          f"({changed} changed, the rest 304) {args.repeats} times, the contenders alternating; concurrency "
+          f"{args.concurrency}. Each figure: median (min–max) over the repetitions.\n")
     print("| contender | round 1 feeds/s | round 2 feeds/s | CPU ms per feed round 1 / round 2 "
           "| of it the main process | new entries (1 / 2, each) | peak RSS, process tree |\n|---|---|---|---|---|---|---|")
     for c in contenders:
-        one, twos = c.rounds[0], c.rounds[1:]
-        print(f"| {c.name} | {feeds / one['seconds']:.0f} | {_spread([feeds / r['seconds'] for r in twos], 0)} | "
-              f"{1000 * one['cpu'] / feeds:.1f} / {_spread([1000 * r['cpu'] / feeds for r in twos], 1)} | "
-              f"{1000 * one['main_cpu'] / feeds:.1f} / {_spread([1000 * r['main_cpu'] / feeds for r in twos], 1)} | "
-              f"{one['new_entries']} / {twos[0]['new_entries']} | {c.peak_rss / 2**20:.0f} MiB |")
+        ones, twos = c.rounds[:args.fresh], c.rounds[args.fresh:]
+        print(f"| {c.name} | {_spread([feeds / r['seconds'] for r in ones], 0)} | "
+              f"{_spread([feeds / r['seconds'] for r in twos], 0)} | "
+              f"{_spread([1000 * r['cpu'] / feeds for r in ones], 1)} / {_spread([1000 * r['cpu'] / feeds for r in twos], 1)} | "
+              f"{_spread([1000 * r['main_cpu'] / feeds for r in ones], 1)} / "
+              f"{_spread([1000 * r['main_cpu'] / feeds for r in twos], 1)} | "
+              f"{ones[0]['new_entries']} / {twos[0]['new_entries']} | {c.peak_rss / 2**20:.0f} MiB |")
     ours = [c for c in contenders if c.name in ("newsloom", "baseline")]
     for us in ours:
         for peer in [c for c in contenders if c is not us and not (us.name == "baseline" and c.name == "newsloom")]:
-            one, two = us.rounds, peer.rounds
-            pairs = list(zip(one[1:], two[1:], strict=True))
-            print(f"\n{us.name} / {peer.name}: feeds/s round 1 **{two[0]['seconds'] / one[0]['seconds']:.2f}**, round 2 "
-                  f"**{_spread([b['seconds'] / a['seconds'] for a, b in pairs])}**; feeds per CPU second (process tree) "
-                  f"round 1 {two[0]['cpu'] / one[0]['cpu']:.2f}, round 2 {_spread([b['cpu'] / a['cpu'] for a, b in pairs])}; "
-                  f"main process round 2 {_spread([b['main_cpu'] / a['main_cpu'] for a, b in pairs])}")
+            print(f"\n{us.name} / {peer.name}, per repetition:")
+            for kind, (low, high) in ((1, (0, args.fresh)), (2, (args.fresh, None))):
+                pairs = list(zip(us.rounds[low:high], peer.rounds[low:high], strict=True))
+                print(f"round {kind}: feeds/s **{_spread([b['seconds'] / a['seconds'] for a, b in pairs])}**, feeds per "
+                      f"CPU second (process tree) {_spread([b['cpu'] / a['cpu'] for a, b in pairs])}, main process "
+                      f"{_spread([b['main_cpu'] / a['main_cpu'] for a, b in pairs])}" + (";" if kind == 1 else ""))
 
 
 def main() -> None:
@@ -460,6 +483,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=2000)
     parser.add_argument("--entries", type=int, default=20, help="entries per feed document")
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--fresh", type=int, default=3, help="repetitions of round 1, the contenders alternating")
     parser.add_argument("--repeats", type=int, default=7, help="repetitions of round 2, the contenders alternating")
     parser.add_argument("--contenders", default="newsloom,bare,reader",
                         help="comma-separated: newsloom, bare, reader, baseline (needs --baseline)")
@@ -476,7 +500,7 @@ def main() -> None:
         args.contenders += ",baseline"
     if "baseline" in args.contenders.split(",") and not args.baseline:
         parser.error("the contender 'baseline' needs --baseline")
-    server = Server(args.entries)
+    server = Server(args.entries, args.fresh)
     args.port = server.port
     contenders: list[Contender] = []
     load_before = os.getloadavg()[0]
@@ -489,7 +513,7 @@ def main() -> None:
     print_tables(contenders, args, (load_before, os.getloadavg()[0]))
     if args.json:
         Path(args.json).write_text(json.dumps({
-            "feeds": args.feeds, "entries": args.entries, "repeats": args.repeats, "load": [load_before, os.getloadavg()[0]],
+            "feeds": args.feeds, "entries": args.entries, "fresh": args.fresh, "repeats": args.repeats, "load": [load_before, os.getloadavg()[0]],
             "contenders": {c.name: {"rounds": c.rounds, "peak_rss": c.peak_rss} for c in contenders}}, indent=1))
 
 
