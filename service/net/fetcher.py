@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -100,21 +101,84 @@ class FetchResult:
 
 
 class _Pool(httpcore.AsyncConnectionPool):
-    """httpcore's connection pool, tending its connections only when a request waits for one.
+    """httpcore's connection pool with a cheaper pass over its connections, making the same choices.
 
-    httpcore's pass over the pool (drop closed connections, close expired and surplus idle ones,
-    give waiting requests a connection) polls the socket of every idle connection (has the server
-    closed it?) and counts the connections once per idle one; it ran at a request's start and end
-    and more, four or five passes a request: with a dozen idle connections, some fifty ``poll``
-    calls and a few hundred checks a request, the event loop's largest cost in polling. Here the
-    passes with no request waiting are skipped: each request still gets its connection through a
-    full pass, so a connection the server closed while idle is still found before it is reused,
-    and expired or surplus ones are closed at the next request (not at the last one's end)."""
+    httpcore 1.0 makes a pass whenever a request starts or a response is closed: drop closed
+    connections, close expired ones (keep-alive over, or closed by the server: the socket of an
+    idle connection polled) and surplus idle ones, then give each waiting request a connection.
+    That pass counts the connections once per idle one (a list built to take its length) and polls
+    every idle socket; with the 32 connections of a busy poller, some thousand checks and 25
+    ``poll`` calls a request, a third of the event loop's CPU in a round of 304s. Here:
+
+    * no pass when no request waits for a connection (a closed response frees one, and the pass
+      at the next request's start finds it);
+    * a waiting request gets the first idle connection to its origin that no other request holds
+      and that has not expired (checked then: a connection the server closed while idle is never
+      reused), else a new connection, or one in place of an idle connection to another origin when
+      the pool is full (as httpcore). A connection handed to a request stays idle until that
+      request's task next runs, and httpcore handed it again meanwhile: the second request found
+      it busy, raised ``ConnectionNotAvailable`` and asked again (more than once a request in a
+      busy poller). The client speaks HTTP/1.1 only: one request a connection;
+    * the sweep over every connection (closed, expired, surplus idle) runs at most every
+      ``SWEEP_SECONDS`` and whenever the pool is full, so an idle connection the server closed is
+      closed within that time rather than at the next request."""
+
+    SWEEP_SECONDS = 1.0
+    _next_sweep = 0.0  # time.monotonic() of the next sweep
 
     def _assign_requests_to_connections(self) -> list[httpcore.AsyncConnectionInterface]:
-        if not any(request.is_queued() for request in self._requests):
+        queued = [request for request in self._requests if request.is_queued()]
+        if not queued:
             return []
-        return super()._assign_requests_to_connections()
+        closing: list[httpcore.AsyncConnectionInterface] = []
+        now = time.monotonic()
+        held = {id(request.connection) for request in self._requests if request.connection is not None}
+        if now >= self._next_sweep or len(self._connections) >= self._max_connections:
+            self._next_sweep = now + self.SWEEP_SECONDS
+            self._sweep(held, closing)
+        for request in queued:
+            origin = request.request.url.origin
+            connection = self._reusable(origin, held, closing)
+            if connection is None:
+                if len(self._connections) >= self._max_connections:
+                    idle = next((c for c in self._connections if id(c) not in held and c.is_idle()), None)
+                    if idle is None:
+                        continue  # waits for the next pass
+                    self._connections.remove(idle)
+                    closing.append(idle)
+                connection = self.create_connection(origin)
+                self._connections.append(connection)
+            held.add(id(connection))
+            request.assign_to_connection(connection)
+        return closing
+
+    def _sweep(self, held: set[int], closing: list[httpcore.AsyncConnectionInterface]) -> None:
+        """Drop the closed connections; move the expired ones, and the idle ones past
+        ``max_keepalive_connections``, to ``closing``, except those ``held`` (ids of the connections
+        handed to requests)."""
+        for connection in list(self._connections):
+            if connection.is_closed():
+                self._connections.remove(connection)
+            elif id(connection) in held:
+                continue
+            elif connection.has_expired() or (
+                connection.is_idle() and len(self._connections) > self._max_keepalive_connections
+            ):
+                self._connections.remove(connection)
+                closing.append(connection)
+
+    def _reusable(
+        self, origin: httpcore.Origin, held: set[int], closing: list[httpcore.AsyncConnectionInterface]
+    ) -> httpcore.AsyncConnectionInterface | None:
+        """The first available connection to ``origin`` not ``held`` (ids of the connections handed
+        to requests) that has not expired; expired ones met on the way move to ``closing``."""
+        for connection in list(self._connections):
+            if id(connection) not in held and connection.can_handle_request(origin) and connection.is_available():
+                if not connection.has_expired():
+                    return connection
+                self._connections.remove(connection)
+                closing.append(connection)
+        return None
 
 
 class GuardedTransport(httpx.AsyncHTTPTransport):

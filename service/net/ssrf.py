@@ -167,11 +167,12 @@ async def check_url(url: str, *, allow_private: bool, resolver: Resolver = syste
 
 
 class _Stream(httpcore.AsyncNetworkStream):
-    """An AnyIO network stream whose socket is looked up once. httpcore's connection pool asks
-    each idle connection whether its socket became readable (closed by the server) every time it
-    assigns a request or takes back a connection, and AnyIO answers each look-up by building a dict
-    of every attribute of the socket, its peer address included (a system call): with 32
-    connections kept, that was about a sixth of a feed request's CPU. The answer is the same
+    """An AnyIO network stream whose socket is looked up once. The connection pool asks an idle
+    connection whether its socket became readable (closed by the server) before handing it to a
+    request, and every idle connection at each sweep (``fetcher._Pool``; httpcore's own pool asked
+    them all at every request), and AnyIO answers each look-up by building a dict of every
+    attribute of the socket, its peer address included (a system call): with 32 connections kept
+    and httpcore's pool, that was about a sixth of a feed request's CPU. The answer is the same
     (httpcore's own ``is_socket_readable`` on the same socket)."""
 
     def __init__(self, inner: httpcore.AsyncNetworkStream) -> None:
