@@ -15,9 +15,10 @@ judges bodies with ``service.ingest.feeds.sniff``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -153,3 +154,21 @@ def story_pool(settings: Settings) -> WorkerPool | None:
     if not settings.stories_enabled:
         return None
     return WorkerPool(settings.story_workers, settings.extract_timeout, initargs=(*STORIES_WARM_UP, *ENCODERS_WARM_UP))
+
+
+@contextlib.contextmanager
+def worker_pools(settings: Settings) -> Iterator[tuple[WorkerPool, WorkerPool | None]]:
+    """The service's worker processes for ``settings``: the extraction pool (``service_pool``) and,
+    with stories on, the story pool (``story_pool``; else None), both started at once, so their
+    spawn and warm-up (seconds with stories on) overlap what the caller does next; stopped on
+    exit. Light to import (this module needs neither the database nor the HTTP stack), so a
+    command can start them before it imports those (``cli.cmd_poll``)."""
+    with contextlib.ExitStack() as stack:
+        story_workers = story_pool(settings)  # None with stories off
+        if story_workers is not None:
+            story_workers.start()
+            stack.callback(story_workers.close)
+        workers = service_pool(settings, stories=False)  # the story pool warms for the stories
+        workers.start()
+        stack.callback(workers.close)
+        yield workers, story_workers
