@@ -13,10 +13,18 @@ import sys
 
 
 def main() -> int:
-    """Run ``service.cli.main`` on the command line's arguments; returns the exit status."""
+    """Run ``service.cli.main`` on the command line's arguments; returns the exit status, after
+    which the process ends."""
+    import gc
+
     from service.cli import main as run
 
-    return run()
+    status = run()
+    # What is left is the OS's to free: the interpreter's shutdown then clears the modules without
+    # the cyclic garbage collector walking every object they hold (about 0.25 s of CPU with the
+    # modules `poll --once` imports; atexit hooks still run).
+    gc.freeze()
+    return status
 
 
 if __name__ == "__main__":

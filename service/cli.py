@@ -18,6 +18,10 @@
 
 Exit status: 0 on success, 1 when the work failed (the error is printed to stderr), 2 for usage errors,
 invalid settings and a SQLite database file that does not exist (only ``migrate`` creates one).
+
+This module imports at its top only what parsing the command line and reading the settings need;
+each command imports the stack it uses (the database, HTTP and the models: about 0.4 s of CPU), so
+``poll`` starts its worker processes first and their spawn and warm-up overlap those imports.
 """
 
 from __future__ import annotations
@@ -32,23 +36,20 @@ import math
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from pydantic import ValidationError
-from pydantic_core import ErrorDetails
 from pydantic_settings import SettingsError
 
 from service.config import Settings, get_settings
-from service.db import create_engine, migrate, missing_sqlite_file, session_factory
 from service.errors import NewsloomError
-from service.feeds import SubscribeError, subscribe
-from service.ingest.pages.extracted import ExtractionError
-from service.ingest.poller import PAGE_ACCEPT, PollReport
-from service.models import Article, Feed, utcnow
-from service.net.fetcher import FetchError, create_client, fetch
-from service.net.urls import InvalidURL, check_fetchable, redact_password
-from service.storage import articles, feeds, sql
-from service.wiring import assemble, worker_pools
+from service.ingest.workers import worker_pools
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+    from service.ingest.poller import PollReport
+    from service.models import Article, Feed
 
 
 class CommandError(NewsloomError):
@@ -64,6 +65,8 @@ def _require_database(settings: Settings) -> None:
     """``CommandError`` (status 2) when the SQLite file of ``NEWSLOOM_DATABASE_URL`` does not exist:
     only ``newsloom migrate`` creates it, so a command run in the wrong directory does not start
     an empty database there."""
+    from service.db import missing_sqlite_file
+
     missing = missing_sqlite_file(settings.database_url)
     if missing is not None:
         raise CommandError(f"no database at {missing} (NEWSLOOM_DATABASE_URL); create it with `newsloom migrate`, "
@@ -73,6 +76,8 @@ def _require_database(settings: Settings) -> None:
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator:
     """Sessions on the database (``_require_database``), after pending migrations are applied."""
+    from service.db import create_engine, migrate, session_factory
+
     _require_database(settings)
     await asyncio.to_thread(migrate, settings.database_url)
     engine = create_engine(settings.database_url)
@@ -162,6 +167,9 @@ def cmd_openapi(args: argparse.Namespace, settings: Settings) -> None:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
+    from service.db import migrate
+    from service.net.urls import redact_password
+
     applied = migrate(settings.database_url)
     for revision in applied:
         print(f"applied {revision}")
@@ -172,6 +180,9 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> None:
 async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
     """Subscribe as ``POST /v1/feeds`` does (``feeds.subscribe``: SSRF guard, discovery from a
     page, the first poll, refusal of what is not a feed); one line per URL."""
+    from service.feeds import SubscribeError, subscribe
+    from service.wiring import assemble
+
     failed = False
     async with _database(settings) as sessions, assemble(settings, sessions=sessions, deliveries=False) as service, \
             sessions() as session:
@@ -188,6 +199,8 @@ async def cmd_feeds_add(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
+    from service.storage import feeds
+
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
     print("id\tstate\tstatus\tarticles\tnext poll (UTC)\turl\tlast error")
@@ -221,6 +234,7 @@ async def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> None
 
 async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None:
     from service.ingest.feeds.opml import OPMLFeed, write_opml
+    from service.storage import feeds
 
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
@@ -263,10 +277,15 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
     one summary line. Pages are counted once each, by their last outcome in this run."""
     if not args.once:
         raise CommandError("only `newsloom poll --once` is supported; `newsloom serve` polls continuously", exit_status=2)
-    _require_database(settings)
-    # The worker processes start first: their spawn and warm-up overlap the migration check.
     async with contextlib.AsyncExitStack() as stack:
+        # The worker processes start first: their spawn and warm-up overlap the imports below and
+        # the migration check.
         workers, story_workers = stack.enter_context(worker_pools(settings))
+        from service.ingest.poller import PollReport
+        from service.models import Article, Feed, utcnow
+        from service.storage import articles, feeds, sql
+        from service.wiring import assemble
+
         sessions = await stack.enter_async_context(_database(settings))
         async with sessions() as session:
             due = await sql.count_where(session, Feed, feeds.feed_is_due(utcnow()))
@@ -300,8 +319,12 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
 
 
 async def cmd_extract(args: argparse.Namespace, settings: Settings) -> None:
-    # Imported here, not at the top: `newsloom serve` extracts in worker processes only.
+    # The extractor is imported here, not at the top: `newsloom serve` extracts in worker processes only.
+    from service.ingest.pages.extracted import ExtractionError
     from service.ingest.pages.extractor import extract_article
+    from service.ingest.poller import PAGE_ACCEPT
+    from service.net.fetcher import FetchError, create_client, fetch
+    from service.net.urls import InvalidURL, check_fetchable
 
     source = args.source
     url = args.url
@@ -510,6 +533,15 @@ def _setting_problem(error: ErrorDetails) -> str:
     return f"NEWSLOOM_{name}: {message}" if name else message
 
 
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The exceptions ``main`` reports in one line: ``OSError`` and SQLAlchemy's for a database that
+    cannot be reached or used (SQLAlchemy is imported only when an exception is being handled: a
+    command that never touches the database does not import it)."""
+    import sqlalchemy as sa
+
+    return OSError, sa.exc.DBAPIError  # DBAPIError: asyncpg's "database … does not exist" too
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``newsloom`` console script; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -532,17 +564,19 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_status
-    except (sa.exc.DBAPIError, OSError) as exc:  # DBAPIError: asyncpg's "database … does not exist" too
+    except KeyboardInterrupt:
+        return 130
+    except _reported_errors() as exc:  # called only when an exception gets here
         if isinstance(exc, BrokenPipeError):  # `newsloom openapi | head`: the reader left
             return 0
         if isinstance(exc, OSError) and exc.filename is not None:  # an input or output file, not the database
             print(f"error: {exc.strerror or exc}: {exc.filename}", file=sys.stderr)
             return 1
+        from service.net.urls import redact_password
+
         reason = getattr(exc, "orig", None) or exc
         print(f"error: cannot use the database at {redact_password(settings.database_url)}: {reason}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
     return 0
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 
 import httpx
@@ -31,7 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.config import Settings
 from service.db import create_engine, session_factory
 from service.ingest.poller import Poller
-from service.ingest.workers import WorkerPool, service_pool, story_pool
+from service.ingest.workers import WorkerPool, worker_pools
 from service.net.fetcher import create_client
 from service.net.ssrf import Resolver
 from service.webhooks import outbox
@@ -59,23 +59,6 @@ class Service:
         return [step.owner for step in (self.ingestor, self.delivery) if step is not None]
 
 
-@contextlib.contextmanager
-def worker_pools(settings: Settings) -> Iterator[tuple[WorkerPool, WorkerPool | None]]:
-    """The service's worker processes for ``settings``: the extraction pool (``service_pool``) and,
-    with stories on, the story pool (``story_pool``; else None), both started at once, so their
-    spawn and warm-up (seconds with stories on) overlap what the caller does next; stopped on
-    exit."""
-    with contextlib.ExitStack() as stack:
-        story_workers = story_pool(settings)  # None with stories off
-        if story_workers is not None:
-            story_workers.start()
-            stack.callback(story_workers.close)
-        workers = service_pool(settings, stories=False)  # the story pool warms for the stories
-        workers.start()
-        stack.callback(workers.close)
-        yield workers, story_workers
-
-
 @contextlib.asynccontextmanager
 async def assemble(
     settings: Settings,
@@ -93,9 +76,9 @@ async def assemble(
 
     ``sessions`` and ``workers`` (with ``story_workers``, None: ``workers`` compute the story
     features too), when given, are the caller's and are not closed here (tests share one worker pool
-    for a whole run; ``poll --once`` starts ``worker_pools`` before its migration check); without
-    ``workers`` both pools are built here (``worker_pools``). ``deliveries``: run a webhook
-    delivery worker (default ``settings.webhooks_enabled``; the CLI writes events to the outbox and leaves delivering them
+    for a whole run; ``poll --once`` starts ``workers.worker_pools`` before it imports this module);
+    without ``workers`` both pools are built here (``workers.worker_pools``). ``deliveries``: run a
+    webhook delivery worker (default ``settings.webhooks_enabled``; the CLI writes events to the outbox and leaves delivering them
     to ``newsloom serve``). ``resolver``, ``verify`` and ``trusted`` go to both HTTP clients
     (``net.fetcher.create_client``: tests resolve outlet host names to loopback servers). The
     database is not migrated here: ``serve`` migrates in a process apart first, the CLI in

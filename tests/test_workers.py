@@ -3,6 +3,7 @@ named by their path run in the workers, and the main process imports none of wha
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from service.heap import WORKER_FREE_BYTES, free_heap_bytes, release_free_memory
-from service.ingest.workers import ByName, WorkerError, WorkerPool
+from service.ingest.workers import PIPE_BYTES, ByName, WorkerError, WorkerPool, _Spawning
 from tests import worker_functions as wf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,6 +49,23 @@ async def test_a_function_named_by_its_path_runs_in_the_worker(small_pool):
         await small_pool.run(ByName("tests.worker_functions:add"), 1, "x")
 
 
+
+def test_the_pipes_to_the_workers_hold_a_large_page_whole():
+    """The pool's pipes are enlarged to ``PIPE_BYTES`` (or the system's limit), from 64 KiB."""
+    allowed = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+    reader, writer = _Spawning().Pipe(duplex=False)
+    try:
+        assert fcntl.fcntl(writer.fileno(), fcntl.F_GETPIPE_SZ) >= min(PIPE_BYTES, allowed) > 64 * 1024
+    finally:
+        reader.close()
+        writer.close()
+
+
+async def test_a_page_larger_than_the_pipe_reaches_the_worker_whole(small_pool):
+    page = os.urandom(3 * PIPE_BYTES)
+    assert await small_pool.run(wf.add, page, b"!") == page + b"!"
+
+
 def _resident_bytes() -> int:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -76,6 +94,16 @@ def test_the_heap_is_trimmed_only_when_it_keeps_more_than_asked_free():
     assert release_free_memory(keep=free - WORKER_FREE_BYTES)
     assert _resident_bytes() < resident - 2 * WORKER_FREE_BYTES  # handed back
     libc.free(fence)
+
+
+def test_the_command_line_imports_no_database_or_http_stack_before_its_command_runs():
+    """``newsloom`` parses its arguments and reads its settings without SQLAlchemy, httpx or the
+    models, so ``poll`` starts its workers before those are imported (``cli.cmd_poll``)."""
+    code = ("import sys, service.__main__, service.cli\n"
+            "print(sorted(m for m in ['sqlalchemy', 'sqlmodel', 'httpx', 'service.models', 'service.db'] if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip() == "[]"
 
 
 def test_a_worker_imports_neither_settings_nor_the_web_stack():

@@ -15,9 +15,12 @@ judges bodies with ``service.ingest.feeds.sniff``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import multiprocessing
+import multiprocessing.context
 import pkgutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -84,6 +87,26 @@ def warm_up(*steps: str) -> None:
             found()
 
 
+PIPE_BYTES = 1024 * 1024
+"""Bytes a pipe to the workers holds (Linux's ``/proc/sys/fs/pipe-max-size`` by default; 64 KiB
+without ``_Spawning``): a page or two of the corpus, written whole while the worker extracts the
+one before."""
+
+
+class _Spawning(multiprocessing.context.SpawnContext):
+    """The ``spawn`` start method with pipes of ``PIPE_BYTES`` where the system allows it (Linux's
+    ``F_SETPIPE_SZ``). Through a 64 KiB pipe a page of 150 KB reaches the worker only as the main
+    process's sending thread is woken to write each next piece, so on a loaded machine the worker
+    waited for it between pages; with the page in the pipe whole it reads it at once."""
+
+    def Pipe(self, duplex: bool = True):
+        reader, writer = super().Pipe(duplex)
+        if hasattr(fcntl, "F_SETPIPE_SZ") and not duplex:
+            with contextlib.suppress(OSError):  # above the system's limit: the pipe keeps its size
+                fcntl.fcntl(writer.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+        return reader, writer
+
+
 class WorkerPool:
     """``workers`` processes, started on the first call; each call may take at most ``timeout``
     seconds. Each new worker runs ``initializer(*initargs)`` (default: ``warm_up`` of the extraction
@@ -101,7 +124,7 @@ class WorkerPool:
 
     def _ensure(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
-            self._pool = ProcessPool(max_workers=self.workers, context=multiprocessing.get_context("spawn"),
+            self._pool = ProcessPool(max_workers=self.workers, context=_Spawning(),
                                      initializer=self.initializer, initargs=self.initargs)
         return self._pool
 
@@ -153,3 +176,21 @@ def story_pool(settings: Settings) -> WorkerPool | None:
     if not settings.stories_enabled:
         return None
     return WorkerPool(settings.story_workers, settings.extract_timeout, initargs=(*STORIES_WARM_UP, *ENCODERS_WARM_UP))
+
+
+@contextlib.contextmanager
+def worker_pools(settings: Settings) -> Iterator[tuple[WorkerPool, WorkerPool | None]]:
+    """The service's worker processes for ``settings``: the extraction pool (``service_pool``) and,
+    with stories on, the story pool (``story_pool``; else None), both started at once, so their
+    spawn and warm-up (seconds with stories on) overlap what the caller does next; stopped on
+    exit. Light to import (this module needs neither the database nor the HTTP stack), so a
+    command can start them before it imports those (``cli.cmd_poll``)."""
+    with contextlib.ExitStack() as stack:
+        story_workers = story_pool(settings)  # None with stories off
+        if story_workers is not None:
+            story_workers.start()
+            stack.callback(story_workers.close)
+        workers = service_pool(settings, stories=False)  # the story pool warms for the stories
+        workers.start()
+        stack.callback(workers.close)
+        yield workers, story_workers
