@@ -16,6 +16,9 @@ N times, alternating, and the fastest run of each (and of plain extraction) coun
 configuration's ratio is its pages per second over plain extraction's. Only successful work counts: a run must store every page's article
 (extracted) and, with stories on, this code must link every one, or the benchmark fails; the
 baseline, which gives up linking a few pages, is credited with the articles it linked only.
+Each run's process tree CPU (``Stages.cpu``) is reported too, the median of the rounds, and the
+story CPU of each code (stories on minus off, per article): on a machine loaded by other work the
+wall-clock rates swing from run to run, the CPU far less.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ import functools
 import gzip
 import json
 import os
+import resource
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -89,10 +94,10 @@ def plain_seconds(corpus: Path, keys: list[tuple[str, str]], workers: int) -> fl
     return time.perf_counter() - start
 
 
-def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: int, complete: bool) -> tuple[float, int]:
+def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: int, complete: bool) -> tuple[float, int, Stages]:
     """Time ``newsloom poll --once`` of ``code`` over ``feed``: (seconds, articles done: stored, and
-    linked with stories on). Every article must be stored; with ``complete`` every one must be
-    linked too, else only the linked ones count (the baseline gives some up)."""
+    linked with stories on, ``Stages``). Every article must be stored; with ``complete`` every one
+    must be linked too, else only the linked ones count (the baseline gives some up)."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
         env = {**os.environ, "PYTHONPATH": str(code), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
@@ -105,9 +110,9 @@ def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: i
         subprocess.run([*cli, "migrate"], env=env, cwd=code, check=True, capture_output=True)
         subprocess.run([*cli, "feeds", "add", feed], env=env, cwd=code, check=True, capture_output=True)
         started = datetime.now(UTC)
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         subprocess.run([*cli, "poll", "--once", "--quiet"], env=env, cwd=code, check=True, capture_output=True, text=True)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
         with sqlite3.connect(db) as conn:
             stored = conn.execute("SELECT count(*) FROM articles WHERE extraction_status != 'pending'").fetchone()[0]
             linked = conn.execute("SELECT count(*) FROM articles WHERE linked_at IS NOT NULL").fetchone()[0]
@@ -116,7 +121,7 @@ def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: i
         raise SystemExit(f"{code}: {stored} of {expected} articles stored, {linked} linked: not counted as a run")
     first, last, linked_last = (_utc(m) - started if m else None for m in moments)
     stages = Stages(first.total_seconds(), (last - first).total_seconds(),
-                    (linked_last - last).total_seconds() if linked_last else None)
+                    (linked_last - last).total_seconds() if linked_last else None, cpu)
     return seconds, linked if stories else stored, stages
 
 
@@ -125,11 +130,21 @@ class Stages:
     """Where a run's time went, from the articles' timestamps: seconds from the start of ``poll
     --once`` to the first page stored (process start, imports, worker start and warm-up, the first
     fetch and extraction), from the first page stored to the last, and from the last page stored
-    to the last article linked (None with stories off; negative when linking ended first)."""
+    to the last article linked (None with stories off; negative when linking ended first); and
+    ``cpu``: CPU seconds (user + system) of the process tree (``poll --once`` and its worker
+    processes, which it waits for), a figure the load of other processes changes far less than the
+    wall-clock ones."""
 
     first_page: float
     pages: float
     linking_after: float | None
+    cpu: float
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished and waited-for descendants."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def _utc(text: str) -> datetime:
@@ -163,27 +178,35 @@ def main() -> None:
         feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
         plain: list[float] = []
         runs: dict[str, tuple[float, int, Stages]] = {}
+        cpus: dict[str, list[float]] = {}
         for _ in range(args.rounds):
             plain.append(plain_seconds(corpus, keys, args.workers))
             for stories in modes:
                 for side, code in (("baseline", Path(old)), ("ours", ROOT)):
                     name = f"{side}, stories {'on' if stories else 'off'}"
                     run = poll_seconds(code, feed, args.workers, stories, len(keys), complete=code == ROOT)
-                    print(f"{name}: {run[1] / run[0]:.2f} pages/s ({run[1]} of {len(keys)} done)", file=sys.stderr)
+                    print(f"{name}: {run[1] / run[0]:.2f} pages/s ({run[1]} of {len(keys)} done), process tree CPU "
+                          f"{run[2].cpu:.1f} s", file=sys.stderr)
+                    cpus.setdefault(name, []).append(run[2].cpu)
                     if name not in runs or run[1] / run[0] > runs[name][1] / runs[name][0]:
                         runs[name] = run
         plain.append(plain_seconds(corpus, keys, args.workers))
     plain_rate = len(keys) / min(plain)
     print(f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {len(keys)} pages, {args.workers} worker process(es), "
-          f"baseline {args.baseline_ref}, fastest of {args.rounds} round(s)")
+          f"baseline {args.baseline_ref}, fastest of {args.rounds} round(s); CPU: median of the rounds")
     print("| configuration | pages done | pages/s | ratio to plain extraction | s to first page stored | s first to last page "
-          "| s linking after last page |\n|---|---|---|---|---|---|---|")
-    print(f"| plain `trafilatura.extract` pool (fastest of {len(plain)}) | {len(keys)} | {plain_rate:.1f} | 1.00 | | | |")
+          "| s linking after last page | process tree CPU s |\n|---|---|---|---|---|---|---|---|")
+    print(f"| plain `trafilatura.extract` pool (fastest of {len(plain)}) | {len(keys)} | {plain_rate:.1f} | 1.00 | | | | |")
     for name, (seconds, done, stages) in runs.items():
         rate = done / seconds
         after = f"{stages.linking_after:.1f}" if stages.linking_after is not None else "–"
         print(f"| `newsloom poll --once`, {name} | {done} | {rate:.2f} | {rate / plain_rate:.2f} | {stages.first_page:.1f} "
-              f"| {stages.pages:.1f} | {after} |")
+              f"| {stages.pages:.1f} | {after} | {statistics.median(cpus[name]):.1f} |")
+    for side in ("baseline", "ours"):
+        on, off = cpus.get(f"{side}, stories on"), cpus.get(f"{side}, stories off")
+        if on and off:
+            story = statistics.median(on) - statistics.median(off)
+            print(f"\n{side}: story CPU (process tree, stories on minus off) {story:.1f} s, {1000 * story / len(keys):.0f} ms per article")
 
 if __name__ == "__main__":
     main()

@@ -3,17 +3,19 @@ and whether the two decide alike.
 
     python bench/linking.py [--shared PATH] [--baseline-ref 8a907cd] [--rounds N]
 
-The pages of ``bench/ingest.py`` are stored once with stories off (this code's ``newsloom poll
---once`` from a local server, untimed). Then, for each code (this one and the ``--baseline-ref``
+The pages of ``bench/ingest.py``, with its real headlines (``ingest.headline``), are stored once
+with stories off (this code's ``newsloom poll --once`` from a local server, untimed). Then, for each code (this one and the ``--baseline-ref``
 revision, extracted with ``git archive``; alternating, ``--rounds`` times), a subprocess links
 every article of a copy of that database (``Linker.link_pending``, one story worker and the
 extraction pool as spare, as ``poll --once`` has them; both warmed before the clock starts) and
-reports: wall seconds, the main process's CPU seconds, SQL statements by kind, calls into the
+reports: wall seconds, the main process's CPU seconds, its worker processes' CPU seconds (their
+start and warm-up included), SQL statements by kind, calls into the
 worker pools, text vectors computed, asked for at the articles' turns, asked for only then (the
 turn waits for them), and computed but never asked for at a turn. Every article must be linked,
 or the run fails. Finally the story assignments (story and duplicate of every article, their
 similarity), citations and story states (JSON, key order aside) of the two are compared: the
-changes measured here must not change a decision.
+changes measured here must not change a decision (when they do, the articles with other story
+mates are counted and the run fails).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import contextvars
 import hashlib
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -97,14 +100,21 @@ def _child(source: str, target: str) -> None:
         wall, cpu = time.perf_counter(), time.process_time()
         linked = await linker.link_pending()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        workers = _children_cpu()
         story.close()
         extract.close()
+        workers = _children_cpu() - workers  # the pools' processes, reaped by close (warm-up included)
         await engine.dispose()
-        return {"linked": linked, "wall": wall, "cpu": cpu, "statements": dict(statements), "calls": dict(calls),
+        return {"linked": linked, "wall": wall, "cpu": cpu, "workers": workers, "statements": dict(statements), "calls": dict(calls),
                 "vectors": len(asked), "needed": len(needed), "late": sum(asked[k] == "turn" for k in needed),
                 "unused": len(set(asked) - needed)}
 
     print(json.dumps(asyncio.run(link())))
+
+
+def _children_cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 def decisions(db: Path) -> dict:
@@ -134,7 +144,7 @@ def main() -> None:
         _child(*args.child)
         return
     sys.path.insert(0, str(ROOT))
-    from bench.ingest import _pages, export_revision
+    from bench.ingest import _pages, export_revision, headline
     from tests.corpus_feeds import rss
     from tests.server import TestServer
 
@@ -146,7 +156,7 @@ def main() -> None:
                "NEWSLOOM_EXTRACT_WORKERS": "1", "NEWSLOOM_LOG_LEVEL": "WARNING", "NEWSLOOM_STORIES_ENABLED": "false",
                "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
         with TestServer(corpus) as server:
-            items = [{"title": f"{group} {key}", "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
+            items = [{"title": headline(corpus, group, key), "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
             feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
             for command in (["migrate"], ["feeds", "add", feed], ["poll", "--once", "--quiet"]):
                 subprocess.run([sys.executable, "-m", "service", *command], env=env, cwd=ROOT, check=True, capture_output=True)
@@ -160,23 +170,38 @@ def main() -> None:
                                      env=child, cwd=code, check=True, capture_output=True, text=True).stdout
                 run = json.loads(out.strip().splitlines()[-1])
                 run["decisions"] = decisions(target)
-                print(f"{side}: {run['wall']:.1f} s, main CPU {run['cpu']:.2f} s", file=sys.stderr)
+                print(f"{side}: {run['wall']:.1f} s, main CPU {run['cpu']:.2f} s, worker CPU {run['workers']:.2f} s", file=sys.stderr)
                 if side not in best or run["wall"] < best[side]["wall"]:
                     best[side] = run
     same = best["baseline"]["decisions"] == best["ours"]["decisions"]
     print(f"{len(keys)} pages, baseline {args.baseline_ref}, fastest of {args.rounds} round(s)")
-    print("| code | wall s | main-process CPU s | SQL statements (SELECT / UPDATE / INSERT) | link_features calls | text vectors "
-          "computed | asked for at the turns | asked for only at the turn | never asked for |\n|---|---|---|---|---|---|---|---|---|")
+    print("| code | wall s | main-process CPU s | worker CPU s (with their start) | SQL statements (SELECT / UPDATE / INSERT) | link_features calls | text vectors "
+          "computed | asked for at the turns | asked for only at the turn | never asked for |\n|---|---|---|---|---|---|---|---|---|---|")
     for side, run in best.items():
         st = run["statements"]
-        print(f"| {side} | {run['wall']:.1f} | {run['cpu']:.2f} | {sum(st.values())} ({st.get('SELECT', 0)} / {st.get('UPDATE', 0)} / "
+        print(f"| {side} | {run['wall']:.1f} | {run['cpu']:.2f} | {run['workers']:.2f} | {sum(st.values())} ({st.get('SELECT', 0)} / {st.get('UPDATE', 0)} / "
               f"{st.get('INSERT', 0)}) | {run['calls'].get('link_features', 0)} | {run['vectors']} | {run['needed']} | {run['late']} "
               f"| {run['unused']} |")
     stories = len(best["ours"]["decisions"]["stories"])
     print(f"\nDecisions: {'the same' if same else 'DIFFERENT'} (every article's story, duplicate and similarity, the citations, "
           f"the {stories} stories' rows and states)")
     if not same:
+        moved = _moved(best["baseline"]["decisions"]["articles"], best["ours"]["decisions"]["articles"])
+        print(f"{moved} of {len(keys)} articles have other story mates than the baseline's")
         raise SystemExit(1)
+
+
+def _moved(one: dict, other: dict) -> int:
+    """Articles (by corpus path) whose story holds other articles in ``other`` than in ``one``
+    (``decisions(...)["articles"]``)."""
+    def mates(articles: dict) -> dict:
+        members: dict = collections.defaultdict(set)
+        for path, (story, *_rest) in articles.items():
+            members[story].add(path)
+        return {path: frozenset(members[story]) for path, (story, *_rest) in articles.items()}
+
+    a, b = mates(one), mates(other)
+    return sum(a[path] != b.get(path) for path in a)
 
 
 if __name__ == "__main__":

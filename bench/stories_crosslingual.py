@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from service.stories import crosslingual, files, metrics  # noqa: E402
 from service.stories.clustering import DocumentFrequencies, Params, pair_evidence, pair_score  # noqa: E402
-from service.stories.features import article_features, encode_articles, on_headline  # noqa: E402
+from service.stories.features import article_features, screened_articles  # noqa: E402
 
 MIN_PRECISION = 0.8
 FOLDS = 5
@@ -57,8 +57,8 @@ def load_features(pairs: list[dict], cache: str | None) -> dict:
     feats = {}
     for start in range(0, len(rows), files.BATCH):
         chunk = rows[start : start + files.BATCH]
-        items = on_headline([(r.get("title"), r.get("text")) for r in chunk])
-        leads, _texts = encode_articles(items, texts=None, langs=[r.get("lang") for r in chunk])
+        items, leads, _texts = screened_articles([(r.get("title"), r.get("text")) for r in chunk], texts=None,
+                                                 langs=[r.get("lang") for r in chunk])
         for row, (title, text), vector in zip(chunk, items, leads, strict=True):
             feats[str(row["id"])] = article_features(title, text, row.get("lang"), vector=vector, texts=None)
     if cache:

@@ -22,6 +22,7 @@ from service.stories.representation import (
     TEXT_VECTOR_CHARS,
     Encoder,
     UseEncoder,
+    centering,
     default_encoder,
     encode_centered,
     fix_case,
@@ -115,6 +116,38 @@ def encode_articles(
     encoder = encoder or default_encoder()
     langs = langs if langs is not None else [None] * len(items)
     leads = encode_centered(encoder, [representation_text(title, text) for title, text in items], langs)
+    return leads, _text_vectors(items, texts, langs)
+
+
+def screened_articles(
+    items: list[tuple[str | None, str | None]],
+    encoder: Encoder | None = None,
+    texts: Encoder | object | None = _DEFAULT,
+    langs: list[str | None] | None = None,
+) -> tuple[list[tuple[str | None, str | None]], np.ndarray, list[np.ndarray | None]]:
+    """``on_headline`` then ``encode_articles`` of ``items`` (n (title, text) in ``langs``), with the
+    title + lead encodings made in the same encoder call as ``on_headline``'s (one call of up to
+    3n texts instead of two: about 2 ms less CPU per article with a body, 25 % of its USE time).
+    Returns (``on_headline``'s items, title + lead vectors (n, dimension), text vectors), the
+    vectors of the items returned: an article whose body is left out (rare: a wall, a notice) is
+    encoded again from its headline alone."""
+    encoder = encoder or default_encoder()
+    langs = langs if langs is not None else [None] * len(items)
+    reps = [representation_text(title, text) for title, text in items]
+    kept, vectors = _screen(items, encoder, reps)
+    redo = [i for i, (item, screened) in enumerate(zip(items, kept, strict=True)) if screened is not item]
+    if redo:
+        vectors[redo] = encoder.encode([representation_text(*kept[i]) for i in redo])
+    shift = centering(encoder.name)
+    leads = shift.center(vectors, langs) if shift is not None else vectors
+    return kept, leads, _text_vectors(kept, texts, langs)
+
+
+def _text_vectors(
+    items: list[tuple[str | None, str | None]], texts: Encoder | object | None, langs: list[str | None]
+) -> list[np.ndarray | None]:
+    """The text vectors of ``encode_articles``: one per item, None without body text or text
+    encoder (``texts``: an encoder, None, or ``_DEFAULT`` for ``text_encoder()``)."""
     texts = text_encoder() if texts is _DEFAULT else cast("Encoder | None", texts)
     out: list[np.ndarray | None] = [None] * len(items)
     bodied = [i for i, (_title, text) in enumerate(items) if has_body(text)]
@@ -124,7 +157,7 @@ def encode_articles(
         )
         for i, vector in zip(bodied, vectors, strict=True):
             out[i] = vector
-    return leads, out
+    return out
 
 
 def text_vector(title: str | None, text: str | None, lang: str | None = None, from_row: bool = False) -> np.ndarray | None:
@@ -167,18 +200,23 @@ def on_headline(items: list[tuple[str | None, str | None]], encoder: Encoder | N
     encoder (default ``default_encoder()``); the floor is USE's, so with another encoder nothing
     is replaced. Cost: USE encodings of the headline and the body's lead, about 10 ms of CPU per
     article with a body (the title + lead vector itself costs about 8 ms)."""
-    encoder = encoder or default_encoder()
-    bodied = [i for i, (_title, text) in enumerate(items) if has_body(text)]
-    if encoder.name != UseEncoder.name or not bodied:
-        return list(items)
+    return _screen(items, encoder or default_encoder(), [])[0]
+
+
+def _screen(
+    items: list[tuple[str | None, str | None]], encoder: Encoder, also: list[str]
+) -> tuple[list[tuple[str | None, str | None]], np.ndarray]:
+    """``on_headline(items, encoder)``, with the texts ``also`` encoded in the same encoder call:
+    (the items, a replaced one as a new tuple; ``encoder.encode(also)``, not centered)."""
+    bodied = [i for i, (_title, text) in enumerate(items) if has_body(text)] if encoder.name == UseEncoder.name else []
     parts = [headline_and_body(items[i][0], cast(str, items[i][1])) for i in bodied]
-    vectors = encoder.encode([fix_case(head) for head, _body in parts] + [body[:LEAD_CHARS] for _head, body in parts])  # one call: cheaper
-    heads, bodies = vectors[: len(parts)], vectors[len(parts) :]
+    vectors = encoder.encode(also + [fix_case(head) for head, _body in parts] + [body[:LEAD_CHARS] for _head, body in parts])  # one call: cheaper
+    heads, bodies = vectors[len(also) : len(also) + len(parts)], vectors[len(also) + len(parts) :]
     out = list(items)
     for i, (head, _body), cosine in zip(bodied, parts, np.einsum("ij,ij->i", heads, bodies), strict=True):
         if float(cosine) < OFF_HEADLINE:
             out[i] = (head, None)
-    return out
+    return out, vectors[: len(also)]
 
 
 def has_body(text: str | None) -> bool:
@@ -203,13 +241,11 @@ def article_features(
     English stopwords are removed). ``encoder``, ``texts``: as in ``encode_articles``. A body not
     about its headline is left out (``on_headline``): the article is then its headline alone.
     ``vector``, ``text_vector``: the article's rows of ``encode_articles`` when the caller batched
-    it, on ``on_headline``'s (title, text), which it passes here."""
+    it, on ``on_headline``'s (title, text), which it passes here (``screened_articles``)."""
     if vector is None:
-        ((title, text),) = on_headline([(title, text)], encoder)
-    rep = representation_text(title, text)
-    if vector is None:
-        leads, text_vectors = encode_articles([(title, text)], encoder, texts, [lang])
+        ((title, text),), leads, text_vectors = screened_articles([(title, text)], encoder, texts, [lang])
         vector, text_vector = leads[0], text_vectors[0]
+    rep = representation_text(title, text)
     lead = f"{fix_case(title or '')}\n{text or ''}"[:2000]
     signature: list[int] = []
     bands: list[str] = []

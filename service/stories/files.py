@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from service.stories.clustering import DocumentFrequencies, OnlineClusterer, Params, pair_same_story, pair_score
-from service.stories.features import ArticleFeatures, article_features, encode_articles, on_headline
+from service.stories.features import ArticleFeatures, article_features, screened_articles
 
 BATCH = 64
 
@@ -130,11 +130,11 @@ def stream_order(rows: list[dict]) -> list[int]:
 def features_stream(rows: list[dict], order: list[int], with_fingerprint: bool = False) -> Iterator[tuple[int, ArticleFeatures]]:
     """(index, features) of ``rows`` in ``order``; vectors are encoded ``BATCH`` at a time (batching
     is only arithmetic: no decision looks ahead), after ``on_headline`` (a body not about its
-    headline is left out, as in ``article_features``)."""
+    headline is left out, as in ``article_features``; both through ``screened_articles``)."""
     for start in range(0, len(order), BATCH):
         chunk = order[start : start + BATCH]
-        items = on_headline([(rows[i].get("title"), rows[i].get("text")) for i in chunk])
-        leads, texts = encode_articles(items, langs=[rows[i].get("lang") for i in chunk])
+        items, leads, texts = screened_articles([(rows[i].get("title"), rows[i].get("text")) for i in chunk],
+                                                langs=[rows[i].get("lang") for i in chunk])
         for i, (title, text), vector, text_vector in zip(chunk, items, leads, texts, strict=True):
             row = rows[i]
             yield i, article_features(
