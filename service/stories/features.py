@@ -61,8 +61,9 @@ def terms(text: str, lang: str | None) -> Counter[str]:
     and let two texts that share words share terms, where the whole run ("此主题相关图片如下",
     a forum's boilerplate) would be one "word" only copies of the same sentence share."""
     stop = names.function_words(lang)
-    out = Counter(run[i : i + 2] for run in UNSPACED.findall(text) for i in range(max(1, len(run) - 1)))
-    words = (names.fold(w) for w in _WORD.findall(UNSPACED.sub(" ", text)))
+    runs = UNSPACED.findall(text)
+    out = Counter(run[i : i + 2] for run in runs for i in range(max(1, len(run) - 1)))
+    words = (names.fold(w) for w in _WORD.findall(UNSPACED.sub(" ", text) if runs else text))
     out.update(w for w in words if len(w) > 1 and w not in stop)
     return out
 
