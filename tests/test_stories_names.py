@@ -7,8 +7,9 @@ import dataclasses
 from collections import Counter
 
 import numpy as np
+import pytest
 
-from service.stories import names
+from service.stories import headlines, names
 from service.stories.clustering import Params, StoryState, cascade_near, choose
 from service.stories.features import ArticleFeatures
 
@@ -103,3 +104,39 @@ def test_the_cross_language_decision_is_asked_only_where_the_text_signal_is_miss
     assert choose(dataclasses.replace(article, text_vector=-text), [german_text], params).key is None
     english = StoryState.start("en", _feats([1, 0.5, 0]))  # same language: the decision is never asked
     assert choose(article, [english], params).key is None and not cascade_near(article, [english], params)
+
+
+def test_one_digit_numbers_are_no_evidence_for_a_headline_the_encoder_cannot_read():
+    """Two headlines in a language the title encoder does not read (Slovak) that share "3" and "1"
+    (rooms, bathrooms) and one name share no event; a number of two digits, as a second name, is
+    evidence."""
+    story = {"c:CN", "3", "1", "120"}
+    ad = _headline([1, 0, 0], {"c:CN", "3", "1"}, "sk")
+    assert not headlines.enough_evidence(ad, ["sk"], {}, story)
+    assert headlines.enough_evidence(dataclasses.replace(ad, entities=frozenset({"c:CN", "120"})), ["sk"], {}, story)
+    assert not headlines.evidential("3") and headlines.evidential("12") and headlines.evidential("c:CN")
+
+
+def _headline(vector, names_, lang):
+    return _feats(vector, lang=lang, entities=names_, text=False)
+
+
+@pytest.mark.parametrize("lang", ["sk", "en"])
+def test_stories_close_by_centroid_merge_only_with_names_in_common_outside_the_encoders_languages(lang):
+    """Two strands of three headlines each, on nearly one title + lead vector, that share no name:
+    in Slovak (not one of USE's languages, where that cosine means nothing) they stay two stories;
+    in English the centroids' cosine is evidence, and they merge, as they do in either language
+    when they share two names."""
+    from service.stories.clustering import OnlineClusterer, merge_supported, mergeable
+
+    one = [_headline([1, 0.01 * i, 0], {"polacek", "hornad", "kosice"}, lang) for i in range(3)]
+    two = [_headline([1, 0, 0.01 * i], {"presov", "pneumatiky", "hasici"}, lang) for i in range(3)]
+    clusterer = OnlineClusterer(Params())
+    first = [clusterer.add(article)[0] for article in one]
+    second = [clusterer.add(article)[0] for article in two]
+    assert first == [0, 0, 0] and second[:2] == [1, 1]  # each strand its own story (no name in common)
+    a, b = clusterer.stories
+    assert mergeable(b, [(a.key, a.centroid, a.count)]) == [a.key]  # close enough by centroid
+    assert (second[2] == 0) == (lang == "en") == merge_supported(a, b)  # the third of strand two: merged?
+    b.entities.update({"polacek", "hornad"})
+    assert merge_supported(a, b)

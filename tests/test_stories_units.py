@@ -14,7 +14,7 @@ import pytest
 from service.config import Settings
 from service.stories import attribution, fingerprints, metrics
 from service.stories.clustering import OnlineClusterer, Params, StoryState, pair_score
-from service.stories.features import article_features, entities
+from service.stories.features import article_features, entities, terms
 from tests import story_texts as st
 from tests.conftest import ROOT
 
@@ -95,6 +95,19 @@ def test_bcubed_and_pairwise_on_a_hand_computed_example():
 
 def test_entities_meet_across_languages_and_number_formats():
     assert {"lindenfurt", "ostbrucke", "12000", "45"} <= entities(st.WELT) & entities(st.BLOOMBERG)
+
+
+def test_terms_of_unspaced_scripts_are_character_bigrams():
+    """A run of Han, kana or Thai characters is not one word: two Chinese reports that name 北京 and
+    地震 share those terms though their sentences differ; a forum's boilerplate line no longer
+    makes one rare "word" that only copies of it share."""
+    one = terms("北京发生地震 三人受伤", "zh")
+    two = terms("地震袭击北京郊区", "zh")
+    assert {"北京", "地震"} <= set(one) & set(two)
+    assert "此主题相关图片如下" not in terms("此主题相关图片如下 iPhone 价格", "zh")
+    assert {"iphone", "价格", "主题"} <= set(terms("此主题相关图片如下 iPhone 价格", "zh"))
+    assert {"東京", "感染"} <= set(terms("東京都の新型コロナ感染者", "ja"))
+    assert terms("Quake hits Beijing suburbs", "en") == terms("Quake hits Beijing suburbs", None)  # spaced scripts as before
 
 
 @pytest.mark.parametrize("text_vectors", [True, False], ids=["text-vectors", "no-text-vectors"])

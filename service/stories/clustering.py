@@ -438,10 +438,11 @@ class DocumentFrequencies:
 
 
 def mergeable(story: StoryState, others: Iterable[tuple[Any, np.ndarray, int]], params: Params = Params()) -> list[Any]:
-    """Keys of the stories ``story`` should merge with, after it grew: ``others`` are (key, unit
+    """Keys of the stories ``story`` may merge with, after it grew: ``others`` are (key, unit
     centroid, article count) of the other stories in the window. Two stories of at least
     ``merge_min`` articles whose centroids reach ``merge_threshold`` cosine are one story told in
-    two strands (typically split while it broke, or in two languages); merging them is the only
+    two strands (typically split while it broke, or in two languages), if ``merge_supported``
+    says so too (the caller asks it with each candidate's state); merging them is the only
     decision the clusterer revisits, and it happens live, as the story grows."""
     if story.count < params.merge_min:
         return []
@@ -450,6 +451,13 @@ def mergeable(story: StoryState, others: Iterable[tuple[Any, np.ndarray, int]], 
         key for key, vector, count in others
         if key != story.key and count >= params.merge_min and float(vector @ centroid) >= params.merge_threshold
     ]
+
+
+def merge_supported(story: StoryState, other: StoryState) -> bool:
+    """Whether ``story`` and ``other``, close by centroid (``mergeable``), have the evidence besides
+    the centroids' cosine that a merge needs (``headlines.stories_agree``: names in common where
+    the title + lead encoder does not read their languages)."""
+    return headlines.stories_agree(story.lang_counts, story.entities, other.lang_counts, other.entities)
 
 
 def threshold_for(article: ArticleFeatures, params: Params) -> float:
@@ -539,7 +547,7 @@ class OnlineClusterer:
 
     def _merge(self, story: StoryState) -> int:
         others = ((s.key, s.centroid, s.count) for s in self._active.values() if s.count >= self.params.merge_min)
-        keys = mergeable(story, others, self.params)
+        keys = [key for key in mergeable(story, others, self.params) if merge_supported(story, self.stories[key])]
         if not keys:
             return story.key
         group = sorted([story.key, *keys])

@@ -47,14 +47,26 @@ donation and ad-blocker banners and portal front pages (36 articles; docs/benchm
 quality (2026-12-02, fifth session)")."""
 
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*", re.UNICODE)
+UNSPACED = re.compile(
+    "[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff]+"
+)
+"""A run of characters of scripts written without spaces between words: Thai, Lao, Myanmar, Khmer,
+Hiragana, Katakana and Han (Chinese characters, Japanese kanji)."""
 
 
 def terms(text: str, lang: str | None) -> Counter[str]:
     """Term counts of ``text``: folded words of two or more characters, stopwords of ``lang`` and of
-    English removed (headlines mix them)."""
+    English removed (headlines mix them). A run of a script written without spaces (``UNSPACED``)
+    is not one word but gives its overlapping character bigrams (a lone character: itself), as
+    Lucene's CJK analyzer does: without a dictionary, the bigrams hold most two-character words
+    and let two texts that share words share terms, where the whole run ("此主题相关图片如下",
+    a forum's boilerplate) would be one "word" only copies of the same sentence share."""
     stop = names.function_words(lang)
-    words = (names.fold(w) for w in _WORD.findall(text))
-    return Counter(w for w in words if len(w) > 1 and w not in stop)
+    runs = UNSPACED.findall(text)
+    out = Counter(run[i : i + 2] for run in runs for i in range(max(1, len(run) - 1)))
+    words = (names.fold(w) for w in _WORD.findall(UNSPACED.sub(" ", text) if runs else text))
+    out.update(w for w in words if len(w) > 1 and w not in stop)
+    return out
 
 
 def entities(text: str, lang: str | None = None) -> frozenset[str]:

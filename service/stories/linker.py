@@ -596,7 +596,7 @@ class Linker:
         when the article brought the story a new outlet or language, ``merged`` the ids of the
         stories merged into it meanwhile. ``cites``: ``_resolve_cites``; ``window``: its window's
         stories as they are now (None: read here)."""
-        from service.stories.clustering import StoryState, choose, mergeable
+        from service.stories.clustering import StoryState, choose, merge_supported, mergeable
 
         moment = article.sort_at
         story: Story | None = None
@@ -640,7 +640,11 @@ class Linker:
         await stored.save_story(session, story)
         state.key = story.id
         others = [(row.id, window.vectors[i], row.article_count) for i, row in enumerate(rows) if row.id != story.id]
-        merge = sorted(set(mergeable(state, others, self.params)) | set(bridged))
+        close = set(mergeable(state, others, self.params))
+        if close:
+            found = await self.states.states(session, [row for row in rows if row.id in close])
+            close = {key for key in close if key in found and merge_supported(state, found[key])}
+        merge = sorted(close | set(bridged))
         merged: list[int] = []
         if merge:
             story, gained, merged = await self._merge(session, story, state, merge, now)
