@@ -320,12 +320,10 @@ async def _held_leases(url: str) -> list[tuple]:
     return rows
 
 
-def test_sigterm_mid_poll_releases_leases_and_loses_nothing(server, service_factory, database_url: str):
-    """SIGTERM while a page fetch and a webhook delivery are held open by the test server: the
-    process shuts down within its grace period, no feed, page or delivery stays leased (with the
-    default 300 s lease, a held lease would stall the restart), and after a restart the page is
-    extracted and every event arrives."""
-    titles = ["Bridge opens after ten years", "Council approves new budget"]
+def _feed_with_a_held_page(server, prefix: str, titles: list[str]) -> tuple[str, threading.Event, threading.Event]:
+    """A news feed of two items on the test server under ``prefix``: the first page served at once,
+    the second held open until the returned ``let_page_go`` is set (``page_requested`` is set when
+    it is asked for). Returns (feed URL, page_requested, let_page_go)."""
     page_requested, let_page_go = threading.Event(), threading.Event()
 
     def held_page(request) -> Route:
@@ -333,24 +331,41 @@ def test_sigterm_mid_poll_releases_leases_and_loses_nothing(server, service_fact
         let_page_go.wait(120)
         return Route(ARTICLE_HTML.format(title=titles[1]).encode(), 200, {"Content-Type": "text/html"})
 
-    links = [server.add("/s/0.html", ARTICLE_HTML.format(title=titles[0]), Content_Type="text/html"),
-             server.url("/s/1.html")]
-    server.add("/s/1.html", held_page)
+    links = [server.add(f"{prefix}/0.html", ARTICLE_HTML.format(title=titles[0]), Content_Type="text/html"),
+             server.url(f"{prefix}/1.html")]
+    server.add(f"{prefix}/1.html", held_page)
     feed = rss([{"title": t, "link": link} for t, link in zip(titles, links, strict=True)],
                start=datetime.now(UTC) + timedelta(hours=4))  # dated after the subscription: news
-    feed_url = server.add("/s/feed.xml", feed, Content_Type="application/rss+xml")
-    env = {"NEWSLOOM_SHUTDOWN_GRACE": "1", "NEWSLOOM_WEBHOOK_RETRY_SCHEDULE": "[1, 1, 1, 1]"}
+    return server.add(f"{prefix}/feed.xml", feed, Content_Type="application/rss+xml"), page_requested, let_page_go
 
-    def titles_received(posts) -> set[str]:
-        return {json.loads(p.body)["data"]["title"] for p in posts if p.path == "/sink"}
+
+def _titles_received(posts) -> set[str]:
+    return {json.loads(p.body)["data"]["title"] for p in posts if p.path == "/sink"}
+
+
+def _subscribe_until_page_and_delivery_are_in_flight(svc, server, feed_url: str, page_requested: threading.Event) -> None:
+    """A webhook subscription to the test server's /sink (held open: ``server.release`` cleared)
+    and the feed subscribed; returns once the held page is being fetched and the first article's
+    event is being delivered."""
+    sub = httpx.post(f"{svc.base}/v1/subscriptions", json={"url": server.url("/sink"), "event_types": ["article.created"]})
+    assert sub.status_code == 201, sub.text
+    assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60).status_code == 201
+    assert page_requested.wait(120), "the second page was never requested"
+    server.wait_for_posts(1, "/sink", timeout=120)  # the first article's event is in flight
+
+
+def test_sigterm_mid_poll_releases_leases_and_loses_nothing(server, service_factory, database_url: str):
+    """SIGTERM while a page fetch and a webhook delivery are held open by the test server: the
+    process shuts down within its grace period, no feed, page or delivery stays leased (with the
+    default 300 s lease, a held lease would stall the restart), and after a restart the page is
+    extracted and every event arrives."""
+    titles = ["Bridge opens after ten years", "Council approves new budget"]
+    feed_url, page_requested, let_page_go = _feed_with_a_held_page(server, "/s", titles)
+    env = {"NEWSLOOM_SHUTDOWN_GRACE": "1", "NEWSLOOM_WEBHOOK_RETRY_SCHEDULE": "[1, 1, 1, 1]"}
 
     server.release.clear()  # the receiver holds every POST open
     with service_factory(**env) as svc:
-        sub = httpx.post(f"{svc.base}/v1/subscriptions", json={"url": server.url("/sink"), "event_types": ["article.created"]})
-        assert sub.status_code == 201, sub.text
-        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60).status_code == 201
-        assert page_requested.wait(120), "the second page was never requested"
-        server.wait_for_posts(1, "/sink", timeout=120)  # the first article's event is in flight
+        _subscribe_until_page_and_delivery_are_in_flight(svc, server, feed_url, page_requested)
         svc.proc.send_signal(signal.SIGTERM)
         # uvicorn finishes its shutdown, then re-raises the signal: the exit status says "terminated by SIGTERM"
         assert svc.proc.wait(60) == -signal.SIGTERM
@@ -360,7 +375,7 @@ def test_sigterm_mid_poll_releases_leases_and_loses_nothing(server, service_fact
     let_page_go.set()
     server.release.set()
     with service_factory(**env) as svc:
-        server.wait_until(lambda posts: titles_received(posts) == set(titles), timeout=120)
+        server.wait_until(lambda posts: _titles_received(posts) == set(titles), timeout=120)
         articles = httpx.get(f"{svc.base}/v1/articles").json()["items"]
     assert sorted(a["title"] for a in articles) == sorted(titles)
     assert {a["extraction_status"] for a in articles} == {"ok"}
@@ -371,30 +386,12 @@ def test_after_sigkill_the_successor_takes_the_dead_process_leases_at_once(serve
     default 300 s), and the next process on this machine releases them at start-up, because their
     owner is provably dead; the page is extracted and every event arrives well within the lease."""
     titles = ["Harbour reopens after storm", "Museum announces new wing"]
-    page_requested, let_page_go = threading.Event(), threading.Event()
-
-    def held_page(request) -> Route:
-        page_requested.set()
-        let_page_go.wait(120)
-        return Route(ARTICLE_HTML.format(title=titles[1]).encode(), 200, {"Content-Type": "text/html"})
-
-    links = [server.add("/k/0.html", ARTICLE_HTML.format(title=titles[0]), Content_Type="text/html"), server.url("/k/1.html")]
-    server.add("/k/1.html", held_page)
-    feed = rss([{"title": t, "link": link} for t, link in zip(titles, links, strict=True)],
-               start=datetime.now(UTC) + timedelta(hours=4))  # dated after the subscription: news
-    feed_url = server.add("/k/feed.xml", feed, Content_Type="application/rss+xml")
+    feed_url, page_requested, let_page_go = _feed_with_a_held_page(server, "/k", titles)
     env = {"NEWSLOOM_WEBHOOK_RETRY_SCHEDULE": "[1, 1, 1, 1]"}  # NEWSLOOM_LEASE_SECONDS: the default 300
-
-    def titles_received(posts) -> set[str]:
-        return {json.loads(p.body)["data"]["title"] for p in posts if p.path == "/sink"}
 
     server.release.clear()  # the receiver holds every POST open
     with service_factory(**env) as svc:
-        sub = httpx.post(f"{svc.base}/v1/subscriptions", json={"url": server.url("/sink"), "event_types": ["article.created"]})
-        assert sub.status_code == 201, sub.text
-        assert httpx.post(f"{svc.base}/v1/feeds", json={"url": feed_url}, timeout=60).status_code == 201
-        assert page_requested.wait(120), "the second page was never requested"
-        server.wait_for_posts(1, "/sink", timeout=120)  # the first article's event is in flight
+        _subscribe_until_page_and_delivery_are_in_flight(svc, server, feed_url, page_requested)
         svc.proc.kill()  # SIGKILL: no shutdown, the leases stay behind
         svc.proc.wait(60)
     held = asyncio.run(_held_leases(database_url))
@@ -404,7 +401,7 @@ def test_after_sigkill_the_successor_takes_the_dead_process_leases_at_once(serve
     server.release.set()
     with service_factory(**env) as svc:
         svc.wait_for_log(r"start-up: released the leases of dead processes: feeds \d+, pages 1, deliveries 1")
-        server.wait_until(lambda posts: titles_received(posts) == set(titles), timeout=120)
+        server.wait_until(lambda posts: _titles_received(posts) == set(titles), timeout=120)
         articles = httpx.get(f"{svc.base}/v1/articles").json()["items"]
     assert sorted(a["title"] for a in articles) == sorted(titles)
     assert {a["extraction_status"] for a in articles} == {"ok"}

@@ -170,20 +170,23 @@ async def test_two_reports_at_the_same_moment_in_two_workers_end_in_one_story(se
 
 
 
-async def test_stories_that_converge_merge_into_the_oldest(sessions, settings, workers, api):
+async def _merge_all_stories_of_three(sessions, settings, workers, last_language: str) -> tuple[list[int], dict]:
+    """Six apple articles stored, then linked in an interleaved order by a linker that offers every
+    story of three or more articles for a merge, whatever the centroids (this tests the database
+    side of a merge and its evidence rule, not the threshold, tested in memory): the report of
+    Welt, Bloomberg and the Globe and three orchard reports, the last in ``last_language``.
+    Returns the articles' ids in that order and the linker's outcome per index."""
     from datetime import UTC, datetime, timedelta
 
     from service.models import ExtractionStatus
     from service.stories.clustering import Params
 
     linker = Linker(settings, sessions, workers)
-    # Merge everything with three or more articles, whatever the centroids: this tests the
-    # database side of a merge, not the threshold (tested in memory).
     linker.params = Params(merge_threshold=-1.0, merge_min=3)
     start = datetime(2024, 5, 6, 7, tzinfo=UTC)
     texts = [(st.WELT_TITLE, st.WELT, "de"), (st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), (st.GLOBE_TITLE, st.GLOBE, "en"),
              (st.ORCHARD_TITLE, st.ORCHARD, "en"), ("Kent apple growers rent cooled containers", st.ORCHARD, "en"),
-             ("Apple surplus goes to cider makers", st.ORCHARD.replace("Kent", "Kent county"), "en")]
+             ("Apple surplus goes to cider makers", st.ORCHARD.replace("Kent", "Kent county"), last_language)]
     ids = []
     async with sessions() as session:
         for i, (title, text, lang) in enumerate(texts):
@@ -194,12 +197,16 @@ async def test_stories_that_converge_merge_into_the_oldest(sessions, settings, w
             await session.flush()
             ids.append(article.id)
         await session.commit()
-    order = [0, 3, 1, 4, 2, 5]  # interleaved: the bridge story reaches 3 articles first
     outcomes = {}
-    for index in order:
+    for index in [0, 3, 1, 4, 2, 5]:  # interleaved: the bridge story reaches 3 articles first
         title, text, lang = texts[index]
         feats = await workers.run(link_features, title, text, lang, start + timedelta(hours=index))
         outcomes[index] = await linker.assign(ids[index], feats)
+    return ids, outcomes
+
+
+async def test_stories_that_converge_merge_into_the_oldest(sessions, settings, workers, api):
+    ids, outcomes = await _merge_all_stories_of_three(sessions, settings, workers, last_language="en")
     assert outcomes[0].story_id != outcomes[3].story_id  # two stories at first
     async with sessions() as session:
         stories = (await session.exec(select(Story))).all()
@@ -217,36 +224,12 @@ async def test_stories_in_a_language_the_title_encoder_does_not_read_merge_only_
     Slovak (not one of the title encoder's languages, ``headlines.COVERED``): the centroids' cosine
     is then no evidence, and the two stories, which share no name, stay apart
     (``clustering.merge_supported``, asked by the linker with the stories' stored states)."""
-    from datetime import UTC, datetime, timedelta
-
-    from service.models import ExtractionStatus
-    from service.stories.clustering import Params
-
-    linker = Linker(settings, sessions, workers)
-    linker.params = Params(merge_threshold=-1.0, merge_min=3)
-    start = datetime(2024, 5, 6, 7, tzinfo=UTC)
-    texts = [(st.WELT_TITLE, st.WELT, "de"), (st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"), (st.GLOBE_TITLE, st.GLOBE, "en"),
-             (st.ORCHARD_TITLE, st.ORCHARD, "en"), ("Kent apple growers rent cooled containers", st.ORCHARD, "en"),
-             ("Apple surplus goes to cider makers", st.ORCHARD.replace("Kent", "Kent county"), "sk")]
-    ids = []
-    async with sessions() as session:
-        for i, (title, text, lang) in enumerate(texts):
-            moment = start + timedelta(hours=i)
-            article = Article(title=title, text=text, language=lang, sort_at=moment, first_seen_at=moment,
-                              extraction_status=ExtractionStatus.ok, authors=[])
-            session.add(article)
-            await session.flush()
-            ids.append(article.id)
-        await session.commit()
-    outcomes = {}
-    for index in [0, 3, 1, 4, 2, 5]:
-        title, text, lang = texts[index]
-        feats = await workers.run(link_features, title, text, lang, start + timedelta(hours=index))
-        outcomes[index] = await linker.assign(ids[index], feats)
+    _, outcomes = await _merge_all_stories_of_three(sessions, settings, workers, last_language="sk")
     async with sessions() as session:
         stories = {s.id: s for s in (await session.exec(select(Story))).all()}
     assert sorted((s.article_count, s.languages) for s in stories.values()) == [(3, ["de", "en"]), (3, ["en", "sk"])]
     assert outcomes[5].story_id == outcomes[3].story_id != outcomes[0].story_id
+
 
 async def test_bl18_url_variants_of_one_story_end_in_one_story(server, poller, sessions, bug_cases, api):
     """BL-18: a trailing-slash link, a no-slash link and an /amp/ link of one article from two feeds
