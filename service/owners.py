@@ -78,10 +78,11 @@ def dead(owner: str) -> bool:
     parts = identity.split(":")
     if here is None or len(parts) != 3 or name.count(":") != 2:
         return False
+    host, pid_text, _run = name.split(":")
     try:
-        boot, pidns, start, pid = parts[0], int(parts[1]), int(parts[2]), int(name.split(":")[1])
+        boot, pidns, start, pid = parts[0], int(parts[1]), int(parts[2]), int(pid_text)
     except ValueError:
         return False
-    if boot != here.boot or pidns != here.pidns or name.split(":")[0] != socket.gethostname():
+    if boot != here.boot or pidns != here.pidns or host != socket.gethostname():
         return False  # another machine or container (the host name too: a VM cloned while running keeps its boot id)
     return _start_time(pid) != start
