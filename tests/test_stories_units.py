@@ -79,6 +79,16 @@ def test_fingerprints_exact_near_and_different():
     assert fingerprints.jaccard(same, []) == 0.0
 
 
+def test_minhash_signatures_are_those_stored_before():
+    """The signature is datasketch 2.0's ``MinHash(num_perm=100, seed=1)`` of the shingles (values
+    below printed by it), so the signatures and band keys stored before still compare."""
+    text = "The central bank raised its key interest rate by a quarter point on Thursday, citing inflation in services and wages."
+    signature = fingerprints.minhash_signature(text)
+    assert len(signature) == fingerprints.NUM_PERM
+    assert signature[:4] == [247531991, 280521255, 18880040, 535676239] and signature[-2:] == [81761704, 200993939]
+    assert fingerprints.minhash_signature("") == [2**32 - 1] * fingerprints.NUM_PERM
+
+
 def test_bcubed_and_pairwise_on_a_hand_computed_example():
     # Bagga & Baldwin: gold {a,b,c} {d,e}; predicted {a,b} {c,d,e}.
     gold = [1, 1, 1, 2, 2]

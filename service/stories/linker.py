@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from service.stories.features import ArticleFeatures
 
 # The story stack (``clustering``, ``features``, ``fingerprints``: numpy scoring, the encoders,
-# datasketch with scipy, about 45 MiB) and numpy itself (17 MiB) are imported where they are used, so a process with stories off
+# MinHash in numpy, about 10 MiB) and numpy itself (17 MiB) are imported where they are used, so a process with stories off
 # (``NEWSLOOM_STORIES_ENABLED=false``), which builds a Linker that never links, never loads it.
 
 log = logging.getLogger(__name__)
