@@ -70,9 +70,9 @@ EXTRACTION_WARM_UP = ("service.ingest.feeds.parser", "service.ingest.pages.extra
 at its first feed)."""
 STORIES_WARM_UP = ("service.stories.names:gazetteer",)
 """The stories' gazetteer of names (about 23 MiB, 45 MiB while it is built)."""
-ENCODERS_WARM_UP = ("service.stories.fingerprints", "service.stories.representation:default_encoder",
-                    "service.stories.representation:text_encoder")
-"""The encoders and the MinHash stack (about 1 s), for a story worker (``story_pool``)."""
+ENCODERS_WARM_UP = ("service.stories.fingerprints", "service.stories.representation:load_encoders")
+"""The encoders, loaded whole, and the MinHash stack (about 1 s of CPU), for a story worker
+(``story_pool``)."""
 
 
 def warm_up(*steps: str) -> None:

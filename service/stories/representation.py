@@ -134,6 +134,17 @@ def text_encoder() -> Encoder | None:
         return None
 
 
+def load_encoders() -> None:
+    """Load this process's encoders whole (``default_encoder``, ``text_encoder``) by encoding a word
+    with each: USE reads its tokenizer and weights only at its first encoding (about 1 s of CPU),
+    e5 maps its model then. A worker's warm-up calls it (``ingest.workers.ENCODERS_WARM_UP``), so
+    that this load overlaps the first pages' extraction instead of delaying the first article."""
+    default_encoder().encode(["news"])
+    texts = text_encoder()
+    if texts is not None:
+        texts.encode(["news"])
+
+
 class LanguageCentering:
     """Per-language centering of an encoder's vectors: ``center(vectors, langs)`` subtracts from
     each unit vector the mean vector of its language and scales the difference back to unit
