@@ -228,8 +228,13 @@ _HOLDS_DISCARDED = XPath(f"descendant::*{_DISCARDED} | descendant::time | descen
 # trafilatura's expressions in tests/test_extraction.py). The elements holding such a value are the
 # candidates; each expression is then tested on them alone (``self::`` for ``//``), which yields its
 # matches in the same document order without evaluating its predicates on every element of the page.
-BYLINE_HINT = re.compile(r"(?i)author|byl|bbl|username|writer|screenname|channel-name|submitted-by|posted-by"
-                         r"|journalist-name|zuozhe|bianji|xiaobian")
+_HINT_WORDS = (r"author|byl|bbl|username|writer|screenname|channel-name|submitted-by|posted-by"
+               r"|journalist-name|zuozhe|bianji|xiaobian")
+BYLINE_HINT = re.compile("(?i)" + _HINT_WORDS)
+# The same words for lower-cased ASCII text, where a case-sensitive search answers as BYLINE_HINT
+# does at a fraction of its cost. Not for other text: case-insensitive matching differs from
+# lower-casing there (the long s, U+017F, matches "s"), so it is searched with BYLINE_HINT.
+_HINT_IN_LOWER_ASCII = re.compile(_HINT_WORDS)
 # The values of those attributes (lxml's strings, which know their element) and the <author>
 # elements, in document order: one evaluation of the union.
 _HINT_NODES = XPath("//@rel | //@id | //@class | //@itemprop | //@data-testid | //@data-component | //author")
@@ -239,13 +244,15 @@ _AUTHOR_TESTS = [XPath(x.path.replace("//", "self::"), namespaces=_REGEX_NS) for
 def byline_candidates(tree) -> list:
     """The elements of ``tree`` that can match an ``AUTHOR_XPATHS`` expression, in document order:
     those with a rel/id/class/itemprop/data-testid/data-component value containing a
-    ``BYLINE_HINT`` word, and ``<author>`` elements. The distinct values are searched as one
-    string (NUL-separated: no attribute holds NUL), one ``BYLINE_HINT`` scan instead of one per
-    value."""
+    ``BYLINE_HINT`` word, and ``<author>`` elements. The distinct ASCII values are searched as
+    one lower-cased string (NUL-separated: no attribute holds NUL), one scan instead of one per
+    value; the others (few) one by one."""
     nodes = _HINT_NODES(tree)
-    values = list({node for node in nodes if isinstance(node, str)})
-    joined = "\0".join(values)
-    hits = {values[joined.count("\0", 0, match.start())] for match in BYLINE_HINT.finditer(joined)}
+    values = {node for node in nodes if isinstance(node, str)}
+    ascii_values = [value for value in values if value.isascii()]
+    joined = "\0".join(ascii_values).lower()
+    hits = {ascii_values[joined.count("\0", 0, match.start())] for match in _HINT_IN_LOWER_ASCII.finditer(joined)}
+    hits.update(value for value in values if not value.isascii() and BYLINE_HINT.search(value))
     found: dict = {}
     for node in nodes:
         if not isinstance(node, str):  # an <author> element
