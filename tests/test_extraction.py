@@ -279,6 +279,26 @@ def test_byline_hint_covers_every_value_trafilaturas_author_expressions_accept()
     assert [w for w in words if not BYLINE_HINT.search(w)] == ["me"]  # rel='me': a child element, not HTML
 
 
+def test_byline_candidates_take_hint_words_in_any_case_and_script():
+    """Attribute values are searched lower-cased where they are ASCII and with ``BYLINE_HINT``'s
+    case-insensitive matching where they are not; each value whole, in document order."""
+    from trafilatura.utils import load_html
+
+    from service.ingest.pages.extractor import byline_candidates
+
+    tree = load_html("""<html><body>
+    <div class="Story-AUTHOR" id="a">Jane Roe</div>
+    <span itemprop="u\u017fername" id="b">Long s</span>
+    <p class="lede" id="c">Not a byline.</p>
+    <div class="wide\nlede" id="d">Multi-line class, no hint.</div>
+    <author id="e">Max Muster</author>
+    <a rel="Author" id="f">Anna Beispiel</a>
+    <p class="caf\u00e9-writer" id="g">Non-ASCII with a hint.</p>
+    <p class="caf\u00e9" id="h">Non-ASCII without one.</p>
+    </body></html>""")
+    assert [el.get("id") for el in byline_candidates(tree)] == ["a", "b", "e", "f", "g"]
+
+
 def test_byline_search_matches_trafilatura_without_copying_the_page(corpus):
     import gzip
 

@@ -79,7 +79,24 @@ def strip_wall_wording(text: str) -> str:
     """``text`` (paragraphs separated by blank lines) without its paywall and consent prompts:
     paragraphs under ``PROMPT_WORDS`` words with paywall or consent wording. What is left of a
     walled page is its teaser."""
-    return "\n\n".join(p for p in text.split("\n\n") if p and not (_is_prompt(p, _PAYWALL) or _is_prompt(p, _CONSENT)))
+    return "\n\n".join(p for p in text.split("\n\n") if p and not _is_wall_prompt(p))
+
+
+def _is_wall_prompt(paragraph: str) -> bool:
+    return _is_prompt(paragraph, _PAYWALL) or _is_prompt(paragraph, _CONSENT)
+
+
+def is_short(text: str, words: int = SHORT_WORDS // 3) -> bool:
+    """True when ``text`` (paragraphs separated by blank lines) has fewer than ``words`` words
+    once its wall wording is gone: ``len(strip_wall_wording(text).split()) < words``, read only
+    until that many words are found (an article's first paragraphs), not through the whole text."""
+    found = 0
+    for paragraph in text.split("\n\n"):
+        if paragraph and not _is_wall_prompt(paragraph):
+            found += len(paragraph.split())
+            if found >= words:
+                return False
+    return True
 
 
 # class/id names publishers and paywall vendors give the element that hides the article.
