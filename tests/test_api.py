@@ -566,3 +566,24 @@ def test_discovery_tries_the_next_feed_link_when_one_cannot_be_fetched(api, serv
     assert created.json()["url"] == live
     refused = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": server.url("/dead/")}, timeout=60), 422)
     assert f"{server.url('/site/gone.xml')}: could not fetch it: HTTP 404" in refused["detail"], refused
+
+
+def test_discovery_skips_a_feed_link_the_ssrf_guard_refuses(api, server):
+    """A page whose first advertised feed is refused by the guard (here by its scheme: loopback is
+    allowed in these tests) is subscribed to its next one; the 422 of a page with only such links
+    says why each was skipped."""
+    from tests.corpus_feeds import rss
+
+    live = server.add("/guarded/live.xml", rss([{"title": "One", "link": server.url("/guarded/one.html")}]),
+                      Content_Type="application/rss+xml")
+    blocked = '<link rel="alternate" type="application/rss+xml" href="ftp://files.example.org/feed.xml">'
+    server.add("/guarded/", f'<html><head>{blocked}<link rel="alternate" type="application/atom+xml" href="live.xml">'
+               "</head><body>Home</body></html>", Content_Type="text/html")
+    server.add("/guarded-only/", f"<html><head>{blocked}</head><body>Home</body></html>", Content_Type="text/html")
+    created = httpx.post(f"{api}/v1/feeds", json={"url": server.url("/guarded/")}, timeout=60)
+    assert created.status_code == 201, created.text
+    assert created.json()["url"] == live
+    refused = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": server.url("/guarded-only/")}, timeout=60), 422)
+    assert "ftp://files.example.org/feed.xml: skipped: refused 'ftp://files.example.org/feed.xml': only absolute http" \
+        in refused["detail"], refused
+    assert "[rule: scheme]" in refused["detail"]
