@@ -326,6 +326,50 @@ async def test_reader_reads_what_is_committed_and_raises_what_the_read_raises(se
     await reader.close()
 
 
+async def test_a_reader_left_to_its_last_read_is_closed_by_another_thread(sessions, monkeypatch):
+    """A caller cancelled while its read runs (a request whose client left, at shutdown) can leave
+    that read holding the SQLite reader's last reference: the reader is then closed when the read
+    returns, by a thread of its own (a reader thread cannot wait for itself to end), without an
+    error reported."""
+    import asyncio
+    import contextlib
+    import gc
+    import sys
+    import threading
+
+    import sqlalchemy as sa
+
+    from service.db import Reader
+
+    reader = Reader(sessions)
+    if not reader.threaded:
+        pytest.skip("a SQLite file: the reader's own threads")
+    unraisable: list = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    entered, release = threading.Event(), threading.Event()
+
+    def held(session) -> int:
+        entered.set()
+        release.wait()
+        return session.execute(sa.text("SELECT 1")).scalar_one()
+
+    waiting = asyncio.ensure_future(reader.run(held))
+    await asyncio.to_thread(entered.wait)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    pool, threads = reader._threads, list(reader._threads._threads)
+    del reader, waiting
+    gc.collect()
+    release.set()
+    for thread in threads:  # a reader thread ends once its pool is shut down, i.e. once the reader is closed
+        await asyncio.to_thread(thread.join)
+    for thread in threading.enumerate():
+        if thread.name == "closing-sqlite-readers":
+            await asyncio.to_thread(thread.join)
+    assert pool._shutdown and unraisable == []
+
+
 async def test_reader_reads_again_when_the_server_closed_its_connections(sessions):
     """On PostgreSQL ``db.Reader`` does not ping a connection before each read: a read on one the
     server closed (a restart, an administrator) is made again on a new one, and the caller gets its
