@@ -266,6 +266,13 @@ class Reader:
         async with self.sessions() as session:
             return await session.run_sync(fn, *args, **kwargs)
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The (synchronous) engine its reads run on: their statements can be watched there."""
+        if self.threaded:
+            return self._engine
+        return (self._reads or self.sessions.kw["bind"]).sync_engine
+
     async def close(self) -> None:
         """Close the reader's PostgreSQL connections (reads after this open new ones). Its SQLite
         threads close theirs when the reader is garbage-collected."""
