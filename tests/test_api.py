@@ -583,6 +583,17 @@ def test_size_limit_problems_are_written_as_every_other_problem(settings):
         assert answer.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), answer.content
 
 
+def test_a_time_whose_plus_became_a_space_says_so(api):
+    """``?since=…+02:00`` typed into a URL: the query string's "+" reads as a space, so the 422
+    says how to write the offset; written as %2B, the same time is accepted."""
+    spaced = assert_problem(httpx.get(f"{api}/v1/articles?since=2024-05-01T00:00:00+02:00"), 422)
+    (error,) = spaced["errors"]
+    assert error["location"] == ["query", "since"] and "%2B02:00" in error["message"], error
+    assert httpx.get(f"{api}/v1/articles?since=2024-05-01T00:00:00%2B02:00").status_code == 200
+    other = assert_problem(httpx.get(f"{api}/v1/articles?since=yesterday"), 422)
+    assert "%2B" not in other["errors"][0]["message"]  # only where the offset lost its "+"
+
+
 def test_a_405_names_every_method_of_the_path_in_allow(api):
     """RFC 9110 §15.5.6: ``Allow`` lists the methods the resource supports, not those of the first
     route registered for its path (Starlette's)."""
