@@ -53,7 +53,7 @@ async def list_articles(
 
 @router.get("/{article_id}", response_model=ArticlePublic)
 async def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], reader: ReaderDep) -> ArticlePublic:
-    """One article with its full text (one read)."""
+    """One article with its full text."""
     found = await reader.run(article_public, article_id)
     if found is None:
         raise Problem(404, f"no article with id {article_id}")
