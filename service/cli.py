@@ -118,8 +118,10 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
-    """Bind the port first, so that a busy one is refused before any work (migrations, pollers);
-    then, with ``--migrate``, create or migrate the database; then serve."""
+    """Bind the port first, so that a busy one is refused before any work (migrations, pollers),
+    then serve; the application's start-up applies pending migrations (in a child process). Without
+    ``--migrate`` a SQLite database that does not exist is refused (``_require_database``), with it
+    created."""
     import uvicorn
 
     from service.api.app import create_app
@@ -136,13 +138,19 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
         )
     if not args.migrate:
         _require_database(settings)
-    listener = _listen(host, port)
-    if args.migrate:
-        cmd_migrate(args, settings)
+    listener = _listen(host, port)  # the application's start-up applies the migrations (creating the database)
     settle_service_heap()
     if not settings.auth:
         logging.getLogger("service").warning("authentication is off (NEWSLOOM_AUTH=off): every request is allowed")
-    server = uvicorn.Server(uvicorn.Config(
+    address = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # uvicorn names the address only of a socket it bound itself
+                logging.getLogger("service").info("Newsloom running on %s (press CTRL+C to quit)", address)
+
+    server = Server(uvicorn.Config(
         create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False,
         http=ProblemHttpProtocol, log_config=None, timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)),
     ))
@@ -505,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to bind (default NEWSLOOM_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default NEWSLOOM_PORT or 8000)")
     serve.add_argument("--migrate", action="store_true",
-                       help="create the database or apply its pending migrations once the port is bound (make run)")
+                       help="create the SQLite database if it does not exist (make run); migrations are applied either way")
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
