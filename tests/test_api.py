@@ -642,3 +642,11 @@ def test_discovery_skips_a_feed_link_the_ssrf_guard_refuses(api, server):
     assert "ftp://files.example.org/feed.xml: skipped: refused 'ftp://files.example.org/feed.xml': only absolute http" \
         in refused["detail"], refused
     assert "[rule: scheme]" in refused["detail"]
+
+
+def test_an_empty_answer_is_refused_as_empty(api, server):
+    """A feed URL that answers 200 with nothing (or only white space) is refused saying so, not as
+    "not a feed or an HTML page" with its Content-Type."""
+    empty = server.add("/blank.xml", b" \r\n", Content_Type="application/rss+xml")
+    refused = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": empty}, timeout=60), 422)
+    assert refused["detail"] == f"{empty} answered HTTP 200 with an empty body: no feed there", refused
