@@ -25,8 +25,7 @@ install-test: $(VENV)/.installed-test
 ## (loopback only; `NEWSLOOM_AUTH=on make run` to require them)
 NEWSLOOM_AUTH ?= off
 run: install
-	$(BIN)/newsloom migrate
-	NEWSLOOM_AUTH=$(NEWSLOOM_AUTH) $(BIN)/newsloom serve --host 127.0.0.1 --port $(PORT)
+	NEWSLOOM_AUTH=$(NEWSLOOM_AUTH) $(BIN)/newsloom serve --migrate --host 127.0.0.1 --port $(PORT)
 
 ## test: run the test suite (PostgreSQL too when NEWSLOOM_TEST_POSTGRES_URL is set)
 test: install-test

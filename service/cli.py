@@ -33,6 +33,7 @@ import gzip
 import json
 import logging
 import math
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -99,27 +100,64 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` and listening, as uvicorn would bind it. Raises
+    ``CommandError`` (status 2) when the address cannot be bound (in use, not this machine's)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host.strip("[]"), port))
+        sock.listen(2048)  # now, so that no other process can bind it too; uvicorn's backlog
+    except OSError as exc:
+        sock.close()
+        raise CommandError(f"cannot serve on {host}:{port}: {exc.strerror or exc} (is another newsloom serve running there? "
+                           "Choose another port: --port, or PORT=… make run)", exit_status=2) from exc
+    sock.set_inheritable(True)
+    return sock
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> None:
+    """Bind the port first, so that a busy one is refused before any work (migrations, pollers),
+    then serve; the application's start-up applies pending migrations (in a child process). Without
+    ``--migrate`` a SQLite database that does not exist is refused (``_require_database``), with it
+    created."""
     import uvicorn
 
     from service.api.app import create_app
     from service.api.http11 import ProblemHttpProtocol
     from service.heap import settle_service_heap
 
-    _require_database(settings)
-    settle_service_heap()
     host = args.host or settings.host
     port = args.port or settings.port
+    if not settings.auth and not is_loopback(host) and not settings.allow_insecure_bind:
+        raise CommandError(
+            f"refusing to serve {host} with NEWSLOOM_AUTH=off: anyone who can reach it could change "
+            "subscriptions. Turn auth on (create a key with `newsloom keys create --scope admin`), bind "
+            "127.0.0.1, or set NEWSLOOM_ALLOW_INSECURE_BIND=true if another layer authenticates requests."
+        )
+    if not args.migrate:
+        _require_database(settings)
+    listener = _listen(host, port)  # the application's start-up applies the migrations (creating the database)
+    settle_service_heap()
     if not settings.auth:
-        if not is_loopback(host) and not settings.allow_insecure_bind:
-            raise CommandError(
-                f"refusing to serve {host} with NEWSLOOM_AUTH=off: anyone who can reach it could change "
-                "subscriptions. Turn auth on (create a key with `newsloom keys create --scope admin`), bind "
-                "127.0.0.1, or set NEWSLOOM_ALLOW_INSECURE_BIND=true if another layer authenticates requests."
-            )
         logging.getLogger("service").warning("authentication is off (NEWSLOOM_AUTH=off): every request is allowed")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False,
-                http=ProblemHttpProtocol, log_config=None, timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)))
+    address = f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # uvicorn names the address only of a socket it bound itself
+                logging.getLogger("service").info("Newsloom running on %s (press CTRL+C to quit)", address)
+
+    server = Server(uvicorn.Config(
+        create_app(settings), host=host, port=port, log_level=settings.log_level.lower(), proxy_headers=False,
+        http=ProblemHttpProtocol, log_config=None, timeout_graceful_shutdown=max(1, int(settings.shutdown_grace)),
+    ))
+    with listener:
+        server.run(sockets=[listener])
+    if not server.started:  # the application's start-up failed: it logged why
+        raise CommandError("the service did not start (the reason is logged above)", exit_status=3)
 
 
 async def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> None:
@@ -230,6 +268,10 @@ async def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> None
             print(f"{'added' if o.status == 'added' else 'exists'}\t{o.feed.id}\t{o.feed.url}")
     counts = {status: sum(o.status == status for o in outcomes) for status in ("added", "existing", "refused")}
     print(f"added: {counts['added']}, already subscribed: {counts['existing']}, refused: {counts['refused']}")
+    if not outcomes:
+        raise CommandError(f"no feed imported: {args.file} has no outline with an xmlUrl")
+    if counts["refused"] == len(outcomes):
+        raise CommandError(f"no feed imported: each of its {len(outcomes)} feeds was refused (the reasons are above)")
 
 
 async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None:
@@ -470,6 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the API and the pollers")
     serve.add_argument("--host", help="address to bind (default NEWSLOOM_HOST or 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to bind (default NEWSLOOM_PORT or 8000)")
+    serve.add_argument("--migrate", action="store_true",
+                       help="create the SQLite database if it does not exist (make run); migrations are applied either way")
     serve.set_defaults(run=cmd_serve)
 
     sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import multiprocessing
+import threading
 import weakref
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -33,6 +34,8 @@ _PACKAGE = Path(__file__).resolve().parent
 MIGRATION_LOCK = int.from_bytes(b"newsloom", "big") & 0x7FFF_FFFF_FFFF_FFFF
 """Key (bigint) of the PostgreSQL advisory lock held while migrations run (``migrations/env.py``)."""
 
+# Name prefix of a ``Reader``'s SQLite threads.
+READER_THREADS = "sqlite-reader"
 JSON_READ = pydantic_core.from_json
 """How engines read JSON columns: text or bytes to Python objects (as ``json.loads``; raises
 ``ValueError`` on malformed JSON)."""
@@ -240,7 +243,7 @@ class Reader:
                                             pool_size=threads, json_deserializer=JSON_READ,
                                             connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self._engine, "connect", _sqlite_pragmas)
-            self._threads = ThreadPoolExecutor(threads, thread_name_prefix="sqlite-reader")
+            self._threads = ThreadPoolExecutor(threads, thread_name_prefix=READER_THREADS)
             weakref.finalize(self, _close_reader, self._threads, self._engine)
         elif url.get_backend_name() == "postgresql":
             self._reads = create_engine(url.render_as_string(hide_password=False), reads=True)
@@ -263,6 +266,13 @@ class Reader:
         async with self.sessions() as session:
             return await session.run_sync(fn, *args, **kwargs)
 
+    @property
+    def engine(self) -> sa.Engine:
+        """The (synchronous) engine its reads run on: their statements can be watched there."""
+        if self.threaded:
+            return self._engine
+        return (self._reads or self.sessions.kw["bind"]).sync_engine
+
     async def close(self) -> None:
         """Close the reader's PostgreSQL connections (reads after this open new ones). Its SQLite
         threads close theirs when the reader is garbage-collected."""
@@ -275,7 +285,12 @@ class Reader:
 
 
 def _close_reader(threads: ThreadPoolExecutor, engine: sa.Engine) -> None:
-    """Close a ``Reader``'s connections once the reads under way are done (they are short)."""
+    """Close a ``Reader``'s connections once the reads under way are done (they are short). When the
+    reader's last reference went with one of its own reads (a caller cancelled while it waited), this
+    runs on that read's thread, which cannot wait for itself to end: a thread of its own closes them."""
+    if threading.current_thread().name.startswith(READER_THREADS):
+        threading.Thread(target=_close_reader, args=(threads, engine), name="closing-sqlite-readers").start()
+        return
     threads.shutdown(wait=True)
     engine.dispose()
 

@@ -18,7 +18,7 @@ whose concern it is and derives from one of these branches::
     │   └── extracted.ExtractionError  a page trafilatura could not turn into text
     ├── fetcher.FetchError           a fetch that produced no usable body (``url``, ``reason``,
     │   │                            ``status``, ``retry_after``)
-    │   ├── FetchTimeout, ResponseTooLarge, HTTPStatusError, RedirectError
+    │   ├── FetchTimeout, ResponseTooLarge, HTTPStatusError, RedirectError, ConnectFailed
     │   └── BlockedURL               the SSRF guard refused the URL or a redirect hop (``rule``)
     ├── robots.RobotsUnavailable     robots.txt could not be read (the host counts as unreachable)
     ├── workers.WorkerError          a worker process crashed or ran out of time on one item

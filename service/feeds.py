@@ -98,24 +98,27 @@ async def subscribe(session: AsyncSession, intake: FeedIntake, url: str) -> tupl
 
     settings = intake.settings
 
-    async def check(candidate: str) -> None:
+    async def refusal(candidate: str) -> str | None:
         try:
             await check_url(candidate, allow_private=settings.allow_private_networks)
         except BlockedAddress as exc:
-            raise SubscribeError(exc.detail) from exc
+            return exc.detail
         except OSError as exc:
-            raise SubscribeError(f"cannot resolve the host of {candidate}: {exc}") from exc
+            return f"cannot resolve the host of {candidate}: {exc}"
+        return None
 
     try:
         url = check_fetchable(url)
     except ValueError as exc:
         raise SubscribeError(str(exc)) from exc
-    await check(url)
+    refused = await refusal(url)
+    if refused:
+        raise SubscribeError(refused)
     existing = await find_feed(session, url)
     if existing is not None:
         return existing, False
     try:
-        feed_url, result = await discover(url, intake.fetch_feed, intake.offload, check)
+        feed_url, result = await discover(url, intake.fetch_feed, intake.offload, refusal)
     except BlockedURL as exc:
         raise SubscribeError(f"{exc.reason} [rule: {exc.rule}]") from exc
     except FetchError as exc:

@@ -9,17 +9,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Story
-from service.shapes import ArticlePublic, CitationPublic, FailurePublic, StorySummary
+from service.shapes import ArticlePublic, FailurePublic, StorySummary
 from service.storage import articles, failures
-
-
-async def citations_for(session: AsyncSession, article_ids: list[int]) -> dict[int, list[CitationPublic]]:
-    """Article id → the outlets it cites (in order of storage), for the given articles."""
-    cited = await session.run_sync(articles.citations_of, article_ids)
-    return {article_id: [CitationPublic.model_validate(c) for c in cites] for article_id, cites in cited.items()}
 
 
 def listed_citations(session: Session, rows: Sequence[sa.Row]) -> dict[int, list[dict]]:
@@ -53,16 +46,17 @@ def summary_items(rows: Sequence[sa.Row], cites: dict[int, list[dict]]) -> list[
     return items
 
 
-async def article_public(session: AsyncSession, article_id: int) -> ArticlePublic | None:
+def article_public(session: Session, article_id: int) -> ArticlePublic | None:
     """Article ``article_id`` as ``GET /v1/articles/{id}`` answers it and an ``article.created``
     event carries it (the one builder of both): the listed fields, its citations, its full
     ``text`` and the stages that failed on it; None when there is no such article. Three
-    statements at most (the row, citations only when it cites anyone, failures)."""
-    row = await articles.by_id(session, article_id)
+    statements at most (the row, citations only when it cites anyone, failures). Synchronous:
+    one read (``db.Reader``), or ``run_sync`` in the outbox's transaction."""
+    row = articles.by_id(session, article_id)
     if row is None:
         return None
-    item = summary_items([row], await session.run_sync(listed_citations, [row]))[0]
-    failed = (await failures.of_items(session, [article_id])).get(article_id, [])
+    item = summary_items([row], listed_citations(session, [row]))[0]
+    failed = failures.of_items(session, [article_id]).get(article_id, [])
     return ArticlePublic.model_validate({**item, "text": row.text, "failures": [FailurePublic.model_validate(f.model_dump()) for f in failed]})
 
 
@@ -75,6 +69,6 @@ def story_summary(story: Story, domains: dict[int, str]) -> dict:
     }
 
 
-async def story_view(session: AsyncSession, story: Story) -> StorySummary:
-    """``story`` as ``GET /v1/stories`` lists it."""
-    return StorySummary.model_validate(story_summary(story, await articles.outlet_domains(session, story.outlet_ids)))
+def story_view(session: Session, story: Story) -> StorySummary:
+    """``story`` as ``GET /v1/stories`` lists it. Synchronous (``run_sync``)."""
+    return StorySummary.model_validate(story_summary(story, articles.outlet_domains(session, story.outlet_ids)))

@@ -175,8 +175,8 @@ class ServiceProcess:
         """Block until the server answers (its startup log line); kill it and raise if it does not."""
         assert self.proc is not None
         try:
-            # uvicorn logs "Application startup complete" before it binds the port, then "Uvicorn running on".
-            self.wait_for_log("Uvicorn running on", timeout=timeout)
+            # `newsloom serve` binds the port first and logs "Newsloom running on" once the start-up is complete.
+            self.wait_for_log("Newsloom running on", timeout=timeout)
         except AssertionError:
             self.proc.kill()
             raise

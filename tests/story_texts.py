@@ -46,6 +46,14 @@ Warm spring weather and a wet summer produced heavy crops of Gala and Braeburn a
 Some growers are selling surplus apples to cider makers at a loss, while others have rented shipping containers fitted with cooling units. The association asked supermarkets to buy more British apples over the winter."""
 
 
+# The orchard report retold in Slovak (written for these tests): the language the title encoder does not read.
+ORCHARD_SK_TITLE = "Prebytok jabĺk z Kentu končí u výrobcov cídru"
+ORCHARD_SK = """Pestovatelia ovocia v anglickom grófstve Kent nemajú kam uskladniť jablká po najväčšej úrode za posledné dve desaťročia, uviedlo v utorok regionálne združenie pestovateľov.
+
+Teplá jar a daždivé leto priniesli bohatú úrodu odrôd Gala a Braeburn, mnohým farmám však chýbajú chladiarenské sklady, v ktorých by ovocie vydržalo až do jari.
+
+Niektorí pestovatelia predávajú prebytočné jablká výrobcom cídru so stratou, iní si prenajali lodné kontajnery s chladiacimi jednotkami. Združenie vyzvalo supermarkety, aby cez zimu nakupovali viac britských jabĺk."""
+
 def page(title: str, body: str, lang: str) -> str:
     """An article page trafilatura can extract."""
     paragraphs = "".join(f"<p>{escape(p)}</p>" for p in body.split("\n\n"))

@@ -326,6 +326,50 @@ async def test_reader_reads_what_is_committed_and_raises_what_the_read_raises(se
     await reader.close()
 
 
+async def test_a_reader_left_to_its_last_read_is_closed_by_another_thread(sessions, monkeypatch):
+    """A caller cancelled while its read runs (a request whose client left, at shutdown) can leave
+    that read holding the SQLite reader's last reference: the reader is then closed when the read
+    returns, by a thread of its own (a reader thread cannot wait for itself to end), without an
+    error reported."""
+    import asyncio
+    import contextlib
+    import gc
+    import sys
+    import threading
+
+    import sqlalchemy as sa
+
+    from service.db import Reader
+
+    reader = Reader(sessions)
+    if not reader.threaded:
+        pytest.skip("a SQLite file: the reader's own threads")
+    unraisable: list = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    entered, release = threading.Event(), threading.Event()
+
+    def held(session) -> int:
+        entered.set()
+        release.wait()
+        return session.execute(sa.text("SELECT 1")).scalar_one()
+
+    waiting = asyncio.ensure_future(reader.run(held))
+    await asyncio.to_thread(entered.wait)
+    waiting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await waiting
+    pool, threads = reader._threads, list(reader._threads._threads)
+    del reader, waiting
+    gc.collect()
+    release.set()
+    for thread in threads:  # a reader thread ends once its pool is shut down, i.e. once the reader is closed
+        await asyncio.to_thread(thread.join)
+    for thread in threading.enumerate():
+        if thread.name == "closing-sqlite-readers":
+            await asyncio.to_thread(thread.join)
+    assert pool._shutdown and unraisable == []
+
+
 async def test_reader_reads_again_when_the_server_closed_its_connections(sessions):
     """On PostgreSQL ``db.Reader`` does not ping a connection before each read: a read on one the
     server closed (a restart, an administrator) is made again on a new one, and the caller gets its
@@ -539,6 +583,17 @@ def test_size_limit_problems_are_written_as_every_other_problem(settings):
         assert answer.content == json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(), answer.content
 
 
+def test_a_time_whose_plus_became_a_space_says_so(api):
+    """``?since=…+02:00`` typed into a URL: the query string's "+" reads as a space, so the 422
+    says how to write the offset; written as %2B, the same time is accepted."""
+    spaced = assert_problem(httpx.get(f"{api}/v1/articles?since=2024-05-01T00:00:00+02:00"), 422)
+    (error,) = spaced["errors"]
+    assert error["location"] == ["query", "since"] and "%2B02:00" in error["message"], error
+    assert httpx.get(f"{api}/v1/articles?since=2024-05-01T00:00:00%2B02:00").status_code == 200
+    other = assert_problem(httpx.get(f"{api}/v1/articles?since=yesterday"), 422)
+    assert "%2B" not in other["errors"][0]["message"]  # only where the offset lost its "+"
+
+
 def test_a_405_names_every_method_of_the_path_in_allow(api):
     """RFC 9110 §15.5.6: ``Allow`` lists the methods the resource supports, not those of the first
     route registered for its path (Starlette's)."""
@@ -549,20 +604,33 @@ def test_a_405_names_every_method_of_the_path_in_allow(api):
         assert answer.headers["allow"] == allowed, path
 
 
-def test_discovery_tries_the_next_feed_link_when_one_cannot_be_fetched(api, server):
-    """A page whose first advertised feed is gone (404) is subscribed to its next one; when none of
-    its links gives a feed, the 422 names each link and why."""
+@pytest.mark.parametrize(("name", "first", "why"), [
+    ("gone", "/gone/feed.xml", "{base}/gone/feed.xml: could not fetch it: HTTP 404"),
+    ("guarded", "ftp://files.example.org/feed.xml",  # refused by its scheme: loopback is allowed in these tests
+     "ftp://files.example.org/feed.xml: skipped: refused 'ftp://files.example.org/feed.xml': only absolute http"),
+])
+def test_discovery_tries_the_next_feed_link_when_one_fails(api, server, name, first, why):
+    """A page whose first advertised feed is gone (404) or refused by the SSRF guard is subscribed
+    to its next one; when none of its links gives a feed, the 422 names each link and why."""
     from tests.corpus_feeds import rss
 
-    live = server.add("/site/live.xml", rss([{"title": "One", "link": server.url("/site/one.html")}]),
+    live = server.add(f"/{name}/live.xml", rss([{"title": "One", "link": server.url(f"/{name}/one.html")}]),
                       Content_Type="application/rss+xml")
-    server.add("/site/gone.xml", b"", 404)
-    links = '<link rel="alternate" type="application/rss+xml" href="/site/gone.xml">'
-    server.add("/site/", f'<html><head>{links}<link rel="alternate" type="application/atom+xml" href="/site/live.xml">'
+    server.add(f"/{name}/feed.xml", b"", 404)
+    links = f'<link rel="alternate" type="application/rss+xml" href="{first}">'
+    server.add(f"/{name}/", f'<html><head>{links}<link rel="alternate" type="application/atom+xml" href="live.xml">'
                "</head><body>Home</body></html>", Content_Type="text/html")
-    server.add("/dead/", f"<html><head>{links}</head><body>Home</body></html>", Content_Type="text/html")
-    created = httpx.post(f"{api}/v1/feeds", json={"url": server.url("/site/")}, timeout=60)
+    server.add(f"/{name}-only/", f"<html><head>{links}</head><body>Home</body></html>", Content_Type="text/html")
+    created = httpx.post(f"{api}/v1/feeds", json={"url": server.url(f"/{name}/")}, timeout=60)
     assert created.status_code == 201, created.text
     assert created.json()["url"] == live
-    refused = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": server.url("/dead/")}, timeout=60), 422)
-    assert f"{server.url('/site/gone.xml')}: could not fetch it: HTTP 404" in refused["detail"], refused
+    refused = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": server.url(f"/{name}-only/")}, timeout=60), 422)
+    assert why.format(base=server.base) in refused["detail"], refused
+
+
+def test_an_empty_answer_is_refused_as_empty(api, server):
+    """A feed URL that answers 200 with nothing (or only white space) is refused saying so, not as
+    "not a feed or an HTML page" with its Content-Type."""
+    empty = server.add("/blank.xml", b" \r\n", Content_Type="application/rss+xml")
+    refused = assert_problem(httpx.post(f"{api}/v1/feeds", json={"url": empty}, timeout=60), 422)
+    assert refused["detail"] == f"{empty} answered HTTP 200 with an empty body: no feed there", refused

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import socket
 import subprocess
 import sys
 
@@ -115,6 +116,41 @@ def test_commands_outside_the_project_do_not_create_an_empty_database(tmp_path):
     assert run("migrate").returncode == 0 and (tmp_path / "newsloom.db").is_file()
     listed = run("keys", "list")
     assert listed.returncode == 0, listed.stderr
+
+
+def test_feeds_import_fails_when_no_feed_is_imported(tmp_path):
+    """Every outline refused, or none with a feed: exit status 1 (as `feeds add`), each refusal on
+    stderr with its reason, nothing subscribed."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    assert _cli("migrate", db=db).returncode == 0
+    refused = tmp_path / "refused.opml"
+    refused.write_text('<opml version="2.0"><body><outline type="rss" xmlUrl="file:///etc/passwd"/>'
+                       '<outline type="rss" xmlUrl="http://127.0.0.1:8080/feed.xml"/></body></opml>')
+    result = _cli("feeds", "import", str(refused), db=db)
+    assert result.returncode == 1, result
+    assert "refused\tfile:///etc/passwd\t" in result.stderr, result.stderr
+    assert "refused\thttp://127.0.0.1:8080/feed.xml\taddress is loopback" in result.stderr, result.stderr
+    assert result.stderr.endswith("error: no feed imported: each of its 2 feeds was refused (the reasons are above)\n")
+    assert "added: 0, already subscribed: 0, refused: 2" in result.stdout
+    empty = tmp_path / "empty.opml"
+    empty.write_text('<opml version="2.0"><body><outline text="a folder"/></body></opml>')
+    result = _cli("feeds", "import", str(empty), db=db)
+    assert result.returncode == 1 and "has no outline with an xmlUrl" in result.stderr, result
+    assert _cli("feeds", "list", db=db).stdout.count("\n") == 1  # the header only
+
+
+def test_serve_on_a_busy_port_stops_before_any_work(tmp_path):
+    """`make run` a second time: the port is taken, so `serve --migrate` says so in one line (exit
+    status 2) before it creates or migrates the database or starts anything."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = _cli("serve", "--migrate", "--port", str(port), db=f"sqlite+aiosqlite:///{tmp_path / 'new.db'}", NEWSLOOM_AUTH="off")
+    assert result.returncode == 2, result
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith(f"error: cannot serve on 127.0.0.1:{port}: "), result.stderr
+    assert "in use" in result.stderr and result.stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no database created
 
 
 async def test_migrations_match_the_tables(database_url):

@@ -248,13 +248,13 @@ async def test_a_story_page_costs_the_statements_of_the_api_call(server, poller,
     """No N+1: the story page runs the API's statements for the story, whatever its size."""
     app = create_app(settings)
     app.state.sessions = sessions
-    app.state.reader = Reader(sessions)
+    app.state.reader = reader = Reader(sessions)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ui") as client:
         empty = await client.get("/ui/")  # before any story: an honest empty state
         assert empty.status_code == 200 and "No stories yet" in empty.text and 'class="story"' not in empty.text
     await _poll(poller, sessions, _serve_outlets(server))
     statements: list[str] = []
-    engine = sessions.kw["bind"].sync_engine
+    engine = reader.engine  # the API's reads and the pages' run on the reader's engine
 
     def count(conn, cursor, statement, *args) -> None:
         statements.append(statement)
@@ -274,7 +274,7 @@ async def test_a_story_page_costs_the_statements_of_the_api_call(server, poller,
             api = await run(client, f"/v1/stories/{bridge}")
             assert await run(client, f"/ui/stories/{bridge}") == api
             assert await run(client, f"/ui/stories/{apples}") == api  # one article or three: the same statements
-            assert api <= 4  # the story, its articles with their outlets, their citations, the story's outlets
+            assert 3 <= api <= 4  # the story, its articles with their outlets, their citations, the story's outlets
             assert await run(client, "/ui/?lang=de") == await run(client, "/v1/stories?lang=de")
     finally:
         sa.event.remove(engine, "before_cursor_execute", count)

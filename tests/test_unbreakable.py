@@ -10,6 +10,7 @@ import zlib
 
 import brotli
 import pytest
+import sqlalchemy as sa
 
 from service.config import Settings
 from service.ingest.poller import Poller
@@ -50,6 +51,24 @@ async def test_an_endless_body_without_length_stops_at_the_cap(server, poller, s
     await poller.poll_due_feeds()
     feed = await feed_row(sessions, feed_id)
     assert feed.last_error == f"body exceeds the {cap}-byte cap"
+
+
+async def test_a_page_bomb_is_given_up_at_once(server, poller, sessions):
+    """An article page that decodes past the page cap would do so again: it is not retried (as a
+    timeout is) but keeps the feed's text at once, saying why."""
+    cap = poller.settings.max_page_bytes
+    server.add("/bomb.html", gzip.compress(b"<html><body>" + b"a" * cap * 2), host="pages.example.org",
+               Content_Type="text/html", Content_Encoding="gzip")
+    server.add("/f.xml", FEED.replace("https://ok.example.org/1", "https://pages.example.org/bomb.html"), host="pages.example.org",
+               Content_Type=RSS)
+    await subscribe(sessions, "https://pages.example.org/f.xml")
+    await poller.poll_due_feeds()
+    report = await poller.process_pages()
+    assert (report.pages_failed, report.pages_retrying) == (1, 0), report
+    async with sessions() as session:
+        (article,) = (await session.exec(sa.select(Article))).scalars().all()
+    assert article.extraction_status == "failed" and article.fetch_attempts == 1, article
+    assert article.extraction_error == f"page: body exceeds the {cap}-byte cap once decoded (gzip)"
 
 
 async def test_compressed_feed_under_the_cap_is_read(server, poller, sessions):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -64,6 +66,20 @@ def allowed_methods(request: Request) -> list[str] | None:
     return sorted(methods | ({"HEAD"} if "GET" in methods else set())) or None
 
 
+# A time whose zone offset lost its "+": "2024-05-01T00:00:00 02:00", as a query string's unencoded
+# "+" reads (application/x-www-form-urlencoded).
+_SPACED_OFFSET = re.compile(r"\d \d\d(:?\d\d)?$")
+
+
+def _plus_hint(error: Mapping[str, Any]) -> str:
+    """What to add to a query parameter's validation message when its value is a time whose ``+``
+    offset arrived as a space (``?since=…T00:00:00+02:00`` typed into a URL); else nothing."""
+    value = error.get("input")
+    if error.get("loc", ())[:1] == ("query",) and isinstance(value, str) and _SPACED_OFFSET.search(value):
+        return ' (a "+" in a query string reads as a space: write the offset as %2B02:00, or give the time in UTC with Z)'
+    return ""
+
+
 def install(app: FastAPI) -> None:
     """Route every error the app raises through ``problem_response``."""
 
@@ -82,7 +98,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [
-            {"location": list(err.get("loc", ())), "message": err.get("msg", ""), "type": err.get("type", "")}
+            {"location": list(err.get("loc", ())), "message": err.get("msg", "") + _plus_hint(err), "type": err.get("type", "")}
             for err in exc.errors()
         ]
         media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()

@@ -32,7 +32,15 @@ from service.ingest.pages.extracted import ExtractionError
 from service.ingest.workers import EXTRACT_PAGE, PARSE_FEED, WorkerError, WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, Feed, utcnow
-from service.net.fetcher import BlockedURL, FetchError, FetchResult, HTTPStatusError, fetch
+from service.net.fetcher import (
+    BlockedURL,
+    FetchError,
+    FetchResult,
+    HTTPStatusError,
+    RedirectError,
+    ResponseTooLarge,
+    fetch,
+)
 from service.net.hosts import HostLimiter, host_key
 from service.net.robots import RobotsCache, RobotsUnavailable
 from service.storage import articles, feeds
@@ -291,7 +299,8 @@ class Poller:
     async def process_page(self, article: Article) -> PollReport:
         """Fetch and extract one claimed article page and store the result. Transient failures
         (timeouts, refused connections, 5xx, 429) are retried later with backoff up to
-        ``page_max_attempts``; anything else keeps the feed's text and records why."""
+        ``page_max_attempts``; anything else (a body over the cap, a refused address, a redirect
+        loop, a 4xx) keeps the feed's text at once and records why."""
         s = self.settings
         assert article.url is not None, "a pending page has a link (articles._new_article)"
         retry_in = (
@@ -320,6 +329,8 @@ class Poller:
         except HTTPStatusError as exc:
             transient = exc.status is not None and (exc.status >= 500 or exc.status == 429)
             return await self._page_failed(article.id, f"page: {exc.reason}", retry_in if transient else None)
+        except (ResponseTooLarge, BlockedURL, RedirectError) as exc:  # the same again at every attempt
+            return await self._page_failed(article.id, f"page: {exc.reason}", None)
         except FetchError as exc:
             return await self._page_failed(article.id, f"page: {exc.reason}", retry_in)
         except (ExtractionError, WorkerError) as exc:

@@ -64,6 +64,10 @@ class RedirectError(FetchError):
     """Too many redirect hops, a redirect loop, or a redirect without a usable Location."""
 
 
+class ConnectFailed(FetchError):
+    """No connection to the host: its name does not resolve, or every address refused the connection."""
+
+
 class BlockedURL(FetchError):
     """The SSRF guard refused a URL or an address (first request or a redirect hop); ``rule``
     names the rule."""
@@ -275,8 +279,8 @@ async def fetch(
     hop waits for its host's politeness slot (the wait counts towards the total timeout).
 
     Raises ``BlockedURL`` (SSRF rule), ``FetchTimeout``, ``ResponseTooLarge``, ``RedirectError``,
-    ``HTTPStatusError`` (non-2xx other than 304, with ``retry_after`` for 429/503) or ``FetchError``
-    (connection refused, DNS failure, undecodable body, protocol errors).
+    ``HTTPStatusError`` (non-2xx other than 304, with ``retry_after`` for 429/503), ``ConnectFailed``
+    (DNS failure, connection refused) or ``FetchError`` (undecodable body, protocol errors).
     """
     headers: dict[str, str] = {}
     if etag:
@@ -318,6 +322,8 @@ async def fetch(
         raise BlockedURL(current, f"{exc}" + (f" (after redirect from {url})" if current != url else ""), exc.rule) from exc
     except httpx.TimeoutException as exc:
         raise FetchTimeout(current, f"timed out ({type(exc).__name__})") from exc
+    except httpx.ConnectError as exc:
+        raise ConnectFailed(current, f"ConnectError: {exc}" if str(exc) else "ConnectError") from exc
     except DecodingFailed as exc:
         raise FetchError(current, f"undecodable response body: {exc}") from exc
     except httpx.HTTPError as exc:

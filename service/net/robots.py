@@ -19,7 +19,7 @@ import httpx
 from protego import Protego
 
 from service.errors import NewsloomError
-from service.net.fetcher import FetchError, HTTPStatusError, fetch
+from service.net.fetcher import ConnectFailed, FetchError, HTTPStatusError, fetch
 from service.net.hosts import HostLimiter
 
 # Bytes of robots.txt read; a longer file is cut there and its cut last line dropped (RFC 9309 §2.5:
@@ -32,7 +32,9 @@ UNREACHABLE_TTL = 600
 
 
 class RobotsUnavailable(NewsloomError):
-    """robots.txt could not be fetched (5xx, timeout): RFC 9309 says assume complete disallow."""
+    """robots.txt could not be fetched (5xx, timeout) or its host not reached (DNS, refused
+    connection; the message is then the connection's error, which the page would meet too):
+    RFC 9309 says assume complete disallow."""
 
 
 @dataclass
@@ -79,6 +81,8 @@ class RobotsCache:
             if exc.status is not None and 400 <= exc.status < 500:
                 return _Entry(None, None, now + self.ttl)
             return _Entry(None, f"robots.txt unavailable: {exc.reason}", now + UNREACHABLE_TTL)
+        except ConnectFailed as exc:  # the host itself cannot be reached (DNS, refused): say so, not "robots.txt"
+            return _Entry(None, exc.reason, now + UNREACHABLE_TTL)
         except FetchError as exc:
             if getattr(exc, "rule", None):  # refused by the SSRF guard: the page will be refused too
                 return _Entry(None, None, now + self.ttl)

@@ -691,17 +691,16 @@ def listed(
     return session.execute(statement, params).all()
 
 
-async def by_id(session: AsyncSession, article_id: int) -> sa.Row | None:
+def by_id(session: Session, article_id: int) -> sa.Row | None:
     """Article ``article_id`` as one row: ``LISTED`` in order, ``has_cites``, ``sort_at`` and its
-    ``text``; None when there is no such article."""
+    ``text``; None when there is no such article. Synchronous (``db.Reader``, or ``run_sync``)."""
     query = (
         sa.select(*_listed_columns(), _articles.c.text)
         .select_from(_articles)
         .join(_outlets, _outlets.c.id == _articles.c.outlet_id, isouter=True)
         .where(_articles.c.id == article_id)
     )
-    found = await sql.rows(session, query)
-    return found[0] if found else None
+    return session.execute(query).first()
 
 
 def citations_of(session: Session, article_ids: Iterable[int]) -> dict[int, list[dict]]:
@@ -725,12 +724,13 @@ def citations_of(session: Session, article_ids: Iterable[int]) -> dict[int, list
     return dict(out)
 
 
-async def outlet_domains(session: AsyncSession, outlet_ids: Iterable[int]) -> dict[int, str]:
-    """Outlet id → registrable domain (``welt.de``), for those of ``outlet_ids`` that exist."""
+def outlet_domains(session: Session, outlet_ids: Iterable[int]) -> dict[int, str]:
+    """Outlet id → registrable domain (``welt.de``), for those of ``outlet_ids`` that exist.
+    Synchronous (``db.Reader``, or ``run_sync``)."""
     ids = set(outlet_ids)
     if not ids:
         return {}
-    rows = await sql.rows(session, sa.select(_outlets.c.id, _outlets.c.domain).where(_outlets.c.id.in_(ids)))
+    rows = session.execute(sa.select(_outlets.c.id, _outlets.c.domain).where(_outlets.c.id.in_(ids)))
     return {outlet_id: domain for outlet_id, domain in rows}
 # -- what webhook events need (``webhooks.outbox``) ----------------------------------------------
 

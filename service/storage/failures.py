@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -56,13 +57,14 @@ ARTICLE_STAGES = ("link",)
 """The stages whose items are articles."""
 
 
-async def of_items(session: AsyncSession, item_ids: list[int], stages: tuple[str, ...] = ARTICLE_STAGES) -> dict[int, list[StageFailure]]:
-    """The failures booked in ``stages`` for ``item_ids``, by item id, in booking order."""
+def of_items(session: Session, item_ids: list[int], stages: tuple[str, ...] = ARTICLE_STAGES) -> dict[int, list[StageFailure]]:
+    """The failures booked in ``stages`` for ``item_ids``, by item id, in booking order.
+    Synchronous (``db.Reader``, or ``run_sync``)."""
     if not item_ids:
         return {}
-    rows = (await session.exec(select(StageFailure).where(
+    rows = session.execute(select(StageFailure).where(
         col(StageFailure.item_id).in_(item_ids), col(StageFailure.stage).in_(stages)
-    ).order_by(col(StageFailure.id)))).all()
+    ).order_by(col(StageFailure.id))).scalars().all()
     out: dict[int, list[StageFailure]] = {}
     for row in rows:
         out.setdefault(row.item_id, []).append(row)

@@ -217,7 +217,7 @@ async def add_bands(session: AsyncSession, article_id: int, bands: list[str]) ->
     """Store the LSH band keys of article ``article_id`` (one ``INSERT`` run for all: a statement
     compiled once, where a multi-row ``VALUES`` of literal rows was compiled at every call)."""
     if bands:
-        await session.execute(sa.insert(ArticleBand), [{"band": band, "article_id": article_id} for band in bands])
+        await session.exec(sa.insert(ArticleBand), params=[{"band": band, "article_id": article_id} for band in bands])
 
 
 async def outlets_named_between(session: AsyncSession, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:

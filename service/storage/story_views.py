@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import cast
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import dialect_name
 from service.ingest.feeds.entries import language_code
@@ -39,8 +39,8 @@ def _hits(dialect: str, search: SearchQuery) -> sa.Subquery:
     )
 
 
-async def listed(
-    session: AsyncSession, *, limit: int, q: SearchQuery | None = None, since: datetime | None = None,
+def listed(
+    session: Session, *, limit: int, q: SearchQuery | None = None, since: datetime | None = None,
     lang: str | None = None, outlet: str | None = None, min_outlets: int | None = None, min_languages: int | None = None,
     after: tuple | None = None,
 ) -> list[tuple[Story, float | None]]:
@@ -50,7 +50,7 @@ async def listed(
     639-1, any case; a region, ``de-CH``, is dropped as for articles), an article of the outlet
     ``outlet`` (its domain in any case, with ``www.``, or one of its URLs: ``urls.outlet_named``),
     at least ``min_outlets`` outlets and ``min_languages`` languages. ``after``: the keys of the previous
-    page's last story, (moment, id) or with ``q`` (rank, moment, id)."""
+    page's last story, (moment, id) or with ``q`` (rank, moment, id). Synchronous (``db.Reader``)."""
     hits = _hits(dialect_name(session), q) if q is not None else None
     query = select(Story) if hits is None else select(Story, hits.c.rank).join(hits, hits.c.story_id == Story.id)
     if since is not None:
@@ -67,19 +67,25 @@ async def listed(
         query = query.where(Story.language_count >= min_languages)
     stories = table_of(Story)
     keys = [stories.c.last_updated_at, stories.c.id] if hits is None else [hits.c.rank, stories.c.last_updated_at, stories.c.id]
-    found = (await session.exec(sql.newest_first(query, keys, after, limit))).all()
+    result = session.execute(sql.newest_first(query, keys, after, limit))
+    found = result.all() if hits is not None else result.scalars().all()
     # select(Story) gives stories, select(Story, rank) pairs.
     return cast(list[tuple[Story, float | None]], list(found) if hits is not None else [(story, None) for story in found])
 
 
-async def articles_of(session: AsyncSession, story_id: int) -> Sequence[tuple[Article, str | None]]:
+def story(session: Session, story_id: int) -> Story | None:
+    """The story row ``story_id``, or None when there is none (never made, or merged away).
+    Synchronous (``db.Reader``)."""
+    return session.get(Story, story_id)
+
+
+def articles_of(session: Session, story_id: int) -> Sequence[tuple[Article, str | None]]:
     """The articles of story ``story_id`` by publication time (first-seen time where none), then
-    id, each with its outlet's domain. One statement."""
-    return (
-        await session.exec(
-            select(Article, Outlet.domain)
-            .join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
-            .where(Article.story_id == story_id)
-            .order_by(col(Article.sort_at), col(Article.id))
-        )
+    id, each with its outlet's domain. One statement. Synchronous (``db.Reader``)."""
+    rows = session.execute(
+        select(Article, Outlet.domain)
+        .join(Outlet, col(Outlet.id) == col(Article.outlet_id), isouter=True)
+        .where(Article.story_id == story_id)
+        .order_by(col(Article.sort_at), col(Article.id))
     ).all()
+    return [(article, domain) for article, domain in rows]

@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials
 
-from service.api.deps import SessionDep
+from service.api.deps import ReaderDep
 from service.api.problems import Problem
 from service.api.routes.articles import get_article
 from service.api.routes.stories import (
@@ -186,7 +186,7 @@ async def root(request: Request) -> RedirectResponse:
 
 @router.get("/ui/", dependencies=[Depends(drop_blank_filters), *pages])
 async def story_list(
-    request: Request, session: SessionDep, cursor: CursorParam = None, limit: LimitParam = PAGE_SIZE, lang: LangParam = None,
+    request: Request, reader: ReaderDep, cursor: CursorParam = None, limit: LimitParam = PAGE_SIZE, lang: LangParam = None,
     outlet: OutletParam = None, min_outlets: MinOutletsParam = None, min_languages: MinLanguagesParam = None,
     q: SearchParam = None,
 ) -> Response:
@@ -194,7 +194,7 @@ async def story_list(
     filters; the pager's links carry the API's ``next_cursor``."""
     given = dict(lang=lang, outlet=outlet, min_outlets=min_outlets, min_languages=min_languages, q=q)
     filters = {name: value for name, value in given.items() if value is not None}
-    page = await list_stories(session, cursor=cursor, limit=limit, since=None, lang=lang, outlet=outlet, min_outlets=min_outlets,
+    page = await list_stories(reader, cursor=cursor, limit=limit, since=None, lang=lang, outlet=outlet, min_outlets=min_outlets,
                               min_languages=min_languages, q=q)
     kept = {**filters, **({"limit": limit} if limit != PAGE_SIZE else {})}
     older = f"?{urlencode({**kept, 'cursor': page.next_cursor})}" if page.next_cursor else None
@@ -204,22 +204,22 @@ async def story_list(
 
 
 @router.get("/ui/stories/{story_id}", dependencies=pages)
-async def story_page(request: Request, story_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
+async def story_page(request: Request, story_id: Annotated[int, Path(ge=1, le=MAX_ID)], reader: ReaderDep) -> Response:
     """One story: its timeline by outlet, who cites whom, and its articles with their summaries."""
-    story, rows = await read_story(session, story_id)
+    story, rows = await reader.run(read_story, story_id)
     return render(request, "story.html", story=story, rows=rows, timeline=lay_out(story), now=datetime.now(UTC))
 
 
 @router.get("/ui/articles/{article_id}", dependencies=pages)
-async def article_page(request: Request, article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
+async def article_page(request: Request, article_id: Annotated[int, Path(ge=1, le=MAX_ID)], reader: ReaderDep) -> Response:
     """One article's stored text, with its source and story."""
-    return render(request, "article.html", article=await get_article(article_id, session))
+    return render(request, "article.html", article=await get_article(article_id, reader))
 
 
 @router.get("/ui/articles/{article_id}/text", dependencies=pages)
-async def article_text(request: Request, article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> Response:
+async def article_text(request: Request, article_id: Annotated[int, Path(ge=1, le=MAX_ID)], reader: ReaderDep) -> Response:
     """One article's stored text as an HTML fragment (the story page opens it in place)."""
-    return render(request, "text.html", article=await get_article(article_id, session))
+    return render(request, "text.html", article=await get_article(article_id, reader))
 
 
 @router.post("/ui/key")

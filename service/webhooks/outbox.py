@@ -130,7 +130,7 @@ async def _announce_articles(session: AsyncSession, article_ids: list[int], subs
             if not matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
                 continue
             if payload is None:
-                public = await article_public(session, article.id)
+                public = await session.run_sync(article_public, article.id)
                 if public is None:  # deleted since it was read (another transaction's commit)
                     break
                 payload = envelope("article.created", public.model_dump(mode="json"))
@@ -149,7 +149,7 @@ async def _announce_story_event(
     story and for which ``article`` is news; ``key`` dedups the event. Returns the number written."""
     if not subscribers:
         return 0
-    view = await story_view(session, story)
+    view = await session.run_sync(story_view, story)
     _outlet, feed_ids = await articles.outlet_and_feeds(session, article)
     candidate = Candidate(
         title=f"{story.title or ''}\n{article.title or ''}", text=article.text or "", languages=set(story.languages),

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response
 from pydantic_core import to_json
 
-from service.api.deps import ReaderDep, SessionDep
+from service.api.deps import ReaderDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
@@ -52,9 +52,9 @@ async def list_articles(
 
 
 @router.get("/{article_id}", response_model=ArticlePublic)
-async def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> ArticlePublic:
+async def get_article(article_id: Annotated[int, Path(ge=1, le=MAX_ID)], reader: ReaderDep) -> ArticlePublic:
     """One article with its full text."""
-    found = await article_public(session, article_id)
+    found = await reader.run(article_public, article_id)
     if found is None:
         raise Problem(404, f"no article with id {article_id}")
     return found

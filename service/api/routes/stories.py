@@ -4,20 +4,20 @@ activity first, with keyset pagination; and one story with its articles, first r
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
-from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlalchemy.orm import Session
 
-from service.api.deps import SessionDep
+from service.api.deps import ReaderDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
 from service.api.validation import parse_search
 from service.models import Article
 from service.shapes import CitationEdge, StoryArticle, StoryPublic, StorySummary
-from service.storage import articles, stories, story_views
-from service.views import citations_for, story_summary
+from service.storage import articles, story_views
+from service.views import story_summary
 
 router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
@@ -38,7 +38,7 @@ SearchParam = Annotated[str | None, Query(
 
 @router.get("", response_model=Page[StorySummary])
 async def list_stories(
-    session: SessionDep,
+    reader: ReaderDep,
     cursor: CursorParam = None,
     limit: LimitParam = 50,
     since: Annotated[datetime | None, Query(description="Updated at or after, ISO 8601 with a time zone.")] = None,
@@ -55,9 +55,16 @@ async def list_stories(
     after = None
     if cursor:
         after = decode_ranked_cursor("stories", cursor) if search is not None else decode_cursor("stories", cursor)
-    rows = await story_views.listed(session, limit=limit + 1, q=search, since=since, lang=lang, outlet=outlet,
-                                    min_outlets=min_outlets, min_languages=min_languages, after=after)
-    domains = await articles.outlet_domains(session, {i for story, _ in rows[:limit] for i in story.outlet_ids})
+    return await reader.run(story_page, limit=limit, q=search, since=since, lang=lang, outlet=outlet,
+                            min_outlets=min_outlets, min_languages=min_languages, after=after)
+
+
+def story_page(session: Session, *, limit: int, **filters: Any) -> Page[StorySummary]:
+    """One page of ``GET /v1/stories``: the first ``limit`` stories of ``storage.story_views.listed``
+    for ``filters`` (its keyword arguments but ``limit``) with their outlets, and the next cursor
+    when more follow. Synchronous, one read (``db.Reader``): two statements."""
+    rows = story_views.listed(session, limit=limit + 1, **filters)
+    domains = articles.outlet_domains(session, {i for story, _ in rows[:limit] for i in story.outlet_ids})
     items = [StorySummary.model_validate(story_summary(story, domains)) for story, _ in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
@@ -67,21 +74,21 @@ async def list_stories(
 
 
 @router.get("/{story_id}", response_model=StoryPublic)
-async def get_story(story_id: Annotated[int, Path(ge=1, le=MAX_ID)], session: SessionDep) -> StoryPublic:
+async def get_story(story_id: Annotated[int, Path(ge=1, le=MAX_ID)], reader: ReaderDep) -> StoryPublic:
     """One story: its articles by publication time (first-seen time where none), who reported
     first, and the citations between its articles' outlets."""
-    return (await read_story(session, story_id))[0]
+    return (await reader.run(read_story, story_id))[0]
 
 
-async def read_story(session: AsyncSession, story_id: int) -> tuple[StoryPublic, dict[int, Article]]:
+def read_story(session: Session, story_id: int) -> tuple[StoryPublic, dict[int, Article]]:
     """Story ``story_id`` as ``GET /v1/stories/{id}`` returns it, and its articles' rows by id (for
     what the API shape leaves out: summary, text). Four statements whatever the story's size (the
-    story, its articles with their outlets, their citations, the story's outlets). Raises
-    ``Problem`` (404) when there is no such story."""
-    story = await stories.story(session, story_id)
+    story, its articles with their outlets, their citations, the story's outlets). Synchronous, one
+    read (``db.Reader``). Raises ``Problem`` (404) when there is no such story."""
+    story = story_views.story(session, story_id)
     if story is None:
         raise Problem(404, f"no story with id {story_id}")
-    rows = await story_views.articles_of(session, story_id)
+    rows = story_views.articles_of(session, story_id)
     members = [
         StoryArticle(
             id=a.id, title=a.title, url=a.url, outlet=domain, language=a.language, published_at=a.published_at,
@@ -90,13 +97,14 @@ async def read_story(session: AsyncSession, story_id: int) -> tuple[StoryPublic,
         for a, domain in rows
     ]
     outlet_of = {a.id: domain for a, domain in rows}
-    cites = await citations_for(session, [a.id for a in members])
+    cites = articles.citations_of(session, [a.id for a in members])
     edges = [
-        CitationEdge(article_id=aid, outlet=outlet_of.get(aid), cited_name=c.name, cited_outlet=c.outlet, cited_article_id=c.article_id)
+        CitationEdge(article_id=aid, outlet=outlet_of.get(aid), cited_name=c["name"], cited_outlet=c["outlet"],
+                     cited_article_id=c["article_id"])
         for aid in outlet_of
         for c in cites.get(aid, [])
     ]
-    domains = await articles.outlet_domains(session, story.outlet_ids)
+    domains = articles.outlet_domains(session, story.outlet_ids)
     public = StoryPublic.model_validate(
         {**story_summary(story, domains), "first_reported": members[0] if members else None, "articles": members, "citations": edges}
     )

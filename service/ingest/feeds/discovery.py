@@ -60,21 +60,23 @@ async def discover(
     url: str,
     fetch_feed: Callable[[str], Awaitable[FetchResult]],
     run: Callable[..., Awaitable],
-    check: Callable[[str], Awaitable[None]],
+    refusal: Callable[[str], Awaitable[str | None]],
 ) -> tuple[str, FetchResult]:
     """``(feed URL, its fetched document)`` for what the user gave.
 
     ``fetch_feed(url)`` fetches (raises ``FetchError``); ``run(fn, *args)`` runs CPU-bound work off
-    the event loop; ``check(url)`` applies the SSRF guard to a discovered link (raises
-    ``BlockedAddress``). Raises ``FetchError`` when ``url`` cannot be fetched, ``NoFeedFound`` for
-    an HTML page without feed links, a body that is neither feed nor HTML, or a page none of whose
-    feed links (the first ``MAX_CANDIDATES``, each tried in turn: one that cannot be fetched does
-    not stop the next) gives a feed, naming each link and why. The returned document is the
+    the event loop; ``refusal(url)`` applies the SSRF guard to a discovered link (why it is refused,
+    or None). Raises ``FetchError`` when ``url`` cannot be fetched, ``NoFeedFound`` for an empty
+    body, an HTML page without feed links, a body that is neither feed nor HTML, or a page none of whose feed links
+    (the first ``MAX_CANDIDATES``, each tried in turn: one refused by the guard or that cannot be
+    fetched does not stop the next) gives a feed, naming each link and why. The returned document is the
     subscription's first poll: the feed is fetched once.
     """
     from service.net.fetcher import FetchError  # here: workers import this module for feed_links
 
     result = await fetch_feed(url)
+    if not result.body.strip():
+        raise NoFeedFound(f"{url} answered HTTP {result.status} with an empty body: no feed there")
     kind = sniff(result.body)
     if kind in ("feed", "json"):
         return url, result
@@ -89,7 +91,10 @@ async def discover(
         )
     failures = []
     for link in links[:MAX_CANDIDATES]:
-        await check(link)
+        refused = await refusal(link)
+        if refused:
+            failures.append(f"{link}: skipped: {refused}")
+            continue
         try:
             found = await fetch_feed(link)
         except FetchError as exc:

@@ -131,6 +131,16 @@ async def test_network_error_is_unreachable(server, client) -> None:
     assert server.log == []
 
 
+async def test_an_unresolvable_host_is_reported_as_such(server, client) -> None:
+    """A page whose host has no address: the reason is the DNS failure the page would meet too,
+    not "robots.txt unavailable"."""
+    with pytest.raises(RobotsUnavailable) as raised:
+        await make_cache(client).allowed("https://gone.example.net/a")
+    assert str(raised.value).startswith("ConnectError: cannot resolve gone.example.net"), raised.value
+    assert "robots" not in str(raised.value)
+    assert server.log == []
+
+
 async def test_redirects_are_followed_across_hosts(server, client) -> None:
     """RFC 9309 §2.3.1.2: follow at least five redirects."""
     server.add("/robots.txt", "", 301, host=HOST, Location="https://cdn.example.org/robots/news.txt")
