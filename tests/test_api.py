@@ -215,6 +215,8 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
         assert_problem(await client.get("/v1/articles", params={"limit": 0}), 422)
         assert_problem(await client.get("/v1/articles", params={"limit": 1000}), 422)
         assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00"}), 422)
+        backwards = assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T05:00:00Z", "until": "2024-05-01T04:00:00+02:00"}), 422)
+        assert "after until" in backwards["detail"], backwards
         assert_problem(await client.get("/v1/articles/999999"), 404)
         assert_problem(await client.get("/v1/articles/abc"), 422)
 

@@ -37,6 +37,8 @@ async def list_articles(
     """Articles newest first by publication time (first-seen time when the feed gave none), then id;
     with ``q``, the matching articles by relevance, then newest first."""
     since, until = utc_filter("since", since), utc_filter("until", until)
+    if since is not None and until is not None and since > until:
+        raise Problem(422, f"since ({since.isoformat()}) is after until ({until.isoformat()}): the window is empty")
     search = parse_search(q)
     after = None
     if cursor:
