@@ -55,6 +55,11 @@ async def test_title_category_and_poll_interval_can_be_set_and_cleared(server, p
         assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem+json")
         assert (await api.patch("/v1/feeds/999999", json={"title": "x"})).status_code == 404
 
+        # null gives the feed its own title again, from the next poll, although the document has not changed
+        assert (await api.patch(f"/v1/feeds/{feed_id}", json={"title": None})).json()["title"] is None
+        refreshed = (await api.post(f"/v1/feeds/{feed_id}/refresh")).json()
+        assert refreshed["title"] == "Publisher's name" and refreshed["last_status"] == 200, refreshed
+
 
 async def test_refresh_polls_now_and_a_paused_feed_stays_paused(server, poller, sessions, settings):
     items = [{"title": "One", "link": "https://refresh.example.org/1"}]

@@ -59,7 +59,7 @@ class FeedUpdate(BaseModel):
     state: Literal["active", "paused"] | None = Field(
         default=None, description="'paused' stops polling; 'active' resumes it (a gone or failing feed is polled again now)."
     )
-    title: str | None = Field(default=None, max_length=500, pattern=NO_NUL, description="The feed's name; null: the feed's own.")
+    title: str | None = Field(default=None, max_length=500, pattern=NO_NUL, description="The feed's name; null: the feed's own (from its next poll or refresh).")
     category: str | None = Field(default=None, max_length=500, pattern=NO_NUL, description="Folder path, '/'-separated.")
     poll_interval: int | None = Field(
         default=None, ge=60, le=604_800,

@@ -106,9 +106,9 @@ async def get_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Requ
 async def update_feed(
     feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], body: FeedUpdate, request: Request, session: SessionDep, poller: PollerDep
 ) -> FeedPublic:
-    """Change a feed: pause or resume it (``state``), rename it (``title``), file it
-    (``category``), or set its poll interval (``poll_interval`` seconds; ``null`` returns to the
-    adaptive interval). Only the members given change. Resuming a paused, failing or gone feed
+    """Change a feed: pause or resume it (``state``), rename it (``title``; ``null`` takes the feed's
+    own title again at its next poll or refresh), file it (``category``), or set its poll interval
+    (``poll_interval`` seconds; ``null`` returns to the adaptive interval). Only the members given change. Resuming a paused, failing or gone feed
     polls it at once."""
     feed = await feeds.get(session, feed_id)
     if feed is None:
@@ -118,6 +118,8 @@ async def update_feed(
         raise Problem(422, "state must be 'active' or 'paused'")
     if "title" in given:
         feed.title = body.title
+        if body.title is None:  # the feed's own title comes with its next parsed document: no conditional GET, no skip of unchanged bytes
+            feed.etag = feed.last_modified = feed.content_hash = None
     if "category" in given:
         feed.category = body.category
     if "poll_interval" in given:
