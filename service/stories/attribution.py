@@ -27,24 +27,24 @@ _ART = r"(?:(?i:the|die|der|dem|den|das|des)\s+)?"
 _MEDIA = r"(?:(?:German|British|US|U\.S\.|American|French|news|media|Russian|Chinese|business|financial)\s+)*(?:(?:news\s+)?(?:outlet|agency|newspaper|broadcaster|magazine|daily|paper|website|network|channel)\s+)?"
 _DE_MEDIA = r"(?:(?:Nachrichtenagentur|Agentur|Zeitung|Tageszeitung|Magazin|Sender|Nachrichtenmagazin|Portal)\s+)?"
 
-PATTERNS = [
+# Each pattern with the words one of which a text must hold for it to match, or None. The patterns
+# that begin with a name are tried by the regular expression engine at every capitalised word
+# (about half of ``cited_names``' time): a text without one of their case-sensitive verbs or
+# postposition skips them.
+PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [
     # English
-    re.compile(rf"(?i:\baccording\s+to\s+){_ART}{_MEDIA}{_NAME}"),
-    re.compile(rf"(?i:\b(?:citing|cited\s+by|reported\s+by|told|quoted\s+by)\s+){_ART}{_MEDIA}{_NAME}"),
-    re.compile(rf"{_NAME}\s+(?:had\s+|has\s+|first\s+|earlier\s+|also\s+)?(?:reported|reports|said\s+in\s+a\s+report|wrote|broke\s+the\s+news)\b"),
+    (re.compile(rf"(?i:\baccording\s+to\s+){_ART}{_MEDIA}{_NAME}"), None),
+    (re.compile(rf"(?i:\b(?:citing|cited\s+by|reported\s+by|told|quoted\s+by)\s+){_ART}{_MEDIA}{_NAME}"), None),
+    (re.compile(rf"{_NAME}\s+(?:had\s+|has\s+|first\s+|earlier\s+|also\s+)?(?:reported|reports|said\s+in\s+a\s+report|wrote|broke\s+the\s+news)\b"),
+     ("report", "wrote", "broke")),
     # German
-    re.compile(rf"(?i:\blaut\s+){_ART}{_DE_MEDIA}{_NAME}"),
-    re.compile(rf"(?i:\b(?:wie|was)\s+){_ART}{_DE_MEDIA}{_NAME}\s+(?:zuerst\s+|zuvor\s+|am\s+\w+\s+)?(?:berichtet|berichtete|meldet|meldete|schrieb|schreibt)\b"),
-    re.compile(rf"(?i:\b(?:berichtet|berichtete|berichteten|meldet|meldete|schrieb|schreibt)\s+){_ART}{_DE_MEDIA}{_NAME}"),
-    re.compile(rf"{_NAME}\s+(?:hatte\s+|hat\s+)?(?:berichtet|berichtete|gemeldet|meldete)\b"),
-    re.compile(rf"(?i:\b(?:unter\s+Berufung\s+auf|zufolge\s+)\s*){_ART}{_DE_MEDIA}{_NAME}"),
-    re.compile(rf"\b{_ART}{_DE_MEDIA}{_NAME}\s+zufolge\b"),
+    (re.compile(rf"(?i:\blaut\s+){_ART}{_DE_MEDIA}{_NAME}"), None),
+    (re.compile(rf"(?i:\b(?:wie|was)\s+){_ART}{_DE_MEDIA}{_NAME}\s+(?:zuerst\s+|zuvor\s+|am\s+\w+\s+)?(?:berichtet|berichtete|meldet|meldete|schrieb|schreibt)\b"), None),
+    (re.compile(rf"(?i:\b(?:berichtet|berichtete|berichteten|meldet|meldete|schrieb|schreibt)\s+){_ART}{_DE_MEDIA}{_NAME}"), None),
+    (re.compile(rf"{_NAME}\s+(?:hatte\s+|hat\s+)?(?:berichtet|berichtete|gemeldet|meldete)\b"), ("berichtet", "meldet")),
+    (re.compile(rf"(?i:\b(?:unter\s+Berufung\s+auf|zufolge\s+)\s*){_ART}{_DE_MEDIA}{_NAME}"), None),
+    (re.compile(rf"\b{_ART}{_DE_MEDIA}{_NAME}\s+zufolge\b"), ("zufolge",)),
 ]
-
-# For the patterns that begin with a name, which the regular expression engine tries at every
-# capitalised word (about half of ``cited_names``' time), words one of which a text must hold for
-# them to match (their case-sensitive verbs and postposition): other texts skip them.
-_NEEDS = {PATTERNS[2]: ("report", "wrote", "broke"), PATTERNS[6]: ("berichtet", "meldet"), PATTERNS[8]: ("zufolge",)}
 
 # Capitalised words that begin a sentence or are not names ("The", "It", "Police reported").
 _NOT_NAMES = frozenset(
@@ -70,8 +70,8 @@ def cited_names(text: str) -> list[str]:
     Pure regular expressions over English and German; other languages yield nothing yet.
     """
     found: list[tuple[int, str]] = []
-    for pattern in PATTERNS:
-        if not any(word in text for word in _NEEDS.get(pattern, ("",))):
+    for pattern, needs in PATTERNS:
+        if needs is not None and not any(word in text for word in needs):
             continue
         for match in pattern.finditer(text):
             name = _clean(match.group("name"))
