@@ -166,6 +166,20 @@ def url_identity(url: str) -> str:
     return _identity(canonicalize(url))
 
 
+def fragment(url: str) -> str:
+    """The fragment of ``url`` as written (after the first ``#``, RFC 3986 §3.5), "" when it has none.
+    ``canonicalize`` drops it: for a page it names a place on the page, which is the same page;
+    storage keeps it where it tells apart posts that share one page (``articles.store_entries``)."""
+    return url.partition("#")[2].strip()
+
+
+def anchored_identity(url: str) -> str:
+    """``url_identity`` followed by ``#<fragment>`` when ``url`` has one: the identity of an entry's
+    GUID or link (``entries.entry_key``), where ``page.html#a1`` and ``page.html#a2`` are two posts."""
+    anchor = fragment(url)
+    return f"{url_identity(url)}#{anchor}" if anchor else url_identity(url)
+
+
 def _identity(canonical: str) -> str:
     scheme, sep, rest = canonical.partition("://")
     return f"//{rest}" if sep and scheme in ("http", "https") else canonical

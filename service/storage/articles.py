@@ -5,7 +5,8 @@ keyset pagination and search, one article, citations, outlet domains)."""
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
+import hashlib
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
 from service.models import Article, Citation, Entry, ExtractionStatus, Outlet, Story, table_of, utcnow
 from service.net.hosts import host_key
-from service.net.urls import canonicalize, fits, link_forms, outlet_domain
+from service.net.urls import MAX_URL_LENGTH, canonicalize, fits, fragment, link_forms, outlet_domain
 from service.search import PG_CONFIGS, PG_DEFAULT_CONFIG, SearchQuery
 from service.storage import leases, sql
 from service.storage.search import article_match
@@ -80,14 +81,37 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     (http or https, with or without trailing slash, AMP variants removed) is an article already
     stored from another feed, or new earlier in the same document, is attached to that article.
     Every new article starts with the feed's own text (``text_source`` = ``feed``); those with a
-    link wait for their page (``pending``), those without one keep it (``skipped``). Articles of a feed's first parsed document are its
-    ``backlog``. Does not commit.
+    link wait for their page (``pending``), those without one keep it (``skipped``). Articles of a
+    feed's first parsed document are its ``backlog``. Does not commit.
+
+    *A page shared by several entries of one document* (``_shared_pages``): entries of one
+    document whose links are one page (the same dedup key) and that are distinct entries
+    (distinct keys: distinct GUIDs, or links differing by fragment) are distinct articles — both
+    are in the document at once, so neither can be an edited copy of the other. A weblog's day
+    page with one anchor per post (Scripting News: ``day.html#a1``, ``day.html#a2``) and a linked
+    list whose posts link one external article (Daring Fireball: a post and a sponsor message
+    both link the sponsor's site) are the two shapes. Such an entry's article is keyed by its
+    anchor when its fragment is its own in the document (``url_key`` and ``canonical_url`` are the
+    page's with ``#fragment``: other feeds listing that anchor meet it), else by its entry key
+    (``url_key`` = the page's key and the entry key, ``canonical_url`` null: no URL names it). Its
+    text is the entry's own from the feed; the shared page is *not fetched* (``skipped``, the
+    reason in ``extraction_error``): it holds every post of the day, or an article that is none
+    of the posts, so its text is no one entry's, and one fetch that could only be thrown away is
+    not made. Two spellings of one page in one document (http and https, with and without a
+    trailing slash, AMP, BL-18) are one article listed twice, as before. Across polls the rules
+    above hold: an unseen entry whose article key is stored is that article (re-keyed when this
+    feed's entry of it left the document); an unseen entry of a shared page whose key is not
+    stored takes over this feed's entry of that page that left the document (a changed GUID), else
+    it is a new article — never the page's article while that article's entry is still listed.
+    An entry alone on its page keeps the rules above (its page is fetched), except that a link
+    with a fragment first looks for an article stored under that anchor by another feed.
 
     Set-based: whatever the number of entries (up to ``max_feed_entries``), a fixed number of
     statements — the outlet, the feed's known keys with their articles, the articles stored under
-    the unseen links, this feed's entries of those articles, one INSERT of the new articles (and one
-    look-up when another transaction stored one of them meanwhile), one INSERT of the new entries,
-    one executemany UPDATE of the edited articles and one of the re-keyed entries.
+    the unseen links, this feed's entries of those articles (and, when unseen entries share a
+    page, this feed's entries of those pages no longer listed), one INSERT of the new articles
+    (and one look-up when another transaction stored one of them meanwhile), one INSERT of the
+    new entries, one executemany UPDATE of the edited articles and one of the re-keyed entries.
     """
     now = utcnow()
     if outlet_id is None:
@@ -101,11 +125,15 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     if not entries:
         return []
     keys = [entry.key for entry in entries]
-    links = {entry.key: _Link.of(entry.link, entry.link_forms) for entry in entries if entry.link}
+    links = _shared_pages(entries, {entry.key: _Link.of(entry.link, entry.link_forms) for entry in entries if entry.link})
     stored = _StoredArticles(_known_entries(session, feed.id, keys))
     unseen = [entry for entry in entries if entry.key not in stored.by_entry_key]
     stored.load_links(session, [links[entry.key] for entry in unseen if entry.key in links])
     moved = _entries_not_in(session, feed.id, stored.linked_ids(), keys)
+    pages = sorted({links[e.key].page for e in unseen if e.key in links and links[e.key].shared_by and
+                    stored.for_link(links[e.key]) is None})
+    left = _page_entries_not_in(session, feed.id, pages, keys, stored)
+    taken: set[int] = set()  # entries re-keyed already: one entry takes one new key
 
     rekeyed: list[dict] = []
     new_keys: set[str] = set()  # dedup keys of the new articles: a later entry with the same link attaches
@@ -114,9 +142,15 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     for entry in unseen:
         link = links.get(entry.key)
         found = stored.for_link(link) if link else None
-        if found is not None and moved.get(found.id):  # the GUID changed, the link did not (BL-13): same item
-            rekeyed.append({"entry_id": moved[found.id].pop(), "new_key": entry.key, "new_guid": entry.guid})
-            stored.edit(found, feed, entry, link, now)
+        previous = None
+        if found is not None:  # the GUID changed, the link did not (BL-13): same item
+            previous = _take(taken, [(entry_id, found) for entry_id in moved.get(found.id, ())])
+        elif link is not None and link.shared_by:  # a shared page's entry whose GUID changed
+            previous = _take(taken, left.get(link.page, ()))
+        if previous is not None:
+            entry_id, article = previous
+            rekeyed.append({"entry_id": entry_id, "new_key": entry.key, "new_guid": entry.guid})
+            stored.edit(article, feed, entry, link, now)
             continue
         if found is not None:
             stored.prefer_https(found, link)
@@ -142,7 +176,7 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
         link = links.get(entry.key)
         if article_id is None:  # its article is new: the one made for its link, else its own
             article_id = by_url_key[link.key] if link else next(unlinked)
-        rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.canonical if link else None,
+        rows.append({"feed_id": feed.id, "entry_key": entry.key, "guid": entry.guid, "link": link.page if link else None,
                      "article_id": article_id, "first_seen_at": now, "sort_at": sort_at.get(article_id)})
     if rows:
         session.execute(_inserts(dialect_insert(session))[1], rows)  # one multi-row INSERT, as for the articles
@@ -157,23 +191,73 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     return new_ids
 
 
+def _take(taken: set[int], candidates: Iterable[tuple[int, _ArticleState]]) -> tuple[int, _ArticleState] | None:
+    """The first of ``candidates`` (entry id, its article) whose entry is not in ``taken``, added to it."""
+    for entry_id, article in candidates:
+        if entry_id not in taken:
+            taken.add(entry_id)
+            return entry_id, article
+    return None
+
+
 @dataclass(frozen=True)
 class _Link:
-    """An entry link in the three forms storage compares: canonical, dedup key, canonical variants."""
+    """An entry link in the forms storage compares: the article's canonical URL, its dedup key and
+    canonical variants, and the page the link is on (``page``: its canonical form, stored as the
+    entry's ``link``). For an entry alone on its page the article is the page; for one of several
+    entries sharing a page (``shared_by`` > 0, ``_shared_pages``) it is the entry's own."""
 
     url: str
-    canonical: str
+    canonical: str | None
     key: str
     variants: tuple[str, ...]
+    page: str = ""
+    anchor: str | None = None
+    """The dedup key with the link's fragment, when it has one: where another feed stored that anchor."""
+    shared_by: int = 0
+    """How many entries of the document share the page (0: the link's article is the page)."""
 
     @classmethod
     def of(cls, url: str, forms: tuple[str, str, tuple[str, ...]] | None = None) -> _Link:
         """The forms of ``url``: ``forms`` when the parse computed them (``ParsedEntry.link_forms``),
         else ``urls.link_forms``."""
-        if forms is not None:
-            return cls(url, *forms)
-        canonical, key, variants = link_forms(url)
-        return cls(url, canonical, key, tuple(variants))
+        canonical, key, variants = forms if forms is not None else link_forms(url)
+        anchor = fragment(url)
+        return cls(url, canonical, key, tuple(variants), canonical, f"{key}#{anchor}" if anchor else None)
+
+
+def _shared_pages(entries: list[ParsedEntry], links: dict[str, _Link]) -> dict[str, _Link]:
+    """``links`` (entry key → link) with the links of entries that share their page with another
+    entry of the document replaced by the link of the entry's own article (see ``store_entries``):
+    keyed by the anchor (``url_key`` page key ``#fragment``, ``canonical_url`` page ``#fragment``)
+    when no other entry of the page has the same link, else by the entry key (``url_key`` the page
+    key, a space and the entry key; no canonical URL). Links of one page that differ only by
+    spelling (scheme, trailing slash, AMP) and carry no fragment stay the page's. A key or URL
+    longer than the URL columns (``MAX_URL_LENGTH``) is replaced by its SHA-256 (the URL by null)."""
+    by_page: dict[str, list[str]] = defaultdict(list)
+    for entry in entries:
+        if entry.key in links:
+            by_page[links[entry.key].key].append(entry.key)
+    shared = [group for group in by_page.values() if len(group) > 1]
+    if not shared:
+        return links
+    out = dict(links)
+    for group in shared:
+        spelled = Counter((links[key].canonical, links[key].anchor) for key in group)
+        for key in group:
+            link = links[key]
+            if spelled[link.canonical, link.anchor] > 1:  # the same link under several entries: keyed by the entry
+                own, canonical = f"{link.key} {key}", None
+            elif link.anchor is not None:  # an anchor of its own
+                own, canonical = link.anchor, f"{link.canonical}#{fragment(link.url)}"
+            else:  # the page itself, one of its spellings
+                continue
+            if len(own) > MAX_URL_LENGTH:
+                own = "sha256:" + hashlib.sha256(own.encode()).hexdigest()
+            if canonical is not None and len(canonical) > MAX_URL_LENGTH:
+                canonical = None
+            out[key] = _Link(link.url, canonical, own, (canonical,) if canonical else (), link.page, None, len(group))
+    return out
 
 
 # The article columns storing entries reads and may change; never the texts.
@@ -204,6 +288,7 @@ class _Storing(NamedTuple):
     known: sa.Select
     by_links: sa.Select
     not_in: sa.Select
+    page_not_in: sa.Select
     outlet: sa.Select
 
 
@@ -225,14 +310,33 @@ def _storing_statements(dialect: str) -> _Storing:
               .where(entries.c.feed_id == bind("feed_id"), in_bound(entries.c.article_id, "article_ids", dialect),
                      sa.not_(in_bound(entries.c.entry_key, "keys", dialect)))
               .order_by(entries.c.id.desc()))
+    page_not_in = (sa.select(entries.c.link, entries.c.id, *state).join(articles, articles.c.id == entries.c.article_id)
+                   .where(entries.c.feed_id == bind("feed_id"), in_bound(entries.c.link, "pages", dialect),
+                          sa.not_(in_bound(entries.c.entry_key, "keys", dialect)))
+                   .order_by(entries.c.id))
     outlet = sa.select(outlets.c.id).where(outlets.c.domain == bind("domain"))
-    return _Storing(known, by_links, not_in, outlet)
+    return _Storing(known, by_links, not_in, page_not_in, outlet)
 
 
 def _known_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
     """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
     rows = session.execute(_storing_statements(dialect_name(session)).known, {"feed_id": feed_id, "keys": keys}).all()
     return {key: _ArticleState(*state) for key, *state in rows}
+
+
+def _page_entries_not_in(session: Session, feed_id: int, pages: list[str], keys: list[str],
+                         stored: _StoredArticles) -> dict[str, list[tuple[int, _ArticleState]]]:
+    """Page (canonical URL, an entry's ``link``) → ``feed_id``'s entries on that page whose key is
+    not in ``keys`` (the document's), oldest first, each with its article (added to ``stored``,
+    which writes its edits). One SELECT; none when ``pages`` is empty."""
+    if not pages:
+        return {}
+    out: dict[str, list[tuple[int, _ArticleState]]] = {}
+    statement = _storing_statements(dialect_name(session)).page_not_in
+    for page, entry_id, *state in session.execute(statement, {"feed_id": feed_id, "pages": pages, "keys": keys}).all():
+        article = stored.articles.setdefault(state[0], _ArticleState(*state))
+        out.setdefault(page, []).append((entry_id, article))
+    return out
 
 
 def _entries_not_in(session: Session, feed_id: int, article_ids: list[int], keys: list[str]) -> dict[int, list[int]]:
@@ -262,8 +366,9 @@ class _StoredArticles:
         if not links:
             return
         variants = sorted({variant for link in links for variant in link.variants})
+        keys = sorted({link.key for link in links} | {link.anchor for link in links if link.anchor})
         by_links = _storing_statements(dialect_name(session)).by_links
-        for row in session.execute(by_links, {"keys": sorted({link.key for link in links}), "variants": variants}).all():
+        for row in session.execute(by_links, {"keys": keys, "variants": variants}).all():
             state = self.articles.setdefault(row[0], _ArticleState(*row))
             if state.url_key:
                 self.by_url_key[state.url_key] = state
@@ -274,8 +379,11 @@ class _StoredArticles:
         return sorted({state.id for state in (*self.by_url_key.values(), *self.by_canonical.values())})
 
     def for_link(self, link: _Link) -> _ArticleState | None:
-        """The article stored under ``link``: by its dedup key, else by its first stored variant."""
-        found = self.by_url_key.get(link.key)
+        """The article stored under ``link``: by its anchor (a post of a shared page stored from
+        another feed), else its dedup key, else its first stored variant."""
+        found = self.by_url_key.get(link.anchor) if link.anchor else None
+        if found is None:
+            found = self.by_url_key.get(link.key)
         if found is None:
             found = next((self.by_canonical[v] for v in link.variants if v in self.by_canonical), None)
         return found
@@ -283,7 +391,7 @@ class _StoredArticles:
     @staticmethod
     def prefer_https(article: _ArticleState, link: _Link | None) -> None:
         """Store the https form of an article first seen over http (BL-16)."""
-        if link is None or not link.canonical.startswith("https://"):
+        if link is None or link.canonical is None or not link.canonical.startswith("https://"):
             return
         if article.canonical_url and article.canonical_url.startswith("http://") and (
             article.canonical_url[len("http://"):] == link.canonical[len("https://"):]
@@ -375,7 +483,7 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: FeedKeys, outlet_
     """The ``articles`` row (column → value, ``id`` None until inserted) of an entry's new article.
     A plain dict: building a SQLModel instance per entry cost more than storing it."""
     published = _clamp(entry.published_at, now)
-    status = ExtractionStatus.pending if entry.link else ExtractionStatus.skipped
+    status = ExtractionStatus.pending if entry.link and not (link and link.shared_by) else ExtractionStatus.skipped
     return dict(
         id=None,
         canonical_url=link.canonical if link else None,
@@ -400,11 +508,20 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: FeedKeys, outlet_
         language=entry.language,
         word_count=len(entry.text.split()),
         extraction_status=status.value,
-        extraction_error=(f"the entry's link cannot be fetched: {entry.link_refused}" if entry.link_refused
-                          else "the entry has no link") if status == ExtractionStatus.skipped else None,
+        extraction_error=_skipped_because(entry, link) if status == ExtractionStatus.skipped else None,
         fetch_attempts=0,
         next_fetch_at=now if status == ExtractionStatus.pending else None,
     )
+
+
+def _skipped_because(entry: ParsedEntry, link: _Link | None) -> str:
+    """Why a new article's page is not fetched (``extraction_error`` of a ``skipped`` article)."""
+    if link is not None:
+        return (f"its page is shared by {link.shared_by} entries of the feed document: each keeps its own text "
+                "from the feed, the page is not fetched")
+    if entry.link_refused:
+        return f"the entry's link cannot be fetched: {entry.link_refused}"
+    return "the entry has no link"
 
 
 def lease_due_pages(

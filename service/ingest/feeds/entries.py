@@ -9,7 +9,7 @@ from urllib.parse import urljoin
 
 from service.errors import DocumentError
 from service.ingest.feeds.dates import parse_date
-from service.net.urls import InvalidURL, check_fetchable, url_identity
+from service.net.urls import InvalidURL, anchored_identity, check_fetchable
 
 __all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "parse_date"]
 
@@ -70,10 +70,12 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
     """The identity of an entry within its feed, stable across polls of an unchanged entry.
 
     ``guid:<GUID>`` when the entry has a GUID (a GUID that is a URL is compared without its scheme
-    and with tracking parameters removed, see ``url_identity``), followed by `` link:<url_identity(link)>``
-    when the entry also has a link that is not the GUID itself: GUID and link together, as
-    Miniflux hashes them, so that a feed reusing one GUID for every item (a common publisher bug)
-    keeps every item. Without a GUID, ``link:<url_identity(link)>``; with neither,
+    and with tracking parameters removed, its fragment kept, see ``urls.anchored_identity``),
+    followed by `` link:<anchored_identity(link)>`` when the entry also has a link that is not the
+    GUID itself: GUID and link together, as Miniflux hashes them, so that a feed reusing one GUID
+    for every item (a common publisher bug) keeps every item. Fragments count: a weblog that
+    posts ``day.html#a1`` and ``day.html#a2`` (Scripting News) has two items. Without a GUID,
+    ``link:<anchored_identity(link)>``; with neither,
     ``sha256:<hash of title and date>`` (of the summary when neither exists), so an entry with
     neither GUID nor link is never duplicated by the next poll. A GUID that changes while the link
     stays is handled when storing (``store.store_entries``); a link that changes under the same
@@ -83,12 +85,12 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
     """
     if guid:
         guid = guid.strip()
-        identity = url_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid
+        identity = anchored_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid
         key = "guid:" + identity
-        if link and url_identity(link) != identity:
-            key += " link:" + url_identity(link)
+        if link and anchored_identity(link) != identity:
+            key += " link:" + anchored_identity(link)
     elif link:
-        key = "link:" + url_identity(link)
+        key = "link:" + anchored_identity(link)
     else:
         basis = f"{title or ''}|{published.isoformat() if published else ''}"
         if basis == "|":
