@@ -101,8 +101,9 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     trailing slash, AMP, BL-18) are one article listed twice, as before. Across polls the rules
     above hold: an unseen entry whose article key is stored is that article (re-keyed when this
     feed's entry of it left the document); an unseen entry of a shared page whose key is not
-    stored takes over this feed's entry of that page that left the document (a changed GUID), else
-    it is a new article — never the page's article while that article's entry is still listed.
+    stored takes over this feed's entry of that page that left the document (a changed GUID; the
+    one whose article has the entry's title first, else the oldest), else it is a new article —
+    never the page's article while that article's entry is still listed.
     An entry alone on its page keeps the rules above (its page is fetched), except that a link
     with a fragment first looks for an article stored under that anchor by another feed.
 
@@ -145,8 +146,9 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
         previous = None
         if found is not None:  # the GUID changed, the link did not (BL-13): same item
             previous = _take(taken, [(entry_id, found) for entry_id in moved.get(found.id, ())])
-        elif link is not None and link.shared_by:  # a shared page's entry whose GUID changed
-            previous = _take(taken, left.get(link.page, ()))
+        elif link is not None and link.shared_by:  # a shared page's entry whose GUID changed: same title first
+            candidates = left.get(link.page, [])
+            previous = _take(taken, sorted(candidates, key=lambda candidate: candidate[1].title != entry.title))
         if previous is not None:
             entry_id, article = previous
             rekeyed.append({"entry_id": entry_id, "new_key": entry.key, "new_guid": entry.guid})
