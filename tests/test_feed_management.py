@@ -87,3 +87,28 @@ async def test_a_gone_feed_shows_no_next_poll(server, poller, sessions, settings
     async with _client(settings, sessions, poller) as api:
         feed = (await api.get(f"/v1/feeds/{feed_id}")).json()
     assert feed["state"] == "gone" and feed["next_poll_at"] is None
+
+
+async def test_credentials_do_not_make_another_feed(server, poller, sessions, settings):
+    """``https://user:pw@host/feed`` and ``https://host/feed`` are one subscription whichever comes
+    first (credentials are how a private feed is fetched, not which feed it is): the second is a
+    409 whose ``feed`` is the first, and nothing is fetched for it; OPML import finds it too. A URL
+    whose path merely contains ``@`` and the rest is another feed."""
+    url = server.add("/private.xml", rss([{"title": "One", "link": "https://private.example.org/1"}]),
+                     host="private.example.org", Content_Type=RSS)
+    with_credentials = url.replace("://", "://Reader:S3cret@")
+    async with _client(settings, sessions, poller) as api:
+        for first, second in ((url, with_credentials), (with_credentials, url.replace("://", "://other:pw@"))):
+            created = await api.post("/v1/feeds", json={"url": first})
+            assert created.status_code == 201, created.text
+            fetched = len(server.hits("/private.xml"))
+            again = await api.post("/v1/feeds", json={"url": second})
+            assert again.status_code == 409 and again.json()["feed"]["id"] == created.json()["id"]
+            assert len(server.hits("/private.xml")) == fetched
+            opml = f'<opml version="2.0"><body><outline type="rss" text="p" xmlUrl="{second}"/></body></opml>'
+            imported = (await api.post("/v1/feeds/import", content=opml)).json()
+            assert (imported["added"], imported["existing"]) == (0, 1)
+            assert (await api.delete(f"/v1/feeds/{created.json()['id']}")).status_code == 204
+        at_in_path = server.add("/x@private.example.org/private.xml", rss([]), host="other.example.org", Content_Type=RSS)
+        assert (await api.post("/v1/feeds", json={"url": at_in_path})).status_code == 201
+        assert (await api.post("/v1/feeds", json={"url": url})).status_code == 201

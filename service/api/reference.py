@@ -14,7 +14,11 @@ interactive one at `/docs`.
 Authentication: `Authorization: Bearer <key>` (RFC 6750) on `/v1/…` (`read` scope for GET, `admin`
 for every other method) and on `/metrics` (`read`); `/healthz`, `/readyz` and the OpenAPI document
 are open. Keys come from `newsloom keys create --scope read|admin`. A `read` key sees the password
-in a feed or webhook URL (`https://user:password@…`) as `***`; an `admin` key sees it whole. Errors
+in a feed or webhook URL (`https://user:password@…`) as `***`; an `admin` key sees it whole.
+Credentials in a feed URL are how a private feed is fetched (HTTP Basic), not which feed it is: a
+URL that differs from a subscribed feed's only by them is that feed (`409`). Entry links never
+carry them (a private feed's relative links lose them), so article URLs and webhook events do
+not show them; log lines name feeds by id and show a password quoted in an error as `***`. Errors
 are RFC 9457 problem details (`application/problem+json`, schema `Problem` below).
 """
 

@@ -43,6 +43,7 @@ from service.net.fetcher import (
 )
 from service.net.hosts import HostLimiter, host_key
 from service.net.robots import RobotsCache, RobotsUnavailable
+from service.net.urls import redact_password
 from service.storage import articles, feeds
 
 log = logging.getLogger(__name__)
@@ -189,7 +190,7 @@ class Poller:
                 except (FeedParseError, WorkerError) as exc:
                     await self._feed_failed(feed.id, str(exc), result.status)
                     metrics.POLLS.labels("failed").inc()
-                    log.info("feed %s failed: %s", feed.id, exc)
+                    log.info("feed %s failed: %s", feed.id, redact_password(str(exc)))
                     report.feeds_failed = 1
                     return report
         if parsed is None and not result.permanent_url and await self.unchanged.book(feed, result.status, headers):
@@ -206,7 +207,7 @@ class Poller:
         if parsed is None:
             report.feeds_not_modified = 1
         if booked.moved:
-            log.info("feed %s moved permanently to %s", feed.id, result.permanent_url)
+            log.info("feed %s moved permanently to %s", feed.id, redact_password(result.permanent_url or ""))
         self._articles_settled(events)
         metrics.POLLS.labels("ok" if parsed is not None else "not_modified").inc()
         metrics.ARTICLES_CREATED.inc(report.articles_new)
@@ -280,7 +281,7 @@ class Poller:
             self.limiter.block(feed.url, retry_after)
         await self._feed_failed(feed.id, reason, exc.status, retry_after, host_key(feed.url))
         metrics.POLLS.labels("failed").inc()
-        log.info("feed %s failed: %s", feed.id, reason)
+        log.info("feed %s failed: %s", feed.id, redact_password(reason))
 
     async def _feed_failed(
         self, feed_id: int, reason: str, status: int | None, retry_after: float | None = None, host: str | None = None

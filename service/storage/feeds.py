@@ -17,7 +17,7 @@ from service.ingest import schedule
 from service.ingest.feeds.entries import ParsedFeed
 from service.models import Article, Entry, Feed, FeedState, Outlet, table_of, utcnow
 from service.net.hosts import host_key
-from service.net.urls import canonicalize
+from service.net.urls import canonicalize, without_userinfo
 from service.storage import leases
 from service.storage.articles import outlet_for, store_entries
 
@@ -344,8 +344,18 @@ async def claim_one(session: AsyncSession, feed_id: int, owner: str | None, leas
 
 
 async def by_url(session: AsyncSession, canonical: str) -> Feed | None:
-    """The feed subscribed under the canonical URL ``canonical`` (``urls.canonicalize``), or None."""
-    return (await session.exec(select(Feed).where(Feed.url == canonical))).first()
+    """The feed subscribed under the canonical URL ``canonical`` (``urls.canonicalize``) whatever
+    credentials either carries (``user:password@``, RFC 3986 §3.2.1), or None: credentials are how
+    a private feed is fetched, not which feed it is, so ``https://user:pw@host/feed``,
+    ``https://other:pw@host/feed`` and ``https://host/feed`` are one subscription. The feed stored
+    under ``canonical`` itself comes first. One SELECT: the URL, or any URL of that scheme ending
+    ``@`` and the rest (``LIKE``, narrowed here by comparing ``urls.without_userinfo`` exactly)."""
+    bare = without_userinfo(canonical)
+    scheme, _, rest = bare.partition("://")
+    escaped = "".join("\\" + c if c in "\\%_" else c for c in rest)
+    rows = (await session.exec(select(Feed).where(sa.or_(
+        col(Feed.url).in_({canonical, bare}), col(Feed.url).like(f"{scheme}://%@{escaped}", escape="\\"))))).all()
+    return next((f for f in rows if f.url == canonical), None) or next((f for f in rows if without_userinfo(f.url) == bare), None)
 
 
 async def add(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:

@@ -48,7 +48,9 @@ async def create_feed(body: FeedCreate, request: Request, response: Response, se
 
     The URL is checked by the SSRF guard (422 naming the rule for loopback, private, link-local,
     metadata addresses and non-http(s) schemes), fetched once, and that document is the feed's
-    first poll. A page that links no feed is a 422 saying so."""
+    first poll. A page that links no feed is a 422 saying so. A URL that differs from a subscribed
+    feed's only by credentials (``https://user:password@…``, kept to fetch a private feed) or by
+    its canonical form is that feed: a 409, nothing fetched."""
     feed, created = await subscribe(session, request.app.state.ingestor, str(body.url))  # SubscribeError: a 422
     public = await _one(session, feed.id)
     location = f"/v1/feeds/{feed.id}"
