@@ -187,3 +187,26 @@ async def test_two_feeds_listing_one_page_still_share_one_article(server, poller
     [planet_article] = await _feed_articles(sessions, ids[3])
     assert planet_article.text == "Post two." and planet_article.canonical_url == f"{day}#a2"
     assert await count(sessions, Article) == 3
+
+
+async def test_a_post_scrolling_out_of_the_document_is_not_taken_over_by_a_new_one(server, poller, sessions):
+    """A status feed whose items all link one page, and a live blog with one anchor per update, each
+    listing its last three: when a new item arrives and the oldest leaves the document, the new
+    one is a new article with its own text (a re-published item keeps title and summary; these
+    do not), and the one that left keeps its own."""
+    status = [{"title": f"Incident {n}", "link": "https://status.example.org/", "guid": f"urn:incident:{n}",
+               "description": f"Incident {n} report."} for n in range(1, 5)]
+    live = [{"title": f"Update {n}", "link": f"https://live.example.org/match.html#u{n}", "description": f"Minute {n * 10}."}
+            for n in range(1, 5)]
+    ids = {}
+    for name, items in (("status", status), ("live", live)):
+        ids[name] = await subscribe(sessions, server.add(f"/{name}.xml", rss(items[:1]), host="feeds.example.org", Content_Type=RSS))
+    await poller.poll_due_feeds()
+    for window in (slice(0, 3), slice(1, 4)):
+        for name, items in (("status", status), ("live", live)):
+            server.add(f"/{name}.xml", rss(items[window][::-1]), host="feeds.example.org", Content_Type=RSS)
+        await make_due(sessions, *ids.values())
+        await poller.poll_due_feeds()
+    for name, items in (("status", status), ("live", live)):
+        stored = await _feed_articles(sessions, ids[name])
+        assert sorted((a.title, a.text) for a in stored) == sorted((i["title"], i["description"]) for i in items), name

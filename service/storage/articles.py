@@ -101,9 +101,11 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     trailing slash, AMP, BL-18) are one article listed twice, as before. Across polls the rules
     above hold: an unseen entry whose article key is stored is that article (re-keyed when this
     feed's entry of it left the document); an unseen entry of a shared page whose key is not
-    stored takes over this feed's entry of that page that left the document (a changed GUID; the
-    one whose article has the entry's title first, else the oldest), else it is a new article —
-    never the page's article while that article's entry is still listed.
+    stored takes over this feed's entry of that page that left the document only when their
+    title and summary are the same (the item re-published under a new GUID), else it is a new
+    article — never the page's article while that article's entry is still listed, nor the
+    article of a post that merely scrolled out of the document (a live blog's oldest update, a
+    status feed whose items all link one page) when a new post arrives.
     An entry alone on its page keeps the rules above (its page is fetched), except that a link
     with a fragment first looks for an article stored under that anchor by another feed.
 
@@ -146,9 +148,9 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
         previous = None
         if found is not None:  # the GUID changed, the link did not (BL-13): same item
             previous = _take(taken, [(entry_id, found) for entry_id in moved.get(found.id, ())])
-        elif link is not None and link.shared_by:  # a shared page's entry whose GUID changed: same title first
-            candidates = left.get(link.page, [])
-            previous = _take(taken, sorted(candidates, key=lambda candidate: candidate[1].title != entry.title))
+        elif link is not None and link.shared_by:  # a shared page's entry re-published under a new GUID
+            previous = _take(taken, [(entry_id, article) for entry_id, article in left.get(link.page, ())
+                                     if (article.title, article.summary) == (entry.title, entry.summary_html)])
         if previous is not None:
             entry_id, article = previous
             rekeyed.append({"entry_id": entry_id, "new_key": entry.key, "new_guid": entry.guid})
