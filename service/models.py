@@ -173,7 +173,9 @@ class Article(SQLModel, table=True):
     canonical_url: str | None = Field(default=None, sa_column=sa.Column(sa.String(2048), unique=True))
     url_key: str | None = Field(
         default=None, sa_column=sa.Column(sa.String(2048), unique=True),
-        description="dedup key of the feed link (urls.dedup_key): scheme, trailing slash and AMP variants collide",
+        description="dedup key of the feed link (urls.dedup_key): scheme, trailing slash and AMP variants collide; "
+                    "for an entry sharing its page with others of its document, the page's key with #fragment or a "
+                    "space and the entry key (articles.store_entries)",
     )
     url: str | None = Field(default=None, description="the link as first seen in a feed")
     feed_id: int | None = Field(default=None, foreign_key="feeds.id", ondelete="SET NULL", index=True)
