@@ -109,12 +109,15 @@ def test_an_unwritable_cache_builds_each_time_and_logs_once(tmp_path, monkeypatc
     assert len([r for r in caplog.records if "not written" in r.getMessage()]) == 1
 
 
-def test_another_key_builds_anew_and_removes_the_entries_of_other_keys(cache_home):
+def test_another_key_builds_anew_and_the_older_entries_of_other_keys_are_removed(cache_home):
     assert cache.cached_json("thing-else", "k1", lambda: {"v": "3"}) == {"v": "3"}
     assert cache.cached_json("thing", "k1", lambda: {"v": "1"}) == {"v": "1"}
     assert cache.cached_json("thing", "k1", lambda: {"v": "never built"}) == {"v": "1"}
+    os.utime(cache_home / "thing-k1.json", (1, 1))  # written long ago
     assert cache.cached_json("thing", "k2", lambda: {"v": "2"}) == {"v": "2"}
-    assert sorted(p.name for p in cache_home.iterdir()) == ["thing-else-k1.json", "thing-k2.json"]
+    assert cache.cached_json("thing", "k1", lambda: {"v": "never built"}) == {"v": "1"}  # two versions side by side
+    assert cache.cached_json("thing", "k3", lambda: {"v": "3"}) == {"v": "3"}
+    assert sorted(p.name for p in cache_home.iterdir()) == ["thing-else-k1.json", "thing-k2.json", "thing-k3.json"]
     assert json.loads((cache_home / "thing-k2.json").read_text()) == {"v": "2"}
 
 

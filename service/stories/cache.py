@@ -6,7 +6,8 @@ loaded USE model (``representation.UseEncoder``: its tokenizer's vocabulary and 
 Files live in ``$XDG_CACHE_HOME/newsloom`` (else ``~/.cache/newsloom``; in the container
 ``/data/.cache/newsloom``), one per entry, named by the entry and a key that hashes the versions
 of what builds it (Python, the packages named by the caller, a source file's contents): an
-upgrade builds the entry again, and the files of other keys are removed once it is written.
+upgrade builds the entry again; once it is written, the files of other keys are removed but the
+newest one (``KEPT``).
 Writes are atomic (a temporary file renamed over the entry), so two workers starting at once
 never read half a file. A cache that cannot be read (corrupt, truncated, another format) or
 written (a read-only home) costs only the build: it is logged once per process, entry and
@@ -48,6 +49,9 @@ _MAGIC = b"NLCACHE1"
 _ALIGN = 64
 """Byte alignment of each out-of-band buffer in an object entry (a cache line: numpy reads the
 arrays in place)."""
+KEPT = 2
+"""Files kept per entry: the one just written and the newest of other keys, so that two versions
+run by one user (an upgrade's old and new processes, two checkouts) do not rebuild each other's."""
 _warned: set[str] = set()
 
 
@@ -118,8 +122,8 @@ def _check_owner(folder: Path, handle: io.BufferedReader) -> None:
 
 
 def _write(folder: Path, path: Path, write: Callable[[BinaryIO], object]) -> None:
-    """``path`` written by ``write(handle)``, atomically; then the entry's files of other keys are
-    removed."""
+    """``path`` written by ``write(handle)``, atomically; then the entry's files of other keys but
+    the newest ``KEPT`` - 1 are removed."""
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
     try:
@@ -131,10 +135,17 @@ def _write(folder: Path, path: Path, write: Callable[[BinaryIO], object]) -> Non
             os.unlink(temporary)
         raise
     stem = path.stem.rsplit("-", 1)[0]
-    for old in folder.glob(f"{stem}-*{path.suffix}"):
-        if old != path and old.stem.rsplit("-", 1)[0] == stem:
-            with contextlib.suppress(OSError):
-                old.unlink()
+    others = [old for old in folder.glob(f"{stem}-*{path.suffix}") if old != path and old.stem.rsplit("-", 1)[0] == stem]
+    for old in sorted(others, key=_modified, reverse=True)[KEPT - 1 :]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def _modified(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def _warn_once(what: str, message: str) -> None:
