@@ -214,6 +214,43 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
         assert_problem(await client.get("/v1/articles", params={"cursor": "garbage!"}), 400)
         assert_problem(await client.get("/v1/articles", params={"limit": 0}), 422)
         assert_problem(await client.get("/v1/articles", params={"limit": 1000}), 422)
+
+
+async def test_a_cursor_resumes_only_the_query_that_issued_it(api, sessions):
+    """A cursor carries its query: under other filters (or another q) it is a 422 that says what to
+    do, not a page that resumes one query at another's position; the same filters written
+    otherwise (a region, another offset, www.) are the same query."""
+    newest_first = await _seed(sessions, 7)
+    async with httpx.AsyncClient(base_url=api) as client:
+        feeds = (await client.get("/v1/feeds")).json()["items"]
+        first = (await client.get("/v1/articles", params={"feed_id": feeds[0]["id"], "limit": 2})).json()
+        cursor = first["next_cursor"]
+        for other in ({}, {"feed_id": feeds[1]["id"]}, {"feed_id": feeds[0]["id"], "lang": "de"},
+                      {"feed_id": feeds[0]["id"], "q": "Article"}, {"feed_id": feeds[0]["id"], "until": "2030-01-01T00:00:00Z"}):
+            problem = assert_problem(await client.get("/v1/articles", params={**other, "cursor": cursor}), 422)
+            assert "cursor" in problem["detail"] and "filters" in problem["detail"], problem
+            assert problem["errors"][0]["location"] == ["query", "cursor"]
+        second = (await client.get("/v1/articles", params={"feed_id": feeds[0]["id"], "limit": 5, "cursor": cursor})).json()
+        assert [a["id"] for a in first["items"] + second["items"]] == newest_first[1:]  # the page size may change
+
+        german = (await client.get("/v1/articles", params={"lang": "de", "since": "2024-05-01T00:00:00Z", "limit": 1})).json()
+        again = await client.get("/v1/articles", params={"lang": "DE-ch", "since": "2024-05-01T02:00:00+02:00",
+                                                         "cursor": german["next_cursor"]})
+        assert again.status_code == 200, again.text
+        assert {a["language"] for a in again.json()["items"]} == {"de"} and len(again.json()["items"]) == 2
+
+        searched = (await client.get("/v1/articles", params={"q": "body", "limit": 2})).json()
+        assert searched["next_cursor"]
+        assert_problem(await client.get("/v1/articles", params={"q": "article", "cursor": searched["next_cursor"]}), 422)
+        assert (await client.get("/v1/articles", params={"q": "BODY", "cursor": searched["next_cursor"]})).status_code == 200
+
+        from service.api.pagination import encode_cursor, query_digest
+
+        moment = datetime(2026, 1, 1, tzinfo=UTC)
+        stories = encode_cursor("stories", query_digest(outlet="welt.de"), moment, 5)
+        assert (await client.get("/v1/stories", params={"outlet": "https://WWW.welt.de/x", "cursor": stories})).status_code == 200
+        for other in ({}, {"outlet": "spiegel.de"}, {"outlet": "welt.de", "min_outlets": 2}):
+            assert_problem(await client.get("/v1/stories", params={**other, "cursor": stories}), 422)
         assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00"}), 422)
         backwards = assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T05:00:00Z", "until": "2024-05-01T04:00:00+02:00"}), 422)
         assert "after until" in backwards["detail"], backwards
@@ -408,8 +445,10 @@ def test_out_of_range_times_and_cursors_are_client_errors(api):
     import base64
     import json as _json
 
-    def cursor(*fields) -> str:
-        return base64.urlsafe_b64encode(_json.dumps(list(fields)).encode()).decode().rstrip("=")
+    from service.api.pagination import query_digest
+
+    def cursor(listing, *fields) -> str:  # a cursor of the unfiltered list
+        return base64.urlsafe_b64encode(_json.dumps([listing, query_digest(), *fields]).encode()).decode().rstrip("=")
 
     for listing, other in (("articles", "stories"), ("stories", "articles")):
         path = f"/v1/{listing}"

@@ -130,7 +130,7 @@ _COMMON = {
     "413": "The request body exceeds NEWSLOOM_MAX_BODY_BYTES.",
     "414": "The query string exceeds 4096 bytes.",
     "422": "The request is not valid (see `errors`), or names something that cannot be used (an unreachable "
-    "feed URL, an address refused by the SSRF guard, a document that is not OPML).",
+    "feed URL, an address refused by the SSRF guard, a document that is not OPML, a cursor issued under other filters).",
 }
 _PROTECTED = {
     "401": "No API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`, RFC 6750).",
