@@ -525,8 +525,33 @@ def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(
     assert report["added"] == 2 and report["existing"] == 0
     assert [r.split(": ", 1)[0] for r in report["refused"]] == bad
     assert all(len(r) > len(u) + 2 for r, u in zip(report["refused"], bad, strict=True))  # each with a reason
+    assert [(o["url"], o["status"], o["feed_id"] is None, o["reason"] is None) for o in report["outlines"]] == [
+        (urls[0], "added", False, True), *[(u, "refused", True, False) for u in bad], (urls[-1], "added", False, True)]
     listed = {f["url"] for f in httpx.get(f"{api}/v1/feeds").json()["items"]}
     assert listed == {"http://news.example.org/one.xml", "http://news.example.org/two.xml"}
+
+
+def test_an_opml_import_that_subscribes_to_nothing_is_a_422_listing_each_refusal(api):
+    """As `newsloom feeds import` exits 1: every outline refused, or none with a feed, is a 422
+    problem whose ``refused`` and ``outlines`` say which and why; one feed already subscribed among
+    refusals is a 200 (something could be imported)."""
+    bad = ["file:///etc/passwd", "http://a..b/feed", "gopher://news.example.org/feed"]
+    opml = "<opml version='2.0'><body>" + "".join(f"<outline type='rss' xmlUrl='{u}'/>" for u in bad) + "</body></opml>"
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds/import", content=opml.encode(), headers={"content-type": "text/x-opml"}), 422)
+    assert "no feed imported" in problem["detail"] and "3" in problem["detail"], problem
+    assert [r.split(": ", 1)[0] for r in problem["refused"]] == bad
+    assert [(o["url"], o["status"]) for o in problem["outlines"]] == [(u, "refused") for u in bad]
+    assert all(o["reason"] for o in problem["outlines"])
+    empty = b"<opml version='2.0'><body><outline text='a folder'><outline text='no feed'/></outline></body></opml>"
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds/import", content=empty), 422)
+    assert "no outline with an xmlUrl" in problem["detail"] and problem["outlines"] == []
+    assert httpx.get(f"{api}/v1/feeds").json()["items"] == []
+
+    good = "<outline xmlUrl='http://news.example.org/one.xml'/>"
+    assert httpx.post(f"{api}/v1/feeds/import", content=f"<opml><body>{good}</body></opml>".encode()).json()["added"] == 1
+    again = httpx.post(f"{api}/v1/feeds/import", content=opml.replace("<body>", "<body>" + good).encode())
+    assert again.status_code == 200, again.text
+    assert again.json()["existing"] == 1 and len(again.json()["refused"]) == 3
 
 
 def test_an_imported_loopback_feed_is_refused_with_the_setting_that_allows_it():

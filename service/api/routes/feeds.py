@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
-from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
+from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportedOutline, ImportReport, Page
 from service.api.security import sees_credentials
 from service.feeds import import_outlines, subscribe
 from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
@@ -65,14 +65,22 @@ async def import_feeds(request: Request, session: SessionDep, poller: PollerDep)
     """Subscribe to every feed of an OPML document (the request body), keeping titles and
     categories. Feeds are not fetched now: their first polls are spread over ``poll_spread``
     seconds. URLs with a refused scheme, a literal refused address, or that cannot be fetched
-    (bad host, port out of range, too long) are skipped and listed with the reason."""
+    (bad host, port out of range, too long) are skipped and listed with the reason. When no feed
+    is subscribed (every outline refused, or none with an ``xmlUrl``) the answer is a 422 problem
+    whose ``refused`` and ``outlines`` list each outline and why, as ``newsloom feeds import``
+    exits 1."""
     outlines = parse_opml(await request.body())  # OPMLError: a 422
     outcomes = await import_outlines(session, outlines, request.app.state.settings)
+    refused = [f"{o.url}: {o.reason}" for o in outcomes if o.status == "refused"]
+    results = [ImportedOutline(url=o.url, status=o.status, feed_id=o.feed.id if o.feed else None, reason=o.reason) for o in outcomes]
+    if len(refused) == len(outcomes):
+        detail = (f"no feed imported: each of its {len(outcomes)} feeds was refused (see refused)" if outcomes
+                  else "no feed imported: the document has no outline with an xmlUrl")
+        raise Problem(422, detail, refused=refused, outlines=jsonable_encoder(results))
     if poller is not None:
         poller.wake()
     return ImportReport(added=sum(o.status == "added" for o in outcomes),
-                        existing=sum(o.status == "existing" for o in outcomes),
-                        refused=[f"{o.url}: {o.reason}" for o in outcomes if o.status == "refused"])
+                        existing=sum(o.status == "existing" for o in outcomes), refused=refused, outlines=results)
 
 
 @router.get("/export", response_class=Response, responses={200: {"content": {"text/x-opml": {}}}})
