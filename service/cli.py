@@ -242,7 +242,7 @@ async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
     print("id\tstate\tstatus\tarticles\tnext poll (UTC)\turl\tlast error")
-    for feed, _outlet, count in rows:
+    for feed, _outlet, count, _pending in rows:
         next_poll = feed.next_poll()
         print(
             f"{feed.id}\t{feed.state}\t{feed.last_status or '-'}\t{count}\t"
@@ -280,7 +280,7 @@ async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None
 
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
-    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]))
+    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, *_counts in rows]))
     sys.stdout.flush()
 
 

@@ -49,6 +49,8 @@ class FeedPublic(BaseModel):
     next_poll_at: datetime | None = Field(description="When the next poll is due; null for paused and gone feeds.")
     created_at: datetime
     article_count: int = Field(description="Articles seen in this feed.")
+    pages_pending: int = Field(description="Articles of this feed whose page is still to be fetched and extracted "
+                               "(one host's pages are fetched NEWSLOOM_HOST_MIN_GAP seconds apart; 0 when all are in).")
 
 
 class FeedUpdate(BaseModel):

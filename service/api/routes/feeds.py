@@ -21,13 +21,14 @@ from service.storage import feeds
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
 
-def _public(feed: Feed, outlet: str | None, article_count: int, *, credentials: bool = True) -> FeedPublic:
+def _public(feed: Feed, outlet: str | None, article_count: int, pages_pending: int, *, credentials: bool = True) -> FeedPublic:
     """The API view of a feed; without ``credentials`` a password in its URL shows as ``***``."""
     data = {**feed.model_dump(exclude={"state"}), "next_poll_at": feed.next_poll()}
     if not credentials:  # the URL, and what may quote it: errors, and a site URL stored before links lost credentials
         for name in ("url", "site_url", "last_error"):
             data[name] = data[name] and redact_password(data[name])
-    return FeedPublic.model_validate({**data, "state": str(feed.state), "outlet": outlet, "article_count": article_count})
+    return FeedPublic.model_validate({**data, "state": str(feed.state), "outlet": outlet, "article_count": article_count,
+                                      "pages_pending": pages_pending})
 
 
 async def _one(session, feed_id: int, *, credentials: bool = True) -> FeedPublic:
@@ -90,7 +91,7 @@ async def export_feeds(request: Request, session: SessionDep) -> Response:
     rows = await feeds.listed(session)
     shown = (lambda url: url) if sees_credentials(request) else redact_password
     document = write_opml([OPMLFeed(shown(f.url), f.title, f.category, f.site_url and shown(f.site_url))
-                           for f, _o, _n in rows])
+                           for f, *_counts in rows])
     return Response(document, media_type="text/x-opml; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="newsloom.opml"'})
 
@@ -105,8 +106,8 @@ async def list_feeds(request: Request, session: SessionDep) -> Page[FeedPublic]:
 
 @router.get("/{feed_id}", response_model=FeedPublic)
 async def get_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, session: SessionDep) -> FeedPublic:
-    """One feed with its state, last status, last error, next poll time and article count (a
-    password in its URL shown as ``***`` to ``read`` keys)."""
+    """One feed with its state, last status, last error, next poll time, article count and how many
+    of its articles' pages are still to fetch (a password in its URL shown as ``***`` to ``read`` keys)."""
     return await _one(session, feed_id, credentials=sees_credentials(request))
 
 
