@@ -2,8 +2,9 @@
 base64url-encoded JSON.
 
 Lists sorted newest first use ``[list, query, moment, id]``; search results sorted by relevance
-use ``[list, query, rank, moment, id]`` (``encode_cursor(..., rank=…)``). ``list`` names the list
-that issued the cursor (``articles``, ``stories``) and ``query`` is ``query_digest`` of the
+use ``[list, query, rank, moment, id]`` (``encode_cursor(..., rank=…)``); lists sorted by id alone
+``[list, query, id]`` (``encode_id_cursor``). ``list`` names the list that issued the cursor
+(``articles``, ``stories``, ``deliveries``) and ``query`` is ``query_digest`` of the
 filters it was issued for, so a cursor resumes only the query that issued it: another list's
 cursor, or one we did not issue, is a 400; one of the same list under other filters (or another
 ``q``) is a 422 (a page of one query resuming at another's position would silently mix the two)."""
@@ -88,6 +89,20 @@ def decode_ranked_cursor(listing: str, query: str, cursor: str) -> tuple[float, 
         return float(rank), *_moment_and_id(moment, item_id)
     except (ValueError, TypeError, OverflowError) as exc:
         raise Problem(400, _INVALID) from exc
+
+
+def encode_id_cursor(listing: str, query: str, item_id: int) -> str:
+    """Cursor of the list ``listing``, sorted by id alone, under the filters of digest ``query``,
+    that resumes after the item ``item_id``."""
+    return base64.urlsafe_b64encode(json.dumps([listing, query, item_id]).encode()).decode().rstrip("=")
+
+
+def decode_id_cursor(listing: str, query: str, cursor: str) -> int:
+    """Inverse of ``encode_id_cursor``. Raises ``Problem`` as ``decode_cursor`` does."""
+    key = _decode(cursor, listing, query)
+    if len(key) != 1 or not isinstance(key[0], int) or isinstance(key[0], bool) or not 0 <= key[0] <= _MAX_ID:
+        raise Problem(400, _INVALID)
+    return key[0]
 
 
 def utc_filter(name: str, value: datetime | None) -> datetime | None:
