@@ -49,7 +49,7 @@ sys.path.insert(0, str(ROOT))
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
-from service.api.pagination import encode_cursor  # noqa: E402
+from service.api.pagination import encode_cursor, query_digest  # noqa: E402
 from service.db import create_engine, migrate_async, session_factory  # noqa: E402
 from service.models import Article, Entry, Feed, Outlet  # noqa: E402
 from service.search import parse  # noqa: E402
@@ -194,7 +194,7 @@ async def targets(url: str, count: int, corpus: Corpus) -> tuple[dict[str, str],
     await engine.dispose()
     moment = deep[0] if isinstance(deep[0], datetime) else datetime.fromisoformat(deep[0])
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
-    cursor = encode_cursor("articles", moment, deep[1])
+    cursor = encode_cursor("articles", query_digest(), moment, deep[1])  # the cursor of the unfiltered list
     common, rare = corpus.words[30], corpus.words[900]  # ~1.3 % and ~0.05 % of word draws
     paths = {
         "healthz": "/healthz",

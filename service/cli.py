@@ -242,7 +242,7 @@ async def cmd_feeds_list(args: argparse.Namespace, settings: Settings) -> None:
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
     print("id\tstate\tstatus\tarticles\tnext poll (UTC)\turl\tlast error")
-    for feed, _outlet, count in rows:
+    for feed, _outlet, count, _pending in rows:
         next_poll = feed.next_poll()
         print(
             f"{feed.id}\t{feed.state}\t{feed.last_status or '-'}\t{count}\t"
@@ -280,7 +280,7 @@ async def cmd_feeds_export(args: argparse.Namespace, settings: Settings) -> None
 
     async with _database(settings) as sessions, sessions() as session:
         rows = await feeds.listed(session)
-    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, _o, _n in rows]))
+    sys.stdout.buffer.write(write_opml([OPMLFeed(f.url, f.title, f.category, f.site_url) for f, *_counts in rows]))
     sys.stdout.flush()
 
 
@@ -288,30 +288,40 @@ class _Progress:
     """A tqdm bar on stderr over distinct items that ends at its total: an item handled twice counts
     once, the total grows when more items come than were due at the start (they became due
     meanwhile) and shrinks at the end to the items handled when fewer came (put off by a host's
-    Retry-After, or taken by another process)."""
+    Retry-After, or taken by another process). Nothing due at the start: no bar until an item
+    comes, none at all when none does (the summary line says 0)."""
 
     def __init__(self, total: int, unit: str, quiet: bool) -> None:
+        self.unit, self.quiet = unit, quiet
+        self.bar = self._open(total) if total else None
+        self.seen: set[int] = set()
+
+    def _open(self, total: int):
         # Imported here, as in the other commands with a bar: ``serve``'s process need not hold tqdm.
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, desc=f"{unit}s", unit=unit, file=sys.stderr, disable=quiet)
-        self.seen: set[int] = set()
+        return tqdm(total=total, desc=f"{self.unit}s", unit=self.unit, file=sys.stderr, disable=self.quiet)
 
-    def count(self, item_id: int) -> None:
+    def count(self, item_id: int, **postfix: int) -> None:
+        """Count ``item_id`` (once), showing ``postfix`` beside the bar."""
         if item_id in self.seen:
             return
         self.seen.add(item_id)
+        if self.bar is None:
+            self.bar = self._open(1)
         if self.bar.n >= self.bar.total:
             self.bar.total = self.bar.n + 1
+        if postfix:
+            self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
 
     def __enter__(self) -> _Progress:
         return self
 
     def __exit__(self, *exc) -> None:
-        self.bar.total = self.bar.n
-        self.bar.refresh()
-        self.bar.close()
+        if self.bar is not None:
+            self.bar.total = self.bar.n
+            self.bar.close()  # draws the bar once more, at its final total
 
 
 async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
@@ -337,8 +347,7 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
             with _Progress(due, "feed", args.quiet) as progress:
 
                 def on_feed(feed: Feed, report: PollReport) -> None:
-                    progress.count(feed.id)
-                    progress.bar.set_postfix(new=report.articles_new, refresh=False)
+                    progress.count(feed.id, new=report.articles_new)
 
                 report = await service.ingestor.poll_due_feeds(on_feed)
             async with sessions() as session:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from ipaddress import ip_address
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -147,7 +147,7 @@ class ImportOutcome:
     ``feed``), or ``refused`` (with the ``reason``, feed None)."""
 
     url: str
-    status: str
+    status: Literal["added", "existing", "refused"]
     feed: Feed | None = None
     reason: str | None = None
 

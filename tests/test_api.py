@@ -214,6 +214,43 @@ async def test_articles_keyset_pagination_and_filters(api, sessions):
         assert_problem(await client.get("/v1/articles", params={"cursor": "garbage!"}), 400)
         assert_problem(await client.get("/v1/articles", params={"limit": 0}), 422)
         assert_problem(await client.get("/v1/articles", params={"limit": 1000}), 422)
+
+
+async def test_a_cursor_resumes_only_the_query_that_issued_it(api, sessions):
+    """A cursor carries its query: under other filters (or another q) it is a 422 that says what to
+    do, not a page that resumes one query at another's position; the same filters written
+    otherwise (a region, another offset, www.) are the same query."""
+    newest_first = await _seed(sessions, 7)
+    async with httpx.AsyncClient(base_url=api) as client:
+        feeds = (await client.get("/v1/feeds")).json()["items"]
+        first = (await client.get("/v1/articles", params={"feed_id": feeds[0]["id"], "limit": 2})).json()
+        cursor = first["next_cursor"]
+        for other in ({}, {"feed_id": feeds[1]["id"]}, {"feed_id": feeds[0]["id"], "lang": "de"},
+                      {"feed_id": feeds[0]["id"], "q": "Article"}, {"feed_id": feeds[0]["id"], "until": "2030-01-01T00:00:00Z"}):
+            problem = assert_problem(await client.get("/v1/articles", params={**other, "cursor": cursor}), 422)
+            assert "cursor" in problem["detail"] and "filters" in problem["detail"], problem
+            assert problem["errors"][0]["location"] == ["query", "cursor"]
+        second = (await client.get("/v1/articles", params={"feed_id": feeds[0]["id"], "limit": 5, "cursor": cursor})).json()
+        assert [a["id"] for a in first["items"] + second["items"]] == newest_first[1:]  # the page size may change
+
+        german = (await client.get("/v1/articles", params={"lang": "de", "since": "2024-05-01T00:00:00Z", "limit": 1})).json()
+        again = await client.get("/v1/articles", params={"lang": "DE-ch", "since": "2024-05-01T02:00:00+02:00",
+                                                         "cursor": german["next_cursor"]})
+        assert again.status_code == 200, again.text
+        assert {a["language"] for a in again.json()["items"]} == {"de"} and len(again.json()["items"]) == 2
+
+        searched = (await client.get("/v1/articles", params={"q": "body", "limit": 2})).json()
+        assert searched["next_cursor"]
+        assert_problem(await client.get("/v1/articles", params={"q": "article", "cursor": searched["next_cursor"]}), 422)
+        assert (await client.get("/v1/articles", params={"q": "BODY", "cursor": searched["next_cursor"]})).status_code == 200
+
+        from service.api.pagination import encode_cursor, query_digest
+
+        moment = datetime(2026, 1, 1, tzinfo=UTC)
+        stories = encode_cursor("stories", query_digest(outlet="welt.de"), moment, 5)
+        assert (await client.get("/v1/stories", params={"outlet": "https://WWW.welt.de/x", "cursor": stories})).status_code == 200
+        for other in ({}, {"outlet": "spiegel.de"}, {"outlet": "welt.de", "min_outlets": 2}):
+            assert_problem(await client.get("/v1/stories", params={**other, "cursor": stories}), 422)
         assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T02:00:00"}), 422)
         backwards = assert_problem(await client.get("/v1/articles", params={"since": "2024-05-01T05:00:00Z", "until": "2024-05-01T04:00:00+02:00"}), 422)
         assert "after until" in backwards["detail"], backwards
@@ -408,8 +445,10 @@ def test_out_of_range_times_and_cursors_are_client_errors(api):
     import base64
     import json as _json
 
-    def cursor(*fields) -> str:
-        return base64.urlsafe_b64encode(_json.dumps(list(fields)).encode()).decode().rstrip("=")
+    from service.api.pagination import query_digest
+
+    def cursor(listing, *fields) -> str:  # a cursor of the unfiltered list
+        return base64.urlsafe_b64encode(_json.dumps([listing, query_digest(), *fields]).encode()).decode().rstrip("=")
 
     for listing, other in (("articles", "stories"), ("stories", "articles")):
         path = f"/v1/{listing}"
@@ -486,8 +525,33 @@ def test_opml_outlines_that_cannot_be_fetched_are_refused_and_the_rest_imported(
     assert report["added"] == 2 and report["existing"] == 0
     assert [r.split(": ", 1)[0] for r in report["refused"]] == bad
     assert all(len(r) > len(u) + 2 for r, u in zip(report["refused"], bad, strict=True))  # each with a reason
+    assert [(o["url"], o["status"], o["feed_id"] is None, o["reason"] is None) for o in report["outlines"]] == [
+        (urls[0], "added", False, True), *[(u, "refused", True, False) for u in bad], (urls[-1], "added", False, True)]
     listed = {f["url"] for f in httpx.get(f"{api}/v1/feeds").json()["items"]}
     assert listed == {"http://news.example.org/one.xml", "http://news.example.org/two.xml"}
+
+
+def test_an_opml_import_that_subscribes_to_nothing_is_a_422_listing_each_refusal(api):
+    """As `newsloom feeds import` exits 1: every outline refused, or none with a feed, is a 422
+    problem whose ``refused`` and ``outlines`` say which and why; one feed already subscribed among
+    refusals is a 200 (something could be imported)."""
+    bad = ["file:///etc/passwd", "http://a..b/feed", "gopher://news.example.org/feed"]
+    opml = "<opml version='2.0'><body>" + "".join(f"<outline type='rss' xmlUrl='{u}'/>" for u in bad) + "</body></opml>"
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds/import", content=opml.encode(), headers={"content-type": "text/x-opml"}), 422)
+    assert "no feed imported" in problem["detail"] and "3" in problem["detail"], problem
+    assert [r.split(": ", 1)[0] for r in problem["refused"]] == bad
+    assert [(o["url"], o["status"]) for o in problem["outlines"]] == [(u, "refused") for u in bad]
+    assert all(o["reason"] for o in problem["outlines"])
+    empty = b"<opml version='2.0'><body><outline text='a folder'><outline text='no feed'/></outline></body></opml>"
+    problem = assert_problem(httpx.post(f"{api}/v1/feeds/import", content=empty), 422)
+    assert "no outline with an xmlUrl" in problem["detail"] and problem["outlines"] == []
+    assert httpx.get(f"{api}/v1/feeds").json()["items"] == []
+
+    good = "<outline xmlUrl='http://news.example.org/one.xml'/>"
+    assert httpx.post(f"{api}/v1/feeds/import", content=f"<opml><body>{good}</body></opml>".encode()).json()["added"] == 1
+    again = httpx.post(f"{api}/v1/feeds/import", content=opml.replace("<body>", "<body>" + good).encode())
+    assert again.status_code == 200, again.text
+    assert again.json()["existing"] == 1 and len(again.json()["refused"]) == 3
 
 
 def test_an_imported_loopback_feed_is_refused_with_the_setting_that_allows_it():

@@ -231,6 +231,15 @@ async def test_poll_once_bars_end_at_their_totals_and_the_summary_counts_pages(s
                           "pages: 4 (extracted: 3, failed: 1, to retry later: 0)\n")
 
 
+def test_poll_once_with_nothing_due_draws_no_empty_bar(tmp_path):
+    """Nothing due: the summary line only (each bar was drawn three times at 0, "feeds: 0feed")."""
+    db = f"sqlite+aiosqlite:///{tmp_path / 'idle.db'}"
+    assert _cli("migrate", db=db).returncode == 0
+    run = _cli("poll", "--once", db=db)
+    assert run.returncode == 0 and run.stderr == "", run.stderr
+    assert run.stdout.startswith("feeds polled: 0 ") and run.stdout.count("\n") == 1, run.stdout
+
+
 def test_the_entry_point_imports_nothing_until_called():
     """A spawned worker first imports its parent's main module (the console script imports its entry
     point's module): ``service.__main__`` must not pull in the command line, and ``python -m

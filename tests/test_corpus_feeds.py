@@ -60,17 +60,34 @@ async def test_titles_are_plain_text_in_every_format(corpus, server, poller, ses
     """Titles are headlines, not markup: an RSS title with escaped tags, an Atom ``type="html"``
     title, and the HTML character references publishers write in JSON Feed titles (NetNewsWire's
     pxlnv.json, feed-rs's jsonfeed_elastic_1.1.json) are stored as the text they show; a plain
-    title keeps its ``<``."""
+    title keeps its ``<``. Markup in CDATA that feedparser takes for text (an element it does not
+    know, a void element), an RDF title in CDATA, Atom ``type="xhtml"`` and a JSON Feed title
+    written as HTML lose their tags too; a headline that only mentions a tag keeps it."""
     from sqlmodel import select
 
     rss = ('<rss version="2.0"><channel><title>R &amp;amp; D</title>'
            '<item><title>&lt;b&gt;Q&lt;/b&gt; &amp;amp; A</title><link>https://r.example.org/1</link></item>'
-           '<item><title>x &lt; y</title><link>https://r.example.org/2</link></item></channel></rss>')
+           '<item><title>x &lt; y</title><link>https://r.example.org/2</link></item>'
+           '<item><title><![CDATA[<b>Breaking</b>: <mark class="live">Live</mark> &amp; more]]></title><link>https://r.example.org/3</link></item>'
+           '<item><title><![CDATA[Wahl 2025<br/>Die Ergebnisse]]></title><link>https://r.example.org/4</link></item>'
+           '<item><title><![CDATA[Why <div> soup is bad, and I <3 it]]></title><link>https://r.example.org/5</link></item>'
+           '</channel></rss>')
     atom = ('<feed xmlns="http://www.w3.org/2005/Atom"><title type="html">A &amp;lt;tag&amp;gt;</title><id>urn:a</id>'
-            '<entry><id>urn:a:1</id><title type="html">&lt;em&gt;Hi&lt;/em&gt; there</title><link href="https://a.example.org/1"/></entry></feed>')
+            '<entry><id>urn:a:1</id><title type="html">&lt;em&gt;Hi&lt;/em&gt; there</title><link href="https://a.example.org/1"/></entry>'
+            '<entry><id>urn:a:2</id><title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><strong>X</strong>'
+            ' &amp; <span>Y</span></div></title><link href="https://a.example.org/2"/></entry></feed>')
+    rdf = ('<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/">'
+           '<channel rdf:about="https://d.example.org/"><title><![CDATA[<i>D</i>aily]]></title><link>https://d.example.org/</link></channel>'
+           '<item rdf:about="https://d.example.org/1"><title><![CDATA[<span style="x">Eil</span>: <time>12:00</time> Gipfel]]></title>'
+           '<link>https://d.example.org/1</link></item></rdf:RDF>')
+    json_feed = json.dumps({"version": "https://jsonfeed.org/version/1.1", "title": "J", "items": [
+        {"id": "1", "url": "https://j.example.org/1", "title": "<strong>Exclusive</strong>: Tom &amp; Jerry", "content_text": "x"},
+        {"id": "2", "url": "https://j.example.org/2", "title": "if a<b then c", "content_text": "y"}]})
     feeds = {
         "rss": await subscribe(sessions, server.add("/titles.rss", rss, Content_Type="application/rss+xml")),
         "atom": await subscribe(sessions, server.add("/titles.atom", atom, Content_Type="application/atom+xml")),
+        "rdf": await subscribe(sessions, server.add("/titles.rdf", rdf, Content_Type="application/rdf+xml")),
+        "json": await subscribe(sessions, server.add("/titles.json", json_feed, Content_Type="application/feed+json")),
         "pxlnv": await subscribe(sessions, server.url("/corpus/feeds/netnewswire/pxlnv.json")),
         "elastic": await subscribe(sessions, server.url("/corpus/feeds/feed-rs/jsonfeed_elastic_1.1.json")),
     }
@@ -78,11 +95,15 @@ async def test_titles_are_plain_text_in_every_format(corpus, server, poller, ses
     async with sessions() as session:
         titles = {name: set((await session.exec(select(Article.title).join(Entry, Entry.article_id == Article.id)
                                                  .where(Entry.feed_id == feed_id))).all()) for name, feed_id in feeds.items()}
-    assert titles["rss"] == {"Q & A", "x < y"} and titles["atom"] == {"Hi there"}
+    assert titles["rss"] == {"Q & A", "x < y", "Breaking: Live & more", "Wahl 2025 Die Ergebnisse",
+                             "Why <div> soup is bad, and I <3 it"}
+    assert titles["atom"] == {"Hi there", "X & Y"}
+    assert titles["rdf"] == {"Eil: 12:00 Gipfel"}
+    assert titles["json"] == {"Exclusive: Tom & Jerry", "if a<b then c"}
     assert "FCC Says Releasing \u2018Jokes\u2019 It Wrote About Ajit Pai Colluding With Verizon Would \u2018Harm\u2019 Agency" in titles["pxlnv"]
     assert not [t for t in titles["pxlnv"] | titles["elastic"] if re.search(r"&(#\d+|#x[0-9a-f]+|[a-z]+);", t or "", re.I)]
-    assert [(await feed_row(sessions, feeds[name])).title for name in ("rss", "atom", "elastic")] == [
-        "R & D", "A <tag>", "Blog \u2013 InfluxData"]
+    assert [(await feed_row(sessions, feeds[name])).title for name in ("rss", "atom", "rdf", "elastic")] == [
+        "R & D", "A <tag>", "Daily", "Blog \u2013 InfluxData"]
 
 
 async def test_feed_titles_are_decoded_from_their_declared_encodings(corpus, server, poller, sessions):

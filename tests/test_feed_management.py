@@ -112,3 +112,25 @@ async def test_credentials_do_not_make_another_feed(server, poller, sessions, se
         at_in_path = server.add("/x@private.example.org/private.xml", rss([]), host="other.example.org", Content_Type=RSS)
         assert (await api.post("/v1/feeds", json={"url": at_in_path})).status_code == 201
         assert (await api.post("/v1/feeds", json={"url": url})).status_code == 201
+
+
+async def test_a_feed_shows_how_many_of_its_pages_are_still_to_fetch(server, poller, sessions, settings):
+    """The first poll stores the entries with the feed's text; their pages follow one host gap
+    apart, so a new feed says how many are still pending (``pages_pending``), down to 0."""
+    html = "<html><head><title>{0}</title></head><body><article><h1>{0}</h1><p>{1}</p></article></body></html>"
+    items = []
+    for i in range(3):
+        path = f"/pending/{i}.html"
+        server.add(path, html.format(f"Story {i}", "The council met on Tuesday to vote on the new budget. " * 20),
+                   host="pending.example.org", Content_Type="text/html")
+        items.append({"title": f"Story {i}", "link": f"https://pending.example.org{path}"})
+    url = server.add("/pending.xml", rss(items), host="pending.example.org", Content_Type=RSS)
+    feed_id = await subscribe(sessions, url)
+    await poller.poll_due_feeds()
+    async with _client(settings, sessions, poller) as api:
+        polled = (await api.get(f"/v1/feeds/{feed_id}")).json()
+        assert (polled["article_count"], polled["pages_pending"]) == (3, 3)
+        assert [f["pages_pending"] for f in (await api.get("/v1/feeds")).json()["items"]] == [3]
+        await poller.process_pages()
+        done = (await api.get(f"/v1/feeds/{feed_id}")).json()
+        assert (done["article_count"], done["pages_pending"]) == (3, 0)

@@ -160,8 +160,8 @@ async def test_relevance_then_recency_and_cursor_pages(api, sessions):
         assert seen == ["Glacier melt accelerates", *[f"Report {i}" for i in reversed(range(7))]]
 
         plain_cursor = client.get("/v1/articles", params={"limit": 1}).json()["next_cursor"]
-        assert_problem(client.get("/v1/articles", params={"q": "glacier", "cursor": plain_cursor}), 400)
-        assert_problem(client.get("/v1/articles", params={"cursor": first["next_cursor"]}), 400)
+        assert_problem(client.get("/v1/articles", params={"q": "glacier", "cursor": plain_cursor}), 422)  # another query
+        assert_problem(client.get("/v1/articles", params={"cursor": first["next_cursor"]}), 422)
         assert_problem(client.get("/v1/articles", params={"q": "-glacier"}), 422)
         assert_problem(client.get("/v1/articles", params={"q": "x" * 600}), 422)
         # Filters combine with search.

@@ -207,6 +207,31 @@ async def test_list_filter_and_a_bilingual_story_in_the_browser(server, poller, 
         await screenshot(page, shots / "ui-story-phone.png", PHONE["width"])
 
 
+def test_every_error_under_ui_is_a_page(api):
+    """An id that is not a number names no article (404, not "These filters cannot be used"), and
+    what is refused before a page's route runs (a NUL or an oversized query string, a method the
+    pages do not take, a missing static file) is a page too, never the API's JSON."""
+    cases = {
+        "/ui/articles/abc": (404, "there is no article abc: article ids are whole numbers"),
+        "/ui/stories/0": (404, "there is no story 0: story ids are whole numbers"),
+        "/ui/articles/12/text?x=1": (422, "unknown query parameter"),
+        "/ui/?q=a%00b": (422, "NUL character"),
+        "/ui/?lang=" + "x" * 5000: (414, "the query string exceeds"),
+        "/ui/static/missing.css": (404, "Not Found"),
+    }
+    for path, (status, words) in cases.items():
+        response = httpx.get(api + path)
+        assert response.status_code == status, (path, response.text)
+        assert response.headers["content-type"].startswith("text/html"), (path, response.headers["content-type"])
+        assert words in response.text and "<h1>" in response.text, (path, response.text)
+        assert "These filters cannot be used" not in response.text or status == 422, path
+    for method in ("POST", "DELETE"):
+        response = httpx.request(method, api + "/ui/")
+        assert response.status_code == 405 and response.headers["content-type"].startswith("text/html"), response.text
+        assert "GET" in response.headers["allow"]
+    assert httpx.get(api + "/v1/articles?q=a%00b").headers["content-type"].startswith("application/problem+json")
+
+
 async def test_with_auth_on_nothing_is_readable_without_a_read_key(server, poller, sessions, settings, browser, shots):
     await _poll(poller, sessions, _serve_outlets(server))
     async with sessions() as session:

@@ -14,7 +14,7 @@ import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from service.config import Settings
-from service.models import Subscription, utcnow
+from service.models import Delivery, DeliveryStatus, Subscription, utcnow
 from service.webhooks import signing
 from service.webhooks.delivery import DeliveryWorker, create_webhook_client
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
@@ -752,3 +752,30 @@ async def test_a_success_booked_twice_counts_once_and_is_never_undone(sessions):
     async with sessions() as session:
         row = await session.get(Delivery, delivery_id)
         assert (row.status, row.attempts) == (DeliveryStatus.succeeded, 1)
+
+
+async def test_a_deliveries_cursor_resumes_only_its_subscription_and_status(api, sessions):
+    """Deliveries page by id under their subscription and ``status``: a cursor of another
+    subscription or another status is a 422 problem, not a page of this list below another's id."""
+    subs = [_subscribe(api, f"https://hooks{n}.example.org/in") for n in range(2)]
+    async with sessions() as session:
+        for n in range(5):
+            for sub in subs:
+                status = DeliveryStatus.dead if n % 2 else DeliveryStatus.succeeded
+                session.add(Delivery(subscription_id=sub["id"], event_id=f"msg_{sub['id']}_{n}", event_key=f"k:{n}",
+                                     event_type="ping", payload="{}", status=status, next_attempt_at=None))
+        await session.commit()
+    with httpx.Client(base_url=api) as client:
+        def page(sub_id: int, **params) -> httpx.Response:
+            return client.get(f"/v1/subscriptions/{sub_id}/deliveries", params=params)
+
+        first = page(subs[0]["id"], limit=2).json()
+        rest = page(subs[0]["id"], limit=10, cursor=first["next_cursor"]).json()
+        ids = [d["id"] for d in first["items"] + rest["items"]]
+        assert len(ids) == 5 and ids == sorted(ids, reverse=True) and rest["next_cursor"] is None
+        for other in (page(subs[1]["id"], cursor=first["next_cursor"]), page(subs[0]["id"], status="dead", cursor=first["next_cursor"])):
+            problem = other.json()
+            assert other.status_code == 422 and "cursor" in problem["detail"], problem
+        dead = page(subs[0]["id"], status="dead", limit=1).json()
+        assert [d["status"] for d in page(subs[0]["id"], status="dead", cursor=dead["next_cursor"]).json()["items"]] == ["dead"]
+        assert_problem(page(subs[0]["id"], cursor="12"), 400)  # an id is not a cursor

@@ -116,8 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings = settings or get_settings()
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     app.state.queue_gauges = metrics.QueueGauges(queues.depths)
-    problems.install(app)
-    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes)
+    problems.install(app, ui.ERRORS)
+    app.add_middleware(RequestContext, max_body_bytes=settings.max_body_bytes, pages=ui.ERRORS)
     # Open: liveness and readiness probes. /metrics needs a read key; /v1 needs read or admin (see security.py).
     app.include_router(health.router)
     app.include_router(metrics_route.router, dependencies=[Depends(authorize_read)])

@@ -1,6 +1,7 @@
 """ASGI middleware around every request: the request id (``X-Request-ID``, echoed or generated,
 and set for the request's log lines), request size limits (body: 413, query string: 414, as
-problem details; a NUL character in the query string: 422), HEAD answered as GET without the body
+problem details, or as pages on the story browser's paths; a NUL character in the query string:
+422), HEAD answered as GET without the body
 (RFC 9110 §9.3.2; FastAPI routes declare GET only) and the request-duration histogram by route
 template. The URL and header limits of ``newsloom serve``, before a request reaches the application,
 are ``http11``'s."""
@@ -9,10 +10,10 @@ from __future__ import annotations
 
 import time
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Request
 
 from service import logs, metrics
-from service.api.problems import MEDIA_TYPE, problem_bytes
+from service.api.problems import MEDIA_TYPE, PageErrors, problem_bytes
 
 # Longest query string accepted (bytes); longer ones get 414 URI Too Long.
 MAX_QUERY_BYTES = 4096
@@ -20,11 +21,13 @@ MAX_QUERY_BYTES = 4096
 
 class RequestContext:
     """Wraps the application: ``max_body_bytes`` is the largest request body accepted, checked on
-    ``Content-Length`` and again while the body streams in (chunked uploads)."""
+    ``Content-Length`` and again while the body streams in (chunked uploads); a request refused
+    here on one of ``pages`` is answered with its error page."""
 
-    def __init__(self, app, max_body_bytes: int) -> None:
+    def __init__(self, app, max_body_bytes: int, pages: PageErrors | None = None) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.pages = pages
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -64,18 +67,18 @@ class RequestContext:
         try:
             declared = headers.get(b"content-length")
             if len(scope.get("query_string", b"")) > MAX_QUERY_BYTES:
-                await self._problem(scope, send_with_id, 414, f"the query string exceeds {MAX_QUERY_BYTES} bytes")
+                await self._refuse(scope, receive, send_with_id, 414, f"the query string exceeds {MAX_QUERY_BYTES} bytes")
             elif b"%00" in scope.get("query_string", b""):  # PostgreSQL text cannot hold NUL; never meaningful
-                await self._problem(scope, send_with_id, 422, "the query string contains a NUL character (%00)")
+                await self._refuse(scope, receive, send_with_id, 422, "the query string contains a NUL character (%00)")
             elif declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-                await self._problem(scope, send_with_id, 413, f"the request body exceeds {self.max_body_bytes} bytes")
+                await self._refuse(scope, receive, send_with_id, 413, f"the request body exceeds {self.max_body_bytes} bytes")
             else:
                 try:
                     await self.app(inner, limited_receive, send_with_id)
                 except HTTPException as exc:  # raised by limited_receive outside a route's handlers
                     if response_started:
                         raise
-                    await self._problem(scope, send_with_id, exc.status_code, str(exc.detail))
+                    await self._refuse(scope, receive, send_with_id, exc.status_code, str(exc.detail))
         finally:
             route = inner.get("route")
             template = getattr(route, "path", None) or "unmatched"
@@ -84,8 +87,10 @@ class RequestContext:
             )
             logs.request_id.reset(token)
 
-    @staticmethod
-    async def _problem(scope, send, status: int, detail: str) -> None:
+    async def _refuse(self, scope, receive, send, status: int, detail: str) -> None:
+        if self.pages is not None and self.pages.cover(scope.get("path", "")):
+            await self.pages.render(Request(scope, receive), status, detail, {"Connection": "close"})(scope, receive, send)
+            return
         body = problem_bytes(status, detail, scope.get("path", ""))
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", MEDIA_TYPE.encode()), (b"content-length", str(len(body)).encode()),

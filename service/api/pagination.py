@@ -1,35 +1,58 @@
-"""Opaque keyset cursors: the sort key of the last item on a page, base64url-encoded JSON.
+"""Opaque keyset cursors: the query a page answered and the sort key of its last item,
+base64url-encoded JSON.
 
-Lists sorted newest first use ``[list, moment, id]``; search results sorted by relevance use
-``[list, rank, moment, id]`` (``encode_cursor(..., rank=…)``); ``list`` names the list that issued
-the cursor (``articles``, ``stories``). Each kind is refused where another is expected: a stories
-cursor passed to ``/v1/articles`` is a 400, not a page of articles resuming at a story's time."""
+Lists sorted newest first use ``[list, query, moment, id]``; search results sorted by relevance
+use ``[list, query, rank, moment, id]`` (``encode_cursor(..., rank=…)``); lists sorted by id alone
+``[list, query, id]`` (``encode_id_cursor``). ``list`` names the list that issued the cursor
+(``articles``, ``stories``, ``deliveries``) and ``query`` is ``query_digest`` of the
+filters it was issued for, so a cursor resumes only the query that issued it: another list's
+cursor, or one we did not issue, is a 400; one of the same list under other filters (or another
+``q``) is a 422 (a page of one query resuming at another's position would silently mix the two)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 from service.api.problems import Problem
 
 
-def encode_cursor(listing: str, moment: datetime, item_id: int, *, rank: float | None = None) -> str:
-    """Cursor of the list ``listing`` that resumes after the item sorted at (``moment``,
-    ``item_id``), or at (``rank``, ``moment``, ``item_id``) for relevance-ordered results (the
-    float round-trips exactly)."""
-    key = [listing, moment.isoformat(), item_id] if rank is None else [listing, rank, moment.isoformat(), item_id]
+def query_digest(**filters: Any) -> str:
+    """A short digest (11 characters) of a list's normalised ``filters`` (the values its query
+    means: UTC times, codes and domains as matched, the parsed search), whatever their order; a
+    filter that is None counts as absent. The page size is not a filter: it may change between pages."""
+    given = sorted((name, str(value)) for name, value in filters.items() if value is not None)
+    return base64.urlsafe_b64encode(hashlib.blake2b(json.dumps(given).encode(), digest_size=8).digest()).decode().rstrip("=")
+
+
+def encode_cursor(listing: str, query: str, moment: datetime, item_id: int, *, rank: float | None = None) -> str:
+    """Cursor of the list ``listing`` under the filters of digest ``query`` that resumes after the
+    item sorted at (``moment``, ``item_id``), or at (``rank``, ``moment``, ``item_id``) for
+    relevance-ordered results (the float round-trips exactly)."""
+    key = [listing, query, moment.isoformat(), item_id] if rank is None else [listing, query, rank, moment.isoformat(), item_id]
     raw = json.dumps(key).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str, listing: str) -> list:
-    raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-    key = json.loads(raw)
-    if not isinstance(key, list) or not key or key[0] != listing:
-        raise ValueError("bad cursor, or one of another list")
-    return key[1:]
+_INVALID = "invalid cursor: pass back the next_cursor of a previous page (of the same query)"
+_OTHER_QUERY = ("this cursor was issued for another query (other filters or q): leave cursor out to start this query at "
+                "its first page, or repeat the filters the cursor was issued with")
+
+
+def _decode(cursor: str, listing: str, query: str) -> list:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise Problem(400, _INVALID) from exc
+    if not isinstance(key, list) or len(key) < 2 or key[0] != listing or not isinstance(key[1], str):
+        raise Problem(400, _INVALID)
+    if key[1] != query:
+        raise Problem(422, _OTHER_QUERY, errors=[{"location": ["query", "cursor"], "message": _OTHER_QUERY, "type": "cursor_query"}])
+    return key[2:]
 
 
 # Ids are 64-bit signed integers in both databases.
@@ -43,29 +66,43 @@ def _moment_and_id(moment, item_id) -> tuple[datetime, int]:
     return parsed.astimezone(UTC), item_id
 
 
-_INVALID = "invalid cursor: pass back the next_cursor of a previous page (of the same query)"
-
-
-def decode_cursor(listing: str, cursor: str) -> tuple[datetime, int]:
-    """Inverse of ``encode_cursor`` without rank. Raises ``Problem`` (400) for a cursor we did not
-    issue, one issued for a search, or one issued by another list than ``listing``."""
+def decode_cursor(listing: str, query: str, cursor: str) -> tuple[datetime, int]:
+    """Inverse of ``encode_cursor`` without rank. Raises ``Problem``: 400 for a cursor we did not
+    issue, one issued for a search, or one issued by another list than ``listing``; 422 for one
+    issued under filters whose digest is not ``query``."""
+    key = _decode(cursor, listing, query)
     try:
-        moment, item_id = _decode(cursor, listing)
+        moment, item_id = key
         return _moment_and_id(moment, item_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise Problem(400, _INVALID) from exc
 
 
-def decode_ranked_cursor(listing: str, cursor: str) -> tuple[float, datetime, int]:
-    """Inverse of ``encode_cursor`` with ``rank``: ``(rank, moment, id)``. Raises ``Problem`` (400)
-    for a cursor we did not issue, one issued for a list without search, or by another list."""
+def decode_ranked_cursor(listing: str, query: str, cursor: str) -> tuple[float, datetime, int]:
+    """Inverse of ``encode_cursor`` with ``rank``: ``(rank, moment, id)``. Raises ``Problem`` as
+    ``decode_cursor`` does (400 for a cursor issued for a list without search)."""
+    key = _decode(cursor, listing, query)
     try:
-        rank, moment, item_id = _decode(cursor, listing)
+        rank, moment, item_id = key
         if not isinstance(rank, int | float) or isinstance(rank, bool):
             raise ValueError("bad rank")
         return float(rank), *_moment_and_id(moment, item_id)
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError, OverflowError) as exc:
+    except (ValueError, TypeError, OverflowError) as exc:
         raise Problem(400, _INVALID) from exc
+
+
+def encode_id_cursor(listing: str, query: str, item_id: int) -> str:
+    """Cursor of the list ``listing``, sorted by id alone, under the filters of digest ``query``,
+    that resumes after the item ``item_id``."""
+    return base64.urlsafe_b64encode(json.dumps([listing, query, item_id]).encode()).decode().rstrip("=")
+
+
+def decode_id_cursor(listing: str, query: str, cursor: str) -> int:
+    """Inverse of ``encode_id_cursor``. Raises ``Problem`` as ``decode_cursor`` does."""
+    key = _decode(cursor, listing, query)
+    if len(key) != 1 or not isinstance(key[0], int) or isinstance(key[0], bool) or not 0 <= key[0] <= _MAX_ID:
+        raise Problem(400, _INVALID)
+    return key[0]
 
 
 def utc_filter(name: str, value: datetime | None) -> datetime | None:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
-from typing import Any
+from typing import Any, NamedTuple
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from service.errors import NewsloomError
@@ -80,8 +80,23 @@ def _plus_hint(error: Mapping[str, Any]) -> str:
     return ""
 
 
-def install(app: FastAPI) -> None:
-    """Route every error the app raises through ``problem_response``."""
+class PageErrors(NamedTuple):
+    """The paths whose errors are web pages, not problem documents (the story browser's): those
+    under ``prefix`` (``/ui``: ``/ui`` itself and ``/ui/…``), answered by ``render(request, status,
+    detail, headers)``."""
+
+    prefix: str
+    render: Callable[[Request, int, str, dict[str, str] | None], Response]
+
+    def cover(self, path: str) -> bool:
+        """Whether ``path`` is one of these pages."""
+        return path == self.prefix or path.startswith(self.prefix + "/")
+
+
+def install(app: FastAPI, pages: PageErrors | None = None) -> None:
+    """Route every error the app raises through ``problem_response``; an error outside the routes
+    (a method a path does not take, a missing static file) on one of ``pages`` is its page
+    instead (the pages' routes answer their own errors with pages)."""
 
     @app.exception_handler(NewsloomError)
     async def _problem(request: Request, exc: NewsloomError) -> JSONResponse:
@@ -89,10 +104,12 @@ def install(app: FastAPI) -> None:
         return problem_response(request, exc.problem_status, exc.detail, exc.headers, **exc.extensions)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         headers = getattr(exc, "headers", None)
         if exc.status_code == 405 and (allowed := allowed_methods(request)):  # Starlette names only its first route's
             headers = {**(headers or {}), "Allow": ", ".join(allowed)}
+        if pages is not None and pages.cover(request.url.path):
+            return pages.render(request, exc.status_code, str(exc.detail), headers)
         return problem_response(request, exc.status_code, exc.detail, headers)
 
     @app.exception_handler(RequestValidationError)
@@ -130,7 +147,7 @@ _COMMON = {
     "413": "The request body exceeds NEWSLOOM_MAX_BODY_BYTES.",
     "414": "The query string exceeds 4096 bytes.",
     "422": "The request is not valid (see `errors`), or names something that cannot be used (an unreachable "
-    "feed URL, an address refused by the SSRF guard, a document that is not OPML).",
+    "feed URL, an address refused by the SSRF guard, a document that is not OPML, a cursor issued under other filters).",
 }
 _PROTECTED = {
     "401": "No API key, or an unknown or revoked one (`WWW-Authenticate: Bearer`, RFC 6750).",

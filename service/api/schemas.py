@@ -49,6 +49,8 @@ class FeedPublic(BaseModel):
     next_poll_at: datetime | None = Field(description="When the next poll is due; null for paused and gone feeds.")
     created_at: datetime
     article_count: int = Field(description="Articles seen in this feed.")
+    pages_pending: int = Field(description="Articles of this feed whose page is still to be fetched and extracted "
+                               "(one host's pages are fetched NEWSLOOM_HOST_MIN_GAP seconds apart; 0 when all are in).")
 
 
 class FeedUpdate(BaseModel):
@@ -67,12 +69,23 @@ class FeedUpdate(BaseModel):
     )
 
 
+class ImportedOutline(BaseModel):
+    """What ``POST /v1/feeds/import`` did with one outline of the OPML document."""
+
+    url: str = Field(description="The outline's xmlUrl.")
+    status: Literal["added", "existing", "refused"] = Field(description="Subscribed now, already subscribed, or refused.")
+    feed_id: int | None = Field(description="The subscription (added or existing); null when refused.")
+    reason: str | None = Field(description="Why it was refused; null otherwise.")
+
+
 class ImportReport(BaseModel):
-    """Outcome of ``POST /v1/feeds/import``."""
+    """Outcome of ``POST /v1/feeds/import`` when at least one feed is subscribed (added or existing);
+    when none is, the answer is a 422 problem with the same ``refused`` and ``outlines`` members."""
 
     added: int = Field(description="New subscriptions.")
     existing: int = Field(description="Feeds already subscribed.")
     refused: list[str] = Field(description="URLs not subscribed, each with the reason.")
+    outlines: list[ImportedOutline] = Field(description="Each outline with a feed URL, in document order, with its outcome.")
 
 
 class Page(BaseModel, Generic[T]):

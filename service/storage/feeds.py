@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.config import Settings
 from service.ingest import schedule
 from service.ingest.feeds.entries import ParsedFeed
-from service.models import Article, Entry, Feed, FeedState, Outlet, table_of, utcnow
+from service.models import Article, Entry, ExtractionStatus, Feed, FeedState, Outlet, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import canonicalize, without_userinfo
 from service.storage import leases
@@ -376,22 +376,32 @@ async def add(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:
     return feed, True
 
 
-async def listed(session: AsyncSession, feed_id: int | None = None) -> list[tuple[Feed, str | None, int]]:
-    """Feeds (all, or the one with ``feed_id``) ordered by id, each with its outlet's domain and the
+async def listed(session: AsyncSession, feed_id: int | None = None) -> list[tuple[Feed, str | None, int, int]]:
+    """Feeds (all, or the one with ``feed_id``) ordered by id, each with its outlet's domain, the
     number of distinct articles seen in it (two entries linking one article count once, as
-    ``GET /v1/articles?feed_id=`` lists it once). Two statements' worth in one: a grouped count
-    of ``entries`` joined to the feeds."""
+    ``GET /v1/articles?feed_id=`` lists it once) and how many of those have their page still to
+    fetch and extract (``pending``; a page waits for its host's turn, ``NEWSLOOM_HOST_MIN_GAP``
+    apart). One statement: grouped counts of ``entries`` (the pending ones found through the
+    page queue's index) joined to the feeds."""
     counts = (
         select(Entry.feed_id, sa.func.count(sa.func.distinct(col(Entry.article_id))).label("n"))
         .group_by(col(Entry.feed_id))
         .subquery()
     )
+    pending = (
+        select(Entry.feed_id, sa.func.count(sa.func.distinct(col(Entry.article_id))).label("n"))
+        .join(Article, col(Article.id) == col(Entry.article_id))
+        .where(col(Article.extraction_status) == ExtractionStatus.pending)
+        .group_by(col(Entry.feed_id))
+        .subquery()
+    )
     query = (
-        select(Feed, Outlet.domain, sa.func.coalesce(counts.c.n, 0))
+        select(Feed, Outlet.domain, sa.func.coalesce(counts.c.n, 0), sa.func.coalesce(pending.c.n, 0))
         .join(Outlet, col(Outlet.id) == col(Feed.outlet_id), isouter=True)
         .join(counts, counts.c.feed_id == col(Feed.id), isouter=True)
+        .join(pending, pending.c.feed_id == col(Feed.id), isouter=True)
         .order_by(col(Feed.id))
     )
     if feed_id is not None:
         query = query.where(Feed.id == feed_id)
-    return [(feed, domain, int(count)) for feed, domain, count in (await session.exec(query)).all()]
+    return [(feed, domain, int(count), int(waiting)) for feed, domain, count, waiting in (await session.exec(query)).all()]

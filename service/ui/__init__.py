@@ -8,7 +8,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from service.ui.pages import STATIC, router
+from service.api.problems import PageErrors
+from service.ui.pages import STATIC, error_page, router
+
+ERRORS = PageErrors("/ui", error_page)
+"""Every error under ``/ui`` is a page: pass it to ``problems.install`` and ``RequestContext`` for
+the errors answered outside the pages' routes (a NUL or an oversized query string, a method a
+page does not take, a missing static file)."""
 
 
 def install(app: FastAPI) -> None:

@@ -3,7 +3,9 @@ browsers there. Every page reads through the API's own functions (``list_stories
 ``read_story``, ``get_article``), so a page costs the statements of the API call it mirrors.
 
 Errors are pages too: a refused key shows the key form (401/403), anything else a short page with
-the status and the API's ``detail`` (404 story, 422 filter, 429 rate limit with ``Retry-After``).
+the status and the API's ``detail`` (404 story or article, also for an id that is not a number;
+422 filter; 429 rate limit with ``Retry-After``); so are the errors answered before a page's route
+runs (``ERRORS`` in this package).
 
 Auth (``NEWSLOOM_AUTH=on``): a plain link cannot carry ``Authorization: Bearer``, so the key form
 posts the key to ``/ui/key``, which checks it with the API's own check (``check_key``, read scope)
@@ -143,6 +145,11 @@ class PageRoute(APIRoute):
             except Problem as exc:
                 return error_page(request, exc.problem_status, exc.detail, exc.headers)
             except RequestValidationError as exc:
+                path = [e for e in exc.errors() if e.get("loc", ())[:1] == ("path",)]
+                if path:  # /ui/articles/abc names no article: not found, not a filter to fix
+                    name, value = path[0]["loc"][1], path[0].get("input")
+                    noun = name.removesuffix("_id")
+                    return error_page(request, 404, f"there is no {noun} {value}: {noun} ids are whole numbers from 1 to {MAX_ID}")
                 detail = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ())[1:])}: {e.get('msg', '')}" for e in exc.errors())
                 return error_page(request, 422, detail)
 

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Path, Query, Response
 from pydantic_core import to_json
 
 from service.api.deps import ReaderDep
-from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
+from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, query_digest, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
 from service.api.validation import parse_search
+from service.ingest.feeds.entries import language_code
 from service.shapes import ArticlePublic, ArticleSummary
 from service.views import article_public, summary_page
 
@@ -26,7 +27,7 @@ async def list_articles(
         min_length=1, max_length=512, pattern=r"^[^\x00]*$", description='Full-text search in title and text: words (all must occur), "quoted phrases", '
         "-excluded words, OR between alternatives. Results are ordered by relevance, then newest first.",
     )] = None,
-    cursor: Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page of this query (same filters and q; the limit may change)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles seen in this feed.")] = None,
     story_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles of this story.")] = None,
@@ -40,14 +41,15 @@ async def list_articles(
     if since is not None and until is not None and since > until:
         raise Problem(422, f"since ({since.isoformat()}) is after until ({until.isoformat()}): the window is empty")
     search = parse_search(q)
+    query = query_digest(q=search, feed_id=feed_id, story_id=story_id, lang=language_code(lang), since=since, until=until)
     after = None
     if cursor:
-        after = decode_ranked_cursor("articles", cursor) if search is not None else decode_cursor("articles", cursor)
+        after = decode_ranked_cursor("articles", query, cursor) if search is not None else decode_cursor("articles", query, cursor)
     items, last = await reader.run(summary_page, limit=limit, q=search, feed_id=feed_id, lang=lang, since=since, until=until,
                                    after=after, story_id=story_id)
     next_cursor = None
     if last is not None:
-        next_cursor = encode_cursor("articles", last.sort_at, last.id, rank=last.rank if search is not None else None)
+        next_cursor = encode_cursor("articles", query, last.sort_at, last.id, rank=last.rank if search is not None else None)
     # The rows have the shape's types: serialised once, as the model would (no validation per item,
     # nor FastAPI's of the page again).
     return Response(to_json({"items": items, "next_cursor": next_cursor}), media_type="application/json")

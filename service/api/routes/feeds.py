@@ -10,7 +10,7 @@ from fastapi.encoders import jsonable_encoder
 
 from service.api.deps import PollerDep, SessionDep
 from service.api.problems import Problem
-from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportReport, Page
+from service.api.schemas import MAX_ID, FeedCreate, FeedPublic, FeedUpdate, ImportedOutline, ImportReport, Page
 from service.api.security import sees_credentials
 from service.feeds import import_outlines, subscribe
 from service.ingest.feeds.opml import OPMLFeed, parse_opml, write_opml
@@ -21,13 +21,14 @@ from service.storage import feeds
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
 
-def _public(feed: Feed, outlet: str | None, article_count: int, *, credentials: bool = True) -> FeedPublic:
+def _public(feed: Feed, outlet: str | None, article_count: int, pages_pending: int, *, credentials: bool = True) -> FeedPublic:
     """The API view of a feed; without ``credentials`` a password in its URL shows as ``***``."""
     data = {**feed.model_dump(exclude={"state"}), "next_poll_at": feed.next_poll()}
     if not credentials:  # the URL, and what may quote it: errors, and a site URL stored before links lost credentials
         for name in ("url", "site_url", "last_error"):
             data[name] = data[name] and redact_password(data[name])
-    return FeedPublic.model_validate({**data, "state": str(feed.state), "outlet": outlet, "article_count": article_count})
+    return FeedPublic.model_validate({**data, "state": str(feed.state), "outlet": outlet, "article_count": article_count,
+                                      "pages_pending": pages_pending})
 
 
 async def _one(session, feed_id: int, *, credentials: bool = True) -> FeedPublic:
@@ -67,14 +68,22 @@ async def import_feeds(request: Request, session: SessionDep, poller: PollerDep)
     """Subscribe to every feed of an OPML document (the request body), keeping titles and
     categories. Feeds are not fetched now: their first polls are spread over ``poll_spread``
     seconds. URLs with a refused scheme, a literal refused address, or that cannot be fetched
-    (bad host, port out of range, too long) are skipped and listed with the reason."""
+    (bad host, port out of range, too long) are skipped and listed with the reason. When no feed
+    is subscribed (every outline refused, or none with an ``xmlUrl``) the answer is a 422 problem
+    whose ``refused`` and ``outlines`` list each outline and why, as ``newsloom feeds import``
+    exits 1."""
     outlines = parse_opml(await request.body())  # OPMLError: a 422
     outcomes = await import_outlines(session, outlines, request.app.state.settings)
+    refused = [f"{o.url}: {o.reason}" for o in outcomes if o.status == "refused"]
+    results = [ImportedOutline(url=o.url, status=o.status, feed_id=o.feed.id if o.feed else None, reason=o.reason) for o in outcomes]
+    if len(refused) == len(outcomes):
+        detail = (f"no feed imported: each of its {len(outcomes)} feeds was refused (see refused)" if outcomes
+                  else "no feed imported: the document has no outline with an xmlUrl")
+        raise Problem(422, detail, refused=refused, outlines=jsonable_encoder(results))
     if poller is not None:
         poller.wake()
     return ImportReport(added=sum(o.status == "added" for o in outcomes),
-                        existing=sum(o.status == "existing" for o in outcomes),
-                        refused=[f"{o.url}: {o.reason}" for o in outcomes if o.status == "refused"])
+                        existing=sum(o.status == "existing" for o in outcomes), refused=refused, outlines=results)
 
 
 @router.get("/export", response_class=Response, responses={200: {"content": {"text/x-opml": {}}}})
@@ -84,7 +93,7 @@ async def export_feeds(request: Request, session: SessionDep) -> Response:
     rows = await feeds.listed(session)
     shown = (lambda url: url) if sees_credentials(request) else redact_password
     document = write_opml([OPMLFeed(shown(f.url), f.title, f.category, f.site_url and shown(f.site_url))
-                           for f, _o, _n in rows])
+                           for f, *_counts in rows])
     return Response(document, media_type="text/x-opml; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="newsloom.opml"'})
 
@@ -99,8 +108,8 @@ async def list_feeds(request: Request, session: SessionDep) -> Page[FeedPublic]:
 
 @router.get("/{feed_id}", response_model=FeedPublic)
 async def get_feed(feed_id: Annotated[int, Path(ge=1, le=MAX_ID)], request: Request, session: SessionDep) -> FeedPublic:
-    """One feed with its state, last status, last error, next poll time and article count (a
-    password in its URL shown as ``***`` to ``read`` keys)."""
+    """One feed with its state, last status, last error, next poll time, article count and how many
+    of its articles' pages are still to fetch (a password in its URL shown as ``***`` to ``read`` keys)."""
     return await _one(session, feed_id, credentials=sees_credentials(request))
 
 

@@ -10,11 +10,13 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy.orm import Session
 
 from service.api.deps import ReaderDep
-from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, utc_filter
+from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, query_digest, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
 from service.api.validation import parse_search
+from service.ingest.feeds.entries import language_code
 from service.models import Article
+from service.net.urls import outlet_named
 from service.shapes import CitationEdge, StoryArticle, StoryPublic, StorySummary
 from service.storage import articles, story_views
 from service.views import story_summary
@@ -23,7 +25,7 @@ router = APIRouter(prefix="/v1/stories", tags=["stories"])
 
 
 # The filters of the story list, shared with the story browser (service.ui), which offers the same.
-CursorParam = Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page")]
+CursorParam = Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page of this query (same filters and q; the limit may change)")]
 LimitParam = Annotated[int, Query(ge=1, le=200)]
 LangParam = Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="Has an article in this language (ISO 639-1).")]
 OutletParam = Annotated[str | None, Query(min_length=1, max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de; www.welt.de or a URL of the site is read as welt.de).")]
@@ -52,24 +54,27 @@ async def list_stories(
     article, by the relevance of their best match, then most recently updated first."""
     search = parse_search(q)
     since = utc_filter("since", since)
+    query = query_digest(q=search, since=since, lang=language_code(lang), outlet=outlet and outlet_named(outlet),
+                         min_outlets=min_outlets, min_languages=min_languages)
     after = None
     if cursor:
-        after = decode_ranked_cursor("stories", cursor) if search is not None else decode_cursor("stories", cursor)
-    return await reader.run(story_page, limit=limit, q=search, since=since, lang=lang, outlet=outlet,
+        after = decode_ranked_cursor("stories", query, cursor) if search is not None else decode_cursor("stories", query, cursor)
+    return await reader.run(story_page, limit=limit, query=query, q=search, since=since, lang=lang, outlet=outlet,
                             min_outlets=min_outlets, min_languages=min_languages, after=after)
 
 
-def story_page(session: Session, *, limit: int, **filters: Any) -> Page[StorySummary]:
+def story_page(session: Session, *, limit: int, query: str, **filters: Any) -> Page[StorySummary]:
     """One page of ``GET /v1/stories``: the first ``limit`` stories of ``storage.story_views.listed``
-    for ``filters`` (its keyword arguments but ``limit``) with their outlets, and the next cursor
-    when more follow. Synchronous, one read (``db.Reader``): two statements."""
+    for ``filters`` (its keyword arguments but ``limit`` and ``query``) with their outlets, and the
+    next cursor (for the filters of digest ``query``) when more follow. Synchronous, one read
+    (``db.Reader``): two statements."""
     rows = story_views.listed(session, limit=limit + 1, **filters)
     domains = articles.outlet_domains(session, {i for story, _ in rows[:limit] for i in story.outlet_ids})
     items = [StorySummary.model_validate(story_summary(story, domains)) for story, _ in rows[:limit]]
     next_cursor = None
     if len(rows) > limit:
         last, last_rank = rows[limit - 1]
-        next_cursor = encode_cursor("stories", last.last_updated_at, last.id, rank=last_rank)
+        next_cursor = encode_cursor("stories", query, last.last_updated_at, last.id, rank=last_rank)
     return Page(items=items, next_cursor=next_cursor)
 
 

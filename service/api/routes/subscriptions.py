@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from service.api.deps import DeliveryDep, SessionDep
+from service.api.pagination import decode_id_cursor, encode_id_cursor, query_digest
 from service.api.problems import Problem
 from service.api.schemas import (
     MAX_ID,
@@ -147,13 +148,16 @@ async def list_deliveries(
     subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)],
     session: SessionDep,
     status: Annotated[DeliveryStatus | None, Query(description="Only deliveries in this status.")] = None,
-    cursor: Annotated[int | None, Query(ge=1, le=MAX_ID, description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page of this query "
+                                        "(same subscription and status; the limit may change)")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> Page[DeliveryPublic]:
     """The subscription's deliveries, newest first."""
     await _get(session, subscription_id)
-    rows = await deliveries.of_subscription(session, subscription_id, status, cursor, limit + 1)
-    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    query = query_digest(subscription=subscription_id, status=status and status.value)
+    before = decode_id_cursor("deliveries", query, cursor) if cursor else None
+    rows = await deliveries.of_subscription(session, subscription_id, status, before, limit + 1)
+    next_cursor = encode_id_cursor("deliveries", query, rows[limit - 1].id) if len(rows) > limit else None
     return Page(items=[DeliveryPublic.from_row(d) for d in rows[:limit]], next_cursor=next_cursor)
 
 

@@ -17,6 +17,7 @@ from service.ingest.feeds.entries import (
     language_code,
     parse_date,
 )
+from service.ingest.feeds.sanitize import plain_title
 from service.ingest.text import storable
 
 
@@ -25,9 +26,10 @@ def _str(value: Any) -> str | None:
 
 
 def _title(value: str | None) -> str | None:
-    """A title as plain text. JSON Feed titles are plain text, yet publishers (WordPress's JSON
-    feeds) write HTML character references in them (``&#8216;Jokes&#8217;``, ``&amp;``): decoded."""
-    return _str(html.unescape(value)) if value and "&" in value else value
+    """A title as plain text (``sanitize.plain_title``). JSON Feed titles are plain text, yet
+    publishers (WordPress's JSON feeds) write HTML in them: character references
+    (``&#8216;Jokes&#8217;``, ``&amp;``) decoded, tags dropped."""
+    return plain_title(value)
 
 
 def _text_html(value: Any) -> str | None:

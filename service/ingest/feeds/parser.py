@@ -25,7 +25,7 @@ from service.ingest.feeds.dates import UnknownDate, parse_date_strict
 from service.ingest.feeds.encoding import to_utf8_document
 from service.ingest.feeds.entries import FeedParseError, ParsedEntry, ParsedFeed, enclosures, entry_key, language_code
 from service.ingest.feeds.jsonfeed import parse_json_feed
-from service.ingest.feeds.sanitize import clean_html
+from service.ingest.feeds.sanitize import clean_html, plain_title
 from service.ingest.feeds.sniff import sniff
 from service.ingest.text import clip_title, html_to_text, storable
 from service.net.urls import InvalidURL, check_fetchable, link_forms, without_userinfo
@@ -139,13 +139,12 @@ def _enclosures(raw: feedparser.FeedParserDict, base: str) -> list[dict]:
 
 
 def _title(raw: feedparser.FeedParserDict) -> str | None:
-    """The ``title`` of a feed or entry as plain text: feedparser hands a title with markup (an RSS
-    title with escaped tags, Atom ``type="html"`` or ``"xhtml"``) over as HTML, whose tags and
-    character references are no part of the headline (``<b>Q</b> &amp; A`` is ``Q & A``)."""
-    title = (raw.get("title") or "").strip()
-    if title and "html" in ((raw.get("title_detail") or {}).get("type") or ""):
-        title = " ".join(html_to_text(title).split())
-    return title or None
+    """The ``title`` of a feed or entry as plain text (``sanitize.plain_title``): feedparser hands a
+    title with markup over as HTML when it says so (Atom ``type="html"`` or ``"xhtml"``) or looks
+    like it (an RSS title with escaped tags), whose tags and character references are no part of
+    the headline (``<b>Q</b> &amp; A`` is ``Q & A``); a title it takes for text may hold markup
+    still (a CDATA ``<mark>`` or ``<br/>``)."""
+    return plain_title(raw.get("title"), "html" in ((raw.get("title_detail") or {}).get("type") or ""))
 
 
 def _entry(raw: feedparser.FeedParserDict, feed_language: str | None, base: str) -> ParsedEntry:
