@@ -376,7 +376,7 @@ async def test_the_story_window_is_read_on_its_index_and_in_id_order(sessions, s
 
         sa.event.listen(session.bind.sync_engine, "before_cursor_execute", seen)
         try:
-            rows = await stored.window(session, moment, 72)
+            rows = await session.run_sync(stored.window, moment, 72)
         finally:
             sa.event.remove(session.bind.sync_engine, "before_cursor_execute", seen)
         # Published 100, 60, 20, -20, -60, -100 hours from the moment: the middle four are within 72 h.
