@@ -9,7 +9,9 @@ revision, extracted with ``git archive``; alternating, ``--rounds`` times), a su
 every article of a copy of that database (``Linker.link_pending``, one story worker and the
 extraction pool as spare, as ``poll --once`` has them; both warmed before the clock starts) and
 reports: wall seconds, the main process's CPU seconds, its worker processes' CPU seconds (their
-start and warm-up included), SQL statements by kind, calls into the
+start and warm-up included), SQL statements by kind (on every engine: the async one and a
+``db.Writer``'s), hand-offs to database threads (each call queued to an aiosqlite connection's
+thread, each job submitted to a ``db.Writer`` or ``db.Reader`` thread), calls into the
 worker pools, text vectors computed, asked for at the articles' turns, asked for only then (the
 turn waits for them), and computed but never asked for at a turn. Every article must be linked,
 or the run fails. Finally the story assignments (story and duplicate of every article, their
@@ -51,6 +53,7 @@ def _child(source: str, target: str) -> None:
 
     shutil.copy(source, target)
     calls: collections.Counter[str] = collections.Counter()
+    handoffs = _count_handoffs()
     run = pools.WorkerPool.run
 
     async def counted(self, function, *args):
@@ -85,7 +88,7 @@ def _child(source: str, target: str) -> None:
         engine = create_engine(settings.database_url)
         statements: collections.Counter[str] = collections.Counter()
 
-        @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+        @sa.event.listens_for(sa.Engine, "before_cursor_execute")  # every engine, a db.Writer's too
         def count(conn, cursor, statement, *args):
             statements[statement.split()[0].upper()] += 1
 
@@ -95,21 +98,47 @@ def _child(source: str, target: str) -> None:
         extract.start()
         await asyncio.gather(story.run(pools.ByName("os:getpid")), extract.run(pools.ByName("os:getpid")))  # warmed
         calls.clear()
+        handoffs.clear()
         linker = Linker(settings, session_factory(engine), story)
         linker.spare = extract
         wall, cpu = time.perf_counter(), time.process_time()
         linked = await linker.link_pending()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        handed = sum(handoffs.values())
         workers = _children_cpu()
         story.close()
         extract.close()
         workers = _children_cpu() - workers  # the pools' processes, reaped by close (warm-up included)
         await engine.dispose()
-        return {"linked": linked, "wall": wall, "cpu": cpu, "workers": workers, "statements": dict(statements), "calls": dict(calls),
+        return {"linked": linked, "wall": wall, "cpu": cpu, "workers": workers, "statements": dict(statements), "handoffs": handed, "calls": dict(calls),
                 "vectors": len(asked), "needed": len(needed), "late": sum(asked[k] == "turn" for k in needed),
                 "unused": len(set(asked) - needed)}
 
     print(json.dumps(asyncio.run(link())))
+
+
+def _count_handoffs() -> collections.Counter[str]:
+    """Count hand-offs to database threads from now on: calls queued to an aiosqlite connection's
+    thread, and jobs submitted to a thread pool of ``db.Writer`` or ``db.Reader`` (``sqlite-``)."""
+    import concurrent.futures
+
+    import aiosqlite.core
+
+    counts: collections.Counter[str] = collections.Counter()
+    execute, submit = aiosqlite.core.Connection._execute, concurrent.futures.ThreadPoolExecutor.submit
+
+    async def queued(self, fn, *args, **kwargs):
+        counts["aiosqlite"] += 1
+        return await execute(self, fn, *args, **kwargs)
+
+    def submitted(self, fn, /, *args, **kwargs):
+        if self._thread_name_prefix.startswith("sqlite-"):
+            counts["thread"] += 1
+        return submit(self, fn, *args, **kwargs)
+
+    aiosqlite.core.Connection._execute = queued
+    concurrent.futures.ThreadPoolExecutor.submit = submitted
+    return counts
 
 
 def _children_cpu() -> float:
@@ -175,12 +204,13 @@ def main() -> None:
                     best[side] = run
     same = best["baseline"]["decisions"] == best["ours"]["decisions"]
     print(f"{len(keys)} pages, baseline {args.baseline_ref}, fastest of {args.rounds} round(s)")
-    print("| code | wall s | main-process CPU s | worker CPU s (with their start) | SQL statements (SELECT / UPDATE / INSERT) | link_features calls | text vectors "
-          "computed | asked for at the turns | asked for only at the turn | never asked for |\n|---|---|---|---|---|---|---|---|---|---|")
+    print("| code | wall s | main-process CPU s | worker CPU s (with their start) | SQL statements (SELECT / UPDATE / INSERT) | hand-offs to "
+          "database threads | link_features calls | text vectors computed | asked for at the turns | asked for only at the turn | never "
+          "asked for |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for side, run in best.items():
         st = run["statements"]
         print(f"| {side} | {run['wall']:.1f} | {run['cpu']:.2f} | {run['workers']:.2f} | {sum(st.values())} ({st.get('SELECT', 0)} / {st.get('UPDATE', 0)} / "
-              f"{st.get('INSERT', 0)}) | {run['calls'].get('link_features', 0)} | {run['vectors']} | {run['needed']} | {run['late']} "
+              f"{st.get('INSERT', 0)}) | {run.get('handoffs', '?')} | {run['calls'].get('link_features', 0)} | {run['vectors']} | {run['needed']} | {run['late']} "
               f"| {run['unused']} |")
     stories = len(best["ours"]["decisions"]["stories"])
     print(f"\nDecisions: {'the same' if same else 'DIFFERENT'} (every article's story, duplicate and similarity, the citations, "

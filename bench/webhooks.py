@@ -60,7 +60,7 @@ async def _setup(url: str, receiver: str, subscriptions: int, events: int):
                             extraction_status=ExtractionStatus.ok, language="en") for i in range(events)]
         session.add_all(articles)
         await session.flush()
-        await outbox.announce_articles(session, [a.id for a in articles])
+        await session.run_sync(outbox.announce_articles, [a.id for a in articles])
         await session.commit()
     return engine, sessions
 
@@ -135,7 +135,7 @@ async def lag(receiver: str, port: int, count: int = 200) -> tuple[float, float]
                                       extraction_status=ExtractionStatus.ok, first_seen_at=utcnow())
                     session.add(article)
                     await session.flush()
-                    await outbox.announce_articles(session, [article.id])
+                    await session.run_sync(outbox.announce_articles, [article.id])
                     await session.commit()
                     event_id = (await session.exec(select(Delivery.event_id).order_by(Delivery.id.desc()))).first()
                 committed[event_id] = time.time()

@@ -89,7 +89,7 @@ async def _announce(sessions, receivers: list[str]) -> None:
                             extraction_status=ExtractionStatus.ok, language="en") for i in range(EVENTS)]
         session.add_all(articles)
         await session.flush()
-        assert await outbox.announce_articles(session, [a.id for a in articles]) == EVENTS * len(receivers)
+        assert await session.run_sync(outbox.announce_articles, [a.id for a in articles]) == EVENTS * len(receivers)
         await session.commit()
 
 

@@ -55,7 +55,7 @@ async def _admin_key(url: str) -> str:
                                     event_types=["article.created"], filter={})
         session.add(subscription)
         await session.flush()
-        await outbox.enqueue_ping(session, subscription)
+        await session.run_sync(outbox.enqueue_ping, subscription)
         await session.commit()
     await engine.dispose()
     return key

@@ -376,7 +376,7 @@ async def test_the_story_window_is_read_on_its_index_and_in_id_order(sessions, s
 
         sa.event.listen(session.bind.sync_engine, "before_cursor_execute", seen)
         try:
-            rows = await stored.window(session, moment, 72)
+            rows = await session.run_sync(stored.window, moment, 72)
         finally:
             sa.event.remove(session.bind.sync_engine, "before_cursor_execute", seen)
         # Published 100, 60, 20, -20, -60, -100 hours from the moment: the middle four are within 72 h.
@@ -387,3 +387,56 @@ async def test_the_story_window_is_read_on_its_index_and_in_id_order(sessions, s
             plan = [row[-1] for row in (await (await session.connection()).exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)).all()]
             assert any("USING INDEX ix_stories_last_published_at" in step for step in plan), plan
             assert not any(step.startswith("SCAN stories") for step in plan), plan
+
+
+async def test_an_assignment_is_one_transaction_on_the_linkers_writer(sessions, settings, workers):
+    """On a SQLite file an article's whole assignment (the story lock, dedup, story, citations and
+    its webhook events) runs on the linker's writer thread, on that thread's connection: no
+    statement goes through the service's aiosqlite engine (before, each of its dozen statements was
+    a hand-off of its own), and the deliveries are written in the same commit."""
+    from datetime import UTC, datetime
+
+    import pytest
+    import sqlalchemy as sa
+
+    from service.models import Delivery, ExtractionStatus, Subscription, utcnow
+    from service.webhooks import signing
+
+    if not settings.database_url.startswith("sqlite"):
+        pytest.skip("the writer thread is SQLite's (elsewhere the transaction runs in an async session's run_sync)")
+    moment = datetime(2024, 5, 6, 7, tzinfo=UTC)
+    async with sessions() as session:
+        session.add(Subscription(url="https://receiver.example/hook", secret=signing.generate_secret(),
+                                 event_types=["article.created", "story.created"]))
+        await session.commit()
+        article = Article(title=st.WELT_TITLE, text=st.WELT, language="de", sort_at=moment, first_seen_at=utcnow(),
+                          extraction_status=ExtractionStatus.ok, authors=[])  # news to the subscriber: first seen after it
+        session.add(article)
+        await session.commit()
+        article_id = article.id
+    linker = Linker(settings, sessions, workers)
+    feats = await workers.run(link_features, st.WELT_TITLE, st.WELT, "de", moment)
+    through_aiosqlite: list[str] = []
+    on_the_writer: list[str] = []
+
+    def aiosqlite_statement(conn, cursor, statement, *args):
+        through_aiosqlite.append(statement)
+
+    def writer_statement(conn, cursor, statement, *args):
+        on_the_writer.append(statement)
+
+    engine = sessions.kw["bind"].sync_engine
+    sa.event.listen(engine, "before_cursor_execute", aiosqlite_statement)
+    sa.event.listen(linker.writer._engine, "before_cursor_execute", writer_statement)
+    try:
+        outcome = await linker.assign(article_id, feats)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", aiosqlite_statement)
+        sa.event.remove(linker.writer._engine, "before_cursor_execute", writer_statement)
+    assert outcome is not None and outcome.new_story
+    assert through_aiosqlite == []
+    assert on_the_writer[0].lstrip().upper().startswith("INSERT INTO STORY_LOCKS"), on_the_writer[0]
+    assert sum(s.lstrip().upper().startswith("INSERT INTO DELIVERIES") for s in on_the_writer) == 2  # article.created, story.created
+    async with sessions() as session:
+        types = sorted((await session.exec(select(Delivery.event_type))).all())
+    assert types == ["article.created", "story.created"]

@@ -742,7 +742,7 @@ async def test_a_success_booked_twice_counts_once_and_is_never_undone(sessions):
                                     event_types=["article.created"])
         session.add(subscription)
         await session.commit()
-        assert await deliveries.insert(session, subscription.id, "msg_twice", "article.created", "article:1", "{}")
+        assert await session.run_sync(deliveries.insert, subscription.id, "msg_twice", "article.created", "article:1", "{}")
         await session.commit()
         delivery_id = (await deliveries.by_event_id(session, "msg_twice")).id
         for _ in range(2):

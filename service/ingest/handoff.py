@@ -16,7 +16,6 @@ import asyncio
 from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy.orm import Session
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 if TYPE_CHECKING:
     from service.models import Article
@@ -32,9 +31,10 @@ class Announcer(Protocol):
         SQLite writer thread (``db.Writer``), which cannot announce and books elsewhere when True."""
         ...
 
-    async def announce_articles(self, session: AsyncSession, article_ids: list[int]) -> int:
+    def announce_articles(self, session: Session, article_ids: list[int]) -> int:
         """Write the deliveries of the complete articles among ``article_ids`` (pending ones are
-        skipped: announced when their page is done); returns how many were written."""
+        skipped: announced when their page is done); returns how many were written. Synchronous
+        (an async caller passes it to ``AsyncSession.run_sync``)."""
         ...
 
 

@@ -262,7 +262,7 @@ class Poller:
         linked, so events carry their story)."""
         if self.announcer is None:
             return 0
-        return await self.announcer.announce_articles(session, article_ids)
+        return await session.run_sync(self.announcer.announce_articles, article_ids)
 
     def _articles_settled(self, events: int) -> None:
         """After a commit that completed articles: wake the linker, and the webhook sender when

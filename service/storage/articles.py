@@ -868,20 +868,20 @@ def any_complete(session: Session, article_ids: list[int]) -> bool:
     return bool(article_ids) and session.execute(_ANY_COMPLETE, {"ids": article_ids}).first() is not None
 
 
-async def get(session: AsyncSession, article_id: int) -> Article | None:
-    """The article ``article_id``, or None."""
-    return await session.get(Article, article_id)
+def get(session: Session, article_id: int) -> Article | None:
+    """The article ``article_id``, or None (synchronous, as the rest of the outbox's reads)."""
+    return session.get(Article, article_id)
 
 
-async def outlet_and_feeds(session: AsyncSession, article: Article) -> tuple[str | None, set[int]]:
+def outlet_and_feeds(session: Session, article: Article) -> tuple[str | None, set[int]]:
     """``article``'s outlet domain (None without an outlet) and the ids of the feeds it was seen in
-    (its ``entries``)."""
-    outlet = (await session.exec(select(Outlet.domain).where(Outlet.id == article.outlet_id))).first() if article.outlet_id else None
-    feed_ids = set((await session.exec(select(Entry.feed_id).where(Entry.article_id == article.id))).all())
+    (its ``entries``). Synchronous."""
+    outlet = session.scalars(select(Outlet.domain).where(Outlet.id == article.outlet_id)).first() if article.outlet_id else None
+    feed_ids = set(session.scalars(select(Entry.feed_id).where(Entry.article_id == article.id)).all())
     return outlet, feed_ids
 
 
-async def story_outlet_count(session: AsyncSession, article: Article) -> int:
-    """How many outlets ``article``'s story has (1 when the article has no story)."""
-    story = await session.get(Story, article.story_id) if article.story_id else None  # in the session already, often
+def story_outlet_count(session: Session, article: Article) -> int:
+    """How many outlets ``article``'s story has (1 when the article has no story). Synchronous."""
+    story = session.get(Story, article.story_id) if article.story_id else None  # in the session already, often
     return story.outlet_count if story is not None else 1

@@ -26,17 +26,19 @@ from service.models import Delivery, DeliveryStatus, Subscription, table_of, utc
 from service.storage import leases, subscriptions
 
 
-async def insert(session: AsyncSession, subscription_id: int, event_id: str, event_type: str, event_key: str, payload: str) -> bool:
+def insert(session: Session, subscription_id: int, event_id: str, event_type: str, event_key: str, payload: str) -> bool:
     """Write a pending delivery of ``payload`` (the JSON body, signed as is) to ``subscription_id``,
     due now, unless that subscription already has one for ``event_key`` (INSERT … ON CONFLICT DO
-    NOTHING on ``(subscription_id, event_key)``). Returns whether it was written. Does not commit."""
+    NOTHING on ``(subscription_id, event_key)``). Returns whether it was written. Synchronous (the
+    outbox writes in the caller's transaction, on the ``db.Writer`` thread or through
+    ``AsyncSession.run_sync``); does not commit."""
     now = utcnow()
     values = {
         "subscription_id": subscription_id, "event_id": event_id, "event_key": event_key, "event_type": event_type,
         "payload": payload, "status": DeliveryStatus.pending.value, "attempts": 0, "next_attempt_at": now, "created_at": now,
     }
     statement = dialect_insert(session)(Delivery).values(**values).on_conflict_do_nothing(index_elements=["subscription_id", "event_key"])
-    result = await session.exec(statement.returning(Delivery.id))
+    result = session.execute(statement.returning(Delivery.id))
     return result.scalar_one_or_none() is not None
 
 

@@ -2,13 +2,16 @@
 stories of a time window and their decoded state, story rows, near-duplicate candidates (LSH bands),
 outlets named in citations, citations, merges — and a cache of decoded story states.
 
-Every function takes the caller's ``AsyncSession`` and runs in its transaction; none commits. Times are timezone-aware UTC ``datetime``s; story vectors are unit centroids as
+Every function is synchronous: it takes the caller's ``sqlalchemy.orm.Session`` and runs in its
+transaction (the linker runs a whole assignment as one transaction through ``db.Writer``: on a
+SQLite file one hand-off to the writer thread instead of one per statement); none commits. Times are timezone-aware UTC ``datetime``s; story vectors are unit centroids as
 little-endian float16 bytes (``Story.vector``), states the clusterer's JSON records
 (``Story.state``), decoded by the caller's function (this layer imports no story code).
 """
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -16,8 +19,8 @@ from datetime import datetime, timedelta
 from typing import Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import dialect_insert
 from service.models import Article, ArticleBand, Citation, ExtractionStatus, Feed, Outlet, Story, StoryLock, utcnow
@@ -29,16 +32,21 @@ LOCK_NAME = "stories"
 """The ``story_locks`` row that serialises story assignment (``lock``)."""
 
 
-async def claim_unlinked(session: AsyncSession, lease_seconds: float, limit: int) -> list[Article]:
+_UNLINKED = leases.due_query(
+    Article, [col(Article.linked_at).is_(None), Article.extraction_status != ExtractionStatus.pending],
+    [col(Article.sort_at), col(Article.id)], until_column="link_lease_until",
+)
+# Built once: every claim of the linker runs it.
+
+
+def claim_unlinked(session: Session, lease_seconds: float, limit: int) -> list[Article]:
     """Lease (``link_lease_until``, ``lease_seconds`` from now) up to ``limit`` articles not yet
     linked whose text is final (extraction not pending), oldest publication first (``sort_at``,
-    then id), and commit (``leases.claim``)."""
-    due = [col(Article.linked_at).is_(None), Article.extraction_status != ExtractionStatus.pending]
-    order = [col(Article.sort_at), col(Article.id)]
-    return await leases.claim(session, Article, due, order, None, lease_seconds, limit, until_column="link_lease_until")
+    then id): ``leases.claim_rows`` (one SELECT, and one UPDATE … RETURNING when some are due)."""
+    return leases.claim_rows(session, Article, _UNLINKED, utcnow(), None, lease_seconds, limit, until_column="link_lease_until")
 
 
-async def lock(session: AsyncSession) -> int:
+def lock(session: Session) -> int:
     """Take the story lock: upsert the ``story_locks`` row ``LOCK_NAME``. As the transaction's first
     statement it serialises story writers across tasks, processes and replicas (a row lock on
     PostgreSQL, the database write lock on SQLite) until the transaction ends. Returns the lock's
@@ -46,7 +54,7 @@ async def lock(session: AsyncSession) -> int:
     counter an earlier holder got means no story changed since that holder's commit."""
     statement = dialect_insert(session)(StoryLock).values(name=LOCK_NAME, counter=1)
     statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
-    return (await session.exec(statement.returning(StoryLock.counter))).scalar_one()
+    return session.execute(statement.returning(StoryLock.counter)).scalar_one()
 
 
 class WindowStory(NamedTuple):
@@ -59,18 +67,16 @@ class WindowStory(NamedTuple):
     version: tuple[datetime, int]
 
 
-async def window(session: AsyncSession, moment: datetime, hours: float) -> list[WindowStory]:
+def window(session: Session, moment: datetime, hours: float) -> list[WindowStory]:
     """The stories whose publication span comes within ``hours`` of ``moment`` (UTC), in id order:
     one ``SELECT`` on the index of ``Story.last_published_at``, without their states (see
     ``StateCache``). The rows are put in id order here, not by the query: with an ``ORDER BY``
     SQLite's planner walks the whole table in id order instead of the index, so the read grew
     with the corpus rather than with the window."""
     span = timedelta(hours=hours)
-    rows = (
-        await session.exec(
-            select(Story.id, Story.vector, Story.article_count, Story.last_updated_at)
-            .where(Story.last_published_at >= moment - span, Story.first_published_at <= moment + span)
-        )
+    rows = session.execute(
+        select(Story.id, Story.vector, Story.article_count, Story.last_updated_at)
+        .where(Story.last_published_at >= moment - span, Story.first_published_at <= moment + span)
     ).all()
     return sorted((WindowStory(sid, vector, count, (updated, count)) for sid, vector, count, updated in rows), key=lambda row: row.id)
 
@@ -88,30 +94,33 @@ class StateCache(Generic[S]):
     ``decode(story_id, record)`` turns a ``Story.state`` record into the caller's state object;
     callers must not change the objects ``states`` returns (copy them first). At most ``size``
     states are held, the least recently used dropped first. Safe across processes: another
-    replica's update changes the version, and the state is read again."""
+    replica's update changes the version, and the state is read again. Safe across threads (the
+    linker's transactions run on the ``db.Writer`` thread on SQLite): a lock guards the held states."""
 
     def __init__(self, decode: Callable[[int, dict], S], size: int = 2048) -> None:
         self.decode = decode
         self.size = size
         self._kept: OrderedDict[int, _Kept[S]] = OrderedDict()
+        self._lock = threading.Lock()
 
-    async def states(self, session: AsyncSession, stories: Iterable[WindowStory]) -> dict[int, S]:
+    def states(self, session: Session, stories: Iterable[WindowStory]) -> dict[int, S]:
         """The decoded states of ``stories`` (as ``window`` read them in this transaction), by id:
         from the cache where the version matches, else read (one ``SELECT`` for all) and kept."""
         wanted = list(stories)
         out: dict[int, S] = {}
         missing: dict[int, WindowStory] = {}
-        for story in wanted:
-            kept = self._kept.get(story.id)
-            if kept is not None and kept.version == story.version:
-                self._kept.move_to_end(story.id)
-                out[story.id] = kept.state
-            else:
-                missing[story.id] = story
+        with self._lock:
+            for story in wanted:
+                kept = self._kept.get(story.id)
+                if kept is not None and kept.version == story.version:
+                    self._kept.move_to_end(story.id)
+                    out[story.id] = kept.state
+                else:
+                    missing[story.id] = story
         if missing:
-            rows = (await session.exec(
+            rows = session.execute(
                 select(Story.id, Story.state, Story.last_updated_at, Story.article_count).where(col(Story.id).in_(list(missing)))
-            )).all()
+            ).all()
             for sid, record, updated, count in rows:
                 state = self.decode(sid, dict(record))
                 out[sid] = state
@@ -122,40 +131,39 @@ class StateCache(Generic[S]):
         """Hold ``state`` as story ``story_id``'s at ``version`` (``states`` keeps what it decodes;
         a story merged away is simply never asked for again and ages out). The caller must not
         change ``state`` afterwards."""
-        self._kept[story_id] = _Kept(version, state)
-        self._kept.move_to_end(story_id)
-        while len(self._kept) > self.size:
-            self._kept.popitem(last=False)
+        with self._lock:
+            self._kept[story_id] = _Kept(version, state)
+            self._kept.move_to_end(story_id)
+            while len(self._kept) > self.size:
+                self._kept.popitem(last=False)
 
 
-async def story(session: AsyncSession, story_id: int) -> Story | None:
+def story(session: Session, story_id: int) -> Story | None:
     """The story row ``story_id`` (the linker changes it; the API reads it), or None when there is
     none (never made, or merged away)."""
-    return await session.get(Story, story_id)
+    return session.get(Story, story_id)
 
 
-async def stories(session: AsyncSession, story_ids: list[int]) -> list[Story]:
+def stories(session: Session, story_ids: list[int]) -> list[Story]:
     """The story rows of ``story_ids`` that exist, in no particular order."""
     if not story_ids:
         return []
-    return list((await session.exec(select(Story).where(col(Story.id).in_(story_ids)))).all())
+    return list(session.scalars(select(Story).where(col(Story.id).in_(story_ids))).all())
 
 
-async def first_members(session: AsyncSession, story_id: int, limit: int) -> list[tuple[int, str | None, str | None, str | None]]:
+def first_members(session: Session, story_id: int, limit: int) -> list[tuple[int, str | None, str | None, str | None]]:
     """The ``limit`` earliest articles of story ``story_id`` (publication order, then id):
     (article id, title, text, language)."""
-    rows = (
-        await session.exec(
-            select(Article.id, Article.title, Article.text, Article.language).where(Article.story_id == story_id)
-            .order_by(col(Article.sort_at), col(Article.id)).limit(limit)
-        )
+    rows = session.execute(
+        select(Article.id, Article.title, Article.text, Article.language).where(Article.story_id == story_id)
+        .order_by(col(Article.sort_at), col(Article.id)).limit(limit)
     ).all()
-    return [tuple(row) for row in rows]  # type: ignore[misc]
+    return [tuple(row) for row in rows]
 
 
-async def article_for_linking(session: AsyncSession, article_id: int) -> Article | None:
+def article_for_linking(session: Session, article_id: int) -> Article | None:
     """Article ``article_id`` as stored now (the session's copy refreshed), or None when deleted."""
-    return await session.get(Article, article_id, populate_existing=True)
+    return session.get(Article, article_id, populate_existing=True)
 
 
 class Copy(NamedTuple):
@@ -167,24 +175,22 @@ class Copy(NamedTuple):
     duplicate_of: int | None
 
 
-async def first_copy(session: AsyncSession, content_hash: str, article_id: int) -> Copy | None:
+def first_copy(session: Session, content_hash: str, article_id: int) -> Copy | None:
     """The earliest linked article (publication order, then id) other than ``article_id`` whose text
     has ``content_hash``, or None."""
-    row = (
-        await session.exec(
-            select(Article.id, Article.story_id, Article.duplicate_of)
-            .where(Article.content_hash == content_hash, Article.id != article_id)
-            .where(col(Article.linked_at).is_not(None))
-            .order_by(col(Article.sort_at), col(Article.id))
-            .limit(1)
-        )
+    row = session.execute(
+        select(Article.id, Article.story_id, Article.duplicate_of)
+        .where(Article.content_hash == content_hash, Article.id != article_id)
+        .where(col(Article.linked_at).is_not(None))
+        .order_by(col(Article.sort_at), col(Article.id))
+        .limit(1)
     ).first()
     return Copy(*row) if row is not None else None
 
 
-async def copy_of(session: AsyncSession, article_id: int) -> Copy | None:
+def copy_of(session: Session, article_id: int) -> Copy | None:
     """Article ``article_id`` as a ``Copy``, or None when it is gone."""
-    row = (await session.exec(select(Article.id, Article.story_id, Article.duplicate_of).where(Article.id == article_id))).first()
+    row = session.execute(select(Article.id, Article.story_id, Article.duplicate_of).where(Article.id == article_id)).first()
     return Copy(*row) if row is not None else None
 
 
@@ -198,7 +204,7 @@ class Candidate(NamedTuple):
     minhash: list[int] | None
 
 
-async def band_candidates(session: AsyncSession, bands: list[str], article_id: int, limit: int) -> list[Candidate]:
+def band_candidates(session: Session, bands: list[str], article_id: int, limit: int) -> list[Candidate]:
     """Up to ``limit`` articles other than ``article_id`` that share one of the LSH ``bands``
     (``ArticleBand``), with their signatures: one ``SELECT``."""
     if not bands:
@@ -207,30 +213,28 @@ async def band_candidates(session: AsyncSession, bands: list[str], article_id: i
         select(ArticleBand.article_id).where(col(ArticleBand.band).in_(bands), ArticleBand.article_id != article_id)
         .distinct().limit(limit)
     )
-    rows = (await session.exec(
+    rows = session.execute(
         select(Article.id, Article.duplicate_of, Article.sort_at, col(Article.minhash)).where(col(Article.id).in_(ids))
-    )).all()
+    ).all()
     return [Candidate(*row) for row in rows]
 
 
-async def add_bands(session: AsyncSession, article_id: int, bands: list[str]) -> None:
+def add_bands(session: Session, article_id: int, bands: list[str]) -> None:
     """Store the LSH band keys of article ``article_id`` (one ``INSERT`` run for all: a statement
     compiled once, where a multi-row ``VALUES`` of literal rows was compiled at every call)."""
     if bands:
-        await session.exec(sa.insert(ArticleBand), params=[{"band": band, "article_id": article_id} for band in bands])
+        session.execute(sa.insert(ArticleBand), [{"band": band, "article_id": article_id} for band in bands])
 
 
-async def outlets_named_between(session: AsyncSession, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:
+def outlets_named_between(session: Session, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:
     """The outlets of the articles published (``sort_at``) from ``start`` to ``end`` (UTC) → their
     domain and the names they go by there: their pages' site names and their feeds' titles."""
-    rows = (
-        await session.exec(
-            select(Article.outlet_id, Outlet.domain, Article.site_name, Feed.title)
-            .join(Outlet, col(Outlet.id) == col(Article.outlet_id))
-            .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
-            .where(col(Article.sort_at) >= start, col(Article.sort_at) <= end)
-            .distinct()
-        )
+    rows = session.execute(
+        select(Article.outlet_id, Outlet.domain, Article.site_name, Feed.title)
+        .join(Outlet, col(Outlet.id) == col(Article.outlet_id))
+        .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
+        .where(col(Article.sort_at) >= start, col(Article.sort_at) <= end)
+        .distinct()
     ).all()
     known: dict[int, tuple[str, set[str]]] = {}
     for outlet_id, domain, site_name, feed_title in rows:
@@ -239,57 +243,53 @@ async def outlets_named_between(session: AsyncSession, start: datetime, end: dat
     return known
 
 
-async def outlets_by_labels(session: AsyncSession, labels: set[str]) -> list[tuple[int, str]]:
+def outlets_by_labels(session: Session, labels: set[str]) -> list[tuple[int, str]]:
     """``(id, domain)`` of the outlets whose domain's first label is one of ``labels``, oldest first."""
     if not labels:
         return []
     query = select(Outlet.id, Outlet.domain).where(sa.or_(*(col(Outlet.domain).like(f"{label}.%") for label in sorted(labels))))
-    return [(outlet_id, domain) for outlet_id, domain in (await session.exec(query.order_by(col(Outlet.id)))).all()
+    return [(outlet_id, domain) for outlet_id, domain in session.execute(query.order_by(col(Outlet.id))).all()
             if domain.split(".")[0] in labels]
 
 
-async def earliest_by_outlets(
-    session: AsyncSession, outlet_ids: set[int], story_ids: list[int], moment: datetime, hours: float
+def earliest_by_outlets(
+    session: Session, outlet_ids: set[int], story_ids: list[int], moment: datetime, hours: float
 ) -> dict[int, datetime]:
     """Of ``story_ids``, those holding an article of one of ``outlet_ids`` published at or before
     ``moment`` and within ``hours`` before it → the earliest such article's publication time."""
     if not outlet_ids or not story_ids:
         return {}
-    rows = (
-        await session.exec(
-            select(Article.story_id, sa.func.min(Article.sort_at))
-            .where(col(Article.outlet_id).in_(outlet_ids), col(Article.story_id).in_(story_ids))
-            .where(Article.sort_at <= moment, Article.sort_at >= moment - timedelta(hours=hours))
-            .group_by(col(Article.story_id))
-        )
+    rows = session.execute(
+        select(Article.story_id, sa.func.min(Article.sort_at))
+        .where(col(Article.outlet_id).in_(outlet_ids), col(Article.story_id).in_(story_ids))
+        .where(Article.sort_at <= moment, Article.sort_at >= moment - timedelta(hours=hours))
+        .group_by(col(Article.story_id))
     ).all()
     return {sid: first for sid, first in rows if sid is not None}
 
 
-async def first_of_outlet(session: AsyncSession, story_id: int, outlet_id: int, other_than: int) -> int | None:
+def first_of_outlet(session: Session, story_id: int, outlet_id: int, other_than: int) -> int | None:
     """The id of the earliest article (publication order, then id) of outlet ``outlet_id`` in story
     ``story_id`` other than ``other_than``, or None."""
-    return (
-        await session.exec(
-            select(Article.id)
-            .where(Article.story_id == story_id, Article.outlet_id == outlet_id, Article.id != other_than)
-            .order_by(col(Article.sort_at), col(Article.id))
-            .limit(1)
-        )
+    return session.scalars(
+        select(Article.id)
+        .where(Article.story_id == story_id, Article.outlet_id == outlet_id, Article.id != other_than)
+        .order_by(col(Article.sort_at), col(Article.id))
+        .limit(1)
     ).first()
 
 
-def add_citation(session: AsyncSession, article_id: int, name: str, outlet_id: int | None, cited_article_id: int | None) -> None:
+def add_citation(session: Session, article_id: int, name: str, outlet_id: int | None, cited_article_id: int | None) -> None:
     """Add a citation of article ``article_id``: the ``name`` as written, its outlet and that
     outlet's article in the story when known (flushed with the transaction)."""
     session.add(Citation(article_id=article_id, name=name, outlet_id=outlet_id, cited_article_id=cited_article_id))
 
 
-async def point_citations(session: AsyncSession, outlet_id: int, story_id: int, article_id: int) -> None:
+def point_citations(session: Session, outlet_id: int, story_id: int, article_id: int) -> None:
     """Point the unresolved citations of outlet ``outlet_id`` made by articles of story
     ``story_id`` at article ``article_id`` (that outlet's report, just linked into the story)."""
     in_story = select(Article.id).where(Article.story_id == story_id)
-    await session.exec(
+    session.execute(
         sa.update(Citation)
         .where(col(Citation.outlet_id) == outlet_id, col(Citation.cited_article_id).is_(None))
         .where(col(Citation.article_id).in_(in_story))
@@ -297,22 +297,22 @@ async def point_citations(session: AsyncSession, outlet_id: int, story_id: int, 
     )
 
 
-async def move_members(session: AsyncSession, from_story: int, to_story: int) -> None:
+def move_members(session: Session, from_story: int, to_story: int) -> None:
     """Move every article of story ``from_story`` to story ``to_story`` (a merge)."""
-    await session.exec(sa.update(Article).where(col(Article.story_id) == from_story).values(story_id=to_story))
+    session.execute(sa.update(Article).where(col(Article.story_id) == from_story).values(story_id=to_story))
 
 
-async def save_story(session: AsyncSession, story: Story) -> None:
+def save_story(session: Session, story: Story) -> None:
     """Write ``story`` (new or changed) within the transaction, so a new one has its id."""
     session.add(story)
-    await session.flush()
+    session.flush()
 
 
-async def delete_story(session: AsyncSession, story: Story) -> None:
+def delete_story(session: Session, story: Story) -> None:
     """Delete a story row (merged away; its articles moved first: ``move_members``)."""
-    await session.delete(story)
+    session.delete(story)
 
 
-async def give_up(session: AsyncSession, article_id: int) -> None:
+def give_up(session: Session, article_id: int) -> None:
     """Book article ``article_id`` as linked without a story (its lease cleared); not committed."""
-    await session.exec(sa.update(Article).where(col(Article.id) == article_id).values(linked_at=utcnow(), link_lease_until=None))
+    session.execute(sa.update(Article).where(col(Article.id) == article_id).values(linked_at=utcnow(), link_lease_until=None))

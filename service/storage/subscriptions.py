@@ -77,11 +77,11 @@ def endpoints(session: Session, ids: Iterable[int]) -> dict[int, Endpoint]:
     return {row[0]: Endpoint._make(row) for row in session.connection().execute(_ENDPOINTS, {"ids": list(ids)})}
 
 
-async def active(session: AsyncSession) -> list[Subscription]:
+def active(session: Session) -> list[Subscription]:
     """Every active subscription, oldest first (the outbox picks those that take an event's type:
-    one read for all the events of one change)."""
-    return list((await session.exec(select(Subscription).where(Subscription.state == SubscriptionState.active)
-                                    .order_by(col(Subscription.id)))).all())
+    one read for all the events of one change). Synchronous."""
+    return list(session.scalars(select(Subscription).where(Subscription.state == SubscriptionState.active)
+                                .order_by(col(Subscription.id))).all())
 
 
 def any_active_for(session: Session, event_type: str) -> bool:

@@ -16,8 +16,11 @@ is linked twice.
 
 What runs where: encoding, MinHash and attribution patterns run in the worker pool
 (``link_features``). Scoring the shortlisted stories of the window (at most ``Params.top`` = 30, a
-few numpy products and dictionary lookups, 1-3 ms) and decoding their stored state run on the event
-loop inside the assignment transaction. That keeps the lock short.
+few numpy products and dictionary lookups, 1-3 ms) and decoding their stored state run inside the
+assignment transaction. That keeps the lock short. The transactions (claim, the cascade's read,
+the assignment, giving up) are synchronous functions run whole by the linker's ``db.Writer``: on a
+SQLite file in one hand-off to its thread each, off the event loop (through aiosqlite each of
+their statements was a hand-off of its own); on PostgreSQL in an async session's ``run_sync``.
 """
 
 from __future__ import annotations
@@ -33,10 +36,12 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.orm import Session
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service import metrics
 from service.config import Settings
+from service.db import Writer
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, Story, utcnow
@@ -177,6 +182,10 @@ class Linker:
         """A second pool that text vectors may go to when it is less busy (``Poller``: the
         extraction pool, idle once the pages are done)."""
         self._counter: int | None = None  # the story lock's counter after this linker's last assignment
+        self.writer = Writer(sessions)
+        """Runs each claim, judgement read and assignment as one transaction of synchronous
+        functions: on a SQLite file one hand-off to its thread (through aiosqlite every statement
+        was one, about 100 an article), elsewhere an async session's ``run_sync``."""
 
     @cached_property
     def params(self) -> Params:
@@ -191,7 +200,7 @@ class Linker:
 
         return stored.StateCache(StoryState.from_record)
 
-    async def _window(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> Window:
+    def _window(self, session: Session, article: Article, feats: ArticleFeatures) -> Window:
         """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
         ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
         first (all of them, in id order, when there are no more). The centroids are decoded in one
@@ -201,7 +210,7 @@ class Linker:
         from service.stories.clustering import unpack
 
         after = self._counter  # before the read: a story written meanwhile moves the counter past after + 1
-        rows = await stored.window(session, article.sort_at, self.params.window_hours)
+        rows = stored.window(session, article.sort_at, self.params.window_hours)
         width = len(feats.vector)
         vectors = unpack(b"".join(row.vector for row in rows)).reshape(len(rows), width)
         if len(rows) <= self.params.top:
@@ -211,9 +220,8 @@ class Linker:
 
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
-        oldest publication first, and commit."""
-        async with self.sessions() as session:
-            return await stored.claim_unlinked(session, self.settings.lease_seconds, limit)
+        oldest publication first, and commit (one transaction on ``writer``)."""
+        return await self.writer.run(stored.claim_unlinked, self.settings.lease_seconds, limit)
 
     async def link_pending(self) -> int:
         """Link every article that is ready (``LinkStep``: in claim order, ``PREFETCH`` per worker
@@ -447,21 +455,25 @@ class Linker:
         without it (``clustering.cascade_near``) against the stories of its window, read without
         the story lock, and the members of the near stories that have no text vector yet. ``guess``
         (an earlier judgement of the same features) is returned as it is when the stories it saw
-        are unchanged (``storage.stories.WindowStory.version``)."""
+        are unchanged (``storage.stories.WindowStory.version``). One read transaction on ``writer``
+        (``_judge``)."""
+        return await self.writer.run(self._judge, article, feats, guess)
+
+    def _judge(self, session: Session, article: Article, feats: ArticleFeatures, guess: Judgement | None) -> Judgement:
+        """``_undecided``'s reads and judgement, in ``session``."""
         from service.stories.clustering import cascade_near
 
-        async with self.sessions() as session:
-            window = await self._window(session, article, feats)
-            seen = tuple((row.id, row.version) for row in window.nearest)
-            if guess is not None and guess.feats is feats and guess.seen == seen:
-                return dataclasses.replace(guess, window=window)
-            states = await self.states.states(session, window.nearest)
-            near = cascade_near(feats, list(states.values()), self.params)
-            members: list[tuple[int, int, str | None, str | None, str | None]] = []
-            for key in near:
-                if states[key].text_sum is None:
-                    found = await stored.first_members(session, key, BACKFILL_MEMBERS)
-                    members += [(key, aid, title, text, lang) for aid, title, text, lang in found]
+        window = self._window(session, article, feats)
+        seen = tuple((row.id, row.version) for row in window.nearest)
+        if guess is not None and guess.feats is feats and guess.seen == seen:
+            return dataclasses.replace(guess, window=window)
+        states = self.states.states(session, window.nearest)
+        near = cascade_near(feats, list(states.values()), self.params)
+        members: list[tuple[int, int, str | None, str | None, str | None]] = []
+        for key in near:
+            if states[key].text_sum is None:
+                found = stored.first_members(session, key, BACKFILL_MEMBERS)
+                members += [(key, aid, title, text, lang) for aid, title, text, lang in found]
         return Judgement(feats, seen, bool(near), members, window)
 
     async def _link_one(
@@ -495,12 +507,9 @@ class Linker:
         return outcome
 
     async def _give_up(self, article_id: int) -> None:
-        """Book the article as linked without a story (and announce it)."""
-        async with self.sessions() as session:
-            await stored.give_up(session, article_id)
-            events = await outbox.announce_articles(session, [article_id])
-            await session.commit()
-        self._events_written(events)
+        """Book the article as linked without a story (and announce it), in one transaction on
+        ``writer``."""
+        self._events_written(await self.writer.run(_book_unlinked, article_id))
 
     def _events_written(self, count: int) -> None:
         if count and self.on_events is not None:
@@ -513,63 +522,71 @@ class Linker:
         ``backfill``: text vector sums for stories that have none (``_features``), taken into their
         state when they are scored. ``window``: the stories of its window read before the lock
         (``_features``), taken when no story was written since (``Window``), else read again.
-        Returns None when the article is gone or was linked meanwhile."""
-        async with self.sessions() as session:
-            counter = await stored.lock(session)  # first statement: serialises story writers
-            article = await stored.article_for_linking(session, article_id)
-            if article is None or article.linked_at is not None:
-                await session.commit()
-                self._counter = counter
-                return None
-            if window is not None and (window.after is None or counter != window.after + 1 or window.moment != article.sort_at):
-                window = None
-            if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
-                article.language, article.language_confidence = feats.lang, feats.lang_confidence
-            duplicate, similarity = await self._duplicate(session, article, feats)
-            await stored.add_bands(session, article.id, feats.bands)
-            cites = await self._resolve_cites(session, article, feats)
-            story, score, new, grew, merged = await self._story(session, article, feats, cites, duplicate, backfill or {}, window)
-            article.minhash = feats.minhash or None  # set with the rest: the row is written once
-            article.duplicate_of = duplicate.id if duplicate is not None else None
-            # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
-            article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
-            article.story_id = story.id
-            article.linked_at = utcnow()
-            article.link_lease_until = None
-            await self._citations(session, article, cites, story, alone=new and not merged)
-            # Webhook events, in the transaction that links the article (transactional outbox).
-            change = "story.created" if new else "story.updated" if grew else None
-            events = await outbox.announce_linked(session, article, story, change, merged)
-            await session.commit()
-            self._counter = counter
-            self._events_written(events)
-            metrics.STORY_SIZE.observe(story.article_count)
-            if new:
+        Returns None when the article is gone or was linked meanwhile. The transaction runs on
+        ``writer`` (``_assign``: on a SQLite file one hand-off to its thread)."""
+        counter, outcome, events, size = await self.writer.run(self._assign, article_id, feats, backfill or {}, window)
+        self._counter = counter
+        self._events_written(events)
+        if outcome is not None:
+            metrics.STORY_SIZE.observe(size)
+            if outcome.new_story:
                 metrics.STORIES_CREATED.inc()
-            return LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
+        return outcome
 
-    async def _duplicate(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
+    def _assign(
+        self, session: Session, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray], window: Window | None
+    ) -> tuple[int, LinkOutcome | None, int, int]:
+        """``assign``'s transaction in ``session`` (not committed): the story lock's counter, the
+        outcome (None when the article is gone or linked), the deliveries written and the size of
+        the article's story."""
+        counter = stored.lock(session)  # first statement: serialises story writers
+        article = stored.article_for_linking(session, article_id)
+        if article is None or article.linked_at is not None:
+            return counter, None, 0, 0
+        if window is not None and (window.after is None or counter != window.after + 1 or window.moment != article.sort_at):
+            window = None
+        if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
+            article.language, article.language_confidence = feats.lang, feats.lang_confidence
+        duplicate, similarity = self._duplicate(session, article, feats)
+        stored.add_bands(session, article.id, feats.bands)
+        cites = self._resolve_cites(session, article, feats)
+        story, score, new, grew, merged = self._story(session, article, feats, cites, duplicate, backfill, window)
+        article.minhash = feats.minhash or None  # set with the rest: the row is written once
+        article.duplicate_of = duplicate.id if duplicate is not None else None
+        # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
+        article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
+        article.story_id = story.id
+        article.linked_at = utcnow()
+        article.link_lease_until = None
+        self._citations(session, article, cites, story, alone=new and not merged)
+        # Webhook events, in the transaction that links the article (transactional outbox).
+        change = "story.created" if new else "story.updated" if grew else None
+        events = outbox.announce_linked(session, article, story, change, merged)
+        outcome = LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
+        return counter, outcome, events, story.article_count
+
+    def _duplicate(self, session: Session, article: Article, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
         """Layer 2 (same content hash) then layer 3 (MinHash over LSH band candidates): the first
         linked copy and the similarity (1.0 for exact)."""
         from service.stories import fingerprints
 
         if article.content_hash and article.text:
-            found = await stored.first_copy(session, article.content_hash, article.id)
+            found = stored.first_copy(session, article.content_hash, article.id)
             if found is not None:
-                return (found if found.duplicate_of is None else await stored.copy_of(session, found.duplicate_of) or found), 1.0
+                return (found if found.duplicate_of is None else stored.copy_of(session, found.duplicate_of) or found), 1.0
         if not feats.bands:
             return None, None
         best, best_similarity = None, 0.0
-        for row in await stored.band_candidates(session, feats.bands, article.id, MAX_NEAR_CANDIDATES):
+        for row in stored.band_candidates(session, feats.bands, article.id, MAX_NEAR_CANDIDATES):
             similarity = fingerprints.jaccard(feats.minhash, row.minhash or [])
             if similarity > best_similarity or (similarity == best_similarity and best is not None and (row.sort_at, row.id) < (best.sort_at, best.id)):
                 best, best_similarity = row, similarity
         if best is None or best_similarity < self.settings.near_duplicate_threshold:
             return None, None
-        first = await stored.copy_of(session, best.duplicate_of) if best.duplicate_of is not None else None
-        return first or await stored.copy_of(session, best.id), round(best_similarity, 4)
+        first = stored.copy_of(session, best.duplicate_of) if best.duplicate_of is not None else None
+        return first or stored.copy_of(session, best.id), round(best_similarity, 4)
 
-    async def _resolve_cites(self, session: AsyncSession, article: Article, feats: ArticleFeatures) -> list[tuple[str, int | None]]:
+    def _resolve_cites(self, session: Session, article: Article, feats: ArticleFeatures) -> list[tuple[str, int | None]]:
         """The names ``feats`` cites with the outlet each refers to (``attribution.refers_to``;
         None when none does), in order: first among the outlets of the articles of the window
         before ``article`` (by their domains, site names and feed titles), else any outlet whose
@@ -577,19 +594,19 @@ class Linker:
         if not feats.cites:
             return []
         moment = article.sort_at
-        window = await stored.outlets_named_between(session, moment - timedelta(hours=self.params.window_hours), moment)
+        window = stored.outlets_named_between(session, moment - timedelta(hours=self.params.window_hours), moment)
         resolved: list[tuple[str, int | None]] = []
         for name in feats.cites:
             outlet_id = next((oid for oid, (domain, names) in sorted(window.items())
                               if attribution.refers_to(name, domain, sorted(names))), None)
             if outlet_id is None:
-                labelled = await stored.outlets_by_labels(session, attribution.domain_labels(name))
+                labelled = stored.outlets_by_labels(session, attribution.domain_labels(name))
                 outlet_id = next((oid for oid, domain in labelled if attribution.refers_to(name, domain, [])), None)
             resolved.append((name, outlet_id))
         return resolved
 
-    async def _story(
-        self, session: AsyncSession, article: Article, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
+    def _story(
+        self, session: Session, article: Article, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
         duplicate: stored.Copy | None, backfill: dict[int, np.ndarray], window: Window | None = None,
     ) -> tuple[Story, float, bool, bool, list[int]]:
         """The story ``article`` joins (or starts): ``(story, score, new, grew, merged)``, ``grew``
@@ -601,19 +618,19 @@ class Linker:
         moment = article.sort_at
         story: Story | None = None
         score = 1.0
-        window = window or await self._window(session, article, feats)
+        window = window or self._window(session, article, feats)
         rows, nearest = window.rows, window.nearest
         bridged: list[int] = []
         if duplicate is not None and duplicate.story_id is not None:
-            story = await stored.story(session, duplicate.story_id)
+            story = stored.story(session, duplicate.story_id)
         if story is None and rows:
-            cited = await self._cited_stories(session, article, cites, [row.id for row in rows])
+            cited = self._cited_stories(session, article, cites, [row.id for row in rows])
             shortlist = nearest + [row for row in rows if row.id in cited and row not in nearest]
-            found = await self.states.states(session, shortlist)
+            found = self.states.states(session, shortlist)
             states = [_backfilled(found[row.id], backfill) for row in shortlist]
             outcome = choose(feats, states, self.params, cited)
             if outcome.key is not None:
-                story, score, bridged = await stored.story(session, outcome.key), outcome.score, outcome.bridged
+                story, score, bridged = stored.story(session, outcome.key), outcome.score, outcome.bridged
                 if outcome.evidence == "citation":
                     log.info("article %s joins story %s on citation evidence (score %.3f)%s", article.id, outcome.key, score,
                              f", bridging stories {bridged}" if bridged else "")
@@ -637,32 +654,32 @@ class Linker:
         grew = _add_members(story, {article.language} if article.language is not None else set(),
                             {article.outlet_id} if article.outlet_id is not None else set())
         _set_state(story, state, now)
-        await stored.save_story(session, story)
+        stored.save_story(session, story)
         state.key = story.id
         others = [(row.id, window.vectors[i], row.article_count) for i, row in enumerate(rows) if row.id != story.id]
         close = set(mergeable(state, others, self.params))
         if close:
-            found = await self.states.states(session, [row for row in rows if row.id in close])
+            found = self.states.states(session, [row for row in rows if row.id in close])
             close = {key for key in close if key in found and merge_supported(state, found[key])}
         merge = sorted(close | set(bridged))
         merged: list[int] = []
         if merge:
-            story, gained, merged = await self._merge(session, story, state, merge, now)
+            story, gained, merged = self._merge(session, story, state, merge, now)
             grew = grew or gained
         return story, score, new, grew, merged
 
-    async def _cited_stories(
-        self, session: AsyncSession, article: Article, cites: list[tuple[str, int | None]], story_ids: list[int]
+    def _cited_stories(
+        self, session: Session, article: Article, cites: list[tuple[str, int | None]], story_ids: list[int]
     ) -> dict[int, float]:
         """Citation evidence for ``clustering.choose``: of ``story_ids``, those holding an article
         of an outlet ``article`` cites (``cites``: ``_resolve_cites``; not its own outlet),
         published before it within the window → that earliest article's POSIX time."""
         outlets = {outlet_id for _name, outlet_id in cites if outlet_id is not None and outlet_id != article.outlet_id}
-        found = await stored.earliest_by_outlets(session, outlets, story_ids, article.sort_at, self.params.window_hours)
+        found = stored.earliest_by_outlets(session, outlets, story_ids, article.sort_at, self.params.window_hours)
         return {sid: _as_utc(first).timestamp() for sid, first in found.items()}
 
-    async def _merge(
-        self, session: AsyncSession, story: Story, state: StoryState, keys: list[int], now: datetime
+    def _merge(
+        self, session: Session, story: Story, state: StoryState, keys: list[int], now: datetime
     ) -> tuple[Story, bool, list[int]]:
         """Merge the stories ``keys`` and ``story`` into the oldest of them (lowest id): its row
         takes the others' articles, counts, languages, outlets and state; theirs are deleted.
@@ -671,7 +688,7 @@ class Linker:
         from service.stories.clustering import StoryState
 
         group = {story.id: story}
-        for other in await stored.stories(session, keys):
+        for other in stored.stories(session, keys):
             group[other.id] = other
         survivor = group[min(group)]
         merged = state if survivor is story else StoryState.from_record(survivor.id, survivor.state)
@@ -680,21 +697,21 @@ class Linker:
             if other is survivor:
                 continue
             merged.absorb(state if other is story else StoryState.from_record(sid, other.state))
-            await stored.move_members(session, sid, survivor.id)
+            stored.move_members(session, sid, survivor.id)
             if other.first_seen_at < survivor.first_seen_at:
                 survivor.first_seen_at, survivor.first_article_id, survivor.title = other.first_seen_at, other.first_article_id, other.title
             survivor.article_count += other.article_count
             survivor.first_published_at = min(survivor.first_published_at, other.first_published_at)
             survivor.last_published_at = max(survivor.last_published_at, other.last_published_at)
             gained = _add_members(survivor, set(other.languages), set(other.outlet_ids)) or gained
-            await stored.delete_story(session, other)
+            stored.delete_story(session, other)
         _set_state(survivor, merged, now)
-        await stored.save_story(session, survivor)
+        stored.save_story(session, survivor)
         log.info("stories %s merged into story %s", sorted(k for k in group if k != survivor.id), survivor.id)
         return survivor, gained, sorted(k for k in group if k != survivor.id)
 
-    async def _citations(
-        self, session: AsyncSession, article: Article, cites: list[tuple[str, int | None]], story: Story, alone: bool
+    def _citations(
+        self, session: Session, article: Article, cites: list[tuple[str, int | None]], story: Story, alone: bool
     ) -> None:
         """Layer 5: store the outlets ``article`` cites (``cites``: ``_resolve_cites``), linked to
         their article in ``story``; and point earlier citations of this article's outlet within
@@ -704,10 +721,17 @@ class Linker:
                 continue
             if outlet_id is not None and outlet_id == article.outlet_id:
                 continue  # an outlet quoting its own earlier report
-            cited = await stored.first_of_outlet(session, story.id, outlet_id, article.id) if outlet_id is not None and not alone else None
+            cited = stored.first_of_outlet(session, story.id, outlet_id, article.id) if outlet_id is not None and not alone else None
             stored.add_citation(session, article.id, name, outlet_id, cited)
         if article.outlet_id is not None and not alone:
-            await stored.point_citations(session, article.outlet_id, story.id, article.id)
+            stored.point_citations(session, article.outlet_id, story.id, article.id)
+
+
+def _book_unlinked(session: Session, article_id: int) -> int:
+    """Book article ``article_id`` as linked without a story and write its ``article.created``
+    deliveries (not committed); returns how many were written."""
+    stored.give_up(session, article_id)
+    return outbox.announce_articles(session, [article_id])
 
 
 def _add_members(story: Story, languages: set[str], outlet_ids: set[int]) -> bool:

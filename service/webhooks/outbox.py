@@ -12,6 +12,10 @@ cannot be told from news) and edits of known entries fire nothing.
 story a new outlet or a new language; both only for articles that are news in the same sense.
 ``story.merged`` fires when late evidence shows two stories to be one: the survivor (the older)
 took the other stories' articles, whose ids are gone (``merged_story_ids`` in the payload).
+
+The functions that write deliveries are synchronous, over the caller's ``sqlalchemy.orm.Session``:
+the linker runs them inside its assignment transaction on the ``db.Writer`` thread; an async caller
+passes them to ``AsyncSession.run_sync``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ import uuid
 from datetime import datetime
 
 from sqlalchemy.orm import Session
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Article, ExtractionStatus, Story, Subscription, utcnow
 from service.storage import articles, deliveries, subscriptions
@@ -42,11 +45,11 @@ def envelope(event_type: str, data: dict, timestamp: datetime | None = None) -> 
     return json.dumps({"type": event_type, "timestamp": moment, "data": data}, ensure_ascii=False, separators=(",", ":"))
 
 
-async def _enqueue(session: AsyncSession, subscription_id: int, event_type: str, event_key: str, payload: str) -> str | None:
+def _enqueue(session: Session, subscription_id: int, event_type: str, event_key: str, payload: str) -> str | None:
     """Insert one delivery unless this subscription already has one for ``event_key``; return its
     ``webhook-id``, or None when it existed."""
     event_id = new_event_id()
-    return event_id if await deliveries.insert(session, subscription_id, event_id, event_type, event_key, payload) else None
+    return event_id if deliveries.insert(session, subscription_id, event_id, event_type, event_key, payload) else None
 
 
 def _is_news(subscription: Subscription, article: Article) -> bool:
@@ -72,7 +75,7 @@ def _taking(subscribers: list[Subscription], event_type: str) -> list[Subscripti
     return [subscription for subscription in subscribers if event_type in subscription.event_types]
 
 
-async def announce_articles(session: AsyncSession, article_ids: list[int]) -> int:
+def announce_articles(session: Session, article_ids: list[int]) -> int:
     """Write ``article.created`` deliveries for the articles ``article_ids`` that are complete (not
     ``pending``) to every matching subscription (see the module docstring for what counts as new).
     The payload is the article as ``GET /v1/articles/{id}`` returns it; ``min_outlets`` sees the
@@ -81,10 +84,10 @@ async def announce_articles(session: AsyncSession, article_ids: list[int]) -> in
     deliveries written."""
     if not article_ids:
         return 0
-    return await _announce_articles(session, article_ids, _taking(await subscriptions.active(session), "article.created"))
+    return _announce_articles(session, article_ids, _taking(subscriptions.active(session), "article.created"))
 
 
-async def announce_linked(session: AsyncSession, article: Article, story: Story, change: str | None, merged_ids: list[int]) -> int:
+def announce_linked(session: Session, article: Article, story: Story, change: str | None, merged_ids: list[int]) -> int:
     """Write the deliveries of linking ``article`` to ``story``, reading the active subscriptions
     once: ``article.created`` for the article (as ``announce_articles``); ``story.created`` or
     ``story.updated`` when ``change`` names it (the article started the story, or brought it a new
@@ -94,34 +97,34 @@ async def announce_linked(session: AsyncSession, article: Article, story: Story,
     subscribers to whom the article is news; their payload is the story as ``GET /v1/stories``
     lists it (plus ``merged_story_ids`` for a merge). Does not commit: call it in the transaction
     that links the article. Returns the number of deliveries written."""
-    subscribers = await subscriptions.active(session)
+    subscribers = subscriptions.active(session)
     if not subscribers:
         return 0
-    written = await _announce_articles(session, [article.id], _taking(subscribers, "article.created"))
+    written = _announce_articles(session, [article.id], _taking(subscribers, "article.created"))
     if change is not None:
         key = f"{change}:{story.id}" + (f":{article.id}" if change == "story.updated" else "")
-        written += await _announce_story_event(session, _taking(subscribers, change), change, story, article, key)
+        written += _announce_story_event(session, _taking(subscribers, change), change, story, article, key)
     if merged_ids:
         merged = sorted(merged_ids)
         key = f"story.merged:{story.id}:" + ",".join(str(i) for i in merged)
-        written += await _announce_story_event(session, _taking(subscribers, "story.merged"), "story.merged", story, article, key,
+        written += _announce_story_event(session, _taking(subscribers, "story.merged"), "story.merged", story, article, key,
                                                {"merged_story_ids": merged})
     return written
 
 
-async def _announce_articles(session: AsyncSession, article_ids: list[int], subscribers: list[Subscription]) -> int:
+def _announce_articles(session: Session, article_ids: list[int], subscribers: list[Subscription]) -> int:
     """``announce_articles`` to the active ``subscribers`` of ``article.created``."""
     if not subscribers:
         return 0
     written = 0
     for article_id in article_ids:
-        article = await articles.get(session, article_id)
+        article = articles.get(session, article_id)
         if article is None or article.extraction_status == ExtractionStatus.pending:
             continue  # announced when its page is done
-        outlet, feed_ids = await articles.outlet_and_feeds(session, article)
+        outlet, feed_ids = articles.outlet_and_feeds(session, article)
         candidate = Candidate(
             title=article.title or "", text=article.text or "", languages={article.language} if article.language is not None else set(),
-            outlets={outlet} if outlet is not None else set(), feed_ids=feed_ids, outlet_count=await articles.story_outlet_count(session, article),
+            outlets={outlet} if outlet is not None else set(), feed_ids=feed_ids, outlet_count=articles.story_outlet_count(session, article),
         )
         payload = None
         for subscription in subscribers:
@@ -130,17 +133,17 @@ async def _announce_articles(session: AsyncSession, article_ids: list[int], subs
             if not matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
                 continue
             if payload is None:
-                public = await session.run_sync(article_public, article.id)
+                public = article_public(session, article.id)
                 if public is None:  # deleted since it was read (another transaction's commit)
                     break
                 payload = envelope("article.created", public.model_dump(mode="json"))
             key = f"article.created:{article_id}"
-            written += await _enqueue(session, subscription.id, "article.created", key, payload) is not None
+            written += _enqueue(session, subscription.id, "article.created", key, payload) is not None
     return written
 
 
-async def _announce_story_event(
-    session: AsyncSession, subscribers: list[Subscription], event_type: str, story: Story, article: Article, key: str,
+def _announce_story_event(
+    session: Session, subscribers: list[Subscription], event_type: str, story: Story, article: Article, key: str,
     extra: dict | None = None,
 ) -> int:
     """The deliveries of one story event (``story.created``, ``story.updated``, ``story.merged``)
@@ -149,8 +152,8 @@ async def _announce_story_event(
     story and for which ``article`` is news; ``key`` dedups the event. Returns the number written."""
     if not subscribers:
         return 0
-    view = await session.run_sync(story_view, story)
-    _outlet, feed_ids = await articles.outlet_and_feeds(session, article)
+    view = story_view(session, story)
+    _outlet, feed_ids = articles.outlet_and_feeds(session, article)
     candidate = Candidate(
         title=f"{story.title or ''}\n{article.title or ''}", text=article.text or "", languages=set(story.languages),
         outlets=set(view.outlets), feed_ids=feed_ids, outlet_count=story.outlet_count,
@@ -159,14 +162,14 @@ async def _announce_story_event(
     written = 0
     for subscription in subscribers:
         if _is_news(subscription, article) and matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
-            written += await _enqueue(session, subscription.id, event_type, key, payload) is not None
+            written += _enqueue(session, subscription.id, event_type, key, payload) is not None
     return written
 
 
-async def enqueue_ping(session: AsyncSession, subscription: Subscription) -> str:
+def enqueue_ping(session: Session, subscription: Subscription) -> str:
     """Write a ``ping`` delivery for ``subscription`` (each ping is a new event) and return its
     ``webhook-id``. Does not commit."""
     data = {"subscription_id": subscription.id, "message": "ping from Newsloom"}
-    event_id = await _enqueue(session, subscription.id, "ping", f"ping:{uuid.uuid4().hex}", envelope("ping", data))
+    event_id = _enqueue(session, subscription.id, "ping", f"ping:{uuid.uuid4().hex}", envelope("ping", data))
     assert event_id is not None  # the key is new
     return event_id

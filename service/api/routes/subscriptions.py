@@ -136,7 +136,7 @@ async def send_test(subscription_id: Annotated[int, Path(ge=1, le=MAX_ID)], sess
     subscription = await _get(session, subscription_id)
     if subscription.state != SubscriptionState.active:
         raise Problem(409, f"subscription {subscription_id} is disabled: {subscription.disabled_reason}")
-    event_id = await outbox.enqueue_ping(session, subscription)
+    event_id = await session.run_sync(outbox.enqueue_ping, subscription)
     await session.commit()
     if delivery is not None:
         delivery.wake()
