@@ -21,9 +21,8 @@
    articles the same way into an empty database; articles/s, each tenth's rate, database size, and
    the rate at N articles over the first tenth's into the empty database (flat: about 1).
 
-   On PostgreSQL on this machine, also the database CPU per article stored (``/proc``): the storing
-   connections' backends, and with ``--pg-cluster stock`` the whole cluster's (autovacuum, the
-   background writer and the checkpointer included: work moved off the storing path still counts).
+   On PostgreSQL on this machine, also the storing connections' backends' CPU per article stored
+   (``/proc``; autovacuum's work is not in it).
 
 Run: ``python bench/api.py [--articles 100000] [--duration 10] [--concurrency 16] [--ingest 100000]
 [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench | --pg-cluster stock]``. The
@@ -148,10 +147,9 @@ async def db_size(engine) -> int:
 
 
 @contextlib.contextmanager
-def stock_cluster(bindir: str | None) -> Iterator[tuple[str, int]]:
+def stock_cluster(bindir: str | None) -> Iterator[str]:
     """A throwaway PostgreSQL cluster with default settings: yields its URL (database ``bench``,
-    user ``postgres``, trust auth, 127.0.0.1 and a free port) and its postmaster's pid; stopped
-    and deleted on exit. Raises ``SystemExit`` when ``initdb`` is not found or the server does not start."""
+    user ``postgres``, trust auth, 127.0.0.1 and a free port); stopped and deleted on exit. Raises ``SystemExit`` when ``initdb`` is not found or the server does not start."""
     if bindir is None:
         found = shutil.which("pg_config")
         bindir = subprocess.run([found, "--bindir"], capture_output=True, text=True, check=True).stdout.strip() if found else ""
@@ -173,24 +171,11 @@ def stock_cluster(bindir: str | None) -> Iterator[tuple[str, int]]:
             raise SystemExit(f"the stock cluster did not start: {started.stderr}{(folder / 'log').read_text()[-2000:]}")
         try:
             subprocess.run([str(Path(bindir, "createdb")), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"], check=True)
-            postmaster = int((data / "postmaster.pid").read_text().split()[0])
-            yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/bench", postmaster
+            yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/bench"
         finally:
             subprocess.run([*as_owner, str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
     finally:
         shutil.rmtree(folder)
-
-
-def cluster_cpu_seconds(postmaster: int) -> float:
-    """CPU seconds of a PostgreSQL cluster: its postmaster, its children that ended (waited for) and
-    those still running (backends, autovacuum, background writer, checkpointer, WAL writer)."""
-    total = cpu_seconds(postmaster, children=True)
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == postmaster:
-                    total += cpu_seconds(int(entry.name))
-    return total
 
 
 def count_backend_cpu(engine, into: list[float]) -> None:
@@ -305,12 +290,10 @@ class EndpointFailed(RuntimeError):
     """An endpoint answered something other than 2xx: the run is void, not a figure."""
 
 
-def cpu_seconds(pid: int, *, children: bool = False) -> float:
-    """User + system CPU seconds the process ``pid`` has used (``/proc/<pid>/stat``, Linux), with
-    ``children`` those of its ended children it waited for."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process ``pid`` has used (``/proc/<pid>/stat``, Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
-    return ticks / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def drive(base: str, path: str, concurrency: int, duration: float, ids: list[int], server: int) -> dict:
@@ -407,11 +390,10 @@ def api_bench(url: str, args: argparse.Namespace) -> dict:
 # -- ingest through the store path ------------------------------------------------------------------
 
 
-async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 100, postmaster: int | None = None) -> dict:
+async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 100) -> dict:
     """Store ``count`` articles through the store path, into an emptied database (``empty``) or
     into the one at ``url`` as it is (new feeds, new links); returns counts, rates and size, and on
-    PostgreSQL on this machine the storing backends' CPU seconds (``backend_cpu``) and, given the
-    cluster's ``postmaster`` pid, the whole cluster's over the run (``cluster_cpu``)."""
+    PostgreSQL on this machine the storing backends' CPU seconds (``backend_cpu``)."""
     from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
     from service.storage import articles
 
@@ -441,7 +423,6 @@ async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 10
     if storing.dialect.name == "postgresql":
         count_backend_cpu(storing, backend_cpu)
     sessions = session_factory(storing)
-    cluster_start = cluster_cpu_seconds(postmaster) if postmaster else 0.0
     t0 = time.perf_counter()
     marks = [t0]  # after each tenth of the feeds: is the rate flat as the corpus grows?
     for i, (feed_id, document) in enumerate(zip(feed_ids, parsed, strict=True), 1):
@@ -453,7 +434,6 @@ async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 10
             marks.append(time.perf_counter())
     elapsed = time.perf_counter() - t0
     await storing.dispose()
-    cluster_cpu = cluster_cpu_seconds(postmaster) - cluster_start if postmaster else None
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one() - before
     size = await db_size(engine)
@@ -461,14 +441,14 @@ async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 10
     tenth = max(1, feeds // 10) * per_feed
     deciles = [tenth / (b - a) for a, b in itertools.pairwise(marks)]
     return {"articles": stored, "before": before, "seconds": elapsed, "rate": stored / elapsed, "size": size, "deciles": deciles,
-            "backend_cpu": backend_cpu[0] or None, "cluster_cpu": cluster_cpu}
+            "backend_cpu": backend_cpu[0] or None}
 
 
 def db_cpu(run: dict) -> str:
-    """The database CPU per article stored of an ``ingest`` run, as a sentence ('' when not measured)."""
-    parts = [f"{run[key] * 1000 / run['articles']:.2f} ms {what}" for key, what in
-             (("backend_cpu", "in the storing backends"), ("cluster_cpu", "in the whole cluster (autovacuum included)")) if run[key]]
-    return f" Database CPU per article stored: {'; '.join(parts)}." if parts and run["articles"] else ""
+    """The storing backends' CPU per article stored of an ``ingest`` run, as a sentence ('' when not measured)."""
+    if not (run["backend_cpu"] and run["articles"]):
+        return ""
+    return f" Storing backends' CPU per article stored: {run['backend_cpu'] * 1000 / run['articles']:.2f} ms."
 
 
 def mib(n: int) -> str:
@@ -522,14 +502,14 @@ def main() -> None:
           f"{args.articles} articles, concurrency {args.concurrency}, {args.duration:g} s per endpoint")
     for backend in args.backends.split(","):
         with contextlib.ExitStack() as stack:
-            url, postmaster = f"sqlite+aiosqlite:///{folder / 'bench.db'}", None
+            url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
             if backend == "postgresql":
-                url, postmaster = stack.enter_context(stock_cluster(args.pg_bindir)) if args.pg_cluster else (args.pg_url, None)
+                url = stack.enter_context(stock_cluster(args.pg_bindir)) if args.pg_cluster else args.pg_url
             bench = None if args.skip_api else api_bench(url, args)
-            at_full = (asyncio.run(ingest(url, args.ingest // 10, empty=False, postmaster=postmaster))
-                       if bench and args.ingest >= 1000 else None)
-            ingested = asyncio.run(ingest(url, args.ingest, postmaster=postmaster)) if args.ingest else None
-        report(f"{backend} (stock cluster: default settings)" if postmaster else backend, bench, ingested, at_full)
+            at_full = asyncio.run(ingest(url, args.ingest // 10, empty=False)) if bench and args.ingest >= 1000 else None
+            ingested = asyncio.run(ingest(url, args.ingest)) if args.ingest else None
+        stock = backend == "postgresql" and args.pg_cluster
+        report(f"{backend} (stock cluster: default settings)" if stock else backend, bench, ingested, at_full)
         sys.stdout.flush()
 
 
