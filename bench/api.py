@@ -149,7 +149,8 @@ async def db_size(engine) -> int:
 @contextlib.contextmanager
 def stock_cluster(bindir: str | None) -> Iterator[str]:
     """A throwaway PostgreSQL cluster with default settings: yields its URL (database ``bench``,
-    user ``postgres``, trust auth, 127.0.0.1 and a free port); stopped and deleted on exit. Raises ``SystemExit`` when ``initdb`` is not found or the server does not start."""
+    user ``postgres``, trust auth, 127.0.0.1 and a free port); stopped and deleted on exit.
+    Raises ``SystemExit`` when ``initdb`` or ``pg_ctl`` is not found or the server does not start."""
     if bindir is None:
         found = shutil.which("pg_config")
         bindir = subprocess.run([found, "--bindir"], capture_output=True, text=True, check=True).stdout.strip() if found else ""
