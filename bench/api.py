@@ -21,25 +21,35 @@
    articles the same way into an empty database; articles/s, each tenth's rate, database size, and
    the rate at N articles over the first tenth's into the empty database (flat: about 1).
 
+   On PostgreSQL on this machine, also the storing connections' backends' CPU per article stored
+   (``/proc``; autovacuum's work is not in it).
+
 Run: ``python bench/api.py [--articles 100000] [--duration 10] [--concurrency 16] [--ingest 100000]
-[--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench]``. The PostgreSQL database must
-exist; its public schema is dropped and recreated. Prints Markdown.
+[--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench | --pg-cluster stock]``. The
+PostgreSQL database must exist; its public schema is dropped and recreated. ``--pg-cluster stock``
+runs PostgreSQL on a throwaway cluster with every setting at its default (autovacuum on, unlike a
+test server that turns it off): ``initdb`` into a temporary directory (as the ``postgres`` user
+when run as root), started on a free port of 127.0.0.1, stopped and deleted at the end; the
+binaries are found with ``pg_config --bindir`` or ``--pg-bindir``. Prints Markdown.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -48,6 +58,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 
 from service.api.pagination import encode_cursor, query_digest  # noqa: E402
 from service.db import create_engine, migrate_async, session_factory  # noqa: E402
@@ -133,6 +144,62 @@ async def db_size(engine) -> int:
             return (await conn.execute(sa.text("SELECT pg_database_size(current_database())"))).scalar_one()
     path = Path(engine.url.database)
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+@contextlib.contextmanager
+def stock_cluster(bindir: str | None) -> Iterator[str]:
+    """A throwaway PostgreSQL cluster with default settings: yields its URL (database ``bench``,
+    user ``postgres``, trust auth, 127.0.0.1 and a free port); stopped and deleted on exit.
+    Raises ``SystemExit`` when ``initdb`` or ``pg_ctl`` is not found or the server does not start."""
+    if bindir is None:
+        found = shutil.which("pg_config")
+        bindir = subprocess.run([found, "--bindir"], capture_output=True, text=True, check=True).stdout.strip() if found else ""
+    initdb, pg_ctl = Path(bindir, "initdb"), Path(bindir, "pg_ctl")
+    if not (initdb.exists() and pg_ctl.exists()):
+        raise SystemExit(f"--pg-cluster stock needs PostgreSQL's server binaries (initdb, pg_ctl): none in {bindir or 'pg_config --bindir'!r}; "
+                         "install the server package or pass --pg-bindir")
+    folder = Path(tempfile.mkdtemp(prefix="newsloom-pg-"))
+    as_owner: list[str] = []
+    if os.geteuid() == 0:  # the server refuses to run as root
+        shutil.chown(folder, "postgres")
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", free_port()
+    try:
+        subprocess.run([*as_owner, str(initdb), "-D", str(data), "-U", "postgres", "--auth=trust"], check=True, capture_output=True)
+        started = subprocess.run([*as_owner, str(pg_ctl), "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+                                  f"-p {port} -k {folder} -c listen_addresses=127.0.0.1", "start"], capture_output=True, text=True)
+        if started.returncode != 0:
+            raise SystemExit(f"the stock cluster did not start: {started.stderr}{(folder / 'log').read_text()[-2000:]}")
+        try:
+            subprocess.run([str(Path(bindir, "createdb")), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "bench"], check=True)
+            yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/bench"
+        finally:
+            subprocess.run([*as_owner, str(pg_ctl), "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
+    finally:
+        shutil.rmtree(folder)
+
+
+def count_backend_cpu(engine, into: list[float]) -> None:
+    """Add to ``into[0]`` the CPU seconds each of ``engine``'s PostgreSQL connections cost its
+    backend, read from ``/proc`` when the connection closes (a server on this machine; nothing
+    for one elsewhere)."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def started(connection, record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+        cursor.close()
+        with contextlib.suppress(OSError):
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "postgres":
+                record.info["backend"] = (pid, cpu_seconds(pid))
+
+    @event.listens_for(engine.sync_engine, "close")
+    def closed(connection, record) -> None:
+        if "backend" in record.info:
+            pid, start = record.info.pop("backend")
+            with contextlib.suppress(OSError):
+                into[0] += cpu_seconds(pid) - start
 
 
 async def load(url: str, count: int) -> dict:
@@ -326,19 +393,19 @@ def api_bench(url: str, args: argparse.Namespace) -> dict:
 
 async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 100) -> dict:
     """Store ``count`` articles through the store path, into an emptied database (``empty``) or
-    into the one at ``url`` as it is (new feeds, new links); returns counts, rates and size."""
+    into the one at ``url`` as it is (new feeds, new links); returns counts, rates and size, and on
+    PostgreSQL on this machine the storing backends' CPU seconds (``backend_cpu``)."""
     from service.ingest.feeds.entries import ParsedEntry, ParsedFeed
     from service.storage import articles
 
     if empty:
         await reset(url)
     engine = create_engine(url)
-    sessions = session_factory(engine)
     corpus = Corpus(seed=11)
     feeds = count // per_feed
     async with engine.connect() as conn:
         before = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one()
-    async with sessions() as session:
+    async with session_factory(engine)() as session:
         rows = [Feed(url=f"https://news{i % 50}.example.org/in{i}.xml") for i in range(feeds)]
         session.add_all(rows)
         await session.commit()
@@ -353,6 +420,10 @@ async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 10
             entries.append(ParsedEntry(key=f"guid:{n}", link=link, guid=str(n), title=corpus.text(8), summary_html=f"<p>{text[:200]}</p>",
                                        content_html=None, published_at=BASE + timedelta(minutes=n), language=LANGS[n % 5], text=text))
         parsed.append(ParsedFeed(title=f"Feed {f}", site_url=f"https://news{f % 50}.example.org/", language=None, entries=entries, format="rss"))
+    storing, backend_cpu = create_engine(url), [0.0]  # its own engine: its backends do the storing only
+    if storing.dialect.name == "postgresql":
+        count_backend_cpu(storing, backend_cpu)
+    sessions = session_factory(storing)
     t0 = time.perf_counter()
     marks = [t0]  # after each tenth of the feeds: is the rate flat as the corpus grows?
     for i, (feed_id, document) in enumerate(zip(feed_ids, parsed, strict=True), 1):
@@ -363,13 +434,22 @@ async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 10
         if i % max(1, feeds // 10) == 0:
             marks.append(time.perf_counter())
     elapsed = time.perf_counter() - t0
+    await storing.dispose()
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one() - before
     size = await db_size(engine)
     await engine.dispose()
     tenth = max(1, feeds // 10) * per_feed
     deciles = [tenth / (b - a) for a, b in itertools.pairwise(marks)]
-    return {"articles": stored, "before": before, "seconds": elapsed, "rate": stored / elapsed, "size": size, "deciles": deciles}
+    return {"articles": stored, "before": before, "seconds": elapsed, "rate": stored / elapsed, "size": size, "deciles": deciles,
+            "backend_cpu": backend_cpu[0] or None}
+
+
+def db_cpu(run: dict) -> str:
+    """The storing backends' CPU per article stored of an ``ingest`` run, as a sentence ('' when not measured)."""
+    if not (run["backend_cpu"] and run["articles"]):
+        return ""
+    return f" Storing backends' CPU per article stored: {run['backend_cpu'] * 1000 / run['articles']:.2f} ms."
 
 
 def mib(n: int) -> str:
@@ -394,10 +474,11 @@ def report(name: str, bench: dict | None, ingested: dict | None, at_full: dict |
               f"{ingested['seconds']:.0f} s, **{ingested['rate']:.0f} articles/s**; database {mib(ingested['size'])}.")
         deciles = ingested["deciles"]
         print("Articles/s in each tenth of the run: " + ", ".join(f"{r:.0f}" for r in deciles)
-              + f"; last tenth / first tenth: **{deciles[-1] / deciles[0]:.2f}**.")
+              + f"; last tenth / first tenth: **{deciles[-1] / deciles[0]:.2f}**." + db_cpu(ingested))
         if at_full:
             print(f"\nStore path into the loaded database ({at_full['before']} articles): {at_full['articles']} articles at "
-                  f"**{at_full['rate']:.0f} articles/s**, over the first tenth into the empty one: **{at_full['rate'] / deciles[0]:.2f}**.")
+                  f"**{at_full['rate']:.0f} articles/s**, over the first tenth into the empty one: **{at_full['rate'] / deciles[0]:.2f}**."
+                  + db_cpu(at_full))
 
 
 def main() -> None:
@@ -407,6 +488,9 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/bench")
+    parser.add_argument("--pg-cluster", choices=["stock"],
+                        help="instead of --pg-url, a throwaway PostgreSQL cluster with default settings (deleted after)")
+    parser.add_argument("--pg-bindir", help="PostgreSQL's server binaries for --pg-cluster (default: pg_config --bindir)")
     parser.add_argument("--backends", default="postgresql,sqlite")
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument("--drive", help=argparse.SUPPRESS)
@@ -418,11 +502,15 @@ def main() -> None:
     print(f"machine: {os.uname().machine}, {os.cpu_count()} cores, Python {sys.version.split()[0]}; "
           f"{args.articles} articles, concurrency {args.concurrency}, {args.duration:g} s per endpoint")
     for backend in args.backends.split(","):
-        url = args.pg_url if backend == "postgresql" else f"sqlite+aiosqlite:///{folder / 'bench.db'}"
-        bench = None if args.skip_api else api_bench(url, args)
-        at_full = asyncio.run(ingest(url, args.ingest // 10, empty=False)) if bench and args.ingest >= 1000 else None
-        ingested = asyncio.run(ingest(url, args.ingest)) if args.ingest else None
-        report(backend, bench, ingested, at_full)
+        with contextlib.ExitStack() as stack:
+            url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
+            if backend == "postgresql":
+                url = stack.enter_context(stock_cluster(args.pg_bindir)) if args.pg_cluster else args.pg_url
+            bench = None if args.skip_api else api_bench(url, args)
+            at_full = asyncio.run(ingest(url, args.ingest // 10, empty=False)) if bench and args.ingest >= 1000 else None
+            ingested = asyncio.run(ingest(url, args.ingest)) if args.ingest else None
+        stock = backend == "postgresql" and args.pg_cluster
+        report(f"{backend} (stock cluster: default settings)" if stock else backend, bench, ingested, at_full)
         sys.stdout.flush()
 
 
