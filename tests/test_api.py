@@ -473,18 +473,23 @@ def test_deeply_nested_or_huge_opml_is_refused_cleanly(api):
     assert "too many outlines" in problem["detail"]
 
 
-def test_article_count_counts_an_article_two_entries_link_once(api, server):
-    """A linked post and a sponsor post of one feed, both linking one page (DaringFireball does
-    this): two entries, one article; the feed's article_count agrees with its article list."""
-    page = server.url("/mnml.html")
+def test_article_count_agrees_with_the_article_list_when_entries_share_a_page(api, server):
+    """A linked post and a sponsor post of one feed, both linking one page under their own GUIDs
+    (DaringFireball does this), are two articles (``store_entries``: a page shared within one
+    document); one page listed twice under two spellings (trailing slash) is one article. The
+    feed's article_count agrees with its article list."""
+    page, other = server.url("/mnml.html"), server.url("/other")
     feed_url = server.add("/df.xml", '<?xml version="1.0"?><rss version="2.0"><channel><title>DF</title>'
                           f'<item><title>Linked post</title><link>{page}</link><guid isPermaLink="false">p1</guid></item>'
                           f'<item><title>Sponsor</title><link>{page}</link><guid isPermaLink="false">s1</guid></item>'
+                          f'<item><title>Other</title><link>{other}</link><guid isPermaLink="false">o1</guid></item>'
+                          f'<item><title>Other</title><link>{other}/</link><guid isPermaLink="false">o2</guid></item>'
                           "</channel></rss>", Content_Type="application/rss+xml")
     created = httpx.post(f"{api}/v1/feeds", json={"url": feed_url}, timeout=60)
     assert created.status_code == 201, created.text
     listed = httpx.get(f"{api}/v1/articles", params={"feed_id": created.json()["id"]}).json()["items"]
-    assert created.json()["article_count"] == len(listed) == 1
+    assert created.json()["article_count"] == len(listed) == 3
+    assert sorted(article["title"] for article in listed) == ["Linked post", "Other", "Sponsor"]
 
 
 def test_documents_that_are_not_feeds_are_not_subscribed(api, server):
