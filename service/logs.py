@@ -53,9 +53,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+_configured: tuple[str | int, str] | None = None
+
+
 def configure(level: str | int, fmt: str = "text") -> None:
     """Send every logger's records (uvicorn's included) to stderr as ``fmt`` (``text`` or ``json``)
     lines at ``level``; replaces earlier handlers of the root logger."""
+    global _configured
+    _configured = (level, fmt)
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
     handler.setFormatter(JsonFormatter() if fmt == "json" else logging.Formatter(TEXT_FORMAT))
@@ -68,3 +73,9 @@ def configure(level: str | int, fmt: str = "text") -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is too much at INFO
+
+
+def configured() -> tuple[str | int, str] | None:
+    """``(level, fmt)`` of this process's last ``configure``, or None before one: what a worker
+    process it starts passes to ``configure`` to log the same way (``ingest.workers``)."""
+    return _configured

@@ -54,6 +54,10 @@ async def test_title_category_and_poll_interval_can_be_set_and_cleared(server, p
         refused = await api.patch(f"/v1/feeds/{feed_id}", json={"poll_interval": 5, "colour": "red"})
         assert refused.status_code == 422 and refused.headers["content-type"].startswith("application/problem+json")
         assert (await api.patch("/v1/feeds/999999", json={"title": "x"})).status_code == 404
+        for blank in ({"title": ""}, {"title": " \t"}, {"category": ""}, {"category": "  "}):  # null clears, blank is refused
+            refused = await api.patch(f"/v1/feeds/{feed_id}", json=blank)
+            assert refused.status_code == 422 and refused.json()["errors"][0]["location"] == ["body", *blank], refused.text
+        assert (await api.get(f"/v1/feeds/{feed_id}")).json()["title"] == "My local news"
 
         # null gives the feed its own title again, from the next poll, although the document has not changed
         assert (await api.patch(f"/v1/feeds/{feed_id}", json={"title": None})).json()["title"] is None

@@ -4,6 +4,8 @@ named by their path run in the workers, and the main process imports none of wha
 from __future__ import annotations
 
 import fcntl
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from service import logs
 from service.heap import WORKER_FREE_BYTES, free_heap_bytes, release_free_memory
 from service.ingest.workers import PIPE_BYTES, ByName, WorkerError, WorkerPool, _Spawning
 from tests import worker_functions as wf
@@ -48,6 +51,35 @@ async def test_a_function_named_by_its_path_runs_in_the_worker(small_pool):
     with pytest.raises(TypeError):
         await small_pool.run(ByName("tests.worker_functions:add"), 1, "x")
 
+
+
+@pytest.fixture
+def json_logging():
+    """``newsloom serve``'s logging with ``NEWSLOOM_LOG_FORMAT=json``; pytest's own handlers back after."""
+    root = logging.getLogger()
+    handlers, level, before = list(root.handlers), root.level, logs.configured()
+    logs.configure(logging.INFO, "json")
+    yield
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    for handler in handlers:
+        root.addHandler(handler)
+    root.setLevel(level)
+    logs._configured = before
+
+
+async def test_a_worker_logs_as_the_process_that_started_it(json_logging, capfd):
+    """A worker's warning (a story cache it cannot read, say) is a JSON line like the service's own,
+    not bare text that breaks a log pipeline reading JSON."""
+    pool = WorkerPool(workers=1, timeout=10, initargs=())
+    try:
+        await pool.run(wf.warn, "story cache not read")
+    finally:
+        pool.close()
+    lines = [line for line in capfd.readouterr().err.splitlines() if "story cache not read" in line]
+    assert len(lines) == 1, lines
+    entry = json.loads(lines[0])
+    assert (entry["level"], entry["logger"], entry["message"]) == ("WARNING", "service.stories.cache", "story cache not read")
 
 
 def test_the_pipes_to_the_workers_hold_a_large_page_whole():

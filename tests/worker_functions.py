@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 
@@ -27,6 +28,10 @@ def crash() -> None:
 
 def exit_abruptly() -> None:
     os._exit(3)
+
+
+def warn(message: str) -> None:
+    logging.getLogger("service.stories.cache").warning(message)
 
 
 def extract_or_misbehave(html: bytes, url: str | None, feed_content: str | None = None):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Generic, Literal, TypeVar
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from service.models import MAX_ID, DeliveryStatus  # noqa: F401  (the routes take MAX_ID from here with the schemas)
 from service.net.urls import redact_password
@@ -54,7 +54,8 @@ class FeedPublic(BaseModel):
 
 
 class FeedUpdate(BaseModel):
-    """Body of ``PATCH /v1/feeds/{id}``: only the members given change; ``null`` clears a value."""
+    """Body of ``PATCH /v1/feeds/{id}``: only the members given change; ``null`` clears a value (a
+    blank ``title`` or ``category`` is a 422)."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -67,6 +68,14 @@ class FeedUpdate(BaseModel):
         default=None, ge=60, le=604_800,
         description="Seconds between polls (60 s to 7 days), replacing the adaptive interval; null: adaptive again.",
     )
+
+    @field_validator("title", "category")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        """A blank name or folder is refused (422): ``null`` is how a user clears either."""
+        if value is not None and not value.strip():
+            raise ValueError("must not be blank: send null to clear it")
+        return value
 
 
 class ImportedOutline(BaseModel):

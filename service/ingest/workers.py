@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pebble import ProcessExpired, ProcessPool
 
+from service import logs
 from service.errors import NewsloomError
 from service.heap import WORKER_FREE_BYTES, release_free_memory
 
@@ -87,6 +88,16 @@ def warm_up(*steps: str) -> None:
             found()
 
 
+def _start_worker(logging_as: tuple[str | int, str] | None, initializer: Callable[..., None] | None, *initargs: Any) -> None:
+    """A new worker's start: log as the process that started it (``logs.configured``: its level, and
+    JSON lines when it writes them; else a worker's warnings, such as a story cache it cannot read,
+    reach stderr as bare text), then ``initializer(*initargs)``."""
+    if logging_as is not None:
+        logs.configure(*logging_as)
+    if initializer is not None:
+        initializer(*initargs)
+
+
 PIPE_BYTES = 1024 * 1024
 """Bytes a pipe to the workers holds (Linux's ``/proc/sys/fs/pipe-max-size`` by default; 64 KiB
 without ``_Spawning``): a page or two of the corpus, written whole while the worker extracts the
@@ -109,8 +120,9 @@ class _Spawning(multiprocessing.context.SpawnContext):
 
 class WorkerPool:
     """``workers`` processes, started on the first call; each call may take at most ``timeout``
-    seconds. Each new worker runs ``initializer(*initargs)`` (default: ``warm_up`` of the extraction
-    stack and the stories' names) before its first call, outside the time limit."""
+    seconds. Each new worker takes this process's logging (``logs.configured``) and runs
+    ``initializer(*initargs)`` (default: ``warm_up`` of the extraction stack and the stories' names)
+    before its first call, outside the time limit."""
 
     def __init__(self, workers: int, timeout: float, initializer: Callable[..., None] | None = warm_up,
                  initargs: tuple = (*EXTRACTION_WARM_UP, *STORIES_WARM_UP)) -> None:
@@ -125,7 +137,7 @@ class WorkerPool:
     def _ensure(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
             self._pool = ProcessPool(max_workers=self.workers, context=_Spawning(),
-                                     initializer=self.initializer, initargs=self.initargs)
+                                     initializer=_start_worker, initargs=(logs.configured(), self.initializer, *self.initargs))
         return self._pool
 
     def start(self) -> None:
