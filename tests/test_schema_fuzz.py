@@ -64,6 +64,10 @@ async def _admin_key(url: str) -> str:
 def test_api_conforms_to_its_openapi_schema(fuzzed_api):
     base, key = fuzzed_api
     schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
+    # A schema-violating query string longer than 4096 bytes (a cursor of 512 four-byte characters,
+    # percent-encoded) is refused by the size limit before validation: 414, documented for every
+    # operation, is a rejection like 422.
+    schema.config.checks.negative_data_rejection.expected_statuses.append("414")
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
