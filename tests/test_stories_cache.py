@@ -96,6 +96,26 @@ def test_a_damaged_or_foreign_entry_is_built_again_and_logged_once(cache_home, c
     assert len([r for r in caplog.records if "not read" in r.getMessage()]) == 1
 
 
+@pytest.mark.parametrize("written", ["null", "{}", "[]", '["Berlin"]', '{"berlin": 7}', '"berlin"'])
+def test_a_json_entry_of_another_shape_is_built_again_and_logged_once(cache_home, caplog, written):
+    """Valid JSON of the wrong shape (an entry written by hand, or by another build) is no
+    gazetteer: not read, logged once, built and written again."""
+    calls = []
+
+    def build():
+        calls.append(1)
+        return {"berlin": "g:2950159"}
+
+    assert cache.cached_json("thing", "k1", build, dict) == {"berlin": "g:2950159"}
+    (entry,) = cache_home.glob("thing-k1.json")
+    entry.write_text(written)
+    caplog.set_level(logging.WARNING, logger="service.stories.cache")
+    for _ in range(2):
+        assert cache.cached_json("thing", "k1", build, dict) == {"berlin": "g:2950159"}
+    assert len(calls) == 2  # the rewritten entry is read
+    assert len([r for r in caplog.records if "not read" in r.getMessage()]) == 1
+
+
 def test_an_unwritable_cache_builds_each_time_and_logs_once(tmp_path, monkeypatch, caplog):
     home = tmp_path / "a-file"
     home.write_text("not a directory")
@@ -104,19 +124,19 @@ def test_an_unwritable_cache_builds_each_time_and_logs_once(tmp_path, monkeypatc
     caplog.set_level(logging.WARNING, logger="service.stories.cache")
     calls = []
     for _ in range(3):
-        assert cache.cached_json("thing", "k1", lambda: calls.append(1) or {"x": "y"}) == {"x": "y"}
+        assert cache.cached_json("thing", "k1", lambda: calls.append(1) or {"x": "y"}, dict) == {"x": "y"}
     assert len(calls) == 3
     assert len([r for r in caplog.records if "not written" in r.getMessage()]) == 1
 
 
 def test_another_key_builds_anew_and_the_older_entries_of_other_keys_are_removed(cache_home):
-    assert cache.cached_json("thing-else", "k1", lambda: {"v": "3"}) == {"v": "3"}
-    assert cache.cached_json("thing", "k1", lambda: {"v": "1"}) == {"v": "1"}
-    assert cache.cached_json("thing", "k1", lambda: {"v": "never built"}) == {"v": "1"}
+    assert cache.cached_json("thing-else", "k1", lambda: {"v": "3"}, dict) == {"v": "3"}
+    assert cache.cached_json("thing", "k1", lambda: {"v": "1"}, dict) == {"v": "1"}
+    assert cache.cached_json("thing", "k1", lambda: {"v": "never built"}, dict) == {"v": "1"}
     os.utime(cache_home / "thing-k1.json", (1, 1))  # written long ago
-    assert cache.cached_json("thing", "k2", lambda: {"v": "2"}) == {"v": "2"}
-    assert cache.cached_json("thing", "k1", lambda: {"v": "never built"}) == {"v": "1"}  # two versions side by side
-    assert cache.cached_json("thing", "k3", lambda: {"v": "3"}) == {"v": "3"}
+    assert cache.cached_json("thing", "k2", lambda: {"v": "2"}, dict) == {"v": "2"}
+    assert cache.cached_json("thing", "k1", lambda: {"v": "never built"}, dict) == {"v": "1"}  # two versions side by side
+    assert cache.cached_json("thing", "k3", lambda: {"v": "3"}, dict) == {"v": "3"}
     assert sorted(p.name for p in cache_home.iterdir()) == ["thing-else-k1.json", "thing-k2.json", "thing-k3.json"]
     assert json.loads((cache_home / "thing-k2.json").read_text()) == {"v": "2"}
 

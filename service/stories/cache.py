@@ -77,12 +77,23 @@ def key(packages: Iterable[str] = (), files: Iterable[str | Path] = (), extra: s
     return digest.hexdigest()[:16]
 
 
-def cached_json(name: str, entry_key: str, build: Callable[[], T]) -> T:
+def cached_json(name: str, entry_key: str, build: Callable[[], T], shape: type[dict] | type[list]) -> T:
     """The JSON value ``build()`` returned for ``entry_key``, read from the cache, or ``build()``
-    written to it (``name``: the entry, a file-name stem). ``build()`` must return what JSON
-    round-trips unchanged (a ``dict[str, str]``, say)."""
-    return _cached(name, entry_key, "json", build, lambda handle: json.loads(handle.read()),
+    written to it (``name``: the entry, a file-name stem). ``build()`` must return a non-empty
+    ``shape`` (``dict`` or ``list``) of strings that JSON round-trips unchanged; a cached value of
+    another shape, empty, or holding anything but strings is not read (logged once, built again)."""
+    return _cached(name, entry_key, "json", build, lambda handle: _json_of(handle.read(), shape),
                    lambda value, handle: handle.write(json.dumps(value).encode()))
+
+
+def _json_of(raw: bytes, shape: type[dict] | type[list]) -> Any:
+    """The JSON value in ``raw``; ValueError unless it is a non-empty ``shape`` of strings (a
+    ``dict``'s keys and values)."""
+    value = json.loads(raw)
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    if not isinstance(value, shape) or not value or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"not a non-empty {shape.__name__} of strings")
+    return value
 
 
 def cached_object(name: str, entry_key: str, build: Callable[[], T]) -> T:

@@ -81,7 +81,7 @@ def _months() -> frozenset[str]:
     from service.stories import cache
 
     key = cache.key(("babel",), (__file__, names.__file__))
-    return frozenset(cache.cached_json("month-names", key, _build_months))
+    return frozenset(cache.cached_json("month-names", key, _build_months, list))
 
 
 def _build_months() -> list[str]:

