@@ -26,7 +26,12 @@ def query_digest(**filters: Any) -> str:
     means: UTC times, codes and domains as matched, the parsed search), whatever their order; a
     filter that is None counts as absent. The page size is not a filter: it may change between pages."""
     given = sorted((name, str(value)) for name, value in filters.items() if value is not None)
-    return base64.urlsafe_b64encode(hashlib.blake2b(json.dumps(given).encode(), digest_size=8).digest()).decode().rstrip("=")
+    return _base64(hashlib.blake2b(json.dumps(given).encode(), digest_size=8).digest())
+
+
+def _base64(raw: bytes) -> str:
+    """``raw`` in base64url without padding (RFC 4648 §5), as cursors and digests travel in URLs."""
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def encode_cursor(listing: str, query: str, moment: datetime, item_id: int, *, rank: float | None = None) -> str:
@@ -34,8 +39,7 @@ def encode_cursor(listing: str, query: str, moment: datetime, item_id: int, *, r
     item sorted at (``moment``, ``item_id``), or at (``rank``, ``moment``, ``item_id``) for
     relevance-ordered results (the float round-trips exactly)."""
     key = [listing, query, moment.isoformat(), item_id] if rank is None else [listing, query, rank, moment.isoformat(), item_id]
-    raw = json.dumps(key).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return _base64(json.dumps(key).encode())
 
 
 _INVALID = "invalid cursor: pass back the next_cursor of a previous page (of the same query)"
@@ -94,7 +98,7 @@ def decode_ranked_cursor(listing: str, query: str, cursor: str) -> tuple[float, 
 def encode_id_cursor(listing: str, query: str, item_id: int) -> str:
     """Cursor of the list ``listing``, sorted by id alone, under the filters of digest ``query``,
     that resumes after the item ``item_id``."""
-    return base64.urlsafe_b64encode(json.dumps([listing, query, item_id]).encode()).decode().rstrip("=")
+    return _base64(json.dumps([listing, query, item_id]).encode())
 
 
 def decode_id_cursor(listing: str, query: str, cursor: str) -> int:
