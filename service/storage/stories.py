@@ -11,7 +11,6 @@ little-endian float16 bytes (``Story.vector``), states the clusterer's JSON reco
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -94,14 +93,14 @@ class StateCache(Generic[S]):
     ``decode(story_id, record)`` turns a ``Story.state`` record into the caller's state object;
     callers must not change the objects ``states`` returns (copy them first). At most ``size``
     states are held, the least recently used dropped first. Safe across processes: another
-    replica's update changes the version, and the state is read again. Safe across threads (the
-    linker's transactions run on the ``db.Writer`` thread on SQLite): a lock guards the held states."""
+    replica's update changes the version, and the state is read again. Not locked: the linker reads
+    it only inside its transactions, which its ``db.Writer`` runs one after another (on a SQLite
+    file on the writer's one thread, elsewhere on the event loop)."""
 
     def __init__(self, decode: Callable[[int, dict], S], size: int = 2048) -> None:
         self.decode = decode
         self.size = size
         self._kept: OrderedDict[int, _Kept[S]] = OrderedDict()
-        self._lock = threading.Lock()
 
     def states(self, session: Session, stories: Iterable[WindowStory]) -> dict[int, S]:
         """The decoded states of ``stories`` (as ``window`` read them in this transaction), by id:
@@ -109,14 +108,13 @@ class StateCache(Generic[S]):
         wanted = list(stories)
         out: dict[int, S] = {}
         missing: dict[int, WindowStory] = {}
-        with self._lock:
-            for story in wanted:
-                kept = self._kept.get(story.id)
-                if kept is not None and kept.version == story.version:
-                    self._kept.move_to_end(story.id)
-                    out[story.id] = kept.state
-                else:
-                    missing[story.id] = story
+        for story in wanted:
+            kept = self._kept.get(story.id)
+            if kept is not None and kept.version == story.version:
+                self._kept.move_to_end(story.id)
+                out[story.id] = kept.state
+            else:
+                missing[story.id] = story
         if missing:
             rows = session.execute(
                 select(Story.id, Story.state, Story.last_updated_at, Story.article_count).where(col(Story.id).in_(list(missing)))
@@ -131,11 +129,10 @@ class StateCache(Generic[S]):
         """Hold ``state`` as story ``story_id``'s at ``version`` (``states`` keeps what it decodes;
         a story merged away is simply never asked for again and ages out). The caller must not
         change ``state`` afterwards."""
-        with self._lock:
-            self._kept[story_id] = _Kept(version, state)
-            self._kept.move_to_end(story_id)
-            while len(self._kept) > self.size:
-                self._kept.popitem(last=False)
+        self._kept[story_id] = _Kept(version, state)
+        self._kept.move_to_end(story_id)
+        while len(self._kept) > self.size:
+            self._kept.popitem(last=False)
 
 
 def story(session: Session, story_id: int) -> Story | None:
