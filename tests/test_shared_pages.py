@@ -210,3 +210,25 @@ async def test_a_post_scrolling_out_of_the_document_is_not_taken_over_by_a_new_o
     for name, items in (("status", status), ("live", live)):
         stored = await _feed_articles(sessions, ids[name])
         assert sorted((a.title, a.text) for a in stored) == sorted((i["title"], i["description"]) for i in items), name
+
+
+async def test_a_link_post_in_atom_and_json_feed_is_one_article(corpus, server, poller, sessions):
+    """Daring Fireball publishes one linked list as Atom and as JSON Feed. A link post's article is
+    the page it links: Atom's ``rel="alternate"``, JSON Feed's ``external_url`` (JSON Feed 1.1:
+    "the thing you're talking about"), not the post's permalink (JSON ``url``, Atom ``rel="related"``).
+    Subscribing both formats stores each post once (before: 48 more articles, one per permalink);
+    only the two posts that share one linked page (keyed by their entry, whose GUIDs differ by
+    format) are stored again. The JSON entries keep their text on the article."""
+    atom = _distinct_entries(corpus / "feeds" / "netnewswire" / "DaringFireball.atom")
+    json_entries = _distinct_entries(corpus / "feeds" / "netnewswire" / "DaringFireball.json")
+    assert all(e.link == atom_e.link for e, atom_e in zip(json_entries.values(), atom.values(), strict=True))
+    atom_id = await subscribe(sessions, server.url("/corpus/feeds/netnewswire/DaringFireball.atom"))
+    await poller.poll_due_feeds()
+    json_id = await subscribe(sessions, server.url("/corpus/feeds/netnewswire/DaringFireball.json"))
+    await poller.poll_due_feeds()
+    from_atom, from_json = await _feed_articles(sessions, atom_id), await _feed_articles(sessions, json_id)
+    assert len(from_atom) == len(from_json) == 48
+    shared = {a.id for a in from_json} & {a.id for a in from_atom}
+    assert len(shared) == 46 and await count(sessions, Article) == 50
+    texts = {e.text for e in json_entries.values()}
+    assert {a.text for a in from_json} == texts

@@ -46,6 +46,19 @@ def _names(value: Any) -> list[str]:
     return [n for n in (_str(a.get("name")) for a in value if isinstance(a, dict)) if n]
 
 
+def _links(item: dict, base: str) -> tuple[str | None, str | None]:
+    """``(permalink, article link)`` of a JSON Feed item, resolved against ``base``. JSON Feed 1.1
+    (§items): ``url`` is the item's permalink, ``external_url`` "the thing you're talking about"
+    (a link blog's linked article). The article is the linked page when there is one, as Atom's
+    ``rel="alternate"`` of the same post (Daring Fireball publishes both formats), so one post read
+    from both formats is one article; the entry key stays the permalink's (the item's identity,
+    unchanged for items stored before external_url was read)."""
+    permalink, external = _str(item.get("url")), _str(item.get("external_url"))
+    permalink = urljoin(base, permalink) if permalink else None
+    external = urljoin(base, external) if external else None
+    return permalink or external, external or permalink
+
+
 def _json_feed(doc: dict, base: str) -> ParsedFeed:
     language = language_code(_str(doc.get("language")))
     feed_authors = _names(doc.get("authors") or doc.get("author"))
@@ -53,15 +66,14 @@ def _json_feed(doc: dict, base: str) -> ParsedFeed:
     for item in doc.get("items") or []:
         if not isinstance(item, dict):
             continue
-        link = _str(item.get("url")) or _str(item.get("external_url"))
-        link = urljoin(base, link) if link else None
+        permalink, link = _links(item, base)
         guid = _str(str(item["id"])) if item.get("id") is not None else None
         title = _str(item.get("title"))
         published = parse_date(_str(item.get("date_published")))
         summary = _str(item.get("summary"))
         content = _str(item.get("content_html")) or _text_html(item.get("content_text"))
         entries.append(ParsedEntry(
-            key=entry_key(link, guid, title, published, summary or content),
+            key=entry_key(permalink, guid, title, published, summary or content),
             link=link, guid=guid, title=_title(title), summary_html=summary, content_html=content,
             authors=_names(item.get("authors") or item.get("author")) or feed_authors,
             published_at=published, updated_at=parse_date(_str(item.get("date_modified"))),
