@@ -504,7 +504,7 @@ async def test_story_events_follow_outlets_and_languages(server, poller, session
     assert german == ["story.created", "story.updated", "story.updated"]
 
 
-@pytest.mark.parametrize("flt", [{"languages": ["zzz"]}, {"min_outlets": 10**20}, {"feeds": [10**20]}, {"outlets": ["a b"]}])
+@pytest.mark.parametrize("flt", [{"languages": ["zzz"]}, {"min_outlets": 10**20}, {"feeds": [10**20]}, {"outlets": ["a b"]}, {"languages": ["x" * 36]}])
 def test_filters_out_of_range_are_refused(api, server, flt):
     body = {"url": server.url("/x"), "event_types": ["article.created"], "filter": flt}
     assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
@@ -779,3 +779,53 @@ async def test_a_deliveries_cursor_resumes_only_its_subscription_and_status(api,
         dead = page(subs[0]["id"], status="dead", limit=1).json()
         assert [d["status"] for d in page(subs[0]["id"], status="dead", cursor=dead["next_cursor"]).json()["items"]] == ["dead"]
         assert_problem(page(subs[0]["id"], cursor="12"), 400)  # an id is not a cursor
+
+
+@pytest.mark.parametrize("outlet", ["a b", "[", "http://", "-", "under_score.com"])
+def test_an_outlet_no_host_can_be_read_from_is_refused_by_lists_and_filters_alike(api, server, outlet):
+    """One rule (``urls.outlet_named``) for ``GET /v1/stories?outlet`` and a filter's ``outlets``
+    (before: the list answered 200 and empty for ``a b``, the filter refused it; both took ``[``)."""
+    listed = assert_problem(httpx.get(f"{api}/v1/stories", params={"outlet": outlet}), 422)
+    assert listed["errors"][0]["location"] == ["query", "outlet"] and "names no outlet" in listed["errors"][0]["message"]
+    body = {"url": server.url("/x"), "event_types": ["article.created"], "filter": {"outlets": ["welt.de", outlet]}}
+    problem = assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
+    assert problem["errors"][0]["location"] == ["body", "filter", "outlets", 1] and "names no outlet" in problem["errors"][0]["message"]
+
+
+def test_an_outlet_with_no_article_yet_is_an_empty_list_and_an_accepted_filter(api, server):
+    assert httpx.get(f"{api}/v1/stories", params={"outlet": "WWW.nosuch.example"}).json()["items"] == []
+    created = _subscribe(api, server.url("/hook"), filter={"outlets": ["WWW.nosuch.example", "https://www.welt.de/x"]})
+    assert created["filter"]["outlets"] == ["nosuch.example", "welt.de"]
+
+
+@pytest.mark.parametrize(("tag", "key"), [("pt-BR", "pt"), ("pt_BR", "pt"), ("zh-Hant-TW", "zh"), ("EN", "en"), ("de-CH-1996", "de"), ("fil", "fil")])
+def test_a_bcp47_language_tag_is_one_rule_for_lists_and_filters(api, server, tag, key):
+    """``lang`` of ``/v1/articles`` and ``/v1/stories`` and a filter's ``languages`` take the same BCP
+    47 tags (``entries.language_named``; before, filters took two letters only); the filter keeps the
+    language, as articles carry it."""
+    for path in ("/v1/articles", "/v1/stories"):
+        assert httpx.get(f"{api}{path}", params={"lang": tag}).status_code == 200
+    assert _subscribe(api, server.url("/hook"), filter={"languages": [tag]})["filter"]["languages"] == [key]
+
+
+@pytest.mark.parametrize("tag", ["xx", "english", "en--US", "deu", "e"])
+def test_a_tag_that_is_no_known_language_is_refused_by_lists_and_filters_alike(api, server, tag):
+    for path in ("/v1/articles", "/v1/stories"):
+        problem = assert_problem(httpx.get(f"{api}{path}", params={"lang": tag}), 422)
+        assert problem["errors"][0]["location"] == ["query", "lang"]
+    body = {"url": server.url("/x"), "event_types": ["article.created"], "filter": {"languages": ["en", tag]}}
+    problem = assert_problem(httpx.post(f"{api}/v1/subscriptions", json=body), 422)
+    assert problem["errors"][0]["location"] == ["body", "filter", "languages", 1]
+
+
+async def test_a_filter_stored_under_older_looser_rules_is_still_read_and_matched(api, server, sessions):
+    """A subscription written before the rules above (a language ``xx``, an outlet ``[``) is listed
+    and matched as stored (``SubscriptionFilter.stored``), not refused on every read or event."""
+    async with sessions() as session:
+        session.add(Subscription(url=server.url("/old"), secret="whsec_" + "A" * 32, event_types=["article.created"],
+                                 filter={"languages": ["xx"], "outlets": ["[", "WWW.Welt.de"]}))
+        await session.commit()
+    (listed,) = httpx.get(f"{api}/v1/subscriptions").json()["items"]
+    assert listed["filter"]["languages"] == ["xx"] and listed["filter"]["outlets"] == ["[", "welt.de"]
+    stored = SubscriptionFilter.stored(listed["filter"])
+    assert matches(stored, Candidate(languages={"xx"}, outlets={"welt.de"}))

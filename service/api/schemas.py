@@ -153,7 +153,7 @@ class SubscriptionPublic(BaseModel):
         if not credentials:
             data["url"] = redact_password(subscription.url)
             data["disabled_reason"] = data.get("disabled_reason") and redact_password(data["disabled_reason"])
-        return cls.model_validate({**data, "state": str(subscription.state)})
+        return cls.model_validate({**data, "state": str(subscription.state), "filter": SubscriptionFilter.stored(subscription.filter)})
 
 
 class SubscriptionSecret(SubscriptionPublic):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import Request
 
 from service.api.problems import Problem
+from service.ingest.feeds.entries import language_named
+from service.net.urls import outlet_named
 from service.search import SearchQuery, SearchSyntaxError, parse
 
 
@@ -54,3 +56,20 @@ def parse_search(q: str | None) -> SearchQuery | None:
         return parse(q)
     except SearchSyntaxError as exc:
         raise Problem(422, f"q: {exc}") from exc
+
+
+def language_tag(value: str) -> str:
+    """``value`` as given when it is a BCP 47 language tag of a known language
+    (``entries.language_named``: ``en``, ``pt-BR``, ``zh-Hant-TW``); ``ValueError`` (a 422) else. The
+    check of the ``lang`` parameters, the one rule webhook filters' ``languages`` follow too."""
+    language_named(value)
+    return value
+
+
+def outlet_name(value: str) -> str:
+    """``value`` as given when a host name can be read from it (``urls.outlet_named``: ``welt.de``,
+    ``www.welt.de``, a URL of the site); ``ValueError`` (a 422) else. The check of the ``outlet``
+    parameter, the one rule webhook filters' ``outlets`` follow too. An outlet no article has yet
+    is no error: the list is empty."""
+    outlet_named(value)
+    return value

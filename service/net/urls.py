@@ -8,6 +8,7 @@ import re
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
+import idna
 from courlan import extract_domain, normalize_url
 
 from service.errors import InputError
@@ -48,17 +49,22 @@ def check_fetchable(url: str) -> str:
     return url
 
 
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
 @functools.lru_cache(maxsize=1024)
 def valid_host(host: str) -> bool:
     """Whether ``host`` (a URL's host name, without brackets) is an IP address or a name the DNS
     can carry: IDNA-encodable, so no empty label and none over 63 octets (RFC 1035 section 2.3.4,
     RFC 5890). A trailing dot (a fully qualified name) is allowed. Memoised (1,024 hosts): a feed's
     links mostly share a host or two, and each is checked (``check_fetchable``)."""
-    try:
-        ipaddress.ip_address(host)
+    if _is_ip(host):
         return True
-    except ValueError:
-        pass
     try:
         host.encode("idna")
     except UnicodeError:
@@ -222,12 +228,18 @@ def outlet_domain(url: str) -> str | None:
 def outlet_named(name: str) -> str:
     """The outlet key (``outlet_domain``) of what a user names an outlet by: its domain in any case,
     with ``www.`` or a port, or one of its URLs (``WWW.Welt.de``, ``https://www.welt.de/x`` →
-    ``welt.de``); the text stripped and lower-cased when no host can be read from it."""
+    ``welt.de``). Raises ``ValueError`` when no host name can be read from it (``a b``, ``[``,
+    ``http://``, ``-``): a host is an IP address or a name of IDNA labels (``idna``, UTS #46)."""
     text = name.strip().lower()
     try:
-        return outlet_domain(text if "://" in text else f"http://{text}") or text
-    except ValueError:  # not a URL whatever its scheme ("[", a bad port)
-        return text
+        host = urlsplit(text if "://" in text else f"http://{text}").hostname
+        if host and not _is_ip(host):
+            idna.encode(host.rstrip("."), uts46=True)
+    except (ValueError, idna.IDNAError):  # "[", a bad port, a label with a space or a leading hyphen
+        host = None
+    if not host:
+        raise ValueError(f"{name!r} names no outlet: give its domain (welt.de) or a URL of the site")
+    return outlet_domain(f"http://{host}") or host
 
 
 def dedup_key(url: str) -> str:

@@ -12,10 +12,30 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
+from service.ingest.feeds.entries import language_named
 from service.models import MAX_ID
 from service.net.urls import outlet_named
+
+_STORED = {"stored": True}
+"""The validation context of a filter read back from the database (``SubscriptionFilter.stored``)."""
+
+
+def _language(value: str, info: ValidationInfo) -> str:
+    """A language tag's key (``entries.language_named``: ``pt-BR`` → ``pt``); as stored, lower-cased only."""
+    return value.strip().lower() if info.context is _STORED else language_named(value)
+
+
+def _outlet(value: str, info: ValidationInfo) -> str:
+    """An outlet's key (``urls.outlet_named``: ``www.welt.de`` or a URL of it → ``welt.de``, as articles'
+    outlets are keyed); as stored, a value no host can be read from stays as it is, lower-cased."""
+    try:
+        return outlet_named(value)
+    except ValueError:
+        if info.context is not _STORED:
+            raise
+        return value.strip().lower()
 
 
 class SubscriptionFilter(BaseModel):
@@ -25,11 +45,13 @@ class SubscriptionFilter(BaseModel):
 
     terms: list[str] = Field(default_factory=list, max_length=50, description="Query terms or phrases, matched in title and text.")
     match: Literal["all", "any"] = Field(default="all", description="Whether all terms or any one term must appear.")
-    languages: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$")]] = Field(
-        default_factory=list, max_length=50, description="ISO 639-1 codes (two letters)."
+    languages: list[Annotated[str, StringConstraints(min_length=1, max_length=35), AfterValidator(_language)]] = Field(
+        default_factory=list, max_length=50, description="BCP 47 language tags (en, pt-BR, zh-Hant-TW), kept as their ISO 639 "
+        "language (pt): script and region are ignored, as by /v1/articles?lang.",
     )
-    outlets: list[Annotated[str, StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00\s]+$")]] = Field(
-        default_factory=list, max_length=200, description="Registrable domains, e.g. welt.de (www.welt.de or a URL of the site is read as welt.de)."
+    outlets: list[Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_outlet)]] = Field(
+        default_factory=list, max_length=200, description="Registrable domains, e.g. welt.de (www.welt.de or a URL of the site is read "
+        "as welt.de); a name no host can be read from is refused, an outlet with no article yet is accepted (its articles will match).",
     )
     feeds: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
         default_factory=list, max_length=1000, description="Feed ids the article was seen in."
@@ -43,15 +65,12 @@ class SubscriptionFilter(BaseModel):
             raise ValueError("terms must be non-blank and at most 200 characters")
         return value
 
-    @field_validator("languages")
     @classmethod
-    def _lower(cls, value: list[str]) -> list[str]:
-        return [v.strip().lower() for v in value]
-
-    @field_validator("outlets")
-    @classmethod
-    def _outlet_keys(cls, value: list[str]) -> list[str]:
-        return [outlet_named(v) for v in value]  # www.welt.de or a URL of it: welt.de, as articles' outlets are keyed
+    def stored(cls, data: dict) -> SubscriptionFilter:
+        """A filter as stored (a subscription's ``filter`` column). It was checked when written; a
+        value accepted by an older, looser rule (a language ``xx``, an outlet ``[``) is read as it
+        is, never refused: an event must not fail on a subscription's old filter."""
+        return cls.model_validate(data, context=_STORED)
 
 
 @dataclass

@@ -130,7 +130,7 @@ def _announce_articles(session: Session, article_ids: list[int], subscribers: li
         for subscription in subscribers:
             if not _is_news(subscription, article):
                 continue
-            if not matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
+            if not matches(SubscriptionFilter.stored(subscription.filter), candidate):
                 continue
             if payload is None:
                 public = article_public(session, article.id)
@@ -161,7 +161,7 @@ def _announce_story_event(
     payload = envelope(event_type, {**view.model_dump(mode="json"), **(extra or {})})
     written = 0
     for subscription in subscribers:
-        if _is_news(subscription, article) and matches(SubscriptionFilter.model_validate(subscription.filter), candidate):
+        if _is_news(subscription, article) and matches(SubscriptionFilter.stored(subscription.filter), candidate):
             written += _enqueue(session, subscription.id, event_type, key, payload) is not None
     return written
 

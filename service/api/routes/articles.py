@@ -6,13 +6,14 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import AfterValidator
 from pydantic_core import to_json
 
 from service.api.deps import ReaderDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, query_digest, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
-from service.api.validation import parse_search
+from service.api.validation import language_tag, parse_search
 from service.ingest.feeds.entries import language_code
 from service.shapes import ArticlePublic, ArticleSummary
 from service.views import article_public, summary_page
@@ -31,7 +32,8 @@ async def list_articles(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     feed_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles seen in this feed.")] = None,
     story_id: Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only articles of this story.")] = None,
-    lang: Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="ISO 639-1 code (a region, en-US, is ignored).")] = None,
+    lang: Annotated[str | None, AfterValidator(language_tag), Query(min_length=2, max_length=35, description=(
+        "A BCP 47 language tag (en, pt-BR, zh-Hant-TW): articles in its language (ISO 639-1; script and region are ignored)."))] = None,
     since: Annotated[datetime | None, Query(description="Published (else first seen) at or after, ISO 8601.")] = None,
     until: Annotated[datetime | None, Query(description="Published (else first seen) before, ISO 8601.")] = None,
 ) -> Response:

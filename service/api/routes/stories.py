@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
+from pydantic import AfterValidator
 from sqlalchemy.orm import Session
 
 from service.api.deps import ReaderDep
 from service.api.pagination import decode_cursor, decode_ranked_cursor, encode_cursor, query_digest, utc_filter
 from service.api.problems import Problem
 from service.api.schemas import MAX_ID, Page
-from service.api.validation import parse_search
+from service.api.validation import language_tag, outlet_name, parse_search
 from service.ingest.feeds.entries import language_code
 from service.models import Article
 from service.net.urls import outlet_named
@@ -27,8 +28,11 @@ router = APIRouter(prefix="/v1/stories", tags=["stories"])
 # The filters of the story list, shared with the story browser (service.ui), which offers the same.
 CursorParam = Annotated[str | None, Query(min_length=1, max_length=512, description="next_cursor of the previous page of this query (same filters and q; the limit may change)")]
 LimitParam = Annotated[int, Query(ge=1, le=200)]
-LangParam = Annotated[str | None, Query(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{1,4})?$", description="Has an article in this language (ISO 639-1).")]
-OutletParam = Annotated[str | None, Query(min_length=1, max_length=255, pattern=r"^[^\x00]*$", description="Has an article of this outlet (domain, e.g. welt.de; www.welt.de or a URL of the site is read as welt.de).")]
+LangParam = Annotated[str | None, AfterValidator(language_tag), Query(min_length=2, max_length=35, description=(
+    "Has an article in this language: a BCP 47 language tag (en, pt-BR, zh-Hant-TW; its script and region are ignored)."))]
+OutletParam = Annotated[str | None, AfterValidator(outlet_name), Query(min_length=1, max_length=255, description=(
+    "Has an article of this outlet (domain, e.g. welt.de; www.welt.de or a URL of the site is read as welt.de). A name "
+    "no host can be read from is a 422; an outlet with no article yet gives an empty list."))]
 MinOutletsParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many outlets.")]
 MinLanguagesParam = Annotated[int | None, Query(ge=1, le=MAX_ID, description="At least this many languages.")]
 SearchParam = Annotated[str | None, Query(

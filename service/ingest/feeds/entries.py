@@ -7,11 +7,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urljoin
 
+from babel import localedata
+from babel.core import parse_locale
+
 from service.errors import DocumentError
 from service.ingest.feeds.dates import parse_date
 from service.net.urls import InvalidURL, anchored_identity, check_fetchable
 
-__all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "parse_date"]
+__all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "language_named", "parse_date"]
 
 
 class FeedParseError(DocumentError):
@@ -136,3 +139,20 @@ def language_code(code: str | None) -> str | None:
     if not code:
         return None
     return code.strip().split("-")[0].split("_")[0].lower()[:8] or None
+
+
+def language_named(tag: str) -> str:
+    """The language key articles carry (``language_code``: the primary language subtag, lower
+    case) of a BCP 47 language tag (RFC 5646) as a user filters by it: ``en``, ``EN``, ``pt-BR``,
+    ``zh-Hant-TW``, ``de-CH-1996``, or ``pt_BR`` as POSIX locales write it. Script, region and
+    variant are ignored: an article carries its language only. Raises ``ValueError`` for text
+    that is no language tag (``english``, ``en--US``; parsed by babel's ``parse_locale``) or whose
+    language the Unicode CLDR does not know (``xx``; ``deu``, where BCP 47 uses ``de``)."""
+    try:
+        language = parse_locale(tag.strip().replace("_", "-"), sep="-")[0]
+    except ValueError:
+        raise ValueError(f"{tag!r} is not a BCP 47 language tag (e.g. en, pt-BR, zh-Hant-TW)") from None
+    if not localedata.exists(language):
+        raise ValueError(f"{tag!r}: {language!r} is no language the Unicode CLDR knows (an ISO 639 code as BCP 47 "
+                         "writes it: en, de, pt-BR)")
+    return language
