@@ -265,7 +265,8 @@ async def cmd_feeds_import(args: argparse.Namespace, settings: Settings) -> None
         if o.feed is None:
             print(f"refused\t{o.url}\t{o.reason}", file=sys.stderr)
         else:
-            print(f"{'added' if o.status == 'added' else 'exists'}\t{o.feed.id}\t{o.feed.url}")
+            status = "added" if o.status == "added" else "exists, credentials updated" if o.credentials_updated else "exists"
+            print(f"{status}\t{o.feed.id}\t{o.feed.url}")
     counts = {status: sum(o.status == status for o in outcomes) for status in ("added", "existing", "refused")}
     print(f"added: {counts['added']}, already subscribed: {counts['existing']}, refused: {counts['refused']}")
     if not outcomes:

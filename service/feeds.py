@@ -144,12 +144,27 @@ async def subscribe(session: AsyncSession, intake: FeedIntake, url: str) -> tupl
 @dataclass
 class ImportOutcome:
     """What ``import_outlines`` did with one OPML outline: ``added`` or ``existing`` (with the
-    ``feed``), or ``refused`` (with the ``reason``, feed None)."""
+    ``feed``), or ``refused`` (with the ``reason``, feed None). ``credentials_updated``: an existing
+    feed now uses the outline's ``user:password@`` (``new_credentials``)."""
 
     url: str
     status: Literal["added", "existing", "refused"]
     feed: Feed | None = None
     reason: str | None = None
+    credentials_updated: bool = False
+
+
+def new_credentials(subscribed: str, given: str) -> bool:
+    """Whether the URL ``given`` for the feed subscribed as ``subscribed`` (the same feed: they
+    differ at most by credentials) carries credentials to use instead: a password
+    (``user:password@``, RFC 3986 §3.2.1) other than the subscription's and not the ``***`` an
+    export to a ``read`` key shows (``urls.redact_password``). A URL without a password never
+    removes the subscription's."""
+    password = urlsplit(given).password
+    if password is None or password == "***":
+        return False
+    theirs = urlsplit(subscribed)
+    return (urlsplit(given).username, password) != (theirs.username, theirs.password)
 
 
 def import_refusal(url: str, allow_private: bool) -> str | None:
@@ -173,7 +188,11 @@ def import_refusal(url: str, allow_private: bool) -> str | None:
 async def import_outlines(session: AsyncSession, outlines: list[OPMLFeed], settings: Settings) -> list[ImportOutcome]:
     """Subscribe to every outline's feed, keeping titles and categories, committing each; feeds are
     not fetched now, their first polls spread over ``settings.poll_spread`` seconds. Refused URLs
-    (``import_refusal``) are skipped, never raised: one outline per outcome, in document order."""
+    (``import_refusal``) are skipped, never raised: one outline per outcome, in document order.
+    An outline of a feed already subscribed changes nothing of it (title, category) but its
+    credentials: an outline whose URL carries another password (``new_credentials``: a password
+    changed since the subscription) is the one the feed is fetched with from now on
+    (``credentials_updated``), as the document is the user's latest word on how to reach it."""
     outcomes = []
     for outline in outlines:
         reason = import_refusal(outline.url, settings.allow_private_networks)
@@ -182,5 +201,8 @@ async def import_outlines(session: AsyncSession, outlines: list[OPMLFeed], setti
             continue
         feed, created = await add_feed(session, outline.url, settings.poll_interval, title=outline.title,
                                        category=outline.category, delay=first_poll_offset(settings))
-        outcomes.append(ImportOutcome(outline.url, "added" if created else "existing", feed=feed))
+        updated = not created and new_credentials(feed.url, outline.url)
+        if updated:
+            await feeds.set_url(session, feed, canonicalize(outline.url))
+        outcomes.append(ImportOutcome(outline.url, "added" if created else "existing", feed=feed, credentials_updated=updated))
     return outcomes

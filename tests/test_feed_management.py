@@ -3,12 +3,14 @@ their own, and a poll on request (real HTTP on 127.0.0.1, SQLite and PostgreSQL)
 
 from __future__ import annotations
 
+import base64
+
 import httpx
 
 from service.api.app import create_app
 from service.db import Reader
 from tests.corpus_feeds import rss
-from tests.ingest_helpers import feed_row, subscribe
+from tests.ingest_helpers import feed_row, make_due, subscribe
 
 RSS = "application/rss+xml"
 
@@ -116,6 +118,28 @@ async def test_credentials_do_not_make_another_feed(server, poller, sessions, se
         at_in_path = server.add("/x@private.example.org/private.xml", rss([]), host="other.example.org", Content_Type=RSS)
         assert (await api.post("/v1/feeds", json={"url": at_in_path})).status_code == 201
         assert (await api.post("/v1/feeds", json={"url": url})).status_code == 201
+
+
+async def test_an_opml_outline_with_a_new_password_updates_the_feeds_credentials_and_says_so(server, poller, sessions, settings):
+    """An import of a feed already subscribed with another password (the password changed) says so
+    per outline (``credentials_updated``) and the feed is fetched with the new one; an outline
+    without a password, or with the ``***`` of a read key's export, changes nothing (before: every
+    case was "existing" and the new password was dropped)."""
+    url = server.add("/private.xml", rss([{"title": "One", "link": "https://private.example.org/1"}]),
+                     host="private.example.org", Content_Type=RSS)
+    old, new = url.replace("://", "://reader:old@"), url.replace("://", "://reader:new@")
+    async with _client(settings, sessions, poller) as api:
+        feed_id = (await api.post("/v1/feeds", json={"url": old})).json()["id"]
+        for given, updated, stored in ((url, False, old), (url.replace("://", "://reader:***@"), False, old),
+                                       (new, True, new), (new, False, new)):
+            opml = f'<opml version="2.0"><body><outline type="rss" text="p" xmlUrl="{given}"/></body></opml>'
+            imported = (await api.post("/v1/feeds/import", content=opml)).json()
+            assert imported["existing"] == 1 and imported["outlines"][0]["feed_id"] == feed_id
+            assert imported["outlines"][0]["credentials_updated"] is updated
+            assert (await api.get(f"/v1/feeds/{feed_id}")).json()["url"] == stored
+    await make_due(sessions, feed_id)
+    await poller.poll_due_feeds()
+    assert server.hits("/private.xml")[-1].headers["Authorization"] == "Basic " + base64.b64encode(b"reader:new").decode()
 
 
 async def test_a_feed_shows_how_many_of_its_pages_are_still_to_fetch(server, poller, sessions, settings):

@@ -85,6 +85,9 @@ class ImportedOutline(BaseModel):
     status: Literal["added", "existing", "refused"] = Field(description="Subscribed now, already subscribed, or refused.")
     feed_id: int | None = Field(description="The subscription (added or existing); null when refused.")
     reason: str | None = Field(description="Why it was refused; null otherwise.")
+    credentials_updated: bool = Field(default=False, description=(
+        "An existing feed whose URL in the document carries another password (user:password@): the feed is fetched "
+        "with the document's from now on. A URL without a password, or with the *** of a read key's export, changes nothing."))
 
 
 class ImportReport(BaseModel):

@@ -358,6 +358,12 @@ async def by_url(session: AsyncSession, canonical: str) -> Feed | None:
     return next((f for f in rows if f.url == canonical), None) or next((f for f in rows if without_userinfo(f.url) == bare), None)
 
 
+async def set_url(session: AsyncSession, feed: Feed, url: str) -> None:
+    """Store ``url`` (canonical; the feed's URL with other credentials) as ``feed``'s and commit."""
+    feed.url = url
+    await session.commit()
+
+
 async def add(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:
     """Store the new ``feed`` (its URL canonical) with the outlet of its URL, and commit. Returns
     ``(feed, True)``, or ``(existing, False)`` when another transaction subscribed the same URL

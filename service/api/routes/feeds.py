@@ -67,7 +67,8 @@ async def create_feed(body: FeedCreate, request: Request, response: Response, se
 async def import_feeds(request: Request, session: SessionDep, poller: PollerDep) -> ImportReport:
     """Subscribe to every feed of an OPML document (the request body), keeping titles and
     categories. Feeds are not fetched now: their first polls are spread over ``poll_spread``
-    seconds. URLs with a refused scheme, a literal refused address, or that cannot be fetched
+    seconds. A feed already subscribed keeps its title and category; when the outline's URL carries
+    another password, the feed takes it (``credentials_updated``). URLs with a refused scheme, a literal refused address, or that cannot be fetched
     (bad host, port out of range, too long) are skipped and listed with the reason. When no feed
     is subscribed (every outline refused, or none with an ``xmlUrl``) the answer is a 422 problem
     whose ``refused`` and ``outlines`` list each outline and why, as ``newsloom feeds import``
@@ -75,7 +76,8 @@ async def import_feeds(request: Request, session: SessionDep, poller: PollerDep)
     outlines = parse_opml(await request.body())  # OPMLError: a 422
     outcomes = await import_outlines(session, outlines, request.app.state.settings)
     refused = [f"{o.url}: {o.reason}" for o in outcomes if o.status == "refused"]
-    results = [ImportedOutline(url=o.url, status=o.status, feed_id=o.feed.id if o.feed else None, reason=o.reason) for o in outcomes]
+    results = [ImportedOutline(url=o.url, status=o.status, feed_id=o.feed.id if o.feed else None, reason=o.reason,
+                               credentials_updated=o.credentials_updated) for o in outcomes]
     if len(refused) == len(outcomes):
         detail = (f"no feed imported: each of its {len(outcomes)} feeds was refused (see refused)" if outcomes
                   else "no feed imported: the document has no outline with an xmlUrl")
