@@ -140,9 +140,11 @@ _WORD = re.compile(r"[^\W_]+")
 def parse(text: str) -> SearchQuery:
     """Parse the search syntax (module docstring) into a ``SearchQuery``.
 
-    Raises ``SearchSyntaxError`` when no word is left to look for (empty, punctuation only, or only
-    excluded terms) or when there are more than ``MAX_TERMS`` terms. Never raises for odd input
-    otherwise: an unclosed quote runs to the end, a stray ``OR`` or ``-`` is ignored."""
+    Raises ``SearchSyntaxError`` when no word is left to look for (empty, punctuation only, quotes
+    with no word between them such as a lone ``"``, or only excluded terms; the message says which)
+    or when there are more than ``MAX_TERMS`` terms. Never raises for odd input otherwise: an
+    unclosed quote runs to the end (as PostgreSQL's ``websearch_to_tsquery`` reads it), a stray
+    ``OR`` or ``-`` is ignored. One parser for both databases, so SQLite and PostgreSQL answer alike."""
     items: list[tuple[str, Term | None]] = []  # ("+", term), ("-", term) or ("OR", None)
     for match in _TOKEN.finditer(text):
         minus, phrase, bare = match.groups()
@@ -176,9 +178,21 @@ def parse(text: str) -> SearchQuery:
             required.append([term])
         join_next = False
     if not required:
-        raise SearchSyntaxError("a search needs at least one word that is not excluded")
+        raise SearchSyntaxError(_no_word(text, excluded))
     groups = dict.fromkeys(tuple(dict.fromkeys(g)) for g in required)
     return SearchQuery(tuple(groups), tuple(dict.fromkeys(excluded)))
+
+
+def _no_word(text: str, excluded: list[Term]) -> str:
+    """Why ``text`` has nothing to search for, in the user's terms."""
+    if excluded:
+        return "a search needs at least one word that is not excluded (-word and -\"a phrase\" only leave articles out)"
+    if '"' in text:
+        return (f"no word to search for in {text.strip()!r}: a quote only opens or closes a phrase (\"climate summit\"; "
+                "one left open runs to the end of the search), so it needs words between the quotes")
+    if text.strip():
+        return f"no word to search for in {text.strip()!r}: punctuation, - and OR alone are not words"
+    return "the search is empty: give at least one word"
 
 
 def include_name(name: str | None, type_: str, parent_names: dict) -> bool:

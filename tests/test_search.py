@@ -3,6 +3,7 @@ SQLite (FTS5 kept by triggers) and PostgreSQL (generated tsvector column, GIN in
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -77,10 +78,27 @@ def test_pair_phrases_are_the_phrases_every_match_contains():
     assert parse("climate summit").pair_phrases() == []
 
 
-@pytest.mark.parametrize("text", ["", "   ", "-climate", '-"a b" OR', "?!", " ".join(f"w{i}" for i in range(33))])
-def test_unsearchable_queries_raise(text):
-    with pytest.raises(SearchSyntaxError):
+@pytest.mark.parametrize(("text", "says"), [
+    ("", "the search is empty"), ("   ", "the search is empty"), ("-climate", "not excluded"), ('-"a b" OR', "not excluded"),
+    ("?!", "punctuation"), ('"', "a quote only opens or closes a phrase"), ('""', "words between the quotes"),
+    ('" ?"', "words between the quotes"), (" ".join(f"w{i}" for i in range(33)), "at most 32"),
+])
+def test_unsearchable_queries_raise_saying_why(text, says):
+    with pytest.raises(SearchSyntaxError, match=re.escape(says)):
         parse(text)
+
+
+@pytest.mark.parametrize("path", ["/v1/articles", "/v1/stories"])
+async def test_a_lone_quote_is_a_422_saying_so_and_an_unclosed_phrase_runs_to_the_end(api, sessions, path):
+    """On SQLite and PostgreSQL alike (one parser): ``q="`` is a 422 naming the quote (before: "a
+    search needs at least one word that is not excluded", though nothing was excluded), and a
+    quote left open reads as a phrase to the end of the query, as ``websearch_to_tsquery`` does."""
+    await _add(sessions, *MATRIX_ARTICLES)
+    with httpx.Client(base_url=api) as client:
+        problem = client.get(path, params={"q": '"'}).json()
+        assert problem["status"] == 422 and "a quote only opens or closes a phrase" in problem["detail"]
+        if path == "/v1/articles":
+            assert set(_search(client, '"climate summit')) == {"Flood warning in Zurich", "Climate summit opens in Paris"}
 
 
 BASE = datetime(2024, 5, 1, tzinfo=UTC)
