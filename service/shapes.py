@@ -55,8 +55,15 @@ class ArticleSummary(BaseModel):
     text_source: str | None = Field(description="'page' (extracted) or 'feed' (the feed's own content).")
     extraction_status: str = Field(description="pending, ok, failed or skipped.")
     extraction_error: str | None = Field(
-        description="Why the page gave no text: fetch or extraction failure ('page: HTTP 404', 'extraction: "
-        "script-shell: …'), or a wall with no text anywhere ('paywall: …; no text on the page or in the feed')."
+        description="With extraction_status 'pending': the last attempt's error, the page to be tried again at next_fetch_at "
+        "(null before a first attempt failed); 'failed': why the page gave no text, for good — a fetch or extraction failure "
+        "('page: HTTP 404', 'extraction: script-shell: …') or a wall with no text anywhere ('paywall: …; no text on the page "
+        "or in the feed'); 'skipped': why the page is not fetched; null when 'ok'."
+    )
+    fetch_failures: int = Field(default=0, description="Attempts to fetch and extract the page that failed so far; the page is "
+                                "given up ('failed') after NEWSLOOM_PAGE_MAX_ATTEMPTS.")
+    next_fetch_at: datetime | None = Field(
+        default=None, description="While extraction_status is 'pending': when the page is (tried again) due; null otherwise."
     )
     access: str | None = Field(
         default=None,

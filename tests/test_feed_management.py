@@ -9,7 +9,9 @@ import httpx
 
 from service.api.app import create_app
 from service.db import Reader
+from service.models import Article, utcnow
 from tests.corpus_feeds import rss
+from tests.server import Route
 from tests.ingest_helpers import feed_row, make_due, subscribe
 
 RSS = "application/rss+xml"
@@ -140,6 +142,36 @@ async def test_an_opml_outline_with_a_new_password_updates_the_feeds_credentials
     await make_due(sessions, feed_id)
     await poller.poll_due_feeds()
     assert server.hits("/private.xml")[-1].headers["Authorization"] == "Basic " + base64.b64encode(b"reader:new").decode()
+
+
+async def test_a_page_waiting_for_a_retry_says_so_apart_from_one_given_up(server, poller, sessions, settings):
+    """An article whose page failed once and will be tried again is ``pending`` with the last
+    attempt's error, ``fetch_failures`` 1 and the retry time in ``next_fetch_at`` (before: the
+    error alone, read as the final word); once the page is read the error and the retry time are
+    gone, in the list and in the article alike."""
+    state = {"status": 503}
+    page = "<html><head><title>Budget</title></head><body><article><p>" + "The council met on Tuesday to vote. " * 30 + "</p></article></body></html>"
+    server.add("/later.html", lambda request: Route(page.encode(), state["status"], {"Content-Type": "text/html"}),
+               host="retry.example.org")
+    url = server.add("/retry.xml", rss([{"title": "Budget", "link": "https://retry.example.org/later.html"}]),
+                     host="retry.example.org", Content_Type=RSS)
+    feed_id = await subscribe(sessions, url)
+    await poller.poll_due_feeds()
+    await poller.process_pages()
+    async with _client(settings, sessions, poller) as api:
+        (listed,) = (await api.get("/v1/articles")).json()["items"]
+        one = (await api.get(f"/v1/articles/{listed['id']}")).json()
+        for article in (listed, one):
+            assert (article["extraction_status"], article["extraction_error"], article["fetch_failures"]) == ("pending", "page: HTTP 503", 1)
+            assert article["next_fetch_at"] is not None
+        state["status"] = 200
+        async with sessions() as session:
+            row = await session.get(Article, listed["id"])
+            row.next_fetch_at = utcnow()
+            await session.commit()
+        await poller.process_pages()
+        (listed,) = (await api.get("/v1/articles", params={"feed_id": feed_id})).json()["items"]
+        assert (listed["extraction_status"], listed["extraction_error"], listed["next_fetch_at"]) == ("ok", None, None)
 
 
 async def test_a_feed_shows_how_many_of_its_pages_are_still_to_fetch(server, poller, sessions, settings):

@@ -685,7 +685,8 @@ def record_page_failure(article: Article, reason: str, *, retry_in: float | None
 LISTED = (
     "id", "url", "canonical_url", "feed_id", "outlet", "title", "summary", "authors", "published_at", "published_raw",
     "updated_at", "first_seen_at", "fetched_at", "language", "language_confidence", "site_name", "image_url", "word_count",
-    "text_source", "extraction_status", "extraction_error", "access", "access_reason", "enclosures", "story_id",
+    "text_source", "extraction_status", "extraction_error", "fetch_failures", "next_fetch_at", "access", "access_reason",
+    "enclosures", "story_id",
     "duplicate_of", "similarity",
 )
 """What an article shows as listed, in the order of ``shapes.ArticleSummary`` (whose last member,
@@ -700,8 +701,15 @@ def _listed_columns() -> list[sa.ColumnElement]:
     """``LISTED`` in its order, then whether the article cites anyone (``has_cites``: an index probe,
     so that a page citing nobody needs no second statement) and ``sort_at`` for the cursor."""
     cites = sa.exists().where(_citations.c.article_id == _articles.c.id).label("has_cites")
-    listed = [_outlets.c.domain.label("outlet") if name == "outlet" else _articles.c[name] for name in LISTED]
+    special = {"outlet": _outlets.c.domain.label("outlet"), "fetch_failures": _articles.c.fetch_attempts.label("fetch_failures"),
+               "next_fetch_at": _RETRY_AT}
+    listed = [special[name] if name in special else _articles.c[name] for name in LISTED]
     return [*listed, cites, _articles.c.sort_at]
+
+
+_RETRY_AT = sa.case((_articles.c.extraction_status == ExtractionStatus.pending.value, _articles.c.next_fetch_at)).label("next_fetch_at")
+"""``next_fetch_at`` as the API shows it: only while the page is ``pending`` (the column keeps its
+last value once the page is done)."""
 
 
 @functools.lru_cache(maxsize=256)
