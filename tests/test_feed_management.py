@@ -11,8 +11,8 @@ from service.api.app import create_app
 from service.db import Reader
 from service.models import Article, utcnow
 from tests.corpus_feeds import rss
-from tests.server import Route
 from tests.ingest_helpers import feed_row, make_due, subscribe
+from tests.server import Route
 
 RSS = "application/rss+xml"
 
