@@ -129,9 +129,16 @@ class Feed(SQLModel, table=True):
     """A subscribed feed document and its polling bookkeeping (conditional GET validators, lease)."""
 
     __tablename__ = "feeds"
+    __table_args__ = (sa.Index("ux_feeds_url_key", "url_key", unique=True),)
 
     id: int = Field(default=None, primary_key=True)
     url: str = Field(sa_column=sa.Column(sa.String(2048), unique=True, nullable=False))
+    url_key: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(2048)),
+        description="url without user:password@ (storage.feeds sets it with url): unique, so one feed is subscribed "
+        "once whatever credentials a URL carries, even by two transactions at once; null only for a feed that "
+        "already shared its key when migration 0012 ran",
+    )
     title: str | None = None
     category: str | None = Field(default=None, description="OPML folder path, '/'-separated")
     site_url: str | None = None

@@ -4,8 +4,11 @@ their own, and a poll on request (real HTTP on 127.0.0.1, SQLite and PostgreSQL)
 from __future__ import annotations
 
 import base64
+from datetime import UTC, datetime
 
 import httpx
+import sqlalchemy as sa
+from sqlmodel import select
 
 from service.api.app import create_app
 from service.db import Reader
@@ -120,6 +123,55 @@ async def test_credentials_do_not_make_another_feed(server, poller, sessions, se
         at_in_path = server.add("/x@private.example.org/private.xml", rss([]), host="other.example.org", Content_Type=RSS)
         assert (await api.post("/v1/feeds", json={"url": at_in_path})).status_code == 201
         assert (await api.post("/v1/feeds", json={"url": url})).status_code == 201
+
+
+async def test_two_subscriptions_racing_past_the_look_up_store_one_feed(sessions):
+    """The database holds "one feed whatever the credentials" (``ux_feeds_url_key``), not only the
+    look-up before the INSERT: two transactions that both found nothing (``by_url``) and insert
+    ``https://u:p@h/f`` and ``https://h/f`` store one feed; the later is answered with the first
+    (before: two feeds)."""
+    from service.models import Feed
+    from service.storage import feeds
+
+    async with sessions() as first, sessions() as second:
+        assert await feeds.by_url(first, "https://race.example.org/f") is None
+        assert await feeds.by_url(second, "https://race.example.org/f") is None
+        one, created = await feeds.add(first, Feed(url="https://u:p@race.example.org/f", poll_interval=900, next_poll_at=utcnow()))
+        other, created_again = await feeds.add(second, Feed(url="https://race.example.org/f", poll_interval=900, next_poll_at=utcnow()))
+    assert created and not created_again and other.id == one.id
+    async with sessions() as session:
+        rows = (await session.exec(select(Feed.url, Feed.url_key))).all()
+    assert rows == [("https://u:p@race.example.org/f", "https://race.example.org/f")]
+
+
+async def test_migration_0012_keeps_feeds_that_already_share_a_url_but_for_credentials(tmp_path, database_url):
+    """Feeds stored twice by the race before 0012 are both kept (the oldest takes the key, the
+    other a null key), so the unique index can be made without touching a subscription."""
+    import asyncio
+
+    from alembic import command
+
+    from service.db import alembic_config, create_engine, migrate_async
+    from tests.conftest import empty_database
+
+    (tmp_path / "at_0011").mkdir()  # not the database of the database_url fixture (at head)
+    url = await empty_database("postgresql" if database_url.startswith("postgresql") else "sqlite", tmp_path / "at_0011")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0011")
+    engine = create_engine(url)
+    try:
+        now = datetime.now(UTC).replace(tzinfo=None) if url.startswith("sqlite") else datetime.now(UTC)
+        async with engine.begin() as conn:
+            for feed_url in ("https://old.example.org/f", "https://u:p@old.example.org/f", "https://other.example.org/f"):
+                await conn.execute(sa.text("INSERT INTO feeds (url, poll_interval, next_poll_at, consecutive_failures, state, created_at) "
+                                           "VALUES (:url, 900, :now, 0, 'active', :now)"), {"url": feed_url, "now": now})
+        await migrate_async(url)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT url, url_key FROM feeds ORDER BY id"))).all()
+        assert [tuple(r) for r in rows] == [("https://old.example.org/f", "https://old.example.org/f"),
+                                            ("https://u:p@old.example.org/f", None),
+                                            ("https://other.example.org/f", "https://other.example.org/f")]
+    finally:
+        await engine.dispose()
 
 
 async def test_an_opml_outline_with_a_new_password_updates_the_feeds_credentials_and_says_so(server, poller, sessions, settings):

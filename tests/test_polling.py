@@ -38,7 +38,7 @@ async def test_bl23_permanent_redirects_move_the_feed_temporary_ones_do_not(bug_
     rotating = await subscribe(sessions, f"https://{host}/rotating/feed.xml")
     loop = await subscribe(sessions, f"https://{host}/loop/a.xml")
     await poller.poll_due_feeds()
-    assert (await feed_row(sessions, moved)).url == f"https://{host}/new/feed.xml"
+    assert (await feed_row(sessions, moved)).url == (await feed_row(sessions, moved)).url_key == f"https://{host}/new/feed.xml"
     assert (await feed_row(sessions, rotating)).url == f"https://{host}/rotating/feed.xml"
     looped = await feed_row(sessions, loop)
     assert "redirect loop" in looped.last_error and looped.consecutive_failures == 1

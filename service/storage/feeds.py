@@ -90,6 +90,7 @@ def _success_statements() -> tuple[sa.Select, sa.Update]:
             outlet_id=sa.func.coalesce(bind("outlet_id", type_=sa.Integer), table.c.outlet_id),
             content_hash=sa.func.coalesce(bind("content_hash", type_=sa.String), table.c.content_hash),
             url=sa.func.coalesce(bind("url", type_=sa.String), table.c.url),
+            url_key=sa.case((bind("url", type_=sa.String).is_(None), table.c.url_key), else_=bind("url_key", type_=sa.String)),
         )
     )
     return read, update
@@ -113,6 +114,7 @@ def _success_row(
         "title": parsed.title if parsed is not None else None,
         "site_url": (parsed.site_url or None) if parsed is not None else None,
         "outlet_id": outlet_id, "content_hash": content_hash if parsed is not None else None, "url": url,
+        "url_key": url and without_userinfo(url),
     }
 
 
@@ -292,11 +294,12 @@ async def spread_overdue(session: AsyncSession, settings: Settings) -> int:
 def move_feed(session: Session, feed_id: int, url: str, new_url: str) -> str | None:
     """The URL the feed ``feed_id``, now at ``url``, takes after a permanent redirect (301/308) to
     ``new_url``: its canonical form, or None (the feed keeps ``url``) when that is ``url`` or
-    another feed has it already. Reads only; the caller writes it."""
+    another feed has it already, with any credentials (``url_key``). Reads only; the caller writes it."""
     canonical = canonicalize(new_url)
     if canonical == url:
         return None
-    taken = session.scalars(select(Feed.id).where(Feed.url == canonical, Feed.id != feed_id)).first()
+    taken = session.scalars(select(Feed.id).where(sa.or_(Feed.url == canonical, col(Feed.url_key) == without_userinfo(canonical)),
+                                                  Feed.id != feed_id)).first()
     return None if taken is not None else canonical
 
 
@@ -360,14 +363,16 @@ async def by_url(session: AsyncSession, canonical: str) -> Feed | None:
 
 async def set_url(session: AsyncSession, feed: Feed, url: str) -> None:
     """Store ``url`` (canonical; the feed's URL with other credentials) as ``feed``'s and commit."""
-    feed.url = url
+    feed.url, feed.url_key = url, without_userinfo(url)
     await session.commit()
 
 
 async def add(session: AsyncSession, feed: Feed) -> tuple[Feed, bool]:
     """Store the new ``feed`` (its URL canonical) with the outlet of its URL, and commit. Returns
-    ``(feed, True)``, or ``(existing, False)`` when another transaction subscribed the same URL
-    first (the unique URL refused this one)."""
+    ``(feed, True)``, or ``(existing, False)`` when another transaction subscribed the same feed
+    first: the same URL, or the same but for credentials (``url_key``, the URL without
+    ``user:password@``, is unique: two subscriptions racing past ``by_url`` store one feed)."""
+    feed.url_key = without_userinfo(feed.url)
     feed.outlet_id = await session.run_sync(outlet_for, feed.url)
     session.add(feed)
     try:
