@@ -298,7 +298,7 @@ def move_feed(session: Session, feed_id: int, url: str, new_url: str) -> str | N
     canonical = canonicalize(new_url)
     if canonical == url:
         return None
-    taken = session.scalars(select(Feed.id).where(sa.or_(Feed.url == canonical, col(Feed.url_key) == without_userinfo(canonical)),
+    taken = session.scalars(select(Feed.id).where(sa.or_(col(Feed.url) == canonical, col(Feed.url_key) == without_userinfo(canonical)),
                                                   Feed.id != feed_id)).first()
     return None if taken is not None else canonical
 
