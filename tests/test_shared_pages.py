@@ -26,11 +26,12 @@ async def _feed_articles(sessions, feed_id: int) -> list[Article]:
         return list((await session.exec(query.order_by(Article.id))).all())
 
 
-def _distinct_entries(path: Path) -> dict[str, object]:
-    """Entry key → the first entry of that key in the document (what storing keeps)."""
-    out: dict[str, object] = {}
+def _distinct_entries(path: Path) -> dict[tuple, object]:
+    """(entry key, title, text, date) → the first such entry in the document: what storing keeps
+    (one key on entries that differ is two posts, ``articles._distinct_entries``)."""
+    out: dict[tuple, object] = {}
     for entry in parse_feed(path.read_bytes(), "https://feeds.example.org/feed").entries:
-        out.setdefault(entry.key, entry)
+        out.setdefault((entry.key, entry.title, entry.text, entry.published_at), entry)
     return out
 
 
@@ -45,13 +46,15 @@ async def test_posts_anchored_on_one_day_page_are_each_an_article_with_its_own_t
     await poller.poll_due_feeds()
     stored = await _feed_articles(sessions, rss_id)
     assert len(stored) == len(expected) > 40
-    by_url = {article.url: article for article in stored}
+    by_url = {(article.url, article.text or ""): article for article in stored}
     posts_of_day = Counter(entry.link.partition("#")[0] for entry in expected.values())
+    posts_of_anchor = Counter(entry.link for entry in expected.values())
+    assert max(posts_of_anchor.values()) == 2  # two posts under one GUID and link, both kept
     for entry in expected.values():
-        article = by_url[entry.link]
+        article = by_url[entry.link, entry.text]
         assert (article.text or "") == entry.text and article.text_source == ("feed" if entry.text else None)
         if posts_of_day[entry.link.partition("#")[0]] > 1:
-            assert article.canonical_url == entry.link
+            assert article.canonical_url == (entry.link if posts_of_anchor[entry.link] == 1 else None)
             assert article.extraction_status == "skipped" and "shared by" in article.extraction_error
         else:  # alone on its page in this document: the page is its article, as for any link
             assert article.canonical_url == entry.link.partition("#")[0] and article.extraction_status == "pending"
@@ -232,3 +235,34 @@ async def test_a_link_post_in_atom_and_json_feed_is_one_article(corpus, server, 
     assert len(shared) == 46 and await count(sessions, Article) == 50
     texts = {e.text for e in json_entries.values()}
     assert {a.text for a in from_json} == texts
+
+
+async def test_two_posts_under_one_guid_and_link_are_both_kept_across_polls(server, poller, sessions):
+    """Scripting News lists two posts under one GUID and link (``…/2017/06/25.html#a080631``: "Good
+    morning…" at 12:27 and the Dropbox post at 12:32), other text, other date. Both are stored with
+    their own text (before: the second was dropped as "the same item twice"); a post listed alone
+    later under that GUID stays its own article, not an edit of the other, and a post listed twice
+    with the same text is still one article."""
+    anchor = "http://scripting.com/2017/06/25.html#a"
+
+    def item(text: str, minute: str, anchor_id: str = "080631") -> str:
+        return (f"<item><description>{text}</description><pubDate>Sun, 25 Jun 2017 12:{minute} GMT</pubDate>"
+                f"<link>{anchor}{anchor_id}</link><guid>{anchor}{anchor_id}</guid></item>")
+
+    morning, dropbox = item("Good morning Internet guzzlers!", "27:31"), item("Dropbox could be the king of the one-page app.", "32:31")
+    other = item("Code mode.", "53:13", "110613")
+
+    def document(*items: str) -> str:
+        return f'<?xml version="1.0"?><rss version="2.0"><channel><title>Scripting</title>{"".join(items)}</channel></rss>'
+
+    url = server.add("/repeat.xml", document(morning, other, dropbox, dropbox), host="scripting.example.org", Content_Type=RSS)
+    feed_id = await subscribe(sessions, url)
+    await poller.poll_due_feeds()
+    texts = sorted(a.text for a in await _feed_articles(sessions, feed_id))
+    assert texts == ["Code mode.", "Dropbox could be the king of the one-page app.", "Good morning Internet guzzlers!"]
+    for items in ([dropbox, other], [morning, dropbox]):  # the morning post leaves, then both are listed again
+        server.add("/repeat.xml", document(*items), host="scripting.example.org", Content_Type=RSS)
+        await make_due(sessions, feed_id)
+        await poller.poll_due_feeds()
+        assert sorted(a.text for a in await _feed_articles(sessions, feed_id)) == texts
+    assert await count(sessions, Article) == 3 and await count(sessions, Entry) == 3

@@ -8,7 +8,7 @@ import functools
 import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
@@ -18,7 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.db import dialect_insert, dialect_name
-from service.ingest.feeds.entries import ParsedEntry, ParsedFeed, language_code
+from service.ingest.feeds.entries import ParsedEntry, ParsedFeed, language_code, repeated_key
 from service.ingest.pages.extracted import ExtractedArticle, content_hash
 from service.ingest.text import clip_title
 from service.models import Article, Citation, Entry, ExtractionStatus, Outlet, Story, table_of, utcnow
@@ -109,8 +109,14 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     An entry alone on its page keeps the rules above (its page is fetched), except that a link
     with a fragment first looks for an article stored under that anchor by another feed.
 
+    *Two posts under one key* (``_distinct_entries``): entries of one document with the same key
+    but another title, text or date are distinct posts, each keyed ``entries.repeated_key``; once
+    the other has left the document, the one left keeps the key it was stored under
+    (``_as_stored_repeats``).
+
     Set-based: whatever the number of entries (up to ``max_feed_entries``), a fixed number of
-    statements — the outlet, the feed's known keys with their articles, the articles stored under
+    statements — the outlet, the feed's known keys with their articles (and, when some are not
+    known, their ``repeated_key`` forms), the articles stored under
     the unseen links, this feed's entries of those articles (and, when unseen entries share a
     page, this feed's entries of those pages no longer listed), one INSERT of the new articles
     (and one look-up when another transaction stored one of them meanwhile), one INSERT of the
@@ -119,17 +125,14 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     now = utcnow()
     if outlet_id is None:
         outlet_id = outlet_for(session, parsed.site_url or feed.url)
-    entries: list[ParsedEntry] = []
-    seen: set[str] = set()
-    for entry in parsed.entries:
-        if entry.key not in seen:  # the same item twice in one document: the first counts
-            seen.add(entry.key)
-            entries.append(entry)
+    entries = _distinct_entries(parsed.entries)
     if not entries:
         return []
+    known = _known_entries(session, feed.id, [entry.key for entry in entries])
+    entries = _as_stored_repeats(session, feed.id, entries, known)
     keys = [entry.key for entry in entries]
     links = _shared_pages(entries, {entry.key: _Link.of(entry.link, entry.link_forms) for entry in entries if entry.link})
-    stored = _StoredArticles(_known_entries(session, feed.id, keys))
+    stored = _StoredArticles(known)
     unseen = [entry for entry in entries if entry.key not in stored.by_entry_key]
     stored.load_links(session, [links[entry.key] for entry in unseen if entry.key in links])
     moved = _entries_not_in(session, feed.id, stored.linked_ids(), keys)
@@ -193,6 +196,48 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
             rekeyed,
         )
     return new_ids
+
+
+def _content(entry: ParsedEntry) -> tuple:
+    return entry.title, entry.text, entry.published_at
+
+
+def _distinct_entries(parsed: list[ParsedEntry]) -> list[ParsedEntry]:
+    """The entries of a document, each item once. The same key twice with the same title, text and
+    date is one item listed twice: the first counts. The same key on entries that differ (two
+    posts under one GUID and link, Scripting News) are distinct items: each is keyed
+    ``entries.repeated_key`` (its date, else its text's hash), so none is lost."""
+    contents: dict[str, set[tuple]] = {}
+    for entry in parsed:
+        contents.setdefault(entry.key, set()).add(_content(entry))
+    out: list[ParsedEntry] = []
+    seen: set[str] = set()
+    for entry in parsed:
+        if len(contents[entry.key]) > 1:
+            entry = replace(entry, key=repeated_key(entry.key, entry.published_at, entry.text))
+        if entry.key not in seen:
+            seen.add(entry.key)
+            out.append(entry)
+    return out
+
+
+def _as_stored_repeats(session: Session, feed_id: int, entries: list[ParsedEntry],
+                       known: dict[str, _ArticleState]) -> list[ParsedEntry]:
+    """``entries`` with an entry whose key is not stored, but is stored as ``repeated_key`` (it
+    shared its key with another post in an earlier document, and that post has left), under that
+    key: the post stays its own article, not an edit of the other's. ``known`` gains those keys.
+    One SELECT, only when an entry's key is not stored."""
+    repeats = {repeated_key(e.key, e.published_at, e.text): e.key for e in entries if e.key not in known}
+    repeats = {qualified: key for qualified, key in repeats.items() if qualified not in known}
+    if not repeats:
+        return entries
+    found = _known_entries(session, feed_id, list(repeats))
+    if not found:
+        return entries
+    known.update(found)
+    listed = {e.key for e in entries}
+    as_stored = {repeats[qualified]: qualified for qualified in found if qualified not in listed}
+    return [replace(e, key=as_stored[e.key]) if e.key in as_stored else e for e in entries]
 
 
 def _take(taken: set[int], candidates: Iterable[tuple[int, _ArticleState]]) -> tuple[int, _ArticleState] | None:

@@ -14,7 +14,7 @@ from service.errors import DocumentError
 from service.ingest.feeds.dates import parse_date
 from service.net.urls import InvalidURL, anchored_identity, check_fetchable
 
-__all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "language_named", "parse_date"]
+__all__ = ["FeedParseError", "ParsedEntry", "ParsedFeed", "enclosures", "entry_key", "language_code", "language_named", "parse_date", "repeated_key"]
 
 
 class FeedParseError(DocumentError):
@@ -100,6 +100,17 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
             basis = summary or ""
         return "sha256:" + hashlib.sha256(basis.encode()).hexdigest()
     return key if len(key.encode()) <= MAX_KEY_BYTES else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def repeated_key(key: str, published: datetime | None, text: str) -> str:
+    """The key of an entry that shares ``key`` with another entry of its document that is not the
+    same item (other text or date: Scripting News lists two posts under one GUID and link, its
+    anchors made of the minute they were written): ``key`` followed by `` at:<published, ISO 8601>``,
+    else by `` text:<SHA-256 of its text>`` — what tells the posts apart, stable across polls. Over
+    ``MAX_KEY_BYTES``, the SHA-256 of all that, as for ``entry_key``."""
+    tail = f" at:{published.isoformat()}" if published else " text:" + hashlib.sha256(text.encode()).hexdigest()
+    qualified = key + tail
+    return qualified if len(qualified.encode()) <= MAX_KEY_BYTES else "sha256:" + hashlib.sha256(qualified.encode()).hexdigest()
 
 
 MAX_ENCLOSURES = 20
