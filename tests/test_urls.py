@@ -147,3 +147,22 @@ def test_link_forms_equal_the_three_functions_it_replaces(url):
     from service.net.urls import dedup_key, link_forms, url_variants
 
     assert link_forms(url) == (canonicalize(url), dedup_key(url), url_variants(url))
+
+
+@pytest.mark.parametrize(("url", "variants"), [
+    ("https://example.org/a/b?id=3", ["https://example.org/a/b?id=3", "https://example.org/a/b/?id=3",
+                                      "http://example.org/a/b?id=3", "http://example.org/a/b/?id=3"]),
+    ("http://example.org/a/", ["https://example.org/a/", "https://example.org/a", "http://example.org/a/", "http://example.org/a"]),
+    ("https://example.org", ["https://example.org/", "http://example.org/"]),
+    ("https://u:pw@example.org:8443/x?", ["https://u:pw@example.org:8443/x", "https://u:pw@example.org:8443/x/",
+                                          "http://u:pw@example.org:8443/x", "http://u:pw@example.org:8443/x/"]),
+    ("http://[2001:db8::1]/p/", ["https://[2001:db8::1]/p/", "https://[2001:db8::1]/p", "http://[2001:db8::1]/p/",
+                                 "http://[2001:db8::1]/p"]),
+    ("ftp://example.org/file/", ["ftp://example.org/file/"]),
+])
+def test_url_variants_are_the_http_and_https_forms_with_and_without_a_trailing_slash(url, variants):
+    """``url_variants`` joins each form itself (``urls._variants``): the query kept, an empty one
+    dropped, credentials, port and an IPv6 host as they are; a non-http URL has one form."""
+    from service.net.urls import url_variants
+
+    assert url_variants(url) == variants

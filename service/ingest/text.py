@@ -108,6 +108,8 @@ def storable(value: str) -> str:
     TAB, LF and CR; U+FFFE, U+FFFF) and with each lone surrogate replaced by U+FFFD: what every
     feed string goes through before it is stored, so that none can fail an insert (NUL on
     PostgreSQL) or make the OPML export unparsable."""
+    if value.isascii() and value.isprintable():  # no control character, no surrogate: nothing to drop
+        return value
     return _SURROGATE.sub("\ufffd", _NOT_XML_CHAR.sub("", value))
 
 

@@ -90,8 +90,9 @@ def entry_key(link: str | None, guid: str | None, title: str | None, published: 
         guid = guid.strip()
         identity = anchored_identity(guid) if guid.lower().startswith(("http://", "https://")) else guid
         key = "guid:" + identity
-        if link and anchored_identity(link) != identity:
-            key += " link:" + anchored_identity(link)
+        linked = anchored_identity(link) if link else identity
+        if linked != identity:
+            key += " link:" + linked
     elif link:
         key = "link:" + anchored_identity(link)
     else:

@@ -107,10 +107,16 @@ def _utc(struct: time.struct_time | None) -> datetime | None:
         return None
 
 
+# An entry's fields are read with ``dict.get`` where feedparser's ``FeedParserDict.get`` would do
+# the same, about ten times slower: for every key but its aliases (``FeedParserDict.keymap``: guid,
+# description, date, …) and the ones it computes (category, enclosures, license, updated).
+_get = dict.get
+
+
 def _authors(entry: feedparser.FeedParserDict) -> list[str]:
-    names = [a.get("name", "").strip() for a in entry.get("authors", []) if isinstance(a, dict)]
+    names = [a.get("name", "").strip() for a in _get(entry, "authors", []) if isinstance(a, dict)]
     names = [n for n in names if n]
-    if not names and entry.get("author"):
+    if not names and _get(entry, "author"):
         names = [entry["author"].strip()]
     return names
 
@@ -134,7 +140,7 @@ def _enclosures(raw: feedparser.FeedParserDict, base: str) -> list[dict]:
     """RSS ``<enclosure>`` and Atom ``link rel="enclosure"`` (feedparser's ``enclosures``), then
     Media RSS ``media:content`` (``media_content``)."""
     found = [(e.get("href"), e.get("type"), e.get("length")) for e in raw.get("enclosures") or [] if isinstance(e, dict)]
-    found += [(m.get("url"), m.get("type"), m.get("filesize")) for m in raw.get("media_content") or [] if isinstance(m, dict)]
+    found += [(m.get("url"), m.get("type"), m.get("filesize")) for m in _get(raw, "media_content") or [] if isinstance(m, dict)]
     return enclosures(found, base)
 
 
@@ -144,32 +150,32 @@ def _title(raw: feedparser.FeedParserDict) -> str | None:
     like it (an RSS title with escaped tags), whose tags and character references are no part of
     the headline (``<b>Q</b> &amp; A`` is ``Q & A``); a title it takes for text may hold markup
     still (a CDATA ``<mark>`` or ``<br/>``)."""
-    return plain_title(raw.get("title"), "html" in ((raw.get("title_detail") or {}).get("type") or ""))
+    return plain_title(_get(raw, "title"), "html" in (_get(_get(raw, "title_detail") or {}, "type") or ""))
 
 
 def _entry(raw: feedparser.FeedParserDict, feed_language: str | None, base: str) -> ParsedEntry:
-    link = raw.get("link") or None
-    guid = (raw.get("id") or "").strip() or None
+    link = _get(raw, "link") or None
+    guid = (_get(raw, "id") or "").strip() or None
     if not link and guid and guid.startswith(("http://", "https://")):
         link = guid
-    title = raw.get("title") or None
+    title = _get(raw, "title") or None
     published, published_raw = _date(raw, "published")
     updated, updated_raw = _date(raw, "updated")
     if published is None and published_raw is None:
         published, published_raw = updated, updated_raw
-    content = raw.get("content") or []
+    content = _get(raw, "content") or []
     content_html = max((c.get("value", "") for c in content), key=len, default="") or None
     return ParsedEntry(
-        key=entry_key(link, guid, title, published, raw.get("summary")),
+        key=entry_key(link, guid, title, published, _get(raw, "summary")),
         link=link,
         guid=guid,
         title=_title(raw),
-        summary_html=raw.get("summary") or None,
+        summary_html=_get(raw, "summary") or None,
         content_html=content_html,
         authors=_authors(raw),
         published_at=published,
         updated_at=updated,
-        language=language_code((raw.get("summary_detail") or {}).get("language")) or feed_language,
+        language=language_code(_get(_get(raw, "summary_detail") or {}, "language")) or feed_language,
         published_raw=published_raw,
         enclosures=_enclosures(raw, base),
     )
