@@ -22,9 +22,12 @@
    the rate at N articles over the first tenth's into the empty database (flat: about 1).
 
    On PostgreSQL on this machine, also the storing connections' backends' CPU per article stored
-   (``/proc``; autovacuum's work is not in it).
+   (``/proc``; autovacuum's work is not in it) and, in the same window, autovacuum's runs on
+   ``articles`` (``pg_stat_user_tables``) and its workers' CPU (``/proc``, sampled every 0.1 s).
+   ``--ingest-loaded M2`` stores M2 articles into the loaded database instead of M/10 (with
+   ``--skip-api`` too: the N articles are then loaded without serving them).
 
-Run: ``python bench/api.py [--articles 100000] [--duration 10] [--concurrency 16] [--ingest 100000]
+Run: ``python bench/api.py [--articles 100000] [--duration 10] [--concurrency 16] [--ingest 100000] [--ingest-loaded M2]
 [--pg-url postgresql+asyncpg://postgres@127.0.0.1:5432/bench | --pg-cluster stock]``. The
 PostgreSQL database must exist; its public schema is dropped and recreated. ``--pg-cluster stock``
 runs PostgreSQL on a throwaway cluster with every setting at its default (autovacuum on, unlike a
@@ -48,6 +51,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -202,6 +206,53 @@ def count_backend_cpu(engine, into: list[float]) -> None:
                 into[0] += cpu_seconds(pid) - start
 
 
+class AutovacuumWatch:
+    """The CPU seconds of the autovacuum workers of the PostgreSQL server of the backend ``backend``
+    (pid, this machine; raises ``OSError`` for one elsewhere) while the watch runs: each worker's
+    ``/proc`` CPU sampled every ``interval`` seconds by a thread, from its first sample to its last
+    (a worker that starts or exits between samples loses up to ``interval`` of it). ``seconds`` and
+    ``workers`` (how many were seen) are read after ``stop()``."""
+
+    def __init__(self, backend: int, interval: float = 0.1) -> None:
+        self.postmaster, self.interval = parent(backend), interval
+        self.spans: dict[int, tuple[float, float]] = {}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self) -> None:
+        while not self.done.wait(self.interval):
+            for entry in os.scandir("/proc"):
+                if not entry.name.isdigit():
+                    continue
+                pid = int(entry.name)
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    if pid in self.spans or (parent(pid) == self.postmaster
+                                             and Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"postgres: autovacuum worker")):
+                        now = cpu_seconds(pid)
+                        self.spans[pid] = (self.spans.get(pid, (now, now))[0], now)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(last - first for first, last in self.spans.values())
+
+    @property
+    def workers(self) -> int:
+        return len(self.spans)
+
+
+async def autovacuum_counts(conn) -> dict[str, int]:
+    """``pg_stat_user_tables``' counts of (auto)vacuums and (auto)analyzes of ``articles``."""
+    await conn.execute(sa.text("SELECT pg_stat_clear_snapshot()"))
+    row = (await conn.execute(sa.text("SELECT autovacuum_count, autoanalyze_count, vacuum_count, analyze_count "
+                                      "FROM pg_stat_user_tables WHERE relname = 'articles'"))).one()
+    return dict(row._mapping)
+
+
 async def load(url: str, count: int) -> dict:
     """Bulk-insert ``count`` articles (and their feeds, outlets, entries); returns timings and sizes."""
     await reset(url)
@@ -295,6 +346,11 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds the process ``pid`` has used (``/proc/<pid>/stat``, Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def parent(pid: int) -> int:
+    """The parent process id of ``pid`` (``/proc/<pid>/stat``, Linux)."""
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
 
 
 async def drive(base: str, path: str, concurrency: int, duration: float, ids: list[int], server: int) -> dict:
@@ -421,8 +477,14 @@ async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 10
                                        content_html=None, published_at=BASE + timedelta(minutes=n), language=LANGS[n % 5], text=text))
         parsed.append(ParsedFeed(title=f"Feed {f}", site_url=f"https://news{f % 50}.example.org/", language=None, entries=entries, format="rss"))
     storing, backend_cpu = create_engine(url), [0.0]  # its own engine: its backends do the storing only
+    watch, counts = None, {}
     if storing.dialect.name == "postgresql":
         count_backend_cpu(storing, backend_cpu)
+        async with engine.connect() as conn:
+            counts = await autovacuum_counts(conn)
+            backend = (await conn.execute(sa.text("SELECT pg_backend_pid()"))).scalar_one()
+        with contextlib.suppress(OSError):
+            watch = AutovacuumWatch(backend)
     sessions = session_factory(storing)
     t0 = time.perf_counter()
     marks = [t0]  # after each tenth of the feeds: is the rate flat as the corpus grows?
@@ -435,21 +497,34 @@ async def ingest(url: str, count: int, *, empty: bool = True, per_feed: int = 10
             marks.append(time.perf_counter())
     elapsed = time.perf_counter() - t0
     await storing.dispose()
+    if watch:
+        watch.stop()
     async with engine.connect() as conn:
         stored = (await conn.execute(sa.text("SELECT count(*) FROM articles"))).scalar_one() - before
+        if counts:
+            counts = {k: v - counts[k] for k, v in (await autovacuum_counts(conn)).items()}
     size = await db_size(engine)
     await engine.dispose()
     tenth = max(1, feeds // 10) * per_feed
     deciles = [tenth / (b - a) for a, b in itertools.pairwise(marks)]
     return {"articles": stored, "before": before, "seconds": elapsed, "rate": stored / elapsed, "size": size, "deciles": deciles,
-            "backend_cpu": backend_cpu[0] or None}
+            "backend_cpu": backend_cpu[0] or None, "autovacuum": counts,
+            "autovacuum_cpu": (watch.seconds, watch.workers) if watch else None}
 
 
 def db_cpu(run: dict) -> str:
     """The storing backends' CPU per article stored of an ``ingest`` run, as a sentence ('' when not measured)."""
     if not (run["backend_cpu"] and run["articles"]):
         return ""
-    return f" Storing backends' CPU per article stored: {run['backend_cpu'] * 1000 / run['articles']:.2f} ms."
+    said = f" Storing backends' CPU per article stored: {run['backend_cpu'] * 1000 / run['articles']:.2f} ms."
+    if run["autovacuum"]:
+        said += (" Meanwhile on `articles`: {autovacuum_count} autovacuums, {autoanalyze_count} autoanalyzes, "
+                 "{vacuum_count} vacuums, {analyze_count} analyzes").format(**run["autovacuum"])
+        if run["autovacuum_cpu"]:
+            seconds, workers = run["autovacuum_cpu"]
+            said += f"; autovacuum workers' CPU {seconds:.1f} s ({workers} workers, {seconds * 1000 / run['articles']:.2f} ms per article stored)"
+        said += "."
+    return said
 
 
 def mib(n: int) -> str:
@@ -461,6 +536,7 @@ def report(name: str, bench: dict | None, ingested: dict | None, at_full: dict |
     if bench:
         load_ = bench["load"]
         print(f"Bulk load: {load_['rate']:.0f} articles/s ({load_['seconds']:.0f} s), database {mib(load_['size'])}.\n")
+    if bench and "results" in bench:
         base = (bench["results"]["healthz"]["rps"] + bench["results"]["healthz (again, last)"]["rps"]) / 2
         print("Ratio: the endpoint's req/s over the mean req/s of the two `/healthz` runs (first and last).\n")
         print("| endpoint | 2xx/s | p50 ms | p99 ms | server CPU ms/answer | ratio to /healthz |\n|---|---|---|---|---|---|")
@@ -485,6 +561,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=100_000)
     parser.add_argument("--ingest", type=int, default=100_000, help="articles through the store path (0: skip)")
+    parser.add_argument("--ingest-loaded", type=int,
+                        help="articles through the store path into the loaded database (default: --ingest / 10, none under 100)")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per endpoint")
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--pg-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/bench")
@@ -506,8 +584,11 @@ def main() -> None:
             url = f"sqlite+aiosqlite:///{folder / 'bench.db'}"
             if backend == "postgresql":
                 url = stack.enter_context(stock_cluster(args.pg_bindir)) if args.pg_cluster else args.pg_url
+            into_loaded = args.ingest // 10 if args.ingest_loaded is None else args.ingest_loaded
             bench = None if args.skip_api else api_bench(url, args)
-            at_full = asyncio.run(ingest(url, args.ingest // 10, empty=False)) if bench and args.ingest >= 1000 else None
+            if bench is None and args.ingest_loaded:
+                bench = {"load": asyncio.run(load(url, args.articles))}
+            at_full = asyncio.run(ingest(url, into_loaded, empty=False)) if bench and into_loaded >= 100 else None
             ingested = asyncio.run(ingest(url, args.ingest)) if args.ingest else None
         stock = backend == "postgresql" and args.pg_cluster
         report(f"{backend} (stock cluster: default settings)" if stock else backend, bench, ingested, at_full)
