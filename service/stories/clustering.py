@@ -241,7 +241,8 @@ def _idf(article: ArticleFeatures, candidates: Iterable[StoryState]) -> dict[str
             continue
         total += story.lang_counts.get(lang, 0)
         for term in article.terms:
-            df[term] += bucket.get(term, 0)
+            if term in bucket:  # the others would add 0
+                df[term] += bucket[term]
     return {term: math.log((total + 1) / (df[term] + 1)) + 1.0 for term in article.terms}
 
 
@@ -262,7 +263,8 @@ def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] |
     if bucket is not None:
         weights = idf or {}
         n = story.lang_counts.get(lang, 1)
-        num = sum(weights.get(t, 1.0) * bucket.get(t, 0) / n for t in article.terms)
+        # The terms the story lacks add 0.0, which leaves a sum of non-negative floats exactly as it is.
+        num = sum(weights.get(t, 1.0) * bucket[t] / n for t in article.terms if t in bucket)
         den = sum(weights.get(t, 1.0) for t in article.terms)
         lexical = num / den if den else 0.0
     shared = 0.0
