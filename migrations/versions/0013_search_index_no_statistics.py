@@ -16,15 +16,15 @@ which the recheck's ``search_vector @@ to_tsquery(...)`` is estimated from, stay
 
 SQLite: nothing to do (no such statistics).
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-03 19:00:00
 """
 
 from alembic import op
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
