@@ -356,11 +356,10 @@ def parent(pid: int) -> int:
 async def drive(base: str, path: str, concurrency: int, duration: float, ids: list[int], server: int) -> dict:
     """Requests/s, latency and the CPU seconds per answer of the server process ``server`` (pid) for
     ``path`` at ``concurrency`` for ``duration`` seconds, counting only 2xx answers; raises
-    ``EndpointFailed`` at the first other status or transport error (a rate limit, an error page or a
-    timeout must never be counted as served work)."""
+    ``EndpointFailed`` at the first other status or transport error, or when no request was answered
+    (a rate limit, an error page or a timeout must never be counted as served work)."""
     latencies: list[float] = []
     rng = random.Random(1)
-    deadline = time.perf_counter() + duration
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, limits=limits, timeout=60) as client:
         async def worker() -> None:
@@ -375,8 +374,11 @@ async def drive(base: str, path: str, concurrency: int, duration: float, ids: li
                 latencies.append(time.perf_counter() - t)
 
         start, cpu = time.perf_counter(), cpu_seconds(server)
+        deadline = start + duration  # from the first request, not from the client's set-up (slow on a loaded machine)
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         elapsed, cpu = time.perf_counter() - start, cpu_seconds(server) - cpu
+    if not latencies:
+        raise EndpointFailed(f"GET {path}: no answer within {duration} s")
     latencies.sort()
     return {"requests": len(latencies), "rps": len(latencies) / elapsed, "cpu_ms": cpu * 1000 / len(latencies),
             "p50": statistics.median(latencies) * 1000, "p99": latencies[int(len(latencies) * 0.99) - 1] * 1000}
