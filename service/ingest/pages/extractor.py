@@ -310,7 +310,7 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     if is_short(text):  # second route before giving up
         second = _paragraphs(without_walls(tree), url, formatting, recall=True)
         second_text = "\n\n".join(clean_paragraphs(second, leading, lambda: anchor_texts(tree)))
-        if len(strip_wall_wording(second_text).split()) > len(strip_wall_wording(text).split()):
+        if word_count(strip_wall_wording(second_text)) > word_count(strip_wall_wording(text)):
             text = second_text
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if wall is not None:

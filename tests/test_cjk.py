@@ -62,3 +62,30 @@ async def test_a_japanese_report_is_a_body_of_text_not_a_headline(server, settin
     # Two stock-market reports of one morning, of two exchanges: two stories.
     assert nikkei["story_id"] is not None and severstal["story_id"] is not None
     assert nikkei["story_id"] != severstal["story_id"]
+
+
+async def test_a_whole_japanese_report_beside_a_cookie_link_is_no_consent_wall(server, settings, sessions, workers, api):
+    """The page's footer links its cookie settings, as most news sites do; its article is 400 words
+    in Japanese. It is free to read and its text is the page's, not the feed's summary."""
+    host = "www.nikkei.com"
+    text = NIKKEI + "\n\n" + NIKKEI.replace("3日", "4日")
+    page = st.page(NIKKEI_TITLE, text, "ja").replace(
+        "</footer>", "<p><a href='/privacy'>Cookie settings</a> · <a href='/terms'>Terms of use</a></p></footer>")
+    server.add("/nikkei.html", page, host=host, Content_Type="text/html; charset=utf-8")
+    summary = "日経平均 反落 半導体 円高 米国 金利 東証 プライム 売買代金 概算"  # ten words by its spaces
+    server.add("/feed.xml", f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel><title>日本経済新聞</title>'
+               f"<link>http://{host}/</link><description>d</description><item><title>{NIKKEI_TITLE}</title>"
+               f"<link>http://{host}/nikkei.html</link><description>{summary}</description>"
+               f"<pubDate>Tue, 03 Jun 2025 07:10:00 GMT</pubDate></item></channel></rss>",
+               host=host, Content_Type="application/rss+xml")
+    async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
+                        resolver=_resolver(server), verify=server.client_ssl) as service:
+        async with sessions() as session:
+            await add_feed(session, f"http://{host}/feed.xml", 900)
+        await service.ingestor.poll_due_feeds()
+        await service.ingestor.process_pages()
+
+    (listed,) = httpx.get(f"{api}/v1/articles").json()["items"]
+    article = httpx.get(f"{api}/v1/articles/{listed['id']}").json()
+    assert (article["extraction_status"], article["access"], article["access_reason"]) == ("ok", "free", None)
+    assert article["text_source"] == "page" and article["text"].startswith(NIKKEI[:20])
