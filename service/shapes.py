@@ -51,7 +51,7 @@ class ArticleSummary(BaseModel):
     )
     site_name: str | None = Field(description="The publication's name as the page gives it (og:site_name, JSON-LD publisher).")
     image_url: str | None = Field(description="The article's lead image (og:image, JSON-LD image).")
-    word_count: int | None = Field(description="Words in text.")
+    word_count: int | None = Field(description="Words in text (each Chinese character or Japanese kana counts as one; other scripts by their spaces).")
     text_source: str | None = Field(description="'page' (extracted) or 'feed' (the feed's own content).")
     extraction_status: str = Field(description="pending, ok, failed or skipped.")
     extraction_error: str | None = Field(

@@ -31,6 +31,10 @@ from tests.conftest import ROOT
         ("Der Nachrichtenagentur dpa zufolge wurde niemand verletzt; zuvor berichtete die Süddeutsche Zeitung darüber.",
          ["dpa", "Süddeutsche Zeitung"]),
         ("According to the survey, most residents agree. Officials said the plan was final.", []),
+        # Names that begin with an accented capital are whole names, not their first word ("Les").
+        ("The deal values Corvalis at 2.3 billion euros, according to Les Échos. L’Écho Républicain reported the bid first.",
+         ["Les Échos", "L’Écho Républicain"]),
+        ("Økonomisk Ugebrev reported the sale; Ouest-France wrote that the plant stays open.", ["Økonomisk Ugebrev", "Ouest-France"]),
     ],
 )
 def test_attribution_finds_cited_outlets(text, names):

@@ -113,6 +113,33 @@ def storable(value: str) -> str:
     return _SURROGATE.sub("\ufffd", _NOT_XML_CHAR.sub("", value))
 
 
+# Letters of the scripts written without spaces between words in which each character is counted
+# as a word (the convention of word processors for East Asian text): Hiragana, Katakana (without
+# its middle dot and sound marks), Katakana extensions and halfwidth forms, and the CJK ideographs
+# (Extension A, the Unified block, compatibility ideographs, Extensions B and later).
+_CHARACTER_WORDS = re.compile(
+    "[\u3041-\u3096\u309d-\u309f\u30a1-\u30fa\u30fc-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]"
+)
+# The punctuation between them (CJK symbols and punctuation, the Katakana middle dot, fullwidth
+# punctuation): separators, as spaces are, not words.
+_CHARACTER_SEPARATORS = re.compile("[\u3000-\u303f\u30fb\uff01-\uff0f\uff1a-\uff20\uff3b-\uff40\uff5b-\uff65]")
+
+
+def word_count(text: str) -> int:
+    """The number of words in ``text``: its whitespace-separated words, where each Chinese
+    character and each Japanese kana counts as one word (those scripts put no space between
+    words: a Japanese report of 200 characters is about 200 words, not the 1 to 3 runs between
+    its spaces). Thai, Lao, Khmer and Burmese, also written without spaces, are counted by their
+    spaces (no dictionary here to find their words)."""
+    if text.isascii():
+        return len(text.split())
+    characters = len(_CHARACTER_WORDS.findall(text))
+    if not characters:
+        return len(text.split())
+    return characters + len(_CHARACTER_SEPARATORS.sub(" ", _CHARACTER_WORDS.sub(" ", text)).split())
+
+
 def clip_title(title: str | None) -> str | None:
     """``title`` cut to ``MAX_TITLE_LENGTH`` characters, ending with "…" when cut; None stays None."""
     if title is None or len(title) <= MAX_TITLE_LENGTH:

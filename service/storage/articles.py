@@ -20,7 +20,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service.db import dialect_insert, dialect_name
 from service.ingest.feeds.entries import ParsedEntry, ParsedFeed, language_code, repeated_key
 from service.ingest.pages.extracted import ExtractedArticle, content_hash
-from service.ingest.text import clip_title
+from service.ingest.text import clip_title, word_count
 from service.models import Article, Citation, Entry, ExtractionStatus, Outlet, Story, table_of, utcnow
 from service.net.hosts import host_key
 from service.net.urls import MAX_URL_LENGTH, canonicalize, fits, fragment, link_forms, outlet_domain
@@ -555,7 +555,7 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: FeedKeys, outlet_
         first_seen_at=now,
         sort_at=published or now,
         language=entry.language,
-        word_count=len(entry.text.split()),
+        word_count=word_count(entry.text),
         extraction_status=status.value,
         extraction_error=_skipped_because(entry, link) if status == ExtractionStatus.skipped else None,
         fetch_attempts=0,
@@ -647,7 +647,7 @@ def record_extraction(session: Session, article: Article, page_url: str, extract
     article.access, article.access_reason = extracted.access, extracted.access_reason
     if extracted.access != "free" and extracted.feed_text and extracted.feed_text_complete:
         _set_text(article, extracted.feed_text, "feed")
-    elif extracted.access != "free" and len((article.text or "").split()) > extracted.word_count:
+    elif extracted.access != "free" and word_count(article.text or "") > extracted.word_count:
         pass  # the feed's text stored with the entry is more than the page's teaser
     elif extracted.text:
         _set_text(article, extracted.text, "page")
@@ -703,7 +703,7 @@ async def next_fetch_at(session: AsyncSession) -> datetime | None:
 def _set_text(article: Article, text: str, source: str) -> None:
     article.text = text
     article.text_source = source
-    article.word_count = len(text.split())
+    article.word_count = word_count(text)
     article.content_hash = content_hash(text)
 
 

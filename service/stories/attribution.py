@@ -20,9 +20,12 @@ AGENCIES = frozenset(
     "interfax kyodo yonhap bbc cnn".split(" ")
 ) | {"associated press", "agence france-presse", "new york times", "wall street journal", "financial times"}
 
+# The capital letters of the Latin script (Basic Latin to Latin Extended-B: "É" of "Les Échos",
+# "Ø", "Ł" as well as the German umlauts), with which a word of a name begins.
+_CAPITAL = "[" + "".join(chr(c) for c in range(ord("A"), 0x250) if chr(c).isupper() and chr(c).isalpha()) + "]"
 # A name: up to five capitalised words, optionally joined by "of"/"de"/"&"; lower-case articles
 # before it ("die Welt", "the Guardian") are not part of it.
-_NAME = r"(?P<name>(?:dpa|afp|epd|kna|sid|[A-ZÄÖÜ][\w&'’\-]*)(?:[ \t]+(?:of[ \t]+|de[ \t]+|&[ \t]+)?(?:[A-ZÄÖÜ][\w&'’\-]*)){0,4})"
+_NAME = rf"(?P<name>(?:dpa|afp|epd|kna|sid|{_CAPITAL}[\w&'’\-]*)(?:[ \t]+(?:of[ \t]+|de[ \t]+|&[ \t]+)?(?:{_CAPITAL}[\w&'’\-]*)){{0,4}})"
 _ART = r"(?:(?i:the|die|der|dem|den|das|des)\s+)?"
 _MEDIA = r"(?:(?:German|British|US|U\.S\.|American|French|news|media|Russian|Chinese|business|financial)\s+)*(?:(?:news\s+)?(?:outlet|agency|newspaper|broadcaster|magazine|daily|paper|website|network|channel)\s+)?"
 _DE_MEDIA = r"(?:(?:Nachrichtenagentur|Agentur|Zeitung|Tageszeitung|Magazin|Sender|Nachrichtenmagazin|Portal)\s+)?"

@@ -14,6 +14,7 @@ from typing import cast
 
 import numpy as np
 
+from service.ingest.text import word_count
 from service.stories import attribution, fingerprints, names
 from service.stories.figures import Figure, figures
 from service.stories.representation import (
@@ -232,8 +233,9 @@ def _screen(
 
 
 def has_body(text: str | None) -> bool:
-    """Whether ``text`` is a body of at least ``MIN_TEXT_WORDS`` words (not just a teaser)."""
-    return bool(text and len(text.split()) >= MIN_TEXT_WORDS)
+    """Whether ``text`` is a body of at least ``MIN_TEXT_WORDS`` words (``text.word_count``: each
+    Chinese character or kana is one), not just a teaser."""
+    return bool(text and word_count(text) >= MIN_TEXT_WORDS)
 
 
 def article_features(

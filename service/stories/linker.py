@@ -42,6 +42,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from service import metrics
 from service.config import Settings
 from service.db import Writer
+from service.ingest.text import word_count
 from service.ingest.workers import WorkerPool
 from service.jobs import Runner, Step
 from service.models import Article, Story, utcnow
@@ -852,8 +853,8 @@ def _retrieve(future: asyncio.Future) -> None:
 
 
 def _words(article: Article) -> int:
-    """Whitespace-separated words in the article's title and text."""
-    return len(f"{article.title or ''} {article.text or ''}".split())
+    """Words in the article's title and text (``text.word_count``: each Chinese character or kana is one)."""
+    return word_count(f"{article.title or ''} {article.text or ''}")
 
 
 class LinkStep(Step[Article, LinkOutcome | None]):

@@ -52,7 +52,7 @@ from service.ingest.pages.boilerplate import clean_paragraphs, word_key
 from service.ingest.pages.extracted import ExtractedArticle, ExtractionError, content_hash
 from service.ingest.pages.language import choose_language, identify
 from service.ingest.pages.walls import detect_wall, is_full_article, is_short, strip_wall_wording, without_walls
-from service.ingest.text import html_to_text, normalize_text
+from service.ingest.text import html_to_text, normalize_text, word_count
 
 
 class AllStopWords:
@@ -310,7 +310,7 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     if is_short(text):  # second route before giving up
         second = _paragraphs(without_walls(tree), url, formatting, recall=True)
         second_text = "\n\n".join(clean_paragraphs(second, leading, lambda: anchor_texts(tree)))
-        if len(strip_wall_wording(second_text).split()) > len(strip_wall_wording(text).split()):
+        if word_count(strip_wall_wording(second_text)) > word_count(strip_wall_wording(text)):
             text = second_text
     wall = detect_wall(tree, text, found.first_ld("isAccessibleForFree"))
     if wall is not None:
@@ -333,7 +333,7 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
         site_name=chosen.site_name,
         image=chosen.image,
         description=chosen.description,
-        word_count=len(text.split()),
+        word_count=word_count(text),
         content_hash=content_hash(text) if text else "",
         access=wall.kind if wall else "free",
         access_reason=wall.reason if wall else None,
@@ -352,7 +352,7 @@ def extract_page(html: bytes | str, url: str | None = None, feed_content: str | 
         feed_text = html_to_text(feed_content) if feed_content else ""
         extracted.feed_text = feed_text or None
         extracted.feed_text_complete = is_full_article(feed_text)
-        if len(feed_text.split()) > extracted.word_count:
+        if word_count(feed_text) > extracted.word_count:
             guess = identify(feed_text) if feed_text else None
             extracted.language = guess.code if guess else None
             extracted.language_confidence = guess.confidence if guess else None

@@ -23,7 +23,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-# Below this many words the text is not classified: "Change in Boardroom" gives confident nonsense.
+from service.ingest.text import word_count
+
+# Below this many words (``text.word_count``) the text is not classified: "Change in Boardroom" gives
+# confident nonsense.
 MIN_WORDS = 8
 # Probability the best language needs before it is trusted over the page's declared one. On the
 # corpus's extracted texts (first MAX_CHARS characters) fastText's top language was never wrong;
@@ -54,7 +57,7 @@ def identify(text: str) -> LanguageGuess | None:
     """The language of ``text``, or None when it has fewer than ``MIN_WORDS`` words, the best guess
     is below ``MIN_CONFIDENCE`` or has no ISO 639-1 code (the model's ``ceb``, ``war`` and other
     languages with only a three-letter code)."""
-    if len(text.split()) < MIN_WORDS:
+    if word_count(text) < MIN_WORDS:
         return None
     (best,) = _identifier().detect(text[:MAX_CHARS], model="lite", k=1)
     code = declared(best["lang"])

@@ -24,7 +24,10 @@ from dataclasses import dataclass
 
 from lxml.html import HtmlElement
 
-# Extractions at least this long are articles even if they mention subscriptions or cookies.
+from service.ingest.text import word_count
+
+# Extractions at least this long (``text.word_count``: a Chinese character or kana is a word) are
+# articles even if they mention subscriptions or cookies.
 SHORT_WORDS = 150
 
 _PAYWALL = re.compile(
@@ -63,16 +66,16 @@ PROMPT_WORDS = 60
 
 def _is_prompt(paragraph: str, pattern: re.Pattern) -> bool:
     # the word count first: it is cheaper than the case-insensitive search
-    return len(paragraph.split()) < PROMPT_WORDS and bool(pattern.search(paragraph)) and not (
+    return word_count(paragraph) < PROMPT_WORDS and bool(pattern.search(paragraph)) and not (
         pattern is _PAYWALL and _NEWSLETTER.search(paragraph)
     )
 
 
 def _wall_wording(text: str, pattern: re.Pattern) -> bool:
     """True when ``pattern`` matches a paragraph of ``text`` that is a sizeable share of it."""
-    words = len(text.split()) or 1
+    words = word_count(text) or 1
     hits = [p for p in text.split("\n\n") if _is_prompt(p, pattern)]
-    return bool(hits) and (words < 60 or sum(len(p.split()) for p in hits) * 4 >= words)
+    return bool(hits) and (words < 60 or sum(word_count(p) for p in hits) * 4 >= words)
 
 
 def strip_wall_wording(text: str) -> str:
@@ -88,12 +91,12 @@ def _is_wall_prompt(paragraph: str) -> bool:
 
 def is_short(text: str, words: int = SHORT_WORDS // 3) -> bool:
     """True when ``text`` (paragraphs separated by blank lines) has fewer than ``words`` words
-    once its wall wording is gone: ``len(strip_wall_wording(text).split()) < words``, read only
+    once its wall wording is gone: ``word_count(strip_wall_wording(text)) < words``, read only
     until that many words are found (an article's first paragraphs), not through the whole text."""
     found = 0
     for paragraph in text.split("\n\n"):
         if paragraph and not _is_wall_prompt(paragraph):
-            found += len(paragraph.split())
+            found += word_count(paragraph)
             if found >= words:
                 return False
     return True
@@ -146,7 +149,7 @@ def detect_wall(tree: HtmlElement, text: str, accessible_for_free: object = None
     a short article with a subscription prompt next to it is taken as paywalled. A newsletter
     sign-up ("Subscribe to read the briefing in your inbox") is not a subscription prompt.
     """
-    words = len(text.split())
+    words = word_count(text)
     if words >= SHORT_WORDS:
         return None
     if str(accessible_for_free).strip().lower() == "false":
@@ -182,4 +185,4 @@ def is_full_article(text: str | None) -> bool:
     if not text:
         return False
     paragraphs = [p for p in text.split("\n\n") if p.strip()]
-    return len(text.split()) >= SHORT_WORDS and len(paragraphs) >= 2 and not _TRUNCATED.search(text.strip())
+    return word_count(text) >= SHORT_WORDS and len(paragraphs) >= 2 and not _TRUNCATED.search(text.strip())
