@@ -160,6 +160,28 @@ def test_story_state_round_trips_through_its_record():
     assert len(again.exemplars) == 2
 
 
+def test_story_state_derived_vectors_follow_its_members():
+    """The centroids and the exemplar matrix a state keeps between scorings are those of its
+    members as they are now: after ``add`` and ``absorb`` they are computed again."""
+    welt = article_features(st.WELT_TITLE, st.WELT, "de")
+    welt.text_vector = np.ones(4, dtype=np.float32)
+    state = StoryState.start(1, welt)
+    first, text, exemplars = state.centroid, state.text_centroid, state.exemplar_matrix
+    assert state.centroid is first and state.exemplar_matrix is exemplars  # kept while unchanged
+    bloomberg = article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en")
+    bloomberg.text_vector = np.arange(4, dtype=np.float32)
+    state.add(bloomberg)
+    unit = state.vector_sum / np.linalg.norm(state.vector_sum)
+    assert np.array_equal(state.centroid, unit) and not np.array_equal(state.centroid, first)
+    assert np.array_equal(state.text_centroid, state.text_sum / np.linalg.norm(state.text_sum))
+    assert text is not None and not np.array_equal(state.text_centroid, text)
+    assert state.exemplar_matrix.shape == (2, len(unit))
+    other = StoryState.start(2, article_features(st.ORCHARD_TITLE, st.ORCHARD, "en"))
+    state.absorb(other)
+    assert state.exemplar_matrix.shape == (3, len(unit))
+    assert np.array_equal(state.centroid, state.vector_sum / np.linalg.norm(state.vector_sum))
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "service.cli", *args], capture_output=True, text=True, cwd=ROOT, timeout=300)
 

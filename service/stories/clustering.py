@@ -88,20 +88,43 @@ class StoryState:
     figures: tuple[Figure, ...] = ()
     first_published: float | None = None
     last_published: float | None = None
+    _derived: dict[str, tuple[Any, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """``_derive``'s results by name, each with the object it was derived from."""
+
+    def _derive(self, name: str, source: Any, make: Any) -> Any:
+        """``make(source)``, kept until ``source`` is another object: a story is scored against
+        up to two articles' worth of candidates per article (``cascade_near``, then ``choose``),
+        and a cached state (``Linker.states``) against many articles, while its sums change only
+        as members join (``add`` and ``absorb`` make new arrays; ``add`` appends an exemplar, so
+        the exemplar matrix is keyed by the list and its length)."""
+        kept = self._derived.get(name)
+        if kept is not None and kept[0] is source:
+            return kept[1]
+        value = make(source)
+        self._derived[name] = (source, value)
+        return value
 
     @property
     def centroid(self) -> np.ndarray:
         """The unit-length mean of the members' vectors."""
-        norm = float(np.linalg.norm(self.vector_sum))
-        return self.vector_sum / norm if norm > 0 else self.vector_sum
+        return self._derive("centroid", self.vector_sum, _unit)
 
     @property
     def text_centroid(self) -> np.ndarray | None:
         """The unit-length mean of the members' text vectors, or None (no text sum)."""
         if self.text_sum is None:
             return None
-        norm = float(np.linalg.norm(self.text_sum))
-        return self.text_sum / norm if norm > 0 else self.text_sum
+        return self._derive("text_centroid", self.text_sum, _unit)
+
+    @property
+    def exemplar_matrix(self) -> np.ndarray:
+        """The exemplars stacked, one row each (len(exemplars), dimension); the story must have one."""
+        kept = self._derived.get("exemplars")
+        if kept is not None and kept[0][0] is self.exemplars and kept[0][1] == len(self.exemplars):
+            return kept[1]
+        value = np.stack(self.exemplars)
+        self._derived["exemplars"] = ((self.exemplars, len(self.exemplars)), value)
+        return value
 
     @classmethod
     def start(cls, key: Any, article: ArticleFeatures) -> StoryState:
@@ -189,6 +212,12 @@ class StoryState:
         )
 
 
+def _unit(vector: np.ndarray) -> np.ndarray:
+    """``vector`` scaled to unit length (as it is when its norm is 0)."""
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
 def _sum_vectors(total: np.ndarray | None, vector: np.ndarray | None) -> np.ndarray | None:
     """``total + vector`` as float32; ``vector`` alone where ``total`` is None or of another shape
     (another encoder's); ``total`` where ``vector`` is None."""
@@ -251,7 +280,7 @@ def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] |
     ``idf`` maps each of the article's terms to its weight (default: 1 for every term)."""
     lead = float(article.vector @ story.centroid)
     if story.exemplars:
-        nearest = np.sort(np.stack(story.exemplars) @ article.vector)[-3:]
+        nearest = np.sort(story.exemplar_matrix @ article.vector)[-3:]
         lead = 0.6 * lead + 0.4 * float(nearest.mean())
     text = None
     centroid = story.text_centroid
