@@ -3,7 +3,7 @@ SemEval-2022 Task 8 training pairs, and write its coefficients.
 
     python bench/stories_combiner.py [--shared ../shared] [--write] [--signals CACHE.npz]
 
-Method: the service computes every article's features (``files.pair_features``) and the five
+Method: the service computes every article's features (``files.pair_features``, through the per-article cache of ``bench/feature_cache.py``) and the five
 signals of each pair in both directions (``clustering.signals``, ``b`` a story of one for ``a`` and
 the other way round, term weights from the file as in ``newsloom stories compare``). The model's
 basis (``Combiner.basis``: clamped value + hinges at the training terciles, per signal) is the mean
@@ -40,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import feature_cache  # noqa: E402
 from service.stories import files, metrics  # noqa: E402
 from service.stories.clustering import DocumentFrequencies, Params, StoryState, signals  # noqa: E402
 from service.stories.combiner import (  # noqa: E402
@@ -245,7 +246,7 @@ def pair_signals(pairs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     signal; whether a pair has a
     headline-only article (n,)), from the service's features."""
     started = time.perf_counter()
-    feats = files.pair_features(pairs)
+    feats = feature_cache.pair_features(pairs)
     print(f"features of {len(feats)} articles: {time.perf_counter() - started:.0f} s", file=sys.stderr)
     background = DocumentFrequencies(feats.values())
     raw = np.array([
