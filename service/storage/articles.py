@@ -112,15 +112,15 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     *Two posts under one key* (``_distinct_entries``): entries of one document with the same key
     but another title, text or date are distinct posts, each keyed ``entries.repeated_key``; once
     the other has left the document, the one left keeps the key it was stored under
-    (``_as_stored_repeats``).
+    (``_known_entries``).
 
     Set-based: whatever the number of entries (up to ``max_feed_entries``), a fixed number of
-    statements — the outlet, the feed's known keys with their articles (and, when some are not
-    known, their ``repeated_key`` forms), the articles stored under
-    the unseen links, this feed's entries of those articles (and, when unseen entries share a
-    page, this feed's entries of those pages no longer listed), one INSERT of the new articles
-    (and one look-up when another transaction stored one of them meanwhile), one INSERT of the
-    new entries, one executemany UPDATE of the edited articles and one of the re-keyed entries.
+    statements — the outlet, the feed's known keys with their articles (the entries' keys and their
+    ``repeated_key`` forms in one list), the articles stored under the unseen links, this feed's
+    entries of those articles (and, when unseen entries share a page, this feed's entries of those
+    pages no longer listed), one INSERT of the new articles (and one look-up when another
+    transaction stored one of them meanwhile), one INSERT of the new entries, one executemany
+    UPDATE of the edited articles and one of the re-keyed entries.
     """
     now = utcnow()
     if outlet_id is None:
@@ -128,8 +128,7 @@ def store_entries(session: Session, feed: FeedKeys, parsed: ParsedFeed, outlet_i
     entries = _distinct_entries(parsed.entries)
     if not entries:
         return []
-    known = _known_entries(session, feed.id, [entry.key for entry in entries])
-    entries = _as_stored_repeats(session, feed.id, entries, known)
+    entries, known = _known_entries(session, feed.id, entries)
     keys = [entry.key for entry in entries]
     links = _shared_pages(entries, {entry.key: _Link.of(entry.link, entry.link_forms) for entry in entries if entry.link})
     stored = _StoredArticles(known)
@@ -219,25 +218,6 @@ def _distinct_entries(parsed: list[ParsedEntry]) -> list[ParsedEntry]:
             seen.add(entry.key)
             out.append(entry)
     return out
-
-
-def _as_stored_repeats(session: Session, feed_id: int, entries: list[ParsedEntry],
-                       known: dict[str, _ArticleState]) -> list[ParsedEntry]:
-    """``entries`` with an entry whose key is not stored, but is stored as ``repeated_key`` (it
-    shared its key with another post in an earlier document, and that post has left), under that
-    key: the post stays its own article, not an edit of the other's. ``known`` gains those keys.
-    One SELECT, only when an entry's key is not stored."""
-    repeats = {repeated_key(e.key, e.published_at, e.text): e.key for e in entries if e.key not in known}
-    repeats = {qualified: key for qualified, key in repeats.items() if qualified not in known}
-    if not repeats:
-        return entries
-    found = _known_entries(session, feed_id, list(repeats))
-    if not found:
-        return entries
-    known.update(found)
-    listed = {e.key for e in entries}
-    as_stored = {repeats[qualified]: qualified for qualified in found if qualified not in listed}
-    return [replace(e, key=as_stored[e.key]) if e.key in as_stored else e for e in entries]
 
 
 def _take(taken: set[int], candidates: Iterable[tuple[int, _ArticleState]]) -> tuple[int, _ArticleState] | None:
@@ -367,10 +347,26 @@ def _storing_statements(dialect: str) -> _Storing:
     return _Storing(known, by_links, not_in, page_not_in, outlet)
 
 
-def _known_entries(session: Session, feed_id: int, keys: list[str]) -> dict[str, _ArticleState]:
-    """Entry key → its article, for the keys ``feed_id`` has stored already (one SELECT)."""
-    rows = session.execute(_storing_statements(dialect_name(session)).known, {"feed_id": feed_id, "keys": keys}).all()
-    return {key: _ArticleState(*state) for key, *state in rows}
+def _known_entries(session: Session, feed_id: int,
+                   entries: list[ParsedEntry]) -> tuple[list[ParsedEntry], dict[str, _ArticleState]]:
+    """``(entries, known)``: ``known`` maps each key ``feed_id`` has stored already to its article;
+    ``entries`` are given back with an entry whose key is not stored, but is stored as its
+    ``repeated_key`` (it shared its key with another post in an earlier document, and that post has
+    left), under that key: the post stays its own article, not an edit of the other's. One SELECT,
+    for the keys and their ``repeated_key`` forms in one list."""
+    keys = [e.key for e in entries]
+    forms = {repeated_key(e.key, e.published_at, e.text): e.key for e in entries}
+    statement = _storing_statements(dialect_name(session)).known
+    found = {key: _ArticleState(*state)
+             for key, *state in session.execute(statement, {"feed_id": feed_id, "keys": keys + list(forms)}).all()}
+    listed = set(keys)
+    known = {key: state for key, state in found.items() if key in listed}
+    as_stored = {key: qualified for qualified, key in forms.items()
+                 if key not in known and qualified not in known and qualified in found}
+    if not as_stored:
+        return entries, known
+    known.update({qualified: found[qualified] for qualified in as_stored.values()})
+    return [replace(e, key=as_stored[e.key]) if e.key in as_stored else e for e in entries], known
 
 
 def _page_entries_not_in(session: Session, feed_id: int, pages: list[str], keys: list[str],
