@@ -236,11 +236,10 @@ class Poller:
         with the ``article.created`` events of the articles ``completed(result)`` names that it
         completed. Returns ``(result, deliveries written)``.
 
-        Through the poller's ``Writer`` (one hand-off to its thread on SQLite), with the bookings
-        finished meanwhile (``Writer.run_together``: one commit for them all), when there is no
-        ``announcer`` (with stories on, the linker announces) or when the ``announcer`` could write
-        no event (``Announcer.may_announce``: no subscriber takes them; a group where one booking
-        could is rolled back and each booked again alone, ``run_together``); else in an async session,
+        Through the poller's ``Writer`` (one hand-off to its thread on SQLite) when there is no
+        ``announcer`` (with stories on, the linker announces; then with the bookings finished
+        meanwhile, ``Writer.run_together``: one commit for them all) or when the ``announcer`` could write
+        no event (``Announcer.may_announce``: no subscriber takes them); else in an async session,
         where ``announce_articles`` writes the events in the same transaction (exactly once: an
         event is committed with the change that completes its article). Raises what ``book``
         raises (nothing committed)."""
@@ -248,7 +247,7 @@ class Poller:
             return await self.writer.run_together(book, *args), 0
         if self.writer.threaded:
             try:
-                return await self.writer.run_together(_book_unless_announcing, self.announcer, book, completed, *args), 0
+                return await self.writer.run(_book_unless_announcing, self.announcer, book, completed, *args), 0
             except _Announcing:
                 pass  # rolled back: booked again below, with the events
         async with self.sessions() as session:
