@@ -56,7 +56,7 @@ def release_free_memory(keep: int = 0) -> bool:
     worker about 200,000 page faults over those pages (each trimmed page touched again by the
     next), about 8 % of its CPU; with 12 MiB kept it trimmed after about one page in five (46 of
     the 240), with half the faults and the same peak (``docs/benchmarks.md``, "Branch ingoff8");
-    with 16 MiB after 7-15 of them, with 58,000-73,000 faults instead of 108,000 (41,000 never trimming),
+    with 16 MiB after 9 of them, with 61,000 faults instead of 108,000 (41,000 never trimming),
     0.1 s less system CPU over the 240 pages, 4 MiB more at the peak and 2 MiB more after them
     (branch off13; 24 MiB never trims on them and keeps the 20 MiB)."""
     libc = _glibc()
