@@ -16,7 +16,7 @@ SERVICE_ARENAS = 2
 """malloc arenas of the service's main process."""
 SERVICE_MMAP_THRESHOLD = 128 * 1024
 """Bytes from which an allocation of the service's main process is a mapping of its own."""
-WORKER_FREE_BYTES = 16 * 1024 * 1024
+WORKER_FREE_BYTES = 12 * 1024 * 1024
 """Free bytes a worker's C heap may keep between calls (``release_free_memory``)."""
 
 
@@ -54,11 +54,8 @@ def release_free_memory(keep: int = 0) -> bool:
     page are freed, but glibc keeps their pages in the process, and a worker that had extracted
     the corpus's 240 pages held 20 MiB more for it. Trimming after every page instead cost the
     worker about 200,000 page faults over those pages (each trimmed page touched again by the
-    next), about 8 % of its CPU; with 12 MiB kept it trimmed after about one page in five (46 of
-    the 240), with half the faults and the same peak (``docs/benchmarks.md``, "Branch ingoff8");
-    with 16 MiB after 9 of them, with 61,000 faults instead of 108,000 (41,000 never trimming),
-    0.1 s less system CPU over the 240 pages, 4 MiB more at the peak and 2 MiB more after them
-    (branch off13; 24 MiB never trims on them and keeps the 20 MiB)."""
+    next), about 8 % of its CPU; with 12 MiB kept it trims after about one page in five, with
+    half the faults and the same peak (``docs/benchmarks.md``, "Branch ingoff8")."""
     libc = _glibc()
     if libc is None:
         return False
