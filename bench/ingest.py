@@ -94,16 +94,23 @@ def plain_seconds(corpus: Path, keys: list[tuple[str, str]], workers: int) -> fl
     return time.perf_counter() - start
 
 
+def poll_environment(code: Path, db: Path, workers: int, stories: bool) -> dict[str, str]:
+    """The environment of a ``newsloom`` command of ``code`` in these benchmarks: the SQLite file
+    ``db``, ``workers`` extraction workers, stories on or off, loopback feeds allowed, no gap
+    between requests to one host."""
+    return {**os.environ, "PYTHONPATH": str(code), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
+            "NEWSLOOM_EXTRACT_WORKERS": str(workers), "NEWSLOOM_LOG_LEVEL": "WARNING",
+            "NEWSLOOM_STORIES_ENABLED": "true" if stories else "false",
+            "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
+
+
 def poll_seconds(code: Path, feed: str, workers: int, stories: bool, expected: int, complete: bool) -> tuple[float, int, Stages]:
     """Time ``newsloom poll --once`` of ``code`` over ``feed``: (seconds, articles done: stored, and
     linked with stories on, ``Stages``). Every article must be stored; with ``complete`` every one
     must be linked too, else only the linked ones count (the baseline gives some up)."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.db"
-        env = {**os.environ, "PYTHONPATH": str(code), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-               "NEWSLOOM_EXTRACT_WORKERS": str(workers), "NEWSLOOM_LOG_LEVEL": "WARNING",
-               "NEWSLOOM_STORIES_ENABLED": "true" if stories else "false",
-               "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
+        env = poll_environment(code, db, workers, stories)
         # as its `newsloom` console script runs it: code with a service/__main__.py is run by it
         light = (code / "service" / "__main__.py").is_file()
         cli = [sys.executable, "-m", "service" if light else "service.cli"]

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import _pages, export_revision, headline  # noqa: E402
+from bench.ingest import _pages, export_revision, headline, poll_environment  # noqa: E402
 
 FIELDS = ("text", "text_source", "title", "authors", "published_at", "updated_at", "language", "language_confidence",
           "canonical_url", "site_name", "image_url", "word_count", "content_hash", "extraction_status",
@@ -35,10 +35,7 @@ def stored_articles(code: Path, feed: str, workers: int, stories: bool) -> dict[
     """``FIELDS`` of every article ``newsloom poll --once`` of ``code`` stores from ``feed``, by link."""
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "identity.db"
-        env = {**os.environ, "PYTHONPATH": str(code), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-               "NEWSLOOM_EXTRACT_WORKERS": str(workers), "NEWSLOOM_LOG_LEVEL": "WARNING",
-               "NEWSLOOM_STORIES_ENABLED": "true" if stories else "false",
-               "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
+        env = poll_environment(code, db, workers, stories)
         cli = [sys.executable, "-m", "service"]
         for command in (["migrate"], ["feeds", "add", feed], ["poll", "--once", "--quiet"]):
             subprocess.run([*cli, *command], env=env, cwd=code, check=True, capture_output=True)

@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -186,6 +186,18 @@ class TestServer:
         if host == "localhost" or host == "example.org" or host.endswith(".example.org"):
             return [("127.0.0.1", {80: self.port, 443: self.tls_port}.get(port, port))]
         raise OSError(f"test resolver: unknown host {host}")
+
+    def outlet_resolver(self, hosts: set[str]) -> Callable[[str, int], Awaitable[list[tuple[str, int]]]]:
+        """``resolver`` plus ``hosts`` (outlets' own host names) on 127.0.0.1, port 80 → this
+        server's plain port: each outlet of a story test on a host name of its own."""
+        names = {host.lower() for host in hosts}
+
+        async def resolve(host: str, port: int) -> list[tuple[str, int]]:
+            if host.lower() in names:
+                return [("127.0.0.1", self.port if port == 80 else port)]
+            return await self.resolver(host, port)
+
+        return resolve
 
     def url(self, path: str) -> str:
         return self.base + path

@@ -31,14 +31,6 @@ OUTLETS = {  # host: (outlet, language, key, title, text, published)
 }
 
 
-def _resolver(server):
-    async def resolve(host: str, port: int) -> list[tuple[str, int]]:
-        if host.lower() in OUTLETS:
-            return [("127.0.0.1", server.port if port == 80 else port)]
-        return await server.resolver(host, port)
-
-    return resolve
-
 
 async def test_a_japanese_report_is_a_body_of_text_not_a_headline(server, settings, sessions, workers, api):
     for host, (outlet, lang, key, title, text, published) in OUTLETS.items():
@@ -47,7 +39,7 @@ async def test_a_japanese_report_is_a_body_of_text_not_a_headline(server, settin
         server.add("/feed.xml", st.feed(f"http://{host}/", outlet, "", [(title, f"http://{host}/{key}.html", published)]),
                    host=host, Content_Type="application/rss+xml")
     async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
-                        resolver=_resolver(server), verify=server.client_ssl) as service:
+                        resolver=server.outlet_resolver(set(OUTLETS)), verify=server.client_ssl) as service:
         for host in OUTLETS:  # the Russian report first, the Japanese one after it
             async with sessions() as session:
                 await add_feed(session, f"http://{host}/feed.xml", 900)
@@ -79,7 +71,7 @@ async def test_a_whole_japanese_report_beside_a_cookie_link_is_no_consent_wall(s
                f"<pubDate>Tue, 03 Jun 2025 07:10:00 GMT</pubDate></item></channel></rss>",
                host=host, Content_Type="application/rss+xml")
     async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
-                        resolver=_resolver(server), verify=server.client_ssl) as service:
+                        resolver=server.outlet_resolver(set(OUTLETS)), verify=server.client_ssl) as service:
         async with sessions() as session:
             await add_feed(session, f"http://{host}/feed.xml", 900)
         await service.ingestor.poll_due_feeds()

@@ -24,22 +24,11 @@ from service.wiring import assemble
 from tests import story_texts as st
 
 
-def _outlet_resolver(server, hosts: set[str]):
-    """The test server's resolver, plus ``hosts`` on 127.0.0.1 (port 80 → the server's plain port)."""
-
-    async def resolve(host: str, port: int) -> list[tuple[str, int]]:
-        if host.lower() in hosts:
-            return [("127.0.0.1", server.port if port == 80 else port)]
-        return await server.resolver(host, port)
-
-    return resolve
-
-
 @asynccontextmanager
 async def _outlet_poller(server, settings, sessions, workers, reports):
     hosts = {r.host for r in reports}
     async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
-                        resolver=_outlet_resolver(server, hosts), verify=server.client_ssl) as service:
+                        resolver=server.outlet_resolver(hosts), verify=server.client_ssl) as service:
         yield service.ingestor
 
 

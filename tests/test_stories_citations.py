@@ -30,14 +30,6 @@ OUTLETS = {  # host: (outlet, language, key, title, text, published)
 }
 
 
-def _resolver(server):
-    async def resolve(host: str, port: int) -> list[tuple[str, int]]:
-        if host.lower() in OUTLETS:
-            return [("127.0.0.1", server.port if port == 80 else port)]
-        return await server.resolver(host, port)
-
-    return resolve
-
 
 async def test_a_retelling_citing_an_outlet_whose_name_has_an_accented_capital_cites_its_report(
     server, settings, sessions, workers, api
@@ -47,7 +39,7 @@ async def test_a_retelling_citing_an_outlet_whose_name_has_an_accented_capital_c
         server.add("/feed.xml", st.feed(f"http://{host}/", outlet, lang, [(title, f"http://{host}/{key}.html", published)]),
                    host=host, Content_Type="application/rss+xml")
     async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
-                        resolver=_resolver(server), verify=server.client_ssl) as service:
+                        resolver=server.outlet_resolver(set(OUTLETS)), verify=server.client_ssl) as service:
         for host in OUTLETS:  # the French report is linked first, the retelling after it
             async with sessions() as session:
                 await add_feed(session, f"http://{host}/feed.xml", 900)
