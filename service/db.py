@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
+import logging
 import multiprocessing
+import queue
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -133,7 +136,8 @@ class Writer:
                                             connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
-            weakref.finalize(self, _close_writer, self._thread, self._engine)
+            _start_closer()
+            weakref.finalize(self, _close_later, functools.partial(_close_writer, self._thread, self._engine))
         self._waiting: list[tuple[Callable[..., Any], tuple, asyncio.Future[Any]]] = []
         self._grouping: asyncio.Task[None] | None = None
 
@@ -244,7 +248,8 @@ class Reader:
                                             connect_args={"timeout": 30, "check_same_thread": False})
             event.listen(self._engine, "connect", _sqlite_pragmas)
             self._threads = ThreadPoolExecutor(threads, thread_name_prefix=READER_THREADS)
-            weakref.finalize(self, _close_reader, self._threads, self._engine)
+            _start_closer()
+            weakref.finalize(self, _close_later, functools.partial(_close_reader, self._threads, self._engine))
         elif url.get_backend_name() == "postgresql":
             self._reads = create_engine(url.render_as_string(hide_password=False), reads=True)
             self.sessions = session_factory(self._reads)
@@ -282,6 +287,45 @@ class Reader:
     def _read(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         with Session(self._engine) as session:
             return fn(session, *args, **kwargs)
+
+
+# The connections of a dropped ``Writer`` or ``Reader`` are closed by one daemon thread, not by
+# their finalizers: a finalizer runs wherever the garbage collector runs, e.g. inside
+# ``ThreadPoolExecutor.submit`` or ``Thread.start`` while they hold their locks, where submitting
+# work or starting a thread waits for ever (seen: ``asyncio.to_thread`` → ``submit`` → GC →
+# ``_close_writer`` → ``submit``). ``queue.SimpleQueue.put`` is safe there (its documentation: for
+# ``__del__`` methods and weakref callbacks).
+_CLOSING: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+_CLOSER_LOCK = threading.Lock()
+_closer: threading.Thread | None = None
+
+
+def _start_closer() -> None:
+    """Start the thread that runs the closes ``_close_later`` hands over (once per process)."""
+    global _closer
+    with _CLOSER_LOCK:
+        if _closer is None or not _closer.is_alive():
+            _closer = threading.Thread(target=_run_closes, name="closing-sqlite", daemon=True)
+            _closer.start()
+
+
+def _run_closes() -> None:
+    while True:
+        close = _CLOSING.get()
+        try:
+            close()
+        except Exception:  # one engine that fails to close must not stop the others'
+            logging.getLogger(__name__).exception("closing a dropped SQLite writer or reader")
+
+
+def _close_later(close: Callable[[], None]) -> None:
+    """A finalizer: ``close`` handed to the closer thread; run here when the garbage collector is
+    off (``weakref.finalize``'s pass at interpreter exit disables it, so no collection interrupts a
+    lock's holder there, and the daemon closer may not get to it before the process ends)."""
+    if gc.isenabled():
+        _CLOSING.put(close)
+    else:
+        close()
 
 
 def _close_reader(threads: ThreadPoolExecutor, engine: sa.Engine) -> None:

@@ -58,3 +58,36 @@ async def test_a_failing_call_loses_no_other_and_raises_to_its_own_caller(sessio
         await writer.run_together(_fail, seen)
     assert await writer.run_together(_add_outlet, "c.example", seen) == "c.example"
     assert await _domains(sessions) == {"a.example", "b.example", "c.example"}
+
+
+async def test_a_writer_dropped_while_an_executor_lock_is_held_is_closed_later_not_deadlocked(sessions):
+    """A dropped Writer's finalizer may run inside ``ThreadPoolExecutor.submit`` (the garbage
+    collector runs where memory is allocated), which holds ``concurrent.futures``' global lock: the
+    finalizer hands the close to the closer thread instead of submitting (it waited for ever)."""
+    import concurrent.futures.thread as executor_threads
+    import gc
+    import threading
+
+    from service import db
+
+    writer = Writer(sessions)
+    if not writer.threaded:
+        pytest.skip("the writer thread is SQLite's")
+    thread = writer._thread
+    dropped = threading.Event()
+
+    def drop_under_the_lock() -> None:
+        nonlocal writer
+        with executor_threads._global_shutdown_lock:  # as inside submit
+            del writer
+            gc.collect()
+        dropped.set()
+
+    dropper = threading.Thread(target=drop_under_the_lock, daemon=True)
+    dropper.start()
+    dropper.join(60)  # deadlocked, it would hold the lock for ever (and every later to_thread with it)
+    assert dropped.is_set(), "the dropped writer's finalizer waited for a lock its own thread held"
+    closed = threading.Event()
+    db._CLOSING.put(closed.set)  # after the writer's close: the closer runs them in order
+    assert closed.wait(60)
+    assert thread._shutdown
