@@ -28,7 +28,7 @@ import base64
 import dataclasses
 import math
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,12 +91,11 @@ class StoryState:
     _derived: dict[str, tuple[Any, Any]] = field(default_factory=dict, init=False, repr=False, compare=False)
     """``_derive``'s results by name, each with the object it was derived from."""
 
-    def _derive(self, name: str, source: Any, make: Any) -> Any:
+    def _derive(self, name: str, source: Any, make: Callable[[Any], Any]) -> Any:
         """``make(source)``, kept until ``source`` is another object: a story is scored against
         up to two articles' worth of candidates per article (``cascade_near``, then ``choose``),
-        and a cached state (``Linker.states``) against many articles, while its sums change only
-        as members join (``add`` and ``absorb`` make new arrays; ``add`` appends an exemplar, so
-        the exemplar matrix is keyed by the list and its length)."""
+        and a cached state (``Linker.states``) against many articles, while its sums and exemplars
+        change only as members join (``add`` and ``absorb`` make new arrays and lists)."""
         kept = self._derived.get(name)
         if kept is not None and kept[0] is source:
             return kept[1]
@@ -119,12 +118,7 @@ class StoryState:
     @property
     def exemplar_matrix(self) -> np.ndarray:
         """The exemplars stacked, one row each (len(exemplars), dimension); the story must have one."""
-        kept = self._derived.get("exemplars")
-        if kept is not None and kept[0][0] is self.exemplars and kept[0][1] == len(self.exemplars):
-            return kept[1]
-        value = np.stack(self.exemplars)
-        self._derived["exemplars"] = ((self.exemplars, len(self.exemplars)), value)
-        return value
+        return self._derive("exemplars", self.exemplars, np.stack)
 
     @classmethod
     def start(cls, key: Any, article: ArticleFeatures) -> StoryState:
@@ -141,7 +135,7 @@ class StoryState:
         self.text_sum = _sum_vectors(self.text_sum, article.text_vector)
         self.count += 1
         if len(self.exemplars) < EXEMPLARS:
-            self.exemplars.append(article.vector.astype(np.float32))
+            self.exemplars = [*self.exemplars, article.vector.astype(np.float32)]  # a new list: see ``_derive``
         lang = article.lang or "und"
         self.lang_counts[lang] += 1
         bucket = self.terms.setdefault(lang, Counter())
