@@ -218,6 +218,13 @@ def main() -> None:
     if not same:
         moved = _moved(best["baseline"]["decisions"]["articles"], best["ours"]["decisions"]["articles"])
         print(f"{moved} of {len(keys)} articles have other story mates than the baseline's")
+        base, ours = best["baseline"]["decisions"], best["ours"]["decisions"]
+        print("differing:", ", ".join(part for part in ours if ours[part] != base[part]))
+        for citation in sorted(set(base["citations"]) ^ set(ours["citations"])):
+            print("citation only in", "ours:" if citation in ours["citations"] else "the baseline:", citation)
+        changed = [(one, two) for one, two in zip(base["stories"], ours["stories"], strict=False) if one != two]
+        for one, two in changed[:3]:
+            print("story row, baseline / ours:", one, two, sep="\n  ")
         raise SystemExit(1)
 
 
