@@ -1,6 +1,6 @@
 """Whether this code's ``newsloom poll --once`` stores the same articles as an earlier revision's.
 
-    python bench/ingest_identity.py [--shared PATH] [--baseline-ref off13-base] [--workers N] [--stories on|off]
+    python bench/ingest_identity.py [--shared PATH] [--baseline-ref HEAD] [--workers N] [--stories on|off]
 
 The feed of ``bench/ingest.py`` (the 240 corpus pages, served on 127.0.0.1) is polled once by each
 code (``bench.ingest.export_revision`` for the baseline) on a fresh SQLite database, and every
@@ -47,7 +47,7 @@ def stored_articles(code: Path, feed: str, workers: int, stories: bool) -> dict[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", default=os.environ.get("NEWSLOOM_SHARED", str(ROOT.parent / "shared")))
-    parser.add_argument("--baseline-ref", default="off13-base", help="git revision of the code to compare with")
+    parser.add_argument("--baseline-ref", default="HEAD", help="git revision of the code to compare with (default: the last commit, for an uncommitted change)")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--stories", choices=("on", "off"), default="off")
     args = parser.parse_args()

@@ -14,6 +14,7 @@ from service.db import Reader
 from service.feeds import add_feed
 from service.models import Feed, utcnow
 from service.storage import feeds
+from service.wiring import assemble
 
 
 def api_client(settings, sessions) -> httpx.AsyncClient:
@@ -68,3 +69,16 @@ async def feed_api(api: httpx.AsyncClient, feed_id: int) -> dict:
 async def count(sessions, table) -> int:
     async with sessions() as session:
         return (await session.exec(select(sa.func.count()).select_from(table))).one()
+
+
+async def poll_outlets_in_order(server, settings, sessions, workers, hosts: list[str]) -> None:
+    """Each outlet's feed (``http://HOST/feed.xml`` on the test server, ``hosts`` resolved to it by
+    ``TestServer.outlet_resolver``) subscribed, polled and its pages extracted and linked, one
+    outlet after the other in the order of ``hosts`` (the real poller, no webhook deliveries)."""
+    async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
+                        resolver=server.outlet_resolver(set(hosts)), verify=server.client_ssl) as service:
+        for host in hosts:
+            async with sessions() as session:
+                await add_feed(session, f"http://{host}/feed.xml", 900)
+            await service.ingestor.poll_due_feeds()
+            await service.ingestor.process_pages()

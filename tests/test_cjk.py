@@ -10,9 +10,8 @@ import re
 
 import httpx
 
-from service.feeds import add_feed
-from service.wiring import assemble
 from tests import story_texts as st
+from tests.ingest_helpers import poll_outlets_in_order
 
 NIKKEI_TITLE = "東京株式市場、日経平均が反落 半導体株に売り"
 NIKKEI = ("3日の東京株式市場で日経平均株価は反落し、前日比312円安の3万8140円で取引を終えた。前日の米国市場でハイテク株が下落した流れを受け、"
@@ -38,13 +37,8 @@ async def test_a_japanese_report_is_a_body_of_text_not_a_headline(server, settin
         server.add(f"/{key}.html", page, host=host, Content_Type="text/html; charset=utf-8")
         server.add("/feed.xml", st.feed(f"http://{host}/", outlet, "", [(title, f"http://{host}/{key}.html", published)]),
                    host=host, Content_Type="application/rss+xml")
-    async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
-                        resolver=server.outlet_resolver(set(OUTLETS)), verify=server.client_ssl) as service:
-        for host in OUTLETS:  # the Russian report first, the Japanese one after it
-            async with sessions() as session:
-                await add_feed(session, f"http://{host}/feed.xml", 900)
-            await service.ingestor.poll_due_feeds()
-            await service.ingestor.process_pages()
+    # the Russian report first, the Japanese one after it
+    await poll_outlets_in_order(server, settings, sessions, workers, list(OUTLETS))
 
     items = {a["url"].rsplit("/", 1)[1]: a for a in httpx.get(f"{api}/v1/articles").json()["items"]}
     nikkei, severstal = items["nikkei.html"], items["severstal.html"]
@@ -70,12 +64,7 @@ async def test_a_whole_japanese_report_beside_a_cookie_link_is_no_consent_wall(s
                f"<link>http://{host}/nikkei.html</link><description>{summary}</description>"
                f"<pubDate>Tue, 03 Jun 2025 07:10:00 GMT</pubDate></item></channel></rss>",
                host=host, Content_Type="application/rss+xml")
-    async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
-                        resolver=server.outlet_resolver(set(OUTLETS)), verify=server.client_ssl) as service:
-        async with sessions() as session:
-            await add_feed(session, f"http://{host}/feed.xml", 900)
-        await service.ingestor.poll_due_feeds()
-        await service.ingestor.process_pages()
+    await poll_outlets_in_order(server, settings, sessions, workers, [host])
 
     (listed,) = httpx.get(f"{api}/v1/articles").json()["items"]
     article = httpx.get(f"{api}/v1/articles/{listed['id']}").json()

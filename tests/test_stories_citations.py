@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import httpx
 
-from service.feeds import add_feed
-from service.wiring import assemble
 from tests import story_texts as st
+from tests.ingest_helpers import poll_outlets_in_order
 
 ECHOS_TITLE = "Vantelis met 2,3 milliards d'euros sur la table pour racheter Corvalis"
 ECHOS = """Le groupe industriel lyonnais Vantelis a annoncé mardi le rachat de Corvalis, fabricant grenoblois de batteries pour véhicules utilitaires, pour 2,3 milliards d'euros.
@@ -38,13 +37,8 @@ async def test_a_retelling_citing_an_outlet_whose_name_has_an_accented_capital_c
         server.add(f"/{key}.html", st.page(title, text, lang), host=host, Content_Type="text/html; charset=utf-8")
         server.add("/feed.xml", st.feed(f"http://{host}/", outlet, lang, [(title, f"http://{host}/{key}.html", published)]),
                    host=host, Content_Type="application/rss+xml")
-    async with assemble(settings, sessions=sessions, workers=workers, deliveries=False,
-                        resolver=server.outlet_resolver(set(OUTLETS)), verify=server.client_ssl) as service:
-        for host in OUTLETS:  # the French report is linked first, the retelling after it
-            async with sessions() as session:
-                await add_feed(session, f"http://{host}/feed.xml", 900)
-            await service.ingestor.poll_due_feeds()
-            await service.ingestor.process_pages()
+    # the French report is linked first, the retelling after it
+    await poll_outlets_in_order(server, settings, sessions, workers, list(OUTLETS))
 
     items = {a["url"].rsplit("/", 1)[1]: a for a in httpx.get(f"{api}/v1/articles").json()["items"]}
     echos, retold = items["echos.html"], items["retold.html"]
