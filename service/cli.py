@@ -76,13 +76,15 @@ def _require_database(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator:
-    """Sessions on the database (``_require_database``), after pending migrations are applied."""
-    from service.db import create_engine, migrate, session_factory
+    """Sessions on the database (``_require_database``), after pending migrations are applied
+    (``migrate``, when ``db.at_head`` does not find the database at the newest already)."""
+    from service.db import at_head, create_engine, migrate, session_factory
 
     _require_database(settings)
-    await asyncio.to_thread(migrate, settings.database_url)
     engine = create_engine(settings.database_url)
     try:
+        if not await at_head(engine):
+            await asyncio.to_thread(migrate, settings.database_url)
         yield session_factory(engine)
     finally:
         await engine.dispose()
