@@ -29,13 +29,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import gzip
 import json
 import logging
 import math
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -76,13 +77,15 @@ def _require_database(settings: Settings) -> None:
 
 @contextlib.asynccontextmanager
 async def _database(settings: Settings) -> AsyncIterator:
-    """Sessions on the database (``_require_database``), after pending migrations are applied."""
-    from service.db import create_engine, migrate, session_factory
+    """Sessions on the database (``_require_database``), after pending migrations are applied
+    (``migrate``, when ``db.at_head`` does not find the database at the newest already)."""
+    from service.db import at_head, create_engine, migrate, session_factory
 
     _require_database(settings)
-    await asyncio.to_thread(migrate, settings.database_url)
     engine = create_engine(settings.database_url)
     try:
+        if not await at_head(engine):
+            await asyncio.to_thread(migrate, settings.database_url)
         yield session_factory(engine)
     finally:
         await engine.dispose()
@@ -325,6 +328,21 @@ class _Progress:
             self.bar.close()  # draws the bar once more, at its final total
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector off inside (``gc.disable``), and the objects made there kept out
+    of every later collection (``gc.freeze``) after: for a command's imports of its stack, whose
+    objects live as long as the process. Collections among them took about 0.15 s of the 0.6 s of
+    CPU of ``poll --once``'s imports and database check, and found little to free (about 1,200 of
+    the 95,000 objects, which are now kept)."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
     """Poll the due feeds, then fetch and extract the due pages, with a progress bar each; print
     one summary line. Pages are counted once each, by their last outcome in this run."""
@@ -334,12 +352,13 @@ async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:
         # The worker processes start first: their spawn and warm-up overlap the imports below and
         # the migration check.
         workers, story_workers = stack.enter_context(worker_pools(settings))
-        from service.ingest.poller import PollReport
-        from service.models import Article, Feed, utcnow
-        from service.storage import articles, feeds, sql
-        from service.wiring import assemble
+        with collector_paused():
+            from service.ingest.poller import PollReport
+            from service.models import Article, Feed, utcnow
+            from service.storage import articles, feeds, sql
+            from service.wiring import assemble
 
-        sessions = await stack.enter_async_context(_database(settings))
+            sessions = await stack.enter_async_context(_database(settings))
         async with sessions() as session:
             due = await sql.count_where(session, Feed, feeds.feed_is_due(utcnow()))
         pages: dict[int, PollReport] = {}  # article id -> the outcome of its last attempt

@@ -11,6 +11,7 @@ import gc
 import logging
 import multiprocessing
 import queue
+import re
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
@@ -381,6 +382,36 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
     return cfg
+
+
+@functools.cache
+def _revisions() -> tuple[frozenset[str], frozenset[str]]:
+    """The revisions of the migration scripts, and those of them some script revises (names as
+    its ``down_revision``), read from the scripts' ``revision = …`` and ``down_revision = …``
+    lines."""
+    revisions: set[str] = set()
+    revised: set[str] = set()
+    for path in (_script_location() / "versions").glob("*.py"):
+        for line in path.read_text().splitlines():
+            name, _, value = line.partition("=")
+            if name.strip() in ("revision", "down_revision"):
+                (revisions if name.strip() == "revision" else revised).update(re.findall(r"[\"'](\w+)[\"']", value))
+    return frozenset(revisions), frozenset(revised)
+
+
+async def at_head(engine: AsyncEngine) -> bool:
+    """Whether the database of ``engine`` is at the newest migration: its one ``alembic_version``
+    row names a revision of the scripts that no script revises. Read with one SELECT and without
+    importing Alembic (about 0.2 s of CPU at a command's start), so a command finds out quickly
+    that ``migrate`` has nothing to do; False when it cannot tell (no version table, no row,
+    several heads, a revision the scripts do not have): ``migrate`` decides then."""
+    try:
+        async with engine.connect() as conn:
+            rows = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalars().all()
+    except sa.exc.DBAPIError:
+        return False
+    revisions, revised = _revisions()
+    return len(rows) == 1 and rows[0] in revisions and rows[0] not in revised
 
 
 async def current_revision(url: str) -> str | None:

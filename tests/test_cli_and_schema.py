@@ -197,6 +197,44 @@ def test_migrate_says_what_it_applied(tmp_path):
     assert again.returncode == 0 and "applied" not in again.stdout and "(nothing to apply)" in again.stdout
 
 
+def test_the_revisions_read_from_the_scripts_are_alembics():
+    """``db._revisions`` (read from the scripts' lines) names the revisions Alembic finds, and the
+    ones no script revises are Alembic's heads."""
+    from alembic.script import ScriptDirectory
+
+    from service.db import _revisions, alembic_config
+
+    scripts = ScriptDirectory.from_config(alembic_config("sqlite+aiosqlite://"))
+    revisions, revised = _revisions()
+    assert revisions == {script.revision for script in scripts.walk_revisions()}
+    assert revisions - revised == set(scripts.get_heads())
+
+
+async def test_a_database_behind_the_scripts_is_migrated_by_a_command(database_url, tmp_path):
+    """``db.at_head`` is True on a migrated database and False on one at a revision the scripts do
+    not have, one with no version table and one a revision behind, which ``feeds list``
+    (``cli._database``) then migrates (0013 may run again: it sets what it sets)."""
+    import sqlalchemy as sa
+
+    from service.db import at_head, current_revision
+
+    head = await current_revision(database_url)
+    engine, empty = create_engine(database_url), create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
+    try:
+        assert await at_head(engine)
+        assert not await at_head(empty)
+        for version in ("9999", "0012"):
+            async with engine.begin() as conn:
+                await conn.execute(sa.text("UPDATE alembic_version SET version_num = :v"), {"v": version})
+            assert not await at_head(engine)
+    finally:
+        await engine.dispose()
+        await empty.dispose()
+    result = _cli("feeds", "list", db=database_url)
+    assert result.returncode == 0, result.stderr
+    assert await current_revision(database_url) == head
+
+
 async def test_poll_once_bars_end_at_their_totals_and_the_summary_counts_pages(server, database_url, sessions):
     """Three feeds of one host are due; the first answers 503 with Retry-After, which puts the
     other two off: the feeds bar ends at 1/1, not 1/3. The summary counts each page once."""

