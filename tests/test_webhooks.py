@@ -831,10 +831,11 @@ async def test_a_filter_stored_under_older_looser_rules_is_still_read_and_matche
     assert matches(stored, Candidate(languages={"xx"}, outlets={"welt.de"}))
 
 
-async def test_a_story_that_takes_a_merged_away_storys_id_is_announced(server, sessions, settings):
-    """SQLite gives a new row the highest id + 1, so a story created after the newest story was
-    merged away (its row deleted) gets that story's id; its ``story.created`` is a new event and
-    reaches the receiver, signed, beside the gone story's (on PostgreSQL the id is new anyway)."""
+async def test_a_story_created_after_the_newest_was_merged_away_has_an_id_of_its_own(server, sessions, settings):
+    """A story created after the newest story was merged away (its row deleted) gets a new id, not
+    the gone story's, and its ``story.created`` reaches the receiver, signed, beside the gone
+    story's. Before migration 0014 SQLite gave it the gone story's id, and its event was dropped
+    as a repeat of the gone story's (same key, ``story.created:ID``)."""
     from service.models import Article, ExtractionStatus, Story
     from service.storage import stories
     from service.webhooks import outbox
@@ -860,6 +861,7 @@ async def test_a_story_that_takes_a_merged_away_storys_id_is_announced(server, s
                 return written
             assert await session.run_sync(link) == 1
             await session.commit()
+    assert story_ids[1] != story_ids[0]
     async with create_webhook_client(settings) as client:
         await DeliveryWorker(settings, sessions, client).deliver_due()
     posts = server.wait_for_posts(2, "/stories")

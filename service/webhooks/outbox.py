@@ -95,21 +95,18 @@ def announce_linked(session: Session, article: Article, story: Story, change: st
     deleted) into ``story``, the survivor. Story events are filtered against the story's
     languages, outlets and outlet count with the article's title, text and feeds, only for
     subscribers to whom the article is news; their payload is the story as ``GET /v1/stories``
-    lists it (plus ``merged_story_ids`` for a merge). Each story event's key names the story and
-    ``article``, which caused it: SQLite gives a new story the id of the newest story when that one
-    was merged away (no AUTOINCREMENT), so a key of the story alone would take the new story's
-    ``story.created`` for the gone story's and drop it. Does not commit: call it in the transaction
+    lists it (plus ``merged_story_ids`` for a merge). Does not commit: call it in the transaction
     that links the article. Returns the number of deliveries written."""
     subscribers = subscriptions.active(session)
     if not subscribers:
         return 0
     written = _announce_articles(session, [article.id], _taking(subscribers, "article.created"))
     if change is not None:
-        key = f"{change}:{story.id}:{article.id}"
+        key = f"{change}:{story.id}" + (f":{article.id}" if change == "story.updated" else "")
         written += _announce_story_event(session, _taking(subscribers, change), change, story, article, key)
     if merged_ids:
         merged = sorted(merged_ids)
-        key = f"story.merged:{story.id}:{article.id}:" + ",".join(str(i) for i in merged)
+        key = f"story.merged:{story.id}:" + ",".join(str(i) for i in merged)
         written += _announce_story_event(session, _taking(subscribers, "story.merged"), "story.merged", story, article, key,
                                                {"merged_story_ids": merged})
     return written
