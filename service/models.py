@@ -129,7 +129,8 @@ class Feed(SQLModel, table=True):
     """A subscribed feed document and its polling bookkeeping (conditional GET validators, lease)."""
 
     __tablename__ = "feeds"
-    __table_args__ = (sa.Index("ux_feeds_url_key", "url_key", unique=True),)
+    # sqlite_autoincrement: SQLite never gives a deleted feed's id again (migration 0014), as for stories and subscriptions.
+    __table_args__ = (sa.Index("ux_feeds_url_key", "url_key", unique=True), {"sqlite_autoincrement": True})
 
     id: int = Field(default=None, primary_key=True)
     url: str = Field(sa_column=sa.Column(sa.String(2048), unique=True, nullable=False))
@@ -287,6 +288,7 @@ class Subscription(SQLModel, table=True):
     """A webhook endpoint, the events it wants and the filter they must match."""
 
     __tablename__ = "subscriptions"
+    __table_args__ = {"sqlite_autoincrement": True}
 
     id: int = Field(default=None, primary_key=True)
     url: str = Field(sa_column=sa.Column(sa.String(2048), nullable=False))
@@ -347,7 +349,7 @@ class Story(SQLModel, table=True):
     """
 
     __tablename__ = "stories"
-    __table_args__ = (sa.Index("ix_stories_activity", "last_updated_at", "id"),)
+    __table_args__ = (sa.Index("ix_stories_activity", "last_updated_at", "id"), {"sqlite_autoincrement": True})
 
     id: int = Field(default=None, primary_key=True)
     title: str | None = None

@@ -246,3 +246,69 @@ async def test_a_feed_shows_how_many_of_its_pages_are_still_to_fetch(server, pol
         await poller.process_pages()
         done = (await api.get(f"/v1/feeds/{feed_id}")).json()
         assert (done["article_count"], done["pages_pending"]) == (3, 0)
+
+
+async def test_a_feed_subscribed_after_the_newest_was_deleted_does_not_take_its_id(server, poller, sessions, settings):
+    """A webhook filter keeps the id of a feed unsubscribed later and matches nothing more, so the
+    id must not come back: before migration 0014 SQLite gave the next feed the deleted newest
+    feed's id (largest id + 1), and the filter matched that other feed's articles."""
+    urls = [server.add(f"/ids-{n}.xml", rss([{"title": f"Item {n}", "link": f"https://ids.example.org/{n}"}]), Content_Type=RSS)
+            for n in range(2)]
+    async with _client(settings, sessions, poller) as api:
+        gone = (await api.post("/v1/feeds", json={"url": urls[0]})).json()["id"]
+        hook = await api.post("/v1/subscriptions", json={"url": server.url("/hook"), "event_types": ["article.created"],
+                                                          "filter": {"feeds": [gone]}})
+        assert hook.status_code == 201, hook.text
+        assert (await api.delete(f"/v1/feeds/{gone}")).status_code == 204
+        created = await api.post("/v1/feeds", json={"url": urls[1]})
+        assert created.status_code == 201, created.text
+        assert created.json()["id"] != gone
+        assert (await api.get(f"/v1/subscriptions/{hook.json()['id']}")).json()["filter"]["feeds"] == [gone]
+
+
+async def test_migration_0014_keeps_every_row_and_reference(tmp_path, database_url):
+    """0014 rebuilds feeds, stories and subscriptions on SQLite (AUTOINCREMENT): their rows, the
+    entries of a feed and the articles' feed and story stay, and a deleted newest feed's id is not
+    given again; on PostgreSQL it changes nothing."""
+    import asyncio
+
+    from alembic import command
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    from service.db import alembic_config, create_engine, migrate_async
+    from service.models import Entry, Feed, Story, Subscription
+    from tests.conftest import empty_database
+
+    (tmp_path / "at_0013").mkdir()  # not the database of the database_url fixture (at head)
+    url = await empty_database("postgresql" if database_url.startswith("postgresql") else "sqlite", tmp_path / "at_0013")
+    await asyncio.to_thread(command.upgrade, alembic_config(url), "0013")
+    engine = create_engine(url)  # the tables at 0013 have the columns of the models at head
+
+    def feed(host: str) -> Feed:
+        return Feed(url=f"https://{host}/f", url_key=f"https://{host}/f", poll_interval=900, next_poll_at=utcnow())
+
+    try:
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            kept, newest, story = feed("a.example.org"), feed("b.example.org"), Story(title="S")
+            session.add_all([kept, newest, story, Subscription(url="https://hooks.example.org/in", secret="whsec_x",
+                                                                 filter={"feeds": [1]})])
+            await session.flush()
+            article = Article(canonical_url="https://a.example.org/1", title="One", feed_id=kept.id, story_id=story.id)
+            session.add(article)
+            await session.flush()
+            session.add(Entry(feed_id=kept.id, entry_key="k1", article_id=article.id))
+            await session.commit()
+            ids = (kept.id, newest.id, story.id, article.id)
+        await migrate_async(url)
+        async with AsyncSession(engine, expire_on_commit=False) as session:
+            counts = [len((await session.exec(select(model))).all()) for model in (Feed, Story, Subscription, Entry)]
+            stored = await session.get(Article, ids[3])
+            assert counts == [2, 1, 1, 1] and (stored.feed_id, stored.story_id) == (ids[0], ids[2])
+            await session.delete(await session.get(Feed, ids[1]))
+            await session.commit()
+            again = feed("c.example.org")
+            session.add(again)
+            await session.commit()
+            assert again.id not in ids[:2]
+    finally:
+        await engine.dispose()

@@ -829,3 +829,43 @@ async def test_a_filter_stored_under_older_looser_rules_is_still_read_and_matche
     assert listed["filter"]["languages"] == ["xx"] and listed["filter"]["outlets"] == ["[", "welt.de"]
     stored = SubscriptionFilter.stored(listed["filter"])
     assert matches(stored, Candidate(languages={"xx"}, outlets={"welt.de"}))
+
+
+async def test_a_story_created_after_the_newest_was_merged_away_has_an_id_of_its_own(server, sessions, settings):
+    """A story created after the newest story was merged away (its row deleted) gets a new id, not
+    the gone story's, and its ``story.created`` reaches the receiver, signed, beside the gone
+    story's. Before migration 0014 SQLite gave it the gone story's id, and its event was dropped
+    as a repeat of the gone story's (same key, ``story.created:ID``)."""
+    from service.models import Article, ExtractionStatus, Story
+    from service.storage import stories
+    from service.webhooks import outbox
+
+    subscription = Subscription(url=server.url("/stories"), secret=signing.generate_secret(), event_types=["story.created"],
+                                created_at=utcnow() - timedelta(hours=1))
+    moment = utcnow()
+    reports = [Article(canonical_url=f"https://example.org/{n}", title=title, text=f"{title}.", language="en",
+                       published_at=moment, sort_at=moment, first_seen_at=moment, extraction_status=ExtractionStatus.ok)
+               for n, title in enumerate(["Ski flying record at Vikersund", "Oldest ice core drilled in Antarctica"])]
+    story_ids = []
+    async with sessions() as session:
+        session.add_all([subscription, *reports])
+        await session.commit()
+        for article in reports:
+            def link(sync_session, article=article):
+                story = Story(title=article.title, article_count=1, outlet_count=1, language_count=1, languages=["en"])
+                stories.save_story(sync_session, story)
+                article.story_id = story.id
+                written = outbox.announce_linked(sync_session, article, story, "story.created", [])
+                story_ids.append(story.id)
+                stories.delete_story(sync_session, story)  # merged away into an older story
+                return written
+            assert await session.run_sync(link) == 1
+            await session.commit()
+    assert story_ids[1] != story_ids[0]
+    async with create_webhook_client(settings) as client:
+        await DeliveryWorker(settings, sessions, client).deliver_due()
+    posts = server.wait_for_posts(2, "/stories")
+    events = [verify(subscription.secret, post) for post in posts]
+    assert sorted((e["type"], e["data"]["id"], e["data"]["title"]) for e in events) == sorted(
+        ("story.created", story_id, article.title) for story_id, article in zip(story_ids, reports, strict=True))
+    assert len({post.headers["webhook-id"] for post in posts}) == 2
