@@ -22,7 +22,18 @@ from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
 from service.db import dialect_insert
-from service.models import Article, ArticleBand, Citation, ExtractionStatus, Feed, Outlet, Story, StoryLock, utcnow
+from service.models import (
+    Article,
+    ArticleBand,
+    Citation,
+    ExtractionStatus,
+    Feed,
+    Outlet,
+    Story,
+    StoryLock,
+    table_of,
+    utcnow,
+)
 from service.storage import leases
 
 S = TypeVar("S")
@@ -66,6 +77,16 @@ class WindowStory(NamedTuple):
     version: tuple[datetime, int]
 
 
+_STORIES, _ARTICLES, _BANDS = table_of(Story), table_of(Article), table_of(ArticleBand)
+# The reads of every assignment are Core statements built once, run on the session's connection:
+# no ORM compile state, no statement built and walked for its cache key at each call, no autoflush
+# (they read rows the assignment does not change before them: stories are flushed as they are
+# saved, ``save_story``).
+
+_WINDOW = sa.select(_STORIES.c.id, _STORIES.c.vector, _STORIES.c.article_count, _STORIES.c.last_updated_at).where(
+    _STORIES.c.last_published_at >= sa.bindparam("since"), _STORIES.c.first_published_at <= sa.bindparam("until"))
+
+
 def window(session: Session, moment: datetime, hours: float) -> list[WindowStory]:
     """The stories whose publication span comes within ``hours`` of ``moment`` (UTC), in id order:
     one ``SELECT`` on the index of ``Story.last_published_at``, without their states (see
@@ -73,10 +94,7 @@ def window(session: Session, moment: datetime, hours: float) -> list[WindowStory
     SQLite's planner walks the whole table in id order instead of the index, so the read grew
     with the corpus rather than with the window."""
     span = timedelta(hours=hours)
-    rows = session.execute(
-        select(Story.id, Story.vector, Story.article_count, Story.last_updated_at)
-        .where(Story.last_published_at >= moment - span, Story.first_published_at <= moment + span)
-    ).all()
+    rows = session.connection().execute(_WINDOW, {"since": moment - span, "until": moment + span})
     return sorted((WindowStory(sid, vector, count, (updated, count)) for sid, vector, count, updated in rows), key=lambda row: row.id)
 
 
@@ -172,16 +190,18 @@ class Copy(NamedTuple):
     duplicate_of: int | None
 
 
+_FIRST_COPY = (
+    sa.select(_ARTICLES.c.id, _ARTICLES.c.story_id, _ARTICLES.c.duplicate_of)
+    .where(_ARTICLES.c.content_hash == sa.bindparam("hash"), _ARTICLES.c.id != sa.bindparam("other"), _ARTICLES.c.linked_at.is_not(None))
+    .order_by(_ARTICLES.c.sort_at, _ARTICLES.c.id)
+    .limit(1)
+)
+
+
 def first_copy(session: Session, content_hash: str, article_id: int) -> Copy | None:
     """The earliest linked article (publication order, then id) other than ``article_id`` whose text
     has ``content_hash``, or None."""
-    row = session.execute(
-        select(Article.id, Article.story_id, Article.duplicate_of)
-        .where(Article.content_hash == content_hash, Article.id != article_id)
-        .where(col(Article.linked_at).is_not(None))
-        .order_by(col(Article.sort_at), col(Article.id))
-        .limit(1)
-    ).first()
+    row = session.connection().execute(_FIRST_COPY, {"hash": content_hash, "other": article_id}).first()
     return Copy(*row) if row is not None else None
 
 
@@ -201,19 +221,18 @@ class Candidate(NamedTuple):
     minhash: list[int] | None
 
 
+_CANDIDATES = sa.select(_ARTICLES.c.id, _ARTICLES.c.duplicate_of, _ARTICLES.c.sort_at, _ARTICLES.c.minhash).where(_ARTICLES.c.id.in_(
+    sa.select(_BANDS.c.article_id).where(_BANDS.c.band.in_(sa.bindparam("bands", expanding=True)), _BANDS.c.article_id != sa.bindparam("other"))
+    .distinct().limit(sa.bindparam("limit"))
+))
+
+
 def band_candidates(session: Session, bands: list[str], article_id: int, limit: int) -> list[Candidate]:
     """Up to ``limit`` articles other than ``article_id`` that share one of the LSH ``bands``
     (``ArticleBand``), with their signatures: one ``SELECT``."""
     if not bands:
         return []
-    ids = (
-        select(ArticleBand.article_id).where(col(ArticleBand.band).in_(bands), ArticleBand.article_id != article_id)
-        .distinct().limit(limit)
-    )
-    rows = session.execute(
-        select(Article.id, Article.duplicate_of, Article.sort_at, col(Article.minhash)).where(col(Article.id).in_(ids))
-    ).all()
-    return [Candidate(*row) for row in rows]
+    return [Candidate(*row) for row in session.connection().execute(_CANDIDATES, {"bands": bands, "other": article_id, "limit": limit})]
 
 
 def add_bands(session: Session, article_id: int, bands: list[str]) -> None:
