@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from service.db import dialect_insert
+from service.db import dialect_insert, dialect_name
 from service.models import (
     Article,
     ArticleBand,
@@ -62,9 +62,19 @@ def lock(session: Session) -> int:
     PostgreSQL, the database write lock on SQLite) until the transaction ends. Returns the lock's
     counter after this upsert: every story write is made under the lock, so one more than the
     counter an earlier holder got means no story changed since that holder's commit."""
-    statement = dialect_insert(session)(StoryLock).values(name=LOCK_NAME, counter=1)
-    statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
-    return session.execute(statement.returning(StoryLock.counter)).scalar_one()
+    dialect = dialect_name(session)
+    statement = _LOCKS.get(dialect)
+    if statement is None:  # built once per dialect, then run as Core on the session's connection
+        locks = table_of(StoryLock)
+        statement = _LOCKS[dialect] = (
+            dialect_insert(session)(locks).values(name=LOCK_NAME, counter=1)
+            .on_conflict_do_update(index_elements=["name"], set_={"counter": locks.c.counter + 1}).returning(locks.c.counter)
+        )
+    return session.connection().execute(statement).scalar_one()
+
+
+_LOCKS: dict[str, sa.Insert] = {}
+"""``lock``'s upsert by dialect name."""
 
 
 class WindowStory(NamedTuple):
@@ -236,10 +246,11 @@ def band_candidates(session: Session, bands: list[str], article_id: int, limit: 
 
 
 def add_bands(session: Session, article_id: int, bands: list[str]) -> None:
-    """Store the LSH band keys of article ``article_id`` (one ``INSERT`` run for all: a statement
-    compiled once, where a multi-row ``VALUES`` of literal rows was compiled at every call)."""
+    """Store the LSH band keys of article ``article_id`` (one Core ``INSERT`` run for all, on the
+    session's connection: a statement compiled once, where a multi-row ``VALUES`` of literal rows
+    was compiled at every call)."""
     if bands:
-        session.execute(sa.insert(ArticleBand), [{"band": band, "article_id": article_id} for band in bands])
+        session.connection().execute(_BANDS.insert(), [{"band": band, "article_id": article_id} for band in bands])
 
 
 def outlets_named_between(session: Session, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:
