@@ -253,16 +253,19 @@ def add_bands(session: Session, article_id: int, bands: list[str]) -> None:
         session.connection().execute(_BANDS.insert(), [{"band": band, "article_id": article_id} for band in bands])
 
 
+_OUTLETS, _FEEDS = table_of(Outlet), table_of(Feed)
+_NAMED = (
+    sa.select(_ARTICLES.c.outlet_id, _OUTLETS.c.domain, _ARTICLES.c.site_name, _FEEDS.c.title)
+    .select_from(_ARTICLES.join(_OUTLETS, _OUTLETS.c.id == _ARTICLES.c.outlet_id).outerjoin(_FEEDS, _FEEDS.c.id == _ARTICLES.c.feed_id))
+    .where(_ARTICLES.c.sort_at >= sa.bindparam("start"), _ARTICLES.c.sort_at <= sa.bindparam("end"))
+    .distinct()
+)
+
+
 def outlets_named_between(session: Session, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:
     """The outlets of the articles published (``sort_at``) from ``start`` to ``end`` (UTC) → their
     domain and the names they go by there: their pages' site names and their feeds' titles."""
-    rows = session.execute(
-        select(Article.outlet_id, Outlet.domain, Article.site_name, Feed.title)
-        .join(Outlet, col(Outlet.id) == col(Article.outlet_id))
-        .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
-        .where(col(Article.sort_at) >= start, col(Article.sort_at) <= end)
-        .distinct()
-    ).all()
+    rows = session.connection().execute(_NAMED, {"start": start, "end": end})
     known: dict[int, tuple[str, set[str]]] = {}
     for outlet_id, domain, site_name, feed_title in rows:
         if outlet_id is not None:
@@ -274,8 +277,8 @@ def outlets_by_labels(session: Session, labels: set[str]) -> list[tuple[int, str
     """``(id, domain)`` of the outlets whose domain's first label is one of ``labels``, oldest first."""
     if not labels:
         return []
-    query = select(Outlet.id, Outlet.domain).where(sa.or_(*(col(Outlet.domain).like(f"{label}.%") for label in sorted(labels))))
-    return [(outlet_id, domain) for outlet_id, domain in session.execute(query.order_by(col(Outlet.id))).all()
+    query = sa.select(_OUTLETS.c.id, _OUTLETS.c.domain).where(sa.or_(*(_OUTLETS.c.domain.like(f"{label}.%") for label in sorted(labels))))
+    return [(outlet_id, domain) for outlet_id, domain in session.connection().execute(query.order_by(_OUTLETS.c.id))
             if domain.split(".")[0] in labels]
 
 
