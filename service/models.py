@@ -22,6 +22,19 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def empty_list() -> list:
+    """A new empty list: the ``default_factory`` of list columns. Pydantic inspects a factory's
+    signature every time it calls it (``takes_validated_data_argument``); for the builtin ``list``
+    or ``dict`` that means parsing their text signature, about 150 µs a field and model built
+    (a new ``Story`` took 740 µs, 136 µs of it the model itself), for a Python function 15 µs."""
+    return []
+
+
+def empty_dict() -> dict:
+    """A new empty dict: the ``default_factory`` of dict columns (see ``empty_list``)."""
+    return {}
+
+
 def table_of(model: type) -> sa.Table:
     """The ``sa.Table`` of a ``table=True`` model, for Core statements (no ORM synchronisation)."""
     return model.__table__  # type: ignore[attr-defined]  # set by SQLAlchemy; SQLModel does not declare it
@@ -194,7 +207,7 @@ class Article(SQLModel, table=True):
     feed_content: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     text: str | None = Field(default=None, sa_column=sa.Column(sa.Text))
     text_source: str | None = Field(default=None, description="'page' or 'feed'")
-    authors: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
+    authors: list[str] = Field(default_factory=empty_list, sa_column=sa.Column(JSON, nullable=False))
     published_at: datetime | None = Field(default=None, sa_column=_ts())
     published_raw: str | None = Field(
         default=None, description="the feed's date text as written: kept when unreadable or clamped from the future"
@@ -223,7 +236,7 @@ class Article(SQLModel, table=True):
     )
     access_reason: str | None = Field(default=None, description="which wall signal fired")
     enclosures: list[dict] = Field(
-        default_factory=list, sa_column=sa.Column(JSON, nullable=False, server_default="[]"),
+        default_factory=empty_list, sa_column=sa.Column(JSON, nullable=False, server_default="[]"),
         description="the entry's enclosures (podcast audio, video, images): url, type, length (bytes)",
     )
     backlog: bool = Field(
@@ -296,8 +309,8 @@ class Subscription(SQLModel, table=True):
     secret: str = Field(description="whsec_… signing secret (Standard Webhooks)")
     previous_secret: str | None = None
     previous_secret_expires_at: datetime | None = Field(default=None, sa_column=_ts())
-    event_types: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
-    filter: dict = Field(default_factory=dict, sa_column=sa.Column(JSON, nullable=False))
+    event_types: list[str] = Field(default_factory=empty_list, sa_column=sa.Column(JSON, nullable=False))
+    filter: dict = Field(default_factory=empty_dict, sa_column=sa.Column(JSON, nullable=False))
     state: SubscriptionState = Field(default=SubscriptionState.active, sa_column=sa.Column(sa.String(16), nullable=False))
     disabled_reason: str | None = None
     failing_since: datetime | None = Field(default=None, sa_column=_ts())
@@ -361,10 +374,10 @@ class Story(SQLModel, table=True):
     article_count: int = 0
     outlet_count: int = 0
     language_count: int = 0
-    languages: list[str] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
-    outlet_ids: list[int] = Field(default_factory=list, sa_column=sa.Column(JSON, nullable=False))
+    languages: list[str] = Field(default_factory=empty_list, sa_column=sa.Column(JSON, nullable=False))
+    outlet_ids: list[int] = Field(default_factory=empty_list, sa_column=sa.Column(JSON, nullable=False))
     vector: bytes = Field(default=b"", sa_column=sa.Column(sa.LargeBinary, nullable=False), description="float16 little-endian")
-    state: dict = Field(default_factory=dict, sa_column=sa.Column(JSON, nullable=False))
+    state: dict = Field(default_factory=empty_dict, sa_column=sa.Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_column=_ts(nullable=False))
 
 

@@ -21,8 +21,19 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 
-from service.db import dialect_insert
-from service.models import Article, ArticleBand, Citation, ExtractionStatus, Feed, Outlet, Story, StoryLock, utcnow
+from service.db import dialect_insert, dialect_name
+from service.models import (
+    Article,
+    ArticleBand,
+    Citation,
+    ExtractionStatus,
+    Feed,
+    Outlet,
+    Story,
+    StoryLock,
+    table_of,
+    utcnow,
+)
 from service.storage import leases
 
 S = TypeVar("S")
@@ -51,9 +62,19 @@ def lock(session: Session) -> int:
     PostgreSQL, the database write lock on SQLite) until the transaction ends. Returns the lock's
     counter after this upsert: every story write is made under the lock, so one more than the
     counter an earlier holder got means no story changed since that holder's commit."""
-    statement = dialect_insert(session)(StoryLock).values(name=LOCK_NAME, counter=1)
-    statement = statement.on_conflict_do_update(index_elements=["name"], set_={"counter": StoryLock.counter + 1})
-    return session.execute(statement.returning(StoryLock.counter)).scalar_one()
+    dialect = dialect_name(session)
+    statement = _LOCKS.get(dialect)
+    if statement is None:  # built once per dialect, then run as Core on the session's connection
+        locks = table_of(StoryLock)
+        statement = _LOCKS[dialect] = (
+            dialect_insert(session)(locks).values(name=LOCK_NAME, counter=1)
+            .on_conflict_do_update(index_elements=["name"], set_={"counter": locks.c.counter + 1}).returning(locks.c.counter)
+        )
+    return session.connection().execute(statement).scalar_one()
+
+
+_LOCKS: dict[str, sa.Insert] = {}
+"""``lock``'s upsert by dialect name."""
 
 
 class WindowStory(NamedTuple):
@@ -66,6 +87,16 @@ class WindowStory(NamedTuple):
     version: tuple[datetime, int]
 
 
+_STORIES, _ARTICLES, _BANDS = table_of(Story), table_of(Article), table_of(ArticleBand)
+# The reads of every assignment are Core statements built once, run on the session's connection:
+# no ORM compile state, no statement built and walked for its cache key at each call, no autoflush
+# (they read rows the assignment does not change before them: stories are flushed as they are
+# saved, ``save_story``).
+
+_WINDOW = sa.select(_STORIES.c.id, _STORIES.c.vector, _STORIES.c.article_count, _STORIES.c.last_updated_at).where(
+    _STORIES.c.last_published_at >= sa.bindparam("since"), _STORIES.c.first_published_at <= sa.bindparam("until"))
+
+
 def window(session: Session, moment: datetime, hours: float) -> list[WindowStory]:
     """The stories whose publication span comes within ``hours`` of ``moment`` (UTC), in id order:
     one ``SELECT`` on the index of ``Story.last_published_at``, without their states (see
@@ -73,10 +104,7 @@ def window(session: Session, moment: datetime, hours: float) -> list[WindowStory
     SQLite's planner walks the whole table in id order instead of the index, so the read grew
     with the corpus rather than with the window."""
     span = timedelta(hours=hours)
-    rows = session.execute(
-        select(Story.id, Story.vector, Story.article_count, Story.last_updated_at)
-        .where(Story.last_published_at >= moment - span, Story.first_published_at <= moment + span)
-    ).all()
+    rows = session.connection().execute(_WINDOW, {"since": moment - span, "until": moment + span})
     return sorted((WindowStory(sid, vector, count, (updated, count)) for sid, vector, count, updated in rows), key=lambda row: row.id)
 
 
@@ -172,16 +200,18 @@ class Copy(NamedTuple):
     duplicate_of: int | None
 
 
+_FIRST_COPY = (
+    sa.select(_ARTICLES.c.id, _ARTICLES.c.story_id, _ARTICLES.c.duplicate_of)
+    .where(_ARTICLES.c.content_hash == sa.bindparam("hash"), _ARTICLES.c.id != sa.bindparam("other"), _ARTICLES.c.linked_at.is_not(None))
+    .order_by(_ARTICLES.c.sort_at, _ARTICLES.c.id)
+    .limit(1)
+)
+
+
 def first_copy(session: Session, content_hash: str, article_id: int) -> Copy | None:
     """The earliest linked article (publication order, then id) other than ``article_id`` whose text
     has ``content_hash``, or None."""
-    row = session.execute(
-        select(Article.id, Article.story_id, Article.duplicate_of)
-        .where(Article.content_hash == content_hash, Article.id != article_id)
-        .where(col(Article.linked_at).is_not(None))
-        .order_by(col(Article.sort_at), col(Article.id))
-        .limit(1)
-    ).first()
+    row = session.connection().execute(_FIRST_COPY, {"hash": content_hash, "other": article_id}).first()
     return Copy(*row) if row is not None else None
 
 
@@ -201,38 +231,41 @@ class Candidate(NamedTuple):
     minhash: list[int] | None
 
 
+_CANDIDATES = sa.select(_ARTICLES.c.id, _ARTICLES.c.duplicate_of, _ARTICLES.c.sort_at, _ARTICLES.c.minhash).where(_ARTICLES.c.id.in_(
+    sa.select(_BANDS.c.article_id).where(_BANDS.c.band.in_(sa.bindparam("bands", expanding=True)), _BANDS.c.article_id != sa.bindparam("other"))
+    .distinct().limit(sa.bindparam("limit"))
+))
+
+
 def band_candidates(session: Session, bands: list[str], article_id: int, limit: int) -> list[Candidate]:
     """Up to ``limit`` articles other than ``article_id`` that share one of the LSH ``bands``
     (``ArticleBand``), with their signatures: one ``SELECT``."""
     if not bands:
         return []
-    ids = (
-        select(ArticleBand.article_id).where(col(ArticleBand.band).in_(bands), ArticleBand.article_id != article_id)
-        .distinct().limit(limit)
-    )
-    rows = session.execute(
-        select(Article.id, Article.duplicate_of, Article.sort_at, col(Article.minhash)).where(col(Article.id).in_(ids))
-    ).all()
-    return [Candidate(*row) for row in rows]
+    return [Candidate(*row) for row in session.connection().execute(_CANDIDATES, {"bands": bands, "other": article_id, "limit": limit})]
 
 
 def add_bands(session: Session, article_id: int, bands: list[str]) -> None:
-    """Store the LSH band keys of article ``article_id`` (one ``INSERT`` run for all: a statement
-    compiled once, where a multi-row ``VALUES`` of literal rows was compiled at every call)."""
+    """Store the LSH band keys of article ``article_id`` (one Core ``INSERT`` run for all, on the
+    session's connection: a statement compiled once, where a multi-row ``VALUES`` of literal rows
+    was compiled at every call)."""
     if bands:
-        session.execute(sa.insert(ArticleBand), [{"band": band, "article_id": article_id} for band in bands])
+        session.connection().execute(_BANDS.insert(), [{"band": band, "article_id": article_id} for band in bands])
+
+
+_OUTLETS, _FEEDS = table_of(Outlet), table_of(Feed)
+_NAMED = (
+    sa.select(_ARTICLES.c.outlet_id, _OUTLETS.c.domain, _ARTICLES.c.site_name, _FEEDS.c.title)
+    .select_from(_ARTICLES.join(_OUTLETS, _OUTLETS.c.id == _ARTICLES.c.outlet_id).outerjoin(_FEEDS, _FEEDS.c.id == _ARTICLES.c.feed_id))
+    .where(_ARTICLES.c.sort_at >= sa.bindparam("start"), _ARTICLES.c.sort_at <= sa.bindparam("end"))
+    .distinct()
+)
 
 
 def outlets_named_between(session: Session, start: datetime, end: datetime) -> dict[int, tuple[str, set[str]]]:
     """The outlets of the articles published (``sort_at``) from ``start`` to ``end`` (UTC) → their
     domain and the names they go by there: their pages' site names and their feeds' titles."""
-    rows = session.execute(
-        select(Article.outlet_id, Outlet.domain, Article.site_name, Feed.title)
-        .join(Outlet, col(Outlet.id) == col(Article.outlet_id))
-        .outerjoin(Feed, col(Feed.id) == col(Article.feed_id))
-        .where(col(Article.sort_at) >= start, col(Article.sort_at) <= end)
-        .distinct()
-    ).all()
+    rows = session.connection().execute(_NAMED, {"start": start, "end": end})
     known: dict[int, tuple[str, set[str]]] = {}
     for outlet_id, domain, site_name, feed_title in rows:
         if outlet_id is not None:
@@ -244,8 +277,8 @@ def outlets_by_labels(session: Session, labels: set[str]) -> list[tuple[int, str
     """``(id, domain)`` of the outlets whose domain's first label is one of ``labels``, oldest first."""
     if not labels:
         return []
-    query = select(Outlet.id, Outlet.domain).where(sa.or_(*(col(Outlet.domain).like(f"{label}.%") for label in sorted(labels))))
-    return [(outlet_id, domain) for outlet_id, domain in session.execute(query.order_by(col(Outlet.id))).all()
+    query = sa.select(_OUTLETS.c.id, _OUTLETS.c.domain).where(sa.or_(*(_OUTLETS.c.domain.like(f"{label}.%") for label in sorted(labels))))
+    return [(outlet_id, domain) for outlet_id, domain in session.connection().execute(query.order_by(_OUTLETS.c.id))
             if domain.split(".")[0] in labels]
 
 

@@ -15,8 +15,19 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from service.models import Delivery, DeliveryStatus, Subscription, SubscriptionState, table_of, utcnow
 
-_ACTIVE_KINDS = sa.select(table_of(Subscription).c.event_types).where(
-    table_of(Subscription).c.state == SubscriptionState.active.value)
+
+class Subscriber(NamedTuple):
+    """What the outbox needs of an active subscription (``active``): its id, the event types it
+    takes, its stored filter (``SubscriptionFilter.stored``) and its creation time (UTC)."""
+
+    id: int
+    event_types: list[str]
+    filter: dict
+    created_at: datetime
+
+
+_ACTIVE = sa.select(*(table_of(Subscription).c[name] for name in Subscriber._fields)).where(
+    table_of(Subscription).c.state == SubscriptionState.active.value).order_by(table_of(Subscription).c.id)
 # Built once (Core, on the table): reused, it is compiled from SQLAlchemy's cache without a walk for its cache key.
 
 
@@ -77,16 +88,17 @@ def endpoints(session: Session, ids: Iterable[int]) -> dict[int, Endpoint]:
     return {row[0]: Endpoint._make(row) for row in session.connection().execute(_ENDPOINTS, {"ids": list(ids)})}
 
 
-def active(session: Session) -> list[Subscription]:
+def active(session: Session) -> list[Subscriber]:
     """Every active subscription, oldest first (the outbox picks those that take an event's type:
-    one read for all the events of one change). Synchronous."""
-    return list(session.scalars(select(Subscription).where(Subscription.state == SubscriptionState.active)
-                                .order_by(col(Subscription.id))).all())
+    one read for all the events of one change). Synchronous; one Core SELECT on the session's
+    connection: no ORM objects, and no autoflush of the caller's pending changes (the linker asks
+    in every assignment, mostly of a database without subscriptions)."""
+    return [Subscriber._make(row) for row in session.connection().execute(_ACTIVE)]
 
 
 def any_active_for(session: Session, event_type: str) -> bool:
     """Whether some active subscription takes ``event_type`` events (synchronous; one SELECT)."""
-    return any(event_type in (kinds or []) for kinds in session.scalars(_ACTIVE_KINDS))
+    return any(event_type in (subscriber.event_types or []) for subscriber in active(session))
 
 
 def disable(session: Session, subscription: Subscription, reason: str) -> None:

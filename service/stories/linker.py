@@ -78,8 +78,8 @@ while earlier ones are assigned (about 20 ms of a worker each)."""
 
 KEPT = 1024
 """Computations a ``Linker`` holds for later use, each kind: the ``prefetch`` of articles not yet
-linked (an article linked by another process never takes its own), and text vectors by article
-(``_text_vector``); the oldest are dropped beyond this many."""
+linked (an article linked by another process never takes its own), text vectors by article
+(``_text_vector``), and stories of one article (``_alone``); the oldest are dropped beyond this many."""
 
 MIN_STORY_WORDS = 3
 """Words (title and text together) an article needs to be compared with stories. With fewer — no
@@ -179,6 +179,7 @@ class Linker:
         self._computed = _Prefetched()  # the ones of ``_ahead`` whose features are computed, with text
         self._vectors: OrderedDict[tuple[int, str | None], asyncio.Future] = OrderedDict()  # ``_text_vector``
         self._waiting: OrderedDict[int, tuple[Article, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
+        self._singles: OrderedDict[int, tuple[ArticleFeatures, StoryState]] = OrderedDict()  # ``_alone``, by article id
         self.spare: WorkerPool | None = None
         """A second pool that text vectors may go to when it is less busy (``Poller``: the
         extraction pool, idle once the pages are done)."""
@@ -367,12 +368,28 @@ class Linker:
         """Those of ``found`` (article id, title, text, features) whose decision the text vector of
         an article with ``feats`` can change, each taken as a story of one
         (``clustering.cascade_near``)."""
-        from service.stories.clustering import StoryState, cascade_near
+        from service.stories.clustering import cascade_near
 
         if not found:
             return []
-        near = set(cascade_near(feats, [StoryState.start(i, other) for i, (*_rest, other) in enumerate(found)], self.params))
-        return [entry for i, entry in enumerate(found) if i in near]
+        near = set(cascade_near(feats, [self._alone(aid, other) for aid, *_rest, other in found], self.params))
+        return [entry for entry in found if entry[0] in near]
+
+    def _alone(self, article_id: int, feats: ArticleFeatures) -> StoryState:
+        """A story holding just article ``article_id`` with ``feats`` (key: the article id), made
+        once for these features (``KEPT`` held): an article waiting for its turn is compared so
+        with each of the few articles after it (``_near``), and its cached state keeps its
+        centroid and exemplar matrix (``StoryState._derive``) between them."""
+        from service.stories.clustering import StoryState
+
+        kept = self._singles.get(article_id)
+        if kept is not None and kept[0] is feats:
+            return kept[1]
+        state = StoryState.start(article_id, feats)
+        self._singles[article_id] = (feats, state)
+        while len(self._singles) > KEPT:
+            self._singles.popitem(last=False)
+        return state
 
     def _waiting_before(self, article_id: int) -> list[tuple[int, str | None, str | None, datetime, asyncio.Future]]:
         """The articles whose ``link`` began before article ``article_id``'s and that wait for
@@ -410,6 +427,7 @@ class Linker:
                 return await self._link_one(article, feats, backfill, window)
         finally:
             self._waiting.pop(article.id, None)
+            self._singles.pop(article.id, None)  # its turn is over: no later article waits behind it
             first.cancel()  # no-op once done; else (cancelled while waiting its turn) frees the pool
             if ahead is not None:
                 ahead.cancel()

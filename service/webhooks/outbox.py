@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from service.models import Article, ExtractionStatus, Story, Subscription, utcnow
 from service.storage import articles, deliveries, subscriptions
+from service.storage.subscriptions import Subscriber
 from service.views import article_public, story_view
 from service.webhooks.matching import Candidate, SubscriptionFilter, matches
 
@@ -52,7 +53,7 @@ def _enqueue(session: Session, subscription_id: int, event_type: str, event_key:
     return event_id if deliveries.insert(session, subscription_id, event_id, event_type, event_key, payload) else None
 
 
-def _is_news(subscription: Subscription, article: Article) -> bool:
+def _is_news(subscription: Subscriber, article: Article) -> bool:
     """BL-34: only articles first seen and published at or after the subscription's creation; an
     undated article of a feed's first fetch is backlog, not news."""
     if article.first_seen_at < subscription.created_at:
@@ -70,7 +71,7 @@ def may_announce(session: Session, article_ids: list[int]) -> bool:
     return subscriptions.any_active_for(session, "article.created") and articles.any_complete(session, article_ids)
 
 
-def _taking(subscribers: list[Subscription], event_type: str) -> list[Subscription]:
+def _taking(subscribers: list[Subscriber], event_type: str) -> list[Subscriber]:
     """The ``subscribers`` that take ``event_type`` events, in their order."""
     return [subscription for subscription in subscribers if event_type in subscription.event_types]
 
@@ -112,7 +113,7 @@ def announce_linked(session: Session, article: Article, story: Story, change: st
     return written
 
 
-def _announce_articles(session: Session, article_ids: list[int], subscribers: list[Subscription]) -> int:
+def _announce_articles(session: Session, article_ids: list[int], subscribers: list[Subscriber]) -> int:
     """``announce_articles`` to the active ``subscribers`` of ``article.created``."""
     if not subscribers:
         return 0
@@ -143,7 +144,7 @@ def _announce_articles(session: Session, article_ids: list[int], subscribers: li
 
 
 def _announce_story_event(
-    session: Session, subscribers: list[Subscription], event_type: str, story: Story, article: Article, key: str,
+    session: Session, subscribers: list[Subscriber], event_type: str, story: Story, article: Article, key: str,
     extra: dict | None = None,
 ) -> int:
     """The deliveries of one story event (``story.created``, ``story.updated``, ``story.merged``)
