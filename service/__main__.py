@@ -19,7 +19,7 @@ def main() -> int:
 
     # The cyclic garbage collector off while the command line's modules are imported, then their
     # objects kept out of every later collection (``gc.freeze``), as ``cli.cmd_poll`` does around
-    # the stack it imports (``cli.collector_paused``, which says why).
+    # the stack it imports (``heap.collector_paused``, which says why).
     gc.disable()
     from service.cli import main as run
 

@@ -29,14 +29,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import gzip
 import json
 import logging
 import math
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,6 +44,7 @@ from pydantic_settings import SettingsError
 
 from service.config import Settings, get_settings
 from service.errors import NewsloomError
+from service.heap import collector_paused
 from service.ingest.workers import worker_pools
 
 if TYPE_CHECKING:
@@ -326,21 +326,6 @@ class _Progress:
         if self.bar is not None:
             self.bar.total = self.bar.n
             self.bar.close()  # draws the bar once more, at its final total
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector off inside (``gc.disable``), and the objects made there kept out
-    of every later collection (``gc.freeze``) after: for a command's imports of its stack, whose
-    objects live as long as the process. Collections among them took about 0.15 s of the 0.6 s of
-    CPU of ``poll --once``'s imports and database check, and found little to free (about 1,200 of
-    the 95,000 objects, which are now kept)."""
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.freeze()
-        gc.enable()
 
 
 async def cmd_poll(args: argparse.Namespace, settings: Settings) -> None:

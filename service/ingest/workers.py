@@ -29,7 +29,7 @@ from pebble import ProcessExpired, ProcessPool
 
 from service import logs
 from service.errors import NewsloomError
-from service.heap import WORKER_FREE_BYTES, release_free_memory
+from service.heap import WORKER_FREE_BYTES, collector_paused, release_free_memory
 
 if TYPE_CHECKING:  # not imported at run time: workers import this module, and need no pydantic
     from service.config import Settings
@@ -81,11 +81,13 @@ def warm_up(*steps: str) -> None:
     first page or article each (re)started worker handles spends seconds of it on loading). Each of
     ``steps`` is a module to import (``"package.module"``) or a function to call with no arguments
     (``"package.module:function"``), resolved by name (``pkgutil.resolve_name``) as ``ByName`` does,
-    so this module names no pipeline stage it would have to import."""
-    for step in steps:
-        found = pkgutil.resolve_name(step)
-        if ":" in step:
-            found()
+    so this module names no pipeline stage it would have to import. The cyclic garbage collector
+    is off meanwhile and what was loaded is kept out of later collections (``heap.collector_paused``)."""
+    with collector_paused():
+        for step in steps:
+            found = pkgutil.resolve_name(step)
+            if ":" in step:
+                found()
 
 
 def _start_worker(logging_as: tuple[str | int, str] | None, initializer: Callable[..., None] | None, *initargs: Any) -> None:
