@@ -192,7 +192,7 @@ def test_migrate_says_what_it_applied(tmp_path):
     first = _cli("migrate", db=db)
     assert first.returncode == 0, first.stderr
     applied = [line for line in first.stdout.splitlines() if line.startswith("applied ")]
-    assert applied[0].startswith("applied 0001 ") and applied[-1].startswith("applied 0014 ")
+    assert applied[0].startswith("applied 0001 ") and applied[-1].startswith("applied 0015 ")
     again = _cli("migrate", db=db)
     assert again.returncode == 0 and "applied" not in again.stdout and "(nothing to apply)" in again.stdout
 

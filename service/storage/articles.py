@@ -534,6 +534,7 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: FeedKeys, outlet_
         canonical_url=link.canonical if link else None,
         url_key=link.key if link else None,
         url=entry.link,
+        host=host_key(entry.link) if entry.link else None,
         feed_id=feed.id,
         outlet_id=outlet_id,
         guid=entry.guid,
@@ -581,16 +582,19 @@ def lease_due_pages(
     order. Does not commit; two statements (the due pages' ids and URLs, then the lease stamp;
     ``leases.claim_rows``), one when nothing is due. For the poller's ``Writer`` (one hand-off to its
     thread on SQLite, as the page's booking)."""
-    query = _DUE_PAGES if feed_ids is None else _due_pages(col(Article.feed_id).in_(feed_ids))
-    return leases.claim_rows(session, Article, query, utcnow(), owner, lease_seconds, limit, spread=host_key, room=room)
+    query, firsts = _DUE_PAGES if feed_ids is None else _due_pages(col(Article.feed_id).in_(feed_ids))
+    return leases.claim_rows(session, Article, query, utcnow(), owner, lease_seconds, limit, spread=str, room=room,
+                             firsts=firsts)
 
 
-def _due_pages(*conditions: sa.ColumnElement[bool]) -> sa.Select:
-    """``lease_due_pages``'s read of the due pages nobody holds (ids and URLs, ``:read`` of them, at
-    ``:now``), with ``conditions`` besides ``page_is_due``."""
+def _due_pages(*conditions: sa.ColumnElement[bool]) -> tuple[sa.Select, sa.Select]:
+    """``lease_due_pages``'s reads of the due pages nobody holds (ids and hosts, ``:read`` of them,
+    at ``:now``), with ``conditions`` besides ``page_is_due``: the first ones (``leases.due_query``),
+    and the first one of each host (``leases.firsts_query``, on ``ix_articles_host_queue``)."""
     now = sa.bindparam("now", type_=table_of(Article).c.next_fetch_at.type)
-    return leases.due_query(Article, [*page_is_due(now), *conditions], [col(Article.next_fetch_at), col(Article.id)],
-                            spread_column=col(Article.url))
+    due, order = [*page_is_due(now), *conditions], [col(Article.next_fetch_at), col(Article.id)]
+    return (leases.due_query(Article, due, order, spread_column=col(Article.host)),
+            leases.firsts_query(Article, due, order, col(Article.host)))
 
 
 _DUE_PAGES = _due_pages()

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Generator, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar, overload
 
@@ -51,10 +51,11 @@ RENEWALS_PER_LEASE = 3
 """``kept`` renews a lease this many times per lease period, so one late or failed renewal (a busy
 database) does not let the lease lapse."""
 
-# With ``spread_by``, how many due rows per claimed row are read at most to choose from (ids and URLs
-# only: up to 1,000 rows for a batch of 20; the read stops once the claim is sure to be full,
-# ``take_turns``). A host with more due rows than that can still fill a claim; a host column with a
-# per-host window in SQL would lift that limit.
+# With a spread, how many due rows per claimed row the ordered read takes at most to choose from (ids
+# and groups only: up to 1,000 rows for a batch of 20; the read stops once the claim is sure to be
+# full, ``take_turns``). When it reads that many without filling the claim (the first due rows are of
+# groups without room: one host's backlog), the claim goes on with the first due row of every group
+# (``firsts_query``), so a group behind the backlog is claimed at once.
 SPREAD_FACTOR = 50
 
 
@@ -109,22 +110,51 @@ def due_query(model: type[Leasable], due: list, order_by: list, *, until_column:
     )
 
 
+def firsts_query(model: type[Leasable], due: list, order_by: list, group_column: Any, *,
+                 until_column: str = "lease_until") -> sa.Select:
+    """``claim_rows``'s second read with a spread (``firsts``): ``SELECT id, group_column FROM model``
+    of the first row in ``order_by`` order of each group (a value of ``group_column``, a stored
+    column) among the rows matching ``due`` and not leased at ``:now``, ``:read`` of them in
+    ``order_by`` order, ``FOR UPDATE SKIP LOCKED`` (PostgreSQL). The groups are walked in
+    ``group_column`` order by a recursive CTE (a loose index scan, as PostgreSQL's wiki "Loose
+    indexscan" shows): one index seek per group with a due row and one for its first row, however
+    many rows a group has, given an index on ``(<due's equality columns>, group_column,
+    <order_by>)`` (``ix_articles_host_queue``, ``ix_deliveries_subscription_queue``). Rows of a group
+    whose first rows are not due (a retry later) are stepped over in that index."""
+    now = sa.bindparam("now", type_=getattr(model, until_column).type)
+    conditions = [*due, not_held(model, now, until_column)]
+    first_group = select(group_column).where(*conditions).order_by(group_column).limit(1).scalar_subquery()
+    groups = select(first_group.correlate(None).label("grp")).cte("spread_groups", recursive=True)
+    next_group = (select(group_column).where(group_column > groups.c.grp, *conditions).order_by(group_column).limit(1)
+                  .scalar_subquery().correlate(groups))
+    groups = groups.union_all(select(next_group).where(groups.c.grp.is_not(None)))
+    first_row = (select(model.id).where(group_column == groups.c.grp, *conditions).order_by(*order_by).limit(1)
+                 .scalar_subquery().correlate(groups))
+    return (
+        select(model.id, group_column)
+        .where(*conditions, col(model.id).in_(select(first_row).where(groups.c.grp.is_not(None))))
+        .order_by(*order_by)
+        .limit(sa.bindparam("read", type_=sa.Integer))
+        .with_for_update(skip_locked=True)
+    )
+
+
 @overload
 def claim_rows(
     session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
     *, until_column: str = ..., spread: Callable[[Any], str] | None = ..., room: Callable[[str], int] | None = ...,
-    returning: None = ...,
+    firsts: sa.Select | None = ..., returning: None = ...,
 ) -> list[T]: ...
 @overload
 def claim_rows(
     session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
     *, until_column: str = ..., spread: Callable[[Any], str] | None = ..., room: Callable[[str], int] | None = ...,
-    returning: Sequence[sa.ColumnElement[Any]],
+    firsts: sa.Select | None = ..., returning: Sequence[sa.ColumnElement[Any]],
 ) -> list[sa.Row[Any]]: ...
 def claim_rows(
     session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
     *, until_column: str = "lease_until", spread: Callable[[Any], str] | None = None, room: Callable[[str], int] | None = None,
-    returning: Sequence[sa.ColumnElement[Any]] | None = None,
+    firsts: sa.Select | None = None, returning: Sequence[sa.ColumnElement[Any]] | None = None,
 ) -> list[T] | list[sa.Row[Any]]:
     """The claim itself, synchronous and without a commit (one SELECT, and one UPDATE … RETURNING
     when something is due): lease to ``owner`` until ``now`` + ``lease_seconds`` seconds up to
@@ -135,12 +165,17 @@ def claim_rows(
     without it the stamp goes through the ORM, which builds the objects. With ``spread`` (the key of a
     row's spread column), up to ``SPREAD_FACTOR × limit`` rows are read and the claim takes turns
     between their groups, at most ``room(group)`` of one group when ``room`` is given; the read
-    stops as soon as the claim is sure to be full (``take_turns``; see ``claim``)."""
+    stops as soon as the claim is sure to be full (``take_turns``; see ``claim``). When all those
+    rows were read and the claim is not full, ``firsts`` (``firsts_query`` on a stored group
+    column, the same one as the spread column) is read next: the first due row of each group."""
     connection = session.connection()
-    result = connection.execute(query, {"now": now, "read": limit if spread is None else limit * SPREAD_FACTOR})
-    order: dict[int, int] = {}  # id -> position in the query's order
-    ids = [row[0] for row in result] if spread is None else take_turns(_positions(result, order), spread, limit, room)
-    result.close()  # the rows past an early stop are not wanted
+    params = {"now": now, "read": limit if spread is None else limit * SPREAD_FACTOR}
+    order: dict[int, int] = {}  # id -> position in the reads' order
+    if spread is None:
+        ids = [row[0] for row in connection.execute(query, params)]
+    else:
+        with contextlib.closing(_spread_rows(connection, query, firsts, params, order)) as due:
+            ids = take_turns(due, spread, limit, room)  # the rows past an early stop are not wanted
     if not ids:
         return []
     if not order:
@@ -156,11 +191,22 @@ def claim_rows(
     return sorted(stamped, key=lambda row: order[row.id])
 
 
-def _positions(rows: Iterable[Any], order: dict[int, int]) -> Iterator[tuple[int, Any]]:
-    """``(id, spread value)`` of the read ``rows`` as they are consumed, each id's position noted in ``order``."""
-    for position, (row_id, value) in enumerate(rows):
-        order[row_id] = position
-        yield row_id, value
+def _spread_rows(connection: sa.Connection, query: sa.Select, firsts: sa.Select | None, params: dict[str, Any],
+                 order: dict[int, int]) -> Generator[tuple[int, Any]]:
+    """``(id, spread value)`` of the rows ``query`` reads, then, when it read all ``params["read"]``
+    and ``firsts`` is given, of those ``firsts`` reads that were not read yet; executed and read as
+    they are consumed, each id's position noted in ``order``."""
+    with contextlib.closing(connection.execute(query, params)) as result:
+        for row_id, value in result:
+            order[row_id] = len(order)
+            yield row_id, value
+    if firsts is None or len(order) < params["read"]:
+        return
+    with contextlib.closing(connection.execute(firsts, params)) as result:
+        for row_id, value in result:
+            if row_id not in order:
+                order[row_id] = len(order)
+                yield row_id, value
 
 
 def not_held(model: type, now: datetime | sa.BindParameter, until_column: str = "lease_until") -> sa.ColumnElement[bool]:
