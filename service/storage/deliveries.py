@@ -47,7 +47,7 @@ _DUE_CONDITIONS = [col(Delivery.status) == DeliveryStatus.pending,
 _DUE = leases.due_query(Delivery, _DUE_CONDITIONS, [col(Delivery.next_attempt_at), col(Delivery.id)],
                         spread_column=Delivery.subscription_id)
 _FIRSTS = leases.firsts_query(Delivery, _DUE_CONDITIONS, [col(Delivery.next_attempt_at), col(Delivery.id)],
-                              col(Delivery.subscription_id))
+                              col(Delivery.subscription_id), 0)
 # Built once: a busy worker claims once per handful of finished deliveries, and building the query
 # anew cost more than running it (bench/webhooks.py). ``_FIRSTS`` (the first due delivery of each
 # subscription, on ``ix_deliveries_subscription_queue``) is read only when ``_DUE``'s rows are all
@@ -79,7 +79,8 @@ def claim_due(
     when they do not fill the claim, the first due delivery of each subscription;
     ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns them, earliest due first, and the
     endpoints of their subscriptions as they are now, by id (None: deleted since). Does not commit;
-    three Core statements, one when nothing is due."""
+    three Core statements, one when nothing is due, two more when the first due deliveries are all
+    of subscriptions without room."""
     rows = leases.claim_rows(session, Delivery, _DUE, utcnow(), owner, lease_seconds, limit, spread=str, room=room,
                              firsts=_FIRSTS, returning=_CLAIMED_COLUMNS)
     if not rows:
