@@ -11,7 +11,7 @@ subscriptions the same way: ``ix_deliveries_subscription_queue`` (``status, subs
 next_attempt_at, id``).
 
 Existing articles with a URL get their host here, in batches of 5,000 (keyset on id), in the
-migration's transaction.
+migration's transaction. Running it again (a database stamped behind it) adds only what is missing.
 
 Revision ID: 0015
 Revises: 0014
@@ -32,18 +32,24 @@ BATCH = 5000
 
 
 def upgrade() -> None:
-    op.add_column("articles", sa.Column("host", sa.String(255), nullable=True))
     bind = op.get_bind()
+    inspector = sa.inspect(bind)
+    if "host" not in {column["name"] for column in inspector.get_columns("articles")}:
+        op.add_column("articles", sa.Column("host", sa.String(255), nullable=True))
     articles = sa.table("articles", sa.column("id", sa.Integer), sa.column("url", sa.String), sa.column("host", sa.String))
-    read = (sa.select(articles.c.id, articles.c.url).where(articles.c.id > sa.bindparam("after"), articles.c.url.is_not(None))
+    read = (sa.select(articles.c.id, articles.c.url)
+            .where(articles.c.id > sa.bindparam("after"), articles.c.url.is_not(None), articles.c.host.is_(None))
             .order_by(articles.c.id).limit(BATCH))
     write = sa.update(articles).where(articles.c.id == sa.bindparam("article_id")).values(host=sa.bindparam("article_host"))
     after = 0
     while rows := bind.execute(read, {"after": after}).all():
         bind.execute(write, [{"article_id": article_id, "article_host": host_key(url)} for article_id, url in rows])
         after = rows[-1][0]
-    op.create_index("ix_articles_host_queue", "articles", ["extraction_status", "host", "next_fetch_at", "id"])
-    op.create_index("ix_deliveries_subscription_queue", "deliveries", ["status", "subscription_id", "next_attempt_at", "id"])
+    for name, table, columns in (("ix_articles_host_queue", "articles", ["extraction_status", "host", "next_fetch_at", "id"]),
+                                 ("ix_deliveries_subscription_queue", "deliveries",
+                                  ["status", "subscription_id", "next_attempt_at", "id"])):
+        if name not in {index["name"] for index in inspector.get_indexes(table)}:
+            op.create_index(name, table, columns)
 
 
 def downgrade() -> None:
