@@ -187,6 +187,7 @@ class Article(SQLModel, table=True):
     __table_args__ = (
         sa.Index("ix_articles_sort", "sort_at", "id"),
         sa.Index("ix_articles_page_queue", "extraction_status", "next_fetch_at"),
+        sa.Index("ix_articles_host_queue", "extraction_status", "host", "next_fetch_at", "id"),
         sa.Index("ix_articles_language_sort", "language", "sort_at", "id"),
     )
 
@@ -199,6 +200,11 @@ class Article(SQLModel, table=True):
                     "space and the entry key (articles.store_entries)",
     )
     url: str | None = Field(default=None, description="the link as first seen in a feed")
+    host: str | None = Field(
+        default=None, sa_column=sa.Column(sa.String(255)),
+        description="the politeness key of ``url`` (``net.hosts.host_key``), written with it: a page claim takes "
+                    "the first due page of each host from the index ix_articles_host_queue (``leases.firsts_query``)",
+    )
     feed_id: int | None = Field(default=None, foreign_key="feeds.id", ondelete="SET NULL", index=True)
     outlet_id: int | None = Field(default=None, foreign_key="outlets.id", ondelete="SET NULL")
     guid: str | None = None
@@ -326,6 +332,7 @@ class Delivery(SQLModel, table=True):
     __table_args__ = (
         sa.UniqueConstraint("subscription_id", "event_key", name="uq_deliveries_subscription_event"),
         sa.Index("ix_deliveries_queue", "status", "next_attempt_at"),
+        sa.Index("ix_deliveries_subscription_queue", "status", "subscription_id", "next_attempt_at", "id"),
     )
 
     id: int = Field(default=None, primary_key=True)

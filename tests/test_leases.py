@@ -6,14 +6,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from service.db import create_engine, session_factory
+from service.ingest.poller import PageStep
 from service.models import Feed, utcnow
 from service.storage import leases
-from tests.ingest_helpers import claim_due_feeds
+from tests.ingest_helpers import claim_due_feeds, subscribe
 
 
 async def test_a_busy_host_does_not_fill_every_claim(sessions):
@@ -37,6 +39,43 @@ async def test_a_busy_host_does_not_fill_every_claim(sessions):
     async with sessions() as session:  # the rest stay claimable by others
         again = await claim_due_feeds(session, "other-owner", 60, 100)
     assert len(again) == 38 and not {f.id for f in again} & {f.id for f in claimed}
+
+
+def _rss(host: str, posts: int) -> str:
+    items = "".join(f"<item><title>Post {i}</title><link>https://{host}/post/{i}</link><guid>{host}/{i}</guid></item>"
+                    for i in range(posts))
+    return f'<?xml version="1.0"?><rss version="2.0"><channel><title>{host}</title><link>https://{host}/</link>{items}</channel></rss>'
+
+
+async def test_a_new_page_behind_another_hosts_page_backlog_is_claimed_by_the_next_claim(server, poller, sessions):
+    # trial14: 500 pages of host A due, fetched a few at a time (its per-host slots); a new entry of
+    # host B waited minutes, until A's backlog fell below the claim's ordered read.
+    for host, posts in (("a.example.org", 500), ("b.example.org", 1), ("c.example.org", 1)):
+        server.add("/feed.xml", _rss(host, posts), host=host, Content_Type="application/rss+xml")
+    await subscribe(sessions, "https://a.example.org/feed.xml")
+    await poller.poll_due_feeds()
+    step = PageStep(poller)  # claims as the runner does: free slots, and the room each host has left
+    in_flight: Counter[str] = Counter()
+
+    def room(host: str) -> int:
+        return step.per_key - in_flight[host]
+
+    async def next_claim() -> list[str]:
+        claimed = await step.claim(step.concurrency - in_flight.total(), room)
+        in_flight.update(step.key(article) for article in claimed)
+        return [article.url for article in claimed]
+
+    assert await next_claim() == [f"https://a.example.org/post/{i}" for i in range(step.per_key)]
+    assert 500 - step.per_key > leases.SPREAD_FACTOR * step.concurrency  # more than the ordered read reaches
+
+    await subscribe(sessions, "https://b.example.org/feed.xml")
+    await poller.poll_due_feeds()
+    assert await next_claim() == ["https://b.example.org/post/0"]  # A is full
+
+    in_flight["a.example.org"] -= 1  # one of A's pages is done: A has room for one more
+    await subscribe(sessions, "https://c.example.org/feed.xml")
+    await poller.poll_due_feeds()
+    assert await next_claim() == [f"https://a.example.org/post/{step.per_key}", "https://c.example.org/post/0"]
 
 
 async def _lease_until(sessions, feed_id: int):

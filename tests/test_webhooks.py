@@ -869,3 +869,23 @@ async def test_a_story_created_after_the_newest_was_merged_away_has_an_id_of_its
     assert sorted((e["type"], e["data"]["id"], e["data"]["title"]) for e in events) == sorted(
         ("story.created", story_id, article.title) for story_id, article in zip(story_ids, reports, strict=True))
     assert len({post.headers["webhook-id"] for post in posts}) == 2
+
+
+async def test_a_delivery_behind_another_subscriptions_backlog_is_claimed_by_the_next_claim(sessions, settings):
+    """500 due deliveries of a subscription whose slots are all taken, then one of another: the
+    claim's ordered read sees only the first's; the second's is claimed all the same (trial14)."""
+    async with sessions() as session:
+        busy, quiet = (Subscription(url=f"http://127.0.0.1:9/{name}", secret="whsec_dGVzdA==", event_types=["ping"])
+                       for name in ("busy", "quiet"))
+        session.add_all([busy, quiet])
+        await session.flush()
+        earlier = utcnow() - timedelta(minutes=10)
+        session.add_all(Delivery(subscription_id=busy.id, event_id=f"msg_b{n}", event_key=f"ping:b{n}", event_type="ping",
+                                 payload="{}", next_attempt_at=earlier + timedelta(seconds=n)) for n in range(500))
+        session.add(Delivery(subscription_id=quiet.id, event_id="msg_q", event_key="ping:q", event_type="ping", payload="{}"))
+        await session.commit()
+        busy_id = busy.id
+    async with create_webhook_client(settings) as client:
+        worker = DeliveryWorker(settings, sessions, client)
+        claimed, _subscriptions = await worker.claim(4, lambda key: 0 if key == str(busy_id) else 4)
+    assert [d.event_id for d in claimed] == ["msg_q"]

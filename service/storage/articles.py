@@ -534,6 +534,7 @@ def _new_article(entry: ParsedEntry, link: _Link | None, feed: FeedKeys, outlet_
         canonical_url=link.canonical if link else None,
         url_key=link.key if link else None,
         url=entry.link,
+        host=host_key(entry.link) if entry.link else None,
         feed_id=feed.id,
         outlet_id=outlet_id,
         guid=entry.guid,
@@ -576,21 +577,26 @@ def lease_due_pages(
     """Lease to ``owner`` for ``lease_seconds`` seconds up to ``limit`` articles whose page is due
     for fetching (``page_is_due``) and that nobody else holds, oldest due first, taking turns
     between hosts and at most ``room(host)`` articles of one host when ``room`` is given (as
-    ``leases.claim`` with ``spread_by``; ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL).
+    ``leases.claim_rows`` with a spread; ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL).
     ``feed_ids`` restricts the claim to articles first seen in those feeds. Returns them in that
-    order. Does not commit; two statements (the due pages' ids and URLs, then the lease stamp;
-    ``leases.claim_rows``), one when nothing is due. For the poller's ``Writer`` (one hand-off to its
+    order. Does not commit; two statements (the due pages' ids and hosts, then the lease stamp;
+    ``leases.claim_rows``), one when nothing is due, two more when the first due pages are all of
+    hosts without room (the first due page of each host, ``leases.firsts_query``). For the poller's ``Writer`` (one hand-off to its
     thread on SQLite, as the page's booking)."""
-    query = _DUE_PAGES if feed_ids is None else _due_pages(col(Article.feed_id).in_(feed_ids))
-    return leases.claim_rows(session, Article, query, utcnow(), owner, lease_seconds, limit, spread=host_key, room=room)
+    query, firsts = _DUE_PAGES if feed_ids is None else _due_pages(col(Article.feed_id).in_(feed_ids))
+    return leases.claim_rows(session, Article, query, utcnow(), owner, lease_seconds, limit, spread=str, room=room,
+                             firsts=firsts)
 
 
-def _due_pages(*conditions: sa.ColumnElement[bool]) -> sa.Select:
-    """``lease_due_pages``'s read of the due pages nobody holds (ids and URLs, ``:read`` of them, at
-    ``:now``), with ``conditions`` besides ``page_is_due``."""
+def _due_pages(*conditions: sa.ColumnElement[bool]) -> tuple[sa.Select, leases.Firsts]:
+    """``lease_due_pages``'s reads of the due pages nobody holds (ids and hosts, ``:read`` of them,
+    at ``:now``), with ``conditions`` besides ``page_is_due``: the first ones (``leases.due_query``),
+    and the first one of each host (``leases.firsts_query``, on ``ix_articles_host_queue``; a page's
+    host is never empty: ``_new_article`` stores only fetchable links as pending)."""
     now = sa.bindparam("now", type_=table_of(Article).c.next_fetch_at.type)
-    return leases.due_query(Article, [*page_is_due(now), *conditions], [col(Article.next_fetch_at), col(Article.id)],
-                            spread_column=col(Article.url))
+    due, order = [*page_is_due(now), *conditions], [col(Article.next_fetch_at), col(Article.id)]
+    return (leases.due_query(Article, due, order, spread_column=col(Article.host)),
+            leases.firsts_query(Article, due, order, col(Article.host), ""))
 
 
 _DUE_PAGES = _due_pages()

@@ -42,14 +42,16 @@ def insert(session: Session, subscription_id: int, event_id: str, event_type: st
     return result.scalar_one_or_none() is not None
 
 
-_DUE = leases.due_query(
-    Delivery,
-    [col(Delivery.status) == DeliveryStatus.pending, col(Delivery.next_attempt_at) <= sa.bindparam("now", type_=table_of(Delivery).c.next_attempt_at.type)],
-    [col(Delivery.next_attempt_at), col(Delivery.id)],
-    spread_column=Delivery.subscription_id,
-)
+_DUE_CONDITIONS = [col(Delivery.status) == DeliveryStatus.pending,
+                   col(Delivery.next_attempt_at) <= sa.bindparam("now", type_=table_of(Delivery).c.next_attempt_at.type)]
+_DUE = leases.due_query(Delivery, _DUE_CONDITIONS, [col(Delivery.next_attempt_at), col(Delivery.id)],
+                        spread_column=Delivery.subscription_id)
+_FIRSTS = leases.firsts_query(Delivery, _DUE_CONDITIONS, [col(Delivery.next_attempt_at), col(Delivery.id)],
+                              col(Delivery.subscription_id), 0)
 # Built once: a busy worker claims once per handful of finished deliveries, and building the query
-# anew cost more than running it (bench/webhooks.py).
+# anew cost more than running it (bench/webhooks.py). ``_FIRSTS`` (the first due delivery of each
+# subscription, on ``ix_deliveries_subscription_queue``) is read only when ``_DUE``'s rows are all
+# of subscriptions without room.
 
 
 class ClaimedDelivery(NamedTuple):
@@ -73,12 +75,14 @@ def claim_due(
     """Lease to ``owner`` for ``lease_seconds`` seconds up to ``limit`` pending deliveries whose
     attempt is due and that nobody else holds, taking turns between subscriptions and at most
     ``room(str(subscription_id))`` of one subscription when ``room`` is given (``leases.claim_rows``
-    with a spread: up to ``leases.SPREAD_FACTOR × limit`` due rows are read to choose from;
+    with a spread: up to ``leases.SPREAD_FACTOR × limit`` due rows are read to choose from, then,
+    when they do not fill the claim, the first due delivery of each subscription;
     ``SELECT … FOR UPDATE SKIP LOCKED`` on PostgreSQL). Returns them, earliest due first, and the
     endpoints of their subscriptions as they are now, by id (None: deleted since). Does not commit;
-    three Core statements, one when nothing is due."""
+    three Core statements, one when nothing is due, two more when the first due deliveries are all
+    of subscriptions without room."""
     rows = leases.claim_rows(session, Delivery, _DUE, utcnow(), owner, lease_seconds, limit, spread=str, room=room,
-                             returning=_CLAIMED_COLUMNS)
+                             firsts=_FIRSTS, returning=_CLAIMED_COLUMNS)
     if not rows:
         return [], {}
     claimed = [ClaimedDelivery._make(row) for row in rows]

@@ -15,9 +15,9 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Generator, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol, TypeVar, overload
+from typing import Any, NamedTuple, Protocol, TypeVar, overload
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -51,10 +51,11 @@ RENEWALS_PER_LEASE = 3
 """``kept`` renews a lease this many times per lease period, so one late or failed renewal (a busy
 database) does not let the lease lapse."""
 
-# With ``spread_by``, how many due rows per claimed row are read at most to choose from (ids and URLs
-# only: up to 1,000 rows for a batch of 20; the read stops once the claim is sure to be full,
-# ``take_turns``). A host with more due rows than that can still fill a claim; a host column with a
-# per-host window in SQL would lift that limit.
+# With a spread, how many due rows per claimed row the ordered read takes at most to choose from (ids
+# and groups only: up to 1,000 rows for a batch of 20; the read stops once the claim is sure to be
+# full, ``take_turns``). When it reads that many without filling the claim (the first due rows are of
+# groups without room: one host's backlog), the claim goes on with the first due row of every group
+# (``firsts_query``), so a group behind the backlog is claimed at once.
 SPREAD_FACTOR = 50
 
 
@@ -109,25 +110,59 @@ def due_query(model: type[Leasable], due: list, order_by: list, *, until_column:
     )
 
 
+class Firsts(NamedTuple):
+    """``claim_rows``'s second read with a spread (``firsts_query``): ``ids``, the id of the first
+    due row of each group, then ``rows``, those of them still due and free, locked."""
+
+    ids: sa.Select
+    rows: sa.Select
+
+
+def firsts_query(model: type[Leasable], due: list, order_by: list, group_column: Any, below: Any, *,
+                 until_column: str = "lease_until") -> Firsts:
+    """The first row in ``order_by`` order of each group (a value of ``group_column``, a stored
+    column, greater than ``below``) among the rows matching ``due`` and not leased at ``:now``, in
+    two statements. ``ids`` walks the groups in ``group_column`` order with a recursive CTE (a loose
+    index scan, as PostgreSQL's wiki "Loose indexscan" shows): one index seek per group with a due
+    row and one for its first row, however many rows a group has, given an index on ``(<due's
+    equality columns>, group_column, <order_by>)`` (``ix_articles_host_queue``,
+    ``ix_deliveries_subscription_queue``); a group whose first rows in that index are not due (a
+    retry later) is read until its first due one. ``rows`` is ``due_query`` on the ids ``:firsts``
+    (``id, group_column``, ``:read`` of them in ``order_by`` order, ``FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL): by primary key, so neither statement leaves the planner a scan of every due row to
+    choose (SQLite has no statistics to tell)."""
+    now = sa.bindparam("now", type_=getattr(model, until_column).type)
+    conditions = [*due, not_held(model, now, until_column)]
+    groups = select(sa.cast(sa.literal(below), group_column.type).label("grp")).cte("spread_groups", recursive=True)
+    next_group = (select(group_column).where(group_column > groups.c.grp, *conditions).order_by(group_column).limit(1)
+                  .scalar_subquery().correlate(groups))
+    groups = groups.union_all(select(next_group).where(groups.c.grp.is_not(None)))
+    first_row = (select(model.id).where(group_column == groups.c.grp, *conditions).order_by(*order_by).limit(1)
+                 .scalar_subquery().correlate(groups))
+    ids = select(first_row).where(groups.c.grp.is_not(None))
+    chosen = col(model.id).in_(sa.bindparam("firsts", expanding=True))
+    return Firsts(ids, due_query(model, [*due, chosen], order_by, until_column=until_column, spread_column=group_column))
+
+
 @overload
 def claim_rows(
     session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
     *, until_column: str = ..., spread: Callable[[Any], str] | None = ..., room: Callable[[str], int] | None = ...,
-    returning: None = ...,
+    firsts: Firsts | None = ..., returning: None = ...,
 ) -> list[T]: ...
 @overload
 def claim_rows(
     session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
     *, until_column: str = ..., spread: Callable[[Any], str] | None = ..., room: Callable[[str], int] | None = ...,
-    returning: Sequence[sa.ColumnElement[Any]],
+    firsts: Firsts | None = ..., returning: Sequence[sa.ColumnElement[Any]],
 ) -> list[sa.Row[Any]]: ...
 def claim_rows(
     session: Session, model: type[T], query: sa.Select, now: datetime, owner: str | None, lease_seconds: float, limit: int,
     *, until_column: str = "lease_until", spread: Callable[[Any], str] | None = None, room: Callable[[str], int] | None = None,
-    returning: Sequence[sa.ColumnElement[Any]] | None = None,
+    firsts: Firsts | None = None, returning: Sequence[sa.ColumnElement[Any]] | None = None,
 ) -> list[T] | list[sa.Row[Any]]:
     """The claim itself, synchronous and without a commit (one SELECT, and one UPDATE … RETURNING
-    when something is due): lease to ``owner`` until ``now`` + ``lease_seconds`` seconds up to
+    when something is due; two more SELECTs when ``firsts`` is read): lease to ``owner`` until ``now`` + ``lease_seconds`` seconds up to
     ``limit`` of the rows ``query`` (``due_query``) finds at ``now``, and return them in the query's
     order: as ``model`` objects of the session, or, with ``returning`` (columns of ``model``'s
     table), as Core rows of those columns (no ORM objects: the delivery worker's claims). The due
@@ -135,12 +170,17 @@ def claim_rows(
     without it the stamp goes through the ORM, which builds the objects. With ``spread`` (the key of a
     row's spread column), up to ``SPREAD_FACTOR × limit`` rows are read and the claim takes turns
     between their groups, at most ``room(group)`` of one group when ``room`` is given; the read
-    stops as soon as the claim is sure to be full (``take_turns``; see ``claim``)."""
+    stops as soon as the claim is sure to be full (``take_turns``; see ``claim``). When all those
+    rows were read and the claim is not full, ``firsts`` (``firsts_query`` on a stored group
+    column, the same one as the spread column) is read next: the first due row of each group."""
     connection = session.connection()
-    result = connection.execute(query, {"now": now, "read": limit if spread is None else limit * SPREAD_FACTOR})
-    order: dict[int, int] = {}  # id -> position in the query's order
-    ids = [row[0] for row in result] if spread is None else take_turns(_positions(result, order), spread, limit, room)
-    result.close()  # the rows past an early stop are not wanted
+    params = {"now": now, "read": limit if spread is None else limit * SPREAD_FACTOR}
+    order: dict[int, int] = {}  # id -> position in the reads' order
+    if spread is None:
+        ids = [row[0] for row in connection.execute(query, params)]
+    else:
+        with contextlib.closing(_spread_rows(connection, query, firsts, params, order)) as due:
+            ids = take_turns(due, spread, limit, room)  # the rows past an early stop are not wanted
     if not ids:
         return []
     if not order:
@@ -156,11 +196,24 @@ def claim_rows(
     return sorted(stamped, key=lambda row: order[row.id])
 
 
-def _positions(rows: Iterable[Any], order: dict[int, int]) -> Iterator[tuple[int, Any]]:
-    """``(id, spread value)`` of the read ``rows`` as they are consumed, each id's position noted in ``order``."""
-    for position, (row_id, value) in enumerate(rows):
-        order[row_id] = position
-        yield row_id, value
+def _spread_rows(connection: sa.Connection, query: sa.Select, firsts: Firsts | None, params: dict[str, Any],
+                 order: dict[int, int]) -> Generator[tuple[int, Any]]:
+    """``(id, spread value)`` of the rows ``query`` reads, then, when it read all ``params["read"]``
+    and ``firsts`` is given, of those ``firsts`` reads that were not read yet; executed and read as
+    they are consumed, each id's position noted in ``order``."""
+    with contextlib.closing(connection.execute(query, params)) as result:
+        for row_id, value in result:
+            order[row_id] = len(order)
+            yield row_id, value
+    if firsts is None or len(order) < params["read"]:
+        return
+    ids = [row_id for row_id, in connection.execute(firsts.ids, params) if row_id is not None and row_id not in order]
+    if not ids:
+        return
+    with contextlib.closing(connection.execute(firsts.rows, {**params, "firsts": ids})) as result:
+        for row_id, value in result:
+            order[row_id] = len(order)
+            yield row_id, value
 
 
 def not_held(model: type, now: datetime | sa.BindParameter, until_column: str = "lease_until") -> sa.ColumnElement[bool]:
