@@ -32,14 +32,13 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 from __future__ import annotations
 
 import functools
-import pkgutil
 import re
 from copy import deepcopy
 from types import SimpleNamespace
 
 import justext.core
 import trafilatura
-from justext.utils import get_stoplists
+from justext.utils import get_stoplist, get_stoplists
 from lxml.etree import XPath
 from trafilatura import external
 from trafilatura.htmlprocessing import prune_unwanted_nodes
@@ -72,19 +71,14 @@ class AllStopWords:
 
     @functools.cached_property
     def _buckets(self) -> list[str]:
-        # The words of ``justext.utils.get_stoplist`` (each line of a list decoded and lower-cased),
-        # a list decoded and lower-cased at once: the same words (a newline is one byte in UTF-8
-        # and no letter's lower case depends on it), gathered in a set and then bucketed (about
-        # 0.13 s of CPU instead of 0.15).
-        words: set[str] = set()
+        buckets = ["\n"] * self.BUCKETS
         for language in get_stoplists():
-            data = pkgutil.get_data("justext", f"stoplists/{language}.txt") or b""
-            words.update(b"\n".join(data.splitlines()).decode("utf8").lower().split("\n"))
-        words.discard("")
-        buckets: list[list[str]] = [[] for _ in range(self.BUCKETS)]
-        for word in words:
-            buckets[hash(word) % self.BUCKETS].append(word)
-        return ["\n" + "\n".join(bucket) + "\n" if bucket else "\n" for bucket in buckets]
+            for word in get_stoplist(language):
+                word = word.lower()
+                i = hash(word) % self.BUCKETS
+                if f"\n{word}\n" not in buckets[i]:
+                    buckets[i] += f"{word}\n"
+        return buckets
 
     def __contains__(self, word: str) -> bool:
         return "\n" not in word and f"\n{word}\n" in self._buckets[hash(word) % self.BUCKETS]
