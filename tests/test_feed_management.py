@@ -282,7 +282,7 @@ async def test_migration_0014_keeps_every_row_and_reference(tmp_path, database_u
     (tmp_path / "at_0013").mkdir()  # not the database of the database_url fixture (at head)
     url = await empty_database("postgresql" if database_url.startswith("postgresql") else "sqlite", tmp_path / "at_0013")
     await asyncio.to_thread(command.upgrade, alembic_config(url), "0013")
-    engine = create_engine(url)  # the tables at 0013 have the columns of the models at head
+    engine = create_engine(url)  # feeds, stories, subscriptions and entries at 0013 have the columns of the models at head
 
     def feed(host: str) -> Feed:
         return Feed(url=f"https://{host}/f", url_key=f"https://{host}/f", poll_interval=900, next_poll_at=utcnow())
@@ -293,12 +293,14 @@ async def test_migration_0014_keeps_every_row_and_reference(tmp_path, database_u
             session.add_all([kept, newest, story, Subscription(url="https://hooks.example.org/in", secret="whsec_x",
                                                                  filter={"feeds": [1]})])
             await session.flush()
-            article = Article(canonical_url="https://a.example.org/1", title="One", feed_id=kept.id, story_id=story.id)
-            session.add(article)
-            await session.flush()
-            session.add(Entry(feed_id=kept.id, entry_key="k1", article_id=article.id))
+            now = utcnow() if url.startswith("postgresql") else utcnow().replace(tzinfo=None)
+            article_id = (await (await session.connection()).execute(sa.text(  # articles at 0013: no host yet
+                "INSERT INTO articles (canonical_url, title, feed_id, story_id, authors, first_seen_at, sort_at, "
+                "extraction_status, fetch_attempts) VALUES ('https://a.example.org/1', 'One', :feed, :story, '[]', "
+                ":now, :now, 'ok', 0) RETURNING id"), {"feed": kept.id, "story": story.id, "now": now})).scalar_one()
+            session.add(Entry(feed_id=kept.id, entry_key="k1", article_id=article_id))
             await session.commit()
-            ids = (kept.id, newest.id, story.id, article.id)
+            ids = (kept.id, newest.id, story.id, article_id)
         await migrate_async(url)
         async with AsyncSession(engine, expire_on_commit=False) as session:
             counts = [len((await session.exec(select(model))).all()) for model in (Feed, Story, Subscription, Entry)]
