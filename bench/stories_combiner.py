@@ -211,8 +211,9 @@ def groups_of(pairs: list[dict]) -> np.ndarray:
     return np.array([find(str(p["a"]["id"])) for p in pairs])
 
 
-def cross_validate(raw, y, gold, de, groups, title_only, keep: list[str]) -> tuple[dict, list[float]]:
-    """Mean CV figures over ``REPEATS`` shuffles of ``FOLDS`` grouped folds, and the fold thresholds."""
+def cross_validate(raw, y, gold, de, groups, title_only, keep: list[str]) -> tuple[dict, list[float], dict]:
+    """Mean CV figures over ``REPEATS`` shuffles of ``FOLDS`` grouped folds, the fold thresholds,
+    and each figure per shuffle (lists of ``REPEATS``, shuffle 0 first)."""
     unique = np.unique(groups)
     figures, thresholds = [], []
     title_threshold = Params().threshold_title
@@ -234,7 +235,8 @@ def cross_validate(raw, y, gold, de, groups, title_only, keep: list[str]) -> tup
         figures.append([metrics.pearson(scores, y), metrics.pearson(scores[de], y[de]),
                         all_prf.precision, all_prf.recall, all_prf.f1, de_prf.precision, de_prf.recall, de_prf.f1])
     names = ["pearson", "pearson_de_en", "precision", "recall", "f1", "precision_de_en", "recall_de_en", "f1_de_en"]
-    return dict(zip(names, np.round(np.mean(figures, axis=0), 3).tolist(), strict=True)), thresholds
+    per_shuffle = dict(zip(names, np.round(np.array(figures).T, 3).tolist(), strict=True))
+    return dict(zip(names, np.round(np.mean(figures, axis=0), 3).tolist(), strict=True)), thresholds, per_shuffle
 
 
 def _row(one: Signals) -> list[float]:
@@ -292,16 +294,18 @@ def main() -> None:
 
     variants = [list(SIGNALS), [name for name in SIGNALS if name not in CONTRADICTIONS], ["lead", "text", "entities", "lexical"], ["lead", "entities", "lexical", "length"],
                 ["lead", "text", "entities", "length"], ["lead", "text"], ["lead"]]
-    print("| signals (CV: 5 grouped folds x 5 repeats) | Pearson all | de-en | same_story P / R / F1 all | de-en | fold thresholds (median) |")
-    print("|---|---|---|---|---|---|")
+    print("| signals (CV: 5 grouped folds x 5 repeats) | Pearson all | de-en | same_story P / R / F1 all | de-en | fold thresholds (median) "
+          "| per shuffle: Pearson; F1; de-en F1 |")
+    print("|---|---|---|---|---|---|---|")
     results = {}
     for keep in variants:
-        cv, thresholds = cross_validate(raw, y, gold, de, groups, title_only, keep)
+        cv, thresholds, shuffles = cross_validate(raw, y, gold, de, groups, title_only, keep)
         results[" + ".join(keep)] = (cv, thresholds)
         print(f"| {' + '.join(keep)} | {cv['pearson']:.3f} | {cv['pearson_de_en']:.3f} | "
               f"{cv['precision']:.3f} / {cv['recall']:.3f} / **{cv['f1']:.3f}** | "
               f"{cv['precision_de_en']:.3f} / {cv['recall_de_en']:.3f} / **{cv['f1_de_en']:.3f}** | "
-              f"{min(thresholds):.3f}-{max(thresholds):.3f} ({np.median(thresholds):.3f}) |", flush=True)
+              f"{min(thresholds):.3f}-{max(thresholds):.3f} ({np.median(thresholds):.3f}) | "
+              + "; ".join(" ".join(f"{v:.3f}" for v in shuffles[name]) for name in ("pearson", "f1", "f1_de_en")) + " |", flush=True)
     if args.write:
         cv, thresholds = results[" + ".join(SIGNALS)]
         spec = fit_models(raw, y, list(SIGNALS))
