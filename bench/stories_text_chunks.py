@@ -41,7 +41,13 @@ from service.stories import files  # noqa: E402
 from service.stories.clustering import Params  # noqa: E402
 from service.stories.combiner import COEFFICIENTS, SIGNALS  # noqa: E402
 from service.stories.features import ArticleFeatures, has_body  # noqa: E402
-from service.stories.representation import TEXT_CHARS, TEXT_VECTOR_CHARS, encode_centered, representation_text, text_encoder  # noqa: E402
+from service.stories.representation import (  # noqa: E402
+    TEXT_CHARS,
+    TEXT_VECTOR_CHARS,
+    encode_centered,
+    representation_text,
+    text_encoder,
+)
 
 VARIANTS = ("first", "max", "mean_first_max", "meanvec")
 
