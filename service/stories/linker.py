@@ -589,6 +589,11 @@ class Linker:
         change = "story.created" if new else "story.updated" if grew else None
         events = outbox.announce_linked(session, article, story, change, merged)
         outcome = LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
+        # The story's state as written here, kept for the next articles' judgements (``states``), so the one
+        # story each assignment changes is not read back and decoded again: decoded from the record written
+        # (float16 exemplars, truncated counts: not the object grown here), under the version the row now has.
+        # A transaction that does not commit leaves a version no row has, so the state is never taken.
+        self.states.keep(story.id, (story.last_updated_at, story.article_count), self.states.decode(story.id, dict(story.state)))
         return counter, outcome, events, story.article_count
 
     def _duplicate(self, session: Session, article: Article, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
