@@ -440,3 +440,48 @@ async def test_an_assignment_is_one_transaction_on_the_linkers_writer(sessions, 
     async with sessions() as session:
         types = sorted((await session.exec(select(Delivery.event_type))).all())
     assert types == ["article.created", "story.created"]
+
+
+async def test_the_state_an_assignment_writes_is_kept_as_a_read_of_its_row_would_decode_it(sessions, settings, workers):
+    """The linker keeps the state of the story each assignment writes (``Linker.states``), so the
+    next article's judgement does not read it back: kept under the version its row now has, and
+    equal, field for field, to the state decoded from the stored row (float16 exemplars and the
+    record's counts, not the state grown in memory), for a new story and for one an article joined."""
+    from dataclasses import fields
+    from datetime import UTC, datetime, timedelta
+
+    import numpy as np
+
+    from service.models import ExtractionStatus
+    from service.storage import stories as stored
+    from service.stories.clustering import StoryState
+
+    start = datetime(2024, 5, 6, 7, tzinfo=UTC)
+    texts = [(st.WELT_TITLE, st.WELT, "de"), (st.BLOOMBERG_TITLE, st.BLOOMBERG, "en")]
+    async with sessions() as session:
+        articles = [Article(title=title, text=text, language=lang, sort_at=start + timedelta(hours=i), first_seen_at=start,
+                            extraction_status=ExtractionStatus.ok, authors=[]) for i, (title, text, lang) in enumerate(texts)]
+        session.add_all(articles)
+        await session.commit()
+        ids = [a.id for a in articles]
+    linker = Linker(settings, sessions, workers)
+    outcomes = []
+    for i, (article_id, (title, text, lang)) in enumerate(zip(ids, texts, strict=True)):
+        feats = await workers.run(link_features, title, text, lang, start + timedelta(hours=i))
+        outcomes.append(await linker.assign(article_id, feats))
+    assert outcomes[0].new_story and not outcomes[1].new_story and outcomes[0].story_id == outcomes[1].story_id
+
+    def same(one: StoryState, other: StoryState) -> bool:
+        def equal(a, b) -> bool:
+            if isinstance(a, list):
+                return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
+            return np.array_equal(a, b) if isinstance(a, np.ndarray) or isinstance(b, np.ndarray) else a == b
+        return all(equal(getattr(one, f.name), getattr(other, f.name)) for f in fields(StoryState) if f.name != "_derived")
+
+    def check(session) -> list[tuple[bool, bool]]:
+        rows = stored.window(session, start, 72)
+        kept = linker.states._kept
+        return [(kept[row.id].version == row.version, same(kept[row.id].state, StoryState.from_record(row.id, dict(stored.story(session, row.id).state))))
+                for row in rows]
+
+    assert await linker.writer.run(check) == [(True, True)]

@@ -564,3 +564,34 @@ async def test_link_step_claims_once_half_its_slots_are_free():
     assert await step.claim(PREFETCH // 2 - 1, None) == []  # more than half in flight: wait
     assert await step.claim(PREFETCH // 2, None) == list(range(PREFETCH // 2))
     assert asked == [PREFETCH, PREFETCH // 2]
+
+
+def test_scores_are_the_similarities_kept_while_the_state_the_text_vector_and_the_term_weights_are_the_same(monkeypatch):
+    """``clustering.Scores``: each score is ``similarity`` with the term weights of the stories it is
+    given among; asked again it is kept, unless the story's state is another object, the article
+    has got a text vector since, or the weights differ."""
+    from service.stories import clustering
+    from service.stories.clustering import Scores, _idf, similarity
+
+    params = Params()
+    article = article_features(st.WELT_TITLE, st.WELT, "de")
+    bloomberg = article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en")
+    bloomberg.text_vector = np.ones(4, dtype=np.float32) / 2
+    stories = [StoryState.start(1, bloomberg), StoryState.start(2, article_features(st.ORCHARD_TITLE, st.ORCHARD, "en")),
+               StoryState.start(3, article_features(st.WELT_TITLE, st.WELT, "de"))]
+    scores = Scores(article, params)
+    idf = _idf(article, stories)
+    expected = [similarity(article, story, idf, params) for story in stories]
+    assert scores.of(stories, stories) == expected
+    scored: list = []
+    real = clustering._similarity
+    monkeypatch.setattr(clustering, "_similarity", lambda a, story, *rest: scored.append(story.key) or real(a, story, *rest))
+    assert scores.of(stories, stories) == expected and scored == []  # kept
+    again = StoryState.start(1, bloomberg)  # the same story read again: another object
+    assert scores.of([again, *stories[1:]], stories) == expected and scored == [1]
+    article.text_vector = np.ones(4, dtype=np.float32) / 2  # the text signal now counts against story 1
+    with_text = scores.of(stories, stories)
+    assert with_text == [similarity(article, story, idf, params) for story in stories] and with_text[0] != expected[0]
+    scored.clear()
+    fewer = scores.of(stories[:1], stories[:2])  # other term weights: the Welt story no longer among them
+    assert fewer == [similarity(article, stories[0], _idf(article, stories[:2]), params)] and scored == [1]

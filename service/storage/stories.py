@@ -108,6 +108,10 @@ def window(session: Session, moment: datetime, hours: float) -> list[WindowStory
     return sorted((WindowStory(sid, vector, count, (updated, count)) for sid, vector, count, updated in rows), key=lambda row: row.id)
 
 
+_STATES = sa.select(_STORIES.c.id, _STORIES.c.state, _STORIES.c.last_updated_at, _STORIES.c.article_count).where(
+    _STORIES.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
 @dataclass
 class _Kept(Generic[S]):
     version: tuple[datetime, int]
@@ -144,9 +148,7 @@ class StateCache(Generic[S]):
             else:
                 missing[story.id] = story
         if missing:
-            rows = session.execute(
-                select(Story.id, Story.state, Story.last_updated_at, Story.article_count).where(col(Story.id).in_(list(missing)))
-            ).all()
+            rows = session.connection().execute(_STATES, {"ids": list(missing)})
             for sid, record, updated, count in rows:
                 state = self.decode(sid, dict(record))
                 out[sid] = state
@@ -154,8 +156,8 @@ class StateCache(Generic[S]):
         return {story.id: out[story.id] for story in wanted if story.id in out}
 
     def keep(self, story_id: int, version: tuple[datetime, int], state: S) -> None:
-        """Hold ``state`` as story ``story_id``'s at ``version`` (``states`` keeps what it decodes;
-        a story merged away is simply never asked for again and ages out). The caller must not
+        """Hold ``state`` as story ``story_id``'s at ``version`` (``states`` keeps what it decodes, the linker the
+        states it writes; a story merged away is simply never asked for again and ages out). The caller must not
         change ``state`` afterwards."""
         self._kept[story_id] = _Kept(version, state)
         self._kept.move_to_end(story_id)

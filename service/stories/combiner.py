@@ -45,6 +45,7 @@ figures are in the file and in docs/benchmarks.md. Only the standard library is 
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -104,7 +105,7 @@ class Model:
 
     def score(self, signals: Signals) -> float:
         """The predicted similarity (about 0..1, see the module docstring)."""
-        return self.intercept + sum(w * b for w, b in zip(self.weights, self.basis(signals), strict=True))
+        return self.intercept + sum(map(operator.mul, self.weights, self.basis(signals)))  # one basis value a weight (``__init__``)
 
 
 def model_key(missing: Iterable[str]) -> str:
@@ -130,10 +131,15 @@ class Combiner:
                 model = self.models[key] = Model(spec["models"][key])
                 if set(missing) & set(model.names):
                     raise ValueError(f"combiner: model {key!r} reads a signal it is meant to go without")
+        # ``model_for``'s look-up by (lexical missing, text missing), without building the key per score.
+        self._by_missing = {
+            (lexical, text): self.models[model_key(name for name, gone in (("lexical", lexical), ("text", text)) if gone)]
+            for lexical in (False, True) for text in (False, True)
+        }
 
     def model_for(self, signals: Signals) -> Model:
         """The model over the signals of ``signals`` that are not None."""
-        return self.models[model_key(name for name in OPTIONAL if getattr(signals, name) is None)]
+        return self._by_missing[signals.lexical is None, signals.text is None]
 
     def score(self, signals: Signals) -> float:
         """The predicted similarity (about 0..1, see the module docstring)."""

@@ -54,7 +54,7 @@ from service.webhooks import outbox
 if TYPE_CHECKING:
     import numpy as np
 
-    from service.stories.clustering import Params, StoryState
+    from service.stories.clustering import Params, Scores, StoryState
     from service.stories.features import ArticleFeatures
 
 # The story stack (``clustering``, ``features``, ``fingerprints``: numpy scoring, the encoders,
@@ -138,14 +138,16 @@ class Judgement:
     """The cascade's judgement of one article (``Linker._undecided``): the features judged, the
     stories it was judged against (id and ``WindowStory.version`` of each), whether its text vector
     can change the decision, (story id, article id, title, text, language) of the members of
-    the near stories without a text vector, whose text vectors are to be computed, and the window
-    read for this judgement."""
+    the near stories without a text vector, whose text vectors are to be computed, the window
+    read for this judgement, and the article's scores against stories (``clustering.Scores``:
+    kept from its judgement before its turn to the one at its turn and its assignment)."""
 
     feats: ArticleFeatures
     seen: tuple
     need: bool
     members: list[tuple[int, int, str | None, str | None, str | None]]
     window: Window
+    scores: Scores
 
 
 @dataclass
@@ -423,8 +425,8 @@ class Linker:
                     guessed = (await asyncio.gather(ahead, return_exceptions=True))[0]  # a failed guess only costs time
                     guess = guessed if isinstance(guessed, Judgement) else None
                 feats = (await asyncio.gather(first, return_exceptions=True))[0]
-                feats, backfill, window = await self._features(article, feats, guess)
-                return await self._link_one(article, feats, backfill, window)
+                feats, backfill, judgement = await self._features(article, feats, guess)
+                return await self._link_one(article, feats, backfill, judgement)
         finally:
             self._waiting.pop(article.id, None)
             self._singles.pop(article.id, None)  # its turn is over: no later article waits behind it
@@ -434,7 +436,7 @@ class Linker:
 
     async def _features(
         self, article: Article, feats: ArticleFeatures | BaseException, guess: Judgement | None = None
-    ) -> tuple[ArticleFeatures | BaseException, dict[int, np.ndarray], Window | None]:
+    ) -> tuple[ArticleFeatures | BaseException, dict[int, np.ndarray], Judgement | None]:
         """Story features of ``article`` (or the error computing them), in the worker pool, as a
         cascade: ``feats`` is everything but the text vector (``link_features`` without it;
         the e5 encoder is about 90 % of the cost), or the error computing it; then text vectors
@@ -443,8 +445,8 @@ class Linker:
         (from up to ``BACKFILL_MEMBERS`` of their articles), all at once so that every worker is
         busy (each computed once, and perhaps already started by ``_speculate``:
         ``_text_vector``). Returns the features and the backfilled text sums by story id (for
-        ``assign``), and the window the cascade read (None when it did not judge: ``assign`` reads
-        it). Without ``Settings.story_text_vectors`` the second step is skipped."""
+        ``assign``), and the judgement (None when the cascade did not judge: ``assign`` reads the
+        window). Without ``Settings.story_text_vectors`` the second step is skipped."""
         import numpy as np
 
         from service.stories.features import ArticleFeatures
@@ -467,7 +469,7 @@ class Linker:
             if isinstance(vector, np.ndarray):
                 backfill[sid] = backfill[sid] + vector if sid in backfill else vector.astype(np.float32)
         log.debug("article %s: %d text vectors for it, %d for stories", article.id, int(judgement.need), len(judgement.members))
-        return found, backfill, judgement.window
+        return found, backfill, judgement
 
     async def _undecided(self, article: Article, feats: ArticleFeatures, guess: Judgement | None = None) -> Judgement:
         """Whether the text vector of ``article`` (with body text) can change its decision, judged
@@ -480,26 +482,27 @@ class Linker:
 
     def _judge(self, session: Session, article: Article, feats: ArticleFeatures, guess: Judgement | None) -> Judgement:
         """``_undecided``'s reads and judgement, in ``session``."""
-        from service.stories.clustering import cascade_near
+        from service.stories.clustering import Scores, cascade_near
 
         window = self._window(session, article, feats)
         seen = tuple((row.id, row.version) for row in window.nearest)
         if guess is not None and guess.feats is feats and guess.seen == seen:
             return dataclasses.replace(guess, window=window)
+        scores = guess.scores if guess is not None and guess.feats is feats else Scores(feats, self.params)
         states = self.states.states(session, window.nearest)
-        near = cascade_near(feats, list(states.values()), self.params)
+        near = cascade_near(feats, list(states.values()), self.params, scores)
         members: list[tuple[int, int, str | None, str | None, str | None]] = []
         for key in near:
             if states[key].text_sum is None:
                 found = stored.first_members(session, key, BACKFILL_MEMBERS)
                 members += [(key, aid, title, text, lang) for aid, title, text, lang in found]
-        return Judgement(feats, seen, bool(near), members, window)
+        return Judgement(feats, seen, bool(near), members, window, scores)
 
     async def _link_one(
-        self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray], window: Window | None = None
+        self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray], judgement: Judgement | None = None
     ) -> LinkOutcome | None:
         """``assign`` one article its features (or the error computing them), with the window its
-        cascade read (``_features``); log the outcome.
+        cascade read and its scores (``_features``' judgement); log the outcome.
         Never raises: a failed assignment is logged and booked (``service.storage.failures``) and the article
         left for its lease to expire; one that failed the same way ``failures.GIVE_UP_AFTER`` times is
         booked as linked without a story."""
@@ -510,7 +513,8 @@ class Linker:
             await self._give_up(article.id)
             return None
         try:
-            outcome = await self.assign(article.id, feats, backfill, window)
+            window, scores = (judgement.window, judgement.scores) if judgement is not None else (None, None)
+            outcome = await self.assign(article.id, feats, backfill, window, scores)
         except Exception as exc:
             log.exception("article %s: story linking failed", article.id)
             if await failures.record(self.sessions, "link", article.id, failures.describe(exc)):
@@ -535,15 +539,17 @@ class Linker:
             self.on_events()
 
     async def assign(
-        self, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray] | None = None, window: Window | None = None
+        self, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray] | None = None, window: Window | None = None,
+        scores: Scores | None = None,
     ) -> LinkOutcome | None:
         """Dedup, story and citations for one article, in one transaction under the story lock.
         ``backfill``: text vector sums for stories that have none (``_features``), taken into their
         state when they are scored. ``window``: the stories of its window read before the lock
         (``_features``), taken when no story was written since (``Window``), else read again.
+        ``scores``: the article's scores kept by its judgement (``clustering.Scores``, for ``feats``).
         Returns None when the article is gone or was linked meanwhile. The transaction runs on
         ``writer`` (``_assign``: on a SQLite file one hand-off to its thread)."""
-        counter, outcome, events, size = await self.writer.run(self._assign, article_id, feats, backfill or {}, window)
+        counter, outcome, events, size = await self.writer.run(self._assign, article_id, feats, backfill or {}, window, scores)
         self._counter = counter
         self._events_written(events)
         if outcome is not None:
@@ -553,7 +559,8 @@ class Linker:
         return outcome
 
     def _assign(
-        self, session: Session, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray], window: Window | None
+        self, session: Session, article_id: int, feats: ArticleFeatures, backfill: dict[int, np.ndarray], window: Window | None,
+        scores: Scores | None = None,
     ) -> tuple[int, LinkOutcome | None, int, int]:
         """``assign``'s transaction in ``session`` (not committed): the story lock's counter, the
         outcome (None when the article is gone or linked), the deliveries written and the size of
@@ -569,7 +576,7 @@ class Linker:
         duplicate, similarity = self._duplicate(session, article, feats)
         stored.add_bands(session, article.id, feats.bands)
         cites = self._resolve_cites(session, article, feats)
-        story, score, new, grew, merged = self._story(session, article, feats, cites, duplicate, backfill, window)
+        story, score, new, grew, merged = self._story(session, article, feats, cites, duplicate, backfill, window, scores)
         article.minhash = feats.minhash or None  # set with the rest: the row is written once
         article.duplicate_of = duplicate.id if duplicate is not None else None
         # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
@@ -582,6 +589,11 @@ class Linker:
         change = "story.created" if new else "story.updated" if grew else None
         events = outbox.announce_linked(session, article, story, change, merged)
         outcome = LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
+        # The story's state as written here, kept for the next articles' judgements (``states``), so the one
+        # story each assignment changes is not read back and decoded again: decoded from the record written
+        # (float16 exemplars, truncated counts: not the object grown here), under the version the row now has.
+        # A transaction that does not commit leaves a version no row has, so the state is never taken.
+        self.states.keep(story.id, (story.last_updated_at, story.article_count), self.states.decode(story.id, dict(story.state)))
         return counter, outcome, events, story.article_count
 
     def _duplicate(self, session: Session, article: Article, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
@@ -627,11 +639,12 @@ class Linker:
     def _story(
         self, session: Session, article: Article, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
         duplicate: stored.Copy | None, backfill: dict[int, np.ndarray], window: Window | None = None,
+        scores: Scores | None = None,
     ) -> tuple[Story, float, bool, bool, list[int]]:
         """The story ``article`` joins (or starts): ``(story, score, new, grew, merged)``, ``grew``
         when the article brought the story a new outlet or language, ``merged`` the ids of the
         stories merged into it meanwhile. ``cites``: ``_resolve_cites``; ``window``: its window's
-        stories as they are now (None: read here)."""
+        stories as they are now (None: read here); ``scores``: its judgement's (``Judgement``)."""
         from service.stories.clustering import StoryState, choose, merge_supported, mergeable
 
         moment = article.sort_at
@@ -647,7 +660,7 @@ class Linker:
             shortlist = nearest + [row for row in rows if row.id in cited and row not in nearest]
             found = self.states.states(session, shortlist)
             states = [_backfilled(found[row.id], backfill) for row in shortlist]
-            outcome = choose(feats, states, self.params, cited)
+            outcome = choose(feats, states, self.params, cited, scores)
             if outcome.key is not None:
                 story, score, bridged = stored.story(session, outcome.key), outcome.score, outcome.bridged
                 if outcome.evidence == "citation":
