@@ -40,10 +40,10 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 
 def shingles(text: str, size: int = SHINGLE) -> set[bytes]:
     """The set of ``size``-word shingles of ``text`` (lower-cased words), UTF-8 encoded."""
-    words = _WORD.findall(text.lower())
+    words = [word.encode() for word in _WORD.findall(text.lower())]  # each word encoded once, not in each of its shingles
     if len(words) < size:
-        return {" ".join(words).encode()} if words else set()
-    return {" ".join(words[i : i + size]).encode() for i in range(len(words) - size + 1)}
+        return {b" ".join(words)} if words else set()
+    return set(map(b" ".join, zip(*(words[i:] for i in range(size)), strict=False)))  # the shorter tails end it
 
 
 def minhash_signature(text: str) -> list[int]:
@@ -58,7 +58,7 @@ def minhash_signature(text: str) -> list[int]:
     permutation k maps it to ``a_k * h + b_k`` modulo 2**32 (``a_k`` odd: a bijection). Computed
     here rather than by datasketch, whose package imports scipy: 0.4 s of CPU and 43 MiB in each
     worker process that computed a signature, for these lines."""
-    hashes = b"".join(hashlib.sha1(shingle).digest()[:4] for shingle in shingles(text))
+    hashes = b"".join([hashlib.sha1(shingle).digest()[:4] for shingle in shingles(text)])
     if not hashes:
         return [_MAX_HASH] * NUM_PERM
     h = np.frombuffer(hashes, dtype="<u4").astype(np.uint32)
