@@ -44,6 +44,7 @@ figures are in the file and in docs/benchmarks.md. Only the standard library is 
 
 from __future__ import annotations
 
+import itertools
 import json
 import operator
 from collections.abc import Iterable
@@ -131,15 +132,15 @@ class Combiner:
                 model = self.models[key] = Model(spec["models"][key])
                 if set(missing) & set(model.names):
                     raise ValueError(f"combiner: model {key!r} reads a signal it is meant to go without")
-        # ``model_for``'s look-up by (lexical missing, text missing), without building the key per score.
+        # ``model_for``'s look-up by which of ``OPTIONAL`` are missing, without building the key per score.
         self._by_missing = {
-            (lexical, text): self.models[model_key(name for name, gone in (("lexical", lexical), ("text", text)) if gone)]
-            for lexical in (False, True) for text in (False, True)
+            gone: self.models[model_key(name for name, missing_one in zip(OPTIONAL, gone, strict=True) if missing_one)]
+            for gone in itertools.product((False, True), repeat=len(OPTIONAL))
         }
 
     def model_for(self, signals: Signals) -> Model:
         """The model over the signals of ``signals`` that are not None."""
-        return self._by_missing[signals.lexical is None, signals.text is None]
+        return self._by_missing[tuple(getattr(signals, name) is None for name in OPTIONAL)]
 
     def score(self, signals: Signals) -> float:
         """The predicted similarity (about 0..1, see the module docstring)."""
