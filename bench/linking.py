@@ -156,9 +156,12 @@ def decisions(db: Path) -> dict:
                            conn.execute("SELECT article_id, name, outlet_id, cited_article_id FROM article_citations"))
         stories = [[*row[:6], hashlib.sha1(json.dumps(json.loads(row[6]), sort_keys=True).encode()).hexdigest()] for row in conn.execute(
             "SELECT id, title, article_count, languages, outlet_ids, first_article_id, state FROM stories ORDER BY id")]
+        unlinked = [(i, path[i]) for i, _url, *_rest, linked in rows if not linked]
+        failures = dict(conn.execute("SELECT item_id, count || ' x ' || error FROM stage_failures WHERE stage = 'link'"))
     articles = {path[i]: [story, path.get(duplicate), similarity, linked] for i, _url, story, duplicate, similarity, linked in rows}
-    if not all(linked for *_rest, linked in articles.values()):
-        raise SystemExit(f"{db}: not every article was linked")
+    if unlinked:  # each named, with the linking failures booked for it (a transient one leaves it to its lease)
+        named = "; ".join(f"{i} {p}: {failures.get(i, 'no failure booked')}" for i, p in unlinked)
+        raise SystemExit(f"{db}: {len(unlinked)} of {len(rows)} articles not linked: {named}")
     return {"articles": articles, "citations": citations, "stories": stories}
 
 

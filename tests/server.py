@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import ssl
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -86,6 +87,16 @@ class Post:
     path: str
     headers: dict[str, str]
     body: bytes
+
+
+class _Server(ThreadingHTTPServer):
+    """``ThreadingHTTPServer`` that says nothing when a client hangs up between requests (a
+    command under test that exits, or drops a kept-alive connection): the standard one prints the
+    ``ConnectionResetError`` traceback to stderr. Any other error is printed as before."""
+
+    def handle_error(self, request, client_address) -> None:
+        if not isinstance(sys.exception(), (BrokenPipeError, ConnectionResetError)):
+            super().handle_error(request, client_address)
 
 
 class TestServer:
@@ -164,9 +175,9 @@ class TestServer:
         class TLSHandler(RequestHandler):
             scheme = "https"
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), RequestHandler)
+        self.httpd = _Server(("127.0.0.1", 0), RequestHandler)
         self.httpd.daemon_threads = True
-        self.httpsd = ThreadingHTTPServer(("127.0.0.1", 0), TLSHandler)
+        self.httpsd = _Server(("127.0.0.1", 0), TLSHandler)
         self.httpsd.daemon_threads = True
         cert, key = _certificate()
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
