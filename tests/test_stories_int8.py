@@ -1,0 +1,84 @@
+"""The story encoders' int8 products (``service.stories.int8``; USE's per-token products,
+``service.stories.use_int8``; e5's dense layers, ``e5_float.Int8E5``): the layer against float32 on
+random data, each encoder's vectors against its float32 ones on real multilingual news text (cosine
+at least 0.998), and the float32 passes where onnxruntime is not installed."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import numpy as np
+import pytest
+
+from service.stories import int8, representation
+from service.stories.representation import UseEncoder
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+TEXTS = [
+    "Prognose: Salvini droht bei Regionalwahl Niederlage\nDer Chef der rechten Lega, Matteo Salvini, könnte laut einer Prognose bei der Regionalwahl in der Emilia-Romagna auf eine Niederlage zusteuern.",
+    "Italy's Salvini suffers setback as left holds Emilia-Romagna",
+    "El Gobierno aprobó este martes un paquete de medidas para contener la subida de los precios de la energía, que incluye una rebaja del IVA de la electricidad.",
+    "Erdoğan'ın açıklaması Ankara'da 3 bin 692 kişiyi etkiledi",  # noqa: RUF001 (Turkish dotless i)
+    "الأمم المتحدة تعقد اجتماعا طارئا في نيويورك لبحث الأزمة الإنسانية",
+    "Les députés ont adopté mardi soir le projet de loi sur l'immigration, après des semaines de débats houleux à l'Assemblée nationale.",
+    "Rząd przyjął we wtorek projekt ustawy o obronie ojczyzny, który zakłada zwiększenie liczebności armii.",
+    "北京市政府周二宣布新的防疫措施",
+    "",
+    "word " * 700,
+]
+
+
+def test_int8_linear_is_float32_within_the_rounding_of_eight_bits():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((640, 96)).astype(np.float32)
+    b = rng.standard_normal(96).astype(np.float32)
+    x = rng.standard_normal((37, 640)).astype(np.float32)
+    x[3] = 0.0  # a zero row: scale 1, output the bias
+    expected = x @ w + b
+    for layer, want in ((int8.Int8Linear(int8.quantised(w, b)), expected), (int8.Int8Linear(int8.quantised(w)), expected - b)):
+        got = layer(x)
+        assert got.shape == (37, 96) and got.dtype == np.float32
+        assert np.abs(got - want).max() < 0.02 * np.abs(want).max()
+    assert np.array_equal(int8.Int8Linear(int8.quantised(w, b))(x[3:4]), b[None, :])
+    assert int8.Int8Linear(int8.quantised(w, b))(np.zeros((0, 640), np.float32)).shape == (0, 96)
+
+
+def test_int8_use_vectors_are_the_float32_ones_within_a_cosine_of_0_998():
+    fp32, quantized = UseEncoder(int8=False), UseEncoder(int8=True)
+    assert quantized.int8 and not fp32.int8
+    batch = [fp32.encode(TEXTS), quantized.encode(TEXTS)]
+    alone = [np.vstack([enc.encode([t]) for t in TEXTS]) for enc in (fp32, quantized)]
+    for a, b in (batch, alone):
+        cosines = np.einsum("ij,ij->i", a, b)
+        assert cosines.min() >= 0.998, cosines
+        assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
+    assert np.allclose(batch[1], alone[1], atol=1e-5)  # a sentence's vector does not depend on its batch
+
+
+def test_without_onnxruntime_use_runs_in_float32_logged_once(monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` raises ImportError
+    monkeypatch.setattr(representation, "_int8_warned", [])
+    caplog.set_level(logging.WARNING, logger="service.stories.representation")
+    assert not int8.available()
+    encoders = [UseEncoder(), UseEncoder()]
+    assert not any(enc.int8 for enc in encoders)
+    assert [r.message for r in caplog.records if "float32" in r.message] == ["USE in float32 (no int8 products): onnxruntime or onnx is not installed"]
+    monkeypatch.delitem(sys.modules, "onnxruntime")
+    assert np.array_equal(encoders[0].encode(TEXTS), UseEncoder(int8=False).encode(TEXTS))
+
+
+def test_e5_in_int8_gives_the_float_passs_vectors_and_float_without_onnxruntime(monkeypatch):
+    from service.stories import int8
+    from service.stories.e5_float import FloatE5, Int8E5
+    from service.stories.representation import E5Encoder
+
+    texts = [text[:600] for text in TEXTS]
+    cosines = (Int8E5().encode(texts) * FloatE5().encode(texts)).sum(axis=1)
+    assert cosines.min() > 0.998
+    assert int8.available() and isinstance(E5Encoder()._raw.__self__, Int8E5)  # the default where onnxruntime is
+    monkeypatch.setattr(int8, "find_spec", lambda name: None if name == "onnxruntime" else object())  # not installed
+    assert not int8.available()
+    assert E5Encoder().encode(texts) == pytest.approx(FloatE5().encode(texts), abs=1e-6)  # the float32 pass
