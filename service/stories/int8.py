@@ -137,15 +137,17 @@ class Graph:
         return self.op("LayerNormalization", x, self.const(weight.astype(np.float32)), self.const(bias.astype(np.float32)),
                        axis=-1, epsilon=float(eps))
 
-    def model(self, inputs: dict[str, list[Any]], output: str, shape: list[Any]) -> bytes:
-        """The serialized model: float32 ``inputs`` (name -> shape, a str for a free dimension),
-        the float32 tensor ``output`` of ``shape``."""
+    def model(self, inputs: dict[str, list[Any]], output: str, shape: list[Any], types: dict[str, type] | None = None) -> bytes:
+        """The serialized model: ``inputs`` (name -> shape, a str for a free dimension), float32
+        unless ``types`` names another numpy dtype for one; the float32 tensor ``output`` of
+        ``shape``."""
         from onnx import TensorProto
 
-        helper = self._helper
+        helper, types = self._helper, types or {}
         graph = helper.make_graph(
             self.nodes, "newsloom",
-            [helper.make_tensor_value_info(name, TensorProto.FLOAT, dims) for name, dims in inputs.items()],
+            [helper.make_tensor_value_info(name, helper.np_dtype_to_tensor_dtype(np.dtype(types.get(name, np.float32))), dims)
+             for name, dims in inputs.items()],
             [helper.make_tensor_value_info(output, TensorProto.FLOAT, shape)],
             self.initializers,
         )
@@ -153,14 +155,16 @@ class Graph:
         return helper.make_model(graph, opset_imports=opsets).SerializeToString()
 
 
-def session(model: bytes, threads: int = 1) -> Any:
+def session(model: bytes, threads: int = 1, arena: bool = True) -> Any:
     """An onnxruntime session of ``model`` (``Graph.model``) on the CPU, ``threads`` threads for
-    each operator. Raises ``ImportError`` without onnxruntime."""
+    each operator; ``arena``: onnxruntime's CPU memory arena (which keeps its largest buffers
+    between runs). Raises ``ImportError`` without onnxruntime."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.enable_cpu_mem_arena = arena
     return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
 
 
