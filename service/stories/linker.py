@@ -204,8 +204,9 @@ class Linker:
 
         return stored.StateCache(StoryState.from_record)
 
-    def _window(self, session: Session, article: Article, feats: ArticleFeatures) -> Window:
-        """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
+    def _window(self, session: Session, moment: datetime, feats: ArticleFeatures) -> Window:
+        """The stories of the window of an article published at ``moment`` with ``feats``
+        (``storage.stories.window``, in id order), and the
         ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
         first (all of them, in id order, when there are no more). The centroids are decoded in one
         call (``clustering.unpack``: little-endian float16 to float32)."""
@@ -214,13 +215,13 @@ class Linker:
         from service.stories.clustering import unpack
 
         after = self._counter  # before the read: a story written meanwhile moves the counter past after + 1
-        rows = stored.window(session, article.sort_at, self.params.window_hours)
+        rows = stored.window(session, moment, self.params.window_hours)
         width = len(feats.vector)
         vectors = unpack(b"".join(row.vector for row in rows)).reshape(len(rows), width)
         if len(rows) <= self.params.top:
-            return Window(article.sort_at, rows, vectors, rows, after)
+            return Window(moment, rows, vectors, rows, after)
         coarse = vectors @ feats.vector
-        return Window(article.sort_at, rows, vectors, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
+        return Window(moment, rows, vectors, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
 
     async def claim(self, limit: int) -> list[Article]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
@@ -484,7 +485,7 @@ class Linker:
         """``_undecided``'s reads and judgement, in ``session``."""
         from service.stories.clustering import Scores, cascade_near
 
-        window = self._window(session, article, feats)
+        window = self._window(session, article.sort_at, feats)
         seen = tuple((row.id, row.version) for row in window.nearest)
         if guess is not None and guess.feats is feats and guess.seen == seen:
             return dataclasses.replace(guess, window=window)
@@ -566,29 +567,32 @@ class Linker:
         outcome (None when the article is gone or linked), the deliveries written and the size of
         the article's story."""
         counter = stored.lock(session)  # first statement: serialises story writers
-        article = stored.article_for_linking(session, article_id)
+        article = stored.for_linking(session, article_id)
         if article is None or article.linked_at is not None:
             return counter, None, 0, 0
         if window is not None and (window.after is None or counter != window.after + 1 or window.moment != article.sort_at):
             window = None
+        identified = {}
         if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
-            article.language, article.language_confidence = feats.lang, feats.lang_confidence
+            article = article._replace(language=feats.lang)
+            identified = {"language": feats.lang, "language_confidence": feats.lang_confidence}
         duplicate, similarity = self._duplicate(session, article, feats)
         stored.add_bands(session, article.id, feats.bands)
         cites = self._resolve_cites(session, article, feats)
         story, score, new, grew, merged = self._story(session, article, feats, cites, duplicate, backfill, window, scores)
-        article.minhash = feats.minhash or None  # set with the rest: the row is written once
-        article.duplicate_of = duplicate.id if duplicate is not None else None
+        duplicate_of = duplicate.id if duplicate is not None else None
         # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
-        article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
-        article.story_id = story.id
-        article.linked_at = utcnow()
-        article.link_lease_until = None
+        similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
+        # Before the citations: they read the article's story (``first_of_outlet``, ``point_citations``).
+        stored.book_linked(session, article.id, {
+            "story_id": story.id, "duplicate_of": duplicate_of, "similarity": similarity, "minhash": feats.minhash or None,
+            "linked_at": utcnow(), "link_lease_until": None, **identified,
+        })
         self._citations(session, article, cites, story, alone=new and not merged)
         # Webhook events, in the transaction that links the article (transactional outbox).
         change = "story.created" if new else "story.updated" if grew else None
-        events = outbox.announce_linked(session, article, story, change, merged)
-        outcome = LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
+        events = outbox.announce_linked(session, article.id, story, change, merged)
+        outcome = LinkOutcome(article.id, story.id, new, duplicate_of, similarity)
         # The story's state as written here, kept for the next articles' judgements (``states``), so the one
         # story each assignment changes is not read back and decoded again: decoded from the record written
         # (float16 exemplars, truncated counts: not the object grown here), under the version the row now has.
@@ -596,7 +600,7 @@ class Linker:
         self.states.keep(story.id, (story.last_updated_at, story.article_count), self.states.decode(story.id, dict(story.state)))
         return counter, outcome, events, story.article_count
 
-    def _duplicate(self, session: Session, article: Article, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
+    def _duplicate(self, session: Session, article: stored.Linking, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
         """Layer 2 (same content hash) then layer 3 (MinHash over LSH band candidates): the first
         linked copy and the similarity (1.0 for exact)."""
         from service.stories import fingerprints
@@ -617,7 +621,7 @@ class Linker:
         first = stored.copy_of(session, best.duplicate_of) if best.duplicate_of is not None else None
         return first or stored.copy_of(session, best.id), round(best_similarity, 4)
 
-    def _resolve_cites(self, session: Session, article: Article, feats: ArticleFeatures) -> list[tuple[str, int | None]]:
+    def _resolve_cites(self, session: Session, article: stored.Linking, feats: ArticleFeatures) -> list[tuple[str, int | None]]:
         """The names ``feats`` cites with the outlet each refers to (``attribution.refers_to``;
         None when none does), in order: first among the outlets of the articles of the window
         before ``article`` (by their domains, site names and feed titles), else any outlet whose
@@ -637,7 +641,7 @@ class Linker:
         return resolved
 
     def _story(
-        self, session: Session, article: Article, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
+        self, session: Session, article: stored.Linking, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
         duplicate: stored.Copy | None, backfill: dict[int, np.ndarray], window: Window | None = None,
         scores: Scores | None = None,
     ) -> tuple[Story, float, bool, bool, list[int]]:
@@ -650,7 +654,7 @@ class Linker:
         moment = article.sort_at
         story: Story | None = None
         score = 1.0
-        window = window or self._window(session, article, feats)
+        window = window or self._window(session, moment, feats)
         rows, nearest = window.rows, window.nearest
         bridged: list[int] = []
         if duplicate is not None and duplicate.story_id is not None:
@@ -701,7 +705,7 @@ class Linker:
         return story, score, new, grew, merged
 
     def _cited_stories(
-        self, session: Session, article: Article, cites: list[tuple[str, int | None]], story_ids: list[int]
+        self, session: Session, article: stored.Linking, cites: list[tuple[str, int | None]], story_ids: list[int]
     ) -> dict[int, float]:
         """Citation evidence for ``clustering.choose``: of ``story_ids``, those holding an article
         of an outlet ``article`` cites (``cites``: ``_resolve_cites``; not its own outlet),
@@ -743,7 +747,7 @@ class Linker:
         return survivor, gained, sorted(k for k in group if k != survivor.id)
 
     def _citations(
-        self, session: Session, article: Article, cites: list[tuple[str, int | None]], story: Story, alone: bool
+        self, session: Session, article: stored.Linking, cites: list[tuple[str, int | None]], story: Story, alone: bool
     ) -> None:
         """Layer 5: store the outlets ``article`` cites (``cites``: ``_resolve_cites``), linked to
         their article in ``story``; and point earlier citations of this article's outlet within
