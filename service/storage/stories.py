@@ -49,11 +49,28 @@ _UNLINKED = leases.due_query(
 # Built once: every claim of the linker runs it.
 
 
-def claim_unlinked(session: Session, lease_seconds: float, limit: int) -> list[Article]:
+class Unlinked(NamedTuple):
+    """A claimed article as the linker reads it before its assignment (``claim_unlinked``; a row,
+    not an ORM object): id, title, text, language and time (``sort_at``, UTC)."""
+
+    id: int
+    title: str | None
+    text: str | None
+    language: str | None
+    sort_at: datetime
+
+
+_UNLINKED_COLUMNS = tuple(table_of(Article).c[name] for name in Unlinked._fields)
+
+
+def claim_unlinked(session: Session, lease_seconds: float, limit: int) -> list[Unlinked]:
     """Lease (``link_lease_until``, ``lease_seconds`` from now) up to ``limit`` articles not yet
     linked whose text is final (extraction not pending), oldest publication first (``sort_at``,
-    then id): ``leases.claim_rows`` (one SELECT, and one UPDATE … RETURNING when some are due)."""
-    return leases.claim_rows(session, Article, _UNLINKED, utcnow(), None, lease_seconds, limit, until_column="link_lease_until")
+    then id): ``leases.claim_rows`` (one SELECT, and one UPDATE … RETURNING when some are due, of
+    the columns of ``Unlinked``: no ORM objects, whose loading cost most of a claim)."""
+    rows = leases.claim_rows(session, Article, _UNLINKED, utcnow(), None, lease_seconds, limit, until_column="link_lease_until",
+                             returning=_UNLINKED_COLUMNS)
+    return [Unlinked._make(row) for row in rows]
 
 
 def lock(session: Session) -> int:

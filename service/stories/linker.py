@@ -180,7 +180,7 @@ class Linker:
         self._ahead: OrderedDict[int, tuple[tuple, asyncio.Future]] = OrderedDict()  # ``prefetch``, by article id
         self._computed = _Prefetched()  # the ones of ``_ahead`` whose features are computed, with text
         self._vectors: OrderedDict[tuple[int, str | None], asyncio.Future] = OrderedDict()  # ``_text_vector``
-        self._waiting: OrderedDict[int, tuple[Article, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
+        self._waiting: OrderedDict[int, tuple[stored.Unlinked, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
         self._singles: OrderedDict[int, tuple[ArticleFeatures, StoryState]] = OrderedDict()  # ``_alone``, by article id
         self.spare: WorkerPool | None = None
         """A second pool that text vectors may go to when it is less busy (``Poller``: the
@@ -223,7 +223,7 @@ class Linker:
         coarse = vectors @ feats.vector
         return Window(moment, rows, vectors, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
 
-    async def claim(self, limit: int) -> list[Article]:
+    async def claim(self, limit: int) -> list[stored.Unlinked]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
         oldest publication first, and commit (one transaction on ``writer``)."""
         return await self.writer.run(stored.claim_unlinked, self.settings.lease_seconds, limit)
@@ -280,7 +280,7 @@ class Linker:
         for aid, other_title, other_text, other_feats in near:
             self._text_vector(aid, other_title, other_text, other_feats.lang, spare=False)
 
-    def _first_features(self, article: Article) -> asyncio.Future:
+    def _first_features(self, article: stored.Unlinked) -> asyncio.Future:
         """``link_features`` without the text vector for ``article``, in the worker pool: its
         ``prefetch`` when the inputs are unchanged, else a new computation."""
         inputs = _feature_inputs(article)
@@ -316,7 +316,7 @@ class Linker:
         _bound(self._vectors)
         return future
 
-    async def _speculate(self, article: Article, first: asyncio.Future) -> Judgement | None:
+    async def _speculate(self, article: stored.Unlinked, first: asyncio.Future) -> Judgement | None:
         """Before ``article``'s turn: start the text vectors its cascade (``_undecided``) asks for
         against the stories as they are now, so that the worker pool computes them while the
         articles before it are assigned; returns that judgement (None for an article the cascade
@@ -404,7 +404,7 @@ class Linker:
             before.append((aid, other.title, other.text, other.sort_at, future))
         return before
 
-    async def link(self, article: Article) -> LinkOutcome | None:
+    async def link(self, article: stored.Unlinked) -> LinkOutcome | None:
         """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
         otherwise its features in the worker pool (``_features``: the text vector only where it can
         change the decision), then ``assign``. Articles are linked in the order their ``link`` calls
@@ -436,7 +436,7 @@ class Linker:
                 ahead.cancel()
 
     async def _features(
-        self, article: Article, feats: ArticleFeatures | BaseException, guess: Judgement | None = None
+        self, article: stored.Unlinked, feats: ArticleFeatures | BaseException, guess: Judgement | None = None
     ) -> tuple[ArticleFeatures | BaseException, dict[int, np.ndarray], Judgement | None]:
         """Story features of ``article`` (or the error computing them), in the worker pool, as a
         cascade: ``feats`` is everything but the text vector (``link_features`` without it;
@@ -472,7 +472,7 @@ class Linker:
         log.debug("article %s: %d text vectors for it, %d for stories", article.id, int(judgement.need), len(judgement.members))
         return found, backfill, judgement
 
-    async def _undecided(self, article: Article, feats: ArticleFeatures, guess: Judgement | None = None) -> Judgement:
+    async def _undecided(self, article: stored.Unlinked, feats: ArticleFeatures, guess: Judgement | None = None) -> Judgement:
         """Whether the text vector of ``article`` (with body text) can change its decision, judged
         without it (``clustering.cascade_near``) against the stories of its window, read without
         the story lock, and the members of the near stories that have no text vector yet. ``guess``
@@ -481,7 +481,7 @@ class Linker:
         (``_judge``)."""
         return await self.writer.run(self._judge, article, feats, guess)
 
-    def _judge(self, session: Session, article: Article, feats: ArticleFeatures, guess: Judgement | None) -> Judgement:
+    def _judge(self, session: Session, article: stored.Unlinked, feats: ArticleFeatures, guess: Judgement | None) -> Judgement:
         """``_undecided``'s reads and judgement, in ``session``."""
         from service.stories.clustering import Scores, cascade_near
 
@@ -500,7 +500,7 @@ class Linker:
         return Judgement(feats, seen, bool(near), members, window, scores)
 
     async def _link_one(
-        self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray], judgement: Judgement | None = None
+        self, article: stored.Unlinked, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray], judgement: Judgement | None = None
     ) -> LinkOutcome | None:
         """``assign`` one article its features (or the error computing them), with the window its
         cascade read and its scores (``_features``' judgement); log the outcome.
@@ -800,7 +800,7 @@ def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _feature_inputs(article: Article) -> tuple:
+def _feature_inputs(article: Article | stored.Unlinked) -> tuple:
     """``link_features``'s first inputs from ``article``: title, text, language, time (UTC)."""
     return article.title, article.text, article.language, _as_utc(article.sort_at)
 
@@ -887,12 +887,12 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
-def _words(article: Article) -> int:
+def _words(article: Article | stored.Unlinked) -> int:
     """Words in the article's title and text (``text.word_count``: each Chinese character or kana is one)."""
     return word_count(f"{article.title or ''} {article.text or ''}")
 
 
-class LinkStep(Step[Article, LinkOutcome | None]):
+class LinkStep(Step[stored.Unlinked, LinkOutcome | None]):
     """Linking ready articles (``Linker.link``) on the leased-step runner: ``PREFETCH`` articles per
     worker process in flight, assigned one at a time in claim order while the worker pool computes
     the next ones' features (more would only queue in the worker pool ahead of the feed parses and
@@ -908,7 +908,7 @@ class LinkStep(Step[Article, LinkOutcome | None]):
         self.linker = linker
         self.concurrency = PREFETCH * linker.workers.workers
 
-    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[stored.Unlinked]:
         """``Linker.claim`` of ``limit`` articles once at least half the slots are free; none
         before (the runner claims again as each row in flight finishes). Each claim is a
         transaction of its own (two statements and the commit, about 1.5 ms of the main process on
@@ -920,9 +920,9 @@ class LinkStep(Step[Article, LinkOutcome | None]):
             return []  # rows are in flight (limit < concurrency): the next to finish claims again
         return await self.linker.claim(limit)
 
-    async def handle(self, article: Article) -> LinkOutcome | None:
+    async def handle(self, article: stored.Unlinked) -> LinkOutcome | None:
         return await self.linker.link(article)
 
-    async def failed(self, article: Article, reason: str) -> None:
+    async def failed(self, article: stored.Unlinked, reason: str) -> None:
         log.warning("article %s: linking failed (%s), left without a story", article.id, reason)
         await self.linker._give_up(article.id)
