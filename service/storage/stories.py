@@ -1,6 +1,7 @@
-"""Stories: the statements of the story step (``service.stories.linker``) — the story lock, the
-stories of a time window and their decoded state, story rows, near-duplicate candidates (LSH bands),
-outlets named in citations, citations, merges — and a cache of decoded story states.
+"""Stories: the statements of the story step (``service.stories.linker``) — the claim of articles
+to link and the article row an assignment reads and writes (Core rows, not ORM objects), the story
+lock, the stories of a time window and their decoded state, story rows, near-duplicate candidates
+(LSH bands), outlets named in citations, citations, merges — and a cache of decoded story states.
 
 Every function is synchronous: it takes the caller's ``sqlalchemy.orm.Session`` and runs in its
 transaction (the linker runs a whole assignment as one transaction through ``db.Writer``: on a
