@@ -566,6 +566,26 @@ async def test_link_step_claims_once_half_its_slots_are_free():
     assert asked == [PREFETCH, PREFETCH // 2]
 
 
+def test_joins_takes_the_cross_language_decision_the_scores_keep(monkeypatch):
+    """``clustering.joins`` with the article's ``Scores`` takes the cross-language decision they
+    keep (``Scores.crosses``) instead of making it again; the answer is the same."""
+    from service.stories import clustering
+    from service.stories.clustering import Scores, joins
+
+    params = Params()
+    article = article_features(st.WELT_TITLE, st.WELT, "de")
+    story = StoryState.start(1, article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"))  # other language, no text vectors
+    scores = Scores(article, params)
+    kept = scores.crosses(story)
+    alone = joins(article, story, -1.0, params)  # below any threshold: the cross-language decision answers
+    decided: list = []
+    real = clustering._cross_accepts
+    monkeypatch.setattr(clustering, "_cross_accepts", lambda *args: decided.append(args) or real(*args))
+    assert joins(article, story, -1.0, params, scores) == alone == kept and decided == []
+    assert joins(article, story, -1.0, params, Scores(article_features(st.WELT_TITLE, st.WELT, "de"), params)) == alone
+    assert len(decided) == 1  # another article's scores: decided here
+
+
 def test_scores_are_the_similarities_kept_while_the_state_the_text_vector_and_the_term_weights_are_the_same(monkeypatch):
     """``clustering.Scores``: each score is ``similarity`` with the term weights of the stories it is
     given among; asked again it is kept, unless the story's state is another object, the article

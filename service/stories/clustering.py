@@ -437,14 +437,14 @@ def choose(
     scorer = scores if scores is not None and scores.article is article else Scores(article, params)
     scored = list(zip(scorer.of(shortlist, candidates), shortlist, strict=True))
     best_score = max(score for score, _story in scored)
-    joinable = [(score, story) for score, story in scored if joins(article, story, score, params)]
+    joinable = [(score, story) for score, story in scored if joins(article, story, score, params, scorer)]
     sources = [(score, story) for score, story in scored if story.key in cited and score >= params.cited_threshold]
     if sources:
         score, story = max(sources, key=lambda pair: pair[0])
         since = cited[story.key]
         bridged = [
             other.key for other_score, other in scored
-            if other is not story and joins(article, other, other_score, params)
+            if other is not story and joins(article, other, other_score, params, scorer)
             and other.first_published is not None and other.first_published >= since
         ]
         return Scored(story.key, score, best_score, "citation", bridged)
@@ -494,7 +494,7 @@ def other_language(article: ArticleFeatures, story: StoryState) -> bool:
     return article.lang is not None and article.lang not in story.lang_counts and "und" not in story.lang_counts
 
 
-def joins(article: ArticleFeatures, story: StoryState, score: float, params: Params = Params()) -> bool:
+def joins(article: ArticleFeatures, story: StoryState, score: float, params: Params = Params(), scores: Scores | None = None) -> bool:
     """Whether ``article`` may join ``story`` at ``score`` (``similarity``): the score reaches
     ``threshold_for``, or, for a story in other languages only that the text signal cannot be
     read against (no text vector on one side), the cross-language decision (``crosslingual``)
@@ -509,12 +509,15 @@ def joins(article: ArticleFeatures, story: StoryState, score: float, params: Par
 
     A headline-only article also needs the evidence ``headlines.enough_evidence`` asks for (names
     in common where the title + lead encoder does not read both sides' languages; a second shared
-    word for a very short headline)."""
+    word for a very short headline).
+
+    ``scores``: the article's ``Scores``, whose kept cross-language decisions (``Scores.crosses``)
+    are taken when they are the article's."""
     if not headlines.enough_evidence(article, story.lang_counts, story.terms.get(article.lang or "und", {}), story.entities):
         return False
     if score >= threshold_for(article, params):
         return True
-    return _cross_accepts(article, story, params)
+    return scores.crosses(story) if scores is not None and scores.article is article else _cross_accepts(article, story, params)
 
 
 def text_comparable(article: ArticleFeatures, story: StoryState) -> bool:
