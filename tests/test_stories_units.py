@@ -566,10 +566,31 @@ async def test_link_step_claims_once_half_its_slots_are_free():
     assert asked == [PREFETCH, PREFETCH // 2]
 
 
+def test_joins_takes_the_cross_language_decision_the_scores_keep(monkeypatch):
+    """``clustering.joins`` with the article's ``Scores`` takes the cross-language decision they
+    keep (``Scores.crosses``) instead of making it again; the answer is the same."""
+    from service.stories import clustering
+    from service.stories.clustering import Scores, joins
+
+    params = Params()
+    article = article_features(st.WELT_TITLE, st.WELT, "de")
+    story = StoryState.start(1, article_features(st.BLOOMBERG_TITLE, st.BLOOMBERG, "en"))  # other language, no text vectors
+    scores = Scores(article, params)
+    kept = scores.crosses(story)
+    alone = joins(article, story, -1.0, params)  # below any threshold: the cross-language decision answers
+    decided: list = []
+    real = clustering._cross_accepts
+    monkeypatch.setattr(clustering, "_cross_accepts", lambda *args: decided.append(args) or real(*args))
+    assert joins(article, story, -1.0, params, scores) == alone == kept and decided == []
+    assert joins(article, story, -1.0, params, Scores(article_features(st.WELT_TITLE, st.WELT, "de"), params)) == alone
+    assert len(decided) == 1  # another article's scores: decided here
+
+
 def test_scores_are_the_similarities_kept_while_the_state_the_text_vector_and_the_term_weights_are_the_same(monkeypatch):
     """``clustering.Scores``: each score is ``similarity`` with the term weights of the stories it is
     given among; asked again it is kept, unless the story's state is another object, the article
-    has got a text vector since, or the weights differ."""
+    has got a text vector since, or the weights differ; with other weights only the ``lexical``
+    signal is computed again (``_weighted``), the others are kept (``_unweighted``)."""
     from service.stories import clustering
     from service.stories.clustering import Scores, _idf, similarity
 
@@ -583,15 +604,21 @@ def test_scores_are_the_similarities_kept_while_the_state_the_text_vector_and_th
     idf = _idf(article, stories)
     expected = [similarity(article, story, idf, params) for story in stories]
     assert scores.of(stories, stories) == expected
-    scored: list = []
-    real = clustering._similarity
-    monkeypatch.setattr(clustering, "_similarity", lambda a, story, *rest: scored.append(story.key) or real(a, story, *rest))
-    assert scores.of(stories, stories) == expected and scored == []  # kept
+    scored: list = []  # keys of the stories scored (``_weighted``)
+    signalled: list = []  # keys of the stories whose other signals were computed (``_unweighted``)
+    weighted, unweighted = clustering._weighted, clustering._unweighted
+    monkeypatch.setattr(clustering, "_weighted", lambda base, a, story, *rest: scored.append(story.key) or weighted(base, a, story, *rest))
+    monkeypatch.setattr(clustering, "_unweighted", lambda a, story: signalled.append(story.key) or unweighted(a, story))
+    assert scores.of(stories, stories) == expected and scored == signalled == []  # kept
     again = StoryState.start(1, bloomberg)  # the same story read again: another object
-    assert scores.of([again, *stories[1:]], stories) == expected and scored == [1]
+    assert scores.of([again, *stories[1:]], stories) == expected and scored == signalled == [1]
     article.text_vector = np.ones(4, dtype=np.float32) / 2  # the text signal now counts against story 1
     with_text = scores.of(stories, stories)
     assert with_text == [similarity(article, story, idf, params) for story in stories] and with_text[0] != expected[0]
+    among = [*stories, StoryState.start(4, article_features("Cookies", st.CONSENT, "de"))]  # another German story
+    assert _idf(article, among) != idf
+    expected = [similarity(article, stories[2], _idf(article, among), params)]
     scored.clear()
-    fewer = scores.of(stories[:1], stories[:2])  # other term weights: the Welt story no longer among them
-    assert fewer == [similarity(article, stories[0], _idf(article, stories[:2]), params)] and scored == [1]
+    signalled.clear()
+    welt = scores.of(stories[2:], among)  # other term weights: the Welt story's lexical signal is computed again
+    assert welt == expected and scored == [3] and signalled == []

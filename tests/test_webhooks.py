@@ -855,7 +855,7 @@ async def test_a_story_created_after_the_newest_was_merged_away_has_an_id_of_its
                 story = Story(title=article.title, article_count=1, outlet_count=1, language_count=1, languages=["en"])
                 stories.save_story(sync_session, story)
                 article.story_id = story.id
-                written = outbox.announce_linked(sync_session, article, story, "story.created", [])
+                written = outbox.announce_linked(sync_session, article.id, story, "story.created", [])
                 story_ids.append(story.id)
                 stories.delete_story(sync_session, story)  # merged away into an older story
                 return written

@@ -1,6 +1,7 @@
-"""Stories: the statements of the story step (``service.stories.linker``) — the story lock, the
-stories of a time window and their decoded state, story rows, near-duplicate candidates (LSH bands),
-outlets named in citations, citations, merges — and a cache of decoded story states.
+"""Stories: the statements of the story step (``service.stories.linker``) — the claim of articles
+to link and the article row an assignment reads and writes (Core rows, not ORM objects), the story
+lock, the stories of a time window and their decoded state, story rows, near-duplicate candidates
+(LSH bands), outlets named in citations, citations, merges — and a cache of decoded story states.
 
 Every function is synchronous: it takes the caller's ``sqlalchemy.orm.Session`` and runs in its
 transaction (the linker runs a whole assignment as one transaction through ``db.Writer``: on a
@@ -15,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, NamedTuple, TypeVar
+from typing import Any, Generic, NamedTuple, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -49,11 +50,28 @@ _UNLINKED = leases.due_query(
 # Built once: every claim of the linker runs it.
 
 
-def claim_unlinked(session: Session, lease_seconds: float, limit: int) -> list[Article]:
+class Unlinked(NamedTuple):
+    """A claimed article as the linker reads it before its assignment (``claim_unlinked``; a row,
+    not an ORM object): id, title, text, language and time (``sort_at``, UTC)."""
+
+    id: int
+    title: str | None
+    text: str | None
+    language: str | None
+    sort_at: datetime
+
+
+_UNLINKED_COLUMNS = tuple(table_of(Article).c[name] for name in Unlinked._fields)
+
+
+def claim_unlinked(session: Session, lease_seconds: float, limit: int) -> list[Unlinked]:
     """Lease (``link_lease_until``, ``lease_seconds`` from now) up to ``limit`` articles not yet
     linked whose text is final (extraction not pending), oldest publication first (``sort_at``,
-    then id): ``leases.claim_rows`` (one SELECT, and one UPDATE … RETURNING when some are due)."""
-    return leases.claim_rows(session, Article, _UNLINKED, utcnow(), None, lease_seconds, limit, until_column="link_lease_until")
+    then id): ``leases.claim_rows`` (one SELECT, and one UPDATE … RETURNING when some are due, of
+    the columns of ``Unlinked``: no ORM objects, whose loading cost most of a claim)."""
+    rows = leases.claim_rows(session, Article, _UNLINKED, utcnow(), None, lease_seconds, limit, until_column="link_lease_until",
+                             returning=_UNLINKED_COLUMNS)
+    return [Unlinked._make(row) for row in rows]
 
 
 def lock(session: Session) -> int:
@@ -188,9 +206,35 @@ def first_members(session: Session, story_id: int, limit: int) -> list[tuple[int
     return [tuple(row) for row in rows]
 
 
-def article_for_linking(session: Session, article_id: int) -> Article | None:
-    """Article ``article_id`` as stored now (the session's copy refreshed), or None when deleted."""
-    return session.get(Article, article_id, populate_existing=True)
+class Linking(NamedTuple):
+    """An article as the assignment reads it (``for_linking``): the columns it decides with."""
+
+    id: int
+    title: str | None
+    text: str | None
+    language: str | None
+    outlet_id: int | None
+    sort_at: datetime
+    content_hash: str | None
+    linked_at: datetime | None
+
+
+_FOR_LINKING = sa.select(*(_ARTICLES.c[name] for name in Linking._fields)).where(_ARTICLES.c.id == sa.bindparam("article_id"))
+_LINKED = _ARTICLES.update().where(_ARTICLES.c.id == sa.bindparam("article_id"))
+
+
+def for_linking(session: Session, article_id: int) -> Linking | None:
+    """Article ``article_id`` as stored now, or None when deleted: one Core ``SELECT`` of the
+    columns the assignment reads (no ORM object: its load, and the flush of its changes, cost more
+    than the statements; ``book_linked`` writes them)."""
+    row = session.connection().execute(_FOR_LINKING, {"article_id": article_id}).first()
+    return Linking(*row) if row is not None else None
+
+
+def book_linked(session: Session, article_id: int, values: dict[str, Any]) -> None:
+    """Write the outcome of linking article ``article_id``: ``values`` by column name (``story_id``,
+    ``linked_at``, …), one Core ``UPDATE`` (compiled once per set of columns)."""
+    session.connection().execute(_LINKED, {"article_id": article_id, **values})
 
 
 class Copy(NamedTuple):
@@ -276,12 +320,21 @@ def outlets_named_between(session: Session, start: datetime, end: datetime) -> d
 
 
 def outlets_by_labels(session: Session, labels: set[str]) -> list[tuple[int, str]]:
-    """``(id, domain)`` of the outlets whose domain's first label is one of ``labels``, oldest first."""
+    """``(id, domain)`` of the outlets whose domain's first label is one of ``labels``, oldest first:
+    one ``SELECT`` (``domain LIKE 'label.%' OR …``), built once per number of labels."""
     if not labels:
         return []
-    query = sa.select(_OUTLETS.c.id, _OUTLETS.c.domain).where(sa.or_(*(_OUTLETS.c.domain.like(f"{label}.%") for label in sorted(labels))))
-    return [(outlet_id, domain) for outlet_id, domain in session.connection().execute(query.order_by(_OUTLETS.c.id))
-            if domain.split(".")[0] in labels]
+    query = _BY_LABELS.get(len(labels))
+    if query is None:
+        query = _BY_LABELS[len(labels)] = sa.select(_OUTLETS.c.id, _OUTLETS.c.domain).where(
+            sa.or_(*(_OUTLETS.c.domain.like(sa.bindparam(f"label{i}")) for i in range(len(labels))))).order_by(_OUTLETS.c.id)
+    patterns = {f"label{i}": f"{label}.%" for i, label in enumerate(sorted(labels))}
+    return [(outlet_id, domain) for outlet_id, domain in session.connection().execute(query, patterns) if domain.split(".")[0] in labels]
+
+
+_BY_LABELS: dict[int, sa.Select] = {}
+"""``outlets_by_labels``'s statements by number of labels (a statement built at every call cost
+more than the read: its construction and cache key)."""
 
 
 def earliest_by_outlets(

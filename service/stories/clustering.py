@@ -285,6 +285,12 @@ def signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] |
 def _signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None, total: float) -> Signals:
     """``signals`` with the article's ``_weight_total`` under ``idf`` given (``Scores`` computes it
     once for all the stories it scores)."""
+    return _weighted(_unweighted(article, story), article, story, idf, total)
+
+
+def _unweighted(article: ArticleFeatures, story: StoryState) -> Signals:
+    """The signals of ``article`` against ``story`` that the term weights leave as they are: all but
+    ``lexical`` (None here; ``_weighted`` adds it). ``Scores`` keeps them while the weights change."""
     lead = float(article.vector @ story.centroid)
     if story.exemplars:
         nearest = np.sort(story.exemplar_matrix @ article.vector)[-3:]
@@ -295,33 +301,35 @@ def _signals(article: ArticleFeatures, story: StoryState, idf: dict[str, float] 
     centroid = story.text_centroid
     if centroid is not None and text_comparable(article, story):
         text = float(np.asarray(article.text_vector, dtype=np.float32) @ centroid)
-    lang = article.lang or "und"
-    lexical = None
-    bucket = story.terms.get(lang)
-    if bucket is not None:
-        weights = idf or {}
-        n = story.lang_counts.get(lang, 1)
-        # The terms the story lacks add 0.0, which leaves a sum of non-negative floats exactly as it is.
-        num = sum(weights.get(t, 1.0) * bucket[t] / n for t in article.terms if t in bucket)
-        lexical = num / total if total else 0.0
     shared = 0.0
     if article.entities:
         hits = sum(1 for e in article.entities if e in story.entities)
         shared = hits / max(1, min(len(article.entities), len(story.entities)))
     contradicted = max(0.0, lead) if text is not None and contradict(article.figures, story.figures) else 0.0
     return Signals(
-        lead=lead, text=text, entities=shared, lexical=lexical, length=math.log(max(1, article.chars)), contradicted=contradicted
+        lead=lead, text=text, entities=shared, lexical=None, length=math.log(max(1, article.chars)), contradicted=contradicted
     )
+
+
+def _weighted(base: Signals, article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None, total: float) -> Signals:
+    """``base`` (``_unweighted``) with the ``lexical`` signal: the share of the article's term
+    weights (``idf``, 1 each without it; ``total``: ``_weight_total``) the story's terms in the
+    article's language carry; ``base`` itself when the story has no article in that language."""
+    bucket = story.terms.get(article.lang or "und")
+    if bucket is None:
+        return base
+    weights = idf or {}
+    n = story.lang_counts.get(article.lang or "und", 1)
+    # The terms the story lacks add 0.0, which leaves a sum of non-negative floats exactly as it is.
+    num = sum(weights.get(t, 1.0) * bucket[t] / n for t in article.terms if t in bucket)
+    lexical = num / total if total else 0.0
+    return Signals(lead=base.lead, text=base.text, entities=base.entities, lexical=lexical, length=base.length, contradicted=base.contradicted)
 
 
 def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None, params: Params = Params()) -> float:
     """The score (about -0.1 .. 1, the combiner's unit) of ``article`` joining ``story``: the
     combined ``signals`` minus the time penalty; see the module docstring."""
-    return _similarity(article, story, idf, _weight_total(article, idf), params)
-
-
-def _similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None, total: float, params: Params) -> float:
-    return default_combiner().score(_signals(article, story, idf, total)) - _time_penalty(article, story, params)
+    return default_combiner().score(signals(article, story, idf)) - _time_penalty(article, story, params)
 
 
 class Scores:
@@ -330,9 +338,11 @@ class Scores:
     weights (``_idf`` over the stories scored with it, compared by value) are the same: an article
     is scored against the stories of its window up to three times (``cascade_near`` before its turn
     and at it, ``choose`` when it is assigned), mostly against the same states (``Linker.states``
-    hands out one object per story version), so each pair is scored once. The states must not be
-    changed after they are scored (``Linker.states``' rule); the article's fields but its text
-    vector must not change either. Not locked: one thread at a time."""
+    hands out one object per story version), so each pair is scored once; when the weights change
+    (a story joined the candidates) only the ``lexical`` signal of a pair is computed again
+    (``_weighted``; the others, ``_unweighted``, are kept). The states must not be changed after
+    they are scored (``Linker.states``' rule); the article's fields but its text vector must not
+    change either. Not locked: one thread at a time."""
 
     def __init__(self, article: ArticleFeatures, params: Params = Params()) -> None:
         self.article = article
@@ -340,6 +350,9 @@ class Scores:
         self._idf: dict[str, float] | None = None
         self._total = 0.0
         self._kept: dict[int, tuple[StoryState, np.ndarray | None, float]] = {}  # by id() of the state
+        # ``_unweighted`` by id() of the state, kept when the term weights change (a story joining the
+        # window changes them: the scores go, the signals but ``lexical`` stay).
+        self._unweighted: dict[int, tuple[StoryState, np.ndarray | None, Signals]] = {}
         self._crosses: dict[int, tuple[StoryState, np.ndarray | None, bool]] = {}  # ``crosses``, by id() of the state
 
     def of(self, stories: Iterable[StoryState], among: Iterable[StoryState]) -> list[float]:
@@ -355,7 +368,11 @@ class Scores:
             if kept is not None and kept[0] is story and kept[1] is text:
                 scores.append(kept[2])
                 continue
-            score = _similarity(self.article, story, idf, self._total, self.params)
+            base = self._unweighted.get(id(story))
+            if base is None or base[0] is not story or base[1] is not text:
+                base = self._unweighted[id(story)] = (story, text, _unweighted(self.article, story))
+            found = _weighted(base[2], self.article, story, idf, self._total)
+            score = default_combiner().score(found) - _time_penalty(self.article, story, self.params)
             self._kept[id(story)] = (story, text, score)
             scores.append(score)
         return scores
@@ -420,14 +437,14 @@ def choose(
     scorer = scores if scores is not None and scores.article is article else Scores(article, params)
     scored = list(zip(scorer.of(shortlist, candidates), shortlist, strict=True))
     best_score = max(score for score, _story in scored)
-    joinable = [(score, story) for score, story in scored if joins(article, story, score, params)]
+    joinable = [(score, story) for score, story in scored if joins(article, story, score, params, scorer)]
     sources = [(score, story) for score, story in scored if story.key in cited and score >= params.cited_threshold]
     if sources:
         score, story = max(sources, key=lambda pair: pair[0])
         since = cited[story.key]
         bridged = [
             other.key for other_score, other in scored
-            if other is not story and joins(article, other, other_score, params)
+            if other is not story and joins(article, other, other_score, params, scorer)
             and other.first_published is not None and other.first_published >= since
         ]
         return Scored(story.key, score, best_score, "citation", bridged)
@@ -477,7 +494,7 @@ def other_language(article: ArticleFeatures, story: StoryState) -> bool:
     return article.lang is not None and article.lang not in story.lang_counts and "und" not in story.lang_counts
 
 
-def joins(article: ArticleFeatures, story: StoryState, score: float, params: Params = Params()) -> bool:
+def joins(article: ArticleFeatures, story: StoryState, score: float, params: Params = Params(), scores: Scores | None = None) -> bool:
     """Whether ``article`` may join ``story`` at ``score`` (``similarity``): the score reaches
     ``threshold_for``, or, for a story in other languages only that the text signal cannot be
     read against (no text vector on one side), the cross-language decision (``crosslingual``)
@@ -492,12 +509,15 @@ def joins(article: ArticleFeatures, story: StoryState, score: float, params: Par
 
     A headline-only article also needs the evidence ``headlines.enough_evidence`` asks for (names
     in common where the title + lead encoder does not read both sides' languages; a second shared
-    word for a very short headline)."""
+    word for a very short headline).
+
+    ``scores``: the article's ``Scores``, whose kept cross-language decisions (``Scores.crosses``)
+    are taken when they are the article's."""
     if not headlines.enough_evidence(article, story.lang_counts, story.terms.get(article.lang or "und", {}), story.entities):
         return False
     if score >= threshold_for(article, params):
         return True
-    return _cross_accepts(article, story, params)
+    return scores.crosses(story) if scores is not None and scores.article is article else _cross_accepts(article, story, params)
 
 
 def text_comparable(article: ArticleFeatures, story: StoryState) -> bool:

@@ -180,7 +180,7 @@ class Linker:
         self._ahead: OrderedDict[int, tuple[tuple, asyncio.Future]] = OrderedDict()  # ``prefetch``, by article id
         self._computed = _Prefetched()  # the ones of ``_ahead`` whose features are computed, with text
         self._vectors: OrderedDict[tuple[int, str | None], asyncio.Future] = OrderedDict()  # ``_text_vector``
-        self._waiting: OrderedDict[int, tuple[Article, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
+        self._waiting: OrderedDict[int, tuple[stored.Unlinked, asyncio.Future]] = OrderedDict()  # ``link``s begun, in turn order
         self._singles: OrderedDict[int, tuple[ArticleFeatures, StoryState]] = OrderedDict()  # ``_alone``, by article id
         self.spare: WorkerPool | None = None
         """A second pool that text vectors may go to when it is less busy (``Poller``: the
@@ -204,8 +204,9 @@ class Linker:
 
         return stored.StateCache(StoryState.from_record)
 
-    def _window(self, session: Session, article: Article, feats: ArticleFeatures) -> Window:
-        """The stories of ``article``'s window (``storage.stories.window``, in id order), and the
+    def _window(self, session: Session, moment: datetime, feats: ArticleFeatures) -> Window:
+        """The stories of the window of an article published at ``moment`` with ``feats``
+        (``storage.stories.window``, in id order), and the
         ``Params.top`` of them nearest to its title + lead vector by centroid cosine, nearest
         first (all of them, in id order, when there are no more). The centroids are decoded in one
         call (``clustering.unpack``: little-endian float16 to float32)."""
@@ -214,15 +215,15 @@ class Linker:
         from service.stories.clustering import unpack
 
         after = self._counter  # before the read: a story written meanwhile moves the counter past after + 1
-        rows = stored.window(session, article.sort_at, self.params.window_hours)
+        rows = stored.window(session, moment, self.params.window_hours)
         width = len(feats.vector)
         vectors = unpack(b"".join(row.vector for row in rows)).reshape(len(rows), width)
         if len(rows) <= self.params.top:
-            return Window(article.sort_at, rows, vectors, rows, after)
+            return Window(moment, rows, vectors, rows, after)
         coarse = vectors @ feats.vector
-        return Window(article.sort_at, rows, vectors, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
+        return Window(moment, rows, vectors, [rows[j] for j in np.argsort(-coarse)[: self.params.top]], after)
 
-    async def claim(self, limit: int) -> list[Article]:
+    async def claim(self, limit: int) -> list[stored.Unlinked]:
         """Lease up to ``limit`` unlinked articles whose text is final (extraction not pending),
         oldest publication first, and commit (one transaction on ``writer``)."""
         return await self.writer.run(stored.claim_unlinked, self.settings.lease_seconds, limit)
@@ -279,7 +280,7 @@ class Linker:
         for aid, other_title, other_text, other_feats in near:
             self._text_vector(aid, other_title, other_text, other_feats.lang, spare=False)
 
-    def _first_features(self, article: Article) -> asyncio.Future:
+    def _first_features(self, article: stored.Unlinked) -> asyncio.Future:
         """``link_features`` without the text vector for ``article``, in the worker pool: its
         ``prefetch`` when the inputs are unchanged, else a new computation."""
         inputs = _feature_inputs(article)
@@ -315,7 +316,7 @@ class Linker:
         _bound(self._vectors)
         return future
 
-    async def _speculate(self, article: Article, first: asyncio.Future) -> Judgement | None:
+    async def _speculate(self, article: stored.Unlinked, first: asyncio.Future) -> Judgement | None:
         """Before ``article``'s turn: start the text vectors its cascade (``_undecided``) asks for
         against the stories as they are now, so that the worker pool computes them while the
         articles before it are assigned; returns that judgement (None for an article the cascade
@@ -403,7 +404,7 @@ class Linker:
             before.append((aid, other.title, other.text, other.sort_at, future))
         return before
 
-    async def link(self, article: Article) -> LinkOutcome | None:
+    async def link(self, article: stored.Unlinked) -> LinkOutcome | None:
         """Link one claimed article: with fewer than ``MIN_STORY_WORDS`` words without a story;
         otherwise its features in the worker pool (``_features``: the text vector only where it can
         change the decision), then ``assign``. Articles are linked in the order their ``link`` calls
@@ -435,7 +436,7 @@ class Linker:
                 ahead.cancel()
 
     async def _features(
-        self, article: Article, feats: ArticleFeatures | BaseException, guess: Judgement | None = None
+        self, article: stored.Unlinked, feats: ArticleFeatures | BaseException, guess: Judgement | None = None
     ) -> tuple[ArticleFeatures | BaseException, dict[int, np.ndarray], Judgement | None]:
         """Story features of ``article`` (or the error computing them), in the worker pool, as a
         cascade: ``feats`` is everything but the text vector (``link_features`` without it;
@@ -471,7 +472,7 @@ class Linker:
         log.debug("article %s: %d text vectors for it, %d for stories", article.id, int(judgement.need), len(judgement.members))
         return found, backfill, judgement
 
-    async def _undecided(self, article: Article, feats: ArticleFeatures, guess: Judgement | None = None) -> Judgement:
+    async def _undecided(self, article: stored.Unlinked, feats: ArticleFeatures, guess: Judgement | None = None) -> Judgement:
         """Whether the text vector of ``article`` (with body text) can change its decision, judged
         without it (``clustering.cascade_near``) against the stories of its window, read without
         the story lock, and the members of the near stories that have no text vector yet. ``guess``
@@ -480,11 +481,11 @@ class Linker:
         (``_judge``)."""
         return await self.writer.run(self._judge, article, feats, guess)
 
-    def _judge(self, session: Session, article: Article, feats: ArticleFeatures, guess: Judgement | None) -> Judgement:
+    def _judge(self, session: Session, article: stored.Unlinked, feats: ArticleFeatures, guess: Judgement | None) -> Judgement:
         """``_undecided``'s reads and judgement, in ``session``."""
         from service.stories.clustering import Scores, cascade_near
 
-        window = self._window(session, article, feats)
+        window = self._window(session, article.sort_at, feats)
         seen = tuple((row.id, row.version) for row in window.nearest)
         if guess is not None and guess.feats is feats and guess.seen == seen:
             return dataclasses.replace(guess, window=window)
@@ -499,7 +500,7 @@ class Linker:
         return Judgement(feats, seen, bool(near), members, window, scores)
 
     async def _link_one(
-        self, article: Article, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray], judgement: Judgement | None = None
+        self, article: stored.Unlinked, feats: ArticleFeatures | BaseException, backfill: dict[int, np.ndarray], judgement: Judgement | None = None
     ) -> LinkOutcome | None:
         """``assign`` one article its features (or the error computing them), with the window its
         cascade read and its scores (``_features``' judgement); log the outcome.
@@ -566,29 +567,32 @@ class Linker:
         outcome (None when the article is gone or linked), the deliveries written and the size of
         the article's story."""
         counter = stored.lock(session)  # first statement: serialises story writers
-        article = stored.article_for_linking(session, article_id)
+        article = stored.for_linking(session, article_id)
         if article is None or article.linked_at is not None:
             return counter, None, 0, 0
         if window is not None and (window.after is None or counter != window.after + 1 or window.moment != article.sort_at):
             window = None
+        identified = {}
         if article.language is None and feats.lang is not None:  # identified from the feed's text (link_features)
-            article.language, article.language_confidence = feats.lang, feats.lang_confidence
+            article = article._replace(language=feats.lang)
+            identified = {"language": feats.lang, "language_confidence": feats.lang_confidence}
         duplicate, similarity = self._duplicate(session, article, feats)
         stored.add_bands(session, article.id, feats.bands)
         cites = self._resolve_cites(session, article, feats)
         story, score, new, grew, merged = self._story(session, article, feats, cites, duplicate, backfill, window, scores)
-        article.minhash = feats.minhash or None  # set with the rest: the row is written once
-        article.duplicate_of = duplicate.id if duplicate is not None else None
+        duplicate_of = duplicate.id if duplicate is not None else None
         # The combiner's score is a regression, not bounded: shown clipped to its 0..1 unit.
-        article.similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
-        article.story_id = story.id
-        article.linked_at = utcnow()
-        article.link_lease_until = None
+        similarity = similarity if duplicate is not None else (min(1.0, max(0.0, score)) if not new else None)
+        # Before the citations: they read the article's story (``first_of_outlet``, ``point_citations``).
+        stored.book_linked(session, article.id, {
+            "story_id": story.id, "duplicate_of": duplicate_of, "similarity": similarity, "minhash": feats.minhash or None,
+            "linked_at": utcnow(), "link_lease_until": None, **identified,
+        })
         self._citations(session, article, cites, story, alone=new and not merged)
         # Webhook events, in the transaction that links the article (transactional outbox).
         change = "story.created" if new else "story.updated" if grew else None
-        events = outbox.announce_linked(session, article, story, change, merged)
-        outcome = LinkOutcome(article.id, story.id, new, article.duplicate_of, article.similarity)
+        events = outbox.announce_linked(session, article.id, story, change, merged)
+        outcome = LinkOutcome(article.id, story.id, new, duplicate_of, similarity)
         # The story's state as written here, kept for the next articles' judgements (``states``), so the one
         # story each assignment changes is not read back and decoded again: decoded from the record written
         # (float16 exemplars, truncated counts: not the object grown here), under the version the row now has.
@@ -596,7 +600,7 @@ class Linker:
         self.states.keep(story.id, (story.last_updated_at, story.article_count), self.states.decode(story.id, dict(story.state)))
         return counter, outcome, events, story.article_count
 
-    def _duplicate(self, session: Session, article: Article, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
+    def _duplicate(self, session: Session, article: stored.Linking, feats: ArticleFeatures) -> tuple[stored.Copy | None, float | None]:
         """Layer 2 (same content hash) then layer 3 (MinHash over LSH band candidates): the first
         linked copy and the similarity (1.0 for exact)."""
         from service.stories import fingerprints
@@ -617,7 +621,7 @@ class Linker:
         first = stored.copy_of(session, best.duplicate_of) if best.duplicate_of is not None else None
         return first or stored.copy_of(session, best.id), round(best_similarity, 4)
 
-    def _resolve_cites(self, session: Session, article: Article, feats: ArticleFeatures) -> list[tuple[str, int | None]]:
+    def _resolve_cites(self, session: Session, article: stored.Linking, feats: ArticleFeatures) -> list[tuple[str, int | None]]:
         """The names ``feats`` cites with the outlet each refers to (``attribution.refers_to``;
         None when none does), in order: first among the outlets of the articles of the window
         before ``article`` (by their domains, site names and feed titles), else any outlet whose
@@ -637,7 +641,7 @@ class Linker:
         return resolved
 
     def _story(
-        self, session: Session, article: Article, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
+        self, session: Session, article: stored.Linking, feats: ArticleFeatures, cites: list[tuple[str, int | None]],
         duplicate: stored.Copy | None, backfill: dict[int, np.ndarray], window: Window | None = None,
         scores: Scores | None = None,
     ) -> tuple[Story, float, bool, bool, list[int]]:
@@ -650,7 +654,7 @@ class Linker:
         moment = article.sort_at
         story: Story | None = None
         score = 1.0
-        window = window or self._window(session, article, feats)
+        window = window or self._window(session, moment, feats)
         rows, nearest = window.rows, window.nearest
         bridged: list[int] = []
         if duplicate is not None and duplicate.story_id is not None:
@@ -701,7 +705,7 @@ class Linker:
         return story, score, new, grew, merged
 
     def _cited_stories(
-        self, session: Session, article: Article, cites: list[tuple[str, int | None]], story_ids: list[int]
+        self, session: Session, article: stored.Linking, cites: list[tuple[str, int | None]], story_ids: list[int]
     ) -> dict[int, float]:
         """Citation evidence for ``clustering.choose``: of ``story_ids``, those holding an article
         of an outlet ``article`` cites (``cites``: ``_resolve_cites``; not its own outlet),
@@ -743,7 +747,7 @@ class Linker:
         return survivor, gained, sorted(k for k in group if k != survivor.id)
 
     def _citations(
-        self, session: Session, article: Article, cites: list[tuple[str, int | None]], story: Story, alone: bool
+        self, session: Session, article: stored.Linking, cites: list[tuple[str, int | None]], story: Story, alone: bool
     ) -> None:
         """Layer 5: store the outlets ``article`` cites (``cites``: ``_resolve_cites``), linked to
         their article in ``story``; and point earlier citations of this article's outlet within
@@ -796,7 +800,7 @@ def _as_utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-def _feature_inputs(article: Article) -> tuple:
+def _feature_inputs(article: Article | stored.Unlinked) -> tuple:
     """``link_features``'s first inputs from ``article``: title, text, language, time (UTC)."""
     return article.title, article.text, article.language, _as_utc(article.sort_at)
 
@@ -883,12 +887,12 @@ def _retrieve(future: asyncio.Future) -> None:
         future.exception()
 
 
-def _words(article: Article) -> int:
+def _words(article: Article | stored.Unlinked) -> int:
     """Words in the article's title and text (``text.word_count``: each Chinese character or kana is one)."""
     return word_count(f"{article.title or ''} {article.text or ''}")
 
 
-class LinkStep(Step[Article, LinkOutcome | None]):
+class LinkStep(Step[stored.Unlinked, LinkOutcome | None]):
     """Linking ready articles (``Linker.link``) on the leased-step runner: ``PREFETCH`` articles per
     worker process in flight, assigned one at a time in claim order while the worker pool computes
     the next ones' features (more would only queue in the worker pool ahead of the feed parses and
@@ -904,7 +908,7 @@ class LinkStep(Step[Article, LinkOutcome | None]):
         self.linker = linker
         self.concurrency = PREFETCH * linker.workers.workers
 
-    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[Article]:
+    async def claim(self, limit: int, room: Callable[[str], int] | None) -> list[stored.Unlinked]:
         """``Linker.claim`` of ``limit`` articles once at least half the slots are free; none
         before (the runner claims again as each row in flight finishes). Each claim is a
         transaction of its own (two statements and the commit, about 1.5 ms of the main process on
@@ -916,9 +920,9 @@ class LinkStep(Step[Article, LinkOutcome | None]):
             return []  # rows are in flight (limit < concurrency): the next to finish claims again
         return await self.linker.claim(limit)
 
-    async def handle(self, article: Article) -> LinkOutcome | None:
+    async def handle(self, article: stored.Unlinked) -> LinkOutcome | None:
         return await self.linker.link(article)
 
-    async def failed(self, article: Article, reason: str) -> None:
+    async def failed(self, article: stored.Unlinked, reason: str) -> None:
         log.warning("article %s: linking failed (%s), left without a story", article.id, reason)
         await self.linker._give_up(article.id)

@@ -88,9 +88,10 @@ def announce_articles(session: Session, article_ids: list[int]) -> int:
     return _announce_articles(session, article_ids, _taking(subscriptions.active(session), "article.created"))
 
 
-def announce_linked(session: Session, article: Article, story: Story, change: str | None, merged_ids: list[int]) -> int:
-    """Write the deliveries of linking ``article`` to ``story``, reading the active subscriptions
-    once: ``article.created`` for the article (as ``announce_articles``); ``story.created`` or
+def announce_linked(session: Session, article_id: int, story: Story, change: str | None, merged_ids: list[int]) -> int:
+    """Write the deliveries of linking article ``article_id`` (its row already written) to
+    ``story``, reading the active subscriptions once, and the article only when there are some:
+    ``article.created`` for the article (as ``announce_articles``); ``story.created`` or
     ``story.updated`` when ``change`` names it (the article started the story, or brought it a new
     outlet or language); ``story.merged`` when the article brought the stories ``merged_ids`` (now
     deleted) into ``story``, the survivor. Story events are filtered against the story's
@@ -101,7 +102,9 @@ def announce_linked(session: Session, article: Article, story: Story, change: st
     subscribers = subscriptions.active(session)
     if not subscribers:
         return 0
-    written = _announce_articles(session, [article.id], _taking(subscribers, "article.created"))
+    written = _announce_articles(session, [article_id], _taking(subscribers, "article.created"))
+    article = articles.get(session, article_id)
+    assert article is not None  # written in this transaction
     if change is not None:
         key = f"{change}:{story.id}" + (f":{article.id}" if change == "story.updated" else "")
         written += _announce_story_event(session, _taking(subscribers, change), change, story, article, key)
