@@ -323,7 +323,7 @@ def _weighted(base: Signals, article: ArticleFeatures, story: StoryState, idf: d
     # The terms the story lacks add 0.0, which leaves a sum of non-negative floats exactly as it is.
     num = sum(weights.get(t, 1.0) * bucket[t] / n for t in article.terms if t in bucket)
     lexical = num / total if total else 0.0
-    return Signals(lead=base.lead, text=base.text, entities=base.entities, lexical=lexical, length=base.length, contradicted=base.contradicted)
+    return dataclasses.replace(base, lexical=lexical)
 
 
 def similarity(article: ArticleFeatures, story: StoryState, idf: dict[str, float] | None = None, params: Params = Params()) -> float:

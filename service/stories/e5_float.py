@@ -196,8 +196,8 @@ class Int8E5(FloatE5):
     arithmetic) in 8-bit integer arithmetic (``int8.Graph.linear``) and GELU in its erf form (the
     model's own); the embeddings are summed in numpy. The graph (about 22 MB, the float32 weights
     not kept) is kept in the per-user cache (``stories.cache``; building it imports onnx, about 1 s
-    of CPU). About a third of ``FloatE5``'s CPU a 600-character text, vectors within a cosine of
-    0.999 of its own (``bench/e5_numpy.py``). Raises ``ImportError`` without onnxruntime (or onnx,
+    of CPU). About 40 % of ``FloatE5``'s CPU a 600-character text (39.5 against 101.5 ms,
+    2026-12-04), vectors within a cosine of 0.999 of its own (``bench/e5_numpy.py``). Raises ``ImportError`` without onnxruntime (or onnx,
     to build the graph), else as ``FloatE5``."""
 
     _float_dense = False

@@ -18,8 +18,8 @@ not as numpy passes of their own.
 Measured (2026-12-04): multilingual-e5-small (``e5_float.Int8E5``) 39.5 / 41.2 ms CPU a 600-character
 text against 101.5 / 95.5 in float32 and 53.0 / 49.0 with one onnxruntime session a product and
 numpy between them, vectors within a cosine of 0.9991 of float32's (``bench/e5_numpy.py``); USE's
-per-token pass (``use_int8``) 6.29 ms an article against 12.62 in float32 and 7.89 with a session a
-product, within 0.9995 (``bench/use_int8.py``).
+per-token pass (``use_int8``) 6.85 ms an article against 14.22 in float32 and 8.65 with a session a
+product, within 0.9995 (``bench/use_int8.py --baseline 5b8ee22``).
 """
 
 from __future__ import annotations
@@ -87,8 +87,10 @@ class Graph:
 
     def linear(self, x: str, w: np.ndarray, b: np.ndarray | None = None) -> str:
         """``x @ w + b`` for ``x`` float32 (n, in), ``w`` float32 (in, out), ``b`` float32 (out) or
-        None, in int8 (see the module): ``w`` quantised per column here, ``x`` per row in the graph (``QuantizeLinear`` along axis 0, zero point 128), the product and the column
-        scales in onnxruntime's ``MatMulIntegerToFloat``, then the row scales and the bias."""
+        None, in int8 (see the module): ``w`` quantised per column here, ``x`` per row in the graph
+        (``QuantizeLinear`` along axis 0, zero point 128), the product and the column scales in
+        onnxruntime's ``MatMulIntegerToFloat``, then the row scales and the bias. Returns the
+        output's name (float32 (n, out)). Raises ``ImportError`` without onnx."""
         from onnx import numpy_helper
 
         scales, weights = _columns(w)
