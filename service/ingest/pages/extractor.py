@@ -39,12 +39,13 @@ from types import SimpleNamespace
 import justext.core
 import trafilatura
 from justext.utils import get_stoplist, get_stoplists
-from lxml.etree import XPath
+from lxml.etree import ElementDefaultClassLookup, XPath
+from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
 from trafilatura import external
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import normalize_authors
 from trafilatura.settings import Document
-from trafilatura.utils import load_html, trim
+from trafilatura.utils import HTML_PARSER, load_html, trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from service.ingest.pages import metadata
@@ -96,6 +97,17 @@ def _define_stoplist(stoplist, _lower_cased=justext.core.define_stoplist):
 
 external.JT_STOPLIST = AllStopWords()  # type: ignore[assignment]  # trafilatura declares it None until it loads one
 justext.core.define_stoplist = _define_stoplist
+
+# lxml.html's parsers pick each element's Python class in Python (``HtmlElementClassLookup.lookup``,
+# which gives form controls classes of their own), once for every element object made: about
+# 960,000 calls over the corpus's 240 pages, about 1 ms of a page's 20 (trafilatura copies and
+# walks each tree several times). Nothing here or in trafilatura, htmldate and justext uses the form
+# classes, so the parser trafilatura's ``load_html`` uses (for the page and for readability's
+# result) makes every element an ``HtmlElement`` by lxml's own lookup, in C. The extraction is the
+# same (``tests/test_extraction.py``, ``bench/extraction.py``).
+ELEMENT_LOOKUP = ElementDefaultClassLookup(element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction,
+                                           entity=HtmlEntity)
+HTML_PARSER.set_element_class_lookup(ELEMENT_LOOKUP)
 
 
 def flatten_lists_in_cells(tree) -> None:
