@@ -350,23 +350,24 @@ def test_the_jusText_fallback_classifies_by_every_language_s_stop_words():
     assert sum(w in stop_words for w in others) < len(others) / 2  # most of them are not stop words
 
 
-def test_element_lookup_in_c_extracts_what_lxml_html_s_own_lookup_does(corpus):
-    """trafilatura's parser makes every element an ``HtmlElement`` by lxml's C lookup
-    (``extractor`` sets it); with lxml.html's own Python lookup (form controls in classes of their
-    own) every field of every third corpus page's extraction is the same."""
+def test_element_lookup_in_c_extracts_what_lxml_html_s_own_lookup_does(corpus, monkeypatch):
+    """Within ``extract_article`` trafilatura's parser makes every element an ``HtmlElement`` by
+    lxml's C lookup (``extractor.elements_in_c``), and only there; with lxml.html's own Python
+    lookup (form controls in classes of their own) every field of every third corpus page's
+    extraction is the same."""
     from lxml.html import FormElement, HtmlElement, HtmlElementClassLookup
-    from trafilatura.utils import HTML_PARSER, load_html
+    from trafilatura.utils import load_html
 
-    form = load_html("<html><body><form><input name=q></form><p>text</p></body></html>").find(".//form")
-    assert type(form) is HtmlElement  # lxml.html's lookup would make it a FormElement
+    from service.ingest.pages import extractor
+
+    page = "<html><body><form><input name=q></form><p>text</p></body></html>"
+    with extractor.elements_in_c():
+        assert type(load_html(page).find(".//form")) is HtmlElement
+    assert isinstance(load_html(page).find(".//form"), FormElement)  # trafilatura elsewhere: as shipped
     paths = sorted(corpus.rglob("*.html.gz"))[::3]
     ours = [extract_article(gzip.decompress(path.read_bytes())) for path in paths]
-    HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())
-    try:
-        assert isinstance(load_html("<html><body><form></form></body></html>").find(".//form"), FormElement)
-        theirs = [extract_article(gzip.decompress(path.read_bytes())) for path in paths]
-    finally:
-        import service.ingest.pages.extractor as extractor
-
-        HTML_PARSER.set_element_class_lookup(extractor.ELEMENT_LOOKUP)
+    monkeypatch.setattr(extractor, "ELEMENT_LOOKUP", HtmlElementClassLookup())
+    with extractor.elements_in_c():
+        assert isinstance(load_html(page).find(".//form"), FormElement)
+    theirs = [extract_article(gzip.decompress(path.read_bytes())) for path in paths]
     assert len(paths) > 50 and ours == theirs

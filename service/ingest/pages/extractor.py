@@ -31,8 +31,10 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
+from collections.abc import Iterator
 from copy import deepcopy
 from types import SimpleNamespace
 
@@ -40,7 +42,7 @@ import justext.core
 import trafilatura
 from justext.utils import get_stoplist, get_stoplists
 from lxml.etree import ElementDefaultClassLookup, XPath
-from lxml.html import HtmlComment, HtmlElement, HtmlEntity, HtmlProcessingInstruction
+from lxml.html import HtmlComment, HtmlElement, HtmlElementClassLookup, HtmlEntity, HtmlProcessingInstruction
 from trafilatura import external
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import normalize_authors
@@ -98,16 +100,29 @@ def _define_stoplist(stoplist, _lower_cased=justext.core.define_stoplist):
 external.JT_STOPLIST = AllStopWords()  # type: ignore[assignment]  # trafilatura declares it None until it loads one
 justext.core.define_stoplist = _define_stoplist
 
-# lxml.html's parsers pick each element's Python class in Python (``HtmlElementClassLookup.lookup``,
-# which gives form controls classes of their own), once for every element object made: about
-# 960,000 calls over the corpus's 240 pages, about 1 ms of a page's 20 (trafilatura copies and
-# walks each tree several times). Nothing here or in trafilatura, htmldate and justext uses the form
-# classes, so the parser trafilatura's ``load_html`` uses (for the page and for readability's
-# result) makes every element an ``HtmlElement`` by lxml's own lookup, in C. The extraction is the
-# same (``tests/test_extraction.py``, ``bench/extraction.py``).
 ELEMENT_LOOKUP = ElementDefaultClassLookup(element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction,
                                            entity=HtmlEntity)
-HTML_PARSER.set_element_class_lookup(ELEMENT_LOOKUP)
+"""Every element an ``HtmlElement``, chosen by lxml in C (``elements_in_c``)."""
+
+
+@contextlib.contextmanager
+def elements_in_c() -> Iterator[None]:
+    """Within the block, the parser trafilatura's ``load_html`` uses (for the page, and for
+    readability's result) gives every element the class ``HtmlElement`` by ``ELEMENT_LOOKUP``;
+    after it, lxml.html's own lookup again, so trafilatura called elsewhere in the process is as
+    shipped.
+
+    lxml.html's lookup (``HtmlElementClassLookup``, which gives form controls classes of their own)
+    runs in Python, once for every element object made: about 960,000 calls over the corpus's 240
+    pages, which trafilatura copies and walks several times, about 1 ms of a page's 20. Nothing
+    here or in trafilatura, htmldate and justext uses the form classes, and the extraction is the
+    same (``tests/test_extraction.py``). lxml asks the parser's lookup whenever it makes an element
+    object, so a tree parsed here and read after the block gets lxml.html's classes again."""
+    HTML_PARSER.set_element_class_lookup(ELEMENT_LOOKUP)
+    try:
+        yield
+    finally:
+        HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())  # what lxml.html.HTMLParser sets
 
 
 def flatten_lists_in_cells(tree) -> None:
@@ -324,6 +339,12 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     headings as Markdown in ``text`` (off in the service). Raises ``ExtractionError`` when the
     page is not HTML, is a script-only shell, or has no main text and no recognisable wall.
     """
+    with elements_in_c():
+        return _extract_article(html, url, formatting)
+
+
+def _extract_article(html: bytes | str, url: str | None, formatting: bool) -> ExtractedArticle:
+    """``extract_article``'s work (inside ``elements_in_c``)."""
     tree = load_html(html)
     if tree is None:
         raise ExtractionError("the page is empty or not HTML")
