@@ -117,7 +117,8 @@ def elements_in_c() -> Iterator[None]:
     pages, which trafilatura copies and walks several times, about 1 ms of a page's 20. Nothing
     here or in trafilatura, htmldate and justext uses the form classes, and the extraction is the
     same (``tests/test_extraction.py``). lxml asks the parser's lookup whenever it makes an element
-    object, so a tree parsed here and read after the block gets lxml.html's classes again."""
+    object, so a tree parsed here and read after the block gets lxml.html's classes again. The
+    parser is the process's: one thread at a time, as everywhere lxml runs here (module docstring)."""
     HTML_PARSER.set_element_class_lookup(ELEMENT_LOOKUP)
     try:
         yield
