@@ -371,3 +371,40 @@ def test_element_lookup_in_c_extracts_what_lxml_html_s_own_lookup_does(corpus, m
         assert isinstance(load_html(page).find(".//form"), FormElement)
     theirs = [extract_article(gzip.decompress(path.read_bytes())) for path in paths]
     assert len(paths) > 50 and ours == theirs
+
+
+def test_readability_is_skipped_only_where_it_cannot_change_the_extraction(corpus, monkeypatch):
+    """``extractor.readability_only_where_it_can_win`` (inside ``extract_article``) skips
+    readability on some pages and not others, and every field of the extraction of every corpus
+    page and every bug-case page is what trafilatura's full comparison gives (a guard that skipped
+    readability wherever there is text fails here: readability wins on a few corpus pages)."""
+    from trafilatura import core, external
+
+    from service.ingest.pages import extractor
+
+    pages = [gzip.decompress(path.read_bytes()) for path in sorted(corpus.rglob("*.html.gz"))]
+    pages += [path.read_bytes() for path in sorted((corpus.parent / "bug-cases").glob("*.html"))]
+    answers: list[bool] = []
+
+    def counted(raw_tree, body, text):
+        answers.append(cannot_win(raw_tree, body, text))
+        return answers[-1]
+
+    cannot_win = extractor.readability_cannot_win
+    monkeypatch.setattr(extractor, "readability_cannot_win", counted)
+
+    def extracted():
+        out = []
+        for html in pages:
+            try:
+                out.append(extract_article(html))
+            except extractor.ExtractionError as exc:
+                out.append(str(exc))
+        return out
+
+    ours = extracted()
+    assert core.compare_extraction is external.compare_extraction  # as shipped after the block
+    assert any(answers) and not all(answers)
+    monkeypatch.setattr(extractor, "_compare_extraction", external.compare_extraction)
+    answers.clear()
+    assert extracted() == ours and not answers
