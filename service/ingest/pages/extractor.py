@@ -158,13 +158,12 @@ def _no_readability(htmlinput: HtmlElement) -> HtmlElement:
     return HtmlElement()
 
 
-def _compare_extraction(cleaned_tree, raw_tree, body, text, options, compare=external.compare_extraction,
-                        readability=external.try_readability):
+def _compare_extraction(cleaned_tree, raw_tree, body, text, options, compare=external.compare_extraction):
     """``external.compare_extraction`` without running readability where ``readability_cannot_win``
     (balanced mode; the justext check that follows runs as before)."""
     if options.focus != "balanced" or not readability_cannot_win(raw_tree, body, text):
         return compare(cleaned_tree, raw_tree, body, text, options)
-    external.try_readability = _no_readability
+    readability, external.try_readability = external.try_readability, _no_readability
     try:
         return compare(cleaned_tree, raw_tree, body, text, options)
     finally:
@@ -178,11 +177,11 @@ def readability_only_where_it_can_win() -> Iterator[None]:
     and a page where it cannot saves readability's pass. After the block,
     trafilatura is as shipped. The module is the process's: one thread at a time (module
     docstring)."""
-    core.compare_extraction = _compare_extraction
+    shipped, core.compare_extraction = core.compare_extraction, _compare_extraction
     try:
         yield
     finally:
-        core.compare_extraction = external.compare_extraction
+        core.compare_extraction = shipped
 
 
 def flatten_lists_in_cells(tree) -> None:
