@@ -408,3 +408,32 @@ def test_readability_is_skipped_only_where_it_cannot_change_the_extraction(corpu
     monkeypatch.setattr(extractor, "_compare_extraction", external.compare_extraction)
     answers.clear()
     assert extracted() == ours and not answers
+
+
+def test_regex_tests_only_where_they_can_match_extract_what_trafilatura_s_own_expressions_do(corpus, monkeypatch):
+    """Within ``extract_article`` trafilatura's ``re:test`` expressions are the rewrites of
+    ``regex_guards.SITES`` (an element without the tested attributes is not passed to Python), and
+    every field of the extraction of every corpus page and every bug-case page is what the shipped
+    expressions give."""
+    from trafilatura.xpaths import OVERALL_DISCARD_XPATH
+
+    from service.ingest.pages import extractor, regex_guards
+
+    shipped = list(OVERALL_DISCARD_XPATH)
+    pages = [gzip.decompress(path.read_bytes()) for path in sorted(corpus.rglob("*.html.gz"))]
+    pages += [path.read_bytes() for path in sorted((corpus.parent / "bug-cases").glob("*.html"))]
+
+    def extracted():
+        out = []
+        for html in pages:
+            try:
+                out.append(extract_article(html))
+            except extractor.ExtractionError as exc:
+                out.append(str(exc))
+        return out
+
+    ours = extracted()
+    assert list(OVERALL_DISCARD_XPATH) == shipped  # as shipped after each block
+    assert len(regex_guards.SITES) > 15
+    monkeypatch.setattr(regex_guards, "SITES", [])
+    assert len(pages) > 200 and extracted() == ours

@@ -54,6 +54,7 @@ from service.ingest.pages import metadata
 from service.ingest.pages.boilerplate import clean_paragraphs, word_key
 from service.ingest.pages.extracted import ExtractedArticle, ExtractionError, content_hash
 from service.ingest.pages.language import choose_language, identify, load_model
+from service.ingest.pages.regex_guards import regex_tests_only_where_they_can_match
 from service.ingest.pages.walls import detect_wall, is_full_article, is_short, strip_wall_wording, without_walls
 from service.ingest.text import html_to_text, normalize_text, word_count
 
@@ -398,12 +399,13 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     headings as Markdown in ``text`` (off in the service). Raises ``ExtractionError`` when the
     page is not HTML, is a script-only shell, or has no main text and no recognisable wall.
     """
-    with elements_in_c(), readability_only_where_it_can_win():
+    with elements_in_c(), readability_only_where_it_can_win(), regex_tests_only_where_they_can_match():
         return _extract_article(html, url, formatting)
 
 
 def _extract_article(html: bytes | str, url: str | None, formatting: bool) -> ExtractedArticle:
-    """``extract_article``'s work (inside ``elements_in_c`` and ``readability_only_where_it_can_win``)."""
+    """``extract_article``'s work (inside ``elements_in_c``, ``readability_only_where_it_can_win`` and
+    ``regex_guards.regex_tests_only_where_they_can_match``)."""
     tree = load_html(html)
     if tree is None:
         raise ExtractionError("the page is empty or not HTML")
