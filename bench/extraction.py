@@ -156,6 +156,9 @@ def poll_benchmark(corpus: Path, workers: int) -> dict:
         pool.map(_plain_worker, pages, chunksize=4)
     plain_seconds = time.perf_counter() - start
 
+    from bench.ingest import compile_bytecode
+
+    compile_bytecode(ROOT)  # as installed (bench/ingest.py says why)
     with TestServer(corpus) as server, tempfile.TemporaryDirectory() as tmp:
         items = [{"title": f"{group} {key}", "link": server.url(f"/corpus/{group}/html/{key}.html")} for group, key in keys]
         feed = server.add("/feed.xml", rss(items), Content_Type="application/rss+xml")
