@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from service.ingest.pages.extractor import ExtractedArticle, extract_article
+from service.ingest.pages.extractor import ExtractedArticle, ExtractionError, extract_article
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -350,64 +350,71 @@ def test_the_jusText_fallback_classifies_by_every_language_s_stop_words():
     assert sum(w in stop_words for w in others) < len(others) / 2  # most of them are not stop words
 
 
+def _every_page(corpus: Path) -> list[bytes]:
+    """Every corpus page and every bug-case page, as served."""
+    pages = [gzip.decompress(path.read_bytes()) for path in sorted(corpus.rglob("*.html.gz"))]
+    return pages + [path.read_bytes() for path in sorted((corpus.parent / "bug-cases").glob("*.html"))]
+
+
+def _extracted(pages: list[bytes]) -> list[ExtractedArticle | str]:
+    """``extract_article`` of each of ``pages``: its extraction, or the message of its ``ExtractionError``."""
+    out: list[ExtractedArticle | str] = []
+    for html in pages:
+        try:
+            out.append(extract_article(html))
+        except ExtractionError as exc:
+            out.append(str(exc))
+    return out
+
+
 def test_element_lookup_in_c_extracts_what_lxml_html_s_own_lookup_does(corpus, monkeypatch):
     """Within ``extract_article`` trafilatura's parser makes every element an ``HtmlElement`` by
-    lxml's C lookup (``extractor.elements_in_c``), and only there; with lxml.html's own Python
+    lxml's C lookup (``shortcuts.elements_in_c``), and only there; with lxml.html's own Python
     lookup (form controls in classes of their own) every field of every third corpus page's
     extraction is the same."""
     from lxml.html import FormElement, HtmlElement, HtmlElementClassLookup
     from trafilatura.utils import load_html
 
-    from service.ingest.pages import extractor
+    from service.ingest.pages import shortcuts
 
     page = "<html><body><form><input name=q></form><p>text</p></body></html>"
-    with extractor.elements_in_c():
+    with shortcuts.elements_in_c():
         assert type(load_html(page).find(".//form")) is HtmlElement
     assert isinstance(load_html(page).find(".//form"), FormElement)  # trafilatura elsewhere: as shipped
     paths = sorted(corpus.rglob("*.html.gz"))[::3]
     ours = [extract_article(gzip.decompress(path.read_bytes())) for path in paths]
-    monkeypatch.setattr(extractor, "ELEMENT_LOOKUP", HtmlElementClassLookup())
-    with extractor.elements_in_c():
+    monkeypatch.setattr(shortcuts, "ELEMENT_LOOKUP", HtmlElementClassLookup())
+    with shortcuts.elements_in_c():
         assert isinstance(load_html(page).find(".//form"), FormElement)
     theirs = [extract_article(gzip.decompress(path.read_bytes())) for path in paths]
     assert len(paths) > 50 and ours == theirs
 
 
 def test_readability_is_skipped_only_where_it_cannot_change_the_extraction(corpus, monkeypatch):
-    """``extractor.readability_only_where_it_can_win`` (inside ``extract_article``) skips
+    """``shortcuts.readability_only_where_it_can_win`` (inside ``extract_article``) skips
     readability on some pages and not others, and every field of the extraction of every corpus
     page and every bug-case page is what trafilatura's full comparison gives (a guard that skipped
     readability wherever there is text fails here: readability wins on a few corpus pages)."""
     from trafilatura import core, external
 
-    from service.ingest.pages import extractor
+    from service.ingest.pages import shortcuts
 
-    pages = [gzip.decompress(path.read_bytes()) for path in sorted(corpus.rglob("*.html.gz"))]
-    pages += [path.read_bytes() for path in sorted((corpus.parent / "bug-cases").glob("*.html"))]
+    pages = _every_page(corpus)
     answers: list[bool] = []
 
     def counted(raw_tree, body, text):
         answers.append(cannot_win(raw_tree, body, text))
         return answers[-1]
 
-    cannot_win = extractor.readability_cannot_win
-    monkeypatch.setattr(extractor, "readability_cannot_win", counted)
+    cannot_win = shortcuts.readability_cannot_win
+    monkeypatch.setattr(shortcuts, "readability_cannot_win", counted)
 
-    def extracted():
-        out = []
-        for html in pages:
-            try:
-                out.append(extract_article(html))
-            except extractor.ExtractionError as exc:
-                out.append(str(exc))
-        return out
-
-    ours = extracted()
+    ours = _extracted(pages)
     assert core.compare_extraction is external.compare_extraction  # as shipped after the block
     assert any(answers) and not all(answers)
-    monkeypatch.setattr(extractor, "_compare_extraction", external.compare_extraction)
+    monkeypatch.setattr(shortcuts, "_compare_extraction", external.compare_extraction)
     answers.clear()
-    assert extracted() == ours and not answers
+    assert _extracted(pages) == ours and not answers
 
 
 def test_regex_tests_only_where_they_can_match_extract_what_trafilatura_s_own_expressions_do(corpus, monkeypatch):
@@ -417,23 +424,50 @@ def test_regex_tests_only_where_they_can_match_extract_what_trafilatura_s_own_ex
     expressions give."""
     from trafilatura.xpaths import OVERALL_DISCARD_XPATH
 
-    from service.ingest.pages import extractor, regex_guards
+    from service.ingest.pages import regex_guards
 
     shipped = list(OVERALL_DISCARD_XPATH)
-    pages = [gzip.decompress(path.read_bytes()) for path in sorted(corpus.rglob("*.html.gz"))]
-    pages += [path.read_bytes() for path in sorted((corpus.parent / "bug-cases").glob("*.html"))]
+    pages = _every_page(corpus)
 
-    def extracted():
-        out = []
-        for html in pages:
-            try:
-                out.append(extract_article(html))
-            except extractor.ExtractionError as exc:
-                out.append(str(exc))
-        return out
-
-    ours = extracted()
+    ours = _extracted(pages)
     assert list(OVERALL_DISCARD_XPATH) == shipped  # as shipped after each block
     assert len(regex_guards.SITES) > 15
     monkeypatch.setattr(regex_guards, "SITES", [])
-    assert len(pages) > 200 and extracted() == ours
+    assert len(pages) > 200 and _extracted(pages) == ours
+
+
+def test_the_escalation_s_page_text_is_made_only_where_it_can_decide_something(corpus, monkeypatch):
+    """``shortcuts.escalation_page_text_only_where_it_counts`` (inside ``extract_article``) skips
+    ``html2txt`` on some pages that reach trafilatura's recall-escalation check and not on others;
+    the bound is never below the real length, and every field of the extraction of every corpus and
+    bug-case page is what the shipped check gives (a shortcut that skipped the page text wherever
+    the own text is long fails here: trafilatura escalates on a few corpus pages)."""
+    from trafilatura import core
+
+    from service.ingest.pages import shortcuts
+
+    html2txt = sys.modules["trafilatura.baseline"].html2txt  # the package's `baseline` is a function
+    pages = _every_page(corpus)
+    decided: list[bool] = []
+
+    def bound(tree):
+        found = page_text_bound(tree)
+        assert found >= len(html2txt(tree))
+        decided.append(found)
+        return found
+
+    page_text_bound = shortcuts.page_text_bound
+    monkeypatch.setattr(shortcuts, "page_text_bound", bound)
+    made: list[int] = []
+
+    def exact(tree, clean=True):
+        made.append(1)
+        return html2txt(tree, clean)
+
+    monkeypatch.setattr(shortcuts._page_text, "__kwdefaults__", {"exact": exact})
+
+    ours = _extracted(pages)
+    assert core.html2txt is html2txt  # as shipped after each block
+    assert 0 < len(made) < len(decided)  # skipped on some pages that reach the check, not all
+    monkeypatch.setattr(shortcuts, "_page_text", html2txt)
+    assert _extracted(pages) == ours

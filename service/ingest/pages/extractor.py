@@ -31,30 +31,27 @@ Method (chosen with ``bench/extraction.py``; figures in ``docs/benchmarks.md``):
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import re
-from collections.abc import Iterator
 from copy import deepcopy
 from types import SimpleNamespace
 
 import justext.core
 import trafilatura
 from justext.utils import get_stoplist, get_stoplists
-from lxml.etree import ElementDefaultClassLookup, XPath
-from lxml.html import HtmlComment, HtmlElement, HtmlElementClassLookup, HtmlEntity, HtmlProcessingInstruction
-from trafilatura import core, external
+from lxml.etree import XPath
+from trafilatura import external
 from trafilatura.htmlprocessing import prune_unwanted_nodes
 from trafilatura.json_metadata import normalize_authors
 from trafilatura.settings import Document
-from trafilatura.utils import HTML_PARSER, load_html, trim
+from trafilatura.utils import load_html, trim
 from trafilatura.xpaths import AUTHOR_DISCARD_XPATHS, AUTHOR_XPATHS
 
 from service.ingest.pages import metadata
 from service.ingest.pages.boilerplate import clean_paragraphs, word_key
 from service.ingest.pages.extracted import ExtractedArticle, ExtractionError, content_hash
 from service.ingest.pages.language import choose_language, identify, load_model
-from service.ingest.pages.regex_guards import regex_tests_only_where_they_can_match
+from service.ingest.pages.shortcuts import exact_shortcuts
 from service.ingest.pages.walls import detect_wall, is_full_article, is_short, strip_wall_wording, without_walls
 from service.ingest.text import html_to_text, normalize_text, word_count
 
@@ -100,89 +97,6 @@ def _define_stoplist(stoplist, _lower_cased=justext.core.define_stoplist):
 
 external.JT_STOPLIST = AllStopWords()  # type: ignore[assignment]  # trafilatura declares it None until it loads one
 justext.core.define_stoplist = _define_stoplist
-
-ELEMENT_LOOKUP = ElementDefaultClassLookup(element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction,
-                                           entity=HtmlEntity)
-"""Every element an ``HtmlElement``, chosen by lxml in C (``elements_in_c``)."""
-
-
-@contextlib.contextmanager
-def elements_in_c() -> Iterator[None]:
-    """Within the block, the parser trafilatura's ``load_html`` uses (for the page, and for
-    readability's result) gives every element the class ``HtmlElement`` by ``ELEMENT_LOOKUP``;
-    after it, lxml.html's own lookup again, so trafilatura called elsewhere in the process is as
-    shipped.
-
-    lxml.html's lookup (``HtmlElementClassLookup``, which gives form controls classes of their own)
-    runs in Python, once for every element object made: about 960,000 calls over the corpus's 240
-    pages, which trafilatura copies and walks several times, about 1 ms of a page's 20. Nothing
-    here or in trafilatura, htmldate and justext uses the form classes, and the extraction is the
-    same (``tests/test_extraction.py``). lxml asks the parser's lookup whenever it makes an element
-    object, so a tree parsed here and read after the block gets lxml.html's classes again. The
-    parser is the process's: one thread at a time, as everywhere lxml runs here (module docstring)."""
-    HTML_PARSER.set_element_class_lookup(ELEMENT_LOOKUP)
-    try:
-        yield
-    finally:
-        HTML_PARSER.set_element_class_lookup(HtmlElementClassLookup())  # what lxml.html.HTMLParser sets
-
-
-_TEXT = XPath("string()", smart_strings=False)
-
-
-def readability_cannot_win(raw_tree: HtmlElement, body, text: str) -> bool:
-    """Whether trafilatura's comparison with readability (``external.compare_extraction``, balanced
-    mode) would keep trafilatura's own extraction ``body`` / ``text`` whatever readability returned
-    for ``raw_tree``, so that readability need not run.
-
-    ``external._prefer_readability`` takes readability's text only when the own text is empty, when
-    readability's is more than twice as long, or when the own body has no paragraph text or more
-    tables than paragraphs. Readability only drops elements (first every ``<script>`` and
-    ``<style>``, their tails kept), moves them in document order and wraps text in new ``<p>``
-    elements, and writes "VIDEO" into each video ``<iframe>`` it keeps; trafilatura then collapses
-    its whitespace (``trim``), which never lengthens it. So readability's text is at most as long
-    as the page's text less what is inside its ``<script>`` and ``<style>`` elements, plus
-    " VIDEO" for each ``<iframe>``: when twice the own text reaches that bound and the own body is
-    not deficient, readability cannot win. About 0.35 ms of CPU a page; it holds for 71 of the
-    corpus's 240 pages, each saving readability's pass (about 2.8 ms); the extraction is the same
-    either way (``tests/test_extraction.py``)."""
-    if not text or not body.xpath(".//p//text()") or len(body.findall(".//table")) > len(body.findall(".//p")):
-        return False
-    bound = len(_TEXT(raw_tree))
-    for element in raw_tree.iter("script", "style", "iframe"):
-        bound += len(" VIDEO") if element.tag == "iframe" else -len(element.text or "")
-    return bound <= 2 * len(text)
-
-
-def _no_readability(htmlinput: HtmlElement) -> HtmlElement:
-    """``external.try_readability``'s answer when readability finds nothing: an empty element."""
-    return HtmlElement()
-
-
-def _compare_extraction(cleaned_tree, raw_tree, body, text, options, compare=external.compare_extraction):
-    """``external.compare_extraction`` without running readability where ``readability_cannot_win``
-    (balanced mode; the justext check that follows runs as before)."""
-    if options.focus != "balanced" or not readability_cannot_win(raw_tree, body, text):
-        return compare(cleaned_tree, raw_tree, body, text, options)
-    readability, external.try_readability = external.try_readability, _no_readability
-    try:
-        return compare(cleaned_tree, raw_tree, body, text, options)
-    finally:
-        external.try_readability = readability
-
-
-@contextlib.contextmanager
-def readability_only_where_it_can_win() -> Iterator[None]:
-    """Within the block, trafilatura's extraction compares its own result with readability's only
-    where readability could win (``readability_cannot_win``): its text and metadata are the same,
-    and a page where it cannot saves readability's pass. After the block,
-    trafilatura is as shipped. The module is the process's: one thread at a time (module
-    docstring)."""
-    shipped, core.compare_extraction = core.compare_extraction, _compare_extraction
-    try:
-        yield
-    finally:
-        core.compare_extraction = shipped
 
 
 def flatten_lists_in_cells(tree) -> None:
@@ -399,13 +313,12 @@ def extract_article(html: bytes | str, url: str | None = None, *, formatting: bo
     headings as Markdown in ``text`` (off in the service). Raises ``ExtractionError`` when the
     page is not HTML, is a script-only shell, or has no main text and no recognisable wall.
     """
-    with elements_in_c(), readability_only_where_it_can_win(), regex_tests_only_where_they_can_match():
+    with exact_shortcuts():
         return _extract_article(html, url, formatting)
 
 
 def _extract_article(html: bytes | str, url: str | None, formatting: bool) -> ExtractedArticle:
-    """``extract_article``'s work (inside ``elements_in_c``, ``readability_only_where_it_can_win`` and
-    ``regex_guards.regex_tests_only_where_they_can_match``)."""
+    """``extract_article``'s work (inside ``shortcuts.exact_shortcuts``)."""
     tree = load_html(html)
     if tree is None:
         raise ExtractionError("the page is empty or not HTML")
