@@ -417,22 +417,21 @@ def test_readability_is_skipped_only_where_it_cannot_change_the_extraction(corpu
     assert _extracted(pages) == ours and not answers
 
 
-def test_regex_tests_only_where_they_can_match_extract_what_trafilatura_s_own_expressions_do(corpus, monkeypatch):
-    """Within ``extract_article`` trafilatura's ``re:test`` expressions are the rewrites of
-    ``regex_guards.SITES`` (an element without the tested attributes is not passed to Python), and
-    every field of the extraction of every corpus page and every bug-case page is what the shipped
-    expressions give."""
+def test_rewritten_xpaths_extract_what_trafilatura_s_own_expressions_do(corpus, monkeypatch):
+    """Within ``extract_article`` trafilatura's XPath expressions are the rewrites of
+    ``xpath_rewrites.SITES``, and every field of the extraction of every corpus page and every
+    bug-case page is what the shipped expressions give."""
     from trafilatura.xpaths import OVERALL_DISCARD_XPATH
 
-    from service.ingest.pages import regex_guards
+    from service.ingest.pages import xpath_rewrites
 
     shipped = list(OVERALL_DISCARD_XPATH)
     pages = _every_page(corpus)
 
     ours = _extracted(pages)
     assert list(OVERALL_DISCARD_XPATH) == shipped  # as shipped after each block
-    assert len(regex_guards.SITES) > 15
-    monkeypatch.setattr(regex_guards, "SITES", [])
+    assert len(xpath_rewrites.SITES) > 15
+    monkeypatch.setattr(xpath_rewrites, "SITES", [])
     assert len(pages) > 200 and _extracted(pages) == ours
 
 

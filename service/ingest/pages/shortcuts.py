@@ -10,8 +10,8 @@ figures in ``docs/benchmarks.md``.
 - ``escalation_page_text_only_where_it_counts``: the page's text is not made for trafilatura's
   recall escalation where a bound on its length already decides that there is none
   (``page_text_bound``).
-- ``regex_guards.regex_tests_only_where_they_can_match``: trafilatura's XPath ``re:test`` calls
-  skipped for elements without the attributes they test.
+- ``xpath_rewrites.rewritten_xpaths``: trafilatura's XPath expressions rewritten to select the
+  same elements with fewer calls into Python and fewer walks of the whole page.
 
 trafilatura's modules are the process's: these are for one thread at a time, as everywhere lxml
 runs here (``service.ingest.workers``).
@@ -29,7 +29,7 @@ from trafilatura import core, external
 from trafilatura.baseline import _BLOCK_ELEMS, html2txt
 from trafilatura.utils import HTML_PARSER
 
-from service.ingest.pages.regex_guards import regex_tests_only_where_they_can_match
+from service.ingest.pages.xpath_rewrites import rewritten_xpaths
 
 ELEMENT_LOOKUP = ElementDefaultClassLookup(element=HtmlElement, comment=HtmlComment, pi=HtmlProcessingInstruction,
                                            entity=HtmlEntity)
@@ -170,5 +170,5 @@ def escalation_page_text_only_where_it_counts() -> Iterator[None]:
 def exact_shortcuts() -> Iterator[None]:
     """All of this module's shortcuts at once (``extract_article``)."""
     with (elements_in_c(), readability_only_where_it_can_win(), escalation_page_text_only_where_it_counts(),
-          regex_tests_only_where_they_can_match()):
+          rewritten_xpaths()):
         yield

@@ -1,7 +1,8 @@
-"""The rewrite of trafilatura's ``re:test`` predicates (``service.ingest.pages.regex_guards``):
-the text of the rewrite, and that each rewritten expression selects what trafilatura's does, on
-pages made to hit every case (attribute missing, empty, matching, not matching; a pattern that
-matches the empty string)."""
+"""The rewrites of trafilatura's XPath expressions (``service.ingest.pages.xpath_rewrites``): the
+text of each rewrite, where it is not made, and that each rewritten expression selects what
+trafilatura's does, on a page made to hit every case (attribute missing, empty, matching, not
+matching; a pattern that matches the empty string; nested and sibling elements of the names a
+union takes, which a positional predicate would tell apart)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,14 @@ import pytest
 from lxml.etree import XPath
 from trafilatura import xpaths
 
-from service.ingest.pages import regex_guards
-from service.ingest.pages.regex_guards import REGEXP_NS, guard_regex_tests, guarded, selects_elements_only
+from service.ingest.pages import xpath_rewrites
+from service.ingest.pages.xpath_rewrites import (
+    REGEXP_NS,
+    guard_regex_tests,
+    rewritten,
+    selects_elements_only,
+    tags_by_name,
+)
 
 PAGE = lxml.html.fromstring("""<html><body>
 <div>no attributes</div>
@@ -23,6 +30,9 @@ PAGE = lxml.html.fromstring("""<html><body>
 <span style="display:none" id="hidden-thing">hidden</span>
 <aside class="cookie-banner">cookies</aside>
 <div class="COOKIEBOT">upper case</div>
+<article class="post"><section class="entry-content"><div class="article-body"><p>one</p></div></section>
+<div class="article-body"><p>two</p></div></article>
+<main><div id="main-content" class="page-content"><h1 class="entry-title">Title</h1></div></main>
 </body></html>""")
 
 
@@ -36,7 +46,7 @@ def test_a_pattern_that_matches_the_empty_string_is_left_alone():
     assert guard_regex_tests(path) == path
     expression = XPath(path, namespaces={"re": REGEXP_NS})
     assert len(expression(PAGE)) == len(PAGE.findall(".//div"))  # every div, class or not
-    assert guarded(expression)(PAGE) == expression(PAGE)
+    assert rewritten(expression)(PAGE) == expression(PAGE)
 
 
 def test_parentheses_and_quotes_inside_the_call_are_skipped():
@@ -55,17 +65,37 @@ def test_plain_strings_only_for_expressions_that_select_elements(path, elements)
     assert selects_elements_only(path) is elements
 
 
+@pytest.mark.parametrize(("path", "union"), [
+    (".//*[self::div or self::section][@id='a']", "(.//div|.//section)[@id='a']"),
+    ("//*[self::h1 or self::h2]", "(//h1|//h2)"),
+    ("\n  .//*[self::div or self::list or self::section][\n re:test(@id, 'x')]", "(.//div|.//list|.//section)[\n re:test(@id, 'x')]"),
+    (".//*[self::div or self::section][@id='a'][1]", None),  # first among its siblings, not in the page
+    (".//*[self::div or self::p][position() < 3]", None),
+    (".//*[self::div or self::p][count(.//a) > 2]", None),  # numbers are not told from positions
+    (".//*[self::div or @role='main']", None),  # not only names
+    ("(.//*[self::div or self::section])[1]", None),  # not leading
+])
+def test_a_leading_disjunction_of_names_becomes_a_union_where_no_position_counts(path, union):
+    assert tags_by_name(path) == (union if union is not None else path)
+
+
 def test_every_rewritten_trafilatura_expression_selects_what_the_shipped_one_does():
+    from trafilatura import settings
+
     shipped = [expression for name in dir(xpaths) if isinstance(getattr(xpaths, name), list)
-               for expression in getattr(xpaths, name) if isinstance(expression, XPath) and "re:test(" in expression.path]
-    assert len(shipped) > 15
+               for expression in getattr(xpaths, name) if isinstance(expression, XPath)]
+    shipped.append(settings.BASIC_CLEAN_XPATH)
+    rewrites = [(expression, rewritten(expression)) for expression in shipped]
+    changed = [(expression, rewrite) for expression, rewrite in rewrites if rewrite is not expression]
+    assert len(changed) > 20 and sum("re:test(" in e.path for e, _ in changed) > 15
+    assert sum(r.path.lstrip().startswith("(.//") for _, r in changed) > 10  # unions made
+    assert any(e.path.rstrip().endswith("[1]") for e, r in rewrites if r is e)  # and not made
     selected = 0
-    for expression in shipped:
-        rewrite = guarded(expression)
-        assert rewrite is not expression and rewrite.path != expression.path
+    for expression, rewrite in changed:
+        assert rewrite.path != expression.path
         assert rewrite(PAGE) == expression(PAGE), expression.path
         selected += len(expression(PAGE))
-    assert selected > 5  # the page hits the expressions, not only misses them
+    assert selected > 10  # the page hits the expressions, not only misses them
 
 
 def test_the_rewrites_are_in_place_only_within_the_block():
@@ -76,9 +106,9 @@ def test_the_rewrites_are_in_place_only_within_the_block():
 
     baseline = sys.modules["trafilatura.baseline"]  # the package's name `baseline` is a function
     before = (list(OVERALL_DISCARD_XPATH), list(BODY_XPATH), baseline.BASIC_CLEAN_XPATH, settings.BASIC_CLEAN_XPATH)
-    places = {(id(holder), key) for holder, key, _ in regex_guards.SITES}
+    places = {(id(holder), key) for holder, key, _ in xpath_rewrites.SITES}
     assert (id(OVERALL_DISCARD_XPATH), 0) in places and (id(baseline), "BASIC_CLEAN_XPATH") in places
-    with regex_guards.regex_tests_only_where_they_can_match():
+    with xpath_rewrites.rewritten_xpaths():
         assert OVERALL_DISCARD_XPATH[0] is not before[0][0] and baseline.BASIC_CLEAN_XPATH is not before[2]
         assert OVERALL_DISCARD_XPATH[0](PAGE) == before[0][0](PAGE)
     assert (list(OVERALL_DISCARD_XPATH), list(BODY_XPATH), baseline.BASIC_CLEAN_XPATH, settings.BASIC_CLEAN_XPATH) == before
