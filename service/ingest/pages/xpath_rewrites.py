@@ -78,13 +78,22 @@ def _call_end(path: str, opening: int) -> int:
     raise ValueError(f"unbalanced parentheses in XPath {path!r}")
 
 
+def _may_match_empty(pattern: str) -> bool:
+    """Whether the regular expression ``pattern`` matches the empty string; True when Python's
+    ``re`` cannot compile it (lxml could not either: the test is left as it is)."""
+    try:
+        return re.search(pattern, "") is not None
+    except re.error:
+        return True
+
+
 def guard_regex_tests(path: str) -> str:
     """``path`` (XPath 1.0) with each ``re:test(ATTRIBUTES, 'PATTERN'…)`` whose pattern matches no
-    empty string (``re.search(PATTERN, "")`` is None) preceded by ``(ATTRIBUTES) and``: the same
+    empty string (``_may_match_empty``) preceded by ``(ATTRIBUTES) and``: the same
     selection, without a call for an element that lacks the attributes (module docstring)."""
     pieces, done = [], 0
     for found in _REGEX_TEST.finditer(path):
-        if found.start() < done or re.search(found.group(2), "") is not None:
+        if found.start() < done or _may_match_empty(found.group(2)):
             continue
         end = _call_end(path, found.start() + len("re:test"))
         pieces += [path[done:found.start()], f"(({found.group(1)}) and {path[found.start():end]})"]

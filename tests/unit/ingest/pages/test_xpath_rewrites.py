@@ -49,6 +49,11 @@ def test_a_pattern_that_matches_the_empty_string_is_left_alone():
     assert rewritten(expression)(PAGE) == expression(PAGE)
 
 
+def test_a_pattern_python_cannot_compile_is_left_alone():
+    path = ".//div[re:test(@class, 'a(b')]"
+    assert guard_regex_tests(path) == path
+
+
 def test_parentheses_and_quotes_inside_the_call_are_skipped():
     path = """.//*[re:test(@class, '(a|b)\\)x', 'i') and contains(@id, ")")]"""
     assert guard_regex_tests(path) == """.//*[((@class) and re:test(@class, '(a|b)\\)x', 'i')) and contains(@id, ")")]"""
