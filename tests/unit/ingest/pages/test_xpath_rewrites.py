@@ -117,3 +117,84 @@ def test_the_rewrites_are_in_place_only_within_the_block():
         assert OVERALL_DISCARD_XPATH[0] is not before[0][0] and baseline.BASIC_CLEAN_XPATH is not before[2]
         assert OVERALL_DISCARD_XPATH[0](PAGE) == before[0][0](PAGE)
     assert (list(OVERALL_DISCARD_XPATH), list(BODY_XPATH), baseline.BASIC_CLEAN_XPATH, settings.BASIC_CLEAN_XPATH) == before
+
+
+def _pattern_words() -> list[str]:
+    """Words taken from trafilatura's ``re:test`` patterns (their literal runs), so that generated
+    attribute values hit the patterns as well as miss them."""
+    import re
+
+    from trafilatura import settings
+
+    paths = [e.path for name in dir(xpaths) if isinstance(getattr(xpaths, name), list)
+             for e in getattr(xpaths, name) if isinstance(e, XPath)] + [settings.BASIC_CLEAN_XPATH.path]
+    patterns = [m for path in paths for m in re.findall(r"re:test\([^,]*,\s*'([^']*)'", path)]
+    alternatives = {re.sub(r"\[[^\]]*\][?*]?|[\^$()?:*+{}\\|]|\d", "", a) for p in patterns for a in p.split("|")}
+    return sorted({w for p in patterns for w in re.findall(r"[A-Za-z][A-Za-z_-]{2,}", p)} | {a for a in alternatives if len(a) > 2})
+
+
+_TAGS = ["div", "section", "span", "p", "a", "article", "main", "aside", "ul", "ol", "li", "list", "h1", "h2",
+         "h3", "details", "figure", "time", "footer", "header", "nav", "item", "address", "link"]
+
+
+def _trees():
+    """Random HTML bodies: nested elements of the tags trafilatura's expressions name, with
+    ``class``/``id``/``style``/``role`` values made of its pattern words (any case, with prefixes
+    and suffixes), empty, or absent. Each page draws its few words first, so that values repeat
+    across the page, as a site's classes do."""
+    from hypothesis import strategies as st
+
+    words = _pattern_words()
+
+    def page(few):
+        token = st.one_of(st.sampled_from(few), st.sampled_from(few), st.sampled_from(few).map(str.upper),
+                          st.sampled_from(few).map(str.title), st.text(alphabet="abc-_ 0\u017f\u212a", max_size=4))
+        value = st.lists(token, max_size=3).map(" ".join) | st.lists(token, min_size=1, max_size=3).map("-".join)
+        attributes = st.fixed_dictionaries({}, optional={name: value for name in ("class", "id", "style", "role", "rel")})
+
+        def element(children):
+            return st.tuples(st.sampled_from(_TAGS), attributes, children, st.sampled_from(["", "text", "more text here"]))
+
+        return st.lists(st.recursive(element(st.just([])), lambda inner: element(st.lists(inner, max_size=5)), max_leaves=40),
+                        min_size=1, max_size=5)
+
+    return st.lists(st.sampled_from(words), min_size=1, max_size=3).flatmap(page)
+
+
+def _html(nodes) -> str:
+    from html import escape
+
+    def one(node):
+        tag, attrs, children, text = node
+        attributes = "".join(f' {k}="{escape(v)}"' for k, v in attrs.items())
+        return f"<{tag}{attributes}>{escape(text)}{''.join(one(c) for c in children)}</{tag}>"
+
+    return "<html><body>" + "".join(one(n) for n in nodes) + "</body></html>"
+
+
+def test_every_rewrite_selects_what_the_shipped_expression_does_on_generated_pages():
+    """Property: on random pages built from trafilatura's own pattern words (nested, sibling and
+    repeated elements; attributes absent, empty, in any case; characters Unicode case folding
+    treats specially), each rewritten expression selects exactly the elements, in the same order,
+    that trafilatura's selects."""
+    from hypothesis import HealthCheck, given
+    from hypothesis import settings as hypothesis_settings
+    from trafilatura import settings
+
+    shipped = [e for name in dir(xpaths) if isinstance(getattr(xpaths, name), list)
+               for e in getattr(xpaths, name) if isinstance(e, XPath)] + [settings.BASIC_CLEAN_XPATH]
+    pairs = [(e, rewritten(e)) for e in shipped]
+    pairs = [(e, r) for e, r in pairs if r is not e]
+    hits = [0]
+
+    @hypothesis_settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(_trees())
+    def check(nodes):
+        page = lxml.html.fromstring(_html(nodes))
+        for expression, rewrite in pairs:
+            selected = expression(page)
+            assert rewrite(page) == selected, expression.path
+            hits[0] += len(selected)
+
+    check()
+    assert hits[0] > 50  # the generated pages are selected from, not only missed
