@@ -157,6 +157,9 @@ class TestServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length)
+                if len(body) < length:  # the sender went away mid-body (killed): nothing was delivered
+                    self.close_connection = True
+                    return
                 with server._posted:
                     server.posts.append(Post(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
                     server._posted.notify_all()
