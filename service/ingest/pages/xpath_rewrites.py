@@ -1,5 +1,5 @@
 """trafilatura's XPath expressions rewritten to select the same elements for less CPU
-(``rewritten_xpaths``): about 1.5 ms of a page's 17.
+(``rewritten_xpaths``): about 2.3 ms of a page's 18 (docs/benchmarks.md).
 
 trafilatura (2.3) picks the elements it drops and the containers of the main text with about 50
 XPath expressions, most of them of the form ``.//*[self::div or self::section][…]`` with
